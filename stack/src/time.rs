@@ -26,7 +26,9 @@ impl Instant {
 
     /// An instant `millis` milliseconds after the origin.
     pub const fn from_millis(millis: u64) -> Self {
-        Instant { micros: millis.saturating_mul(1000) }
+        Instant {
+            micros: millis.saturating_mul(1000),
+        }
     }
 
     /// Microseconds since the origin.
@@ -47,7 +49,12 @@ impl Instant {
 
 impl fmt::Display for Instant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:06}s", self.micros / 1_000_000, self.micros % 1_000_000)
+        write!(
+            f,
+            "{}.{:06}s",
+            self.micros / 1_000_000,
+            self.micros % 1_000_000
+        )
     }
 }
 
@@ -68,12 +75,16 @@ impl Duration {
 
     /// A duration of `millis` milliseconds.
     pub const fn from_millis(millis: u64) -> Self {
-        Duration { micros: millis.saturating_mul(1000) }
+        Duration {
+            micros: millis.saturating_mul(1000),
+        }
     }
 
     /// A duration of `secs` seconds.
     pub const fn from_secs(secs: u64) -> Self {
-        Duration { micros: secs.saturating_mul(1_000_000) }
+        Duration {
+            micros: secs.saturating_mul(1_000_000),
+        }
     }
 
     /// Whole microseconds.
@@ -90,7 +101,12 @@ impl Duration {
 impl fmt::Display for Duration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.micros >= 1_000_000 {
-            write!(f, "{}.{:03}s", self.micros / 1_000_000, (self.micros % 1_000_000) / 1000)
+            write!(
+                f,
+                "{}.{:03}s",
+                self.micros / 1_000_000,
+                (self.micros % 1_000_000) / 1000
+            )
         } else {
             write!(f, "{}.{:03}ms", self.micros / 1000, self.micros % 1000)
         }
@@ -100,7 +116,9 @@ impl fmt::Display for Duration {
 impl Add<Duration> for Instant {
     type Output = Instant;
     fn add(self, rhs: Duration) -> Instant {
-        Instant { micros: self.micros.saturating_add(rhs.micros) }
+        Instant {
+            micros: self.micros.saturating_add(rhs.micros),
+        }
     }
 }
 
@@ -121,13 +139,17 @@ impl Sub<Instant> for Instant {
 impl Add for Duration {
     type Output = Duration;
     fn add(self, rhs: Duration) -> Duration {
-        Duration { micros: self.micros.saturating_add(rhs.micros) }
+        Duration {
+            micros: self.micros.saturating_add(rhs.micros),
+        }
     }
 }
 
 impl From<core::time::Duration> for Duration {
     fn from(d: core::time::Duration) -> Self {
-        Duration { micros: u64::try_from(d.as_micros()).unwrap_or(u64::MAX) }
+        Duration {
+            micros: u64::try_from(d.as_micros()).unwrap_or(u64::MAX),
+        }
     }
 }
 
@@ -147,7 +169,10 @@ mod tests {
         assert_eq!(t + Duration::from_millis(2), Instant::from_millis(7));
         assert_eq!(Instant::from_millis(2) - t, Duration::ZERO);
         assert_eq!(t - Instant::from_millis(2), Duration::from_millis(3));
-        assert_eq!(Instant::from_micros(u64::MAX) + Duration::from_secs(1), Instant::from_micros(u64::MAX));
+        assert_eq!(
+            Instant::from_micros(u64::MAX) + Duration::from_secs(1),
+            Instant::from_micros(u64::MAX)
+        );
     }
 
     #[test]

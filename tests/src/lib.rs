@@ -1,1 +1,2 @@
-
+pub mod integrity;
+pub mod netns;

@@ -1,0 +1,205 @@
+//! Every knob and limit of the stack, each a named field with its default and where it comes from.
+//!
+//! A `Config` is plain data: build one with [`Config::default`] and change the fields you care
+//! about. The stack validates it in [`crate::Stack::new`].
+
+use crate::time::Duration;
+use std::net::Ipv4Addr;
+
+/// The stack's configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The stack's own IPv4 address. Default 198.18.0.2 (RFC 2544 benchmarking range, never routed).
+    pub addr: Ipv4Addr,
+    /// Prefix length of the link the address sits on; used only to recognise the directed
+    /// broadcast address (RFC 919, RFC 1122 §3.3.6). Default 24.
+    pub prefix_len: u8,
+    /// Link MTU in bytes: the largest IP packet handed to the device. Larger datagrams are
+    /// fragmented (RFC 791 §3.2) unless DF is set. Default 1500. Must be at least 68 (RFC 791).
+    pub mtu: u16,
+    /// TTL of datagrams the stack originates. Default 64 (RFC 1700's recommendation, Linux's default).
+    pub ttl: u8,
+
+    /// How long a partly reassembled datagram is kept before it is freed and, if its first fragment
+    /// had arrived, ICMP time exceeded (code 1) is sent. RFC 1122 §3.3.2 suggests 60–120 s; ustack
+    /// uses Linux's 30 s (`ipfrag_time`). Default 30 s.
+    pub reassembly_timeout: Duration,
+    /// Upper bound on the memory held by all datagrams in reassembly, buffers and bookkeeping
+    /// included. When a new fragment would exceed it the oldest datagrams are evicted first.
+    /// Default 4 MiB (Linux's `ipfrag_high_thresh`).
+    pub reassembly_max_bytes: usize,
+    /// Upper bound on datagrams in reassembly at once; a new one evicts the oldest. Default 1024.
+    pub reassembly_max_datagrams: usize,
+
+    /// Sustained rate of ICMP error messages the stack may send, per second (token bucket,
+    /// RFC 1812 §4.3.2.8 and RFC 1122 §3.2.2 ask for rate limiting). Default 1000 (Linux's
+    /// `icmp_msgs_per_sec`).
+    pub icmp_error_rate: u32,
+    /// Burst size of that token bucket. Default 50 (Linux's `icmp_msgs_burst`).
+    pub icmp_error_burst: u32,
+
+    /// Most sockets (UDP and ICMP echo together) open at once. Default 1024.
+    pub max_sockets: usize,
+    /// Most datagrams queued on one socket's receive queue; more are dropped and counted. Default 512.
+    pub socket_rx_queue_datagrams: usize,
+    /// Most payload bytes queued on one socket's receive queue. Default 1 MiB.
+    pub socket_rx_queue_bytes: usize,
+
+    /// Most datagrams waiting for `poll_transmit`; more are refused with `SendError::QueueFull`.
+    /// Default 4096.
+    pub tx_queue_datagrams: usize,
+    /// Most bytes waiting for `poll_transmit`. Default 8 MiB.
+    pub tx_queue_bytes: usize,
+
+    /// First and last port handed out when a UDP socket binds port 0 (RFC 6335 §6's dynamic range).
+    /// Default 49152..=65535.
+    pub ephemeral_ports: (u16, u16),
+    /// Seed for the stack's pseudo-random choices (IP identification start, ephemeral ports).
+    /// Tests pin it; the bridge seeds it from OS entropy.
+    pub seed: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            addr: Ipv4Addr::new(198, 18, 0, 2),
+            prefix_len: 24,
+            mtu: 1500,
+            ttl: 64,
+            reassembly_timeout: Duration::from_secs(30),
+            reassembly_max_bytes: 4 << 20,
+            reassembly_max_datagrams: 1024,
+            icmp_error_rate: 1000,
+            icmp_error_burst: 50,
+            max_sockets: 1024,
+            socket_rx_queue_datagrams: 512,
+            socket_rx_queue_bytes: 1 << 20,
+            tx_queue_datagrams: 4096,
+            tx_queue_bytes: 8 << 20,
+            ephemeral_ports: (49152, 65535),
+            seed: 0x05ee_d0f0_57ac,
+        }
+    }
+}
+
+/// Why a [`Config`] was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    /// The MTU is below RFC 791's minimum of 68 bytes.
+    MtuTooSmall(u16),
+    /// The prefix length is above 32.
+    BadPrefixLen(u8),
+    /// The address is not a unicast host address.
+    BadAddress(Ipv4Addr),
+    /// The ephemeral range is empty or includes port 0.
+    BadEphemeralRange(u16, u16),
+    /// A limit that must be positive is zero.
+    ZeroLimit(&'static str),
+}
+
+impl core::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ConfigError::MtuTooSmall(m) => write!(f, "MTU {m} is below the IPv4 minimum of 68"),
+            ConfigError::BadPrefixLen(p) => write!(f, "prefix length {p} is above 32"),
+            ConfigError::BadAddress(a) => write!(f, "{a} is not a unicast host address"),
+            ConfigError::BadEphemeralRange(a, b) => write!(f, "bad ephemeral port range {a}..={b}"),
+            ConfigError::ZeroLimit(name) => write!(f, "limit `{name}` must be positive"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Checks the configuration for values the stack cannot work with.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.mtu < 68 {
+            return Err(ConfigError::MtuTooSmall(self.mtu));
+        }
+        if self.prefix_len > 32 {
+            return Err(ConfigError::BadPrefixLen(self.prefix_len));
+        }
+        let a = self.addr;
+        if a.is_unspecified() || a.is_broadcast() || a.is_multicast() || a.is_loopback() {
+            return Err(ConfigError::BadAddress(a));
+        }
+        let (lo, hi) = self.ephemeral_ports;
+        if lo == 0 || lo > hi {
+            return Err(ConfigError::BadEphemeralRange(lo, hi));
+        }
+        for (name, v) in [
+            ("reassembly_max_bytes", self.reassembly_max_bytes),
+            ("reassembly_max_datagrams", self.reassembly_max_datagrams),
+            ("max_sockets", self.max_sockets),
+            ("socket_rx_queue_datagrams", self.socket_rx_queue_datagrams),
+            ("socket_rx_queue_bytes", self.socket_rx_queue_bytes),
+            ("tx_queue_datagrams", self.tx_queue_datagrams),
+            ("tx_queue_bytes", self.tx_queue_bytes),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::ZeroLimit(name));
+            }
+        }
+        Ok(())
+    }
+
+    /// The directed broadcast address of the configured prefix (None for /31 and /32, RFC 3021).
+    pub fn directed_broadcast(&self) -> Option<Ipv4Addr> {
+        if self.prefix_len >= 31 {
+            return None;
+        }
+        let host_mask = u32::MAX >> self.prefix_len;
+        Some(Ipv4Addr::from(u32::from(self.addr) | host_mask))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_valid() {
+        assert_eq!(Config::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        let c = Config {
+            mtu: 67,
+            ..Config::default()
+        };
+        assert_eq!(c.validate(), Err(ConfigError::MtuTooSmall(67)));
+        let c = Config {
+            addr: Ipv4Addr::BROADCAST,
+            ..Config::default()
+        };
+        assert!(matches!(c.validate(), Err(ConfigError::BadAddress(_))));
+        let c = Config {
+            ephemeral_ports: (0, 10),
+            ..Config::default()
+        };
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::BadEphemeralRange(..))
+        ));
+        let c = Config {
+            tx_queue_bytes: 0,
+            ..Config::default()
+        };
+        assert_eq!(c.validate(), Err(ConfigError::ZeroLimit("tx_queue_bytes")));
+    }
+
+    #[test]
+    fn directed_broadcast() {
+        assert_eq!(
+            Config::default().directed_broadcast(),
+            Some(Ipv4Addr::new(198, 18, 0, 255))
+        );
+        let c = Config {
+            prefix_len: 31,
+            ..Config::default()
+        };
+        assert_eq!(c.directed_broadcast(), None);
+    }
+}

@@ -1,0 +1,312 @@
+//! Egress: a bounded queue of datagrams waiting for `poll_transmit`, cut into fragments on the way
+//! out (RFC 791 §3.2, "Fragmentation"), and a pool that recycles their buffers.
+//!
+//! A datagram is queued whole, with its transport header already written; `poll_transmit` emits
+//! one packet per call — the whole datagram if it fits the MTU, else the next fragment — so no
+//! per-fragment buffer is ever allocated.
+
+use crate::wire::ipv4::{Ipv4Repr, HEADER_LEN, MAX_DATAGRAM};
+use std::collections::VecDeque;
+use std::net::Ipv4Addr;
+
+/// Recycled payload buffers, so steady-state traffic allocates nothing per packet.
+#[derive(Debug, Default)]
+pub(crate) struct BufferPool {
+    free: Vec<Vec<u8>>,
+}
+
+impl BufferPool {
+    /// Buffers kept for reuse; more are freed.
+    const KEEP: usize = 256;
+    /// Buffers larger than this are freed rather than kept, so one 64 KiB datagram does not pin memory.
+    const KEEP_CAPACITY: usize = 16 * 1024;
+
+    /// An empty buffer with room for at least `len` bytes.
+    pub(crate) fn take(&mut self, len: usize) -> Vec<u8> {
+        match self.free.pop() {
+            Some(mut v) => {
+                v.clear();
+                v.reserve_exact(len);
+                v
+            }
+            None => Vec::with_capacity(len),
+        }
+    }
+
+    /// A buffer of exactly `len` zero bytes.
+    pub(crate) fn take_zeroed(&mut self, len: usize) -> Vec<u8> {
+        let mut v = self.take(len);
+        v.resize(len, 0);
+        v
+    }
+
+    pub(crate) fn give(&mut self, v: Vec<u8>) {
+        if self.free.len() < Self::KEEP && v.capacity() <= Self::KEEP_CAPACITY {
+            self.free.push(v);
+        }
+    }
+}
+
+/// One datagram waiting to leave.
+#[derive(Debug)]
+struct OutDatagram {
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    protocol: u8,
+    ttl: u8,
+    ident: u16,
+    dont_fragment: bool,
+    /// The IP payload: transport header and data.
+    data: Vec<u8>,
+    /// Bytes of `data` already emitted (fragments so far).
+    sent: usize,
+}
+
+/// Why a datagram could not be queued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum QueueError {
+    /// Over the configured datagram or byte limit.
+    Full,
+    /// Larger than 65535 bytes with its header.
+    TooBig,
+    /// DF set and larger than the MTU.
+    NeedsFragmentation,
+}
+
+/// Result of emitting one packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Emitted {
+    pub(crate) len: usize,
+    /// True for a fragment (the datagram did not fit the MTU).
+    pub(crate) fragment: bool,
+    /// True when this packet finished its datagram.
+    pub(crate) last: bool,
+}
+
+/// The bounded transmit queue.
+#[derive(Debug)]
+pub(crate) struct TxQueue {
+    queue: VecDeque<OutDatagram>,
+    bytes: usize,
+    max_datagrams: usize,
+    max_bytes: usize,
+}
+
+/// Fields of a datagram to queue (payload passed separately).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OutHeader {
+    pub(crate) src: Ipv4Addr,
+    pub(crate) dst: Ipv4Addr,
+    pub(crate) protocol: u8,
+    pub(crate) ttl: u8,
+    pub(crate) ident: u16,
+    pub(crate) dont_fragment: bool,
+}
+
+impl TxQueue {
+    pub(crate) fn new(max_datagrams: usize, max_bytes: usize) -> Self {
+        TxQueue {
+            queue: VecDeque::new(),
+            bytes: 0,
+            max_datagrams,
+            max_bytes,
+        }
+    }
+
+    /// Whether a datagram with `len` payload bytes would be accepted (checked before building it).
+    pub(crate) fn check(
+        &self,
+        len: usize,
+        dont_fragment: bool,
+        mtu: u16,
+    ) -> Result<(), QueueError> {
+        if HEADER_LEN + len > MAX_DATAGRAM {
+            return Err(QueueError::TooBig);
+        }
+        // RFC 791 §3.2 / RFC 1122 §3.3.3: a datagram with DF set is never fragmented.
+        if dont_fragment && HEADER_LEN + len > usize::from(mtu) {
+            return Err(QueueError::NeedsFragmentation);
+        }
+        if self.queue.len() >= self.max_datagrams || self.bytes + len > self.max_bytes {
+            return Err(QueueError::Full);
+        }
+        Ok(())
+    }
+
+    /// Queues `data` (the whole IP payload). On error the buffer is handed back.
+    pub(crate) fn push(
+        &mut self,
+        h: OutHeader,
+        data: Vec<u8>,
+        mtu: u16,
+    ) -> Result<(), (QueueError, Vec<u8>)> {
+        if let Err(e) = self.check(data.len(), h.dont_fragment, mtu) {
+            return Err((e, data));
+        }
+        self.bytes += data.len();
+        self.queue.push_back(OutDatagram {
+            src: h.src,
+            dst: h.dst,
+            protocol: h.protocol,
+            ttl: h.ttl,
+            ident: h.ident,
+            dont_fragment: h.dont_fragment,
+            data,
+            sent: 0,
+        });
+        Ok(())
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Emits the next packet into `buf`, fragmenting to fit `min(mtu, buf.len())`.
+    /// Finished datagrams' buffers go back to `pool`. Returns None when the queue is empty or
+    /// `buf` cannot hold even a minimal fragment (the caller's bug; nothing is lost).
+    pub(crate) fn emit(
+        &mut self,
+        mtu: u16,
+        buf: &mut [u8],
+        pool: &mut BufferPool,
+    ) -> Option<Emitted> {
+        let limit = usize::from(mtu).min(buf.len());
+        let d = self.queue.front_mut()?;
+        let remaining = d.data.len() - d.sent;
+        let (chunk, fragment, more) = if d.sent == 0 && HEADER_LEN + remaining <= limit {
+            (remaining, false, false)
+        } else {
+            // RFC 791 §3.2: every fragment but the last carries a multiple of 8 data bytes.
+            let per_fragment = (limit.checked_sub(HEADER_LEN)?) & !7;
+            if per_fragment == 0 {
+                return None;
+            }
+            if remaining <= per_fragment {
+                (remaining, true, false)
+            } else {
+                (per_fragment, true, true)
+            }
+        };
+        Ipv4Repr {
+            src: d.src,
+            dst: d.dst,
+            protocol: d.protocol,
+            ttl: d.ttl,
+            ident: d.ident,
+            dont_fragment: d.dont_fragment,
+            more_fragments: more,
+            frag_offset: d.sent,
+            payload_len: chunk,
+        }
+        .emit(buf);
+        buf[HEADER_LEN..HEADER_LEN + chunk].copy_from_slice(&d.data[d.sent..d.sent + chunk]);
+        d.sent += chunk;
+        let last = d.sent == d.data.len();
+        if last {
+            if let Some(done) = self.queue.pop_front() {
+                self.bytes -= done.data.len();
+                pool.give(done.data);
+            }
+        }
+        Some(Emitted {
+            len: HEADER_LEN + chunk,
+            fragment,
+            last,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::ipv4::Ipv4Packet;
+
+    fn header(df: bool) -> OutHeader {
+        OutHeader {
+            src: Ipv4Addr::new(198, 18, 0, 2),
+            dst: Ipv4Addr::new(198, 18, 0, 1),
+            protocol: 17,
+            ttl: 64,
+            ident: 42,
+            dont_fragment: df,
+        }
+    }
+
+    #[test]
+    fn fragments_cover_the_datagram_exactly() {
+        let mut q = TxQueue::new(10, 1 << 20);
+        let mut pool = BufferPool::default();
+        let data: Vec<u8> = (0..4000u32).map(|i| (i * 7) as u8).collect();
+        q.push(header(false), data.clone(), 1500).unwrap();
+        let mut buf = [0u8; 1500];
+        let mut got = vec![0u8; data.len()];
+        let mut n = 0;
+        while let Some(e) = q.emit(1500, &mut buf, &mut pool) {
+            assert!(e.fragment && e.len <= 1500);
+            let p = Ipv4Packet::parse(&buf[..e.len]).unwrap();
+            assert_eq!(p.ident(), 42);
+            assert_eq!(p.more_fragments(), !e.last);
+            if !e.last {
+                assert_eq!(p.payload().len() % 8, 0);
+            }
+            got[p.frag_offset()..p.frag_offset() + p.payload().len()].copy_from_slice(p.payload());
+            n += 1;
+        }
+        assert_eq!(n, 3); // 1480 + 1480 + 1040
+        assert_eq!(got, data);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn small_datagram_is_one_packet_and_df_is_honoured() {
+        let mut q = TxQueue::new(10, 1 << 20);
+        let mut pool = BufferPool::default();
+        q.push(header(true), vec![1; 1480], 1500).unwrap();
+        let mut buf = [0u8; 2000];
+        let e = q.emit(1500, &mut buf, &mut pool).unwrap();
+        assert_eq!(
+            e,
+            Emitted {
+                len: 1500,
+                fragment: false,
+                last: true
+            }
+        );
+        assert!(Ipv4Packet::parse(&buf[..1500]).unwrap().dont_fragment());
+        let err = q.push(header(true), vec![1; 1481], 1500).unwrap_err();
+        assert_eq!(err.0, QueueError::NeedsFragmentation);
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let mut q = TxQueue::new(2, 100);
+        q.push(header(false), vec![0; 60], 1500).unwrap();
+        assert_eq!(
+            q.push(header(false), vec![0; 60], 1500).unwrap_err().0,
+            QueueError::Full
+        );
+        q.push(header(false), vec![0; 40], 1500).unwrap();
+        assert_eq!(
+            q.push(header(false), vec![], 1500).unwrap_err().0,
+            QueueError::Full
+        );
+        assert_eq!(q.check(65516, false, 1500), Err(QueueError::TooBig));
+    }
+
+    #[test]
+    fn largest_datagram_fragments() {
+        let mut q = TxQueue::new(2, 1 << 20);
+        let mut pool = BufferPool::default();
+        q.push(header(false), vec![9; 65515], 576).unwrap();
+        let mut buf = [0u8; 576];
+        let mut total = 0;
+        while let Some(e) = q.emit(576, &mut buf, &mut pool) {
+            total += e.len - HEADER_LEN;
+        }
+        assert_eq!(total, 65515);
+    }
+}

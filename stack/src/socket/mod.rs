@@ -1,0 +1,447 @@
+//! Sockets and the app-facing API types: UDP sockets (bind / send_to / recv_from) and ICMP echo
+//! sockets (send a request, receive the reply with its TTL).
+//!
+//! The socket table lives here; the methods apps call are on [`crate::Stack`], which owns it.
+//! Receive queues are bounded by [`crate::Config`]: a full queue drops and counts.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+/// Identifies an open socket. Handles of closed sockets are never reused within a stack's life
+/// (they carry a generation), so a stale handle gets `InvalidHandle`, never another socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SocketHandle {
+    index: u32,
+    generation: u32,
+}
+
+/// Something that happened to a socket, reported by [`crate::Stack::poll_event`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SocketEvent {
+    /// The socket's receive queue went from empty to non-empty, or an error arrived.
+    Readable(SocketHandle),
+}
+
+/// Why a bind or open failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BindError {
+    /// Another socket already uses that port (UDP) or identifier (echo).
+    AddrInUse,
+    /// `Config::max_sockets` are open.
+    TooManySockets,
+    /// Every ephemeral port is taken.
+    NoFreePort,
+}
+
+/// Why a send failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendError {
+    /// The handle is closed, stale, or of the wrong kind.
+    InvalidHandle,
+    /// The datagram exceeds 65535 bytes with its headers.
+    MessageTooLong,
+    /// DF is set on the socket and the datagram is larger than the MTU (EMSGSIZE).
+    NeedsFragmentation {
+        /// The link MTU.
+        mtu: u16,
+    },
+    /// The transmit queue is full; try again after `poll_transmit` drains it.
+    QueueFull,
+    /// The destination is unspecified, or port 0.
+    BadDestination,
+}
+
+/// Why a receive returned nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecvError {
+    /// The handle is closed, stale, or of the wrong kind.
+    InvalidHandle,
+    /// Nothing queued.
+    WouldBlock,
+    /// An ICMP error quoting a datagram this socket sent (reported once, like Linux's
+    /// `sk_err` on a connected UDP socket).
+    Icmp(IcmpError),
+}
+
+/// An ICMP error delivered to the socket whose datagram it quoted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IcmpError {
+    /// Who sent the error.
+    pub from: Ipv4Addr,
+    /// ICMP type (3 destination unreachable, 11 time exceeded, 12 parameter problem, ...).
+    pub icmp_type: u8,
+    /// ICMP code (3 = port unreachable, ...).
+    pub code: u8,
+    /// The destination of the quoted datagram.
+    pub original_dst: SocketAddrV4,
+}
+
+impl IcmpError {
+    /// Whether this is "port unreachable" — what a kernel socket reports as ECONNREFUSED.
+    pub fn is_port_unreachable(&self) -> bool {
+        self.icmp_type == crate::wire::icmp::types::DEST_UNREACHABLE
+            && self.code == crate::wire::icmp::unreach::PORT
+    }
+}
+
+impl core::fmt::Display for IcmpError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        use crate::wire::icmp::{types, unreach};
+        let what = match (self.icmp_type, self.code) {
+            (types::DEST_UNREACHABLE, unreach::NET) => "Destination Net Unreachable",
+            (types::DEST_UNREACHABLE, unreach::HOST) => "Destination Host Unreachable",
+            (types::DEST_UNREACHABLE, unreach::PROTOCOL) => "Destination Protocol Unreachable",
+            (types::DEST_UNREACHABLE, unreach::PORT) => "Destination Port Unreachable",
+            (types::DEST_UNREACHABLE, unreach::FRAG_NEEDED) => "Frag needed and DF set",
+            (types::DEST_UNREACHABLE, _) => "Destination Unreachable",
+            (types::TIME_EXCEEDED, 0) => "Time to live exceeded",
+            (types::TIME_EXCEEDED, _) => "Frag reassembly time exceeded",
+            (types::PARAMETER_PROBLEM, _) => "Parameter problem",
+            _ => "ICMP error",
+        };
+        write!(
+            f,
+            "From {}: {what} (type {} code {})",
+            self.from, self.icmp_type, self.code
+        )
+    }
+}
+
+/// What an echo socket receives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EchoEvent {
+    /// An echo reply; its data was copied into the caller's buffer.
+    Reply {
+        /// Who replied.
+        from: Ipv4Addr,
+        /// Sequence number.
+        seq: u16,
+        /// TTL of the reply as it arrived.
+        ttl: u8,
+        /// Data bytes in the reply (may exceed what fitted the caller's buffer).
+        len: usize,
+    },
+    /// An ICMP error quoting one of our echo requests.
+    Error {
+        /// The error.
+        error: IcmpError,
+        /// Sequence number of the request it quotes.
+        seq: u16,
+    },
+}
+
+#[derive(Debug)]
+pub(crate) enum Queued {
+    Udp {
+        from: SocketAddrV4,
+        data: Vec<u8>,
+    },
+    Echo {
+        from: Ipv4Addr,
+        seq: u16,
+        ttl: u8,
+        data: Vec<u8>,
+    },
+    EchoError {
+        error: IcmpError,
+        seq: u16,
+    },
+}
+
+impl Queued {
+    fn bytes(&self) -> usize {
+        match self {
+            Queued::Udp { data, .. } | Queued::Echo { data, .. } => data.len(),
+            Queued::EchoError { .. } => 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Udp { port: u16 },
+    Echo { ident: u16 },
+}
+
+#[derive(Debug)]
+pub(crate) struct Socket {
+    pub(crate) kind: Kind,
+    pub(crate) dont_fragment: bool,
+    rx: VecDeque<Queued>,
+    rx_bytes: usize,
+    pub(crate) error: Option<IcmpError>,
+    event_pending: bool,
+}
+
+#[derive(Debug)]
+struct Slot {
+    generation: u32,
+    socket: Option<Socket>,
+}
+
+/// The socket table: a slab with generations, plus O(1) maps from port / identifier to slot.
+#[derive(Debug)]
+pub(crate) struct SocketSet {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    udp_ports: HashMap<u16, u32>,
+    echo_idents: HashMap<u16, u32>,
+    events: VecDeque<SocketEvent>,
+    open: usize,
+    max_sockets: usize,
+    rx_max_datagrams: usize,
+    rx_max_bytes: usize,
+}
+
+/// Outcome of delivering to a socket.
+#[derive(Debug)]
+pub(crate) enum Delivery {
+    Queued,
+    /// No socket; the item is handed back so its buffer can be recycled.
+    NoSocket(Queued),
+    /// The queue was full; the item is handed back.
+    Full(Queued),
+}
+
+impl SocketSet {
+    pub(crate) fn new(max_sockets: usize, rx_max_datagrams: usize, rx_max_bytes: usize) -> Self {
+        SocketSet {
+            slots: Vec::new(),
+            free: Vec::new(),
+            udp_ports: HashMap::new(),
+            echo_idents: HashMap::new(),
+            events: VecDeque::new(),
+            open: 0,
+            max_sockets,
+            rx_max_datagrams,
+            rx_max_bytes,
+        }
+    }
+
+    fn map(&mut self, kind: Kind) -> (&mut HashMap<u16, u32>, u16) {
+        match kind {
+            Kind::Udp { port } => (&mut self.udp_ports, port),
+            Kind::Echo { ident } => (&mut self.echo_idents, ident),
+        }
+    }
+
+    pub(crate) fn is_taken(&self, kind: Kind) -> bool {
+        match kind {
+            Kind::Udp { port } => self.udp_ports.contains_key(&port),
+            Kind::Echo { ident } => self.echo_idents.contains_key(&ident),
+        }
+    }
+
+    pub(crate) fn open(&mut self, kind: Kind) -> Result<SocketHandle, BindError> {
+        if self.open >= self.max_sockets {
+            return Err(BindError::TooManySockets);
+        }
+        if self.is_taken(kind) {
+            return Err(BindError::AddrInUse);
+        }
+        let socket = Socket {
+            kind,
+            dont_fragment: false,
+            rx: VecDeque::new(),
+            rx_bytes: 0,
+            error: None,
+            event_pending: false,
+        };
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(Slot {
+                    generation: 0,
+                    socket: None,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let slot = &mut self.slots[index as usize];
+        slot.socket = Some(socket);
+        let handle = SocketHandle {
+            index,
+            generation: slot.generation,
+        };
+        let (map, key) = self.map(kind);
+        map.insert(key, index);
+        self.open += 1;
+        Ok(handle)
+    }
+
+    /// Closes the socket, returning its queued buffers for recycling.
+    pub(crate) fn close(&mut self, h: SocketHandle) -> Option<impl Iterator<Item = Vec<u8>>> {
+        let slot = self.slots.get_mut(h.index as usize)?;
+        if slot.generation != h.generation {
+            return None;
+        }
+        let socket = slot.socket.take()?;
+        slot.generation = slot.generation.wrapping_add(1);
+        self.free.push(h.index);
+        let (map, key) = self.map(socket.kind);
+        map.remove(&key);
+        self.open -= 1;
+        self.events.retain(|SocketEvent::Readable(e)| *e != h);
+        Some(socket.rx.into_iter().filter_map(|q| match q {
+            Queued::Udp { data, .. } | Queued::Echo { data, .. } => Some(data),
+            Queued::EchoError { .. } => None,
+        }))
+    }
+
+    pub(crate) fn get(&self, h: SocketHandle) -> Option<&Socket> {
+        let slot = self.slots.get(h.index as usize)?;
+        if slot.generation != h.generation {
+            return None;
+        }
+        slot.socket.as_ref()
+    }
+
+    pub(crate) fn get_mut(&mut self, h: SocketHandle) -> Option<&mut Socket> {
+        let slot = self.slots.get_mut(h.index as usize)?;
+        if slot.generation != h.generation {
+            return None;
+        }
+        slot.socket.as_mut()
+    }
+
+    fn handle_of(&self, index: u32) -> SocketHandle {
+        SocketHandle {
+            index,
+            generation: self.slots[index as usize].generation,
+        }
+    }
+
+    fn lookup(&self, kind: Kind) -> Option<u32> {
+        match kind {
+            Kind::Udp { port } => self.udp_ports.get(&port).copied(),
+            Kind::Echo { ident } => self.echo_idents.get(&ident).copied(),
+        }
+    }
+
+    /// Queues `item` on the socket bound to `kind`.
+    pub(crate) fn deliver(&mut self, kind: Kind, item: Queued) -> Delivery {
+        let Some(index) = self.lookup(kind) else {
+            return Delivery::NoSocket(item);
+        };
+        let handle = self.handle_of(index);
+        let (max_d, max_b) = (self.rx_max_datagrams, self.rx_max_bytes);
+        let Some(s) = self.slots[index as usize].socket.as_mut() else {
+            return Delivery::NoSocket(item);
+        };
+        if s.rx.len() >= max_d || s.rx_bytes + item.bytes() > max_b {
+            return Delivery::Full(item);
+        }
+        s.rx_bytes += item.bytes();
+        s.rx.push_back(item);
+        Self::notify(&mut self.events, s, handle);
+        Delivery::Queued
+    }
+
+    /// Records an ICMP error on the UDP socket bound to `port`. Returns false if there is none.
+    pub(crate) fn set_error(&mut self, port: u16, error: IcmpError) -> bool {
+        let Some(index) = self.udp_ports.get(&port).copied() else {
+            return false;
+        };
+        let handle = self.handle_of(index);
+        let Some(s) = self.slots[index as usize].socket.as_mut() else {
+            return false;
+        };
+        s.error = Some(error);
+        Self::notify(&mut self.events, s, handle);
+        true
+    }
+
+    fn notify(events: &mut VecDeque<SocketEvent>, s: &mut Socket, h: SocketHandle) {
+        // One pending event per socket: the queue is bounded by the number of sockets.
+        if !s.event_pending {
+            s.event_pending = true;
+            events.push_back(SocketEvent::Readable(h));
+        }
+    }
+
+    pub(crate) fn poll_event(&mut self) -> Option<SocketEvent> {
+        let ev = self.events.pop_front()?;
+        let SocketEvent::Readable(h) = ev;
+        if let Some(s) = self.get_mut(h) {
+            s.event_pending = false;
+        }
+        Some(ev)
+    }
+
+    pub(crate) fn pop(&mut self, h: SocketHandle) -> Option<Queued> {
+        let s = self.get_mut(h)?;
+        let item = s.rx.pop_front()?;
+        s.rx_bytes -= item.bytes();
+        Some(item)
+    }
+
+    pub(crate) fn has_data(&self, h: SocketHandle) -> bool {
+        self.get(h)
+            .is_some_and(|s| !s.rx.is_empty() || s.error.is_some())
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.open
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_handles_do_not_alias() {
+        let mut set = SocketSet::new(4, 2, 100);
+        let a = set.open(Kind::Udp { port: 7 }).unwrap();
+        assert_eq!(set.open(Kind::Udp { port: 7 }), Err(BindError::AddrInUse));
+        assert!(set.close(a).is_some());
+        let b = set.open(Kind::Udp { port: 8 }).unwrap();
+        assert!(set.get(a).is_none());
+        assert!(set.get(b).is_some());
+        assert!(set.close(a).is_none());
+    }
+
+    #[test]
+    fn queues_are_bounded_and_events_deduplicated() {
+        let mut set = SocketSet::new(4, 2, 100);
+        let h = set.open(Kind::Udp { port: 7 }).unwrap();
+        let from = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 1);
+        let item = |n| Queued::Udp {
+            from,
+            data: vec![0; n],
+        };
+        assert!(matches!(
+            set.deliver(Kind::Udp { port: 7 }, item(10)),
+            Delivery::Queued
+        ));
+        assert!(matches!(
+            set.deliver(Kind::Udp { port: 7 }, item(95)),
+            Delivery::Full(_)
+        ));
+        assert!(matches!(
+            set.deliver(Kind::Udp { port: 7 }, item(10)),
+            Delivery::Queued
+        ));
+        assert!(matches!(
+            set.deliver(Kind::Udp { port: 7 }, item(1)),
+            Delivery::Full(_)
+        ));
+        assert!(matches!(
+            set.deliver(Kind::Udp { port: 9 }, item(1)),
+            Delivery::NoSocket(_)
+        ));
+        assert_eq!(set.poll_event(), Some(SocketEvent::Readable(h)));
+        assert_eq!(set.poll_event(), None);
+        assert!(set.pop(h).is_some() && set.pop(h).is_some() && set.pop(h).is_none());
+    }
+
+    #[test]
+    fn socket_limit() {
+        let mut set = SocketSet::new(1, 2, 100);
+        set.open(Kind::Echo { ident: 1 }).unwrap();
+        assert_eq!(
+            set.open(Kind::Echo { ident: 2 }),
+            Err(BindError::TooManySockets)
+        );
+    }
+}

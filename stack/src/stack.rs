@@ -1,0 +1,696 @@
+//! `Stack`: the one place that crosses layers. Demultiplexes what arrives, owns every table, and
+//! hands out what must leave.
+//!
+//! Call order, as in quinn-proto: feed input with [`Stack::receive`] and [`Stack::handle_timeout`]
+//! (when `now` reaches [`Stack::poll_at`]), then drain [`Stack::poll_transmit`] until it returns
+//! `None`, then [`Stack::poll_event`] for sockets that became readable. App calls (`udp_send_to`,
+//! `echo_send`, ...) may come at any time; drain `poll_transmit` after them too.
+
+use crate::config::{Config, ConfigError};
+use crate::icmp::{self as policy, DstKind, Quoted, TokenBucket, MAX_QUOTE};
+use crate::ip::fragment::{BufferPool, OutHeader, QueueError, TxQueue};
+use crate::ip::reassembly::{
+    FragDrop, Fragment, FragmentKey, Outcome, Reassembler, ReassemblyLimits,
+};
+use crate::rand::Rng;
+use crate::socket::{
+    BindError, Delivery, EchoEvent, IcmpError, Kind, Queued, RecvError, SendError, SocketEvent,
+    SocketHandle, SocketSet,
+};
+use crate::stats::{DropReason, Stats};
+use crate::time::Instant;
+use crate::wire::icmp::{self, IcmpMessage};
+use crate::wire::ipv4::{Ipv4Packet, HEADER_LEN, MAX_DATAGRAM};
+use crate::wire::udp::{self, UdpPacket};
+use crate::wire::{proto, PacketSummary};
+use log::{debug, trace};
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+/// What the receive path knows about a datagram once its IP header is accepted.
+#[derive(Clone, Copy, Debug)]
+struct Arrival<'a> {
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    dst_kind: DstKind,
+    protocol: u8,
+    ttl: u8,
+    /// The (first fragment's) header as received, for ICMP quotes.
+    header: &'a [u8],
+}
+
+/// A sans-IO IPv4/ICMP/UDP stack. See the module docs for the call order.
+#[derive(Debug)]
+pub struct Stack {
+    config: Config,
+    stats: Stats,
+    rng: Rng,
+    next_ident: u16,
+    reassembly: Reassembler,
+    icmp_errors: TokenBucket,
+    sockets: SocketSet,
+    tx: TxQueue,
+    pool: BufferPool,
+    now: Instant,
+}
+
+impl Stack {
+    /// A stack with `config`, its clock starting at `now`.
+    pub fn new(config: Config, now: Instant) -> Result<Stack, ConfigError> {
+        config.validate()?;
+        let mut rng = Rng::new(config.seed);
+        let next_ident = rng.next_u64() as u16;
+        Ok(Stack {
+            stats: Stats::new(),
+            next_ident,
+            rng,
+            reassembly: Reassembler::new(ReassemblyLimits {
+                max_datagram_size: MAX_DATAGRAM,
+                max_bytes: config.reassembly_max_bytes,
+                max_datagrams: config.reassembly_max_datagrams,
+                timeout: config.reassembly_timeout,
+            }),
+            icmp_errors: TokenBucket::new(config.icmp_error_rate, config.icmp_error_burst, now),
+            sockets: SocketSet::new(
+                config.max_sockets,
+                config.socket_rx_queue_datagrams,
+                config.socket_rx_queue_bytes,
+            ),
+            tx: TxQueue::new(config.tx_queue_datagrams, config.tx_queue_bytes),
+            pool: BufferPool::default(),
+            now,
+            config,
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Counters since `new`.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Bytes currently held by IP reassembly (never above `Config::reassembly_max_bytes`).
+    pub fn reassembly_bytes(&self) -> usize {
+        self.reassembly.bytes_held()
+    }
+
+    /// Datagrams currently in reassembly.
+    pub fn reassembly_in_progress(&self) -> usize {
+        self.reassembly.in_progress()
+    }
+
+    /// Datagrams waiting for `poll_transmit`.
+    pub fn tx_queue_len(&self) -> usize {
+        self.tx.len()
+    }
+
+    /// Open sockets.
+    pub fn socket_count(&self) -> usize {
+        self.sockets.len()
+    }
+
+    fn advance(&mut self, now: Instant) {
+        // Monotonic by contract; tolerate a caller's stray earlier `now` by ignoring it.
+        self.now = self.now.max(now);
+    }
+
+    fn drop_packet(&mut self, reason: DropReason) {
+        debug!("drop: {}", reason.description());
+        self.stats.count_drop(reason);
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Input
+    // ----------------------------------------------------------------------------------------
+
+    /// Handles one IPv4 packet as read from the device.
+    pub fn receive(&mut self, now: Instant, bytes: &[u8]) {
+        self.advance(now);
+        self.stats.ip_rx_packets += 1;
+        self.stats.ip_rx_bytes += bytes.len() as u64;
+        trace!("in  {}", PacketSummary(bytes));
+        let ip = match Ipv4Packet::parse(bytes) {
+            Ok(ip) => ip,
+            Err(reason) => return self.drop_packet(reason),
+        };
+        let src = ip.src();
+        // RFC 1122 §3.2.1.3 / RFC 1812 §5.3.7: a source that cannot be a host is discarded. Our
+        // own address arriving from the link is a spoof or a loop.
+        if !policy::is_unicast_source(src) || src == self.config.addr {
+            return self.drop_packet(DropReason::Ipv4MartianSource);
+        }
+        let dst = ip.dst();
+        let dst_kind = if dst == self.config.addr {
+            DstKind::Local
+        } else if dst.is_broadcast() || Some(dst) == self.config.directed_broadcast() {
+            DstKind::Broadcast
+        } else if dst.is_multicast() {
+            DstKind::Multicast
+        } else {
+            // A host does not forward (RFC 1122 §3.3.1.5 for hosts that are not gateways).
+            return self.drop_packet(DropReason::Ipv4NotForUs);
+        };
+        // RFC 1122 §3.2.1.7: a host accepts any TTL, including 0 and 1; TTL matters only to routers.
+        let arrival = Arrival {
+            src,
+            dst,
+            dst_kind,
+            protocol: ip.protocol(),
+            ttl: ip.ttl(),
+            header: ip.header_bytes(),
+        };
+        if !ip.is_fragment() {
+            return self.deliver(arrival, ip.payload());
+        }
+        self.stats.ip_rx_fragments += 1;
+        let frag = Fragment {
+            key: FragmentKey {
+                src,
+                dst,
+                protocol: ip.protocol(),
+                ident: ip.ident(),
+            },
+            offset: ip.frag_offset(),
+            more_fragments: ip.more_fragments(),
+            header: ip.header_bytes(),
+            payload: ip.payload(),
+        };
+        let evicted_before = self.reassembly.stats().evicted;
+        let outcome = self.reassembly.insert(self.now, frag);
+        for _ in evicted_before..self.reassembly.stats().evicted {
+            self.stats.count_drop(DropReason::FragEvicted);
+        }
+        match outcome {
+            Outcome::Incomplete => {}
+            Outcome::Duplicate => self.drop_packet(DropReason::FragDuplicate),
+            Outcome::Dropped { reason, .. } => self.drop_packet(match reason {
+                FragDrop::Overlap => DropReason::FragOverlap,
+                FragDrop::TooBig => DropReason::FragTooBig,
+                FragDrop::BadLength => DropReason::FragBadLength,
+                FragDrop::NoMemory => DropReason::FragNoMemory,
+            }),
+            Outcome::Complete(datagram) => {
+                self.stats.ip_reassembled += 1;
+                let arrival = Arrival {
+                    header: &datagram.header,
+                    ..arrival
+                };
+                self.deliver(arrival, &datagram.payload);
+            }
+        }
+    }
+
+    fn deliver(&mut self, a: Arrival<'_>, payload: &[u8]) {
+        match a.protocol {
+            proto::ICMP => self.icmp_input(a, payload),
+            proto::UDP => self.udp_input(a, payload),
+            _ => {
+                // RFC 1122 §3.2.2.1: a host SHOULD send protocol unreachable for a transport it
+                // does not implement.
+                self.drop_packet(DropReason::UnknownProtocol);
+                self.send_icmp_error(
+                    a,
+                    payload,
+                    icmp::types::DEST_UNREACHABLE,
+                    icmp::unreach::PROTOCOL,
+                    [0; 4],
+                );
+            }
+        }
+    }
+
+    fn icmp_input(&mut self, a: Arrival<'_>, payload: &[u8]) {
+        let msg = match IcmpMessage::parse(payload) {
+            Ok(m) => m,
+            Err(r) => return self.drop_packet(r),
+        };
+        match msg {
+            IcmpMessage::EchoRequest { ident, seq, data } => {
+                // RFC 1122 §3.2.2.6 allows silently discarding echo requests to broadcast or
+                // multicast addresses; Linux does by default, and so do we.
+                if a.dst_kind != DstKind::Local {
+                    return self.drop_packet(DropReason::IcmpEchoBroadcast);
+                }
+                // RFC 792 / RFC 1122 §3.2.2.6: the reply carries the request's identifier,
+                // sequence number and whole data, from the address the request was sent to.
+                let len = icmp::HEADER_LEN + data.len();
+                let mut buf = self.pool.take_zeroed(len);
+                icmp::emit_echo(&mut buf, true, ident, seq, data);
+                if self.queue(a.dst, a.src, proto::ICMP, false, buf).is_ok() {
+                    self.stats.icmp_echo_replied += 1;
+                }
+            }
+            IcmpMessage::EchoReply { ident, seq, data } => {
+                let mut copy = self.pool.take(data.len());
+                copy.extend_from_slice(data);
+                let item = Queued::Echo {
+                    from: a.src,
+                    seq,
+                    ttl: a.ttl,
+                    data: copy,
+                };
+                match self.sockets.deliver(Kind::Echo { ident }, item) {
+                    Delivery::Queued => self.stats.icmp_echo_replies_received += 1,
+                    Delivery::NoSocket(q) => self.refuse(q, DropReason::IcmpNoSocket),
+                    Delivery::Full(q) => self.refuse(q, DropReason::IcmpQueueFull),
+                }
+            }
+            IcmpMessage::Error {
+                icmp_type,
+                code,
+                quote,
+                ..
+            } => self.icmp_error_input(a.src, icmp_type, code, quote),
+            IcmpMessage::Other { .. } => self.drop_packet(DropReason::IcmpUnhandledType),
+        }
+    }
+
+    /// Delivers a received ICMP error to the socket whose datagram it quotes (RFC 1122 §3.2.2:
+    /// errors are passed to the transport that sent the datagram).
+    fn icmp_error_input(&mut self, from: Ipv4Addr, icmp_type: u8, code: u8, quote: &[u8]) {
+        let Some(quoted) = policy::parse_quote(quote, self.config.addr) else {
+            return self.drop_packet(DropReason::IcmpBadQuote);
+        };
+        let delivered = match quoted {
+            Quoted::Udp {
+                src_port,
+                dst,
+                dst_port,
+            } => {
+                let error = IcmpError {
+                    from,
+                    icmp_type,
+                    code,
+                    original_dst: SocketAddrV4::new(dst, dst_port),
+                };
+                self.sockets.set_error(src_port, error)
+            }
+            Quoted::Echo { ident, seq } => {
+                let error = IcmpError {
+                    from,
+                    icmp_type,
+                    code,
+                    original_dst: SocketAddrV4::new(from, 0),
+                };
+                matches!(
+                    self.sockets
+                        .deliver(Kind::Echo { ident }, Queued::EchoError { error, seq }),
+                    Delivery::Queued
+                )
+            }
+            Quoted::Other { .. } => false,
+        };
+        if delivered {
+            self.stats.icmp_errors_delivered += 1;
+        } else {
+            self.drop_packet(DropReason::IcmpNoSocket);
+        }
+    }
+
+    fn udp_input(&mut self, a: Arrival<'_>, payload: &[u8]) {
+        let d = match UdpPacket::parse(a.src, a.dst, payload) {
+            Ok(d) => d,
+            Err(r) => return self.drop_packet(r),
+        };
+        let mut data = self.pool.take(d.payload.len());
+        data.extend_from_slice(d.payload);
+        let item = Queued::Udp {
+            from: SocketAddrV4::new(a.src, d.src_port),
+            data,
+        };
+        match self.sockets.deliver(Kind::Udp { port: d.dst_port }, item) {
+            Delivery::Queued => self.stats.udp_rx_datagrams += 1,
+            Delivery::Full(q) => self.refuse(q, DropReason::UdpQueueFull),
+            Delivery::NoSocket(q) => {
+                self.refuse(q, DropReason::UdpNoSocket);
+                // RFC 1122 §4.1.3.1: a datagram for a port with no listener SHOULD get port unreachable.
+                self.send_icmp_error(
+                    a,
+                    payload,
+                    icmp::types::DEST_UNREACHABLE,
+                    icmp::unreach::PORT,
+                    [0; 4],
+                );
+            }
+        }
+    }
+
+    fn refuse(&mut self, item: Queued, reason: DropReason) {
+        if let Queued::Udp { data, .. } | Queued::Echo { data, .. } = item {
+            self.pool.give(data);
+        }
+        self.drop_packet(reason);
+    }
+
+    /// Sends an ICMP error about the datagram `a` + `payload`, if RFC 1122 §3.2.2 allows it and
+    /// the rate limiter has a token.
+    fn send_icmp_error(
+        &mut self,
+        a: Arrival<'_>,
+        payload: &[u8],
+        icmp_type: u8,
+        code: u8,
+        rest: [u8; 4],
+    ) {
+        let frag_offset = usize::from(u16::from_be_bytes([a.header[6], a.header[7]]) & 0x1fff) * 8;
+        if !policy::may_send_error(a.dst_kind, a.src, a.protocol, frag_offset, payload) {
+            return;
+        }
+        self.send_error_quoting(a.src, a.header, payload, icmp_type, code, rest);
+    }
+
+    fn send_error_quoting(
+        &mut self,
+        to: Ipv4Addr,
+        header: &[u8],
+        payload: &[u8],
+        icmp_type: u8,
+        code: u8,
+        rest: [u8; 4],
+    ) {
+        if !self.icmp_errors.take(self.now) {
+            self.stats.icmp_errors_rate_limited += 1;
+            debug!("icmp error to {to} suppressed by rate limit");
+            return;
+        }
+        let header = &header[..header.len().min(MAX_QUOTE)];
+        let payload = &payload[..payload.len().min(MAX_QUOTE - header.len())];
+        let len = icmp::HEADER_LEN + header.len() + payload.len();
+        let mut buf = self.pool.take_zeroed(len);
+        buf[icmp::HEADER_LEN..icmp::HEADER_LEN + header.len()].copy_from_slice(header);
+        buf[icmp::HEADER_LEN + header.len()..].copy_from_slice(payload);
+        // Checksum over the body in place: emit writes type/code/rest and sums everything.
+        let body = buf[icmp::HEADER_LEN..].to_vec();
+        icmp::emit(&mut buf, icmp_type, code, rest, &body);
+        if self
+            .queue(self.config.addr, to, proto::ICMP, false, buf)
+            .is_ok()
+        {
+            self.stats.icmp_errors_sent += 1;
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Timers and output
+    // ----------------------------------------------------------------------------------------
+
+    /// When `handle_timeout` should next be called, if any timer is armed.
+    pub fn poll_at(&self) -> Option<Instant> {
+        self.reassembly.poll_at()
+    }
+
+    /// Runs every timer due at `now`: reassembly timeouts (ICMP time exceeded, code 1, is sent
+    /// only if the first fragment had arrived — RFC 792, RFC 1122 §3.3.2).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.advance(now);
+        let mut expired = Vec::new();
+        self.reassembly.expire(self.now, |e| expired.push(e));
+        for e in expired {
+            self.drop_packet(DropReason::FragTimeout);
+            let Some(quote) = e.quote else { continue };
+            if e.key.dst != self.config.addr || !policy::is_unicast_source(e.key.src) {
+                continue;
+            }
+            if e.key.protocol == proto::ICMP {
+                let ihl = usize::from(quote[0] & 0x0f) * 4;
+                if quote.get(ihl).is_none_or(|&t| icmp::is_error(t)) {
+                    continue;
+                }
+            }
+            let ihl = usize::from(quote[0] & 0x0f) * 4;
+            let (h, p) = quote.split_at(ihl.min(quote.len()));
+            self.send_error_quoting(e.key.src, h, p, icmp::types::TIME_EXCEEDED, 1, [0; 4]);
+        }
+    }
+
+    /// Writes the next packet to send into `buf` and returns its length; `None` when there is
+    /// nothing to send. `buf` should hold at least `Config::mtu` bytes; a smaller buffer gets
+    /// smaller fragments.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        self.advance(now);
+        let e = self.tx.emit(self.config.mtu, buf, &mut self.pool)?;
+        self.stats.ip_tx_packets += 1;
+        self.stats.ip_tx_bytes += e.len as u64;
+        if e.fragment {
+            self.stats.ip_tx_fragments += 1;
+            if e.last {
+                self.stats.ip_tx_fragmented += 1;
+            }
+        }
+        trace!("out {}", PacketSummary(&buf[..e.len]));
+        Some(e.len)
+    }
+
+    /// Whether `poll_transmit` has something to send.
+    pub fn has_transmit(&self) -> bool {
+        !self.tx.is_empty()
+    }
+
+    /// The next socket event, if any.
+    pub fn poll_event(&mut self) -> Option<SocketEvent> {
+        self.sockets.poll_event()
+    }
+
+    fn queue(
+        &mut self,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        protocol: u8,
+        dont_fragment: bool,
+        data: Vec<u8>,
+    ) -> Result<(), QueueError> {
+        let ident = self.next_ident;
+        let h = OutHeader {
+            src,
+            dst,
+            protocol,
+            ttl: self.config.ttl,
+            ident,
+            dont_fragment,
+        };
+        match self.tx.push(h, data, self.config.mtu) {
+            Ok(()) => {
+                // RFC 6864 §4: unique per (src, dst, protocol) within the datagram lifetime; a
+                // single counter started at a random point satisfies that.
+                self.next_ident = self.next_ident.wrapping_add(1);
+                Ok(())
+            }
+            Err((e, data)) => {
+                self.pool.give(data);
+                debug!("not sent to {dst}: {e:?}");
+                Err(e)
+            }
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Sockets
+    // ----------------------------------------------------------------------------------------
+
+    /// Binds a UDP socket to `port` (0 picks a free ephemeral port).
+    pub fn udp_bind(&mut self, port: u16) -> Result<SocketHandle, BindError> {
+        let port = if port == 0 {
+            self.ephemeral(|p| Kind::Udp { port: p })?
+        } else {
+            port
+        };
+        self.sockets.open(Kind::Udp { port })
+    }
+
+    fn ephemeral(&mut self, kind: impl Fn(u16) -> Kind) -> Result<u16, BindError> {
+        let (lo, hi) = self.config.ephemeral_ports;
+        let span = u32::from(hi - lo) + 1;
+        // RFC 6056 §3.3.1 (algorithm 1): a random start, then a linear search.
+        let start = self.rng.range_u16(lo, hi);
+        for i in 0..span {
+            let p = lo + ((u32::from(start - lo) + i) % span) as u16;
+            if !self.sockets.is_taken(kind(p)) {
+                return Ok(p);
+            }
+        }
+        Err(BindError::NoFreePort)
+    }
+
+    /// The local port of a UDP socket.
+    pub fn udp_local_port(&self, h: SocketHandle) -> Option<u16> {
+        match self.sockets.get(h)?.kind {
+            Kind::Udp { port } => Some(port),
+            Kind::Echo { .. } => None,
+        }
+    }
+
+    /// Sets or clears DF on datagrams this socket sends. With DF set, a datagram larger than
+    /// the MTU is refused with `SendError::NeedsFragmentation` instead of fragmented.
+    pub fn set_dont_fragment(&mut self, h: SocketHandle, df: bool) -> Result<(), SendError> {
+        self.sockets
+            .get_mut(h)
+            .ok_or(SendError::InvalidHandle)?
+            .dont_fragment = df;
+        Ok(())
+    }
+
+    /// Queues one UDP datagram to `dst`.
+    pub fn udp_send_to(
+        &mut self,
+        h: SocketHandle,
+        payload: &[u8],
+        dst: SocketAddrV4,
+    ) -> Result<(), SendError> {
+        let s = self.sockets.get(h).ok_or(SendError::InvalidHandle)?;
+        let Kind::Udp { port } = s.kind else {
+            return Err(SendError::InvalidHandle);
+        };
+        let df = s.dont_fragment;
+        if dst.ip().is_unspecified() || dst.port() == 0 {
+            return Err(SendError::BadDestination);
+        }
+        let len = udp::HEADER_LEN + payload.len();
+        self.check_queue(len, df)?;
+        let src = self.config.addr;
+        let mut buf = self.pool.take_zeroed(len);
+        udp::emit(&mut buf, src, *dst.ip(), port, dst.port(), payload);
+        self.queue(src, *dst.ip(), proto::UDP, df, buf)
+            .map_err(|_| SendError::QueueFull)?;
+        self.stats.udp_tx_datagrams += 1;
+        Ok(())
+    }
+
+    fn check_queue(&self, len: usize, df: bool) -> Result<(), SendError> {
+        self.tx
+            .check(len, df, self.config.mtu)
+            .map_err(|e| match e {
+                QueueError::Full => SendError::QueueFull,
+                QueueError::TooBig => SendError::MessageTooLong,
+                QueueError::NeedsFragmentation => SendError::NeedsFragmentation {
+                    mtu: self.config.mtu,
+                },
+            })
+    }
+
+    /// Receives one UDP datagram into `buf` (truncating, like `recv`), returning the datagram's
+    /// full length and its source. A pending ICMP error is reported first, once.
+    pub fn udp_recv_from(
+        &mut self,
+        h: SocketHandle,
+        buf: &mut [u8],
+    ) -> Result<(usize, SocketAddrV4), RecvError> {
+        let s = self.sockets.get_mut(h).ok_or(RecvError::InvalidHandle)?;
+        if !matches!(s.kind, Kind::Udp { .. }) {
+            return Err(RecvError::InvalidHandle);
+        }
+        if let Some(e) = s.error.take() {
+            return Err(RecvError::Icmp(e));
+        }
+        match self.sockets.pop(h) {
+            Some(Queued::Udp { from, data }) => {
+                let n = data.len().min(buf.len());
+                buf[..n].copy_from_slice(&data[..n]);
+                let len = data.len();
+                self.pool.give(data);
+                Ok((len, from))
+            }
+            Some(_) | None => Err(RecvError::WouldBlock),
+        }
+    }
+
+    /// Whether a receive on `h` would return something (data or an error).
+    pub fn can_recv(&self, h: SocketHandle) -> bool {
+        self.sockets.has_data(h)
+    }
+
+    /// Whether `h` names an open socket.
+    pub fn is_open(&self, h: SocketHandle) -> bool {
+        self.sockets.get(h).is_some()
+    }
+
+    /// Closes a socket of any kind, discarding what it had queued. Returns false for a stale handle.
+    pub fn close(&mut self, h: SocketHandle) -> bool {
+        match self.sockets.close(h) {
+            Some(bufs) => {
+                for b in bufs {
+                    self.pool.give(b);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Opens an ICMP echo socket with identifier `ident` (None picks a free one).
+    pub fn echo_open(&mut self, ident: Option<u16>) -> Result<SocketHandle, BindError> {
+        let ident = match ident {
+            Some(i) => i,
+            None => self.ephemeral(|i| Kind::Echo { ident: i })?,
+        };
+        self.sockets.open(Kind::Echo { ident })
+    }
+
+    /// The identifier of an echo socket.
+    pub fn echo_ident(&self, h: SocketHandle) -> Option<u16> {
+        match self.sockets.get(h)?.kind {
+            Kind::Echo { ident } => Some(ident),
+            Kind::Udp { .. } => None,
+        }
+    }
+
+    /// Queues an echo request to `dst` with sequence `seq` and `data`.
+    pub fn echo_send(
+        &mut self,
+        h: SocketHandle,
+        dst: Ipv4Addr,
+        seq: u16,
+        data: &[u8],
+    ) -> Result<(), SendError> {
+        let s = self.sockets.get(h).ok_or(SendError::InvalidHandle)?;
+        let Kind::Echo { ident } = s.kind else {
+            return Err(SendError::InvalidHandle);
+        };
+        let df = s.dont_fragment;
+        if dst.is_unspecified() {
+            return Err(SendError::BadDestination);
+        }
+        let len = icmp::HEADER_LEN + data.len();
+        self.check_queue(len, df)?;
+        let mut buf = self.pool.take_zeroed(len);
+        icmp::emit_echo(&mut buf, false, ident, seq, data);
+        self.queue(self.config.addr, dst, proto::ICMP, df, buf)
+            .map_err(|_| SendError::QueueFull)?;
+        self.stats.icmp_echo_sent += 1;
+        Ok(())
+    }
+
+    /// Receives the next reply (its data copied into `buf`, truncated) or error on an echo socket.
+    pub fn echo_recv(&mut self, h: SocketHandle, buf: &mut [u8]) -> Result<EchoEvent, RecvError> {
+        match self.sockets.get(h).map(|s| s.kind) {
+            Some(Kind::Echo { .. }) => {}
+            _ => return Err(RecvError::InvalidHandle),
+        }
+        match self.sockets.pop(h) {
+            Some(Queued::Echo {
+                from,
+                seq,
+                ttl,
+                data,
+            }) => {
+                let n = data.len().min(buf.len());
+                buf[..n].copy_from_slice(&data[..n]);
+                let len = data.len();
+                self.pool.give(data);
+                Ok(EchoEvent::Reply {
+                    from,
+                    seq,
+                    ttl,
+                    len,
+                })
+            }
+            Some(Queued::EchoError { error, seq }) => Ok(EchoEvent::Error { error, seq }),
+            Some(Queued::Udp { .. }) | None => Err(RecvError::WouldBlock),
+        }
+    }
+
+    /// The largest UDP payload that fits one datagram (65535 − 20 − 8).
+    pub const MAX_UDP_PAYLOAD: usize = MAX_DATAGRAM - HEADER_LEN - udp::HEADER_LEN;
+}

@@ -1,0 +1,232 @@
+//! Counters, and a [`DropReason`] for every packet the stack refuses.
+//!
+//! Every early return on the receive path increments exactly one drop counter; nothing is refused
+//! silently. `Stats` is cheap to copy so callers can snapshot and diff it.
+
+use core::fmt;
+
+macro_rules! drop_reasons {
+    ($($(#[doc = $doc:literal])* $name:ident => $text:literal,)*) => {
+        /// Why the stack refused a packet (or a datagram, once reassembled).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum DropReason {
+            $($(#[doc = $doc])* $name,)*
+        }
+
+        impl DropReason {
+            /// Every reason, in declaration order.
+            pub const ALL: &'static [DropReason] = &[$(DropReason::$name,)*];
+
+            /// A short human description, as printed in counters tables.
+            pub fn description(self) -> &'static str {
+                match self {
+                    $(DropReason::$name => $text,)*
+                }
+            }
+        }
+    };
+}
+
+drop_reasons! {
+    /// Fewer than 20 bytes: no room for an IPv4 header.
+    Ipv4TooShort => "IPv4: shorter than a header",
+    /// The version nibble is not 4.
+    Ipv4BadVersion => "IPv4: version is not 4",
+    /// IHL below 5, or a header longer than the packet.
+    Ipv4BadHeaderLength => "IPv4: bad header length (IHL)",
+    /// Total length smaller than the header.
+    Ipv4BadTotalLength => "IPv4: total length smaller than header",
+    /// Total length larger than the bytes that arrived.
+    Ipv4Truncated => "IPv4: truncated (total length > bytes received)",
+    /// The header checksum does not verify.
+    Ipv4BadChecksum => "IPv4: bad header checksum",
+    /// Source address that can never be a sender: 0/8, 127/8, multicast, broadcast, class E,
+    /// or our own address (RFC 1812 §5.3.7, RFC 1122 §3.2.1.3).
+    Ipv4MartianSource => "IPv4: martian source address",
+    /// Destination is neither our address nor a broadcast/multicast we accept; we do not forward.
+    Ipv4NotForUs => "IPv4: not addressed to us",
+    /// A fragment whose length or offset is impossible (MF with a length not a multiple of 8, or
+    /// reaching past 65535).
+    FragBadLength => "fragment: bad length or offset",
+    /// Overlapped bytes already held: the whole datagram was dropped.
+    FragOverlap => "fragment: overlap, datagram dropped",
+    /// An exact duplicate of a fragment already held.
+    FragDuplicate => "fragment: exact duplicate ignored",
+    /// Reassembled size would exceed 65535 bytes: the whole datagram was dropped.
+    FragTooBig => "fragment: reassembled size > 65535, datagram dropped",
+    /// No room under the reassembly memory cap.
+    FragNoMemory => "fragment: reassembly memory cap reached",
+    /// A datagram in reassembly was evicted to make room for newer ones (counted per datagram).
+    FragEvicted => "fragment: datagram evicted (table full)",
+    /// A datagram in reassembly timed out (counted per datagram).
+    FragTimeout => "fragment: reassembly timeout",
+    /// ICMP message shorter than its 8-byte header.
+    IcmpTooShort => "ICMP: shorter than a header",
+    /// ICMP checksum does not verify.
+    IcmpBadChecksum => "ICMP: bad checksum",
+    /// An echo request to a broadcast or multicast address (ignored, like Linux's
+    /// `icmp_echo_ignore_broadcasts`).
+    IcmpEchoBroadcast => "ICMP: echo request to broadcast/multicast ignored",
+    /// An echo reply or error for which no socket is waiting.
+    IcmpNoSocket => "ICMP: no socket for reply or error",
+    /// An ICMP type the stack does not handle (RFC 1122 §3.2.2: silently discarded).
+    IcmpUnhandledType => "ICMP: unhandled type",
+    /// An ICMP error whose quoted datagram is too short to identify a socket.
+    IcmpBadQuote => "ICMP: error quotes too little to identify a socket",
+    /// UDP datagram shorter than its 8-byte header.
+    UdpTooShort => "UDP: shorter than a header",
+    /// UDP length field disagrees with the IP payload length.
+    UdpBadLength => "UDP: length field disagrees with IP length",
+    /// UDP checksum does not verify (a zero checksum means none and is accepted).
+    UdpBadChecksum => "UDP: bad checksum",
+    /// No socket bound to the destination port (ICMP port unreachable sent unless forbidden or
+    /// rate-limited).
+    UdpNoSocket => "UDP: no socket on port",
+    /// The socket's receive queue is full.
+    UdpQueueFull => "UDP: socket receive queue full",
+    /// The echo socket's receive queue is full.
+    IcmpQueueFull => "ICMP: echo socket receive queue full",
+    /// A transport protocol the stack does not implement (ICMP protocol unreachable sent unless
+    /// forbidden or rate-limited).
+    UnknownProtocol => "IP: unknown protocol",
+}
+
+/// Counters of everything the stack did. All fields count since `Stack::new`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// IP packets handed to `receive` (including ones later dropped).
+    pub ip_rx_packets: u64,
+    /// Bytes handed to `receive`.
+    pub ip_rx_bytes: u64,
+    /// IP packets (fragments count one each) returned by `poll_transmit`.
+    pub ip_tx_packets: u64,
+    /// Bytes returned by `poll_transmit`.
+    pub ip_tx_bytes: u64,
+    /// Fragments received.
+    pub ip_rx_fragments: u64,
+    /// Datagrams completed by reassembly.
+    pub ip_reassembled: u64,
+    /// Datagrams that left as more than one fragment.
+    pub ip_tx_fragmented: u64,
+    /// Fragments sent.
+    pub ip_tx_fragments: u64,
+    /// Echo requests answered.
+    pub icmp_echo_replied: u64,
+    /// Echo requests sent by echo sockets.
+    pub icmp_echo_sent: u64,
+    /// Echo replies delivered to echo sockets.
+    pub icmp_echo_replies_received: u64,
+    /// ICMP errors sent.
+    pub icmp_errors_sent: u64,
+    /// ICMP errors not sent because the token bucket was empty.
+    pub icmp_errors_rate_limited: u64,
+    /// ICMP errors received and delivered to a socket.
+    pub icmp_errors_delivered: u64,
+    /// UDP datagrams delivered to sockets.
+    pub udp_rx_datagrams: u64,
+    /// UDP datagrams sent.
+    pub udp_tx_datagrams: u64,
+    /// Drops, indexed like `DropReason::ALL`.
+    drops: Vec<u64>,
+}
+
+impl Stats {
+    pub(crate) fn new() -> Self {
+        Stats {
+            drops: vec![0; DropReason::ALL.len()],
+            ..Stats::default()
+        }
+    }
+
+    pub(crate) fn count_drop(&mut self, reason: DropReason) {
+        if self.drops.len() != DropReason::ALL.len() {
+            self.drops.resize(DropReason::ALL.len(), 0);
+        }
+        self.drops[reason as usize] += 1;
+    }
+
+    /// How many packets were dropped for `reason`.
+    pub fn drops(&self, reason: DropReason) -> u64 {
+        self.drops.get(reason as usize).copied().unwrap_or(0)
+    }
+
+    /// Total drops over all reasons.
+    pub fn total_drops(&self) -> u64 {
+        self.drops.iter().sum()
+    }
+
+    /// Every reason with a non-zero count.
+    pub fn nonzero_drops(&self) -> impl Iterator<Item = (DropReason, u64)> + '_ {
+        DropReason::ALL
+            .iter()
+            .map(|&r| (r, self.drops(r)))
+            .filter(|&(_, n)| n > 0)
+    }
+}
+
+impl fmt::Display for Stats {
+    /// A counters table, one `name value` per line, non-zero drops listed after.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rows: [(&str, u64); 16] = [
+            ("ip_rx_packets", self.ip_rx_packets),
+            ("ip_rx_bytes", self.ip_rx_bytes),
+            ("ip_tx_packets", self.ip_tx_packets),
+            ("ip_tx_bytes", self.ip_tx_bytes),
+            ("ip_rx_fragments", self.ip_rx_fragments),
+            ("ip_reassembled", self.ip_reassembled),
+            ("ip_tx_fragmented", self.ip_tx_fragmented),
+            ("ip_tx_fragments", self.ip_tx_fragments),
+            ("icmp_echo_replied", self.icmp_echo_replied),
+            ("icmp_echo_sent", self.icmp_echo_sent),
+            (
+                "icmp_echo_replies_received",
+                self.icmp_echo_replies_received,
+            ),
+            ("icmp_errors_sent", self.icmp_errors_sent),
+            ("icmp_errors_rate_limited", self.icmp_errors_rate_limited),
+            ("icmp_errors_delivered", self.icmp_errors_delivered),
+            ("udp_rx_datagrams", self.udp_rx_datagrams),
+            ("udp_tx_datagrams", self.udp_tx_datagrams),
+        ];
+        for (name, v) in rows {
+            writeln!(f, "{name:<28} {v}")?;
+        }
+        writeln!(f, "drops_total                  {}", self.total_drops())?;
+        for (r, n) in self.nonzero_drops() {
+            writeln!(
+                f,
+                "  drop {:<23} {n}  ({})",
+                format!("{r:?}"),
+                r.description()
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_by_reason() {
+        let mut s = Stats::new();
+        s.count_drop(DropReason::Ipv4BadChecksum);
+        s.count_drop(DropReason::Ipv4BadChecksum);
+        s.count_drop(DropReason::UnknownProtocol);
+        assert_eq!(s.drops(DropReason::Ipv4BadChecksum), 2);
+        assert_eq!(s.drops(DropReason::UdpNoSocket), 0);
+        assert_eq!(s.total_drops(), 3);
+        let text = s.to_string();
+        assert!(text.contains("Ipv4BadChecksum"), "{text}");
+        assert!(!text.contains("UdpNoSocket"), "{text}");
+    }
+
+    #[test]
+    fn every_reason_has_a_description() {
+        for r in DropReason::ALL {
+            assert!(!r.description().is_empty());
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! Parsing and emitting of IPv4, ICMPv4, UDP and (for display) TCP headers.
+//!
+//! Parsing is done over etherparse's zero-copy slices after ustack's own checks, so that every
+//! malformed input maps to one [`crate::DropReason`]. Emitting writes fixed headers into caller
+//! buffers. [`PacketSummary`] prints any IPv4 packet the way tcpdump would.
+
+pub mod checksum;
+pub mod icmp;
+pub mod ipv4;
+mod summary;
+pub mod udp;
+
+pub use summary::PacketSummary;
+
+/// IP protocol numbers the stack knows by name (IANA "Assigned Internet Protocol Numbers").
+pub mod proto {
+    /// ICMP (RFC 792).
+    pub const ICMP: u8 = 1;
+    /// TCP (RFC 9293).
+    pub const TCP: u8 = 6;
+    /// UDP (RFC 768).
+    pub const UDP: u8 = 17;
+}
