@@ -1,2 +1,6 @@
+//! Test support for ustack: the network-namespace harness, integrity helpers, and end-to-end
+//! helpers that drive the `ustack` binary against the Linux kernel.
+
+pub mod e2e;
 pub mod integrity;
 pub mod netns;

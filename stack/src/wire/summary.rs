@@ -16,6 +16,9 @@ impl fmt::Display for PacketSummary<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ip = match Ipv4Packet::parse(self.0) {
             Ok(ip) => ip,
+            Err(_) if self.0.first().is_some_and(|b| b >> 4 == 6) => {
+                return write!(f, "IP6 (not handled by ustack), length {}", self.0.len());
+            }
             Err(reason) => {
                 return write!(
                     f,
@@ -51,8 +54,24 @@ impl fmt::Display for PacketSummary<'_> {
                 Err(r) => write!(f, "IP {src} > {dst}: ICMP [{}]{frag}", r.description()),
             },
             proto::ICMP => {
-                let (t, c) = (payload.first().copied(), payload.get(1).copied());
-                write!(f, "IP {src} > {dst}: ICMP type {t:?} code {c:?}{frag}")
+                // A first fragment: the checksum cannot be verified yet, but the header can be read.
+                match (payload.first(), payload.get(4..8)) {
+                    (Some(&t @ (icmp::types::ECHO_REQUEST | icmp::types::ECHO_REPLY)), Some(r)) => {
+                        let what = if t == icmp::types::ECHO_REQUEST {
+                            "request"
+                        } else {
+                            "reply"
+                        };
+                        let ident = u16::from_be_bytes([r[0], r[1]]);
+                        let seq = u16::from_be_bytes([r[2], r[3]]);
+                        write!(
+                            f,
+                            "IP {src} > {dst}: ICMP echo {what}, id {ident}, seq {seq}{frag}"
+                        )
+                    }
+                    (Some(t), _) => write!(f, "IP {src} > {dst}: ICMP type {t}{frag}"),
+                    (None, _) => write!(f, "IP {src} > {dst}: ICMP{frag}"),
+                }
             }
             proto::UDP if payload.len() >= 8 => {
                 let sp = u16::from_be_bytes([payload[0], payload[1]]);

@@ -1,0 +1,73 @@
+//! The wire parsers and the tcpdump-style summary must never panic, whatever the bytes.
+//!
+//! Input: arbitrary bytes. They are tried as a whole IPv4 packet, as an ICMP message, as a UDP
+//! datagram (addresses from the first 8 bytes), and — so the fuzzer reaches the transport
+//! parsers and the summary's deeper branches without solving the IPv4 header checksum — as the
+//! payload of a valid IPv4 header whose protocol is taken from the first byte.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+use ustack::wire::checksum;
+use ustack::wire::icmp::IcmpMessage;
+use ustack::wire::ipv4::Ipv4Packet;
+use ustack::wire::udp::UdpPacket;
+use ustack::wire::PacketSummary;
+
+fn summarize(bytes: &[u8]) {
+    let mut s = String::new();
+    write!(s, "{}", PacketSummary(bytes)).expect("Display must not fail");
+    // Display output is one line.
+    assert!(!s.contains('\n'), "summary has a newline: {s:?}");
+}
+
+fn exercise_ip(bytes: &[u8]) {
+    if let Ok(ip) = Ipv4Packet::parse(bytes) {
+        let (src, dst) = (ip.src(), ip.dst());
+        let _ = (ip.protocol(), ip.ttl(), ip.ident(), ip.dont_fragment());
+        let _ = (ip.more_fragments(), ip.frag_offset(), ip.is_fragment());
+        let h = ip.header_bytes();
+        let p = ip.payload();
+        assert!(h.len() >= 20 && h.len() <= 60 && h.len() % 4 == 0);
+        assert!(h.len() + p.len() <= bytes.len());
+        assert_eq!(h.len() + p.len(), usize::from(u16::from_be_bytes([bytes[2], bytes[3]])));
+        if let Ok(m) = IcmpMessage::parse(p) {
+            let _ = format!("{m:?}");
+        }
+        if let Ok(u) = UdpPacket::parse(src, dst, p) {
+            assert!(u.payload.len() + 8 <= p.len());
+        }
+    }
+    summarize(bytes);
+}
+
+fuzz_target!(|data: &[u8]| {
+    exercise_ip(data);
+
+    if let Ok(m) = IcmpMessage::parse(data) {
+        let _ = format!("{m:?}");
+    }
+    if data.len() >= 8 {
+        let src = Ipv4Addr::new(data[0], data[1], data[2], data[3]);
+        let dst = Ipv4Addr::new(data[4], data[5], data[6], data[7]);
+        if let Ok(u) = UdpPacket::parse(src, dst, &data[8..]) {
+            assert!(u.payload.len() + 8 <= data.len() - 8);
+        }
+    }
+
+    // The same bytes behind a valid 20-byte header (protocol from the first byte).
+    if let Some((&proto, payload)) = data.split_first() {
+        let payload = &payload[..payload.len().min(65535 - 20)];
+        let mut pkt = Vec::with_capacity(20 + payload.len());
+        pkt.extend_from_slice(&[0x45, 0]);
+        pkt.extend_from_slice(&((20 + payload.len()) as u16).to_be_bytes());
+        pkt.extend_from_slice(&[0x12, 0x34, 0, 0, 64, proto, 0, 0]);
+        pkt.extend_from_slice(&[198, 18, 0, 1, 198, 18, 0, 2]);
+        let c = checksum::internet(&pkt[..20]);
+        pkt[10..12].copy_from_slice(&c.to_be_bytes());
+        pkt.extend_from_slice(payload);
+        exercise_ip(&pkt);
+    }
+});

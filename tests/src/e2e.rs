@@ -1,0 +1,162 @@
+//! Helpers for end-to-end tests: find the `ustack` binary, start `ustack up` inside a test's
+//! namespace, run kernel tools there, read the counters it prints when it stops.
+
+use crate::netns::{ChildGuard, NetNs};
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+/// The stack's address in every test namespace.
+pub const STACK_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+/// The kernel side of the TUN in every test namespace.
+pub const HOST_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+
+/// The `ustack` binary: `$USTACK_BIN`, else `ustack` next to this test's target directory
+/// (`target/<profile>/ustack`, built by `cargo build -p ustack-apps`, which `scripts/test.sh`
+/// runs before the tests).
+pub fn ustack_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("USTACK_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/deps/<test-binary>
+    let profile_dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("test binary location");
+    let bin = profile_dir.join("ustack");
+    assert!(
+        bin.exists(),
+        "{} not found: build it first with `cargo build -p ustack-apps` (scripts/test.sh does), \
+         or set USTACK_BIN",
+        bin.display()
+    );
+    bin
+}
+
+/// A running `ustack up` inside a namespace.
+#[derive(Debug)]
+pub struct Up {
+    /// The process; terminate it to read its counters.
+    pub child: ChildGuard,
+}
+
+impl Up {
+    /// Starts `ustack up` with `extra` arguments in `ns` and waits until the kernel side has its
+    /// address. Panics (printing the child's output) if it does not come up in 10 s.
+    pub fn start(ns: &NetNs, extra: &[&str]) -> Up {
+        let mut cmd = ns.command(ustack_bin());
+        cmd.arg("up").args(extra);
+        let mut child = ChildGuard::spawn(cmd, "ustack-up");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !ns.wait_for_addr("ustack0", HOST_ADDR, Duration::from_millis(100)) {
+            if let Some(status) = child.try_wait() {
+                panic!(
+                    "ustack up exited early with {status}:\n{}\n{}",
+                    child.stdout(),
+                    child.stderr()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ustack up did not configure ustack0 in 10 s"
+            );
+        }
+        Up { child }
+    }
+
+    /// Stops it with SIGTERM (as Ctrl-C would) and returns everything it printed to stdout,
+    /// which ends with its counters. Panics if it does not exit cleanly.
+    pub fn stop(mut self) -> String {
+        let status = self.child.terminate(Duration::from_secs(10));
+        let out = self.child.stdout();
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "ustack up did not exit cleanly ({status:?}):\n{out}\n{}",
+            self.child.stderr()
+        );
+        out
+    }
+}
+
+/// The value of counter `name` in the table `ustack up` prints when it stops (0 if absent).
+pub fn counter(output: &str, name: &str) -> u64 {
+    output
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            let (k, v) = (it.next()?, it.next()?);
+            let k = if k == "drop" { (v, it.next()?) } else { (k, v) };
+            Some(k)
+        })
+        .find(|(k, _)| *k == name)
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Runs `program args` inside `ns` to completion, with a time limit; panics if it cannot run.
+pub fn run_in(ns: &NetNs, program: &str, args: &[&str], limit: Duration) -> Output {
+    let mut cmd = ns.command(program);
+    cmd.args(args);
+    let mut child = ChildGuard::spawn(cmd, program);
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(s) = child.try_wait() {
+            break s;
+        }
+        if Instant::now() >= deadline {
+            child.terminate(Duration::from_secs(2));
+            panic!(
+                "{program} {args:?} did not finish in {limit:?}:\n{}",
+                child.stdout()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: child.stdout().into_bytes(),
+        stderr: child.stderr().into_bytes(),
+    }
+}
+
+/// Parses iputils ping's summary: (transmitted, received).
+pub fn ping_summary(stdout: &str) -> Option<(u64, u64)> {
+    let line = stdout.lines().find(|l| l.contains("packets transmitted"))?;
+    let mut nums = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty());
+    let tx = nums.next()?.parse().ok()?;
+    let rx = nums.next()?.parse().ok()?;
+    Some((tx, rx))
+}
+
+/// Deterministic pseudo-random bytes (xorshift), position-dependent, for integrity checks.
+pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_counters_and_ping_summaries() {
+        let out = "ip_rx_packets                5103\nicmp_echo_replied 7\ndrops_total 3\n  drop FragEvicted          12  (fragment: ...)\n";
+        assert_eq!(counter(out, "ip_rx_packets"), 5103);
+        assert_eq!(counter(out, "FragEvicted"), 12);
+        assert_eq!(counter(out, "nope"), 0);
+        let ping = "5000 packets transmitted, 4998 received, 0.04% packet loss, time 73ms";
+        assert_eq!(ping_summary(ping), Some((5000, 4998)));
+        assert_ne!(pseudo_random(64, 1), pseudo_random(64, 2));
+    }
+}
