@@ -24,6 +24,9 @@ pub struct NetArgs {
     /// MTU of the link (the stack fragments larger datagrams).
     #[arg(long, default_value_t = 1500, value_parser = clap::value_parser!(u16).range(68..))]
     pub mtu: u16,
+    /// TTL of the datagrams the stack sends.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u8).range(1..))]
+    pub ttl: u8,
     /// Write every packet in and out to this pcap file (open with Wireshark or `tcpdump -r`).
     #[arg(long)]
     pub pcap: Option<PathBuf>,
@@ -72,6 +75,7 @@ impl NetArgs {
                 addr: self.addr,
                 prefix_len: self.prefix_len,
                 mtu: self.mtu,
+                ttl: self.ttl,
                 seed: os_seed(),
                 ..ustack::Config::default()
             },

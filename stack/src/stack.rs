@@ -138,8 +138,12 @@ impl Stack {
         };
         let src = ip.src();
         // RFC 1122 §3.2.1.3 / RFC 1812 §5.3.7: a source that cannot be a host is discarded. Our
-        // own address arriving from the link is a spoof or a loop.
-        if !policy::is_unicast_source(src) || src == self.config.addr {
+        // own address arriving from the link is a spoof or a loop; a directed broadcast source is
+        // forbidden by RFC 1122 §3.2.1.3 (d) (answering it would go to every host on the link).
+        if !policy::is_unicast_source(src)
+            || src == self.config.addr
+            || Some(src) == self.config.directed_broadcast()
+        {
             return self.drop_packet(DropReason::Ipv4MartianSource);
         }
         let dst = ip.dst();
@@ -382,9 +386,7 @@ impl Stack {
         let mut buf = self.pool.take_zeroed(len);
         buf[icmp::HEADER_LEN..icmp::HEADER_LEN + header.len()].copy_from_slice(header);
         buf[icmp::HEADER_LEN + header.len()..].copy_from_slice(payload);
-        // Checksum over the body in place: emit writes type/code/rest and sums everything.
-        let body = buf[icmp::HEADER_LEN..].to_vec();
-        icmp::emit(&mut buf, icmp_type, code, rest, &body);
+        icmp::finish(&mut buf, icmp_type, code, rest);
         if self
             .queue(self.config.addr, to, proto::ICMP, false, buf)
             .is_ok()

@@ -217,10 +217,7 @@ fn run_loop(shared: &Shared, tun: &Tun, mut taps: Vec<Box<dyn Tap>>, mtu: usize)
                     stack.receive(shared.now(), &rx[..n]);
                     reads += 1;
                     // Answer as we go so a burst of requests does not pile up replies.
-                    if let Err(e) = transmit(&mut stack, shared, tun, &mut taps, &mut tx) {
-                        failed = Some(e);
-                        break;
-                    }
+                    transmit(&mut stack, shared, tun, &mut taps, &mut tx);
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -237,9 +234,7 @@ fn run_loop(shared: &Shared, tun: &Tun, mut taps: Vec<Box<dyn Tap>>, mtu: usize)
         if stack.poll_at().is_some_and(|at| at <= now) {
             stack.handle_timeout(now);
         }
-        if let Err(e) = transmit(&mut stack, shared, tun, &mut taps, &mut tx) {
-            break Err(e);
-        }
+        transmit(&mut stack, shared, tun, &mut taps, &mut tx);
         // Events are level-triggered for the blocking handles: drain them and broadcast.
         while stack.poll_event().is_some() {}
         drop(stack);
@@ -262,17 +257,20 @@ fn transmit(
     tun: &Tun,
     taps: &mut [Box<dyn Tap>],
     tx: &mut [u8],
-) -> io::Result<()> {
+) {
     while let Some(n) = stack.poll_transmit(shared.now(), tx) {
         let ts = SystemTime::now();
         for t in taps.iter_mut() {
             t.packet(Direction::Out, ts, &tx[..n]);
         }
-        if !tun.send(&tx[..n])? {
-            log::debug!("TUN queue full: dropped an outgoing packet");
+        match tun.send(&tx[..n]) {
+            Ok(true) => {}
+            Ok(false) => log::debug!("TUN queue full: dropped an outgoing packet"),
+            // The device is still ours; a write can fail while the host side is down. Like a
+            // NIC with no carrier, drop the packet and carry on.
+            Err(e) => log::debug!("TUN write failed, packet dropped: {e}"),
         }
     }
-    Ok(())
 }
 
 impl Shared {

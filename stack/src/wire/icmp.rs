@@ -145,15 +145,20 @@ pub fn emit_echo(buf: &mut [u8], reply: bool, ident: u16, seq: u16, data: &[u8])
 /// Writes any ICMP message with its checksum into `buf[..8 + body.len()]`; returns the length.
 pub fn emit(buf: &mut [u8], icmp_type: u8, code: u8, rest: [u8; 4], body: &[u8]) -> usize {
     let len = HEADER_LEN + body.len();
-    let m = &mut buf[..len];
-    m[0] = icmp_type;
-    m[1] = code;
-    m[2..4].copy_from_slice(&[0, 0]);
-    m[4..8].copy_from_slice(&rest);
-    m[8..].copy_from_slice(body);
-    let c = checksum::internet(m);
-    m[2..4].copy_from_slice(&c.to_be_bytes());
+    buf[HEADER_LEN..len].copy_from_slice(body);
+    finish(&mut buf[..len], icmp_type, code, rest);
     len
+}
+
+/// Fills in the header of an ICMP message whose body is already in `msg[8..]`, checksum
+/// included (saves copying a body that was built in place).
+pub fn finish(msg: &mut [u8], icmp_type: u8, code: u8, rest: [u8; 4]) {
+    msg[0] = icmp_type;
+    msg[1] = code;
+    msg[2..4].copy_from_slice(&[0, 0]);
+    msg[4..8].copy_from_slice(&rest);
+    let c = checksum::internet(msg);
+    msg[2..4].copy_from_slice(&c.to_be_bytes());
 }
 
 #[cfg(test)]
