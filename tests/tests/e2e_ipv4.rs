@@ -45,7 +45,7 @@ fn ping_sizes_that_fragment_both_ways() {
         return;
     }
     let ns = NetNs::new("pingsize");
-    let up = Up::start(&ns, &[]);
+    let up = Up::start(&ns, &["--ttl", "42"]);
     for size in ["1472", "1473", "4000", "65507"] {
         let (tx, rx, text) = ping(
             &ns,
@@ -55,6 +55,7 @@ fn ping_sizes_that_fragment_both_ways() {
         assert_eq!((tx, rx), (3, 3), "ping -s {size}:\n{text}");
         // iputils checks the echoed data itself and flags "wrong data byte" otherwise.
         assert!(!text.contains("wrong data"), "{text}");
+        assert!(text.contains("ttl=42"), "--ttl not honoured:\n{text}");
         let want = format!("{} bytes from", size.parse::<usize>().unwrap() + 8);
         assert!(text.contains(&want), "ping -s {size}:\n{text}");
     }
