@@ -196,8 +196,12 @@ impl Stack {
                 FragDrop::BadLength => DropReason::FragBadLength,
                 FragDrop::NoMemory => DropReason::FragNoMemory,
             }),
-            Outcome::Complete(datagram) => {
+            Outcome::Complete(mut datagram) => {
                 self.stats.ip_reassembled += 1;
+                // The datagram as a whole, as Linux presents it: the first fragment's header with
+                // MF cleared and the total length of the reassembled datagram. ICMP errors quote it.
+                let total = datagram.header.len() + datagram.payload.len();
+                rewrite_reassembled_header(&mut datagram.header, total);
                 let arrival = Arrival {
                     header: &datagram.header,
                     ..arrival
@@ -695,4 +699,19 @@ impl Stack {
 
     /// The largest UDP payload that fits one datagram (65535 − 20 − 8).
     pub const MAX_UDP_PAYLOAD: usize = MAX_DATAGRAM - HEADER_LEN - udp::HEADER_LEN;
+}
+
+/// Turns the first fragment's header into the header of the reassembled datagram: MF and the
+/// offset cleared (the offset is already 0), total length set, checksum recomputed.
+fn rewrite_reassembled_header(header: &mut [u8], total: usize) {
+    if header.len() < HEADER_LEN {
+        return;
+    }
+    let total = total.min(MAX_DATAGRAM) as u16;
+    header[2..4].copy_from_slice(&total.to_be_bytes());
+    header[6] &= !0x20 & !0x1f; // keep DF (and the reserved bit), clear MF and offset high bits
+    header[7] = 0;
+    header[10..12].copy_from_slice(&[0, 0]);
+    let c = crate::wire::checksum::internet(header);
+    header[10..12].copy_from_slice(&c.to_be_bytes());
 }

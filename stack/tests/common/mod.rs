@@ -308,8 +308,10 @@ pub struct Datagram {
 /// fragment. Returns the datagrams in order of their first packet.
 pub fn reassemble(packets: &[Vec<u8>], mtu: usize) -> Vec<Datagram> {
     type Key = (Ipv4Addr, Ipv4Addr, u8, u16);
+    /// Offset, MF, payload, TTL, DF of one packet.
+    type Frag = (usize, bool, Vec<u8>, u8, bool);
     let mut order: Vec<Key> = Vec::new();
-    let mut groups: BTreeMap<Key, Vec<(usize, bool, Vec<u8>, u8, bool)>> = BTreeMap::new();
+    let mut groups: BTreeMap<Key, Vec<Frag>> = BTreeMap::new();
     for p in packets {
         assert!(p.len() <= mtu, "packet of {} bytes > MTU {mtu}", p.len());
         let ip = Ipv4Packet::parse(p).expect("stack emitted an invalid IPv4 header");
