@@ -29,6 +29,7 @@ mod rand;
 pub mod socket;
 mod stack;
 pub mod stats;
+pub mod tcp;
 pub mod time;
 pub mod wire;
 

@@ -87,6 +87,36 @@ drop_reasons! {
     UdpQueueFull => "UDP: socket receive queue full",
     /// The echo socket's receive queue is full.
     IcmpQueueFull => "ICMP: echo socket receive queue full",
+    /// TCP segment shorter than its 20-byte header.
+    TcpTooShort => "TCP: shorter than a header",
+    /// TCP data offset below 5 or beyond the segment.
+    TcpBadHeaderLength => "TCP: bad data offset",
+    /// TCP checksum does not verify.
+    TcpBadChecksum => "TCP: bad checksum",
+    /// TCP segment to a broadcast or multicast address (RFC 9293 §3.9.2.3 / RFC 1122 §4.2.3.10).
+    TcpNotUnicast => "TCP: to broadcast/multicast",
+    /// No connection or listener for the segment (RST sent unless it was an RST).
+    TcpNoConnection => "TCP: no connection (RST sent)",
+    /// Segment not acceptable under RFC 9293 §3.10.7.4 (an ACK is sent unless it was an RST).
+    TcpNotAcceptable => "TCP: segment outside the receive window",
+    /// Rejected by PAWS (RFC 7323 §5): an old timestamp.
+    TcpPaws => "TCP: PAWS rejected (old timestamp)",
+    /// An RST not exactly at RCV.NXT (RFC 5961 §3: challenge ACK sent, rate-limited).
+    TcpRstNotExact => "TCP: RST not at RCV.NXT (challenge ACK)",
+    /// A SYN in a synchronized state (RFC 5961 §4: challenge ACK sent, rate-limited).
+    TcpSynInSync => "TCP: SYN in synchronized state (challenge ACK)",
+    /// An ACK for data not yet sent or too old (RFC 5961 §5, RFC 9293 §3.10.7.4).
+    TcpBadAck => "TCP: unacceptable ACK",
+    /// A segment without ACK in a synchronized state, or otherwise unusable in its state.
+    TcpUnexpected => "TCP: segment unusable in this state",
+    /// The listener's accept queue is full: the SYN is dropped.
+    TcpAcceptQueueFull => "TCP: accept queue full",
+    /// An ACK that claimed to complete a SYN cookie handshake but carried a bad cookie.
+    TcpBadCookie => "TCP: invalid SYN cookie",
+    /// Data arriving beyond what the receive window can hold.
+    TcpNoBuffer => "TCP: data beyond the receive buffer",
+    /// Most connections already exist (`Config::tcp_max_connections`).
+    TcpTooManyConnections => "TCP: connection table full",
     /// A transport protocol the stack does not implement (ICMP protocol unreachable sent unless
     /// forbidden or rate-limited).
     UnknownProtocol => "IP: unknown protocol",

@@ -8,6 +8,7 @@ pub mod checksum;
 pub mod icmp;
 pub mod ipv4;
 mod summary;
+pub mod tcp;
 pub mod udp;
 
 pub use summary::PacketSummary;
