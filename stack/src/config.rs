@@ -54,6 +54,57 @@ pub struct Config {
     /// First and last port handed out when a UDP socket binds port 0 (RFC 6335 §6's dynamic range).
     /// Default 49152..=65535.
     pub ephemeral_ports: (u16, u16),
+    /// Receive buffer of each TCP connection, bytes; bounds the advertised window and the
+    /// out-of-order data held. Default 256 KiB (window scaling, RFC 7323, is used above 64 KiB).
+    pub tcp_rx_buffer: usize,
+    /// Send buffer of each TCP connection, bytes. Default 256 KiB.
+    pub tcp_tx_buffer: usize,
+    /// Most TCP connections (any state, TIME-WAIT included). Default 4096.
+    pub tcp_max_connections: usize,
+    /// Most half-open connections (SYN-RECEIVED) across all listeners; beyond it SYN cookies
+    /// (RFC 4987 §3.6) answer without keeping state. Default 256.
+    pub tcp_syn_backlog: usize,
+    /// Whether SYN cookies are used when the half-open table is full. Default true.
+    pub tcp_syncookies: bool,
+    /// Maximum segment lifetime; TIME-WAIT lasts 2×MSL (RFC 9293 §3.4.2 suggests 2 minutes;
+    /// ustack uses Linux's effective 30 s). Default 30 s.
+    pub tcp_msl: Duration,
+    /// RTO before any RTT sample (RFC 6298 §2.1). Default 1 s.
+    pub tcp_initial_rto: Duration,
+    /// Lower bound of the RTO. RFC 6298 §2.4 says 1 s; ustack, like Linux, uses 200 ms.
+    pub tcp_min_rto: Duration,
+    /// Upper bound of the RTO (RFC 6298 §2.5: at least 60 s). Default 60 s.
+    pub tcp_max_rto: Duration,
+    /// Delayed-ACK timeout (RFC 9293 §3.8.6.3 requires < 0.5 s). Default 40 ms, as Linux.
+    pub tcp_delayed_ack: Duration,
+    /// A connection whose data stays unacknowledged this long is aborted with `TimedOut`
+    /// (RFC 9293 §3.8.3 R2, RFC 5482). Default 100 s.
+    pub tcp_user_timeout: Duration,
+    /// SYN retransmissions before a connect fails (RFC 9293 §3.8.3 R2 for SYN: ≥ 3 min is
+    /// suggested; ustack uses Linux's 6 tries, about 2 minutes with backoff). Default 6.
+    pub tcp_syn_retries: u32,
+    /// Keepalive idle time for new connections; None = off (RFC 1122 §4.2.3.6: off by default).
+    pub tcp_keepalive: Option<Duration>,
+    /// Interval between unanswered keepalive probes. Default 75 s (RFC 1122).
+    pub tcp_keepalive_interval: Duration,
+    /// Unanswered keepalive probes before the connection is aborted. Default 9.
+    pub tcp_keepalive_probes: u32,
+    /// Challenge ACKs (RFC 5961 §7) per second, all connections together. Default 1000.
+    pub tcp_challenge_ack_rate: u32,
+    /// Congestion-control algorithm for new connections. Default NewReno (RFC 5681, RFC 6582).
+    pub tcp_congestion: crate::tcp::congestion::Algorithm,
+    /// Offer and use timestamps (RFC 7323). Default true.
+    pub tcp_timestamps: bool,
+    /// Offer and use selective acknowledgments (RFC 2018). Default true.
+    pub tcp_sack: bool,
+    /// Offer window scaling (RFC 7323 §2). Default true.
+    pub tcp_window_scaling: bool,
+    /// Largest MSS the stack accepts from a peer or uses itself: peers' MSS options are clamped
+    /// to it and to the MTU − 40. Default 65495.
+    pub tcp_max_mss: u16,
+    /// Secret for ISNs (RFC 6528) and SYN cookies. Tests pin it; the bridge draws it from OS
+    /// entropy.
+    pub secret: [u8; 16],
     /// Seed for the stack's pseudo-random choices (IP identification start, ephemeral ports).
     /// Tests pin it; the bridge seeds it from OS entropy.
     pub seed: u64,
@@ -77,6 +128,28 @@ impl Default for Config {
             tx_queue_datagrams: 4096,
             tx_queue_bytes: 8 << 20,
             ephemeral_ports: (49152, 65535),
+            tcp_rx_buffer: 256 << 10,
+            tcp_tx_buffer: 256 << 10,
+            tcp_max_connections: 4096,
+            tcp_syn_backlog: 256,
+            tcp_syncookies: true,
+            tcp_msl: Duration::from_secs(30),
+            tcp_initial_rto: Duration::from_secs(1),
+            tcp_min_rto: Duration::from_millis(200),
+            tcp_max_rto: Duration::from_secs(60),
+            tcp_delayed_ack: Duration::from_millis(40),
+            tcp_user_timeout: Duration::from_secs(100),
+            tcp_syn_retries: 6,
+            tcp_keepalive: None,
+            tcp_keepalive_interval: Duration::from_secs(75),
+            tcp_keepalive_probes: 9,
+            tcp_challenge_ack_rate: 1000,
+            tcp_congestion: crate::tcp::congestion::Algorithm::NewReno,
+            tcp_timestamps: true,
+            tcp_sack: true,
+            tcp_window_scaling: true,
+            tcp_max_mss: 65495,
+            secret: *b"ustack-test-key!",
             seed: 0x05ee_d0f0_57ac,
         }
     }
@@ -136,6 +209,9 @@ impl Config {
             ("socket_rx_queue_bytes", self.socket_rx_queue_bytes),
             ("tx_queue_datagrams", self.tx_queue_datagrams),
             ("tx_queue_bytes", self.tx_queue_bytes),
+            ("tcp_rx_buffer", self.tcp_rx_buffer),
+            ("tcp_tx_buffer", self.tcp_tx_buffer),
+            ("tcp_max_connections", self.tcp_max_connections),
         ] {
             if v == 0 {
                 return Err(ConfigError::ZeroLimit(name));

@@ -104,6 +104,13 @@ pub(crate) enum Quoted {
         dst: Ipv4Addr,
         dst_port: u16,
     },
+    /// A TCP segment we sent from `src_port` to `dst`, with its sequence number.
+    Tcp {
+        src_port: u16,
+        dst: Ipv4Addr,
+        dst_port: u16,
+        seq: u32,
+    },
     /// An echo request we sent.
     Echo { ident: u16, seq: u16 },
     /// Something else (TCP, or a protocol we do not track).
@@ -132,6 +139,13 @@ pub(crate) fn parse_quote(quote: &[u8], our_addr: Ipv4Addr) -> Option<Quoted> {
             src_port: be(0),
             dst,
             dst_port: be(2),
+        },
+        // RFC 792 guarantees the first 8 bytes: ports and sequence number.
+        proto::TCP => Quoted::Tcp {
+            src_port: be(0),
+            dst,
+            dst_port: be(2),
+            seq: u32::from_be_bytes([l4[4], l4[5], l4[6], l4[7]]),
         },
         proto::ICMP if l4[0] == icmp::types::ECHO_REQUEST => Quoted::Echo {
             ident: be(4),

@@ -18,9 +18,11 @@ use crate::socket::{
     SocketHandle, SocketSet,
 };
 use crate::stats::{DropReason, Stats};
+use crate::tcp::{IpOut, TcpLayer};
 use crate::time::Instant;
 use crate::wire::icmp::{self, IcmpMessage};
 use crate::wire::ipv4::{Ipv4Packet, HEADER_LEN, MAX_DATAGRAM};
+use crate::wire::tcp::{SeqNumber, TcpSegment};
 use crate::wire::udp::{self, UdpPacket};
 use crate::wire::{proto, PacketSummary};
 use log::{debug, trace};
@@ -50,8 +52,11 @@ pub struct Stack {
     sockets: SocketSet,
     tx: TxQueue,
     pool: BufferPool,
+    pub(crate) tcp: TcpLayer,
     now: Instant,
 }
+
+mod tcp_api;
 
 impl Stack {
     /// A stack with `config`, its clock starting at `now`.
@@ -77,6 +82,7 @@ impl Stack {
             ),
             tx: TxQueue::new(config.tx_queue_datagrams, config.tx_queue_bytes),
             pool: BufferPool::default(),
+            tcp: TcpLayer::new(&config, now),
             now,
             config,
         })
@@ -215,6 +221,7 @@ impl Stack {
         match a.protocol {
             proto::ICMP => self.icmp_input(a, payload),
             proto::UDP => self.udp_input(a, payload),
+            proto::TCP => self.tcp_input(a, payload),
             _ => {
                 // RFC 1122 §3.2.2.1: a host SHOULD send protocol unreachable for a transport it
                 // does not implement.
@@ -269,16 +276,23 @@ impl Stack {
             IcmpMessage::Error {
                 icmp_type,
                 code,
+                rest,
                 quote,
-                ..
-            } => self.icmp_error_input(a.src, icmp_type, code, quote),
+            } => self.icmp_error_input(a.src, icmp_type, code, rest, quote),
             IcmpMessage::Other { .. } => self.drop_packet(DropReason::IcmpUnhandledType),
         }
     }
 
     /// Delivers a received ICMP error to the socket whose datagram it quotes (RFC 1122 §3.2.2:
     /// errors are passed to the transport that sent the datagram).
-    fn icmp_error_input(&mut self, from: Ipv4Addr, icmp_type: u8, code: u8, quote: &[u8]) {
+    fn icmp_error_input(
+        &mut self,
+        from: Ipv4Addr,
+        icmp_type: u8,
+        code: u8,
+        rest: [u8; 4],
+        quote: &[u8],
+    ) {
         let Some(quoted) = policy::parse_quote(quote, self.config.addr) else {
             return self.drop_packet(DropReason::IcmpBadQuote);
         };
@@ -307,6 +321,27 @@ impl Stack {
                     self.sockets
                         .deliver(Kind::Echo { ident }, Queued::EchoError { error, seq }),
                     Delivery::Queued
+                )
+            }
+            Quoted::Tcp {
+                src_port,
+                dst,
+                dst_port,
+                seq,
+            } => {
+                let error = IcmpError {
+                    from,
+                    icmp_type,
+                    code,
+                    original_dst: SocketAddrV4::new(dst, dst_port),
+                };
+                let next_mtu = u16::from_be_bytes([rest[2], rest[3]]);
+                self.tcp.icmp_error(
+                    src_port,
+                    error.original_dst,
+                    SeqNumber(seq),
+                    error,
+                    next_mtu,
                 )
             }
             Quoted::Other { .. } => false,
@@ -343,6 +378,20 @@ impl Stack {
                     [0; 4],
                 );
             }
+        }
+    }
+
+    fn tcp_input(&mut self, a: Arrival<'_>, payload: &[u8]) {
+        let seg = match TcpSegment::parse(a.src, a.dst, payload) {
+            Ok(s) => s,
+            Err(r) => return self.drop_packet(r),
+        };
+        // RFC 9293 §3.9.2.3 / RFC 1122 §4.2.3.10: TCP is unicast only; no RST to a broadcast.
+        if a.dst_kind != DstKind::Local {
+            return self.drop_packet(DropReason::TcpNotUnicast);
+        }
+        if let Err(r) = self.tcp.input(&self.config, self.now, a.src, &seg) {
+            self.drop_packet(r);
         }
     }
 
@@ -405,13 +454,17 @@ impl Stack {
 
     /// When `handle_timeout` should next be called, if any timer is armed.
     pub fn poll_at(&self) -> Option<Instant> {
-        self.reassembly.poll_at()
+        match (self.reassembly.poll_at(), self.tcp.poll_at()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Runs every timer due at `now`: reassembly timeouts (ICMP time exceeded, code 1, is sent
     /// only if the first fragment had arrived — RFC 792, RFC 1122 §3.3.2).
     pub fn handle_timeout(&mut self, now: Instant) {
         self.advance(now);
+        self.tcp.handle_timeout(self.now);
         let mut expired = Vec::new();
         self.reassembly.expire(self.now, |e| expired.push(e));
         for e in expired {
@@ -437,7 +490,17 @@ impl Stack {
     /// smaller fragments.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         self.advance(now);
-        let e = self.tx.emit(self.config.mtu, buf, &mut self.pool)?;
+        let Some(e) = self.tx.emit(self.config.mtu, buf, &mut self.pool) else {
+            let mut ip = IpOut {
+                ttl: self.config.ttl,
+                ident: &mut self.next_ident,
+            };
+            let n = self.tcp.poll_transmit(self.now, buf, &mut ip)?;
+            self.stats.ip_tx_packets += 1;
+            self.stats.ip_tx_bytes += n as u64;
+            trace!("out {}", PacketSummary(&buf[..n]));
+            return Some(n);
+        };
         self.stats.ip_tx_packets += 1;
         self.stats.ip_tx_bytes += e.len as u64;
         if e.fragment {
@@ -452,7 +515,7 @@ impl Stack {
 
     /// Whether `poll_transmit` has something to send.
     pub fn has_transmit(&self) -> bool {
-        !self.tx.is_empty()
+        !self.tx.is_empty() || self.tcp.has_transmit()
     }
 
     /// The next socket event, if any.

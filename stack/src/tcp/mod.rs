@@ -1,8 +1,706 @@
-//! TCP (RFC 9293): connections, listeners, and the pieces they are built from.
+//! TCP (RFC 9293): connections, listeners with a real backlog and SYN cookies, and the pieces
+//! they are built from.
+//!
+//! [`TcpLayer`] owns every connection and listener. It demultiplexes arriving segments in O(1)
+//! (a hash map on the 4-tuple), answers segments for nobody with RST (RFC 9293 §3.10.7.1),
+//! keeps a deadline heap so `poll_at` is cheap with thousands of connections, and a queue of
+//! connections with something to send so `poll_transmit` never scans the table.
 
 pub mod assembler;
 pub mod congestion;
+pub mod connection;
+mod input;
 pub mod isn;
+mod listener;
+mod output;
 pub mod rtt;
 pub mod send_buffer;
+pub mod state;
 pub mod syncookie;
+pub mod timers;
+
+pub use connection::ConnStats;
+pub use state::State;
+
+use crate::config::Config;
+use crate::icmp::TokenBucket;
+use crate::stats::DropReason;
+use crate::time::{Duration, Instant};
+use crate::wire::ipv4::Ipv4Repr;
+use crate::wire::tcp::{flags, SeqNumber, TcpOptions, TcpRepr, TcpSegment};
+use connection::Connection;
+use input::Verdict;
+use isn::IsnGenerator;
+use listener::Listener;
+pub(crate) use output::IpOut;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+/// What went wrong on a TCP socket, as the app sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcpError {
+    /// Nothing to read or no room to write right now.
+    WouldBlock,
+    /// The handle is closed or stale.
+    InvalidHandle,
+    /// Not connected (yet or any more).
+    NotConnected,
+    /// The peer reset the connection (ECONNRESET).
+    Reset,
+    /// The peer refused the connection: RST in reply to our SYN (ECONNREFUSED).
+    Refused,
+    /// The handshake, the user timeout or keepalive gave up (ETIMEDOUT).
+    TimedOut,
+    /// A hard ICMP error while connecting (EHOSTUNREACH and friends).
+    Unreachable(crate::socket::IcmpError),
+    /// Writing after `shutdown` or `close` (EPIPE).
+    Closed,
+    /// No free port, or the connection table is full.
+    NoResources,
+    /// The port is in use.
+    AddrInUse,
+}
+
+impl core::fmt::Display for TcpError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            TcpError::WouldBlock => f.write_str("operation would block"),
+            TcpError::InvalidHandle => f.write_str("invalid TCP handle"),
+            TcpError::NotConnected => f.write_str("not connected"),
+            TcpError::Reset => f.write_str("connection reset by peer"),
+            TcpError::Refused => f.write_str("connection refused"),
+            TcpError::TimedOut => f.write_str("connection timed out"),
+            TcpError::Unreachable(e) => write!(f, "unreachable: {e}"),
+            TcpError::Closed => f.write_str("broken pipe (sending side closed)"),
+            TcpError::NoResources => f.write_str("no free port or connection slot"),
+            TcpError::AddrInUse => f.write_str("address in use"),
+        }
+    }
+}
+
+impl std::error::Error for TcpError {}
+
+/// A snapshot of one connection (like Linux's `tcp_info`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpInfo {
+    /// State.
+    pub state: State,
+    /// Our address and port.
+    pub local: SocketAddrV4,
+    /// The peer's address and port.
+    pub remote: SocketAddrV4,
+    /// Smoothed RTT (RFC 6298), once measured.
+    pub srtt: Option<Duration>,
+    /// RTT variation, once measured.
+    pub rttvar: Option<Duration>,
+    /// Current retransmission timeout, backoff included.
+    pub rto: Duration,
+    /// Congestion window, bytes.
+    pub cwnd: usize,
+    /// Slow-start threshold, bytes.
+    pub ssthresh: usize,
+    /// Sent and unacknowledged, bytes.
+    pub bytes_in_flight: usize,
+    /// The peer's advertised window, bytes.
+    pub snd_wnd: usize,
+    /// Our receive window, bytes.
+    pub rcv_wnd: usize,
+    /// MSS we send with.
+    pub smss: usize,
+    /// In fast recovery.
+    pub in_recovery: bool,
+    /// Bytes in the send buffer.
+    pub send_queue: usize,
+    /// Bytes waiting for the app to read.
+    pub recv_queue: usize,
+    /// Counters.
+    pub stats: ConnStats,
+    /// Congestion-control algorithm.
+    pub congestion: &'static str,
+}
+
+/// A TCP connection handle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnHandle {
+    index: u32,
+    generation: u32,
+}
+
+/// A TCP listener handle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ListenHandle {
+    port: u16,
+    generation: u32,
+}
+
+/// Writes IPv4 + TCP headers for `repr` around a payload already at
+/// `buf[20 + repr.header_len()..]`; returns the packet length. TCP always sets DF (RFC 1191).
+pub(crate) fn write_packet(
+    buf: &mut [u8],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    repr: &TcpRepr,
+    payload_len: usize,
+    ttl: u8,
+    ident: &mut u16,
+) -> usize {
+    use crate::wire::ipv4::HEADER_LEN;
+    let tcp_len = repr.emit(&mut buf[HEADER_LEN..], src, dst, payload_len);
+    Ipv4Repr {
+        src,
+        dst,
+        protocol: crate::wire::proto::TCP,
+        ttl,
+        ident: *ident,
+        dont_fragment: true,
+        more_fragments: false,
+        frag_offset: 0,
+        payload_len: tcp_len,
+    }
+    .emit(buf);
+    *ident = ident.wrapping_add(1);
+    HEADER_LEN + tcp_len
+}
+
+#[derive(Debug)]
+struct Slot {
+    generation: u32,
+    conn: Option<Connection>,
+    /// Queued in `ready` (has something to send, maybe).
+    ready: bool,
+    /// Deadline last pushed to the heap.
+    scheduled: Option<Instant>,
+    /// The listener whose accept queue this connection will join when established.
+    listener: Option<u16>,
+}
+
+/// A stateless reply: RST for segments that belong to nobody, SYN-ACK carrying a cookie.
+#[derive(Debug, Clone, Copy)]
+struct Reply {
+    local: SocketAddrV4,
+    remote: SocketAddrV4,
+    repr: TcpRepr,
+}
+
+/// Every TCP connection and listener of a stack.
+#[derive(Debug)]
+pub struct TcpLayer {
+    addr: Ipv4Addr,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    by_tuple: HashMap<(u16, SocketAddrV4), u32>,
+    listeners: HashMap<u16, Listener>,
+    listener_generation: u32,
+    ready: VecDeque<u32>,
+    heap: BinaryHeap<Reverse<(Instant, u32)>>,
+    replies: VecDeque<Reply>,
+    isn: IsnGenerator,
+    secret: [u8; 16],
+    challenge: TokenBucket,
+    half_open: usize,
+    open: usize,
+}
+
+/// Most stateless replies waiting to be sent; more are dropped (they are answers to floods).
+const MAX_REPLIES: usize = 1024;
+
+impl TcpLayer {
+    pub(crate) fn new(cfg: &Config, now: Instant) -> Self {
+        TcpLayer {
+            addr: cfg.addr,
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_tuple: HashMap::new(),
+            listeners: HashMap::new(),
+            listener_generation: 0,
+            ready: VecDeque::new(),
+            heap: BinaryHeap::new(),
+            replies: VecDeque::new(),
+            isn: IsnGenerator::new(cfg.secret),
+            secret: cfg.secret,
+            challenge: TokenBucket::new(
+                cfg.tcp_challenge_ack_rate,
+                cfg.tcp_challenge_ack_rate,
+                now,
+            ),
+            half_open: 0,
+            open: 0,
+        }
+    }
+
+    fn conn(&self, h: ConnHandle) -> Option<&Connection> {
+        let s = self.slots.get(h.index as usize)?;
+        (s.generation == h.generation).then_some(s.conn.as_ref()?)
+    }
+
+    fn conn_mut(&mut self, h: ConnHandle) -> Option<&mut Connection> {
+        let s = self.slots.get_mut(h.index as usize)?;
+        if s.generation != h.generation {
+            return None;
+        }
+        s.conn.as_mut()
+    }
+
+    fn insert(&mut self, conn: Connection, listener: Option<u16>) -> u32 {
+        let key = (conn.local.port(), conn.remote);
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(Slot {
+                    generation: 0,
+                    conn: None,
+                    ready: false,
+                    scheduled: None,
+                    listener: None,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let slot = &mut self.slots[index as usize];
+        slot.conn = Some(conn);
+        slot.listener = listener;
+        slot.scheduled = None;
+        slot.ready = false;
+        self.by_tuple.insert(key, index);
+        self.open += 1;
+        index
+    }
+
+    fn handle_of(&self, index: u32) -> ConnHandle {
+        ConnHandle {
+            index,
+            generation: self.slots[index as usize].generation,
+        }
+    }
+
+    /// After anything touched connection `index`: queue it for output, reschedule its timer,
+    /// hand it to its listener when established, and free it when finished.
+    fn touched(&mut self, index: u32) {
+        let slot = &mut self.slots[index as usize];
+        let Some(conn) = slot.conn.as_ref() else {
+            return;
+        };
+        if let Some(port) = slot.listener {
+            if conn.state != State::SynReceived {
+                slot.listener = None;
+                self.half_open = self.half_open.saturating_sub(1);
+                let established = conn.state.is_synchronized() || conn.state == State::CloseWait;
+                let handle = ConnHandle {
+                    index,
+                    generation: slot.generation,
+                };
+                match self.listeners.get_mut(&port) {
+                    Some(l) if established => l.accept_queue.push_back(handle),
+                    _ => {
+                        // The listener went away, or the handshake failed: nobody will accept it.
+                        if let Some(c) = slot.conn.as_mut() {
+                            c.detached = true;
+                            if established {
+                                c.abort();
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let slot = &mut self.slots[index as usize];
+        let Some(conn) = slot.conn.as_ref() else {
+            return;
+        };
+        if !slot.ready {
+            slot.ready = true;
+            self.ready.push_back(index);
+        }
+        let next = conn.next_deadline();
+        if next != slot.scheduled {
+            slot.scheduled = next;
+            if let Some(at) = next {
+                self.heap.push(Reverse((at, index)));
+            }
+        }
+        if conn.is_finished() {
+            self.free_slot(index);
+        }
+    }
+
+    fn free_slot(&mut self, index: u32) {
+        let slot = &mut self.slots[index as usize];
+        if let Some(conn) = slot.conn.take() {
+            self.by_tuple.remove(&(conn.local.port(), conn.remote));
+            if slot.listener.take().is_some() {
+                self.half_open = self.half_open.saturating_sub(1);
+            }
+            slot.generation = slot.generation.wrapping_add(1);
+            slot.scheduled = None;
+            self.free.push(index);
+            self.open -= 1;
+        }
+    }
+
+    /// Drops stale heap entries from the top, and compacts the heap if mostly stale.
+    fn clean_heap(&mut self) {
+        while let Some(Reverse((at, index))) = self.heap.peek().copied() {
+            let live = self
+                .slots
+                .get(index as usize)
+                .is_some_and(|s| s.scheduled == Some(at));
+            if live {
+                break;
+            }
+            self.heap.pop();
+        }
+        if self.heap.len() > 64 && self.heap.len() > 4 * self.open.max(1) {
+            let slots = &self.slots;
+            self.heap
+                .retain(|Reverse((at, i))| slots[*i as usize].scheduled == Some(*at));
+        }
+    }
+
+    /// Earliest timer of any connection.
+    pub(crate) fn poll_at(&self) -> Option<Instant> {
+        // The top may be stale only if something changed since the last clean; then it is
+        // earlier than the real deadline, which at worst causes one early wakeup.
+        self.heap.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Runs every connection timer due at `now`.
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        while let Some(Reverse((at, index))) = self.heap.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.heap.pop();
+            let slot = &mut self.slots[index as usize];
+            if slot.scheduled != Some(at) {
+                continue;
+            }
+            slot.scheduled = None;
+            if let Some(conn) = slot.conn.as_mut() {
+                conn.on_timeout(now);
+            }
+            self.touched(index);
+        }
+        self.clean_heap();
+    }
+
+    /// Whether any connection or stateless reply may have something to send.
+    pub(crate) fn has_transmit(&self) -> bool {
+        !self.ready.is_empty() || !self.replies.is_empty()
+    }
+
+    /// Emits the next TCP packet, if any.
+    pub(crate) fn poll_transmit(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        ip: &mut IpOut<'_>,
+    ) -> Option<usize> {
+        if let Some(r) = self.replies.pop_front() {
+            return Some(write_packet(
+                buf,
+                *r.local.ip(),
+                *r.remote.ip(),
+                &r.repr,
+                0,
+                ip.ttl,
+                ip.ident,
+            ));
+        }
+        while let Some(&index) = self.ready.front() {
+            let slot = &mut self.slots[index as usize];
+            let out = slot
+                .conn
+                .as_mut()
+                .and_then(|c| c.poll_segment(now, buf, ip));
+            match out {
+                Some(n) => {
+                    // Keep it at the front: it may have more; timers may have moved.
+                    self.touched_after_send(index);
+                    return Some(n);
+                }
+                None => {
+                    self.ready.pop_front();
+                    self.slots[index as usize].ready = false;
+                    self.touched_quiet(index);
+                }
+            }
+        }
+        self.clean_heap();
+        None
+    }
+
+    fn touched_after_send(&mut self, index: u32) {
+        let slot = &mut self.slots[index as usize];
+        if let Some(conn) = slot.conn.as_ref() {
+            let next = conn.next_deadline();
+            if next != slot.scheduled {
+                slot.scheduled = next;
+                if let Some(at) = next {
+                    self.heap.push(Reverse((at, index)));
+                }
+            }
+            if conn.is_finished() {
+                self.ready.pop_front();
+                self.slots[index as usize].ready = false;
+                self.free_slot(index);
+            }
+        }
+    }
+
+    /// Like `touched`, without re-queueing for output.
+    fn touched_quiet(&mut self, index: u32) {
+        let slot = &mut self.slots[index as usize];
+        let Some(conn) = slot.conn.as_ref() else {
+            return;
+        };
+        let next = conn.next_deadline();
+        if next != slot.scheduled {
+            slot.scheduled = next;
+            if let Some(at) = next {
+                self.heap.push(Reverse((at, index)));
+            }
+        }
+        if conn.is_finished() {
+            self.free_slot(index);
+        }
+    }
+
+    fn queue_reply(&mut self, reply: Reply) {
+        if self.replies.len() < MAX_REPLIES {
+            self.replies.push_back(reply);
+        }
+    }
+
+    /// RFC 9293 §3.10.7.1: a segment for no connection gets an RST (unless it is one).
+    fn reset_for(&mut self, local: SocketAddrV4, remote: SocketAddrV4, seg: &TcpSegment<'_>) {
+        if seg.rst() {
+            return;
+        }
+        let repr = if seg.ack() {
+            TcpRepr {
+                src_port: local.port(),
+                dst_port: remote.port(),
+                seq: seg.ack,
+                flags: flags::RST,
+                ..TcpRepr::default()
+            }
+        } else {
+            TcpRepr {
+                src_port: local.port(),
+                dst_port: remote.port(),
+                seq: SeqNumber(0),
+                ack: seg.seq.add(seg.seg_len()),
+                flags: flags::RST | flags::ACK,
+                ..TcpRepr::default()
+            }
+        };
+        self.queue_reply(Reply {
+            local,
+            remote,
+            repr,
+        });
+    }
+
+    /// Handles one arriving segment (already checksum-verified, addressed to our unicast address).
+    pub(crate) fn input(
+        &mut self,
+        cfg: &Config,
+        now: Instant,
+        src: Ipv4Addr,
+        seg: &TcpSegment<'_>,
+    ) -> Result<(), DropReason> {
+        let local = SocketAddrV4::new(self.addr, seg.dst_port);
+        let remote = SocketAddrV4::new(src, seg.src_port);
+        if let Some(&index) = self.by_tuple.get(&(seg.dst_port, remote)) {
+            let Some(conn) = self.slots[index as usize].conn.as_mut() else {
+                return Err(DropReason::TcpNoConnection);
+            };
+            let verdict = conn.on_segment(seg, now, &mut self.challenge);
+            self.touched(index);
+            return match verdict {
+                Verdict::Ok => Ok(()),
+                Verdict::Drop(r) => Err(r),
+            };
+        }
+        if self.listeners.contains_key(&seg.dst_port) {
+            return self.listener_input(cfg, now, local, remote, seg);
+        }
+        self.reset_for(local, remote, seg);
+        Err(DropReason::TcpNoConnection)
+    }
+
+    /// An ICMP error quoting one of our segments from `local_port` to `remote`.
+    pub(crate) fn icmp_error(
+        &mut self,
+        local_port: u16,
+        remote: SocketAddrV4,
+        seq: SeqNumber,
+        error: crate::socket::IcmpError,
+        next_mtu: u16,
+    ) -> bool {
+        let Some(&index) = self.by_tuple.get(&(local_port, remote)) else {
+            return false;
+        };
+        if let Some(conn) = self.slots[index as usize].conn.as_mut() {
+            conn.on_icmp_error(error, seq, next_mtu);
+        }
+        self.touched(index);
+        true
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // App operations
+    // ----------------------------------------------------------------------------------------
+
+    /// Listens on `port` with an accept queue of `backlog` connections.
+    pub fn listen(&mut self, port: u16, backlog: usize) -> Result<ListenHandle, TcpError> {
+        if port == 0 || self.listeners.contains_key(&port) {
+            return Err(TcpError::AddrInUse);
+        }
+        self.listener_generation = self.listener_generation.wrapping_add(1);
+        let generation = self.listener_generation;
+        self.listeners
+            .insert(port, Listener::new(backlog.max(1), generation));
+        Ok(ListenHandle { port, generation })
+    }
+
+    fn listener_mut(&mut self, l: ListenHandle) -> Option<&mut Listener> {
+        self.listeners
+            .get_mut(&l.port)
+            .filter(|x| x.generation == l.generation)
+    }
+
+    /// Takes an established connection from the accept queue.
+    pub fn accept(&mut self, l: ListenHandle) -> Result<ConnHandle, TcpError> {
+        loop {
+            let listener = self.listener_mut(l).ok_or(TcpError::InvalidHandle)?;
+            let h = listener
+                .accept_queue
+                .pop_front()
+                .ok_or(TcpError::WouldBlock)?;
+            // A connection reset before it was accepted is still handed out: the app sees the
+            // error on first use, as with Linux. One already freed is skipped.
+            if self.conn(h).is_some() {
+                return Ok(h);
+            }
+        }
+    }
+
+    /// Whether `accept` would return a connection.
+    pub fn can_accept(&self, l: ListenHandle) -> bool {
+        self.listeners
+            .get(&l.port)
+            .filter(|x| x.generation == l.generation)
+            .is_some_and(|x| !x.accept_queue.is_empty())
+    }
+
+    /// Stops listening; connections not yet accepted are reset.
+    pub fn close_listener(&mut self, l: ListenHandle) -> bool {
+        if self.listener_mut(l).is_none() {
+            return false;
+        }
+        let Some(listener) = self.listeners.remove(&l.port) else {
+            return false;
+        };
+        for h in listener.accept_queue {
+            if let Some(c) = self.conn_mut(h) {
+                c.detached = true;
+                c.abort();
+                self.touched(h.index);
+            }
+        }
+        true
+    }
+
+    /// Opens a connection to `remote` from an ephemeral port chosen by `pick`.
+    pub(crate) fn connect(
+        &mut self,
+        cfg: &Config,
+        now: Instant,
+        remote: SocketAddrV4,
+        local_port: u16,
+    ) -> Result<ConnHandle, TcpError> {
+        if self.open >= cfg.tcp_max_connections {
+            return Err(TcpError::NoResources);
+        }
+        if self.by_tuple.contains_key(&(local_port, remote)) {
+            return Err(TcpError::AddrInUse);
+        }
+        let local = SocketAddrV4::new(self.addr, local_port);
+        let iss = self.isn.isn(now, local, remote);
+        let mut conn = Connection::new(cfg, now, local, remote, iss);
+        conn.connect(now);
+        let index = self.insert(conn, None);
+        self.touched(index);
+        Ok(self.handle_of(index))
+    }
+
+    /// Whether the 4-tuple is free (for ephemeral port selection).
+    pub(crate) fn tuple_free(&self, local_port: u16, remote: SocketAddrV4) -> bool {
+        !self.by_tuple.contains_key(&(local_port, remote))
+            && !self.listeners.contains_key(&local_port)
+    }
+
+    /// Runs `f` on the connection, then does the bookkeeping.
+    pub(crate) fn with_conn<R>(
+        &mut self,
+        h: ConnHandle,
+        f: impl FnOnce(&mut Connection) -> R,
+    ) -> Result<R, TcpError> {
+        let c = self.conn_mut(h).ok_or(TcpError::InvalidHandle)?;
+        let r = f(c);
+        self.touched(h.index);
+        Ok(r)
+    }
+
+    /// Read-only access.
+    pub(crate) fn get(&self, h: ConnHandle) -> Option<&Connection> {
+        self.conn(h)
+    }
+
+    /// Closes the app's side: FIN after the data, or RST if received data was never read
+    /// (RFC 9293 §3.10.4 and RFC 2525 §2.17, as Linux does). The connection lingers until done.
+    pub(crate) fn close(&mut self, h: ConnHandle) -> Result<(), TcpError> {
+        self.with_conn(h, |c| {
+            c.detached = true;
+            if c.recv_buf.readable() > 0 && c.state.is_synchronized() {
+                c.abort();
+            } else if c.state == State::SynSent || c.state == State::Closed {
+                c.close_now(None);
+            } else {
+                c.shutdown();
+            }
+        })
+    }
+
+    /// Every connection's info (for `/stats`).
+    pub fn connections(&self) -> impl Iterator<Item = TcpInfo> + '_ {
+        self.slots
+            .iter()
+            .filter_map(|s| s.conn.as_ref().map(|c| c.info()))
+    }
+
+    /// Open connections.
+    pub fn connection_count(&self) -> usize {
+        self.open
+    }
+
+    /// Half-open (SYN-RECEIVED) connections.
+    pub fn half_open(&self) -> usize {
+        self.half_open
+    }
+
+    /// Ports listened on.
+    pub fn listener_count(&self) -> usize {
+        self.listeners.len()
+    }
+}
+
+/// Options offered on a cookie SYN-ACK: only MSS survives in the cookie.
+fn cookie_options(mss: u16) -> TcpOptions {
+    TcpOptions {
+        mss: Some(mss),
+        ..TcpOptions::default()
+    }
+}

@@ -1,1 +1,717 @@
-//! (being written)
+//! TCP headers (RFC 9293 §3.1): sequence-number arithmetic, the options ustack understands, a
+//! checked parse that maps every malformation to a [`DropReason`], and a `Repr` that emits a header
+//! with its checksum.
+
+use super::{checksum, proto};
+use crate::stats::DropReason;
+use core::fmt;
+use std::net::Ipv4Addr;
+
+/// Length of a TCP header without options.
+pub const HEADER_LEN: usize = 20;
+/// Largest options area: the data offset is 4 bits of 32-bit words, so 60 - 20 bytes.
+const MAX_OPTIONS_LEN: usize = 40;
+
+/// A TCP sequence number: arithmetic mod 2^32, compared only by named methods (no `PartialOrd`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SeqNumber(pub u32);
+
+impl SeqNumber {
+    /// `self + n` mod 2^32 (`n` is truncated to 32 bits).
+    #[allow(clippy::should_implement_trait)]
+    pub fn add(self, n: usize) -> SeqNumber {
+        SeqNumber(self.0.wrapping_add(n as u32))
+    }
+
+    /// `self - n` mod 2^32 (`n` is truncated to 32 bits).
+    #[allow(clippy::should_implement_trait)]
+    pub fn sub(self, n: usize) -> SeqNumber {
+        SeqNumber(self.0.wrapping_sub(n as u32))
+    }
+
+    /// `self - earlier`, mod 2^32, as an unsigned distance.
+    pub fn distance(self, earlier: SeqNumber) -> u32 {
+        self.0.wrapping_sub(earlier.0)
+    }
+
+    /// The signed 32-bit difference `self - other` (RFC 9293 §3.4: comparisons are modulo 2^32).
+    fn diff(self, other: SeqNumber) -> i32 {
+        self.0.wrapping_sub(other.0) as i32
+    }
+
+    /// `self < other` modulo 2^32 (RFC 9293 §3.4).
+    pub fn lt(self, other: SeqNumber) -> bool {
+        self.diff(other) < 0
+    }
+
+    /// `self <= other` modulo 2^32 (RFC 9293 §3.4).
+    pub fn le(self, other: SeqNumber) -> bool {
+        self.diff(other) <= 0
+    }
+
+    /// `self > other` modulo 2^32 (RFC 9293 §3.4).
+    pub fn gt(self, other: SeqNumber) -> bool {
+        self.diff(other) > 0
+    }
+
+    /// `self >= other` modulo 2^32 (RFC 9293 §3.4).
+    pub fn ge(self, other: SeqNumber) -> bool {
+        self.diff(other) >= 0
+    }
+
+    /// `start <= self < start + len` (mod 2^32); false when `len == 0`.
+    pub fn in_window(self, start: SeqNumber, len: u32) -> bool {
+        self.distance(start) < len
+    }
+
+    /// The later of the two, in sequence order.
+    pub fn max(self, other: SeqNumber) -> SeqNumber {
+        if self.ge(other) {
+            self
+        } else {
+            other
+        }
+    }
+
+    /// The earlier of the two, in sequence order.
+    pub fn min(self, other: SeqNumber) -> SeqNumber {
+        if self.le(other) {
+            self
+        } else {
+            other
+        }
+    }
+}
+
+impl fmt::Display for SeqNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// TCP header flag bits (RFC 9293 §3.1, RFC 3168 §23.2 for ECE/CWR).
+pub mod flags {
+    /// No more data from sender.
+    pub const FIN: u8 = 0x01;
+    /// Synchronize sequence numbers.
+    pub const SYN: u8 = 0x02;
+    /// Reset the connection.
+    pub const RST: u8 = 0x04;
+    /// Push function.
+    pub const PSH: u8 = 0x08;
+    /// Acknowledgment field is significant.
+    pub const ACK: u8 = 0x10;
+    /// Urgent pointer field is significant.
+    pub const URG: u8 = 0x20;
+    /// ECN-Echo (RFC 3168).
+    pub const ECE: u8 = 0x40;
+    /// Congestion Window Reduced (RFC 3168).
+    pub const CWR: u8 = 0x80;
+}
+
+/// Option kinds (IANA "TCP Option Kind Numbers").
+mod kind {
+    pub const EOL: u8 = 0;
+    pub const NOP: u8 = 1;
+    pub const MSS: u8 = 2;
+    pub const WINDOW_SCALE: u8 = 3;
+    pub const SACK_PERMITTED: u8 = 4;
+    pub const SACK: u8 = 5;
+    pub const TIMESTAMPS: u8 = 8;
+}
+
+/// Options ustack understands. Unknown options are skipped; malformed ones end parsing (keeping
+/// what was parsed before).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpOptions {
+    /// Maximum segment size (kind 2, length 4; RFC 9293 §3.7.1).
+    pub mss: Option<u16>,
+    /// Window scale shift (kind 3, length 3; RFC 7323 §2), as received: the connection caps it
+    /// at 14 (RFC 7323 §2.3).
+    pub window_scale: Option<u8>,
+    /// SACK permitted (kind 4, length 2; RFC 2018 §2).
+    pub sack_permitted: bool,
+    /// Timestamps (kind 8, length 10; RFC 7323 §3): `(TSval, TSecr)`.
+    pub timestamps: Option<(u32, u32)>,
+    /// SACK blocks (kind 5, length 2 + 8n, n in 1..=4; RFC 2018 §3): `(left, right)` edges in the
+    /// order received.
+    pub sack_blocks: [Option<(SeqNumber, SeqNumber)>; 4],
+}
+
+fn be32(b: &[u8]) -> u32 {
+    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+}
+
+/// Parses the options area.
+///
+/// Never fails: an option whose length byte is < 2 or overruns the area ends parsing; an option
+/// with a wrong length for its kind (e.g. MSS with length 3) is skipped by its length. EOL (0)
+/// ends; NOP (1) skips.
+pub fn parse_options(area: &[u8]) -> TcpOptions {
+    let mut opts = TcpOptions::default();
+    let mut i = 0;
+    while i < area.len() {
+        let k = area[i];
+        // RFC 9293 §3.1: End of Option List and No-Operation are single octets.
+        if k == kind::EOL {
+            break;
+        }
+        if k == kind::NOP {
+            i += 1;
+            continue;
+        }
+        // RFC 9293 §3.1: every other option has a length octet counting kind and length.
+        // RFC 9293 §3.7.1 / RFC 1122 §4.2.2.5: be prepared for illegal option lengths without
+        // crashing; a length that cannot be right (< 2, or past the area) leaves no reliable
+        // way to find the next option, so parsing stops there.
+        let Some(&len) = area.get(i + 1) else { break };
+        let len = usize::from(len);
+        if len < 2 || i + len > area.len() {
+            break;
+        }
+        let body = &area[i + 2..i + len];
+        match (k, len) {
+            (kind::MSS, 4) => opts.mss = Some(u16::from_be_bytes([body[0], body[1]])),
+            (kind::WINDOW_SCALE, 3) => opts.window_scale = Some(body[0]),
+            (kind::SACK_PERMITTED, 2) => opts.sack_permitted = true,
+            (kind::TIMESTAMPS, 10) => {
+                opts.timestamps = Some((be32(&body[0..4]), be32(&body[4..8])))
+            }
+            // RFC 2018 §3: length 2 + 8n; 40 bytes of option space hold at most 4 blocks.
+            (kind::SACK, 10 | 18 | 26 | 34) => {
+                let mut blocks = [None; 4];
+                for (slot, b) in blocks.iter_mut().zip(body.chunks_exact(8)) {
+                    *slot = Some((SeqNumber(be32(&b[0..4])), SeqNumber(be32(&b[4..8]))));
+                }
+                opts.sack_blocks = blocks;
+            }
+            // Unknown kinds, and known kinds with the wrong length, are skipped by their length.
+            _ => {}
+        }
+        i += len;
+    }
+    opts
+}
+
+impl TcpOptions {
+    /// Bytes taken by everything but the SACK blocks (each piece is already 4-aligned).
+    fn fixed_len(&self) -> usize {
+        let mut n = 0;
+        if self.mss.is_some() {
+            n += 4;
+        }
+        n += match (self.sack_permitted, self.timestamps.is_some()) {
+            (_, true) => 12,
+            (true, false) => 4,
+            (false, false) => 0,
+        };
+        if self.window_scale.is_some() {
+            n += 4;
+        }
+        n
+    }
+
+    /// How many SACK blocks are emitted: as many as fit in 40 bytes after the other options.
+    fn emitted_sack_blocks(&self) -> usize {
+        let have = self.sack_blocks.iter().flatten().count();
+        let room = MAX_OPTIONS_LEN.saturating_sub(self.fixed_len());
+        // 2 NOPs + kind + length, then 8 bytes per block.
+        let fit = room.saturating_sub(4) / 8;
+        have.min(fit)
+    }
+
+    /// Bytes these options take when emitted, padded to a multiple of 4 (<= 40). SACK blocks are
+    /// emitted only as many as fit in 40 bytes after the others.
+    pub fn emitted_len(&self) -> usize {
+        let blocks = self.emitted_sack_blocks();
+        let sack = if blocks > 0 { 4 + 8 * blocks } else { 0 };
+        // Every piece is laid out 4-aligned already, so no further padding is needed.
+        self.fixed_len() + sack
+    }
+
+    /// Writes them (Linux-like layout: MSS; then SACK-permitted + timestamps as `4,2,8,10,...` or
+    /// `1,1,8,10,...`; window scale as `1,3,3,ws`; SACK blocks as `1,1,5,len,...`), padding with
+    /// NOP/EOL to `emitted_len`. Returns `emitted_len`.
+    ///
+    /// # Panics
+    /// If `buf` is shorter than `emitted_len()`.
+    pub fn emit(&self, buf: &mut [u8]) -> usize {
+        let total = self.emitted_len();
+        let mut w = Writer {
+            buf: &mut buf[..total],
+            pos: 0,
+        };
+        if let Some(mss) = self.mss {
+            let m = mss.to_be_bytes();
+            w.put(&[kind::MSS, 4, m[0], m[1]]);
+        }
+        match (self.sack_permitted, self.timestamps) {
+            (sack, Some((val, ecr))) => {
+                if sack {
+                    w.put(&[kind::SACK_PERMITTED, 2]);
+                } else {
+                    w.put(&[kind::NOP, kind::NOP]);
+                }
+                w.put(&[kind::TIMESTAMPS, 10]);
+                w.put(&val.to_be_bytes());
+                w.put(&ecr.to_be_bytes());
+            }
+            (true, None) => w.put(&[kind::NOP, kind::NOP, kind::SACK_PERMITTED, 2]),
+            (false, None) => {}
+        }
+        if let Some(ws) = self.window_scale {
+            w.put(&[kind::NOP, kind::WINDOW_SCALE, 3, ws]);
+        }
+        let blocks = self.emitted_sack_blocks();
+        if blocks > 0 {
+            w.put(&[kind::NOP, kind::NOP, kind::SACK, (2 + 8 * blocks) as u8]);
+            for &(left, right) in self.sack_blocks.iter().flatten().take(blocks) {
+                w.put(&left.0.to_be_bytes());
+                w.put(&right.0.to_be_bytes());
+            }
+        }
+        // Every piece above is 4-aligned, so nothing is left; pad defensively with EOL regardless.
+        w.buf[w.pos..].fill(kind::EOL);
+        total
+    }
+}
+
+/// A cursor over an options area being written.
+struct Writer<'b> {
+    buf: &'b mut [u8],
+    pos: usize,
+}
+
+impl Writer<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.buf[self.pos..self.pos + bytes.len()].copy_from_slice(bytes);
+        self.pos += bytes.len();
+    }
+}
+
+/// A validated TCP segment (checksum verified against the IPv4 pseudo-header).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpSegment<'a> {
+    /// Source port.
+    pub src_port: u16,
+    /// Destination port.
+    pub dst_port: u16,
+    /// Sequence number (SEG.SEQ).
+    pub seq: SeqNumber,
+    /// Acknowledgment number (SEG.ACK; meaningful only with the ACK flag).
+    pub ack: SeqNumber,
+    /// Flag bits (see [`flags`]).
+    pub flags: u8,
+    /// Window field, unscaled (SEG.WND as sent).
+    pub window: u16,
+    /// Urgent pointer.
+    pub urgent: u16,
+    /// Options ustack understands.
+    pub options: TcpOptions,
+    /// Data after the header.
+    pub payload: &'a [u8],
+}
+
+impl<'a> TcpSegment<'a> {
+    /// Validates `bytes` (the IP payload) as a TCP segment from `src` to `dst`.
+    ///
+    /// Errors: fewer than 20 bytes → [`DropReason::TcpTooShort`]; data offset < 5 or beyond the
+    /// segment → [`DropReason::TcpBadHeaderLength`]; checksum → [`DropReason::TcpBadChecksum`].
+    pub fn parse(src: Ipv4Addr, dst: Ipv4Addr, bytes: &'a [u8]) -> Result<Self, DropReason> {
+        if bytes.len() < HEADER_LEN {
+            return Err(DropReason::TcpTooShort);
+        }
+        // RFC 9293 §3.1: Data Offset is the header length in 32-bit words; at least 5.
+        let header_len = usize::from(bytes[12] >> 4) * 4;
+        if header_len < HEADER_LEN || header_len > bytes.len() {
+            return Err(DropReason::TcpBadHeaderLength);
+        }
+        // RFC 9293 §3.1: the checksum covers pseudo-header, header and data and is mandatory
+        // (unlike UDP, a zero field is not special). RFC 9293 §3.10.7: a bad checksum is dropped.
+        if checksum::pseudo(src, dst, proto::TCP, bytes) != 0 {
+            return Err(DropReason::TcpBadChecksum);
+        }
+        // RFC 9293 §3.1: the reserved bits (low nibble of byte 12) are ignored on receipt.
+        Ok(TcpSegment {
+            src_port: u16::from_be_bytes([bytes[0], bytes[1]]),
+            dst_port: u16::from_be_bytes([bytes[2], bytes[3]]),
+            seq: SeqNumber(be32(&bytes[4..8])),
+            ack: SeqNumber(be32(&bytes[8..12])),
+            flags: bytes[13],
+            window: u16::from_be_bytes([bytes[14], bytes[15]]),
+            urgent: u16::from_be_bytes([bytes[18], bytes[19]]),
+            options: parse_options(&bytes[HEADER_LEN..header_len]),
+            payload: &bytes[header_len..],
+        })
+    }
+
+    /// SYN flag set.
+    pub fn syn(&self) -> bool {
+        self.flags & flags::SYN != 0
+    }
+
+    /// FIN flag set.
+    pub fn fin(&self) -> bool {
+        self.flags & flags::FIN != 0
+    }
+
+    /// RST flag set.
+    pub fn rst(&self) -> bool {
+        self.flags & flags::RST != 0
+    }
+
+    /// ACK flag set.
+    pub fn ack(&self) -> bool {
+        self.flags & flags::ACK != 0
+    }
+
+    /// PSH flag set.
+    pub fn psh(&self) -> bool {
+        self.flags & flags::PSH != 0
+    }
+
+    /// Sequence space the segment occupies: payload + SYN + FIN (RFC 9293 §3.4 SEG.LEN).
+    pub fn seg_len(&self) -> usize {
+        self.payload.len() + usize::from(self.syn()) + usize::from(self.fin())
+    }
+}
+
+/// A segment to emit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpRepr {
+    /// Source port.
+    pub src_port: u16,
+    /// Destination port.
+    pub dst_port: u16,
+    /// Sequence number.
+    pub seq: SeqNumber,
+    /// Acknowledgment number (sent as is; set the ACK flag for it to mean anything).
+    pub ack: SeqNumber,
+    /// Flag bits (see [`flags`]).
+    pub flags: u8,
+    /// Window field, already scaled down.
+    pub window: u16,
+    /// Options to emit.
+    pub options: TcpOptions,
+}
+
+impl TcpRepr {
+    /// Header length: 20 plus the emitted options.
+    pub fn header_len(&self) -> usize {
+        HEADER_LEN + self.options.emitted_len()
+    }
+
+    /// Writes the header and the checksum over pseudo-header + header + payload. The payload
+    /// (`payload_len` bytes) must already be in `buf[header_len()..header_len() + payload_len]`.
+    /// Returns `header_len() + payload_len`.
+    ///
+    /// # Panics
+    /// If `buf` is shorter than `header_len() + payload_len`.
+    pub fn emit(&self, buf: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr, payload_len: usize) -> usize {
+        let header_len = self.header_len();
+        let len = header_len + payload_len;
+        let d = &mut buf[..len];
+        d[0..2].copy_from_slice(&self.src_port.to_be_bytes());
+        d[2..4].copy_from_slice(&self.dst_port.to_be_bytes());
+        d[4..8].copy_from_slice(&self.seq.0.to_be_bytes());
+        d[8..12].copy_from_slice(&self.ack.0.to_be_bytes());
+        // RFC 9293 §3.1: data offset in words; reserved bits zero.
+        d[12] = ((header_len / 4) as u8) << 4;
+        d[13] = self.flags;
+        d[14..16].copy_from_slice(&self.window.to_be_bytes());
+        d[16..18].copy_from_slice(&[0, 0]);
+        d[18..20].copy_from_slice(&[0, 0]);
+        self.options.emit(&mut d[HEADER_LEN..header_len]);
+        let c = checksum::pseudo(src, dst, proto::TCP, d);
+        d[16..18].copy_from_slice(&c.to_be_bytes());
+        len
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+    const B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+
+    fn all_options() -> TcpOptions {
+        TcpOptions {
+            mss: Some(1460),
+            window_scale: Some(7),
+            sack_permitted: true,
+            timestamps: Some((0xdead_beef, 0x0102_0304)),
+            sack_blocks: [None; 4],
+        }
+    }
+
+    #[test]
+    fn seq_compare_near_wraparound() {
+        let a = SeqNumber(u32::MAX - 5);
+        let b = a.add(10);
+        assert_eq!(b, SeqNumber(4));
+        assert!(a.lt(b) && a.le(b) && b.gt(a) && b.ge(a));
+        assert!(!b.lt(a) && !a.gt(b));
+        assert!(a.le(a) && a.ge(a) && !a.lt(a) && !a.gt(a));
+        assert_eq!(b.distance(a), 10);
+        assert_eq!(a.distance(b), u32::MAX - 9);
+        assert_eq!(b.sub(10), a);
+        assert_eq!(a.max(b), b);
+        assert_eq!(b.max(a), b);
+        assert_eq!(a.min(b), a);
+        assert!(SeqNumber(u32::MAX).in_window(a, 10));
+        assert!(SeqNumber(0).in_window(a, 10));
+        assert!(a.in_window(a, 10));
+        assert!(!b.in_window(a, 10));
+        assert!(!a.sub(1).in_window(a, 10));
+        assert!(!a.in_window(a, 0));
+        // Half the space away: 2^31 ahead counts as "behind" (signed difference is negative).
+        assert!(SeqNumber(0).add(1 << 31).lt(SeqNumber(0)));
+        assert!(SeqNumber(0).add((1 << 31) - 1).gt(SeqNumber(0)));
+        assert_eq!(SeqNumber(7).add(1 << 32), SeqNumber(7));
+        assert_eq!(format!("{}", SeqNumber(42)), "42");
+    }
+
+    #[test]
+    fn round_trip_with_all_options() {
+        let mut opts = all_options();
+        opts.sack_blocks = [
+            Some((SeqNumber(100), SeqNumber(200))),
+            Some((SeqNumber(u32::MAX - 1), SeqNumber(3))),
+            None,
+            None,
+        ];
+        let repr = TcpRepr {
+            src_port: 40000,
+            dst_port: 80,
+            seq: SeqNumber(0xfeed_f00d),
+            ack: SeqNumber(12345),
+            flags: flags::SYN | flags::ACK,
+            window: 65535,
+            options: opts,
+        };
+        // MSS 4 + SACK-perm/TS 12 + WS 4 = 20; 2 SACK blocks fit in the remaining 20.
+        assert_eq!(repr.header_len(), 60);
+        let mut buf = [0u8; 80];
+        let hl = repr.header_len();
+        buf[hl..hl + 5].copy_from_slice(b"hello");
+        let n = repr.emit(&mut buf, A, B, 5);
+        assert_eq!(n, 65);
+        let seg = TcpSegment::parse(A, B, &buf[..n]).unwrap();
+        assert_eq!(seg.src_port, 40000);
+        assert_eq!(seg.dst_port, 80);
+        assert_eq!(seg.seq, repr.seq);
+        assert_eq!(seg.ack, repr.ack);
+        assert_eq!(seg.flags, repr.flags);
+        assert!(seg.syn() && seg.ack() && !seg.fin() && !seg.rst() && !seg.psh());
+        assert_eq!(seg.window, 65535);
+        assert_eq!(seg.urgent, 0);
+        assert_eq!(seg.options, opts);
+        assert_eq!(seg.payload, b"hello");
+        assert_eq!(seg.seg_len(), 6);
+        // Checked against the wrong pseudo-header, it fails.
+        assert_eq!(
+            TcpSegment::parse(A, Ipv4Addr::new(198, 18, 0, 3), &buf[..n]).unwrap_err(),
+            DropReason::TcpBadChecksum
+        );
+    }
+
+    #[test]
+    fn option_layouts() {
+        let mut buf = [0u8; 40];
+        let o = TcpOptions {
+            sack_permitted: true,
+            ..Default::default()
+        };
+        assert_eq!(o.emit(&mut buf), 4);
+        assert_eq!(&buf[..4], &[1, 1, 4, 2]);
+        let o = TcpOptions {
+            timestamps: Some((1, 2)),
+            ..Default::default()
+        };
+        assert_eq!(o.emit(&mut buf), 12);
+        assert_eq!(&buf[..12], &[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]);
+        let n = all_options().emit(&mut buf);
+        assert_eq!(n, 20);
+        assert_eq!(
+            &buf[..20],
+            &[2, 4, 5, 180, 4, 2, 8, 10, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 1, 3, 3, 7]
+        );
+        assert_eq!(TcpOptions::default().emitted_len(), 0);
+        assert_eq!(parse_options(&buf[..n]), all_options());
+    }
+
+    #[test]
+    fn etherparse_agrees() {
+        let mut opts = all_options();
+        opts.sack_blocks[0] = Some((SeqNumber(5), SeqNumber(9)));
+        let repr = TcpRepr {
+            src_port: 1,
+            dst_port: 2,
+            seq: SeqNumber(3),
+            ack: SeqNumber(4),
+            flags: flags::ACK | flags::PSH,
+            window: 1000,
+            options: opts,
+        };
+        for payload in [&b""[..], b"x", b"odd length payload"] {
+            let mut buf = [0u8; 100];
+            let hl = repr.header_len();
+            buf[hl..hl + payload.len()].copy_from_slice(payload);
+            let n = repr.emit(&mut buf, A, B, payload.len());
+            let h = etherparse::TcpHeaderSlice::from_slice(&buf[..n]).unwrap();
+            assert_eq!(usize::from(h.data_offset()) * 4, hl);
+            let expect = h
+                .calc_checksum_ipv4_raw(A.octets(), B.octets(), payload)
+                .unwrap();
+            assert_eq!(h.checksum(), expect);
+            assert_eq!(h.sequence_number(), 3);
+            assert_eq!(h.acknowledgment_number(), 4);
+            assert!(h.ack() && h.psh() && !h.syn());
+            use etherparse::TcpOptionElement as E;
+            let elems: Vec<_> = h.options_iterator().map(|e| e.unwrap()).collect();
+            assert!(elems.contains(&E::MaximumSegmentSize(1460)));
+            assert!(elems.contains(&E::WindowScale(7)));
+            assert!(elems.contains(&E::SelectiveAcknowledgementPermitted));
+            assert!(elems.contains(&E::Timestamp(0xdead_beef, 0x0102_0304)));
+            assert!(elems.contains(&E::SelectiveAcknowledgement((5, 9), [None; 3])));
+        }
+    }
+
+    #[test]
+    fn timestamps_and_four_sack_blocks_cap_to_three() {
+        let o = TcpOptions {
+            timestamps: Some((1, 2)),
+            sack_blocks: [
+                Some((SeqNumber(1), SeqNumber(2))),
+                Some((SeqNumber(3), SeqNumber(4))),
+                Some((SeqNumber(5), SeqNumber(6))),
+                Some((SeqNumber(7), SeqNumber(8))),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(o.emitted_len(), 40);
+        let mut buf = [0u8; 40];
+        assert_eq!(o.emit(&mut buf), 40);
+        assert_eq!(&buf[12..16], &[1, 1, 5, 26]);
+        let p = parse_options(&buf);
+        assert_eq!(p.timestamps, Some((1, 2)));
+        assert_eq!(p.sack_blocks[..3], o.sack_blocks[..3]);
+        assert_eq!(p.sack_blocks[3], None);
+        // Without other options all four fit: 4 + 32 = 36.
+        let o4 = TcpOptions {
+            sack_blocks: o.sack_blocks,
+            ..Default::default()
+        };
+        assert_eq!(o4.emitted_len(), 36);
+        assert_eq!(o4.emit(&mut buf), 36);
+        assert_eq!(parse_options(&buf[..36]).sack_blocks, o.sack_blocks);
+        // With every other option 20 bytes remain: two blocks (4 + 16).
+        let mut full = all_options();
+        full.sack_blocks = o.sack_blocks;
+        assert_eq!(full.emitted_len(), 40);
+    }
+
+    #[test]
+    fn malformed_options_survive() {
+        // Length 0 ends parsing, keeping what came before.
+        let p = parse_options(&[2, 4, 1, 0, 3, 0, 4, 2]);
+        assert_eq!(p.mss, Some(256));
+        assert!(!p.sack_permitted);
+        // Length 1 ends parsing.
+        let p = parse_options(&[4, 2, 8, 1, 0, 0]);
+        assert!(p.sack_permitted);
+        assert_eq!(p.timestamps, None);
+        // Overrun ends parsing.
+        let p = parse_options(&[1, 3, 3, 9, 8, 10, 0, 0, 0, 1]);
+        assert_eq!(p.window_scale, Some(9));
+        assert_eq!(p.timestamps, None);
+        // A lone kind byte at the very end (no length).
+        let p = parse_options(&[1, 1, 1, 2]);
+        assert_eq!(p, TcpOptions::default());
+        // MSS with length 3 is skipped by its length; what follows is still read.
+        let p = parse_options(&[2, 3, 5, 4, 2, 0]);
+        assert_eq!(p.mss, None);
+        assert!(p.sack_permitted);
+        // Truncated SACK (length not 2 + 8n) is skipped; overrunning SACK ends parsing.
+        let p = parse_options(&[5, 6, 0, 0, 0, 1, 3, 3, 2, 0]);
+        assert_eq!(p.sack_blocks, [None; 4]);
+        assert_eq!(p.window_scale, Some(2));
+        let p = parse_options(&[5, 10, 0, 0, 0, 1, 0, 0]);
+        assert_eq!(p.sack_blocks, [None; 4]);
+        // Five SACK blocks (length 42) is not a legal SACK option: skipped by its length.
+        let mut area = vec![5, 42];
+        area.extend((0..40).map(|i| i as u8));
+        area.extend([4, 2]);
+        let p = parse_options(&area);
+        assert_eq!(p.sack_blocks, [None; 4]);
+        assert!(p.sack_permitted);
+        // Unknown option kinds are skipped.
+        let p = parse_options(&[30, 4, 9, 9, 3, 3, 14, 0]);
+        assert_eq!(p.window_scale, Some(14));
+        // EOL ends even if bytes follow.
+        let p = parse_options(&[0, 4, 2]);
+        assert!(!p.sack_permitted);
+        // Exhaustive: every 3-byte area parses without panicking.
+        for a in 0..=255u8 {
+            for b in 0..=255u8 {
+                for c in [0u8, 1, 2, 3, 255] {
+                    let _ = parse_options(&[a, b, c]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bad_segments() {
+        let repr = TcpRepr {
+            src_port: 5,
+            dst_port: 6,
+            flags: flags::RST,
+            options: all_options(),
+            ..Default::default()
+        };
+        let mut buf = [0u8; 64];
+        let n = repr.emit(&mut buf, A, B, 0);
+        assert!(TcpSegment::parse(A, B, &buf[..n]).is_ok());
+        assert_eq!(
+            TcpSegment::parse(A, B, &buf[..19]).unwrap_err(),
+            DropReason::TcpTooShort
+        );
+        let mut b = buf;
+        b[12] = 4 << 4;
+        assert_eq!(
+            TcpSegment::parse(A, B, &b[..n]).unwrap_err(),
+            DropReason::TcpBadHeaderLength
+        );
+        b[12] = 15 << 4;
+        assert_eq!(
+            TcpSegment::parse(A, B, &b[..n]).unwrap_err(),
+            DropReason::TcpBadHeaderLength
+        );
+        let mut b = buf;
+        b[n - 1] ^= 0x40;
+        assert_eq!(
+            TcpSegment::parse(A, B, &b[..n]).unwrap_err(),
+            DropReason::TcpBadChecksum
+        );
+        // A zero checksum field is not "no checksum" (RFC 9293 §3.1).
+        let mut b = buf;
+        b[16] = 0;
+        b[17] = 0;
+        assert_eq!(
+            TcpSegment::parse(A, B, &b[..n]).unwrap_err(),
+            DropReason::TcpBadChecksum
+        );
+        // Reserved bits are ignored on receipt (the checksum must still match, so fix it up).
+        let mut b = buf;
+        b[12] |= 0x0f;
+        b[16] = 0;
+        b[17] = 0;
+        let c = checksum::pseudo(A, B, proto::TCP, &b[..n]);
+        b[16..18].copy_from_slice(&c.to_be_bytes());
+        let seg = TcpSegment::parse(A, B, &b[..n]).unwrap();
+        assert!(seg.rst());
+        assert_eq!(seg.seg_len(), 0);
+    }
+}

@@ -1,0 +1,124 @@
+//! The app-facing TCP operations of [`Stack`]: listen/accept/connect/send/recv/shutdown/close/
+//! abort, options, and per-connection statistics. Each forwards to the TCP layer; drain
+//! `poll_transmit` afterwards for anything they queued.
+
+use super::Stack;
+use crate::tcp::{ConnHandle, ListenHandle, State, TcpError, TcpInfo};
+use crate::time::Duration;
+use std::net::SocketAddrV4;
+
+impl Stack {
+    /// Listens on `port`, keeping up to `backlog` established connections for `tcp_accept`.
+    /// One listener serves any number of connections.
+    pub fn tcp_listen(&mut self, port: u16, backlog: usize) -> Result<ListenHandle, TcpError> {
+        self.tcp.listen(port, backlog)
+    }
+
+    /// An established connection from the listener's queue, or `WouldBlock`.
+    pub fn tcp_accept(&mut self, l: ListenHandle) -> Result<ConnHandle, TcpError> {
+        self.tcp.accept(l)
+    }
+
+    /// Whether `tcp_accept` would succeed.
+    pub fn tcp_can_accept(&self, l: ListenHandle) -> bool {
+        self.tcp.can_accept(l)
+    }
+
+    /// Stops listening; connections not yet accepted are reset.
+    pub fn tcp_close_listener(&mut self, l: ListenHandle) -> bool {
+        self.tcp.close_listener(l)
+    }
+
+    /// Opens a connection to `remote` from an ephemeral port (RFC 6056 §3.3.1 random start).
+    pub fn tcp_connect(&mut self, remote: SocketAddrV4) -> Result<ConnHandle, TcpError> {
+        let (lo, hi) = self.config.ephemeral_ports;
+        let span = u32::from(hi - lo) + 1;
+        let start = self.rng.range_u16(lo, hi);
+        for i in 0..span {
+            let port = lo + ((u32::from(start - lo) + i) % span) as u16;
+            if self.tcp.tuple_free(port, remote) {
+                return self.tcp.connect(&self.config, self.now, remote, port);
+            }
+        }
+        Err(TcpError::NoResources)
+    }
+
+    /// Queues data to send; returns how much fit (`WouldBlock` if none did).
+    pub fn tcp_send(&mut self, h: ConnHandle, data: &[u8]) -> Result<usize, TcpError> {
+        self.tcp.with_conn(h, |c| c.send(data))?
+    }
+
+    /// Reads received data; `Ok(0)` means the peer closed (end of stream).
+    pub fn tcp_recv(&mut self, h: ConnHandle, buf: &mut [u8]) -> Result<usize, TcpError> {
+        self.tcp.with_conn(h, |c| c.recv(buf))?
+    }
+
+    /// Half-close: no more sending, a FIN follows the queued data; receiving goes on.
+    pub fn tcp_shutdown(&mut self, h: ConnHandle) -> Result<(), TcpError> {
+        self.tcp.with_conn(h, |c| c.shutdown())
+    }
+
+    /// Closes the handle: FIN after queued data (or RST if received data was left unread). The
+    /// connection finishes in the background; the handle is invalid afterwards.
+    pub fn tcp_close(&mut self, h: ConnHandle) -> Result<(), TcpError> {
+        self.tcp.close(h)
+    }
+
+    /// Aborts with RST and frees the connection.
+    pub fn tcp_abort(&mut self, h: ConnHandle) -> Result<(), TcpError> {
+        self.tcp.with_conn(h, |c| {
+            c.detached = true;
+            c.abort();
+        })
+    }
+
+    /// Disables (true) or enables (false, the default) Nagle's algorithm.
+    pub fn tcp_set_nodelay(&mut self, h: ConnHandle, nodelay: bool) -> Result<(), TcpError> {
+        self.tcp.with_conn(h, |c| c.nodelay = nodelay)
+    }
+
+    /// Enables keepalive probes after `idle` without traffic (None disables).
+    pub fn tcp_set_keepalive(
+        &mut self,
+        h: ConnHandle,
+        idle: Option<Duration>,
+    ) -> Result<(), TcpError> {
+        let now = self.now;
+        self.tcp.with_conn(h, |c| c.set_keepalive(now, idle))
+    }
+
+    /// The connection's state.
+    pub fn tcp_state(&self, h: ConnHandle) -> Option<State> {
+        self.tcp.get(h).map(|c| c.state())
+    }
+
+    /// A snapshot of the connection: RTT, RTO, cwnd, ssthresh, bytes in flight, counters.
+    pub fn tcp_info(&self, h: ConnHandle) -> Option<TcpInfo> {
+        self.tcp.get(h).map(|c| c.info())
+    }
+
+    /// Whether `tcp_recv` would return at once (data, end of stream, or an error).
+    pub fn tcp_readable(&self, h: ConnHandle) -> bool {
+        self.tcp.get(h).is_none_or(|c| c.readable())
+    }
+
+    /// Whether `tcp_send` would accept data or fail at once.
+    pub fn tcp_writable(&self, h: ConnHandle) -> bool {
+        self.tcp.get(h).is_none_or(|c| c.writable())
+    }
+
+    /// The error that ended the connection, if any.
+    pub fn tcp_error(&self, h: ConnHandle) -> Option<TcpError> {
+        self.tcp.get(h).and_then(|c| c.error)
+    }
+
+    /// Every connection (for a connection table).
+    pub fn tcp_connections(&self) -> impl Iterator<Item = TcpInfo> + '_ {
+        self.tcp.connections()
+    }
+
+    /// Connections in the table (any state) and half-open ones.
+    pub fn tcp_counts(&self) -> (usize, usize) {
+        (self.tcp.connection_count(), self.tcp.half_open())
+    }
+}

@@ -1,0 +1,129 @@
+//! Listeners: a real backlog (many connections per listening port, unlike one-socket-one-
+//! connection designs), a bounded half-open table, and SYN cookies (RFC 4987 §3.6) when it is
+//! full, so legitimate clients still connect during a SYN flood.
+
+use super::connection::Connection;
+use super::{cookie_options, syncookie, ConnHandle, Reply, TcpLayer};
+use crate::config::Config;
+use crate::stats::DropReason;
+use crate::time::Instant;
+use crate::wire::tcp::{flags, TcpRepr, TcpSegment};
+use log::debug;
+use std::collections::VecDeque;
+use std::net::SocketAddrV4;
+
+/// One listening port.
+#[derive(Debug)]
+pub(super) struct Listener {
+    /// Established connections waiting for `accept`.
+    pub(super) accept_queue: VecDeque<ConnHandle>,
+    /// Most connections in `accept_queue` (the backlog argument).
+    pub(super) backlog: usize,
+    pub(super) generation: u32,
+}
+
+impl Listener {
+    pub(super) fn new(backlog: usize, generation: u32) -> Self {
+        Listener {
+            accept_queue: VecDeque::new(),
+            backlog,
+            generation,
+        }
+    }
+}
+
+impl TcpLayer {
+    /// RFC 9293 §3.10.7.2, LISTEN.
+    pub(super) fn listener_input(
+        &mut self,
+        cfg: &Config,
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        seg: &TcpSegment<'_>,
+    ) -> Result<(), DropReason> {
+        let port = local.port();
+        // First: an RST to a listener is ignored.
+        if seg.rst() {
+            return Err(DropReason::TcpUnexpected);
+        }
+        let queue_full = self
+            .listeners
+            .get(&port)
+            .is_some_and(|l| l.accept_queue.len() >= l.backlog);
+        // Second: an ACK. It can only be valid as the end of a SYN-cookie handshake.
+        if seg.ack() {
+            if seg.syn() {
+                self.reset_for(local, remote, seg);
+                return Err(DropReason::TcpUnexpected);
+            }
+            if cfg.tcp_syncookies {
+                if let Some(mss) =
+                    syncookie::decode(&self.secret, now, local, remote, seg.seq, seg.ack)
+                {
+                    if queue_full || self.open >= cfg.tcp_max_connections {
+                        return Err(DropReason::TcpAcceptQueueFull);
+                    }
+                    debug!("tcp {local} <- {remote}: SYN cookie accepted (mss {mss})");
+                    let mut conn = Connection::new(cfg, now, local, remote, seg.ack.sub(1));
+                    conn.accept_cookie(seg, mss, now);
+                    let index = self.insert(conn, None);
+                    let handle = self.handle_of(index);
+                    if let Some(l) = self.listeners.get_mut(&port) {
+                        l.accept_queue.push_back(handle);
+                    }
+                    self.touched(index);
+                    return Ok(());
+                }
+            }
+            // RFC 9293: any ACK to LISTEN gets <SEQ=SEG.ACK><CTL=RST>.
+            self.reset_for(local, remote, seg);
+            return Err(if cfg.tcp_syncookies {
+                DropReason::TcpBadCookie
+            } else {
+                DropReason::TcpNoConnection
+            });
+        }
+        // Third: a SYN.
+        if !seg.syn() {
+            return Err(DropReason::TcpUnexpected);
+        }
+        if queue_full {
+            // Like Linux: a full accept queue drops SYNs; the client retries.
+            return Err(DropReason::TcpAcceptQueueFull);
+        }
+        if self.half_open >= cfg.tcp_syn_backlog || self.open >= cfg.tcp_max_connections {
+            if !cfg.tcp_syncookies {
+                return Err(DropReason::TcpTooManyConnections);
+            }
+            // RFC 4987 §3.6: answer without keeping state; the ISN carries what we need.
+            let mss = seg.options.mss.unwrap_or(536);
+            let iss = syncookie::encode(&self.secret, now, local, remote, seg.seq, mss);
+            let our_mss = usize::from(cfg.mtu)
+                .saturating_sub(40)
+                .min(usize::from(cfg.tcp_max_mss));
+            let repr = TcpRepr {
+                src_port: local.port(),
+                dst_port: remote.port(),
+                seq: iss,
+                ack: seg.seq.add(1),
+                flags: flags::SYN | flags::ACK,
+                window: cfg.tcp_rx_buffer.min(65535) as u16,
+                options: cookie_options(our_mss.min(65535) as u16),
+            };
+            self.queue_reply(Reply {
+                local,
+                remote,
+                repr,
+            });
+            return Ok(());
+        }
+        let iss = self.isn.isn(now, local, remote);
+        let mut conn = Connection::new(cfg, now, local, remote, iss);
+        conn.accept_syn(seg, now);
+        let index = self.insert(conn, Some(port));
+        self.half_open += 1;
+        self.touched(index);
+        Ok(())
+    }
+}
