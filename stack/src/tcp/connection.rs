@@ -106,6 +106,10 @@ pub struct Connection {
 
     // --- acknowledgments and windows ---
     pub(crate) ack_now: bool,
+    /// ACKs owed beyond `ack_now`: one per out-of-order segment (RFC 5681 §4.2 — each must
+    /// produce a duplicate ACK so the sender can count them) and one per two full segments, even
+    /// when several arrive before the next `poll_transmit`.
+    pub(crate) acks_owed: u8,
     /// Full-sized segments received since the last ACK we sent (RFC 9293 §3.8.6.3: ACK every
     /// second one).
     pub(crate) unacked_segments: u32,
@@ -221,6 +225,7 @@ impl Connection {
             rtx_budget: 0,
             rtx_mark: iss,
             ack_now: false,
+            acks_owed: 0,
             unacked_segments: 0,
             syn_pending: false,
             probe_pending: false,

@@ -580,7 +580,7 @@ impl Connection {
                     if offset > 0 {
                         self.stats.out_of_order += 1;
                     }
-                    self.ack_now = true;
+                    self.owe_ack();
                 } else {
                     self.schedule_ack(now, seg.payload.len());
                 }
@@ -613,10 +613,19 @@ impl Connection {
             self.unacked_segments += 1;
         }
         if self.unacked_segments >= 2 {
-            self.ack_now = true;
+            self.unacked_segments = 0;
+            self.owe_ack();
         } else if !self.timers.is_set(Timer::DelayedAck) {
             self.timers.set(Timer::DelayedAck, now + self.delayed_ack);
         }
+    }
+
+    /// Owes one more immediate ACK (bounded: a burst cannot make us owe unboundedly many).
+    fn owe_ack(&mut self) {
+        if self.ack_now {
+            self.acks_owed = self.acks_owed.saturating_add(1).min(32);
+        }
+        self.ack_now = true;
     }
 
     pub(super) fn enter_time_wait(&mut self, now: Instant) {

@@ -114,7 +114,11 @@ impl Connection {
         self.stats.segs_out += 1;
         self.last_send = now;
         if with_ack {
-            self.ack_now = false;
+            if self.acks_owed > 0 {
+                self.acks_owed -= 1;
+            } else {
+                self.ack_now = false;
+            }
             self.unacked_segments = 0;
             self.timers.stop(Timer::DelayedAck);
         }

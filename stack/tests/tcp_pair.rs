@@ -1,0 +1,252 @@
+//! Two ustack stacks joined back to back in memory with virtual time: TCP handshakes, bulk
+//! transfer both ways, loss, close. (The full simulator with smoltcp lives in `tests/`.)
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use ustack::tcp::{ConnHandle, State, TcpError};
+use ustack::{Config, Duration, Instant, Stack};
+
+const A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+const B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+
+struct Pair {
+    a: Stack,
+    b: Stack,
+    now: Instant,
+    rng: u64,
+    /// Per-mille chance of dropping each packet.
+    loss: u64,
+    buf: Vec<u8>,
+    delivered: u64,
+}
+
+impl Pair {
+    fn new(loss: u64, seed: u64) -> Pair {
+        let a = Stack::new(
+            Config {
+                addr: A,
+                seed,
+                ..Config::default()
+            },
+            Instant::ZERO,
+        )
+        .unwrap();
+        let b = Stack::new(
+            Config {
+                addr: B,
+                seed: seed ^ 0xabc,
+                secret: *b"another-secret!!",
+                ..Config::default()
+            },
+            Instant::ZERO,
+        )
+        .unwrap();
+        Pair {
+            a,
+            b,
+            now: Instant::ZERO,
+            rng: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+            loss,
+            buf: vec![0; 1500],
+            delivered: 0,
+        }
+    }
+
+    fn chance(&mut self) -> u64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng % 1000
+    }
+
+    /// Moves packets both ways, then advances 100 µs; returns whether any moved.
+    fn step(&mut self) -> bool {
+        let mut moved = false;
+        for dir in 0..2 {
+            loop {
+                let from = if dir == 0 { &mut self.a } else { &mut self.b };
+                let Some(n) = from.poll_transmit(self.now, &mut self.buf) else {
+                    break;
+                };
+                moved = true;
+                if self.loss > 0 && self.chance() < self.loss {
+                    continue;
+                }
+                let to = if dir == 0 { &mut self.b } else { &mut self.a };
+                to.receive(self.now, &self.buf[..n]);
+                self.delivered += 1;
+            }
+        }
+        self.now += Duration::from_micros(100);
+        self.a.handle_timeout(self.now);
+        self.b.handle_timeout(self.now);
+        moved
+    }
+
+    /// Steps until nothing moves, then jumps to the next timer; stops after `limit` virtual time.
+    fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&mut Pair) -> bool) -> bool {
+        let end = self.now + limit;
+        while self.now < end {
+            if done(self) {
+                return true;
+            }
+            if !self.step() {
+                let next = [self.a.poll_at(), self.b.poll_at()]
+                    .into_iter()
+                    .flatten()
+                    .min();
+                if let Some(t) = next {
+                    if t > self.now {
+                        self.now = t;
+                    }
+                }
+                self.a.handle_timeout(self.now);
+                self.b.handle_timeout(self.now);
+            }
+        }
+        done(self)
+    }
+}
+
+fn pattern(len: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+/// Pumps data: writes from `out` into `h` and reads from `h` into `got`.
+fn pump(
+    s: &mut Stack,
+    h: ConnHandle,
+    out: &[u8],
+    sent: &mut usize,
+    got: &mut Vec<u8>,
+    eof: &mut bool,
+    shut: &mut bool,
+) {
+    while *sent < out.len() {
+        match s.tcp_send(h, &out[*sent..]) {
+            Ok(n) => *sent += n,
+            Err(TcpError::WouldBlock) => break,
+            Err(e) => panic!("send: {e}"),
+        }
+    }
+    if *sent == out.len() && !*shut {
+        s.tcp_shutdown(h).unwrap();
+        *shut = true;
+    }
+    let mut buf = [0u8; 8192];
+    loop {
+        match s.tcp_recv(h, &mut buf) {
+            Ok(0) => {
+                *eof = true;
+                break;
+            }
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(TcpError::WouldBlock) => break,
+            Err(e) => panic!("recv: {e}"),
+        }
+    }
+}
+
+fn transfer(loss: u64, seed: u64, a_to_b: usize, b_to_a: usize) -> Pair {
+    let mut p = Pair::new(loss, seed);
+    let l = p.a.tcp_listen(80, 16).unwrap();
+    let hb = p.b.tcp_connect(SocketAddrV4::new(A, 80)).unwrap();
+    assert!(
+        p.run_until(Duration::from_secs(30), |p| p.a.tcp_can_accept(l)),
+        "no connection"
+    );
+    let ha = p.a.tcp_accept(l).unwrap();
+    assert_eq!(p.b.tcp_state(hb), Some(State::Established));
+    let data_a = pattern(a_to_b, 1);
+    let data_b = pattern(b_to_a, 2);
+    let (mut sa, mut sb) = (0, 0);
+    let (mut ga, mut gb) = (Vec::new(), Vec::new());
+    let (mut ea, mut eb) = (false, false);
+    let (mut sha, mut shb) = (false, false);
+    let ok = p.run_until(Duration::from_secs(600), |p| {
+        pump(&mut p.a, ha, &data_a, &mut sa, &mut ga, &mut ea, &mut sha);
+        pump(&mut p.b, hb, &data_b, &mut sb, &mut gb, &mut eb, &mut shb);
+        ea && eb
+    });
+    assert!(ok, "transfer did not finish: a got {} of {}, b got {} of {} (seed {seed}, loss {loss}‰)\n{:?}\n{:?}",
+        ga.len(), b_to_a, gb.len(), a_to_b, p.a.tcp_info(ha), p.b.tcp_info(hb));
+    assert!(gb == data_a, "a->b data differs (seed {seed})");
+    assert!(ga == data_b, "b->a data differs (seed {seed})");
+    p.a.tcp_close(ha).unwrap();
+    p.b.tcp_close(hb).unwrap();
+    // Both sides finish: one in TIME-WAIT for 2 MSL, then everything is freed.
+    assert!(
+        p.run_until(Duration::from_secs(120), |p| p.a.tcp_counts().0 == 0
+            && p.b.tcp_counts().0 == 0),
+        "connections not freed: {:?} {:?}",
+        p.a.tcp_connections().collect::<Vec<_>>(),
+        p.b.tcp_connections().collect::<Vec<_>>()
+    );
+    p
+}
+
+#[test]
+fn handshake_and_small_transfer() {
+    transfer(0, 1, 1000, 2000);
+}
+
+#[test]
+fn bulk_both_ways_clean() {
+    let p = transfer(0, 2, 1 << 20, 1 << 20);
+    assert_eq!(p.a.stats().total_drops(), 0, "{}", p.a.stats());
+}
+
+#[test]
+fn bulk_with_loss() {
+    for seed in 1..=3 {
+        transfer(50, seed, 256 << 10, 256 << 10);
+    }
+}
+
+#[test]
+fn one_way_loss_uses_fast_retransmit() {
+    // Losses one way only: duplicate ACKs flow back, so most losses are repaired by fast
+    // retransmit (RFC 5681 §3.2), not by timeouts.
+    let mut p = Pair::new(30, 5);
+    let l = p.a.tcp_listen(80, 4).unwrap();
+    let hb = p.b.tcp_connect(SocketAddrV4::new(A, 80)).unwrap();
+    assert!(p.run_until(Duration::from_secs(30), |p| p.a.tcp_can_accept(l)));
+    let ha = p.a.tcp_accept(l).unwrap();
+    let data = pattern(1 << 20, 7);
+    let (mut sent, mut got, mut eof, mut shut) = (0, Vec::new(), false, false);
+    let (mut s2, mut g2, mut e2, mut sh2) = (0, Vec::new(), false, false);
+    assert!(p.run_until(Duration::from_secs(300), |p| {
+        pump(&mut p.a, ha, &data, &mut sent, &mut g2, &mut e2, &mut sh2);
+        pump(&mut p.b, hb, &[], &mut s2, &mut got, &mut eof, &mut shut);
+        eof
+    }));
+    assert!(got == data);
+    let info = p.a.tcp_info(ha).unwrap();
+    assert!(info.stats.fast_retransmits > 0, "{info:?}");
+    assert!(
+        info.stats.timeouts < info.stats.fast_retransmits,
+        "{info:?}"
+    );
+}
+
+#[test]
+fn empty_transfer_closes_cleanly() {
+    transfer(0, 9, 0, 0);
+}
+
+#[test]
+fn connect_to_closed_port_is_refused() {
+    let mut p = Pair::new(0, 3);
+    let h = p.b.tcp_connect(SocketAddrV4::new(A, 81)).unwrap();
+    assert!(p.run_until(Duration::from_secs(5), |p| p.b.tcp_state(h)
+        == Some(State::Closed)));
+    let mut buf = [0u8; 4];
+    assert_eq!(p.b.tcp_recv(h, &mut buf), Err(TcpError::Refused));
+}
