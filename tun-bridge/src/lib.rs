@@ -9,8 +9,10 @@ pub mod pcap;
 pub mod runtime;
 pub mod socket;
 pub mod tap;
+pub mod tcp;
 pub mod tun;
 
 pub use runtime::{Bridge, BridgeConfig};
 pub use socket::{PingSocket, UdpSocket};
 pub use tap::{Direction, LogTap, PcapTap, Tap};
+pub use tcp::{TcpListener, TcpStream};

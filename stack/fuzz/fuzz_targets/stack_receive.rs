@@ -9,12 +9,12 @@
 //! |----|--------|
 //! | 0  | `receive` the bytes as they are (a raw IPv4 packet) |
 //! | 1  | wrap the bytes in a valid IPv4 header (see [`WrapSpec`]) and `receive` it |
-//! | 2  | as 1, and also fix up the ICMP checksum / UDP length + checksum of the payload |
+//! | 2  | as 1, and also fix up the ICMP checksum, UDP length + checksum, or TCP checksum of the payload |
 //! | 3  | as 2, then cut the datagram into fragments (unit, order, duplicates, loss chosen by the input) |
 //! | 4  | advance the clock by a u16 of milliseconds (×100 when a flag is set), `handle_timeout` |
 //! | 5  | `udp_send_to` from the port-7 socket, the bytes (optionally repeated) as payload |
 //! | 6  | `echo_send` from the ident-1 echo socket |
-//! | 7  | drain `udp_recv_from`, `echo_recv` and `poll_event` |
+//! | 7  | drain `udp_recv_from`, `echo_recv`, `poll_event`; `tcp_accept` on the port-80 listener, echo back what each connection `tcp_recv`s (optionally `tcp_close`) |
 //! | 8  | socket churn: toggle DF, or close and reopen one of the sockets |
 //! | 9  | jump the clock to `poll_at()` exactly and `handle_timeout` |
 //!
@@ -28,13 +28,16 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use ustack::wire::checksum;
 use ustack::wire::icmp::{self, IcmpMessage};
 use ustack::wire::ipv4::Ipv4Packet;
+use ustack::wire::tcp::TcpSegment;
 use ustack::wire::udp::UdpPacket;
+use ustack::tcp::{ConnHandle, ListenHandle};
 use ustack::{Config, Duration, EchoEvent, Instant, RecvError, SocketHandle, Stack};
 
 const PEER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 const US: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 const UDP_PORT: u16 = 7;
 const ECHO_IDENT: u16 = 1;
+const TCP_PORT: u16 = 80;
 const BUF: usize = 1500;
 
 fn config() -> Config {
@@ -154,6 +157,11 @@ fn fix_transport(w: &WrapSpec, payload: &mut [u8]) {
             let c = checksum::pseudo(w.src, w.dst, 17, payload);
             let c = if c == 0 { 0xffff } else { c };
             payload[6..8].copy_from_slice(&c.to_be_bytes());
+        }
+        6 if payload.len() >= 20 => {
+            payload[16..18].fill(0);
+            let c = checksum::pseudo(w.src, w.dst, 6, payload);
+            payload[16..18].copy_from_slice(&c.to_be_bytes());
         }
         _ => {}
     }
@@ -295,6 +303,11 @@ impl Checker {
                     panic!("emitted UDP does not parse: {e:?}");
                 }
             }
+            6 => {
+                if let Err(e) = TcpSegment::parse(d.src, d.dst, &d.payload) {
+                    panic!("emitted TCP does not parse: {e:?}");
+                }
+            }
             p => panic!("emitted protocol {p}"),
         }
     }
@@ -307,6 +320,8 @@ struct Harness {
     now_us: u64,
     udp: SocketHandle,
     echo: SocketHandle,
+    listener: ListenHandle,
+    conns: Vec<ConnHandle>,
     udp_df: bool,
     buf: Vec<u8>,
 }
@@ -318,6 +333,7 @@ impl Harness {
         let mut stack = Stack::new(cfg.clone(), start).expect("config is valid");
         let udp = stack.udp_bind(UDP_PORT).expect("bind 7");
         let echo = stack.echo_open(Some(ECHO_IDENT)).expect("echo 1");
+        let listener = stack.tcp_listen(TCP_PORT, 4).expect("listen 80");
         Harness {
             stack,
             checker: Checker {
@@ -329,6 +345,8 @@ impl Harness {
             now_us: 1_000_000,
             udp,
             echo,
+            listener,
+            conns: Vec::new(),
             udp_df: false,
             buf: vec![0; BUF],
         }
@@ -515,6 +533,22 @@ impl Harness {
                     }
                 }
                 assert!(!self.stack.can_recv(self.echo) || !self.stack.is_open(self.echo));
+                // TCP: accept what the listener has, and echo back what each connection received.
+                while self.conns.len() < 16 {
+                    match self.stack.tcp_accept(self.listener) {
+                        Ok(c) => self.conns.push(c),
+                        Err(_) => break,
+                    }
+                }
+                for &c in &self.conns {
+                    if let Ok(n) = self.stack.tcp_recv(c, &mut rb) {
+                        assert!(n <= rb.len());
+                        let _ = self.stack.tcp_send(c, &rb[..n]);
+                    }
+                    if byte(b, 1) & 1 != 0 {
+                        let _ = self.stack.tcp_close(c);
+                    }
+                }
                 for _ in 0..10_000 {
                     if self.stack.poll_event().is_none() {
                         break;

@@ -1,7 +1,7 @@
 //! The wire parsers and the tcpdump-style summary must never panic, whatever the bytes.
 //!
 //! Input: arbitrary bytes. They are tried as a whole IPv4 packet, as an ICMP message, as a UDP
-//! datagram (addresses from the first 8 bytes), and — so the fuzzer reaches the transport
+//! datagram and a TCP segment (addresses from the first 8 bytes), and — so the fuzzer reaches the transport
 //! parsers and the summary's deeper branches without solving the IPv4 header checksum — as the
 //! payload of a valid IPv4 header whose protocol is taken from the first byte.
 
@@ -13,6 +13,7 @@ use std::net::Ipv4Addr;
 use ustack::wire::checksum;
 use ustack::wire::icmp::IcmpMessage;
 use ustack::wire::ipv4::Ipv4Packet;
+use ustack::wire::tcp::TcpSegment;
 use ustack::wire::udp::UdpPacket;
 use ustack::wire::PacketSummary;
 
@@ -39,6 +40,10 @@ fn exercise_ip(bytes: &[u8]) {
         if let Ok(u) = UdpPacket::parse(src, dst, p) {
             assert!(u.payload.len() + 8 <= p.len());
         }
+        if let Ok(t) = TcpSegment::parse(src, dst, p) {
+            assert!(t.payload.len() + 20 <= p.len());
+            let _ = (t.syn(), t.fin(), t.rst(), format!("{t:?}"));
+        }
     }
     summarize(bytes);
 }
@@ -55,6 +60,7 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(u) = UdpPacket::parse(src, dst, &data[8..]) {
             assert!(u.payload.len() + 8 <= data.len() - 8);
         }
+        let _ = TcpSegment::parse(src, dst, &data[8..]);
     }
 
     // The same bytes behind a valid 20-byte header (protocol from the first byte).
