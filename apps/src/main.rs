@@ -29,11 +29,28 @@ enum Command {
     Ping(ping::PingArgs),
 }
 
+impl Command {
+    /// The network options every command has.
+    fn net(&self) -> &net::NetArgs {
+        match self {
+            Command::Up(a) => &a.net,
+            Command::Ping(a) => &a.net,
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+    let cli = Cli::parse();
+    // --trace also shows every TCP state transition, RTO and retransmission (debug level of
+    // the stack's tcp modules); RUST_LOG overrides.
+    let filter = if cli.command.net().trace {
+        "info,ustack::tcp=debug"
+    } else {
+        "info"
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(filter))
         .format_timestamp_micros()
         .init();
-    let cli = Cli::parse();
     let result = match cli.command {
         Command::Up(args) => up::run(args),
         Command::Ping(args) => ping::run(args),

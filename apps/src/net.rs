@@ -30,9 +30,23 @@ pub struct NetArgs {
     /// Write every packet in and out to this pcap file (open with Wireshark or `tcpdump -r`).
     #[arg(long)]
     pub pcap: Option<PathBuf>,
-    /// Print one decoded line per packet, in and out.
+    /// Print one decoded line per packet, in and out, and every TCP state transition, RTO and
+    /// retransmission.
     #[arg(long)]
     pub trace: bool,
+    /// Fault injection: percent of the stack's outgoing packets to drop (for loss-recovery
+    /// experiments; `tc netem` on the TUN covers the other direction).
+    #[arg(long, default_value_t = 0.0, value_name = "PCT")]
+    pub fault_loss: f64,
+    /// Fault injection: percent of outgoing packets sent after the next one.
+    #[arg(long, default_value_t = 0.0, value_name = "PCT")]
+    pub fault_reorder: f64,
+    /// Fault injection: percent of outgoing packets sent twice.
+    #[arg(long, default_value_t = 0.0, value_name = "PCT")]
+    pub fault_duplicate: f64,
+    /// Seed of the fault injector (same seed, same faults).
+    #[arg(long, default_value_t = 1)]
+    pub fault_seed: u64,
 }
 
 /// A seed from the OS for the stack's pseudo-random choices.
@@ -67,6 +81,22 @@ impl NetArgs {
         if self.trace {
             taps.push(Box::new(LogTap::stdout()));
         }
+        for (name, v) in [
+            ("--fault-loss", self.fault_loss),
+            ("--fault-reorder", self.fault_reorder),
+            ("--fault-duplicate", self.fault_duplicate),
+        ] {
+            if !(0.0..=100.0).contains(&v) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{name} must be a percentage in 0..=100"),
+                ));
+            }
+        }
+        let seed = os_seed();
+        let mut secret = [0u8; 16];
+        secret[..8].copy_from_slice(&seed.to_le_bytes());
+        secret[8..].copy_from_slice(&os_seed().to_le_bytes());
         let config = BridgeConfig {
             tun_name: self.tun.clone(),
             host_addr: self.host_addr,
@@ -76,8 +106,15 @@ impl NetArgs {
                 prefix_len: self.prefix_len,
                 mtu: self.mtu,
                 ttl: self.ttl,
-                seed: os_seed(),
+                seed,
+                secret,
                 ..ustack::Config::default()
+            },
+            faults: tun_bridge::FaultConfig {
+                loss: self.fault_loss / 100.0,
+                reorder: self.fault_reorder / 100.0,
+                duplicate: self.fault_duplicate / 100.0,
+                seed: self.fault_seed,
             },
         };
         Bridge::start(config, taps)

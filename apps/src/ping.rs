@@ -30,7 +30,7 @@ pub struct PingArgs {
     #[arg(short = 'W', default_value_t = 2.0)]
     timeout: f64,
     #[command(flatten)]
-    net: NetArgs,
+    pub net: NetArgs,
 }
 
 /// The payload of request `seq`: a pattern that depends on the sequence number, so a reply

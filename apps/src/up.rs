@@ -11,7 +11,7 @@ use std::sync::{mpsc, Arc};
 #[derive(Debug, Args)]
 pub struct UpArgs {
     #[command(flatten)]
-    net: NetArgs,
+    pub net: NetArgs,
 }
 
 pub fn run(args: UpArgs) -> io::Result<ExitCode> {

@@ -28,6 +28,11 @@ def udp(sport, dport, data):
     return struct.pack(">HHHH", sport, dport, 8 + len(data), 0) + data
 
 
+def tcp(sport, dport, flags, seq=1000, ack=0, data=b""):
+    """A 20-byte TCP header (checksum fixed by the harness's op 2)."""
+    return struct.pack(">HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0) + data
+
+
 def ip_header(src, dst, proto, total):
     h = bytearray(bytes([0x45, 0]) + struct.pack(">H", total) + bytes([0xab, 0xcd, 0, 0, 64, proto, 0, 0])
                   + bytes(src) + bytes(dst))
@@ -47,7 +52,8 @@ stack = {
     "ping_from_dirbcast": rec(2, wrap(0, src_sel=1) + icmp_echo(1, 1, b"x")),
     "udp_to_7": rec(2, wrap(1) + udp(5000, 7, b"datagram")) + rec(7, b"\x10"),
     "udp_closed_port": rec(2, wrap(1) + udp(5000, 9, b"nobody home")),
-    "tcp_proto_unreach": rec(2, wrap(2) + bytes(20)),
+    "tcp_rst_closed_port": rec(2, wrap(2) + tcp(5000, 81, 0x02)),
+    "tcp_syn_80_then_accept": rec(2, wrap(2) + tcp(5000, 80, 0x02)) + rec(7, b"\x10\x00"),
     "raw_packet": rec(0, ip_header(PEER, US, 1, 28) + icmp_echo(0, 0, b"")),
     "frag_ping": rec(3, wrap(0) + bytes([2, 0, 3]) + icmp_echo(7, 7, b"fragmented" * 30)),
     "frag_ping_reversed_dup": rec(3, wrap(0) + bytes([0, 3, 1]) + icmp_echo(7, 8, b"abcdefgh" * 20)),

@@ -4,6 +4,7 @@
 //! loop that drives a sans-IO [`ustack::Stack`] with the real clock. Apps use the blocking
 //! handles in [`socket`]; packet taps ([`tap`]) see every packet in and out.
 
+pub mod fault;
 pub mod host;
 pub mod pcap;
 pub mod runtime;
@@ -12,6 +13,7 @@ pub mod tap;
 pub mod tcp;
 pub mod tun;
 
+pub use fault::{FaultConfig, FaultInjector};
 pub use runtime::{Bridge, BridgeConfig};
 pub use socket::{PingSocket, UdpSocket};
 pub use tap::{Direction, LogTap, PcapTap, Tap};

@@ -5,6 +5,7 @@
 //! packet to `receive`, runs `handle_timeout`, drains `poll_transmit` to the device and wakes
 //! any app blocked on a socket. The `Stack` sits behind a mutex shared with the app handles.
 
+use crate::fault::FaultInjector;
 use crate::tap::{Direction, Tap};
 use crate::tun::{wait_readable, Tun, Waker};
 use std::io;
@@ -27,6 +28,8 @@ pub struct BridgeConfig {
     pub configure_host: bool,
     /// The stack's configuration; `stack.mtu` is also set on the device.
     pub stack: Config,
+    /// Faults to inject on outgoing packets (off by default).
+    pub faults: crate::fault::FaultConfig,
 }
 
 impl Default for BridgeConfig {
@@ -36,6 +39,7 @@ impl Default for BridgeConfig {
             host_addr: Ipv4Addr::new(198, 18, 0, 1),
             configure_host: true,
             stack: Config::default(),
+            faults: crate::fault::FaultConfig::default(),
         }
     }
 }
@@ -109,9 +113,13 @@ impl Bridge {
         let tun_name = tun.name().to_string();
         let loop_shared = shared.clone();
         let mtu = usize::from(config.stack.mtu);
+        let faults = config
+            .faults
+            .is_active()
+            .then(|| FaultInjector::new(config.faults));
         let thread = std::thread::Builder::new()
             .name("ustack-loop".into())
-            .spawn(move || run_loop(&loop_shared, &tun, taps, mtu))?;
+            .spawn(move || run_loop(&loop_shared, &tun, taps, faults, mtu))?;
         Ok(Bridge {
             shared,
             thread: Some(thread),
@@ -176,7 +184,13 @@ const READ_BATCH: usize = 256;
 /// Longest sleep when no timer is armed, so a stop request is noticed even without a wake.
 const IDLE_WAIT: Duration = Duration::from_secs(1);
 
-fn run_loop(shared: &Shared, tun: &Tun, mut taps: Vec<Box<dyn Tap>>, mtu: usize) -> io::Result<()> {
+fn run_loop(
+    shared: &Shared,
+    tun: &Tun,
+    mut taps: Vec<Box<dyn Tap>>,
+    mut faults: Option<FaultInjector>,
+    mtu: usize,
+) -> io::Result<()> {
     let fds = [tun.as_raw_fd(), shared.waker.as_raw_fd()];
     let mut rx = vec![0u8; 65536];
     let mut tx = vec![0u8; mtu.max(68)];
@@ -217,7 +231,7 @@ fn run_loop(shared: &Shared, tun: &Tun, mut taps: Vec<Box<dyn Tap>>, mtu: usize)
                     stack.receive(shared.now(), &rx[..n]);
                     reads += 1;
                     // Answer as we go so a burst of requests does not pile up replies.
-                    transmit(&mut stack, shared, tun, &mut taps, &mut tx);
+                    transmit(&mut stack, shared, tun, &mut taps, &mut faults, &mut tx);
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -234,7 +248,7 @@ fn run_loop(shared: &Shared, tun: &Tun, mut taps: Vec<Box<dyn Tap>>, mtu: usize)
         if stack.poll_at().is_some_and(|at| at <= now) {
             stack.handle_timeout(now);
         }
-        transmit(&mut stack, shared, tun, &mut taps, &mut tx);
+        transmit(&mut stack, shared, tun, &mut taps, &mut faults, &mut tx);
         // Events are level-triggered for the blocking handles: drain them and broadcast.
         while stack.poll_event().is_some() {}
         drop(stack);
@@ -256,6 +270,7 @@ fn transmit(
     shared: &Shared,
     tun: &Tun,
     taps: &mut [Box<dyn Tap>],
+    faults: &mut Option<FaultInjector>,
     tx: &mut [u8],
 ) {
     while let Some(n) = stack.poll_transmit(shared.now(), tx) {
@@ -263,13 +278,13 @@ fn transmit(
         for t in taps.iter_mut() {
             t.packet(Direction::Out, ts, &tx[..n]);
         }
-        match tun.send(&tx[..n]) {
-            Ok(true) => {}
-            Ok(false) => log::debug!("TUN queue full: dropped an outgoing packet"),
-            // The device is still ours; a write can fail while the host side is down. Like a
-            // NIC with no carrier, drop the packet and carry on.
-            Err(e) => log::debug!("TUN write failed, packet dropped: {e}"),
+        match faults {
+            Some(f) => f.process(&tx[..n], &mut |p| send(tun, p)),
+            None => send(tun, &tx[..n]),
         }
+    }
+    if let Some(f) = faults {
+        f.flush(&mut |p| send(tun, p));
     }
 }
 
@@ -277,5 +292,15 @@ impl Shared {
     /// Whether the loop has stopped (handles then fail instead of blocking forever).
     pub(crate) fn stopped(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
+    }
+}
+
+fn send(tun: &Tun, packet: &[u8]) {
+    match tun.send(packet) {
+        Ok(true) => {}
+        Ok(false) => log::debug!("TUN queue full: dropped an outgoing packet"),
+        // The device is still ours; a write can fail while the host side is down. Like a NIC
+        // with no carrier, drop the packet and carry on.
+        Err(e) => log::debug!("TUN write failed, packet dropped: {e}"),
     }
 }

@@ -13,7 +13,7 @@ use super::timers::Timer;
 use super::write_packet;
 use crate::time::Instant;
 use crate::wire::tcp::{flags, SeqNumber, TcpOptions, TcpRepr};
-use log::trace;
+use log::{debug, trace};
 
 /// IP-level parameters for emitted segments.
 #[derive(Debug)]
@@ -376,6 +376,10 @@ impl Connection {
             self.snd_max = self.snd_nxt;
         }
         if retransmission {
+            debug!(
+                "tcp {} -> {}: retransmit {} len {}",
+                self.local, self.remote, seq, len
+            );
             self.stats.retransmits += 1;
             self.rtt_probe = None;
         } else if self.rtt_probe.is_none() && !self.ts_ok && len > 0 {
