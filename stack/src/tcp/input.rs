@@ -415,7 +415,15 @@ impl Connection {
         // State transitions driven by the ACK of our FIN.
         let fin_acked = self.fin_acked;
         match self.state {
-            State::FinWait1 if fin_acked => self.set_state(State::FinWait2),
+            State::FinWait1 if fin_acked => {
+                self.set_state(State::FinWait2);
+                if self.detached {
+                    // Nobody will read or close any more: don't wait for the peer's FIN forever
+                    // (Linux's tcp_fin_timeout); give it 2×MSL.
+                    let two_msl = Duration::from_micros(self.msl.total_micros().saturating_mul(2));
+                    self.timers.set(Timer::TimeWait, now + two_msl);
+                }
+            }
             State::Closing if fin_acked => self.enter_time_wait(now),
             State::LastAck if fin_acked => {
                 self.close_now(None);
@@ -584,8 +592,9 @@ impl Connection {
                 } else {
                     self.schedule_ack(now, seg.payload.len());
                 }
-            } else if offset > 0 || seg.seq.lt(self.rcv_nxt) {
-                // Old duplicate or beyond the window: tell the peer where we are.
+            } else {
+                // Old duplicate, beyond the window, or a probe of our zero window: tell the peer
+                // where we are and what the window is (RFC 9293 §3.8.6.1).
                 self.ack_now = true;
             }
         }
