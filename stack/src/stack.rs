@@ -98,6 +98,16 @@ impl Stack {
         &self.stats
     }
 
+    /// Copies the TCP layer's counters into `stats` (called after every input and timer).
+    fn sync_tcp_counters(&mut self) {
+        let c = self.tcp.counters;
+        self.stats.tcp_active_opens = c.active_opens;
+        self.stats.tcp_passive_opens = c.passive_opens;
+        self.stats.tcp_resets_sent = c.resets_sent;
+        self.stats.tcp_syncookies_sent = c.cookies_sent;
+        self.stats.tcp_syncookies_accepted = c.cookies_accepted;
+    }
+
     /// Bytes currently held by IP reassembly (never above `Config::reassembly_max_bytes`).
     pub fn reassembly_bytes(&self) -> usize {
         self.reassembly.bytes_held()
@@ -390,7 +400,9 @@ impl Stack {
         if a.dst_kind != DstKind::Local {
             return self.drop_packet(DropReason::TcpNotUnicast);
         }
-        if let Err(r) = self.tcp.input(&self.config, self.now, a.src, &seg) {
+        let r = self.tcp.input(&self.config, self.now, a.src, &seg);
+        self.sync_tcp_counters();
+        if let Err(r) = r {
             self.drop_packet(r);
         }
     }

@@ -157,6 +157,16 @@ pub struct Stats {
     pub udp_rx_datagrams: u64,
     /// UDP datagrams sent.
     pub udp_tx_datagrams: u64,
+    /// TCP connections opened by `tcp_connect`.
+    pub tcp_active_opens: u64,
+    /// TCP connections created by a SYN to a listener (cookie completions included).
+    pub tcp_passive_opens: u64,
+    /// Stateless RSTs sent for segments that belong to no connection.
+    pub tcp_resets_sent: u64,
+    /// SYN-ACKs sent with a SYN cookie (half-open table full).
+    pub tcp_syncookies_sent: u64,
+    /// Connections completed from a valid SYN cookie.
+    pub tcp_syncookies_accepted: u64,
     /// Drops, indexed like `DropReason::ALL`.
     drops: Vec<u64>,
 }
@@ -198,7 +208,7 @@ impl Stats {
 impl fmt::Display for Stats {
     /// A counters table, one `name value` per line, non-zero drops listed after.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let rows: [(&str, u64); 16] = [
+        let rows: [(&str, u64); 21] = [
             ("ip_rx_packets", self.ip_rx_packets),
             ("ip_rx_bytes", self.ip_rx_bytes),
             ("ip_tx_packets", self.ip_tx_packets),
@@ -218,6 +228,11 @@ impl fmt::Display for Stats {
             ("icmp_errors_delivered", self.icmp_errors_delivered),
             ("udp_rx_datagrams", self.udp_rx_datagrams),
             ("udp_tx_datagrams", self.udp_tx_datagrams),
+            ("tcp_active_opens", self.tcp_active_opens),
+            ("tcp_passive_opens", self.tcp_passive_opens),
+            ("tcp_resets_sent", self.tcp_resets_sent),
+            ("tcp_syncookies_sent", self.tcp_syncookies_sent),
+            ("tcp_syncookies_accepted", self.tcp_syncookies_accepted),
         ];
         for (name, v) in rows {
             writeln!(f, "{name:<28} {v}")?;

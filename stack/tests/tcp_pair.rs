@@ -201,6 +201,10 @@ fn handshake_and_small_transfer() {
 fn bulk_both_ways_clean() {
     let p = transfer(0, 2, 1 << 20, 1 << 20);
     assert_eq!(p.a.stats().total_drops(), 0, "{}", p.a.stats());
+    assert_eq!(
+        (p.a.stats().tcp_passive_opens, p.b.stats().tcp_active_opens),
+        (1, 1)
+    );
 }
 
 #[test]
@@ -249,4 +253,5 @@ fn connect_to_closed_port_is_refused() {
         == Some(State::Closed)));
     let mut buf = [0u8; 4];
     assert_eq!(p.b.tcp_recv(h, &mut buf), Err(TcpError::Refused));
+    assert_eq!(p.a.stats().tcp_resets_sent, 1);
 }

@@ -37,7 +37,9 @@ impl Stack {
         for i in 0..span {
             let port = lo + ((u32::from(start - lo) + i) % span) as u16;
             if self.tcp.tuple_free(port, remote) {
-                return self.tcp.connect(&self.config, self.now, remote, port);
+                let r = self.tcp.connect(&self.config, self.now, remote, port);
+                self.sync_tcp_counters();
+                return r;
             }
         }
         Err(TcpError::NoResources)

@@ -67,6 +67,8 @@ impl TcpLayer {
                     debug!("tcp {local} <- {remote}: SYN cookie accepted (mss {mss})");
                     let mut conn = Connection::new(cfg, now, local, remote, seg.ack.sub(1));
                     conn.accept_cookie(seg, mss, now);
+                    self.counters.passive_opens += 1;
+                    self.counters.cookies_accepted += 1;
                     let index = self.insert(conn, None);
                     let handle = self.handle_of(index);
                     if let Some(l) = self.listeners.get_mut(&port) {
@@ -121,6 +123,7 @@ impl TcpLayer {
         let iss = self.isn.isn(now, local, remote);
         let mut conn = Connection::new(cfg, now, local, remote, iss);
         conn.accept_syn(seg, now);
+        self.counters.passive_opens += 1;
         let index = self.insert(conn, Some(port));
         self.half_open += 1;
         self.touched(index);

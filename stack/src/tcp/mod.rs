@@ -200,6 +200,18 @@ pub struct TcpLayer {
     challenge: TokenBucket,
     half_open: usize,
     open: usize,
+    /// Layer-level counters, copied into the stack's `Stats`.
+    pub(crate) counters: LayerCounters,
+}
+
+/// Counters the TCP layer keeps for the stack's `Stats`.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct LayerCounters {
+    pub(crate) active_opens: u64,
+    pub(crate) passive_opens: u64,
+    pub(crate) resets_sent: u64,
+    pub(crate) cookies_sent: u64,
+    pub(crate) cookies_accepted: u64,
 }
 
 /// Most stateless replies waiting to be sent; more are dropped (they are answers to floods).
@@ -226,6 +238,7 @@ impl TcpLayer {
             ),
             half_open: 0,
             open: 0,
+            counters: LayerCounters::default(),
         }
     }
 
@@ -631,6 +644,7 @@ impl TcpLayer {
         let iss = self.isn.isn(now, local, remote);
         let mut conn = Connection::new(cfg, now, local, remote, iss);
         conn.connect(now);
+        self.counters.active_opens += 1;
         let index = self.insert(conn, None);
         self.touched(index);
         Ok(self.handle_of(index))
