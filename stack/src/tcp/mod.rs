@@ -513,6 +513,7 @@ impl TcpLayer {
             remote,
             repr,
         });
+        self.counters.resets_sent += 1;
     }
 
     /// Handles one arriving segment (already checksum-verified, addressed to our unicast address).
