@@ -113,6 +113,7 @@ impl TcpLayer {
                 window: cfg.tcp_rx_buffer.min(65535) as u16,
                 options: cookie_options(our_mss.min(65535) as u16),
             };
+            self.counters.cookies_sent += 1;
             self.queue_reply(Reply {
                 local,
                 remote,
