@@ -6,7 +6,10 @@
 use std::io::ErrorKind;
 use std::net::{SocketAddrV4, UdpSocket};
 use std::time::Duration;
-use ustack_tests::e2e::{counter, ping_summary, pseudo_random, run_in, Up, HOST_ADDR, STACK_ADDR};
+use ustack_tests::e2e::{
+    counter, ping_summary, pseudo_random, raw_send, raw_socket, rss_kib, run_in, Up, HOST_ADDR,
+    STACK_ADDR,
+};
 use ustack_tests::integrity::sha256_hex;
 use ustack_tests::netns::{tun_available, NetNs};
 
@@ -248,50 +251,6 @@ fn pcap_and_trace_show_every_packet() {
     );
 }
 
-/// A raw IPPROTO_RAW socket inside the namespace: we write whole IPv4 headers.
-fn raw_socket() -> std::os::fd::OwnedFd {
-    use std::os::fd::FromRawFd;
-    // SAFETY: socket(2) takes no pointers; the result is checked before use.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_RAW) };
-    assert!(fd >= 0, "raw socket: {}", std::io::Error::last_os_error());
-    // SAFETY: fd is a freshly opened descriptor we own.
-    unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
-}
-
-fn raw_send(fd: &std::os::fd::OwnedFd, packet: &[u8]) {
-    use std::os::fd::AsRawFd;
-    let mut sa: libc::sockaddr_in = unsafe { std::mem::zeroed() };
-    sa.sin_family = libc::AF_INET as libc::sa_family_t;
-    sa.sin_addr.s_addr = u32::from_ne_bytes(STACK_ADDR.octets());
-    // SAFETY: packet and sa are valid for the lengths given for the duration of the call.
-    let rc = unsafe {
-        libc::sendto(
-            fd.as_raw_fd(),
-            packet.as_ptr().cast(),
-            packet.len(),
-            0,
-            (&sa as *const libc::sockaddr_in).cast(),
-            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-        )
-    };
-    assert!(
-        rc == packet.len() as isize,
-        "sendto: {}",
-        std::io::Error::last_os_error()
-    );
-}
-
-/// Reads a process's resident memory in KiB from /proc.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 #[test]
 fn fragment_flood_keeps_memory_bounded_and_pings_answered() {
     if !tun_available() {
@@ -319,7 +278,7 @@ fn fragment_flood_keeps_memory_bounded_and_pings_answered() {
                 payload_len: 1480,
             }
             .emit(&mut pkt);
-            raw_send(&fd, &pkt);
+            raw_send(&fd, STACK_ADDR, &pkt);
             if ident % 500 == 0 {
                 std::thread::sleep(Duration::from_millis(5));
             }
