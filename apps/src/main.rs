@@ -3,17 +3,22 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod connect;
+mod http;
 mod net;
 mod ping;
+mod server;
+mod services;
 mod udp_echo;
 mod up;
 
-/// ustack — a userspace IPv4/ICMP/UDP stack behind a Linux TUN device.
+/// ustack — a userspace IPv4/ICMP/UDP/TCP stack behind a Linux TUN device.
 ///
 /// `ustack up` creates a TUN interface (kernel side 198.18.0.1/24), puts the stack at 198.18.0.2
-/// behind it, and serves ping and UDP echo (port 7) until Ctrl-C. `ustack ping` brings up its own
-/// interface the same way and pings the kernel side from inside the stack. Both need root (or
-/// CAP_NET_ADMIN) to create the TUN device.
+/// behind it, and serves ping, UDP echo (port 7) and the TCP services echo (7), discard (9),
+/// chargen (19) and HTTP (80) until Ctrl-C. `ustack ping` and `ustack connect` bring up their own
+/// interface the same way and ping, or open a TCP connection to, the kernel side from inside the
+/// stack. All need root (or CAP_NET_ADMIN) to create the TUN device.
 #[derive(Debug, Parser)]
 #[command(name = "ustack", version, about, long_about)]
 struct Cli {
@@ -23,10 +28,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Create the TUN interface and run the stack: answers ping, UDP echo on port 7.
+    /// Create the TUN interface and run the stack: answers ping, UDP echo on port 7, TCP echo
+    /// (7), discard (9), chargen (19) and HTTP (80).
     Up(up::UpArgs),
     /// Ping an address from inside the stack (iputils-like output).
     Ping(ping::PingArgs),
+    /// Open a TCP connection from inside the stack, netcat-like: stdin to it, it to stdout.
+    Connect(connect::ConnectArgs),
 }
 
 impl Command {
@@ -35,6 +43,7 @@ impl Command {
         match self {
             Command::Up(a) => &a.net,
             Command::Ping(a) => &a.net,
+            Command::Connect(a) => &a.net,
         }
     }
 }
@@ -54,6 +63,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Up(args) => up::run(args),
         Command::Ping(args) => ping::run(args),
+        Command::Connect(args) => connect::run(args),
     };
     match result {
         Ok(code) => code,

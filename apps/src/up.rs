@@ -1,8 +1,12 @@
-//! `ustack up`: the stack on a TUN interface, answering ping and serving UDP echo.
+//! `ustack up`: the stack on a TUN interface, answering ping and serving UDP echo and the TCP
+//! services (echo, discard, chargen, HTTP).
 
+use crate::http::{pages::Snapshot, Site};
 use crate::net::NetArgs;
+use crate::server;
 use clap::Args;
 use std::io;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -10,8 +14,68 @@ use std::sync::{mpsc, Arc};
 /// Options of `ustack up`.
 #[derive(Debug, Args)]
 pub struct UpArgs {
+    /// Serve the files under this directory over HTTP (port 80) besides the built-in pages.
+    #[arg(long, value_name = "DIR")]
+    pub http_root: Option<PathBuf>,
     #[command(flatten)]
     pub net: NetArgs,
+}
+
+/// Starts the TCP services; returns their accept threads.
+fn tcp_services(
+    bridge: &Arc<tun_bridge::Bridge>,
+    args: &UpArgs,
+    stop: &Arc<AtomicBool>,
+) -> io::Result<Vec<std::thread::JoinHandle<()>>> {
+    let addr = args.net.addr;
+    let snap_bridge = Arc::downgrade(bridge);
+    let site = Arc::new(Site::new(
+        args.http_root.as_deref(),
+        addr,
+        Box::new(move || {
+            let empty = || Snapshot {
+                addr,
+                connections: Vec::new(),
+                counts: (0, 0),
+                stats: ustack::Stats::default(),
+            };
+            let Some(b) = snap_bridge.upgrade() else {
+                return empty();
+            };
+            b.with_stack(|s| Snapshot {
+                addr,
+                connections: s.tcp_connections().collect(),
+                counts: s.tcp_counts(),
+                stats: s.stats().clone(),
+            })
+        }),
+    )?);
+    let http_handler: server::Handler = Arc::new(move |c| crate::http::serve(c, &site));
+    let services: [(
+        &'static str,
+        u16,
+        Option<std::time::Duration>,
+        server::Handler,
+    ); 4] = [
+        ("echo", 7, None, Arc::new(crate::services::echo)),
+        ("discard", 9, None, Arc::new(crate::services::discard)),
+        ("chargen", 19, None, Arc::new(crate::services::chargen)),
+        ("http", 80, Some(crate::http::IDLE_TIMEOUT), http_handler),
+    ];
+    let mut threads = Vec::new();
+    for (name, port, idle, handler) in services {
+        match server::spawn(bridge, name, port, stop.clone(), idle, handler) {
+            Ok(t) => threads.push(t),
+            Err(e) => {
+                stop.store(true, Ordering::Relaxed);
+                for t in threads {
+                    let _ = t.join();
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(threads)
 }
 
 pub fn run(args: UpArgs) -> io::Result<ExitCode> {
@@ -21,15 +85,27 @@ pub fn run(args: UpArgs) -> io::Result<ExitCode> {
     })
     .map_err(io::Error::other)?;
 
-    let bridge = args.net.start()?;
+    let bridge = Arc::new(args.net.start()?);
     let stop = Arc::new(AtomicBool::new(false));
     let echo = crate::udp_echo::spawn(&bridge, 7, stop.clone())?;
+    let tcp = match tcp_services(&bridge, &args, &stop) {
+        Ok(t) => t,
+        Err(e) => {
+            stop.store(true, Ordering::Relaxed);
+            let _ = echo.join();
+            return Err(e);
+        }
+    };
 
     let n = &args.net;
     println!("ustack is up on {} (MTU {})", bridge.tun_name(), n.mtu);
     println!("  kernel side  {}/{}", n.host_addr, n.prefix_len);
     println!("  stack        {}", n.addr);
     println!("  serving      ICMP echo, UDP echo on port 7");
+    println!("               TCP echo 7, discard 9, chargen 19, HTTP 80");
+    if let Some(r) = &args.http_root {
+        println!("  http root    {}", r.display());
+    }
     if let Some(p) = &n.pcap {
         println!("  pcap         {}", p.display());
     }
@@ -37,6 +113,13 @@ pub fn run(args: UpArgs) -> io::Result<ExitCode> {
     println!("  ping {}", n.addr);
     println!("  ping -s 4000 {}        # fragmented both ways", n.addr);
     println!("  echo hello | nc -u -w1 {} 7", n.addr);
+    println!(
+        "  curl http://{}/  and  curl http://{}/stats",
+        n.addr, n.addr
+    );
+    println!("  echo hello | nc -N {} 7          # TCP echo", n.addr);
+    println!("  nc -N {} 9 < /etc/services       # discard", n.addr);
+    println!("  nc {} 19 | head -5               # chargen", n.addr);
     println!("Ctrl-C to stop.");
 
     // Wait for Ctrl-C / SIGTERM, or for the loop to die on a device error.
@@ -48,9 +131,16 @@ pub fn run(args: UpArgs) -> io::Result<ExitCode> {
         }
     }
     stop.store(true, Ordering::Relaxed);
-    let stats = bridge.stats();
     let _ = echo.join();
-    let result = bridge.shutdown();
+    // Every service thread notices `stop` within a tick and ends its connections.
+    for t in tcp {
+        let _ = t.join();
+    }
+    let stats = bridge.stats();
+    let result = match Arc::try_unwrap(bridge) {
+        Ok(b) => b.shutdown(),
+        Err(_) => Ok(()), // cannot happen: only the threads joined above held it
+    };
     println!("\nustack stopped; counters:\n{stats}");
     result.map(|()| ExitCode::SUCCESS)
 }
