@@ -96,7 +96,7 @@ drop_reasons! {
     /// TCP segment to a broadcast or multicast address (RFC 9293 §3.9.2.3 / RFC 1122 §4.2.3.10).
     TcpNotUnicast => "TCP: to broadcast/multicast",
     /// No connection or listener for the segment (RST sent unless it was an RST).
-    TcpNoConnection => "TCP: no connection (RST sent)",
+    TcpNoConnection => "TCP: no connection (RST sent unless it was an RST)",
     /// Segment not acceptable under RFC 9293 §3.10.7.4 (an ACK is sent unless it was an RST).
     TcpNotAcceptable => "TCP: segment outside the receive window",
     /// Rejected by PAWS (RFC 7323 §5): an old timestamp.

@@ -44,7 +44,7 @@ pub struct Up {
 
 impl Up {
     /// Starts `ustack up` with `extra` arguments in `ns` and waits until the kernel side has its
-    /// address. Panics (printing the child's output) if it does not come up in 10 s.
+    /// address and the banner is complete (every service listening). Panics (printing the child's output) if it does not come up in 10 s.
     pub fn start(ns: &NetNs, extra: &[&str]) -> Up {
         let mut cmd = ns.command(ustack_bin());
         cmd.arg("up").args(extra);
@@ -62,6 +62,21 @@ impl Up {
                 Instant::now() < deadline,
                 "ustack up did not configure ustack0 in 10 s"
             );
+        }
+        // The banner ends once every service is listening.
+        while !child.stdout().contains("Ctrl-C to stop.") {
+            if let Some(status) = child.try_wait() {
+                panic!(
+                    "ustack up exited early with {status}:\n{}\n{}",
+                    child.stdout(),
+                    child.stderr()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ustack up printed no banner in 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
         Up { child }
     }

@@ -57,28 +57,6 @@ impl Drop for Scratch {
     }
 }
 
-/// Starts `ustack up` and waits for the end of its banner: `Up::start` returns once the kernel
-/// side has its address, which is before the link is up and before the TCP services listen.
-fn start_up(ns: &NetNs, extra: &[&str]) -> Up {
-    let mut up = Up::start(ns, extra);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !up.child.stdout().contains("Ctrl-C to stop.") {
-        if let Some(status) = up.child.try_wait() {
-            panic!(
-                "ustack up exited with {status}:\n{}\n{}",
-                up.child.stdout(),
-                up.child.stderr()
-            );
-        }
-        assert!(
-            Instant::now() < deadline,
-            "ustack up printed no banner in 10 s"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    up
-}
-
 fn connect(port: u16) -> TcpStream {
     let s = TcpStream::connect_timeout(
         &SocketAddrV4::new(STACK_ADDR, port).into(),
@@ -96,7 +74,7 @@ fn http_page_head_404_405_and_keep_alive() {
         return;
     }
     let ns = NetNs::new("http");
-    let up = start_up(&ns, &[]);
+    let up = Up::start(&ns, &[]);
     let (page, all) = curl(&ns, &["-i", "http://198.18.0.2/"]);
     assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{all}");
     assert!(page.contains("served by <b>ustack</b>"), "{all}");
@@ -163,7 +141,7 @@ fn http_stats_lists_an_open_connection() {
         return;
     }
     let ns = NetNs::new("stats");
-    let up = start_up(&ns, &[]);
+    let up = Up::start(&ns, &[]);
     // Keep a connection to echo open while asking for /stats.
     let held = ns.run(|| {
         let mut s = connect(7);
@@ -206,7 +184,7 @@ fn http_root_serves_files_and_refuses_traversal() {
     std::fs::write(root.join("hello.txt"), "hello from a file\n").unwrap();
     std::fs::write(scratch.path("secret.txt"), "outside the root\n").unwrap();
     let ns = NetNs::new("httproot");
-    let up = start_up(&ns, &["--http-root", root.to_str().unwrap()]);
+    let up = Up::start(&ns, &["--http-root", root.to_str().unwrap()]);
     let (head, all) = curl(&ns, &["-i", "http://198.18.0.2/hello.txt"]);
     assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{all}");
     assert!(head.contains("Content-Type: text/plain"), "{all}");
@@ -245,7 +223,7 @@ fn echo_10_mib_with_std_sockets() {
         return;
     }
     let ns = NetNs::new("echo");
-    let up = start_up(&ns, &[]);
+    let up = Up::start(&ns, &[]);
     let data = pseudo_random(10 * MIB, 0xec40);
     let want = sha256_hex(&data);
     let got = ns.run(move || {
@@ -278,7 +256,7 @@ fn echo_10_mib_with_nc() {
     let data = pseudo_random(10 * MIB, 0x0c0c);
     std::fs::write(&input, &data).unwrap();
     let ns = NetNs::new("echonc");
-    let up = start_up(&ns, &[]);
+    let up = Up::start(&ns, &[]);
     let script = format!(
         "exec nc -N -w 20 198.18.0.2 7 < {} > {}",
         input.display(),
@@ -298,7 +276,7 @@ fn discard_takes_20_mib_and_closes_cleanly() {
         return;
     }
     let ns = NetNs::new("discard");
-    let up = start_up(&ns, &[]);
+    let up = Up::start(&ns, &[]);
     let r = ns.run(|| {
         let mut s = connect(9);
         let chunk = pseudo_random(MIB, 9);
@@ -333,7 +311,7 @@ fn chargen_20_mib_matches_the_pattern() {
         return;
     }
     let ns = NetNs::new("chargen");
-    let up = start_up(&ns, &[]);
+    let up = Up::start(&ns, &[]);
     let (checked, tail) = ns.run(|| {
         let cycle = chargen_cycle();
         let mut s = connect(19);

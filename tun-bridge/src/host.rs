@@ -37,9 +37,11 @@ pub fn configure(ifname: &str, host_addr: Ipv4Addr, prefix_len: u8, mtu: u16) ->
     }
     let cidr = format!("{host_addr}/{prefix_len}");
     let mtu = mtu.to_string();
-    ip(&["addr", "replace", &cidr, "dev", ifname])?;
+    // Link first, address last: once the address (and its connected route) appears, the
+    // interface is already usable, so anyone waiting for the address can send at once.
     ip(&["link", "set", "dev", ifname, "mtu", &mtu])?;
     ip(&["link", "set", "dev", ifname, "up"])?;
+    ip(&["addr", "replace", &cidr, "dev", ifname])?;
     log::info!("configured {ifname}: {cidr}, mtu {mtu}, up");
     Ok(())
 }

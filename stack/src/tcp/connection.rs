@@ -93,6 +93,10 @@ pub struct Connection {
     /// A segment being timed without timestamps (Karn: cleared on retransmission).
     pub(crate) rtt_probe: Option<(SeqNumber, Instant)>,
     pub(crate) cc: Box<dyn CongestionControl>,
+    pub(crate) cc_algorithm: super::congestion::Algorithm,
+    /// Largest segment payload seen from the peer: what "full-sized" means for delayed ACKs
+    /// (options such as timestamps make full segments smaller than the MSS, RFC 6691).
+    pub(crate) rcv_mss_est: usize,
     pub(crate) dup_acks: u32,
     /// Fast recovery in progress until this sequence number is acknowledged (RFC 6582 "recover").
     pub(crate) recovery: Option<SeqNumber>,
@@ -218,6 +222,8 @@ impl Connection {
             rtt: RttEstimator::new(cfg.tcp_initial_rto, cfg.tcp_min_rto, cfg.tcp_max_rto),
             rtt_probe: None,
             cc: new_controller(cfg.tcp_congestion, smss),
+            cc_algorithm: cfg.tcp_congestion,
+            rcv_mss_est: smss,
             dup_acks: 0,
             recovery: None,
             recover: iss,

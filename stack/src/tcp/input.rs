@@ -36,7 +36,9 @@ impl Connection {
     fn take_syn_options(&mut self, seg: &TcpSegment<'_>, now: Instant, we_offered: TcpOptions) {
         let o = &seg.options;
         self.smss = self.clamp_mss(o.mss);
-        self.cc.set_mss(self.smss);
+        // Nothing has been sent yet: start the controller afresh so the initial window is the
+        // RFC 6928 one for the negotiated MSS, not for the 536-byte default.
+        self.cc = super::congestion::new_controller(self.cc_algorithm, self.smss);
         match (o.window_scale, we_offered.window_scale) {
             // RFC 7323 §2.3: a shift above 14 is treated as 14.
             (Some(theirs), Some(_)) => self.snd_shift = theirs.min(14),
@@ -125,7 +127,7 @@ impl Connection {
         self.ts_ok = false;
         self.sack_ok = false;
         self.smss = self.clamp_mss(Some(mss));
-        self.cc.set_mss(self.smss);
+        self.cc = super::congestion::new_controller(self.cc_algorithm, self.smss);
         self.snd_wnd = usize::from(seg.window);
         self.max_snd_wnd = self.snd_wnd;
         self.snd_wl1 = seg.seq;
@@ -268,6 +270,38 @@ impl Connection {
         now: Instant,
         challenge: &mut TokenBucket,
     ) -> Verdict {
+        // SYN-RECEIVED: the peer's SYN again (our SYN-ACK was lost), or, after a simultaneous
+        // open, its SYN-ACK (RFC 9293 §3.5 figure 8). Both sit at RCV.NXT − 1, so they would fail
+        // the window check below; handle them first.
+        if self.state == State::SynReceived && seg.syn() && !seg.rst() && seg.seq == self.irs {
+            if seg.ack() && seg.ack == self.iss.add(1) && !self.passive {
+                self.snd_una = seg.ack;
+                self.syn_acked = true;
+                self.syn_pending = false;
+                self.timers.stop(Timer::Retransmit);
+                self.rtt.reset_backoff();
+                self.snd_wnd = usize::from(seg.window);
+                self.max_snd_wnd = self.snd_wnd;
+                self.snd_wl1 = seg.seq;
+                self.snd_wl2 = seg.ack;
+                self.set_state(State::Established);
+                self.ack_now = true;
+                self.last_recv = now;
+                return Verdict::Ok;
+            }
+            self.syn_pending = true;
+            return Verdict::Ok;
+        }
+        // TIME-WAIT: a retransmitted FIN (the peer lost our ACK) is acknowledged and restarts
+        // the 2×MSL wait (RFC 9293 §3.10.7.4, eighth step).
+        if self.state == State::TimeWait && seg.fin() && !seg.rst() {
+            let fin = seg.seq.add(seg.payload.len());
+            if fin.add(1) == self.rcv_nxt {
+                self.ack_now = true;
+                self.enter_time_wait(now);
+                return Verdict::Ok;
+            }
+        }
         // RFC 7323 §5.3 R1: PAWS before the sequence check.
         if self.ts_ok && !seg.rst() {
             if let Some((tsval, _)) = seg.options.timestamps {
@@ -386,6 +420,12 @@ impl Connection {
         }
         if seg.options.sack_blocks[0].is_some() && self.sack_ok {
             self.take_sack_blocks(seg);
+            // RFC 6675 §5 (IsLost): more than (DupThresh − 1) × SMSS SACKed above SND.UNA means
+            // the segment at SND.UNA is lost, even if the duplicate ACKs carried data or were
+            // too few to count.
+            if ack == self.snd_una && self.scoreboard.sacked_bytes() > 2 * self.smss {
+                self.enter_recovery(now, "SACK");
+            }
         }
         let window = usize::from(seg.window) << self.snd_shift;
         if ack.gt(self.snd_una) {
@@ -544,21 +584,37 @@ impl Connection {
             }
             return;
         }
-        // RFC 6582 §3.2 step 2: only if the ACK covers more than "recover" (avoid false
-        // retransmits after a timeout).
-        if self.dup_acks == 3 && self.snd_una.sub(1).ge(self.recover) {
-            debug!(
-                "tcp {} -> {}: 3 duplicate ACKs at {}: fast retransmit",
-                self.local, self.remote, self.snd_una
-            );
-            self.recovery = Some(self.snd_max);
-            self.recover = self.snd_max;
-            self.cc.on_enter_recovery(now, self.flight_size());
-            self.stats.fast_retransmits += 1;
-            self.rtx_mark = self.snd_una;
-            self.rtx_budget = 1;
-            self.rtt_probe = None;
+        // RFC 5827 early retransmit: with fewer than four segments outstanding and nothing new
+        // to send, fewer duplicate ACKs can ever arrive, so the threshold drops to
+        // outstanding segments − 1.
+        let outstanding = self.flight_size().div_ceil(self.smss.max(1));
+        let threshold = if outstanding < 4 && !self.has_unsent_data() {
+            (outstanding.saturating_sub(1) as u32).max(1)
+        } else {
+            3
+        };
+        if self.dup_acks == threshold {
+            self.enter_recovery(now, "duplicate ACKs");
         }
+    }
+
+    /// Starts fast retransmit / fast recovery (RFC 5681 §3.2, RFC 6582 §3.2), unless the ACK
+    /// does not cover more than "recover" (step 1: avoid a false recovery after a timeout).
+    fn enter_recovery(&mut self, now: Instant, why: &str) {
+        if self.recovery.is_some() || !self.snd_una.sub(1).ge(self.recover) {
+            return;
+        }
+        debug!(
+            "tcp {} -> {}: loss detected at {} ({why}): fast retransmit",
+            self.local, self.remote, self.snd_una
+        );
+        self.recovery = Some(self.snd_max);
+        self.recover = self.snd_max;
+        self.cc.on_enter_recovery(now, self.flight_size());
+        self.stats.fast_retransmits += 1;
+        self.rtx_mark = self.snd_una;
+        self.rtx_budget = 1;
+        self.rtt_probe = None;
     }
 
     /// RFC 9293 §3.10.7.4 seventh and eighth steps: segment text and FIN.
@@ -583,12 +639,18 @@ impl Connection {
                 let advanced = self.recv_buf.write_at(offset, data);
                 self.rcv_nxt = self.rcv_nxt.add(advanced);
                 self.stats.bytes_received += advanced as u64;
-                if offset > 0 || had_gap {
-                    // RFC 5681 §4.2: ACK out-of-order data, and data filling a gap, at once.
-                    if offset > 0 {
-                        self.stats.out_of_order += 1;
-                    }
+                if advanced > 0 {
+                    // The cumulative ACK moved: duplicate ACKs still owed for the old RCV.NXT
+                    // would now only look like new duplicates to the sender.
+                    self.acks_owed = 0;
+                }
+                if offset > 0 {
+                    // RFC 5681 §4.2: one immediate duplicate ACK per out-of-order segment.
+                    self.stats.out_of_order += 1;
                     self.owe_ack();
+                } else if had_gap {
+                    // Filling a gap: ACK at once.
+                    self.ack_now = true;
                 } else {
                     self.schedule_ack(now, seg.payload.len());
                 }
@@ -618,18 +680,21 @@ impl Connection {
     /// Delayed ACK (RFC 9293 §3.8.6.3): ACK at least every second full-sized segment, and
     /// within `delayed_ack` otherwise.
     fn schedule_ack(&mut self, now: Instant, len: usize) {
-        if len >= self.rmss.min(self.smss) {
+        self.rcv_mss_est = self.rcv_mss_est.max(len.min(self.rmss));
+        if len >= self.rcv_mss_est {
             self.unacked_segments += 1;
         }
         if self.unacked_segments >= 2 {
             self.unacked_segments = 0;
-            self.owe_ack();
+            self.ack_now = true;
         } else if !self.timers.is_set(Timer::DelayedAck) {
             self.timers.set(Timer::DelayedAck, now + self.delayed_ack);
         }
     }
 
-    /// Owes one more immediate ACK (bounded: a burst cannot make us owe unboundedly many).
+    /// Owes one more immediate duplicate ACK (bounded: a burst cannot make us owe unboundedly
+    /// many), so that several out-of-order segments arriving before the next `poll_transmit`
+    /// still produce one duplicate ACK each for the sender to count.
     fn owe_ack(&mut self) {
         if self.ack_now {
             self.acks_owed = self.acks_owed.saturating_add(1).min(32);
