@@ -44,7 +44,17 @@ pub struct NetArgs {
     /// Fault injection: percent of outgoing packets sent twice.
     #[arg(long, default_value_t = 0.0, value_name = "PCT")]
     pub fault_duplicate: f64,
-    /// Seed of the fault injector (same seed, same faults).
+    /// Fault injection on incoming packets (kernel → stack), percent dropped before the stack
+    /// sees them: like `tc netem loss` on the TUN, for kernels without netem.
+    #[arg(long, default_value_t = 0.0, value_name = "PCT")]
+    pub fault_in_loss: f64,
+    /// Fault injection: percent of incoming packets delivered after the next one.
+    #[arg(long, default_value_t = 0.0, value_name = "PCT")]
+    pub fault_in_reorder: f64,
+    /// Fault injection: percent of incoming packets delivered twice.
+    #[arg(long, default_value_t = 0.0, value_name = "PCT")]
+    pub fault_in_duplicate: f64,
+    /// Seed of the fault injectors (same seed, same faults).
     #[arg(long, default_value_t = 1)]
     pub fault_seed: u64,
 }
@@ -85,6 +95,9 @@ impl NetArgs {
             ("--fault-loss", self.fault_loss),
             ("--fault-reorder", self.fault_reorder),
             ("--fault-duplicate", self.fault_duplicate),
+            ("--fault-in-loss", self.fault_in_loss),
+            ("--fault-in-reorder", self.fault_in_reorder),
+            ("--fault-in-duplicate", self.fault_in_duplicate),
         ] {
             if !(0.0..=100.0).contains(&v) {
                 return Err(io::Error::new(
@@ -115,6 +128,12 @@ impl NetArgs {
                 reorder: self.fault_reorder / 100.0,
                 duplicate: self.fault_duplicate / 100.0,
                 seed: self.fault_seed,
+            },
+            faults_in: tun_bridge::FaultConfig {
+                loss: self.fault_in_loss / 100.0,
+                reorder: self.fault_in_reorder / 100.0,
+                duplicate: self.fault_in_duplicate / 100.0,
+                seed: self.fault_seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5eed,
             },
         };
         Bridge::start(config, taps)

@@ -28,8 +28,11 @@ pub struct BridgeConfig {
     pub configure_host: bool,
     /// The stack's configuration; `stack.mtu` is also set on the device.
     pub stack: Config,
-    /// Faults to inject on outgoing packets (off by default).
+    /// Faults to inject on outgoing packets, stack → kernel (off by default).
     pub faults: crate::fault::FaultConfig,
+    /// Faults to inject on incoming packets, kernel → stack, before the stack sees them (off by
+    /// default): the same effect as `tc netem` on the TUN, for kernels built without netem.
+    pub faults_in: crate::fault::FaultConfig,
 }
 
 impl Default for BridgeConfig {
@@ -40,6 +43,7 @@ impl Default for BridgeConfig {
             configure_host: true,
             stack: Config::default(),
             faults: crate::fault::FaultConfig::default(),
+            faults_in: crate::fault::FaultConfig::default(),
         }
     }
 }
@@ -117,9 +121,13 @@ impl Bridge {
             .faults
             .is_active()
             .then(|| FaultInjector::new(config.faults));
+        let faults_in = config
+            .faults_in
+            .is_active()
+            .then(|| FaultInjector::new(config.faults_in));
         let thread = std::thread::Builder::new()
             .name("ustack-loop".into())
-            .spawn(move || run_loop(&loop_shared, &tun, taps, faults, mtu))?;
+            .spawn(move || run_loop(&loop_shared, &tun, taps, faults, faults_in, mtu))?;
         Ok(Bridge {
             shared,
             thread: Some(thread),
@@ -189,6 +197,7 @@ fn run_loop(
     tun: &Tun,
     mut taps: Vec<Box<dyn Tap>>,
     mut faults: Option<FaultInjector>,
+    mut faults_in: Option<FaultInjector>,
     mtu: usize,
 ) -> io::Result<()> {
     let fds = [tun.as_raw_fd(), shared.waker.as_raw_fd()];
@@ -228,7 +237,11 @@ fn run_loop(
                     for t in taps.iter_mut() {
                         t.packet(Direction::In, ts, &rx[..n]);
                     }
-                    stack.receive(shared.now(), &rx[..n]);
+                    let now = shared.now();
+                    match faults_in.as_mut() {
+                        Some(f) => f.process(&rx[..n], &mut |p| stack.receive(now, p)),
+                        None => stack.receive(now, &rx[..n]),
+                    }
                     reads += 1;
                     // Answer as we go so a burst of requests does not pile up replies.
                     transmit(&mut stack, shared, tun, &mut taps, &mut faults, &mut tx);
@@ -244,6 +257,10 @@ fn run_loop(
             break Err(e);
         }
         backlog = reads == READ_BATCH;
+        if let Some(f) = faults_in.as_mut() {
+            let now = shared.now();
+            f.flush(&mut |p| stack.receive(now, p));
+        }
         let now = shared.now();
         if stack.poll_at().is_some_and(|at| at <= now) {
             stack.handle_timeout(now);
