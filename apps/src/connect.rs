@@ -31,8 +31,8 @@ pub struct ConnectArgs {
 
 /// How long blocked reads wait before looking at Ctrl-C.
 const TICK: Duration = Duration::from_millis(200);
-/// How long to wait, after both sides closed, for the final FIN/ACK exchange to finish.
-const CLOSE_WAIT: Duration = Duration::from_secs(3);
+/// How long to wait, after both sides closed, for our data and FIN to be acknowledged.
+const CLOSE_WAIT: Duration = Duration::from_secs(30);
 
 fn fail(what: &str, dest: SocketAddrV4, e: &io::Error) -> ExitCode {
     eprintln!("ustack connect: {what} {dest}: {e}");
@@ -117,8 +117,12 @@ pub fn run(args: ConnectArgs) -> io::Result<ExitCode> {
 
     let code = match result {
         Ok(received) => {
-            // The peer closed. If stdin is still open we are done sending too: FIN now, then
-            // let the closing handshake finish before the device goes away.
+            // The peer's FIN only ends its direction (RFC 9293 §3.6, half-close): keep sending
+            // stdin until it ends (or Ctrl-C), then our FIN follows the data, and the closing
+            // handshake must finish before the device goes away.
+            while !writer.is_finished() && !interrupted.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
             if writer.is_finished() {
                 if let Ok(Err(e)) = writer.join() {
                     let _ = bridge.shutdown();

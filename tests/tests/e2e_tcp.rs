@@ -429,3 +429,84 @@ fn ustack_connect_reports_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("refused"), "{}", text(&out));
 }
+
+#[test]
+fn ustack_connect_to_kernel_nc_listen() {
+    if !tun_available() {
+        return;
+    }
+    let scratch = Scratch::new("nclisten");
+    let (from_nc, to_nc) = (scratch.path("from_nc.bin"), scratch.path("to_nc.bin"));
+    let (from_stack, got_stack) = (
+        scratch.path("from_stack.bin"),
+        scratch.path("got_stack.bin"),
+    );
+    let kernel_data = pseudo_random(200_000, 0x4e);
+    let stack_data = pseudo_random(300_000, 0x5f);
+    std::fs::write(&from_nc, &kernel_data).unwrap();
+    std::fs::write(&from_stack, &stack_data).unwrap();
+    let ns = NetNs::new("nclisten");
+    // netcat-openbsd listening on the wildcard (198.18.0.1 appears once ustack connect brings
+    // its TUN up); -N half-closes after sending its stdin, as ustack connect does.
+    let nc_script = format!(
+        "exec nc -N -l 8090 < {} > {}",
+        from_nc.display(),
+        to_nc.display()
+    );
+    let mut cmd = ns.command("sh");
+    cmd.args(["-c", &nc_script]);
+    let mut nc = ustack_tests::netns::ChildGuard::spawn(cmd, "nc-listen");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let ss = run_in(&ns, "ss", &["-ltn"], Duration::from_secs(5));
+        if String::from_utf8_lossy(&ss.stdout).contains(":8090") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nc -l did not start listening"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let script = format!(
+        "exec {} connect 198.18.0.1:8090 < {} > {}",
+        ustack_bin().display(),
+        from_stack.display(),
+        got_stack.display()
+    );
+    let out = run_in(&ns, "sh", &["-c", &script], Duration::from_secs(40));
+    assert!(out.status.success(), "{}", text(&out));
+    let nc_status = loop {
+        if let Some(s) = nc.try_wait() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline + Duration::from_secs(20),
+            "nc did not exit"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        nc_status.success(),
+        "nc -l exited with {nc_status}: {}",
+        nc.stderr()
+    );
+    let (at_nc, at_stack) = (
+        std::fs::read(&to_nc).unwrap(),
+        std::fs::read(&got_stack).unwrap(),
+    );
+    assert_eq!(
+        at_nc.len(),
+        stack_data.len(),
+        "bytes nc received; ustack connect: {}",
+        text(&out)
+    );
+    assert_eq!(sha256_hex(&at_nc), sha256_hex(&stack_data));
+    assert_eq!(
+        at_stack.len(),
+        kernel_data.len(),
+        "bytes ustack connect received: {}",
+        text(&out)
+    );
+    assert_eq!(sha256_hex(&at_stack), sha256_hex(&kernel_data));
+}
