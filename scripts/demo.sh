@@ -63,6 +63,17 @@ printf 'hello, ustack\n' | in_ns nc -u -w 1 198.18.0.2 7
 step "UDP to a closed port (9999): ustack answers ICMP port unreachable (see the capture below)"
 printf 'x' | in_ns nc -u -w 1 198.18.0.2 9999 || true
 
+step "TCP: curl http://198.18.0.2/ (HTTP/1.1 served by ustack's own TCP)"
+in_ns curl -sS -o /dev/null -w 'HTTP %{http_code}, %{size_download} bytes in %{time_total}s\n' http://198.18.0.2/
+
+step "TCP: 4 MiB through the echo service (port 7) with nc, compared by SHA-256"
+head -c 4194304 /dev/urandom >"$WORK/blob"
+in_ns nc -N 198.18.0.2 7 <"$WORK/blob" >"$WORK/blob.back"
+sha256sum "$WORK/blob" "$WORK/blob.back" | sed "s|$WORK/||"
+
+step "TCP: the live connection table (/stats) while a connection is open"
+in_ns sh -c 'sleep 2 | nc -N 198.18.0.2 9 & sleep 0.5; curl -sS http://198.18.0.2/stats | head -n 12; wait'
+
 step "ustack ping from inside the stack to the kernel (its own TUN, in another namespace)"
 NS2="${NS}-b"
 ip netns add "$NS2"
