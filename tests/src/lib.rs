@@ -4,3 +4,4 @@
 pub mod e2e;
 pub mod integrity;
 pub mod netns;
+pub mod sim;
