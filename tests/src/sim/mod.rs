@@ -51,6 +51,66 @@ pub struct Progress {
     pub datagrams: u64,
 }
 
+/// The client's address in the simulator suites (RFC 2544 benchmarking range).
+pub const CLIENT_ADDR: std::net::Ipv4Addr = std::net::Ipv4Addr::new(198, 18, 0, 1);
+/// The server's address in the simulator suites.
+pub const SERVER_ADDR: std::net::Ipv4Addr = std::net::Ipv4Addr::new(198, 18, 0, 2);
+/// Prefix length of the simulated subnet.
+pub const PREFIX_LEN: u8 = 24;
+
+/// SHA-256 (lowercase hex, as in [`Progress::received_sha256`]) of the first `len` bytes of
+/// stream `seed`.
+pub fn stream_sha256(seed: u64, len: u64) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 64 << 10];
+    let mut pos = 0;
+    while pos < len {
+        let n = (len - pos).min(buf.len() as u64) as usize;
+        fill_stream(seed, pos, &mut buf[..n]);
+        h.update(&buf[..n]);
+        pos += n as u64;
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Progress {
+    /// Checks a finished TCP role: done, no error, `sent` bytes handed over, exactly
+    /// `received` correct bytes then end of stream, with the SHA-256 of stream
+    /// `received_seed`. Returns what differs.
+    pub fn check_tcp(&self, sent: u64, received: u64, received_seed: u64) -> Result<(), String> {
+        let mut bad = Vec::new();
+        if let Some(e) = &self.error {
+            bad.push(format!("error: {e}"));
+        }
+        if !self.done {
+            bad.push("not done".to_string());
+        }
+        if self.sent != sent {
+            bad.push(format!("sent {} of {sent}", self.sent));
+        }
+        if self.received != received {
+            bad.push(format!("received {} of {received}", self.received));
+        }
+        if !self.received_ok {
+            bad.push("received bytes differ from the stream".to_string());
+        }
+        if !self.eof {
+            bad.push("no end of stream".to_string());
+        }
+        if self.received == received
+            && self.received_sha256 != stream_sha256(received_seed, received)
+        {
+            bad.push("SHA-256 of received bytes differs".to_string());
+        }
+        if bad.is_empty() {
+            Ok(())
+        } else {
+            Err(bad.join("; "))
+        }
+    }
+}
+
 /// The byte at `pos` of the pseudorandom test stream `seed`: position-dependent (a hash of the
 /// position), so a lost, duplicated or misplaced byte is always noticed — never constant fill.
 pub fn stream_byte(seed: u64, pos: u64) -> u8 {
