@@ -178,7 +178,11 @@ impl Connection {
         }
         if self.ack_now {
             let o = self.segment_options(now);
-            return Some(self.write(now, buf, ip, self.snd_nxt, flags::ACK, o, None));
+            // A pure ACK carries SND.MAX, not SND.NXT (as BSD does): while SND.NXT is rewound for
+            // a retransmission it may sit below sequence space the peer has already received
+            // (even at our FIN), and the peer would find the ACK unacceptable and answer it with
+            // another ACK — an ACK ping-pong that never delivers the acknowledgment.
+            return Some(self.write(now, buf, ip, self.snd_max, flags::ACK, o, None));
         }
         None
     }

@@ -5,3 +5,4 @@
 #![allow(dead_code)]
 
 pub mod smol_node;
+pub mod wire_check;
