@@ -223,7 +223,8 @@ impl Connection {
             rtt_probe: None,
             cc: new_controller(cfg.tcp_congestion, smss),
             cc_algorithm: cfg.tcp_congestion,
-            rcv_mss_est: smss,
+            // Until the peer shows its full-sized segments: our MSS less the largest options block.
+            rcv_mss_est: rmss.saturating_sub(40).max(1),
             dup_acks: 0,
             recovery: None,
             recover: iss,
