@@ -17,7 +17,7 @@ use ustack::wire::ipv4::Ipv4Packet;
 use ustack::wire::tcp::TcpSegment;
 use ustack_tests::sim::link::Profile;
 use ustack_tests::sim::ustack_node::{sim_config, UstackNode};
-use ustack_tests::sim::world::{Captured, Outcome, Side, World};
+use ustack_tests::sim::world::{Captured, Outcome, World};
 use ustack_tests::sim::{Duration, Instant, Node, Role, CLIENT_ADDR, PREFIX_LEN, SERVER_ADDR};
 
 const PORT: u16 = 5001;
