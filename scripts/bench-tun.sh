@@ -49,13 +49,26 @@ start() { # $1 = ustack | smoltcp
 # Prints MB/s of one transfer: $1 = up (kernel -> stack, port 9) | down (stack -> kernel, 19).
 transfer() {
     local t0 t1 bytes=$((MIB * 1048576))
+    local got
+    sleep 0.5 # let the previous connection finish closing (smoltcp serves one per socket)
     t0=$(date +%s.%N)
     if [ "$1" = up ]; then
         ip netns exec "$NS" sh -c "head -c $bytes /dev/zero | nc -N 198.18.0.2 9 >/dev/null"
+        got=$bytes
     else
-        ip netns exec "$NS" sh -c "nc 198.18.0.2 19 </dev/null | head -c $bytes >/dev/null" || true
+        for attempt in 1 2 3; do
+            got=$(ip netns exec "$NS" sh -c "nc 198.18.0.2 19 </dev/null | head -c $bytes | wc -c") || true
+            [ "$got" = "$bytes" ] && break
+            echo "bench-tun: $1 attempt $attempt moved $got bytes; retrying" >&2
+            sleep 1
+            t0=$(date +%s.%N)
+        done
     fi
     t1=$(date +%s.%N)
+    if [ "$got" != "$bytes" ]; then
+        echo "bench-tun: $1 transfer moved $got of $bytes bytes" >&2
+        exit 1
+    fi
     echo "$t0 $t1 $bytes" | awk '{ printf "%.1f\n", $3 / ($2 - $1) / 1e6 }'
 }
 

@@ -20,6 +20,10 @@ fn tcp_socket() -> tcp::Socket<'static> {
         tcp::SocketBuffer::new(vec![0; BUFFER]),
     );
     s.set_congestion_control(tcp::CongestionControl::Reno);
+    // Nagle stays on (both stacks' default) unless SMOLTCP_NODELAY=1, for experiments.
+    if std::env::var("SMOLTCP_NODELAY").as_deref() == Ok("1") {
+        s.set_nagle_enabled(false);
+    }
     s
 }
 
@@ -72,8 +76,8 @@ fn main() {
                 s.listen(19).expect("listen 19");
                 offset = 0;
             }
-            if s.may_send() && !s.may_recv() {
-                s.close();
+            if !s.may_send() {
+                // The peer is gone (RST or our close finished): the socket re-listens above.
             } else {
                 while s.can_send() {
                     let sent = s

@@ -1,0 +1,114 @@
+//! Wall-clock benchmark: move N bytes (default 1 GiB) over an in-memory link with no delay and no
+//! rate limit, ustack↔ustack and smoltcp↔smoltcp alternately in the same run, and print each run,
+//! the medians and the ratio. Both sides verify every byte against the test stream and hash it,
+//! as in the interop suites, so that cost is common to both stacks.
+//!
+//! `cargo run --release -p ustack-tests --example bench_memory -- [MIB] [RUNS]` (1024 and 3).
+
+#[path = "../tests/common/smol_node.rs"]
+#[allow(dead_code)]
+mod smol_node;
+
+use smol_node::SmolNode;
+use std::time::Instant as WallClock;
+use ustack_tests::sim::link::Profile;
+use ustack_tests::sim::ustack_node::{sim_config, UstackNode};
+use ustack_tests::sim::world::{Outcome, World};
+use ustack_tests::sim::{Duration, Instant, Node, Role, CLIENT_ADDR, PREFIX_LEN, SERVER_ADDR};
+
+fn roles(size: u64) -> (Role, Role) {
+    (
+        Role::TcpClient {
+            remote: SERVER_ADDR,
+            port: 5001,
+            send_len: size,
+            send_seed: 7,
+            expect_len: 0,
+            expect_seed: 0,
+        },
+        Role::TcpServer {
+            port: 5001,
+            send_len: 0,
+            send_seed: 0,
+            expect_len: size,
+            expect_seed: 7,
+        },
+    )
+}
+
+fn link() -> Profile {
+    Profile {
+        delay: Duration::ZERO,
+        jitter: Duration::ZERO,
+        rate_bps: None,
+        ..Profile::clean()
+    }
+    .named("memory")
+}
+
+fn run<A: Node, B: Node>(mut w: World<A, B>, size: u64) -> f64 {
+    w.disable_capture();
+    let t0 = WallClock::now();
+    let outcome = w.run(Duration::from_secs(100_000));
+    let secs = t0.elapsed().as_secs_f64();
+    let (_, server) = w.progress();
+    assert!(
+        matches!(outcome, Outcome::Done { .. }) && server.received == size && server.received_ok,
+        "transfer failed: {outcome:?} {server:?}"
+    );
+    size as f64 / secs / 1e6
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mib: u64 = args.next().map_or(1024, |a| a.parse().expect("MIB"));
+    let runs: usize = args.next().map_or(3, |a| a.parse().expect("RUNS"));
+    let size = mib << 20;
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for i in 0..runs {
+        let (c, s) = roles(size);
+        let a = UstackNode::new(
+            "ustack-client",
+            sim_config(CLIENT_ADDR, 1500, 1),
+            c,
+            Instant::ZERO,
+        );
+        let b = UstackNode::new(
+            "ustack-server",
+            sim_config(SERVER_ADDR, 1500, 2),
+            s,
+            Instant::ZERO,
+        );
+        let o = run(World::new(a, b, link(), link(), 1), size);
+        let (c, s) = roles(size);
+        let a = SmolNode::new(
+            "smoltcp-client",
+            CLIENT_ADDR,
+            PREFIX_LEN,
+            1500,
+            c,
+            Instant::ZERO,
+            1,
+        );
+        let b = SmolNode::new(
+            "smoltcp-server",
+            SERVER_ADDR,
+            PREFIX_LEN,
+            1500,
+            s,
+            Instant::ZERO,
+            2,
+        );
+        let t = run(World::new(a, b, link(), link(), 1), size);
+        println!("run {}: ustack {o:.1} MB/s, smoltcp {t:.1} MB/s", i + 1);
+        ours.push(o);
+        theirs.push(t);
+    }
+    let (o, t) = (median(ours), median(theirs));
+    println!("{mib} MiB in memory, median of {runs}: ustack {o:.1} MB/s, smoltcp {t:.1} MB/s, ustack/smoltcp {:.2}", o / t);
+}
