@@ -306,6 +306,52 @@ fn transmit(
 }
 
 impl Shared {
+    /// Runs `attempt` with the stack locked until it returns something other than an error of
+    /// kind `WouldBlock`, sleeping on the condition variable between tries (the loop signals it
+    /// after every iteration). After `timeout` the error has kind `expired` (std gives
+    /// `WouldBlock` for read/write timeouts and `TimedOut` for connect); a stopped loop gives
+    /// `BrokenPipe`. Wakes the loop afterwards so anything queued goes out.
+    pub(crate) fn block_on<T>(
+        &self,
+        timeout: Option<std::time::Duration>,
+        expired: io::ErrorKind,
+        mut attempt: impl FnMut(&mut Stack) -> io::Result<T>,
+    ) -> io::Result<T> {
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        let mut stack = self.lock();
+        loop {
+            match attempt(&mut stack) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                other => {
+                    drop(stack);
+                    self.wake();
+                    return other;
+                }
+            }
+            if self.stopped() {
+                return Err(io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    "the stack's event loop has stopped",
+                ));
+            }
+            let wait = match deadline {
+                Some(d) => {
+                    let left = d.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        return Err(io::Error::new(expired, "timed out"));
+                    }
+                    left
+                }
+                None => Duration::from_secs(1),
+            };
+            stack = self
+                .changed
+                .wait_timeout(stack, wait)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
     /// Whether the loop has stopped (handles then fail instead of blocking forever).
     pub(crate) fn stopped(&self) -> bool {
         self.stop.load(Ordering::SeqCst)

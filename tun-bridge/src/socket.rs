@@ -6,7 +6,7 @@ use crate::runtime::{Bridge, Shared};
 use std::io::{self, ErrorKind};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use ustack::{BindError, EchoEvent, RecvError, SendError, SocketHandle};
 
 fn bind_error(e: BindError) -> io::Error {
@@ -41,45 +41,13 @@ fn recv_error(e: RecvError) -> io::Error {
     }
 }
 
-/// Waits on the bridge until `attempt` returns something other than WouldBlock, or `timeout`.
+/// Waits on the bridge until `attempt` stops returning WouldBlock, or `timeout` (TimedOut).
 fn block_on<T>(
     shared: &Shared,
     timeout: Option<Duration>,
-    mut attempt: impl FnMut(&mut ustack::Stack) -> io::Result<T>,
+    attempt: impl FnMut(&mut ustack::Stack) -> io::Result<T>,
 ) -> io::Result<T> {
-    let deadline = timeout.map(|t| Instant::now() + t);
-    let mut stack = shared.lock();
-    loop {
-        match attempt(&mut stack) {
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-            other => {
-                drop(stack);
-                shared.wake();
-                return other;
-            }
-        }
-        if shared.stopped() {
-            return Err(io::Error::new(
-                ErrorKind::BrokenPipe,
-                "the stack's event loop has stopped",
-            ));
-        }
-        let wait = match deadline {
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(io::Error::new(ErrorKind::TimedOut, "timed out"));
-                }
-                left
-            }
-            None => Duration::from_secs(1),
-        };
-        stack = shared
-            .changed
-            .wait_timeout(stack, wait)
-            .unwrap_or_else(|p| p.into_inner())
-            .0;
-    }
+    shared.block_on(timeout, ErrorKind::TimedOut, attempt)
 }
 
 /// A UDP socket bound in the stack.

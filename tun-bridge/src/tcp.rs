@@ -5,7 +5,7 @@ use crate::runtime::{Bridge, Shared};
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddrV4};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use ustack::tcp::{ConnHandle, ListenHandle, State, TcpError, TcpInfo};
 
 /// Maps a stack TCP error to the `io::Error` a `std::net` socket would give.
@@ -24,48 +24,15 @@ pub fn io_error(e: TcpError) -> io::Error {
     io::Error::new(kind, e.to_string())
 }
 
-/// Blocks on the bridge until `attempt` stops returning WouldBlock, or `timeout` passes.
-/// On timeout the error has kind `expired` (std gives `WouldBlock` for read/write timeouts on
-/// Unix and `TimedOut` for connect).
+/// Blocks on the bridge until `attempt` stops returning WouldBlock, or `timeout` passes (then
+/// an error of kind `expired`).
 fn wait<T>(
     shared: &Shared,
     timeout: Option<Duration>,
     expired: ErrorKind,
     mut attempt: impl FnMut(&mut ustack::Stack) -> Result<T, TcpError>,
 ) -> io::Result<T> {
-    let deadline = timeout.map(|t| Instant::now() + t);
-    let mut stack = shared.lock();
-    loop {
-        match attempt(&mut stack) {
-            Err(TcpError::WouldBlock) => {}
-            other => {
-                drop(stack);
-                shared.wake();
-                return other.map_err(io_error);
-            }
-        }
-        if shared.stopped() {
-            return Err(io::Error::new(
-                ErrorKind::BrokenPipe,
-                "the stack's event loop has stopped",
-            ));
-        }
-        let wait = match deadline {
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(io::Error::new(expired, "timed out"));
-                }
-                left
-            }
-            None => Duration::from_secs(1),
-        };
-        stack = shared
-            .changed
-            .wait_timeout(stack, wait)
-            .unwrap_or_else(|p| p.into_inner())
-            .0;
-    }
+    shared.block_on(timeout, expired, |s| attempt(s).map_err(io_error))
 }
 
 /// A listening TCP socket in the stack; one listener accepts any number of connections.
@@ -240,31 +207,13 @@ impl TcpStream {
 
 impl Read for TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        let h = self.handle;
-        wait(
-            &self.shared,
-            self.read_timeout,
-            ErrorKind::WouldBlock,
-            |s| s.tcp_recv(h, buf),
-        )
+        (&*self).read(buf)
     }
 }
 
 impl Write for TcpStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        let h = self.handle;
-        wait(
-            &self.shared,
-            self.write_timeout,
-            ErrorKind::WouldBlock,
-            |s| s.tcp_send(h, buf),
-        )
+        (&*self).write(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
