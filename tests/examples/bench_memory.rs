@@ -1,7 +1,7 @@
 //! Wall-clock benchmark: move N bytes (default 1 GiB) over an in-memory link with no delay and no
 //! rate limit, ustack↔ustack and smoltcp↔smoltcp alternately in the same run, and print each run,
-//! the medians and the ratio. Both sides verify every byte against the test stream and hash it,
-//! as in the interop suites, so that cost is common to both stacks.
+//! the medians and the ratio. The test apps run in bench mode (no stream generation, no per-byte
+//! check or hash; byte counts still checked) so the figures are the stacks' own cost.
 //!
 //! `cargo run --release -p ustack-tests --example bench_memory -- [MIB] [RUNS]` (1024 and 3).
 
@@ -53,7 +53,7 @@ fn run<A: Node, B: Node>(mut w: World<A, B>, size: u64) -> f64 {
     let secs = t0.elapsed().as_secs_f64();
     let (_, server) = w.progress();
     assert!(
-        matches!(outcome, Outcome::Done { .. }) && server.received == size && server.received_ok,
+        matches!(outcome, Outcome::Done { .. }) && server.received == size,
         "transfer failed: {outcome:?} {server:?}"
     );
     size as f64 / secs / 1e6
@@ -69,6 +69,7 @@ fn main() {
     let mib: u64 = args.next().map_or(1024, |a| a.parse().expect("MIB"));
     let runs: usize = args.next().map_or(3, |a| a.parse().expect("RUNS"));
     let size = mib << 20;
+    ustack_tests::sim::set_bench_mode(true);
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for i in 0..runs {
         let (c, s) = roles(size);

@@ -1,14 +1,39 @@
-//! The Internet checksum (RFC 1071), over etherparse's 16-bit word summer.
+//! The Internet checksum (RFC 1071). It runs over every byte of every packet twice (emit and
+//! verify), so it sums eight bytes at a time: RFC 1071 §2(B) — the one's-complement sum is
+//! independent of byte grouping, so 32-bit words can be accumulated in a 64-bit register and
+//! folded to 16 bits at the end.
 
-use etherparse::checksum::Sum16BitWords;
 use std::net::Ipv4Addr;
+
+/// Adds `data` (big-endian 16-bit words, an odd final byte padded with zero) to `acc`.
+fn add(mut acc: u64, data: &[u8]) -> u64 {
+    let mut chunks = data.chunks_exact(8);
+    for c in &mut chunks {
+        let v = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        // Two 32-bit halves: each addition stays below 2^33, so 2^31 of them cannot overflow.
+        acc += (v >> 32) + (v & 0xffff_ffff);
+    }
+    let mut words = chunks.remainder().chunks_exact(2);
+    for w in &mut words {
+        acc += u64::from(u16::from_be_bytes([w[0], w[1]]));
+    }
+    if let [last] = words.remainder() {
+        acc += u64::from(*last) << 8;
+    }
+    acc
+}
+
+/// Folds a wide sum to 16 bits and complements it.
+fn finish(mut acc: u64) -> u16 {
+    while acc >> 16 != 0 {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    !(acc as u16)
+}
 
 /// The one's-complement checksum of `data` (0 when `data` with its checksum field verifies).
 pub fn internet(data: &[u8]) -> u16 {
-    Sum16BitWords::new()
-        .add_slice(data)
-        .ones_complement()
-        .to_be()
+    finish(add(0, data))
 }
 
 /// The checksum of a transport segment under the IPv4 pseudo-header (RFC 768, RFC 9293 §3.1).
@@ -16,14 +41,12 @@ pub fn internet(data: &[u8]) -> u16 {
 pub fn pseudo(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, segment: &[u8]) -> u16 {
     // RFC 768: the pseudo-header length is 16 bits; IPv4 payloads never exceed 65515 bytes.
     let len = segment.len() as u16;
-    Sum16BitWords::new()
-        .add_4bytes(src.octets())
-        .add_4bytes(dst.octets())
-        .add_2bytes([0, protocol])
-        .add_2bytes(len.to_be_bytes())
-        .add_slice(segment)
-        .ones_complement()
-        .to_be()
+    let mut pseudo = [0u8; 12];
+    pseudo[..4].copy_from_slice(&src.octets());
+    pseudo[4..8].copy_from_slice(&dst.octets());
+    pseudo[9] = protocol;
+    pseudo[10..].copy_from_slice(&len.to_be_bytes());
+    finish(add(add(0, &pseudo), segment))
 }
 
 #[cfg(test)]
@@ -37,6 +60,29 @@ mod tests {
             internet(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]),
             0x220d
         );
+    }
+
+    #[test]
+    fn agrees_with_etherparse_for_every_length_and_alignment() {
+        let data: Vec<u8> = (0..300u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        for start in 0..3 {
+            for end in start..data.len() {
+                let d = &data[start..end];
+                let want = etherparse::checksum::Sum16BitWords::new()
+                    .add_slice(d)
+                    .ones_complement()
+                    .to_be();
+                assert_eq!(internet(d), want, "bytes {start}..{end}");
+            }
+        }
+        let worst = vec![0xffu8; 65535];
+        let want = etherparse::checksum::Sum16BitWords::new()
+            .add_slice(&worst)
+            .ones_complement()
+            .to_be();
+        assert_eq!(internet(&worst), want);
     }
 
     #[test]

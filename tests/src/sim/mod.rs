@@ -111,6 +111,20 @@ impl Progress {
     }
 }
 
+static BENCH_MODE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Benchmark mode: the TCP roles skip generating the test stream and checking/hashing what they
+/// receive (counts are still checked), so a wall-clock benchmark measures the stacks rather than
+/// the test apps. Never on in tests.
+pub fn set_bench_mode(on: bool) {
+    BENCH_MODE.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether benchmark mode is on.
+pub fn bench_mode() -> bool {
+    BENCH_MODE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The byte at `pos` of the pseudorandom test stream `seed`: position-dependent (a hash of the
 /// position), so a lost, duplicated or misplaced byte is always noticed — never constant fill.
 pub fn stream_byte(seed: u64, pos: u64) -> u8 {
