@@ -255,3 +255,62 @@ fn connect_to_closed_port_is_refused() {
     assert_eq!(p.b.tcp_recv(h, &mut buf), Err(TcpError::Refused));
     assert_eq!(p.a.stats().tcp_resets_sent, 1);
 }
+
+/// Establishes a connection, then cuts the link both ways (loss 100%).
+fn connected_then_cut(cfg_a: Config) -> (Pair, ConnHandle, ConnHandle) {
+    let mut p = Pair::new(0, 21);
+    p.a = Stack::new(Config { addr: A, ..cfg_a }, Instant::ZERO).unwrap();
+    let l = p.a.tcp_listen(80, 4).unwrap();
+    let hb = p.b.tcp_connect(SocketAddrV4::new(A, 80)).unwrap();
+    assert!(p.run_until(Duration::from_secs(5), |p| p.a.tcp_can_accept(l)));
+    let ha = p.a.tcp_accept(l).unwrap();
+    p.loss = 1000;
+    (p, ha, hb)
+}
+
+#[test]
+fn keepalive_detects_a_dead_peer() {
+    // RFC 1122 §4.2.3.6: off by default; when enabled, idle time then probes, then give up.
+    let cfg = Config {
+        tcp_keepalive: Some(Duration::from_secs(10)),
+        tcp_keepalive_interval: Duration::from_secs(2),
+        tcp_keepalive_probes: 3,
+        ..Config::default()
+    };
+    let (mut p, ha, hb) = connected_then_cut(cfg);
+    let start = p.now;
+    assert!(p.run_until(Duration::from_secs(60), |p| p.a.tcp_state(ha)
+        == Some(State::Closed)));
+    let mut buf = [0u8; 1];
+    assert_eq!(p.a.tcp_recv(ha, &mut buf), Err(TcpError::TimedOut));
+    // 10 s idle + 3 probes 2 s apart.
+    let took = p.now - start;
+    assert!(
+        took >= Duration::from_secs(15) && took <= Duration::from_secs(20),
+        "{took}"
+    );
+    // The side without keepalive knows nothing.
+    assert_eq!(p.b.tcp_state(hb), Some(State::Established));
+}
+
+#[test]
+fn user_timeout_aborts_unacknowledged_data() {
+    let cfg = Config {
+        tcp_user_timeout: Duration::from_secs(20),
+        ..Config::default()
+    };
+    let (mut p, ha, _hb) = connected_then_cut(cfg);
+    p.a.tcp_send(ha, b"hello?").unwrap();
+    let start = p.now;
+    assert!(p.run_until(Duration::from_secs(300), |p| p.a.tcp_state(ha)
+        == Some(State::Closed)));
+    let took = p.now - start;
+    let mut buf = [0u8; 1];
+    assert_eq!(p.a.tcp_recv(ha, &mut buf), Err(TcpError::TimedOut));
+    assert!(
+        took >= Duration::from_secs(20) && took <= Duration::from_secs(60),
+        "{took}"
+    );
+    let info = p.a.tcp_connections().next().map(|i| i.stats.timeouts);
+    assert!(info.is_none_or(|t| t >= 3), "{info:?}");
+}
