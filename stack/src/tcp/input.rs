@@ -148,7 +148,20 @@ impl Connection {
     ) -> Verdict {
         self.stats.segs_in += 1;
         match self.state {
-            State::Closed | State::Listen => Verdict::Drop(DropReason::TcpNoConnection),
+            State::Closed | State::Listen => {
+                // RFC 9293 §3.10.7.1: a connection that no longer exists (the app still holds
+                // its handle) answers like any closed port — RST, unless the segment is an RST —
+                // so a peer retransmitting its FIN after our TIME-WAIT learns the connection is
+                // gone.
+                if !seg.rst() {
+                    self.rst_pending = Some(if seg.ack() {
+                        (seg.ack, None)
+                    } else {
+                        (SeqNumber(0), Some(seg.seq.add(seg.seg_len())))
+                    });
+                }
+                Verdict::Drop(DropReason::TcpNoConnection)
+            }
             State::SynSent => self.on_segment_syn_sent(seg, now),
             _ => self.on_segment_synchronized(seg, now, challenge),
         }
