@@ -456,6 +456,7 @@ fn sizes(profile: &Profile) -> Vec<u64> {
     let mss = profile.mtu as u64 - 40;
     vec![
         0,
+        1,
         mss - 1,
         mss,
         mss + 1,
