@@ -314,3 +314,48 @@ fn user_timeout_aborts_unacknowledged_data() {
     let info = p.a.tcp_connections().next().map(|i| i.stats.timeouts);
     assert!(info.is_none_or(|t| t >= 3), "{info:?}");
 }
+
+#[test]
+fn zero_copy_send_and_recv_move_the_same_bytes() {
+    let mut p = Pair::new(20, 8);
+    let l = p.a.tcp_listen(80, 4).unwrap();
+    let hb = p.b.tcp_connect(SocketAddrV4::new(A, 80)).unwrap();
+    assert!(p.run_until(Duration::from_secs(5), |p| p.a.tcp_can_accept(l)));
+    let ha = p.a.tcp_accept(l).unwrap();
+    let data = pattern(300_000, 9);
+    let (mut sent, mut got, mut shut, mut eof) = (0usize, Vec::new(), false, false);
+    assert!(p.run_until(Duration::from_secs(120), |p| {
+        while sent < data.len() {
+            let rest = &data[sent..];
+            match p.b.tcp_send_with(hb, rest.len(), |room| {
+                let n = room.len().min(rest.len());
+                room[..n].copy_from_slice(&rest[..n]);
+                n
+            }) {
+                Ok(n) => sent += n,
+                Err(TcpError::WouldBlock) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        if sent == data.len() && !shut {
+            p.b.tcp_shutdown(hb).unwrap();
+            shut = true;
+        }
+        loop {
+            match p.a.tcp_recv_with(ha, |d| {
+                got.extend_from_slice(d);
+                d.len()
+            }) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(_) => {}
+                Err(TcpError::WouldBlock) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        eof
+    }));
+    assert!(got == data);
+}

@@ -50,6 +50,28 @@ impl Stack {
         self.tcp.with_conn(h, |c| c.send(data))?
     }
 
+    /// Zero-copy send: `f` gets free send-buffer space (at most `max` bytes, up to the ring's
+    /// wrap point) to fill in place and returns how many bytes it wrote. `WouldBlock` if full.
+    pub fn tcp_send_with(
+        &mut self,
+        h: ConnHandle,
+        max: usize,
+        f: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<usize, TcpError> {
+        self.tcp.with_conn(h, |c| c.send_with(max, f))?
+    }
+
+    /// Zero-copy receive: `f` sees received in-order bytes in place (up to the ring's wrap
+    /// point) and returns how many it consumed. `Ok(0)` at end of stream (or if `f` consumed
+    /// nothing of what it was shown); `WouldBlock` if nothing has arrived.
+    pub fn tcp_recv_with(
+        &mut self,
+        h: ConnHandle,
+        f: impl FnOnce(&[u8]) -> usize,
+    ) -> Result<usize, TcpError> {
+        self.tcp.with_conn(h, |c| c.recv_with(f))?
+    }
+
     /// Reads received data; `Ok(0)` means the peer closed (end of stream).
     pub fn tcp_recv(&mut self, h: ConnHandle, buf: &mut [u8]) -> Result<usize, TcpError> {
         self.tcp.with_conn(h, |c| c.recv(buf))?

@@ -146,6 +146,20 @@ impl RecvBuffer {
         n
     }
 
+    /// Zero-copy read: hands `f` the in-order bytes up to the ring's wrap point; `f` returns how
+    /// many it consumed, which are freed. Returns that count (0 when nothing is readable).
+    pub fn read_with(&mut self, f: impl FnOnce(&[u8]) -> usize) -> usize {
+        if self.len == 0 {
+            return 0;
+        }
+        let cap = self.capacity();
+        let n = self.len.min(cap - self.head);
+        let used = f(&self.ring[self.head..self.head + n]).min(n);
+        self.head = (self.head + used) % cap;
+        self.len -= used;
+        used
+    }
+
     /// Like [`read`](Self::read), without freeing (for apps that peek).
     pub fn peek(&self, buf: &mut [u8]) -> usize {
         let n = buf.len().min(self.len);
@@ -220,6 +234,40 @@ mod tests {
         let n = b.read(&mut out);
         out.truncate(n);
         out
+    }
+
+    #[test]
+    fn read_with_hands_out_in_order_bytes_in_place() {
+        let mut r = RecvBuffer::new(8);
+        assert_eq!(r.write_at(0, b"abcdef"), 6);
+        let mut buf = [0u8; 4];
+        assert_eq!(r.read(&mut buf), 4);
+        assert_eq!(r.write_at(0, b"ghij"), 4); // wraps: ring[6..8] + ring[0..2]
+        let mut seen = Vec::new();
+        assert_eq!(
+            r.read_with(|d| {
+                seen.extend_from_slice(d);
+                d.len()
+            }),
+            4
+        ); // e f g h
+        assert_eq!(
+            r.read_with(|d| {
+                seen.extend_from_slice(&d[..1]);
+                1
+            }),
+            1
+        );
+        assert_eq!(
+            r.read_with(|d| {
+                seen.extend_from_slice(d);
+                d.len()
+            }),
+            1
+        );
+        assert_eq!(seen, b"efghij");
+        assert_eq!(r.read_with(|_| unreachable!("empty")), 0);
+        assert_eq!(r.window(), 8);
     }
 
     #[test]

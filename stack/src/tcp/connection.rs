@@ -351,6 +351,37 @@ impl Connection {
         Ok(n)
     }
 
+    /// Zero-copy send: `f` fills the send buffer in place (see `SendBuffer::write_with`).
+    pub(crate) fn send_with(
+        &mut self,
+        max: usize,
+        f: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<usize, TcpError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if self.fin_queued || !self.state.can_send() {
+            return Err(TcpError::Closed);
+        }
+        match self.send_buf.write_with(max, f) {
+            0 if max > 0 && self.send_buf.free() == 0 => Err(TcpError::WouldBlock),
+            n => Ok(n),
+        }
+    }
+
+    /// Zero-copy receive: `f` sees in-order data in place and returns how much it consumed.
+    /// Ok(0) with nothing consumed at end of stream, like `recv`.
+    pub(crate) fn recv_with(&mut self, f: impl FnOnce(&[u8]) -> usize) -> Result<usize, TcpError> {
+        if self.recv_buf.readable() > 0 {
+            let before = self.recv_buf.window();
+            let n = self.recv_buf.read_with(f);
+            self.window_opened(before);
+            return Ok(n);
+        }
+        let mut none = [0u8; 0];
+        self.recv(&mut none)
+    }
+
     /// Reads in-order data; Ok(0) is end of stream.
     pub(crate) fn recv(&mut self, buf: &mut [u8]) -> Result<usize, TcpError> {
         if self.recv_buf.readable() > 0 {

@@ -69,6 +69,22 @@ impl SendBuffer {
         n
     }
 
+    /// Zero-copy append: hands `f` the free space up to the ring's wrap point (at most `max`
+    /// bytes) to fill in place; `f` returns how many bytes it wrote, which are then queued.
+    /// Returns that count (0 when the buffer is full).
+    pub fn write_with(&mut self, max: usize, f: impl FnOnce(&mut [u8]) -> usize) -> usize {
+        let cap = self.capacity();
+        let free = self.free().min(max);
+        if free == 0 {
+            return 0;
+        }
+        let pos = (self.head + self.len) % cap;
+        let room = free.min(cap - pos);
+        let n = f(&mut self.ring[pos..pos + room]).min(room);
+        self.len += n;
+        n
+    }
+
     /// Drops `n` acknowledged bytes from the front (RFC 9293 §3.10.7.4: SND.UNA advanced).
     ///
     /// `n` should be at most [`len`](Self::len); a larger `n` is clamped rather than trusted.
@@ -245,6 +261,33 @@ impl Scoreboard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn write_with_fills_in_place_up_to_the_wrap() {
+        let mut b = SendBuffer::new(8);
+        assert_eq!(b.push(b"abcdef"), 6);
+        b.ack(4);
+        // Free: ring[6..8] then ring[0..4]; the closure sees the part up to the wrap.
+        let n = b.write_with(usize::MAX, |room| {
+            assert_eq!(room.len(), 2);
+            room.copy_from_slice(b"gh");
+            2
+        });
+        assert_eq!(n, 2);
+        assert_eq!(
+            b.write_with(3, |room| {
+                assert_eq!(room.len(), 3);
+                room[..1].copy_from_slice(b"i");
+                1
+            }),
+            1
+        );
+        let mut out = [0u8; 5];
+        assert_eq!(b.read_at(0, &mut out), 5);
+        assert_eq!(&out, b"efghi");
+        assert_eq!(b.write_with(10, |room| room.len()), 3);
+        assert_eq!(b.write_with(10, |_| unreachable!("full")), 0);
+    }
 
     #[test]
     fn push_ack_read() {
