@@ -168,6 +168,8 @@ pub enum ConfigError {
     BadEphemeralRange(u16, u16),
     /// A limit that must be positive is zero.
     ZeroLimit(&'static str),
+    /// The TCP receive buffer is larger than a scaled window can advertise (2^30 bytes).
+    BufferTooLarge(usize),
 }
 
 impl core::fmt::Display for ConfigError {
@@ -178,6 +180,12 @@ impl core::fmt::Display for ConfigError {
             ConfigError::BadAddress(a) => write!(f, "{a} is not a unicast host address"),
             ConfigError::BadEphemeralRange(a, b) => write!(f, "bad ephemeral port range {a}..={b}"),
             ConfigError::ZeroLimit(name) => write!(f, "limit `{name}` must be positive"),
+            ConfigError::BufferTooLarge(n) => {
+                write!(
+                    f,
+                    "TCP receive buffer of {n} bytes exceeds the 2^30 a window can advertise"
+                )
+            }
         }
     }
 }
@@ -196,6 +204,10 @@ impl Config {
         let a = self.addr;
         if a.is_unspecified() || a.is_broadcast() || a.is_multicast() || a.is_loopback() {
             return Err(ConfigError::BadAddress(a));
+        }
+        // RFC 7323 §2.3: with the largest shift (14) a window reaches at most 2^30 bytes.
+        if self.tcp_rx_buffer > 1 << 30 {
+            return Err(ConfigError::BufferTooLarge(self.tcp_rx_buffer));
         }
         let (lo, hi) = self.ephemeral_ports;
         if lo == 0 || lo > hi {

@@ -144,7 +144,7 @@ pub fn fill_stream(seed: u64, pos: u64, buf: &mut [u8]) {
 /// The work a node's app does. Every stack's node implements every role with its own API.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Role {
-    /// Listen on `port`; for each... (one connection): send `send_len` bytes of stream
+    /// Listen on `port` and serve one connection: send `send_len` bytes of stream
     /// `send_seed`, expect exactly `expect_len` bytes of stream `expect_seed`, then close.
     TcpServer {
         /// Port to listen on.
