@@ -318,13 +318,23 @@ impl TcpLayer {
             }
         }
         let slot = &mut self.slots[index as usize];
-        let Some(conn) = slot.conn.as_ref() else {
+        if slot.conn.is_none() {
             return;
-        };
+        }
         if !slot.ready {
             slot.ready = true;
             self.ready.push_back(index);
         }
+        self.reschedule(index);
+    }
+
+    /// Pushes the connection's new earliest deadline to the heap if it changed, and frees the
+    /// connection if it is finished. Returns whether it was freed.
+    fn reschedule(&mut self, index: u32) -> bool {
+        let slot = &mut self.slots[index as usize];
+        let Some(conn) = slot.conn.as_ref() else {
+            return false;
+        };
         let next = conn.next_deadline();
         if next != slot.scheduled {
             slot.scheduled = next;
@@ -334,7 +344,9 @@ impl TcpLayer {
         }
         if conn.is_finished() {
             self.free_slot(index);
+            return true;
         }
+        false
     }
 
     fn free_slot(&mut self, index: u32) {
@@ -435,7 +447,7 @@ impl TcpLayer {
                 None => {
                     self.ready.pop_front();
                     self.slots[index as usize].ready = false;
-                    self.touched_quiet(index);
+                    self.reschedule(index);
                 }
             }
         }
@@ -443,39 +455,12 @@ impl TcpLayer {
         None
     }
 
+    /// After a segment was sent from the front of the ready queue: it stays at the front (it may
+    /// have more to send) unless it is finished.
     fn touched_after_send(&mut self, index: u32) {
-        let slot = &mut self.slots[index as usize];
-        if let Some(conn) = slot.conn.as_ref() {
-            let next = conn.next_deadline();
-            if next != slot.scheduled {
-                slot.scheduled = next;
-                if let Some(at) = next {
-                    self.heap.push(Reverse((at, index)));
-                }
-            }
-            if conn.is_finished() {
-                self.ready.pop_front();
-                self.slots[index as usize].ready = false;
-                self.free_slot(index);
-            }
-        }
-    }
-
-    /// Like `touched`, without re-queueing for output.
-    fn touched_quiet(&mut self, index: u32) {
-        let slot = &mut self.slots[index as usize];
-        let Some(conn) = slot.conn.as_ref() else {
-            return;
-        };
-        let next = conn.next_deadline();
-        if next != slot.scheduled {
-            slot.scheduled = next;
-            if let Some(at) = next {
-                self.heap.push(Reverse((at, index)));
-            }
-        }
-        if conn.is_finished() {
-            self.free_slot(index);
+        if self.reschedule(index) {
+            self.ready.pop_front();
+            self.slots[index as usize].ready = false;
         }
     }
 
