@@ -453,17 +453,7 @@ fn try_transfer(
 
 /// The sizes of the issue for an MTU (MSS = MTU − 40), up to 1 MiB; 16 MiB has its own tests.
 fn sizes(profile: &Profile) -> Vec<u64> {
-    let mss = profile.mtu as u64 - 40;
-    vec![
-        0,
-        1,
-        mss - 1,
-        mss,
-        mss + 1,
-        (64 << 10) - 1,
-        (64 << 10) + 1,
-        1 << 20,
-    ]
+    ustack_tests::sim::transfer_sizes(profile.mtu)
 }
 
 /// Whether the full matrix was asked for.

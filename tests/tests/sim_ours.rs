@@ -98,17 +98,7 @@ fn transfer(profile: &Profile, seed: u64, up: u64, down: u64) -> Pair {
 
 /// The sizes around the MSS and the 64 KiB boundary, then 1 MiB.
 fn sizes(profile: &Profile) -> Vec<u64> {
-    let mss = profile.mtu as u64 - 40;
-    vec![
-        0,
-        1,
-        mss - 1,
-        mss,
-        mss + 1,
-        (64 << 10) - 1,
-        (64 << 10) + 1,
-        1 << 20,
-    ]
+    ustack_tests::sim::transfer_sizes(profile.mtu)
 }
 
 /// Every size both ways at once, for each seed; reports every failing run, not just the first.

@@ -134,6 +134,22 @@ pub fn stream_byte(seed: u64, pos: u64) -> u8 {
     (z ^ (z >> 31)) as u8
 }
 
+/// Transfer sizes that exercise segmentation for a link of `mtu` bytes: nothing, one byte, both
+/// sides of the MSS (MTU − 40), both sides of 64 KiB, and 1 MiB.
+pub fn transfer_sizes(mtu: usize) -> Vec<u64> {
+    let mss = mtu as u64 - 40;
+    vec![
+        0,
+        1,
+        mss - 1,
+        mss,
+        mss + 1,
+        (64 << 10) - 1,
+        (64 << 10) + 1,
+        1 << 20,
+    ]
+}
+
 /// Fills `buf` with the stream `seed` starting at `pos`.
 pub fn fill_stream(seed: u64, pos: u64, buf: &mut [u8]) {
     for (i, b) in buf.iter_mut().enumerate() {
