@@ -35,7 +35,7 @@ pub mod wire;
 
 pub use config::{Config, ConfigError};
 pub use socket::{
-    BindError, EchoEvent, IcmpError, RecvError, SendError, SocketEvent, SocketHandle,
+    BindError, EchoEvent, IcmpError, Readiness, RecvError, SendError, SocketEvent, SocketHandle,
 };
 pub use stack::Stack;
 pub use stats::{DropReason, Stats};

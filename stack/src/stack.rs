@@ -503,6 +503,7 @@ impl Stack {
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         self.advance(now);
         let Some(e) = self.tx.emit(self.config.mtu, buf, &mut self.pool) else {
+            self.sockets.tx_drained();
             let mut ip = IpOut {
                 ttl: self.config.ttl,
                 ident: &mut self.next_ident,
@@ -530,9 +531,14 @@ impl Stack {
         !self.tx.is_empty() || self.tcp.has_transmit()
     }
 
-    /// The next socket event, if any.
+    /// The next readiness event, if any: call until `None` after each round of input, timers
+    /// and output. Events are edge-triggered and coalesced per socket (see
+    /// [`crate::socket::Readiness`]): every kind reports — TCP connections (`READABLE`,
+    /// `WRITABLE`, `CONNECTED`, `CLOSED`, `ERROR`), listeners (`ACCEPTABLE`), UDP and echo
+    /// sockets (`READABLE`, `ERROR`, `WRITABLE` after a refused send). The queue holds at most
+    /// one event per socket, so an app that never polls costs no memory beyond its sockets.
     pub fn poll_event(&mut self) -> Option<SocketEvent> {
-        self.sockets.poll_event()
+        self.tcp.poll_event().or_else(|| self.sockets.poll_event())
     }
 
     fn queue(
@@ -629,14 +635,23 @@ impl Stack {
             return Err(SendError::BadDestination);
         }
         let len = udp::HEADER_LEN + payload.len();
-        self.check_queue(len, df)?;
+        self.check_queue(len, df)
+            .inspect_err(|e| self.note_refused(h, e))?;
         let src = self.config.addr;
         let mut buf = self.pool.take_zeroed(len);
         udp::emit(&mut buf, src, *dst.ip(), port, dst.port(), payload);
         self.queue(src, *dst.ip(), proto::UDP, df, buf)
-            .map_err(|_| SendError::QueueFull)?;
+            .map_err(|_| SendError::QueueFull)
+            .inspect_err(|e| self.note_refused(h, e))?;
         self.stats.udp_tx_datagrams += 1;
         Ok(())
+    }
+
+    /// A send refused for a full transmit queue makes the socket `WRITABLE` once it drains.
+    fn note_refused(&mut self, h: SocketHandle, e: &SendError) {
+        if *e == SendError::QueueFull {
+            self.sockets.send_blocked(h);
+        }
     }
 
     fn check_queue(&self, len: usize, df: bool) -> Result<(), SendError> {
@@ -734,11 +749,13 @@ impl Stack {
             return Err(SendError::BadDestination);
         }
         let len = icmp::HEADER_LEN + data.len();
-        self.check_queue(len, df)?;
+        self.check_queue(len, df)
+            .inspect_err(|e| self.note_refused(h, e))?;
         let mut buf = self.pool.take_zeroed(len);
         icmp::emit_echo(&mut buf, false, ident, seq, data);
         self.queue(self.config.addr, dst, proto::ICMP, df, buf)
-            .map_err(|_| SendError::QueueFull)?;
+            .map_err(|_| SendError::QueueFull)
+            .inspect_err(|e| self.note_refused(h, e))?;
         self.stats.icmp_echo_sent += 1;
         Ok(())
     }

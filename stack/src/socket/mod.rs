@@ -15,12 +15,8 @@ pub struct SocketHandle {
     generation: u32,
 }
 
-/// Something that happened to a socket, reported by [`crate::Stack::poll_event`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SocketEvent {
-    /// The socket's receive queue went from empty to non-empty, or an error arrived.
-    Readable(SocketHandle),
-}
+mod event;
+pub use event::{Readiness, SocketEvent};
 
 /// Why a bind or open failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -170,7 +166,10 @@ pub(crate) struct Socket {
     rx: VecDeque<Queued>,
     rx_bytes: usize,
     pub(crate) error: Option<IcmpError>,
-    event_pending: bool,
+    /// Bits of the event queued for this socket (empty: none queued).
+    pending: Readiness,
+    /// A send was refused with `QueueFull`: report `WRITABLE` when the queue drains.
+    send_blocked: bool,
 }
 
 #[derive(Debug)]
@@ -186,7 +185,10 @@ pub(crate) struct SocketSet {
     free: Vec<u32>,
     udp_ports: HashMap<u16, u32>,
     echo_idents: HashMap<u16, u32>,
-    events: VecDeque<SocketEvent>,
+    /// Sockets with an event queued (each at most once: `Socket::pending` is non-empty).
+    events: VecDeque<SocketHandle>,
+    /// Sockets whose send was refused because the transmit queue was full (each at most once).
+    blocked: Vec<SocketHandle>,
     open: usize,
     max_sockets: usize,
     rx_max_datagrams: usize,
@@ -211,6 +213,7 @@ impl SocketSet {
             udp_ports: HashMap::new(),
             echo_idents: HashMap::new(),
             events: VecDeque::new(),
+            blocked: Vec::new(),
             open: 0,
             max_sockets,
             rx_max_datagrams,
@@ -245,7 +248,8 @@ impl SocketSet {
             rx: VecDeque::new(),
             rx_bytes: 0,
             error: None,
-            event_pending: false,
+            pending: Readiness::EMPTY,
+            send_blocked: false,
         };
         let index = match self.free.pop() {
             Some(i) => i,
@@ -281,7 +285,12 @@ impl SocketSet {
         let (map, key) = self.map(socket.kind);
         map.remove(&key);
         self.open -= 1;
-        self.events.retain(|SocketEvent::Readable(e)| *e != h);
+        if !socket.pending.is_empty() {
+            self.events.retain(|e| *e != h);
+        }
+        if socket.send_blocked {
+            self.blocked.retain(|e| *e != h);
+        }
         Some(socket.rx.into_iter().filter_map(|q| match q {
             Queued::Udp { data, .. } | Queued::Echo { data, .. } => Some(data),
             Queued::EchoError { .. } => None,
@@ -333,7 +342,7 @@ impl SocketSet {
         }
         s.rx_bytes += item.bytes();
         s.rx.push_back(item);
-        Self::notify(&mut self.events, s, handle);
+        Self::notify(&mut self.events, s, handle, Readiness::READABLE);
         Delivery::Queued
     }
 
@@ -347,25 +356,66 @@ impl SocketSet {
             return false;
         };
         s.error = Some(error);
-        Self::notify(&mut self.events, s, handle);
+        Self::notify(
+            &mut self.events,
+            s,
+            handle,
+            Readiness::READABLE | Readiness::ERROR,
+        );
         true
     }
 
-    fn notify(events: &mut VecDeque<SocketEvent>, s: &mut Socket, h: SocketHandle) {
-        // One pending event per socket: the queue is bounded by the number of sockets.
-        if !s.event_pending {
-            s.event_pending = true;
-            events.push_back(SocketEvent::Readable(h));
+    fn notify(
+        events: &mut VecDeque<SocketHandle>,
+        s: &mut Socket,
+        h: SocketHandle,
+        ready: Readiness,
+    ) {
+        // One queued event per socket: the queue is bounded by the number of sockets.
+        if s.pending.is_empty() {
+            events.push_back(h);
+        }
+        s.pending |= ready;
+    }
+
+    /// Notes that a send on `h` was refused because the transmit queue is full.
+    pub(crate) fn send_blocked(&mut self, h: SocketHandle) {
+        if let Some(s) = self.get_mut(h) {
+            if !s.send_blocked {
+                s.send_blocked = true;
+                self.blocked.push(h);
+            }
+        }
+    }
+
+    /// The transmit queue drained: every socket whose send was refused becomes `WRITABLE`.
+    pub(crate) fn tx_drained(&mut self) {
+        if self.blocked.is_empty() {
+            return;
+        }
+        for h in std::mem::take(&mut self.blocked) {
+            let Some(slot) = self.slots.get_mut(h.index as usize) else {
+                continue;
+            };
+            if slot.generation != h.generation {
+                continue;
+            }
+            if let Some(s) = slot.socket.as_mut() {
+                s.send_blocked = false;
+                Self::notify(&mut self.events, s, h, Readiness::WRITABLE);
+            }
         }
     }
 
     pub(crate) fn poll_event(&mut self) -> Option<SocketEvent> {
-        let ev = self.events.pop_front()?;
-        let SocketEvent::Readable(h) = ev;
-        if let Some(s) = self.get_mut(h) {
-            s.event_pending = false;
+        while let Some(handle) = self.events.pop_front() {
+            let Some(s) = self.get_mut(handle) else {
+                continue;
+            };
+            let ready = std::mem::take(&mut s.pending);
+            return Some(SocketEvent::Datagram { handle, ready });
         }
-        Some(ev)
+        None
     }
 
     pub(crate) fn pop(&mut self, h: SocketHandle) -> Option<Queued> {
@@ -430,7 +480,13 @@ mod tests {
             set.deliver(Kind::Udp { port: 9 }, item(1)),
             Delivery::NoSocket(_)
         ));
-        assert_eq!(set.poll_event(), Some(SocketEvent::Readable(h)));
+        assert_eq!(
+            set.poll_event(),
+            Some(SocketEvent::Datagram {
+                handle: h,
+                ready: Readiness::READABLE
+            })
+        );
         assert_eq!(set.poll_event(), None);
         assert!(set.pop(h).is_some() && set.pop(h).is_some() && set.pop(h).is_none());
     }

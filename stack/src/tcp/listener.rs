@@ -73,6 +73,7 @@ impl TcpLayer {
                     let handle = self.handle_of(index);
                     if let Some(l) = self.listeners.get_mut(&port) {
                         l.accept_queue.push_back(handle);
+                        self.note_acceptable(port);
                     }
                     self.touched(index);
                     return Ok(());

@@ -9,6 +9,7 @@
 pub mod assembler;
 pub mod congestion;
 pub mod connection;
+mod events;
 mod input;
 pub mod isn;
 mod listener;
@@ -173,6 +174,12 @@ struct Slot {
     scheduled: Option<Instant>,
     /// The listener whose accept queue this connection will join when established.
     listener: Option<u16>,
+    /// What the app could observe at the last touch (for readiness events).
+    seen: events::Seen,
+    /// Readiness bits of the queued event.
+    pending: crate::socket::Readiness,
+    /// In `TcpLayer::events`. Survives the slot's reuse, so a slot is queued at most once.
+    event_queued: bool,
 }
 
 /// A stateless reply: RST for segments that belong to nobody, SYN-ACK carrying a cookie.
@@ -194,6 +201,11 @@ pub struct TcpLayer {
     listener_generation: u32,
     ready: VecDeque<u32>,
     heap: BinaryHeap<Reverse<(Instant, u32)>>,
+    /// Connections with an event queued (each at most once).
+    events: VecDeque<u32>,
+    /// Listeners with an `ACCEPTABLE` event queued (each at most once).
+    listen_events: VecDeque<u16>,
+    listen_events_pending: std::collections::HashSet<u16>,
     replies: VecDeque<Reply>,
     isn: IsnGenerator,
     secret: [u8; 16],
@@ -228,6 +240,9 @@ impl TcpLayer {
             listener_generation: 0,
             ready: VecDeque::new(),
             heap: BinaryHeap::new(),
+            events: VecDeque::new(),
+            listen_events: VecDeque::new(),
+            listen_events_pending: std::collections::HashSet::new(),
             replies: VecDeque::new(),
             isn: IsnGenerator::new(cfg.secret),
             secret: cfg.secret,
@@ -257,6 +272,7 @@ impl TcpLayer {
 
     fn insert(&mut self, conn: Connection, listener: Option<u16>) -> u32 {
         let key = (conn.local.port(), conn.remote);
+        let seen = events::Seen::of(&conn);
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -266,6 +282,9 @@ impl TcpLayer {
                     ready: false,
                     scheduled: None,
                     listener: None,
+                    seen,
+                    pending: crate::socket::Readiness::EMPTY,
+                    event_queued: false,
                 });
                 (self.slots.len() - 1) as u32
             }
@@ -275,6 +294,8 @@ impl TcpLayer {
         slot.listener = listener;
         slot.scheduled = None;
         slot.ready = false;
+        slot.seen = seen;
+        slot.pending = crate::socket::Readiness::EMPTY;
         self.by_tuple.insert(key, index);
         self.open += 1;
         index
@@ -290,6 +311,7 @@ impl TcpLayer {
     /// After anything touched connection `index`: queue it for output, reschedule its timer,
     /// hand it to its listener when established, and free it when finished.
     fn touched(&mut self, index: u32) {
+        self.note_changes(index);
         let slot = &mut self.slots[index as usize];
         let Some(conn) = slot.conn.as_ref() else {
             return;
@@ -304,7 +326,10 @@ impl TcpLayer {
                     generation: slot.generation,
                 };
                 match self.listeners.get_mut(&port) {
-                    Some(l) if established => l.accept_queue.push_back(handle),
+                    Some(l) if established => {
+                        l.accept_queue.push_back(handle);
+                        self.note_acceptable(port);
+                    }
                     _ => {
                         // The listener went away, or the handshake failed: nobody will accept it.
                         if let Some(c) = slot.conn.as_mut() {
@@ -358,6 +383,7 @@ impl TcpLayer {
             }
             slot.generation = slot.generation.wrapping_add(1);
             slot.scheduled = None;
+            slot.pending = crate::socket::Readiness::EMPTY;
             self.free.push(index);
             self.open -= 1;
         }
