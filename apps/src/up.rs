@@ -42,12 +42,13 @@ fn tcp_services(
             let Some(b) = snap_bridge.upgrade() else {
                 return empty();
             };
-            b.with_stack(|s| Snapshot {
+            b.with_stack(move |s| Snapshot {
                 addr,
                 connections: s.tcp_connections().collect(),
                 counts: s.tcp_counts(),
                 stats: s.stats().clone(),
             })
+            .unwrap_or_else(|_| empty())
         }),
     )?);
     let http_handler: server::Handler = Arc::new(move |c| crate::http::serve(c, &site));

@@ -1,20 +1,28 @@
 //! # tun-bridge — ustack on a real Linux TUN device
 //!
-//! [`Bridge::start`] opens a TUN device, gives its kernel side an address, and runs the event
-//! loop that drives a sans-IO [`ustack::Stack`] with the real clock. Apps use the blocking
-//! handles in [`socket`]; packet taps ([`tap`]) see every packet in and out.
+//! [`Bridge::start`] opens a TUN device, gives its kernel side an address, and starts the event
+//! loop thread that owns a sans-IO [`ustack::Stack`] and drives it with the real clock (see
+//! [`runtime`]). Apps are tasks on that thread using the async sockets in [`aio`]
+//! (tokio-compatible: `AsyncRead`/`AsyncWrite`), or other threads using the blocking handles in
+//! [`blocking`]; both wait on per-socket wakeups. Packet taps ([`tap`]) see every packet in and
+//! out; [`fault`] injects loss, reordering and duplication.
 
+pub mod aio;
+pub mod blocking;
+mod core;
+mod errors;
 pub mod fault;
+mod handle;
 pub mod host;
+mod ops;
 pub mod pcap;
 pub mod runtime;
-pub mod socket;
 pub mod tap;
-pub mod tcp;
 pub mod tun;
 
+pub use blocking::{Loop, PingSocket, TcpListener, TcpStream, UdpSocket};
+pub use errors::io_error;
 pub use fault::{FaultConfig, FaultInjector};
+pub use handle::{Handle, Net};
 pub use runtime::{Bridge, BridgeConfig};
-pub use socket::{PingSocket, UdpSocket};
 pub use tap::{Direction, LogTap, PcapTap, Tap};
-pub use tcp::{TcpListener, TcpStream};

@@ -1,20 +1,30 @@
 //! The event loop that drives a `ustack::Stack` from a TUN device and the real clock.
 //!
-//! One thread owns the device. It sleeps in `poll(2)` on the TUN and a waker until a packet
-//! arrives, an app queues something, or `Stack::poll_at` comes due; then it feeds every ready
-//! packet to `receive`, runs `handle_timeout`, drains `poll_transmit` to the device and wakes
-//! any app blocked on a socket. The `Stack` sits behind a mutex shared with the app handles.
+//! One thread owns the `Stack`. It runs a tokio current-thread runtime: the loop task waits (in
+//! one `select!`) on the TUN fd (`AsyncFd`, non-blocking), the stack's next deadline, kicks from
+//! app tasks that queued output, and commands from other threads. Each turn it reads a bounded
+//! batch of packets (reading the clock once), runs due timers, drains `poll_transmit` to the
+//! device, then drains `poll_event` and wakes exactly the tasks whose sockets changed. App tasks
+//! run on the same thread between turns (see [`crate::Net`]), so a service costs no thread and
+//! no lock; other threads reach it through a [`crate::Handle`].
+//!
+//! Why tokio's current-thread runtime: it is the runtime the ecosystem's crates (hyper,
+//! tokio-util) are written for, `AsyncFd` gives epoll readiness on the TUN fd without a thread,
+//! and a `LocalSet` lets tasks share the stack through `Rc` instead of a mutex.
 
+use crate::core::Core;
 use crate::fault::FaultInjector;
+use crate::handle::{Command, Handle, Net};
 use crate::tap::{Direction, Tap};
-use crate::tun::{wait_readable, Tun, Waker};
+use crate::tun::Tun;
 use std::io;
 use std::net::Ipv4Addr;
-use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::rc::Rc;
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+use tokio::sync::mpsc;
 use ustack::{Config, Instant, Stack};
 
 /// How to bring a bridge up.
@@ -48,55 +58,28 @@ impl Default for BridgeConfig {
     }
 }
 
-/// State shared by the loop thread and the app handles.
-pub(crate) struct Shared {
-    stack: Mutex<Stack>,
-    /// Signalled after every loop iteration, so blocked handles re-check their sockets.
-    pub(crate) changed: Condvar,
-    waker: Waker,
-    stop: AtomicBool,
-    origin: std::time::Instant,
-}
-
-impl Shared {
-    /// The stack's notion of now: microseconds since the bridge started.
-    pub(crate) fn now(&self) -> Instant {
-        Instant::from_micros(self.origin.elapsed().as_micros() as u64)
-    }
-
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Stack> {
-        // A panic on another thread while holding the lock must not wedge every app: the stack's
-        // state is still consistent between calls, so recover it.
-        self.stack.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Asks the loop to run an iteration now (after an app queued something to send).
-    pub(crate) fn wake(&self) {
-        self.waker.wake();
-    }
-}
-
-/// A running bridge: a TUN device with a `Stack` behind it. Dropping it stops the loop and
-/// closes the device (a non-persistent TUN then disappears).
+/// A running bridge: a TUN device with a `Stack` behind it, driven by the loop thread.
+/// Dropping it stops the loop and closes the device (a non-persistent TUN then disappears).
+#[derive(Debug)]
 pub struct Bridge {
-    pub(crate) shared: Arc<Shared>,
+    handle: Handle,
     thread: Option<JoinHandle<io::Result<()>>>,
     tun_name: String,
 }
 
-impl std::fmt::Debug for Bridge {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Bridge")
-            .field("tun", &self.tun_name)
-            .finish()
-    }
+/// The loop's packet plumbing: device, taps, fault injectors, buffers.
+struct Io {
+    taps: Vec<Box<dyn Tap>>,
+    faults: Option<FaultInjector>,
+    faults_in: Option<FaultInjector>,
+    rx: Vec<u8>,
+    tx: Vec<u8>,
 }
 
 impl Bridge {
     /// Opens the TUN, configures the host side, and starts the loop thread.
     pub fn start(config: BridgeConfig, taps: Vec<Box<dyn Tap>>) -> io::Result<Bridge> {
-        let now0 = Instant::ZERO;
-        let stack = Stack::new(config.stack.clone(), now0)
+        let stack = Stack::new(config.stack.clone(), Instant::ZERO)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         let tun = Tun::open(&config.tun_name)?;
         if config.configure_host {
@@ -107,29 +90,36 @@ impl Bridge {
                 config.stack.mtu,
             )?;
         }
-        let shared = Arc::new(Shared {
-            stack: Mutex::new(stack),
-            changed: Condvar::new(),
-            waker: Waker::new()?,
-            stop: AtomicBool::new(false),
-            origin: std::time::Instant::now(),
-        });
         let tun_name = tun.name().to_string();
-        let loop_shared = shared.clone();
-        let mtu = usize::from(config.stack.mtu);
-        let faults = config
-            .faults
-            .is_active()
-            .then(|| FaultInjector::new(config.faults));
-        let faults_in = config
-            .faults_in
-            .is_active()
-            .then(|| FaultInjector::new(config.faults_in));
+        let mtu = usize::from(config.stack.mtu).max(68);
+        let io = Io {
+            taps,
+            faults: config
+                .faults
+                .is_active()
+                .then(|| FaultInjector::new(config.faults)),
+            faults_in: config
+                .faults_in
+                .is_active()
+                .then(|| FaultInjector::new(config.faults_in)),
+            rx: vec![0u8; 65536],
+            tx: vec![0u8; mtu],
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let handle = Handle { tx };
+        let loop_handle = handle.clone();
+        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
             .name("ustack-loop".into())
-            .spawn(move || run_loop(&loop_shared, &tun, taps, faults, faults_in, mtu))?;
+            .spawn(move || thread_main(stack, tun, io, rx, loop_handle, ready_tx))?;
+        // The runtime is built on the loop thread; report its failure here, not later.
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(io::Error::other("the event loop thread died at start")),
+        }
         Ok(Bridge {
-            shared,
+            handle,
             thread: Some(thread),
             tun_name,
         })
@@ -140,36 +130,46 @@ impl Bridge {
         &self.tun_name
     }
 
-    /// Runs `f` with the stack locked (for stats, or calls the handles do not cover). Call
-    /// [`Bridge::wake`] afterwards if `f` queued packets.
-    pub fn with_stack<R>(&self, f: impl FnOnce(&mut Stack) -> R) -> R {
-        f(&mut self.shared.lock())
+    /// The `Send` handle of the loop (spawn tasks on it, call into the stack, block on results).
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
     }
 
-    /// Makes the loop drain `poll_transmit` now.
-    pub fn wake(&self) {
-        self.shared.wake();
+    /// Spawns the future that `make` builds as a task on the loop thread.
+    pub fn spawn<F, Fut>(&self, make: F) -> io::Result<()>
+    where
+        F: FnOnce(Net) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + 'static,
+    {
+        self.handle.spawn(make)
     }
 
-    /// A snapshot of the stack's counters.
+    /// Runs `f` on the stack (on the loop thread) and returns its result.
+    pub fn with_stack<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Stack) -> R + Send + 'static,
+    ) -> io::Result<R> {
+        self.handle.with_stack(f)
+    }
+
+    /// A snapshot of the stack's counters (default counters if the loop has stopped).
     pub fn stats(&self) -> ustack::Stats {
-        self.shared.lock().stats().clone()
+        self.with_stack(|s| s.stats().clone()).unwrap_or_default()
     }
 
-    /// Whether the loop thread is still running (it ends on a device error).
+    /// Whether the loop thread is still running (it ends on a device error or a stop).
     pub fn is_running(&self) -> bool {
         self.thread.as_ref().is_some_and(|t| !t.is_finished())
     }
 
-    /// Stops the loop and closes the device; returns the loop's error, if it failed.
+    /// Stops the loop (every task on it is dropped, so its connections are closed and the
+    /// resulting FIN/RST go out) and closes the device; returns the loop's error, if it failed.
     pub fn shutdown(mut self) -> io::Result<()> {
         self.stop_thread()
     }
 
     fn stop_thread(&mut self) -> io::Result<()> {
-        self.shared.stop.store(true, Ordering::SeqCst);
-        self.shared.wake();
-        self.shared.changed.notify_all();
+        self.handle.stop();
         match self.thread.take() {
             Some(t) => t
                 .join()
@@ -187,174 +187,196 @@ impl Drop for Bridge {
     }
 }
 
-/// Most packets read from the device per iteration before timers and output get their turn.
-const READ_BATCH: usize = 256;
-/// Longest sleep when no timer is armed, so a stop request is noticed even without a wake.
-const IDLE_WAIT: Duration = Duration::from_secs(1);
-
-fn run_loop(
-    shared: &Shared,
-    tun: &Tun,
-    mut taps: Vec<Box<dyn Tap>>,
-    mut faults: Option<FaultInjector>,
-    mut faults_in: Option<FaultInjector>,
-    mtu: usize,
+fn thread_main(
+    stack: Stack,
+    tun: Tun,
+    mut io: Io,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    handle: Handle,
+    ready: std::sync::mpsc::SyncSender<io::Result<()>>,
 ) -> io::Result<()> {
-    let fds = [tun.as_raw_fd(), shared.waker.as_raw_fd()];
-    let mut rx = vec![0u8; 65536];
-    let mut tx = vec![0u8; mtu.max(68)];
-    let mut backlog = false;
-    let result = loop {
-        if shared.stop.load(Ordering::SeqCst) {
-            break Ok(());
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = ready.send(Err(io::Error::new(e.kind(), e.to_string())));
+            return Err(e);
         }
-        let timeout = if backlog {
-            Duration::ZERO
-        } else {
-            let at = shared.lock().poll_at();
-            match at {
-                Some(at) => (at - shared.now()).into(),
-                None => IDLE_WAIT,
-            }
-            .min(IDLE_WAIT)
-        };
-        if !backlog {
-            for t in taps.iter_mut() {
-                t.flush();
-            }
-        }
-        if let Err(e) = wait_readable(&fds, Some(timeout)) {
-            break Err(e);
-        }
-        shared.waker.drain();
-        let mut stack = shared.lock();
-        let mut reads = 0;
-        let mut failed = None;
-        while reads < READ_BATCH {
-            match tun.recv(&mut rx) {
-                Ok(Some(n)) => {
-                    let ts = SystemTime::now();
-                    for t in taps.iter_mut() {
-                        t.packet(Direction::In, ts, &rx[..n]);
-                    }
-                    let now = shared.now();
-                    match faults_in.as_mut() {
-                        Some(f) => f.process(&rx[..n], &mut |p| stack.receive(now, p)),
-                        None => stack.receive(now, &rx[..n]),
-                    }
-                    reads += 1;
-                    // Answer as we go so a burst of requests does not pile up replies.
-                    transmit(&mut stack, shared, tun, &mut taps, &mut faults, &mut tx);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    failed = Some(e);
-                    break;
-                }
-            }
-        }
-        if let Some(e) = failed {
-            break Err(e);
-        }
-        backlog = reads == READ_BATCH;
-        if let Some(f) = faults_in.as_mut() {
-            let now = shared.now();
-            f.flush(&mut |p| stack.receive(now, p));
-        }
-        let now = shared.now();
-        if stack.poll_at().is_some_and(|at| at <= now) {
-            stack.handle_timeout(now);
-        }
-        transmit(&mut stack, shared, tun, &mut taps, &mut faults, &mut tx);
-        // Events are level-triggered for the blocking handles: drain them and broadcast.
-        while stack.poll_event().is_some() {}
-        drop(stack);
-        shared.changed.notify_all();
     };
-    for t in taps.iter_mut() {
+    let core = Rc::new(Core::new(stack, std::time::Instant::now()));
+    let net = Net::new(core.clone(), handle);
+    let local = tokio::task::LocalSet::new();
+    let (result, tun) = local.block_on(&rt, async {
+        // SAFETY: `Tun` owns its descriptor for its whole life and `as_raw_fd` always returns
+        // that same descriptor; it is closed only when the `Tun` is dropped, after
+        // `into_inner` below has taken it back from the reactor.
+        let registered = unsafe { AsyncFd::register_with_interest(tun, Interest::READABLE) };
+        let tun = match registered {
+            Ok(t) => t,
+            Err(e) => {
+                let e = io::Error::from(e);
+                let _ = ready.send(Err(io::Error::new(e.kind(), e.to_string())));
+                return (Err(e), None);
+            }
+        };
+        let _ = ready.send(Ok(()));
+        let r = run_loop(&core, &tun, &mut io, &mut commands, &net).await;
+        (r, Some(tun.into_inner()))
+    });
+    // Every task is dropped with the LocalSet: their sockets close (FIN, or RST for unread
+    // data), waiting tasks see the stop, and blocked threads get `BrokenPipe`.
+    core.stop();
+    drop(commands);
+    {
+        let _guard = rt.enter();
+        drop(local);
+        drop(net);
+    }
+    if let Some(tun) = tun {
+        core.refresh_now();
+        transmit(&core, &tun, &mut io);
+    }
+    for t in io.taps.iter_mut() {
         t.flush();
     }
-    shared.stop.store(true, Ordering::SeqCst);
-    shared.changed.notify_all();
     if let Err(e) = &result {
         log::error!("TUN event loop stopped: {e}");
     }
     result
 }
 
-fn transmit(
-    stack: &mut Stack,
-    shared: &Shared,
-    tun: &Tun,
-    taps: &mut [Box<dyn Tap>],
-    faults: &mut Option<FaultInjector>,
-    tx: &mut [u8],
-) {
-    while let Some(n) = stack.poll_transmit(shared.now(), tx) {
-        let ts = SystemTime::now();
-        for t in taps.iter_mut() {
-            t.packet(Direction::Out, ts, &tx[..n]);
+/// Most packets read from the device per turn before timers, output and the app tasks get
+/// their turn.
+const READ_BATCH: usize = 256;
+/// Most commands from other threads handled per turn.
+const COMMAND_BATCH: usize = 64;
+/// Longest sleep when no timer is armed.
+const IDLE_WAIT: std::time::Duration = std::time::Duration::from_secs(3600);
+
+async fn run_loop(
+    core: &Core,
+    tun: &AsyncFd<Tun>,
+    io: &mut Io,
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    net: &Net,
+) -> io::Result<()> {
+    let sleep = tokio::time::sleep(IDLE_WAIT);
+    tokio::pin!(sleep);
+    loop {
+        let now = core.refresh_now();
+        if core.with(|s| s.poll_at().is_some_and(|at| at <= now)) {
+            core.with(|s| s.handle_timeout(now));
         }
-        match faults {
-            Some(f) => f.process(&tx[..n], &mut |p| send(tun, p)),
-            None => send(tun, &tx[..n]),
+        transmit(core, tun.get_ref(), io);
+        core.dispatch_events();
+        let wake_at = match core.with(|s| s.poll_at()) {
+            Some(at) => core.deadline(at),
+            None => tokio::time::Instant::now() + IDLE_WAIT,
+        };
+        if sleep.deadline() != wake_at {
+            sleep.as_mut().reset(wake_at);
         }
-    }
-    if let Some(f) = faults {
-        f.flush(&mut |p| send(tun, p));
+        tokio::select! {
+            biased;
+            cmd = commands.recv() => {
+                let Some(cmd) = cmd else { return Ok(()) };
+                if !run_commands(cmd, commands, net) {
+                    return Ok(());
+                }
+            }
+            guard = tun.readable() => {
+                let mut guard = guard?;
+                let full = read_batch(core, tun.get_ref(), io)?;
+                if !full {
+                    guard.clear_ready();
+                } else {
+                    drop(guard);
+                    // A full batch: let the app tasks run before the next one.
+                    tokio::task::yield_now().await;
+                }
+            }
+            () = &mut sleep => {}
+            () = core.kicked() => {}
+        }
     }
 }
 
-impl Shared {
-    /// Runs `attempt` with the stack locked until it returns something other than an error of
-    /// kind `WouldBlock`, sleeping on the condition variable between tries (the loop signals it
-    /// after every iteration). After `timeout` the error has kind `expired` (std gives
-    /// `WouldBlock` for read/write timeouts and `TimedOut` for connect); a stopped loop gives
-    /// `BrokenPipe`. Wakes the loop afterwards so anything queued goes out.
-    pub(crate) fn block_on<T>(
-        &self,
-        timeout: Option<std::time::Duration>,
-        expired: io::ErrorKind,
-        mut attempt: impl FnMut(&mut Stack) -> io::Result<T>,
-    ) -> io::Result<T> {
-        let deadline = timeout.map(|t| std::time::Instant::now() + t);
-        let mut stack = self.lock();
-        loop {
-            match attempt(&mut stack) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                other => {
-                    drop(stack);
-                    self.wake();
-                    return other;
-                }
-            }
-            if self.stopped() {
-                return Err(io::Error::new(
-                    io::ErrorKind::BrokenPipe,
-                    "the stack's event loop has stopped",
-                ));
-            }
-            let wait = match deadline {
-                Some(d) => {
-                    let left = d.saturating_duration_since(std::time::Instant::now());
-                    if left.is_zero() {
-                        return Err(io::Error::new(expired, "timed out"));
-                    }
-                    left
-                }
-                None => Duration::from_secs(1),
-            };
-            stack = self
-                .changed
-                .wait_timeout(stack, wait)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+/// Runs `first` and whatever else is queued (bounded); false on a stop request.
+fn run_commands(
+    first: Command,
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    net: &Net,
+) -> bool {
+    let mut next = Some(first);
+    let mut n = 0;
+    while let Some(cmd) = next.take() {
+        match cmd {
+            Command::Stop => return false,
+            Command::Run(f) => f(net),
+        }
+        n += 1;
+        if n < COMMAND_BATCH {
+            next = commands.try_recv().ok();
         }
     }
+    true
+}
 
-    /// Whether the loop has stopped (handles then fail instead of blocking forever).
-    pub(crate) fn stopped(&self) -> bool {
-        self.stop.load(Ordering::SeqCst)
+/// Reads up to a batch of packets into the stack, answering as it goes. Returns whether the
+/// batch was full (more may be waiting).
+fn read_batch(core: &Core, tun: &Tun, io: &mut Io) -> io::Result<bool> {
+    let now = core.refresh_now();
+    let mut reads = 0;
+    while reads < READ_BATCH {
+        let Some(n) = tun.recv(&mut io.rx)? else {
+            break;
+        };
+        if !io.taps.is_empty() {
+            let ts = SystemTime::now();
+            for t in io.taps.iter_mut() {
+                t.packet(Direction::In, ts, &io.rx[..n]);
+            }
+        }
+        core.with(|stack| match io.faults_in.as_mut() {
+            Some(f) => f.process(&io.rx[..n], &mut |p| stack.receive(now, p)),
+            None => stack.receive(now, &io.rx[..n]),
+        });
+        reads += 1;
+        // Answer as we go so a burst of requests does not pile up replies.
+        transmit(core, tun, io);
+    }
+    if let Some(f) = io.faults_in.as_mut() {
+        core.with(|stack| f.flush(&mut |p| stack.receive(now, p)));
+    }
+    if reads < READ_BATCH {
+        for t in io.taps.iter_mut() {
+            t.flush();
+        }
+    }
+    Ok(reads == READ_BATCH)
+}
+
+/// Drains `poll_transmit` to the device.
+fn transmit(core: &Core, tun: &Tun, io: &mut Io) {
+    let now = core.now();
+    core.with(|stack| {
+        while let Some(n) = stack.poll_transmit(now, &mut io.tx) {
+            if !io.taps.is_empty() {
+                let ts = SystemTime::now();
+                for t in io.taps.iter_mut() {
+                    t.packet(Direction::Out, ts, &io.tx[..n]);
+                }
+            }
+            match io.faults.as_mut() {
+                Some(f) => f.process(&io.tx[..n], &mut |p| send(tun, p)),
+                None => send(tun, &io.tx[..n]),
+            }
+        }
+    });
+    if let Some(f) = io.faults.as_mut() {
+        f.flush(&mut |p| send(tun, p));
     }
 }
 

@@ -1,0 +1,57 @@
+//! The stack's error types as the `io::Error`s a `std::net` socket would give.
+
+use std::io::{self, ErrorKind};
+use ustack::tcp::TcpError;
+use ustack::{BindError, RecvError, SendError};
+
+/// Maps a stack TCP error to the `io::Error` a `std::net` socket would give.
+pub fn io_error(e: TcpError) -> io::Error {
+    let kind = match e {
+        TcpError::WouldBlock => ErrorKind::WouldBlock,
+        TcpError::InvalidHandle | TcpError::NotConnected => ErrorKind::NotConnected,
+        TcpError::Reset => ErrorKind::ConnectionReset,
+        TcpError::Refused => ErrorKind::ConnectionRefused,
+        TcpError::TimedOut => ErrorKind::TimedOut,
+        TcpError::Unreachable(_) => ErrorKind::HostUnreachable,
+        TcpError::Closed => ErrorKind::BrokenPipe,
+        TcpError::NoResources => ErrorKind::AddrNotAvailable,
+        TcpError::AddrInUse => ErrorKind::AddrInUse,
+    };
+    io::Error::new(kind, e.to_string())
+}
+
+pub(crate) fn bind_error(e: BindError) -> io::Error {
+    match e {
+        BindError::AddrInUse => io::Error::new(ErrorKind::AddrInUse, "address in use"),
+        BindError::TooManySockets => io::Error::other("too many sockets open in the stack"),
+        BindError::NoFreePort => io::Error::new(ErrorKind::AddrNotAvailable, "no free port"),
+    }
+}
+
+pub(crate) fn send_error(e: SendError) -> io::Error {
+    match e {
+        SendError::InvalidHandle => io::Error::new(ErrorKind::NotConnected, "socket is closed"),
+        SendError::MessageTooLong => io::Error::new(ErrorKind::InvalidInput, "message too long"),
+        SendError::NeedsFragmentation { mtu } => io::Error::new(
+            ErrorKind::InvalidInput,
+            format!("message too long for MTU {mtu} with DF set"),
+        ),
+        SendError::QueueFull => io::Error::new(ErrorKind::WouldBlock, "transmit queue full"),
+        SendError::BadDestination => io::Error::new(ErrorKind::InvalidInput, "bad destination"),
+    }
+}
+
+pub(crate) fn recv_error(e: RecvError) -> io::Error {
+    match e {
+        RecvError::InvalidHandle => io::Error::new(ErrorKind::NotConnected, "socket is closed"),
+        RecvError::WouldBlock => io::Error::new(ErrorKind::WouldBlock, "no data"),
+        RecvError::Icmp(e) if e.is_port_unreachable() => {
+            io::Error::new(ErrorKind::ConnectionRefused, e.to_string())
+        }
+        RecvError::Icmp(e) => io::Error::other(e.to_string()),
+    }
+}
+
+pub(crate) fn stopped() -> io::Error {
+    io::Error::new(ErrorKind::BrokenPipe, "the stack's event loop has stopped")
+}
