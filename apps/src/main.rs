@@ -7,6 +7,7 @@ mod connect;
 mod http;
 mod net;
 mod ping;
+mod serve;
 mod server;
 mod services;
 mod udp_echo;

@@ -60,7 +60,7 @@ pub struct NetArgs {
 }
 
 /// A seed from the OS for the stack's pseudo-random choices.
-fn os_seed() -> u64 {
+pub fn os_seed() -> u64 {
     use std::io::Read;
     let mut b = [0u8; 8];
     match std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)) {
@@ -78,6 +78,11 @@ fn os_seed() -> u64 {
 impl NetArgs {
     /// Creates the TUN, configures the host side and starts the stack.
     pub fn start(&self) -> io::Result<Bridge> {
+        self.start_with(|_| {})
+    }
+
+    /// [`NetArgs::start`] with a last say over the stack's `Config`.
+    pub fn start_with(&self, tweak: impl FnOnce(&mut ustack::Config)) -> io::Result<Bridge> {
         if self.addr == self.host_addr {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -110,7 +115,7 @@ impl NetArgs {
         let mut secret = [0u8; 16];
         secret[..8].copy_from_slice(&seed.to_le_bytes());
         secret[8..].copy_from_slice(&os_seed().to_le_bytes());
-        let config = BridgeConfig {
+        let mut config = BridgeConfig {
             tun_name: self.tun.clone(),
             host_addr: self.host_addr,
             configure_host: true,
@@ -136,6 +141,7 @@ impl NetArgs {
                 seed: self.fault_seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5eed,
             },
         };
+        tweak(&mut config.stack);
         Bridge::start(config, taps)
     }
 }

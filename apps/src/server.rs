@@ -139,18 +139,6 @@ impl Conn {
         self.stream.shutdown(Shutdown::Write)
     }
 
-    /// Reads whatever is there without blocking: `Ok(None)` if nothing is.
-    pub fn try_read(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
-        self.stream.set_read_timeout(Some(Duration::ZERO))?;
-        let r = self.stream.read(buf);
-        self.stream.set_read_timeout(Some(TICK))?;
-        match r {
-            Ok(n) => Ok(Some(n)),
-            Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
     /// Half-closes, then reads and discards what the peer still sends (at most `limit` bytes,
     /// for at most `time`) so that closing does not turn into a reset that could destroy the
     /// response in flight (the "lingering close" of RFC 9112 §9.6).

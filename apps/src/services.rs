@@ -1,56 +1,47 @@
-//! The classic small TCP services: echo (RFC 862), discard (RFC 863) and character generator
-//! (RFC 864), each on a connection thread started by [`crate::server`].
+//! The classic small TCP services — echo (RFC 862), discard (RFC 863) and character generator
+//! (RFC 864) — as async tasks on the stack's event loop: a connection costs a task, not a
+//! thread. Each is written against `tun_bridge::aio::TcpStream` with plain tokio I/O traits.
 
-use crate::server::Conn;
-use std::io::{self, ErrorKind, Read, Write};
+use std::io;
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tun_bridge::aio::TcpStream;
 
-/// Keepalive on the small services: a peer that vanished is noticed (and its thread ended)
+/// Keepalive on the small services: a peer that vanished is noticed (and its task ended)
 /// without cutting off an idle but living one.
-const KEEPALIVE: Duration = Duration::from_secs(120);
+pub const KEEPALIVE: Duration = Duration::from_secs(120);
 
-fn finish(name: &str, conn: &Conn, r: io::Result<u64>) {
-    match r {
-        Ok(n) => log::debug!("{name}: {} done, {n} bytes", conn.peer()),
-        Err(e) if e.kind() == ErrorKind::ConnectionAborted => {}
-        Err(e) => log::debug!("{name}: {}: {e}", conn.peer()),
+/// Read/write buffer of the services.
+const BUF: usize = 64 << 10;
+
+/// TCP echo (RFC 862): sends back everything it receives; when the client half-closes, the
+/// server closes after the last byte. Returns the bytes echoed.
+pub async fn echo(mut s: TcpStream) -> io::Result<u64> {
+    let mut buf = vec![0u8; BUF];
+    let mut total = 0u64;
+    loop {
+        let n = s.read(&mut buf).await?;
+        if n == 0 {
+            s.shutdown().await?;
+            return Ok(total);
+        }
+        s.write_all(&buf[..n]).await?;
+        total += n as u64;
     }
 }
 
-/// TCP echo (RFC 862): sends back everything it receives; when the client half-closes, the
-/// server closes after the last byte.
-pub fn echo(mut conn: Conn) {
-    let _ = conn.stream().set_keepalive(Some(KEEPALIVE));
-    let r = (|| {
-        let mut buf = vec![0u8; 64 << 10];
-        let mut total = 0u64;
-        loop {
-            let n = conn.read(&mut buf)?;
-            if n == 0 {
-                return Ok(total);
-            }
-            conn.write_all(&buf[..n])?;
-            total += n as u64;
-        }
-    })();
-    finish("echo", &conn, r);
-}
-
 /// Discard (RFC 863): reads and throws away everything until the client closes.
-pub fn discard(mut conn: Conn) {
-    let _ = conn.stream().set_keepalive(Some(KEEPALIVE));
-    let r = (|| {
-        let mut buf = vec![0u8; 64 << 10];
-        let mut total = 0u64;
-        loop {
-            let n = conn.read(&mut buf)?;
-            if n == 0 {
-                return Ok(total);
-            }
-            total += n as u64;
+pub async fn discard(mut s: TcpStream) -> io::Result<u64> {
+    let mut buf = vec![0u8; BUF];
+    let mut total = 0u64;
+    loop {
+        let n = s.read(&mut buf).await?;
+        if n == 0 {
+            s.shutdown().await?;
+            return Ok(total);
         }
-    })();
-    finish("discard", &conn, r);
+        total += n as u64;
+    }
 }
 
 /// Characters per chargen line, CRLF not counted (RFC 864).
@@ -70,28 +61,24 @@ pub fn chargen_cycle() -> Vec<u8> {
 
 /// Character generator (RFC 864): sends the rotating 72-character lines until the client
 /// closes; anything the client sends is thrown away.
-pub fn chargen(mut conn: Conn) {
-    let _ = conn.stream().set_keepalive(Some(KEEPALIVE));
-    let r = (|| {
-        let cycle = chargen_cycle();
-        // Twice the cycle, so that any window of up to one cycle is one contiguous slice.
-        let doubled = [cycle.as_slice(), cycle.as_slice()].concat();
-        let mut pos = 0usize;
-        let mut total = 0u64;
-        let mut sink = [0u8; 4096];
-        loop {
-            let n = conn.write(&doubled[pos..pos + cycle.len()])?;
-            pos = (pos + n) % cycle.len();
-            total += n as u64;
-            // Drain (and discard) what the client sent; end of stream means it closed.
-            while let Some(got) = conn.try_read(&mut sink)? {
-                if got == 0 {
-                    return Ok(total);
-                }
+pub async fn chargen(mut s: TcpStream) -> io::Result<u64> {
+    let cycle = chargen_cycle();
+    // Twice the cycle, so that any window of up to one cycle is one contiguous slice.
+    let doubled = [cycle.as_slice(), cycle.as_slice()].concat();
+    let mut pos = 0usize;
+    let mut total = 0u64;
+    let mut sink = [0u8; 4096];
+    loop {
+        let n = s.write(&doubled[pos..pos + cycle.len()]).await?;
+        pos = (pos + n) % cycle.len();
+        total += n as u64;
+        // Drain (and discard) what the client sent; end of stream means it closed.
+        while let Some(got) = s.try_read(&mut sink)? {
+            if got == 0 {
+                return Ok(total);
             }
         }
-    })();
-    finish("chargen", &conn, r);
+    }
 }
 
 #[cfg(test)]

@@ -1,32 +1,177 @@
 //! `ustack up`: the stack on a TUN interface, answering ping and serving UDP echo and the TCP
-//! services (echo, discard, chargen, HTTP).
+//! services (echo, discard, chargen, HTTP) as tasks on its event loop.
 
 use crate::http::{pages::Snapshot, Site};
 use crate::net::NetArgs;
-use crate::server;
-use clap::Args;
+use crate::serve::{accept_loop, handler};
+use crate::udp_echo::EchoCounters;
+use clap::{Args, ValueEnum};
 use std::io;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
+use tun_bridge::aio::{TcpListener, UdpSocket};
+use tun_bridge::Net;
+
+/// A service `ustack up` can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
+pub enum Service {
+    /// TCP echo (RFC 862), port 7.
+    Echo,
+    /// TCP discard (RFC 863), port 9.
+    Discard,
+    /// TCP character generator (RFC 864), port 19.
+    Chargen,
+    /// HTTP/1.1, port 80.
+    Http,
+    /// UDP echo (RFC 862), port 7.
+    UdpEcho,
+}
+
+impl Service {
+    const ALL: [Service; 5] = [
+        Service::Echo,
+        Service::Discard,
+        Service::Chargen,
+        Service::Http,
+        Service::UdpEcho,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Service::Echo => "echo",
+            Service::Discard => "discard",
+            Service::Chargen => "chargen",
+            Service::Http => "http",
+            Service::UdpEcho => "udp-echo",
+        }
+    }
+
+    fn default_port(self) -> u16 {
+        match self {
+            Service::Echo | Service::UdpEcho => 7,
+            Service::Discard => 9,
+            Service::Chargen => 19,
+            Service::Http => 80,
+        }
+    }
+}
+
+/// `NAME=PORT`, for `--port`.
+#[derive(Debug, Clone, Copy)]
+pub struct PortOverride {
+    service: Service,
+    port: u16,
+}
+
+fn parse_port_override(s: &str) -> Result<PortOverride, String> {
+    let (name, port) = s
+        .split_once('=')
+        .ok_or_else(|| format!("'{s}': expected NAME=PORT, e.g. http=8080"))?;
+    let service = Service::from_str(name, true).map_err(|_| {
+        let names: Vec<_> = Service::ALL.iter().map(|s| s.name()).collect();
+        format!("'{name}': not a service (one of {})", names.join(", "))
+    })?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("'{port}': not a port number"))?;
+    if port == 0 {
+        return Err("port 0 cannot be listened on".into());
+    }
+    Ok(PortOverride { service, port })
+}
 
 /// Options of `ustack up`.
 #[derive(Debug, Args)]
 pub struct UpArgs {
-    /// Serve the files under this directory over HTTP (port 80) besides the built-in pages.
+    /// Serve the files under this directory over HTTP besides the built-in pages.
     #[arg(long, value_name = "DIR")]
     pub http_root: Option<PathBuf>,
+    /// Which services to run (comma-separated; default: all).
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub services: Option<Vec<Service>>,
+    /// Move a service to another port, e.g. `--port http=8080` (repeatable).
+    #[arg(long = "port", value_name = "NAME=PORT", value_parser = parse_port_override)]
+    pub ports: Vec<PortOverride>,
+    /// Most TCP connections in the stack's table (raise it for many idle connections).
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Accept queue length of every TCP service.
+    #[arg(long, default_value_t = 128, value_name = "N")]
+    pub backlog: usize,
     #[command(flatten)]
     pub net: NetArgs,
 }
 
-/// Starts the TCP services; returns their accept threads.
-fn tcp_services(
+/// The services to run and their ports.
+fn plan(args: &UpArgs) -> io::Result<Vec<(Service, u16)>> {
+    let chosen = args
+        .services
+        .clone()
+        .unwrap_or_else(|| Service::ALL.to_vec());
+    let mut plan: Vec<(Service, u16)> = Vec::new();
+    for s in chosen {
+        if !plan.iter().any(|(x, _)| *x == s) {
+            plan.push((s, s.default_port()));
+        }
+    }
+    for o in &args.ports {
+        match plan.iter_mut().find(|(s, _)| *s == o.service) {
+            Some(entry) => entry.1 = o.port,
+            None => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "--port {}={}: that service is not running",
+                        o.service.name(),
+                        o.port
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(plan)
+}
+
+/// Binds every TCP and UDP service on the loop and spawns its task.
+fn start_services(
+    net: &Net,
+    plan: &[(Service, u16)],
+    backlog: usize,
+    echo_counters: &Arc<EchoCounters>,
+    key: u64,
+) -> io::Result<()> {
+    for &(service, port) in plan {
+        let bind_err = |e: io::Error| {
+            io::Error::new(e.kind(), format!("{}: port {port}: {e}", service.name()))
+        };
+        if service == Service::UdpEcho {
+            let sock = UdpSocket::bind(net, port).map_err(bind_err)?;
+            tokio::task::spawn_local(crate::udp_echo::run(sock, echo_counters.clone(), key));
+            continue;
+        }
+        if service == Service::Http {
+            continue; // on its own (see `run`)
+        }
+        let listener = TcpListener::bind(net, port, backlog).map_err(bind_err)?;
+        let h = match service {
+            Service::Echo => handler(crate::services::echo),
+            Service::Discard => handler(crate::services::discard),
+            _ => handler(crate::services::chargen),
+        };
+        tokio::task::spawn_local(accept_loop(service.name(), listener, h));
+    }
+    Ok(())
+}
+
+/// Starts the HTTP service (on its blocking threads until it moves onto the loop).
+fn start_http(
     bridge: &Arc<tun_bridge::Bridge>,
     args: &UpArgs,
+    port: u16,
     stop: &Arc<AtomicBool>,
-) -> io::Result<Vec<std::thread::JoinHandle<()>>> {
+) -> io::Result<std::thread::JoinHandle<()>> {
     let addr = args.net.addr;
     let snap_bridge = Arc::downgrade(bridge);
     let site = Arc::new(Site::new(
@@ -51,59 +196,27 @@ fn tcp_services(
             .unwrap_or_else(|_| empty())
         }),
     )?);
-    let http_handler: server::Handler = Arc::new(move |c| crate::http::serve(c, &site));
-    let services: [(
-        &'static str,
-        u16,
-        Option<std::time::Duration>,
-        server::Handler,
-    ); 4] = [
-        ("echo", 7, None, Arc::new(crate::services::echo)),
-        ("discard", 9, None, Arc::new(crate::services::discard)),
-        ("chargen", 19, None, Arc::new(crate::services::chargen)),
-        ("http", 80, Some(crate::http::IDLE_TIMEOUT), http_handler),
-    ];
-    let mut threads = Vec::new();
-    for (name, port, idle, handler) in services {
-        match server::spawn(bridge, name, port, stop.clone(), idle, handler) {
-            Ok(t) => threads.push(t),
-            Err(e) => {
-                stop.store(true, Ordering::Relaxed);
-                for t in threads {
-                    let _ = t.join();
-                }
-                return Err(e);
-            }
-        }
-    }
-    Ok(threads)
+    let http_handler: crate::server::Handler = Arc::new(move |c| crate::http::serve(c, &site));
+    crate::server::spawn(
+        bridge,
+        "http",
+        port,
+        stop.clone(),
+        Some(crate::http::IDLE_TIMEOUT),
+        http_handler,
+    )
 }
 
-pub fn run(args: UpArgs) -> io::Result<ExitCode> {
-    let (tx, rx) = mpsc::channel();
-    ctrlc::set_handler(move || {
-        let _ = tx.send(());
-    })
-    .map_err(io::Error::other)?;
-
-    let bridge = Arc::new(args.net.start()?);
-    let stop = Arc::new(AtomicBool::new(false));
-    let echo = crate::udp_echo::spawn(&bridge, 7, stop.clone())?;
-    let tcp = match tcp_services(&bridge, &args, &stop) {
-        Ok(t) => t,
-        Err(e) => {
-            stop.store(true, Ordering::Relaxed);
-            let _ = echo.join();
-            return Err(e);
-        }
-    };
-
+fn print_banner(bridge: &tun_bridge::Bridge, args: &UpArgs, plan: &[(Service, u16)]) {
     let n = &args.net;
     println!("ustack is up on {} (MTU {})", bridge.tun_name(), n.mtu);
     println!("  kernel side  {}/{}", n.host_addr, n.prefix_len);
     println!("  stack        {}", n.addr);
-    println!("  serving      ICMP echo, UDP echo on port 7");
-    println!("               TCP echo 7, discard 9, chargen 19, HTTP 80");
+    let list: Vec<String> = plan
+        .iter()
+        .map(|(s, p)| format!("{} {p}", s.name()))
+        .collect();
+    println!("  serving      ICMP echo; {}", list.join(", "));
     if let Some(r) = &args.http_root {
         println!("  http root    {}", r.display());
     }
@@ -113,35 +226,81 @@ pub fn run(args: UpArgs) -> io::Result<ExitCode> {
     println!("try:");
     println!("  ping {}", n.addr);
     println!("  ping -s 4000 {}        # fragmented both ways", n.addr);
-    println!("  echo hello | nc -u -w1 {} 7", n.addr);
-    println!(
-        "  curl http://{}/  and  curl http://{}/stats",
-        n.addr, n.addr
-    );
-    println!("  echo hello | nc -N {} 7          # TCP echo", n.addr);
-    println!("  nc -N {} 9 < /etc/services       # discard", n.addr);
-    println!("  nc {} 19 | head -5               # chargen", n.addr);
+    for &(s, p) in plan {
+        match s {
+            Service::UdpEcho => println!("  echo hello | nc -u -w1 {} {p}", n.addr),
+            Service::Http => println!(
+                "  curl http://{}:{p}/  and  curl http://{}:{p}/stats",
+                n.addr, n.addr
+            ),
+            Service::Echo => println!("  echo hello | nc -N {} {p}          # TCP echo", n.addr),
+            Service::Discard => println!("  nc -N {} {p} < /etc/services       # discard", n.addr),
+            Service::Chargen => println!("  nc {} {p} | head -5               # chargen", n.addr),
+        }
+    }
     println!("Ctrl-C to stop.");
+}
+
+pub fn run(args: UpArgs) -> io::Result<ExitCode> {
+    let (tx, rx) = mpsc::channel();
+    ctrlc::set_handler(move || {
+        let _ = tx.send(());
+    })
+    .map_err(io::Error::other)?;
+    let plan = plan(&args)?;
+    let max_connections = args.max_connections;
+    let bridge = Arc::new(args.net.start_with(|c| {
+        if let Some(n) = max_connections {
+            c.tcp_max_connections = n;
+        }
+    })?);
+    let echo_counters = Arc::new(EchoCounters::default());
+    let (ready_tx, ready_rx) = mpsc::sync_channel(1);
+    {
+        let (plan, counters, backlog) = (plan.clone(), echo_counters.clone(), args.backlog);
+        let key = crate::net::os_seed();
+        bridge.spawn(move |net| async move {
+            let _ = ready_tx.send(start_services(&net, &plan, backlog, &counters, key));
+        })?;
+    }
+    ready_rx
+        .recv()
+        .map_err(|_| io::Error::other("the event loop stopped while starting services"))??;
+    let stop = Arc::new(AtomicBool::new(false));
+    let http = match plan.iter().find(|(s, _)| *s == Service::Http) {
+        Some(&(_, port)) => Some(start_http(&bridge, &args, port, &stop)?),
+        None => None,
+    };
+    print_banner(&bridge, &args, &plan);
 
     // Wait for Ctrl-C / SIGTERM, or for the loop to die on a device error.
     loop {
-        match rx.recv_timeout(std::time::Duration::from_millis(500)) {
+        match rx.recv_timeout(std::time::Duration::from_millis(200)) {
             Ok(()) => break,
             Err(mpsc::RecvTimeoutError::Timeout) if bridge.is_running() => {}
             Err(_) => break,
         }
     }
+    // Stop at once, whatever the connections do: the loop drops every task (closing its
+    // connections), sends the resulting FIN/RST, and closes the device.
     stop.store(true, Ordering::Relaxed);
-    let _ = echo.join();
-    // Every service thread notices `stop` within a tick and ends its connections.
-    for t in tcp {
-        let _ = t.join();
-    }
     let stats = bridge.stats();
     let result = match Arc::try_unwrap(bridge) {
         Ok(b) => b.shutdown(),
-        Err(_) => Ok(()), // cannot happen: only the threads joined above held it
+        Err(b) => {
+            b.handle().stop();
+            Ok(())
+        }
     };
+    if let Some(t) = http {
+        let _ = t.join();
+    }
     println!("\nustack stopped; counters:\n{stats}");
+    let c = &echo_counters;
+    let refused = c.refused_reflector.load(Ordering::Relaxed);
+    let limited = c.rate_limited.load(Ordering::Relaxed);
+    if refused + limited > 0 {
+        println!("udp echo: {refused} refused (reflector source port), {limited} rate-limited");
+    }
     result.map(|()| ExitCode::SUCCESS)
 }
