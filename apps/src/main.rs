@@ -52,15 +52,13 @@ impl Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // --trace also shows every TCP state transition, RTO and retransmission (debug level of
-    // the stack's tcp modules); RUST_LOG overrides.
-    let filter = if cli.command.net().trace {
-        "info,ustack::tcp=debug"
-    } else {
-        "info"
-    };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(filter))
-        .format_timestamp_micros()
-        .init();
+    // the stack's tcp modules), whatever RUST_LOG says about the rest.
+    let mut logger =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+    if cli.command.net().trace {
+        logger.filter_module("ustack::tcp", log::LevelFilter::Debug);
+    }
+    logger.format_timestamp_micros().init();
     let result = match cli.command {
         Command::Up(args) => up::run(args),
         Command::Ping(args) => ping::run(args),

@@ -43,8 +43,30 @@ pub fn tun_available() -> bool {
         }
         Err(reason) => {
             eprintln!("skipping: {reason}");
+            record_skip(reason);
             false
         }
+    }
+}
+
+/// Appends the skipped test's name to `$USTACK_SKIP_LOG` (one line per skip), so that
+/// scripts/test.sh can report skips separately instead of counting them as passes.
+fn record_skip(reason: &str) {
+    let Some(path) = std::env::var_os("USTACK_SKIP_LOG") else {
+        return;
+    };
+    let test = thread::current().name().unwrap_or("?").to_string();
+    let line = format!("{test}: {reason}\n");
+    let appended = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()));
+    if let Err(e) = appended {
+        eprintln!(
+            "could not record the skip in {}: {e}",
+            path.to_string_lossy()
+        );
     }
 }
 
