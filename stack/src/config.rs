@@ -114,12 +114,21 @@ pub struct Config {
     /// to it and to the MTU − 40. Default 65495. Must be within [`MIN_MSS`]`..=65495`
     /// (RFC 9293 §3.7.1: the largest datagram less 40 bytes of headers).
     pub tcp_max_mss: u16,
-    /// Secret for ISNs (RFC 6528) and SYN cookies. Tests pin it; the bridge draws it from OS
-    /// entropy.
+    /// The 128-bit secret: the ISN key (RFC 6528 §3) and the root from which separate keys for
+    /// SYN cookies, IPv4 ids, ephemeral ports and echo identifiers are derived (SipHash-2-4, so
+    /// no observed value reveals it). Tests pin it; the bridge draws it from the OS (getrandom,
+    /// `tun_bridge::entropy`), never from the time or the pid.
     pub secret: [u8; 16],
-    /// Seed for the stack's pseudo-random choices (IP identification start, ephemeral ports).
-    /// Tests pin it; the bridge seeds it from OS entropy.
+    /// Seed mixed into the derived keys (ephemeral ports, echo identifiers, IP ids): with a pinned
+    /// secret, a different seed gives different choices. Tests pin it; the bridge draws it from
+    /// the OS.
     pub seed: u64,
+    /// Counters in the IPv4 identification table (RFC 7739 §5.3): each datagram's id comes from
+    /// the counter its (source, destination, protocol) hashes to under a secret key, so an
+    /// observer learns nothing about traffic to other destinations (the idle scan of RFC 7739
+    /// §3) except the 1 in `ip_ident_buckets` that share its counter. 2 bytes each. Default 2048
+    /// (Linux's `ip_idents` minimum). Must be within 1..=65536.
+    pub ip_ident_buckets: usize,
 }
 
 impl Default for Config {
@@ -163,6 +172,7 @@ impl Default for Config {
             tcp_max_mss: 65495,
             secret: *b"ustack-test-key!",
             seed: 0x05ee_d0f0_57ac,
+            ip_ident_buckets: 2048,
         }
     }
 }
@@ -271,6 +281,15 @@ impl Config {
         let (lo, hi) = self.ephemeral_ports;
         if lo == 0 || lo > hi {
             return Err(ConfigError::BadEphemeralRange(lo, hi));
+        }
+        // RFC 7739 §5.3: at least one counter; more than 65536 buys nothing over 16-bit ids.
+        if !(1..=65536).contains(&self.ip_ident_buckets) {
+            return Err(ConfigError::OutOfRange {
+                field: "ip_ident_buckets",
+                value: self.ip_ident_buckets as u64,
+                min: 1,
+                max: 65536,
+            });
         }
         Ok(())
     }

@@ -9,10 +9,11 @@
 use crate::config::{Config, ConfigError};
 use crate::icmp::{self as policy, DstKind, Quoted, TokenBucket, MAX_QUOTE};
 use crate::ip::fragment::{BufferPool, OutHeader, QueueError, TxQueue};
+use crate::ip::ident::IdentGenerator;
 use crate::ip::reassembly::{
     FragDrop, Fragment, FragmentKey, Outcome, Reassembler, ReassemblyLimits,
 };
-use crate::rand::Rng;
+use crate::rand::{derive_key, label, Rng};
 use crate::socket::{
     BindError, Delivery, EchoEvent, IcmpError, Kind, Queued, RecvError, SendError, SocketEvent,
     SocketHandle, SocketSet,
@@ -46,7 +47,7 @@ pub struct Stack {
     config: Config,
     stats: Stats,
     rng: Rng,
-    next_ident: u16,
+    idents: IdentGenerator,
     reassembly: Reassembler,
     icmp_errors: TokenBucket,
     sockets: SocketSet,
@@ -62,11 +63,12 @@ impl Stack {
     /// A stack with `config`, its clock starting at `now`.
     pub fn new(config: Config, now: Instant) -> Result<Stack, ConfigError> {
         config.validate()?;
-        let mut rng = Rng::new(config.seed);
-        let next_ident = rng.next_u64() as u16;
+        // Separate keys per use, all derived from the secret (issue 8 #13; RFC 6528 §3).
+        let rng = Rng::new(&config.secret, config.seed);
+        let ident_key = derive_key(&config.secret, label::IP_IDENT, config.seed);
         Ok(Stack {
             stats: Stats::new(),
-            next_ident,
+            idents: IdentGenerator::new(ident_key, config.ip_ident_buckets),
             rng,
             reassembly: Reassembler::new(ReassemblyLimits {
                 max_datagram_size: MAX_DATAGRAM,
@@ -505,7 +507,7 @@ impl Stack {
         let Some(e) = self.tx.emit(self.config.mtu, buf, &mut self.pool) else {
             let mut ip = IpOut {
                 ttl: self.config.ttl,
-                ident: &mut self.next_ident,
+                ident: &mut self.idents,
             };
             let n = self.tcp.poll_transmit(self.now, buf, &mut ip)?;
             self.stats.ip_tx_packets += 1;
@@ -543,7 +545,8 @@ impl Stack {
         dont_fragment: bool,
         data: Vec<u8>,
     ) -> Result<(), QueueError> {
-        let ident = self.next_ident;
+        // RFC 6864 §4 / RFC 7739 §5.3: unique per (src, dst, protocol), unrelated across them.
+        let ident = self.idents.next(src, dst, protocol);
         let h = OutHeader {
             src,
             dst,
@@ -553,12 +556,7 @@ impl Stack {
             dont_fragment,
         };
         match self.tx.push(h, data, self.config.mtu) {
-            Ok(()) => {
-                // RFC 6864 §4: unique per (src, dst, protocol) within the datagram lifetime; a
-                // single counter started at a random point satisfies that.
-                self.next_ident = self.next_ident.wrapping_add(1);
-                Ok(())
-            }
+            Ok(()) => Ok(()),
             Err((e, data)) => {
                 self.pool.give(data);
                 debug!("not sent to {dst}: {e:?}");

@@ -301,7 +301,7 @@ fn mutated(rng: &mut Rng) -> Config {
         let dur = Duration::from_micros(rng.pick(DURS));
         let size = rng.pick(SIZES);
         let count = rng.pick(COUNTS);
-        match rng.below(38) {
+        match rng.below(39) {
             0 => c.mtu = rng.pick(&[0, 67, 68, 69, 100, 576, 1500, 9000, 65535]),
             1 => c.ttl = rng.pick(&[0, 1, 255]),
             2 => c.reassembly_timeout = dur,
@@ -340,6 +340,7 @@ fn mutated(rng: &mut Rng) -> Config {
             33 => c.tcp_max_mss = rng.pick(&[0, 1, 27, 28, 88, 536, 65495, 65535]),
             34 => c.prefix_len = rng.pick(&[0, 8, 30, 32, 33]),
             35 => c.seed = rng.next(),
+            37 => c.ip_ident_buckets = size,
             36 => c.secret = [rng.next() as u8; 16],
             _ => {
                 // A small, fast-timer config: everything at its tightest.
@@ -546,4 +547,26 @@ fn the_property_is_not_vacuous() {
         .filter(|&s| mutated(&mut Rng(s)).validate().is_ok())
         .count();
     assert!((100..=350).contains(&valid), "{valid} of 400 valid");
+}
+
+#[test]
+fn refuses_an_empty_or_oversized_ident_table() {
+    refused(
+        Config {
+            ip_ident_buckets: 0,
+            ..d()
+        },
+        "ip_ident_buckets",
+    );
+    refused(
+        Config {
+            ip_ident_buckets: 65537,
+            ..d()
+        },
+        "ip_ident_buckets",
+    );
+    accepted(Config {
+        ip_ident_buckets: 1,
+        ..d()
+    });
 }

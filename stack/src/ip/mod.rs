@@ -2,4 +2,5 @@
 //! Ingress validation of single packets is in [`crate::wire::ipv4`]; address policy in the stack.
 
 pub(crate) mod fragment;
+pub(crate) mod ident;
 pub mod reassembly;

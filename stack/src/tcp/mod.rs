@@ -143,7 +143,7 @@ pub(crate) fn write_packet(
     repr: &TcpRepr,
     payload_len: usize,
     ttl: u8,
-    ident: &mut u16,
+    ident: &mut crate::ip::ident::IdentGenerator,
 ) -> usize {
     use crate::wire::ipv4::HEADER_LEN;
     let tcp_len = repr.emit(&mut buf[HEADER_LEN..], src, dst, payload_len);
@@ -152,14 +152,13 @@ pub(crate) fn write_packet(
         dst,
         protocol: crate::wire::proto::TCP,
         ttl,
-        ident: *ident,
+        ident: ident.next(src, dst, crate::wire::proto::TCP),
         dont_fragment: true,
         more_fragments: false,
         frag_offset: 0,
         payload_len: tcp_len,
     }
     .emit(buf);
-    *ident = ident.wrapping_add(1);
     HEADER_LEN + tcp_len
 }
 
@@ -230,7 +229,8 @@ impl TcpLayer {
             heap: BinaryHeap::new(),
             replies: VecDeque::new(),
             isn: IsnGenerator::new(cfg.secret),
-            secret: cfg.secret,
+            // A key of its own for cookies (issue 8 #13); ISNs keep `cfg.secret` (RFC 6528 §3).
+            secret: crate::rand::derive_key(&cfg.secret, crate::rand::label::SYNCOOKIE, 0),
             challenge: TokenBucket::new(
                 cfg.tcp_challenge_ack_rate,
                 cfg.tcp_challenge_ack_rate,

@@ -19,7 +19,7 @@ use log::{debug, trace};
 #[derive(Debug)]
 pub(crate) struct IpOut<'a> {
     pub(crate) ttl: u8,
-    pub(crate) ident: &'a mut u16,
+    pub(crate) ident: &'a mut crate::ip::ident::IdentGenerator,
 }
 
 impl Connection {
