@@ -59,22 +59,6 @@ pub struct NetArgs {
     pub fault_seed: u64,
 }
 
-/// A seed from the OS for the stack's pseudo-random choices.
-fn os_seed() -> u64 {
-    use std::io::Read;
-    let mut b = [0u8; 8];
-    match std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)) {
-        Ok(()) => u64::from_ne_bytes(b),
-        Err(_) => {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(1)
-                ^ u64::from(std::process::id())
-        }
-    }
-}
-
 impl NetArgs {
     /// Creates the TUN, configures the host side and starts the stack.
     pub fn start(&self) -> io::Result<Bridge> {
@@ -106,10 +90,8 @@ impl NetArgs {
                 ));
             }
         }
-        let seed = os_seed();
-        let mut secret = [0u8; 16];
-        secret[..8].copy_from_slice(&seed.to_le_bytes());
-        secret[8..].copy_from_slice(&os_seed().to_le_bytes());
+        let mut entropy = ustack::Config::default();
+        tun_bridge::entropy::seed_config(&mut entropy)?;
         let config = BridgeConfig {
             tun_name: self.tun.clone(),
             host_addr: self.host_addr,
@@ -119,8 +101,8 @@ impl NetArgs {
                 prefix_len: self.prefix_len,
                 mtu: self.mtu,
                 ttl: self.ttl,
-                seed,
-                secret,
+                seed: entropy.seed,
+                secret: entropy.secret,
                 ..ustack::Config::default()
             },
             faults: tun_bridge::FaultConfig {

@@ -4,6 +4,7 @@
 //! loop that drives a sans-IO [`ustack::Stack`] with the real clock. Apps use the blocking
 //! handles in [`socket`]; packet taps ([`tap`]) see every packet in and out.
 
+pub mod entropy;
 pub mod fault;
 pub mod host;
 pub mod pcap;
