@@ -129,6 +129,11 @@ pub struct Config {
     /// §3) except the 1 in `ip_ident_buckets` that share its counter. 2 bytes each. Default 2048
     /// (Linux's `ip_idents` minimum). Must be within 1..=65536.
     pub ip_ident_buckets: usize,
+    /// The lowest path MTU ICMP fragmentation-needed may set for a TCP connection (RFC 1191 §6;
+    /// a forged report of 68 would otherwise cut every segment to 28 bytes, RFC 5927 §7). Reports
+    /// below it are raised to it; one with a next-hop MTU of 0 uses the RFC 1191 §7 plateau below
+    /// the quoted datagram first. Default 552, Linux's `min_pmtu`. Must be within 68..=`mtu`.
+    pub min_pmtu: u16,
 }
 
 impl Default for Config {
@@ -173,6 +178,7 @@ impl Default for Config {
             secret: *b"ustack-test-key!",
             seed: 0x05ee_d0f0_57ac,
             ip_ident_buckets: 2048,
+            min_pmtu: 552,
         }
     }
 }
@@ -270,6 +276,21 @@ impl Config {
             if a == bcast || u32::from(a) & host_mask == 0 {
                 return Err(ConfigError::BadAddress(a));
             }
+        }
+        // RFC 791 §3.2: every link carries 68 bytes; a floor above our own MTU is meaningless.
+        if self.min_pmtu < 68 {
+            return Err(ConfigError::OutOfRange {
+                field: "min_pmtu",
+                value: self.min_pmtu.into(),
+                min: 68,
+                max: self.mtu.into(),
+            });
+        }
+        if self.min_pmtu > self.mtu {
+            return Err(ConfigError::Misordered {
+                low: "min_pmtu",
+                high: "mtu",
+            });
         }
         // RFC 1122 §3.2.1.7: a TTL of 0 would be discarded by the first router.
         if self.ttl == 0 {

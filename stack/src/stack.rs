@@ -19,7 +19,7 @@ use crate::socket::{
     SocketHandle, SocketSet,
 };
 use crate::stats::{DropReason, Stats};
-use crate::tcp::{IpOut, TcpLayer};
+use crate::tcp::{IcmpReport, IpOut, TcpLayer};
 use crate::time::Instant;
 use crate::wire::icmp::{self, IcmpMessage};
 use crate::wire::ipv4::{Ipv4Packet, HEADER_LEN, MAX_DATAGRAM};
@@ -320,7 +320,10 @@ impl Stack {
                     code,
                     original_dst: SocketAddrV4::new(dst, dst_port),
                 };
-                self.sockets.set_error(src_port, error)
+                self.sockets
+                    .set_error(src_port, error)
+                    .then_some(())
+                    .ok_or(DropReason::IcmpNoSocket)
             }
             Quoted::Echo { ident, seq } => {
                 let error = IcmpError {
@@ -329,11 +332,13 @@ impl Stack {
                     code,
                     original_dst: SocketAddrV4::new(from, 0),
                 };
-                matches!(
-                    self.sockets
-                        .deliver(Kind::Echo { ident }, Queued::EchoError { error, seq }),
-                    Delivery::Queued
-                )
+                match self
+                    .sockets
+                    .deliver(Kind::Echo { ident }, Queued::EchoError { error, seq })
+                {
+                    Delivery::Queued => Ok(()),
+                    _ => Err(DropReason::IcmpNoSocket),
+                }
             }
             Quoted::Tcp {
                 src_port,
@@ -347,21 +352,20 @@ impl Stack {
                     code,
                     original_dst: SocketAddrV4::new(dst, dst_port),
                 };
-                let next_mtu = u16::from_be_bytes([rest[2], rest[3]]);
-                self.tcp.icmp_error(
-                    src_port,
-                    error.original_dst,
-                    SeqNumber(seq),
+                let report = IcmpReport {
                     error,
-                    next_mtu,
-                )
+                    seq: SeqNumber(seq),
+                    next_mtu: u16::from_be_bytes([rest[2], rest[3]]),
+                    quoted_len: u16::from_be_bytes([quote[2], quote[3]]),
+                    min_pmtu: self.config.min_pmtu,
+                };
+                self.tcp.icmp_error(src_port, error.original_dst, report)
             }
-            Quoted::Other { .. } => false,
+            Quoted::Other { .. } => Err(DropReason::IcmpNoSocket),
         };
-        if delivered {
-            self.stats.icmp_errors_delivered += 1;
-        } else {
-            self.drop_packet(DropReason::IcmpNoSocket);
+        match delivered {
+            Ok(()) => self.stats.icmp_errors_delivered += 1,
+            Err(reason) => self.drop_packet(reason),
         }
     }
 

@@ -301,8 +301,11 @@ fn mutated(rng: &mut Rng) -> Config {
         let dur = Duration::from_micros(rng.pick(DURS));
         let size = rng.pick(SIZES);
         let count = rng.pick(COUNTS);
-        match rng.below(39) {
-            0 => c.mtu = rng.pick(&[0, 67, 68, 69, 100, 576, 1500, 9000, 65535]),
+        match rng.below(40) {
+            0 => {
+                c.mtu = rng.pick(&[0, 67, 68, 69, 100, 576, 1500, 9000, 65535]);
+                c.min_pmtu = c.min_pmtu.min(c.mtu);
+            }
             1 => c.ttl = rng.pick(&[0, 1, 255]),
             2 => c.reassembly_timeout = dur,
             3 => c.reassembly_max_bytes = size,
@@ -341,6 +344,7 @@ fn mutated(rng: &mut Rng) -> Config {
             34 => c.prefix_len = rng.pick(&[0, 8, 30, 32, 33]),
             35 => c.seed = rng.next(),
             37 => c.ip_ident_buckets = size,
+            38 => c.min_pmtu = rng.pick(&[0, 67, 68, 552, 1500, 1501, 65535]),
             36 => c.secret = [rng.next() as u8; 16],
             _ => {
                 // A small, fast-timer config: everything at its tightest.
@@ -512,6 +516,7 @@ fn the_tightest_accepted_timers_do_not_hang() {
 fn the_smallest_accepted_sizes_work() {
     let c = Config {
         mtu: 68,
+        min_pmtu: 68,
         tcp_max_mss: 28,
         tcp_rx_buffer: 1,
         tcp_tx_buffer: 1,

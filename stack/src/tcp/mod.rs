@@ -9,6 +9,7 @@
 pub mod assembler;
 pub mod congestion;
 pub mod connection;
+mod icmp_error;
 mod input;
 pub mod isn;
 mod listener;
@@ -29,6 +30,7 @@ use crate::time::{Duration, Instant};
 use crate::wire::ipv4::Ipv4Repr;
 use crate::wire::tcp::{flags, SeqNumber, TcpOptions, TcpRepr, TcpSegment};
 use connection::Connection;
+pub(crate) use icmp_error::IcmpReport;
 use input::Verdict;
 use isn::IsnGenerator;
 use listener::Listener;
@@ -529,23 +531,23 @@ impl TcpLayer {
         Err(DropReason::TcpNoConnection)
     }
 
-    /// An ICMP error quoting one of our segments from `local_port` to `remote`.
+    /// An ICMP error quoting one of our segments from `local_port` to `remote`. `Err` names why
+    /// it was ignored (no such connection, or not about a segment in flight).
     pub(crate) fn icmp_error(
         &mut self,
         local_port: u16,
         remote: SocketAddrV4,
-        seq: SeqNumber,
-        error: crate::socket::IcmpError,
-        next_mtu: u16,
-    ) -> bool {
+        report: IcmpReport,
+    ) -> Result<(), DropReason> {
         let Some(&index) = self.by_tuple.get(&(local_port, remote)) else {
-            return false;
+            return Err(DropReason::IcmpNoSocket);
         };
-        if let Some(conn) = self.slots[index as usize].conn.as_mut() {
-            conn.on_icmp_error(error, seq, next_mtu);
-        }
+        let Some(conn) = self.slots[index as usize].conn.as_mut() else {
+            return Err(DropReason::IcmpNoSocket);
+        };
+        let r = conn.on_icmp_error(report);
         self.touched(index);
-        true
+        r
     }
 
     // ----------------------------------------------------------------------------------------
