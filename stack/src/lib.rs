@@ -37,6 +37,6 @@ pub use config::{Config, ConfigError};
 pub use socket::{
     BindError, EchoEvent, IcmpError, RecvError, SendError, SocketEvent, SocketHandle,
 };
-pub use stack::Stack;
+pub use stack::{MemoryUsage, Stack};
 pub use stats::{DropReason, Stats};
 pub use time::{Duration, Instant};

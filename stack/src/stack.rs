@@ -57,7 +57,10 @@ pub struct Stack {
     now: Instant,
 }
 
+mod memory;
 mod tcp_api;
+
+pub use memory::MemoryUsage;
 
 impl Stack {
     /// A stack with `config`, its clock starting at `now`.

@@ -40,6 +40,11 @@ impl BufferPool {
         v
     }
 
+    /// Buffers kept for reuse, and the bytes they hold (at most `KEEP` × `KEEP_CAPACITY`).
+    pub(crate) fn held(&self) -> (usize, usize) {
+        (self.free.len(), self.free.iter().map(Vec::capacity).sum())
+    }
+
     pub(crate) fn give(&mut self, v: Vec<u8>) {
         if self.free.len() < Self::KEEP && v.capacity() <= Self::KEEP_CAPACITY {
             self.free.push(v);
@@ -163,6 +168,11 @@ impl TxQueue {
 
     pub(crate) fn len(&self) -> usize {
         self.queue.len()
+    }
+
+    /// Payload bytes queued (never above the configured byte limit).
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// Emits the next packet into `buf`, fragmenting to fit `min(mtu, buf.len())`.

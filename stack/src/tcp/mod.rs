@@ -13,6 +13,7 @@ mod icmp_error;
 mod input;
 pub mod isn;
 mod listener;
+mod memory;
 mod output;
 pub mod rtt;
 pub mod send_buffer;
