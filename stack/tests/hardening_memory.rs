@@ -86,7 +86,7 @@ fn noise(p: &mut Peer, i: u32) {
     p.send(syn);
     p.send_raw(&common::udp_packet(5000, 9 + (i % 100) as u16, b"hello"));
     p.send_raw(&common::ping(1, i as u16, b"ping"));
-    let frag = Ip::new(if i % 2 == 0 { UDP } else { ICMP }).ident(i as u16);
+    let frag = Ip::new(if i.is_multiple_of(2) { UDP } else { ICMP }).ident(i as u16);
     p.send_raw(&common::fragment(&frag, &[0u8; 1600], 0, 800, true));
     p.other.clear();
 }
@@ -105,7 +105,7 @@ fn churn_stays_within_every_limit_and_returns_to_baseline() {
         let _ = p
             .stack
             .udp_send_to(udp, &[1u8; 100], std::net::SocketAddrV4::new(PEER, 9999));
-        if i % 20 == 0 {
+        if i.is_multiple_of(20) {
             p.tick(Duration::from_millis(30));
             while p.stack.poll_event().is_some() {}
         }
