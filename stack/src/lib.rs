@@ -31,6 +31,7 @@ mod stack;
 pub mod stats;
 pub mod tcp;
 pub mod time;
+mod udp;
 pub mod wire;
 
 pub use config::{Config, ConfigError};

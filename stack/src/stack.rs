@@ -10,53 +10,53 @@ use crate::config::{Config, ConfigError};
 use crate::icmp::{self as policy, DstKind, Quoted, TokenBucket, MAX_QUOTE};
 use crate::ip::fragment::{BufferPool, OutHeader, QueueError, TxQueue};
 use crate::ip::ident::IdentGenerator;
+use crate::ip::ingress;
 use crate::ip::reassembly::{
     FragDrop, Fragment, FragmentKey, Outcome, Reassembler, ReassemblyLimits,
 };
 use crate::rand::{derive_key, label, Rng};
 use crate::socket::{
-    BindError, Delivery, EchoEvent, IcmpError, Kind, Queued, RecvError, SendError, SocketEvent,
-    SocketHandle, SocketSet,
+    Delivery, IcmpError, Kind, Queued, SendError, SocketEvent, SocketHandle, SocketSet,
 };
 use crate::stats::{DropReason, Stats};
 use crate::tcp::{IcmpReport, IpOut, TcpLayer};
 use crate::time::Instant;
 use crate::wire::icmp::{self, IcmpMessage};
-use crate::wire::ipv4::{Ipv4Packet, HEADER_LEN, MAX_DATAGRAM};
+use crate::wire::ipv4::{Ipv4Packet, MAX_DATAGRAM};
 use crate::wire::tcp::{SeqNumber, TcpSegment};
-use crate::wire::udp::{self, UdpPacket};
 use crate::wire::{proto, PacketSummary};
 use log::{debug, trace};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// What the receive path knows about a datagram once its IP header is accepted.
 #[derive(Clone, Copy, Debug)]
-struct Arrival<'a> {
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    dst_kind: DstKind,
-    protocol: u8,
-    ttl: u8,
+pub(crate) struct Arrival<'a> {
+    pub(crate) src: Ipv4Addr,
+    pub(crate) dst: Ipv4Addr,
+    pub(crate) dst_kind: DstKind,
+    pub(crate) protocol: u8,
+    pub(crate) ttl: u8,
     /// The (first fragment's) header as received, for ICMP quotes.
-    header: &'a [u8],
+    pub(crate) header: &'a [u8],
 }
 
 /// A sans-IO IPv4/ICMP/UDP stack. See the module docs for the call order.
 #[derive(Debug)]
 pub struct Stack {
-    config: Config,
-    stats: Stats,
+    pub(crate) config: Config,
+    pub(crate) stats: Stats,
     rng: Rng,
     idents: IdentGenerator,
     reassembly: Reassembler,
     icmp_errors: TokenBucket,
-    sockets: SocketSet,
+    pub(crate) sockets: SocketSet,
     tx: TxQueue,
-    pool: BufferPool,
+    pub(crate) pool: BufferPool,
     pub(crate) tcp: TcpLayer,
     now: Instant,
 }
 
+mod echo_api;
 mod memory;
 mod tcp_api;
 
@@ -138,7 +138,7 @@ impl Stack {
         self.now = self.now.max(now);
     }
 
-    fn drop_packet(&mut self, reason: DropReason) {
+    pub(crate) fn drop_packet(&mut self, reason: DropReason) {
         debug!("drop: {}", reason.description());
         self.stats.count_drop(reason);
     }
@@ -157,26 +157,10 @@ impl Stack {
             Ok(ip) => ip,
             Err(reason) => return self.drop_packet(reason),
         };
-        let src = ip.src();
-        // RFC 1122 §3.2.1.3 / RFC 1812 §5.3.7: a source that cannot be a host is discarded. Our
-        // own address arriving from the link is a spoof or a loop; a directed broadcast source is
-        // forbidden by RFC 1122 §3.2.1.3 (d) (answering it would go to every host on the link).
-        if !policy::is_unicast_source(src)
-            || src == self.config.addr
-            || Some(src) == self.config.directed_broadcast()
-        {
-            return self.drop_packet(DropReason::Ipv4MartianSource);
-        }
-        let dst = ip.dst();
-        let dst_kind = if dst == self.config.addr {
-            DstKind::Local
-        } else if dst.is_broadcast() || Some(dst) == self.config.directed_broadcast() {
-            DstKind::Broadcast
-        } else if dst.is_multicast() {
-            DstKind::Multicast
-        } else {
-            // A host does not forward (RFC 1122 §3.3.1.5 for hosts that are not gateways).
-            return self.drop_packet(DropReason::Ipv4NotForUs);
+        let (src, dst) = (ip.src(), ip.dst());
+        let dst_kind = match ingress::classify(&self.config, src, dst) {
+            Ok(k) => k,
+            Err(reason) => return self.drop_packet(reason),
         };
         // RFC 1122 §3.2.1.7: a host accepts any TTL, including 0 and 1; TTL matters only to routers.
         let arrival = Arrival {
@@ -222,7 +206,7 @@ impl Stack {
                 // The datagram as a whole, as Linux presents it: the first fragment's header with
                 // MF cleared and the total length of the reassembled datagram. ICMP errors quote it.
                 let total = datagram.header.len() + datagram.payload.len();
-                rewrite_reassembled_header(&mut datagram.header, total);
+                ingress::rewrite_reassembled_header(&mut datagram.header, total);
                 let arrival = Arrival {
                     header: &datagram.header,
                     ..arrival
@@ -372,34 +356,6 @@ impl Stack {
         }
     }
 
-    fn udp_input(&mut self, a: Arrival<'_>, payload: &[u8]) {
-        let d = match UdpPacket::parse(a.src, a.dst, payload) {
-            Ok(d) => d,
-            Err(r) => return self.drop_packet(r),
-        };
-        let mut data = self.pool.take(d.payload.len());
-        data.extend_from_slice(d.payload);
-        let item = Queued::Udp {
-            from: SocketAddrV4::new(a.src, d.src_port),
-            data,
-        };
-        match self.sockets.deliver(Kind::Udp { port: d.dst_port }, item) {
-            Delivery::Queued => self.stats.udp_rx_datagrams += 1,
-            Delivery::Full(q) => self.refuse(q, DropReason::UdpQueueFull),
-            Delivery::NoSocket(q) => {
-                self.refuse(q, DropReason::UdpNoSocket);
-                // RFC 1122 §4.1.3.1: a datagram for a port with no listener SHOULD get port unreachable.
-                self.send_icmp_error(
-                    a,
-                    payload,
-                    icmp::types::DEST_UNREACHABLE,
-                    icmp::unreach::PORT,
-                    [0; 4],
-                );
-            }
-        }
-    }
-
     fn tcp_input(&mut self, a: Arrival<'_>, payload: &[u8]) {
         let seg = match TcpSegment::parse(a.src, a.dst, payload) {
             Ok(s) => s,
@@ -416,7 +372,7 @@ impl Stack {
         }
     }
 
-    fn refuse(&mut self, item: Queued, reason: DropReason) {
+    pub(crate) fn refuse(&mut self, item: Queued, reason: DropReason) {
         if let Queued::Udp { data, .. } | Queued::Echo { data, .. } = item {
             self.pool.give(data);
         }
@@ -425,7 +381,7 @@ impl Stack {
 
     /// Sends an ICMP error about the datagram `a` + `payload`, if RFC 1122 §3.2.2 allows it and
     /// the rate limiter has a token.
-    fn send_icmp_error(
+    pub(crate) fn send_icmp_error(
         &mut self,
         a: Arrival<'_>,
         payload: &[u8],
@@ -544,7 +500,7 @@ impl Stack {
         self.sockets.poll_event()
     }
 
-    fn queue(
+    pub(crate) fn queue(
         &mut self,
         src: Ipv4Addr,
         dst: Ipv4Addr,
@@ -576,36 +532,16 @@ impl Stack {
     // Sockets
     // ----------------------------------------------------------------------------------------
 
-    /// Binds a UDP socket to `port` (0 picks a free ephemeral port).
-    pub fn udp_bind(&mut self, port: u16) -> Result<SocketHandle, BindError> {
-        let port = if port == 0 {
-            self.ephemeral(|p| Kind::Udp { port: p })?
-        } else {
-            port
-        };
-        self.sockets.open(Kind::Udp { port })
-    }
-
-    fn ephemeral(&mut self, kind: impl Fn(u16) -> Kind) -> Result<u16, BindError> {
+    /// The one ephemeral port (or echo identifier) picker: RFC 6056 §3.3.1 (algorithm 1), a
+    /// random start in `Config::ephemeral_ports` from the keyed generator, then a linear search
+    /// for a value `free` accepts. O(range) only when the range is nearly exhausted.
+    pub(crate) fn ephemeral_port(&mut self, free: impl Fn(&Stack, u16) -> bool) -> Option<u16> {
         let (lo, hi) = self.config.ephemeral_ports;
         let span = u32::from(hi - lo) + 1;
-        // RFC 6056 §3.3.1 (algorithm 1): a random start, then a linear search.
         let start = self.rng.range_u16(lo, hi);
-        for i in 0..span {
-            let p = lo + ((u32::from(start - lo) + i) % span) as u16;
-            if !self.sockets.is_taken(kind(p)) {
-                return Ok(p);
-            }
-        }
-        Err(BindError::NoFreePort)
-    }
-
-    /// The local port of a UDP socket.
-    pub fn udp_local_port(&self, h: SocketHandle) -> Option<u16> {
-        match self.sockets.get(h)?.kind {
-            Kind::Udp { port } => Some(port),
-            Kind::Echo { .. } => None,
-        }
+        (0..span)
+            .map(|i| lo + ((u32::from(start - lo) + i) % span) as u16)
+            .find(|&p| free(self, p))
     }
 
     /// Sets or clears DF on datagrams this socket sends. With DF set, a datagram larger than
@@ -618,33 +554,7 @@ impl Stack {
         Ok(())
     }
 
-    /// Queues one UDP datagram to `dst`.
-    pub fn udp_send_to(
-        &mut self,
-        h: SocketHandle,
-        payload: &[u8],
-        dst: SocketAddrV4,
-    ) -> Result<(), SendError> {
-        let s = self.sockets.get(h).ok_or(SendError::InvalidHandle)?;
-        let Kind::Udp { port } = s.kind else {
-            return Err(SendError::InvalidHandle);
-        };
-        let df = s.dont_fragment;
-        if dst.ip().is_unspecified() || dst.port() == 0 {
-            return Err(SendError::BadDestination);
-        }
-        let len = udp::HEADER_LEN + payload.len();
-        self.check_queue(len, df)?;
-        let src = self.config.addr;
-        let mut buf = self.pool.take_zeroed(len);
-        udp::emit(&mut buf, src, *dst.ip(), port, dst.port(), payload);
-        self.queue(src, *dst.ip(), proto::UDP, df, buf)
-            .map_err(|_| SendError::QueueFull)?;
-        self.stats.udp_tx_datagrams += 1;
-        Ok(())
-    }
-
-    fn check_queue(&self, len: usize, df: bool) -> Result<(), SendError> {
+    pub(crate) fn check_queue(&self, len: usize, df: bool) -> Result<(), SendError> {
         self.tx
             .check(len, df, self.config.mtu)
             .map_err(|e| match e {
@@ -654,32 +564,6 @@ impl Stack {
                     mtu: self.config.mtu,
                 },
             })
-    }
-
-    /// Receives one UDP datagram into `buf` (truncating, like `recv`), returning the datagram's
-    /// full length and its source. A pending ICMP error is reported first, once.
-    pub fn udp_recv_from(
-        &mut self,
-        h: SocketHandle,
-        buf: &mut [u8],
-    ) -> Result<(usize, SocketAddrV4), RecvError> {
-        let s = self.sockets.get_mut(h).ok_or(RecvError::InvalidHandle)?;
-        if !matches!(s.kind, Kind::Udp { .. }) {
-            return Err(RecvError::InvalidHandle);
-        }
-        if let Some(e) = s.error.take() {
-            return Err(RecvError::Icmp(e));
-        }
-        match self.sockets.pop(h) {
-            Some(Queued::Udp { from, data }) => {
-                let n = data.len().min(buf.len());
-                buf[..n].copy_from_slice(&data[..n]);
-                let len = data.len();
-                self.pool.give(data);
-                Ok((len, from))
-            }
-            Some(_) | None => Err(RecvError::WouldBlock),
-        }
     }
 
     /// Whether a receive on `h` would return something (data or an error).
@@ -704,94 +588,4 @@ impl Stack {
             None => false,
         }
     }
-
-    /// Opens an ICMP echo socket with identifier `ident` (None picks a free one).
-    pub fn echo_open(&mut self, ident: Option<u16>) -> Result<SocketHandle, BindError> {
-        let ident = match ident {
-            Some(i) => i,
-            None => self.ephemeral(|i| Kind::Echo { ident: i })?,
-        };
-        self.sockets.open(Kind::Echo { ident })
-    }
-
-    /// The identifier of an echo socket.
-    pub fn echo_ident(&self, h: SocketHandle) -> Option<u16> {
-        match self.sockets.get(h)?.kind {
-            Kind::Echo { ident } => Some(ident),
-            Kind::Udp { .. } => None,
-        }
-    }
-
-    /// Queues an echo request to `dst` with sequence `seq` and `data`.
-    pub fn echo_send(
-        &mut self,
-        h: SocketHandle,
-        dst: Ipv4Addr,
-        seq: u16,
-        data: &[u8],
-    ) -> Result<(), SendError> {
-        let s = self.sockets.get(h).ok_or(SendError::InvalidHandle)?;
-        let Kind::Echo { ident } = s.kind else {
-            return Err(SendError::InvalidHandle);
-        };
-        let df = s.dont_fragment;
-        if dst.is_unspecified() {
-            return Err(SendError::BadDestination);
-        }
-        let len = icmp::HEADER_LEN + data.len();
-        self.check_queue(len, df)?;
-        let mut buf = self.pool.take_zeroed(len);
-        icmp::emit_echo(&mut buf, false, ident, seq, data);
-        self.queue(self.config.addr, dst, proto::ICMP, df, buf)
-            .map_err(|_| SendError::QueueFull)?;
-        self.stats.icmp_echo_sent += 1;
-        Ok(())
-    }
-
-    /// Receives the next reply (its data copied into `buf`, truncated) or error on an echo socket.
-    pub fn echo_recv(&mut self, h: SocketHandle, buf: &mut [u8]) -> Result<EchoEvent, RecvError> {
-        match self.sockets.get(h).map(|s| s.kind) {
-            Some(Kind::Echo { .. }) => {}
-            _ => return Err(RecvError::InvalidHandle),
-        }
-        match self.sockets.pop(h) {
-            Some(Queued::Echo {
-                from,
-                seq,
-                ttl,
-                data,
-            }) => {
-                let n = data.len().min(buf.len());
-                buf[..n].copy_from_slice(&data[..n]);
-                let len = data.len();
-                self.pool.give(data);
-                Ok(EchoEvent::Reply {
-                    from,
-                    seq,
-                    ttl,
-                    len,
-                })
-            }
-            Some(Queued::EchoError { error, seq }) => Ok(EchoEvent::Error { error, seq }),
-            Some(Queued::Udp { .. }) | None => Err(RecvError::WouldBlock),
-        }
-    }
-
-    /// The largest UDP payload that fits one datagram (65535 − 20 − 8).
-    pub const MAX_UDP_PAYLOAD: usize = MAX_DATAGRAM - HEADER_LEN - udp::HEADER_LEN;
-}
-
-/// Turns the first fragment's header into the header of the reassembled datagram: MF and the
-/// offset cleared (the offset is already 0), total length set, checksum recomputed.
-fn rewrite_reassembled_header(header: &mut [u8], total: usize) {
-    if header.len() < HEADER_LEN {
-        return;
-    }
-    let total = total.min(MAX_DATAGRAM) as u16;
-    header[2..4].copy_from_slice(&total.to_be_bytes());
-    header[6] &= !0x20 & !0x1f; // keep DF (and the reserved bit), clear MF and offset high bits
-    header[7] = 0;
-    header[10..12].copy_from_slice(&[0, 0]);
-    let c = crate::wire::checksum::internet(header);
-    header[10..12].copy_from_slice(&c.to_be_bytes());
 }
