@@ -8,7 +8,8 @@
 
 use crate::config::{Config, ConfigError};
 use crate::icmp::{self as policy, DstKind, Quoted, TokenBucket, MAX_QUOTE};
-use crate::ip::fragment::{BufferPool, OutHeader, QueueError, TxQueue};
+use crate::ip::egress::Egress;
+use crate::ip::fragment::{BufferPool, QueueError, TxQueue};
 use crate::ip::ident::IdentGenerator;
 use crate::ip::ingress;
 use crate::ip::reassembly::{
@@ -46,7 +47,7 @@ pub struct Stack {
     pub(crate) config: Config,
     pub(crate) stats: Stats,
     rng: Rng,
-    idents: IdentGenerator,
+    egress: Egress,
     reassembly: Reassembler,
     icmp_errors: TokenBucket,
     pub(crate) sockets: SocketSet,
@@ -71,7 +72,10 @@ impl Stack {
         let ident_key = derive_key(&config.secret, label::IP_IDENT, config.seed);
         Ok(Stack {
             stats: Stats::new(),
-            idents: IdentGenerator::new(ident_key, config.ip_ident_buckets),
+            egress: Egress::new(
+                IdentGenerator::new(ident_key, config.ip_ident_buckets),
+                config.ttl,
+            ),
             rng,
             reassembly: Reassembler::new(ReassemblyLimits {
                 max_datagram_size: MAX_DATAGRAM,
@@ -468,10 +472,7 @@ impl Stack {
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         self.advance(now);
         let Some(e) = self.tx.emit(self.config.mtu, buf, &mut self.pool) else {
-            let mut ip = IpOut {
-                ttl: self.config.ttl,
-                ident: &mut self.idents,
-            };
+            let mut ip = IpOut(&mut self.egress);
             let n = self.tcp.poll_transmit(self.now, buf, &mut ip)?;
             self.stats.ip_tx_packets += 1;
             self.stats.ip_tx_bytes += n as u64;
@@ -508,16 +509,8 @@ impl Stack {
         dont_fragment: bool,
         data: Vec<u8>,
     ) -> Result<(), QueueError> {
-        // RFC 6864 §4 / RFC 7739 §5.3: unique per (src, dst, protocol), unrelated across them.
-        let ident = self.idents.next(src, dst, protocol);
-        let h = OutHeader {
-            src,
-            dst,
-            protocol,
-            ttl: self.config.ttl,
-            ident,
-            dont_fragment,
-        };
+        // ip::egress: RFC 6864 §4 / RFC 7739 §5.3 identification, our TTL.
+        let h = self.egress.header(src, dst, protocol, dont_fragment);
         match self.tx.push(h, data, self.config.mtu) {
             Ok(()) => Ok(()),
             Err((e, data)) => {

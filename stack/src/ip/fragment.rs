@@ -5,7 +5,7 @@
 //! one packet per call — the whole datagram if it fits the MTU, else the next fragment — so no
 //! per-fragment buffer is ever allocated.
 
-use crate::wire::ipv4::{Ipv4Repr, HEADER_LEN, MAX_DATAGRAM};
+use crate::wire::ipv4::{HEADER_LEN, MAX_DATAGRAM};
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 
@@ -201,18 +201,15 @@ impl TxQueue {
                 (per_fragment, true, true)
             }
         };
-        Ipv4Repr {
+        let h = OutHeader {
             src: d.src,
             dst: d.dst,
             protocol: d.protocol,
             ttl: d.ttl,
             ident: d.ident,
             dont_fragment: d.dont_fragment,
-            more_fragments: more,
-            frag_offset: d.sent,
-            payload_len: chunk,
-        }
-        .emit(buf);
+        };
+        super::egress::write_header(buf, &h, d.sent, more, chunk);
         buf[HEADER_LEN..HEADER_LEN + chunk].copy_from_slice(&d.data[d.sent..d.sent + chunk]);
         d.sent += chunk;
         let last = d.sent == d.data.len();

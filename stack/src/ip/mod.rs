@@ -2,6 +2,7 @@
 //! identification and fragmentation of outgoing datagrams. Header parsing and validation of
 //! single packets is in [`crate::wire::ipv4`].
 
+pub(crate) mod egress;
 pub(crate) mod fragment;
 pub(crate) mod ident;
 pub(crate) mod ingress;

@@ -28,7 +28,6 @@ use crate::config::Config;
 use crate::icmp::TokenBucket;
 use crate::stats::DropReason;
 use crate::time::{Duration, Instant};
-use crate::wire::ipv4::Ipv4Repr;
 use crate::wire::tcp::{flags, SeqNumber, TcpOptions, TcpRepr, TcpSegment};
 use connection::Connection;
 pub(crate) use icmp_error::IcmpReport;
@@ -137,32 +136,20 @@ pub struct ListenHandle {
     generation: u32,
 }
 
-/// Writes IPv4 + TCP headers for `repr` around a payload already at
-/// `buf[20 + repr.header_len()..]`; returns the packet length. TCP always sets DF (RFC 1191).
+/// Writes the TCP header for `repr` in front of a payload already at
+/// `buf[20 + repr.header_len()..]`, and has `ip` (ip::egress) write the IPv4 header; returns the
+/// packet length.
 pub(crate) fn write_packet(
     buf: &mut [u8],
     src: Ipv4Addr,
     dst: Ipv4Addr,
     repr: &TcpRepr,
     payload_len: usize,
-    ttl: u8,
-    ident: &mut crate::ip::ident::IdentGenerator,
+    ip: &mut IpOut<'_>,
 ) -> usize {
     use crate::wire::ipv4::HEADER_LEN;
     let tcp_len = repr.emit(&mut buf[HEADER_LEN..], src, dst, payload_len);
-    Ipv4Repr {
-        src,
-        dst,
-        protocol: crate::wire::proto::TCP,
-        ttl,
-        ident: ident.next(src, dst, crate::wire::proto::TCP),
-        dont_fragment: true,
-        more_fragments: false,
-        frag_offset: 0,
-        payload_len: tcp_len,
-    }
-    .emit(buf);
-    HEADER_LEN + tcp_len
+    ip.write_tcp_header(buf, src, dst, tcp_len)
 }
 
 #[derive(Debug)]
@@ -431,8 +418,7 @@ impl TcpLayer {
                 *r.remote.ip(),
                 &r.repr,
                 0,
-                ip.ttl,
-                ip.ident,
+                ip,
             ));
         }
         while let Some(&index) = self.ready.front() {
