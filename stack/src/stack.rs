@@ -41,7 +41,7 @@ pub(crate) struct Arrival<'a> {
     pub(crate) header: &'a [u8],
 }
 
-/// A sans-IO IPv4/ICMP/UDP stack. See the module docs for the call order.
+/// A sans-IO IPv4 / ICMP / UDP / TCP stack. See the module docs for the call order.
 #[derive(Debug)]
 pub struct Stack {
     pub(crate) config: Config,
