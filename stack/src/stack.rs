@@ -23,7 +23,7 @@ use crate::stats::{DropReason, Stats};
 use crate::tcp::{IcmpReport, IpOut, TcpLayer};
 use crate::time::Instant;
 use crate::wire::icmp::{self, IcmpMessage};
-use crate::wire::ipv4::{Ipv4Packet, MAX_DATAGRAM};
+use crate::wire::ipv4::{raw, Ipv4Packet, MAX_DATAGRAM};
 use crate::wire::tcp::{SeqNumber, TcpSegment};
 use crate::wire::{proto, PacketSummary};
 use log::{debug, trace};
@@ -347,7 +347,7 @@ impl Stack {
                     error,
                     seq: SeqNumber(seq),
                     next_mtu: u16::from_be_bytes([rest[2], rest[3]]),
-                    quoted_len: u16::from_be_bytes([quote[2], quote[3]]),
+                    quoted_len: raw::total_len(quote),
                     min_pmtu: self.config.min_pmtu,
                 };
                 self.tcp.icmp_error(src_port, error.original_dst, report)
@@ -393,7 +393,7 @@ impl Stack {
         code: u8,
         rest: [u8; 4],
     ) {
-        let frag_offset = usize::from(u16::from_be_bytes([a.header[6], a.header[7]]) & 0x1fff) * 8;
+        let frag_offset = raw::frag_offset(a.header);
         if !policy::may_send_error(a.dst_kind, a.src, a.protocol, frag_offset, payload) {
             return;
         }
@@ -454,13 +454,11 @@ impl Stack {
             if e.key.dst != self.config.addr || !policy::is_unicast_source(e.key.src) {
                 continue;
             }
-            if e.key.protocol == proto::ICMP {
-                let ihl = usize::from(quote[0] & 0x0f) * 4;
-                if quote.get(ihl).is_none_or(|&t| icmp::is_error(t)) {
-                    continue;
-                }
+            let ihl = raw::header_len(&quote);
+            // RFC 1122 §3.2.2: never an error about an ICMP error.
+            if e.key.protocol == proto::ICMP && quote.get(ihl).is_none_or(|&t| icmp::is_error(t)) {
+                continue;
             }
-            let ihl = usize::from(quote[0] & 0x0f) * 4;
             let (h, p) = quote.split_at(ihl.min(quote.len()));
             self.send_error_quoting(e.key.src, h, p, icmp::types::TIME_EXCEEDED, 1, [0; 4]);
         }

@@ -5,7 +5,7 @@
 use crate::config::Config;
 use crate::icmp::{is_unicast_source, DstKind};
 use crate::stats::DropReason;
-use crate::wire::ipv4::{HEADER_LEN, MAX_DATAGRAM};
+use crate::wire::ipv4::{raw, MAX_DATAGRAM};
 use std::net::Ipv4Addr;
 
 /// Refuses martian sources and packets not for us; otherwise says whether the destination is our
@@ -29,17 +29,8 @@ pub(crate) fn classify(cfg: &Config, src: Ipv4Addr, dst: Ipv4Addr) -> Result<Dst
     }
 }
 
-/// Turns the first fragment's header into the header of the reassembled datagram: MF and the
-/// offset cleared (the offset is already 0), total length set, checksum recomputed.
+/// Turns the first fragment's header into the header of the reassembled datagram (as Linux
+/// presents it; ICMP errors quote it).
 pub(crate) fn rewrite_reassembled_header(header: &mut [u8], total: usize) {
-    if header.len() < HEADER_LEN {
-        return;
-    }
-    let total = total.min(MAX_DATAGRAM) as u16;
-    header[2..4].copy_from_slice(&total.to_be_bytes());
-    header[6] &= !0x20 & !0x1f; // keep DF (and the reserved bit), clear MF and offset high bits
-    header[7] = 0;
-    header[10..12].copy_from_slice(&[0, 0]);
-    let c = crate::wire::checksum::internet(header);
-    header[10..12].copy_from_slice(&c.to_be_bytes());
+    raw::rewrite_as_whole(header, total.min(MAX_DATAGRAM) as u16);
 }
