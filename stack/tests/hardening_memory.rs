@@ -134,3 +134,32 @@ fn churn_stays_within_every_limit_and_returns_to_baseline() {
     assert!(m.tcp_timer_entries <= 64, "{m:?}");
     assert_eq!(m.sockets, baseline.sockets);
 }
+
+#[test]
+fn connections_allocate_buffers_for_the_data_they_hold_not_their_capacity() {
+    // A thousand request/response connections left in TIME-WAIT (the ab stall): each carried
+    // 300 + 6000 bytes. With 256 KiB rings allocated (and, once the allocator recycles memory,
+    // zeroed and resident) per connection, that was 512 MiB; storage now follows the data.
+    let c = Config {
+        tcp_max_connections: 4096,
+        ..config()
+    };
+    let mut p = Peer::new(c.clone());
+    let l = p.stack.tcp_listen(PORT, 1024).unwrap();
+    for i in 0..1000u16 {
+        one_connection(&mut p, l, 10_000 + i);
+    }
+    let m = p.stack.memory();
+    check(&m, &c);
+    assert_eq!(m.tcp_connections, 1000, "{m:?}");
+    let per_conn = m.tcp_buffer_bytes / m.tcp_connections;
+    assert!(
+        per_conn <= 32 << 10,
+        "{per_conn} bytes of buffers per connection that held 6300 bytes"
+    );
+    // A connection still gets its whole buffer when it has the data for it.
+    let mut x = passive_full(config(), 2048);
+    let big = pattern(256 << 10, 3);
+    assert_eq!(x.p.stack.tcp_send(x.h, &big), Ok(256 << 10));
+    assert_eq!(x.p.stack.memory().tcp_buffer_bytes, 256 << 10);
+}

@@ -25,8 +25,8 @@ pub struct MemoryUsage {
     pub tcp_connections: usize,
     /// Connection slots allocated, used or free (≤ the most connections open at once).
     pub tcp_slots: usize,
-    /// Send and receive buffer capacity of all connections, bytes
-    /// (≤ `tcp_max_connections` × (`tcp_rx_buffer` + `tcp_tx_buffer`)).
+    /// Send and receive buffer storage allocated by all connections, bytes: it grows with the
+    /// data a connection actually buffers, up to `tcp_rx_buffer` + `tcp_tx_buffer` each.
     pub tcp_buffer_bytes: usize,
     /// Entries in the TCP timer heap, stale ones included (≤ max(64, 4 × connections) after
     /// each `poll_transmit` / `handle_timeout`, plus what one call pushes).

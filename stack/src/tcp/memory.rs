@@ -21,7 +21,7 @@ impl TcpLayer {
                 .slots
                 .iter()
                 .filter_map(|s| s.conn.as_ref())
-                .map(|c| c.send_buf.capacity() + c.recv_buf.capacity())
+                .map(|c| c.send_buf.allocated() + c.recv_buf.allocated())
                 .sum(),
             timer_entries: self.heap.len(),
             replies: self.replies.len(),

@@ -15,6 +15,7 @@ pub mod isn;
 mod listener;
 mod memory;
 mod output;
+mod ring;
 pub mod rtt;
 pub mod send_buffer;
 pub mod state;
