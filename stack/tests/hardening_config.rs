@@ -420,9 +420,8 @@ fn run_timers(p: &mut Peer, span: Duration) {
     }
 }
 
-/// Handshake, data both ways, random segments, close, timers. Returns what the app read.
-fn exercise(cfg: Config, seed: u64) -> Vec<u8> {
-    let mut rng = Rng(seed);
+/// A connection accepted from the fake peer.
+fn passive_open(cfg: Config) -> (Peer, ustack::tcp::ConnHandle) {
     let mut p = Peer::new(cfg);
     let l = p.stack.tcp_listen(PORT, 16).expect("listen");
     let outs = p.send(p.seg(SYN).ack(0).opts(Peer::full_syn_options()));
@@ -439,6 +438,32 @@ fn exercise(cfg: Config, seed: u64) -> Vec<u8> {
         .stack
         .tcp_accept(l)
         .expect("a valid config completes a handshake");
+    (p, h)
+}
+
+/// A connection opened by the stack to the fake peer.
+fn active_open(cfg: Config) -> (Peer, ustack::tcp::ConnHandle) {
+    let (mut p, h, syn) = active_syn(cfg);
+    p.seq = PEER_ISN;
+    p.ack = syn.seq.wrapping_add(1);
+    let opts = ustack::wire::tcp::TcpOptions {
+        timestamps: syn.options.timestamps.map(|(v, _)| (PEER_TS, v)),
+        ..Peer::full_syn_options()
+    };
+    p.send(p.seg(SYN | ACK).opts(opts));
+    p.seq = PEER_ISN + 1;
+    p.tsval = syn.options.timestamps.map(|_| PEER_TS + 1);
+    (p, h)
+}
+
+/// Handshake, data both ways, random segments, close, timers. Returns what the app read.
+fn exercise(cfg: Config, seed: u64) -> Vec<u8> {
+    let mut rng = Rng(seed);
+    let (mut p, h) = if rng.below(3) == 0 {
+        active_open(cfg)
+    } else {
+        passive_open(cfg)
+    };
     assert_eq!(p.state(h), Some(State::Established));
     let sent = stream(PEER_ISN + 1, 4000 + 40 * 1460);
     let mut read = Vec::new();
@@ -531,7 +556,7 @@ fn the_smallest_accepted_sizes_work() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
     fn whatever_validate_accepts_survives(seed in any::<u64>()) {
