@@ -244,3 +244,26 @@ fn min_pmtu_is_validated() {
     ));
     assert_eq!(Config::default().min_pmtu, 552);
 }
+
+#[test]
+fn frag_needed_in_syn_sent_lowers_the_mss_and_the_handshake_completes() {
+    let (mut p, h, syn) = active_syn(config());
+    p.send_raw(&icmp_about(ROUTER, 3, 4, 560, p.us_port, PORT, syn.seq, 60));
+    assert_eq!(p.state(h), Some(State::SynSent));
+    p.seq = PEER_ISN;
+    let outs = p.send(
+        p.seg(SYN | ACK)
+            .ack(syn.seq.wrapping_add(1))
+            .opts(Peer::full_syn_options()),
+    );
+    assert_eq!(p.state(h), Some(State::Established), "{outs:?}");
+    let info = p.stack.tcp_info(h).unwrap();
+    assert_eq!(info.smss, 560 - 40, "{info:?}");
+    // Data goes out at the new size.
+    p.seq = PEER_ISN + 1;
+    p.ack = syn.seq.wrapping_add(1);
+    assert_eq!(p.stack.tcp_send(h, &pattern(3000, 1)), Ok(3000));
+    let outs = p.drain();
+    assert!(!outs.is_empty());
+    assert!(outs.iter().all(|o| o.ip_len <= 560), "{outs:?}");
+}

@@ -97,8 +97,12 @@ impl Connection {
         if mss < self.smss {
             self.smss = mss;
             self.cc.set_mss(mss);
-            // Resend what was lost at the old size.
-            self.snd_nxt = self.snd_una;
+            // Resend what was lost at the old size: data only. In SYN-SENT / SYN-RECEIVED the
+            // SYN has its own timer, and rewinding SND.NXT below ISS + 1 would leave it behind
+            // SND.UNA once the handshake completes (nothing would be sent again).
+            if self.state.is_synchronized() {
+                self.snd_nxt = self.snd_una;
+            }
         }
         Ok(())
     }
