@@ -32,6 +32,25 @@ pub(crate) mod label {
     pub(crate) const IP_IDENT: &[u8] = b"ustack ip ident";
     /// SYN cookies (RFC 4987 §3.6).
     pub(crate) const SYNCOOKIE: &[u8] = b"ustack syncookie";
+    /// TCP timestamp offsets (RFC 7323 §5.4).
+    pub(crate) const TS_OFFSET: &[u8] = b"ustack ts offset";
+}
+
+/// The TCP timestamp clock's offset towards `remote` (RFC 7323 §5.4: a random offset so TSval
+/// reveals no uptime): a keyed hash of the address pair, as Linux's `secure_tcp_ts_off`. One
+/// offset per host pair keeps TSvals monotonic across that peer's connections (PAWS and RFC 6191
+/// TIME-WAIT reuse rely on it); unlike an offset derived from the ISN, it says nothing about the
+/// clock to someone who sees both.
+pub(crate) fn ts_offset(
+    secret: &[u8; 16],
+    local: std::net::Ipv4Addr,
+    remote: std::net::Ipv4Addr,
+) -> u32 {
+    let key = derive_key(secret, label::TS_OFFSET, 0);
+    let mut input = [0u8; 8];
+    input[..4].copy_from_slice(&local.octets());
+    input[4..].copy_from_slice(&remote.octets());
+    siphash24(&key, &input) as u32
 }
 
 /// A keyed generator: SipHash-2-4 of a counter (a PRF in counter mode), so its outputs do not

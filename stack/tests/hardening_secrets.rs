@@ -57,3 +57,32 @@ fn tcp_ephemeral_ports_and_echo_idents_depend_on_the_secret() {
     assert_ne!(a.0, b.0, "echo ident");
     assert_ne!(a.1, b.1, "TCP ephemeral port");
 }
+
+mod tcp_common;
+
+#[test]
+fn tcp_timestamps_reveal_neither_the_clock_nor_the_isn() {
+    use tcp_common::*;
+    use ustack::wire::tcp::flags::SYN;
+    let mut p = Peer::new(config());
+    let _l = p.stack.tcp_listen(PORT, 16).unwrap();
+    let mut seen = Vec::new();
+    for port in [40_000u16, 40_001, 40_002] {
+        let s = Seg::new(port, PORT, PEER_ISN, 0, SYN).opts(Peer::full_syn_options());
+        let outs = p.send(s);
+        let (tsval, _) = outs[0].options.timestamps.expect("timestamps offered");
+        seen.push((outs[0].seq, tsval));
+    }
+    let now_ms = p.now.total_millis() as u32;
+    for &(iss, tsval) in &seen {
+        // The old offset was a function of the ISN: anyone seeing a SYN-ACK read our clock.
+        assert_ne!(tsval.wrapping_sub(iss.rotate_left(13)), now_ms);
+        assert_ne!(tsval, now_ms);
+    }
+    // RFC 7323 §5.4 / Linux: one secret offset per host pair, so TSvals stay monotonic across
+    // this peer's connections (what RFC 6191 TIME-WAIT reuse relies on).
+    assert!(
+        seen.windows(2).all(|w| w[1].1.wrapping_sub(w[0].1) < 1000),
+        "{seen:?}"
+    );
+}
