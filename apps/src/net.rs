@@ -59,20 +59,11 @@ pub struct NetArgs {
     pub fault_seed: u64,
 }
 
-/// A seed from the OS for the stack's pseudo-random choices.
-pub fn os_seed() -> u64 {
-    use std::io::Read;
-    let mut b = [0u8; 8];
-    match std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)) {
-        Ok(()) => u64::from_ne_bytes(b),
-        Err(_) => {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(1)
-                ^ u64::from(std::process::id())
-        }
-    }
+/// A 64-bit key from the OS (getrandom), e.g. for the hash of a rate-limit table.
+pub fn os_key() -> io::Result<u64> {
+    let mut c = ustack::Config::default();
+    tun_bridge::entropy::seed_config(&mut c)?;
+    Ok(c.seed)
 }
 
 impl NetArgs {
@@ -111,10 +102,8 @@ impl NetArgs {
                 ));
             }
         }
-        let seed = os_seed();
-        let mut secret = [0u8; 16];
-        secret[..8].copy_from_slice(&seed.to_le_bytes());
-        secret[8..].copy_from_slice(&os_seed().to_le_bytes());
+        let mut entropy = ustack::Config::default();
+        tun_bridge::entropy::seed_config(&mut entropy)?;
         let mut config = BridgeConfig {
             tun_name: self.tun.clone(),
             host_addr: self.host_addr,
@@ -124,8 +113,8 @@ impl NetArgs {
                 prefix_len: self.prefix_len,
                 mtu: self.mtu,
                 ttl: self.ttl,
-                seed,
-                secret,
+                seed: entropy.seed,
+                secret: entropy.secret,
                 ..ustack::Config::default()
             },
             faults: tun_bridge::FaultConfig {

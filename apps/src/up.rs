@@ -258,7 +258,7 @@ pub fn run(args: UpArgs) -> io::Result<ExitCode> {
     let (ready_tx, ready_rx) = mpsc::sync_channel(1);
     {
         let (plan, counters, backlog) = (plan.clone(), echo_counters.clone(), args.backlog);
-        let key = crate::net::os_seed();
+        let key = crate::net::os_key()?;
         bridge.spawn(move |net| async move {
             let _ = ready_tx.send(start_services(&net, &plan, backlog, &counters, key));
         })?;

@@ -6,10 +6,15 @@
 use crate::time::Duration;
 use std::net::Ipv4Addr;
 
+/// The smallest MSS ustack works with: RFC 791's 68-byte minimum MTU less 40 bytes of headers.
+pub const MIN_MSS: u16 = 28;
+
 /// The stack's configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// The stack's own IPv4 address. Default 198.18.0.2 (RFC 2544 benchmarking range, never routed).
+    /// The stack's own IPv4 address. Default 198.18.0.2 (RFC 2544 benchmarking range, never
+    /// routed). Must be a unicast host address, neither the network nor the broadcast address of
+    /// its prefix (RFC 1122 §3.2.1.3).
     pub addr: Ipv4Addr,
     /// Prefix length of the link the address sits on; used only to recognise the directed
     /// broadcast address (RFC 919, RFC 1122 §3.3.6). Default 24.
@@ -17,12 +22,13 @@ pub struct Config {
     /// Link MTU in bytes: the largest IP packet handed to the device. Larger datagrams are
     /// fragmented (RFC 791 §3.2) unless DF is set. Default 1500. Must be at least 68 (RFC 791).
     pub mtu: u16,
-    /// TTL of datagrams the stack originates. Default 64 (RFC 1700's recommendation, Linux's default).
+    /// TTL of datagrams the stack originates. Default 64 (RFC 1700's recommendation, Linux's
+    /// default). Must be positive.
     pub ttl: u8,
 
     /// How long a partly reassembled datagram is kept before it is freed and, if its first fragment
     /// had arrived, ICMP time exceeded (code 1) is sent. RFC 1122 §3.3.2 suggests 60–120 s; ustack
-    /// uses Linux's 30 s (`ipfrag_time`). Default 30 s.
+    /// uses Linux's 30 s (`ipfrag_time`). Default 30 s. Must be positive.
     pub reassembly_timeout: Duration,
     /// Upper bound on the memory held by all datagrams in reassembly, buffers and bookkeeping
     /// included. When a new fragment would exceed it the oldest datagrams are evicted first.
@@ -38,7 +44,7 @@ pub struct Config {
     /// Burst size of that token bucket. Default 50 (Linux's `icmp_msgs_burst`).
     pub icmp_error_burst: u32,
 
-    /// Most sockets (UDP and ICMP echo together) open at once. Default 1024.
+    /// Most sockets (UDP and ICMP echo together) open at once. Default 1024. At most 2^32 − 1.
     pub max_sockets: usize,
     /// Most datagrams queued on one socket's receive queue; more are dropped and counted. Default 512.
     pub socket_rx_queue_datagrams: usize,
@@ -57,37 +63,42 @@ pub struct Config {
     /// Receive buffer of each TCP connection, bytes; bounds the advertised window and the
     /// out-of-order data held. Default 256 KiB (window scaling, RFC 7323, is used above 64 KiB).
     pub tcp_rx_buffer: usize,
-    /// Send buffer of each TCP connection, bytes. Default 256 KiB.
+    /// Send buffer of each TCP connection, bytes. Default 256 KiB. At most 2^30 (RFC 7323 §2.3:
+    /// no more can be in flight).
     pub tcp_tx_buffer: usize,
-    /// Most TCP connections (any state, TIME-WAIT included). Default 4096.
+    /// Most TCP connections (any state, TIME-WAIT included). Default 4096. At most 2^32 − 1.
     pub tcp_max_connections: usize,
     /// Most half-open connections (SYN-RECEIVED) across all listeners; beyond it SYN cookies
-    /// (RFC 4987 §3.6) answer without keeping state. Default 256.
+    /// (RFC 4987 §3.6) answer without keeping state. Default 256. Must be positive.
     pub tcp_syn_backlog: usize,
     /// Whether SYN cookies are used when the half-open table is full. Default true.
     pub tcp_syncookies: bool,
     /// Maximum segment lifetime; TIME-WAIT lasts 2×MSL (RFC 9293 §3.4.2 suggests 2 minutes;
-    /// ustack uses Linux's effective 30 s). Default 30 s.
+    /// ustack uses Linux's effective 30 s). Default 30 s. Must be positive.
     pub tcp_msl: Duration,
-    /// RTO before any RTT sample (RFC 6298 §2.1). Default 1 s.
+    /// RTO before any RTT sample (RFC 6298 §2.1), clamped to the bounds below. Default 1 s. Must
+    /// be positive.
     pub tcp_initial_rto: Duration,
-    /// Lower bound of the RTO. RFC 6298 §2.4 says 1 s; ustack, like Linux, uses 200 ms.
+    /// Lower bound of the RTO. RFC 6298 §2.4 says 1 s; ustack, like Linux, uses 200 ms. Must be
+    /// positive (a zero RTO would fire forever at the same instant) and at most `tcp_max_rto`.
     pub tcp_min_rto: Duration,
-    /// Upper bound of the RTO (RFC 6298 §2.5: at least 60 s). Default 60 s.
+    /// Upper bound of the RTO (RFC 6298 §2.5: at least 60 s). Default 60 s. Must be positive.
     pub tcp_max_rto: Duration,
-    /// Delayed-ACK timeout (RFC 9293 §3.8.6.3 requires < 0.5 s). Default 40 ms, as Linux.
+    /// Delayed-ACK timeout (RFC 9293 §3.8.6.3 requires < 0.5 s). Default 40 ms, as Linux. Must be
+    /// positive and below 500 ms.
     pub tcp_delayed_ack: Duration,
     /// A connection whose data stays unacknowledged this long is aborted with `TimedOut`
-    /// (RFC 9293 §3.8.3 R2, RFC 5482). Default 100 s.
+    /// (RFC 9293 §3.8.3 R2, RFC 5482). Default 100 s. Must be positive.
     pub tcp_user_timeout: Duration,
     /// SYN retransmissions before a connect fails (RFC 9293 §3.8.3 R2 for SYN: ≥ 3 min is
     /// suggested; ustack uses Linux's 6 tries, about 2 minutes with backoff). Default 6.
     pub tcp_syn_retries: u32,
     /// Keepalive idle time for new connections; None = off (RFC 1122 §4.2.3.6: off by default).
+    /// `Some` must be positive.
     pub tcp_keepalive: Option<Duration>,
-    /// Interval between unanswered keepalive probes. Default 75 s (RFC 1122).
+    /// Interval between unanswered keepalive probes. Default 75 s (RFC 1122). Must be positive.
     pub tcp_keepalive_interval: Duration,
-    /// Unanswered keepalive probes before the connection is aborted. Default 9.
+    /// Unanswered keepalive probes before the connection is aborted. Default 9. Must be positive.
     pub tcp_keepalive_probes: u32,
     /// Challenge ACKs (RFC 5961 §7) per second, all connections together. Default 1000.
     pub tcp_challenge_ack_rate: u32,
@@ -100,14 +111,29 @@ pub struct Config {
     /// Offer window scaling (RFC 7323 §2). Default true.
     pub tcp_window_scaling: bool,
     /// Largest MSS the stack accepts from a peer or uses itself: peers' MSS options are clamped
-    /// to it and to the MTU − 40. Default 65495.
+    /// to it and to the MTU − 40. Default 65495. Must be within [`MIN_MSS`]`..=65495`
+    /// (RFC 9293 §3.7.1: the largest datagram less 40 bytes of headers).
     pub tcp_max_mss: u16,
-    /// Secret for ISNs (RFC 6528) and SYN cookies. Tests pin it; the bridge draws it from OS
-    /// entropy.
+    /// The 128-bit secret: the ISN key (RFC 6528 §3) and the root from which separate keys for
+    /// SYN cookies, IPv4 ids, ephemeral ports and echo identifiers are derived (SipHash-2-4, so
+    /// no observed value reveals it). Tests pin it; the bridge draws it from the OS (getrandom,
+    /// `tun_bridge::entropy`), never from the time or the pid.
     pub secret: [u8; 16],
-    /// Seed for the stack's pseudo-random choices (IP identification start, ephemeral ports).
-    /// Tests pin it; the bridge seeds it from OS entropy.
+    /// Seed mixed into the derived keys (ephemeral ports, echo identifiers, IP ids): with a pinned
+    /// secret, a different seed gives different choices. Tests pin it; the bridge draws it from
+    /// the OS.
     pub seed: u64,
+    /// Counters in the IPv4 identification table (RFC 7739 §5.3): each datagram's id comes from
+    /// the counter its (source, destination, protocol) hashes to under a secret key, so an
+    /// observer learns nothing about traffic to other destinations (the idle scan of RFC 7739
+    /// §3) except the 1 in `ip_ident_buckets` that share its counter. 2 bytes each. Default 2048
+    /// (Linux's `ip_idents` minimum). Must be within 1..=65536.
+    pub ip_ident_buckets: usize,
+    /// The lowest path MTU ICMP fragmentation-needed may set for a TCP connection (RFC 1191 §6;
+    /// a forged report of 68 would otherwise cut every segment to 28 bytes, RFC 5927 §7). Reports
+    /// below it are raised to it; one with a next-hop MTU of 0 uses the RFC 1191 §7 plateau below
+    /// the quoted datagram first. Default 552, Linux's `min_pmtu`. Must be within 68..=`mtu`.
+    pub min_pmtu: u16,
 }
 
 impl Default for Config {
@@ -151,6 +177,8 @@ impl Default for Config {
             tcp_max_mss: 65495,
             secret: *b"ustack-test-key!",
             seed: 0x05ee_d0f0_57ac,
+            ip_ident_buckets: 2048,
+            min_pmtu: 552,
         }
     }
 }
@@ -170,6 +198,24 @@ pub enum ConfigError {
     ZeroLimit(&'static str),
     /// The TCP receive buffer is larger than a scaled window can advertise (2^30 bytes).
     BufferTooLarge(usize),
+    /// A value outside the range the stack can work with (`min..=max`).
+    OutOfRange {
+        /// The field.
+        field: &'static str,
+        /// Its value.
+        value: u64,
+        /// The smallest value that works.
+        min: u64,
+        /// The largest value that works.
+        max: u64,
+    },
+    /// Two bounds in the wrong order: `low` is above `high`.
+    Misordered {
+        /// The field that must not be larger.
+        low: &'static str,
+        /// The field that must not be smaller.
+        high: &'static str,
+    },
 }
 
 impl core::fmt::Display for ConfigError {
@@ -186,6 +232,15 @@ impl core::fmt::Display for ConfigError {
                     "TCP receive buffer of {n} bytes exceeds the 2^30 a window can advertise"
                 )
             }
+            ConfigError::OutOfRange {
+                field,
+                value,
+                min,
+                max,
+            } => write!(f, "`{field}` = {value} is outside {min}..={max}"),
+            ConfigError::Misordered { low, high } => {
+                write!(f, "`{low}` must not be larger than `{high}`")
+            }
         }
     }
 }
@@ -193,8 +248,17 @@ impl core::fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl Config {
-    /// Checks the configuration for values the stack cannot work with.
+    /// Checks the configuration for values the stack cannot work with: zero sizes and timers,
+    /// bounds in the wrong order, and limits beyond what the wire or the handles can carry.
+    /// `Stack::new` calls it; every rule names the field it refuses.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_ip()?;
+        self.validate_sizes()?;
+        self.validate_tcp_timers()?;
+        self.validate_tcp_limits()
+    }
+
+    fn validate_ip(&self) -> Result<(), ConfigError> {
         if self.mtu < 68 {
             return Err(ConfigError::MtuTooSmall(self.mtu));
         }
@@ -205,14 +269,53 @@ impl Config {
         if a.is_unspecified() || a.is_broadcast() || a.is_multicast() || a.is_loopback() {
             return Err(ConfigError::BadAddress(a));
         }
-        // RFC 7323 §2.3: with the largest shift (14) a window reaches at most 2^30 bytes.
-        if self.tcp_rx_buffer > 1 << 30 {
-            return Err(ConfigError::BufferTooLarge(self.tcp_rx_buffer));
+        // RFC 1122 §3.2.1.3 (b), (c): a host number of all zeros or all ones names the network
+        // or its broadcast, not a host (except on /31 and /32, RFC 3021).
+        if let Some(bcast) = self.directed_broadcast() {
+            let host_mask = u32::MAX >> self.prefix_len;
+            if a == bcast || u32::from(a) & host_mask == 0 {
+                return Err(ConfigError::BadAddress(a));
+            }
+        }
+        // RFC 791 §3.2: every link carries 68 bytes; a floor above our own MTU is meaningless.
+        if self.min_pmtu < 68 {
+            return Err(ConfigError::OutOfRange {
+                field: "min_pmtu",
+                value: self.min_pmtu.into(),
+                min: 68,
+                max: self.mtu.into(),
+            });
+        }
+        if self.min_pmtu > self.mtu {
+            return Err(ConfigError::Misordered {
+                low: "min_pmtu",
+                high: "mtu",
+            });
+        }
+        // RFC 1122 §3.2.1.7: a TTL of 0 would be discarded by the first router.
+        if self.ttl == 0 {
+            return Err(ConfigError::ZeroLimit("ttl"));
+        }
+        if self.reassembly_timeout == Duration::ZERO {
+            return Err(ConfigError::ZeroLimit("reassembly_timeout"));
         }
         let (lo, hi) = self.ephemeral_ports;
         if lo == 0 || lo > hi {
             return Err(ConfigError::BadEphemeralRange(lo, hi));
         }
+        // RFC 7739 §5.3: at least one counter; more than 65536 buys nothing over 16-bit ids.
+        if !(1..=65536).contains(&self.ip_ident_buckets) {
+            return Err(ConfigError::OutOfRange {
+                field: "ip_ident_buckets",
+                value: self.ip_ident_buckets as u64,
+                min: 1,
+                max: 65536,
+            });
+        }
+        Ok(())
+    }
+
+    fn validate_sizes(&self) -> Result<(), ConfigError> {
         for (name, v) in [
             ("reassembly_max_bytes", self.reassembly_max_bytes),
             ("reassembly_max_datagrams", self.reassembly_max_datagrams),
@@ -224,10 +327,94 @@ impl Config {
             ("tcp_rx_buffer", self.tcp_rx_buffer),
             ("tcp_tx_buffer", self.tcp_tx_buffer),
             ("tcp_max_connections", self.tcp_max_connections),
+            ("tcp_syn_backlog", self.tcp_syn_backlog),
         ] {
             if v == 0 {
                 return Err(ConfigError::ZeroLimit(name));
             }
+        }
+        // RFC 7323 §2.3: with the largest shift (14) a window reaches at most 2^30 bytes.
+        if self.tcp_rx_buffer > 1 << 30 {
+            return Err(ConfigError::BufferTooLarge(self.tcp_rx_buffer));
+        }
+        // Sockets and connections are named by 32-bit slab indices.
+        for (field, v, max) in [
+            // RFC 7323 §2.3: no more than 2^30 bytes can ever be in flight, so a larger send
+            // buffer could never be sent from; it also keeps offsets far below 2^31, where
+            // sequence comparisons (RFC 9293 §3.4) stop working.
+            ("tcp_tx_buffer", self.tcp_tx_buffer, 1u64 << 30),
+            (
+                "tcp_max_connections",
+                self.tcp_max_connections,
+                u32::MAX.into(),
+            ),
+            ("max_sockets", self.max_sockets, u32::MAX.into()),
+        ] {
+            let value = v as u64;
+            if value > max {
+                return Err(ConfigError::OutOfRange {
+                    field,
+                    value,
+                    min: 1,
+                    max,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_tcp_timers(&self) -> Result<(), ConfigError> {
+        // A timer of zero is re-armed at `now` and `handle_timeout` would never return.
+        for (name, v) in [
+            ("tcp_msl", self.tcp_msl),
+            ("tcp_initial_rto", self.tcp_initial_rto),
+            ("tcp_min_rto", self.tcp_min_rto),
+            ("tcp_max_rto", self.tcp_max_rto),
+            ("tcp_delayed_ack", self.tcp_delayed_ack),
+            ("tcp_user_timeout", self.tcp_user_timeout),
+            (
+                "tcp_keepalive",
+                self.tcp_keepalive.unwrap_or(Duration::from_micros(1)),
+            ),
+            ("tcp_keepalive_interval", self.tcp_keepalive_interval),
+        ] {
+            if v == Duration::ZERO {
+                return Err(ConfigError::ZeroLimit(name));
+            }
+        }
+        if self.tcp_min_rto > self.tcp_max_rto {
+            return Err(ConfigError::Misordered {
+                low: "tcp_min_rto",
+                high: "tcp_max_rto",
+            });
+        }
+        // RFC 9293 §3.8.6.3 (MUST-40): the acknowledgment delay MUST be less than 0.5 s.
+        let max_delack = Duration::from_micros(499_999);
+        if self.tcp_delayed_ack > max_delack {
+            return Err(ConfigError::OutOfRange {
+                field: "tcp_delayed_ack",
+                value: self.tcp_delayed_ack.total_micros(),
+                min: 1,
+                max: max_delack.total_micros(),
+            });
+        }
+        if self.tcp_keepalive_probes == 0 {
+            return Err(ConfigError::ZeroLimit("tcp_keepalive_probes"));
+        }
+        Ok(())
+    }
+
+    fn validate_tcp_limits(&self) -> Result<(), ConfigError> {
+        // RFC 9293 §3.7.1: the MSS is at most the largest datagram (65535) less the IPv4 and TCP
+        // headers; at least what the smallest MTU (68, RFC 791) leaves after them.
+        let (min, max) = (MIN_MSS, 65535 - 40);
+        if !(min..=max).contains(&self.tcp_max_mss) {
+            return Err(ConfigError::OutOfRange {
+                field: "tcp_max_mss",
+                value: self.tcp_max_mss.into(),
+                min: min.into(),
+                max: max.into(),
+            });
         }
         Ok(())
     }

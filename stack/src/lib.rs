@@ -1,23 +1,31 @@
-//! # ustack — a sans-IO userspace IPv4 / ICMP / UDP stack
+//! # ustack — a sans-IO userspace IPv4 / ICMP / UDP / TCP stack
 //!
 //! ustack does no I/O of its own: it is handed packets and the time, and hands back packets and
 //! deadlines. The `tun-bridge` crate drives it from a Linux TUN device and a real clock.
 //!
 //! ```text
 //!   device ──► Stack::receive(now, bytes)
-//!                 │  wire::ipv4 parse + validate ── drop (Stats, DropReason)
+//!                 │  wire::ipv4 parse + validate ─────────── drop (Stats, DropReason)
+//!                 │  ip::ingress: martian source, not for us ┘
 //!                 │  ip::reassembly (bounded, many datagrams at once)
-//!                 ├─► ICMP: echo reply · error → socket it quotes
-//!                 ├─► UDP : socket queue · else ICMP port unreachable (rate-limited)
+//!                 ├─► ICMP (icmp.rs): echo reply · error → the socket or connection it quotes
+//!                 │        (TCP: only if it quotes a sequence in flight, RFC 5927)
+//!                 ├─► UDP  (udp.rs): socket queue · else port unreachable (rate-limited)
+//!                 ├─► TCP  (tcp/): 4-tuple → connection → receive buffer → app
+//!                 │        else listener (backlog, SYN cookies) · else RST
 //!                 └─► other protocol → ICMP protocol unreachable
-//!   app ──► udp_send_to / echo_send ──► ip::fragment::TxQueue
-//!                                          │ cut to MTU (DF honoured)
+//!   app ──► udp_send_to / echo_send ──► ip::fragment::TxQueue (cut to MTU, DF honoured) ─┐
+//!   app ──► tcp_send ──► TCP sender (window, cwnd, MSS, Nagle, RTO / SACK recovery) ─────┤
+//!                                       ip::egress: the IPv4 header (ident, TTL, DF) ◄────┘
 //!   device ◄── Stack::poll_transmit(now, buf)  (call until None)
 //!   timers: sleep until Stack::poll_at(), then Stack::handle_timeout(now)
+//!   events: Stack::poll_event() for sockets that became readable
 //! ```
 //!
-//! Every limit is a field of [`Config`]; every refused packet is counted in [`Stats`] under a
-//! [`DropReason`]. The crate never reads a clock, sleeps, spawns or prints.
+//! Every limit is a field of [`Config`] (checked by [`Config::validate`]); every refused packet is
+//! counted in [`Stats`] under a [`DropReason`]; [`Stack::memory`] reports what every table holds.
+//! Randomness comes from `Config::secret` and `Config::seed` through keyed SipHash, never from the
+//! environment. The crate never reads a clock, sleeps, spawns or prints.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -31,12 +39,13 @@ mod stack;
 pub mod stats;
 pub mod tcp;
 pub mod time;
+mod udp;
 pub mod wire;
 
 pub use config::{Config, ConfigError};
 pub use socket::{
     BindError, EchoEvent, IcmpError, Readiness, RecvError, SendError, SocketEvent, SocketHandle,
 };
-pub use stack::Stack;
+pub use stack::{MemoryUsage, Stack};
 pub use stats::{DropReason, Stats};
 pub use time::{Duration, Instant};

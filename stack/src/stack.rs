@@ -8,65 +8,74 @@
 
 use crate::config::{Config, ConfigError};
 use crate::icmp::{self as policy, DstKind, Quoted, TokenBucket, MAX_QUOTE};
-use crate::ip::fragment::{BufferPool, OutHeader, QueueError, TxQueue};
+use crate::ip::egress::Egress;
+use crate::ip::fragment::{BufferPool, QueueError, TxQueue};
+use crate::ip::ident::IdentGenerator;
+use crate::ip::ingress;
 use crate::ip::reassembly::{
     FragDrop, Fragment, FragmentKey, Outcome, Reassembler, ReassemblyLimits,
 };
-use crate::rand::Rng;
+use crate::rand::{derive_key, label, Rng};
 use crate::socket::{
-    BindError, Delivery, EchoEvent, IcmpError, Kind, Queued, RecvError, SendError, SocketEvent,
-    SocketHandle, SocketSet,
+    Delivery, IcmpError, Kind, Queued, SendError, SocketEvent, SocketHandle, SocketSet,
 };
 use crate::stats::{DropReason, Stats};
-use crate::tcp::{IpOut, TcpLayer};
+use crate::tcp::{IcmpReport, IpOut, TcpLayer};
 use crate::time::Instant;
 use crate::wire::icmp::{self, IcmpMessage};
-use crate::wire::ipv4::{Ipv4Packet, HEADER_LEN, MAX_DATAGRAM};
+use crate::wire::ipv4::{raw, Ipv4Packet, MAX_DATAGRAM};
 use crate::wire::tcp::{SeqNumber, TcpSegment};
-use crate::wire::udp::{self, UdpPacket};
 use crate::wire::{proto, PacketSummary};
 use log::{debug, trace};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// What the receive path knows about a datagram once its IP header is accepted.
 #[derive(Clone, Copy, Debug)]
-struct Arrival<'a> {
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    dst_kind: DstKind,
-    protocol: u8,
-    ttl: u8,
+pub(crate) struct Arrival<'a> {
+    pub(crate) src: Ipv4Addr,
+    pub(crate) dst: Ipv4Addr,
+    pub(crate) dst_kind: DstKind,
+    pub(crate) protocol: u8,
+    pub(crate) ttl: u8,
     /// The (first fragment's) header as received, for ICMP quotes.
-    header: &'a [u8],
+    pub(crate) header: &'a [u8],
 }
 
-/// A sans-IO IPv4/ICMP/UDP stack. See the module docs for the call order.
+/// A sans-IO IPv4 / ICMP / UDP / TCP stack. See the module docs for the call order.
 #[derive(Debug)]
 pub struct Stack {
-    config: Config,
-    stats: Stats,
+    pub(crate) config: Config,
+    pub(crate) stats: Stats,
     rng: Rng,
-    next_ident: u16,
+    egress: Egress,
     reassembly: Reassembler,
     icmp_errors: TokenBucket,
-    sockets: SocketSet,
+    pub(crate) sockets: SocketSet,
     tx: TxQueue,
-    pool: BufferPool,
+    pub(crate) pool: BufferPool,
     pub(crate) tcp: TcpLayer,
     now: Instant,
 }
 
+mod echo_api;
+mod memory;
 mod tcp_api;
+
+pub use memory::MemoryUsage;
 
 impl Stack {
     /// A stack with `config`, its clock starting at `now`.
     pub fn new(config: Config, now: Instant) -> Result<Stack, ConfigError> {
         config.validate()?;
-        let mut rng = Rng::new(config.seed);
-        let next_ident = rng.next_u64() as u16;
+        // Separate keys per use, all derived from the secret (issue 8 #13; RFC 6528 §3).
+        let rng = Rng::new(&config.secret, config.seed);
+        let ident_key = derive_key(&config.secret, label::IP_IDENT, config.seed);
         Ok(Stack {
             stats: Stats::new(),
-            next_ident,
+            egress: Egress::new(
+                IdentGenerator::new(ident_key, config.ip_ident_buckets),
+                config.ttl,
+            ),
             rng,
             reassembly: Reassembler::new(ReassemblyLimits {
                 max_datagram_size: MAX_DATAGRAM,
@@ -133,7 +142,7 @@ impl Stack {
         self.now = self.now.max(now);
     }
 
-    fn drop_packet(&mut self, reason: DropReason) {
+    pub(crate) fn drop_packet(&mut self, reason: DropReason) {
         debug!("drop: {}", reason.description());
         self.stats.count_drop(reason);
     }
@@ -152,26 +161,10 @@ impl Stack {
             Ok(ip) => ip,
             Err(reason) => return self.drop_packet(reason),
         };
-        let src = ip.src();
-        // RFC 1122 §3.2.1.3 / RFC 1812 §5.3.7: a source that cannot be a host is discarded. Our
-        // own address arriving from the link is a spoof or a loop; a directed broadcast source is
-        // forbidden by RFC 1122 §3.2.1.3 (d) (answering it would go to every host on the link).
-        if !policy::is_unicast_source(src)
-            || src == self.config.addr
-            || Some(src) == self.config.directed_broadcast()
-        {
-            return self.drop_packet(DropReason::Ipv4MartianSource);
-        }
-        let dst = ip.dst();
-        let dst_kind = if dst == self.config.addr {
-            DstKind::Local
-        } else if dst.is_broadcast() || Some(dst) == self.config.directed_broadcast() {
-            DstKind::Broadcast
-        } else if dst.is_multicast() {
-            DstKind::Multicast
-        } else {
-            // A host does not forward (RFC 1122 §3.3.1.5 for hosts that are not gateways).
-            return self.drop_packet(DropReason::Ipv4NotForUs);
+        let (src, dst) = (ip.src(), ip.dst());
+        let dst_kind = match ingress::classify(&self.config, src, dst) {
+            Ok(k) => k,
+            Err(reason) => return self.drop_packet(reason),
         };
         // RFC 1122 §3.2.1.7: a host accepts any TTL, including 0 and 1; TTL matters only to routers.
         let arrival = Arrival {
@@ -217,7 +210,7 @@ impl Stack {
                 // The datagram as a whole, as Linux presents it: the first fragment's header with
                 // MF cleared and the total length of the reassembled datagram. ICMP errors quote it.
                 let total = datagram.header.len() + datagram.payload.len();
-                rewrite_reassembled_header(&mut datagram.header, total);
+                ingress::rewrite_reassembled_header(&mut datagram.header, total);
                 let arrival = Arrival {
                     header: &datagram.header,
                     ..arrival
@@ -318,7 +311,10 @@ impl Stack {
                     code,
                     original_dst: SocketAddrV4::new(dst, dst_port),
                 };
-                self.sockets.set_error(src_port, error)
+                self.sockets
+                    .set_error(src_port, error)
+                    .then_some(())
+                    .ok_or(DropReason::IcmpNoSocket)
             }
             Quoted::Echo { ident, seq } => {
                 let error = IcmpError {
@@ -327,11 +323,13 @@ impl Stack {
                     code,
                     original_dst: SocketAddrV4::new(from, 0),
                 };
-                matches!(
-                    self.sockets
-                        .deliver(Kind::Echo { ident }, Queued::EchoError { error, seq }),
-                    Delivery::Queued
-                )
+                match self
+                    .sockets
+                    .deliver(Kind::Echo { ident }, Queued::EchoError { error, seq })
+                {
+                    Delivery::Queued => Ok(()),
+                    _ => Err(DropReason::IcmpNoSocket),
+                }
             }
             Quoted::Tcp {
                 src_port,
@@ -345,49 +343,20 @@ impl Stack {
                     code,
                     original_dst: SocketAddrV4::new(dst, dst_port),
                 };
-                let next_mtu = u16::from_be_bytes([rest[2], rest[3]]);
-                self.tcp.icmp_error(
-                    src_port,
-                    error.original_dst,
-                    SeqNumber(seq),
+                let report = IcmpReport {
                     error,
-                    next_mtu,
-                )
+                    seq: SeqNumber(seq),
+                    next_mtu: u16::from_be_bytes([rest[2], rest[3]]),
+                    quoted_len: raw::total_len(quote),
+                    min_pmtu: self.config.min_pmtu,
+                };
+                self.tcp.icmp_error(src_port, error.original_dst, report)
             }
-            Quoted::Other { .. } => false,
+            Quoted::Other { .. } => Err(DropReason::IcmpNoSocket),
         };
-        if delivered {
-            self.stats.icmp_errors_delivered += 1;
-        } else {
-            self.drop_packet(DropReason::IcmpNoSocket);
-        }
-    }
-
-    fn udp_input(&mut self, a: Arrival<'_>, payload: &[u8]) {
-        let d = match UdpPacket::parse(a.src, a.dst, payload) {
-            Ok(d) => d,
-            Err(r) => return self.drop_packet(r),
-        };
-        let mut data = self.pool.take(d.payload.len());
-        data.extend_from_slice(d.payload);
-        let item = Queued::Udp {
-            from: SocketAddrV4::new(a.src, d.src_port),
-            data,
-        };
-        match self.sockets.deliver(Kind::Udp { port: d.dst_port }, item) {
-            Delivery::Queued => self.stats.udp_rx_datagrams += 1,
-            Delivery::Full(q) => self.refuse(q, DropReason::UdpQueueFull),
-            Delivery::NoSocket(q) => {
-                self.refuse(q, DropReason::UdpNoSocket);
-                // RFC 1122 §4.1.3.1: a datagram for a port with no listener SHOULD get port unreachable.
-                self.send_icmp_error(
-                    a,
-                    payload,
-                    icmp::types::DEST_UNREACHABLE,
-                    icmp::unreach::PORT,
-                    [0; 4],
-                );
-            }
+        match delivered {
+            Ok(()) => self.stats.icmp_errors_delivered += 1,
+            Err(reason) => self.drop_packet(reason),
         }
     }
 
@@ -407,7 +376,7 @@ impl Stack {
         }
     }
 
-    fn refuse(&mut self, item: Queued, reason: DropReason) {
+    pub(crate) fn refuse(&mut self, item: Queued, reason: DropReason) {
         if let Queued::Udp { data, .. } | Queued::Echo { data, .. } = item {
             self.pool.give(data);
         }
@@ -416,7 +385,7 @@ impl Stack {
 
     /// Sends an ICMP error about the datagram `a` + `payload`, if RFC 1122 §3.2.2 allows it and
     /// the rate limiter has a token.
-    fn send_icmp_error(
+    pub(crate) fn send_icmp_error(
         &mut self,
         a: Arrival<'_>,
         payload: &[u8],
@@ -424,7 +393,7 @@ impl Stack {
         code: u8,
         rest: [u8; 4],
     ) {
-        let frag_offset = usize::from(u16::from_be_bytes([a.header[6], a.header[7]]) & 0x1fff) * 8;
+        let frag_offset = raw::frag_offset(a.header);
         if !policy::may_send_error(a.dst_kind, a.src, a.protocol, frag_offset, payload) {
             return;
         }
@@ -485,13 +454,11 @@ impl Stack {
             if e.key.dst != self.config.addr || !policy::is_unicast_source(e.key.src) {
                 continue;
             }
-            if e.key.protocol == proto::ICMP {
-                let ihl = usize::from(quote[0] & 0x0f) * 4;
-                if quote.get(ihl).is_none_or(|&t| icmp::is_error(t)) {
-                    continue;
-                }
+            let ihl = raw::header_len(&quote);
+            // RFC 1122 §3.2.2: never an error about an ICMP error.
+            if e.key.protocol == proto::ICMP && quote.get(ihl).is_none_or(|&t| icmp::is_error(t)) {
+                continue;
             }
-            let ihl = usize::from(quote[0] & 0x0f) * 4;
             let (h, p) = quote.split_at(ihl.min(quote.len()));
             self.send_error_quoting(e.key.src, h, p, icmp::types::TIME_EXCEEDED, 1, [0; 4]);
         }
@@ -504,10 +471,7 @@ impl Stack {
         self.advance(now);
         let Some(e) = self.tx.emit(self.config.mtu, buf, &mut self.pool) else {
             self.sockets.tx_drained();
-            let mut ip = IpOut {
-                ttl: self.config.ttl,
-                ident: &mut self.next_ident,
-            };
+            let mut ip = IpOut(&mut self.egress);
             let n = self.tcp.poll_transmit(self.now, buf, &mut ip)?;
             self.stats.ip_tx_packets += 1;
             self.stats.ip_tx_bytes += n as u64;
@@ -541,7 +505,7 @@ impl Stack {
         self.tcp.poll_event().or_else(|| self.sockets.poll_event())
     }
 
-    fn queue(
+    pub(crate) fn queue(
         &mut self,
         src: Ipv4Addr,
         dst: Ipv4Addr,
@@ -549,22 +513,10 @@ impl Stack {
         dont_fragment: bool,
         data: Vec<u8>,
     ) -> Result<(), QueueError> {
-        let ident = self.next_ident;
-        let h = OutHeader {
-            src,
-            dst,
-            protocol,
-            ttl: self.config.ttl,
-            ident,
-            dont_fragment,
-        };
+        // ip::egress: RFC 6864 §4 / RFC 7739 §5.3 identification, our TTL.
+        let h = self.egress.header(src, dst, protocol, dont_fragment);
         match self.tx.push(h, data, self.config.mtu) {
-            Ok(()) => {
-                // RFC 6864 §4: unique per (src, dst, protocol) within the datagram lifetime; a
-                // single counter started at a random point satisfies that.
-                self.next_ident = self.next_ident.wrapping_add(1);
-                Ok(())
-            }
+            Ok(()) => Ok(()),
             Err((e, data)) => {
                 self.pool.give(data);
                 debug!("not sent to {dst}: {e:?}");
@@ -577,36 +529,16 @@ impl Stack {
     // Sockets
     // ----------------------------------------------------------------------------------------
 
-    /// Binds a UDP socket to `port` (0 picks a free ephemeral port).
-    pub fn udp_bind(&mut self, port: u16) -> Result<SocketHandle, BindError> {
-        let port = if port == 0 {
-            self.ephemeral(|p| Kind::Udp { port: p })?
-        } else {
-            port
-        };
-        self.sockets.open(Kind::Udp { port })
-    }
-
-    fn ephemeral(&mut self, kind: impl Fn(u16) -> Kind) -> Result<u16, BindError> {
+    /// The one ephemeral port (or echo identifier) picker: RFC 6056 §3.3.1 (algorithm 1), a
+    /// random start in `Config::ephemeral_ports` from the keyed generator, then a linear search
+    /// for a value `free` accepts. O(range) only when the range is nearly exhausted.
+    pub(crate) fn ephemeral_port(&mut self, free: impl Fn(&Stack, u16) -> bool) -> Option<u16> {
         let (lo, hi) = self.config.ephemeral_ports;
         let span = u32::from(hi - lo) + 1;
-        // RFC 6056 §3.3.1 (algorithm 1): a random start, then a linear search.
         let start = self.rng.range_u16(lo, hi);
-        for i in 0..span {
-            let p = lo + ((u32::from(start - lo) + i) % span) as u16;
-            if !self.sockets.is_taken(kind(p)) {
-                return Ok(p);
-            }
-        }
-        Err(BindError::NoFreePort)
-    }
-
-    /// The local port of a UDP socket.
-    pub fn udp_local_port(&self, h: SocketHandle) -> Option<u16> {
-        match self.sockets.get(h)?.kind {
-            Kind::Udp { port } => Some(port),
-            Kind::Echo { .. } => None,
-        }
+        (0..span)
+            .map(|i| lo + ((u32::from(start - lo) + i) % span) as u16)
+            .find(|&p| free(self, p))
     }
 
     /// Sets or clears DF on datagrams this socket sends. With DF set, a datagram larger than
@@ -619,42 +551,14 @@ impl Stack {
         Ok(())
     }
 
-    /// Queues one UDP datagram to `dst`.
-    pub fn udp_send_to(
-        &mut self,
-        h: SocketHandle,
-        payload: &[u8],
-        dst: SocketAddrV4,
-    ) -> Result<(), SendError> {
-        let s = self.sockets.get(h).ok_or(SendError::InvalidHandle)?;
-        let Kind::Udp { port } = s.kind else {
-            return Err(SendError::InvalidHandle);
-        };
-        let df = s.dont_fragment;
-        if dst.ip().is_unspecified() || dst.port() == 0 {
-            return Err(SendError::BadDestination);
-        }
-        let len = udp::HEADER_LEN + payload.len();
-        self.check_queue(len, df)
-            .inspect_err(|e| self.note_refused(h, e))?;
-        let src = self.config.addr;
-        let mut buf = self.pool.take_zeroed(len);
-        udp::emit(&mut buf, src, *dst.ip(), port, dst.port(), payload);
-        self.queue(src, *dst.ip(), proto::UDP, df, buf)
-            .map_err(|_| SendError::QueueFull)
-            .inspect_err(|e| self.note_refused(h, e))?;
-        self.stats.udp_tx_datagrams += 1;
-        Ok(())
-    }
-
     /// A send refused for a full transmit queue makes the socket `WRITABLE` once it drains.
-    fn note_refused(&mut self, h: SocketHandle, e: &SendError) {
+    pub(crate) fn note_refused(&mut self, h: SocketHandle, e: &SendError) {
         if *e == SendError::QueueFull {
             self.sockets.send_blocked(h);
         }
     }
 
-    fn check_queue(&self, len: usize, df: bool) -> Result<(), SendError> {
+    pub(crate) fn check_queue(&self, len: usize, df: bool) -> Result<(), SendError> {
         self.tx
             .check(len, df, self.config.mtu)
             .map_err(|e| match e {
@@ -664,32 +568,6 @@ impl Stack {
                     mtu: self.config.mtu,
                 },
             })
-    }
-
-    /// Receives one UDP datagram into `buf` (truncating, like `recv`), returning the datagram's
-    /// full length and its source. A pending ICMP error is reported first, once.
-    pub fn udp_recv_from(
-        &mut self,
-        h: SocketHandle,
-        buf: &mut [u8],
-    ) -> Result<(usize, SocketAddrV4), RecvError> {
-        let s = self.sockets.get_mut(h).ok_or(RecvError::InvalidHandle)?;
-        if !matches!(s.kind, Kind::Udp { .. }) {
-            return Err(RecvError::InvalidHandle);
-        }
-        if let Some(e) = s.error.take() {
-            return Err(RecvError::Icmp(e));
-        }
-        match self.sockets.pop(h) {
-            Some(Queued::Udp { from, data }) => {
-                let n = data.len().min(buf.len());
-                buf[..n].copy_from_slice(&data[..n]);
-                let len = data.len();
-                self.pool.give(data);
-                Ok((len, from))
-            }
-            Some(_) | None => Err(RecvError::WouldBlock),
-        }
     }
 
     /// Whether a receive on `h` would return something (data or an error).
@@ -714,96 +592,4 @@ impl Stack {
             None => false,
         }
     }
-
-    /// Opens an ICMP echo socket with identifier `ident` (None picks a free one).
-    pub fn echo_open(&mut self, ident: Option<u16>) -> Result<SocketHandle, BindError> {
-        let ident = match ident {
-            Some(i) => i,
-            None => self.ephemeral(|i| Kind::Echo { ident: i })?,
-        };
-        self.sockets.open(Kind::Echo { ident })
-    }
-
-    /// The identifier of an echo socket.
-    pub fn echo_ident(&self, h: SocketHandle) -> Option<u16> {
-        match self.sockets.get(h)?.kind {
-            Kind::Echo { ident } => Some(ident),
-            Kind::Udp { .. } => None,
-        }
-    }
-
-    /// Queues an echo request to `dst` with sequence `seq` and `data`.
-    pub fn echo_send(
-        &mut self,
-        h: SocketHandle,
-        dst: Ipv4Addr,
-        seq: u16,
-        data: &[u8],
-    ) -> Result<(), SendError> {
-        let s = self.sockets.get(h).ok_or(SendError::InvalidHandle)?;
-        let Kind::Echo { ident } = s.kind else {
-            return Err(SendError::InvalidHandle);
-        };
-        let df = s.dont_fragment;
-        if dst.is_unspecified() {
-            return Err(SendError::BadDestination);
-        }
-        let len = icmp::HEADER_LEN + data.len();
-        self.check_queue(len, df)
-            .inspect_err(|e| self.note_refused(h, e))?;
-        let mut buf = self.pool.take_zeroed(len);
-        icmp::emit_echo(&mut buf, false, ident, seq, data);
-        self.queue(self.config.addr, dst, proto::ICMP, df, buf)
-            .map_err(|_| SendError::QueueFull)
-            .inspect_err(|e| self.note_refused(h, e))?;
-        self.stats.icmp_echo_sent += 1;
-        Ok(())
-    }
-
-    /// Receives the next reply (its data copied into `buf`, truncated) or error on an echo socket.
-    pub fn echo_recv(&mut self, h: SocketHandle, buf: &mut [u8]) -> Result<EchoEvent, RecvError> {
-        match self.sockets.get(h).map(|s| s.kind) {
-            Some(Kind::Echo { .. }) => {}
-            _ => return Err(RecvError::InvalidHandle),
-        }
-        match self.sockets.pop(h) {
-            Some(Queued::Echo {
-                from,
-                seq,
-                ttl,
-                data,
-            }) => {
-                let n = data.len().min(buf.len());
-                buf[..n].copy_from_slice(&data[..n]);
-                let len = data.len();
-                self.pool.give(data);
-                Ok(EchoEvent::Reply {
-                    from,
-                    seq,
-                    ttl,
-                    len,
-                })
-            }
-            Some(Queued::EchoError { error, seq }) => Ok(EchoEvent::Error { error, seq }),
-            Some(Queued::Udp { .. }) | None => Err(RecvError::WouldBlock),
-        }
-    }
-
-    /// The largest UDP payload that fits one datagram (65535 − 20 − 8).
-    pub const MAX_UDP_PAYLOAD: usize = MAX_DATAGRAM - HEADER_LEN - udp::HEADER_LEN;
-}
-
-/// Turns the first fragment's header into the header of the reassembled datagram: MF and the
-/// offset cleared (the offset is already 0), total length set, checksum recomputed.
-fn rewrite_reassembled_header(header: &mut [u8], total: usize) {
-    if header.len() < HEADER_LEN {
-        return;
-    }
-    let total = total.min(MAX_DATAGRAM) as u16;
-    header[2..4].copy_from_slice(&total.to_be_bytes());
-    header[6] &= !0x20 & !0x1f; // keep DF (and the reserved bit), clear MF and offset high bits
-    header[7] = 0;
-    header[10..12].copy_from_slice(&[0, 0]);
-    let c = crate::wire::checksum::internet(header);
-    header[10..12].copy_from_slice(&c.to_be_bytes());
 }

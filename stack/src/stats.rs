@@ -74,6 +74,13 @@ drop_reasons! {
     IcmpUnhandledType => "ICMP: unhandled type",
     /// An ICMP error whose quoted datagram is too short to identify a socket.
     IcmpBadQuote => "ICMP: error quotes too little to identify a socket",
+    /// An ICMP error about TCP quoting a sequence number not in flight (outside SND.UNA..SND.NXT,
+    /// or not the ISS in SYN-SENT): forged or stale, ignored (RFC 5927 §4.1).
+    IcmpTcpSeqNotInFlight => "ICMP: error quotes a TCP sequence number not in flight",
+    /// Fragmentation needed reporting an MTU not below the connection's path MTU (or below only
+    /// under `Config::min_pmtu`, which is already in use): nothing to lower (RFC 1191, RFC 5927
+    /// §7.2).
+    IcmpFragNeededNotSmaller => "ICMP: fragmentation needed with an MTU not below the path MTU",
     /// UDP datagram shorter than its 8-byte header.
     UdpTooShort => "UDP: shorter than a header",
     /// UDP length field disagrees with the IP payload length.

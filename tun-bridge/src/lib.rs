@@ -10,6 +10,7 @@
 pub mod aio;
 pub mod blocking;
 mod core;
+pub mod entropy;
 mod errors;
 pub mod fault;
 mod handle;

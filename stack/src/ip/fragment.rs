@@ -5,7 +5,7 @@
 //! one packet per call — the whole datagram if it fits the MTU, else the next fragment — so no
 //! per-fragment buffer is ever allocated.
 
-use crate::wire::ipv4::{Ipv4Repr, HEADER_LEN, MAX_DATAGRAM};
+use crate::wire::ipv4::{HEADER_LEN, MAX_DATAGRAM};
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 
@@ -38,6 +38,11 @@ impl BufferPool {
         let mut v = self.take(len);
         v.resize(len, 0);
         v
+    }
+
+    /// Buffers kept for reuse, and the bytes they hold (at most `KEEP` × `KEEP_CAPACITY`).
+    pub(crate) fn held(&self) -> (usize, usize) {
+        (self.free.len(), self.free.iter().map(Vec::capacity).sum())
     }
 
     pub(crate) fn give(&mut self, v: Vec<u8>) {
@@ -165,6 +170,11 @@ impl TxQueue {
         self.queue.len()
     }
 
+    /// Payload bytes queued (never above the configured byte limit).
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     /// Emits the next packet into `buf`, fragmenting to fit `min(mtu, buf.len())`.
     /// Finished datagrams' buffers go back to `pool`. Returns None when the queue is empty or
     /// `buf` cannot hold even a minimal fragment (the caller's bug; nothing is lost).
@@ -191,18 +201,15 @@ impl TxQueue {
                 (per_fragment, true, true)
             }
         };
-        Ipv4Repr {
+        let h = OutHeader {
             src: d.src,
             dst: d.dst,
             protocol: d.protocol,
             ttl: d.ttl,
             ident: d.ident,
             dont_fragment: d.dont_fragment,
-            more_fragments: more,
-            frag_offset: d.sent,
-            payload_len: chunk,
-        }
-        .emit(buf);
+        };
+        super::egress::write_header(buf, &h, d.sent, more, chunk);
         buf[HEADER_LEN..HEADER_LEN + chunk].copy_from_slice(&d.data[d.sent..d.sent + chunk]);
         d.sent += chunk;
         let last = d.sent == d.data.len();

@@ -433,6 +433,11 @@ impl SocketSet {
     pub(crate) fn len(&self) -> usize {
         self.open
     }
+
+    /// Events waiting for `poll_event` (at most one per open socket).
+    pub(crate) fn pending_events(&self) -> usize {
+        self.events.len()
+    }
 }
 
 #[cfg(test)]

@@ -31,18 +31,12 @@ impl Stack {
 
     /// Opens a connection to `remote` from an ephemeral port (RFC 6056 §3.3.1 random start).
     pub fn tcp_connect(&mut self, remote: SocketAddrV4) -> Result<ConnHandle, TcpError> {
-        let (lo, hi) = self.config.ephemeral_ports;
-        let span = u32::from(hi - lo) + 1;
-        let start = self.rng.range_u16(lo, hi);
-        for i in 0..span {
-            let port = lo + ((u32::from(start - lo) + i) % span) as u16;
-            if self.tcp.tuple_free(port, remote) {
-                let r = self.tcp.connect(&self.config, self.now, remote, port);
-                self.sync_tcp_counters();
-                return r;
-            }
-        }
-        Err(TcpError::NoResources)
+        let port = self
+            .ephemeral_port(|s, p| s.tcp.tuple_free(p, remote))
+            .ok_or(TcpError::NoResources)?;
+        let r = self.tcp.connect(&self.config, self.now, remote, port);
+        self.sync_tcp_counters();
+        r
     }
 
     /// Queues data to send; returns how much fit (`WouldBlock` if none did).

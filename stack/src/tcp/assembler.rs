@@ -6,7 +6,8 @@
 //! ("segments with higher beginning sequence numbers SHOULD be held for later processing"); this
 //! module is where they are held, and where they become in-order once the hole before them fills.
 //!
-//! The whole buffer is one ring of `capacity` bytes allocated at creation: the in-order bytes the
+//! The whole buffer is one ring of up to `capacity` bytes (storage grown as data arrives, see
+//! `tcp::ring`): the in-order bytes the
 //! app has not read yet, followed by the window, inside which out-of-order bytes are stored at
 //! their final position. Payload is copied exactly once, from the segment into the ring; when a
 //! hole fills, nothing moves — only the bookkeeping of ranges changes. The list of out-of-order
@@ -33,8 +34,8 @@ struct OooRange {
 /// Any number of holes, bounded only by the capacity (not a fixed 4-hole table).
 #[derive(Debug)]
 pub struct RecvBuffer {
-    /// The ring storage, allocated once.
-    ring: Vec<u8>,
+    /// The ring storage, grown on demand up to the capacity.
+    ring: super::ring::Ring,
     /// Ring index of the first unread in-order byte.
     head: usize,
     /// Number of in-order bytes not yet read.
@@ -47,10 +48,10 @@ pub struct RecvBuffer {
 }
 
 impl RecvBuffer {
-    /// Creates an empty buffer of `capacity` bytes (allocated now, never again).
+    /// Creates an empty buffer of `capacity` bytes (storage is allocated as data arrives).
     pub fn new(capacity: usize) -> Self {
         RecvBuffer {
-            ring: vec![0; capacity],
+            ring: super::ring::Ring::new(capacity),
             head: 0,
             len: 0,
             ooo: Vec::new(),
@@ -60,6 +61,11 @@ impl RecvBuffer {
 
     /// Total size of the buffer in bytes.
     pub fn capacity(&self) -> usize {
+        self.ring.capacity()
+    }
+
+    /// Bytes of storage allocated now (at most [`capacity`](Self::capacity)).
+    pub fn allocated(&self) -> usize {
         self.ring.len()
     }
 
@@ -90,7 +96,8 @@ impl RecvBuffer {
             return 0;
         }
         let n = data.len().min(window - offset);
-        let cap = self.capacity();
+        self.ring.reserve(&mut self.head, self.len + offset + n);
+        let cap = self.ring.len();
         // `offset < window <= cap` and `head < cap`, so this sum cannot overflow in practice.
         let pos = (self.head + self.len + offset) % cap;
         copy_into_ring(&mut self.ring, pos, &data[..n]);
@@ -140,7 +147,7 @@ impl RecvBuffer {
     pub fn read(&mut self, buf: &mut [u8]) -> usize {
         let n = self.peek(buf);
         if n > 0 {
-            self.head = (self.head + n) % self.capacity();
+            self.head = self.ring.wrap(self.head + n);
             self.len -= n;
         }
         n
@@ -152,10 +159,10 @@ impl RecvBuffer {
         if self.len == 0 {
             return 0;
         }
-        let cap = self.capacity();
+        let cap = self.ring.len();
         let n = self.len.min(cap - self.head);
         let used = f(&self.ring[self.head..self.head + n]).min(n);
-        self.head = (self.head + used) % cap;
+        self.head = self.ring.wrap(self.head + used);
         self.len -= used;
         used
     }

@@ -216,7 +216,7 @@ impl Connection {
             ts_ok: cfg.tcp_timestamps,
             ts_recent: 0,
             ts_recent_at: now,
-            ts_offset: iss.0.rotate_left(13),
+            ts_offset: crate::rand::ts_offset(&cfg.secret, *local.ip(), *remote.ip()),
             sack_ok: cfg.tcp_sack,
             peer_syn_options: TcpOptions::default(),
             rtt: RttEstimator::new(cfg.tcp_initial_rto, cfg.tcp_min_rto, cfg.tcp_max_rto),

@@ -721,42 +721,4 @@ impl Connection {
         let two_msl = Duration::from_micros(self.msl.total_micros().saturating_mul(2));
         self.timers.set(Timer::TimeWait, now + two_msl);
     }
-
-    /// An ICMP error about a segment of ours whose sequence number was `seq` (RFC 5927 §4.1:
-    /// ignored unless it quotes unacknowledged data; RFC 1122 §4.2.3.9 soft vs hard errors).
-    pub(crate) fn on_icmp_error(
-        &mut self,
-        error: crate::socket::IcmpError,
-        seq: SeqNumber,
-        next_mtu: u16,
-    ) {
-        if !(seq.ge(self.snd_una) && seq.lt(self.snd_max)) && self.state != State::SynSent {
-            return;
-        }
-        use crate::wire::icmp::{types, unreach};
-        if error.icmp_type == types::DEST_UNREACHABLE && error.code == unreach::FRAG_NEEDED {
-            // RFC 1191 §6: lower the MSS to fit the next-hop MTU (never below 68 − 40).
-            let mtu = usize::from(next_mtu).max(68);
-            let mss = mtu.saturating_sub(40).max(28);
-            if mss < self.smss {
-                debug!(
-                    "tcp {} -> {}: path MTU {mtu}, MSS {mss}",
-                    self.local, self.remote
-                );
-                self.smss = mss;
-                self.cc.set_mss(mss);
-                // Resend what was lost at the old size.
-                self.snd_nxt = self.snd_una;
-            }
-            return;
-        }
-        let hard = error.icmp_type == types::DEST_UNREACHABLE
-            && matches!(error.code, unreach::PROTOCOL | unreach::PORT);
-        if self.state == State::SynSent && (hard || error.icmp_type == types::DEST_UNREACHABLE) {
-            // RFC 1122 §4.2.3.9 lets a connect fail on a hard error; ustack also fails it on
-            // host/net unreachable while still in SYN-SENT, as Linux does after retries.
-            self.close_now(Some(TcpError::Unreachable(error)));
-        }
-        // Soft errors never abort an established connection (RFC 5461).
-    }
 }

@@ -10,10 +10,13 @@ pub mod assembler;
 pub mod congestion;
 pub mod connection;
 mod events;
+mod icmp_error;
 mod input;
 pub mod isn;
 mod listener;
+mod memory;
 mod output;
+mod ring;
 pub mod rtt;
 pub mod send_buffer;
 pub mod state;
@@ -27,9 +30,9 @@ use crate::config::Config;
 use crate::icmp::TokenBucket;
 use crate::stats::DropReason;
 use crate::time::{Duration, Instant};
-use crate::wire::ipv4::Ipv4Repr;
 use crate::wire::tcp::{flags, SeqNumber, TcpOptions, TcpRepr, TcpSegment};
 use connection::Connection;
+pub(crate) use icmp_error::IcmpReport;
 use input::Verdict;
 use isn::IsnGenerator;
 use listener::Listener;
@@ -135,33 +138,20 @@ pub struct ListenHandle {
     generation: u32,
 }
 
-/// Writes IPv4 + TCP headers for `repr` around a payload already at
-/// `buf[20 + repr.header_len()..]`; returns the packet length. TCP always sets DF (RFC 1191).
+/// Writes the TCP header for `repr` in front of a payload already at
+/// `buf[20 + repr.header_len()..]`, and has `ip` (ip::egress) write the IPv4 header; returns the
+/// packet length.
 pub(crate) fn write_packet(
     buf: &mut [u8],
     src: Ipv4Addr,
     dst: Ipv4Addr,
     repr: &TcpRepr,
     payload_len: usize,
-    ttl: u8,
-    ident: &mut u16,
+    ip: &mut IpOut<'_>,
 ) -> usize {
     use crate::wire::ipv4::HEADER_LEN;
     let tcp_len = repr.emit(&mut buf[HEADER_LEN..], src, dst, payload_len);
-    Ipv4Repr {
-        src,
-        dst,
-        protocol: crate::wire::proto::TCP,
-        ttl,
-        ident: *ident,
-        dont_fragment: true,
-        more_fragments: false,
-        frag_offset: 0,
-        payload_len: tcp_len,
-    }
-    .emit(buf);
-    *ident = ident.wrapping_add(1);
-    HEADER_LEN + tcp_len
+    ip.write_tcp_header(buf, src, dst, tcp_len)
 }
 
 #[derive(Debug)]
@@ -245,7 +235,8 @@ impl TcpLayer {
             listen_events_pending: std::collections::HashSet::new(),
             replies: VecDeque::new(),
             isn: IsnGenerator::new(cfg.secret),
-            secret: cfg.secret,
+            // A key of its own for cookies (issue 8 #13); ISNs keep `cfg.secret` (RFC 6528 §3).
+            secret: crate::rand::derive_key(&cfg.secret, crate::rand::label::SYNCOOKIE, 0),
             challenge: TokenBucket::new(
                 cfg.tcp_challenge_ack_rate,
                 cfg.tcp_challenge_ack_rate,
@@ -454,8 +445,7 @@ impl TcpLayer {
                 *r.remote.ip(),
                 &r.repr,
                 0,
-                ip.ttl,
-                ip.ident,
+                ip,
             ));
         }
         while let Some(&index) = self.ready.front() {
@@ -555,23 +545,23 @@ impl TcpLayer {
         Err(DropReason::TcpNoConnection)
     }
 
-    /// An ICMP error quoting one of our segments from `local_port` to `remote`.
+    /// An ICMP error quoting one of our segments from `local_port` to `remote`. `Err` names why
+    /// it was ignored (no such connection, or not about a segment in flight).
     pub(crate) fn icmp_error(
         &mut self,
         local_port: u16,
         remote: SocketAddrV4,
-        seq: SeqNumber,
-        error: crate::socket::IcmpError,
-        next_mtu: u16,
-    ) -> bool {
+        report: IcmpReport,
+    ) -> Result<(), DropReason> {
         let Some(&index) = self.by_tuple.get(&(local_port, remote)) else {
-            return false;
+            return Err(DropReason::IcmpNoSocket);
         };
-        if let Some(conn) = self.slots[index as usize].conn.as_mut() {
-            conn.on_icmp_error(error, seq, next_mtu);
-        }
+        let Some(conn) = self.slots[index as usize].conn.as_mut() else {
+            return Err(DropReason::IcmpNoSocket);
+        };
+        let r = conn.on_icmp_error(report);
         self.touched(index);
-        true
+        r
     }
 
     // ----------------------------------------------------------------------------------------

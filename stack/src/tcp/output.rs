@@ -15,12 +15,8 @@ use crate::time::Instant;
 use crate::wire::tcp::{flags, SeqNumber, TcpOptions, TcpRepr};
 use log::{debug, trace};
 
-/// IP-level parameters for emitted segments.
-#[derive(Debug)]
-pub(crate) struct IpOut<'a> {
-    pub(crate) ttl: u8,
-    pub(crate) ident: &'a mut u16,
-}
+/// Puts the IPv4 header in front of emitted segments (`ip::egress`; TCP writes only its segment).
+pub(crate) use crate::ip::egress::IpOut;
 
 impl Connection {
     /// The window to advertise, scaled for the header, never shrinking the right edge already
@@ -96,15 +92,7 @@ impl Connection {
             Some((off, n)) => self.send_buf.read_at(off, &mut buf[start..start + n]),
             None => 0,
         };
-        let n = write_packet(
-            buf,
-            *self.local.ip(),
-            *self.remote.ip(),
-            &repr,
-            len,
-            ip.ttl,
-            ip.ident,
-        );
+        let n = write_packet(buf, *self.local.ip(), *self.remote.ip(), &repr, len, ip);
         trace!(
             "tcp {} -> {}: out {}",
             self.local,

@@ -2,7 +2,7 @@
 //!
 //! RFC 9293 §3.3.1 and §3.10.7.4 (fifth step): the sender keeps every byte from SND.UNA on until
 //! it is acknowledged, because any of them may have to be retransmitted. [`SendBuffer`] is that
-//! store: one ring of `capacity` bytes allocated at creation, holding the sent-but-unacknowledged
+//! store: one ring of up to `capacity` bytes (storage grown as data arrives), holding the sent-but-unacknowledged
 //! bytes followed by the not-yet-sent ones. The app's bytes are copied in once by
 //! [`push`](SendBuffer::push); segments are cut from it with [`read_at`](SendBuffer::read_at)
 //! straight into the outgoing packet.
@@ -16,8 +16,8 @@
 /// bytes. Offset 0 is SND.UNA.
 #[derive(Debug)]
 pub struct SendBuffer {
-    /// The ring storage, allocated once.
-    ring: Vec<u8>,
+    /// The ring storage, grown on demand up to the capacity.
+    ring: super::ring::Ring,
     /// Ring index of the byte at SND.UNA.
     head: usize,
     /// Bytes held.
@@ -25,10 +25,10 @@ pub struct SendBuffer {
 }
 
 impl SendBuffer {
-    /// Creates an empty buffer of `capacity` bytes (allocated now, never again).
+    /// Creates an empty buffer of `capacity` bytes (storage is allocated as data arrives).
     pub fn new(capacity: usize) -> Self {
         SendBuffer {
-            ring: vec![0; capacity],
+            ring: super::ring::Ring::new(capacity),
             head: 0,
             len: 0,
         }
@@ -36,6 +36,11 @@ impl SendBuffer {
 
     /// Total size of the buffer in bytes.
     pub fn capacity(&self) -> usize {
+        self.ring.capacity()
+    }
+
+    /// Bytes of storage allocated now (at most [`capacity`](Self::capacity)).
+    pub fn allocated(&self) -> usize {
         self.ring.len()
     }
 
@@ -60,7 +65,8 @@ impl SendBuffer {
         if n == 0 {
             return 0;
         }
-        let cap = self.capacity();
+        self.ring.reserve(&mut self.head, self.len + n);
+        let cap = self.ring.len();
         let pos = (self.head + self.len) % cap;
         let first = n.min(cap - pos);
         self.ring[pos..pos + first].copy_from_slice(&data[..first]);
@@ -73,11 +79,12 @@ impl SendBuffer {
     /// bytes) to fill in place; `f` returns how many bytes it wrote, which are then queued.
     /// Returns that count (0 when the buffer is full).
     pub fn write_with(&mut self, max: usize, f: impl FnOnce(&mut [u8]) -> usize) -> usize {
-        let cap = self.capacity();
         let free = self.free().min(max);
         if free == 0 {
             return 0;
         }
+        self.ring.reserve(&mut self.head, self.len + free);
+        let cap = self.ring.len();
         let pos = (self.head + self.len) % cap;
         let room = free.min(cap - pos);
         let n = f(&mut self.ring[pos..pos + room]).min(room);
@@ -94,7 +101,7 @@ impl SendBuffer {
         if n == 0 {
             return;
         }
-        self.head = (self.head + n) % self.capacity();
+        self.head = self.ring.wrap(self.head + n);
         self.len -= n;
     }
 
@@ -105,7 +112,7 @@ impl SendBuffer {
             return 0;
         }
         let n = out.len().min(self.len - offset);
-        let cap = self.capacity();
+        let cap = self.ring.len();
         let pos = (self.head + offset) % cap;
         let first = n.min(cap - pos);
         out[..first].copy_from_slice(&self.ring[pos..pos + first]);

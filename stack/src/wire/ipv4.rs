@@ -11,6 +11,44 @@ pub const HEADER_LEN: usize = 20;
 /// Largest IPv4 datagram, header included (the total length field is 16 bits).
 pub const MAX_DATAGRAM: usize = 65535;
 
+/// Field accessors on raw header bytes already known to hold at least [`HEADER_LEN`] bytes (a
+/// header the stack parsed before, or one quoted in an ICMP error, RFC 792): the one place that
+/// knows the offsets. Each returns 0 / does nothing on a shorter slice rather than panic.
+pub mod raw {
+    use super::HEADER_LEN;
+
+    /// Header length from the IHL nibble, bytes.
+    pub fn header_len(h: &[u8]) -> usize {
+        h.first().map_or(0, |b| usize::from(b & 0x0f) * 4)
+    }
+
+    /// The Total Length field.
+    pub fn total_len(h: &[u8]) -> u16 {
+        h.get(2..4).map_or(0, |b| u16::from_be_bytes([b[0], b[1]]))
+    }
+
+    /// The fragment offset, bytes.
+    pub fn frag_offset(h: &[u8]) -> usize {
+        h.get(6..8).map_or(0, |b| {
+            usize::from(u16::from_be_bytes([b[0], b[1]]) & 0x1fff) * 8
+        })
+    }
+
+    /// Makes the first fragment's header the header of the whole reassembled datagram: MF and
+    /// offset cleared (DF and the reserved bit kept), Total Length set, checksum recomputed.
+    pub fn rewrite_as_whole(h: &mut [u8], total: u16) {
+        if h.len() < HEADER_LEN {
+            return;
+        }
+        h[2..4].copy_from_slice(&total.to_be_bytes());
+        h[6] &= !0x20 & !0x1f;
+        h[7] = 0;
+        h[10..12].copy_from_slice(&[0, 0]);
+        let c = super::checksum::internet(h);
+        h[10..12].copy_from_slice(&c.to_be_bytes());
+    }
+}
+
 /// A validated IPv4 packet: header checked, checksum verified, link padding trimmed.
 #[derive(Clone, Copy, Debug)]
 pub struct Ipv4Packet<'a> {

@@ -1,4 +1,4 @@
-//! Parsing and emitting of IPv4, ICMPv4, UDP and (for display) TCP headers.
+//! Parsing and emitting of IPv4, ICMPv4, UDP and TCP headers, and their tcpdump-style display.
 //!
 //! Parsing is done over etherparse's zero-copy slices after ustack's own checks, so that every
 //! malformed input maps to one [`crate::DropReason`]. Emitting writes fixed headers into caller

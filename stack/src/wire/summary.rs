@@ -87,42 +87,51 @@ impl fmt::Display for PacketSummary<'_> {
                     "IP {src}.{sp} > {dst}.{dp}: UDP, length {len}{bad}{frag}"
                 )
             }
-            proto::TCP if payload.len() >= 20 => {
-                let sp = u16::from_be_bytes([payload[0], payload[1]]);
-                let dp = u16::from_be_bytes([payload[2], payload[3]]);
-                let seq = u32::from_be_bytes([payload[4], payload[5], payload[6], payload[7]]);
-                let ack = u32::from_be_bytes([payload[8], payload[9], payload[10], payload[11]]);
-                let off = usize::from(payload[12] >> 4) * 4;
-                let flags = payload[13];
-                let win = u16::from_be_bytes([payload[14], payload[15]]);
-                let mut fl = String::new();
-                for (bit, c) in [
-                    (0x02, 'S'),
-                    (0x01, 'F'),
-                    (0x04, 'R'),
-                    (0x08, 'P'),
-                    (0x20, 'U'),
-                ] {
-                    if flags & bit != 0 {
-                        fl.push(c);
-                    }
-                }
-                if flags & 0x10 != 0 {
-                    fl.push('.');
-                }
-                let dlen = payload.len().saturating_sub(off);
-                write!(f, "IP {src}.{sp} > {dst}.{dp}: Flags [{fl}], seq {seq}")?;
-                if dlen > 0 {
-                    write!(f, ":{}", seq.wrapping_add(dlen as u32))?;
-                }
-                if flags & 0x10 != 0 {
-                    write!(f, ", ack {ack}")?;
-                }
-                write!(f, ", win {win}, length {dlen}{frag}")
-            }
+            proto::TCP if payload.len() >= 20 => write_tcp(f, src, dst, payload, &frag),
             p => write!(f, "IP {src} > {dst}: ip-proto-{p} {}{frag}", payload.len()),
         }
     }
+}
+
+/// The tcpdump line of a TCP segment (`payload` holds at least the 20-byte header).
+fn write_tcp(
+    f: &mut fmt::Formatter<'_>,
+    src: std::net::Ipv4Addr,
+    dst: std::net::Ipv4Addr,
+    payload: &[u8],
+    frag: &str,
+) -> fmt::Result {
+    let sp = u16::from_be_bytes([payload[0], payload[1]]);
+    let dp = u16::from_be_bytes([payload[2], payload[3]]);
+    let seq = u32::from_be_bytes([payload[4], payload[5], payload[6], payload[7]]);
+    let ack = u32::from_be_bytes([payload[8], payload[9], payload[10], payload[11]]);
+    let off = usize::from(payload[12] >> 4) * 4;
+    let flags = payload[13];
+    let win = u16::from_be_bytes([payload[14], payload[15]]);
+    let mut fl = String::new();
+    for (bit, c) in [
+        (0x02, 'S'),
+        (0x01, 'F'),
+        (0x04, 'R'),
+        (0x08, 'P'),
+        (0x20, 'U'),
+    ] {
+        if flags & bit != 0 {
+            fl.push(c);
+        }
+    }
+    if flags & 0x10 != 0 {
+        fl.push('.');
+    }
+    let dlen = payload.len().saturating_sub(off);
+    write!(f, "IP {src}.{sp} > {dst}.{dp}: Flags [{fl}], seq {seq}")?;
+    if dlen > 0 {
+        write!(f, ":{}", seq.wrapping_add(dlen as u32))?;
+    }
+    if flags & 0x10 != 0 {
+        write!(f, ", ack {ack}")?;
+    }
+    write!(f, ", win {win}, length {dlen}{frag}")
 }
 
 struct IcmpText<'a>(IcmpMessage<'a>, usize);

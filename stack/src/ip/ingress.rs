@@ -1,0 +1,36 @@
+//! Ingress checks of one IPv4 packet once its header parsed (`wire::ipv4` checks version, IHL,
+//! lengths and checksum): martian sources and what kind of destination it was sent to; and the
+//! header a reassembled datagram is presented with.
+
+use crate::config::Config;
+use crate::icmp::{is_unicast_source, DstKind};
+use crate::stats::DropReason;
+use crate::wire::ipv4::{raw, MAX_DATAGRAM};
+use std::net::Ipv4Addr;
+
+/// Refuses martian sources and packets not for us; otherwise says whether the destination is our
+/// address, a broadcast or a multicast group.
+pub(crate) fn classify(cfg: &Config, src: Ipv4Addr, dst: Ipv4Addr) -> Result<DstKind, DropReason> {
+    // RFC 1122 §3.2.1.3 / RFC 1812 §5.3.7: a source that cannot be a host is discarded. Our
+    // own address arriving from the link is a spoof or a loop; a directed broadcast source is
+    // forbidden by RFC 1122 §3.2.1.3 (d) (answering it would go to every host on the link).
+    if !is_unicast_source(src) || src == cfg.addr || Some(src) == cfg.directed_broadcast() {
+        return Err(DropReason::Ipv4MartianSource);
+    }
+    if dst == cfg.addr {
+        Ok(DstKind::Local)
+    } else if dst.is_broadcast() || Some(dst) == cfg.directed_broadcast() {
+        Ok(DstKind::Broadcast)
+    } else if dst.is_multicast() {
+        Ok(DstKind::Multicast)
+    } else {
+        // A host does not forward (RFC 1122 §3.3.1.5 for hosts that are not gateways).
+        Err(DropReason::Ipv4NotForUs)
+    }
+}
+
+/// Turns the first fragment's header into the header of the reassembled datagram (as Linux
+/// presents it; ICMP errors quote it).
+pub(crate) fn rewrite_reassembled_header(header: &mut [u8], total: usize) {
+    raw::rewrite_as_whole(header, total.min(MAX_DATAGRAM) as u16);
+}

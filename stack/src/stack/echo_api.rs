@@ -1,0 +1,85 @@
+//! The ICMP echo socket API of [`Stack`] (ping out of the stack; RFC 792, RFC 1122 §3.2.2.6).
+
+use super::Stack;
+use crate::socket::{BindError, EchoEvent, Kind, Queued, RecvError, SendError, SocketHandle};
+use crate::wire::icmp;
+use crate::wire::proto;
+use std::net::Ipv4Addr;
+
+impl Stack {
+    /// Opens an ICMP echo socket with identifier `ident` (None picks a free one).
+    pub fn echo_open(&mut self, ident: Option<u16>) -> Result<SocketHandle, BindError> {
+        let ident = match ident {
+            Some(i) => i,
+            None => self
+                .ephemeral_port(|s, i| !s.sockets.is_taken(Kind::Echo { ident: i }))
+                .ok_or(BindError::NoFreePort)?,
+        };
+        self.sockets.open(Kind::Echo { ident })
+    }
+
+    /// The identifier of an echo socket.
+    pub fn echo_ident(&self, h: SocketHandle) -> Option<u16> {
+        match self.sockets.get(h)?.kind {
+            Kind::Echo { ident } => Some(ident),
+            Kind::Udp { .. } => None,
+        }
+    }
+
+    /// Queues an echo request to `dst` with sequence `seq` and `data`.
+    pub fn echo_send(
+        &mut self,
+        h: SocketHandle,
+        dst: Ipv4Addr,
+        seq: u16,
+        data: &[u8],
+    ) -> Result<(), SendError> {
+        let s = self.sockets.get(h).ok_or(SendError::InvalidHandle)?;
+        let Kind::Echo { ident } = s.kind else {
+            return Err(SendError::InvalidHandle);
+        };
+        let df = s.dont_fragment;
+        if dst.is_unspecified() {
+            return Err(SendError::BadDestination);
+        }
+        let len = icmp::HEADER_LEN + data.len();
+        self.check_queue(len, df)
+            .inspect_err(|e| self.note_refused(h, e))?;
+        let mut buf = self.pool.take_zeroed(len);
+        icmp::emit_echo(&mut buf, false, ident, seq, data);
+        self.queue(self.config.addr, dst, proto::ICMP, df, buf)
+            .map_err(|_| SendError::QueueFull)
+            .inspect_err(|e| self.note_refused(h, e))?;
+        self.stats.icmp_echo_sent += 1;
+        Ok(())
+    }
+
+    /// Receives the next reply (its data copied into `buf`, truncated) or error on an echo socket.
+    pub fn echo_recv(&mut self, h: SocketHandle, buf: &mut [u8]) -> Result<EchoEvent, RecvError> {
+        match self.sockets.get(h).map(|s| s.kind) {
+            Some(Kind::Echo { .. }) => {}
+            _ => return Err(RecvError::InvalidHandle),
+        }
+        match self.sockets.pop(h) {
+            Some(Queued::Echo {
+                from,
+                seq,
+                ttl,
+                data,
+            }) => {
+                let n = data.len().min(buf.len());
+                buf[..n].copy_from_slice(&data[..n]);
+                let len = data.len();
+                self.pool.give(data);
+                Ok(EchoEvent::Reply {
+                    from,
+                    seq,
+                    ttl,
+                    len,
+                })
+            }
+            Some(Queued::EchoError { error, seq }) => Ok(EchoEvent::Error { error, seq }),
+            Some(Queued::Udp { .. }) | None => Err(RecvError::WouldBlock),
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! ICMP errors about our segments (RFC 5927, RFC 1191, RFC 1122 §4.2.3.9, RFC 5461).
+//!
+//! - An error is believed only if the segment it quotes is in flight: SND.UNA =< SEG.SEQ <
+//!   SND.NXT (RFC 5927 §4.1) — in SYN-SENT that is the SYN itself, SEG.SEQ = ISS. Anything else
+//!   is counted as [`DropReason::IcmpTcpSeqNotInFlight`].
+//! - Fragmentation needed (RFC 1191) lowers the path MTU, never raises it: a report at or above
+//!   the current path MTU is counted as [`DropReason::IcmpFragNeededNotSmaller`] (RFC 5927 §7.2
+//!   — it cannot be true of a datagram we sent). A next-hop MTU of 0 (a pre-RFC 1191 router) is
+//!   replaced by the plateau below the quoted datagram's length (RFC 1191 §7), and nothing goes
+//!   below `Config::min_pmtu` (Linux's `min_pmtu`, 552 by default).
+//! - Soft and hard errors (RFC 1122 §4.2.3.9: destination unreachable codes 0, 1, 5 are soft;
+//!   2–4 hard). In SYN-SENT both fail the connect: hard errors as RFC 1122 says, soft ones (and
+//!   time exceeded) as RFC 5461 describes and Linux does (`tcp_v4_err` calls `tcp_done` in
+//!   SYN-SENT for every mapped error). In synchronized states neither aborts: soft errors MUST NOT
+//!   (RFC 1122), and hard errors are treated as soft (RFC 5927 §4.2, against blind resets).
+//!   SYN-RECEIVED ignores them (Linux drops a request socket only on net/host unreachable).
+
+use super::connection::Connection;
+use super::state::State;
+use super::TcpError;
+use crate::socket::IcmpError;
+use crate::stats::DropReason;
+use crate::wire::icmp::{types, unreach};
+use crate::wire::tcp::SeqNumber;
+use log::debug;
+
+/// What an ICMP error says about one of our TCP segments.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct IcmpReport {
+    /// The error (type, code, who sent it, the quoted destination).
+    pub(crate) error: IcmpError,
+    /// The quoted segment's sequence number.
+    pub(crate) seq: SeqNumber,
+    /// The next-hop MTU of a fragmentation-needed error (0 from routers older than RFC 1191).
+    pub(crate) next_mtu: u16,
+    /// The Total Length of the quoted IPv4 header.
+    pub(crate) quoted_len: u16,
+    /// `Config::min_pmtu`.
+    pub(crate) min_pmtu: u16,
+}
+
+/// RFC 1191 §7, table 7-1: the MTU plateaus, largest first.
+const PLATEAUS: [u16; 11] = [
+    65535, 32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68,
+];
+
+/// RFC 1191 §7: without a next-hop MTU, the largest plateau below the quoted datagram's length.
+pub(crate) fn plateau_below(len: u16) -> u16 {
+    PLATEAUS.into_iter().find(|&p| p < len).unwrap_or(68)
+}
+
+impl Connection {
+    /// Handles an ICMP error quoting one of this connection's segments.
+    pub(crate) fn on_icmp_error(&mut self, r: IcmpReport) -> Result<(), DropReason> {
+        // RFC 5927 §4.1: SND.UNA =< SEG.SEQ < SND.NXT (SND.MAX here: SND.NXT is rewound while
+        // retransmitting, and data up to SND.MAX really was sent). In SYN-SENT this admits
+        // exactly ISS once the SYN is out.
+        if !(r.seq.ge(self.snd_una) && r.seq.lt(self.snd_max)) {
+            return Err(DropReason::IcmpTcpSeqNotInFlight);
+        }
+        let (t, code) = (r.error.icmp_type, r.error.code);
+        if t == types::DEST_UNREACHABLE && code == unreach::FRAG_NEEDED {
+            return self.lower_path_mtu(r);
+        }
+        let fails_connect = t == types::DEST_UNREACHABLE || t == types::TIME_EXCEEDED;
+        if self.state == State::SynSent && fails_connect {
+            debug!(
+                "tcp {} -> {}: connect failed by ICMP type {t} code {code}",
+                self.local, self.remote
+            );
+            self.close_now(Some(TcpError::Unreachable(r.error)));
+        }
+        // Synchronized states: soft or hard, the connection carries on (RFC 5927 §4.2).
+        Ok(())
+    }
+
+    /// RFC 1191 §6: lower the path MTU and the MSS, and resend what was lost at the old size.
+    fn lower_path_mtu(&mut self, r: IcmpReport) -> Result<(), DropReason> {
+        let reported = if r.next_mtu == 0 {
+            plateau_below(r.quoted_len)
+        } else {
+            r.next_mtu
+        };
+        let pmtu = usize::from(reported.max(r.min_pmtu).max(68));
+        // RFC 5927 §7.2: an MTU at or above what we send with cannot be about our datagram.
+        if pmtu >= self.mtu {
+            return Err(DropReason::IcmpFragNeededNotSmaller);
+        }
+        self.mtu = pmtu;
+        let mss = pmtu - 40;
+        debug!(
+            "tcp {} -> {}: path MTU {pmtu}, MSS {}",
+            self.local,
+            self.remote,
+            mss.min(self.smss)
+        );
+        if mss < self.smss {
+            self.smss = mss;
+            self.cc.set_mss(mss);
+            // Resend what was lost at the old size: data only. In SYN-SENT / SYN-RECEIVED the
+            // SYN has its own timer, and rewinding SND.NXT below ISS + 1 would leave it behind
+            // SND.UNA once the handshake completes (nothing would be sent again).
+            if self.state.is_synchronized() {
+                self.snd_nxt = self.snd_una;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plateaus() {
+        assert_eq!(plateau_below(1500), 1492);
+        assert_eq!(plateau_below(1492), 1006);
+        assert_eq!(plateau_below(65535), 32000);
+        assert_eq!(plateau_below(576), 508);
+        assert_eq!(plateau_below(68), 68);
+        assert_eq!(plateau_below(0), 68);
+    }
+}

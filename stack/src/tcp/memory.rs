@@ -1,0 +1,31 @@
+//! Sizes of the TCP layer's tables, for [`crate::Stack::memory`].
+
+use super::TcpLayer;
+
+/// The TCP part of [`crate::stack::MemoryUsage`].
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct TcpMemory {
+    pub(crate) slots: usize,
+    pub(crate) buffer_bytes: usize,
+    pub(crate) timer_entries: usize,
+    pub(crate) replies: usize,
+    pub(crate) accept_queued: usize,
+}
+
+impl TcpLayer {
+    /// What the layer holds now (O(connections + listeners)).
+    pub(crate) fn memory(&self) -> TcpMemory {
+        TcpMemory {
+            slots: self.slots.len(),
+            buffer_bytes: self
+                .slots
+                .iter()
+                .filter_map(|s| s.conn.as_ref())
+                .map(|c| c.send_buf.allocated() + c.recv_buf.allocated())
+                .sum(),
+            timer_entries: self.heap.len(),
+            replies: self.replies.len(),
+            accept_queued: self.listeners.values().map(|l| l.accept_queue.len()).sum(),
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! UDP (RFC 768): demultiplexing arriving datagrams to their socket (else ICMP port unreachable,
+//! RFC 1122 §4.1.3.1) and the UDP socket API of [`Stack`].
+
+use crate::socket::{BindError, Delivery, Kind, Queued, RecvError, SendError, SocketHandle};
+use crate::stack::{Arrival, Stack};
+use crate::stats::DropReason;
+use crate::wire::icmp;
+use crate::wire::ipv4::{HEADER_LEN, MAX_DATAGRAM};
+use crate::wire::proto;
+use crate::wire::udp::{self, UdpPacket};
+use std::net::SocketAddrV4;
+
+impl Stack {
+    pub(crate) fn udp_input(&mut self, a: Arrival<'_>, payload: &[u8]) {
+        let d = match UdpPacket::parse(a.src, a.dst, payload) {
+            Ok(d) => d,
+            Err(r) => return self.drop_packet(r),
+        };
+        let mut data = self.pool.take(d.payload.len());
+        data.extend_from_slice(d.payload);
+        let item = Queued::Udp {
+            from: SocketAddrV4::new(a.src, d.src_port),
+            data,
+        };
+        match self.sockets.deliver(Kind::Udp { port: d.dst_port }, item) {
+            Delivery::Queued => self.stats.udp_rx_datagrams += 1,
+            Delivery::Full(q) => self.refuse(q, DropReason::UdpQueueFull),
+            Delivery::NoSocket(q) => {
+                self.refuse(q, DropReason::UdpNoSocket);
+                // RFC 1122 §4.1.3.1: a datagram for a port with no listener SHOULD get port unreachable.
+                self.send_icmp_error(
+                    a,
+                    payload,
+                    icmp::types::DEST_UNREACHABLE,
+                    icmp::unreach::PORT,
+                    [0; 4],
+                );
+            }
+        }
+    }
+
+    /// Binds a UDP socket to `port` (0 picks a free ephemeral port).
+    pub fn udp_bind(&mut self, port: u16) -> Result<SocketHandle, BindError> {
+        let port = if port == 0 {
+            self.ephemeral_port(|s, p| !s.sockets.is_taken(Kind::Udp { port: p }))
+                .ok_or(BindError::NoFreePort)?
+        } else {
+            port
+        };
+        self.sockets.open(Kind::Udp { port })
+    }
+
+    /// The local port of a UDP socket.
+    pub fn udp_local_port(&self, h: SocketHandle) -> Option<u16> {
+        match self.sockets.get(h)?.kind {
+            Kind::Udp { port } => Some(port),
+            Kind::Echo { .. } => None,
+        }
+    }
+
+    /// Queues one UDP datagram to `dst`.
+    pub fn udp_send_to(
+        &mut self,
+        h: SocketHandle,
+        payload: &[u8],
+        dst: SocketAddrV4,
+    ) -> Result<(), SendError> {
+        let s = self.sockets.get(h).ok_or(SendError::InvalidHandle)?;
+        let Kind::Udp { port } = s.kind else {
+            return Err(SendError::InvalidHandle);
+        };
+        let df = s.dont_fragment;
+        if dst.ip().is_unspecified() || dst.port() == 0 {
+            return Err(SendError::BadDestination);
+        }
+        let len = udp::HEADER_LEN + payload.len();
+        self.check_queue(len, df)
+            .inspect_err(|e| self.note_refused(h, e))?;
+        let src = self.config.addr;
+        let mut buf = self.pool.take_zeroed(len);
+        udp::emit(&mut buf, src, *dst.ip(), port, dst.port(), payload);
+        self.queue(src, *dst.ip(), proto::UDP, df, buf)
+            .map_err(|_| SendError::QueueFull)
+            .inspect_err(|e| self.note_refused(h, e))?;
+        self.stats.udp_tx_datagrams += 1;
+        Ok(())
+    }
+
+    /// Receives one UDP datagram into `buf` (truncating, like `recv`), returning the datagram's
+    /// full length and its source. A pending ICMP error is reported first, once.
+    pub fn udp_recv_from(
+        &mut self,
+        h: SocketHandle,
+        buf: &mut [u8],
+    ) -> Result<(usize, SocketAddrV4), RecvError> {
+        let s = self.sockets.get_mut(h).ok_or(RecvError::InvalidHandle)?;
+        if !matches!(s.kind, Kind::Udp { .. }) {
+            return Err(RecvError::InvalidHandle);
+        }
+        if let Some(e) = s.error.take() {
+            return Err(RecvError::Icmp(e));
+        }
+        match self.sockets.pop(h) {
+            Some(Queued::Udp { from, data }) => {
+                let n = data.len().min(buf.len());
+                buf[..n].copy_from_slice(&data[..n]);
+                let len = data.len();
+                self.pool.give(data);
+                Ok((len, from))
+            }
+            Some(_) | None => Err(RecvError::WouldBlock),
+        }
+    }
+
+    /// The largest UDP payload that fits one datagram (65535 − 20 − 8).
+    pub const MAX_UDP_PAYLOAD: usize = MAX_DATAGRAM - HEADER_LEN - udp::HEADER_LEN;
+}
