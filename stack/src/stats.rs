@@ -117,6 +117,8 @@ drop_reasons! {
     TcpNoBuffer => "TCP: data beyond the receive buffer",
     /// Most connections already exist (`Config::tcp_max_connections`).
     TcpTooManyConnections => "TCP: connection table full",
+    /// A SYN with FIN set (to a listener: dropped, as Linux and FreeBSD do).
+    TcpSynFin => "TCP: SYN+FIN dropped",
     /// A transport protocol the stack does not implement (ICMP protocol unreachable sent unless
     /// forbidden or rate-limited).
     UnknownProtocol => "IP: unknown protocol",

@@ -90,6 +90,11 @@ impl TcpLayer {
         if !seg.syn() {
             return Err(DropReason::TcpUnexpected);
         }
+        // RFC 9293 §3.10.7.2 gives a FIN on a SYN to LISTEN no meaning; it is a scanner's probe
+        // (nmap -sF/-sX style). Drop it unanswered, as Linux and FreeBSD do.
+        if seg.fin() {
+            return Err(DropReason::TcpSynFin);
+        }
         if queue_full {
             // Like Linux: a full accept queue drops SYNs; the client retries.
             return Err(DropReason::TcpAcceptQueueFull);
