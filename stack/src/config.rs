@@ -108,6 +108,12 @@ pub struct Config {
     /// Seed for the stack's pseudo-random choices (IP identification start, ephemeral ports).
     /// Tests pin it; the bridge seeds it from OS entropy.
     pub seed: u64,
+
+    /// How long after the half-open queue last overflowed an ACK may still complete a SYN-cookie
+    /// handshake (RFC 4987 §3.6). Outside that window an ACK to a listener is never checked as a
+    /// cookie, so blind guessing (~2^24 tries) cannot open connections while no flood is going on.
+    /// Default 120 s, Linux's `TCP_SYNCOOKIE_VALID`.
+    pub tcp_syncookie_window: Duration,
 }
 
 impl Default for Config {
@@ -151,6 +157,7 @@ impl Default for Config {
             tcp_max_mss: 65495,
             secret: *b"ustack-test-key!",
             seed: 0x05ee_d0f0_57ac,
+            tcp_syncookie_window: Duration::from_secs(120),
         }
     }
 }
@@ -212,6 +219,10 @@ impl Config {
         let (lo, hi) = self.ephemeral_ports;
         if lo == 0 || lo > hi {
             return Err(ConfigError::BadEphemeralRange(lo, hi));
+        }
+        // RFC 4987 §3.6: cookies are sent on overflow; a zero window would refuse every one.
+        if self.tcp_syncookies && self.tcp_syncookie_window.total_micros() == 0 {
+            return Err(ConfigError::ZeroLimit("tcp_syncookie_window"));
         }
         for (name, v) in [
             ("reassembly_max_bytes", self.reassembly_max_bytes),

@@ -33,6 +33,13 @@ impl Listener {
 }
 
 impl TcpLayer {
+    /// Whether the half-open queue overflowed within `tcp_syncookie_window` (so SYN cookies may
+    /// be outstanding).
+    fn recent_overflow(&self, cfg: &Config, now: Instant) -> bool {
+        self.last_overflow
+            .is_some_and(|at| now.saturating_since(at) < cfg.tcp_syncookie_window)
+    }
+
     /// RFC 9293 §3.10.7.2, LISTEN.
     pub(super) fn listener_input(
         &mut self,
@@ -57,7 +64,11 @@ impl TcpLayer {
                 self.reset_for(local, remote, seg);
                 return Err(DropReason::TcpUnexpected);
             }
-            if cfg.tcp_syncookies {
+            // RFC 4987 §3.6 with Linux's `tcp_synq_no_recent_overflow`: an ACK is checked as a
+            // cookie only while the half-open queue has recently overflowed; otherwise cookies
+            // were never sent and a match could only be a blind guess.
+            let cookies_live = cfg.tcp_syncookies && self.recent_overflow(cfg, now);
+            if cookies_live {
                 if let Some(mss) =
                     syncookie::decode(&self.secret, now, local, remote, seg.seq, seg.ack)
                 {
@@ -80,7 +91,7 @@ impl TcpLayer {
             }
             // RFC 9293: any ACK to LISTEN gets <SEQ=SEG.ACK><CTL=RST>.
             self.reset_for(local, remote, seg);
-            return Err(if cfg.tcp_syncookies {
+            return Err(if cookies_live {
                 DropReason::TcpBadCookie
             } else {
                 DropReason::TcpNoConnection
@@ -100,6 +111,7 @@ impl TcpLayer {
             return Err(DropReason::TcpAcceptQueueFull);
         }
         if self.half_open >= cfg.tcp_syn_backlog || self.open >= cfg.tcp_max_connections {
+            self.last_overflow = Some(now);
             if !cfg.tcp_syncookies {
                 return Err(DropReason::TcpTooManyConnections);
             }

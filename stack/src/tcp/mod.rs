@@ -200,6 +200,8 @@ pub struct TcpLayer {
     challenge: TokenBucket,
     half_open: usize,
     open: usize,
+    /// When the half-open queue last overflowed (SYN cookies are accepted only soon after).
+    last_overflow: Option<Instant>,
     /// Layer-level counters, copied into the stack's `Stats`.
     pub(crate) counters: LayerCounters,
 }
@@ -238,6 +240,7 @@ impl TcpLayer {
             ),
             half_open: 0,
             open: 0,
+            last_overflow: None,
             counters: LayerCounters::default(),
         }
     }
