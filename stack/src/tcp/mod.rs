@@ -13,6 +13,7 @@ mod input;
 pub mod isn;
 mod listener;
 mod output;
+mod receiver;
 pub mod rtt;
 pub mod send_buffer;
 pub mod state;
