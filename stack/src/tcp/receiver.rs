@@ -37,10 +37,7 @@ impl Connection {
 
     /// RFC 9293 §3.10.7.4 seventh and eighth steps: segment text and FIN.
     pub(super) fn process_text_and_fin(&mut self, seg: &TcpSegment<'_>, now: Instant) {
-        if seg.fin() {
-            let fin = seg.seq.add(seg.payload.len() + usize::from(seg.syn()));
-            self.fin_seq.get_or_insert(fin);
-        }
+        self.note_fin(seg);
         if !seg.payload.is_empty() && self.state.can_receive() && !self.fin_received {
             let mut data = seg.payload;
             let mut start = seg.seq.add(usize::from(seg.syn()));
@@ -91,6 +88,34 @@ impl Connection {
                     State::FinWait2 => self.enter_time_wait(now),
                     _ => {}
                 }
+            }
+        }
+    }
+
+    /// Records where the peer's stream ends, before the segment's text moves RCV.NXT.
+    ///
+    /// RFC 9293 §3.10.7.4 eighth step: a FIN takes effect only once everything before it has
+    /// arrived, so one seen out of order is provisional. It is not sticky: the latest FIN the
+    /// window can hold replaces it, and data carried past it proves it was not the end (it is
+    /// forgotten). A FIN beyond what the window can hold is ignored like the bytes before it.
+    fn note_fin(&mut self, seg: &TcpSegment<'_>) {
+        if self.fin_received {
+            return;
+        }
+        let start = seg.seq.add(usize::from(seg.syn()));
+        let data_end = start.add(seg.payload.len());
+        if let Some(f) = self.fin_seq {
+            if data_end.gt(f) {
+                self.fin_seq = None;
+            }
+        }
+        if seg.fin() {
+            // The FIN fits if it is at most one past the last byte the window can hold (one
+            // behind RCV.NXT is stale: data already went past it).
+            let fits = data_end.ge(self.rcv_nxt)
+                && data_end.distance(self.rcv_nxt) as usize <= self.recv_buf.window();
+            if fits {
+                self.fin_seq = Some(data_end);
             }
         }
     }
