@@ -114,6 +114,12 @@ pub struct Config {
     /// cookie, so blind guessing (~2^24 tries) cannot open connections while no flood is going on.
     /// Default 120 s, Linux's `TCP_SYNCOOKIE_VALID`.
     pub tcp_syncookie_window: Duration,
+    /// Least time between two ACKs one connection sends in reply to segments it drops as
+    /// invalid: PAWS rejects (RFC 7323 §5.3 R1) and out-of-window segments without data
+    /// (RFC 9293 §3.10.7.4). RFC 7323 asks for an ACK per drop; ustack rate-limits them, like
+    /// Linux's `tcp_invalid_ratelimit`, so forged segments cannot turn into an ACK flood or an
+    /// ACK loop. Default 500 ms.
+    pub tcp_invalid_ack_interval: Duration,
 }
 
 impl Default for Config {
@@ -158,6 +164,7 @@ impl Default for Config {
             secret: *b"ustack-test-key!",
             seed: 0x05ee_d0f0_57ac,
             tcp_syncookie_window: Duration::from_secs(120),
+            tcp_invalid_ack_interval: Duration::from_millis(500),
         }
     }
 }

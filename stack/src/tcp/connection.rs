@@ -152,6 +152,10 @@ pub struct Connection {
     pub(crate) syn_retry_limit: u32,
     pub(crate) keepalive_interval: Duration,
     pub(crate) keepalive_limit: u32,
+    /// Least time between ACKs for invalid segments (`Config::tcp_invalid_ack_interval`).
+    pub(crate) invalid_ack_interval: Duration,
+    /// When the last such ACK was allowed.
+    pub(crate) last_invalid_ack: Option<Instant>,
 }
 
 /// The window-scale shift that lets a window of `buffer` bytes be advertised (RFC 7323 §2.3,
@@ -258,6 +262,8 @@ impl Connection {
             syn_retry_limit: cfg.tcp_syn_retries,
             keepalive_interval: cfg.tcp_keepalive_interval,
             keepalive_limit: cfg.tcp_keepalive_probes,
+            invalid_ack_interval: cfg.tcp_invalid_ack_interval,
+            last_invalid_ack: None,
         }
     }
 

@@ -243,6 +243,30 @@ impl Connection {
         }
     }
 
+    /// RFC 7323 §4.3 (2) and §5.3 R3: remember the timestamp to echo — called only for a
+    /// segment that passed the sequence, RST, SYN and ACK checks, so a segment dropped later
+    /// cannot move TS.Recent (and make PAWS drop every real segment after it).
+    fn update_ts_recent(&mut self, seg: &TcpSegment<'_>, now: Instant) {
+        if let (true, Some((tsval, _))) = (self.ts_ok, seg.options.timestamps) {
+            if seg.seq.le(self.rcv_nxt) && (tsval.wrapping_sub(self.ts_recent) as i32) >= 0 {
+                self.ts_recent = tsval;
+                self.ts_recent_at = now;
+            }
+        }
+    }
+
+    /// An ACK in reply to an invalid segment (PAWS reject, out of window without data), at most
+    /// one per `invalid_ack_interval` per connection (like Linux's `tcp_oow_rate_limited`).
+    fn invalid_ack(&mut self, now: Instant) {
+        let allowed = self
+            .last_invalid_ack
+            .is_none_or(|at| now.saturating_since(at) >= self.invalid_ack_interval);
+        if allowed {
+            self.last_invalid_ack = Some(now);
+            self.ack_now = true;
+        }
+    }
+
     fn challenge_ack(&mut self, now: Instant, challenge: &mut TokenBucket) {
         // RFC 5961 §7: challenge ACKs are rate-limited so they cannot be used as an amplifier.
         if challenge.take(now) {
@@ -294,7 +318,8 @@ impl Connection {
             if let Some((tsval, _)) = seg.options.timestamps {
                 let older = (tsval.wrapping_sub(self.ts_recent) as i32) < 0;
                 if older && now.saturating_since(self.ts_recent_at) < PAWS_IDLE {
-                    self.ack_now = true;
+                    // R1 asks for an ACK; rate-limited (Config::tcp_invalid_ack_interval).
+                    self.invalid_ack(now);
                     return Verdict::Drop(DropReason::TcpPaws);
                 }
             }
@@ -305,17 +330,14 @@ impl Connection {
             // With a zero window, an in-sequence ACK is still processed below (§3.10.7.4 note).
             let zero_window_ack = seg.seq == self.rcv_nxt && seg.ack();
             if !zero_window_ack {
-                if !seg.rst() {
+                if !seg.rst() && !seg.payload.is_empty() && !seg.syn() {
+                    // Data (a retransmission, a window probe) is always answered: it cannot
+                    // be part of an ACK loop.
                     self.ack_now = true;
+                } else if !seg.rst() {
+                    self.invalid_ack(now);
                 }
                 return Verdict::Drop(DropReason::TcpNotAcceptable);
-            }
-        }
-        // RFC 7323 §4.3: remember the timestamp to echo.
-        if let (true, Some((tsval, _))) = (self.ts_ok, seg.options.timestamps) {
-            if seg.seq.le(self.rcv_nxt) && (tsval.wrapping_sub(self.ts_recent) as i32) >= 0 {
-                self.ts_recent = tsval;
-                self.ts_recent_at = now;
             }
         }
         // Second: RST (RFC 5961 §3.2): only an RST exactly at RCV.NXT resets; any other
@@ -405,6 +427,8 @@ impl Connection {
             }
             return Some(Verdict::Drop(DropReason::TcpBadAck));
         }
+        // Every check of §3.10.7.4 up to the ACK passed: only now may the timestamp count.
+        self.update_ts_recent(seg, now);
         if seg.options.sack_blocks[0].is_some() && self.sack_ok {
             self.take_sack_blocks(seg);
             // RFC 6675 §5 (IsLost): more than (DupThresh − 1) × SMSS SACKed above SND.UNA means
