@@ -89,7 +89,10 @@ pub struct Config {
     pub tcp_keepalive_interval: Duration,
     /// Unanswered keepalive probes before the connection is aborted. Default 9.
     pub tcp_keepalive_probes: u32,
-    /// Challenge ACKs (RFC 5961 §7) per second, all connections together. Default 1000.
+    /// Challenge ACKs (RFC 5961 §7) per second, all connections together, on average: each
+    /// second's allowance is drawn at random in [rate/2, 3·rate/2) as Linux's
+    /// `tcp_challenge_ack_limit` does (CVE-2016-5696), on top of the per-connection budget
+    /// (`tcp_challenge_ack_conn_burst`). Default 1000.
     pub tcp_challenge_ack_rate: u32,
     /// Congestion-control algorithm for new connections. Default NewReno (RFC 5681, RFC 6582).
     pub tcp_congestion: crate::tcp::congestion::Algorithm,
@@ -120,6 +123,13 @@ pub struct Config {
     /// Linux's `tcp_invalid_ratelimit`, so forged segments cannot turn into an ACK flood or an
     /// ACK loop. Default 500 ms.
     pub tcp_invalid_ack_interval: Duration,
+    /// Challenge ACKs (RFC 5961 §7) one connection may send in a burst. Each connection has its
+    /// own budget, so the challenge ACKs an attacker sees on its own connection say nothing
+    /// about probes that hit another one (CVE-2016-5696). Default 5.
+    pub tcp_challenge_ack_conn_burst: u32,
+    /// Rate at which that per-connection budget refills, per second. Default 2 (Linux allows
+    /// one per 500 ms per socket).
+    pub tcp_challenge_ack_conn_rate: u32,
 }
 
 impl Default for Config {
@@ -165,6 +175,8 @@ impl Default for Config {
             seed: 0x05ee_d0f0_57ac,
             tcp_syncookie_window: Duration::from_secs(120),
             tcp_invalid_ack_interval: Duration::from_millis(500),
+            tcp_challenge_ack_conn_burst: 5,
+            tcp_challenge_ack_conn_rate: 2,
         }
     }
 }
@@ -242,6 +254,11 @@ impl Config {
             ("tcp_rx_buffer", self.tcp_rx_buffer),
             ("tcp_tx_buffer", self.tcp_tx_buffer),
             ("tcp_max_connections", self.tcp_max_connections),
+            // RFC 5961 §4.2: without challenge ACKs a peer that lost its state never recovers.
+            (
+                "tcp_challenge_ack_conn_burst",
+                self.tcp_challenge_ack_conn_burst as usize,
+            ),
         ] {
             if v == 0 {
                 return Err(ConfigError::ZeroLimit(name));

@@ -9,6 +9,7 @@ use super::state::State;
 use super::timers::{Timer, Timers};
 use super::{TcpError, TcpInfo};
 use crate::config::Config;
+use crate::icmp::TokenBucket;
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::{SeqNumber, TcpOptions};
 use log::debug;
@@ -156,6 +157,8 @@ pub struct Connection {
     pub(crate) invalid_ack_interval: Duration,
     /// When the last such ACK was allowed.
     pub(crate) last_invalid_ack: Option<Instant>,
+    /// This connection's own challenge-ACK budget (RFC 5961 §7).
+    pub(crate) challenge: TokenBucket,
 }
 
 /// The window-scale shift that lets a window of `buffer` bytes be advertised (RFC 7323 §2.3,
@@ -264,6 +267,11 @@ impl Connection {
             keepalive_limit: cfg.tcp_keepalive_probes,
             invalid_ack_interval: cfg.tcp_invalid_ack_interval,
             last_invalid_ack: None,
+            challenge: TokenBucket::new(
+                cfg.tcp_challenge_ack_conn_rate,
+                cfg.tcp_challenge_ack_conn_burst,
+                now,
+            ),
         }
     }
 

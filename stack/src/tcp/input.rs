@@ -6,7 +6,7 @@ use super::connection::Connection;
 use super::state::State;
 use super::timers::Timer;
 use super::TcpError;
-use crate::icmp::TokenBucket;
+use super::challenge::ChallengeCap;
 use crate::stats::DropReason;
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::{SeqNumber, TcpOptions, TcpSegment};
@@ -144,7 +144,7 @@ impl Connection {
         &mut self,
         seg: &TcpSegment<'_>,
         now: Instant,
-        challenge: &mut TokenBucket,
+        challenge: &mut ChallengeCap,
     ) -> Verdict {
         self.stats.segs_in += 1;
         match self.state {
@@ -267,9 +267,11 @@ impl Connection {
         }
     }
 
-    fn challenge_ack(&mut self, now: Instant, challenge: &mut TokenBucket) {
-        // RFC 5961 §7: challenge ACKs are rate-limited so they cannot be used as an amplifier.
-        if challenge.take(now) {
+    fn challenge_ack(&mut self, now: Instant, challenge: &mut ChallengeCap) {
+        // RFC 5961 §7: challenge ACKs are rate-limited so they cannot be used as an amplifier;
+        // first by this connection's own budget, then by the randomized host-wide cap (the
+        // order Linux uses), so no connection can read another's activity in its own count.
+        if self.challenge.take(now) && challenge.take(now) {
             self.ack_now = true;
         }
     }
@@ -279,7 +281,7 @@ impl Connection {
         &mut self,
         seg: &TcpSegment<'_>,
         now: Instant,
-        challenge: &mut TokenBucket,
+        challenge: &mut ChallengeCap,
     ) -> Verdict {
         // SYN-RECEIVED: the peer's SYN again (our SYN-ACK was lost), or, after a simultaneous
         // open, its SYN-ACK (RFC 9293 §3.5 figure 8). Both sit at RCV.NXT − 1, so they would fail
@@ -414,7 +416,7 @@ impl Connection {
         &mut self,
         seg: &TcpSegment<'_>,
         now: Instant,
-        challenge: &mut TokenBucket,
+        challenge: &mut ChallengeCap,
     ) -> Option<Verdict> {
         let ack = seg.ack;
         // RFC 5961 §5.2: an ACK outside [SND.UNA − MAX.SND.WND, SND.NXT] is not believed.

@@ -7,6 +7,7 @@
 //! connections with something to send so `poll_transmit` never scans the table.
 
 pub mod assembler;
+mod challenge;
 pub mod congestion;
 pub mod connection;
 mod input;
@@ -24,7 +25,7 @@ pub use connection::ConnStats;
 pub use state::State;
 
 use crate::config::Config;
-use crate::icmp::TokenBucket;
+use challenge::ChallengeCap;
 use crate::stats::DropReason;
 use crate::time::{Duration, Instant};
 use crate::wire::ipv4::Ipv4Repr;
@@ -198,7 +199,7 @@ pub struct TcpLayer {
     replies: VecDeque<Reply>,
     isn: IsnGenerator,
     secret: [u8; 16],
-    challenge: TokenBucket,
+    challenge: ChallengeCap,
     half_open: usize,
     open: usize,
     /// When the half-open queue last overflowed (SYN cookies are accepted only soon after).
@@ -221,7 +222,7 @@ pub(crate) struct LayerCounters {
 const MAX_REPLIES: usize = 1024;
 
 impl TcpLayer {
-    pub(crate) fn new(cfg: &Config, now: Instant) -> Self {
+    pub(crate) fn new(cfg: &Config, _now: Instant) -> Self {
         TcpLayer {
             addr: cfg.addr,
             slots: Vec::new(),
@@ -234,11 +235,7 @@ impl TcpLayer {
             replies: VecDeque::new(),
             isn: IsnGenerator::new(cfg.secret),
             secret: cfg.secret,
-            challenge: TokenBucket::new(
-                cfg.tcp_challenge_ack_rate,
-                cfg.tcp_challenge_ack_rate,
-                now,
-            ),
+            challenge: ChallengeCap::new(cfg),
             half_open: 0,
             open: 0,
             last_overflow: None,
