@@ -130,6 +130,13 @@ pub struct Config {
     /// Rate at which that per-connection budget refills, per second. Default 2 (Linux allows
     /// one per 500 ms per socket).
     pub tcp_challenge_ack_conn_rate: u32,
+    /// Zero-window probes an orphaned connection (closed by the app, data or FIN still queued)
+    /// sends before it is aborted with RST, however the peer answers. RFC 9293 §3.8.6.1 keeps a
+    /// connection open while the peer answers probes; RFC 6429 lets a closed one go, and Linux
+    /// does after `tcp_orphan_retries` (effectively 8). With the persist interval capped at 60 s,
+    /// an orphan is gone within about (probes + 1) minutes. Live connections are bounded by
+    /// `tcp_user_timeout` when the peer stops answering. Default 8.
+    pub tcp_orphan_persist_probes: u32,
 }
 
 impl Default for Config {
@@ -177,6 +184,7 @@ impl Default for Config {
             tcp_invalid_ack_interval: Duration::from_millis(500),
             tcp_challenge_ack_conn_burst: 5,
             tcp_challenge_ack_conn_rate: 2,
+            tcp_orphan_persist_probes: 8,
         }
     }
 }

@@ -131,6 +131,10 @@ pub struct Connection {
     /// When the oldest unacknowledged data was first retransmitted by timeout (user timeout).
     pub(crate) stalled_since: Option<Instant>,
     pub(crate) persist_backoff: u32,
+    /// Zero-window probes sent since the window last opened.
+    pub(crate) persist_probes: u32,
+    /// Most of them an orphan may send (`Config::tcp_orphan_persist_probes`).
+    pub(crate) orphan_probe_limit: u32,
     pub(crate) last_recv: Instant,
     pub(crate) last_send: Instant,
     pub(crate) keepalive: Option<Duration>,
@@ -248,6 +252,8 @@ impl Connection {
             syn_retries: 0,
             stalled_since: None,
             persist_backoff: 0,
+            persist_probes: 0,
+            orphan_probe_limit: cfg.tcp_orphan_persist_probes,
             last_recv: now,
             last_send: now,
             keepalive: cfg.tcp_keepalive,
@@ -610,6 +616,29 @@ impl Connection {
     fn on_persist(&mut self, now: Instant) {
         // RFC 9293 §3.8.6.1: probe a zero window, backing off, for as long as the peer answers.
         if self.snd_wnd == 0 && self.has_unsent_data() {
+            // A peer that stopped answering the probes: they count towards the user timeout
+            // (RFC 5482; Linux counts probes against TCP_USER_TIMEOUT the same way).
+            if now.saturating_since(self.last_recv) >= self.user_timeout {
+                debug!(
+                    "tcp {} -> {}: zero-window probes unanswered, aborting",
+                    self.local, self.remote
+                );
+                self.rst_pending = Some((self.snd_nxt, None));
+                self.close_now(Some(TcpError::TimedOut));
+                return;
+            }
+            // RFC 6429: a connection the app closed may be let go even while the peer answers
+            // (Linux: tcp_orphan_retries); otherwise it would pin its slot and buffers forever.
+            if self.detached && self.persist_probes >= self.orphan_probe_limit {
+                debug!(
+                    "tcp {} -> {}: orphan behind a zero window, aborting",
+                    self.local, self.remote
+                );
+                self.rst_pending = Some((self.snd_nxt, None));
+                self.close_now(Some(TcpError::TimedOut));
+                return;
+            }
+            self.persist_probes = self.persist_probes.saturating_add(1);
             self.probe_pending = true;
             self.persist_backoff = (self.persist_backoff + 1).min(16);
             self.arm_persist(now);

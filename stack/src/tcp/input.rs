@@ -456,6 +456,7 @@ impl Connection {
             if opened {
                 self.timers.stop(Timer::Persist);
                 self.persist_backoff = 0;
+                self.persist_probes = 0;
             }
         }
         if self.snd_wnd == 0
