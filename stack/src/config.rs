@@ -137,6 +137,16 @@ pub struct Config {
     /// an orphan is gone within about (probes + 1) minutes. Live connections are bounded by
     /// `tcp_user_timeout` when the peer stops answering. Default 8.
     pub tcp_orphan_persist_probes: u32,
+    /// Most disjoint out-of-order ranges one connection holds beyond RCV.NXT (RFC 9293 §3.10.7.4
+    /// lets a receiver keep them; RFC 2018 SACK reports them). A segment that would open one
+    /// more is dropped (`DropReason::TcpOooLimit`) and acknowledged, so the sender retransmits
+    /// it; it never evicts data already SACKed. This bounds the per-segment cost and the range
+    /// bookkeeping (24 bytes a range); the bytes themselves live in the preallocated receive
+    /// buffer. Like FreeBSD's `net.inet.tcp.reass.maxqueuelen` (100 segments). Default 128.
+    pub tcp_ooo_max_ranges: usize,
+    /// Most out-of-order ranges held by all connections together; beyond it new ranges are
+    /// dropped as above. Default 32768 (about 768 KiB of bookkeeping).
+    pub tcp_ooo_max_ranges_total: usize,
 }
 
 impl Default for Config {
@@ -185,6 +195,8 @@ impl Default for Config {
             tcp_challenge_ack_conn_burst: 5,
             tcp_challenge_ack_conn_rate: 2,
             tcp_orphan_persist_probes: 8,
+            tcp_ooo_max_ranges: 128,
+            tcp_ooo_max_ranges_total: 32768,
         }
     }
 }
@@ -262,6 +274,8 @@ impl Config {
             ("tcp_rx_buffer", self.tcp_rx_buffer),
             ("tcp_tx_buffer", self.tcp_tx_buffer),
             ("tcp_max_connections", self.tcp_max_connections),
+            ("tcp_ooo_max_ranges", self.tcp_ooo_max_ranges),
+            ("tcp_ooo_max_ranges_total", self.tcp_ooo_max_ranges_total),
             // RFC 5961 §4.2: without challenge ACKs a peer that lost its state never recovers.
             (
                 "tcp_challenge_ack_conn_burst",

@@ -119,6 +119,9 @@ drop_reasons! {
     TcpTooManyConnections => "TCP: connection table full",
     /// A SYN with FIN set (to a listener: dropped, as Linux and FreeBSD do).
     TcpSynFin => "TCP: SYN+FIN dropped",
+    /// Out-of-order data that would exceed `Config::tcp_ooo_max_ranges` (or the total over all
+    /// connections): dropped and acknowledged, the sender retransmits it.
+    TcpOooLimit => "TCP: out-of-order range limit reached",
     /// A transport protocol the stack does not implement (ICMP protocol unreachable sent unless
     /// forbidden or rate-limited).
     UnknownProtocol => "IP: unknown protocol",

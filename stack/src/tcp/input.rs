@@ -136,7 +136,8 @@ impl Connection {
         self.rcv_adv = self.rcv_nxt.add(self.recv_buf.window().min(65535));
         self.last_recv = now;
         self.set_state(State::Established);
-        self.process_text_and_fin(seg, now);
+        // A fresh connection holds no out-of-order ranges: nothing can be refused.
+        let _ = self.process_text_and_fin(seg, now);
     }
 
     /// Handles one segment addressed to this connection.
@@ -215,7 +216,8 @@ impl Connection {
                 self.timers.set(Timer::Keepalive, now + k);
             }
             // Data on a SYN-ACK is legal, if rare.
-            self.process_text_and_fin(seg, now);
+            // A fresh connection holds no out-of-order ranges: nothing can be refused.
+            let _ = self.process_text_and_fin(seg, now);
         } else {
             // Simultaneous open (RFC 9293 §3.5 figure 8): answer with SYN-ACK.
             self.peer_syn_options = seg.options;
@@ -407,8 +409,10 @@ impl Connection {
         if self.state == State::Closed {
             return Verdict::Ok;
         }
-        self.process_text_and_fin(seg, now);
-        Verdict::Ok
+        match self.process_text_and_fin(seg, now) {
+            Ok(()) => Verdict::Ok,
+            Err(r) => Verdict::Drop(r),
+        }
     }
 
     /// RFC 9293 §3.10.7.4 fifth step for ESTABLISHED and later, with RFC 5961 §5.2.

@@ -204,6 +204,8 @@ pub struct TcpLayer {
     open: usize,
     /// When the half-open queue last overflowed (SYN cookies are accepted only soon after).
     last_overflow: Option<Instant>,
+    /// Out-of-order ranges held by all connections together.
+    ooo_ranges: usize,
     /// Layer-level counters, copied into the stack's `Stats`.
     pub(crate) counters: LayerCounters,
 }
@@ -239,6 +241,7 @@ impl TcpLayer {
             half_open: 0,
             open: 0,
             last_overflow: None,
+            ooo_ranges: 0,
             counters: LayerCounters::default(),
         }
     }
@@ -354,6 +357,9 @@ impl TcpLayer {
         let slot = &mut self.slots[index as usize];
         if let Some(conn) = slot.conn.take() {
             self.by_tuple.remove(&(conn.local.port(), conn.remote));
+            self.ooo_ranges = self
+                .ooo_ranges
+                .saturating_sub(conn.recv_buf.out_of_order_ranges());
             if slot.listener.take().is_some() {
                 self.half_open = self.half_open.saturating_sub(1);
             }
@@ -516,7 +522,14 @@ impl TcpLayer {
             let Some(conn) = self.slots[index as usize].conn.as_mut() else {
                 return Err(DropReason::TcpNoConnection);
             };
+            // Out-of-order ranges: this connection's share is the per-connection limit, or
+            // what the total leaves it (Config::tcp_ooo_max_ranges{,_total}).
+            let before = conn.recv_buf.out_of_order_ranges();
+            let others = self.ooo_ranges.saturating_sub(before);
+            let room = cfg.tcp_ooo_max_ranges_total.saturating_sub(others);
+            conn.recv_buf.set_max_ranges(cfg.tcp_ooo_max_ranges.min(room));
             let verdict = conn.on_segment(seg, now, &mut self.challenge);
+            self.ooo_ranges = others + conn.recv_buf.out_of_order_ranges();
             self.touched(index);
             return match verdict {
                 Verdict::Ok => Ok(()),

@@ -5,6 +5,7 @@
 use super::connection::Connection;
 use super::state::State;
 use super::timers::Timer;
+use crate::stats::DropReason;
 use crate::time::Instant;
 use crate::wire::tcp::TcpSegment;
 
@@ -36,8 +37,36 @@ impl Connection {
     }
 
     /// RFC 9293 §3.10.7.4 seventh and eighth steps: segment text and FIN.
-    pub(super) fn process_text_and_fin(&mut self, seg: &TcpSegment<'_>, now: Instant) {
+    /// Returns the reason when the text was refused (the segment is then acknowledged but its
+    /// FIN, if any, not noted).
+    pub(super) fn process_text_and_fin(
+        &mut self,
+        seg: &TcpSegment<'_>,
+        now: Instant,
+    ) -> Result<(), DropReason> {
+        self.process_text(seg, now)?;
         self.note_fin(seg);
+        // Eighth: FIN, once everything before it has arrived.
+        if let Some(fin) = self.fin_seq {
+            if !self.fin_received && fin == self.rcv_nxt && self.state.is_synchronized() {
+                self.rcv_nxt = self.rcv_nxt.add(1);
+                self.fin_received = true;
+                self.ack_now = true;
+                match self.state {
+                    State::Established => self.set_state(State::CloseWait),
+                    State::FinWait1 if self.fin_acked => self.enter_time_wait(now),
+                    State::FinWait1 => self.set_state(State::Closing),
+                    State::FinWait2 => self.enter_time_wait(now),
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// RFC 9293 §3.10.7.4 seventh step: the segment text, trimmed to the window, into the
+    /// receive buffer (in order, or held out of order within `tcp_ooo_max_ranges`).
+    fn process_text(&mut self, seg: &TcpSegment<'_>, now: Instant) -> Result<(), DropReason> {
         if !seg.payload.is_empty() && self.state.can_receive() && !self.fin_received {
             let mut data = seg.payload;
             let mut start = seg.seq.add(usize::from(seg.syn()));
@@ -51,7 +80,12 @@ impl Connection {
             let data = &data[..data.len().min(room)];
             if !data.is_empty() {
                 let had_gap = self.recv_buf.has_out_of_order();
-                let advanced = self.recv_buf.write_at(offset, data);
+                let Some(advanced) = self.recv_buf.try_write_at(offset, data) else {
+                    // Too many holes already: refuse it, but still send the duplicate ACK the
+                    // sender counts (RFC 5681 §4.2); it will retransmit.
+                    self.owe_ack();
+                    return Err(DropReason::TcpOooLimit);
+                };
                 self.rcv_nxt = self.rcv_nxt.add(advanced);
                 self.stats.bytes_received += advanced as u64;
                 if advanced > 0 {
@@ -75,24 +109,10 @@ impl Connection {
                 self.ack_now = true;
             }
         }
-        // Eighth: FIN, once everything before it has arrived.
-        if let Some(fin) = self.fin_seq {
-            if !self.fin_received && fin == self.rcv_nxt && self.state.is_synchronized() {
-                self.rcv_nxt = self.rcv_nxt.add(1);
-                self.fin_received = true;
-                self.ack_now = true;
-                match self.state {
-                    State::Established => self.set_state(State::CloseWait),
-                    State::FinWait1 if self.fin_acked => self.enter_time_wait(now),
-                    State::FinWait1 => self.set_state(State::Closing),
-                    State::FinWait2 => self.enter_time_wait(now),
-                    _ => {}
-                }
-            }
-        }
+        Ok(())
     }
 
-    /// Records where the peer's stream ends, before the segment's text moves RCV.NXT.
+    /// Records where the peer's stream ends, once the segment's text is in.
     ///
     /// RFC 9293 §3.10.7.4 eighth step: a FIN takes effect only once everything before it has
     /// arrived, so one seen out of order is provisional. It is not sticky: the latest FIN the
