@@ -17,9 +17,13 @@ fn open_another(x: &mut Passive, port: u16) -> (ConnHandle, u32) {
     let outs = x.p.send(Seg::new(port, PORT, isn, 0, SYN));
     assert_eq!(outs.len(), 1, "{outs:?}");
     let synack = outs[0].clone();
-    let outs = x
-        .p
-        .send(Seg::new(port, PORT, isn + 1, synack.seq.wrapping_add(1), ACK));
+    let outs = x.p.send(Seg::new(
+        port,
+        PORT,
+        isn + 1,
+        synack.seq.wrapping_add(1),
+        ACK,
+    ));
     assert!(outs.is_empty(), "{outs:?}");
     let h = x.p.stack.tcp_accept(x.l).expect("accepted");
     (h, isn + 1)

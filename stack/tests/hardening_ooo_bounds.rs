@@ -30,7 +30,10 @@ fn ranges_per_connection_are_bounded_and_the_rest_is_dropped() {
     let base = x.p.seq;
     let n = 2000u32;
     let acks = holes(&mut x.p, PEER_PORT, base, n);
-    assert_eq!(acks, n as usize, "every out-of-order segment is acknowledged");
+    assert_eq!(
+        acks, n as usize,
+        "every out-of-order segment is acknowledged"
+    );
     assert_eq!(
         x.p.stack.stats().drops(DropReason::TcpOooLimit),
         u64::from(n) - max as u64

@@ -28,7 +28,11 @@ fn data_spanning_an_out_of_order_fin_overrides_it() {
     let s = x.p.seg(ACK | FIN).seq(base + 12);
     let outs = x.p.send(s);
     assert_eq!(x.p.state(x.h), Some(State::CloseWait));
-    let acked = outs.iter().chain(x.p.tick(ms(50)).iter()).map(|o| o.ack).max();
+    let acked = outs
+        .iter()
+        .chain(x.p.tick(ms(50)).iter())
+        .map(|o| o.ack)
+        .max();
     assert_eq!(acked, Some(base + 13), "the real FIN is ACKed: {outs:?}");
     let mut buf = [0u8; 8];
     assert_eq!(x.p.stack.tcp_recv(x.h, &mut buf), Ok(0), "end of stream");

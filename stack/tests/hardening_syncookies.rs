@@ -71,7 +71,10 @@ fn cookie_acks_are_accepted_only_within_the_window_after_an_overflow() {
     let c = cookie(&p, &cfg, 20_002, 300);
     let outs = p.send(Seg::new(20_002, PORT, 301, c.wrapping_add(1), ACK));
     assert!(outs.is_empty(), "{outs:?}");
-    assert!(p.stack.tcp_accept(l).is_ok(), "cookie accepted after overflow");
+    assert!(
+        p.stack.tcp_accept(l).is_ok(),
+        "cookie accepted after overflow"
+    );
     // After the window: even a fresh, correct cookie is refused.
     p.now += window;
     let c = cookie(&p, &cfg, 20_003, 400);

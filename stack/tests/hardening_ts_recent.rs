@@ -45,11 +45,19 @@ fn segments_dropped_after_the_sequence_check_do_not_move_ts_recent() {
         assert_eq!(x.p.read_all(x.h), b"", "{name}: nothing delivered");
         x.p.tsval = Some(PEER_TS + 1);
         x.p.send_data(b"real");
-        assert_eq!(x.p.read_all(x.h), b"real", "{name}: the real segment is taken");
+        assert_eq!(
+            x.p.read_all(x.h),
+            b"real",
+            "{name}: the real segment is taken"
+        );
         assert_eq!(x.p.stack.stats().drops(DropReason::TcpPaws), 0, "{name}");
         let outs = x.p.tick(Duration::from_millis(50));
         let ecr = outs.last().and_then(|o| o.options.timestamps).map(|t| t.1);
-        assert_eq!(ecr, Some(PEER_TS + 1), "{name}: TSecr echoes the real TSval");
+        assert_eq!(
+            ecr,
+            Some(PEER_TS + 1),
+            "{name}: TSecr echoes the real TSval"
+        );
     }
 }
 
@@ -70,7 +78,11 @@ fn acks_for_paws_drops_are_rate_limited_per_connection() {
     assert_eq!(x.p.stack.stats().drops(DropReason::TcpPaws), 100);
     assert_eq!(acks, 1, "one ACK per interval, not one per drop");
     x.p.now += interval;
-    assert_eq!(x.p.send(old.clone()).len(), 1, "the next interval allows one more");
+    assert_eq!(
+        x.p.send(old.clone()).len(),
+        1,
+        "the next interval allows one more"
+    );
     assert_eq!(x.p.send(old).len(), 0);
 }
 

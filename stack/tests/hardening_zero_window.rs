@@ -54,7 +54,8 @@ fn silent_peer_behind_a_zero_window_hits_the_user_timeout() {
     assert!(x.p.drain().is_empty(), "window zero: nothing goes");
     let start = x.p.now;
     // The peer never answers a probe.
-    let outs = x.p.run_until(start + user_timeout + Duration::from_secs(120));
+    let outs =
+        x.p.run_until(start + user_timeout + Duration::from_secs(120));
     assert!(outs.iter().any(|o| o.has(RST)), "aborted: {outs:?}");
     assert_eq!(x.p.state(x.h), Some(State::Closed));
     assert_eq!(x.p.stack.tcp_error(x.h), Some(TcpError::TimedOut));

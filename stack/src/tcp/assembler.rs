@@ -412,7 +412,11 @@ mod tests {
         assert_eq!(b.try_write_at(11, b"a"), Some(0), "extends a range");
         assert_eq!(b.try_write_at(19, b"b"), Some(0), "touches a range");
         assert_eq!(b.out_of_order_ranges(), 2);
-        assert_eq!(b.try_write_at(0, b"0123456789"), Some(12), "in order always fits");
+        assert_eq!(
+            b.try_write_at(0, b"0123456789"),
+            Some(12),
+            "in order always fits"
+        );
         assert_eq!(b.out_of_order_ranges(), 1);
         assert_eq!(b.try_write_at(30, b"c"), Some(0));
     }
