@@ -59,7 +59,8 @@ pub struct Config {
     pub tcp_rx_buffer: usize,
     /// Send buffer of each TCP connection, bytes. Default 256 KiB.
     pub tcp_tx_buffer: usize,
-    /// Most TCP connections (any state, TIME-WAIT included). Default 4096.
+    /// Most TCP connections with buffers (any state; connections the app closed leave this
+    /// table for the TIME-WAIT one, `tcp_max_time_wait`). Default 4096.
     pub tcp_max_connections: usize,
     /// Most half-open connections (SYN-RECEIVED) across all listeners; beyond it SYN cookies
     /// (RFC 4987 §3.6) answer without keeping state. Default 256.
@@ -147,6 +148,16 @@ pub struct Config {
     /// Most out-of-order ranges held by all connections together; beyond it new ranges are
     /// dropped as above. Default 32768 (about 768 KiB of bookkeeping).
     pub tcp_ooo_max_ranges_total: usize,
+    /// Most connections in TIME-WAIT (RFC 9293 §3.6.1, 2×MSL). Connections the app closed wait
+    /// it out in a compact table of their own (about 100 bytes each, no buffers), which does not
+    /// count towards `tcp_max_connections`; beyond this cap the oldest entry is recycled early,
+    /// as Linux does past `tcp_max_tw_buckets` (counted in `Stats::tcp_time_wait_recycled`).
+    /// Default 16384.
+    pub tcp_max_time_wait: usize,
+    /// How many times a retransmitted FIN may restart a connection's 2×MSL wait (RFC 9293
+    /// §3.10.7.4 says each one does; unbounded, a peer could keep the entry forever). Later
+    /// FINs are still acknowledged. Default 4.
+    pub tcp_time_wait_max_restarts: u32,
 }
 
 impl Default for Config {
@@ -197,6 +208,8 @@ impl Default for Config {
             tcp_orphan_persist_probes: 8,
             tcp_ooo_max_ranges: 128,
             tcp_ooo_max_ranges_total: 32768,
+            tcp_max_time_wait: 16384,
+            tcp_time_wait_max_restarts: 4,
         }
     }
 }
@@ -276,6 +289,7 @@ impl Config {
             ("tcp_max_connections", self.tcp_max_connections),
             ("tcp_ooo_max_ranges", self.tcp_ooo_max_ranges),
             ("tcp_ooo_max_ranges_total", self.tcp_ooo_max_ranges_total),
+            ("tcp_max_time_wait", self.tcp_max_time_wait),
             // RFC 5961 §4.2: without challenge ACKs a peer that lost its state never recovers.
             (
                 "tcp_challenge_ack_conn_burst",

@@ -163,6 +163,9 @@ pub struct Connection {
     pub(crate) last_invalid_ack: Option<Instant>,
     /// This connection's own challenge-ACK budget (RFC 5961 §7).
     pub(crate) challenge: TokenBucket,
+    /// Times a retransmitted FIN restarted TIME-WAIT, and the most allowed.
+    pub(crate) time_wait_restarts: u32,
+    pub(crate) time_wait_restart_limit: u32,
 }
 
 /// The window-scale shift that lets a window of `buffer` bytes be advertised (RFC 7323 §2.3,
@@ -278,6 +281,8 @@ impl Connection {
                 cfg.tcp_challenge_ack_conn_burst,
                 now,
             ),
+            time_wait_restarts: 0,
+            time_wait_restart_limit: cfg.tcp_time_wait_max_restarts,
         }
     }
 
@@ -525,6 +530,21 @@ impl Connection {
         self.error.is_some()
             || (self.state.can_send() && !self.fin_queued && self.send_buf.free() > 0)
             || !self.state.can_send()
+    }
+
+    /// Whether the connection has a control segment (RST, SYN, probe, ACK) still to send.
+    pub(crate) fn control_pending(&self) -> bool {
+        self.rst_pending.is_some()
+            || self.syn_pending
+            || self.probe_pending
+            || self.ack_now
+            || self.acks_owed > 0
+    }
+
+    /// Whether the app has closed it and it only waits out TIME-WAIT: it can move to the
+    /// compact TIME-WAIT table.
+    pub(crate) fn is_orphan_in_time_wait(&self) -> bool {
+        self.state == State::TimeWait && self.detached && !self.control_pending()
     }
 
     /// Whether the connection is done and can be freed.

@@ -2,11 +2,11 @@
 //! validation), RFC 7323 (timestamps, PAWS), RFC 2018 (SACK), RFC 5681/6582 (duplicate ACKs and
 //! NewReno fast recovery), RFC 6298 (RTT samples).
 
+use super::challenge::ChallengeCap;
 use super::connection::Connection;
 use super::state::State;
 use super::timers::Timer;
 use super::TcpError;
-use super::challenge::ChallengeCap;
 use crate::stats::DropReason;
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::{SeqNumber, TcpOptions, TcpSegment};
@@ -313,7 +313,7 @@ impl Connection {
             let fin = seg.seq.add(seg.payload.len());
             if fin.add(1) == self.rcv_nxt {
                 self.ack_now = true;
-                self.enter_time_wait(now);
+                self.restart_time_wait(now);
                 return Verdict::Ok;
             }
         }
@@ -491,7 +491,7 @@ impl Connection {
                 // A retransmitted FIN: acknowledge it and restart 2×MSL (§3.10.7.4).
                 if seg.fin() {
                     self.ack_now = true;
-                    self.enter_time_wait(now);
+                    self.restart_time_wait(now);
                 }
                 return Some(Verdict::Ok);
             }
@@ -633,6 +633,15 @@ impl Connection {
         self.rtx_mark = self.snd_una;
         self.rtx_budget = 1;
         self.rtt_probe = None;
+    }
+
+    /// RFC 9293 §3.10.7.4 eighth step in TIME-WAIT: a retransmitted FIN restarts the 2×MSL
+    /// wait — at most `tcp_time_wait_max_restarts` times, so a peer cannot hold it forever.
+    fn restart_time_wait(&mut self, now: Instant) {
+        if self.time_wait_restarts < self.time_wait_restart_limit {
+            self.time_wait_restarts += 1;
+            self.enter_time_wait(now);
+        }
     }
 
     pub(super) fn enter_time_wait(&mut self, now: Instant) {

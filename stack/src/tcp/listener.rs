@@ -7,7 +7,7 @@ use super::{cookie_options, syncookie, ConnHandle, Reply, TcpLayer};
 use crate::config::Config;
 use crate::stats::DropReason;
 use crate::time::Instant;
-use crate::wire::tcp::{flags, TcpRepr, TcpSegment};
+use crate::wire::tcp::{flags, SeqNumber, TcpRepr, TcpSegment};
 use log::debug;
 use std::collections::VecDeque;
 use std::net::SocketAddrV4;
@@ -48,6 +48,7 @@ impl TcpLayer {
         local: SocketAddrV4,
         remote: SocketAddrV4,
         seg: &TcpSegment<'_>,
+        iss_floor: Option<SeqNumber>,
     ) -> Result<(), DropReason> {
         let port = local.port();
         // First: an RST to a listener is ignored.
@@ -72,8 +73,11 @@ impl TcpLayer {
                 if let Some(mss) =
                     syncookie::decode(&self.secret, now, local, remote, seg.seq, seg.ack)
                 {
-                    if queue_full || self.open >= cfg.tcp_max_connections {
+                    if queue_full {
                         return Err(DropReason::TcpAcceptQueueFull);
+                    }
+                    if self.open >= cfg.tcp_max_connections {
+                        return Err(DropReason::TcpTooManyConnections);
                     }
                     debug!("tcp {local} <- {remote}: SYN cookie accepted (mss {mss})");
                     let mut conn = Connection::new(cfg, now, local, remote, seg.ack.sub(1));
@@ -138,7 +142,14 @@ impl TcpLayer {
             });
             return Ok(());
         }
-        let iss = self.isn.isn(now, local, remote);
+        let mut iss = self.isn.isn(now, local, remote);
+        if let Some(floor) = iss_floor {
+            // RFC 9293 §3.10.7.4: a SYN reusing a TIME-WAIT tuple gets an ISS above the old
+            // incarnation's sequence space.
+            if !iss.gt(floor) {
+                iss = floor;
+            }
+        }
         let mut conn = Connection::new(cfg, now, local, remote, iss);
         conn.accept_syn(seg, now);
         self.counters.passive_opens += 1;

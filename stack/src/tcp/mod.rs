@@ -19,17 +19,18 @@ pub mod rtt;
 pub mod send_buffer;
 pub mod state;
 pub mod syncookie;
+mod time_wait;
 pub mod timers;
 
 pub use connection::ConnStats;
 pub use state::State;
 
 use crate::config::Config;
-use challenge::ChallengeCap;
 use crate::stats::DropReason;
 use crate::time::{Duration, Instant};
 use crate::wire::ipv4::Ipv4Repr;
 use crate::wire::tcp::{flags, SeqNumber, TcpOptions, TcpRepr, TcpSegment};
+use challenge::ChallengeCap;
 use connection::Connection;
 use input::Verdict;
 use isn::IsnGenerator;
@@ -38,6 +39,7 @@ pub(crate) use output::IpOut;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
+use time_wait::{TimeWaitTable, TwOutcome};
 
 /// What went wrong on a TCP socket, as the app sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -206,6 +208,8 @@ pub struct TcpLayer {
     last_overflow: Option<Instant>,
     /// Out-of-order ranges held by all connections together.
     ooo_ranges: usize,
+    /// Connections the app closed, waiting out TIME-WAIT without a slot.
+    time_wait: TimeWaitTable,
     /// Layer-level counters, copied into the stack's `Stats`.
     pub(crate) counters: LayerCounters,
 }
@@ -218,6 +222,8 @@ pub(crate) struct LayerCounters {
     pub(crate) resets_sent: u64,
     pub(crate) cookies_sent: u64,
     pub(crate) cookies_accepted: u64,
+    pub(crate) time_wait_recycled: u64,
+    pub(crate) time_wait_reused: u64,
 }
 
 /// Most stateless replies waiting to be sent; more are dropped (they are answers to floods).
@@ -242,6 +248,7 @@ impl TcpLayer {
             open: 0,
             last_overflow: None,
             ooo_ranges: 0,
+            time_wait: TimeWaitTable::new(cfg),
             counters: LayerCounters::default(),
         }
     }
@@ -339,6 +346,10 @@ impl TcpLayer {
         let Some(conn) = slot.conn.as_ref() else {
             return false;
         };
+        if conn.is_orphan_in_time_wait() {
+            self.move_to_time_wait(index);
+            return true;
+        }
         let next = conn.next_deadline();
         if next != slot.scheduled {
             slot.scheduled = next;
@@ -393,7 +404,11 @@ impl TcpLayer {
     pub(crate) fn poll_at(&self) -> Option<Instant> {
         // The top may be stale only if something changed since the last clean; then it is
         // earlier than the real deadline, which at worst causes one early wakeup.
-        self.heap.peek().map(|Reverse((at, _))| *at)
+        let conn = self.heap.peek().map(|Reverse((at, _))| *at);
+        match (conn, self.time_wait.next_expiry()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Runs every connection timer due at `now`.
@@ -413,6 +428,7 @@ impl TcpLayer {
             }
             self.touched(index);
         }
+        self.time_wait.expire(now);
         self.clean_heap();
     }
 
@@ -518,6 +534,12 @@ impl TcpLayer {
     ) -> Result<(), DropReason> {
         let local = SocketAddrV4::new(self.addr, seg.dst_port);
         let remote = SocketAddrV4::new(src, seg.src_port);
+        let mut iss_floor = None;
+        match self.time_wait_input(now, (seg.dst_port, remote), seg) {
+            Some(TwOutcome::Done(r)) => return r,
+            Some(TwOutcome::Reuse(floor)) => iss_floor = Some(floor),
+            None => {}
+        }
         if let Some(&index) = self.by_tuple.get(&(seg.dst_port, remote)) {
             let Some(conn) = self.slots[index as usize].conn.as_mut() else {
                 return Err(DropReason::TcpNoConnection);
@@ -527,7 +549,8 @@ impl TcpLayer {
             let before = conn.recv_buf.out_of_order_ranges();
             let others = self.ooo_ranges.saturating_sub(before);
             let room = cfg.tcp_ooo_max_ranges_total.saturating_sub(others);
-            conn.recv_buf.set_max_ranges(cfg.tcp_ooo_max_ranges.min(room));
+            conn.recv_buf
+                .set_max_ranges(cfg.tcp_ooo_max_ranges.min(room));
             let verdict = conn.on_segment(seg, now, &mut self.challenge);
             self.ooo_ranges = others + conn.recv_buf.out_of_order_ranges();
             self.touched(index);
@@ -537,7 +560,7 @@ impl TcpLayer {
             };
         }
         if self.listeners.contains_key(&seg.dst_port) {
-            return self.listener_input(cfg, now, local, remote, seg);
+            return self.listener_input(cfg, now, local, remote, seg, iss_floor);
         }
         self.reset_for(local, remote, seg);
         Err(DropReason::TcpNoConnection)
@@ -637,7 +660,7 @@ impl TcpLayer {
         if self.open >= cfg.tcp_max_connections {
             return Err(TcpError::NoResources);
         }
-        if self.by_tuple.contains_key(&(local_port, remote)) {
+        if self.tuple_in_use(local_port, remote) {
             return Err(TcpError::AddrInUse);
         }
         let local = SocketAddrV4::new(self.addr, local_port);
@@ -652,8 +675,22 @@ impl TcpLayer {
 
     /// Whether the 4-tuple is free (for ephemeral port selection).
     pub(crate) fn tuple_free(&self, local_port: u16, remote: SocketAddrV4) -> bool {
-        !self.by_tuple.contains_key(&(local_port, remote))
-            && !self.listeners.contains_key(&local_port)
+        !self.tuple_in_use(local_port, remote) && !self.listeners.contains_key(&local_port)
+    }
+
+    /// Whether a connection, or one in TIME-WAIT, has the 4-tuple.
+    fn tuple_in_use(&self, local_port: u16, remote: SocketAddrV4) -> bool {
+        let key = (local_port, remote);
+        self.by_tuple.contains_key(&key) || self.time_wait.contains(&key)
+    }
+
+    /// The state of a connection, TIME-WAIT table included (the app's handle of a connection
+    /// it closed still reads TIME-WAIT until the wait is over).
+    pub(crate) fn state(&self, h: ConnHandle) -> Option<State> {
+        match self.conn(h) {
+            Some(c) => Some(c.state),
+            None => self.time_wait.holds(h).then_some(State::TimeWait),
+        }
     }
 
     /// Runs `f` on the connection, then does the bookkeeping.
@@ -693,11 +730,12 @@ impl TcpLayer {
         self.slots
             .iter()
             .filter_map(|s| s.conn.as_ref().map(|c| c.info()))
+            .chain(self.time_wait.infos(self.addr))
     }
 
-    /// Open connections.
+    /// Connections: open ones and those in the TIME-WAIT table.
     pub fn connection_count(&self) -> usize {
-        self.open
+        self.open + self.time_wait.len()
     }
 
     /// Half-open (SYN-RECEIVED) connections.
