@@ -350,6 +350,49 @@ mod tests {
     }
 
     #[test]
+    fn rejects_zero_tcp_hardening_limits() {
+        for (name, c) in [
+            (
+                "tcp_ooo_max_ranges",
+                Config {
+                    tcp_ooo_max_ranges: 0,
+                    ..Config::default()
+                },
+            ),
+            (
+                "tcp_ooo_max_ranges_total",
+                Config {
+                    tcp_ooo_max_ranges_total: 0,
+                    ..Config::default()
+                },
+            ),
+            (
+                "tcp_max_time_wait",
+                Config {
+                    tcp_max_time_wait: 0,
+                    ..Config::default()
+                },
+            ),
+            (
+                "tcp_challenge_ack_conn_burst",
+                Config {
+                    tcp_challenge_ack_conn_burst: 0,
+                    ..Config::default()
+                },
+            ),
+            (
+                "tcp_syncookie_window",
+                Config {
+                    tcp_syncookie_window: Duration::from_micros(0),
+                    ..Config::default()
+                },
+            ),
+        ] {
+            assert_eq!(c.validate(), Err(ConfigError::ZeroLimit(name)));
+        }
+    }
+
+    #[test]
     fn directed_broadcast() {
         assert_eq!(
             Config::default().directed_broadcast(),
