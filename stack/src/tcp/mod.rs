@@ -10,6 +10,7 @@ pub mod assembler;
 mod challenge;
 pub mod congestion;
 pub mod connection;
+mod handshake;
 mod input;
 pub mod isn;
 mod listener;
