@@ -20,6 +20,7 @@ pub mod rtt;
 pub mod send_buffer;
 pub mod state;
 pub mod syncookie;
+mod table;
 mod time_wait;
 pub mod timers;
 
@@ -40,6 +41,7 @@ pub(crate) use output::IpOut;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
+use table::Slot;
 use time_wait::{TimeWaitTable, TwOutcome};
 
 /// What went wrong on a TCP socket, as the app sees it.
@@ -168,18 +170,6 @@ pub(crate) fn write_packet(
     HEADER_LEN + tcp_len
 }
 
-#[derive(Debug)]
-struct Slot {
-    generation: u32,
-    conn: Option<Connection>,
-    /// Queued in `ready` (has something to send, maybe).
-    ready: bool,
-    /// Deadline last pushed to the heap.
-    scheduled: Option<Instant>,
-    /// The listener whose accept queue this connection will join when established.
-    listener: Option<u16>,
-}
-
 /// A stateless reply: RST for segments that belong to nobody, SYN-ACK carrying a cookie.
 #[derive(Debug, Clone, Copy)]
 struct Reply {
@@ -251,153 +241,6 @@ impl TcpLayer {
             ooo_ranges: 0,
             time_wait: TimeWaitTable::new(cfg),
             counters: LayerCounters::default(),
-        }
-    }
-
-    fn conn(&self, h: ConnHandle) -> Option<&Connection> {
-        let s = self.slots.get(h.index as usize)?;
-        (s.generation == h.generation).then_some(s.conn.as_ref()?)
-    }
-
-    fn conn_mut(&mut self, h: ConnHandle) -> Option<&mut Connection> {
-        let s = self.slots.get_mut(h.index as usize)?;
-        if s.generation != h.generation {
-            return None;
-        }
-        s.conn.as_mut()
-    }
-
-    fn insert(&mut self, conn: Connection, listener: Option<u16>) -> u32 {
-        let key = (conn.local.port(), conn.remote);
-        let index = match self.free.pop() {
-            Some(i) => i,
-            None => {
-                self.slots.push(Slot {
-                    generation: 0,
-                    conn: None,
-                    ready: false,
-                    scheduled: None,
-                    listener: None,
-                });
-                (self.slots.len() - 1) as u32
-            }
-        };
-        let slot = &mut self.slots[index as usize];
-        slot.conn = Some(conn);
-        slot.listener = listener;
-        slot.scheduled = None;
-        slot.ready = false;
-        self.by_tuple.insert(key, index);
-        self.open += 1;
-        index
-    }
-
-    fn handle_of(&self, index: u32) -> ConnHandle {
-        ConnHandle {
-            index,
-            generation: self.slots[index as usize].generation,
-        }
-    }
-
-    /// After anything touched connection `index`: queue it for output, reschedule its timer,
-    /// hand it to its listener when established, and free it when finished.
-    fn touched(&mut self, index: u32) {
-        let slot = &mut self.slots[index as usize];
-        let Some(conn) = slot.conn.as_ref() else {
-            return;
-        };
-        if let Some(port) = slot.listener {
-            if conn.state != State::SynReceived {
-                slot.listener = None;
-                self.half_open = self.half_open.saturating_sub(1);
-                let established = conn.state.is_synchronized() || conn.state == State::CloseWait;
-                let handle = ConnHandle {
-                    index,
-                    generation: slot.generation,
-                };
-                match self.listeners.get_mut(&port) {
-                    Some(l) if established => l.accept_queue.push_back(handle),
-                    _ => {
-                        // The listener went away, or the handshake failed: nobody will accept it.
-                        if let Some(c) = slot.conn.as_mut() {
-                            c.detached = true;
-                            if established {
-                                c.abort();
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        let slot = &mut self.slots[index as usize];
-        if slot.conn.is_none() {
-            return;
-        }
-        if !slot.ready {
-            slot.ready = true;
-            self.ready.push_back(index);
-        }
-        self.reschedule(index);
-    }
-
-    /// Pushes the connection's new earliest deadline to the heap if it changed, and frees the
-    /// connection if it is finished. Returns whether it was freed.
-    fn reschedule(&mut self, index: u32) -> bool {
-        let slot = &mut self.slots[index as usize];
-        let Some(conn) = slot.conn.as_ref() else {
-            return false;
-        };
-        if conn.is_orphan_in_time_wait() {
-            self.move_to_time_wait(index);
-            return true;
-        }
-        let next = conn.next_deadline();
-        if next != slot.scheduled {
-            slot.scheduled = next;
-            if let Some(at) = next {
-                self.heap.push(Reverse((at, index)));
-            }
-        }
-        if conn.is_finished() {
-            self.free_slot(index);
-            return true;
-        }
-        false
-    }
-
-    fn free_slot(&mut self, index: u32) {
-        let slot = &mut self.slots[index as usize];
-        if let Some(conn) = slot.conn.take() {
-            self.by_tuple.remove(&(conn.local.port(), conn.remote));
-            self.ooo_ranges = self
-                .ooo_ranges
-                .saturating_sub(conn.recv_buf.out_of_order_ranges());
-            if slot.listener.take().is_some() {
-                self.half_open = self.half_open.saturating_sub(1);
-            }
-            slot.generation = slot.generation.wrapping_add(1);
-            slot.scheduled = None;
-            self.free.push(index);
-            self.open -= 1;
-        }
-    }
-
-    /// Drops stale heap entries from the top, and compacts the heap if mostly stale.
-    fn clean_heap(&mut self) {
-        while let Some(Reverse((at, index))) = self.heap.peek().copied() {
-            let live = self
-                .slots
-                .get(index as usize)
-                .is_some_and(|s| s.scheduled == Some(at));
-            if live {
-                break;
-            }
-            self.heap.pop();
-        }
-        if self.heap.len() > 64 && self.heap.len() > 4 * self.open.max(1) {
-            let slots = &self.slots;
-            self.heap
-                .retain(|Reverse((at, i))| slots[*i as usize].scheduled == Some(*at));
         }
     }
 
@@ -477,15 +320,6 @@ impl TcpLayer {
         }
         self.clean_heap();
         None
-    }
-
-    /// After a segment was sent from the front of the ready queue: it stays at the front (it may
-    /// have more to send) unless it is finished.
-    fn touched_after_send(&mut self, index: u32) {
-        if self.reschedule(index) {
-            self.ready.pop_front();
-            self.slots[index as usize].ready = false;
-        }
     }
 
     fn queue_reply(&mut self, reply: Reply) {
@@ -679,38 +513,6 @@ impl TcpLayer {
         !self.tuple_in_use(local_port, remote) && !self.listeners.contains_key(&local_port)
     }
 
-    /// Whether a connection, or one in TIME-WAIT, has the 4-tuple.
-    fn tuple_in_use(&self, local_port: u16, remote: SocketAddrV4) -> bool {
-        let key = (local_port, remote);
-        self.by_tuple.contains_key(&key) || self.time_wait.contains(&key)
-    }
-
-    /// The state of a connection, TIME-WAIT table included (the app's handle of a connection
-    /// it closed still reads TIME-WAIT until the wait is over).
-    pub(crate) fn state(&self, h: ConnHandle) -> Option<State> {
-        match self.conn(h) {
-            Some(c) => Some(c.state),
-            None => self.time_wait.holds(h).then_some(State::TimeWait),
-        }
-    }
-
-    /// Runs `f` on the connection, then does the bookkeeping.
-    pub(crate) fn with_conn<R>(
-        &mut self,
-        h: ConnHandle,
-        f: impl FnOnce(&mut Connection) -> R,
-    ) -> Result<R, TcpError> {
-        let c = self.conn_mut(h).ok_or(TcpError::InvalidHandle)?;
-        let r = f(c);
-        self.touched(h.index);
-        Ok(r)
-    }
-
-    /// Read-only access.
-    pub(crate) fn get(&self, h: ConnHandle) -> Option<&Connection> {
-        self.conn(h)
-    }
-
     /// Closes the app's side: FIN after the data, or RST if received data was never read
     /// (RFC 9293 §3.10.4 and RFC 2525 §2.17, as Linux does). The connection lingers until done.
     pub(crate) fn close(&mut self, h: ConnHandle) -> Result<(), TcpError> {
@@ -724,24 +526,6 @@ impl TcpLayer {
                 c.shutdown();
             }
         })
-    }
-
-    /// Every connection's info (for `/stats`).
-    pub fn connections(&self) -> impl Iterator<Item = TcpInfo> + '_ {
-        self.slots
-            .iter()
-            .filter_map(|s| s.conn.as_ref().map(|c| c.info()))
-            .chain(self.time_wait.infos(self.addr))
-    }
-
-    /// Connections: open ones and those in the TIME-WAIT table.
-    pub fn connection_count(&self) -> usize {
-        self.open + self.time_wait.len()
-    }
-
-    /// Half-open (SYN-RECEIVED) connections.
-    pub fn half_open(&self) -> usize {
-        self.half_open
     }
 
     /// Ports listened on.
