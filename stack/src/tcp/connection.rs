@@ -193,6 +193,12 @@ impl Connection {
             .clamp(1, usize::from(cfg.tcp_max_mss));
         // RFC 9293 §3.7.1: without an MSS option the peer's MSS is 536.
         let smss = 536.min(rmss);
+        // RFC 7323 §2.2: without window scaling the window, and so the buffer, stops at 64 KiB.
+        let (rcv_shift, rx) = match cfg.tcp_window_scaling {
+            true => (scale_for(cfg.tcp_rx_buffer), cfg.tcp_rx_buffer),
+            false => (0, cfg.tcp_rx_buffer.min(65535)),
+        };
+        let recv_buf = RecvBuffer::new(rx);
         Connection {
             state: State::Closed,
             local,
@@ -213,17 +219,9 @@ impl Connection {
             smss,
             irs: SeqNumber(0),
             rcv_nxt: SeqNumber(0),
-            rcv_shift: if cfg.tcp_window_scaling {
-                scale_for(cfg.tcp_rx_buffer)
-            } else {
-                0
-            },
+            rcv_shift,
             rcv_adv: SeqNumber(0),
-            recv_buf: RecvBuffer::new(if cfg.tcp_window_scaling {
-                cfg.tcp_rx_buffer
-            } else {
-                cfg.tcp_rx_buffer.min(65535)
-            }),
+            recv_buf,
             rmss,
             fin_seq: None,
             fin_received: false,
