@@ -66,7 +66,8 @@ pub struct Config {
     /// Send buffer of each TCP connection, bytes. Default 256 KiB. At most 2^30 (RFC 7323 §2.3:
     /// no more can be in flight).
     pub tcp_tx_buffer: usize,
-    /// Most TCP connections (any state, TIME-WAIT included). Default 4096. At most 2^32 − 1.
+    /// Most TCP connections with buffers (any state; connections the app closed leave this
+    /// table for the TIME-WAIT one, `tcp_max_time_wait`). Default 4096.
     pub tcp_max_connections: usize,
     /// Most half-open connections (SYN-RECEIVED) across all listeners; beyond it SYN cookies
     /// (RFC 4987 §3.6) answer without keeping state. Default 256. Must be positive.
@@ -100,7 +101,10 @@ pub struct Config {
     pub tcp_keepalive_interval: Duration,
     /// Unanswered keepalive probes before the connection is aborted. Default 9. Must be positive.
     pub tcp_keepalive_probes: u32,
-    /// Challenge ACKs (RFC 5961 §7) per second, all connections together. Default 1000.
+    /// Challenge ACKs (RFC 5961 §7) per second, all connections together, on average: each
+    /// second's allowance is drawn at random in [rate/2, 3·rate/2) as Linux's
+    /// `tcp_challenge_ack_limit` does (CVE-2016-5696), on top of the per-connection budget
+    /// (`tcp_challenge_ack_conn_burst`). Default 1000.
     pub tcp_challenge_ack_rate: u32,
     /// Congestion-control algorithm for new connections. Default NewReno (RFC 5681, RFC 6582).
     pub tcp_congestion: crate::tcp::congestion::Algorithm,
@@ -134,6 +138,52 @@ pub struct Config {
     /// below it are raised to it; one with a next-hop MTU of 0 uses the RFC 1191 §7 plateau below
     /// the quoted datagram first. Default 552, Linux's `min_pmtu`. Must be within 68..=`mtu`.
     pub min_pmtu: u16,
+
+    /// How long after the half-open queue last overflowed an ACK may still complete a SYN-cookie
+    /// handshake (RFC 4987 §3.6). Outside that window an ACK to a listener is never checked as a
+    /// cookie, so blind guessing (~2^24 tries) cannot open connections while no flood is going on.
+    /// Default 120 s, Linux's `TCP_SYNCOOKIE_VALID`.
+    pub tcp_syncookie_window: Duration,
+    /// Least time between two ACKs one connection sends in reply to segments it drops as
+    /// invalid: PAWS rejects (RFC 7323 §5.3 R1) and out-of-window segments without data
+    /// (RFC 9293 §3.10.7.4). RFC 7323 asks for an ACK per drop; ustack rate-limits them, like
+    /// Linux's `tcp_invalid_ratelimit`, so forged segments cannot turn into an ACK flood or an
+    /// ACK loop. Default 500 ms.
+    pub tcp_invalid_ack_interval: Duration,
+    /// Challenge ACKs (RFC 5961 §7) one connection may send in a burst. Each connection has its
+    /// own budget, so the challenge ACKs an attacker sees on its own connection say nothing
+    /// about probes that hit another one (CVE-2016-5696). Default 5.
+    pub tcp_challenge_ack_conn_burst: u32,
+    /// Rate at which that per-connection budget refills, per second. Default 2 (Linux allows
+    /// one per 500 ms per socket).
+    pub tcp_challenge_ack_conn_rate: u32,
+    /// Zero-window probes an orphaned connection (closed by the app, data or FIN still queued)
+    /// sends before it is aborted with RST, however the peer answers. RFC 9293 §3.8.6.1 keeps a
+    /// connection open while the peer answers probes; RFC 6429 lets a closed one go, and Linux
+    /// does after `tcp_orphan_retries` (effectively 8). With the persist interval capped at 60 s,
+    /// an orphan is gone within about (probes + 1) minutes. Live connections are bounded by
+    /// `tcp_user_timeout` when the peer stops answering. Default 8.
+    pub tcp_orphan_persist_probes: u32,
+    /// Most disjoint out-of-order ranges one connection holds beyond RCV.NXT (RFC 9293 §3.10.7.4
+    /// lets a receiver keep them; RFC 2018 SACK reports them). A segment that would open one
+    /// more is dropped (`DropReason::TcpOooLimit`) and acknowledged, so the sender retransmits
+    /// it; it never evicts data already SACKed. This bounds the per-segment cost and the range
+    /// bookkeeping (24 bytes a range); the bytes themselves live in the preallocated receive
+    /// buffer. Like FreeBSD's `net.inet.tcp.reass.maxqueuelen` (100 segments). Default 128.
+    pub tcp_ooo_max_ranges: usize,
+    /// Most out-of-order ranges held by all connections together; beyond it new ranges are
+    /// dropped as above. Default 32768 (about 768 KiB of bookkeeping).
+    pub tcp_ooo_max_ranges_total: usize,
+    /// Most connections in TIME-WAIT (RFC 9293 §3.6.1, 2×MSL). Connections the app closed wait
+    /// it out in a compact table of their own (about 100 bytes each, no buffers), which does not
+    /// count towards `tcp_max_connections`; beyond this cap the oldest entry is recycled early,
+    /// as Linux does past `tcp_max_tw_buckets` (counted in `Stats::tcp_time_wait_recycled`).
+    /// Default 16384.
+    pub tcp_max_time_wait: usize,
+    /// How many times a retransmitted FIN may restart a connection's 2×MSL wait (RFC 9293
+    /// §3.10.7.4 says each one does; unbounded, a peer could keep the entry forever). Later
+    /// FINs are still acknowledged. Default 4.
+    pub tcp_time_wait_max_restarts: u32,
 }
 
 impl Default for Config {
@@ -179,6 +229,15 @@ impl Default for Config {
             seed: 0x05ee_d0f0_57ac,
             ip_ident_buckets: 2048,
             min_pmtu: 552,
+            tcp_syncookie_window: Duration::from_secs(120),
+            tcp_invalid_ack_interval: Duration::from_millis(500),
+            tcp_challenge_ack_conn_burst: 5,
+            tcp_challenge_ack_conn_rate: 2,
+            tcp_orphan_persist_probes: 8,
+            tcp_ooo_max_ranges: 128,
+            tcp_ooo_max_ranges_total: 32768,
+            tcp_max_time_wait: 16384,
+            tcp_time_wait_max_restarts: 4,
         }
     }
 }
@@ -303,6 +362,10 @@ impl Config {
         if lo == 0 || lo > hi {
             return Err(ConfigError::BadEphemeralRange(lo, hi));
         }
+        // RFC 4987 §3.6: cookies are sent on overflow; a zero window would refuse every one.
+        if self.tcp_syncookies && self.tcp_syncookie_window.total_micros() == 0 {
+            return Err(ConfigError::ZeroLimit("tcp_syncookie_window"));
+        }
         // RFC 7739 §5.3: at least one counter; more than 65536 buys nothing over 16-bit ids.
         if !(1..=65536).contains(&self.ip_ident_buckets) {
             return Err(ConfigError::OutOfRange {
@@ -328,6 +391,14 @@ impl Config {
             ("tcp_tx_buffer", self.tcp_tx_buffer),
             ("tcp_max_connections", self.tcp_max_connections),
             ("tcp_syn_backlog", self.tcp_syn_backlog),
+            ("tcp_ooo_max_ranges", self.tcp_ooo_max_ranges),
+            ("tcp_ooo_max_ranges_total", self.tcp_ooo_max_ranges_total),
+            ("tcp_max_time_wait", self.tcp_max_time_wait),
+            // RFC 5961 §4.2: without challenge ACKs a peer that lost its state never recovers.
+            (
+                "tcp_challenge_ack_conn_burst",
+                self.tcp_challenge_ack_conn_burst as usize,
+            ),
         ] {
             if v == 0 {
                 return Err(ConfigError::ZeroLimit(name));
@@ -463,6 +534,49 @@ mod tests {
             ..Config::default()
         };
         assert_eq!(c.validate(), Err(ConfigError::ZeroLimit("tx_queue_bytes")));
+    }
+
+    #[test]
+    fn rejects_zero_tcp_hardening_limits() {
+        for (name, c) in [
+            (
+                "tcp_ooo_max_ranges",
+                Config {
+                    tcp_ooo_max_ranges: 0,
+                    ..Config::default()
+                },
+            ),
+            (
+                "tcp_ooo_max_ranges_total",
+                Config {
+                    tcp_ooo_max_ranges_total: 0,
+                    ..Config::default()
+                },
+            ),
+            (
+                "tcp_max_time_wait",
+                Config {
+                    tcp_max_time_wait: 0,
+                    ..Config::default()
+                },
+            ),
+            (
+                "tcp_challenge_ack_conn_burst",
+                Config {
+                    tcp_challenge_ack_conn_burst: 0,
+                    ..Config::default()
+                },
+            ),
+            (
+                "tcp_syncookie_window",
+                Config {
+                    tcp_syncookie_window: Duration::from_micros(0),
+                    ..Config::default()
+                },
+            ),
+        ] {
+            assert_eq!(c.validate(), Err(ConfigError::ZeroLimit(name)));
+        }
     }
 
     #[test]

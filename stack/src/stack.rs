@@ -115,6 +115,8 @@ impl Stack {
         self.stats.tcp_resets_sent = c.resets_sent;
         self.stats.tcp_syncookies_sent = c.cookies_sent;
         self.stats.tcp_syncookies_accepted = c.cookies_accepted;
+        self.stats.tcp_time_wait_recycled = c.time_wait_recycled;
+        self.stats.tcp_time_wait_reused = c.time_wait_reused;
     }
 
     /// Bytes currently held by IP reassembly (never above `Config::reassembly_max_bytes`).
@@ -446,6 +448,7 @@ impl Stack {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.advance(now);
         self.tcp.handle_timeout(self.now);
+        self.sync_tcp_counters();
         let mut expired = Vec::new();
         self.reassembly.expire(self.now, |e| expired.push(e));
         for e in expired {
@@ -473,6 +476,8 @@ impl Stack {
             self.sockets.tx_drained();
             let mut ip = IpOut(&mut self.egress);
             let n = self.tcp.poll_transmit(self.now, buf, &mut ip)?;
+            // Sending may move a closed connection into the TIME-WAIT table (and recycle one).
+            self.sync_tcp_counters();
             self.stats.ip_tx_packets += 1;
             self.stats.ip_tx_bytes += n as u64;
             trace!("out {}", PacketSummary(&buf[..n]));

@@ -124,6 +124,14 @@ drop_reasons! {
     TcpNoBuffer => "TCP: data beyond the receive buffer",
     /// Most connections already exist (`Config::tcp_max_connections`).
     TcpTooManyConnections => "TCP: connection table full",
+    /// A SYN with FIN set (to a listener: dropped, as Linux and FreeBSD do).
+    TcpSynFin => "TCP: SYN+FIN dropped",
+    /// Out-of-order data that would exceed `Config::tcp_ooo_max_ranges` (or the total over all
+    /// connections): dropped and acknowledged, the sender retransmits it.
+    TcpOooLimit => "TCP: out-of-order range limit reached",
+    /// A segment to a connection in TIME-WAIT that is neither a retransmitted FIN nor a SYN
+    /// opening a new incarnation (answered with an ACK when RFC 9293 §3.10.7.4 asks for one).
+    TcpTimeWait => "TCP: segment to a TIME-WAIT connection",
     /// A transport protocol the stack does not implement (ICMP protocol unreachable sent unless
     /// forbidden or rate-limited).
     UnknownProtocol => "IP: unknown protocol",
@@ -174,6 +182,10 @@ pub struct Stats {
     pub tcp_syncookies_sent: u64,
     /// Connections completed from a valid SYN cookie.
     pub tcp_syncookies_accepted: u64,
+    /// TIME-WAIT entries recycled early because `Config::tcp_max_time_wait` was reached.
+    pub tcp_time_wait_recycled: u64,
+    /// TIME-WAIT tuples reused by a new SYN (RFC 6191 / RFC 9293 §3.10.7.4).
+    pub tcp_time_wait_reused: u64,
     /// Drops, indexed like `DropReason::ALL`.
     drops: Vec<u64>,
 }
@@ -215,7 +227,7 @@ impl Stats {
 impl fmt::Display for Stats {
     /// A counters table, one `name value` per line, non-zero drops listed after.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let rows: [(&str, u64); 21] = [
+        let rows: [(&str, u64); 23] = [
             ("ip_rx_packets", self.ip_rx_packets),
             ("ip_rx_bytes", self.ip_rx_bytes),
             ("ip_tx_packets", self.ip_tx_packets),
@@ -240,6 +252,8 @@ impl fmt::Display for Stats {
             ("tcp_resets_sent", self.tcp_resets_sent),
             ("tcp_syncookies_sent", self.tcp_syncookies_sent),
             ("tcp_syncookies_accepted", self.tcp_syncookies_accepted),
+            ("tcp_time_wait_recycled", self.tcp_time_wait_recycled),
+            ("tcp_time_wait_reused", self.tcp_time_wait_reused),
         ];
         for (name, v) in rows {
             writeln!(f, "{name:<28} {v}")?;

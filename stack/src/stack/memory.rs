@@ -21,8 +21,11 @@ pub struct MemoryUsage {
     pub sockets: usize,
     /// Socket events not yet taken by `poll_event` (≤ one per open socket).
     pub socket_events: usize,
-    /// TCP connections in any state (≤ `Config::tcp_max_connections`).
+    /// TCP connections with buffers, any state but the compact TIME-WAIT
+    /// (≤ `Config::tcp_max_connections`).
     pub tcp_connections: usize,
+    /// Entries of the compact TIME-WAIT table (≤ `Config::tcp_max_time_wait`).
+    pub tcp_time_wait: usize,
     /// Connection slots allocated, used or free (≤ the most connections open at once).
     pub tcp_slots: usize,
     /// Send and receive buffer storage allocated by all connections, bytes: it grows with the
@@ -52,7 +55,8 @@ impl Stack {
             reassembly_bytes: self.reassembly.bytes_held(),
             sockets: self.sockets.len(),
             socket_events: self.sockets.pending_events(),
-            tcp_connections: self.tcp.connection_count(),
+            tcp_connections: tcp.connections,
+            tcp_time_wait: tcp.time_wait,
             tcp_slots: tcp.slots,
             tcp_buffer_bytes: tcp.buffer_bytes,
             tcp_timer_entries: tcp.timer_entries,

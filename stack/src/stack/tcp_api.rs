@@ -107,7 +107,7 @@ impl Stack {
 
     /// The connection's state.
     pub fn tcp_state(&self, h: ConnHandle) -> Option<State> {
-        self.tcp.get(h).map(|c| c.state())
+        self.tcp.state(h)
     }
 
     /// A snapshot of the connection: RTT, RTO, cwnd, ssthresh, bytes in flight, counters.

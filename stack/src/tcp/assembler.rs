@@ -11,7 +11,10 @@
 //! app has not read yet, followed by the window, inside which out-of-order bytes are stored at
 //! their final position. Payload is copied exactly once, from the segment into the ring; when a
 //! hole fills, nothing moves — only the bookkeeping of ranges changes. The list of out-of-order
-//! ranges grows with the number of holes (bounded by the capacity), never per segment.
+//! ranges grows with the number of holes, never per segment, and never beyond a limit
+//! ([`RecvBuffer::set_max_ranges`], `Config::tcp_ooo_max_ranges`): a segment that would open
+//! one more range is refused, so every operation on the sorted list (binary search, then a move
+//! of at most that many entries) has a bounded cost however an attacker spaces its segments.
 //!
 //! All offsets here are byte offsets relative to the in-order end (offset 0 = RCV.NXT); the
 //! connection maps them to sequence numbers.
@@ -45,6 +48,8 @@ pub struct RecvBuffer {
     ooo: Vec<OooRange>,
     /// Recency counter for `OooRange::stamp`.
     clock: u64,
+    /// Most entries `ooo` may hold.
+    max_ranges: usize,
 }
 
 impl RecvBuffer {
@@ -56,7 +61,14 @@ impl RecvBuffer {
             len: 0,
             ooo: Vec::new(),
             clock: 0,
+            max_ranges: usize::MAX,
         }
+    }
+
+    /// Limits the number of out-of-order ranges held (no limit by default). Ranges already held
+    /// stay; only new ones are refused.
+    pub fn set_max_ranges(&mut self, max: usize) {
+        self.max_ranges = max;
     }
 
     /// Total size of the buffer in bytes.
@@ -91,10 +103,30 @@ impl RecvBuffer {
     /// advanced: 0 when the data was out of order, or more when it filled from offset 0,
     /// including any out-of-order data that became contiguous.
     pub fn write_at(&mut self, offset: usize, data: &[u8]) -> usize {
+        self.try_write_at(offset, data).unwrap_or(0)
+    }
+
+    /// Like [`write_at`](Self::write_at), but returns `None` (and stores nothing) when the data
+    /// is out of order and would need a new range beyond the limit of
+    /// [`set_max_ranges`](Self::set_max_ranges).
+    pub fn try_write_at(&mut self, offset: usize, data: &[u8]) -> Option<usize> {
         let window = self.window();
         if offset >= window || data.is_empty() {
-            return 0;
+            return Some(0);
         }
+        if offset > 0 && self.ooo.len() >= self.max_ranges {
+            let n = data.len().min(window - offset);
+            let first = self.ooo.partition_point(|r| r.end < offset);
+            let last = self.ooo.partition_point(|r| r.start <= offset + n);
+            if first == last {
+                return None;
+            }
+        }
+        Some(self.write_unchecked(offset, data))
+    }
+
+    fn write_unchecked(&mut self, offset: usize, data: &[u8]) -> usize {
+        let window = self.window();
         let n = data.len().min(window - offset);
         self.ring.reserve(&mut self.head, self.len + offset + n);
         let cap = self.ring.len();
@@ -136,7 +168,7 @@ impl RecvBuffer {
                 self.ooo[first] = merged;
                 self.ooo.drain(first + 1..last);
             } else {
-                // Grows only with the number of holes, which the capacity bounds.
+                // Grows only with the number of holes, which `max_ranges` bounds.
                 self.ooo.insert(first, merged);
             }
             0
@@ -374,6 +406,26 @@ mod tests {
         assert_eq!(s, [(30, 41), (20, 21), (50, 51)]);
         let mut none: [(usize, usize); 0] = [];
         assert_eq!(b.sack_blocks(&mut none), 0);
+    }
+
+    #[test]
+    fn range_limit_refuses_new_ranges_but_merges_and_fills() {
+        let mut b = RecvBuffer::new(64);
+        b.set_max_ranges(2);
+        assert_eq!(b.try_write_at(10, b"a"), Some(0));
+        assert_eq!(b.try_write_at(20, b"b"), Some(0));
+        assert_eq!(b.try_write_at(30, b"c"), None, "a third range");
+        assert_eq!(b.try_write_at(5, b"c"), None, "below, too");
+        assert_eq!(b.try_write_at(11, b"a"), Some(0), "extends a range");
+        assert_eq!(b.try_write_at(19, b"b"), Some(0), "touches a range");
+        assert_eq!(b.out_of_order_ranges(), 2);
+        assert_eq!(
+            b.try_write_at(0, b"0123456789"),
+            Some(12),
+            "in order always fits"
+        );
+        assert_eq!(b.out_of_order_ranges(), 1);
+        assert_eq!(b.try_write_at(30, b"c"), Some(0));
     }
 
     #[test]

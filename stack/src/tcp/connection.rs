@@ -9,6 +9,7 @@ use super::state::State;
 use super::timers::{Timer, Timers};
 use super::{TcpError, TcpInfo};
 use crate::config::Config;
+use crate::icmp::TokenBucket;
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::{SeqNumber, TcpOptions};
 use log::debug;
@@ -130,6 +131,10 @@ pub struct Connection {
     /// When the oldest unacknowledged data was first retransmitted by timeout (user timeout).
     pub(crate) stalled_since: Option<Instant>,
     pub(crate) persist_backoff: u32,
+    /// Zero-window probes sent since the window last opened.
+    pub(crate) persist_probes: u32,
+    /// Most of them an orphan may send (`Config::tcp_orphan_persist_probes`).
+    pub(crate) orphan_probe_limit: u32,
     pub(crate) last_recv: Instant,
     pub(crate) last_send: Instant,
     pub(crate) keepalive: Option<Duration>,
@@ -152,6 +157,15 @@ pub struct Connection {
     pub(crate) syn_retry_limit: u32,
     pub(crate) keepalive_interval: Duration,
     pub(crate) keepalive_limit: u32,
+    /// Least time between ACKs for invalid segments (`Config::tcp_invalid_ack_interval`).
+    pub(crate) invalid_ack_interval: Duration,
+    /// When the last such ACK was allowed.
+    pub(crate) last_invalid_ack: Option<Instant>,
+    /// This connection's own challenge-ACK budget (RFC 5961 §7).
+    pub(crate) challenge: TokenBucket,
+    /// Times a retransmitted FIN restarted TIME-WAIT, and the most allowed.
+    pub(crate) time_wait_restarts: u32,
+    pub(crate) time_wait_restart_limit: u32,
 }
 
 /// The window-scale shift that lets a window of `buffer` bytes be advertised (RFC 7323 §2.3,
@@ -179,6 +193,12 @@ impl Connection {
             .clamp(1, usize::from(cfg.tcp_max_mss));
         // RFC 9293 §3.7.1: without an MSS option the peer's MSS is 536.
         let smss = 536.min(rmss);
+        // RFC 7323 §2.2: without window scaling the window, and so the buffer, stops at 64 KiB.
+        let (rcv_shift, rx) = match cfg.tcp_window_scaling {
+            true => (scale_for(cfg.tcp_rx_buffer), cfg.tcp_rx_buffer),
+            false => (0, cfg.tcp_rx_buffer.min(65535)),
+        };
+        let recv_buf = RecvBuffer::new(rx);
         Connection {
             state: State::Closed,
             local,
@@ -199,17 +219,9 @@ impl Connection {
             smss,
             irs: SeqNumber(0),
             rcv_nxt: SeqNumber(0),
-            rcv_shift: if cfg.tcp_window_scaling {
-                scale_for(cfg.tcp_rx_buffer)
-            } else {
-                0
-            },
+            rcv_shift,
             rcv_adv: SeqNumber(0),
-            recv_buf: RecvBuffer::new(if cfg.tcp_window_scaling {
-                cfg.tcp_rx_buffer
-            } else {
-                cfg.tcp_rx_buffer.min(65535)
-            }),
+            recv_buf,
             rmss,
             fin_seq: None,
             fin_received: false,
@@ -241,6 +253,8 @@ impl Connection {
             syn_retries: 0,
             stalled_since: None,
             persist_backoff: 0,
+            persist_probes: 0,
+            orphan_probe_limit: cfg.tcp_orphan_persist_probes,
             last_recv: now,
             last_send: now,
             keepalive: cfg.tcp_keepalive,
@@ -258,6 +272,15 @@ impl Connection {
             syn_retry_limit: cfg.tcp_syn_retries,
             keepalive_interval: cfg.tcp_keepalive_interval,
             keepalive_limit: cfg.tcp_keepalive_probes,
+            invalid_ack_interval: cfg.tcp_invalid_ack_interval,
+            last_invalid_ack: None,
+            challenge: TokenBucket::new(
+                cfg.tcp_challenge_ack_conn_rate,
+                cfg.tcp_challenge_ack_conn_burst,
+                now,
+            ),
+            time_wait_restarts: 0,
+            time_wait_restart_limit: cfg.tcp_time_wait_max_restarts,
         }
     }
 
@@ -507,6 +530,21 @@ impl Connection {
             || !self.state.can_send()
     }
 
+    /// Whether the connection has a control segment (RST, SYN, probe, ACK) still to send.
+    pub(crate) fn control_pending(&self) -> bool {
+        self.rst_pending.is_some()
+            || self.syn_pending
+            || self.probe_pending
+            || self.ack_now
+            || self.acks_owed > 0
+    }
+
+    /// Whether the app has closed it and it only waits out TIME-WAIT: it can move to the
+    /// compact TIME-WAIT table.
+    pub(crate) fn is_orphan_in_time_wait(&self) -> bool {
+        self.state == State::TimeWait && self.detached && !self.control_pending()
+    }
+
     /// Whether the connection is done and can be freed.
     pub(crate) fn is_finished(&self) -> bool {
         self.state == State::Closed && self.detached && self.rst_pending.is_none()
@@ -596,6 +634,29 @@ impl Connection {
     fn on_persist(&mut self, now: Instant) {
         // RFC 9293 §3.8.6.1: probe a zero window, backing off, for as long as the peer answers.
         if self.snd_wnd == 0 && self.has_unsent_data() {
+            // A peer that stopped answering the probes: they count towards the user timeout
+            // (RFC 5482; Linux counts probes against TCP_USER_TIMEOUT the same way).
+            if now.saturating_since(self.last_recv) >= self.user_timeout {
+                debug!(
+                    "tcp {} -> {}: zero-window probes unanswered, aborting",
+                    self.local, self.remote
+                );
+                self.rst_pending = Some((self.snd_nxt, None));
+                self.close_now(Some(TcpError::TimedOut));
+                return;
+            }
+            // RFC 6429: a connection the app closed may be let go even while the peer answers
+            // (Linux: tcp_orphan_retries); otherwise it would pin its slot and buffers forever.
+            if self.detached && self.persist_probes >= self.orphan_probe_limit {
+                debug!(
+                    "tcp {} -> {}: orphan behind a zero window, aborting",
+                    self.local, self.remote
+                );
+                self.rst_pending = Some((self.snd_nxt, None));
+                self.close_now(Some(TcpError::TimedOut));
+                return;
+            }
+            self.persist_probes = self.persist_probes.saturating_add(1);
             self.probe_pending = true;
             self.persist_backoff = (self.persist_backoff + 1).min(16);
             self.arm_persist(now);

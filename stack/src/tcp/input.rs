@@ -2,14 +2,14 @@
 //! validation), RFC 7323 (timestamps, PAWS), RFC 2018 (SACK), RFC 5681/6582 (duplicate ACKs and
 //! NewReno fast recovery), RFC 6298 (RTT samples).
 
+use super::challenge::ChallengeCap;
 use super::connection::Connection;
 use super::state::State;
 use super::timers::Timer;
 use super::TcpError;
-use crate::icmp::TokenBucket;
 use crate::stats::DropReason;
 use crate::time::{Duration, Instant};
-use crate::wire::tcp::{SeqNumber, TcpOptions, TcpSegment};
+use crate::wire::tcp::{SeqNumber, TcpSegment};
 use log::debug;
 
 /// RFC 7323 §5.5: timestamps older than 24 days are not trusted for PAWS.
@@ -26,117 +26,9 @@ pub(crate) enum Verdict {
 
 impl Connection {
     /// Clamps a peer's MSS option to what our MTU and config allow (RFC 9293 §3.7.1, RFC 6691).
-    fn clamp_mss(&self, announced: Option<u16>) -> usize {
+    pub(super) fn clamp_mss(&self, announced: Option<u16>) -> usize {
         let mss = announced.map_or(536, usize::from);
         mss.clamp(64, self.mtu.saturating_sub(40).min(self.max_mss).max(64))
-    }
-
-    /// Applies the options of the peer's SYN (or SYN-ACK): MSS, window scale, SACK, timestamps
-    /// are used only if both sides offered them (RFC 7323 §2.2 / §3.2, RFC 2018 §2).
-    fn take_syn_options(&mut self, seg: &TcpSegment<'_>, now: Instant, we_offered: TcpOptions) {
-        let o = &seg.options;
-        self.smss = self.clamp_mss(o.mss);
-        // Nothing has been sent yet: start the controller afresh so the initial window is the
-        // RFC 6928 one for the negotiated MSS, not for the 536-byte default.
-        self.cc = super::congestion::new_controller(self.cc_algorithm, self.smss);
-        match (o.window_scale, we_offered.window_scale) {
-            // RFC 7323 §2.3: a shift above 14 is treated as 14.
-            (Some(theirs), Some(_)) => self.snd_shift = theirs.min(14),
-            _ => {
-                self.snd_shift = 0;
-                self.rcv_shift = 0;
-            }
-        }
-        self.sack_ok = self.sack_ok && o.sack_permitted && we_offered.sack_permitted;
-        match (o.timestamps, we_offered.timestamps) {
-            (Some((tsval, _)), Some(_)) if self.ts_ok => {
-                self.ts_recent = tsval;
-                self.ts_recent_at = now;
-            }
-            _ => self.ts_ok = false,
-        }
-    }
-
-    /// The options we put on our SYN or SYN-ACK.
-    pub(super) fn syn_options(&self, now: Instant) -> TcpOptions {
-        let mut o = TcpOptions {
-            mss: Some(self.rmss.min(65535) as u16),
-            ..TcpOptions::default()
-        };
-        let answering = self.state == State::SynReceived;
-        let peer = &self.peer_syn_options;
-        // A SYN-ACK carries an option only if the SYN did (RFC 7323 §1.3, RFC 2018 §2).
-        if !answering || peer.window_scale.is_some() {
-            o.window_scale = Some(self.rcv_shift).filter(|_| self.rcv_shift > 0 || answering);
-            if !answering && self.rcv_shift == 0 {
-                o.window_scale = None;
-            }
-        }
-        if self.sack_ok && (!answering || peer.sack_permitted) {
-            o.sack_permitted = true;
-        }
-        if self.ts_ok && (!answering || peer.timestamps.is_some()) {
-            let echo = if answering { self.ts_recent } else { 0 };
-            o.timestamps = Some((self.ts_now(now), echo));
-        }
-        o
-    }
-
-    /// A SYN arrived for a listener and created this connection (RFC 9293 §3.10.7.2).
-    pub(super) fn accept_syn(&mut self, seg: &TcpSegment<'_>, now: Instant) {
-        self.passive = true;
-        self.peer_syn_options = seg.options;
-        self.irs = seg.seq;
-        self.rcv_nxt = seg.seq.add(1);
-        self.snd_wnd = usize::from(seg.window); // never scaled in a SYN (RFC 7323 §2.2)
-        self.max_snd_wnd = self.snd_wnd;
-        self.snd_wl1 = seg.seq;
-        self.snd_wl2 = self.iss;
-        let offered = TcpOptions {
-            window_scale: Some(self.rcv_shift),
-            sack_permitted: self.sack_ok,
-            timestamps: self.ts_ok.then_some((0, 0)),
-            ..TcpOptions::default()
-        };
-        self.take_syn_options(seg, now, offered);
-        if seg.options.window_scale.is_none() {
-            self.rcv_shift = 0;
-        }
-        self.rcv_adv = self.rcv_nxt;
-        self.set_state(State::SynReceived);
-        self.syn_pending = true;
-        self.last_recv = now;
-        self.timers.set(Timer::Retransmit, now + self.rtt.rto());
-    }
-
-    /// Builds an established connection from a valid SYN-cookie ACK (RFC 4987 §3.6): the
-    /// handshake state lives in the cookie, options other than MSS are not used.
-    pub(super) fn accept_cookie(&mut self, seg: &TcpSegment<'_>, mss: u16, now: Instant) {
-        self.passive = true;
-        self.irs = seg.seq.sub(1);
-        self.rcv_nxt = seg.seq;
-        self.iss = seg.ack.sub(1);
-        self.snd_una = seg.ack;
-        self.snd_nxt = seg.ack;
-        self.snd_max = seg.ack;
-        self.recover = seg.ack;
-        self.rtx_mark = seg.ack;
-        self.syn_acked = true;
-        self.snd_shift = 0;
-        self.rcv_shift = 0;
-        self.ts_ok = false;
-        self.sack_ok = false;
-        self.smss = self.clamp_mss(Some(mss));
-        self.cc = super::congestion::new_controller(self.cc_algorithm, self.smss);
-        self.snd_wnd = usize::from(seg.window);
-        self.max_snd_wnd = self.snd_wnd;
-        self.snd_wl1 = seg.seq;
-        self.snd_wl2 = seg.ack;
-        // Without window scaling we can only ever advertise 64 KiB.
-        self.rcv_adv = self.rcv_nxt.add(self.recv_buf.window().min(65535));
-        self.last_recv = now;
-        self.set_state(State::Established);
-        self.process_text_and_fin(seg, now);
     }
 
     /// Handles one segment addressed to this connection.
@@ -144,7 +36,7 @@ impl Connection {
         &mut self,
         seg: &TcpSegment<'_>,
         now: Instant,
-        challenge: &mut TokenBucket,
+        challenge: &mut ChallengeCap,
     ) -> Verdict {
         self.stats.segs_in += 1;
         match self.state {
@@ -167,111 +59,35 @@ impl Connection {
         }
     }
 
-    /// RFC 9293 §3.10.7.3, SYN-SENT.
-    fn on_segment_syn_sent(&mut self, seg: &TcpSegment<'_>, now: Instant) -> Verdict {
-        // First: the ACK bit. An ACK for something we never sent is answered with RST.
-        if seg.ack() && (seg.ack.le(self.iss) || seg.ack.gt(self.snd_max)) {
-            if !seg.rst() {
-                self.rst_pending = Some((seg.ack, None));
+    /// RFC 7323 §4.3 (2) and §5.3 R3: remember the timestamp to echo — called only for a
+    /// segment that passed the sequence, RST, SYN and ACK checks, so a segment dropped later
+    /// cannot move TS.Recent (and make PAWS drop every real segment after it).
+    fn update_ts_recent(&mut self, seg: &TcpSegment<'_>, now: Instant) {
+        if let (true, Some((tsval, _))) = (self.ts_ok, seg.options.timestamps) {
+            if seg.seq.le(self.rcv_nxt) && (tsval.wrapping_sub(self.ts_recent) as i32) >= 0 {
+                self.ts_recent = tsval;
+                self.ts_recent_at = now;
             }
-            return Verdict::Drop(DropReason::TcpBadAck);
         }
-        let ack_ok = seg.ack();
-        // Second: RST. Only with an acceptable ACK does it refuse the connection (RFC 5961 §3.2
-        // keeps this rule for SYN-SENT).
-        if seg.rst() {
-            if ack_ok {
-                debug!("tcp {} -> {}: connection refused", self.local, self.remote);
-                self.close_now(Some(TcpError::Refused));
-                return Verdict::Ok;
-            }
-            return Verdict::Drop(DropReason::TcpUnexpected);
-        }
-        // Fourth: SYN.
-        if !seg.syn() {
-            return Verdict::Drop(DropReason::TcpUnexpected);
-        }
-        let offered = self.syn_options(now);
-        self.irs = seg.seq;
-        self.rcv_nxt = seg.seq.add(1);
-        self.take_syn_options(seg, now, offered);
-        self.last_recv = now;
-        if ack_ok {
-            self.snd_una = seg.ack;
-            self.syn_acked = true;
-            // RFC 9293 §3.10.7.3: window from the SYN-ACK, unscaled.
-            self.snd_wnd = usize::from(seg.window);
-            self.max_snd_wnd = self.snd_wnd;
-            self.snd_wl1 = seg.seq;
-            self.snd_wl2 = seg.ack;
-            self.timers.stop(Timer::Retransmit);
-            self.rtt_sample_for_syn(seg, now);
-            self.rtt.reset_backoff();
-            self.syn_pending = false;
-            self.set_state(State::Established);
-            self.rcv_adv = self.rcv_nxt;
+    }
+
+    /// An ACK in reply to an invalid segment (PAWS reject, out of window without data), at most
+    /// one per `invalid_ack_interval` per connection (like Linux's `tcp_oow_rate_limited`).
+    fn invalid_ack(&mut self, now: Instant) {
+        let allowed = self
+            .last_invalid_ack
+            .is_none_or(|at| now.saturating_since(at) >= self.invalid_ack_interval);
+        if allowed {
+            self.last_invalid_ack = Some(now);
             self.ack_now = true;
-            if let Some(k) = self.keepalive {
-                self.timers.set(Timer::Keepalive, now + k);
-            }
-            // Data on a SYN-ACK is legal, if rare.
-            self.process_text_and_fin(seg, now);
-        } else {
-            // Simultaneous open (RFC 9293 §3.5 figure 8): answer with SYN-ACK.
-            self.peer_syn_options = seg.options;
-            self.snd_wnd = usize::from(seg.window);
-            self.max_snd_wnd = self.snd_wnd;
-            self.snd_wl1 = seg.seq;
-            self.set_state(State::SynReceived);
-            self.syn_pending = true;
-            self.rcv_adv = self.rcv_nxt;
-        }
-        Verdict::Ok
-    }
-
-    fn rtt_sample_for_syn(&mut self, seg: &TcpSegment<'_>, now: Instant) {
-        // Karn: only a SYN sent once may be timed (unless timestamps echo it).
-        if let (true, Some((_, ecr))) = (self.ts_ok, seg.options.timestamps) {
-            if ecr != 0 {
-                let ms = self.ts_now(now).wrapping_sub(ecr);
-                if ms < 60_000 {
-                    self.rtt.sample(Duration::from_millis(u64::from(ms)));
-                }
-            }
-        } else if self.syn_retries == 0 {
-            self.rtt.sample(now.saturating_since(self.last_send));
         }
     }
 
-    /// The receive window used for acceptability: what we can hold.
-    fn acceptance_window(&self) -> usize {
-        let advertised = self.rcv_adv.distance(self.rcv_nxt) as usize;
-        let advertised = if self.rcv_adv.lt(self.rcv_nxt) {
-            0
-        } else {
-            advertised
-        };
-        advertised.max(self.recv_buf.window().min(1 << 30))
-    }
-
-    /// RFC 9293 §3.10.7.4 first check, the acceptability table.
-    fn acceptable(&self, seg: &TcpSegment<'_>) -> bool {
-        let wnd = self.acceptance_window() as u32;
-        let len = seg.seg_len() as u32;
-        match (len, wnd) {
-            (0, 0) => seg.seq == self.rcv_nxt,
-            (0, _) => seg.seq.in_window(self.rcv_nxt, wnd),
-            (_, 0) => false,
-            (_, _) => {
-                seg.seq.in_window(self.rcv_nxt, wnd)
-                    || seg.seq.add(len as usize - 1).in_window(self.rcv_nxt, wnd)
-            }
-        }
-    }
-
-    fn challenge_ack(&mut self, now: Instant, challenge: &mut TokenBucket) {
-        // RFC 5961 §7: challenge ACKs are rate-limited so they cannot be used as an amplifier.
-        if challenge.take(now) {
+    fn challenge_ack(&mut self, now: Instant, challenge: &mut ChallengeCap) {
+        // RFC 5961 §7: challenge ACKs are rate-limited so they cannot be used as an amplifier;
+        // first by this connection's own budget, then by the randomized host-wide cap (the
+        // order Linux uses), so no connection can read another's activity in its own count.
+        if self.challenge.take(now) && challenge.take(now) {
             self.ack_now = true;
         }
     }
@@ -281,29 +97,10 @@ impl Connection {
         &mut self,
         seg: &TcpSegment<'_>,
         now: Instant,
-        challenge: &mut TokenBucket,
+        challenge: &mut ChallengeCap,
     ) -> Verdict {
-        // SYN-RECEIVED: the peer's SYN again (our SYN-ACK was lost), or, after a simultaneous
-        // open, its SYN-ACK (RFC 9293 §3.5 figure 8). Both sit at RCV.NXT − 1, so they would fail
-        // the window check below; handle them first.
-        if self.state == State::SynReceived && seg.syn() && !seg.rst() && seg.seq == self.irs {
-            if seg.ack() && seg.ack == self.iss.add(1) && !self.passive {
-                self.snd_una = seg.ack;
-                self.syn_acked = true;
-                self.syn_pending = false;
-                self.timers.stop(Timer::Retransmit);
-                self.rtt.reset_backoff();
-                self.snd_wnd = usize::from(seg.window);
-                self.max_snd_wnd = self.snd_wnd;
-                self.snd_wl1 = seg.seq;
-                self.snd_wl2 = seg.ack;
-                self.set_state(State::Established);
-                self.ack_now = true;
-                self.last_recv = now;
-                return Verdict::Ok;
-            }
-            self.syn_pending = true;
-            return Verdict::Ok;
+        if let Some(v) = self.syn_received_syn(seg, now) {
+            return v;
         }
         // TIME-WAIT: a retransmitted FIN (the peer lost our ACK) is acknowledged and restarts
         // the 2×MSL wait (RFC 9293 §3.10.7.4, eighth step).
@@ -311,38 +108,12 @@ impl Connection {
             let fin = seg.seq.add(seg.payload.len());
             if fin.add(1) == self.rcv_nxt {
                 self.ack_now = true;
-                self.enter_time_wait(now);
+                self.restart_time_wait(now);
                 return Verdict::Ok;
             }
         }
-        // RFC 7323 §5.3 R1: PAWS before the sequence check.
-        if self.ts_ok && !seg.rst() {
-            if let Some((tsval, _)) = seg.options.timestamps {
-                let older = (tsval.wrapping_sub(self.ts_recent) as i32) < 0;
-                if older && now.saturating_since(self.ts_recent_at) < PAWS_IDLE {
-                    self.ack_now = true;
-                    return Verdict::Drop(DropReason::TcpPaws);
-                }
-            }
-        }
-        // First: sequence number.
-        if !self.acceptable(seg) {
-            // RFC 9293: an unacceptable segment gets an ACK (unless it is an RST) and is dropped.
-            // With a zero window, an in-sequence ACK is still processed below (§3.10.7.4 note).
-            let zero_window_ack = seg.seq == self.rcv_nxt && seg.ack();
-            if !zero_window_ack {
-                if !seg.rst() {
-                    self.ack_now = true;
-                }
-                return Verdict::Drop(DropReason::TcpNotAcceptable);
-            }
-        }
-        // RFC 7323 §4.3: remember the timestamp to echo.
-        if let (true, Some((tsval, _))) = (self.ts_ok, seg.options.timestamps) {
-            if seg.seq.le(self.rcv_nxt) && (tsval.wrapping_sub(self.ts_recent) as i32) >= 0 {
-                self.ts_recent = tsval;
-                self.ts_recent_at = now;
-            }
+        if let Some(v) = self.check_sequence(seg, now) {
+            return v;
         }
         // Second: RST (RFC 5961 §3.2): only an RST exactly at RCV.NXT resets; any other
         // in-window RST gets a challenge ACK.
@@ -382,25 +153,8 @@ impl Connection {
             self.timers.set(Timer::Keepalive, now + k);
         }
         if self.state == State::SynReceived {
-            if seg.ack.gt(self.snd_una) && seg.ack.le(self.snd_max) {
-                self.snd_una = seg.ack;
-                self.syn_acked = true;
-                self.syn_pending = false;
-                self.timers.stop(Timer::Retransmit);
-                self.rtt_sample_for_syn(seg, now);
-                self.rtt.reset_backoff();
-                self.snd_wnd = usize::from(seg.window) << self.snd_shift;
-                self.max_snd_wnd = self.snd_wnd;
-                self.snd_wl1 = seg.seq;
-                self.snd_wl2 = seg.ack;
-                self.set_state(State::Established);
-                if let Some(k) = self.keepalive {
-                    self.timers.set(Timer::Keepalive, now + k);
-                }
-            } else {
-                // RFC 9293 §3.10.7.4: <SEQ=SEG.ACK><CTL=RST>.
-                self.rst_pending = Some((seg.ack, None));
-                return Verdict::Drop(DropReason::TcpBadAck);
+            if let Some(v) = self.syn_received_ack(seg, now) {
+                return v;
             }
         }
         if let Some(v) = self.process_ack(seg, now, challenge) {
@@ -409,8 +163,43 @@ impl Connection {
         if self.state == State::Closed {
             return Verdict::Ok;
         }
-        self.process_text_and_fin(seg, now);
-        Verdict::Ok
+        match self.process_text_and_fin(seg, now) {
+            Ok(()) => Verdict::Ok,
+            Err(r) => Verdict::Drop(r),
+        }
+    }
+
+    /// RFC 7323 §5.3 R1 (PAWS) and RFC 9293 §3.10.7.4 first step (sequence number): None if
+    /// the segment may go on to the RST, SYN and ACK checks.
+    fn check_sequence(&mut self, seg: &TcpSegment<'_>, now: Instant) -> Option<Verdict> {
+        // RFC 7323 §5.3 R1: PAWS before the sequence check.
+        if self.ts_ok && !seg.rst() {
+            if let Some((tsval, _)) = seg.options.timestamps {
+                let older = (tsval.wrapping_sub(self.ts_recent) as i32) < 0;
+                if older && now.saturating_since(self.ts_recent_at) < PAWS_IDLE {
+                    // R1 asks for an ACK; rate-limited (Config::tcp_invalid_ack_interval).
+                    self.invalid_ack(now);
+                    return Some(Verdict::Drop(DropReason::TcpPaws));
+                }
+            }
+        }
+        // First: sequence number.
+        if !self.acceptable(seg) {
+            // RFC 9293: an unacceptable segment gets an ACK (unless it is an RST) and is dropped.
+            // With a zero window, an in-sequence ACK is still processed below (§3.10.7.4 note).
+            let zero_window_ack = seg.seq == self.rcv_nxt && seg.ack();
+            if !zero_window_ack {
+                if !seg.rst() && !seg.payload.is_empty() && !seg.syn() {
+                    // Data (a retransmission, a window probe) is always answered: it cannot
+                    // be part of an ACK loop.
+                    self.ack_now = true;
+                } else if !seg.rst() {
+                    self.invalid_ack(now);
+                }
+                return Some(Verdict::Drop(DropReason::TcpNotAcceptable));
+            }
+        }
+        None
     }
 
     /// RFC 9293 §3.10.7.4 fifth step for ESTABLISHED and later, with RFC 5961 §5.2.
@@ -418,7 +207,7 @@ impl Connection {
         &mut self,
         seg: &TcpSegment<'_>,
         now: Instant,
-        challenge: &mut TokenBucket,
+        challenge: &mut ChallengeCap,
     ) -> Option<Verdict> {
         let ack = seg.ack;
         // RFC 5961 §5.2: an ACK outside [SND.UNA − MAX.SND.WND, SND.NXT] is not believed.
@@ -431,6 +220,8 @@ impl Connection {
             }
             return Some(Verdict::Drop(DropReason::TcpBadAck));
         }
+        // Every check of §3.10.7.4 up to the ACK passed: only now may the timestamp count.
+        self.update_ts_recent(seg, now);
         if seg.options.sack_blocks[0].is_some() && self.sack_ok {
             self.take_sack_blocks(seg);
             // RFC 6675 §5 (IsLost): more than (DupThresh − 1) × SMSS SACKed above SND.UNA means
@@ -456,6 +247,7 @@ impl Connection {
             if opened {
                 self.timers.stop(Timer::Persist);
                 self.persist_backoff = 0;
+                self.persist_probes = 0;
             }
         }
         if self.snd_wnd == 0
@@ -486,7 +278,7 @@ impl Connection {
                 // A retransmitted FIN: acknowledge it and restart 2×MSL (§3.10.7.4).
                 if seg.fin() {
                     self.ack_now = true;
-                    self.enter_time_wait(now);
+                    self.restart_time_wait(now);
                 }
                 return Some(Verdict::Ok);
             }
@@ -630,89 +422,13 @@ impl Connection {
         self.rtt_probe = None;
     }
 
-    /// RFC 9293 §3.10.7.4 seventh and eighth steps: segment text and FIN.
-    fn process_text_and_fin(&mut self, seg: &TcpSegment<'_>, now: Instant) {
-        if seg.fin() {
-            let fin = seg.seq.add(seg.payload.len() + usize::from(seg.syn()));
-            self.fin_seq.get_or_insert(fin);
+    /// RFC 9293 §3.10.7.4 eighth step in TIME-WAIT: a retransmitted FIN restarts the 2×MSL
+    /// wait — at most `tcp_time_wait_max_restarts` times, so a peer cannot hold it forever.
+    fn restart_time_wait(&mut self, now: Instant) {
+        if self.time_wait_restarts < self.time_wait_restart_limit {
+            self.time_wait_restarts += 1;
+            self.enter_time_wait(now);
         }
-        if !seg.payload.is_empty() && self.state.can_receive() && !self.fin_received {
-            let mut data = seg.payload;
-            let mut start = seg.seq.add(usize::from(seg.syn()));
-            if start.lt(self.rcv_nxt) {
-                let skip = (self.rcv_nxt.distance(start) as usize).min(data.len());
-                data = &data[skip..];
-                start = self.rcv_nxt;
-            }
-            let offset = start.distance(self.rcv_nxt) as usize;
-            let room = self.recv_buf.window().saturating_sub(offset);
-            let data = &data[..data.len().min(room)];
-            if !data.is_empty() {
-                let had_gap = self.recv_buf.has_out_of_order();
-                let advanced = self.recv_buf.write_at(offset, data);
-                self.rcv_nxt = self.rcv_nxt.add(advanced);
-                self.stats.bytes_received += advanced as u64;
-                if advanced > 0 {
-                    // The cumulative ACK moved: duplicate ACKs still owed for the old RCV.NXT
-                    // would now only look like new duplicates to the sender.
-                    self.acks_owed = 0;
-                }
-                if offset > 0 {
-                    // RFC 5681 §4.2: one immediate duplicate ACK per out-of-order segment.
-                    self.stats.out_of_order += 1;
-                    self.owe_ack();
-                } else if had_gap {
-                    // Filling a gap: ACK at once.
-                    self.ack_now = true;
-                } else {
-                    self.schedule_ack(now, seg.payload.len());
-                }
-            } else {
-                // Old duplicate, beyond the window, or a probe of our zero window: tell the peer
-                // where we are and what the window is (RFC 9293 §3.8.6.1).
-                self.ack_now = true;
-            }
-        }
-        // Eighth: FIN, once everything before it has arrived.
-        if let Some(fin) = self.fin_seq {
-            if !self.fin_received && fin == self.rcv_nxt && self.state.is_synchronized() {
-                self.rcv_nxt = self.rcv_nxt.add(1);
-                self.fin_received = true;
-                self.ack_now = true;
-                match self.state {
-                    State::Established => self.set_state(State::CloseWait),
-                    State::FinWait1 if self.fin_acked => self.enter_time_wait(now),
-                    State::FinWait1 => self.set_state(State::Closing),
-                    State::FinWait2 => self.enter_time_wait(now),
-                    _ => {}
-                }
-            }
-        }
-    }
-
-    /// Delayed ACK (RFC 9293 §3.8.6.3): ACK at least every second full-sized segment, and
-    /// within `delayed_ack` otherwise.
-    fn schedule_ack(&mut self, now: Instant, len: usize) {
-        self.rcv_mss_est = self.rcv_mss_est.max(len.min(self.rmss));
-        if len >= self.rcv_mss_est {
-            self.unacked_segments += 1;
-        }
-        if self.unacked_segments >= 2 {
-            self.unacked_segments = 0;
-            self.ack_now = true;
-        } else if !self.timers.is_set(Timer::DelayedAck) {
-            self.timers.set(Timer::DelayedAck, now + self.delayed_ack);
-        }
-    }
-
-    /// Owes one more immediate duplicate ACK (bounded: a burst cannot make us owe unboundedly
-    /// many), so that several out-of-order segments arriving before the next `poll_transmit`
-    /// still produce one duplicate ACK each for the sender to count.
-    fn owe_ack(&mut self) {
-        if self.ack_now {
-            self.acks_owed = self.acks_owed.saturating_add(1).min(32);
-        }
-        self.ack_now = true;
     }
 
     pub(super) fn enter_time_wait(&mut self, now: Instant) {

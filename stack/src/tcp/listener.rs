@@ -7,7 +7,7 @@ use super::{cookie_options, syncookie, ConnHandle, Reply, TcpLayer};
 use crate::config::Config;
 use crate::stats::DropReason;
 use crate::time::Instant;
-use crate::wire::tcp::{flags, TcpRepr, TcpSegment};
+use crate::wire::tcp::{flags, SeqNumber, TcpRepr, TcpSegment};
 use log::debug;
 use std::collections::VecDeque;
 use std::net::SocketAddrV4;
@@ -33,6 +33,13 @@ impl Listener {
 }
 
 impl TcpLayer {
+    /// Whether the half-open queue overflowed within `tcp_syncookie_window` (so SYN cookies may
+    /// be outstanding).
+    fn recent_overflow(&self, cfg: &Config, now: Instant) -> bool {
+        self.last_overflow
+            .is_some_and(|at| now.saturating_since(at) < cfg.tcp_syncookie_window)
+    }
+
     /// RFC 9293 §3.10.7.2, LISTEN.
     pub(super) fn listener_input(
         &mut self,
@@ -41,6 +48,7 @@ impl TcpLayer {
         local: SocketAddrV4,
         remote: SocketAddrV4,
         seg: &TcpSegment<'_>,
+        iss_floor: Option<SeqNumber>,
     ) -> Result<(), DropReason> {
         let port = local.port();
         // First: an RST to a listener is ignored.
@@ -57,12 +65,19 @@ impl TcpLayer {
                 self.reset_for(local, remote, seg);
                 return Err(DropReason::TcpUnexpected);
             }
-            if cfg.tcp_syncookies {
+            // RFC 4987 §3.6 with Linux's `tcp_synq_no_recent_overflow`: an ACK is checked as a
+            // cookie only while the half-open queue has recently overflowed; otherwise cookies
+            // were never sent and a match could only be a blind guess.
+            let cookies_live = cfg.tcp_syncookies && self.recent_overflow(cfg, now);
+            if cookies_live {
                 if let Some(mss) =
                     syncookie::decode(&self.secret, now, local, remote, seg.seq, seg.ack)
                 {
-                    if queue_full || self.open >= cfg.tcp_max_connections {
+                    if queue_full {
                         return Err(DropReason::TcpAcceptQueueFull);
+                    }
+                    if self.open >= cfg.tcp_max_connections {
+                        return Err(DropReason::TcpTooManyConnections);
                     }
                     debug!("tcp {local} <- {remote}: SYN cookie accepted (mss {mss})");
                     let mut conn = Connection::new(cfg, now, local, remote, seg.ack.sub(1));
@@ -81,7 +96,7 @@ impl TcpLayer {
             }
             // RFC 9293: any ACK to LISTEN gets <SEQ=SEG.ACK><CTL=RST>.
             self.reset_for(local, remote, seg);
-            return Err(if cfg.tcp_syncookies {
+            return Err(if cookies_live {
                 DropReason::TcpBadCookie
             } else {
                 DropReason::TcpNoConnection
@@ -91,11 +106,17 @@ impl TcpLayer {
         if !seg.syn() {
             return Err(DropReason::TcpUnexpected);
         }
+        // RFC 9293 §3.10.7.2 gives a FIN on a SYN to LISTEN no meaning; it is a scanner's probe
+        // (nmap -sF/-sX style). Drop it unanswered, as Linux and FreeBSD do.
+        if seg.fin() {
+            return Err(DropReason::TcpSynFin);
+        }
         if queue_full {
             // Like Linux: a full accept queue drops SYNs; the client retries.
             return Err(DropReason::TcpAcceptQueueFull);
         }
         if self.half_open >= cfg.tcp_syn_backlog || self.open >= cfg.tcp_max_connections {
+            self.last_overflow = Some(now);
             if !cfg.tcp_syncookies {
                 return Err(DropReason::TcpTooManyConnections);
             }
@@ -122,7 +143,14 @@ impl TcpLayer {
             });
             return Ok(());
         }
-        let iss = self.isn.isn(now, local, remote);
+        let mut iss = self.isn.isn(now, local, remote);
+        if let Some(floor) = iss_floor {
+            // RFC 9293 §3.10.7.4: a SYN reusing a TIME-WAIT tuple gets an ISS above the old
+            // incarnation's sequence space.
+            if !iss.gt(floor) {
+                iss = floor;
+            }
+        }
         let mut conn = Connection::new(cfg, now, local, remote, iss);
         conn.accept_syn(seg, now);
         self.counters.passive_opens += 1;

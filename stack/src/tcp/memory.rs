@@ -5,6 +5,8 @@ use super::TcpLayer;
 /// The TCP part of [`crate::stack::MemoryUsage`].
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct TcpMemory {
+    pub(crate) connections: usize,
+    pub(crate) time_wait: usize,
     pub(crate) slots: usize,
     pub(crate) buffer_bytes: usize,
     pub(crate) timer_entries: usize,
@@ -16,6 +18,8 @@ impl TcpLayer {
     /// What the layer holds now (O(connections + listeners)).
     pub(crate) fn memory(&self) -> TcpMemory {
         TcpMemory {
+            connections: self.open,
+            time_wait: self.time_wait.len(),
             slots: self.slots.len(),
             buffer_bytes: self
                 .slots

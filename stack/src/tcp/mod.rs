@@ -7,30 +7,35 @@
 //! connections with something to send so `poll_transmit` never scans the table.
 
 pub mod assembler;
+mod challenge;
 pub mod congestion;
 pub mod connection;
 mod events;
+mod handshake;
 mod icmp_error;
 mod input;
 pub mod isn;
 mod listener;
 mod memory;
 mod output;
+mod receiver;
 mod ring;
 pub mod rtt;
 pub mod send_buffer;
 pub mod state;
 pub mod syncookie;
+mod table;
+mod time_wait;
 pub mod timers;
 
 pub use connection::ConnStats;
 pub use state::State;
 
 use crate::config::Config;
-use crate::icmp::TokenBucket;
 use crate::stats::DropReason;
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::{flags, SeqNumber, TcpOptions, TcpRepr, TcpSegment};
+use challenge::ChallengeCap;
 use connection::Connection;
 pub(crate) use icmp_error::IcmpReport;
 use input::Verdict;
@@ -40,6 +45,8 @@ pub(crate) use output::IpOut;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
+use table::Slot;
+use time_wait::{TimeWaitTable, TwOutcome};
 
 /// What went wrong on a TCP socket, as the app sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,24 +161,6 @@ pub(crate) fn write_packet(
     ip.write_tcp_header(buf, src, dst, tcp_len)
 }
 
-#[derive(Debug)]
-struct Slot {
-    generation: u32,
-    conn: Option<Connection>,
-    /// Queued in `ready` (has something to send, maybe).
-    ready: bool,
-    /// Deadline last pushed to the heap.
-    scheduled: Option<Instant>,
-    /// The listener whose accept queue this connection will join when established.
-    listener: Option<u16>,
-    /// What the app could observe at the last touch (for readiness events).
-    seen: events::Seen,
-    /// Readiness bits of the queued event.
-    pending: crate::socket::Readiness,
-    /// In `TcpLayer::events`. Survives the slot's reuse, so a slot is queued at most once.
-    event_queued: bool,
-}
-
 /// A stateless reply: RST for segments that belong to nobody, SYN-ACK carrying a cookie.
 #[derive(Debug, Clone, Copy)]
 struct Reply {
@@ -199,9 +188,15 @@ pub struct TcpLayer {
     replies: VecDeque<Reply>,
     isn: IsnGenerator,
     secret: [u8; 16],
-    challenge: TokenBucket,
+    challenge: ChallengeCap,
     half_open: usize,
     open: usize,
+    /// When the half-open queue last overflowed (SYN cookies are accepted only soon after).
+    last_overflow: Option<Instant>,
+    /// Out-of-order ranges held by all connections together.
+    ooo_ranges: usize,
+    /// Connections the app closed, waiting out TIME-WAIT without a slot.
+    time_wait: TimeWaitTable,
     /// Layer-level counters, copied into the stack's `Stats`.
     pub(crate) counters: LayerCounters,
 }
@@ -214,13 +209,15 @@ pub(crate) struct LayerCounters {
     pub(crate) resets_sent: u64,
     pub(crate) cookies_sent: u64,
     pub(crate) cookies_accepted: u64,
+    pub(crate) time_wait_recycled: u64,
+    pub(crate) time_wait_reused: u64,
 }
 
 /// Most stateless replies waiting to be sent; more are dropped (they are answers to floods).
 const MAX_REPLIES: usize = 1024;
 
 impl TcpLayer {
-    pub(crate) fn new(cfg: &Config, now: Instant) -> Self {
+    pub(crate) fn new(cfg: &Config, _now: Instant) -> Self {
         TcpLayer {
             addr: cfg.addr,
             slots: Vec::new(),
@@ -236,166 +233,14 @@ impl TcpLayer {
             replies: VecDeque::new(),
             isn: IsnGenerator::new(cfg.secret),
             // A key of its own for cookies (issue 8 #13); ISNs keep `cfg.secret` (RFC 6528 §3).
-            secret: crate::rand::derive_key(&cfg.secret, crate::rand::label::SYNCOOKIE, 0),
-            challenge: TokenBucket::new(
-                cfg.tcp_challenge_ack_rate,
-                cfg.tcp_challenge_ack_rate,
-                now,
-            ),
+            secret: syncookie::key(&cfg.secret),
+            challenge: ChallengeCap::new(cfg),
             half_open: 0,
             open: 0,
+            last_overflow: None,
+            ooo_ranges: 0,
+            time_wait: TimeWaitTable::new(cfg),
             counters: LayerCounters::default(),
-        }
-    }
-
-    fn conn(&self, h: ConnHandle) -> Option<&Connection> {
-        let s = self.slots.get(h.index as usize)?;
-        (s.generation == h.generation).then_some(s.conn.as_ref()?)
-    }
-
-    fn conn_mut(&mut self, h: ConnHandle) -> Option<&mut Connection> {
-        let s = self.slots.get_mut(h.index as usize)?;
-        if s.generation != h.generation {
-            return None;
-        }
-        s.conn.as_mut()
-    }
-
-    fn insert(&mut self, conn: Connection, listener: Option<u16>) -> u32 {
-        let key = (conn.local.port(), conn.remote);
-        let seen = events::Seen::of(&conn);
-        let index = match self.free.pop() {
-            Some(i) => i,
-            None => {
-                self.slots.push(Slot {
-                    generation: 0,
-                    conn: None,
-                    ready: false,
-                    scheduled: None,
-                    listener: None,
-                    seen,
-                    pending: crate::socket::Readiness::EMPTY,
-                    event_queued: false,
-                });
-                (self.slots.len() - 1) as u32
-            }
-        };
-        let slot = &mut self.slots[index as usize];
-        slot.conn = Some(conn);
-        slot.listener = listener;
-        slot.scheduled = None;
-        slot.ready = false;
-        slot.seen = seen;
-        slot.pending = crate::socket::Readiness::EMPTY;
-        self.by_tuple.insert(key, index);
-        self.open += 1;
-        index
-    }
-
-    fn handle_of(&self, index: u32) -> ConnHandle {
-        ConnHandle {
-            index,
-            generation: self.slots[index as usize].generation,
-        }
-    }
-
-    /// After anything touched connection `index`: queue it for output, reschedule its timer,
-    /// hand it to its listener when established, and free it when finished.
-    fn touched(&mut self, index: u32) {
-        self.note_changes(index);
-        let slot = &mut self.slots[index as usize];
-        let Some(conn) = slot.conn.as_ref() else {
-            return;
-        };
-        if let Some(port) = slot.listener {
-            if conn.state != State::SynReceived {
-                slot.listener = None;
-                self.half_open = self.half_open.saturating_sub(1);
-                let established = conn.state.is_synchronized() || conn.state == State::CloseWait;
-                let handle = ConnHandle {
-                    index,
-                    generation: slot.generation,
-                };
-                match self.listeners.get_mut(&port) {
-                    Some(l) if established => {
-                        l.accept_queue.push_back(handle);
-                        self.note_acceptable(port);
-                    }
-                    _ => {
-                        // The listener went away, or the handshake failed: nobody will accept it.
-                        if let Some(c) = slot.conn.as_mut() {
-                            c.detached = true;
-                            if established {
-                                c.abort();
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        let slot = &mut self.slots[index as usize];
-        if slot.conn.is_none() {
-            return;
-        }
-        if !slot.ready {
-            slot.ready = true;
-            self.ready.push_back(index);
-        }
-        self.reschedule(index);
-    }
-
-    /// Pushes the connection's new earliest deadline to the heap if it changed, and frees the
-    /// connection if it is finished. Returns whether it was freed.
-    fn reschedule(&mut self, index: u32) -> bool {
-        let slot = &mut self.slots[index as usize];
-        let Some(conn) = slot.conn.as_ref() else {
-            return false;
-        };
-        let next = conn.next_deadline();
-        if next != slot.scheduled {
-            slot.scheduled = next;
-            if let Some(at) = next {
-                self.heap.push(Reverse((at, index)));
-            }
-        }
-        if conn.is_finished() {
-            self.free_slot(index);
-            return true;
-        }
-        false
-    }
-
-    fn free_slot(&mut self, index: u32) {
-        let slot = &mut self.slots[index as usize];
-        if let Some(conn) = slot.conn.take() {
-            self.by_tuple.remove(&(conn.local.port(), conn.remote));
-            if slot.listener.take().is_some() {
-                self.half_open = self.half_open.saturating_sub(1);
-            }
-            slot.generation = slot.generation.wrapping_add(1);
-            slot.scheduled = None;
-            slot.pending = crate::socket::Readiness::EMPTY;
-            self.free.push(index);
-            self.open -= 1;
-        }
-    }
-
-    /// Drops stale heap entries from the top, and compacts the heap if mostly stale.
-    fn clean_heap(&mut self) {
-        while let Some(Reverse((at, index))) = self.heap.peek().copied() {
-            let live = self
-                .slots
-                .get(index as usize)
-                .is_some_and(|s| s.scheduled == Some(at));
-            if live {
-                break;
-            }
-            self.heap.pop();
-        }
-        if self.heap.len() > 64 && self.heap.len() > 4 * self.open.max(1) {
-            let slots = &self.slots;
-            self.heap
-                .retain(|Reverse((at, i))| slots[*i as usize].scheduled == Some(*at));
         }
     }
 
@@ -403,7 +248,11 @@ impl TcpLayer {
     pub(crate) fn poll_at(&self) -> Option<Instant> {
         // The top may be stale only if something changed since the last clean; then it is
         // earlier than the real deadline, which at worst causes one early wakeup.
-        self.heap.peek().map(|Reverse((at, _))| *at)
+        let conn = self.heap.peek().map(|Reverse((at, _))| *at);
+        match (conn, self.time_wait.next_expiry()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Runs every connection timer due at `now`.
@@ -423,6 +272,7 @@ impl TcpLayer {
             }
             self.touched(index);
         }
+        self.time_wait.expire(now);
         self.clean_heap();
     }
 
@@ -469,15 +319,6 @@ impl TcpLayer {
         }
         self.clean_heap();
         None
-    }
-
-    /// After a segment was sent from the front of the ready queue: it stays at the front (it may
-    /// have more to send) unless it is finished.
-    fn touched_after_send(&mut self, index: u32) {
-        if self.reschedule(index) {
-            self.ready.pop_front();
-            self.slots[index as usize].ready = false;
-        }
     }
 
     fn queue_reply(&mut self, reply: Reply) {
@@ -527,11 +368,25 @@ impl TcpLayer {
     ) -> Result<(), DropReason> {
         let local = SocketAddrV4::new(self.addr, seg.dst_port);
         let remote = SocketAddrV4::new(src, seg.src_port);
+        let mut iss_floor = None;
+        match self.time_wait_input(now, (seg.dst_port, remote), seg) {
+            Some(TwOutcome::Done(r)) => return r,
+            Some(TwOutcome::Reuse(floor)) => iss_floor = Some(floor),
+            None => {}
+        }
         if let Some(&index) = self.by_tuple.get(&(seg.dst_port, remote)) {
             let Some(conn) = self.slots[index as usize].conn.as_mut() else {
                 return Err(DropReason::TcpNoConnection);
             };
+            // Out-of-order ranges: this connection's share is the per-connection limit, or
+            // what the total leaves it (Config::tcp_ooo_max_ranges{,_total}).
+            let before = conn.recv_buf.out_of_order_ranges();
+            let others = self.ooo_ranges.saturating_sub(before);
+            let room = cfg.tcp_ooo_max_ranges_total.saturating_sub(others);
+            conn.recv_buf
+                .set_max_ranges(cfg.tcp_ooo_max_ranges.min(room));
             let verdict = conn.on_segment(seg, now, &mut self.challenge);
+            self.ooo_ranges = others + conn.recv_buf.out_of_order_ranges();
             self.touched(index);
             return match verdict {
                 Verdict::Ok => Ok(()),
@@ -539,7 +394,7 @@ impl TcpLayer {
             };
         }
         if self.listeners.contains_key(&seg.dst_port) {
-            return self.listener_input(cfg, now, local, remote, seg);
+            return self.listener_input(cfg, now, local, remote, seg, iss_floor);
         }
         self.reset_for(local, remote, seg);
         Err(DropReason::TcpNoConnection)
@@ -639,7 +494,7 @@ impl TcpLayer {
         if self.open >= cfg.tcp_max_connections {
             return Err(TcpError::NoResources);
         }
-        if self.by_tuple.contains_key(&(local_port, remote)) {
+        if self.tuple_in_use(local_port, remote) {
             return Err(TcpError::AddrInUse);
         }
         let local = SocketAddrV4::new(self.addr, local_port);
@@ -654,25 +509,7 @@ impl TcpLayer {
 
     /// Whether the 4-tuple is free (for ephemeral port selection).
     pub(crate) fn tuple_free(&self, local_port: u16, remote: SocketAddrV4) -> bool {
-        !self.by_tuple.contains_key(&(local_port, remote))
-            && !self.listeners.contains_key(&local_port)
-    }
-
-    /// Runs `f` on the connection, then does the bookkeeping.
-    pub(crate) fn with_conn<R>(
-        &mut self,
-        h: ConnHandle,
-        f: impl FnOnce(&mut Connection) -> R,
-    ) -> Result<R, TcpError> {
-        let c = self.conn_mut(h).ok_or(TcpError::InvalidHandle)?;
-        let r = f(c);
-        self.touched(h.index);
-        Ok(r)
-    }
-
-    /// Read-only access.
-    pub(crate) fn get(&self, h: ConnHandle) -> Option<&Connection> {
-        self.conn(h)
+        !self.tuple_in_use(local_port, remote) && !self.listeners.contains_key(&local_port)
     }
 
     /// Closes the app's side: FIN after the data, or RST if received data was never read
@@ -688,23 +525,6 @@ impl TcpLayer {
                 c.shutdown();
             }
         })
-    }
-
-    /// Every connection's info (for `/stats`).
-    pub fn connections(&self) -> impl Iterator<Item = TcpInfo> + '_ {
-        self.slots
-            .iter()
-            .filter_map(|s| s.conn.as_ref().map(|c| c.info()))
-    }
-
-    /// Open connections.
-    pub fn connection_count(&self) -> usize {
-        self.open
-    }
-
-    /// Half-open (SYN-RECEIVED) connections.
-    pub fn half_open(&self) -> usize {
-        self.half_open
     }
 
     /// Ports listened on.

@@ -51,6 +51,12 @@ fn hash(
     (siphash24(key, &input) as u32) & HASH_MASK
 }
 
+/// The key cookies are made with: derived from `Config::secret`, separate from the ISN key
+/// (so a cookie reveals nothing about ISNs, and the other way round).
+pub fn key(secret: &[u8; 16]) -> [u8; 16] {
+    crate::rand::derive_key(secret, crate::rand::label::SYNCOOKIE, 0)
+}
+
 /// Encodes a cookie ISN for a SYN from `remote` to `local` with peer ISN `peer_isn`, remembering
 /// the MSS choice (the largest of [`MSS_TABLE`] that is <= `peer_mss`, or the smallest entry if
 /// none is) and a 64-second time counter (5 bits), keyed with a secret.

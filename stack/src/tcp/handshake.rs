@@ -1,0 +1,248 @@
+//! The three-way handshake (RFC 9293 §3.5, §3.10.7.2-§3.10.7.4): SYN options, the passive
+//! open from a SYN or a SYN cookie, SYN-SENT, and ONE handshake completion shared by the three
+//! ways a connection becomes ESTABLISHED (SYN-ACK in SYN-SENT, SYN-ACK after a simultaneous
+//! open, the final ACK in SYN-RECEIVED).
+
+use super::connection::Connection;
+use super::input::Verdict;
+use super::state::State;
+use super::timers::Timer;
+use super::TcpError;
+use crate::stats::DropReason;
+use crate::time::{Duration, Instant};
+use crate::wire::tcp::{TcpOptions, TcpSegment};
+use log::debug;
+
+impl Connection {
+    /// Applies the options of the peer's SYN (or SYN-ACK): MSS, window scale, SACK, timestamps
+    /// are used only if both sides offered them (RFC 7323 §2.2 / §3.2, RFC 2018 §2).
+    fn take_syn_options(&mut self, seg: &TcpSegment<'_>, now: Instant, we_offered: TcpOptions) {
+        let o = &seg.options;
+        self.smss = self.clamp_mss(o.mss);
+        // Nothing has been sent yet: start the controller afresh so the initial window is the
+        // RFC 6928 one for the negotiated MSS, not for the 536-byte default.
+        self.cc = super::congestion::new_controller(self.cc_algorithm, self.smss);
+        match (o.window_scale, we_offered.window_scale) {
+            // RFC 7323 §2.3: a shift above 14 is treated as 14.
+            (Some(theirs), Some(_)) => self.snd_shift = theirs.min(14),
+            _ => {
+                self.snd_shift = 0;
+                self.rcv_shift = 0;
+            }
+        }
+        self.sack_ok = self.sack_ok && o.sack_permitted && we_offered.sack_permitted;
+        match (o.timestamps, we_offered.timestamps) {
+            (Some((tsval, _)), Some(_)) if self.ts_ok => {
+                self.ts_recent = tsval;
+                self.ts_recent_at = now;
+            }
+            _ => self.ts_ok = false,
+        }
+    }
+
+    /// The options we put on our SYN or SYN-ACK.
+    pub(super) fn syn_options(&self, now: Instant) -> TcpOptions {
+        let mut o = TcpOptions {
+            mss: Some(self.rmss.min(65535) as u16),
+            ..TcpOptions::default()
+        };
+        let answering = self.state == State::SynReceived;
+        let peer = &self.peer_syn_options;
+        // A SYN-ACK carries an option only if the SYN did (RFC 7323 §1.3, RFC 2018 §2).
+        if !answering || peer.window_scale.is_some() {
+            o.window_scale = Some(self.rcv_shift).filter(|_| self.rcv_shift > 0 || answering);
+            if !answering && self.rcv_shift == 0 {
+                o.window_scale = None;
+            }
+        }
+        if self.sack_ok && (!answering || peer.sack_permitted) {
+            o.sack_permitted = true;
+        }
+        if self.ts_ok && (!answering || peer.timestamps.is_some()) {
+            let echo = if answering { self.ts_recent } else { 0 };
+            o.timestamps = Some((self.ts_now(now), echo));
+        }
+        o
+    }
+
+    /// A SYN arrived for a listener and created this connection (RFC 9293 §3.10.7.2).
+    pub(super) fn accept_syn(&mut self, seg: &TcpSegment<'_>, now: Instant) {
+        self.passive = true;
+        self.peer_syn_options = seg.options;
+        self.irs = seg.seq;
+        self.rcv_nxt = seg.seq.add(1);
+        self.snd_wnd = usize::from(seg.window); // never scaled in a SYN (RFC 7323 §2.2)
+        self.max_snd_wnd = self.snd_wnd;
+        self.snd_wl1 = seg.seq;
+        self.snd_wl2 = self.iss;
+        let offered = TcpOptions {
+            window_scale: Some(self.rcv_shift),
+            sack_permitted: self.sack_ok,
+            timestamps: self.ts_ok.then_some((0, 0)),
+            ..TcpOptions::default()
+        };
+        self.take_syn_options(seg, now, offered);
+        if seg.options.window_scale.is_none() {
+            self.rcv_shift = 0;
+        }
+        self.rcv_adv = self.rcv_nxt;
+        self.set_state(State::SynReceived);
+        self.syn_pending = true;
+        self.last_recv = now;
+        self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+    }
+
+    /// Builds an established connection from a valid SYN-cookie ACK (RFC 4987 §3.6): the
+    /// handshake state lives in the cookie, options other than MSS are not used.
+    pub(super) fn accept_cookie(&mut self, seg: &TcpSegment<'_>, mss: u16, now: Instant) {
+        self.passive = true;
+        self.irs = seg.seq.sub(1);
+        self.rcv_nxt = seg.seq;
+        self.iss = seg.ack.sub(1);
+        self.snd_una = seg.ack;
+        self.snd_nxt = seg.ack;
+        self.snd_max = seg.ack;
+        self.recover = seg.ack;
+        self.rtx_mark = seg.ack;
+        self.syn_acked = true;
+        self.snd_shift = 0;
+        self.rcv_shift = 0;
+        self.ts_ok = false;
+        self.sack_ok = false;
+        self.smss = self.clamp_mss(Some(mss));
+        self.cc = super::congestion::new_controller(self.cc_algorithm, self.smss);
+        self.snd_wnd = usize::from(seg.window);
+        self.max_snd_wnd = self.snd_wnd;
+        self.snd_wl1 = seg.seq;
+        self.snd_wl2 = seg.ack;
+        // Without window scaling we can only ever advertise 64 KiB.
+        self.rcv_adv = self.rcv_nxt.add(self.recv_buf.window().min(65535));
+        self.last_recv = now;
+        self.set_state(State::Established);
+        // A fresh connection holds no out-of-order ranges: nothing can be refused.
+        let _ = self.process_text_and_fin(seg, now);
+    }
+
+    /// RFC 9293 §3.10.7.3, SYN-SENT.
+    pub(super) fn on_segment_syn_sent(&mut self, seg: &TcpSegment<'_>, now: Instant) -> Verdict {
+        // First: the ACK bit. An ACK for something we never sent is answered with RST.
+        if seg.ack() && (seg.ack.le(self.iss) || seg.ack.gt(self.snd_max)) {
+            if !seg.rst() {
+                self.rst_pending = Some((seg.ack, None));
+            }
+            return Verdict::Drop(DropReason::TcpBadAck);
+        }
+        let ack_ok = seg.ack();
+        // Second: RST. Only with an acceptable ACK does it refuse the connection (RFC 5961 §3.2
+        // keeps this rule for SYN-SENT).
+        if seg.rst() {
+            if ack_ok {
+                debug!("tcp {} -> {}: connection refused", self.local, self.remote);
+                self.close_now(Some(TcpError::Refused));
+                return Verdict::Ok;
+            }
+            return Verdict::Drop(DropReason::TcpUnexpected);
+        }
+        // Fourth: SYN.
+        if !seg.syn() {
+            return Verdict::Drop(DropReason::TcpUnexpected);
+        }
+        let offered = self.syn_options(now);
+        self.irs = seg.seq;
+        self.rcv_nxt = seg.seq.add(1);
+        self.take_syn_options(seg, now, offered);
+        self.last_recv = now;
+        if ack_ok {
+            // RFC 9293 §3.10.7.3: window from the SYN-ACK, unscaled (RFC 7323 §2.2).
+            self.complete_handshake(seg, now, usize::from(seg.window));
+            self.rcv_adv = self.rcv_nxt;
+            self.ack_now = true;
+            // Data on a SYN-ACK is legal, if rare.
+            // A fresh connection holds no out-of-order ranges: nothing can be refused.
+            let _ = self.process_text_and_fin(seg, now);
+        } else {
+            // Simultaneous open (RFC 9293 §3.5 figure 8): answer with SYN-ACK.
+            self.peer_syn_options = seg.options;
+            self.snd_wnd = usize::from(seg.window);
+            self.max_snd_wnd = self.snd_wnd;
+            self.snd_wl1 = seg.seq;
+            self.set_state(State::SynReceived);
+            self.syn_pending = true;
+            self.rcv_adv = self.rcv_nxt;
+        }
+        Verdict::Ok
+    }
+
+    /// The handshake is complete: `seg` acknowledges our SYN (RFC 9293 §3.10.7.3 and
+    /// §3.10.7.4 fifth step, SYN-RECEIVED). The one place a connection becomes ESTABLISHED by
+    /// a handshake; `window` is the peer's window in bytes (unscaled in a SYN-ACK, RFC 7323
+    /// §2.2; scaled in the final ACK).
+    pub(super) fn complete_handshake(&mut self, seg: &TcpSegment<'_>, now: Instant, window: usize) {
+        self.snd_una = seg.ack;
+        self.syn_acked = true;
+        self.syn_pending = false;
+        self.timers.stop(Timer::Retransmit);
+        self.rtt_sample_for_syn(seg, now);
+        self.rtt.reset_backoff();
+        self.snd_wnd = window;
+        self.max_snd_wnd = window;
+        self.snd_wl1 = seg.seq;
+        self.snd_wl2 = seg.ack;
+        self.last_recv = now;
+        self.set_state(State::Established);
+        if let Some(k) = self.keepalive {
+            self.timers.set(Timer::Keepalive, now + k);
+        }
+    }
+
+    /// SYN-RECEIVED, before the window check: the peer's SYN again (our SYN-ACK was lost), or,
+    /// after a simultaneous open, its SYN-ACK (RFC 9293 §3.5 figure 8). Both sit at
+    /// RCV.NXT − 1, so they would fail the window check; None for any other segment.
+    pub(super) fn syn_received_syn(
+        &mut self,
+        seg: &TcpSegment<'_>,
+        now: Instant,
+    ) -> Option<Verdict> {
+        if self.state != State::SynReceived || !seg.syn() || seg.rst() || seg.seq != self.irs {
+            return None;
+        }
+        if seg.ack() && seg.ack == self.iss.add(1) && !self.passive {
+            self.complete_handshake(seg, now, usize::from(seg.window));
+            self.ack_now = true;
+            return Some(Verdict::Ok);
+        }
+        self.syn_pending = true;
+        Some(Verdict::Ok)
+    }
+
+    /// SYN-RECEIVED, fifth step (RFC 9293 §3.10.7.4): an ACK of our SYN completes the
+    /// handshake; any other is answered with <SEQ=SEG.ACK><CTL=RST>.
+    pub(super) fn syn_received_ack(
+        &mut self,
+        seg: &TcpSegment<'_>,
+        now: Instant,
+    ) -> Option<Verdict> {
+        if seg.ack.gt(self.snd_una) && seg.ack.le(self.snd_max) {
+            let window = usize::from(seg.window) << self.snd_shift;
+            self.complete_handshake(seg, now, window);
+            None
+        } else {
+            self.rst_pending = Some((seg.ack, None));
+            Some(Verdict::Drop(DropReason::TcpBadAck))
+        }
+    }
+
+    fn rtt_sample_for_syn(&mut self, seg: &TcpSegment<'_>, now: Instant) {
+        // Karn: only a SYN sent once may be timed (unless timestamps echo it).
+        if let (true, Some((_, ecr))) = (self.ts_ok, seg.options.timestamps) {
+            if ecr != 0 {
+                let ms = self.ts_now(now).wrapping_sub(ecr);
+                if ms < 60_000 {
+                    self.rtt.sample(Duration::from_millis(u64::from(ms)));
+                }
+            }
+        } else if self.syn_retries == 0 {
+            self.rtt.sample(now.saturating_since(self.last_send));
+        }
+    }
+}

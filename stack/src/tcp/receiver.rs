@@ -1,0 +1,167 @@
+//! The receive side of a connection (RFC 9293 §3.10.7.4 first, seventh and eighth steps):
+//! segment acceptability, placing segment text in the receive buffer (with its out-of-order
+//! assembler), the FIN, and when to acknowledge.
+
+use super::connection::Connection;
+use super::state::State;
+use super::timers::Timer;
+use crate::stats::DropReason;
+use crate::time::Instant;
+use crate::wire::tcp::TcpSegment;
+
+impl Connection {
+    /// The receive window used for acceptability: what we can hold.
+    pub(super) fn acceptance_window(&self) -> usize {
+        let advertised = self.rcv_adv.distance(self.rcv_nxt) as usize;
+        let advertised = if self.rcv_adv.lt(self.rcv_nxt) {
+            0
+        } else {
+            advertised
+        };
+        advertised.max(self.recv_buf.window().min(1 << 30))
+    }
+
+    /// RFC 9293 §3.10.7.4 first check, the acceptability table.
+    pub(super) fn acceptable(&self, seg: &TcpSegment<'_>) -> bool {
+        let wnd = self.acceptance_window() as u32;
+        let len = seg.seg_len() as u32;
+        match (len, wnd) {
+            (0, 0) => seg.seq == self.rcv_nxt,
+            (0, _) => seg.seq.in_window(self.rcv_nxt, wnd),
+            (_, 0) => false,
+            (_, _) => {
+                seg.seq.in_window(self.rcv_nxt, wnd)
+                    || seg.seq.add(len as usize - 1).in_window(self.rcv_nxt, wnd)
+            }
+        }
+    }
+
+    /// RFC 9293 §3.10.7.4 seventh and eighth steps: segment text and FIN.
+    /// Returns the reason when the text was refused (the segment is then acknowledged but its
+    /// FIN, if any, not noted).
+    pub(super) fn process_text_and_fin(
+        &mut self,
+        seg: &TcpSegment<'_>,
+        now: Instant,
+    ) -> Result<(), DropReason> {
+        self.process_text(seg, now)?;
+        self.note_fin(seg);
+        // Eighth: FIN, once everything before it has arrived.
+        if let Some(fin) = self.fin_seq {
+            if !self.fin_received && fin == self.rcv_nxt && self.state.is_synchronized() {
+                self.rcv_nxt = self.rcv_nxt.add(1);
+                self.fin_received = true;
+                self.ack_now = true;
+                match self.state {
+                    State::Established => self.set_state(State::CloseWait),
+                    State::FinWait1 if self.fin_acked => self.enter_time_wait(now),
+                    State::FinWait1 => self.set_state(State::Closing),
+                    State::FinWait2 => self.enter_time_wait(now),
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// RFC 9293 §3.10.7.4 seventh step: the segment text, trimmed to the window, into the
+    /// receive buffer (in order, or held out of order within `tcp_ooo_max_ranges`).
+    fn process_text(&mut self, seg: &TcpSegment<'_>, now: Instant) -> Result<(), DropReason> {
+        if !seg.payload.is_empty() && self.state.can_receive() && !self.fin_received {
+            let mut data = seg.payload;
+            let mut start = seg.seq.add(usize::from(seg.syn()));
+            if start.lt(self.rcv_nxt) {
+                let skip = (self.rcv_nxt.distance(start) as usize).min(data.len());
+                data = &data[skip..];
+                start = self.rcv_nxt;
+            }
+            let offset = start.distance(self.rcv_nxt) as usize;
+            let room = self.recv_buf.window().saturating_sub(offset);
+            let data = &data[..data.len().min(room)];
+            if !data.is_empty() {
+                let had_gap = self.recv_buf.has_out_of_order();
+                let Some(advanced) = self.recv_buf.try_write_at(offset, data) else {
+                    // Too many holes already: refuse it, but still send the duplicate ACK the
+                    // sender counts (RFC 5681 §4.2); it will retransmit.
+                    self.owe_ack();
+                    return Err(DropReason::TcpOooLimit);
+                };
+                self.rcv_nxt = self.rcv_nxt.add(advanced);
+                self.stats.bytes_received += advanced as u64;
+                if advanced > 0 {
+                    // The cumulative ACK moved: duplicate ACKs still owed for the old RCV.NXT
+                    // would now only look like new duplicates to the sender.
+                    self.acks_owed = 0;
+                }
+                if offset > 0 {
+                    // RFC 5681 §4.2: one immediate duplicate ACK per out-of-order segment.
+                    self.stats.out_of_order += 1;
+                    self.owe_ack();
+                } else if had_gap {
+                    // Filling a gap: ACK at once.
+                    self.ack_now = true;
+                } else {
+                    self.schedule_ack(now, seg.payload.len());
+                }
+            } else {
+                // Old duplicate, beyond the window, or a probe of our zero window: tell the peer
+                // where we are and what the window is (RFC 9293 §3.8.6.1).
+                self.ack_now = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records where the peer's stream ends, once the segment's text is in.
+    ///
+    /// RFC 9293 §3.10.7.4 eighth step: a FIN takes effect only once everything before it has
+    /// arrived, so one seen out of order is provisional. It is not sticky: the latest FIN the
+    /// window can hold replaces it, and data carried past it proves it was not the end (it is
+    /// forgotten). A FIN beyond what the window can hold is ignored like the bytes before it.
+    fn note_fin(&mut self, seg: &TcpSegment<'_>) {
+        if self.fin_received {
+            return;
+        }
+        let start = seg.seq.add(usize::from(seg.syn()));
+        let data_end = start.add(seg.payload.len());
+        if let Some(f) = self.fin_seq {
+            if data_end.gt(f) {
+                self.fin_seq = None;
+            }
+        }
+        if seg.fin() {
+            // The FIN fits if it is at most one past the last byte the window can hold (one
+            // behind RCV.NXT is stale: data already went past it).
+            let fits = data_end.ge(self.rcv_nxt)
+                && data_end.distance(self.rcv_nxt) as usize <= self.recv_buf.window();
+            if fits {
+                self.fin_seq = Some(data_end);
+            }
+        }
+    }
+
+    /// Delayed ACK (RFC 9293 §3.8.6.3): ACK at least every second full-sized segment, and
+    /// within `delayed_ack` otherwise.
+    fn schedule_ack(&mut self, now: Instant, len: usize) {
+        self.rcv_mss_est = self.rcv_mss_est.max(len.min(self.rmss));
+        if len >= self.rcv_mss_est {
+            self.unacked_segments += 1;
+        }
+        if self.unacked_segments >= 2 {
+            self.unacked_segments = 0;
+            self.ack_now = true;
+        } else if !self.timers.is_set(Timer::DelayedAck) {
+            self.timers.set(Timer::DelayedAck, now + self.delayed_ack);
+        }
+    }
+
+    /// Owes one more immediate duplicate ACK (bounded: a burst cannot make us owe unboundedly
+    /// many), so that several out-of-order segments arriving before the next `poll_transmit`
+    /// still produce one duplicate ACK each for the sender to count.
+    fn owe_ack(&mut self) {
+        if self.ack_now {
+            self.acks_owed = self.acks_owed.saturating_add(1).min(32);
+        }
+        self.ack_now = true;
+    }
+}
