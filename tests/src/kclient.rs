@@ -193,3 +193,29 @@ pub fn cpu_time(pid: u32) -> Duration {
 pub fn link_addr(host: u8) -> Ipv4Addr {
     Ipv4Addr::new(198, 18, 0, host)
 }
+
+/// Sends one whole IPv4 packet on a raw socket (see `e2e::raw_socket`) to `dst`; unlike
+/// `e2e::raw_send` a failure (e.g. ENOBUFS while the device queue is full) is returned.
+pub fn try_raw_send(fd: &OwnedFd, dst: Ipv4Addr, packet: &[u8]) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: sockaddr_in is plain old data; all-zero is a valid value.
+    let mut sa: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+    sa.sin_family = libc::AF_INET as libc::sa_family_t;
+    sa.sin_addr.s_addr = u32::from_ne_bytes(dst.octets());
+    // SAFETY: `packet` and `sa` are valid for the lengths given for the duration of the call.
+    let rc = unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
+            packet.as_ptr().cast(),
+            packet.len(),
+            0,
+            (&sa as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    if rc == packet.len() as isize {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
