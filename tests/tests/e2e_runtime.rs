@@ -516,9 +516,9 @@ fn bad_service_options_exit_non_zero_with_a_clear_message() {
 /// After the stop nothing of the stack is left to finish a close handshake or to answer later
 /// segments, so every peer must already have been told its connection is gone: a client
 /// reading sees end of stream or a reset, a client writing sees its writes fail — none hangs
-/// until its own timeout. (Fails while the stop closes loop-task connections with a graceful
-/// FIN, which a pushing peer never learns about, and leaves the HTTP service's connections —
-/// held by its blocking threads — without any FIN or RST.)
+/// until its own timeout. Loop-task connections are reset by the stop; the HTTP service's
+/// connections, held by its blocking threads, got neither FIN nor RST when this was written
+/// (curl hung until its --speed-time), so this test failed on the HTTP download.
 #[test]
 fn stop_leaves_no_peer_hanging() {
     if !tun_available() {

@@ -203,6 +203,9 @@ struct Rate {
     skipped: u64,
     examples: Vec<String>,
     elapsed: Duration,
+    /// How long each quarter of one thread's connections took (a cost growing as TIME-WAIT
+    /// sockets pile up shows here).
+    quarters: Vec<Duration>,
 }
 
 impl Rate {
@@ -213,6 +216,9 @@ impl Rate {
         self.other += other.other;
         self.skipped += other.skipped;
         self.examples.extend(other.examples.into_iter().take(3));
+        if self.quarters.is_empty() {
+            self.quarters = other.quarters;
+        }
     }
 
     fn failed(&mut self, step: &str, e: &std::io::Error) {
@@ -257,14 +263,20 @@ fn connection_rate(threads: usize, per_thread: usize, rst: bool, guard: Duration
             let stop = stop.clone();
             std::thread::spawn(move || {
                 let mut r = Rate::default();
+                let mut mark = Instant::now();
                 for i in 0..per_thread {
                     if stop.load(Ordering::Relaxed) || start.elapsed() > guard {
                         stop.store(true, Ordering::Relaxed);
                         r.skipped = (per_thread - i) as u64;
                         break;
                     }
+                    if i > 0 && i % (per_thread / 4).max(1) == 0 {
+                        r.quarters.push(mark.elapsed());
+                        mark = Instant::now();
+                    }
                     one_connection(rst, &mut r);
                 }
+                r.quarters.push(mark.elapsed());
                 r
             })
         })
@@ -290,7 +302,8 @@ fn rate_run(tag: &str, rst: bool) -> (Rate, String) {
     let attempted = r.ok + r.refused + r.timed_out + r.other;
     println!(
         "connection rate, {close} close, 4 threads: {} ok, {} refused, {} timed out, {} other, \
-         {} not attempted, in {:.2?} = {:.0} connections/s; e.g. {:?}",
+         {} not attempted, in {:.2?} = {:.0} connections/s (quarters of one thread: {:.2?}); \
+         e.g. {:?}",
         r.ok,
         r.refused,
         r.timed_out,
@@ -298,6 +311,7 @@ fn rate_run(tag: &str, rst: bool) -> (Rate, String) {
         r.skipped,
         r.elapsed,
         attempted as f64 / r.elapsed.as_secs_f64(),
+        r.quarters,
         r.examples
     );
     let after = after.unwrap_or_else(|e| panic!("echo after the {close}-close run: {e}"));
