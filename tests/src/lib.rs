@@ -3,5 +3,6 @@
 
 pub mod e2e;
 pub mod integrity;
+pub mod kclient;
 pub mod netns;
 pub mod sim;

@@ -273,7 +273,13 @@ async fn run_loop(
             core.with(|s| s.handle_timeout(now));
         }
         transmit(core, tun.get_ref(), io);
-        core.dispatch_events();
+        if core.dispatch_events() > 0 {
+            // Let the tasks just woken run before the next batch. Otherwise the loop task's
+            // turns go on back to back (until tokio's coop budget runs out) while, e.g., a
+            // burst of handshakes fills a listener's accept queue its accept task never got to
+            // drain, and further SYNs are dropped (TcpAcceptQueueFull).
+            tokio::task::yield_now().await;
+        }
         let wake_at = match core.with(|s| s.poll_at()) {
             Some(at) => core.deadline(at),
             None => tokio::time::Instant::now() + IDLE_WAIT,
