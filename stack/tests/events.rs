@@ -289,3 +289,29 @@ fn echo_reply_is_readable() {
         Ok(EchoEvent::Reply { seq: 1, .. })
     ));
 }
+
+#[test]
+fn abort_all_resets_every_connection_held_or_orphaned() {
+    let (mut p, c, _, s) = connected();
+    // A second connection the app has already closed (an orphan finishing its close).
+    let l2 = p.b.tcp_listen(81, 8).unwrap();
+    let c2 = p.a.tcp_connect(SocketAddrV4::new(B, 81)).unwrap();
+    p.exchange();
+    let s2 = p.b.tcp_accept(l2).unwrap();
+    p.a.tcp_send(c2, b"unread").unwrap();
+    p.exchange();
+    let mut buf = [0u8; 16];
+    assert_eq!(p.b.tcp_recv(s2, &mut buf), Ok(6));
+    p.b.tcp_close(s2).unwrap();
+    p.exchange();
+    assert_eq!(
+        p.b.tcp_abort_all(),
+        2,
+        "the held and the orphaned connection"
+    );
+    p.exchange();
+    assert_eq!(p.a.tcp_error(c), Some(TcpError::Reset));
+    assert_eq!(p.a.tcp_error(c2), Some(TcpError::Reset));
+    assert_eq!(p.b.tcp_counts().0, 0);
+    let _ = s;
+}

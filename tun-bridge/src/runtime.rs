@@ -235,6 +235,12 @@ fn thread_main(
         drop(net);
     }
     if let Some(tun) = tun {
+        // Whatever is left — connections of other threads' blocking handles, orphans still
+        // closing — is reset: nothing will answer their peers once the loop is gone.
+        let reset = core.with(|s| s.tcp_abort_all());
+        if reset > 0 {
+            log::info!("stop: reset {reset} remaining TCP connections");
+        }
         core.refresh_now();
         transmit(&core, &tun, &mut io);
     }

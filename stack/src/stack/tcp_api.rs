@@ -90,6 +90,14 @@ impl Stack {
         })
     }
 
+    /// Resets every TCP connection at once — held, orphaned or still closing — and forgets the
+    /// TIME-WAIT table: what a host going away does (RFC 9293 §3.10.7: an RST for each
+    /// synchronized connection), so no peer is left waiting for a stack that will not answer.
+    /// Returns how many connections were reset. The RSTs go out with `poll_transmit`.
+    pub fn tcp_abort_all(&mut self) -> usize {
+        self.tcp.abort_all()
+    }
+
     /// Disables (true) or enables (false, the default) Nagle's algorithm.
     pub fn tcp_set_nodelay(&mut self, h: ConnHandle, nodelay: bool) -> Result<(), TcpError> {
         self.tcp.with_conn(h, |c| c.nodelay = nodelay)

@@ -246,4 +246,20 @@ impl TcpLayer {
     pub fn half_open(&self) -> usize {
         self.half_open
     }
+
+    /// Resets every connection and forgets TIME-WAIT (see `Stack::tcp_abort_all`).
+    pub(crate) fn abort_all(&mut self) -> usize {
+        let mut n = 0;
+        for index in 0..self.slots.len() as u32 {
+            let Some(c) = self.slots[index as usize].conn.as_mut() else {
+                continue;
+            };
+            c.detached = true;
+            c.abort();
+            n += 1;
+            self.touched(index);
+        }
+        self.time_wait.clear();
+        n
+    }
 }

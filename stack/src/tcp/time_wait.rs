@@ -127,6 +127,13 @@ impl TimeWaitTable {
         recycled
     }
 
+    /// Forgets every entry (the host is going away).
+    pub(super) fn clear(&mut self) {
+        self.entries.clear();
+        self.order.clear();
+        self.by_handle.clear();
+    }
+
     /// Frees every entry whose 2×MSL is over.
     pub(super) fn expire(&mut self, now: Instant) {
         while let Some(&(at, key)) = self.order.first() {
