@@ -255,7 +255,7 @@ fn thread_main(
 
 /// Most packets read from the device per turn before timers, output and the app tasks get
 /// their turn.
-const READ_BATCH: usize = 256;
+const READ_BATCH: usize = 64;
 /// Packets read between two transmit passes within a batch (a small fraction of the receive
 /// window, so a stretch ACK never leaves the sender waiting for window).
 const TRANSMIT_EVERY: usize = 16;
