@@ -34,22 +34,45 @@ pub const KEYS: &[(&str, &str)] = &[
     ("syn_retries", "SYN retransmissions before connect fails"),
     ("cc", "congestion control: newreno or cubic"),
     ("challenge_ack_rate", "challenge ACKs per second"),
+    (
+        "statefile",
+        "file the shim keeps its connection table in (for sockstat checks)",
+    ),
 ];
 
-/// Builds the configuration for `flags` (empty: ustack's defaults at [`DEFAULT_ADDR`]).
-pub fn parse(flags: &str) -> Result<Config, String> {
+/// What `--so_flags` sets: the stack's configuration and the shim's own settings.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The stack's configuration.
+    pub config: Config,
+    /// `statefile=PATH`: the shim keeps its connection table there (one
+    /// `STATE LOCALPORT REMOTEPORT` line per connection, FreeBSD state names) so the runner can
+    /// turn a script's `sockstat` checks into checks of ustack.
+    pub state_file: Option<String>,
+}
+
+/// Builds the settings for `flags` (empty: ustack's defaults at [`DEFAULT_ADDR`]).
+pub fn parse(flags: &str) -> Result<Settings, String> {
     let mut c = Config {
         addr: DEFAULT_ADDR,
         ..Config::default()
     };
+    let mut state_file = None;
     for item in flags.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let (key, value) = item
             .split_once('=')
             .ok_or_else(|| format!("so_flags: `{item}` is not key=value"))?;
+        if key.trim() == "statefile" {
+            state_file = Some(value.trim().to_string());
+            continue;
+        }
         apply(&mut c, key.trim(), value.trim())?;
     }
     c.validate().map_err(|e| format!("so_flags: {e}"))?;
-    Ok(c)
+    Ok(Settings {
+        config: c,
+        state_file,
+    })
 }
 
 fn num<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, String> {
@@ -117,7 +140,10 @@ mod tests {
 
     #[test]
     fn flags_set_config_fields() {
-        let c = parse("mss=1460, wscale=0,rcvbuf=65536,ts=0,cc=cubic,delack_ms=100").unwrap();
+        let s = parse("mss=1460, wscale=0,rcvbuf=65536,ts=0,cc=cubic,delack_ms=100,statefile=/x")
+            .unwrap();
+        assert_eq!(s.state_file.as_deref(), Some("/x"));
+        let c = s.config;
         assert_eq!(c.mtu, 1500);
         assert!(!c.tcp_window_scaling);
         assert_eq!(c.tcp_rx_buffer, 65536);

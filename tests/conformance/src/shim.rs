@@ -5,9 +5,28 @@
 //! calls are in `sockets.rs` and options in `options.rs`; each returns `Result<_, Errno>` with
 //! Linux's errno for the failure.
 
+use crate::flags::Settings;
 use std::collections::{BTreeMap, VecDeque};
+use ustack::tcp::State;
 use ustack::tcp::{ConnHandle, ListenHandle};
-use ustack::{Config, Instant, Stack};
+use ustack::{Instant, Stack};
+
+/// FreeBSD's name for a state (as `sockstat -s` prints it).
+pub fn freebsd_state(s: State) -> &'static str {
+    match s {
+        State::Closed => "CLOSED",
+        State::Listen => "LISTEN",
+        State::SynSent => "SYN_SENT",
+        State::SynReceived => "SYN_RCVD",
+        State::Established => "ESTABLISHED",
+        State::FinWait1 => "FIN_WAIT_1",
+        State::FinWait2 => "FIN_WAIT_2",
+        State::CloseWait => "CLOSE_WAIT",
+        State::Closing => "CLOSING",
+        State::LastAck => "LAST_ACK",
+        State::TimeWait => "TIME_WAIT",
+    }
+}
 
 /// A Linux errno value.
 pub type Errno = i32;
@@ -76,19 +95,61 @@ pub struct Shim {
     pub(crate) fds: BTreeMap<i32, Fd>,
     out: VecDeque<(Vec<u8>, Instant)>,
     scratch: Vec<u8>,
+    state_file: Option<String>,
+    last_table: String,
 }
 
 impl Shim {
     /// A shim whose stack has `config`, its clock at zero.
-    pub fn new(config: Config) -> Result<Shim, String> {
-        let stack = Stack::new(config, Instant::ZERO).map_err(|e| e.to_string())?;
-        Ok(Shim {
+    pub fn new(settings: Settings) -> Result<Shim, String> {
+        let stack = Stack::new(settings.config, Instant::ZERO).map_err(|e| e.to_string())?;
+        let mut shim = Shim {
             stack,
             now: Instant::ZERO,
             fds: BTreeMap::new(),
             out: VecDeque::new(),
             scratch: vec![0; 65536],
-        })
+            state_file: settings.state_file,
+            last_table: String::from("-"),
+        };
+        shim.write_table();
+        Ok(shim)
+    }
+
+    /// The connection table as `sockstat` would show it: `STATE LOCALPORT REMOTEPORT` lines.
+    pub fn table(&self) -> String {
+        let mut lines: Vec<String> = self
+            .stack
+            .tcp_connections()
+            .map(|i| {
+                format!(
+                    "{} {} {}",
+                    freebsd_state(i.state),
+                    i.local.port(),
+                    i.remote.port()
+                )
+            })
+            .collect();
+        for f in self.fds.values() {
+            if let Endpoint::Listener { port, .. } = f.endpoint {
+                lines.push(format!("LISTEN {port} 0"));
+            }
+        }
+        lines.sort();
+        lines.iter().map(|l| format!("{l}\n")).collect()
+    }
+
+    /// Rewrites the state file when the table changed.
+    fn write_table(&mut self) {
+        let Some(path) = self.state_file.clone() else {
+            return;
+        };
+        let t = self.table();
+        if t != self.last_table {
+            // Best effort: a failed write shows up as a failed sockstat check.
+            let _ = std::fs::write(path, &t);
+            self.last_table = t;
+        }
     }
 
     /// The virtual time.
@@ -133,6 +194,7 @@ impl Shim {
         while let Some(n) = self.stack.poll_transmit(self.now, &mut self.scratch) {
             self.out.push_back((self.scratch[..n].to_vec(), self.now));
         }
+        self.write_table();
     }
 
     /// packetdrill injects a packet.

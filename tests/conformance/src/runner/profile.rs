@@ -1,0 +1,155 @@
+//! Named profiles: documented, mechanical rewrites of a script for what is an implementation's
+//! free choice. A profile never touches sequence numbers, flags, lengths, payload, timing or
+//! return values; it rewrites only outbound (`>`) packets' option layout and advertised window,
+//! and buffer sizes a script reads back.
+//!
+//! `freebsd`:
+//! - outbound TCP options: the same options with the same values, laid out the way ustack (and
+//!   Linux) lays them out — MSS; SACK-permitted and timestamps as `sackOK,TS` or `nop,nop,TS`
+//!   (`nop,nop,sackOK` without timestamps); `nop,wscale`; `nop,nop,sack` blocks — instead of
+//!   FreeBSD's order and EOL padding (RFC 9293 §3.2 leaves both to the sender);
+//! - outbound `win N` is dropped (not checked): the advertised window follows the receive
+//!   buffer's size and accounting, a local choice (RFC 9293 §3.8.6.2.2);
+//! - `getsockopt(.., SO_RCVBUF, [N], ..)` expects the configured buffer instead of FreeBSD's
+//!   rounded figure.
+
+/// The profiles the runner knows.
+pub const PROFILES: &[(&str, &str)] = &[(
+    "freebsd",
+    "FreeBSD option layout and advertised window in outbound packets; SO_RCVBUF read-back",
+)];
+
+/// Whether `line` is an outbound packet line (`<time> > ...`).
+fn is_outbound(line: &str) -> bool {
+    let mut it = line.split_whitespace();
+    let first = it.next().unwrap_or("");
+    let time_like = first
+        .trim_start_matches(['+', '*', '~'])
+        .chars()
+        .all(|c| c.is_ascii_digit() || c == '.' || c == '~' || c == '-');
+    time_like && !first.is_empty() && it.next() == Some(">")
+}
+
+/// ustack's layout of the options in `list` (the text between `<` and `>`), or None when the
+/// list holds something this rewrite does not know (then the line is left as written).
+pub fn relayout_options(list: &str) -> Option<String> {
+    let (mut mss, mut sack_ok, mut ws, mut ts, mut sack) = (None, false, None, None, None);
+    for item in list.split(',').map(str::trim) {
+        let words: Vec<&str> = item.split_whitespace().collect();
+        match words.as_slice() {
+            ["nop"] | ["eol"] => {}
+            ["mss", v] => mss = Some(*v),
+            ["sackOK"] => sack_ok = true,
+            ["wscale", v] => ws = Some(*v),
+            ["TS", "val", v, "ecr", e] => ts = Some(format!("TS val {v} ecr {e}")),
+            ["sack", blocks @ ..] if !blocks.is_empty() => sack = Some(blocks.join(" ")),
+            _ => return None,
+        }
+    }
+    let mut out: Vec<String> = Vec::new();
+    if let Some(m) = mss {
+        out.push(format!("mss {m}"));
+    }
+    match (sack_ok, ts) {
+        (true, Some(t)) => out.extend(["sackOK".to_string(), t]),
+        (false, Some(t)) => out.extend(["nop".into(), "nop".into(), t]),
+        (true, None) => out.extend(["nop".into(), "nop".into(), "sackOK".into()]),
+        (false, None) => {}
+    }
+    if let Some(w) = ws {
+        out.extend(["nop".into(), format!("wscale {w}")]);
+    }
+    if let Some(s) = sack {
+        out.extend(["nop".into(), "nop".into(), format!("sack {s}")]);
+    }
+    Some(out.join(","))
+}
+
+/// Removes ` win N` from a packet line.
+fn drop_window(line: &str) -> String {
+    let words: Vec<&str> = line.split(' ').collect();
+    let mut out = Vec::with_capacity(words.len());
+    let mut skip = false;
+    for (i, w) in words.iter().enumerate() {
+        if skip {
+            skip = false;
+            if !w.is_empty() {
+                continue;
+            }
+        }
+        if *w == "win" && words.get(i + 1).is_some_and(|n| n.parse::<u32>().is_ok()) {
+            skip = true;
+            continue;
+        }
+        out.push(*w);
+    }
+    out.join(" ")
+}
+
+/// Applies the `freebsd` profile to one line; `rcvbuf` is the configured receive buffer.
+pub fn freebsd_line(line: &str, rcvbuf: Option<&str>) -> String {
+    if is_outbound(line) {
+        let mut l = drop_window(line);
+        if let (Some(a), Some(b)) = (l.find('<'), l.rfind('>')) {
+            if a < b {
+                if let Some(new) = relayout_options(&l[a + 1..b]) {
+                    l = format!("{}<{}>{}", &l[..a], new, &l[b + 1..]);
+                }
+            }
+        }
+        return l;
+    }
+    if let (Some(buf), true) = (rcvbuf, line.contains("getsockopt(")) {
+        if let Some(at) = line.find("SO_RCVBUF, [") {
+            let start = at + "SO_RCVBUF, [".len();
+            if let Some(end) = line[start..].find(']') {
+                return format!("{}{}{}", &line[..start], buf, &line[start + end..]);
+            }
+        }
+    }
+    line.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_keep_values_and_change_layout_only() {
+        assert_eq!(
+            relayout_options("mss 1460,sackOK,eol,eol").as_deref(),
+            Some("mss 1460,nop,nop,sackOK")
+        );
+        assert_eq!(
+            relayout_options("mss 1460,nop,wscale 6,sackOK,TS val 1 ecr 2").as_deref(),
+            Some("mss 1460,sackOK,TS val 1 ecr 2,nop,wscale 6")
+        );
+        assert_eq!(
+            relayout_options("nop,nop,sack 50:75 600:700").as_deref(),
+            Some("nop,nop,sack 50:75 600:700")
+        );
+        assert_eq!(relayout_options("md5 abc"), None);
+    }
+
+    #[test]
+    fn only_outbound_lines_change() {
+        let out = "+0.00 > S. 0:0(0) ack 1 win 65535 <mss 1460,sackOK,eol,eol>";
+        assert_eq!(
+            freebsd_line(out, None),
+            "+0.00 > S. 0:0(0) ack 1 <mss 1460,nop,nop,sackOK>"
+        );
+        let inbound = "+0.00 < S 0:0(0) win 65535 <mss 1460,sackOK,eol,eol>";
+        assert_eq!(freebsd_line(inbound, None), inbound);
+        let get = "+0.00 getsockopt(3, SOL_SOCKET, SO_RCVBUF, [65700], [4]) = 0";
+        assert_eq!(
+            freebsd_line(get, Some("65536")),
+            "+0.00 getsockopt(3, SOL_SOCKET, SO_RCVBUF, [65536], [4]) = 0"
+        );
+        // Sequence numbers, flags, lengths and ack stay exactly as written.
+        let data = "+0.00 >  .   1:1(0)     ack 100 win 64901 <nop,nop,sack 1:100>";
+        assert_eq!(
+            freebsd_line(data, None),
+            "+0.00 >  .   1:1(0)     ack 100 <nop,nop,sack 1:100>"
+        );
+    }
+}
