@@ -201,6 +201,14 @@ impl Shim {
     pub fn inject(&mut self, packet: &[u8]) {
         self.stack.receive(self.now, packet);
         self.drain();
+        // USTACK_SHIM_DEBUG=1: the stack's counters after each injected packet, on stderr.
+        if std::env::var_os("USTACK_SHIM_DEBUG").is_some() {
+            let drops: Vec<_> = self.stack.stats().nonzero_drops().collect();
+            eprintln!(
+                "ustack shim: in {} drops so far {drops:?}",
+                ustack::wire::PacketSummary(packet)
+            );
+        }
     }
 
     /// The next packet the stack sent, with its time. When none is queued the clock moves on

@@ -8,6 +8,9 @@
 //!   Linux) lays them out — MSS; SACK-permitted and timestamps as `sackOK,TS` or `nop,nop,TS`
 //!   (`nop,nop,sackOK` without timestamps); `nop,wscale`; `nop,nop,sack` blocks — instead of
 //!   FreeBSD's order and EOL padding (RFC 9293 §3.2 leaves both to the sender);
+//! - outbound `wscale N` becomes the shift ustack derives from its configured receive buffer:
+//!   FreeBSD derives its shift from `kern.ipc.maxsockbuf`; the shift is the receiver's choice
+//!   (RFC 7323 §2.2);
 //! - outbound `win N` is dropped (not checked): the advertised window follows the receive
 //!   buffer's size and accounting, a local choice (RFC 9293 §3.8.6.2.2);
 //! - `getsockopt(.., SO_RCVBUF, [N], ..)` expects the configured buffer instead of FreeBSD's
@@ -30,9 +33,21 @@ fn is_outbound(line: &str) -> bool {
     time_like && !first.is_empty() && it.next() == Some(">")
 }
 
+/// The window-scale shift ustack chooses for a receive buffer of `buffer` bytes: the smallest
+/// that lets the whole buffer be advertised (RFC 7323 §2.3, at most 14) — the same rule as
+/// `ustack::tcp::connection::scale_for`.
+pub fn ustack_shift(buffer: usize) -> u8 {
+    let mut shift = 0u8;
+    while shift < 14 && (buffer >> shift) > 65535 {
+        shift += 1;
+    }
+    shift
+}
+
 /// ustack's layout of the options in `list` (the text between `<` and `>`), or None when the
 /// list holds something this rewrite does not know (then the line is left as written).
-pub fn relayout_options(list: &str) -> Option<String> {
+/// `shift`, when given, replaces the window-scale value (the receiver's choice, RFC 7323 §2.2).
+pub fn relayout_options(list: &str, shift: Option<u8>) -> Option<String> {
     let (mut mss, mut sack_ok, mut ws, mut ts, mut sack) = (None, false, None, None, None);
     for item in list.split(',').map(str::trim) {
         let words: Vec<&str> = item.split_whitespace().collect();
@@ -40,7 +55,7 @@ pub fn relayout_options(list: &str) -> Option<String> {
             ["nop"] | ["eol"] => {}
             ["mss", v] => mss = Some(*v),
             ["sackOK"] => sack_ok = true,
-            ["wscale", v] => ws = Some(*v),
+            ["wscale", v] => ws = Some(shift.map_or(v.to_string(), |s| s.to_string())),
             ["TS", "val", v, "ecr", e] => ts = Some(format!("TS val {v} ecr {e}")),
             ["sack", blocks @ ..] if !blocks.is_empty() => sack = Some(blocks.join(" ")),
             _ => return None,
@@ -92,7 +107,8 @@ pub fn freebsd_line(line: &str, rcvbuf: Option<&str>) -> String {
         let mut l = drop_window(line);
         if let (Some(a), Some(b)) = (l.find('<'), l.rfind('>')) {
             if a < b {
-                if let Some(new) = relayout_options(&l[a + 1..b]) {
+                let shift = ustack_shift(rcvbuf.and_then(|b| b.parse().ok()).unwrap_or(256 << 10));
+                if let Some(new) = relayout_options(&l[a + 1..b], Some(shift)) {
                     l = format!("{}<{}>{}", &l[..a], new, &l[b + 1..]);
                 }
             }
@@ -117,18 +133,30 @@ mod tests {
     #[test]
     fn options_keep_values_and_change_layout_only() {
         assert_eq!(
-            relayout_options("mss 1460,sackOK,eol,eol").as_deref(),
+            relayout_options("mss 1460,sackOK,eol,eol", None).as_deref(),
             Some("mss 1460,nop,nop,sackOK")
         );
         assert_eq!(
-            relayout_options("mss 1460,nop,wscale 6,sackOK,TS val 1 ecr 2").as_deref(),
+            relayout_options("mss 1460,nop,wscale 6,sackOK,TS val 1 ecr 2", None).as_deref(),
             Some("mss 1460,sackOK,TS val 1 ecr 2,nop,wscale 6")
         );
         assert_eq!(
-            relayout_options("nop,nop,sack 50:75 600:700").as_deref(),
+            relayout_options("nop,nop,sack 50:75 600:700", Some(3)).as_deref(),
             Some("nop,nop,sack 50:75 600:700")
         );
-        assert_eq!(relayout_options("md5 abc"), None);
+        assert_eq!(relayout_options("md5 abc", None), None);
+        assert_eq!(
+            relayout_options("mss 1460,nop,wscale 6", Some(1)).as_deref(),
+            Some("mss 1460,nop,wscale 1")
+        );
+        assert_eq!(
+            (
+                ustack_shift(65535),
+                ustack_shift(65536),
+                ustack_shift(1 << 20)
+            ),
+            (0, 1, 5)
+        );
     }
 
     #[test]
