@@ -80,25 +80,19 @@ pub fn relayout_options(list: &str, shift: Option<u8>) -> Option<String> {
     Some(out.join(","))
 }
 
-/// Removes ` win N` from a packet line.
+/// Removes ` win N` (any spacing) from a packet line.
 fn drop_window(line: &str) -> String {
-    let words: Vec<&str> = line.split(' ').collect();
-    let mut out = Vec::with_capacity(words.len());
-    let mut skip = false;
-    for (i, w) in words.iter().enumerate() {
-        if skip {
-            skip = false;
-            if !w.is_empty() {
-                continue;
-            }
-        }
-        if *w == "win" && words.get(i + 1).is_some_and(|n| n.parse::<u32>().is_ok()) {
-            skip = true;
-            continue;
-        }
-        out.push(*w);
+    let Some(at) = line.find(" win ") else {
+        return line.to_string();
+    };
+    let after = &line[at + " win ".len()..];
+    let digits_from = after.len() - after.trim_start().len();
+    let rest = &after[digits_from..];
+    let digits = rest.chars().take_while(char::is_ascii_digit).count();
+    if digits == 0 {
+        return line.to_string();
     }
-    out.join(" ")
+    format!("{}{}", &line[..at], &rest[digits..])
 }
 
 /// Applies the `freebsd` profile to one line; `rcvbuf` is the configured receive buffer.
@@ -172,6 +166,10 @@ mod tests {
         assert_eq!(
             freebsd_line(get, Some("65536")),
             "+0.00 getsockopt(3, SOL_SOCKET, SO_RCVBUF, [65536], [4]) = 0"
+        );
+        assert_eq!(
+            freebsd_line("+0.00 > R. 2:2(0) ack 2 win     0", None),
+            "+0.00 > R. 2:2(0) ack 2"
         );
         // Sequence numbers, flags, lengths and ack stay exactly as written.
         let data = "+0.00 >  .   1:1(0)     ack 100 win 64901 <nop,nop,sack 1:100>";

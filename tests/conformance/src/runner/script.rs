@@ -106,11 +106,40 @@ fn shell_line(line: &str, state_file: &str, p: &mut Prepared) -> String {
     out
 }
 
+/// The FreeBSD suite's scripts go through the C preprocessor with `-DSTANDARD` (the RFC
+/// behaviour) or `-DFreeBSD` (FreeBSD's own): keep `#ifdef STANDARD` blocks, drop the others.
+/// A dropped line becomes an empty line so packetdrill's line numbers stay those of the file.
+pub fn preprocess(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    // One entry per open #if: whether its lines are kept.
+    let mut keep: Vec<bool> = Vec::new();
+    for line in text.lines() {
+        let t = line.trim();
+        let on = keep.iter().all(|k| *k);
+        if let Some(sym) = t.strip_prefix("#ifdef ") {
+            keep.push(sym.trim() == "STANDARD");
+        } else if let Some(sym) = t.strip_prefix("#ifndef ") {
+            keep.push(sym.trim() != "STANDARD");
+        } else if t == "#else" {
+            if let Some(k) = keep.last_mut() {
+                *k = !*k;
+            }
+        } else if t == "#endif" {
+            keep.pop();
+        } else if on {
+            out.push(line.to_string());
+            continue;
+        }
+        out.push(String::new());
+    }
+    out
+}
+
 /// Prepares `text`; `profile` is a name from [`profile::PROFILES`] or None (as written).
 pub fn prepare(text: &str, profile: Option<&str>, state_file: &str) -> Prepared {
     let mut p = Prepared::default();
     let mut lines = Vec::new();
-    for line in text.lines() {
+    for line in &preprocess(text) {
         let l = if line.trim_start().starts_with("//") {
             line.to_string()
         } else {
@@ -152,6 +181,15 @@ mod tests {
         assert!(p.text.contains(" 0.00 `true`"));
         assert!(p.text.contains("`grep -c '^TIME_WAIT ' /st | grep -x 1`"));
         assert!(!p.text.contains("tcpdrop"));
+    }
+
+    #[test]
+    fn standard_blocks_are_kept() {
+        let t = "a\n#ifdef STANDARD\nb\n#endif\n#ifdef FreeBSD\nc\n#else\nd\n#endif\ne\n";
+        assert_eq!(
+            preprocess(t),
+            vec!["a", "", "b", "", "", "", "", "d", "", "e"]
+        );
     }
 
     #[test]
