@@ -333,6 +333,10 @@ impl Connection {
             if !zero_window_ack {
                 if !seg.rst() {
                     self.ack_now = true;
+                    // RFC 2883 §4: data wholly below RCV.NXT is a duplicate: report it.
+                    if self.sack_ok && !seg.payload.is_empty() && seg.seq.lt(self.rcv_nxt) {
+                        self.dsack = self.duplicate_range(seg.seq, seg.payload.len());
+                    }
                 }
                 return Verdict::Drop(DropReason::TcpNotAcceptable);
             }
@@ -639,6 +643,9 @@ impl Connection {
         if !seg.payload.is_empty() && self.state.can_receive() && !self.fin_received {
             let mut data = seg.payload;
             let mut start = seg.seq.add(usize::from(seg.syn()));
+            if self.sack_ok {
+                self.dsack = self.duplicate_range(start, data.len());
+            }
             if start.lt(self.rcv_nxt) {
                 let skip = (self.rcv_nxt.distance(start) as usize).min(data.len());
                 data = &data[skip..];
@@ -688,6 +695,23 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// The part of a segment `[start, start + len)` this side already has, for a D-SACK block
+    /// (RFC 2883 §4): what lies below RCV.NXT, else the first part already held out of order.
+    fn duplicate_range(&self, start: SeqNumber, len: usize) -> Option<(SeqNumber, SeqNumber)> {
+        let end = start.add(len);
+        if start.lt(self.rcv_nxt) {
+            let top = if end.lt(self.rcv_nxt) {
+                end
+            } else {
+                self.rcv_nxt
+            };
+            return Some((start, top));
+        }
+        let offset = start.distance(self.rcv_nxt) as usize;
+        let (a, b) = self.recv_buf.held_overlap(offset, len)?;
+        Some((self.rcv_nxt.add(a), self.rcv_nxt.add(b)))
     }
 
     /// Delayed ACK (RFC 9293 §3.8.6.3): ACK at least every second full-sized segment, and

@@ -175,7 +175,7 @@ mod tests {
                  +0 `sockstat -4 -P tcp -s | grep packetdril | grep -c TIME_WAIT | grep 1`\n\
                  +0 `tcpdrop -s TIME_WAIT`\n";
         let p = prepare(s, None, "/st");
-        assert_eq!(p.flags, vec!["rcvbuf=65536".to_string()]);
+        assert_eq!(p.flags, vec!["rcvbuf=65700".to_string()]);
         assert_eq!((p.checks, p.neutralised), (1, 1));
         assert!(p.text.contains("``AS IS''"));
         assert!(p.text.contains(" 0.00 `true`"));

@@ -24,7 +24,12 @@ fn sysctl(name: &str, value: &str) -> Shell {
     let flags = |f: &[String]| Shell::Flags(f.to_vec());
     match name {
         "net.inet.tcp.sack.enable" | "net.ipv4.tcp_sack" => flags(&[format!("sack={value}")]),
-        "net.inet.tcp.recvspace" => flags(&[format!("rcvbuf={value}")]),
+        // FreeBSD rounds the receive buffer up to a multiple of the MSS when the connection is
+        // established (65536 → 65700 with MSS 1460); its windows and edges follow that figure.
+        "net.inet.tcp.recvspace" => match value.parse::<usize>() {
+            Ok(v) => flags(&[format!("rcvbuf={}", v.div_ceil(1460) * 1460)]),
+            Err(_) => Shell::Neutral,
+        },
         "net.inet.tcp.sendspace" => flags(&[format!("sndbuf={value}")]),
         "net.inet.tcp.rfc1323" => flags(&[format!("ts={value}"), format!("wscale={value}")]),
         "net.ipv4.tcp_timestamps" => flags(&[format!("ts={value}")]),
@@ -100,7 +105,7 @@ mod tests {
     fn sysctls_map_to_flags_or_are_noted() {
         assert_eq!(
             classify("sysctl -w net.inet.tcp.recvspace=65536", "f"),
-            Shell::Flags(vec!["rcvbuf=65536".into()])
+            Shell::Flags(vec!["rcvbuf=65700".into()])
         );
         assert_eq!(
             classify("sysctl -w net.inet.tcp.insecure_rst=1", "f"),
