@@ -53,7 +53,13 @@ fn suite_flags(name: &str) -> &'static str {
 
 /// The profile `auto` picks for a script.
 fn auto_profile(name: &str) -> Option<&'static str> {
-    name.starts_with("freebsd/").then_some("freebsd")
+    if name.starts_with("freebsd/") {
+        Some("freebsd")
+    } else if name.starts_with("linux/") {
+        Some("linux")
+    } else {
+        None
+    }
 }
 
 /// Every `.pkt` under `target` (or `target` itself), sorted.
@@ -155,7 +161,7 @@ fn run_script(
     Ok(report::classify(
         name,
         written,
-        profiled,
+        profiled.map(|o| (profile.unwrap_or(""), o)),
         script::features(&text),
         prepared,
     ))

@@ -17,10 +17,42 @@
 //!   rounded figure.
 
 /// The profiles the runner knows.
-pub const PROFILES: &[(&str, &str)] = &[(
-    "freebsd",
-    "FreeBSD option layout and advertised window in outbound packets; SO_RCVBUF read-back",
-)];
+pub const PROFILES: &[(&str, &str)] = &[
+    (
+        "freebsd",
+        "FreeBSD option layout, window scale and advertised window in outbound packets; \
+         SO_RCVBUF read-back",
+    ),
+    (
+        "linux",
+        "window scale and advertised window in outbound packets (Linux's layout is ustack's)",
+    ),
+];
+
+/// Applies profile `name` to one line; `rcvbuf` is the configured receive buffer.
+pub fn apply(name: &str, line: &str, rcvbuf: Option<&str>) -> String {
+    match name {
+        "freebsd" => freebsd_line(line, rcvbuf),
+        "linux" => linux_line(line, rcvbuf),
+        _ => line.to_string(),
+    }
+}
+
+/// The `linux` profile: outbound `win N` dropped and `wscale N` set to ustack's shift; the
+/// option list itself is kept exactly (it must already be in ustack's layout).
+pub fn linux_line(line: &str, rcvbuf: Option<&str>) -> String {
+    if !is_outbound(line) {
+        return line.to_string();
+    }
+    let l = drop_window(line);
+    let Some(at) = l.find("wscale ") else {
+        return l;
+    };
+    let from = at + "wscale ".len();
+    let digits = l[from..].chars().take_while(char::is_ascii_digit).count();
+    let shift = ustack_shift(rcvbuf.and_then(|b| b.parse().ok()).unwrap_or(256 << 10));
+    format!("{}{shift}{}", &l[..from], &l[from + digits..])
+}
 
 /// Whether `line` is an outbound packet line (`<time> > ...`).
 fn is_outbound(line: &str) -> bool {
@@ -159,6 +191,13 @@ mod tests {
         assert_eq!(
             freebsd_line(out, None),
             "+0.00 > S. 0:0(0) ack 1 <mss 1460,nop,nop,sackOK>"
+        );
+        assert_eq!(
+            linux_line(
+                "   +0 > S. 0:0(0) ack 1 <mss 1460,nop,nop,sackOK,nop,wscale 8>",
+                None
+            ),
+            "   +0 > S. 0:0(0) ack 1 <mss 1460,nop,nop,sackOK,nop,wscale 3>"
         );
         let inbound = "+0.00 < S 0:0(0) win 65535 <mss 1460,sackOK,eol,eol>";
         assert_eq!(freebsd_line(inbound, None), inbound);

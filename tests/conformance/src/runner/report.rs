@@ -49,13 +49,13 @@ fn shim_unsupported(err: &str) -> bool {
 pub fn classify(
     name: String,
     written: Outcome,
-    profiled: Option<Outcome>,
+    profiled: Option<(&'static str, Outcome)>,
     features: Vec<&'static str>,
     prepared: Prepared,
 ) -> ScriptResult {
     let as_written = matches!(written, Outcome::Passed);
-    let profile = profiled.as_ref().map(|_| "freebsd");
-    let last = profiled.unwrap_or(written);
+    let profile = profiled.as_ref().map(|(p, _)| *p);
+    let last = profiled.map_or(written, |(_, o)| o);
     let mut notes: Vec<String> = prepared
         .missing
         .iter()
@@ -266,7 +266,7 @@ mod tests {
         let r = classify(
             "n".into(),
             Outcome::Failed(String::new()),
-            Some(Outcome::Passed),
+            Some(("freebsd", Outcome::Passed)),
             vec![],
             p(),
         );

@@ -68,42 +68,86 @@ pub fn features(text: &str) -> Vec<&'static str> {
     out
 }
 
-/// Rewrites the backticks of one line; everything outside them is kept.
-fn shell_line(line: &str, state_file: &str, p: &mut Prepared) -> String {
-    let mut out = String::new();
-    let mut rest = line;
-    while let Some(a) = rest.find('`') {
-        let Some(len) = rest[a + 1..].find('`') else {
-            break;
-        };
-        let cmd = &rest[a + 1..a + 1 + len];
-        let replacement = match classify(cmd, state_file) {
-            Shell::Flags(f) => {
-                p.flags.extend(f);
-                "true".to_string()
-            }
+/// What one backtick command (possibly several lines, `;`-separated) becomes.
+fn shell_command(cmd: &str, state_file: &str, p: &mut Prepared) -> String {
+    let parts: Vec<&str> = cmd
+        .split(['\n', ';'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    let mut checks = Vec::new();
+    for part in parts {
+        match classify(part, state_file) {
+            Shell::Flags(f) => p.flags.extend(f),
             Shell::Check(c) => {
                 p.checks += 1;
-                c
+                checks.push(c);
             }
             Shell::Missing(m) => {
                 p.missing.push(m);
                 p.neutralised += 1;
-                "true".to_string()
             }
-            Shell::Neutral => {
-                p.neutralised += 1;
-                "true".to_string()
-            }
-        };
-        out.push_str(&rest[..a]);
-        out.push('`');
-        out.push_str(&replacement);
-        out.push('`');
-        rest = &rest[a + 2 + len..];
+            Shell::Neutral => p.neutralised += 1,
+        }
     }
-    out.push_str(rest);
-    out
+    // Keep the command's line count so packetdrill's line numbers stay the file's.
+    let newlines = "\n".repeat(cmd.matches('\n').count());
+    if checks.is_empty() {
+        format!("true{newlines}")
+    } else {
+        format!("{}{newlines}", checks.join(" && "))
+    }
+}
+
+/// Rewrites every backtick command of `lines` (commands may span lines); `//` comment lines
+/// are left alone.
+fn shell_lines(lines: &[String], state_file: &str, p: &mut Prepared) -> Vec<String> {
+    let mut out = String::new();
+    let mut open: Option<String> = None;
+    for line in lines {
+        if open.is_none() && line.trim_start().starts_with("//") {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        }
+        let mut rest = line.as_str();
+        loop {
+            match &mut open {
+                Some(cmd) => match rest.find('`') {
+                    Some(i) => {
+                        cmd.push_str(&rest[..i]);
+                        let c = std::mem::take(cmd);
+                        open = None;
+                        out.push_str(&shell_command(&c, state_file, p));
+                        out.push('`');
+                        rest = &rest[i + 1..];
+                    }
+                    None => {
+                        cmd.push_str(rest);
+                        cmd.push('\n');
+                        break;
+                    }
+                },
+                None => match rest.find('`') {
+                    Some(i) => {
+                        out.push_str(&rest[..=i]);
+                        open = Some(String::new());
+                        rest = &rest[i + 1..];
+                    }
+                    None => {
+                        out.push_str(rest);
+                        out.push('\n');
+                        break;
+                    }
+                },
+            }
+        }
+    }
+    if let Some(cmd) = open {
+        // An unterminated command: leave it for packetdrill to report.
+        out.push_str(&cmd);
+    }
+    out.lines().map(str::to_string).collect()
 }
 
 /// The FreeBSD suite's scripts go through the C preprocessor with `-DSTANDARD` (the RFC
@@ -138,15 +182,7 @@ pub fn preprocess(text: &str) -> Vec<String> {
 /// Prepares `text`; `profile` is a name from [`profile::PROFILES`] or None (as written).
 pub fn prepare(text: &str, profile: Option<&str>, state_file: &str) -> Prepared {
     let mut p = Prepared::default();
-    let mut lines = Vec::new();
-    for line in &preprocess(text) {
-        let l = if line.trim_start().starts_with("//") {
-            line.to_string()
-        } else {
-            shell_line(line, state_file, &mut p)
-        };
-        lines.push(l);
-    }
+    let mut lines = shell_lines(&preprocess(text), state_file, &mut p);
     // Later settings win, as they would on the machine.
     let rcvbuf = p
         .flags
@@ -154,10 +190,10 @@ pub fn prepare(text: &str, profile: Option<&str>, state_file: &str) -> Prepared 
         .rev()
         .find_map(|f| f.strip_prefix("rcvbuf="))
         .map(str::to_string);
-    if profile == Some("freebsd") {
+    if let Some(name) = profile {
         for l in &mut lines {
             if !l.trim_start().starts_with("//") {
-                *l = profile::freebsd_line(l, rcvbuf.as_deref());
+                *l = profile::apply(name, l, rcvbuf.as_deref());
             }
         }
     }
@@ -181,6 +217,14 @@ mod tests {
         assert!(p.text.contains(" 0.00 `true`"));
         assert!(p.text.contains("`grep -c '^TIME_WAIT ' /st | grep -x 1`"));
         assert!(!p.text.contains("tcpdrop"));
+    }
+
+    #[test]
+    fn multi_line_commands_keep_line_numbers() {
+        let s = "`../common/defaults.sh\nsysctl -q net.ipv4.tcp_timestamps=0\n`\n+0 socket(...)\n";
+        let p = prepare(s, None, "/st");
+        assert_eq!(p.flags, vec!["ts=0".to_string()]);
+        assert_eq!(p.text, "`true\n\n`\n+0 socket(...)\n");
     }
 
     #[test]
