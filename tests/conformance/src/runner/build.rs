@@ -1,6 +1,9 @@
 //! Builds packetdrill from a copy of `../shared/conformance/packetdrill` (read-only) in
-//! `target/conformance/`, with the shim receive-timeout patch
-//! (`tests/conformance/packetdrill/so-receive-timeout.patch`) applied to the copy.
+//! `target/conformance/`, with `tests/conformance/packetdrill/so-mode.patch` applied to the
+//! copy: (1) `so_netdev_receive` honours its timeout against the shim's clock, so a packet the
+//! stack never sends is reported instead of waited for forever; (2) at the end of a script,
+//! sockets still open are closed through the shim, not with the process's `close(2)` (their
+//! numbers are the shim's, not the process's).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,7 +26,7 @@ fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
 /// The packetdrill binary, built if missing (or if the patch is newer than it).
 pub fn packetdrill(repo: &Path) -> Result<PathBuf, String> {
     let src = shared_dir(repo).join("packetdrill");
-    let patch = repo.join("tests/conformance/packetdrill/so-receive-timeout.patch");
+    let patch = repo.join("tests/conformance/packetdrill/so-mode.patch");
     let dir = repo.join("target/conformance/packetdrill");
     let bin = dir.join("packetdrill");
     let fresh = |p: &Path| p.metadata().and_then(|m| m.modified()).ok();

@@ -58,6 +58,25 @@ pub fn classify(cmd: &str, state_file: &str) -> Shell {
         }
         return Shell::Neutral;
     }
+    // Linux's `set_sysctls.py /proc/sys/net/ipv4/tcp_timestamps=0 ...`.
+    if words.first().is_some_and(|w| w.ends_with("set_sysctls.py")) {
+        let mut flags = Vec::new();
+        for w in &words[1..] {
+            let Some((path, v)) = w.split_once('=') else {
+                continue;
+            };
+            let name = path.trim_start_matches("/proc/sys/").replace('/', ".");
+            match sysctl(&name, v) {
+                Shell::Flags(f) => flags.extend(f),
+                other => return other,
+            }
+        }
+        return if flags.is_empty() {
+            Shell::Neutral
+        } else {
+            Shell::Flags(flags)
+        };
+    }
     if words.first() == Some(&"sockstat") {
         return sockstat(cmd, state_file).unwrap_or(Shell::Neutral);
     }
@@ -116,6 +135,13 @@ mod tests {
             Shell::Neutral
         );
         assert_eq!(classify("tc qdisc add dev tun0 root", "f"), Shell::Neutral);
+        assert_eq!(
+            classify(
+                "../common/set_sysctls.py /proc/sys/net/ipv4/tcp_timestamps=0",
+                "f"
+            ),
+            Shell::Flags(vec!["ts=0".into()])
+        );
     }
 
     #[test]
