@@ -182,6 +182,18 @@ pub fn preprocess(text: &str) -> Vec<String> {
 /// Prepares `text`; `profile` is a name from [`profile::PROFILES`] or None (as written).
 pub fn prepare(text: &str, profile: Option<&str>, state_file: &str) -> Prepared {
     let mut p = Prepared::default();
+    // ustack's own scripts name the Config they were written for in a header comment.
+    for line in text.lines() {
+        if let Some(flags) = line.trim().strip_prefix("// so_flags:") {
+            p.flags.extend(
+                flags
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|f| !f.is_empty())
+                    .map(str::to_string),
+            );
+        }
+    }
     let mut lines = shell_lines(&preprocess(text), state_file, &mut p);
     // Later settings win, as they would on the machine.
     let rcvbuf = p
@@ -217,6 +229,19 @@ mod tests {
         assert!(p.text.contains(" 0.00 `true`"));
         assert!(p.text.contains("`grep -c '^TIME_WAIT ' /st | grep -x 1`"));
         assert!(!p.text.contains("tcpdrop"));
+    }
+
+    #[test]
+    fn header_comment_carries_so_flags() {
+        let p = prepare(
+            "// so_flags: ts=0, synbacklog=1\n0 socket(...)\n",
+            None,
+            "/st",
+        );
+        assert_eq!(
+            p.flags,
+            vec!["ts=0".to_string(), "synbacklog=1".to_string()]
+        );
     }
 
     #[test]
