@@ -114,6 +114,10 @@ pub struct Interface {
     >,
 }
 
+/// Waits of 2 ms real time without any input or clock movement after which a blocking call
+/// moves the virtual clock itself.
+const IDLE_WAITS: u32 = 10;
+
 /// What `userdata` points to.
 #[derive(Debug)]
 pub struct Instance {
@@ -136,18 +140,31 @@ impl Instance {
         mut op: impl FnMut(&mut Shim) -> Result<T, Errno>,
     ) -> Result<T, Errno> {
         let mut g = self.lock();
+        let mut idle = 0;
         loop {
             match op(&mut g) {
                 Err(libc::EAGAIN) if !dontwait && g.blocking(fd) => {
-                    g = self
-                        .moved
-                        .wait_timeout(g, RealDuration::from_millis(2))
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0;
+                    let before = g.moves();
+                    g = self.wait(g);
+                    idle = if g.moves() == before { idle + 1 } else { 0 };
+                    if idle >= IDLE_WAITS {
+                        // Nobody else moves the clock (packetdrill waits for this call):
+                        // run the stack's timers ourselves, as the kernel would while we sleep.
+                        g.advance_idle();
+                        idle = 0;
+                    }
                 }
                 r => return r,
             }
         }
+    }
+
+    /// Waits (a little real time) for the other thread to do something.
+    fn wait<'a>(&'a self, g: MutexGuard<'a, Shim>) -> MutexGuard<'a, Shim> {
+        self.moved
+            .wait_timeout(g, RealDuration::from_millis(2))
+            .unwrap_or_else(|e| e.into_inner())
+            .0
     }
 }
 

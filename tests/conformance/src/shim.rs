@@ -97,6 +97,8 @@ pub struct Shim {
     scratch: Vec<u8>,
     state_file: Option<String>,
     last_table: String,
+    /// Counts inputs and clock movements, so a waiting call can tell whether anything happened.
+    moves: u64,
 }
 
 impl Shim {
@@ -111,6 +113,7 @@ impl Shim {
             scratch: vec![0; 65536],
             state_file: settings.state_file,
             last_table: String::from("-"),
+            moves: 0,
         };
         shim.write_table();
         Ok(shim)
@@ -166,6 +169,7 @@ impl Shim {
     /// Moves the clock forward to `to`, running the stack's timers at each deadline on the way
     /// (so a packet a timer sends carries the deadline as its time).
     pub fn advance_to(&mut self, to: Instant) {
+        self.moves += 1;
         while let Some(at) = self.stack.poll_at() {
             if at > to {
                 break;
@@ -199,6 +203,7 @@ impl Shim {
 
     /// packetdrill injects a packet.
     pub fn inject(&mut self, packet: &[u8]) {
+        self.moves += 1;
         self.stack.receive(self.now, packet);
         self.drain();
         // USTACK_SHIM_DEBUG=1: the stack's counters after each injected packet, on stderr.
@@ -219,13 +224,24 @@ impl Shim {
         if let Some(p) = self.out.pop_front() {
             return Some(p);
         }
+        self.advance_idle();
+        self.out.pop_front()
+    }
+
+    /// How many inputs and clock movements there have been.
+    pub fn moves(&self) -> u64 {
+        self.moves
+    }
+
+    /// For a blocking call when nothing else moves the clock (packetdrill's main thread waits
+    /// for the call to finish): move to the stack's next deadline, or by a small step.
+    pub fn advance_idle(&mut self) {
         let step = Instant::from_micros(self.now.total_micros() + IDLE_STEP_MICROS);
         let to = match self.stack.poll_at() {
             Some(at) if at < step => at.max(self.now),
             _ => step,
         };
         self.advance_to(to);
-        self.out.pop_front()
     }
 
     /// Allocates the lowest free descriptor number (from 3, as a fresh process would).

@@ -2,7 +2,6 @@
 
 use super::Instance;
 use crate::shim::Errno;
-use std::time::Duration as RealDuration;
 
 /// Fills `revents` and returns how many descriptors are ready. A positive timeout waits (for
 /// the other packetdrill thread to move packets or time) until something is ready or the
@@ -12,6 +11,7 @@ pub(super) fn run(i: &Instance, fds: &mut [libc::pollfd], timeout_ms: i32) -> Re
     let deadline = u64::try_from(timeout_ms)
         .ok()
         .map(|ms| g.now().total_micros() + ms * 1000);
+    let mut idle = 0;
     loop {
         let mut ready = 0;
         for p in fds.iter_mut() {
@@ -46,10 +46,12 @@ pub(super) fn run(i: &Instance, fds: &mut [libc::pollfd], timeout_ms: i32) -> Re
         if ready > 0 || timeout_ms == 0 || expired {
             return Ok(ready);
         }
-        g = i
-            .moved
-            .wait_timeout(g, RealDuration::from_millis(2))
-            .unwrap_or_else(|e| e.into_inner())
-            .0;
+        let before = g.moves();
+        g = i.wait(g);
+        idle = if g.moves() == before { idle + 1 } else { 0 };
+        if idle >= super::IDLE_WAITS {
+            g.advance_idle();
+            idle = 0;
+        }
     }
 }
