@@ -166,7 +166,20 @@ impl Connection {
         }
         match self.state {
             State::Closed | State::Listen => return None,
-            State::SynSent | State::SynReceived => return self.poll_handshake(now, buf, ip),
+            State::SynSent => return self.poll_handshake(now, buf, ip),
+            State::SynReceived => {
+                if let Some(n) = self.poll_handshake(now, buf, ip) {
+                    return Some(n);
+                }
+                // RFC 5961 §3.2 / §4.2: a challenge ACK (or the ACK an unacceptable segment
+                // gets, RFC 9293 §3.10.7.4) goes out in SYN-RECEIVED too, not only once
+                // the connection is established.
+                if self.ack_now {
+                    let o = self.segment_options(now);
+                    return Some(self.write(now, buf, ip, self.snd_max, flags::ACK, o, None));
+                }
+                return None;
+            }
             _ => {}
         }
         if let Some(n) = self.poll_recovery(now, buf, ip) {
