@@ -116,7 +116,7 @@ pub struct Interface {
 
 /// Waits of 2 ms real time without any input or clock movement after which a blocking call
 /// moves the virtual clock itself.
-const IDLE_WAITS: u32 = 10;
+const IDLE_WAITS: u32 = 25;
 
 /// What `userdata` points to.
 #[derive(Debug)]
