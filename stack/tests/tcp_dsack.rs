@@ -48,6 +48,19 @@ fn duplicate_of_held_out_of_order_data_is_reported() {
 }
 
 #[test]
+fn partly_duplicate_in_order_segment_is_acked_at_once() {
+    let mut x = passive_full(config(), 2048);
+    let r = PEER_ISN + 1;
+    assert!(send_range(&mut x, 0, 100).len() <= 1);
+    x.p.drain();
+    // 50..150: half old, half new, no gap anywhere: still an immediate ACK with the D-SACK.
+    let outs = send_range(&mut x, 50, 150);
+    assert_eq!(outs.len(), 1, "{outs:?}");
+    assert_eq!(outs[0].ack, r + 150);
+    assert_eq!(outs[0].sack(), vec![(r + 50, r + 100)]);
+}
+
+#[test]
 fn no_dsack_without_sack_permitted() {
     let mut x = passive_plain(config(), 2048);
     assert!(send_range(&mut x, 0, 100).len() <= 1);

@@ -671,6 +671,10 @@ impl Connection {
                 } else if had_gap {
                     // Filling a gap: ACK at once.
                     self.ack_now = true;
+                } else if self.dsack.is_some() {
+                    // RFC 2883 §4: part of it was a duplicate; the D-SACK block tells the
+                    // sender now that it resent data needlessly, not a delayed ACK later.
+                    self.ack_now = true;
                 } else {
                     self.schedule_ack(now, seg.payload.len());
                 }
