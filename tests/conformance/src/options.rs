@@ -9,6 +9,11 @@ use libc::{EINVAL, ENOPROTOOPT};
 use ustack::tcp::{State, TcpInfo};
 use ustack::Duration;
 
+/// `TCP_CC_INFO` (linux/tcp.h).
+const TCP_CC_INFO: i32 = 26;
+/// `SO_MEMINFO` (asm-generic/socket.h).
+const SO_MEMINFO: i32 = 55;
+
 fn int_arg(val: &[u8]) -> Result<i32, Errno> {
     let b: [u8; 4] = val.get(..4).and_then(|s| s.try_into().ok()).ok_or(EINVAL)?;
     Ok(i32::from_ne_bytes(b))
@@ -44,8 +49,9 @@ fn put64(b: &mut [u8], at: usize, v: u64) {
     b[at..at + 8].copy_from_slice(&v.to_ne_bytes());
 }
 
-/// Size of Linux's `struct tcp_info` up to `tcpi_snd_wnd` (what we fill).
-pub const TCP_INFO_LEN: usize = 232;
+/// Bytes of `struct tcp_info` returned: more than any Linux version's struct (280 bytes in
+/// 6.x), zero beyond the fields filled; the caller's `optlen` truncates it as the kernel does.
+pub const TCP_INFO_LEN: usize = 512;
 
 /// Linux's `struct tcp_info` (include/uapi/linux/tcp.h) for the fields ustack tracks; the rest
 /// are zero. Counts Linux gives in segments (cwnd, ssthresh, unacked) are bytes / MSS here.
@@ -73,6 +79,7 @@ pub fn linux_tcp_info(i: &TcpInfo) -> Vec<u8> {
         i.send_queue.saturating_sub(i.bytes_in_flight) as u64,
     ); // notsent
     put32(&mut b, 228, i.snd_wnd as u64); // tcpi_snd_wnd
+    put32(&mut b, 232, i.rcv_wnd as u64); // tcpi_rcv_wnd
     b
 }
 
@@ -182,6 +189,27 @@ impl Shim {
                 let mut v = name.as_bytes().to_vec();
                 v.resize(16, 0);
                 v
+            }
+            // Linux answers with 0 bytes for algorithms without extra info (Reno, CUBIC).
+            (libc::IPPROTO_TCP, TCP_CC_INFO) => Vec::new(),
+            (libc::SOL_SOCKET, SO_MEMINFO) => {
+                let info = conn.and_then(|c| self.stack.tcp_info(c));
+                let (rq, sq) = info.map_or((0, 0), |i| (i.recv_queue, i.send_queue));
+                // SK_MEMINFO_{RMEM_ALLOC, RCVBUF, WMEM_ALLOC, SNDBUF, FWD_ALLOC, WMEM_QUEUED,
+                // OPTMEM, BACKLOG, DROPS, ...}: what ustack tracks, the rest zero.
+                let vars = [
+                    rq,
+                    cfg.tcp_rx_buffer,
+                    sq,
+                    cfg.tcp_tx_buffer,
+                    0,
+                    sq,
+                    0,
+                    0,
+                    0,
+                    0,
+                ];
+                vars.iter().flat_map(|v| int(*v as i32)).collect()
             }
             (libc::IPPROTO_TCP, libc::TCP_INFO) => {
                 let c = conn.ok_or(ENOPROTOOPT)?;

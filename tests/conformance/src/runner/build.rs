@@ -3,7 +3,8 @@
 //! copy: (1) `so_netdev_receive` honours its timeout against the shim's clock, so a packet the
 //! stack never sends is reported instead of waited for forever; (2) at the end of a script,
 //! sockets still open are closed through the shim, not with the process's `close(2)` (their
-//! numbers are the shim's, not the process's).
+//! numbers are the shim's, not the process's); (3) inline Python assertions read `TCP_INFO`
+//! through the shim too.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -115,6 +115,11 @@ fn run_variant(
     let prepared = script::prepare(text, profile, &state.to_string_lossy());
     let file = work.join("script.pkt");
     std::fs::write(&file, &prepared.text).map_err(|e| e.to_string())?;
+    // USTACK_CONF_KEEP=DIR keeps each prepared script (to rerun it by hand with -v).
+    if let Some(dir) = std::env::var_os("USTACK_CONF_KEEP") {
+        let name = format!("last-{}.pkt", profile.unwrap_or("as-written"));
+        let _ = std::fs::copy(&file, Path::new(&dir).join(name));
+    }
     let mut flags: Vec<String> = base_flags
         .split(',')
         .filter(|s| !s.is_empty())

@@ -14,7 +14,9 @@
 //! - outbound `win N` is dropped (not checked): the advertised window follows the receive
 //!   buffer's size and accounting, a local choice (RFC 9293 §3.8.6.2.2);
 //! - `getsockopt(.., SO_RCVBUF, [N], ..)` expects the configured buffer instead of FreeBSD's
-//!   rounded figure.
+//!   rounded figure;
+//! - inline Python's FreeBSD `TCPI_*` state names become Linux's state numbers, which the shim
+//!   reports in `tcpi_state`.
 
 /// The profiles the runner knows.
 pub const PROFILES: &[(&str, &str)] = &[
@@ -127,8 +129,32 @@ fn drop_window(line: &str) -> String {
     format!("{}{}", &line[..at], &rest[digits..])
 }
 
+/// FreeBSD's packetdrill defines `TCPI_*` state names for inline Python; the shim reports
+/// `tcpi_state` with Linux's numbers (include/net/tcp_states.h), as Linux's packetdrill reads
+/// it. The profile writes each name as that number: the same state, spelled for this reader.
+const TCPI_STATES: &[(&str, &str)] = &[
+    ("TCPI_ESTABLISHED", "1"),
+    ("TCPI_SYN_SENT", "2"),
+    ("TCPI_SYN_RECEIVED", "3"),
+    ("TCPI_FIN_WAIT_1", "4"),
+    ("TCPI_FIN_WAIT_2", "5"),
+    ("TCPI_TIME_WAIT", "6"),
+    ("TCPI_CLOSED", "7"),
+    ("TCPI_CLOSE_WAIT", "8"),
+    ("TCPI_LAST_ACK", "9"),
+    ("TCPI_LISTEN", "10"),
+    ("TCPI_CLOSING", "11"),
+];
+
 /// Applies the `freebsd` profile to one line; `rcvbuf` is the configured receive buffer.
 pub fn freebsd_line(line: &str, rcvbuf: Option<&str>) -> String {
+    if line.contains("%{") {
+        let mut l = line.to_string();
+        for (name, num) in TCPI_STATES {
+            l = l.replace(name, num);
+        }
+        return l;
+    }
     if is_outbound(line) {
         let mut l = drop_window(line);
         if let (Some(a), Some(b)) = (l.find('<'), l.rfind('>')) {
@@ -198,6 +224,10 @@ mod tests {
                 None
             ),
             "   +0 > S. 0:0(0) ack 1 <mss 1460,nop,nop,sackOK,nop,wscale 3>"
+        );
+        assert_eq!(
+            freebsd_line("+0.00 %{ assert tcpi_state == TCPI_SYN_RECEIVED }%", None),
+            "+0.00 %{ assert tcpi_state == 3 }%"
         );
         let inbound = "+0.00 < S 0:0(0) win 65535 <mss 1460,sackOK,eol,eol>";
         assert_eq!(freebsd_line(inbound, None), inbound);

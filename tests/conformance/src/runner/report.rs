@@ -71,6 +71,11 @@ pub fn classify(
         Result::Pass
     } else {
         let err = error_of(&last);
+        let python_failed = err.contains("Python") || err.contains("executing code");
+        let features: Vec<&str> = features
+            .into_iter()
+            .filter(|f| *f != super::script::PYTHON || python_failed)
+            .collect();
         if !features.is_empty() {
             Result::Unsupported(format!("{} — {err}", features.join(", ")))
         } else if shim_unsupported(&err) {

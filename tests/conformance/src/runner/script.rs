@@ -19,6 +19,10 @@ pub struct Prepared {
     pub checks: usize,
 }
 
+/// Inline Python assertions: the shim answers `TCP_INFO` with Linux's layout for the fields
+/// ustack tracks, so these count as unsupported only when the Python part is what fails.
+pub const PYTHON: &str = "inline Python on Linux tcp_info internals";
+
 /// Features ustack (or the shim) lacks, recognised by what a script uses.
 pub const FEATURES: &[(&str, &str)] = &[
     ("TCP_FASTOPEN", "TCP Fast Open (RFC 7413)"),
