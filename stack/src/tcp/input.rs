@@ -639,6 +639,11 @@ impl Connection {
         if seg.fin() {
             let fin = seg.seq.add(seg.payload.len() + usize::from(seg.syn()));
             self.fin_seq.get_or_insert(fin);
+            // RFC 5681 §4.2: a FIN beyond a gap is an out-of-order segment too and gets an
+            // immediate duplicate ACK, even with no data on it.
+            if seg.payload.is_empty() && fin.gt(self.rcv_nxt) {
+                self.ack_now = true;
+            }
         }
         if !seg.payload.is_empty() && self.state.can_receive() && !self.fin_received {
             let mut data = seg.payload;

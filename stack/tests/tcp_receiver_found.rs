@@ -1,6 +1,7 @@
-//! D-SACK (RFC 2883 §4): a duplicate segment is reported in the first SACK block of the ACK it
-//! triggers, once, ahead of the usual blocks. (Found by the FreeBSD rcv-data-segments suite run
-//! through packetdrill, tests/conformance.)
+//! Receiver behaviours found by the FreeBSD rcv-data-segments suite run through packetdrill
+//! (tests/conformance): D-SACK (RFC 2883 §4) — a duplicate segment is reported in the first
+//! SACK block of the ACK it triggers, once, ahead of the usual blocks, and that ACK is not
+//! delayed — and the duplicate ACK an out-of-order FIN gets (RFC 5681 §4.2).
 
 mod common;
 mod tcp_common;
@@ -67,4 +68,22 @@ fn no_dsack_without_sack_permitted() {
     let outs = send_range(&mut x, 0, 100);
     assert_eq!(outs.len(), 1, "{outs:?}");
     assert!(outs[0].sack().is_empty());
+}
+
+#[test]
+fn fin_beyond_a_gap_gets_a_duplicate_ack() {
+    // (RFC 5681 §4.2; found by FreeBSD's rcv-data-segments/reordering-5F4321.)
+    let mut x = passive_full(config(), 2048);
+    let r = PEER_ISN + 1;
+    let outs = send_range(&mut x, 100, 200);
+    assert_eq!(outs[0].sack(), vec![(r + 100, r + 200)]);
+    let outs =
+        x.p.send(x.p.seg(ACK | ustack::wire::tcp::flags::FIN).seq(r + 200));
+    assert_eq!(outs.len(), 1, "{outs:?}");
+    assert!(outs[0].is_pure_ack());
+    assert_eq!(outs[0].ack, r);
+    assert_eq!(outs[0].sack(), vec![(r + 100, r + 200)]);
+    // The gap fills: data and FIN are acknowledged together.
+    let outs = send_range(&mut x, 0, 100);
+    assert_eq!(outs.last().map(|o| o.ack), Some(r + 201));
 }
