@@ -259,6 +259,18 @@ mod tests {
     }
 
     #[test]
+    fn python_is_unsupported_only_when_python_fails() {
+        let py = || vec![crate::runner::script::PYTHON];
+        let p = Prepared::default;
+        let packet = Outcome::Failed("x.pkt:9: error handling packet: timing error".into());
+        let r = classify("n".into(), packet, None, py(), p());
+        assert!(matches!(r.verdict, Result::Fail(_)), "{:?}", r.verdict);
+        let python = Outcome::Failed("x.pkt:9: error in Python code".into());
+        let r = classify("n".into(), python, None, py(), p());
+        assert!(matches!(r.verdict, Result::Unsupported(_)), "{:?}", r.verdict);
+    }
+
+    #[test]
     fn unsupported_needs_a_named_feature_or_a_missing_call() {
         let p = || Prepared::default();
         let failed = Outcome::Failed(

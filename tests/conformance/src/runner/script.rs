@@ -49,11 +49,8 @@ pub const FEATURES: &[(&str, &str)] = &[
     ("SO_MARK", "SO_MARK"),
     ("IP_FREEBIND", "IP_FREEBIND"),
     ("IP_MTU_DISCOVER", "path MTU probing (IP_MTU_DISCOVER)"),
-    ("%{", "inline Python assertions (Linux tcp_info internals)"),
-    (
-        "tcpi_",
-        "inline Python assertions (Linux tcp_info internals)",
-    ),
+    ("%{", PYTHON),
+    ("tcpi_", PYTHON),
 ];
 
 /// The named features `text` needs (deduplicated, in table order).
