@@ -208,6 +208,15 @@ impl RecvBuffer {
         n
     }
 
+    /// The first part of `[offset, offset + len)` (relative to the in-order end) that is
+    /// already held out of order, if any: a duplicate to report in a D-SACK block (RFC 2883 §4).
+    pub fn held_overlap(&self, offset: usize, len: usize) -> Option<(usize, usize)> {
+        let end = offset + len;
+        let first = self.ooo.partition_point(|r| r.end <= offset);
+        let r = self.ooo.get(first).filter(|r| r.start < end)?;
+        Some((r.start.max(offset), r.end.min(end)))
+    }
+
     /// Whether out-of-order data is held.
     pub fn has_out_of_order(&self) -> bool {
         !self.ooo.is_empty()
@@ -383,6 +392,17 @@ mod tests {
         assert_eq!(b.out_of_order_ranges(), 1);
         assert_eq!(b.write_at(0, b"abcde"), 9);
         assert_eq!(read_all(&mut b), b"abcdefghi");
+    }
+
+    #[test]
+    fn held_overlap_finds_the_duplicate_part() {
+        let mut b = RecvBuffer::new(1000);
+        b.write_at(100, &[1; 100]); // holds [100, 200)
+        b.write_at(400, &[1; 100]); // holds [400, 500)
+        assert_eq!(b.held_overlap(150, 100), Some((150, 200)));
+        assert_eq!(b.held_overlap(0, 1000), Some((100, 200)));
+        assert_eq!(b.held_overlap(200, 200), None);
+        assert_eq!(b.held_overlap(450, 10), Some((450, 460)));
     }
 
     #[test]

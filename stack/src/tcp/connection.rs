@@ -111,6 +111,8 @@ pub struct Connection {
 
     // --- acknowledgments and windows ---
     pub(crate) ack_now: bool,
+    /// A duplicate segment's range to report first in the next ACK (RFC 2883 §4, D-SACK).
+    pub(crate) dsack: Option<(SeqNumber, SeqNumber)>,
     /// ACKs owed beyond `ack_now`: one per out-of-order segment (RFC 5681 §4.2 — each must
     /// produce a duplicate ACK so the sender can count them) and one per two full segments, even
     /// when several arrive before the next `poll_transmit`.
@@ -244,6 +246,7 @@ impl Connection {
             rtx_budget: 0,
             rtx_mark: iss,
             ack_now: false,
+            dsack: None,
             acks_owed: 0,
             unacked_segments: 0,
             syn_pending: false,

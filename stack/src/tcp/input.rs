@@ -193,6 +193,10 @@ impl Connection {
                     // Data (a retransmission, a window probe) is always answered: it cannot
                     // be part of an ACK loop.
                     self.ack_now = true;
+                    // RFC 2883 §4: data wholly below RCV.NXT is a duplicate: report it.
+                    if self.sack_ok && seg.seq.lt(self.rcv_nxt) {
+                        self.dsack = self.duplicate_range(seg.seq, seg.payload.len());
+                    }
                 } else if !seg.rst() {
                     self.invalid_ack(now);
                 }

@@ -52,11 +52,15 @@ impl Connection {
         if self.ts_ok {
             o.timestamps = Some((self.ts_now(now), self.ts_recent));
         }
+        // RFC 2883 §4: a duplicate segment's range goes first (a D-SACK block), then the
+        // usual blocks.
+        let first = usize::from(self.dsack.is_some());
+        o.sack_blocks[0] = self.dsack;
         if self.sack_ok && self.recv_buf.has_out_of_order() {
             // RFC 2018 §4: the most recently changed block first, as many as fit.
             let mut blocks = [(0usize, 0usize); 4];
-            let n = self.recv_buf.sack_blocks(&mut blocks);
-            for (slot, (s, e)) in o.sack_blocks.iter_mut().zip(blocks[..n].iter()) {
+            let n = self.recv_buf.sack_blocks(&mut blocks[..4 - first]);
+            for (slot, (s, e)) in o.sack_blocks[first..].iter_mut().zip(blocks[..n].iter()) {
                 *slot = Some((self.rcv_nxt.add(*s), self.rcv_nxt.add(*e)));
             }
         }
@@ -77,6 +81,8 @@ impl Connection {
     ) -> usize {
         let syn = flag_bits & flags::SYN != 0;
         let window = self.advertise(syn);
+        // A D-SACK block is reported once (RFC 2883 §4).
+        self.dsack = None;
         let with_ack = flag_bits & flags::ACK != 0;
         let repr = TcpRepr {
             src_port: self.local.port(),
@@ -148,7 +154,20 @@ impl Connection {
         }
         match self.state {
             State::Closed | State::Listen => return None,
-            State::SynSent | State::SynReceived => return self.poll_handshake(now, buf, ip),
+            State::SynSent => return self.poll_handshake(now, buf, ip),
+            State::SynReceived => {
+                if let Some(n) = self.poll_handshake(now, buf, ip) {
+                    return Some(n);
+                }
+                // RFC 5961 §3.2 / §4.2: a challenge ACK (or the ACK an unacceptable segment
+                // gets, RFC 9293 §3.10.7.4) goes out in SYN-RECEIVED too, not only once
+                // the connection is established.
+                if self.ack_now {
+                    let o = self.segment_options(now);
+                    return Some(self.write(now, buf, ip, self.snd_max, flags::ACK, o, None));
+                }
+                return None;
+            }
             _ => {}
         }
         if let Some(n) = self.poll_recovery(now, buf, ip) {

@@ -7,7 +7,7 @@ use super::state::State;
 use super::timers::Timer;
 use crate::stats::DropReason;
 use crate::time::Instant;
-use crate::wire::tcp::TcpSegment;
+use crate::wire::tcp::{SeqNumber, TcpSegment};
 
 impl Connection {
     /// The receive window used for acceptability: what we can hold.
@@ -70,6 +70,9 @@ impl Connection {
         if !seg.payload.is_empty() && self.state.can_receive() && !self.fin_received {
             let mut data = seg.payload;
             let mut start = seg.seq.add(usize::from(seg.syn()));
+            if self.sack_ok {
+                self.dsack = self.duplicate_range(start, data.len());
+            }
             if start.lt(self.rcv_nxt) {
                 let skip = (self.rcv_nxt.distance(start) as usize).min(data.len());
                 data = &data[skip..];
@@ -99,6 +102,10 @@ impl Connection {
                     self.owe_ack();
                 } else if had_gap {
                     // Filling a gap: ACK at once.
+                    self.ack_now = true;
+                } else if self.dsack.is_some() {
+                    // RFC 2883 §4: part of it was a duplicate; the D-SACK block tells the
+                    // sender now that it resent data needlessly, not a delayed ACK later.
                     self.ack_now = true;
                 } else {
                     self.schedule_ack(now, seg.payload.len());
@@ -136,8 +143,34 @@ impl Connection {
                 && data_end.distance(self.rcv_nxt) as usize <= self.recv_buf.window();
             if fits {
                 self.fin_seq = Some(data_end);
+                // RFC 5681 §4.2: a FIN beyond a gap is an out-of-order segment too and gets an
+                // immediate duplicate ACK, even with no data on it.
+                if seg.payload.is_empty() && data_end.gt(self.rcv_nxt) {
+                    self.ack_now = true;
+                }
             }
         }
+    }
+
+    /// The part of a segment `[start, start + len)` this side already has, for a D-SACK block
+    /// (RFC 2883 §4): what lies below RCV.NXT, else the first part already held out of order.
+    pub(super) fn duplicate_range(
+        &self,
+        start: SeqNumber,
+        len: usize,
+    ) -> Option<(SeqNumber, SeqNumber)> {
+        let end = start.add(len);
+        if start.lt(self.rcv_nxt) {
+            let top = if end.lt(self.rcv_nxt) {
+                end
+            } else {
+                self.rcv_nxt
+            };
+            return Some((start, top));
+        }
+        let offset = start.distance(self.rcv_nxt) as usize;
+        let (a, b) = self.recv_buf.held_overlap(offset, len)?;
+        Some((self.rcv_nxt.add(a), self.rcv_nxt.add(b)))
     }
 
     /// Delayed ACK (RFC 9293 §3.8.6.3): ACK at least every second full-sized segment, and

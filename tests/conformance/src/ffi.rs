@@ -1,0 +1,280 @@
+//! The C side: `packetdrill_interface_init` and one `extern "C"` function per member of
+//! `struct packetdrill_interface`. Each turns raw pointers into slices and addresses, calls the
+//! safe [`Shim`] under a mutex inside `catch_unwind`, and returns Linux-style `-1` + errno.
+//!
+//! packetdrill runs blocking system calls on a second thread, so the shim lives behind a
+//! `Mutex` with a `Condvar`: a blocking call that would block waits on the condvar, and every
+//! packet or clock movement from the main thread wakes it to retry.
+
+use crate::shim::{Errno, Shim};
+use libc::{c_int, c_long, c_void, size_t, socklen_t, ssize_t};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration as RealDuration;
+
+/// `struct packetdrill_interface`, member for member (packetdrill.h). Variadic members
+/// (`fcntl`, `ioctl`) are declared with one `long` argument: on the Linux x86-64 and AArch64
+/// ABIs the first variadic integer argument travels in the same register as a fixed one.
+#[repr(C)]
+#[derive(Debug)]
+#[allow(missing_docs)]
+pub struct Interface {
+    pub userdata: *mut c_void,
+    pub free: Option<unsafe extern "C" fn(*mut c_void)>,
+    pub socket: Option<unsafe extern "C" fn(*mut c_void, c_int, c_int, c_int) -> c_int>,
+    pub bind:
+        Option<unsafe extern "C" fn(*mut c_void, c_int, *const libc::sockaddr, socklen_t) -> c_int>,
+    pub listen: Option<unsafe extern "C" fn(*mut c_void, c_int, c_int) -> c_int>,
+    pub accept: Option<
+        unsafe extern "C" fn(*mut c_void, c_int, *mut libc::sockaddr, *mut socklen_t) -> c_int,
+    >,
+    pub connect:
+        Option<unsafe extern "C" fn(*mut c_void, c_int, *const libc::sockaddr, socklen_t) -> c_int>,
+    pub read: Option<unsafe extern "C" fn(*mut c_void, c_int, *mut c_void, size_t) -> ssize_t>,
+    pub readv:
+        Option<unsafe extern "C" fn(*mut c_void, c_int, *const libc::iovec, c_int) -> ssize_t>,
+    pub recv:
+        Option<unsafe extern "C" fn(*mut c_void, c_int, *mut c_void, size_t, c_int) -> ssize_t>,
+    pub recvfrom: Option<
+        unsafe extern "C" fn(
+            *mut c_void,
+            c_int,
+            *mut c_void,
+            size_t,
+            c_int,
+            *mut libc::sockaddr,
+            *mut socklen_t,
+        ) -> ssize_t,
+    >,
+    pub recvmsg:
+        Option<unsafe extern "C" fn(*mut c_void, c_int, *mut libc::msghdr, c_int) -> ssize_t>,
+    pub write: Option<unsafe extern "C" fn(*mut c_void, c_int, *const c_void, size_t) -> ssize_t>,
+    pub writev:
+        Option<unsafe extern "C" fn(*mut c_void, c_int, *const libc::iovec, c_int) -> ssize_t>,
+    pub send:
+        Option<unsafe extern "C" fn(*mut c_void, c_int, *const c_void, size_t, c_int) -> ssize_t>,
+    pub sendto: Option<
+        unsafe extern "C" fn(
+            *mut c_void,
+            c_int,
+            *const c_void,
+            size_t,
+            c_int,
+            *const libc::sockaddr,
+            socklen_t,
+        ) -> ssize_t,
+    >,
+    pub sendmsg:
+        Option<unsafe extern "C" fn(*mut c_void, c_int, *const libc::msghdr, c_int) -> ssize_t>,
+    pub fcntl: Option<unsafe extern "C" fn(*mut c_void, c_int, c_int, c_long) -> c_int>,
+    pub ioctl: Option<unsafe extern "C" fn(*mut c_void, c_int, libc::c_ulong, c_long) -> c_int>,
+    pub close: Option<unsafe extern "C" fn(*mut c_void, c_int) -> c_int>,
+    pub shutdown: Option<unsafe extern "C" fn(*mut c_void, c_int, c_int) -> c_int>,
+    pub getsockopt: Option<
+        unsafe extern "C" fn(
+            *mut c_void,
+            c_int,
+            c_int,
+            c_int,
+            *mut c_void,
+            *mut socklen_t,
+        ) -> c_int,
+    >,
+    pub setsockopt: Option<
+        unsafe extern "C" fn(*mut c_void, c_int, c_int, c_int, *const c_void, socklen_t) -> c_int,
+    >,
+    pub poll:
+        Option<unsafe extern "C" fn(*mut c_void, *mut libc::pollfd, libc::nfds_t, c_int) -> c_int>,
+    pub netdev_send: Option<unsafe extern "C" fn(*mut c_void, *const c_void, size_t) -> c_int>,
+    pub netdev_receive: Option<
+        unsafe extern "C" fn(*mut c_void, *mut c_void, *mut size_t, *mut libc::c_longlong) -> c_int,
+    >,
+    pub usleep: Option<unsafe extern "C" fn(*mut c_void, libc::useconds_t) -> c_int>,
+    pub gettimeofday:
+        Option<unsafe extern "C" fn(*mut c_void, *mut libc::timeval, *mut c_void) -> c_int>,
+    pub epoll_create: Option<unsafe extern "C" fn(*mut c_void, c_int) -> c_int>,
+    pub epoll_ctl: Option<
+        unsafe extern "C" fn(*mut c_void, c_int, c_int, c_int, *mut libc::epoll_event) -> c_int,
+    >,
+    pub epoll_wait: Option<
+        unsafe extern "C" fn(*mut c_void, c_int, *mut libc::epoll_event, c_int, c_int) -> c_int,
+    >,
+    pub pipe: Option<unsafe extern "C" fn(*mut c_void, *mut c_int) -> c_int>,
+    pub splice: Option<
+        unsafe extern "C" fn(
+            *mut c_void,
+            c_int,
+            *mut libc::loff_t,
+            c_int,
+            *mut libc::loff_t,
+            size_t,
+            libc::c_uint,
+        ) -> ssize_t,
+    >,
+}
+
+/// Waits of 2 ms real time without any input or clock movement after which a blocking call
+/// moves the virtual clock itself.
+const IDLE_WAITS: u32 = 25;
+
+/// What `userdata` points to.
+#[derive(Debug)]
+pub struct Instance {
+    shim: Mutex<Shim>,
+    moved: Condvar,
+}
+
+impl Instance {
+    fn lock(&self) -> MutexGuard<'_, Shim> {
+        // A panic inside a call poisons the mutex; the state is still usable for reporting.
+        self.shim.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `op`; while it says EAGAIN on a blocking descriptor, waits for the other thread to
+    /// move packets or time and tries again.
+    fn blocking<T>(
+        &self,
+        fd: c_int,
+        dontwait: bool,
+        mut op: impl FnMut(&mut Shim) -> Result<T, Errno>,
+    ) -> Result<T, Errno> {
+        let mut g = self.lock();
+        let mut idle = 0;
+        loop {
+            match op(&mut g) {
+                Err(libc::EAGAIN) if !dontwait && g.blocking(fd) => {
+                    let before = g.moves();
+                    g = self.wait(g);
+                    idle = if g.moves() == before { idle + 1 } else { 0 };
+                    if idle >= IDLE_WAITS {
+                        // Nobody else moves the clock (packetdrill waits for this call):
+                        // run the stack's timers ourselves, as the kernel would while we sleep.
+                        g.advance_idle();
+                        idle = 0;
+                    }
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// Waits (a little real time) for the other thread to do something.
+    fn wait<'a>(&'a self, g: MutexGuard<'a, Shim>) -> MutexGuard<'a, Shim> {
+        self.moved
+            .wait_timeout(g, RealDuration::from_millis(2))
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+    }
+}
+
+fn set_errno(e: Errno) {
+    // SAFETY: __errno_location returns this thread's errno slot, valid for the thread's life.
+    unsafe { *libc::__errno_location() = e };
+}
+
+/// Runs `f` on the instance behind `ud` inside `catch_unwind`; errors and panics become
+/// `-1` with errno (EIO for a panic).
+fn entry<T: From<i8>>(ud: *mut c_void, f: impl FnOnce(&Instance) -> Result<T, Errno>) -> T {
+    if ud.is_null() {
+        set_errno(libc::EINVAL);
+        return T::from(-1);
+    }
+    // SAFETY: `ud` is the Box<Instance> leaked by `packetdrill_interface_init`, freed only by
+    // `free`, after which packetdrill makes no more calls.
+    let inst = unsafe { &*(ud as *const Instance) };
+    match catch_unwind(AssertUnwindSafe(|| f(inst))) {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => {
+            set_errno(e);
+            T::from(-1)
+        }
+        Err(_) => {
+            set_errno(libc::EIO);
+            T::from(-1)
+        }
+    }
+}
+
+fn len_to_isize(n: usize) -> isize {
+    isize::try_from(n).unwrap_or(isize::MAX)
+}
+
+/// Reads a `sockaddr_in` (AF_INET only).
+///
+/// # Safety
+/// `addr` must be null or point to `len` readable bytes.
+unsafe fn read_addr(addr: *const libc::sockaddr, len: socklen_t) -> Result<SocketAddrV4, Errno> {
+    if addr.is_null() || (len as usize) < std::mem::size_of::<libc::sockaddr_in>() {
+        return Err(libc::EINVAL);
+    }
+    // SAFETY: checked non-null and long enough; read_unaligned tolerates any alignment.
+    let sin = unsafe { std::ptr::read_unaligned(addr as *const libc::sockaddr_in) };
+    if i32::from(sin.sin_family) != libc::AF_INET {
+        return Err(libc::EAFNOSUPPORT);
+    }
+    Ok(SocketAddrV4::new(
+        Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)),
+        u16::from_be(sin.sin_port),
+    ))
+}
+
+/// Writes `value` into a caller's `(buf, *len)` pair, truncating like the kernel does.
+///
+/// # Safety
+/// `buf` must be null or point to `*len` writable bytes; `len` null or valid.
+unsafe fn write_out(buf: *mut c_void, len: *mut socklen_t, value: &[u8]) {
+    if len.is_null() {
+        return;
+    }
+    // SAFETY: `len` is valid per the contract.
+    let room = unsafe { *len } as usize;
+    let n = room.min(value.len());
+    if !buf.is_null() && n > 0 {
+        // SAFETY: `buf` has `room >= n` bytes per the contract.
+        unsafe { std::ptr::copy_nonoverlapping(value.as_ptr(), buf as *mut u8, n) };
+    }
+    // SAFETY: as above.
+    unsafe { *len = n as socklen_t };
+}
+
+/// Writes a `sockaddr_in` for `a`.
+///
+/// # Safety
+/// As for [`write_out`].
+unsafe fn write_addr(addr: *mut libc::sockaddr, len: *mut socklen_t, a: SocketAddrV4) {
+    // SAFETY: sockaddr_in is plain old data; all-zero is a valid value.
+    let mut sin: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+    sin.sin_family = libc::AF_INET as libc::sa_family_t;
+    sin.sin_port = a.port().to_be();
+    sin.sin_addr.s_addr = u32::from(*a.ip()).to_be();
+    // SAFETY: sin is fully initialised plain data of its size.
+    let bytes = unsafe {
+        std::slice::from_raw_parts(
+            &sin as *const _ as *const u8,
+            std::mem::size_of::<libc::sockaddr_in>(),
+        )
+    };
+    // SAFETY: forwarded contract.
+    unsafe { write_out(addr as *mut c_void, len, bytes) };
+}
+
+/// The iovec array as (pointer, length) pairs.
+///
+/// # Safety
+/// `iov` must be null or point to `cnt` valid iovecs.
+unsafe fn iovecs<'a>(iov: *const libc::iovec, cnt: c_int) -> Result<&'a [libc::iovec], Errno> {
+    let n = usize::try_from(cnt).map_err(|_| libc::EINVAL)?;
+    if n == 0 {
+        return Ok(&[]);
+    }
+    if iov.is_null() {
+        return Err(libc::EFAULT);
+    }
+    // SAFETY: per the contract.
+    Ok(unsafe { std::slice::from_raw_parts(iov, n) })
+}
+
+mod calls;
+mod poll;
+pub use calls::packetdrill_interface_init;

@@ -1,0 +1,224 @@
+//! The conformance runner behind `scripts/conformance.sh`: builds packetdrill from a copy of
+//! the shared source (with the receive-timeout patch), runs every script of the given suites
+//! against the shim inside a network namespace it creates, and prints one line per script and
+//! `conformance: N passed, N failed, N unsupported`.
+
+pub mod build;
+pub mod exec;
+pub mod profile;
+pub mod report;
+pub mod script;
+pub mod shell;
+
+use exec::{NetNs, Outcome, Tools};
+use report::{Result as Verdict, ScriptResult};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Command-line options.
+#[derive(Debug, Default)]
+pub struct Options {
+    /// Suite directories or single scripts.
+    pub targets: Vec<PathBuf>,
+    /// The repository root (for defaults and the build).
+    pub repo: PathBuf,
+    /// Namespace name (must start with `ustack-conf-`).
+    pub netns: String,
+    /// Per-script timeout.
+    pub timeout: Duration,
+    /// `auto` (by suite), `none`, or a profile name.
+    pub profile: String,
+    /// Expectations file to check against.
+    pub expect: Option<PathBuf>,
+    /// Where to write the expectations of this run.
+    pub write_expect: Option<PathBuf>,
+    /// Where to write the markdown results.
+    pub markdown: Option<PathBuf>,
+    /// The shim (built by the shell script).
+    pub shim: PathBuf,
+    /// Extra `--so_flags` for every script.
+    pub so_flags: String,
+}
+
+/// Base `--so_flags` for a suite: ustack configured like the system the scripts were written
+/// for, where ustack has the setting (FreeBSD's delayed ACK is 100 ms; Linux's is ustack's
+/// default 40 ms).
+fn suite_flags(name: &str) -> &'static str {
+    if name.starts_with("freebsd/") {
+        "delack_ms=100"
+    } else {
+        ""
+    }
+}
+
+/// The profile `auto` picks for a script.
+fn auto_profile(name: &str) -> Option<&'static str> {
+    if name.starts_with("freebsd/") {
+        Some("freebsd")
+    } else if name.starts_with("linux/") {
+        Some("linux")
+    } else {
+        None
+    }
+}
+
+/// Every `.pkt` under `target` (or `target` itself), sorted.
+pub fn collect(target: &Path) -> Vec<PathBuf> {
+    if target.is_file() {
+        return vec![target.to_path_buf()];
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![target.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "pkt") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A short name: the path from the shared conformance folder (`freebsd/...`, `linux/...`),
+/// or from the repository for ustack's own scripts.
+fn display_name(path: &Path, repo: &Path) -> String {
+    let s = path.to_string_lossy();
+    if let Some(i) = s.find("/conformance/") {
+        let tail = &s[i + "/conformance/".len()..];
+        if tail.starts_with("freebsd/") || tail.starts_with("linux/") {
+            return tail.to_string();
+        }
+    }
+    path.strip_prefix(repo)
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| s.into_owned())
+}
+
+/// Runs one prepared variant of a script.
+fn run_variant(
+    ns: &NetNs,
+    tools: &Tools,
+    work: &Path,
+    text: &str,
+    profile: Option<&str>,
+    base_flags: &str,
+) -> Result<(Outcome, script::Prepared), String> {
+    let state = work.join("state");
+    let _ = std::fs::remove_file(&state);
+    let prepared = script::prepare(text, profile, &state.to_string_lossy());
+    let file = work.join("script.pkt");
+    std::fs::write(&file, &prepared.text).map_err(|e| e.to_string())?;
+    // USTACK_CONF_KEEP=DIR keeps each prepared script (to rerun it by hand with -v).
+    if let Some(dir) = std::env::var_os("USTACK_CONF_KEEP") {
+        let name = format!("last-{}.pkt", profile.unwrap_or("as-written"));
+        let _ = std::fs::copy(&file, Path::new(&dir).join(name));
+    }
+    let mut flags: Vec<String> = base_flags
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    flags.extend(prepared.flags.iter().cloned());
+    flags.push(format!("statefile={}", state.display()));
+    let outcome = exec::run(ns, tools, &file, &flags.join(","))?;
+    Ok((outcome, prepared))
+}
+
+/// Runs one script (as written, and under its profile when one applies).
+fn run_script(
+    opts: &Options,
+    ns: &NetNs,
+    tools: &Tools,
+    work: &Path,
+    path: &Path,
+) -> Result<ScriptResult, String> {
+    let name = display_name(path, &opts.repo);
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{name}: {e}"))?;
+    let profile = match opts.profile.as_str() {
+        "auto" => auto_profile(&name),
+        "none" => None,
+        p => profile::PROFILES
+            .iter()
+            .find(|(n, _)| *n == p)
+            .map(|(n, _)| *n),
+    };
+    let base = [suite_flags(&name), opts.so_flags.as_str()]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(",");
+    let (written, prepared) = run_variant(ns, tools, work, &text, None, &base)?;
+    let profiled = match profile {
+        Some(p) if !matches!(written, Outcome::Passed) => {
+            Some(run_variant(ns, tools, work, &text, Some(p), &base)?.0)
+        }
+        Some(_) => Some(Outcome::Passed),
+        None => None,
+    };
+    Ok(report::classify(
+        name,
+        written,
+        profiled.map(|o| (profile.unwrap_or(""), o)),
+        script::features(&text),
+        prepared,
+    ))
+}
+
+/// Runs everything; returns the process exit code.
+pub fn main(opts: Options) -> Result<i32, String> {
+    let packetdrill = build::packetdrill(&opts.repo)?;
+    let tools = Tools {
+        packetdrill,
+        shim: opts.shim.clone(),
+        timeout: opts.timeout,
+    };
+    let scripts: Vec<PathBuf> = opts.targets.iter().flat_map(|t| collect(t)).collect();
+    if scripts.is_empty() {
+        return Err("no .pkt scripts found".into());
+    }
+    let work = std::env::temp_dir().join(&opts.netns);
+    std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+    let ns = NetNs::create(&opts.netns)?;
+    let mut results = Vec::new();
+    for path in &scripts {
+        let r = run_script(&opts, &ns, &tools, &work, path).unwrap_or_else(|e| ScriptResult {
+            name: display_name(path, &opts.repo),
+            verdict: Verdict::Fail(format!("runner: {e}")),
+            as_written: false,
+            profile: None,
+            notes: Vec::new(),
+        });
+        println!("{}", r.line());
+        results.push(r);
+    }
+    drop(ns);
+    let _ = std::fs::remove_dir_all(&work);
+    let summary = report::Summary::of(&results);
+    println!("{}", summary.line());
+    if let Some(p) = &opts.markdown {
+        std::fs::write(p, report::markdown(&results)).map_err(|e| e.to_string())?;
+    }
+    if let Some(p) = &opts.write_expect {
+        std::fs::write(p, report::expectations(&results)).map_err(|e| e.to_string())?;
+    }
+    let mut code = 0;
+    if let Some(p) = &opts.expect {
+        let want = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        let lost = report::regressions(&want, &results);
+        for l in &lost {
+            println!("REGRESSION: {l} passed before and does not pass now");
+        }
+        if !lost.is_empty() {
+            code = 1;
+        }
+    }
+    Ok(code)
+}

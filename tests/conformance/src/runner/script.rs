@@ -1,0 +1,278 @@
+//! Prepares one script for a run: shell lines handled (see `shell.rs`), a profile applied if
+//! asked, and the features it needs that ustack lacks named.
+
+use super::profile;
+use super::shell::{classify, Shell};
+
+/// A script ready to hand to packetdrill.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    /// The rewritten text.
+    pub text: String,
+    /// `--so_flags` entries its shell lines asked for.
+    pub flags: Vec<String>,
+    /// Settings ustack lacks that the script sets to a value that matters.
+    pub missing: Vec<String>,
+    /// How many shell lines were neutralised / turned into state checks.
+    pub neutralised: usize,
+    /// How many `sockstat` checks now check ustack's state file.
+    pub checks: usize,
+}
+
+/// Inline Python assertions: the shim answers `TCP_INFO` with Linux's layout for the fields
+/// ustack tracks, so these count as unsupported only when the Python part is what fails.
+pub const PYTHON: &str = "inline Python on Linux tcp_info internals";
+
+/// Features ustack (or the shim) lacks, recognised by what a script uses.
+pub const FEATURES: &[(&str, &str)] = &[
+    ("TCP_FASTOPEN", "TCP Fast Open (RFC 7413)"),
+    ("MSG_FASTOPEN", "TCP Fast Open (RFC 7413)"),
+    ("SO_ZEROCOPY", "zerocopy send (SO_ZEROCOPY)"),
+    ("MSG_ZEROCOPY", "zerocopy send (SO_ZEROCOPY)"),
+    ("md5", "TCP MD5 signatures (RFC 2385)"),
+    ("epoll_", "epoll"),
+    ("splice(", "splice/pipes"),
+    ("pipe(", "splice/pipes"),
+    ("sendfile(", "sendfile"),
+    ("SO_TIMESTAMPING", "SO_TIMESTAMPING"),
+    ("TCP_NOTSENT_LOWAT", "TCP_NOTSENT_LOWAT"),
+    ("TCP_INQ", "TCP_INQ"),
+    ("ioctl(", "ioctl (SIOCINQ/SIOCOUTQ)"),
+    ("TCP_CORK", "TCP_CORK / MSG_MORE"),
+    ("MSG_MORE", "TCP_CORK / MSG_MORE"),
+    ("SOCK_DGRAM", "UDP sockets in the shim"),
+    ("ipv6", "IPv6"),
+    ("AF_INET6", "IPv6"),
+    ("[ect0]", "ECN (RFC 3168)"),
+    ("[ce]", "ECN (RFC 3168)"),
+    ("IP_TOS", "IP_TOS"),
+    ("SO_MARK", "SO_MARK"),
+    ("IP_FREEBIND", "IP_FREEBIND"),
+    ("IP_MTU_DISCOVER", "path MTU probing (IP_MTU_DISCOVER)"),
+    ("%{", PYTHON),
+    ("tcpi_", PYTHON),
+];
+
+/// The named features `text` needs (deduplicated, in table order).
+pub fn features(text: &str) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    let code: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    for (pat, name) in FEATURES {
+        if code.contains(pat) && !out.contains(name) {
+            out.push(name);
+        }
+    }
+    out
+}
+
+/// What one backtick command (possibly several lines, `;`-separated) becomes.
+fn shell_command(cmd: &str, state_file: &str, p: &mut Prepared) -> String {
+    let parts: Vec<&str> = cmd
+        .split(['\n', ';'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    let mut checks = Vec::new();
+    for part in parts {
+        match classify(part, state_file) {
+            Shell::Flags(f) => p.flags.extend(f),
+            Shell::Check(c) => {
+                p.checks += 1;
+                checks.push(c);
+            }
+            Shell::Missing(m) => {
+                p.missing.push(m);
+                p.neutralised += 1;
+            }
+            Shell::Neutral => p.neutralised += 1,
+        }
+    }
+    // Keep the command's line count so packetdrill's line numbers stay the file's.
+    let newlines = "\n".repeat(cmd.matches('\n').count());
+    if checks.is_empty() {
+        format!("true{newlines}")
+    } else {
+        format!("{}{newlines}", checks.join(" && "))
+    }
+}
+
+/// Rewrites every backtick command of `lines` (commands may span lines); `//` comment lines
+/// are left alone.
+fn shell_lines(lines: &[String], state_file: &str, p: &mut Prepared) -> Vec<String> {
+    let mut out = String::new();
+    let mut open: Option<String> = None;
+    for line in lines {
+        if open.is_none() && line.trim_start().starts_with("//") {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        }
+        let mut rest = line.as_str();
+        loop {
+            match &mut open {
+                Some(cmd) => match rest.find('`') {
+                    Some(i) => {
+                        cmd.push_str(&rest[..i]);
+                        let c = std::mem::take(cmd);
+                        open = None;
+                        out.push_str(&shell_command(&c, state_file, p));
+                        out.push('`');
+                        rest = &rest[i + 1..];
+                    }
+                    None => {
+                        cmd.push_str(rest);
+                        cmd.push('\n');
+                        break;
+                    }
+                },
+                None => match rest.find('`') {
+                    Some(i) => {
+                        out.push_str(&rest[..=i]);
+                        open = Some(String::new());
+                        rest = &rest[i + 1..];
+                    }
+                    None => {
+                        out.push_str(rest);
+                        out.push('\n');
+                        break;
+                    }
+                },
+            }
+        }
+    }
+    if let Some(cmd) = open {
+        // An unterminated command: leave it for packetdrill to report.
+        out.push_str(&cmd);
+    }
+    out.lines().map(str::to_string).collect()
+}
+
+/// The FreeBSD suite's scripts go through the C preprocessor with `-DSTANDARD` (the RFC
+/// behaviour) or `-DFreeBSD` (FreeBSD's own): keep `#ifdef STANDARD` blocks, drop the others.
+/// A dropped line becomes an empty line so packetdrill's line numbers stay those of the file.
+pub fn preprocess(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    // One entry per open #if: whether its lines are kept.
+    let mut keep: Vec<bool> = Vec::new();
+    for line in text.lines() {
+        let t = line.trim();
+        let on = keep.iter().all(|k| *k);
+        if let Some(sym) = t.strip_prefix("#ifdef ") {
+            keep.push(sym.trim() == "STANDARD");
+        } else if let Some(sym) = t.strip_prefix("#ifndef ") {
+            keep.push(sym.trim() != "STANDARD");
+        } else if t == "#else" {
+            if let Some(k) = keep.last_mut() {
+                *k = !*k;
+            }
+        } else if t == "#endif" {
+            keep.pop();
+        } else if on {
+            out.push(line.to_string());
+            continue;
+        }
+        out.push(String::new());
+    }
+    out
+}
+
+/// Prepares `text`; `profile` is a name from [`profile::PROFILES`] or None (as written).
+pub fn prepare(text: &str, profile: Option<&str>, state_file: &str) -> Prepared {
+    let mut p = Prepared::default();
+    // ustack's own scripts name the Config they were written for in a header comment.
+    for line in text.lines() {
+        if let Some(flags) = line.trim().strip_prefix("// so_flags:") {
+            p.flags.extend(
+                flags
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|f| !f.is_empty())
+                    .map(str::to_string),
+            );
+        }
+    }
+    let mut lines = shell_lines(&preprocess(text), state_file, &mut p);
+    // Later settings win, as they would on the machine.
+    let rcvbuf = p
+        .flags
+        .iter()
+        .rev()
+        .find_map(|f| f.strip_prefix("rcvbuf="))
+        .map(str::to_string);
+    if let Some(name) = profile {
+        for l in &mut lines {
+            if !l.trim_start().starts_with("//") {
+                *l = profile::apply(name, l, rcvbuf.as_deref());
+            }
+        }
+    }
+    p.text = lines.join("\n") + "\n";
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_lines_become_flags_checks_or_true() {
+        let s = "// ``AS IS'' stays\n 0.00 `sysctl -w net.inet.tcp.recvspace=65536`\n\
+                 +0 `sockstat -4 -P tcp -s | grep packetdril | grep -c TIME_WAIT | grep 1`\n\
+                 +0 `tcpdrop -s TIME_WAIT`\n";
+        let p = prepare(s, None, "/st");
+        assert_eq!(p.flags, vec!["rcvbuf=65700".to_string()]);
+        assert_eq!((p.checks, p.neutralised), (1, 1));
+        assert!(p.text.contains("``AS IS''"));
+        assert!(p.text.contains(" 0.00 `true`"));
+        assert!(p.text.contains("`grep -c '^TIME_WAIT ' /st | grep -x 1`"));
+        assert!(!p.text.contains("tcpdrop"));
+    }
+
+    #[test]
+    fn header_comment_carries_so_flags() {
+        let p = prepare(
+            "// so_flags: ts=0, synbacklog=1\n0 socket(...)\n",
+            None,
+            "/st",
+        );
+        assert_eq!(
+            p.flags,
+            vec!["ts=0".to_string(), "synbacklog=1".to_string()]
+        );
+    }
+
+    #[test]
+    fn multi_line_commands_keep_line_numbers() {
+        let s = "`../common/defaults.sh\nsysctl -q net.ipv4.tcp_timestamps=0\n`\n+0 socket(...)\n";
+        let p = prepare(s, None, "/st");
+        assert_eq!(p.flags, vec!["ts=0".to_string()]);
+        assert_eq!(p.text, "`true\n\n`\n+0 socket(...)\n");
+    }
+
+    #[test]
+    fn standard_blocks_are_kept() {
+        let t = "a\n#ifdef STANDARD\nb\n#endif\n#ifdef FreeBSD\nc\n#else\nd\n#endif\ne\n";
+        assert_eq!(
+            preprocess(t),
+            vec!["a", "", "b", "", "", "", "", "d", "", "e"]
+        );
+    }
+
+    #[test]
+    fn features_are_named_outside_comments() {
+        assert_eq!(
+            features(
+                "// TCP_FASTOPEN in a comment\n+0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n"
+            ),
+            Vec::<&str>::new()
+        );
+        assert_eq!(
+            features("+0 setsockopt(3, SOL_TCP, TCP_FASTOPEN, [1], 4) = 0\n"),
+            vec!["TCP Fast Open (RFC 7413)"]
+        );
+    }
+}
