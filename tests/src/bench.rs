@@ -203,7 +203,10 @@ fn group(records: &[Record]) -> Vec<(Metric, BTreeMap<String, Runs>)> {
 /// stack's runs; a failed run is counted in the cell, a metric with no run is "—".
 pub fn table(records: &[Record], base: &str, other: &str) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "| metric (median) | {base} | {other} | {other}/{base} |");
+    let _ = writeln!(
+        out,
+        "| metric (median) | {base} | {other} | {other}/{base} |"
+    );
     let _ = writeln!(out, "|---|---:|---:|---:|");
     for (metric, by_stack) in group(records) {
         let get = |s: &str| by_stack.get(s);
@@ -321,7 +324,10 @@ mod tests {
         rs.push(rec("smoltcp", "lat", Better::Lower, None));
         let t = table(&rs, "smoltcp", "ustack");
         let lines: Vec<&str> = t.lines().collect();
-        assert_eq!(lines[0], "| metric (median) | smoltcp | ustack | ustack/smoltcp |");
+        assert_eq!(
+            lines[0],
+            "| metric (median) | smoltcp | ustack | ustack/smoltcp |"
+        );
         assert_eq!(lines[2], "| push, units | 6.00 | 2.00 | 0.33 |");
         assert_eq!(
             lines[3],
@@ -329,7 +335,13 @@ mod tests {
         );
         assert_eq!(lines.len(), 4);
         let l = runs_listing(&rs);
-        assert!(l.contains("push                     smoltcp  5.00 6.00 7.00"), "{l}");
-        assert!(l.contains("lat                      ustack   10.0 fail"), "{l}");
+        assert!(
+            l.contains("push                     smoltcp  5.00 6.00 7.00"),
+            "{l}"
+        );
+        assert!(
+            l.contains("lat                      ustack   10.0 fail"),
+            "{l}"
+        );
     }
 }
