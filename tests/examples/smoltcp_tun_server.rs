@@ -212,8 +212,21 @@ impl Server {
     }
 }
 
+/// Keeps every socket buffer in its own mapping, so that the pages a connection never touches
+/// are not resident (as with ustack, whose buffers grow with use) and freed buffers go back to
+/// the system: glibc would otherwise raise its mmap threshold after the first free and serve
+/// later buffers from the heap, where `calloc` clears — touches — all 512 KiB of each socket.
+fn fixed_mmap_threshold() {
+    // SAFETY: mallopt only changes allocator tuning; called before any socket exists.
+    let ok = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 64 << 10) };
+    if ok != 1 {
+        eprintln!("smoltcp_tun_server: mallopt(M_MMAP_THRESHOLD) failed; RSS figures will include untouched buffers");
+    }
+}
+
 fn main() {
     let args = Args::parse();
+    fixed_mmap_threshold();
     let mut device = TunTapInterface::new(&args.tun, Medium::Ip).expect("open TUN (root needed)");
     let fd = device.as_raw_fd();
     let mut iface = Interface::new(
