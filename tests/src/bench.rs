@@ -149,6 +149,8 @@ pub fn format_number(v: f64) -> String {
             out.insert(0, '-');
         }
         out
+    } else if v.fract() == 0.0 {
+        format!("{v:.0}")
     } else if a >= 100.0 {
         format!("{v:.0}")
     } else if a >= 10.0 {
@@ -310,6 +312,8 @@ mod tests {
         assert_eq!(format_number(123.4), "123");
         assert_eq!(format_number(42.44), "42.4");
         assert_eq!(format_number(2.345), "2.35");
+        assert_eq!(format_number(0.0), "0");
+        assert_eq!(format_number(17.0), "17");
     }
 
     #[test]
@@ -328,19 +332,16 @@ mod tests {
             lines[0],
             "| metric (median) | smoltcp | ustack | ustack/smoltcp |"
         );
-        assert_eq!(lines[2], "| push, units | 6.00 | 2.00 | 0.33 |");
+        assert_eq!(lines[2], "| push, units | 6 | 2 | 0.33 |");
         assert_eq!(
             lines[3],
-            "| lat, units (lower is better) | failed (1 of 1) | 10.0 (1 of 2 failed) | — |"
+            "| lat, units (lower is better) | failed (1 of 1) | 10 (1 of 2 failed) | — |"
         );
         assert_eq!(lines.len(), 4);
         let l = runs_listing(&rs);
+        assert!(l.contains("push                     smoltcp  5 6 7"), "{l}");
         assert!(
-            l.contains("push                     smoltcp  5.00 6.00 7.00"),
-            "{l}"
-        );
-        assert!(
-            l.contains("lat                      ustack   10.0 fail"),
+            l.contains("lat                      ustack   10 fail"),
             "{l}"
         );
     }

@@ -41,7 +41,7 @@ pub fn conn_metrics(threads: usize, close: Close) -> Vec<Metric> {
         ),
         Metric::new(
             &format!("{key}_failed"),
-            format!("  failed connections in that run ({how})"),
+            format!("failed connections per run ({how})"),
             Better::Lower,
         ),
     ]
@@ -191,7 +191,7 @@ pub fn idle_metrics(count: usize, rss: bool) -> Vec<Metric> {
     if rss {
         m.push(Metric::new(
             "idle_rss_kib",
-            format!("  server RSS per idle connection ({count} open), KiB"),
+            format!("server RSS per idle connection ({count} open), KiB"),
             Better::Lower,
         ));
     }
