@@ -149,9 +149,7 @@ pub fn format_number(v: f64) -> String {
             out.insert(0, '-');
         }
         out
-    } else if v.fract() == 0.0 {
-        format!("{v:.0}")
-    } else if a >= 100.0 {
+    } else if a >= 100.0 || v.fract() == 0.0 {
         format!("{v:.0}")
     } else if a >= 10.0 {
         format!("{v:.1}")
