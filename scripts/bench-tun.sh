@@ -12,7 +12,8 @@
 #   env: DURATION=3 (s per timed mode)  IDLE=2000 (idle connections)  THREADS=4 (conn clients)
 #        MEMORY_MIB=1024 (bench_memory size; 0 skips it)
 #
-# Everything a run produced (records.tsv, table.md, server logs) stays in target/bench-tun/<time>/.
+# Everything a run produced (run.log, records.tsv, table.md, server logs) stays in
+# target/bench-tun/<time>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS="${1:-5}"
@@ -33,6 +34,7 @@ MEMORY="$(pwd)/target/release/examples/bench_memory"
 OUT="$(pwd)/target/bench-tun/$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$OUT"
 RECORDS="$OUT/records.tsv"
+exec > >(tee "$OUT/run.log") 2>&1
 
 NS=""
 SERVER_PID=""
