@@ -3,14 +3,17 @@
 //! chargen (19, the same RFC 864 stream as ustack's) and ping (smoltcp's automatic echo reply) —
 //! to many connections at once, so both stacks are measured on the same services.
 //!
-//! smoltcp has no listen queue: one socket serves one connection. Each service keeps `--spare`
-//! sockets listening; when one is taken by a connection a new one is added (up to
+//! smoltcp has no listen queue: one socket serves one connection. Echo keeps `--spare` sockets
+//! listening (the connection-rate and idle tests open many), discard and chargen `--bulk-spare`
+//! (one bulk stream each); when one is taken by a connection a new one is added (up to
 //! `--max-sockets` in all), and when a connection ends its socket listens again or, beyond the
-//! spares, is removed. Every socket has `--buffer`-byte receive and send buffers (256 KiB, as
+//! spares, is removed. Spares are kept few on purpose: smoltcp visits every socket on every
+//! poll, and 32 listeners per service cost it a third of its bulk throughput. Every socket has `--buffer`-byte receive and send buffers (256 KiB, as
 //! ustack's default), Reno, Nagle on (both stacks' default) unless `--nodelay`.
 //!
 //! Usage (inside a network namespace; the script does the host-side `ip` setup of the TUN):
-//! `smoltcp_tun_server [--tun NAME] [--addr A] [--spare N] [--max-sockets N] [--buffer BYTES]`.
+//! `smoltcp_tun_server [--tun NAME] [--addr A] [--spare N] [--bulk-spare N] [--max-sockets N]
+//! [--buffer BYTES] [--nodelay]`.
 
 use clap::Parser;
 use smoltcp::iface::{Config, Interface, PollResult, SocketHandle, SocketSet};
@@ -32,9 +35,12 @@ struct Args {
     addr: Ipv4Addr,
     #[arg(long, default_value_t = 24)]
     prefix_len: u8,
-    /// Sockets kept listening per service.
-    #[arg(long, default_value_t = 32)]
+    /// Sockets kept listening on echo (4 client threads need no more than 4-8).
+    #[arg(long, default_value_t = 8)]
     spare: usize,
+    /// Sockets kept listening on discard and on chargen.
+    #[arg(long, default_value_t = 1)]
+    bulk_spare: usize,
     /// Most TCP sockets at once, all services together.
     #[arg(long, default_value_t = 4096)]
     max_sockets: usize,
@@ -99,6 +105,13 @@ impl Server {
         }
     }
 
+    fn spare(&self, service: Service) -> usize {
+        match service {
+            Service::Echo => self.args.spare,
+            Service::Discard | Service::Chargen => self.args.bulk_spare,
+        }
+    }
+
     fn new_socket(&self) -> tcp::Socket<'static> {
         let mut s = tcp::Socket::new(
             tcp::SocketBuffer::new(vec![0; self.args.buffer]),
@@ -110,7 +123,7 @@ impl Server {
     }
 
     /// One pass over every socket: serve the connected ones, recycle or remove the closed ones,
-    /// and top every service up to `--spare` listening sockets.
+    /// and top every service up to its spare listening sockets.
     fn serve(&mut self, sockets: &mut SocketSet<'static>) {
         let mut listening = [0usize; SERVICES.len()];
         for slot in &self.slots {
@@ -124,7 +137,7 @@ impl Server {
             let s = sockets.get_mut::<tcp::Socket>(handle);
             match s.state() {
                 tcp::State::Listen | tcp::State::SynReceived => {}
-                tcp::State::Closed if listening[service.index()] < self.args.spare => {
+                tcp::State::Closed if listening[service.index()] < self.spare(service) => {
                     s.listen(service.port()).expect("listen on a closed socket");
                     self.slots[i].pos = 0;
                     listening[service.index()] += 1;
@@ -139,7 +152,7 @@ impl Server {
             i += 1;
         }
         for service in SERVICES {
-            while listening[service.index()] < self.args.spare
+            while listening[service.index()] < self.spare(service)
                 && self.slots.len() < self.args.max_sockets
             {
                 let mut s = self.new_socket();
@@ -240,10 +253,11 @@ fn main() {
     });
     let mut sockets = SocketSet::new(vec![]);
     eprintln!(
-        "smoltcp serving echo :7, discard :9, chargen :19 and ping on {} ({addr}); MTU {}, {} spare listeners per service, at most {} sockets",
+        "smoltcp serving echo :7, discard :9, chargen :19 and ping on {} ({addr}); MTU {}, spare listeners: {} on echo, {} on the others; at most {} sockets",
         args.tun,
         device.capabilities().max_transmission_unit,
         args.spare,
+        args.bulk_spare,
         args.max_sockets
     );
     let mut server = Server::new(args);
