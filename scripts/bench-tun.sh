@@ -86,11 +86,12 @@ start_server() {
     fi
 }
 
-# One measuring mode against the running server; a failure is recorded and the rounds go on.
+# One measuring mode against the running server (whose CPU time and RSS it reads by PID); a
+# failure is recorded and the rounds go on.
 run() {
     echo "  $STACK $*"
     if ! ip netns exec "$NS" "$LOADGEN" "$@" --duration "$DURATION" --record "$RECORDS" \
-        --stack "$STACK" | sed 's/^/    /'; then
+        --stack "$STACK" --server-pid "$SERVER_PID" | sed 's/^/    /'; then
         echo "    (failed; recorded as a failed run)"
     fi
 }
@@ -111,7 +112,7 @@ for ROUND in $(seq 1 "$ROUNDS"); do
         stop_server
         # Idle connections on a fresh server, so its RSS before is not what earlier modes left.
         start_server "$stack" idle
-        run idle --count "$IDLE" --threads "$THREADS" --server-pid "$SERVER_PID"
+        run idle --count "$IDLE" --threads "$THREADS"
         stop_server
     done
 done

@@ -2,7 +2,7 @@
 //! the server's memory per connection.
 
 use crate::stream::{connect, fail, set_linger_zero};
-use crate::{Common, Outcome};
+use crate::{Common, Done, Outcome};
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -179,7 +179,11 @@ pub fn conn(c: &Common, port: u16, threads: usize, close: Close) -> Outcome {
         p(50.0),
         p(99.0)
     );
-    Ok((vec![all.ok as f64 / secs, all.failed() as f64], detail))
+    Ok(Done {
+        values: vec![all.ok as f64 / secs, all.failed() as f64],
+        detail,
+        work: all.ok as f64,
+    })
 }
 
 pub fn idle_metrics(count: usize, rss: bool) -> Vec<Metric> {
@@ -357,7 +361,11 @@ pub fn idle(c: &Common, p: &IdleParams) -> Outcome {
         values.push(per);
         detail.push_str(&format!("; server RSS {a} → {b} KiB"));
     }
-    Ok((values, detail))
+    Ok(Done {
+        values,
+        detail,
+        work: p.count as f64,
+    })
 }
 
 fn drop_with_reset(conns: Vec<TcpStream>) {

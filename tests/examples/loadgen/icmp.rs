@@ -6,7 +6,7 @@
 //! namespace nobody else sends echo requests, and replies are matched by identifier, sequence
 //! and payload.
 
-use crate::{Common, Outcome};
+use crate::{Common, Done, Outcome};
 use std::collections::HashMap;
 use std::io;
 use std::net::Ipv4Addr;
@@ -196,7 +196,11 @@ pub fn ping(c: &Common, count: usize, interval: Duration, size: usize) -> Outcom
         "{} of {count} replied ({lost} lost), payload checked",
         rtt_us.len()
     );
-    Ok((vec![p(50.0), p(99.0)], detail))
+    Ok(Done {
+        values: vec![p(50.0), p(99.0)],
+        detail,
+        work: rtt_us.len() as f64,
+    })
 }
 
 pub fn flood_metrics(window: usize, size: usize) -> Vec<Metric> {
@@ -259,7 +263,11 @@ pub fn flood(c: &Common, window: usize, size: usize) -> Outcome {
         "{replies} replies in {secs:.2} s, {lost} requests lost, {} in flight at the end",
         outstanding.len()
     );
-    Ok((vec![replies as f64 / secs], detail))
+    Ok(Done {
+        values: vec![replies as f64 / secs],
+        detail,
+        work: replies as f64,
+    })
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use std::io::Write as _;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
-use ustack_tests::bench::{self, Metric, Record};
+use ustack_tests::bench::{self, Better, Metric, Record};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -54,6 +54,9 @@ pub struct Common {
     /// Name of the stack under test, written with --record (e.g. ustack, smoltcp).
     #[arg(long)]
     pub stack: Option<String>,
+    /// PID of the server process: adds its CPU time per unit of work (and, in idle, its RSS).
+    #[arg(long)]
+    pub server_pid: Option<u32>,
 }
 
 impl Common {
@@ -128,9 +131,6 @@ enum Mode {
         count: usize,
         #[arg(long, default_value_t = 4)]
         threads: usize,
-        /// PID of the server process (its RSS is read before and after).
-        #[arg(long)]
-        server_pid: Option<u32>,
         /// Pause between the last connection and the second RSS reading, milliseconds.
         #[arg(long, default_value_t = 500)]
         settle_ms: u64,
@@ -180,9 +180,49 @@ enum Mode {
     },
 }
 
-/// What a measuring mode gives back: one value per metric, in the order of its metric list, and
-/// a line for people.
-pub type Outcome = Result<(Vec<f64>, String), String>;
+/// What a measuring mode gives back: one value per metric, in the order of its metric list, a
+/// line for people, and how much work was done (the unit of the server-CPU metric: GB moved,
+/// round trips, connections, replies).
+#[derive(Debug)]
+pub struct Done {
+    pub values: Vec<f64>,
+    pub detail: String,
+    pub work: f64,
+}
+
+pub type Outcome = Result<Done, String>;
+
+/// A mode ready to run: its metrics, its server-CPU metric (with the factor from CPU seconds per
+/// unit of work to the metric's unit), and the run itself.
+struct Plan {
+    name: &'static str,
+    c: Common,
+    metrics: Vec<Metric>,
+    cpu: Option<(Metric, f64)>,
+    run: Box<dyn FnOnce(&Common) -> Outcome>,
+}
+
+impl Plan {
+    fn new(
+        name: &'static str,
+        c: Common,
+        metrics: Vec<Metric>,
+        cpu: Option<(Metric, f64)>,
+        run: Box<dyn FnOnce(&Common) -> Outcome>,
+    ) -> Plan {
+        Plan {
+            name,
+            c,
+            metrics,
+            cpu,
+            run,
+        }
+    }
+}
+
+fn cpu(key: &str, label: &str, scale: f64) -> Option<(Metric, f64)> {
+    Some((Metric::new(key, label, Better::Lower), scale))
+}
 
 fn main() {
     let cli = Cli::parse();
@@ -204,58 +244,76 @@ fn main() {
     }
 }
 
-fn measure(mode: Mode) -> Result<(), String> {
-    let (name, c, metrics, outcome): (&str, Common, Vec<Metric>, Outcome) = match mode {
-        Mode::Push { c, port, max_gib } => {
-            let m = stream::push_metrics();
-            let o = stream::push(&c, port, max_gib << 30);
-            ("push", c, m, o)
-        }
+fn plan(mode: Mode) -> Plan {
+    let p = Plan::new;
+    match mode {
+        Mode::Push { c, port, max_gib } => p(
+            "push",
+            c,
+            stream::push_metrics(),
+            cpu("push_cpu", "server CPU per GB pushed, ms", 1e3),
+            Box::new(move |c| stream::push(c, port, max_gib << 30)),
+        ),
         Mode::Pull {
             c,
             port,
             max_gib,
             no_verify,
-        } => {
-            let m = stream::pull_metrics();
-            let o = stream::pull(&c, port, max_gib << 30, !no_verify);
-            ("pull", c, m, o)
-        }
-        Mode::Rr { c, port, size } => {
-            let m = stream::rr_metrics(size);
-            let o = stream::rr(&c, port, size);
-            ("rr", c, m, o)
-        }
+        } => p(
+            "pull",
+            c,
+            stream::pull_metrics(),
+            cpu("pull_cpu", "server CPU per GB pulled, ms", 1e3),
+            Box::new(move |c| stream::pull(c, port, max_gib << 30, !no_verify)),
+        ),
+        Mode::Rr { c, port, size } => p(
+            "rr",
+            c,
+            stream::rr_metrics(size),
+            cpu("rr_cpu", "server CPU per round trip, µs", 1e6),
+            Box::new(move |c| stream::rr(c, port, size)),
+        ),
         Mode::Conn {
             c,
             port,
             threads,
             close,
         } => {
-            let m = conn::conn_metrics(threads, close);
-            let o = conn::conn(&c, port, threads, close);
-            ("conn", c, m, o)
+            let (key, label) = match close {
+                conn::Close::Rst => ("conn_rst_cpu", "server CPU per connection (RST close), µs"),
+                conn::Close::Fin => ("conn_fin_cpu", "server CPU per connection (FIN close), µs"),
+            };
+            p(
+                "conn",
+                c,
+                conn::conn_metrics(threads, close),
+                cpu(key, label, 1e6),
+                Box::new(move |c| conn::conn(c, port, threads, close)),
+            )
         }
         Mode::Idle {
             c,
             port,
             count,
             threads,
-            server_pid,
             settle_ms,
             open_timeout,
         } => {
-            let m = conn::idle_metrics(count, server_pid.is_some());
-            let p = conn::IdleParams {
+            let params = conn::IdleParams {
                 port,
                 count,
                 threads,
-                server_pid,
+                server_pid: c.server_pid,
                 settle: Duration::from_millis(settle_ms),
                 open_timeout: Duration::from_secs_f64(open_timeout),
             };
-            let o = conn::idle(&c, &p);
-            ("idle", c, m, o)
+            p(
+                "idle",
+                c.clone(),
+                conn::idle_metrics(count, c.server_pid.is_some()),
+                cpu("idle_cpu", "server CPU per idle connection opened, µs", 1e6),
+                Box::new(move |c| conn::idle(c, &params)),
+            )
         }
         Mode::Ping {
             c,
@@ -264,25 +322,80 @@ fn measure(mode: Mode) -> Result<(), String> {
             size,
         } => {
             let interval = Duration::from_millis(interval_ms);
-            let m = icmp::ping_metrics(size, interval);
-            let o = icmp::ping(&c, count, interval, size);
-            ("ping", c, m, o)
+            p(
+                "ping",
+                c,
+                icmp::ping_metrics(size, interval),
+                None,
+                Box::new(move |c| icmp::ping(c, count, interval, size)),
+            )
         }
-        Mode::Flood { c, window, size } => {
-            let m = icmp::flood_metrics(window, size);
-            let o = icmp::flood(&c, window, size);
-            ("flood", c, m, o)
-        }
+        Mode::Flood { c, window, size } => p(
+            "flood",
+            c,
+            icmp::flood_metrics(window, size),
+            cpu("flood_cpu", "server CPU per ping reply, µs", 1e6),
+            Box::new(move |c| icmp::flood(c, window, size)),
+        ),
         Mode::Wait { .. } | Mode::Report { .. } => unreachable!("handled in main"),
+    }
+}
+
+/// Runs a mode; with --server-pid also the server's CPU time (user + system, dead threads
+/// included) per unit of work, which the other stacks' load on a shared machine disturbs far
+/// less than rates do.
+fn measure(mode: Mode) -> Result<(), String> {
+    let Plan {
+        name,
+        c,
+        mut metrics,
+        cpu,
+        run,
+    } = plan(mode);
+    let cpu = cpu.filter(|_| c.server_pid.is_some());
+    let cpu_before = match (&cpu, c.server_pid) {
+        (Some(_), Some(pid)) => Some(cpu_seconds(pid)?),
+        _ => None,
     };
-    if let Ok((values, _)) = &outcome {
-        assert_eq!(values.len(), metrics.len(), "{name}: one value per metric");
+    let mut outcome = run(&c);
+    if let Ok(done) = &outcome {
+        assert_eq!(
+            done.values.len(),
+            metrics.len(),
+            "{name}: one value per metric"
+        );
+    }
+    if let (Some((m, scale)), Some(before), Some(pid)) = (cpu, cpu_before, c.server_pid) {
+        metrics.push(m);
+        if let Ok(done) = &mut outcome {
+            let used = cpu_seconds(pid)? - before;
+            done.values
+                .push(used * scale / done.work.max(f64::MIN_POSITIVE));
+            done.detail.push_str(&format!("; server CPU {used:.2} s"));
+        }
     }
     if let Some(path) = &c.record {
         record(path, c.stack.as_deref().unwrap_or("?"), &metrics, &outcome)?;
     }
     print_outcome(name, &c, &metrics, &outcome);
     outcome.map(|_| ()).map_err(|e| format!("{name}: {e}"))
+}
+
+/// User + system CPU time of a process and all its threads, dead ones included
+/// (/proc/PID/stat fields 14 and 15).
+fn cpu_seconds(pid: u32) -> Result<f64, String> {
+    let path = format!("/proc/{pid}/stat");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+    // The command name (field 2) may hold spaces; the fields after it start at the last ')'.
+    let rest = text.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok());
+    let (Some(utime), Some(stime)) = (ticks(11), ticks(12)) else {
+        return Err(format!("{path}: no utime/stime"));
+    };
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Ok((utime + stime) as f64 / hz)
 }
 
 fn record(
@@ -300,7 +413,7 @@ fn record(
         let r = Record {
             stack: stack.into(),
             metric: m.clone(),
-            value: outcome.as_ref().ok().map(|(v, _)| v[i]),
+            value: outcome.as_ref().ok().map(|d| d.values[i]),
         };
         writeln!(f, "{}", r.to_line())
             .map_err(|e| format!("records file {}: {e}", path.display()))?;
@@ -325,13 +438,13 @@ fn json_string(s: &str) -> String {
 fn print_outcome(name: &str, c: &Common, metrics: &[Metric], outcome: &Outcome) {
     let stack = c.stack.as_deref().map_or("null".into(), json_string);
     match (outcome, c.json) {
-        (Ok((values, detail)), false) => {
+        (Ok(Done { values, detail, .. }), false) => {
             println!("{name}: {detail}");
             for (m, v) in metrics.iter().zip(values) {
                 println!("  {}: {}", m.label, bench::format_number(*v));
             }
         }
-        (Ok((values, detail)), true) => {
+        (Ok(Done { values, detail, .. }), true) => {
             let results: Vec<String> = metrics
                 .iter()
                 .zip(values)

@@ -1,7 +1,7 @@
 //! One-connection modes: bulk push into discard, bulk pull from chargen, request/response on
 //! echo; and the socket helpers the other modes share.
 
-use crate::{Common, Outcome};
+use crate::{Common, Done, Outcome};
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
@@ -96,7 +96,11 @@ pub fn push(c: &Common, port: u16, max_bytes: u64) -> Outcome {
     expect_eof(&mut s, "push")?;
     let secs = t0.elapsed().as_secs_f64();
     let detail = format!("{sent} bytes in {secs:.2} s, server's FIN after the last byte");
-    Ok((vec![gbps(sent, secs)], detail))
+    Ok(Done {
+        values: vec![gbps(sent, secs)],
+        detail,
+        work: sent as f64 / 1e9,
+    })
 }
 
 pub fn pull_metrics() -> Vec<Metric> {
@@ -155,7 +159,11 @@ pub fn pull(c: &Common, port: u16, max_bytes: u64, verify: bool) -> Outcome {
         "not checked"
     };
     let detail = format!("{got} bytes in {secs:.2} s, {checked}");
-    Ok((vec![gbps(got, secs)], detail))
+    Ok(Done {
+        values: vec![gbps(got, secs)],
+        detail,
+        work: got as f64 / 1e9,
+    })
 }
 
 pub fn rr_metrics(size: usize) -> Vec<Metric> {
@@ -203,7 +211,11 @@ pub fn rr(c: &Common, port: u16, size: usize) -> Outcome {
     lat_us.sort_by(f64::total_cmp);
     let p = |q| percentile(&lat_us, q).unwrap_or(f64::NAN);
     let detail = format!("{n} round trips in {secs:.2} s, each echo checked");
-    Ok((vec![n as f64 / secs, p(50.0), p(99.0)], detail))
+    Ok(Done {
+        values: vec![n as f64 / secs, p(50.0), p(99.0)],
+        detail,
+        work: n as f64,
+    })
 }
 
 /// Tries to connect until it works or `timeout` passes.
