@@ -340,10 +340,13 @@ pub fn idle(c: &Common, p: &IdleParams) -> Outcome {
     if !errors.is_empty() {
         let held = conns.len();
         drop_with_reset(conns);
+        let more = match errors.len() {
+            1 => String::new(),
+            n => format!(" (and {} more opening threads failed)", n - 1),
+        };
         return Err(format!(
-            "opening {} idle connections: {} ({held} were open after {open_s:.1} s)",
-            p.count,
-            errors.join("; ")
+            "opening {} idle connections: {}{more}; {held} were open after {open_s:.1} s",
+            p.count, errors[0]
         ));
     }
     std::thread::sleep(p.settle);
