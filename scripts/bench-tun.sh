@@ -1,95 +1,128 @@
 #!/usr/bin/env bash
-# TCP throughput over a real TUN, the Linux kernel at the other end: ustack (`ustack up`) against
-# a smoltcp server built from the same tests crate (tests/examples/smoltcp_tun_server.rs), each in
-# a fresh network namespace, same kernel-side tools. Prints every run and the medians, and the
-# ratio ustack / smoltcp. Release builds. Needs root.
+# ustack (`ustack up`) against a smoltcp server (tests/examples/smoltcp_tun_server.rs) over a real
+# TUN, the Linux kernel at the other end, driven by the same Rust load client
+# (tests/examples/loadgen): bulk push and pull, 64 B request/response, connections/s (RST and FIN
+# close), idle connections and the server's RSS per connection, ping RTT and flood ping. Each
+# stack runs alone in its own network namespace; the client runs inside it (`ip netns exec`), so
+# no benchmark traffic can leave the machine. Rounds alternate the order of the stacks; the
+# table shows medians and the ratio ustack/smoltcp, with the in-memory figure (bench_memory).
+# Release builds. Needs root.
 #
-#   sudo scripts/bench-tun.sh [MIB_PER_RUN] [RUNS]      (defaults 256 and 5)
+#   scripts/bench-tun.sh [ROUNDS]                        (default 5)
+#   env: DURATION=3 (s per timed mode)  IDLE=2000 (idle connections)  THREADS=4 (conn clients)
+#        MEMORY_MIB=1024 (bench_memory size; 0 skips it)
+#
+# Everything a run produced (run.log, records.tsv, table.md, server logs) stays in
+# target/bench-tun/<time>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-MIB="${1:-256}"
-RUNS="${2:-5}"
-[ "$(id -u)" -eq 0 ] || { echo "bench-tun: needs root" >&2; exit 1; }
+ROUNDS="${1:-5}"
+DURATION="${DURATION:-3}"
+IDLE="${IDLE:-2000}"
+THREADS="${THREADS:-4}"
+MEMORY_MIB="${MEMORY_MIB:-1024}"
+HOST_ADDR=198.18.0.1
+[ "$(id -u)" -eq 0 ] || { echo "bench-tun: needs root (network namespaces, TUN, raw ICMP)" >&2; exit 1; }
+command -v ip >/dev/null || { echo "bench-tun: needs ip (iproute2)" >&2; exit 1; }
 
 cargo build -q --release -p ustack-apps
-cargo build -q --release -p ustack-tests --example smoltcp_tun_server
+cargo build -q --release -p ustack-tests --example loadgen --example smoltcp_tun_server --example bench_memory
 USTACK="$(pwd)/target/release/ustack"
 SMOL="$(pwd)/target/release/examples/smoltcp_tun_server"
+LOADGEN="$(pwd)/target/release/examples/loadgen"
+MEMORY="$(pwd)/target/release/examples/bench_memory"
+OUT="$(pwd)/target/bench-tun/$(date -u +%Y%m%dT%H%M%SZ)"
+mkdir -p "$OUT"
+RECORDS="$OUT/records.tsv"
+exec > >(tee "$OUT/run.log") 2>&1
 
 NS=""
 SERVER_PID=""
-cleanup() {
-    if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-    if [ -n "$NS" ]; then ip netns delete "$NS" 2>/dev/null || true; fi
-    SERVER_PID=""; NS=""
+STACK=""
+# Stops the server this script started (by PID: SIGTERM, SIGKILL after 10 s) and deletes its
+# namespace, which takes the TUN with it.
+stop_server() {
+    if [ -n "$SERVER_PID" ]; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        for _ in $(seq 1 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+        if kill -0 "$SERVER_PID" 2>/dev/null; then
+            echo "bench-tun: $STACK (pid $SERVER_PID) still running 10 s after SIGTERM; SIGKILL" >&2
+            kill -KILL "$SERVER_PID" 2>/dev/null || true
+        fi
+        wait "$SERVER_PID" 2>/dev/null || true
+        SERVER_PID=""
+    fi
+    if [ -n "$NS" ]; then ip netns delete "$NS" 2>/dev/null || true; NS=""; fi
 }
-trap cleanup EXIT
+trap stop_server EXIT
+trap 'exit 130' INT TERM
 
-start() { # $1 = ustack | smoltcp
-    NS="ustack-bench-$$-$1"
+# $1 = ustack | smoltcp, $2 = a tag for the log name. A fresh namespace and server.
+start_server() {
+    STACK="$1"
+    local k="${1:0:1}"
+    NS="ustack-bench-$$-$k"
+    local tun="ub$$$k" log="$OUT/$1-round$ROUND-$2.log"
     ip netns add "$NS"
     ip -n "$NS" link set lo up
+    # The kernel side is the client: a wide ephemeral range, and no TIME-WAIT kept for its
+    # sockets, so the FIN-close rate measures the server rather than the client's port supply.
+    ip netns exec "$NS" sysctl -q -w net.ipv4.ip_local_port_range="1024 65535" \
+        net.ipv4.tcp_max_tw_buckets=0
     if [ "$1" = ustack ]; then
-        ip netns exec "$NS" "$USTACK" up >/dev/null 2>&1 &
+        ip netns exec "$NS" "$USTACK" up --tun "$tun" --host-addr "$HOST_ADDR" --mtu 1500 >"$log" 2>&1 &
         SERVER_PID=$!
     else
-        ip netns exec "$NS" "$SMOL" ustack0 198.18.0.2 >/dev/null 2>&1 &
+        ip netns exec "$NS" "$SMOL" --tun "$tun" >"$log" 2>&1 &
         SERVER_PID=$!
-        for _ in $(seq 1 50); do ip -n "$NS" link show ustack0 >/dev/null 2>&1 && break; sleep 0.1; done
-        ip -n "$NS" link set ustack0 mtu 1500 up
-        ip -n "$NS" addr add 198.18.0.1/24 dev ustack0
+        for _ in $(seq 1 50); do ip -n "$NS" link show "$tun" >/dev/null 2>&1 && break; sleep 0.1; done
+        ip -n "$NS" link set "$tun" mtu 1500 up
+        ip -n "$NS" addr add "$HOST_ADDR/24" dev "$tun"
     fi
-    for _ in $(seq 1 100); do
-        ip netns exec "$NS" nc -z -w 1 198.18.0.2 9 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "bench-tun: $1 did not come up" >&2; exit 1
-}
-
-# Prints MB/s of one transfer: $1 = up (kernel -> stack, port 9) | down (stack -> kernel, 19).
-transfer() {
-    local t0 t1 bytes=$((MIB * 1048576))
-    local got
-    sleep 0.5 # let the previous connection finish closing (smoltcp serves one per socket)
-    t0=$(date +%s.%N)
-    if [ "$1" = up ]; then
-        ip netns exec "$NS" sh -c "head -c $bytes /dev/zero | nc -N 198.18.0.2 9 >/dev/null"
-        got=$bytes
-    else
-        for attempt in 1 2 3; do
-            got=$(ip netns exec "$NS" sh -c "nc 198.18.0.2 19 </dev/null | head -c $bytes | wc -c") || true
-            [ "$got" = "$bytes" ] && break
-            echo "bench-tun: $1 attempt $attempt moved $got bytes; retrying" >&2
-            sleep 1
-            t0=$(date +%s.%N)
-        done
-    fi
-    t1=$(date +%s.%N)
-    if [ "$got" != "$bytes" ]; then
-        echo "bench-tun: $1 transfer moved $got of $bytes bytes" >&2
+    if ! ip netns exec "$NS" "$LOADGEN" wait --port 7 --timeout 10; then
+        echo "bench-tun: $1 did not come up; its log ($log):" >&2
+        tail -20 "$log" >&2
         exit 1
     fi
-    echo "$t0 $t1 $bytes" | awk '{ printf "%.1f\n", $3 / ($2 - $1) / 1e6 }'
 }
 
-median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+# One measuring mode against the running server (whose CPU time and RSS it reads by PID); a
+# failure is recorded and the rounds go on.
+run() {
+    echo "  $STACK $*"
+    if ! ip netns exec "$NS" "$LOADGEN" "$@" --duration "$DURATION" --record "$RECORDS" \
+        --stack "$STACK" --server-pid "$SERVER_PID" | sed 's/^/    /'; then
+        echo "    (failed; recorded as a failed run)"
+    fi
+}
 
-declare -A RESULT
-for stack in ustack smoltcp; do
-    start "$stack"
-    for dir in up down; do
-        runs=""
-        for _ in $(seq 1 "$RUNS"); do runs="$runs $(transfer "$dir")"; done
-        med=$(echo "$runs" | tr ' ' '\n' | grep . | median)
-        RESULT["$stack-$dir"]="$med"
-        echo "$stack $dir ${MIB} MiB x $RUNS: MB/s$runs  median $med"
+echo "bench-tun: $ROUNDS rounds, ${DURATION} s per timed mode, $IDLE idle connections; load $(cut -d' ' -f1-3 /proc/loadavg)"
+for ROUND in $(seq 1 "$ROUNDS"); do
+    if [ $((ROUND % 2)) -eq 1 ]; then order="smoltcp ustack"; else order="ustack smoltcp"; fi
+    echo "round $ROUND ($order), load $(cut -d' ' -f1-3 /proc/loadavg)"
+    for stack in $order; do
+        start_server "$stack" main
+        run push
+        run pull
+        run rr
+        run conn --close rst --threads "$THREADS"
+        run conn --close fin --threads "$THREADS"
+        run ping
+        run flood
+        stop_server
+        # Idle connections on a fresh server, so its RSS before is not what earlier modes left.
+        start_server "$stack" idle
+        run idle --count "$IDLE" --threads "$THREADS"
+        stop_server
     done
-    cleanup
 done
+
+if [ "$MEMORY_MIB" -gt 0 ]; then
+    echo "in memory: bench_memory $MEMORY_MIB MiB x $ROUNDS"
+    "$MEMORY" "$MEMORY_MIB" "$ROUNDS" "$RECORDS" | sed 's/^/  /'
+fi
 
 echo
-echo "median MB/s          ustack   smoltcp   ustack/smoltcp"
-for dir in up down; do
-    u="${RESULT[ustack-$dir]}"; s="${RESULT[smoltcp-$dir]}"
-    echo "$dir $u $s" | awk '{ printf "%-18s %8s %9s   %.2f\n", ($1 == "up" ? "kernel -> stack" : "stack -> kernel"), $2, $3, $2 / $3 }'
-done
+echo "bench-tun: medians of $ROUNDS rounds (load now $(cut -d' ' -f1-3 /proc/loadavg)); records in $RECORDS"
+echo
+"$LOADGEN" report "$RECORDS" | tee "$OUT/table.md"

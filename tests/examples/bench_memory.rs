@@ -3,7 +3,9 @@
 //! the medians and the ratio. The test apps run in bench mode (no stream generation, no per-byte
 //! check or hash; byte counts still checked) so the figures are the stacks' own cost.
 //!
-//! `cargo run --release -p ustack-tests --example bench_memory -- [MIB] [RUNS]` (1024 and 3).
+//! `cargo run --release -p ustack-tests --example bench_memory -- [MIB] [RUNS] [RECORDS]` (1024
+//! and 3); with RECORDS, every run is also appended to that records file (`ustack_tests::bench`)
+//! for the side-by-side table of `scripts/bench-tun.sh`.
 
 #[path = "../tests/common/smol_node.rs"]
 #[allow(dead_code)]
@@ -11,6 +13,7 @@ mod smol_node;
 
 use smol_node::SmolNode;
 use std::time::Instant as WallClock;
+use ustack_tests::bench::{self, Better, Metric, Record};
 use ustack_tests::sim::link::Profile;
 use ustack_tests::sim::ustack_node::{sim_config, UstackNode};
 use ustack_tests::sim::world::{Outcome, World};
@@ -59,15 +62,36 @@ fn run<A: Node, B: Node>(mut w: World<A, B>, size: u64) -> f64 {
     size as f64 / secs / 1e6
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
+/// Appends every run to a records file, as `loadgen --record` does.
+fn record(path: &str, mib: u64, ours: &[f64], theirs: &[f64]) {
+    use std::io::Write as _;
+    let metric = Metric::new(
+        "memory_mbs",
+        format!("in memory, no TUN ({mib} MiB one way, bench_memory), MB/s"),
+        Better::Higher,
+    );
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap_or_else(|e| panic!("records file {path}: {e}"));
+    for (stack, values) in [("ustack", ours), ("smoltcp", theirs)] {
+        for v in values {
+            let r = Record {
+                stack: stack.into(),
+                metric: metric.clone(),
+                value: Some(*v),
+            };
+            writeln!(f, "{}", r.to_line()).expect("write records file");
+        }
+    }
 }
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let mib: u64 = args.next().map_or(1024, |a| a.parse().expect("MIB"));
     let runs: usize = args.next().map_or(3, |a| a.parse().expect("RUNS"));
+    let records = args.next();
     let size = mib << 20;
     ustack_tests::sim::set_bench_mode(true);
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
@@ -110,6 +134,10 @@ fn main() {
         ours.push(o);
         theirs.push(t);
     }
-    let (o, t) = (median(ours), median(theirs));
+    if let Some(path) = &records {
+        record(path, mib, &ours, &theirs);
+    }
+    let median = |v: &[f64]| bench::median(v).expect("at least one run");
+    let (o, t) = (median(&ours), median(&theirs));
     println!("{mib} MiB in memory, median of {runs}: ustack {o:.1} MB/s, smoltcp {t:.1} MB/s, ustack/smoltcp {:.2}", o / t);
 }

@@ -1,6 +1,7 @@
-//! Test support for ustack: the network-namespace harness, integrity helpers, and end-to-end
-//! helpers that drive the `ustack` binary against the Linux kernel.
+//! Test support for ustack: the network-namespace harness, integrity helpers, benchmark records
+//! and tables, and end-to-end helpers that drive the `ustack` binary against the Linux kernel.
 
+pub mod bench;
 pub mod e2e;
 pub mod integrity;
 pub mod kclient;
