@@ -4,7 +4,7 @@
 
 use std::io;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tun_bridge::aio::TcpStream;
 
 /// Keepalive on the small services: a peer that vanished is noticed (and its task ended)
@@ -16,32 +16,19 @@ const BUF: usize = 64 << 10;
 
 /// TCP echo (RFC 862): sends back everything it receives; when the client half-closes, the
 /// server closes after the last byte. Returns the bytes echoed.
-pub async fn echo(mut s: TcpStream) -> io::Result<u64> {
-    let mut buf = vec![0u8; BUF];
-    let mut total = 0u64;
-    loop {
-        let n = s.read(&mut buf).await?;
-        if n == 0 {
-            s.shutdown().await?;
-            return Ok(total);
-        }
-        s.write_all(&buf[..n]).await?;
-        total += n as u64;
-    }
+pub async fn echo(s: TcpStream) -> io::Result<u64> {
+    let (r, mut w) = tokio::io::split(s);
+    let n = tokio::io::copy_buf(&mut BufReader::with_capacity(BUF, r), &mut w).await?;
+    w.shutdown().await?;
+    Ok(n)
 }
 
 /// Discard (RFC 863): reads and throws away everything until the client closes.
-pub async fn discard(mut s: TcpStream) -> io::Result<u64> {
-    let mut buf = vec![0u8; BUF];
-    let mut total = 0u64;
-    loop {
-        let n = s.read(&mut buf).await?;
-        if n == 0 {
-            s.shutdown().await?;
-            return Ok(total);
-        }
-        total += n as u64;
-    }
+pub async fn discard(s: TcpStream) -> io::Result<u64> {
+    let mut r = BufReader::with_capacity(BUF, s);
+    let n = tokio::io::copy_buf(&mut r, &mut tokio::io::sink()).await?;
+    r.into_inner().shutdown().await?;
+    Ok(n)
 }
 
 /// Characters per chargen line, CRLF not counted (RFC 864).

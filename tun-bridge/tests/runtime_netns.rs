@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::codec::{Framed, LinesCodec};
 use tun_bridge::{aio, Bridge, BridgeConfig};
+use ustack_tests::e2e::pseudo_random;
 use ustack_tests::integrity::sha256_hex;
 use ustack_tests::netns::{tun_available, NetNs};
 
@@ -39,17 +40,6 @@ fn connect_kernel(port: u16) -> std::net::TcpStream {
     s.set_read_timeout(Some(T)).unwrap();
     s.set_write_timeout(Some(T)).unwrap();
     s
-}
-
-fn pseudo_random(len: usize, mut x: u64) -> Vec<u8> {
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 /// Sends `data` on a thread, half-closes, and returns everything read back.
