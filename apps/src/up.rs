@@ -1,7 +1,7 @@
 //! `ustack up`: the stack on a TUN interface, answering ping and serving UDP echo and the TCP
 //! services (echo, discard, chargen, HTTP).
 
-use crate::http::{pages::Snapshot, Site};
+use crate::http::Site;
 use crate::net::NetArgs;
 use crate::server;
 use clap::Args;
@@ -21,47 +21,36 @@ pub struct UpArgs {
     pub net: NetArgs,
 }
 
+/// Starts the HTTP service as a task on the loop (temporary wiring until the services move
+/// onto the loop together).
+fn start_http(
+    bridge: &tun_bridge::Bridge,
+    root: Option<PathBuf>,
+    addr: std::net::Ipv4Addr,
+) -> io::Result<()> {
+    bridge.handle().block_on(move |net| async move {
+        let listener = tun_bridge::aio::TcpListener::bind(&net, 80, 64)
+            .map_err(|e| io::Error::new(e.kind(), format!("http: listening on port 80: {e}")))?;
+        let site = std::rc::Rc::new(Site::new(root.as_deref(), addr, net.clone())?);
+        tokio::task::spawn_local(crate::http::run(listener, site));
+        Ok(())
+    })?
+}
+
 /// Starts the TCP services; returns their accept threads.
 fn tcp_services(
     bridge: &Arc<tun_bridge::Bridge>,
-    args: &UpArgs,
     stop: &Arc<AtomicBool>,
 ) -> io::Result<Vec<std::thread::JoinHandle<()>>> {
-    let addr = args.net.addr;
-    let snap_bridge = Arc::downgrade(bridge);
-    let site = Arc::new(Site::new(
-        args.http_root.as_deref(),
-        addr,
-        Box::new(move || {
-            let empty = || Snapshot {
-                addr,
-                connections: Vec::new(),
-                counts: (0, 0),
-                stats: ustack::Stats::default(),
-            };
-            let Some(b) = snap_bridge.upgrade() else {
-                return empty();
-            };
-            b.with_stack(move |s| Snapshot {
-                addr,
-                connections: s.tcp_connections().collect(),
-                counts: s.tcp_counts(),
-                stats: s.stats().clone(),
-            })
-            .unwrap_or_else(|_| empty())
-        }),
-    )?);
-    let http_handler: server::Handler = Arc::new(move |c| crate::http::serve(c, &site));
     let services: [(
         &'static str,
         u16,
         Option<std::time::Duration>,
         server::Handler,
-    ); 4] = [
+    ); 3] = [
         ("echo", 7, None, Arc::new(crate::services::echo)),
         ("discard", 9, None, Arc::new(crate::services::discard)),
         ("chargen", 19, None, Arc::new(crate::services::chargen)),
-        ("http", 80, Some(crate::http::IDLE_TIMEOUT), http_handler),
     ];
     let mut threads = Vec::new();
     for (name, port, idle, handler) in services {
@@ -88,8 +77,9 @@ pub fn run(args: UpArgs) -> io::Result<ExitCode> {
 
     let bridge = Arc::new(args.net.start()?);
     let stop = Arc::new(AtomicBool::new(false));
+    start_http(&bridge, args.http_root.clone(), args.net.addr)?;
     let echo = crate::udp_echo::spawn(&bridge, 7, stop.clone())?;
-    let tcp = match tcp_services(&bridge, &args, &stop) {
+    let tcp = match tcp_services(&bridge, &stop) {
         Ok(t) => t,
         Err(e) => {
             stop.store(true, Ordering::Relaxed);
