@@ -35,6 +35,7 @@
 
 pub mod access;
 pub mod body;
+pub mod disk;
 pub mod files;
 pub mod guard;
 pub mod pages;
@@ -79,6 +80,8 @@ pub struct Site {
     snapshot: Box<dyn Fn() -> pages::Snapshot>,
     /// The slow-reader and idle bounds.
     limits: Limits,
+    /// The gate to the blocking pool for file system work.
+    disk: disk::Disk,
 }
 
 impl std::fmt::Debug for Site {
@@ -121,6 +124,7 @@ impl Site {
             addr,
             snapshot,
             limits: Limits::default(),
+            disk: disk::Disk::default(),
         })
     }
 

@@ -3,26 +3,37 @@
 //! actually handed to the connection.
 
 use super::access::Entry;
+use super::disk::Disk;
 use bytes::{Bytes, BytesMut};
 use hyper::body::{Frame, SizeHint};
+use std::fs::File;
+use std::future::Future;
 use std::io;
+use std::os::unix::fs::FileExt;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use tokio::io::{AsyncRead, ReadBuf};
 
-/// Bytes read from a file per chunk (one read on tokio's blocking pool each).
+/// Bytes read from a file per chunk (one `pread` on the blocking pool each).
 pub const CHUNK: usize = 64 << 10;
+
+type Read = Pin<Box<dyn Future<Output = io::Result<Bytes>>>>;
+
+/// A region of a file, read a chunk at a time through the [`Disk`] gate.
+struct Region {
+    file: Arc<File>,
+    offset: u64,
+    remaining: u64,
+    disk: Disk,
+    /// The chunk being read.
+    pending: Option<Read>,
+}
 
 enum Source {
     /// In memory; None once sent.
     Bytes(Option<Bytes>),
-    /// `remaining` bytes of `file` from its current position, read `CHUNK` at a time.
-    File {
-        file: tokio::fs::File,
-        remaining: u64,
-        /// The chunk being filled (kept while a read is pending).
-        chunk: BytesMut,
-    },
+    /// A file region.
+    File(Region),
 }
 
 /// A response body.
@@ -38,7 +49,7 @@ impl std::fmt::Debug for Body {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = match &self.source {
             Source::Bytes(b) => format!("bytes({})", b.as_ref().map_or(0, Bytes::len)),
-            Source::File { remaining, .. } => format!("file({remaining} left)"),
+            Source::File(r) => format!("file({} left)", r.remaining),
         };
         f.debug_struct("Body")
             .field("source", &kind)
@@ -67,20 +78,22 @@ impl Body {
         Body::new(Source::Bytes((!b.is_empty()).then_some(b)))
     }
 
-    /// `len` bytes of `file` from its current position.
-    pub fn file(file: std::fs::File, len: u64) -> Body {
-        Body::new(Source::File {
-            file: tokio::fs::File::from_std(file),
+    /// `len` bytes of `file` from `offset`, read through `disk`.
+    pub fn file(file: File, offset: u64, len: u64, disk: Disk) -> Body {
+        Body::new(Source::File(Region {
+            file: Arc::new(file),
+            offset,
             remaining: len,
-            chunk: BytesMut::new(),
-        })
+            disk,
+            pending: None,
+        }))
     }
 
     /// The length this body will have.
     pub fn len(&self) -> u64 {
         match &self.source {
             Source::Bytes(b) => b.as_ref().map_or(0, |b| b.len() as u64),
-            Source::File { remaining, .. } => *remaining,
+            Source::File(r) => r.remaining,
         }
     }
 
@@ -98,34 +111,51 @@ impl Drop for Body {
     }
 }
 
-fn poll_file(
-    file: &mut tokio::fs::File,
-    remaining: &mut u64,
-    chunk: &mut BytesMut,
-    cx: &mut Context<'_>,
-) -> Poll<Option<io::Result<Bytes>>> {
-    if *remaining == 0 {
-        return Poll::Ready(None);
+/// Reads up to `want` bytes at `offset` (fewer only at the end of the file).
+fn read_chunk(file: &File, offset: u64, want: usize) -> io::Result<Bytes> {
+    let mut buf = BytesMut::zeroed(want);
+    let mut filled = 0;
+    while filled < want {
+        match file.read_at(&mut buf[filled..], offset + filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
-    let want = (*remaining).min(CHUNK as u64) as usize;
-    if chunk.len() != want {
-        *chunk = BytesMut::zeroed(want);
+    buf.truncate(filled);
+    Ok(buf.freeze())
+}
+
+impl Region {
+    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
+        if self.remaining == 0 {
+            return Poll::Ready(None);
+        }
+        let pending = self.pending.get_or_insert_with(|| {
+            let want = self.remaining.min(CHUNK as u64) as usize;
+            let (file, offset) = (self.file.clone(), self.offset);
+            let read = self.disk.run(move || read_chunk(&file, offset, want));
+            Box::pin(async move { read.await? })
+        });
+        let r = std::task::ready!(pending.as_mut().poll(cx));
+        self.pending = None;
+        let data = match r {
+            Ok(d) if d.is_empty() => {
+                // The file shrank under us: the framing announced is broken, so the
+                // connection must end (hyper closes it on a body error).
+                return Poll::Ready(Some(Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "file shorter than announced",
+                ))));
+            }
+            Ok(d) => d,
+            Err(e) => return Poll::Ready(Some(Err(e))),
+        };
+        self.offset += data.len() as u64;
+        self.remaining -= data.len() as u64;
+        Poll::Ready(Some(Ok(data)))
     }
-    let mut buf = ReadBuf::new(&mut chunk[..]);
-    std::task::ready!(Pin::new(file).poll_read(cx, &mut buf))?;
-    let n = buf.filled().len();
-    if n == 0 {
-        // The file shrank under us: the framing announced is broken, so the connection must
-        // end (hyper closes it on a body error).
-        return Poll::Ready(Some(Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "file shorter than announced",
-        ))));
-    }
-    let mut data = std::mem::take(chunk);
-    data.truncate(n);
-    *remaining -= n as u64;
-    Poll::Ready(Some(Ok(data.freeze())))
 }
 
 impl hyper::body::Body for Body {
@@ -139,11 +169,7 @@ impl hyper::body::Body for Body {
         let this = self.get_mut();
         let data = match &mut this.source {
             Source::Bytes(b) => b.take().map(Ok),
-            Source::File {
-                file,
-                remaining,
-                chunk,
-            } => std::task::ready!(poll_file(file, remaining, chunk, cx)),
+            Source::File(r) => std::task::ready!(r.poll_chunk(cx)),
         };
         if let Some(Ok(d)) = &data {
             this.sent += d.len() as u64;
@@ -168,17 +194,16 @@ mod tests {
 
     #[tokio::test]
     async fn a_file_region_streams_in_chunks() {
-        use std::io::{Seek, SeekFrom, Write};
+        use std::io::Write;
         let path = std::env::temp_dir().join(format!("ustack-http-body-{}", std::process::id()));
         let data: Vec<u8> = (0..(3 * CHUNK + 100)).map(|i| (i % 251) as u8).collect();
         std::fs::File::create(&path)
             .unwrap()
             .write_all(&data)
             .unwrap();
-        let mut f = std::fs::File::open(&path).unwrap();
-        f.seek(SeekFrom::Start(10)).unwrap();
+        let f = std::fs::File::open(&path).unwrap();
         let len = 2 * CHUNK as u64 + 7;
-        let mut body = Body::file(f, len);
+        let mut body = Body::file(f, 10, len, Disk::default());
         assert_eq!(body.size_hint().exact(), Some(len));
         let mut got = Vec::new();
         let mut frames = 0;
@@ -194,7 +219,7 @@ mod tests {
         assert_eq!(body.sent, len);
         // A file shorter than announced is an error, not a short body.
         let f = std::fs::File::open(&path).unwrap();
-        let mut body = Body::file(f, data.len() as u64 + 1);
+        let mut body = Body::file(f, 0, data.len() as u64 + 1, Disk::default());
         let mut err = None;
         while let Some(frame) = body.frame().await {
             if let Err(e) = frame {

@@ -4,6 +4,7 @@
 
 use super::access::{http_date, Entry};
 use super::body::Body;
+use super::disk::Disk;
 use super::files::{self, Opened, Refused, Resolved};
 use super::range::{self, Ranged};
 use super::{pages, Site};
@@ -11,7 +12,6 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode, Version};
-use std::io::{Seek, SeekFrom};
 use std::net::Ipv4Addr;
 use std::time::{Duration, SystemTime};
 
@@ -155,9 +155,15 @@ fn if_range_holds(headers: &HeaderMap, last_modified: Option<&str>) -> bool {
 }
 
 /// 200, 206 or 416 for an opened file.
-fn file_response(path: &str, opened: Opened, headers: &HeaderMap, get: bool) -> Response<Body> {
+fn file_response(
+    path: &str,
+    opened: Opened,
+    headers: &HeaderMap,
+    get: bool,
+    disk: &Disk,
+) -> Response<Body> {
     let Opened {
-        mut file,
+        file,
         len,
         modified,
     } = opened;
@@ -171,17 +177,13 @@ fn file_response(path: &str, opened: Opened, headers: &HeaderMap, get: bool) -> 
     };
     let ctype = files::content_type(std::path::Path::new(path));
     let mut r = match ranged {
-        Ranged::Full => with_type(StatusCode::OK, ctype, Body::file(file, len)),
+        Ranged::Full => {
+            let body = Body::file(file, 0, len, disk.clone());
+            with_type(StatusCode::OK, ctype, body)
+        }
         Ranged::Partial { start, end } => {
-            if let Err(e) = file.seek(SeekFrom::Start(start)) {
-                log::debug!("http: seeking {path}: {e}");
-                return error(StatusCode::INTERNAL_SERVER_ERROR, "cannot read the file");
-            }
-            let mut r = with_type(
-                StatusCode::PARTIAL_CONTENT,
-                ctype,
-                Body::file(file, ranged.body_len(len)),
-            );
+            let body = Body::file(file, start, ranged.body_len(len), disk.clone());
+            let mut r = with_type(StatusCode::PARTIAL_CONTENT, ctype, body);
             if let Ok(v) = HeaderValue::try_from(format!("bytes {start}-{end}/{len}")) {
                 r.headers_mut().insert(header::CONTENT_RANGE, v);
             }
@@ -248,10 +250,11 @@ async fn route(req: &Request<()>, site: &Site) -> Response<Body> {
     if let Some(root) = &site.root {
         let (root, p) = (root.clone(), path.to_owned());
         // Resolving and opening stat the file system: off the loop thread.
-        let opened = tokio::task::spawn_blocking(move || files::open(&root, &p)).await;
+        let opened = site.disk.run(move || files::open(&root, &p)).await;
         match opened {
             Ok(Ok(Ok(f))) => {
-                return file_response(path, f, req.headers(), req.method() == Method::GET)
+                let get = req.method() == Method::GET;
+                return file_response(path, f, req.headers(), get, &site.disk);
             }
             Ok(Ok(Err(Resolved::AddSlash))) => return add_slash(req),
             Ok(Ok(Err(Resolved::File(_)))) | Ok(Err(Refused::NotFound)) => {}
