@@ -6,6 +6,8 @@
 //! Routes: `/stats` (text/plain) and `/stats.json` always; `/` is `DIR/index.html` when the
 //! root has one, else the built-in page; every other path is a file under the root (a
 //! directory serves its `index.html`, `/dir` redirects to `/dir/`; there are no listings).
+//! Files are streamed in 64 KiB chunks read on the blocking pool through [`disk`] (never whole,
+//! never on the loop thread); each request gets an access-log line ([`access`]).
 //!
 //! | status | when | by |
 //! |---|---|---|
