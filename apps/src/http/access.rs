@@ -7,11 +7,15 @@
 //!
 //! host, identity (`-`), user (`-`), time (UTC), the request line, the status, and the body
 //! bytes sent (`-` when none). Bytes the client controls are escaped (`"`, `\`, controls and
-//! non-ASCII as `\xNN`) so a request cannot forge a line. Also the IMF-fixdate of HTTP headers.
+//! non-ASCII as `\xNN`) so a request cannot forge a line, and a target is cut at 2 KiB. Also the
+//! IMF-fixdate of HTTP headers.
 
 use std::fmt::Write;
 use std::net::Ipv4Addr;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Longest request target written to a line (longer ones are cut, with `...`).
+pub const MAX_LOGGED_TARGET: usize = 2048;
 
 /// The log target of access lines.
 pub const TARGET: &str = "ustack::http::access";
@@ -119,7 +123,13 @@ impl Entry {
         let mut out = format!("{} - - [{}] \"", self.peer, clf_date(self.time));
         escaped(&mut out, self.method.as_bytes());
         out.push(' ');
-        escaped(&mut out, self.target.as_bytes());
+        let target = self.target.as_bytes();
+        if target.len() > MAX_LOGGED_TARGET {
+            escaped(&mut out, &target[..MAX_LOGGED_TARGET]);
+            out.push_str("...");
+        } else {
+            escaped(&mut out, target);
+        }
         let _ = write!(out, " {}\" {} ", self.version, self.status);
         if bytes == 0 {
             out.push('-');
@@ -184,5 +194,11 @@ mod tests {
              \"GET /a\\x22b\\x5cc\\x0a198.18.0.9 - - \\xc3\\xa9 HTTP/1.1\" 404 -"
         );
         assert_eq!(line.lines().count(), 1);
+        let long = entry("GET", &format!("/{}", "a".repeat(5000)), 414).line(0);
+        assert!(
+            long.contains(&format!("/{}... HTTP/1.1\" 414 -", "a".repeat(2047))),
+            "{long}"
+        );
+        assert!(long.len() < 2200);
     }
 }

@@ -176,7 +176,9 @@ impl Pace {
                 // check then fails rather than waking again at the same instant).
                 let rate = u128::from(l.min_rate.max(1));
                 let rate_ms = ((u128::from(taken) + 1) * 1000).div_ceil(rate);
-                let rate_at = w.since + l.grace + Duration::from_millis(rate_ms as u64);
+                // (At most a day ahead: the next check comes sooner anyway.)
+                let rate_ms = rate_ms.min(86_400_000) as u64;
+                let rate_at = w.since + l.grace + Duration::from_millis(rate_ms);
                 Ok(Some(rate_at.min(w.last_progress + l.stall)))
             }
             _ => {
