@@ -281,8 +281,11 @@ fn directory_redirect_and_keep_alive() {
     let (resp, all) = curl(&ns, &["-i", &format!("{BASE}/d?x=1")]);
     assert!(resp.starts_with("HTTP/1.1 301 "), "{all}");
     assert!(resp.contains("Location: /d/?x=1\r\n"), "{all}");
-    let (page, all) = curl(&ns, &["-L", &format!("{BASE}/d")]);
-    assert_eq!(page, "<p>the d index</p>\n", "{all}");
+    let (page, all) = curl(&ns, &["-L", "-w", "%{content_type}", &format!("{BASE}/d")]);
+    assert_eq!(
+        page, "<p>the d index</p>\ntext/html; charset=utf-8",
+        "{all}"
+    );
     // Two requests, one connection: curl reports one new connection, then none.
     let (connects, all) = curl(
         &ns,

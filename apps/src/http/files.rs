@@ -114,6 +114,8 @@ pub fn resolve(root: &Path, path: &str) -> Result<Resolved, Refused> {
 /// An opened regular file.
 #[derive(Debug)]
 pub struct Opened {
+    /// Its canonical path (a directory's `index.html`, not the directory).
+    pub path: PathBuf,
     /// The file, positioned at its start.
     pub file: std::fs::File,
     /// Its length when opened.
@@ -135,6 +137,7 @@ pub fn open(root: &Path, path: &str) -> Result<Result<Opened, Resolved>, Refused
         return Err(Refused::NotFound);
     }
     Ok(Ok(Opened {
+        path: real,
         file,
         len: meta.len(),
         modified: meta.modified().ok(),

@@ -155,14 +155,9 @@ fn if_range_holds(headers: &HeaderMap, last_modified: Option<&str>) -> bool {
 }
 
 /// 200, 206 or 416 for an opened file.
-fn file_response(
-    path: &str,
-    opened: Opened,
-    headers: &HeaderMap,
-    get: bool,
-    disk: &Disk,
-) -> Response<Body> {
+fn file_response(opened: Opened, headers: &HeaderMap, get: bool, disk: &Disk) -> Response<Body> {
     let Opened {
+        path: real,
         file,
         len,
         modified,
@@ -175,7 +170,8 @@ fn file_response(
         }
         _ => Ranged::Full,
     };
-    let ctype = files::content_type(std::path::Path::new(path));
+    // By the file served: a directory's index.html is HTML.
+    let ctype = files::content_type(&real);
     let mut r = match ranged {
         Ranged::Full => {
             let body = Body::file(file, 0, len, disk.clone());
@@ -254,7 +250,7 @@ async fn route(req: &Request<()>, site: &Site) -> Response<Body> {
         match opened {
             Ok(Ok(Ok(f))) => {
                 let get = req.method() == Method::GET;
-                return file_response(path, f, req.headers(), get, &site.disk);
+                return file_response(f, req.headers(), get, &site.disk);
             }
             Ok(Ok(Err(Resolved::AddSlash))) => return add_slash(req),
             Ok(Ok(Err(Resolved::File(_)))) | Ok(Err(Refused::NotFound)) => {}

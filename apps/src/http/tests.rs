@@ -274,7 +274,9 @@ async fn files_ranges_and_redirects() {
     assert!(lm.ends_with(" GMT"), "{lm}");
     let r = one(&s, &get("/sub%20dir/pic.PNG")).await;
     assert_eq!(r.header("Content-Type"), Some("image/png"));
-    assert_eq!(one(&s, &get("/sub%20dir/")).await.text(), "<p>sub</p>");
+    let r = one(&s, &get("/sub%20dir/")).await;
+    assert_eq!(r.text(), "<p>sub</p>");
+    assert_eq!(r.header("Content-Type"), Some("text/html; charset=utf-8"));
     // No index.html at the root: the built-in page.
     assert!(one(&s, &get("/")).await.text().contains("served by"));
     let r = one(&s, &get("/sub%20dir?q=1")).await;
