@@ -68,8 +68,10 @@ pub const MAX_BUF: usize = 64 << 10;
 /// How long (and how much) a closing connection drains what the client still sends.
 const LINGER_TIME: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 1 << 20;
-/// Pause after an accept error that is not the loop stopping (so it cannot spin).
+/// Pause after an accept error that is not the loop stopping (so it cannot spin), doubling
+/// up to the maximum while errors repeat.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// What the server serves besides the connection: the root, the stack's address, and where
 /// the `/stats` snapshot comes from.
@@ -138,16 +140,29 @@ impl Site {
 /// Accepts connections on `listener` until the loop stops, serving each on its own task.
 /// A failed connection or accept never ends the loop.
 pub async fn run(listener: TcpListener, site: Rc<Site>) {
+    let mut backoff = ACCEPT_BACKOFF;
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
+                backoff = ACCEPT_BACKOFF;
                 log::debug!("http: connection from {peer}");
                 tokio::task::spawn_local(serve(stream, peer, site.clone()));
             }
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return, // the loop stopped
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+                ) =>
+            {
+                // That one connection went away before it was accepted.
+                log::debug!("http: accept: {e}");
+            }
             Err(e) => {
+                // Something wrong with the listener itself: wait, longer each time.
                 log::warn!("http: accept: {e}");
-                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
             }
         }
     }
