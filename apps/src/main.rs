@@ -8,7 +8,6 @@ mod http;
 mod net;
 mod ping;
 mod serve;
-mod server;
 mod services;
 mod udp_echo;
 mod up;

@@ -1,7 +1,7 @@
 //! `ustack up`: the stack on a TUN interface, answering ping and serving UDP echo and the TCP
 //! services (echo, discard, chargen, HTTP) as tasks on its event loop.
 
-use crate::http::{pages::Snapshot, Site};
+use crate::http::Site;
 use crate::net::NetArgs;
 use crate::serve::{accept_loop, handler};
 use crate::udp_echo::EchoCounters;
@@ -9,7 +9,8 @@ use clap::{Args, ValueEnum};
 use std::io;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 use tun_bridge::aio::{TcpListener, UdpSocket};
 use tun_bridge::Net;
@@ -138,6 +139,7 @@ fn plan(args: &UpArgs) -> io::Result<Vec<(Service, u16)>> {
 fn start_services(
     net: &Net,
     plan: &[(Service, u16)],
+    http_root: Option<&std::path::Path>,
     backlog: usize,
     echo_counters: &Arc<EchoCounters>,
     key: u64,
@@ -151,10 +153,13 @@ fn start_services(
             tokio::task::spawn_local(crate::udp_echo::run(sock, echo_counters.clone(), key));
             continue;
         }
-        if service == Service::Http {
-            continue; // on its own (see `run`)
-        }
         let listener = TcpListener::bind(net, port, backlog).map_err(bind_err)?;
+        if service == Service::Http {
+            let addr = net.with_stack(|s| s.config().addr);
+            let site = Rc::new(Site::new(http_root, addr, net.clone())?);
+            tokio::task::spawn_local(crate::http::run(listener, site));
+            continue;
+        }
         let h = match service {
             Service::Echo => handler(crate::services::echo),
             Service::Discard => handler(crate::services::discard),
@@ -163,48 +168,6 @@ fn start_services(
         tokio::task::spawn_local(accept_loop(service.name(), listener, h));
     }
     Ok(())
-}
-
-/// Starts the HTTP service (on its blocking threads until it moves onto the loop).
-fn start_http(
-    bridge: &Arc<tun_bridge::Bridge>,
-    args: &UpArgs,
-    port: u16,
-    stop: &Arc<AtomicBool>,
-) -> io::Result<std::thread::JoinHandle<()>> {
-    let addr = args.net.addr;
-    let snap_bridge = Arc::downgrade(bridge);
-    let site = Arc::new(Site::new(
-        args.http_root.as_deref(),
-        addr,
-        Box::new(move || {
-            let empty = || Snapshot {
-                addr,
-                connections: Vec::new(),
-                counts: (0, 0),
-                stats: ustack::Stats::default(),
-            };
-            let Some(b) = snap_bridge.upgrade() else {
-                return empty();
-            };
-            b.with_stack(move |s| Snapshot {
-                addr,
-                connections: s.tcp_connections().collect(),
-                counts: s.tcp_counts(),
-                stats: s.stats().clone(),
-            })
-            .unwrap_or_else(|_| empty())
-        }),
-    )?);
-    let http_handler: crate::server::Handler = Arc::new(move |c| crate::http::serve(c, &site));
-    crate::server::spawn(
-        bridge,
-        "http",
-        port,
-        stop.clone(),
-        Some(crate::http::IDLE_TIMEOUT),
-        http_handler,
-    )
 }
 
 fn print_banner(bridge: &tun_bridge::Bridge, args: &UpArgs, plan: &[(Service, u16)]) {
@@ -258,19 +221,16 @@ pub fn run(args: UpArgs) -> io::Result<ExitCode> {
     let (ready_tx, ready_rx) = mpsc::sync_channel(1);
     {
         let (plan, counters, backlog) = (plan.clone(), echo_counters.clone(), args.backlog);
+        let root = args.http_root.clone();
         let key = crate::net::os_key()?;
         bridge.spawn(move |net| async move {
-            let _ = ready_tx.send(start_services(&net, &plan, backlog, &counters, key));
+            let r = start_services(&net, &plan, root.as_deref(), backlog, &counters, key);
+            let _ = ready_tx.send(r);
         })?;
     }
     ready_rx
         .recv()
         .map_err(|_| io::Error::other("the event loop stopped while starting services"))??;
-    let stop = Arc::new(AtomicBool::new(false));
-    let http = match plan.iter().find(|(s, _)| *s == Service::Http) {
-        Some(&(_, port)) => Some(start_http(&bridge, &args, port, &stop)?),
-        None => None,
-    };
     print_banner(&bridge, &args, &plan);
 
     // Wait for Ctrl-C / SIGTERM, or for the loop to die on a device error.
@@ -283,7 +243,6 @@ pub fn run(args: UpArgs) -> io::Result<ExitCode> {
     }
     // Stop at once, whatever the connections do: the loop drops every task (closing its
     // connections), sends the resulting FIN/RST, and closes the device.
-    stop.store(true, Ordering::Relaxed);
     let stats = bridge.stats();
     let result = match Arc::try_unwrap(bridge) {
         Ok(b) => b.shutdown(),
@@ -292,9 +251,6 @@ pub fn run(args: UpArgs) -> io::Result<ExitCode> {
             Ok(())
         }
     };
-    if let Some(t) = http {
-        let _ = t.join();
-    }
     println!("\nustack stopped; counters:\n{stats}");
     let c = &echo_counters;
     let refused = c.refused_reflector.load(Ordering::Relaxed);
