@@ -145,7 +145,7 @@ pub struct Config {
     /// Default 120 s, Linux's `TCP_SYNCOOKIE_VALID`.
     pub tcp_syncookie_window: Duration,
     /// Least time between two ACKs one connection sends in reply to segments it drops as
-    /// invalid: PAWS rejects (RFC 7323 §5.3 R1) and out-of-window segments without data
+    /// invalid: PAWS rejects (RFC 7323 §5.3 R1) and out-of-window segments without data or FIN
     /// (RFC 9293 §3.10.7.4). RFC 7323 asks for an ACK per drop; ustack rate-limits them, like
     /// Linux's `tcp_invalid_ratelimit`, so forged segments cannot turn into an ACK flood or an
     /// ACK loop. Default 500 ms.

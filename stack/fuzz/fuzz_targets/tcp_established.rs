@@ -89,23 +89,53 @@ fn delta(sel: u8, raw: u16, window: u32) -> u32 {
     }
 }
 
-/// Whether `to` may follow `from` (RFC 9293 §3.3.2 figure 5, plus any state → CLOSED).
+/// One step of RFC 9293 §3.3.2 figure 5 (any state may also go to CLOSED).
+fn step_legal(from: State, to: State) -> bool {
+    use State::*;
+    matches!(
+        (from, to),
+        (SynReceived, Established)
+            | (Established, FinWait1)
+            | (Established, CloseWait)
+            | (FinWait1, FinWait2)
+            | (FinWait1, Closing)
+            | (FinWait1, TimeWait)
+            | (FinWait2, TimeWait)
+            | (Closing, TimeWait)
+            | (CloseWait, LastAck)
+    )
+}
+
+/// Whether `to` is reachable from `from` in the diagram: one record may cause several steps
+/// (a FIN arrives and our queued FIN leaves: ESTABLISHED -> CLOSE-WAIT -> LAST-ACK).
 fn legal(from: State, to: State) -> bool {
     use State::*;
-    from == to
-        || to == Closed
-        || matches!(
-            (from, to),
-            (SynReceived, Established)
-                | (Established, FinWait1)
-                | (Established, CloseWait)
-                | (FinWait1, FinWait2)
-                | (FinWait1, Closing)
-                | (FinWait1, TimeWait)
-                | (FinWait2, TimeWait)
-                | (Closing, TimeWait)
-                | (CloseWait, LastAck)
-        )
+    const ALL: [State; 9] = [
+        SynReceived,
+        Established,
+        FinWait1,
+        FinWait2,
+        CloseWait,
+        Closing,
+        LastAck,
+        TimeWait,
+        Closed,
+    ];
+    if from == to || to == Closed {
+        return true;
+    }
+    let mut reach = vec![from];
+    let mut i = 0;
+    while i < reach.len() {
+        let s = reach[i];
+        for &t in &ALL {
+            if step_legal(s, t) && !reach.contains(&t) {
+                reach.push(t);
+            }
+        }
+        i += 1;
+    }
+    reach.contains(&to)
 }
 
 struct Harness {

@@ -189,9 +189,9 @@ impl Connection {
             // With a zero window, an in-sequence ACK is still processed below (§3.10.7.4 note).
             let zero_window_ack = seg.seq == self.rcv_nxt && seg.ack();
             if !zero_window_ack {
-                if !seg.rst() && !seg.payload.is_empty() && !seg.syn() {
-                    // Data (a retransmission, a window probe) is always answered: it cannot
-                    // be part of an ACK loop.
+                if !seg.rst() && seg.seg_len() > 0 && !seg.syn() {
+                    // Data or a FIN (a retransmission, a window probe) is always answered: it
+                    // cannot be part of an ACK loop (Linux's tcp_oow_rate_limited exempts it).
                     self.ack_now = true;
                     // RFC 2883 §4: data wholly below RCV.NXT is a duplicate: report it.
                     if self.sack_ok && seg.seq.lt(self.rcv_nxt) {
