@@ -22,9 +22,9 @@ pub const REFLECTOR_PORTS: [u16; 14] =
     [0, 7, 9, 13, 17, 19, 37, 53, 111, 123, 137, 161, 1900, 11211];
 
 /// Sustained echoes per second to one source address.
-pub const PER_SOURCE_RATE: f64 = 100.0;
+pub const PER_SOURCE_RATE: f64 = 1000.0;
 /// Burst of echoes one source address may get at once.
-pub const PER_SOURCE_BURST: f64 = 200.0;
+pub const PER_SOURCE_BURST: f64 = 1000.0;
 /// Token buckets in the table (sources hash into them; a collision shares a bucket).
 const BUCKETS: usize = 1024;
 
@@ -156,7 +156,7 @@ mod tests {
         let a = Ipv4Addr::new(198, 18, 0, 1);
         let b = Ipv4Addr::new(198, 18, 0, 9);
         let t0 = Instant::now();
-        let allowed = (0..1000).filter(|_| l.allow(a, t0)).count();
+        let allowed = (0..5000).filter(|_| l.allow(a, t0)).count();
         assert_eq!(allowed, PER_SOURCE_BURST as usize);
         // Another source is not affected by the first one's flood (unless they collide).
         if l.index(a) != l.index(b) {
@@ -164,7 +164,7 @@ mod tests {
         }
         // A second later the first source has earned its rate again.
         let t1 = t0 + Duration::from_secs(1);
-        let allowed = (0..1000).filter(|_| l.allow(a, t1)).count();
+        let allowed = (0..5000).filter(|_| l.allow(a, t1)).count();
         assert_eq!(allowed, PER_SOURCE_RATE as usize);
     }
 }

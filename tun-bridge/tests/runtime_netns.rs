@@ -63,8 +63,10 @@ fn tokio_io_copy_echoes_over_the_async_stream() {
     let ns = NetNs::new("rt-copy");
     ns.run(|| {
         let b = bridge();
-        b.spawn(|net| async move {
+        let (ready, bound) = std::sync::mpsc::channel();
+        b.spawn(move |net| async move {
             let l = aio::TcpListener::bind(&net, 7, 16).unwrap();
+            ready.send(()).unwrap();
             loop {
                 let (s, _) = l.accept().await.unwrap();
                 tokio::task::spawn_local(async move {
@@ -75,6 +77,9 @@ fn tokio_io_copy_echoes_over_the_async_stream() {
             }
         })
         .unwrap();
+        bound
+            .recv_timeout(T)
+            .expect("the server task bound its socket");
         let data = pseudo_random(4 << 20, 7);
         let want = sha256_hex(&data);
         let got = round_trip(connect_kernel(7), data);
@@ -91,8 +96,10 @@ fn tokio_util_codec_frames_lines_over_the_async_stream() {
     let ns = NetNs::new("rt-codec");
     ns.run(|| {
         let b = bridge();
-        b.spawn(|net| async move {
+        let (ready, bound) = std::sync::mpsc::channel();
+        b.spawn(move |net| async move {
             let l = aio::TcpListener::bind(&net, 7, 16).unwrap();
+            ready.send(()).unwrap();
             let (s, _) = l.accept().await.unwrap();
             let mut lines = Framed::new(s, LinesCodec::new_with_max_length(1024));
             while let Some(Ok(line)) = lines.next().await {
@@ -100,6 +107,9 @@ fn tokio_util_codec_frames_lines_over_the_async_stream() {
             }
         })
         .unwrap();
+        bound
+            .recv_timeout(T)
+            .expect("the server task bound its socket");
         let got = round_trip(connect_kernel(7), b"hello\nustack codec\n".to_vec());
         assert_eq!(got, b"HELLO\nUSTACK CODEC\n");
     });
@@ -189,8 +199,10 @@ fn udp_and_ping_on_the_loop() {
     let ns = NetNs::new("rt-udp");
     ns.run(|| {
         let b = bridge();
-        b.spawn(|net| async move {
+        let (ready, bound) = std::sync::mpsc::channel();
+        b.spawn(move |net| async move {
             let u = aio::UdpSocket::bind(&net, 7).unwrap();
+            ready.send(()).unwrap();
             let mut buf = [0u8; 2048];
             loop {
                 let (n, from) = u.recv_from(&mut buf).await.unwrap();
@@ -198,6 +210,9 @@ fn udp_and_ping_on_the_loop() {
             }
         })
         .unwrap();
+        bound
+            .recv_timeout(T)
+            .expect("the server task bound its socket");
         let k = std::net::UdpSocket::bind((HOST, 0)).unwrap();
         k.set_read_timeout(Some(T)).unwrap();
         k.send_to(b"datagram", (STACK, 7)).unwrap();
@@ -259,8 +274,10 @@ fn only_the_task_whose_socket_changed_is_woken() {
     ns.run(|| {
         let b = bridge();
         let (tx, rx) = std::sync::mpsc::channel::<u32>();
+        let (ready, bound) = std::sync::mpsc::channel();
         b.spawn(move |net| async move {
             let l = aio::TcpListener::bind(&net, 7, 16).unwrap();
+            ready.send(()).unwrap();
             let (mut busy, _) = l.accept().await.unwrap();
             let (mut idle, _) = l.accept().await.unwrap();
             let polls = Rc::new(Cell::new(0));
@@ -284,6 +301,9 @@ fn only_the_task_whose_socket_changed_is_woken() {
             idle_task.abort();
         })
         .unwrap();
+        bound
+            .recv_timeout(T)
+            .expect("the server task bound its socket");
         let mut busy = connect_kernel(7);
         let _idle = connect_kernel(7);
         busy.write_all(&vec![1u8; 1 << 20]).unwrap();
