@@ -117,6 +117,9 @@ drop_reasons! {
     TcpNoBuffer => "TCP: data beyond the receive buffer",
     /// Most connections already exist (`Config::tcp_max_connections`).
     TcpTooManyConnections => "TCP: connection table full",
+    /// SYN and FIN together on a segment that would open a connection (in LISTEN or
+    /// SYN-SENT): no legitimate stack sends it; scanners do.
+    TcpSynFin => "TCP: SYN+FIN dropped",
     /// A transport protocol the stack does not implement (ICMP protocol unreachable sent unless
     /// forbidden or rate-limited).
     UnknownProtocol => "IP: unknown protocol",

@@ -1,13 +1,14 @@
-//! SYN-RECEIVED answers at once: an in-window RST that is not exact gets its challenge ACK
-//! (RFC 5961 §3.2) while the handshake is still open, not only after it completes. (Found by
-//! the FreeBSD state-event-engine suite run through packetdrill, tests/conformance.)
+//! Opening-state behaviours found by the FreeBSD state-event-engine suite run through
+//! packetdrill (tests/conformance): SYN-RECEIVED answers an in-window RST that is not exact with
+//! its challenge ACK at once (RFC 5961 §3.2), not only after the handshake completes; SYN+FIN
+//! is dropped in LISTEN and SYN-SENT (DESIGN.md "SYN+FIN dropped").
 
 mod common;
 mod tcp_common;
 
 use tcp_common::*;
 use ustack::tcp::State;
-use ustack::wire::tcp::flags::{ACK, RST, SYN};
+use ustack::wire::tcp::flags::{ACK, FIN, RST, SYN};
 use ustack::DropReason;
 
 #[test]
@@ -31,4 +32,28 @@ fn rst_in_window_not_exact_gets_challenge_ack_in_syn_received() {
     assert!(outs.is_empty(), "{outs:?}");
     let h = p.stack.tcp_accept(_l).expect("accepted");
     assert_eq!(p.state(h), Some(State::Established));
+}
+
+#[test]
+fn syn_fin_to_a_listener_is_dropped() {
+    let mut p = Peer::new(config());
+    let l = p.stack.tcp_listen(PORT, 16).unwrap();
+    let outs = p.send(p.seg(SYN | FIN).ack(0).win(65535));
+    assert!(outs.is_empty(), "{outs:?}");
+    assert_eq!(p.stack.stats().drops(DropReason::TcpSynFin), 1);
+    assert_eq!(p.stack.tcp_counts(), (0, 0));
+    // A plain SYN afterwards is answered as usual.
+    let outs = p.send(p.seg(SYN).ack(0).win(65535));
+    assert_eq!(outs.len(), 1, "{outs:?}");
+    assert_eq!(outs[0].ctl(), SYN | ACK);
+    assert!(p.stack.tcp_accept(l).is_err());
+}
+
+#[test]
+fn syn_fin_in_syn_sent_is_dropped() {
+    let (mut p, h, _syn) = active_syn(config());
+    let outs = p.send(p.seg(SYN | FIN).ack(0).win(65535));
+    assert!(outs.is_empty(), "{outs:?}");
+    assert_eq!(p.stack.stats().drops(DropReason::TcpSynFin), 1);
+    assert_eq!(p.state(h), Some(State::SynSent));
 }

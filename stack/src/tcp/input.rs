@@ -169,6 +169,11 @@ impl Connection {
 
     /// RFC 9293 §3.10.7.3, SYN-SENT.
     fn on_segment_syn_sent(&mut self, seg: &TcpSegment<'_>, now: Instant) -> Verdict {
+        // A SYN+FIN would open a connection that is already closing (RFC 9293 leaves it
+        // undefined); like the listener, drop it.
+        if seg.syn() && seg.fin() {
+            return Verdict::Drop(DropReason::TcpSynFin);
+        }
         // First: the ACK bit. An ACK for something we never sent is answered with RST.
         if seg.ack() && (seg.ack.le(self.iss) || seg.ack.gt(self.snd_max)) {
             if !seg.rst() {

@@ -90,6 +90,11 @@ impl TcpLayer {
         if !seg.syn() {
             return Err(DropReason::TcpUnexpected);
         }
+        // SYN+FIN would open a connection that is already closing; RFC 9293 leaves it
+        // undefined and only scanners send it: drop it (DESIGN.md "SYN+FIN dropped").
+        if seg.fin() {
+            return Err(DropReason::TcpSynFin);
+        }
         if queue_full {
             // Like Linux: a full accept queue drops SYNs; the client retries.
             return Err(DropReason::TcpAcceptQueueFull);
