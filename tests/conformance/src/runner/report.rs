@@ -267,7 +267,11 @@ mod tests {
         assert!(matches!(r.verdict, Result::Fail(_)), "{:?}", r.verdict);
         let python = Outcome::Failed("x.pkt:9: error in Python code".into());
         let r = classify("n".into(), python, None, py(), p());
-        assert!(matches!(r.verdict, Result::Unsupported(_)), "{:?}", r.verdict);
+        assert!(
+            matches!(r.verdict, Result::Unsupported(_)),
+            "{:?}",
+            r.verdict
+        );
     }
 
     #[test]
