@@ -711,23 +711,6 @@ impl Connection {
         }
     }
 
-    /// The part of a segment `[start, start + len)` this side already has, for a D-SACK block
-    /// (RFC 2883 §4): what lies below RCV.NXT, else the first part already held out of order.
-    fn duplicate_range(&self, start: SeqNumber, len: usize) -> Option<(SeqNumber, SeqNumber)> {
-        let end = start.add(len);
-        if start.lt(self.rcv_nxt) {
-            let top = if end.lt(self.rcv_nxt) {
-                end
-            } else {
-                self.rcv_nxt
-            };
-            return Some((start, top));
-        }
-        let offset = start.distance(self.rcv_nxt) as usize;
-        let (a, b) = self.recv_buf.held_overlap(offset, len)?;
-        Some((self.rcv_nxt.add(a), self.rcv_nxt.add(b)))
-    }
-
     /// Delayed ACK (RFC 9293 §3.8.6.3): ACK at least every second full-sized segment, and
     /// within `delayed_ack` otherwise.
     fn schedule_ack(&mut self, now: Instant, len: usize) {
