@@ -583,7 +583,15 @@ impl Connection {
                 self.timers.set(Timer::Retransmit, now + self.rtt.rto());
             }
             _ if self.snd_max != self.snd_una => {
-                let since = *self.stalled_since.get_or_insert(now);
+                // RFC 5482 §2: the user timeout bounds how long sent data stays
+                // unacknowledged, so it runs from when the timer that just expired was armed
+                // (the send), not from this first expiry.
+                let armed = now
+                    .total_micros()
+                    .saturating_sub(self.rtt.rto().total_micros());
+                let since = *self
+                    .stalled_since
+                    .get_or_insert(Instant::from_micros(armed));
                 if now.saturating_since(since) >= self.user_timeout {
                     debug!(
                         "tcp {} -> {}: user timeout, aborting",
@@ -611,7 +619,10 @@ impl Connection {
                 self.dup_acks = 0;
                 self.rtx_budget = 0;
                 self.rtt_probe = None;
-                self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+                // Fire no later than the user timeout, so the abort comes on time rather than
+                // up to one (backed-off) RTO late.
+                let next = (now + self.rtt.rto()).min(since + self.user_timeout);
+                self.timers.set(Timer::Retransmit, next);
             }
             _ => {}
         }
