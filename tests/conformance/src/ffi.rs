@@ -140,18 +140,24 @@ impl Instance {
         mut op: impl FnMut(&mut Shim) -> Result<T, Errno>,
     ) -> Result<T, Errno> {
         let mut g = self.lock();
-        let mut idle = 0;
+        let (mut idle, mut streak) = (0, 0);
         loop {
             match op(&mut g) {
                 Err(libc::EAGAIN) if !dontwait && g.blocking(fd) => {
                     let before = g.moves();
                     g = self.wait(g);
-                    idle = if g.moves() == before { idle + 1 } else { 0 };
+                    if g.moves() == before {
+                        idle += 1;
+                    } else {
+                        (idle, streak) = (0, 0);
+                    }
                     if idle >= IDLE_WAITS {
                         // Nobody else moves the clock (packetdrill waits for this call):
                         // run the stack's timers ourselves, as the kernel would while we sleep.
-                        g.advance_idle();
+                        g.advance_idle_by(streak);
+                        // Our own move does not count as someone else's.
                         idle = 0;
+                        streak += 1;
                     }
                 }
                 r => return r,
