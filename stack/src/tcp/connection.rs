@@ -112,6 +112,9 @@ pub struct Connection {
     pub(crate) ack_now: bool,
     /// A duplicate segment's range to report first in the next ACK (RFC 2883 §4, D-SACK).
     pub(crate) dsack: Option<(SeqNumber, SeqNumber)>,
+    /// Text that came on the peer's SYN in SYN-SENT (simultaneous open), held until the
+    /// connection is established (RFC 9293 §3.10.7.3); at most one MSS.
+    pub(crate) syn_text: Vec<u8>,
     /// ACKs owed beyond `ack_now`: one per out-of-order segment (RFC 5681 §4.2 — each must
     /// produce a duplicate ACK so the sender can count them) and one per two full segments, even
     /// when several arrive before the next `poll_transmit`.
@@ -235,6 +238,7 @@ impl Connection {
             rtx_mark: iss,
             ack_now: false,
             dsack: None,
+            syn_text: Vec::new(),
             acks_owed: 0,
             unacked_segments: 0,
             syn_pending: false,
