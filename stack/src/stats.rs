@@ -124,7 +124,8 @@ drop_reasons! {
     TcpNoBuffer => "TCP: data beyond the receive buffer",
     /// Most connections already exist (`Config::tcp_max_connections`).
     TcpTooManyConnections => "TCP: connection table full",
-    /// A SYN with FIN set (to a listener: dropped, as Linux and FreeBSD do).
+    /// SYN and FIN together on a segment that would open a connection (in LISTEN or
+    /// SYN-SENT): dropped, as Linux and FreeBSD do; no legitimate stack sends it, scanners do.
     TcpSynFin => "TCP: SYN+FIN dropped",
     /// Out-of-order data that would exceed `Config::tcp_ooo_max_ranges` (or the total over all
     /// connections): dropped and acknowledged, the sender retransmits it.

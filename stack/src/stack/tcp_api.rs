@@ -113,6 +113,18 @@ impl Stack {
         self.tcp.with_conn(h, |c| c.set_keepalive(now, idle))
     }
 
+    /// Sets the connection's user timeout (RFC 9293 §3.8.3, RFC 5482; Linux's
+    /// `TCP_USER_TIMEOUT`): data unacknowledged this long aborts it. `None` restores
+    /// `Config::tcp_user_timeout`.
+    pub fn tcp_set_user_timeout(
+        &mut self,
+        h: ConnHandle,
+        timeout: Option<Duration>,
+    ) -> Result<(), TcpError> {
+        let t = timeout.unwrap_or(self.config.tcp_user_timeout);
+        self.tcp.with_conn(h, |c| c.user_timeout = t)
+    }
+
     /// The connection's state.
     pub fn tcp_state(&self, h: ConnHandle) -> Option<State> {
         self.tcp.state(h)

@@ -113,6 +113,9 @@ pub struct Connection {
     pub(crate) ack_now: bool,
     /// A duplicate segment's range to report first in the next ACK (RFC 2883 §4, D-SACK).
     pub(crate) dsack: Option<(SeqNumber, SeqNumber)>,
+    /// Text that came on the peer's SYN in SYN-SENT (simultaneous open), held until the
+    /// connection is established (RFC 9293 §3.10.7.3); at most one MSS.
+    pub(crate) syn_text: Vec<u8>,
     /// ACKs owed beyond `ack_now`: one per out-of-order segment (RFC 5681 §4.2 — each must
     /// produce a duplicate ACK so the sender can count them) and one per two full segments, even
     /// when several arrive before the next `poll_transmit`.
@@ -247,6 +250,7 @@ impl Connection {
             rtx_mark: iss,
             ack_now: false,
             dsack: None,
+            syn_text: Vec::new(),
             acks_owed: 0,
             unacked_segments: 0,
             syn_pending: false,
@@ -518,6 +522,27 @@ impl Connection {
         }
     }
 
+    /// The part of a segment `[start, start + len)` this side already has, for a D-SACK block
+    /// (RFC 2883 §4): what lies below RCV.NXT, else the first part already held out of order.
+    pub(crate) fn duplicate_range(
+        &self,
+        start: SeqNumber,
+        len: usize,
+    ) -> Option<(SeqNumber, SeqNumber)> {
+        let end = start.add(len);
+        if start.lt(self.rcv_nxt) {
+            let top = if end.lt(self.rcv_nxt) {
+                end
+            } else {
+                self.rcv_nxt
+            };
+            return Some((start, top));
+        }
+        let offset = start.distance(self.rcv_nxt) as usize;
+        let (a, b) = self.recv_buf.held_overlap(offset, len)?;
+        Some((self.rcv_nxt.add(a), self.rcv_nxt.add(b)))
+    }
+
     /// Whether the app could read now (data, EOF or an error).
     pub(crate) fn readable(&self) -> bool {
         self.recv_buf.readable() > 0
@@ -600,7 +625,15 @@ impl Connection {
                 self.timers.set(Timer::Retransmit, now + self.rtt.rto());
             }
             _ if self.snd_max != self.snd_una => {
-                let since = *self.stalled_since.get_or_insert(now);
+                // RFC 5482 §2: the user timeout bounds how long sent data stays
+                // unacknowledged, so it runs from when the timer that just expired was armed
+                // (the send), not from this first expiry.
+                let armed = now
+                    .total_micros()
+                    .saturating_sub(self.rtt.rto().total_micros());
+                let since = *self
+                    .stalled_since
+                    .get_or_insert(Instant::from_micros(armed));
                 if now.saturating_since(since) >= self.user_timeout {
                     debug!(
                         "tcp {} -> {}: user timeout, aborting",
@@ -628,7 +661,10 @@ impl Connection {
                 self.dup_acks = 0;
                 self.rtx_budget = 0;
                 self.rtt_probe = None;
-                self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+                // Fire no later than the user timeout, so the abort comes on time rather than
+                // up to one (backed-off) RTO late.
+                let next = (now + self.rtt.rto()).min(since + self.user_timeout);
+                self.timers.set(Timer::Retransmit, next);
             }
             _ => {}
         }

@@ -125,6 +125,11 @@ impl Connection {
 
     /// RFC 9293 §3.10.7.3, SYN-SENT.
     pub(super) fn on_segment_syn_sent(&mut self, seg: &TcpSegment<'_>, now: Instant) -> Verdict {
+        // A SYN+FIN would open a connection that is already closing (RFC 9293 leaves it
+        // undefined); like the listener, drop it.
+        if seg.syn() && seg.fin() {
+            return Verdict::Drop(DropReason::TcpSynFin);
+        }
         // First: the ACK bit. An ACK for something we never sent is answered with RST.
         if seg.ack() && (seg.ack.le(self.iss) || seg.ack.gt(self.snd_max)) {
             if !seg.rst() {
@@ -161,7 +166,11 @@ impl Connection {
             // A fresh connection holds no out-of-order ranges: nothing can be refused.
             let _ = self.process_text_and_fin(seg, now);
         } else {
-            // Simultaneous open (RFC 9293 §3.5 figure 8): answer with SYN-ACK.
+            // Simultaneous open (RFC 9293 §3.5 figure 8): answer with SYN-ACK. Text on the
+            // SYN waits for ESTABLISHED (§3.10.7.3: "queue them for processing after the
+            // ESTABLISHED state has been reached"), unacknowledged until then.
+            let keep = seg.payload.len().min(self.rmss).min(self.recv_buf.window());
+            self.syn_text = seg.payload[..keep].to_vec();
             self.peer_syn_options = seg.options;
             self.snd_wnd = usize::from(seg.window);
             self.max_snd_wnd = self.snd_wnd;
@@ -192,6 +201,16 @@ impl Connection {
         self.set_state(State::Established);
         if let Some(k) = self.keepalive {
             self.timers.set(Timer::Keepalive, now + k);
+        }
+        // Text queued from a simultaneous-open SYN (§3.10.7.3) is in order now.
+        if !self.syn_text.is_empty() {
+            let text = std::mem::take(&mut self.syn_text);
+            let advanced = self.recv_buf.write_at(0, &text);
+            self.rcv_nxt = self.rcv_nxt.add(advanced);
+            self.stats.bytes_received += advanced as u64;
+            if advanced > 0 {
+                self.schedule_ack(now, advanced);
+            }
         }
     }
 

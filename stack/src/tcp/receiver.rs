@@ -7,7 +7,7 @@ use super::state::State;
 use super::timers::Timer;
 use crate::stats::DropReason;
 use crate::time::Instant;
-use crate::wire::tcp::{SeqNumber, TcpSegment};
+use crate::wire::tcp::TcpSegment;
 
 impl Connection {
     /// The receive window used for acceptability: what we can hold.
@@ -152,30 +152,9 @@ impl Connection {
         }
     }
 
-    /// The part of a segment `[start, start + len)` this side already has, for a D-SACK block
-    /// (RFC 2883 §4): what lies below RCV.NXT, else the first part already held out of order.
-    pub(super) fn duplicate_range(
-        &self,
-        start: SeqNumber,
-        len: usize,
-    ) -> Option<(SeqNumber, SeqNumber)> {
-        let end = start.add(len);
-        if start.lt(self.rcv_nxt) {
-            let top = if end.lt(self.rcv_nxt) {
-                end
-            } else {
-                self.rcv_nxt
-            };
-            return Some((start, top));
-        }
-        let offset = start.distance(self.rcv_nxt) as usize;
-        let (a, b) = self.recv_buf.held_overlap(offset, len)?;
-        Some((self.rcv_nxt.add(a), self.rcv_nxt.add(b)))
-    }
-
     /// Delayed ACK (RFC 9293 §3.8.6.3): ACK at least every second full-sized segment, and
     /// within `delayed_ack` otherwise.
-    fn schedule_ack(&mut self, now: Instant, len: usize) {
+    pub(super) fn schedule_ack(&mut self, now: Instant, len: usize) {
         self.rcv_mss_est = self.rcv_mss_est.max(len.min(self.rmss));
         if len >= self.rcv_mss_est {
             self.unacked_segments += 1;

@@ -140,18 +140,24 @@ impl Instance {
         mut op: impl FnMut(&mut Shim) -> Result<T, Errno>,
     ) -> Result<T, Errno> {
         let mut g = self.lock();
-        let mut idle = 0;
+        let (mut idle, mut streak) = (0, 0);
         loop {
             match op(&mut g) {
                 Err(libc::EAGAIN) if !dontwait && g.blocking(fd) => {
                     let before = g.moves();
                     g = self.wait(g);
-                    idle = if g.moves() == before { idle + 1 } else { 0 };
+                    if g.moves() == before {
+                        idle += 1;
+                    } else {
+                        (idle, streak) = (0, 0);
+                    }
                     if idle >= IDLE_WAITS {
                         // Nobody else moves the clock (packetdrill waits for this call):
                         // run the stack's timers ourselves, as the kernel would while we sleep.
-                        g.advance_idle();
+                        g.advance_idle_by(streak);
+                        // Our own move does not count as someone else's.
                         idle = 0;
+                        streak += 1;
                     }
                 }
                 r => return r,
@@ -278,3 +284,50 @@ unsafe fn iovecs<'a>(iov: *const libc::iovec, cnt: c_int) -> Result<&'a [libc::i
 mod calls;
 mod poll;
 pub use calls::packetdrill_interface_init;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flags;
+
+    fn errno() -> Errno {
+        // SAFETY: this thread's errno slot.
+        unsafe { *libc::__errno_location() }
+    }
+
+    #[test]
+    fn a_panic_becomes_eio_not_an_unwind() {
+        let inst = Box::new(Instance {
+            shim: Mutex::new(Shim::new(flags::parse("").unwrap()).unwrap()),
+            moved: Condvar::new(),
+        });
+        let ud = Box::into_raw(inst) as *mut c_void;
+        let r: c_int = entry(ud, |_| -> Result<c_int, Errno> { panic!("boom") });
+        assert_eq!((r, errno()), (-1, libc::EIO));
+        // The mutex was not held by the panicking closure, and the instance still works.
+        let r: c_int = entry(ud, |i| i.lock().socket(libc::AF_INET, libc::SOCK_STREAM, 0));
+        assert_eq!(r, 3);
+        let r: c_int = entry(ud, |i| {
+            i.lock().socket(libc::AF_INET6, libc::SOCK_STREAM, 0)
+        });
+        assert_eq!((r, errno()), (-1, libc::EAFNOSUPPORT));
+        // SAFETY: `ud` came from Box::into_raw above and is freed once.
+        drop(unsafe { Box::from_raw(ud as *mut Instance) });
+        let r: c_int = entry(std::ptr::null_mut(), |_| Ok(0));
+        assert_eq!((r, errno()), (-1, libc::EINVAL));
+    }
+
+    #[test]
+    fn bad_flags_leave_a_table_whose_calls_fail_cleanly() {
+        // SAFETY: all-zero is a valid Interface (null pointer and `None`s).
+        let mut ifc: Interface = unsafe { std::mem::zeroed() };
+        let flags = c"mss=notanumber";
+        // SAFETY: a NUL-terminated string and a writable struct.
+        unsafe { packetdrill_interface_init(flags.as_ptr(), &mut ifc) };
+        assert!(ifc.userdata.is_null());
+        let socket = ifc.socket.expect("filled in");
+        // SAFETY: the shim's own function with its (null) userdata.
+        let r = unsafe { socket(ifc.userdata, libc::AF_INET, libc::SOCK_STREAM, 0) };
+        assert_eq!((r, errno()), (-1, libc::EINVAL));
+    }
+}

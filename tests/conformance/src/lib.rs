@@ -14,7 +14,7 @@
 //!   thread to move packets or time.
 //!
 //! Every FFI entry point runs under `catch_unwind`: a panic becomes -1/EIO, never an unwind
-//! across the C boundary. The `unsafe` in this crate is confined to `ffi.rs`.
+//! across the C boundary. The `unsafe` in this crate is confined to `ffi.rs` and `ffi/calls.rs`.
 
 pub mod ffi;
 pub mod flags;

@@ -122,6 +122,11 @@ impl Shim {
                     let _ = self.stack.tcp_set_nodelay(c, on);
                 }
             }
+            (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT) => {
+                let ms = u32::try_from(int_arg(val)?).map_err(|_| EINVAL)?;
+                self.fd_mut(fd)?.options.user_timeout_ms = ms;
+                self.apply_conn_options(fd)?;
+            }
             (libc::IPPROTO_TCP, libc::TCP_CONGESTION) => {
                 let name = String::from_utf8_lossy(val);
                 let name = name.trim_end_matches('\0');
@@ -140,6 +145,20 @@ impl Shim {
         }
         self.drain();
         Ok(())
+    }
+
+    /// Applies the per-socket options ustack has per connection (once there is one: options
+    /// set before `connect`/`accept` are applied when the connection appears).
+    pub fn apply_conn_options(&mut self, fd: i32) -> Result<(), Errno> {
+        let f = self.fd(fd)?;
+        let Endpoint::Conn(c) = f.endpoint else {
+            return Ok(());
+        };
+        let (nodelay, ut) = (f.options.nodelay, f.options.user_timeout_ms);
+        let timeout = (ut > 0).then(|| Duration::from_millis(u64::from(ut)));
+        let _ = self.stack.tcp_set_nodelay(c, nodelay);
+        let _ = self.stack.tcp_set_user_timeout(c, timeout);
+        self.apply_keepalive(fd)
     }
 
     fn apply_keepalive(&mut self, fd: i32) -> Result<(), Errno> {
@@ -177,6 +196,7 @@ impl Shim {
             (libc::SOL_SOCKET, libc::SO_ERROR) => int(self.take_error(fd).unwrap_or(0)),
             (libc::IPPROTO_TCP, libc::TCP_NODELAY) => int(f.options.nodelay as i32),
             (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE) => int(f.options.keepidle.unwrap_or(7200)),
+            (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT) => int(f.options.user_timeout_ms as i32),
             (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => {
                 let mss = conn.and_then(|c| self.stack.tcp_info(c)).map(|i| i.smss);
                 int(mss.unwrap_or(usize::from(cfg.mtu) - 40) as i32)

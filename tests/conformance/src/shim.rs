@@ -70,6 +70,8 @@ pub struct Options {
     pub keepidle: Option<i32>,
     /// TCP_NODELAY as set.
     pub nodelay: bool,
+    /// TCP_USER_TIMEOUT in milliseconds (0: the stack's default).
+    pub user_timeout_ms: u32,
 }
 
 /// One open descriptor.
@@ -233,8 +235,22 @@ impl Shim {
         self.moves
     }
 
-    /// For a blocking call when nothing else moves the clock (packetdrill's main thread waits
-    /// for the call to finish): move to the stack's next deadline, or by a small step.
+    /// Moves the clock to the stack's next deadline or by `IDLE_STEP_MICROS << streak`,
+    /// whichever is sooner: for a blocking call when nothing else moves the clock
+    /// (packetdrill's main thread waits for the call to finish). The step grows while the
+    /// wait goes on, so a long timeout takes few steps, and a mistaken guess (the main
+    /// thread was only slow) costs at most one small step.
+    pub fn advance_idle_by(&mut self, streak: u32) {
+        let step = IDLE_STEP_MICROS << streak.min(10);
+        let step = Instant::from_micros(self.now.total_micros() + step);
+        let to = match self.stack.poll_at() {
+            Some(at) if at < step => at.max(self.now),
+            _ => step,
+        };
+        self.advance_to(to);
+    }
+
+    /// One small idle step (see [`Shim::advance_idle_by`]).
     pub fn advance_idle(&mut self) {
         let step = Instant::from_micros(self.now.total_micros() + IDLE_STEP_MICROS);
         let to = match self.stack.poll_at() {

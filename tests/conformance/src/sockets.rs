@@ -93,12 +93,11 @@ impl Shim {
             .tcp_info(conn)
             .map(|i| i.remote)
             .unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
-        let nodelay = self.fd(fd)?.options.nodelay;
+        // Linux: an accepted socket inherits the listener's options.
+        let options = self.fd(fd)?.options.clone();
         let new = self.alloc_fd(Endpoint::Conn(conn));
-        if nodelay {
-            let _ = self.stack.tcp_set_nodelay(conn, true);
-            self.fd_mut(new)?.options.nodelay = true;
-        }
+        self.fd_mut(new)?.options = options;
+        self.apply_conn_options(new)?;
         Ok((new, remote))
     }
 
@@ -111,10 +110,7 @@ impl Shim {
                 let f = self.fd_mut(fd)?;
                 f.endpoint = Endpoint::Conn(conn);
                 f.connecting = true;
-                let nodelay = f.options.nodelay;
-                if nodelay {
-                    let _ = self.stack.tcp_set_nodelay(conn, true);
-                }
+                self.apply_conn_options(fd)?;
                 self.drain();
                 Err(libc::EINPROGRESS)
             }

@@ -347,12 +347,15 @@ unsafe extern "C" fn sendto(
     _len: socklen_t,
 ) -> ssize_t {
     entry(ud, |i| {
-        if !addr.is_null() {
-            // sendto with an address on TCP (Fast Open) is not supported.
+        // SAFETY: forwarded caller contract.
+        let data = unsafe { slice(buf, n) }?;
+        if flags & libc::MSG_FASTOPEN != 0 {
+            // TCP Fast Open (RFC 7413) is not in ustack.
             return Err(libc::EOPNOTSUPP);
         }
-        // SAFETY: forwarded caller contract.
-        send_from(i, fd, unsafe { slice(buf, n) }?, flags)
+        // Like Linux, a TCP socket ignores the address otherwise (it is connected or not).
+        let _ = addr;
+        send_from(i, fd, data, flags & !libc::MSG_FASTOPEN)
     })
 }
 

@@ -36,6 +36,9 @@ fn sysctl(name: &str, value: &str) -> Shell {
         "net.ipv4.tcp_window_scaling" => flags(&[format!("wscale={value}")]),
         "net.inet.tcp.rexmit_initial" => flags(&[format!("rto_init_ms={value}")]),
         "net.inet.tcp.delacktime" => flags(&[format!("delack_ms={value}")]),
+        "net.ipv4.tcp_congestion_control" if matches!(value, "cubic" | "reno") => {
+            flags(&[format!("cc={value}")])
+        }
         "net.ipv4.tcp_syncookies" => flags(&[format!("syncookies={}", (value != "0") as u8)]),
         // RFC 5961 is always on in ustack: its "insecure" (RFC 793) modes do not exist.
         "net.inet.tcp.insecure_rst" | "net.inet.tcp.insecure_syn" if value != "0" => {
@@ -135,6 +138,10 @@ mod tests {
             Shell::Neutral
         );
         assert_eq!(classify("tc qdisc add dev tun0 root", "f"), Shell::Neutral);
+        assert_eq!(
+            classify("sysctl -q net.ipv4.tcp_congestion_control=cubic", "f"),
+            Shell::Flags(vec!["cc=cubic".into()])
+        );
         assert_eq!(
             classify(
                 "../common/set_sysctls.py /proc/sys/net/ipv4/tcp_timestamps=0",
