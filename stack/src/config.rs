@@ -70,7 +70,9 @@ pub struct Config {
     /// table for the TIME-WAIT one, `tcp_max_time_wait`). Default 4096.
     pub tcp_max_connections: usize,
     /// Most half-open connections (SYN-RECEIVED) across all listeners; beyond it SYN cookies
-    /// (RFC 4987 §3.6) answer without keeping state. Default 256. Must be positive.
+    /// (RFC 4987 §3.6) answer without keeping state. Default 256. 0 with `tcp_syncookies`
+    /// answers every SYN with a cookie (Linux's `tcp_syncookies=2`); 0 without cookies could
+    /// answer no SYN at all and is refused.
     pub tcp_syn_backlog: usize,
     /// Whether SYN cookies are used when the half-open table is full. Default true.
     pub tcp_syncookies: bool,
@@ -390,7 +392,11 @@ impl Config {
             ("tcp_rx_buffer", self.tcp_rx_buffer),
             ("tcp_tx_buffer", self.tcp_tx_buffer),
             ("tcp_max_connections", self.tcp_max_connections),
-            ("tcp_syn_backlog", self.tcp_syn_backlog),
+            // Without cookies a zero backlog answers no SYN; with them it means "always cookies".
+            (
+                "tcp_syn_backlog",
+                self.tcp_syn_backlog.max(usize::from(self.tcp_syncookies)),
+            ),
             ("tcp_ooo_max_ranges", self.tcp_ooo_max_ranges),
             ("tcp_ooo_max_ranges_total", self.tcp_ooo_max_ranges_total),
             ("tcp_max_time_wait", self.tcp_max_time_wait),

@@ -191,10 +191,18 @@ fn refuses_ttl_zero_and_an_empty_syn_backlog() {
     refused(
         Config {
             tcp_syn_backlog: 0,
+            tcp_syncookies: false,
             ..d()
         },
         "tcp_syn_backlog",
     );
+    // With cookies, 0 means every SYN is answered by a cookie (Linux's tcp_syncookies=2).
+    assert!(Config {
+        tcp_syn_backlog: 0,
+        ..d()
+    }
+    .validate()
+    .is_ok());
 }
 
 #[test]
