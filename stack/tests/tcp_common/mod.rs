@@ -512,3 +512,35 @@ pub fn active_syn(cfg: Config) -> (Peer, ConnHandle, Out) {
     p.iss = syn.seq;
     (p, h, syn)
 }
+
+/// `n` milliseconds.
+pub fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// Full-sized payload with timestamps: MSS 1460 − 12 option bytes (RFC 6691, RFC 7323 §3).
+pub const SEG: usize = 1448;
+
+/// Sends exactly ten full segments; returns their sequence numbers.
+///
+/// First grows cwnd past ten segments with a fully acknowledged warm-up transfer, so that these
+/// tests do not depend on the initial window (tested on its own in tcp_sending.rs).
+pub fn ten_segments(x: &mut Passive) -> Vec<u32> {
+    let warm = pattern(40 * SEG, 99);
+    assert_eq!(x.p.stack.tcp_send(x.h, &warm), Ok(warm.len()));
+    let mut outs = x.p.drain();
+    for _ in 0..100 {
+        let Some(top) = outs.last().map(|o| o.end()) else {
+            break;
+        };
+        outs = x.p.send_ack(top);
+    }
+    let info = x.p.stack.tcp_info(x.h).unwrap();
+    assert_eq!(info.send_queue, 0, "warm-up finished: {info:?}");
+    assert!(info.cwnd >= 11 * SEG, "warm-up grew cwnd: {info:?}");
+    let data = pattern(10 * SEG, 10);
+    assert_eq!(x.p.stack.tcp_send(x.h, &data), Ok(data.len()));
+    let outs = x.p.drain();
+    assert_eq!(outs.len(), 10);
+    outs.iter().map(|o| o.seq).collect()
+}
