@@ -19,8 +19,6 @@ use ustack::wire::tcp::flags::{ACK, SYN};
 use ustack::{Config, ConfigError, DropReason};
 
 const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 254);
-/// Full-sized payload with timestamps: MSS 1460 − 12 option bytes.
-const SEG: usize = 1448;
 
 /// An ICMP error from `from` quoting our segment `US:us_port → PEER:peer_port` with `seq`, whose
 /// IP total length was `quoted_len`.

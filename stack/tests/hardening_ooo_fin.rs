@@ -55,7 +55,3 @@ fn the_real_fin_replaces_an_earlier_out_of_order_one() {
         "FIN at +3 acknowledged at once: {outs:?}"
     );
 }
-
-fn ms(n: u64) -> ustack::Duration {
-    ustack::Duration::from_millis(n)
-}

@@ -13,10 +13,6 @@ use ustack::wire::tcp::flags::{ACK, FIN, SYN};
 use ustack::wire::tcp::TcpOptions;
 use ustack::{Config, DropReason, Duration};
 
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
 /// One passive connection from the peer's `port`, closed by the server (the app) first, left in
 /// TIME-WAIT. Timestamps with TSval `ts`. Returns the stack's last sequence number (SND.NXT).
 fn server_closed(p: &mut Peer, l: ustack::tcp::ListenHandle, port: u16, ts: u32) -> u32 {
