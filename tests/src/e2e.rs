@@ -222,3 +222,57 @@ mod tests {
         assert_ne!(pseudo_random(64, 1), pseudo_random(64, 2));
     }
 }
+
+/// A process's status, stdout and stderr, for failure messages.
+pub fn output_text(out: &Output) -> String {
+    format!(
+        "status {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Runs `curl -sS --max-time SECS ARGS` in `ns` and asserts it succeeded; returns (stdout, the
+/// whole output for messages).
+pub fn curl(ns: &NetNs, max_time_secs: u64, args: &[&str]) -> (String, String) {
+    let secs = max_time_secs.to_string();
+    let mut all = vec!["-sS", "--max-time", secs.as_str()];
+    all.extend_from_slice(args);
+    let out = run_in(ns, "curl", &all, Duration::from_secs(max_time_secs + 10));
+    assert!(
+        out.status.success(),
+        "curl {args:?} failed: {}",
+        output_text(&out)
+    );
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        output_text(&out),
+    )
+}
+
+/// A scratch directory for one test (`$TMPDIR/ustack-e2e-<prefix>-<pid>-<tag>`), removed on drop.
+#[derive(Debug)]
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    /// Creates it afresh.
+    pub fn new(prefix: &str, tag: &str) -> Scratch {
+        let dir =
+            std::env::temp_dir().join(format!("ustack-e2e-{prefix}-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        Scratch(dir)
+    }
+
+    /// A path inside it.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

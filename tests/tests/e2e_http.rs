@@ -8,74 +8,31 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddrV4, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::time::{Duration, Instant};
-use ustack_tests::e2e::{pseudo_random, run_in, Up, STACK_ADDR};
+use ustack_tests::e2e::{curl, pseudo_random, Scratch, Up, STACK_ADDR};
 use ustack_tests::integrity::sha256_hex;
 use ustack_tests::netns::{tun_available, NetNs};
 
 const MIB: usize = 1 << 20;
 const BASE: &str = "http://198.18.0.2";
 
-fn text(out: &Output) -> String {
-    format!(
-        "status {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// Runs curl with `args` in `ns`; returns (stdout, whole output for messages).
-fn curl(ns: &NetNs, args: &[&str]) -> (String, String) {
-    let mut all = vec!["-sS", "--max-time", "30"];
-    all.extend_from_slice(args);
-    let out = run_in(ns, "curl", &all, Duration::from_secs(40));
-    assert!(out.status.success(), "curl {args:?} failed: {}", text(&out));
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        text(&out),
-    )
-}
-
 /// The status code curl saw for `url` (with extra `args`), the body thrown away.
 fn code(ns: &NetNs, args: &[&str], url: &str) -> String {
     let mut all = vec!["-o", "/dev/null", "-w", "%{http_code}"];
     all.extend_from_slice(args);
     all.push(url);
-    curl(ns, &all).0
+    curl(ns, 30, &all).0
 }
 
-/// A scratch directory for one test, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let dir =
-            std::env::temp_dir().join(format!("ustack-e2e-http-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("scratch dir");
-        Scratch(dir)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-    /// `www/` with `hello.txt`, `d/index.html`, and a `big.bin` of `big` pseudo-random bytes.
-    fn site(&self, big: usize) -> (PathBuf, Vec<u8>) {
-        let www = self.path("www");
-        std::fs::create_dir_all(www.join("d")).unwrap();
-        std::fs::write(www.join("hello.txt"), "hello from a file\n").unwrap();
-        std::fs::write(www.join("d/index.html"), "<p>the d index</p>\n").unwrap();
-        let data = pseudo_random(big, 11);
-        std::fs::write(www.join("big.bin"), &data).unwrap();
-        (www, data)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// `www/` with `hello.txt`, `d/index.html`, and a `big.bin` of `big` pseudo-random bytes.
+fn site(scratch: &Scratch, big: usize) -> (PathBuf, Vec<u8>) {
+    let www = scratch.path("www");
+    std::fs::create_dir_all(www.join("d")).unwrap();
+    std::fs::write(www.join("hello.txt"), "hello from a file\n").unwrap();
+    std::fs::write(www.join("d/index.html"), "<p>the d index</p>\n").unwrap();
+    let data = pseudo_random(big, 11);
+    std::fs::write(www.join("big.bin"), &data).unwrap();
+    (www, data)
 }
 
 fn up_with_root(ns: &NetNs, root: &Path) -> Up {
@@ -112,7 +69,7 @@ fn get_head_stats_json_and_the_access_log() {
     }
     let ns = NetNs::new("http-pages");
     let up = Up::start(&ns, &[]);
-    let (page, all) = curl(&ns, &["-i", &format!("{BASE}/")]);
+    let (page, all) = curl(&ns, 30, &["-i", &format!("{BASE}/")]);
     assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{all}");
     assert!(page.contains("Server: ustack\r\n"), "{all}");
     assert!(page.contains("served by <b>ustack</b>"), "{all}");
@@ -122,7 +79,7 @@ fn get_head_stats_json_and_the_access_log() {
         .unwrap_or_else(|| panic!("no Content-Length: {all}"))
         .trim()
         .to_string();
-    let (head, all) = curl(&ns, &["-I", &format!("{BASE}/")]);
+    let (head, all) = curl(&ns, 30, &["-I", &format!("{BASE}/")]);
     assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{all}");
     assert!(
         head.contains(&format!("Content-Length: {len}\r\n")),
@@ -130,7 +87,7 @@ fn get_head_stats_json_and_the_access_log() {
     );
     assert!(!head.contains("<html"), "{all}");
 
-    let (json, all) = curl(&ns, &[&format!("{BASE}/stats.json")]);
+    let (json, all) = curl(&ns, 30, &[&format!("{BASE}/stats.json")]);
     let v: serde_json::Value =
         serde_json::from_str(&json).unwrap_or_else(|e| panic!("/stats.json: {e}\n{all}"));
     assert_eq!(v["addr"], "198.18.0.2", "{json}");
@@ -169,8 +126,8 @@ fn files_integrity_types_and_traversal() {
     if !tun_available() {
         return;
     }
-    let scratch = Scratch::new("files");
-    let (www, big) = scratch.site(8 * MIB + 12345);
+    let scratch = Scratch::new("http", "files");
+    let (www, big) = site(&scratch, 8 * MIB + 12345);
     std::fs::write(scratch.path("secret.txt"), "outside the root\n").unwrap();
     std::os::unix::fs::symlink(scratch.path("secret.txt"), www.join("out")).unwrap();
     let ns = NetNs::new("http-files");
@@ -178,6 +135,7 @@ fn files_integrity_types_and_traversal() {
     let got = scratch.path("got.bin");
     let (ctype, all) = curl(
         &ns,
+        30,
         &[
             "-o",
             got.to_str().unwrap(),
@@ -190,7 +148,7 @@ fn files_integrity_types_and_traversal() {
     let got = std::fs::read(&got).unwrap();
     assert_eq!(got.len(), big.len());
     assert_eq!(sha256_hex(&got), sha256_hex(&big));
-    let (hello, all) = curl(&ns, &["-i", &format!("{BASE}/hello.txt")]);
+    let (hello, all) = curl(&ns, 30, &["-i", &format!("{BASE}/hello.txt")]);
     assert!(hello.contains("Content-Type: text/plain"), "{all}");
     assert!(hello.contains("Accept-Ranges: bytes\r\n"), "{all}");
     assert!(hello.ends_with("\r\n\r\nhello from a file\n"), "{all}");
@@ -213,12 +171,12 @@ fn ranges_and_curl_resume() {
     if !tun_available() {
         return;
     }
-    let scratch = Scratch::new("range");
-    let (www, big) = scratch.site(3 * MIB + 777);
+    let scratch = Scratch::new("http", "range");
+    let (www, big) = site(&scratch, 3 * MIB + 777);
     let ns = NetNs::new("http-range");
     let up = up_with_root(&ns, &www);
     let url = format!("{BASE}/big.bin");
-    let (part, all) = curl(&ns, &["-i", "-r", "100-199", &url]);
+    let (part, all) = curl(&ns, 30, &["-i", "-r", "100-199", &url]);
     assert!(
         part.starts_with("HTTP/1.1 206 Partial Content\r\n"),
         "{all}"
@@ -229,6 +187,7 @@ fn ranges_and_curl_resume() {
     let tail = scratch.path("tail.bin");
     let (c, all) = curl(
         &ns,
+        30,
         &[
             "-o",
             tail.to_str().unwrap(),
@@ -247,6 +206,7 @@ fn ranges_and_curl_resume() {
     std::fs::write(&file, &big[..MIB]).unwrap();
     let (c, all) = curl(
         &ns,
+        30,
         &[
             "-C",
             "-",
@@ -274,14 +234,18 @@ fn directory_redirect_and_keep_alive() {
     if !tun_available() {
         return;
     }
-    let scratch = Scratch::new("dir");
-    let (www, _) = scratch.site(1000);
+    let scratch = Scratch::new("http", "dir");
+    let (www, _) = site(&scratch, 1000);
     let ns = NetNs::new("http-dir");
     let up = up_with_root(&ns, &www);
-    let (resp, all) = curl(&ns, &["-i", &format!("{BASE}/d?x=1")]);
+    let (resp, all) = curl(&ns, 30, &["-i", &format!("{BASE}/d?x=1")]);
     assert!(resp.starts_with("HTTP/1.1 301 "), "{all}");
     assert!(resp.contains("Location: /d/?x=1\r\n"), "{all}");
-    let (page, all) = curl(&ns, &["-L", "-w", "%{content_type}", &format!("{BASE}/d")]);
+    let (page, all) = curl(
+        &ns,
+        30,
+        &["-L", "-w", "%{content_type}", &format!("{BASE}/d")],
+    );
     assert_eq!(
         page, "<p>the d index</p>\ntext/html; charset=utf-8",
         "{all}"
@@ -289,6 +253,7 @@ fn directory_redirect_and_keep_alive() {
     // Two requests, one connection: curl reports one new connection, then none.
     let (connects, all) = curl(
         &ns,
+        30,
         &[
             "-o",
             "/dev/null",
@@ -386,8 +351,8 @@ fn a_reader_that_stops_is_aborted_and_others_are_served_meanwhile() {
     if !tun_available() {
         return;
     }
-    let scratch = Scratch::new("slow");
-    let (www, big) = scratch.site(8 * MIB);
+    let scratch = Scratch::new("http", "slow");
+    let (www, big) = site(&scratch, 8 * MIB);
     let ns = NetNs::new("http-slow");
     let up = up_with_root(&ns, &www);
     let started = Instant::now();
@@ -402,7 +367,7 @@ fn a_reader_that_stops_is_aborted_and_others_are_served_meanwhile() {
         s
     });
     // The loop is not held up: another client is served while the slow one stalls.
-    let (hello, all) = curl(&ns, &[&format!("{BASE}/hello.txt")]);
+    let (hello, all) = curl(&ns, 30, &[&format!("{BASE}/hello.txt")]);
     assert_eq!(hello, "hello from a file\n", "{all}");
     // Cut by the rate bound (1 KiB/s after a 10 s grace) well before the 30 s stall bound.
     let aborted = wait_stderr(&up, Duration::from_secs(45), |e| {

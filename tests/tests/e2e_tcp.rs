@@ -6,56 +6,14 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddrV4, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::Output;
 use std::time::{Duration, Instant};
-use ustack_tests::e2e::{pseudo_random, run_in, ustack_bin, Up, STACK_ADDR};
+use ustack_tests::e2e::{
+    curl, output_text, pseudo_random, run_in, ustack_bin, Scratch, Up, STACK_ADDR,
+};
 use ustack_tests::integrity::sha256_hex;
 use ustack_tests::netns::{tun_available, NetNs};
 
 const MIB: usize = 1 << 20;
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// Runs curl with `args` in `ns`; returns (stdout, whole output for messages).
-fn curl(ns: &NetNs, args: &[&str]) -> (String, String) {
-    let mut all = vec!["-sS", "--max-time", "20"];
-    all.extend_from_slice(args);
-    let out = run_in(ns, "curl", &all, Duration::from_secs(30));
-    assert!(out.status.success(), "curl {args:?} failed: {}", text(&out));
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        text(&out),
-    )
-}
-
-/// A scratch directory for one test, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("ustack-e2e-tcp-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("scratch dir");
-        Scratch(dir)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn connect(port: u16) -> TcpStream {
     let s = TcpStream::connect_timeout(
@@ -75,19 +33,20 @@ fn http_page_head_404_405_and_keep_alive() {
     }
     let ns = NetNs::new("http");
     let up = Up::start(&ns, &[]);
-    let (page, all) = curl(&ns, &["-i", "http://198.18.0.2/"]);
+    let (page, all) = curl(&ns, 20, &["-i", "http://198.18.0.2/"]);
     assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{all}");
     assert!(page.contains("served by <b>ustack</b>"), "{all}");
     assert!(page.contains("Content-Length: "), "{all}");
     assert!(page.contains("href=\"/stats\""), "{all}");
 
-    let (head, all) = curl(&ns, &["-I", "http://198.18.0.2/"]);
+    let (head, all) = curl(&ns, 20, &["-I", "http://198.18.0.2/"]);
     assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{all}");
     assert!(head.contains("Content-Type: text/html"), "{all}");
     assert!(!head.contains("<html"), "{all}");
 
     let (code, all) = curl(
         &ns,
+        20,
         &[
             "-o",
             "/dev/null",
@@ -100,6 +59,7 @@ fn http_page_head_404_405_and_keep_alive() {
 
     let (resp, all) = curl(
         &ns,
+        20,
         &["-i", "-X", "POST", "-d", "x=1", "http://198.18.0.2/"],
     );
     assert!(resp.starts_with("HTTP/1.1 405 "), "{all}");
@@ -108,6 +68,7 @@ fn http_page_head_404_405_and_keep_alive() {
     // Two requests on one connection: curl reports one new connection, then none.
     let (connects, all) = curl(
         &ns,
+        20,
         &[
             "-o",
             "/dev/null",
@@ -152,7 +113,7 @@ fn http_stats_lists_an_open_connection() {
         s
     });
     let port = held.local_addr().unwrap().port();
-    let (stats, all) = curl(&ns, &["http://198.18.0.2/stats"]);
+    let (stats, all) = curl(&ns, 20, &["http://198.18.0.2/stats"]);
     let row = stats
         .lines()
         .find(|l| l.contains(&format!("198.18.0.1:{port} ")))
@@ -161,7 +122,7 @@ fn http_stats_lists_an_open_connection() {
     assert!(row.contains("198.18.0.2:7 "), "{row}");
     assert!(stats.contains("SRTT"), "{all}");
     assert!(stats.contains("ip_rx_packets"), "{all}");
-    let (json, all) = curl(&ns, &["http://198.18.0.2/stats.json"]);
+    let (json, all) = curl(&ns, 20, &["http://198.18.0.2/stats.json"]);
     assert!(json.contains("\"state\": \"ESTABLISHED\""), "{all}");
     assert!(
         json.contains(&format!("\"remote\": \"198.18.0.1:{port}\"")),
@@ -176,7 +137,7 @@ fn http_root_serves_files_and_refuses_traversal() {
     if !tun_available() {
         return;
     }
-    let scratch = Scratch::new("root");
+    let scratch = Scratch::new("tcp", "root");
     let root = scratch.path("www");
     std::fs::create_dir_all(root.join("d")).unwrap();
     let blob = pseudo_random(300_000, 7);
@@ -185,13 +146,14 @@ fn http_root_serves_files_and_refuses_traversal() {
     std::fs::write(scratch.path("secret.txt"), "outside the root\n").unwrap();
     let ns = NetNs::new("httproot");
     let up = Up::start(&ns, &["--http-root", root.to_str().unwrap()]);
-    let (head, all) = curl(&ns, &["-i", "http://198.18.0.2/hello.txt"]);
+    let (head, all) = curl(&ns, 20, &["-i", "http://198.18.0.2/hello.txt"]);
     assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{all}");
     assert!(head.contains("Content-Type: text/plain"), "{all}");
     assert!(head.ends_with("\r\n\r\nhello from a file\n"), "{all}");
     let got = scratch.path("got.bin");
     curl(
         &ns,
+        20,
         &["-o", got.to_str().unwrap(), "http://198.18.0.2/d/blob.bin"],
     );
     assert_eq!(sha256_hex(&std::fs::read(&got).unwrap()), sha256_hex(&blob));
@@ -203,6 +165,7 @@ fn http_root_serves_files_and_refuses_traversal() {
         let url = format!("http://198.18.0.2{path}");
         let (code, all) = curl(
             &ns,
+            20,
             &[
                 "--path-as-is",
                 "-o",
@@ -251,7 +214,7 @@ fn echo_10_mib_with_nc() {
     if !tun_available() {
         return;
     }
-    let scratch = Scratch::new("nc");
+    let scratch = Scratch::new("tcp", "nc");
     let (input, output) = (scratch.path("in.bin"), scratch.path("out.bin"));
     let data = pseudo_random(10 * MIB, 0x0c0c);
     std::fs::write(&input, &data).unwrap();
@@ -263,7 +226,7 @@ fn echo_10_mib_with_nc() {
         output.display()
     );
     let out = run_in(&ns, "sh", &["-c", &script], Duration::from_secs(50));
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let back = std::fs::read(&output).unwrap();
     assert_eq!(back.len(), data.len());
     assert_eq!(sha256_hex(&back), sha256_hex(&data));
@@ -364,7 +327,7 @@ fn ustack_connect_talks_both_ways_to_a_kernel_listener() {
     if !tun_available() {
         return;
     }
-    let scratch = Scratch::new("connect");
+    let scratch = Scratch::new("tcp", "connect");
     let (input, output) = (scratch.path("in.bin"), scratch.path("out.bin"));
     let upload = pseudo_random(MIB + 12_345, 0xc0);
     std::fs::write(&input, &upload).unwrap();
@@ -395,7 +358,7 @@ fn ustack_connect_talks_both_ways_to_a_kernel_listener() {
         output.display()
     );
     let out = run_in(&ns, "sh", &["-c", &script], Duration::from_secs(40));
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let (got, peer) = server
         .join()
         .unwrap()
@@ -425,9 +388,9 @@ fn ustack_connect_reports_refused() {
         &["connect", "198.18.0.1:9"],
         Duration::from_secs(30),
     );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("refused"), "{}", text(&out));
+    assert!(err.contains("refused"), "{}", output_text(&out));
 }
 
 #[test]
@@ -435,7 +398,7 @@ fn ustack_connect_to_kernel_nc_listen() {
     if !tun_available() {
         return;
     }
-    let scratch = Scratch::new("nclisten");
+    let scratch = Scratch::new("tcp", "nclisten");
     let (from_nc, to_nc) = (scratch.path("from_nc.bin"), scratch.path("to_nc.bin"));
     let (from_stack, got_stack) = (
         scratch.path("from_stack.bin"),
@@ -475,7 +438,7 @@ fn ustack_connect_to_kernel_nc_listen() {
         got_stack.display()
     );
     let out = run_in(&ns, "sh", &["-c", &script], Duration::from_secs(40));
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let nc_status = loop {
         if let Some(s) = nc.try_wait() {
             break s;
@@ -499,14 +462,14 @@ fn ustack_connect_to_kernel_nc_listen() {
         at_nc.len(),
         stack_data.len(),
         "bytes nc received; ustack connect: {}",
-        text(&out)
+        output_text(&out)
     );
     assert_eq!(sha256_hex(&at_nc), sha256_hex(&stack_data));
     assert_eq!(
         at_stack.len(),
         kernel_data.len(),
         "bytes ustack connect received: {}",
-        text(&out)
+        output_text(&out)
     );
     assert_eq!(sha256_hex(&at_stack), sha256_hex(&kernel_data));
 }
