@@ -206,15 +206,9 @@ impl AsyncWrite for TcpStream {
 impl Drop for TcpStream {
     fn drop(&mut self) {
         self.net.core.forget(Key::Tcp(self.handle));
-        let h = self.handle;
-        if self.net.core.stopped() {
-            // The loop is stopping (its tasks are being dropped): nothing will be left to finish
-            // a graceful close or to answer the peer's later segments, so reset at once — a
-            // FIN here would leave a peer that is still sending hanging.
-            let _ = self.net.core.op(|s| s.tcp_abort(h));
-        } else {
-            let _ = self.net.core.op(|s| s.tcp_close(h));
-        }
+        // At a stop this FIN never finishes: the loop resets every remaining connection
+        // (`Stack::tcp_abort_all`) before it exits.
+        let _ = self.net.core.op(|s| s.tcp_close(self.handle));
     }
 }
 
