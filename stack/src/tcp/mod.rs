@@ -22,6 +22,7 @@ mod receiver;
 mod ring;
 pub mod rtt;
 pub mod send_buffer;
+mod sender;
 pub mod state;
 pub mod syncookie;
 mod table;
@@ -380,13 +381,14 @@ impl TcpLayer {
             };
             // Out-of-order ranges: this connection's share is the per-connection limit, or
             // what the total leaves it (Config::tcp_ooo_max_ranges{,_total}).
-            let before = conn.recv_buf.out_of_order_ranges();
+            let before = conn.rcv.buf.out_of_order_ranges();
             let others = self.ooo_ranges.saturating_sub(before);
             let room = cfg.tcp_ooo_max_ranges_total.saturating_sub(others);
-            conn.recv_buf
+            conn.rcv
+                .buf
                 .set_max_ranges(cfg.tcp_ooo_max_ranges.min(room));
             let verdict = conn.on_segment(seg, now, &mut self.challenge);
-            self.ooo_ranges = others + conn.recv_buf.out_of_order_ranges();
+            self.ooo_ranges = others + conn.rcv.buf.out_of_order_ranges();
             self.touched(index);
             return match verdict {
                 Verdict::Ok => Ok(()),
@@ -517,7 +519,7 @@ impl TcpLayer {
     pub(crate) fn close(&mut self, h: ConnHandle) -> Result<(), TcpError> {
         self.with_conn(h, |c| {
             c.detached = true;
-            if c.recv_buf.readable() > 0 && c.state.is_synchronized() {
+            if c.rcv.buf.readable() > 0 && c.state.is_synchronized() {
                 c.abort();
             } else if c.state == State::SynSent || c.state == State::Closed {
                 c.close_now(None);
