@@ -95,6 +95,8 @@ impl IcmpError {
     }
 }
 
+impl std::error::Error for IcmpError {}
+
 impl core::fmt::Display for IcmpError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         use crate::wire::icmp::{types, unreach};
