@@ -519,6 +519,13 @@ impl Connection {
             recv_queue: self.recv_buf.readable(),
             stats: self.stats,
             congestion: self.cc.name(),
+            last_send: Some(self.last_send),
+            last_recv: Some(self.last_recv),
+            rcv_mss: self.rmss,
+            snd_wscale: self.snd_shift,
+            rcv_wscale: self.rcv_shift,
+            timestamps: self.ts_ok,
+            sack: self.sack_ok,
         }
     }
 
