@@ -63,6 +63,7 @@ pub struct Stack {
 
 mod echo_api;
 mod memory;
+mod table_api;
 mod tcp_api;
 
 pub use memory::MemoryUsage;

@@ -393,6 +393,13 @@ impl Connection {
             recv_queue: self.rcv.buf.readable(),
             stats: self.stats,
             congestion: self.rec.cc.name(),
+            last_send: Some(self.last_send),
+            last_recv: Some(self.last_recv),
+            rcv_mss: self.rcv.mss,
+            snd_wscale: self.snd.shift,
+            rcv_wscale: self.rcv.shift,
+            timestamps: self.ts.ok,
+            sack: self.sack_ok,
         }
     }
 

@@ -30,6 +30,7 @@ mod time_wait;
 pub mod timers;
 
 pub use connection::ConnStats;
+pub use listener::ListenerInfo;
 pub use state::State;
 
 use crate::config::Config;
@@ -130,6 +131,20 @@ pub struct TcpInfo {
     pub stats: ConnStats,
     /// Congestion-control algorithm.
     pub congestion: &'static str,
+    /// When a segment was last sent (None in the compact TIME-WAIT table).
+    pub last_send: Option<Instant>,
+    /// When a segment was last received (None in the compact TIME-WAIT table).
+    pub last_recv: Option<Instant>,
+    /// The MSS we announced (what full-sized segments from the peer carry at most).
+    pub rcv_mss: usize,
+    /// Window-scale shift applied to the peer's windows (RFC 7323 §2.3; 0 if not negotiated).
+    pub snd_wscale: u8,
+    /// Window-scale shift we apply to the windows we advertise (0 if not negotiated).
+    pub rcv_wscale: u8,
+    /// Timestamps negotiated (RFC 7323 §3).
+    pub timestamps: bool,
+    /// SACK permitted (RFC 2018).
+    pub sack: bool,
 }
 
 /// A TCP connection handle.

@@ -166,6 +166,13 @@ impl TimeWaitTable {
                 recv_queue: 0,
                 stats: ConnStats::default(),
                 congestion: "",
+                last_send: None,
+                last_recv: None,
+                rcv_mss: 0,
+                snd_wscale: 0,
+                rcv_wscale: 0,
+                timestamps: e.ts.is_some(),
+                sack: false,
             })
     }
 }
