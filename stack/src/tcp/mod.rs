@@ -19,6 +19,7 @@ mod listener;
 mod memory;
 mod output;
 mod receiver;
+pub mod recovery;
 mod ring;
 pub mod rtt;
 pub mod send_buffer;

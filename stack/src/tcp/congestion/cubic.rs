@@ -2,10 +2,11 @@
 //! with a Reno-friendly region, multiplicative decrease by β = 0.7 and fast convergence.
 //!
 //! Slow start and the fast-recovery inflation/deflation steps are those of RFC 5681 / RFC 6582,
-//! as RFC 9438 §4.10 and §4.6 allow; HyStart++ is not implemented. The cubic function is evaluated
+//! as RFC 9438 §4.10 and §4.6 allow; HyStart++ (RFC 9406) runs in the initial slow start. The cubic function is evaluated
 //! in floating point, in segments, as RFC 9438 writes it; cwnd itself stays in whole bytes with the
 //! fractional growth carried between ACKs.
 
+use super::hystart::HyStart;
 use super::{initial_window, CongestionControl};
 use crate::time::{Duration, Instant};
 
@@ -43,6 +44,8 @@ pub struct Cubic {
     timed_out: bool,
     /// The next congestion-avoidance stage follows a timeout (RFC 9438 §4.8: K = 0, W_max = cwnd).
     after_timeout: bool,
+    /// HyStart++ (RFC 9406) for the initial slow start.
+    hystart: HyStart,
 }
 
 impl Cubic {
@@ -55,7 +58,7 @@ impl Cubic {
             mss,
             cwnd,
             cwnd_carry: 0.0,
-            ssthresh: usize::MAX / 2,
+            ssthresh: super::INITIAL_SSTHRESH,
             w_max: 0.0,
             cwnd_prior: cwnd as f64,
             w_est: cwnd as f64,
@@ -64,6 +67,7 @@ impl Cubic {
             rtt: Duration::ZERO,
             timed_out: false,
             after_timeout: false,
+            hystart: HyStart::new(true),
         }
     }
 
@@ -179,16 +183,19 @@ impl CongestionControl for Cubic {
         }
         self.timed_out = false;
         let mut bytes_acked = bytes_acked;
-        // RFC 9438 §4.10 / RFC 5681 §3.1: slow start below ssthresh, with RFC 3465 L = 2*SMSS.
+        // RFC 9438 §4.10 / RFC 5681 §3.1: slow start below ssthresh (with HyStart++, §4.10).
         if self.cwnd < self.ssthresh {
-            let increase = bytes_acked.min(self.mss.saturating_mul(2));
-            let room = self.ssthresh - self.cwnd;
-            if increase <= room {
-                self.cwnd += increase;
+            bytes_acked = super::slow_start(
+                &mut self.cwnd,
+                &mut self.ssthresh,
+                self.mss,
+                bytes_acked,
+                rtt,
+                &mut self.hystart,
+            );
+            if bytes_acked == 0 {
                 return;
             }
-            self.cwnd = self.ssthresh;
-            bytes_acked -= room;
         }
         self.congestion_avoidance(now, bytes_acked);
     }
@@ -268,6 +275,14 @@ impl CongestionControl for Cubic {
         self.cwnd_carry = 0.0;
         // RFC 9438 §5.8: the idle time must not count as growth time; start a new epoch.
         self.epoch_start = None;
+    }
+
+    fn set_hystart(&mut self, on: bool) {
+        self.hystart.set_enabled(on);
+    }
+
+    fn boxed_clone(&self) -> Box<dyn CongestionControl> {
+        Box::new(self.clone())
     }
 }
 

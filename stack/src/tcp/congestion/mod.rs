@@ -5,12 +5,14 @@
 //! only keeps `cwnd` and `ssthresh`, in bytes.
 
 mod cubic;
+pub mod hystart;
 mod newreno;
 
 pub use cubic::Cubic;
 pub use newreno::NewReno;
 
 use crate::time::{Duration, Instant};
+use hystart::{Growth, HyStart, CSS_GROWTH_DIVISOR};
 
 /// Window arithmetic of a congestion controller (RFC 5681).
 ///
@@ -59,7 +61,54 @@ pub trait CongestionControl: core::fmt::Debug + Send {
     /// The connection was idle for longer than an RTO (RFC 5681 §4.1): the restart window is
     /// `min(IW, cwnd)`.
     fn on_idle_restart(&mut self);
+
+    /// Turns HyStart++ (RFC 9406) on or off for the initial slow start.
+    fn set_hystart(&mut self, on: bool);
+
+    /// A copy of the controller's whole state: what an undo restores (RFC 4015 §3.2).
+    fn boxed_clone(&self) -> Box<dyn CongestionControl>;
 }
+
+/// RFC 5681 §3.1 slow start with RFC 3465 §2.2 byte counting (L = 2·SMSS), and HyStart++
+/// (RFC 9406) during the initial slow start (ssthresh still "arbitrarily high"). Returns the bytes
+/// of this ACK left over for congestion avoidance once slow start ended.
+pub(crate) fn slow_start(
+    cwnd: &mut usize,
+    ssthresh: &mut usize,
+    mss: usize,
+    bytes_acked: usize,
+    rtt: Option<Duration>,
+    hystart: &mut HyStart,
+) -> usize {
+    let growth = if *ssthresh == INITIAL_SSTHRESH {
+        hystart.on_ack(bytes_acked, rtt, *cwnd)
+    } else {
+        Growth::SlowStart
+    };
+    if growth == Growth::Exit {
+        // RFC 9406 §4.2: after CSS_ROUNDS, ssthresh = cwnd; the rest is congestion avoidance.
+        *ssthresh = *cwnd;
+        return bytes_acked;
+    }
+    let mut increase = bytes_acked.min(mss.saturating_mul(2));
+    if growth == Growth::Conservative {
+        // RFC 9406 §4.2: CSS grows by bytes_acked / CSS_GROWTH_DIVISOR.
+        increase = (increase / CSS_GROWTH_DIVISOR).max(1);
+    }
+    let room = *ssthresh - *cwnd;
+    if increase <= room {
+        *cwnd += increase;
+        return 0;
+    }
+    // Slow start stops at ssthresh; what the ACK covered beyond that point counts towards
+    // congestion avoidance (as Linux does), rather than overshooting.
+    *cwnd = *ssthresh;
+    bytes_acked.saturating_sub(room)
+}
+
+/// RFC 5681 §3.1: the initial ssthresh, "arbitrarily high"; half of usize::MAX keeps every
+/// addition below overflow.
+pub(crate) const INITIAL_SSTHRESH: usize = usize::MAX / 2;
 
 /// Which congestion-control algorithm a connection uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

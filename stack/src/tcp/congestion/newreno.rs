@@ -1,6 +1,7 @@
 //! NewReno: RFC 5681 slow start and congestion avoidance, with the RFC 6582 fast-recovery window
 //! arithmetic and RFC 3465 appropriate byte counting.
 
+use super::hystart::HyStart;
 use super::{initial_window, CongestionControl};
 use crate::time::{Duration, Instant};
 
@@ -18,6 +19,8 @@ pub struct NewReno {
     /// A retransmission timeout happened and no new data has been acknowledged since, so a further
     /// timeout is for a segment the timer already retransmitted (RFC 5681 §3.1, see `on_rto`).
     timed_out: bool,
+    /// HyStart++ (RFC 9406) for the initial slow start.
+    hystart: HyStart,
 }
 
 impl NewReno {
@@ -32,9 +35,10 @@ impl NewReno {
             // RFC 5681 §3.1: "The initial value of ssthresh SHOULD be set arbitrarily high (e.g.,
             // to the size of the largest possible advertised window)". Half of usize::MAX keeps
             // every addition below overflow.
-            ssthresh: usize::MAX / 2,
+            ssthresh: super::INITIAL_SSTHRESH,
             ca_acked: 0,
             timed_out: false,
+            hystart: HyStart::new(true),
         }
     }
 
@@ -72,7 +76,7 @@ impl CongestionControl for NewReno {
         self.ssthresh
     }
 
-    fn on_ack(&mut self, _now: Instant, bytes_acked: usize, _rtt: Option<Duration>) {
+    fn on_ack(&mut self, _now: Instant, bytes_acked: usize, rtt: Option<Duration>) {
         if bytes_acked == 0 {
             return;
         }
@@ -82,17 +86,17 @@ impl CongestionControl for NewReno {
         // RFC 5681 §3.1: slow start while cwnd < ssthresh; at equality either may be used, and
         // we use congestion avoidance.
         if self.cwnd < self.ssthresh {
-            // RFC 5681 §3.1 with RFC 3465 §2.2 (L = 2*SMSS): cwnd += min(N, L).
-            let increase = bytes_acked.min(self.mss.saturating_mul(2));
-            let room = self.ssthresh - self.cwnd;
-            if increase <= room {
-                self.cwnd += increase;
+            bytes_acked = super::slow_start(
+                &mut self.cwnd,
+                &mut self.ssthresh,
+                self.mss,
+                bytes_acked,
+                rtt,
+                &mut self.hystart,
+            );
+            if bytes_acked == 0 {
                 return;
             }
-            // Slow start stops at ssthresh; what the ACK covered beyond that point counts
-            // towards congestion avoidance (as Linux does), rather than overshooting.
-            self.cwnd = self.ssthresh;
-            bytes_acked -= room;
         }
         self.congestion_avoidance(bytes_acked);
     }
@@ -175,6 +179,14 @@ impl CongestionControl for NewReno {
         // with IW from RFC 6928 §2 for the current SMSS.
         self.cwnd = self.cwnd.min(initial_window(self.mss)).max(self.mss);
         self.ca_acked = 0;
+    }
+
+    fn set_hystart(&mut self, on: bool) {
+        self.hystart.set_enabled(on);
+    }
+
+    fn boxed_clone(&self) -> Box<dyn CongestionControl> {
+        Box::new(self.clone())
     }
 }
 
