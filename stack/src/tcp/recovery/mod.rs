@@ -12,6 +12,7 @@
 //!
 //! HyStart++ (RFC 9406) lives with the congestion controllers (`congestion/hystart.rs`).
 
+pub mod engine;
 pub mod prr;
 pub mod rack;
 pub mod sent;

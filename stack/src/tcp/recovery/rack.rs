@@ -74,8 +74,9 @@ impl Rack {
         self.reordering_seen
     }
 
-    /// `seg` was just delivered (cumulatively or selectively), `ecr` the ACK's timestamp echo
-    /// as our clock's send time, if it has one. RFC 8985 §6.2 steps 2 and 3.
+    /// `seg` was just delivered (cumulatively or selectively); `echo_sent_at` when the segment
+    /// whose timestamp the ACK echoes was sent (millisecond resolution), if timestamps are on.
+    /// RFC 8985 §6.2 steps 2 and 3.
     pub fn on_delivered(&mut self, seg: &Sent, now: Instant, echo_sent_at: Option<Instant>) {
         // Step 3: delivering something below the highest delivered, never retransmitted,
         // means the network reordered it.
@@ -88,7 +89,8 @@ impl Rack {
         let rtt = now.saturating_since(seg.sent_at);
         if seg.retransmitted {
             // Step 2: ambiguous — the ACK may be for the original transmission.
-            if echo_sent_at.is_some_and(|e| e < seg.sent_at) {
+            let sent_ms = Instant::from_millis(seg.sent_at.total_millis());
+            if echo_sent_at.is_some_and(|e| e < sent_ms) {
                 return;
             }
             if self.min_rtt.is_some_and(|m| rtt < m) {
