@@ -202,7 +202,7 @@ impl Connection {
                     self.rcv.ack_now = true;
                     // RFC 2883 §4: data wholly below RCV.NXT is a duplicate: report it.
                     if self.sack_ok && seg.seq.lt(self.rcv.nxt) {
-                        self.rcv.dsack = self.duplicate_range(seg.seq, seg.payload.len());
+                        self.rcv.dsack = self.dsack_range(seg.seq, seg.payload.len());
                     }
                 } else if !seg.rst() {
                     self.invalid_ack(now);

@@ -77,7 +77,7 @@ pub struct AckOutcome {
 
 /// One connection's loss-recovery state.
 #[derive(Debug, Default)]
-pub struct Recovery {
+pub struct LossRecovery {
     /// The switches.
     pub cfg: RecoveryConfig,
     /// The segments in flight.
@@ -100,14 +100,16 @@ pub struct Recovery {
     pub probe: Option<Probe>,
     /// The reordering timer's deadline, while armed.
     reorder_at: Option<Instant>,
+    /// When the probe timeout now armed was armed (the user timeout counts from there).
+    pub probe_armed_at: Option<Instant>,
 }
 
-impl Recovery {
+impl LossRecovery {
     /// Recovery state with the given switches.
-    pub fn new(cfg: RecoveryConfig) -> Recovery {
-        Recovery {
+    pub fn new(cfg: RecoveryConfig) -> LossRecovery {
+        LossRecovery {
             cfg,
-            ..Recovery::default()
+            ..LossRecovery::default()
         }
     }
 
@@ -167,7 +169,7 @@ impl Recovery {
         now: Instant,
     ) -> AckOutcome {
         let mut out = AckOutcome::default();
-        let Recovery { log, rack, .. } = self;
+        let LossRecovery { log, rack, .. } = self;
         let mut delivered = 0usize;
         let mut newly_sacked = 0;
         for (l, r) in sacks.iter().flatten().copied() {
@@ -344,6 +346,7 @@ impl Recovery {
         }
         if probe_ok && self.cfg.tlp && self.tlp.can_probe() {
             self.timer = LossTimer::Probe;
+            self.probe_armed_at = Some(now);
             return now + tlp::pto(srtt, one_segment, rto);
         }
         self.timer = LossTimer::Rto;
@@ -394,8 +397,8 @@ mod tests {
     }
 
     /// Ten 1000-byte segments sent 1 ms apart from t = 0; SND.UNA = s(0).
-    fn sent_ten() -> Recovery {
-        let mut r = Recovery::new(RecoveryConfig::default());
+    fn sent_ten() -> LossRecovery {
+        let mut r = LossRecovery::new(RecoveryConfig::default());
         for i in 0..10u32 {
             r.on_transmit(
                 s(i * 1000),
@@ -423,7 +426,7 @@ mod tests {
     }
 
     fn ack(
-        r: &mut Recovery,
+        r: &mut LossRecovery,
         v: &AckView,
         blocks: [Option<(SeqNumber, SeqNumber)>; 4],
         now: Instant,
@@ -637,7 +640,7 @@ mod tests {
         assert!(r.prr_allows());
         r.on_transmit(s(0), s(1000), t(30), true, None);
         assert!(!r.prr_allows());
-        let mut off = Recovery::new(RecoveryConfig {
+        let mut off = LossRecovery::new(RecoveryConfig {
             prr: false,
             ..RecoveryConfig::default()
         });

@@ -22,8 +22,9 @@ const MAX_REO_WND_MULT: u32 = 64;
 /// RACK's state (RFC 8985 §5.2 "per-connection state").
 #[derive(Clone, Debug)]
 pub struct Rack {
-    /// `RACK.xmit_ts` / `RACK.end_seq`: the most recently sent segment delivered.
-    latest: Option<(Instant, SeqNumber)>,
+    /// `RACK.xmit_ts` and the transmission order (in place of `RACK.end_seq`): the most
+    /// recently sent segment delivered.
+    latest: Option<(Instant, u64)>,
     /// `RACK.rtt`: the RTT of that segment.
     rtt: Duration,
     /// `RACK.min_RTT`: the smallest RTT RACK has seen.
@@ -58,9 +59,9 @@ impl Default for Rack {
     }
 }
 
-/// RFC 8985 §6.2 `RACK_sent_after(t1, seq1, t2, seq2)`.
-fn sent_after(t1: Instant, seq1: SeqNumber, t2: Instant, seq2: SeqNumber) -> bool {
-    t1 > t2 || (t1 == t2 && seq1.gt(seq2))
+/// RFC 8985 §6.2 `RACK_sent_after(t1, seq1, t2, seq2)`, ties broken by transmission order.
+fn sent_after(t1: Instant, order1: u64, t2: Instant, order2: u64) -> bool {
+    t1 > t2 || (t1 == t2 && order1 > order2)
 }
 
 impl Rack {
@@ -101,9 +102,9 @@ impl Rack {
         self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
         let newer = self
             .latest
-            .is_none_or(|(t, s)| sent_after(seg.sent_at, seg.end, t, s));
+            .is_none_or(|(t, o)| sent_after(seg.sent_at, seg.order, t, o));
         if newer {
-            self.latest = Some((seg.sent_at, seg.end));
+            self.latest = Some((seg.sent_at, seg.order));
         }
     }
 
@@ -152,12 +153,12 @@ impl Rack {
         now: Instant,
         reo_wnd: Duration,
     ) -> (usize, Option<Instant>) {
-        let Some((xmit_ts, end_seq)) = self.latest else {
+        let Some((xmit_ts, order)) = self.latest else {
             return (0, None);
         };
         let mut timer: Option<Instant> = None;
         let lost = log.mark_lost(|s| {
-            if !sent_after(xmit_ts, end_seq, s.sent_at, s.end) {
+            if !sent_after(xmit_ts, order, s.sent_at, s.order) {
                 return false;
             }
             let deadline = s.sent_at + self.rtt + reo_wnd;

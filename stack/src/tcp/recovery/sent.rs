@@ -23,6 +23,10 @@ pub struct Sent {
     pub end: SeqNumber,
     /// When it was last sent (`RACK.segment.xmit_ts`).
     pub sent_at: Instant,
+    /// Transmission order: increases with every (re)transmission, so "sent after" is decided
+    /// even between segments sent at the same instant (RFC 8985 §6.2 breaks such ties by
+    /// sequence number, which gets a retransmission wrong).
+    pub order: u64,
     /// It was retransmitted at least once.
     pub retransmitted: bool,
     /// The peer SACKed all of it.
@@ -35,6 +39,8 @@ pub struct Sent {
 #[derive(Debug, Default, Clone)]
 pub struct SentLog {
     segs: VecDeque<Sent>,
+    /// The next transmission's `order`.
+    next_order: u64,
 }
 
 impl SentLog {
@@ -90,6 +96,8 @@ impl SentLog {
         if !start.lt(end) {
             return;
         }
+        self.next_order += 1;
+        let order = self.next_order;
         let top = self.segs.back().map(|s| s.end);
         match top {
             Some(top) if start.lt(top) => {
@@ -101,23 +109,25 @@ impl SentLog {
                         break;
                     }
                     s.sent_at = now;
+                    s.order = order;
                     s.retransmitted = true;
                     s.lost = false;
                 }
                 if end.gt(top) {
-                    self.push_new(top, end, now);
+                    self.push_new(top, end, now, order);
                 }
             }
-            _ => self.push_new(start, end, now),
+            _ => self.push_new(start, end, now, order),
         }
     }
 
-    fn push_new(&mut self, start: SeqNumber, end: SeqNumber, now: Instant) {
+    fn push_new(&mut self, start: SeqNumber, end: SeqNumber, now: Instant, order: u64) {
         if self.segs.len() >= MAX_SEGMENTS {
             if let Some(last) = self.segs.back_mut() {
                 if last.end == start {
                     last.end = end;
                     last.sent_at = now;
+                    last.order = order;
                     return;
                 }
             }
@@ -127,6 +137,7 @@ impl SentLog {
             start,
             end,
             sent_at: now,
+            order,
             retransmitted: false,
             sacked: false,
             lost: false,
