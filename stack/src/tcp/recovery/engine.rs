@@ -301,7 +301,7 @@ impl LossRecovery {
         self.rack.on_recovery_exit();
         self.cfg.undo
             && self.undo.episode() == Some(Episode::Recovery)
-            && tsecr.is_some_and(|e| self.undo.eifel(e))
+            && (self.undo.nothing_unexplained() || tsecr.is_some_and(|e| self.undo.eifel(e)))
     }
 
     /// The congestion state to restore for an undo, counting it; None if there is none.

@@ -102,18 +102,97 @@ pub struct RecoveryStats {
 }
 
 impl RecoveryStats {
-    /// Adds `other` to `self` (for the stack-wide sum).
-    pub fn add(&mut self, other: &RecoveryStats) {
-        self.tlp_probes += other.tlp_probes;
-        self.tlp_recoveries += other.tlp_recoveries;
-        self.rack_losses += other.rack_losses;
-        self.rack_timeouts += other.rack_timeouts;
-        self.dsacks_sent += other.dsacks_sent;
-        self.dsacks_received += other.dsacks_received;
-        self.sack_blocks_ignored += other.sack_blocks_ignored;
-        self.spurious_retransmits += other.spurious_retransmits;
-        self.spurious_rtos += other.spurious_rtos;
-        self.undos += other.undos;
-        self.recovery_episodes += other.recovery_episodes;
+    /// Every counter with its name (for tables and JSON).
+    pub fn named(&self) -> [(&'static str, u64); 11] {
+        [
+            ("tlp_probes", self.tlp_probes),
+            ("tlp_recoveries", self.tlp_recoveries),
+            ("rack_losses", self.rack_losses),
+            ("rack_timeouts", self.rack_timeouts),
+            ("dsacks_sent", self.dsacks_sent),
+            ("dsacks_received", self.dsacks_received),
+            ("sack_blocks_ignored", self.sack_blocks_ignored),
+            ("spurious_retransmits", self.spurious_retransmits),
+            ("spurious_rtos", self.spurious_rtos),
+            ("undos", self.undos),
+            ("recovery_episodes", self.recovery_episodes),
+        ]
+    }
+
+    fn fields_mut(&mut self) -> [&mut u64; 11] {
+        [
+            &mut self.tlp_probes,
+            &mut self.tlp_recoveries,
+            &mut self.rack_losses,
+            &mut self.rack_timeouts,
+            &mut self.dsacks_sent,
+            &mut self.dsacks_received,
+            &mut self.sack_blocks_ignored,
+            &mut self.spurious_retransmits,
+            &mut self.spurious_rtos,
+            &mut self.undos,
+            &mut self.recovery_episodes,
+        ]
+    }
+
+    /// Adds what changed from `before` to `after` (one connection's counters around one
+    /// call) to `self`, the stack-wide sum.
+    pub fn add_delta(&mut self, before: &RecoveryStats, after: &RecoveryStats) {
+        let (b, a) = (before.named(), after.named());
+        for (i, f) in self.fields_mut().into_iter().enumerate() {
+            *f += a[i].1.saturating_sub(b[i].1);
+        }
+    }
+}
+
+/// The stack-wide loss-recovery totals (`Stats::tcp_loss`): retransmissions, timeouts and the
+/// recovery counters of every connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LossTotals {
+    /// Segments retransmitted (any reason).
+    pub retransmits: u64,
+    /// Fast-recovery entries.
+    pub fast_retransmits: u64,
+    /// Retransmission timeouts.
+    pub timeouts: u64,
+    /// The recovery counters.
+    pub recovery: RecoveryStats,
+}
+
+impl LossTotals {
+    /// Adds what changed from `before` to `after` to `self`.
+    pub fn add_delta(&mut self, before: &LossTotals, after: &LossTotals) {
+        self.retransmits += after.retransmits.saturating_sub(before.retransmits);
+        self.fast_retransmits += after
+            .fast_retransmits
+            .saturating_sub(before.fast_retransmits);
+        self.timeouts += after.timeouts.saturating_sub(before.timeouts);
+        self.recovery.add_delta(&before.recovery, &after.recovery);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deltas_add_up() {
+        let mut total = LossTotals::default();
+        let a = LossTotals {
+            retransmits: 3,
+            timeouts: 1,
+            ..LossTotals::default()
+        };
+        let mut b = a;
+        b.retransmits = 5;
+        b.recovery.undos = 2;
+        b.recovery.tlp_probes = 1;
+        total.add_delta(&a, &b);
+        total.add_delta(&a, &b);
+        assert_eq!(total.retransmits, 4);
+        assert_eq!(total.timeouts, 0);
+        assert_eq!(total.recovery.undos, 4);
+        assert_eq!(total.recovery.tlp_probes, 2);
+        assert_eq!(b.recovery.named()[9], ("undos", 2));
     }
 }

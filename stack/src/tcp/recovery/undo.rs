@@ -87,6 +87,13 @@ impl Undo {
         self.episode.is_some() && self.retrans > 0 && self.retrans_out == 0
     }
 
+    /// The episode is over and none of its retransmissions is unexplained: it retransmitted
+    /// nothing (the "losses" arrived late), or every retransmission was reported duplicate
+    /// (as Linux's `tcp_may_undo`: no `undo_retrans` left).
+    pub fn nothing_unexplained(&self) -> bool {
+        self.episode.is_some() && self.retrans_out == 0
+    }
+
     /// RFC 3522 §3.2: the acceptable ACK echoing `tsecr` was for an original transmission.
     pub fn eifel(&self, tsecr: u32) -> bool {
         self.episode.is_some()

@@ -168,9 +168,14 @@ impl Connection {
                 debug!("tcp {} -> {}: recovery complete", self.local, self.remote);
                 self.rec.episode = None;
                 self.rec.rtx_budget = 0;
-                // RFC 6937 §3: with PRR the window ends at ssthresh, which is what RFC 6582's
-                // exit rule gives once PRR has brought the flight down to it.
-                self.rec.cc.on_exit_recovery(self.flight_size());
+                // RFC 6937 §3: with PRR the window ends at ssthresh (RFC 6582's exit rule,
+                // min(ssthresh, FlightSize + SMSS), with the flight taken as unbounded);
+                // without, RFC 6582 §3.2 step 6.
+                let flight = match self.rec.loss.prr {
+                    Some(_) => usize::MAX / 4,
+                    None => self.flight_size(),
+                };
+                self.rec.cc.on_exit_recovery(flight);
                 let tsecr = seg.options.timestamps.filter(|_| self.ts.ok).map(|t| t.1);
                 if self.rec.loss.end_recovery(tsecr) {
                     // RFC 3522 §3.2: the ACK ending recovery was for an original.

@@ -13,6 +13,16 @@ use crate::wire::tcp::TcpSegment;
 use log::debug;
 
 impl Connection {
+    /// This connection's share of the stack-wide loss-recovery totals.
+    pub(in crate::tcp) fn loss_totals(&self) -> crate::tcp::recovery::LossTotals {
+        crate::tcp::recovery::LossTotals {
+            retransmits: self.stats.retransmits,
+            fast_retransmits: self.stats.fast_retransmits,
+            timeouts: self.stats.timeouts,
+            recovery: self.rec.loss.stats,
+        }
+    }
+
     /// The ACK's timestamp echo: the echoed value and when we sent the segment carrying it.
     fn echo(&self, seg: &TcpSegment<'_>, now: Instant) -> (Option<u32>, Option<Instant>) {
         let Some((_, ecr)) = seg.options.timestamps.filter(|_| self.ts.ok) else {
@@ -74,6 +84,11 @@ impl Connection {
         }
         if out.lost > 0 && self.rec.episode.is_none() {
             self.enter_recovery(now, "RACK");
+            if self.rec.episode.is_none() {
+                // RFC 6582's "recover" check kept the window (a reduction for this flight was
+                // already made): the lost segments are still retransmitted.
+                self.rec.rtx_budget += out.lost as u32;
+            }
         }
         if self.rec.episode.is_some() {
             // RFC 6937 §3: pipe per RFC 6675 — in flight, less what was SACKed or is lost.
@@ -172,8 +187,9 @@ impl Connection {
                 if lost > 0 {
                     if self.rec.episode.is_none() {
                         self.enter_recovery(now, "RACK timer");
-                    } else {
-                        self.rec.rtx_budget += 1;
+                    }
+                    if self.rec.episode.is_none() || self.rec.loss.prr.is_none() {
+                        self.rec.rtx_budget += lost as u32;
                     }
                 }
                 self.rec.loss.timer = LossTimer::Rto;

@@ -31,11 +31,15 @@ impl Connection {
         buf: &mut [u8],
         ip: &mut IpOut<'_>,
     ) -> Option<usize> {
-        self.rec.episode?;
-        // RFC 6937: PRR's sndcnt paces recovery; without it, one retransmission per ACK.
+        let rack = self.rec.loss.rack_on(self.sack_ok);
+        if self.rec.episode.is_none() && !(rack && self.rec.rtx_budget > 0) {
+            return None;
+        }
+        // RFC 6937: PRR's sndcnt paces recovery; without it, one retransmission per ACK (and
+        // outside an episode, one per segment RACK found lost).
         let allowed = match self.rec.loss.prr {
-            Some(_) => self.rec.loss.prr_allows(),
-            None => self.rec.rtx_budget > 0,
+            Some(_) if self.rec.episode.is_some() => self.rec.loss.prr_allows(),
+            _ => self.rec.rtx_budget > 0,
         };
         if !allowed {
             return None;
@@ -43,9 +47,12 @@ impl Connection {
         let base = self.data_start();
         let options = self.segment_options(now);
         let room = self.max_payload(&options, buf.len());
-        let (seq, len) = if self.rec.loss.rack_on(self.sack_ok) {
+        let (seq, len) = if rack {
             // RFC 8985 §6.2: retransmit what RACK marked lost, lowest first.
-            let (s, e) = self.rec.loss.log.next_lost(self.snd.una.max(base))?;
+            let Some((s, e)) = self.rec.loss.log.next_lost(self.snd.una.max(base)) else {
+                self.rec.rtx_budget = 0;
+                return None;
+            };
             let off = s.distance(base) as usize;
             let data = (e.distance(s) as usize).min(self.snd.buf.len().saturating_sub(off));
             (s, data.min(room))
