@@ -519,8 +519,24 @@ impl Stack {
         dont_fragment: bool,
         data: Vec<u8>,
     ) -> Result<(), QueueError> {
+        self.queue_with_ttl(src, dst, protocol, dont_fragment, None, data)
+    }
+
+    /// [`Stack::queue`] with a socket's own TTL (`Stack::set_ttl`) instead of `Config::ttl`.
+    pub(crate) fn queue_with_ttl(
+        &mut self,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        protocol: u8,
+        dont_fragment: bool,
+        ttl: Option<u8>,
+        data: Vec<u8>,
+    ) -> Result<(), QueueError> {
         // ip::egress: RFC 6864 §4 / RFC 7739 §5.3 identification, our TTL.
-        let h = self.egress.header(src, dst, protocol, dont_fragment);
+        let mut h = self.egress.header(src, dst, protocol, dont_fragment);
+        if let Some(ttl) = ttl {
+            h.ttl = ttl;
+        }
         match self.tx.push(h, data, self.config.mtu) {
             Ok(()) => Ok(()),
             Err((e, data)) => {
@@ -554,6 +570,17 @@ impl Stack {
             .get_mut(h)
             .ok_or(SendError::InvalidHandle)?
             .dont_fragment = df;
+        Ok(())
+    }
+
+    /// Sets the TTL of the datagrams this UDP or echo socket sends (`IP_TTL`; ping's `-t`,
+    /// traceroute's probes); `None` restores `Config::ttl`. TTL 0 is refused (RFC 1122
+    /// §3.2.1.7: a host must not send a datagram with TTL 0).
+    pub fn set_ttl(&mut self, h: SocketHandle, ttl: Option<u8>) -> Result<(), SendError> {
+        if ttl == Some(0) {
+            return Err(SendError::BadDestination);
+        }
+        self.sockets.get_mut(h).ok_or(SendError::InvalidHandle)?.ttl = ttl;
         Ok(())
     }
 

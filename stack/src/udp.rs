@@ -69,7 +69,7 @@ impl Stack {
         let Kind::Udp { port } = s.kind else {
             return Err(SendError::InvalidHandle);
         };
-        let df = s.dont_fragment;
+        let (df, ttl) = (s.dont_fragment, s.ttl);
         if dst.ip().is_unspecified() || dst.port() == 0 {
             return Err(SendError::BadDestination);
         }
@@ -79,7 +79,7 @@ impl Stack {
         let src = self.config.addr;
         let mut buf = self.pool.take_zeroed(len);
         udp::emit(&mut buf, src, *dst.ip(), port, dst.port(), payload);
-        self.queue(src, *dst.ip(), proto::UDP, df, buf)
+        self.queue_with_ttl(src, *dst.ip(), proto::UDP, df, ttl, buf)
             .map_err(|_| SendError::QueueFull)
             .inspect_err(|e| self.note_refused(h, e))?;
         self.stats.udp_tx_datagrams += 1;

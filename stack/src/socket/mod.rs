@@ -80,10 +80,11 @@ impl IcmpError {
     }
 }
 
-impl core::fmt::Display for IcmpError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+impl IcmpError {
+    /// What the error says, as iputils prints it ("Destination Net Unreachable", ...).
+    pub fn description(&self) -> &'static str {
         use crate::wire::icmp::{types, unreach};
-        let what = match (self.icmp_type, self.code) {
+        match (self.icmp_type, self.code) {
             (types::DEST_UNREACHABLE, unreach::NET) => "Destination Net Unreachable",
             (types::DEST_UNREACHABLE, unreach::HOST) => "Destination Host Unreachable",
             (types::DEST_UNREACHABLE, unreach::PROTOCOL) => "Destination Protocol Unreachable",
@@ -94,11 +95,19 @@ impl core::fmt::Display for IcmpError {
             (types::TIME_EXCEEDED, _) => "Frag reassembly time exceeded",
             (types::PARAMETER_PROBLEM, _) => "Parameter problem",
             _ => "ICMP error",
-        };
+        }
+    }
+}
+
+impl core::fmt::Display for IcmpError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(
             f,
-            "From {}: {what} (type {} code {})",
-            self.from, self.icmp_type, self.code
+            "From {}: {} (type {} code {})",
+            self.from,
+            self.description(),
+            self.icmp_type,
+            self.code
         )
     }
 }
@@ -174,6 +183,8 @@ pub(crate) enum Kind {
 pub(crate) struct Socket {
     pub(crate) kind: Kind,
     pub(crate) dont_fragment: bool,
+    /// TTL of what it sends, if not `Config::ttl`.
+    pub(crate) ttl: Option<u8>,
     rx: VecDeque<Queued>,
     rx_bytes: usize,
     pub(crate) error: Option<IcmpError>,
@@ -256,6 +267,7 @@ impl SocketSet {
         let socket = Socket {
             kind,
             dont_fragment: false,
+            ttl: None,
             rx: VecDeque::new(),
             rx_bytes: 0,
             error: None,

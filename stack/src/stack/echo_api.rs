@@ -38,7 +38,7 @@ impl Stack {
         let Kind::Echo { ident } = s.kind else {
             return Err(SendError::InvalidHandle);
         };
-        let df = s.dont_fragment;
+        let (df, ttl) = (s.dont_fragment, s.ttl);
         if dst.is_unspecified() {
             return Err(SendError::BadDestination);
         }
@@ -47,7 +47,8 @@ impl Stack {
             .inspect_err(|e| self.note_refused(h, e))?;
         let mut buf = self.pool.take_zeroed(len);
         icmp::emit_echo(&mut buf, false, ident, seq, data);
-        self.queue(self.config.addr, dst, proto::ICMP, df, buf)
+        let src = self.config.addr;
+        self.queue_with_ttl(src, dst, proto::ICMP, df, ttl, buf)
             .map_err(|_| SendError::QueueFull)
             .inspect_err(|e| self.note_refused(h, e))?;
         self.stats.icmp_echo_sent += 1;
@@ -81,5 +82,31 @@ impl Stack {
             Some(Queued::EchoError { error, seq }) => Ok(EchoEvent::Error { error, seq }),
             Some(Queued::Udp { .. }) | None => Err(RecvError::WouldBlock),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Config, Instant, Stack};
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn a_socket_ttl_replaces_the_configured_one() {
+        let mut s = Stack::new(Config::default(), Instant::ZERO).unwrap();
+        let h = s.echo_open(None).unwrap();
+        let dst = Ipv4Addr::new(198, 18, 0, 1);
+        let mut buf = [0u8; 1500];
+        let mut ttl_of_next = |s: &mut Stack| {
+            s.echo_send(h, dst, 1, b"x").unwrap();
+            let n = s.poll_transmit(Instant::ZERO, &mut buf).unwrap();
+            assert!(n > 20);
+            buf[8]
+        };
+        assert_eq!(ttl_of_next(&mut s), Config::default().ttl);
+        s.set_ttl(h, Some(3)).unwrap();
+        assert_eq!(ttl_of_next(&mut s), 3);
+        assert!(s.set_ttl(h, Some(0)).is_err(), "TTL 0 must be refused");
+        s.set_ttl(h, None).unwrap();
+        assert_eq!(ttl_of_next(&mut s), Config::default().ttl);
     }
 }
