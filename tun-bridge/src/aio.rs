@@ -257,6 +257,14 @@ impl UdpSocket {
             .with(|s| s.set_dont_fragment(self.handle, df))
             .map_err(send_error)
     }
+
+    /// Sets the TTL of what it sends (`IP_TTL`); `None`: the stack's. 0 is refused.
+    pub fn set_ttl(&self, ttl: Option<u8>) -> io::Result<()> {
+        self.net
+            .core
+            .with(|s| s.set_ttl(self.handle, ttl))
+            .map_err(send_error)
+    }
 }
 
 impl Drop for UdpSocket {
@@ -299,6 +307,14 @@ impl PingSocket {
     /// Waits for the next reply (its data copied into `buf`) or ICMP error.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<EchoEvent> {
         poll_fn(|cx| ops::echo_recv(&self.net.core, self.handle, cx, buf)).await
+    }
+
+    /// Sets the TTL of what it sends (`IP_TTL`); `None`: the stack's. 0 is refused.
+    pub fn set_ttl(&self, ttl: Option<u8>) -> io::Result<()> {
+        self.net
+            .core
+            .with(|s| s.set_ttl(self.handle, ttl))
+            .map_err(send_error)
     }
 }
 

@@ -209,6 +209,12 @@ impl Outbox {
         self.lost_total.get()
     }
 
+    /// Queues the last messages of a stream (its summary, `end`): waits for room rather than
+    /// lose them (bounded by the writer's own timeout). False once the writer is gone.
+    pub(crate) async fn last(&self, id: u64, body: Body) -> bool {
+        self.tx.send(proto::reply_line(id, body)).await.is_ok()
+    }
+
     /// Queues raw relay bytes, waiting for room (back-pressure, not loss). False once the
     /// writer is gone.
     pub(crate) async fn raw(&self, bytes: Vec<u8>) -> bool {

@@ -442,6 +442,11 @@ pub enum PingEvent {
         /// What it says, e.g. "Destination Net Unreachable".
         message: String,
     },
+    /// A request went out (flood mode only: iputils prints a dot for each).
+    Sent {
+        /// Its sequence number.
+        seq: u16,
+    },
     /// A request could not be sent.
     SendFailed {
         /// Its sequence number.
