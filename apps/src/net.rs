@@ -6,6 +6,7 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use tun_bridge::control::{self, client::Client};
 use tun_bridge::{Bridge, BridgeConfig, LogTap, PcapTap, Tap};
+use ustack::tcp::State;
 
 /// Where and how the stack's interface is set up.
 #[derive(Debug, Args, Clone)]
@@ -60,6 +61,9 @@ pub struct NetArgs {
     pub fault_seed: u64,
 }
 
+/// Longest wait, before stopping a tool's own stack, for its connections to finish closing.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The stack a tool works on, through a control connection: a running daemon's (found by
 /// `--tun`), or — only when none runs — one this tool brought up itself, served on a
 /// socketpair so that the tool runs the same job and reads the same replies either way.
@@ -72,18 +76,42 @@ pub struct Session {
 }
 
 impl Session {
-    /// Whether it is attached to a running `ustack up`.
-    pub fn attached(&self) -> bool {
-        self.own.is_none()
-    }
-
-    /// Stops the stack this tool started, if it started one.
+    /// Stops the stack this tool started, if it started one (see [`OwnStack::close`]).
     pub fn close(self) -> io::Result<()> {
         drop(self.client);
-        match self.own {
-            Some(b) => b.shutdown(),
-            None => Ok(()),
+        OwnStack(self.own).close()
+    }
+
+    /// After `connected`: the raw relay stream and the bytes already read past the reply.
+    pub fn into_raw(self) -> (OwnStack, std::os::unix::net::UnixStream, Vec<u8>) {
+        let (stream, early) = self.client.into_raw();
+        (OwnStack(self.own), stream, early)
+    }
+}
+
+/// The stack a tool brought up itself, if any.
+#[derive(Debug)]
+pub struct OwnStack(Option<Bridge>);
+
+impl OwnStack {
+    /// Stops it — after its TCP connections have finished closing (at most `CLOSE_WAIT`), so
+    /// that the last ACK leaves before the device goes away instead of a reset.
+    pub fn close(self) -> io::Result<()> {
+        let Some(bridge) = self.0 else {
+            return Ok(());
+        };
+        let deadline = std::time::Instant::now() + CLOSE_WAIT;
+        while std::time::Instant::now() < deadline {
+            let closing = bridge.with_stack(|s| {
+                s.tcp_connections()
+                    .any(|c| !matches!(c.state, State::TimeWait | State::Closed))
+            });
+            if !closing.unwrap_or(false) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
         }
+        bridge.shutdown()
     }
 }
 

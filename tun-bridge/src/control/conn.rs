@@ -220,11 +220,6 @@ impl Outbox {
     pub(crate) async fn raw(&self, bytes: Vec<u8>) -> bool {
         self.tx.send(bytes).await.is_ok()
     }
-
-    /// Resolves once the writer is gone (the client stopped taking bytes or closed).
-    pub(crate) async fn closed(&self) {
-        self.tx.closed().await
-    }
 }
 
 /// Writes queued frames; gives up on a client that takes nothing for `WRITE_TIMEOUT`.

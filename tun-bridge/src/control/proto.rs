@@ -569,9 +569,37 @@ pub fn request_line(id: u64, req: &Request) -> Vec<u8> {
     line
 }
 
+/// A datagram as the relay frames it: 2-byte big-endian length, then the bytes.
+pub fn frame(d: &[u8]) -> Vec<u8> {
+    let n = d.len().min(usize::from(u16::MAX));
+    let mut v = Vec::with_capacity(2 + n);
+    v.extend_from_slice(&(n as u16).to_be_bytes());
+    v.extend_from_slice(&d[..n]);
+    v
+}
+
+/// The first complete frame of `buf` and what follows it.
+pub fn unframe(buf: &[u8]) -> Option<(&[u8], &[u8])> {
+    let len = usize::from(u16::from_be_bytes([*buf.first()?, *buf.get(1)?]));
+    let rest = buf.get(2..)?;
+    (rest.len() >= len).then(|| rest.split_at(len))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frames_round_trip() {
+        let mut wire = frame(b"hello");
+        wire.extend(frame(b""));
+        wire.extend_from_slice(&frame(b"partial")[..4]);
+        let (a, rest) = unframe(&wire).unwrap();
+        assert_eq!(a, b"hello");
+        let (b, rest) = unframe(rest).unwrap();
+        assert_eq!(b, b"");
+        assert!(unframe(rest).is_none(), "an incomplete frame waits");
+    }
 
     #[test]
     fn requests_round_trip() {
