@@ -338,3 +338,238 @@ fn control_socket_is_private_refuses_a_second_daemon_and_is_removed() {
     assert_eq!(r["pid"].as_u64(), Some(u64::from(again.child.pid())), "{r}");
     again.stop();
 }
+
+// ---- Tools attached to a running `ustack up` (issue 11.2, 11.6, 11.7) ----
+
+/// `ustack ARGS` in `ns` through `sh -c`, so a pipe can feed its stdin.
+fn sh(ns: &NetNs, script: &str) -> std::process::Output {
+    run_in(ns, "sh", &["-c", script], Duration::from_secs(30))
+}
+
+fn text(out: &std::process::Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The network devices in `ns`.
+fn links(ns: &NetNs) -> String {
+    text(&run_in(ns, "ip", &["-o", "link"], Duration::from_secs(5))).0
+}
+
+#[test]
+fn ping_attaches_to_up_and_behaves_like_iputils() {
+    if !tun_available() {
+        return;
+    }
+    let ns = NetNs::new("ctl-ping");
+    // Every packet from the kernel arrives twice: each reply is followed by a duplicate.
+    let up = Up::start(&ns, &["--fault-in-duplicate", "100"]);
+    let bin = ustack_bin();
+    let b = bin.to_str().unwrap();
+    let out = sh(&ns, &format!("{b} ping -c 3 -i 0.2 {HOST_ADDR}"));
+    let (o, e) = text(&out);
+    assert!(out.status.success(), "{o}{e}");
+    // (The duplicate of the last reply may come after ping is done, as with iputils.)
+    let dups = o.matches(" (DUP!)").count();
+    assert!(dups >= 2, "{o}");
+    let summary = format!("3 packets transmitted, 3 received, +{dups} duplicates, 0% packet loss");
+    assert!(o.contains(&summary), "{o}");
+    // It ran in the daemon: no TUN of its own, and the daemon counted the requests.
+    assert!(!e.contains("opened TUN"), "{e}");
+    assert_eq!(links(&ns).lines().count(), 2, "{}", links(&ns));
+
+    // -q: the header and the summary only.
+    let (o, _) = text(&sh(&ns, &format!("{b} ping -q -c 2 -i 0.2 {HOST_ADDR}")));
+    assert!(o.starts_with("PING ") && !o.contains("bytes from"), "{o}");
+    assert!(o.contains("2 packets transmitted"), "{o}");
+    // -c 0 is refused.
+    let out = sh(&ns, &format!("{b} ping -c 0 {HOST_ADDR}"));
+    assert!(!out.status.success());
+    // -w ends it on time, however many were asked for.
+    let t0 = Instant::now();
+    let (o, _) = text(&sh(&ns, &format!("{b} ping -w 1 -i 0.2 {HOST_ADDR}")));
+    assert!(t0.elapsed() < Duration::from_secs(4), "{o}");
+    let (tx, _) = ustack_tests::e2e::ping_summary(&o).expect("summary");
+    assert!((4..=7).contains(&tx), "{o}");
+    // -f: dots, at least as fast as the replies come.
+    let (o, _) = text(&sh(&ns, &format!("{b} ping -f -c 50 {HOST_ADDR}")));
+    assert!(o.contains("50 packets transmitted, 50 received"), "{o}");
+    assert!(o.contains('.'), "{o}");
+
+    // No answer at all: the summary's time leaves out the final wait (-W 3).
+    let (o, _) = text(&sh(&ns, &format!("{b} ping -c 1 -W 3 198.18.0.77")));
+    assert!(
+        o.contains("1 packets transmitted, 0 received, 100% packet loss"),
+        "{o}"
+    );
+    let ms: u64 = o
+        .split("time ")
+        .nth(1)
+        .and_then(|t| t.split("ms").next())
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no time in {o}"));
+    assert!(ms < 1000, "the final wait was counted: {o}");
+
+    // With forwarding on and no route, the kernel answers 10.99.0.1 with net unreachable:
+    // printed once per request, iputils' words, counted as errors. (No ICMP rate limit in
+    // this namespace, so every error comes.)
+    for setting in ["net.ipv4.ip_forward=1", "net.ipv4.icmp_ratelimit=0"] {
+        let out = run_in(&ns, "sysctl", &["-qw", setting], Duration::from_secs(5));
+        assert!(out.status.success(), "{setting}: {}", output_text(&out));
+    }
+    let out = sh(&ns, &format!("{b} ping -c 2 -i 0.2 10.99.0.1"));
+    let (o, _) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{o}");
+    for seq in [1, 2] {
+        let line = format!("From {HOST_ADDR} icmp_seq={seq} Destination Net Unreachable");
+        assert_eq!(o.matches(&line).count(), 1, "{o}");
+    }
+    assert!(
+        o.contains("2 packets transmitted, 0 received, +2 errors, 100% packet loss"),
+        "{o}"
+    );
+    // -t 1: routed back through the stack, the kernel router drops it with time exceeded.
+    let route = [
+        "route",
+        "add",
+        "10.98.0.0/24",
+        "via",
+        "198.18.0.2",
+        "dev",
+        "ustack0",
+    ];
+    assert!(run_in(&ns, "ip", &route, Duration::from_secs(5))
+        .status
+        .success());
+    let (o, _) = text(&sh(&ns, &format!("{b} ping -c 2 -i 0.2 -t 1 10.98.0.7")));
+    for seq in [1, 2] {
+        let line = format!("From {HOST_ADDR} icmp_seq={seq} Time to live exceeded");
+        assert_eq!(o.matches(&line).count(), 1, "{o}");
+    }
+
+    let counters = up.stop();
+    assert!(
+        ustack_tests::e2e::counter(&counters, "icmp_echo_sent") >= 58,
+        "{counters}"
+    );
+}
+
+#[test]
+fn connect_attaches_to_up_and_behaves_like_netcat() {
+    if !tun_available() {
+        return;
+    }
+    let ns = NetNs::new("ctl-conn");
+    let up = Up::start(&ns, &[]);
+    let bin = ustack_bin();
+    let b = bin.to_str().unwrap();
+    // TCP out of the stack to a kernel listener, HOST PORT form; the reply comes back.
+    let script = format!(
+        "(echo from-kernel | timeout 10 nc -l -p 8080 > {dir}/got) & sleep 0.5; \
+         echo from-stack | {b} connect -v {HOST_ADDR} 8080; wait; cat {dir}/got",
+        dir = std::env::temp_dir().display()
+    );
+    let _ = std::fs::remove_file(std::env::temp_dir().join("got"));
+    let out = sh(&ns, &script);
+    let (o, e) = text(&out);
+    assert!(out.status.success(), "{o}{e}");
+    assert!(
+        o.contains("from-kernel") && o.contains("from-stack"),
+        "{o}{e}"
+    );
+    assert!(e.contains("succeeded!"), "{e}");
+    assert!(!e.contains("opened TUN"), "{e}");
+
+    // -l: the stack listens, a kernel client connects (HOST:PORT not needed: PORT alone).
+    let script = format!(
+        "(sleep 1; echo from-kernel | timeout 10 nc -N {STACK_ADDR} 9000) & \
+         echo from-stack | {b} connect -l -v 9000; wait"
+    );
+    let out = sh(&ns, &script);
+    let (o, e) = text(&out);
+    assert!(out.status.success(), "{o}{e}");
+    assert!(
+        o.contains("from-kernel") && o.contains("from-stack"),
+        "{o}{e}"
+    );
+    assert!(e.contains("Connection received on 198.18.0.1"), "{e}");
+
+    // UDP, HOST:PORT form.
+    let script = format!(
+        "(timeout 3 nc -u -l -p 5353 > {dir}/gotu) & sleep 0.5; \
+         echo udp-hello | {b} connect -u {HOST_ADDR}:5353; sleep 0.5; cat {dir}/gotu",
+        dir = std::env::temp_dir().display()
+    );
+    let (o, e) = text(&sh(&ns, &script));
+    assert!(o.contains("udp-hello"), "{o}{e}");
+
+    // -z: a closed port is refused, an open one succeeds; nothing is sent.
+    let out = sh(&ns, &format!("{b} connect -z {HOST_ADDR} 8081"));
+    let (_, e) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(e.contains("Connection refused"), "{e}");
+    let out = sh(
+        &ns,
+        &format!(
+            "(timeout 5 nc -l -p 8082 >/dev/null &) ; sleep 0.5; {b} connect -z {HOST_ADDR} 8082"
+        ),
+    );
+    assert!(out.status.success(), "{}", output_text(&out));
+
+    // Network unreachable is said as such, not as a timeout.
+    assert!(run_in(
+        &ns,
+        "sysctl",
+        &["-qw", "net.ipv4.ip_forward=1"],
+        Duration::from_secs(5)
+    )
+    .status
+    .success());
+    let t0 = Instant::now();
+    let out = sh(&ns, &format!("{b} connect 10.99.0.1 80"));
+    let (_, e) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{e}");
+    assert!(e.contains("Network is unreachable"), "{e}");
+    assert!(!e.to_lowercase().contains("timed out"), "{e}");
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    up.stop();
+}
+
+#[test]
+fn conflicting_setups_are_refused_with_a_reason() {
+    if !tun_available() {
+        return;
+    }
+    let ns = NetNs::new("ctl-conf");
+    let up = Up::start(&ns, &[]);
+    let bin = ustack_bin();
+    let b = bin.to_str().unwrap();
+    for (args, says) in [
+        // No daemon on ustack1, and its addresses are ustack0's: refused, not a silent 100% loss.
+        (
+            format!("ping --tun ustack1 -c 1 {HOST_ADDR}"),
+            "already on ustack0",
+        ),
+        (
+            "ping --tun ustack1 --host-addr 10.9.0.1 --addr 10.8.0.2 -c 1 10.9.0.1".to_string(),
+            "outside 10.9.0.1/24",
+        ),
+        (
+            "ping --tun ustack1 --prefix-len 0 -c 1 10.9.0.1".to_string(),
+            "--prefix-len 0",
+        ),
+        (
+            format!("connect --tun ustack1 --host-addr 198.18.0.9 {HOST_ADDR} 80"),
+            "overlaps 198.18.0.1/24 on ustack0",
+        ),
+    ] {
+        let out = sh(&ns, &format!("{b} {args}"));
+        let (o, e) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args}: {o}{e}");
+        assert!(e.contains(says), "{args}: {e}");
+    }
+    assert!(!links(&ns).contains("ustack1"), "{}", links(&ns));
+    up.stop();
+}

@@ -94,6 +94,10 @@ impl IcmpError {
             (types::TIME_EXCEEDED, 0) => "Time to live exceeded",
             (types::TIME_EXCEEDED, _) => "Frag reassembly time exceeded",
             (types::PARAMETER_PROBLEM, _) => "Parameter problem",
+            // RFC 792: redirect codes 0 network, 1 host (2, 3: for a type of service).
+            (types::REDIRECT, 0 | 2) => "Redirect Network",
+            (types::REDIRECT, _) => "Redirect Host",
+            (types::SOURCE_QUENCH, _) => "Source Quench",
             _ => "ICMP error",
         }
     }

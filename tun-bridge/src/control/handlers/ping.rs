@@ -181,6 +181,9 @@ impl Tally {
                     bad_data,
                 })
             }
+            // A redirect (RFC 1122 §3.2.2.2) or source quench (RFC 6633: deprecated) says the
+            // request went on; it is no failure of it.
+            EchoEvent::Error { error, .. } if matches!(error.icmp_type, 4 | 5) => None,
             EchoEvent::Error { error, seq } => {
                 let s = self.sent.get_mut(&seq)?;
                 // Printed once per request, like iputils, however many errors quote it.
