@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod connect;
+mod events;
 mod http;
 mod net;
 mod ping;
@@ -39,6 +40,8 @@ enum Command {
     Connect(connect::ConnectArgs),
     /// The running stack's sockets, like `ss -tuai` (through its control socket).
     Ss(ss::SsArgs),
+    /// Watch the running stack: connections opening, changing state, closing; drops.
+    Events(events::EventsArgs),
 }
 
 impl Command {
@@ -48,7 +51,7 @@ impl Command {
             Command::Up(a) => Some(&a.net),
             Command::Ping(a) => Some(&a.net),
             Command::Connect(a) => Some(&a.net),
-            Command::Ss(_) => None,
+            Command::Ss(_) | Command::Events(_) => None,
         }
     }
 }
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         Command::Ping(args) => ping::run(args),
         Command::Connect(args) => connect::run(args),
         Command::Ss(args) => ss::run(args),
+        Command::Events(args) => events::run(args),
     };
     match result {
         Ok(code) => code,

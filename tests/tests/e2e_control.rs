@@ -573,3 +573,58 @@ fn conflicting_setups_are_refused_with_a_reason() {
     assert!(!links(&ns).contains("ustack1"), "{}", links(&ns));
     up.stop();
 }
+
+#[test]
+fn events_stream_connections_and_ends_on_half_close() {
+    if !tun_available() {
+        return;
+    }
+    let ns = NetNs::new("ctl-ev");
+    let up = Up::start(&ns, &[]);
+    let mut c = RawControl::connect(&ns);
+    c.send(r#"{"v":1,"id":9,"req":"events","interval_ms":10}"#);
+    // A connection to discard that lives half a second, then closes (nc -N: FIN at EOF).
+    let client = std::thread::spawn({
+        let script = format!("sleep 0.5 | nc -N {STACK_ADDR} 9");
+        let ns_name = ns.name().to_string();
+        move || {
+            std::process::Command::new("ip")
+                .args(["netns", "exec", &ns_name, "sh", "-c", &script])
+                .status()
+                .map(|s| s.success())
+        }
+    });
+    let local = format!("{STACK_ADDR}:9");
+    let (mut opened, mut closed, mut counted) = (false, false, false);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !(opened && closed && counted) {
+        assert!(
+            Instant::now() < deadline,
+            "opened {opened} closed {closed} counted {counted}"
+        );
+        let r = c.reply();
+        assert_eq!(
+            (r["id"].as_u64(), r["reply"].as_str()),
+            (Some(9), Some("event")),
+            "{r}"
+        );
+        match r["event"].as_str() {
+            Some("open") if r["local"] == local.as_str() => opened = true,
+            Some("close") | Some("state") if r["local"] == local.as_str() => closed = opened,
+            Some("counter") if r["name"] == "tcp_passive_opens" => counted = true,
+            _ => {}
+        }
+    }
+    assert!(client.join().unwrap().unwrap(), "nc failed");
+    // Half-closing ends the stream with `end`.
+    c.stream.shutdown(std::net::Shutdown::Write).unwrap();
+    loop {
+        let r = c.reply();
+        if r["reply"] == "end" {
+            assert_eq!(r["reason"], "client finished", "{r}");
+            break;
+        }
+    }
+    assert!(c.line().is_none(), "the server closes after end");
+    up.stop();
+}

@@ -396,6 +396,14 @@ pub enum Event {
         /// Peer address.
         peer: SocketAddrV4,
     },
+    /// A TCP or ICMP-error counter moved (so connections too short-lived to be seen by a
+    /// look still show, as `tcp_passive_opens` +1).
+    Counter {
+        /// The counter's name (as in `stats`).
+        name: String,
+        /// How much it grew since the last look.
+        delta: u64,
+    },
     /// Packets were dropped for a reason since the last event of this kind.
     Drop {
         /// The `DropReason` variant's name.
