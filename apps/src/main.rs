@@ -4,11 +4,14 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod connect;
+mod events;
 mod http;
 mod net;
 mod ping;
 mod serve;
 mod services;
+mod ss;
+mod ss_format;
 mod udp_echo;
 mod up;
 
@@ -35,15 +38,20 @@ enum Command {
     Ping(ping::PingArgs),
     /// Open a TCP connection from inside the stack, netcat-like: stdin to it, it to stdout.
     Connect(connect::ConnectArgs),
+    /// The running stack's sockets, like `ss -tuai` (through its control socket).
+    Ss(ss::SsArgs),
+    /// Watch the running stack: connections opening, changing state, closing; drops.
+    Events(events::EventsArgs),
 }
 
 impl Command {
     /// The network options every command has.
-    fn net(&self) -> &net::NetArgs {
+    fn net(&self) -> Option<&net::NetArgs> {
         match self {
-            Command::Up(a) => &a.net,
-            Command::Ping(a) => &a.net,
-            Command::Connect(a) => &a.net,
+            Command::Up(a) => Some(&a.net),
+            Command::Ping(a) => Some(&a.net),
+            Command::Connect(a) => Some(&a.net),
+            Command::Ss(_) | Command::Events(_) => None,
         }
     }
 }
@@ -54,7 +62,7 @@ fn main() -> ExitCode {
     // the stack's tcp modules), whatever RUST_LOG says about the rest.
     let mut logger =
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
-    if cli.command.net().trace {
+    if cli.command.net().is_some_and(|n| n.trace) {
         logger.filter_module("ustack::tcp", log::LevelFilter::Debug);
     }
     logger.format_timestamp_micros().init();
@@ -62,6 +70,8 @@ fn main() -> ExitCode {
         Command::Up(args) => up::run(args),
         Command::Ping(args) => ping::run(args),
         Command::Connect(args) => connect::run(args),
+        Command::Ss(args) => ss::run(args),
+        Command::Events(args) => events::run(args),
     };
     match result {
         Ok(code) => code,
@@ -69,5 +79,14 @@ fn main() -> ExitCode {
             eprintln!("ustack: {e}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }
