@@ -9,6 +9,7 @@
 
 pub mod aio;
 pub mod blocking;
+pub mod capture;
 mod core;
 pub mod entropy;
 mod errors;
