@@ -111,8 +111,8 @@ pub(crate) enum Quoted {
         dst_port: u16,
         seq: u32,
     },
-    /// An echo request we sent.
-    Echo { ident: u16, seq: u16 },
+    /// An echo request we sent to `dst`.
+    Echo { ident: u16, seq: u16, dst: Ipv4Addr },
     /// Something else (TCP, or a protocol we do not track).
     Other { protocol: u8 },
 }
@@ -150,6 +150,7 @@ pub(crate) fn parse_quote(quote: &[u8], our_addr: Ipv4Addr) -> Option<Quoted> {
         proto::ICMP if l4[0] == icmp::types::ECHO_REQUEST => Quoted::Echo {
             ident: be(4),
             seq: be(6),
+            dst,
         },
         p => Quoted::Other { protocol: p },
     })

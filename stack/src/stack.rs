@@ -8,7 +8,7 @@
 
 use crate::config::{Config, ConfigError};
 use crate::icmp::{self as policy, DstKind, Quoted, TokenBucket, MAX_QUOTE};
-use crate::ip::egress::Egress;
+use crate::ip::egress::{Egress, TcpTuple};
 use crate::ip::fragment::{BufferPool, QueueError, TxQueue};
 use crate::ip::ident::IdentGenerator;
 use crate::ip::ingress;
@@ -20,7 +20,7 @@ use crate::socket::{
     Delivery, IcmpError, Kind, Queued, SendError, SocketEvent, SocketHandle, SocketSet,
 };
 use crate::stats::{DropReason, Stats};
-use crate::tcp::{IcmpReport, IpOut, TcpLayer};
+use crate::tcp::{ConnHandle, IcmpReport, IpOut, TcpLayer};
 use crate::time::Instant;
 use crate::wire::icmp::{self, IcmpMessage};
 use crate::wire::ipv4::{raw, Ipv4Packet, MAX_DATAGRAM};
@@ -28,6 +28,7 @@ use crate::wire::tcp::{SeqNumber, TcpSegment};
 use crate::wire::{proto, PacketSummary};
 use log::{debug, trace};
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::num::NonZeroU8;
 
 /// What the receive path knows about a datagram once its IP header is accepted.
 #[derive(Clone, Copy, Debug)]
@@ -54,11 +55,15 @@ pub struct Stack {
     tx: TxQueue,
     pub(crate) pool: BufferPool,
     pub(crate) tcp: TcpLayer,
+    /// Connections with their own TTL (`tcp_set_ttl`) and the tuple it is filed under in
+    /// `egress`; pruned of dead handles whenever one is added, so bounded by live connections.
+    tcp_ttl_owners: Vec<(ConnHandle, TcpTuple)>,
     now: Instant,
 }
 
 mod echo_api;
 mod memory;
+mod table_api;
 mod tcp_api;
 
 pub use memory::MemoryUsage;
@@ -92,6 +97,7 @@ impl Stack {
             tx: TxQueue::new(config.tx_queue_datagrams, config.tx_queue_bytes),
             pool: BufferPool::default(),
             tcp: TcpLayer::new(&config, now),
+            tcp_ttl_owners: Vec::new(),
             now,
             config,
         })
@@ -301,36 +307,43 @@ impl Stack {
         let Some(quoted) = policy::parse_quote(quote, self.config.addr) else {
             return self.drop_packet(DropReason::IcmpBadQuote);
         };
+        // RFC 1191 §4: the Next-Hop MTU is the low 16 bits of the second word of "fragmentation
+        // needed"; in every other error those bits are unused.
+        let frag_needed =
+            icmp_type == icmp::types::DEST_UNREACHABLE && code == icmp::unreach::FRAG_NEEDED;
+        let error = |original_dst| IcmpError {
+            from,
+            icmp_type,
+            code,
+            original_dst,
+            next_hop_mtu: if frag_needed {
+                u16::from_be_bytes([rest[2], rest[3]])
+            } else {
+                0
+            },
+        };
         let delivered = match quoted {
             Quoted::Udp {
                 src_port,
                 dst,
                 dst_port,
-            } => {
-                let error = IcmpError {
-                    from,
-                    icmp_type,
-                    code,
-                    original_dst: SocketAddrV4::new(dst, dst_port),
-                };
-                self.sockets
-                    .set_error(src_port, error)
-                    .then_some(())
-                    .ok_or(DropReason::IcmpNoSocket)
-            }
-            Quoted::Echo { ident, seq } => {
-                let error = IcmpError {
-                    from,
-                    icmp_type,
-                    code,
-                    original_dst: SocketAddrV4::new(from, 0),
-                };
+            } => match self
+                .sockets
+                .set_error(src_port, error(SocketAddrV4::new(dst, dst_port)))
+            {
+                Delivery::Queued => Ok(()),
+                Delivery::Full(_) => Err(DropReason::UdpQueueFull),
+                Delivery::NoSocket(_) => Err(DropReason::IcmpNoSocket),
+            },
+            Quoted::Echo { ident, seq, dst } => {
+                let error = error(SocketAddrV4::new(dst, 0));
                 match self
                     .sockets
                     .deliver(Kind::Echo { ident }, Queued::EchoError { error, seq })
                 {
                     Delivery::Queued => Ok(()),
-                    _ => Err(DropReason::IcmpNoSocket),
+                    Delivery::Full(_) => Err(DropReason::IcmpQueueFull),
+                    Delivery::NoSocket(_) => Err(DropReason::IcmpNoSocket),
                 }
             }
             Quoted::Tcp {
@@ -339,12 +352,7 @@ impl Stack {
                 dst_port,
                 seq,
             } => {
-                let error = IcmpError {
-                    from,
-                    icmp_type,
-                    code,
-                    original_dst: SocketAddrV4::new(dst, dst_port),
-                };
+                let error = error(SocketAddrV4::new(dst, dst_port));
                 let report = IcmpReport {
                     error,
                     seq: SeqNumber(seq),
@@ -518,8 +526,24 @@ impl Stack {
         dont_fragment: bool,
         data: Vec<u8>,
     ) -> Result<(), QueueError> {
-        // ip::egress: RFC 6864 §4 / RFC 7739 §5.3 identification, our TTL.
-        let h = self.egress.header(src, dst, protocol, dont_fragment);
+        self.queue_with_ttl(src, dst, protocol, dont_fragment, None, data)
+    }
+
+    /// [`Stack::queue`] with a socket's own TTL (`None`: `Config::ttl`).
+    pub(crate) fn queue_with_ttl(
+        &mut self,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        protocol: u8,
+        dont_fragment: bool,
+        ttl: Option<u8>,
+        data: Vec<u8>,
+    ) -> Result<(), QueueError> {
+        // ip::egress: RFC 6864 §4 / RFC 7739 §5.3 identification, our TTL or the socket's.
+        let mut h = self.egress.header(src, dst, protocol, dont_fragment);
+        if let Some(t) = ttl {
+            h.ttl = t;
+        }
         match self.tx.push(h, data, self.config.mtu) {
             Ok(()) => Ok(()),
             Err((e, data)) => {
@@ -553,6 +577,15 @@ impl Stack {
             .get_mut(h)
             .ok_or(SendError::InvalidHandle)?
             .dont_fragment = df;
+        Ok(())
+    }
+
+    /// Sets the TTL of the datagrams a UDP or echo socket sends (`None`: `Config::ttl`), like
+    /// Linux's `IP_TTL`. A traceroute sends probes with TTL 1, 2, 3… and reads the routers'
+    /// time-exceeded errors (RFC 1812 §5.3.1) from the socket. RFC 1122 §3.2.1.7: a host never
+    /// sends TTL 0, which the type rules out.
+    pub fn set_ttl(&mut self, h: SocketHandle, ttl: Option<NonZeroU8>) -> Result<(), SendError> {
+        self.sockets.get_mut(h).ok_or(SendError::InvalidHandle)?.ttl = ttl.map(NonZeroU8::get);
         Ok(())
     }
 

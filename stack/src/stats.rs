@@ -225,10 +225,11 @@ impl Stats {
     }
 }
 
-impl fmt::Display for Stats {
-    /// A counters table, one `name value` per line, non-zero drops listed after.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let rows: [(&str, u64); 23] = [
+impl Stats {
+    /// Every counter but the drops, by name, in a fixed order (the counters table and the
+    /// control protocol's `stats` reply both list these).
+    pub fn counters(&self) -> [(&'static str, u64); 23] {
+        [
             ("ip_rx_packets", self.ip_rx_packets),
             ("ip_rx_bytes", self.ip_rx_bytes),
             ("ip_tx_packets", self.ip_tx_packets),
@@ -255,8 +256,14 @@ impl fmt::Display for Stats {
             ("tcp_syncookies_accepted", self.tcp_syncookies_accepted),
             ("tcp_time_wait_recycled", self.tcp_time_wait_recycled),
             ("tcp_time_wait_reused", self.tcp_time_wait_reused),
-        ];
-        for (name, v) in rows {
+        ]
+    }
+}
+
+impl fmt::Display for Stats {
+    /// A counters table, one `name value` per line, non-zero drops listed after.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (name, v) in self.counters() {
             writeln!(f, "{name:<28} {v}")?;
         }
         writeln!(f, "drops_total                  {}", self.total_drops())?;

@@ -69,7 +69,7 @@ impl Stack {
         let Kind::Udp { port } = s.kind else {
             return Err(SendError::InvalidHandle);
         };
-        let df = s.dont_fragment;
+        let (df, ttl) = (s.dont_fragment, s.ttl);
         if dst.ip().is_unspecified() || dst.port() == 0 {
             return Err(SendError::BadDestination);
         }
@@ -79,7 +79,7 @@ impl Stack {
         let src = self.config.addr;
         let mut buf = self.pool.take_zeroed(len);
         udp::emit(&mut buf, src, *dst.ip(), port, dst.port(), payload);
-        self.queue(src, *dst.ip(), proto::UDP, df, buf)
+        self.queue_with_ttl(src, *dst.ip(), proto::UDP, df, ttl, buf)
             .map_err(|_| SendError::QueueFull)
             .inspect_err(|e| self.note_refused(h, e))?;
         self.stats.udp_tx_datagrams += 1;
@@ -87,7 +87,8 @@ impl Stack {
     }
 
     /// Receives one UDP datagram into `buf` (truncating, like `recv`), returning the datagram's
-    /// full length and its source. A pending ICMP error is reported first, once.
+    /// full length and its source. A pending ICMP error is reported first, once; on a socket
+    /// with [`Stack::udp_set_recv_errors`] every error comes in order with the datagrams.
     pub fn udp_recv_from(
         &mut self,
         h: SocketHandle,
@@ -108,8 +109,22 @@ impl Stack {
                 self.pool.give(data);
                 Ok((len, from))
             }
+            Some(Queued::UdpError { error }) => Err(RecvError::Icmp(error)),
             Some(_) | None => Err(RecvError::WouldBlock),
         }
+    }
+
+    /// Queues every ICMP error about this socket's datagrams in order with the datagrams (true),
+    /// instead of keeping only the latest unread one (false, the default) — Linux's
+    /// `IP_RECVERR`. A traceroute with several probes out needs each answer. Errors count
+    /// against `Config::socket_rx_queue_datagrams`; past it they are dropped and counted.
+    pub fn udp_set_recv_errors(&mut self, h: SocketHandle, on: bool) -> Result<(), SendError> {
+        let s = self.sockets.get_mut(h).ok_or(SendError::InvalidHandle)?;
+        if !matches!(s.kind, Kind::Udp { .. }) {
+            return Err(SendError::InvalidHandle);
+        }
+        s.recv_errors = on;
+        Ok(())
     }
 
     /// The largest UDP payload that fits one datagram (65535 − 20 − 8).

@@ -13,6 +13,7 @@ use crate::ops;
 use std::future::poll_fn;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::num::NonZeroU8;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -97,6 +98,30 @@ impl TcpStream {
     pub async fn connect(net: &Net, remote: SocketAddrV4) -> io::Result<TcpStream> {
         let handle = net.core.op(|s| s.tcp_connect(remote)).map_err(io_error)?;
         // Owned from here: dropping the future (a timeout) aborts the attempt.
+        let stream = TcpStream::from_handle(net, handle)?;
+        poll_fn(|cx| ops::tcp_connected(&net.core, handle, cx)).await?;
+        Ok(stream)
+    }
+
+    /// [`TcpStream::connect`] with the connection's own TTL on every segment, the SYN first
+    /// (`None`: the stack's). A TCP traceroute probe: a router where the TTL runs out ends the
+    /// connect with `HostUnreachable`, and [`crate::icmp_error_of`] names the router.
+    pub async fn connect_with_ttl(
+        net: &Net,
+        remote: SocketAddrV4,
+        ttl: Option<NonZeroU8>,
+    ) -> io::Result<TcpStream> {
+        // The SYN is written when the loop next transmits, after this call has set the TTL.
+        let handle = net
+            .core
+            .op(|s| {
+                let h = s.tcp_connect(remote)?;
+                s.tcp_set_ttl(h, ttl).inspect_err(|_| {
+                    let _ = s.tcp_abort(h);
+                })?;
+                Ok(h)
+            })
+            .map_err(io_error)?;
         let stream = TcpStream::from_handle(net, handle)?;
         poll_fn(|cx| ops::tcp_connected(&net.core, handle, cx)).await?;
         Ok(stream)
@@ -252,11 +277,33 @@ impl UdpSocket {
 
     /// Sets DF on outgoing datagrams (then larger-than-MTU sends fail instead of fragmenting).
     pub fn set_dont_fragment(&self, df: bool) -> io::Result<()> {
+        set_dont_fragment(&self.net, self.handle, df)
+    }
+
+    /// Sets the TTL of outgoing datagrams (`None`: the stack's), like `IP_TTL`.
+    pub fn set_ttl(&self, ttl: Option<NonZeroU8>) -> io::Result<()> {
+        set_ttl(&self.net, self.handle, ttl)
+    }
+
+    /// Reports every ICMP error about this socket's datagrams, in order, from `recv_from`
+    /// (true) instead of only the latest unread one (like `IP_RECVERR`); read each with
+    /// [`crate::icmp_error_of`].
+    pub fn set_recv_errors(&self, on: bool) -> io::Result<()> {
         self.net
             .core
-            .with(|s| s.set_dont_fragment(self.handle, df))
+            .with(|s| s.udp_set_recv_errors(self.handle, on))
             .map_err(send_error)
     }
+}
+
+fn set_dont_fragment(net: &Net, h: SocketHandle, df: bool) -> io::Result<()> {
+    net.core
+        .with(|s| s.set_dont_fragment(h, df))
+        .map_err(send_error)
+}
+
+fn set_ttl(net: &Net, h: SocketHandle, ttl: Option<NonZeroU8>) -> io::Result<()> {
+    net.core.with(|s| s.set_ttl(h, ttl)).map_err(send_error)
 }
 
 impl Drop for UdpSocket {
@@ -299,6 +346,16 @@ impl PingSocket {
     /// Waits for the next reply (its data copied into `buf`) or ICMP error.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<EchoEvent> {
         poll_fn(|cx| ops::echo_recv(&self.net.core, self.handle, cx, buf)).await
+    }
+
+    /// Sets DF on outgoing requests (then larger-than-MTU sends fail instead of fragmenting).
+    pub fn set_dont_fragment(&self, df: bool) -> io::Result<()> {
+        set_dont_fragment(&self.net, self.handle, df)
+    }
+
+    /// Sets the TTL of outgoing requests (`None`: the stack's), like `IP_TTL`.
+    pub fn set_ttl(&self, ttl: Option<NonZeroU8>) -> io::Result<()> {
+        set_ttl(&self.net, self.handle, ttl)
     }
 }
 

@@ -17,7 +17,23 @@ pub fn io_error(e: TcpError) -> io::Error {
         TcpError::NoResources => ErrorKind::AddrNotAvailable,
         TcpError::AddrInUse => ErrorKind::AddrInUse,
     };
-    io::Error::new(kind, e.to_string())
+    // The stack's error rides inside, for `icmp_error_of` (its text is the same).
+    io::Error::new(kind, e)
+}
+
+/// The ICMP error behind an `io::Error` from a socket of the stack, if there is one: a UDP
+/// receive that reported an error ([`ustack::RecvError::Icmp`]) or a TCP connection that an
+/// ICMP error ended ([`TcpError::Unreachable`]) — who sent it, its type and code, the quoted
+/// destination and, for fragmentation needed, the next-hop MTU. What a traceroute reads.
+pub fn icmp_error_of(e: &io::Error) -> Option<ustack::IcmpError> {
+    let inner = e.get_ref()?;
+    if let Some(i) = inner.downcast_ref::<ustack::IcmpError>() {
+        return Some(*i);
+    }
+    match inner.downcast_ref::<TcpError>() {
+        Some(TcpError::Unreachable(i)) => Some(*i),
+        _ => None,
+    }
 }
 
 pub(crate) fn bind_error(e: BindError) -> io::Error {
@@ -46,9 +62,9 @@ pub(crate) fn recv_error(e: RecvError) -> io::Error {
         RecvError::InvalidHandle => io::Error::new(ErrorKind::NotConnected, "socket is closed"),
         RecvError::WouldBlock => io::Error::new(ErrorKind::WouldBlock, "no data"),
         RecvError::Icmp(e) if e.is_port_unreachable() => {
-            io::Error::new(ErrorKind::ConnectionRefused, e.to_string())
+            io::Error::new(ErrorKind::ConnectionRefused, e)
         }
-        RecvError::Icmp(e) => io::Error::other(e.to_string()),
+        RecvError::Icmp(e) => io::Error::other(e),
     }
 }
 

@@ -23,7 +23,7 @@ pub mod tap;
 pub mod tun;
 
 pub use blocking::{Loop, PingSocket, TcpListener, TcpStream, UdpSocket};
-pub use errors::io_error;
+pub use errors::{icmp_error_of, io_error};
 pub use fault::{FaultConfig, FaultInjector};
 pub use handle::{Handle, Net};
 pub use runtime::{Bridge, BridgeConfig};

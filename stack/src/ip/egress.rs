@@ -8,19 +8,38 @@
 use super::fragment::OutHeader;
 use super::ident::IdentGenerator;
 use crate::wire::ipv4::{Ipv4Repr, HEADER_LEN};
-use std::net::Ipv4Addr;
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+/// A TCP connection as its segments name it: our port and the remote end.
+pub(crate) type TcpTuple = (u16, SocketAddrV4);
 
 /// Header policy for every datagram the stack originates.
 #[derive(Clone, Debug)]
 pub(crate) struct Egress {
     idents: IdentGenerator,
     ttl: u8,
+    /// Per-connection TTLs (`Stack::tcp_set_ttl`), found from the ports of the segment being
+    /// sent; empty (and never looked up) unless an app asked for one.
+    tcp_ttl: HashMap<TcpTuple, u8>,
 }
 
 impl Egress {
     /// Datagrams get `ttl` (`Config::ttl`) and ids from `idents`.
     pub(crate) fn new(idents: IdentGenerator, ttl: u8) -> Self {
-        Egress { idents, ttl }
+        Egress {
+            idents,
+            ttl,
+            tcp_ttl: HashMap::new(),
+        }
+    }
+
+    /// Sets (`Some`) or clears the TTL of the segments of the connection `t`.
+    pub(crate) fn set_tcp_ttl(&mut self, t: TcpTuple, ttl: Option<u8>) {
+        match ttl {
+            Some(v) => self.tcp_ttl.insert(t, v),
+            None => self.tcp_ttl.remove(&t),
+        };
     }
 
     /// The header of a new datagram: RFC 6864 §4 / RFC 7739 §5.3 identification, our TTL.
@@ -81,7 +100,17 @@ impl IpOut<'_> {
         dst: Ipv4Addr,
         tcp_len: usize,
     ) -> usize {
-        let h = self.0.header(src, dst, crate::wire::proto::TCP, true);
+        let mut h = self.0.header(src, dst, crate::wire::proto::TCP, true);
+        if !self.0.tcp_ttl.is_empty() && buf.len() >= HEADER_LEN + 4 {
+            let port = |i: usize| u16::from_be_bytes([buf[i], buf[i + 1]]);
+            let key = (
+                port(HEADER_LEN),
+                SocketAddrV4::new(dst, port(HEADER_LEN + 2)),
+            );
+            if let Some(&t) = self.0.tcp_ttl.get(&key) {
+                h.ttl = t;
+            }
+        }
         write_header(buf, &h, 0, false, tcp_len);
         HEADER_LEN + tcp_len
     }

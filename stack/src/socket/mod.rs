@@ -68,17 +68,34 @@ pub struct IcmpError {
     pub icmp_type: u8,
     /// ICMP code (3 = port unreachable, ...).
     pub code: u8,
-    /// The destination of the quoted datagram.
+    /// The destination of the quoted datagram (for an echo request, port 0).
     pub original_dst: SocketAddrV4,
+    /// The Next-Hop MTU of a "fragmentation needed and DF set" error (RFC 1191 §4); 0 for
+    /// every other error, and from routers older than RFC 1191.
+    pub next_hop_mtu: u16,
 }
 
 impl IcmpError {
+    /// Whether this is "time to live exceeded in transit" (type 11 code 0): what a router on
+    /// the path says about a datagram whose TTL ran out — a traceroute hop.
+    pub fn is_ttl_exceeded(&self) -> bool {
+        self.icmp_type == crate::wire::icmp::types::TIME_EXCEEDED && self.code == 0
+    }
+
+    /// Whether this is "fragmentation needed and DF set" (type 3 code 4, RFC 1191).
+    pub fn is_frag_needed(&self) -> bool {
+        self.icmp_type == crate::wire::icmp::types::DEST_UNREACHABLE
+            && self.code == crate::wire::icmp::unreach::FRAG_NEEDED
+    }
+
     /// Whether this is "port unreachable" — what a kernel socket reports as ECONNREFUSED.
     pub fn is_port_unreachable(&self) -> bool {
         self.icmp_type == crate::wire::icmp::types::DEST_UNREACHABLE
             && self.code == crate::wire::icmp::unreach::PORT
     }
 }
+
+impl std::error::Error for IcmpError {}
 
 impl core::fmt::Display for IcmpError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -99,7 +116,11 @@ impl core::fmt::Display for IcmpError {
             f,
             "From {}: {what} (type {} code {})",
             self.from, self.icmp_type, self.code
-        )
+        )?;
+        if self.is_frag_needed() {
+            write!(f, " (mtu = {})", self.next_hop_mtu)?;
+        }
+        Ok(())
     }
 }
 
@@ -126,6 +147,17 @@ pub enum EchoEvent {
     },
 }
 
+/// A UDP socket as a socket table lists it (`ss -u`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UdpSocketInfo {
+    /// The bound port.
+    pub port: u16,
+    /// Datagrams waiting to be received.
+    pub queued_datagrams: usize,
+    /// Bytes of those datagrams.
+    pub queued_bytes: usize,
+}
+
 #[derive(Debug)]
 pub(crate) enum Queued {
     Udp {
@@ -142,13 +174,18 @@ pub(crate) enum Queued {
         error: IcmpError,
         seq: u16,
     },
+    /// An ICMP error on a UDP socket that asked for every error in order
+    /// ([`crate::Stack::udp_set_recv_errors`]).
+    UdpError {
+        error: IcmpError,
+    },
 }
 
 impl Queued {
     fn bytes(&self) -> usize {
         match self {
             Queued::Udp { data, .. } | Queued::Echo { data, .. } => data.len(),
-            Queued::EchoError { .. } => 0,
+            Queued::EchoError { .. } | Queued::UdpError { .. } => 0,
         }
     }
 }
@@ -163,6 +200,11 @@ pub(crate) enum Kind {
 pub(crate) struct Socket {
     pub(crate) kind: Kind,
     pub(crate) dont_fragment: bool,
+    /// TTL of the datagrams this socket sends; `None`: `Config::ttl` (Linux's `IP_TTL`).
+    pub(crate) ttl: Option<u8>,
+    /// Queue every ICMP error in order with the datagrams instead of keeping the latest one
+    /// (like Linux's `IP_RECVERR` error queue): what a traceroute needs with several probes out.
+    pub(crate) recv_errors: bool,
     rx: VecDeque<Queued>,
     rx_bytes: usize,
     pub(crate) error: Option<IcmpError>,
@@ -245,6 +287,8 @@ impl SocketSet {
         let socket = Socket {
             kind,
             dont_fragment: false,
+            ttl: None,
+            recv_errors: false,
             rx: VecDeque::new(),
             rx_bytes: 0,
             error: None,
@@ -293,8 +337,20 @@ impl SocketSet {
         }
         Some(socket.rx.into_iter().filter_map(|q| match q {
             Queued::Udp { data, .. } | Queued::Echo { data, .. } => Some(data),
-            Queued::EchoError { .. } => None,
+            Queued::EchoError { .. } | Queued::UdpError { .. } => None,
         }))
+    }
+
+    /// Every UDP socket (O(sockets), for a socket table).
+    pub(crate) fn udp_infos(&self) -> impl Iterator<Item = UdpSocketInfo> + '_ {
+        self.udp_ports.iter().filter_map(|(&port, &index)| {
+            let s = self.slots.get(index as usize)?.socket.as_ref()?;
+            Some(UdpSocketInfo {
+                port,
+                queued_datagrams: s.rx.len(),
+                queued_bytes: s.rx_bytes,
+            })
+        })
     }
 
     pub(crate) fn get(&self, h: SocketHandle) -> Option<&Socket> {
@@ -346,23 +402,32 @@ impl SocketSet {
         Delivery::Queued
     }
 
-    /// Records an ICMP error on the UDP socket bound to `port`. Returns false if there is none.
-    pub(crate) fn set_error(&mut self, port: u16, error: IcmpError) -> bool {
+    /// Records an ICMP error on the UDP socket bound to `port`: the latest one replaces an unread
+    /// one, or, on a socket with `recv_errors`, it is queued in order (bounded like datagrams).
+    pub(crate) fn set_error(&mut self, port: u16, error: IcmpError) -> Delivery {
+        let item = Queued::UdpError { error };
         let Some(index) = self.udp_ports.get(&port).copied() else {
-            return false;
+            return Delivery::NoSocket(item);
         };
         let handle = self.handle_of(index);
+        let max_d = self.rx_max_datagrams;
         let Some(s) = self.slots[index as usize].socket.as_mut() else {
-            return false;
+            return Delivery::NoSocket(item);
         };
-        s.error = Some(error);
+        if !s.recv_errors {
+            s.error = Some(error);
+        } else if s.rx.len() >= max_d {
+            return Delivery::Full(item);
+        } else {
+            s.rx.push_back(item);
+        }
         Self::notify(
             &mut self.events,
             s,
             handle,
             Readiness::READABLE | Readiness::ERROR,
         );
-        true
+        Delivery::Queued
     }
 
     fn notify(

@@ -38,7 +38,7 @@ impl Stack {
         let Kind::Echo { ident } = s.kind else {
             return Err(SendError::InvalidHandle);
         };
-        let df = s.dont_fragment;
+        let (df, ttl) = (s.dont_fragment, s.ttl);
         if dst.is_unspecified() {
             return Err(SendError::BadDestination);
         }
@@ -47,7 +47,7 @@ impl Stack {
             .inspect_err(|e| self.note_refused(h, e))?;
         let mut buf = self.pool.take_zeroed(len);
         icmp::emit_echo(&mut buf, false, ident, seq, data);
-        self.queue(self.config.addr, dst, proto::ICMP, df, buf)
+        self.queue_with_ttl(self.config.addr, dst, proto::ICMP, df, ttl, buf)
             .map_err(|_| SendError::QueueFull)
             .inspect_err(|e| self.note_refused(h, e))?;
         self.stats.icmp_echo_sent += 1;
@@ -79,7 +79,7 @@ impl Stack {
                 })
             }
             Some(Queued::EchoError { error, seq }) => Ok(EchoEvent::Error { error, seq }),
-            Some(Queued::Udp { .. }) | None => Err(RecvError::WouldBlock),
+            Some(Queued::Udp { .. } | Queued::UdpError { .. }) | None => Err(RecvError::WouldBlock),
         }
     }
 }

@@ -6,6 +6,7 @@ use super::Stack;
 use crate::tcp::{ConnHandle, ListenHandle, State, TcpError, TcpInfo};
 use crate::time::Duration;
 use std::net::SocketAddrV4;
+use std::num::NonZeroU8;
 
 impl Stack {
     /// Listens on `port`, keeping up to `backlog` established connections for `tcp_accept`.
@@ -16,7 +17,9 @@ impl Stack {
 
     /// An established connection from the listener's queue, or `WouldBlock`.
     pub fn tcp_accept(&mut self, l: ListenHandle) -> Result<ConnHandle, TcpError> {
-        self.tcp.accept(l)
+        let h = self.tcp.accept(l)?;
+        self.prune_tcp_ttls();
+        Ok(h)
     }
 
     /// Whether `tcp_accept` would succeed.
@@ -36,7 +39,52 @@ impl Stack {
             .ok_or(TcpError::NoResources)?;
         let r = self.tcp.connect(&self.config, self.now, remote, port);
         self.sync_tcp_counters();
+        self.prune_tcp_ttls();
         r
+    }
+
+    /// Sets the TTL of this connection's segments (`None`: `Config::ttl`), like Linux's
+    /// `IP_TTL` on a TCP socket. Set it right after `tcp_connect`, before `poll_transmit`, and
+    /// the SYN goes out with it: a TCP traceroute probe. A router where it runs out answers
+    /// with time exceeded, which ends the connect with `TcpError::Unreachable` naming the
+    /// router (RFC 5461 and Linux in SYN-SENT; the error must quote the SYN, RFC 5927 §4.1).
+    /// The TTL holds while the app holds the handle.
+    pub fn tcp_set_ttl(&mut self, h: ConnHandle, ttl: Option<NonZeroU8>) -> Result<(), TcpError> {
+        let info = self.tcp.get(h).ok_or(TcpError::InvalidHandle)?.info();
+        let tuple = (info.local.port(), info.remote);
+        self.tcp_ttl_owners.retain(|&(o, _)| o != h);
+        self.egress.set_tcp_ttl(tuple, ttl.map(NonZeroU8::get));
+        if ttl.is_some() {
+            self.tcp_ttl_owners.push((h, tuple));
+        }
+        self.prune_tcp_ttls();
+        Ok(())
+    }
+
+    /// Forgets the TTL of connections whose handle is gone or whose tuple now names another
+    /// connection, so a new connection never inherits an old one's TTL.
+    fn prune_tcp_ttls(&mut self) {
+        if self.tcp_ttl_owners.is_empty() {
+            return;
+        }
+        let (tcp, egress) = (&self.tcp, &mut self.egress);
+        self.tcp_ttl_owners.retain(|&(h, tuple)| {
+            let alive = tcp
+                .get(h)
+                .is_some_and(|c| c.info().local.port() == tuple.0 && c.info().remote == tuple.1);
+            if !alive {
+                egress.set_tcp_ttl(tuple, None);
+            }
+            alive
+        });
+    }
+
+    /// Drops `h`'s TTL (the handle is being closed).
+    fn forget_tcp_ttl(&mut self, h: ConnHandle) {
+        if let Some(i) = self.tcp_ttl_owners.iter().position(|&(o, _)| o == h) {
+            let (_, tuple) = self.tcp_ttl_owners.swap_remove(i);
+            self.egress.set_tcp_ttl(tuple, None);
+        }
     }
 
     /// Queues data to send; returns how much fit (`WouldBlock` if none did).
@@ -79,11 +127,13 @@ impl Stack {
     /// Closes the handle: FIN after queued data (or RST if received data was left unread). The
     /// connection finishes in the background; the handle is invalid afterwards.
     pub fn tcp_close(&mut self, h: ConnHandle) -> Result<(), TcpError> {
+        self.forget_tcp_ttl(h);
         self.tcp.close(h)
     }
 
     /// Aborts with RST and frees the connection.
     pub fn tcp_abort(&mut self, h: ConnHandle) -> Result<(), TcpError> {
+        self.forget_tcp_ttl(h);
         self.tcp.with_conn(h, |c| {
             c.detached = true;
             c.abort();
@@ -100,7 +150,7 @@ impl Stack {
 
     /// Disables (true) or enables (false, the default) Nagle's algorithm.
     pub fn tcp_set_nodelay(&mut self, h: ConnHandle, nodelay: bool) -> Result<(), TcpError> {
-        self.tcp.with_conn(h, |c| c.nodelay = nodelay)
+        self.tcp.with_conn(h, |c| c.snd.nodelay = nodelay)
     }
 
     /// Enables keepalive probes after `idle` without traffic (None disables).
@@ -122,7 +172,7 @@ impl Stack {
         timeout: Option<Duration>,
     ) -> Result<(), TcpError> {
         let t = timeout.unwrap_or(self.config.tcp_user_timeout);
-        self.tcp.with_conn(h, |c| c.user_timeout = t)
+        self.tcp.with_conn(h, |c| c.limits.user_timeout = t)
     }
 
     /// The connection's state.
