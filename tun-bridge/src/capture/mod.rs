@@ -2,3 +2,8 @@
 //! packets to capture clients ([`hub`]), and the tcpdump-style lines they print ([`format`]).
 
 pub mod filter;
+pub mod format;
+pub mod hub;
+
+pub use filter::{Filter, FilterError};
+pub use hub::{CaptureHub, CapturedPacket, Subscription};
