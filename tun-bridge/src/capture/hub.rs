@@ -10,7 +10,7 @@
 use super::filter::Filter;
 use crate::tap::{Direction, Tap};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
@@ -139,10 +139,7 @@ pub struct Subscription {
 impl Subscription {
     /// The next packet, waiting at most `timeout`; `None` on timeout or once the stack is gone.
     pub fn recv_timeout(&self, timeout: Duration) -> Option<CapturedPacket> {
-        match self.rx.recv_timeout(timeout) {
-            Ok(p) => Some(p),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-        }
+        self.rx.recv_timeout(timeout).ok()
     }
 
     /// A packet already queued, if any.
