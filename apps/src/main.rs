@@ -3,6 +3,8 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod capture;
+mod capture_live;
 mod connect;
 mod http;
 mod net;
@@ -35,15 +37,18 @@ enum Command {
     Ping(ping::PingArgs),
     /// Open a TCP connection from inside the stack, netcat-like: stdin to it, it to stdout.
     Connect(connect::ConnectArgs),
+    /// Sniff the running stack (or read a pcap file), tcpdump-style, with a tcpdump filter.
+    Capture(capture::CaptureArgs),
 }
 
 impl Command {
     /// The network options every command has.
-    fn net(&self) -> &net::NetArgs {
+    fn net(&self) -> Option<&net::NetArgs> {
         match self {
-            Command::Up(a) => &a.net,
-            Command::Ping(a) => &a.net,
-            Command::Connect(a) => &a.net,
+            Command::Up(a) => Some(&a.net),
+            Command::Ping(a) => Some(&a.net),
+            Command::Connect(a) => Some(&a.net),
+            Command::Capture(_) => None,
         }
     }
 }
@@ -54,7 +59,7 @@ fn main() -> ExitCode {
     // the stack's tcp modules), whatever RUST_LOG says about the rest.
     let mut logger =
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
-    if cli.command.net().trace {
+    if cli.command.net().is_some_and(|n| n.trace) {
         logger.filter_module("ustack::tcp", log::LevelFilter::Debug);
     }
     logger.format_timestamp_micros().init();
@@ -62,6 +67,7 @@ fn main() -> ExitCode {
         Command::Up(args) => up::run(args),
         Command::Ping(args) => ping::run(args),
         Command::Connect(args) => connect::run(args),
+        Command::Capture(args) => capture::run(args),
     };
     match result {
         Ok(code) => code,
