@@ -10,9 +10,9 @@
 use super::filter::Filter;
 use crate::tap::{Direction, Tap};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
+use tokio::sync::mpsc::{self, error::TrySendError, Receiver, Sender};
 
 /// Packets a subscriber's queue holds by default before its packets are dropped.
 pub const DEFAULT_QUEUE: usize = 1024;
@@ -42,7 +42,7 @@ pub struct Counters {
 struct Sub {
     id: u64,
     filter: Filter,
-    tx: SyncSender<CapturedPacket>,
+    tx: Sender<CapturedPacket>,
     counters: Arc<Counters>,
 }
 
@@ -108,7 +108,7 @@ impl CaptureHub {
         if subs.len() >= MAX_SUBSCRIBERS {
             return Err(SubscribeError::TooMany);
         }
-        let (tx, rx) = mpsc::sync_channel(queue.max(1));
+        let (tx, rx) = mpsc::channel(queue.max(1));
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let counters = Arc::new(Counters::default());
         subs.push(Sub {
@@ -137,13 +137,19 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    /// The next packet, waiting at most `timeout`; `None` on timeout or once the stack is gone.
-    pub fn recv_timeout(&self, timeout: Duration) -> Option<CapturedPacket> {
-        self.rx.recv_timeout(timeout).ok()
+    /// The next packet (for a task, e.g. on the loop thread); `None` once the stack is gone.
+    pub async fn recv(&mut self) -> Option<CapturedPacket> {
+        self.rx.recv().await
+    }
+
+    /// The next packet, blocking this thread (never call it on the loop thread); `None` once
+    /// the stack is gone.
+    pub fn blocking_recv(&mut self) -> Option<CapturedPacket> {
+        self.rx.blocking_recv()
     }
 
     /// A packet already queued, if any.
-    pub fn try_recv(&self) -> Option<CapturedPacket> {
+    pub fn try_recv(&mut self) -> Option<CapturedPacket> {
         self.rx.try_recv().ok()
     }
 
@@ -200,7 +206,7 @@ impl Tap for HubTap {
                 Err(TrySendError::Full(_)) => {
                     s.counters.dropped.fetch_add(1, Ordering::Relaxed);
                 }
-                Err(TrySendError::Disconnected(_)) => {}
+                Err(TrySendError::Closed(_)) => {}
             }
         }
     }
@@ -228,8 +234,8 @@ mod tests {
     fn filters_per_subscriber_and_counts_drops_without_blocking() {
         let hub = CaptureHub::new();
         let mut tap = hub.tap();
-        let slow = hub.subscribe(Filter::parse("icmp").unwrap(), 2).unwrap();
-        let all = hub.subscribe(Filter::any(), 100).unwrap();
+        let mut slow = hub.subscribe(Filter::parse("icmp").unwrap(), 2).unwrap();
+        let mut all = hub.subscribe(Filter::any(), 100).unwrap();
         assert_eq!(hub.subscribers(), 2);
         for _ in 0..5 {
             tap.packet(Direction::In, SystemTime::now(), &icmp());
@@ -262,10 +268,12 @@ mod tests {
             SubscribeError::TooMany
         );
         drop(subs);
-        let s = hub.subscribe(Filter::any(), 1).unwrap();
+        let mut s = hub.subscribe(Filter::any(), 1).unwrap();
+        tap.packet(Direction::Out, SystemTime::now(), &udp());
         drop(hub);
         drop(tap);
         assert!(s.closed());
-        assert!(s.recv_timeout(Duration::from_millis(1)).is_none());
+        assert_eq!(s.blocking_recv().map(|p| p.dir), Some(Direction::Out));
+        assert!(s.blocking_recv().is_none());
     }
 }
