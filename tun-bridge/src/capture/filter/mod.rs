@@ -20,6 +20,8 @@ mod eval;
 mod lex;
 mod names;
 mod parse;
+#[cfg(test)]
+mod tests;
 
 use std::fmt;
 

@@ -81,6 +81,7 @@ impl Parser<'_> {
 
     fn net(&mut self, q: Qual) -> PResult<Node> {
         let dir = q.dir.unwrap_or(Dir::Either);
+        let at = self.offset();
         let text = self.word_text();
         let (addr, mask) = match *self.peek() {
             Tok::Num(n) => {
@@ -129,7 +130,10 @@ impl Parser<'_> {
             (mask, String::new())
         };
         if addr & !mask != 0 {
-            return Err(self.error(format!("non-network bits set in \"{shown}\"")));
+            return Err(crate::capture::filter::FilterError::new(
+                at,
+                format!("non-network bits set in \"{shown}\""),
+            ));
         }
         Ok(Node::Host {
             dir,
