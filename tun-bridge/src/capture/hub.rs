@@ -5,7 +5,7 @@
 //! copies what someone asked for) and a bounded queue. When a subscriber's queue is full the
 //! packet is counted as dropped *for that subscriber* and the loop goes on: a client that stops
 //! reading never blocks the stack or the other clients. With no subscriber the tap costs one
-//! atomic load per packet.
+//! atomic load per packet ([`Tap::wants_packets`]: the loop then skips its clock read too).
 
 use super::filter::Filter;
 use crate::tap::{Direction, Tap};
@@ -184,6 +184,10 @@ struct HubTap {
 }
 
 impl Tap for HubTap {
+    fn wants_packets(&self) -> bool {
+        self.inner.active.load(Ordering::Relaxed) > 0
+    }
+
     fn packet(&mut self, dir: Direction, ts: SystemTime, bytes: &[u8]) {
         if self.inner.active.load(Ordering::Relaxed) == 0 {
             return;
