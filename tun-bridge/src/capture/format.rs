@@ -25,6 +25,10 @@ pub fn line(ts: SystemTime, dir: Option<Direction>, bytes: &[u8], verbose: bool)
     match verbose.then(|| ip_details(bytes)).flatten() {
         Some(details) => {
             let rest = summary.strip_prefix("IP ").unwrap_or(&summary);
+            let rest = match udp_sum(bytes) {
+                Some(note) => rest.replacen(": UDP", &format!(": {note} UDP"), 1),
+                None => rest.to_string(),
+            };
             let _ = write!(out, "IP ({details})\n    {rest}{}", tcp_details(bytes));
         }
         None => out.push_str(&summary),
@@ -71,6 +75,31 @@ fn ip_details(b: &[u8]) -> Option<String> {
         }
     }
     Some(s)
+}
+
+/// tcpdump -v's UDP checksum note for a whole, unfragmented datagram: `[udp sum ok]`,
+/// `[bad udp cksum 0x1234 -> 0x5678!]`, or `[no cksum]` for 0 (RFC 768: none computed).
+fn udp_sum(b: &[u8]) -> Option<String> {
+    let hlen = usize::from(b[0] & 0x0f) * 4;
+    let frag = u16::from_be_bytes([b[6], b[7]]);
+    let total = usize::from(u16::from_be_bytes([b[2], b[3]]));
+    if b[9] != 17 || frag & 0x3fff != 0 || hlen < 20 || b.len() < total || total < hlen + 8 {
+        return None;
+    }
+    let dgram = &b[hlen..total];
+    let sum = u16::from_be_bytes([dgram[6], dgram[7]]);
+    if sum == 0 {
+        return Some("[no cksum]".into());
+    }
+    let src = Ipv4Addr::new(b[12], b[13], b[14], b[15]);
+    let dst = Ipv4Addr::new(b[16], b[17], b[18], b[19]);
+    if checksum::pseudo(src, dst, 17, dgram) == 0 {
+        return Some("[udp sum ok]".into());
+    }
+    let mut zeroed = dgram.to_vec();
+    zeroed[6..8].fill(0);
+    let want = checksum::pseudo(src, dst, 17, &zeroed);
+    Some(format!("[bad udp cksum 0x{sum:04x} -> 0x{want:04x}!]"))
 }
 
 /// `, cksum 0x1234 (correct), options [mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7]` for a
@@ -233,6 +262,29 @@ mod tests {
         bad[37] ^= 1;
         let v = line(ts, None, &bad, true);
         assert!(v.contains("bad cksum") && v.contains("(incorrect)"), "{v}");
+    }
+
+    #[test]
+    fn udp_checksum_note() {
+        let src = Ipv4Addr::new(198, 18, 0, 1);
+        let dst = Ipv4Addr::new(198, 18, 0, 2);
+        let mut u = vec![0x14, 0xe9, 0, 7, 0, 10, 0, 0, b'h', b'i'];
+        let c = checksum::pseudo(src, dst, 17, &u);
+        u[6..8].copy_from_slice(&c.to_be_bytes());
+        let mut p = vec![
+            0x45, 0, 0, 30, 0, 1, 0, 0, 64, 17, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2,
+        ];
+        let c = checksum::internet(&p);
+        p[10..12].copy_from_slice(&c.to_be_bytes());
+        p.extend_from_slice(&u);
+        let v = line(UNIX_EPOCH, None, &p, true);
+        assert!(
+            v.ends_with("198.18.0.1.5353 > 198.18.0.2.7: [udp sum ok] UDP, length 2"),
+            "{v}"
+        );
+        p[27] ^= 0xff;
+        let v = line(UNIX_EPOCH, None, &p, true);
+        assert!(v.contains("[bad udp cksum"), "{v}");
     }
 
     #[test]
