@@ -62,6 +62,23 @@ fn limits_are_enforced() {
 }
 
 #[test]
+fn the_longest_flat_chains_evaluate_on_a_default_thread_stack() {
+    // Left-associative chains do not nest the parser, so only the length bounds them; the
+    // loop thread (a default 2 MiB stack) must still evaluate and drop them.
+    let sum = "len = 0".to_string() + &" + 1".repeat(20) + &" + 0".repeat((MAX_EXPR_LEN - 90) / 4);
+    let ands = "len > 0".to_string() + &" and len > 0".repeat((MAX_EXPR_LEN - 8) / 12);
+    for expr in [sum, ands] {
+        assert!(expr.len() <= MAX_EXPR_LEN);
+        let r = std::thread::spawn(move || {
+            let f = Filter::parse(&expr).unwrap();
+            f.matches(&[0x45; 20])
+        })
+        .join();
+        assert_eq!(r.ok(), Some(true));
+    }
+}
+
+#[test]
 fn qualifiers_repeat_and_precedence_is_flat() {
     let f = Filter::parse("tcp port 80 or 443").unwrap();
     let port = |lo| Node::Port {
