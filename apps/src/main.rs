@@ -3,6 +3,8 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod capture;
+mod capture_live;
 mod connect;
 mod events;
 mod http;
@@ -42,6 +44,8 @@ enum Command {
     Ss(ss::SsArgs),
     /// Watch the running stack: connections opening, changing state, closing; drops.
     Events(events::EventsArgs),
+    /// Sniff the running stack (or read a pcap file), tcpdump-style, with a tcpdump filter.
+    Capture(capture::CaptureArgs),
 }
 
 impl Command {
@@ -51,7 +55,7 @@ impl Command {
             Command::Up(a) => Some(&a.net),
             Command::Ping(a) => Some(&a.net),
             Command::Connect(a) => Some(&a.net),
-            Command::Ss(_) | Command::Events(_) => None,
+            Command::Ss(_) | Command::Events(_) | Command::Capture(_) => None,
         }
     }
 }
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
         Command::Connect(args) => connect::run(args),
         Command::Ss(args) => ss::run(args),
         Command::Events(args) => events::run(args),
+        Command::Capture(args) => capture::run(args),
     };
     match result {
         Ok(code) => code,
