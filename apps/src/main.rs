@@ -9,6 +9,7 @@ mod net;
 mod ping;
 mod serve;
 mod services;
+mod trace;
 mod udp_echo;
 mod up;
 
@@ -35,6 +36,9 @@ enum Command {
     Ping(ping::PingArgs),
     /// Open a TCP connection from inside the stack, netcat-like: stdin to it, it to stdout.
     Connect(connect::ConnectArgs),
+    /// Traceroute from inside the stack: UDP (default), ICMP echo (-I) or TCP SYN (-T) probes
+    /// with increasing TTL; --pmtu finds the path MTU like tracepath.
+    Trace(trace::TraceArgs),
 }
 
 impl Command {
@@ -44,6 +48,7 @@ impl Command {
             Command::Up(a) => &a.net,
             Command::Ping(a) => &a.net,
             Command::Connect(a) => &a.net,
+            Command::Trace(a) => &a.net,
         }
     }
 }
@@ -62,6 +67,7 @@ fn main() -> ExitCode {
         Command::Up(args) => up::run(args),
         Command::Ping(args) => ping::run(args),
         Command::Connect(args) => connect::run(args),
+        Command::Trace(args) => trace::run(args),
     };
     match result {
         Ok(code) => code,
