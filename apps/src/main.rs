@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 mod connect;
 mod http;
+mod lab;
 mod net;
 mod ping;
 mod serve;
@@ -39,16 +40,19 @@ enum Command {
     /// Traceroute from inside the stack: UDP (default), ICMP echo (-I) or TCP SYN (-T) probes
     /// with increasing TTL; --pmtu finds the path MTU like tracepath.
     Trace(trace::TraceArgs),
+    /// A multi-hop network of namespaces to study (routers, per-link MTU, a far-end server).
+    Lab(lab::LabArgs),
 }
 
 impl Command {
-    /// The network options every command has.
-    fn net(&self) -> &net::NetArgs {
+    /// The network options of the commands that bring up a stack.
+    fn net(&self) -> Option<&net::NetArgs> {
         match self {
-            Command::Up(a) => &a.net,
-            Command::Ping(a) => &a.net,
-            Command::Connect(a) => &a.net,
-            Command::Trace(a) => &a.net,
+            Command::Up(a) => Some(&a.net),
+            Command::Ping(a) => Some(&a.net),
+            Command::Connect(a) => Some(&a.net),
+            Command::Trace(a) => Some(&a.net),
+            Command::Lab(_) => None,
         }
     }
 }
@@ -59,7 +63,7 @@ fn main() -> ExitCode {
     // the stack's tcp modules), whatever RUST_LOG says about the rest.
     let mut logger =
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
-    if cli.command.net().trace {
+    if cli.command.net().is_some_and(|n| n.trace) {
         logger.filter_module("ustack::tcp", log::LevelFilter::Debug);
     }
     logger.format_timestamp_micros().init();
@@ -68,6 +72,7 @@ fn main() -> ExitCode {
         Command::Ping(args) => ping::run(args),
         Command::Connect(args) => connect::run(args),
         Command::Trace(args) => trace::run(args),
+        Command::Lab(args) => lab::run(args),
     };
     match result {
         Ok(code) => code,
