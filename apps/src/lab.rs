@@ -63,6 +63,12 @@ struct UpArgs {
     /// Do not start the far-end server.
     #[arg(long)]
     no_server: bool,
+    /// Also run `ustack up --tun TUN` in the host namespace (stopped with the lab).
+    #[arg(long)]
+    up: bool,
+    /// The TUN of the stack in the host namespace.
+    #[arg(long, default_value = "ustack0")]
+    tun: String,
 }
 
 pub fn run(args: LabArgs) -> io::Result<ExitCode> {
@@ -103,11 +109,16 @@ fn up(a: UpArgs) -> Result<(), String> {
         delay_ms: a.delay,
         loss_pct: a.loss,
     };
-    let lab = ops::Lab::up(plan, &shaping, !a.no_server)?;
+    let mut lab = ops::Lab::up(plan, &shaping, !a.no_server)?;
     if let Some(note) = &lab.shaping_note {
         eprintln!("ustack lab: {note}");
     }
-    describe(&lab);
+    let stack_log = if a.up {
+        Some(lab.start_stack(&a.tun)?)
+    } else {
+        None
+    };
+    describe(&lab, &a.tun, stack_log.as_deref());
     while !stop.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -117,7 +128,7 @@ fn up(a: UpArgs) -> Result<(), String> {
 }
 
 /// Prints the lab's map and how to use it; the last line is `lab NAME ready`.
-fn describe(lab: &ops::Lab) {
+fn describe(lab: &ops::Lab, tun: &str, stack_log: Option<&std::path::Path>) {
     let p = &lab.plan;
     let mut out = io::stdout().lock();
     let _ = writeln!(out, "lab {}:", p.name);
@@ -152,8 +163,29 @@ fn describe(lab: &ops::Lab) {
     if let Some(note) = &lab.shaping_note {
         let _ = writeln!(out, "  note: {note}");
     }
+    match stack_log {
+        Some(log) => {
+            let _ = writeln!(
+                out,
+                "  ustack up runs in {} on {tun} (output in {})",
+                p.host_ns(),
+                log.display()
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "  run the stack: ip netns exec {} ustack up",
+                p.host_ns()
+            );
+        }
+    }
     let _ = writeln!(out, "try:");
-    let _ = writeln!(out, "  ip netns exec {} ustack up", p.host_ns());
+    let _ = writeln!(
+        out,
+        "  ip netns exec {} curl http://198.18.0.2/     (the far end reaching the stack)",
+        p.far_ns()
+    );
     let _ = writeln!(
         out,
         "  ip netns exec {} ustack trace {}      (or with --pmtu, -I, -T -p 80)",

@@ -54,9 +54,14 @@ struct Lab {
 
 impl Lab {
     fn start(mtu_path: &str) -> Lab {
+        Lab::start_with(mtu_path, &[])
+    }
+
+    fn start_with(mtu_path: &str, extra: &[&str]) -> Lab {
         let name = lab_name();
         let mut cmd = Command::new(ustack_bin());
-        cmd.args(["lab", "up", "--name", &name, "--mtu-path", mtu_path]);
+        cmd.args(["lab", "up", "--name", &name, "--mtu-path", mtu_path])
+            .args(extra);
         let mut child = ChildGuard::spawn(cmd, "ustack-lab");
         let deadline = Instant::now() + Duration::from_secs(20);
         while !child.stdout().contains(&format!("lab {name} ready")) {
@@ -90,8 +95,23 @@ impl Lab {
         run_limited(cmd, "ustack-trace", TRACE_LIMIT)
     }
 
+    /// `sh -c SCRIPT` inside the lab's far namespace.
+    fn at_far(&self, script: &str) -> Output {
+        let mut cmd = Command::new("ip");
+        cmd.args([
+            "netns",
+            "exec",
+            &format!("{}-far", self.name),
+            "sh",
+            "-c",
+            script,
+        ]);
+        run_limited(cmd, "at-far", TRACE_LIMIT)
+    }
+
     /// Stops `lab up` with SIGTERM; it must exit cleanly having removed its namespaces.
-    fn stop(mut self) {
+    /// Returns what it printed.
+    fn stop(mut self) -> String {
         let mut child = self.child.take().expect("running");
         let status = child.terminate(Duration::from_secs(10));
         assert!(
@@ -101,6 +121,7 @@ impl Lab {
             child.stderr()
         );
         assert_eq!(lab_namespaces(&self.name), Vec::<String>::new());
+        child.stdout()
     }
 }
 
@@ -319,4 +340,31 @@ fn lab_down_removes_what_a_killed_lab_left() {
         String::from_utf8_lossy(&down.stderr)
     );
     assert_eq!(lab_namespaces(&lab.name), Vec::<String>::new());
+}
+
+#[test]
+fn the_far_end_reaches_a_lab_stack_and_its_tcp_finds_the_path_mtu() {
+    if !tun_available() {
+        return;
+    }
+    // The middle link is the narrow one: far's kernel advertises MSS 1460 (its own link is
+    // 1500), so the stack sends full-size segments until r1 answers fragmentation needed.
+    let lab = Lab::start_with("1500,1280,1500", &["--up"]);
+    let ping = lab.at_far("ping -c 2 -W 2 198.18.0.2");
+    assert!(ping.status.success(), "{}", text(&ping));
+    let pulled = lab.at_far("nc -w 5 198.18.0.2 19 | head -c 3000000 | wc -c");
+    assert_eq!(
+        text(&pulled).trim(),
+        "3000000",
+        "{}",
+        String::from_utf8_lossy(&pulled.stderr)
+    );
+    let out = lab.stop();
+    // `lab up --up` shows the stack's counters when it stops: the routers' errors reached TCP.
+    let delivered = out
+        .lines()
+        .find_map(|l| l.strip_prefix("icmp_errors_delivered"))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no icmp_errors_delivered in:\n{out}"));
+    assert!(delivered >= 1, "{out}");
 }

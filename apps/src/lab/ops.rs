@@ -77,6 +77,8 @@ impl Shaping {
 pub struct Lab {
     pub plan: Plan,
     server: Option<Child>,
+    /// `ustack up` in the host namespace (`lab up --up`) and where its output goes.
+    stack: Option<(Child, PathBuf)>,
     /// Why links were not shaped (netem missing), if asked to and it failed.
     pub shaping_note: Option<String>,
 }
@@ -97,6 +99,7 @@ impl Lab {
         let mut lab = Lab {
             plan,
             server: None,
+            stack: None,
             shaping_note: None,
         };
         lab.make_nodes()?;
@@ -196,6 +199,43 @@ impl Lab {
             .map_err(|e| format!("starting the far-end server: {e}"))
     }
 
+    /// Starts `ustack up --tun TUN` in the host namespace and waits until its TUN has the
+    /// kernel-side address; its output goes to a log file (returned).
+    pub fn start_stack(&mut self, tun: &str) -> Result<PathBuf, String> {
+        let exe = std::env::current_exe().map_err(|e| format!("finding this program: {e}"))?;
+        let log = std::env::temp_dir().join(format!("ustack-lab-{}-up.log", self.plan.name));
+        let file = fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let err = file.try_clone().map_err(|e| e.to_string())?;
+        let host = self.plan.host_ns().to_string();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &host])
+            .arg(exe)
+            .args(["up", "--tun", tun])
+            .stdin(Stdio::null())
+            .stdout(file)
+            .stderr(err)
+            .spawn()
+            .map_err(|e| format!("starting ustack up: {e}"))?;
+        self.stack = Some((child, log.clone()));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let wanted = "inet 198.18.0.1/";
+        loop {
+            let shown = run("ip", &["-n", &host, "-4", "addr", "show", "dev", tun]);
+            if shown.is_ok_and(|s| s.contains(wanted)) {
+                return Ok(log);
+            }
+            let exited = self
+                .stack
+                .as_mut()
+                .and_then(|(c, _)| c.try_wait().ok().flatten());
+            if exited.is_some() || Instant::now() > deadline {
+                let out = fs::read_to_string(&log).unwrap_or_default();
+                return Err(format!("ustack up in {host} did not come up:\n{out}"));
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     fn write_state(&self) {
         let mut text = format!("far {}\nmtu", self.plan.far_addr());
         for l in &self.plan.links {
@@ -212,6 +252,21 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
+        if let Some((mut c, log)) = self.stack.take() {
+            // SIGTERM: `ustack up` stops cleanly (resets its connections, prints counters).
+            let _ = run("kill", &["-TERM", &c.id().to_string()]);
+            let until = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < until && c.try_wait().ok().flatten().is_none() {
+                thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+            // Its output (the counters at the end) is shown here; the log file goes.
+            if let Ok(text) = fs::read_to_string(&log) {
+                println!("ustack up in {}:\n{text}", self.plan.host_ns());
+            }
+            let _ = fs::remove_file(&log);
+        }
         if let Some(mut c) = self.server.take() {
             let _ = c.kill();
             let _ = c.wait();
