@@ -224,7 +224,13 @@ pub async fn trace(
     mut emit: impl FnMut(TraceEvent),
 ) -> io::Result<()> {
     validate(&o)?;
-    let mtu = net.with_stack(|s| s.config().mtu);
+    let (mtu, us) = net.with_stack(|s| (s.config().mtu, s.config().addr));
+    if o.dst == us {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{us} is the stack itself: there is no path to trace"),
+        ));
+    }
     if o.pmtu {
         o.packet_len = usize::from(mtu);
     }
