@@ -383,7 +383,9 @@ impl DatagramProber {
                 DatagramSocket::Udp(u) => {
                     match timeout_at(deadline, u.recv_from(&mut self.buf)).await {
                         Err(_) => return Ok(None),
-                        Ok(Ok((_, from))) => Answer::Direct(None, *from.ip()),
+                        // Only the destination answers a probe with data.
+                        Ok(Ok((_, from))) if *from.ip() == o.dst => Answer::Direct(None, o.dst),
+                        Ok(Ok(_)) => continue,
                         Ok(Err(e)) => match icmp_error_of(&e) {
                             Some(ie) if *ie.original_dst.ip() == o.dst => {
                                 Answer::Icmp(ie.original_dst.port(), ie)
@@ -396,9 +398,10 @@ impl DatagramProber {
                 DatagramSocket::Icmp(p) => {
                     match timeout_at(deadline, p.recv(&mut self.buf)).await {
                         Err(_) => return Ok(None),
-                        Ok(Ok(EchoEvent::Reply { from, seq, .. })) => {
+                        Ok(Ok(EchoEvent::Reply { from, seq, .. })) if from == o.dst => {
                             Answer::Direct(Some(seq), from)
                         }
+                        Ok(Ok(EchoEvent::Reply { .. })) => continue,
                         Ok(Ok(EchoEvent::Error { error, seq })) => Answer::Icmp(seq, error),
                         Ok(Err(e)) => return Err(e),
                     }
