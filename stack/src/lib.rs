@@ -45,6 +45,7 @@ pub mod wire;
 pub use config::{Config, ConfigError};
 pub use socket::{
     BindError, EchoEvent, IcmpError, Readiness, RecvError, SendError, SocketEvent, SocketHandle,
+    UdpSocketInfo,
 };
 pub use stack::{MemoryUsage, Stack};
 pub use stats::{DropReason, Stats};

@@ -147,6 +147,17 @@ pub enum EchoEvent {
     },
 }
 
+/// A UDP socket as a socket table lists it (`ss -u`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UdpSocketInfo {
+    /// The bound port.
+    pub port: u16,
+    /// Datagrams waiting to be received.
+    pub queued_datagrams: usize,
+    /// Bytes of those datagrams.
+    pub queued_bytes: usize,
+}
+
 #[derive(Debug)]
 pub(crate) enum Queued {
     Udp {
@@ -328,6 +339,18 @@ impl SocketSet {
             Queued::Udp { data, .. } | Queued::Echo { data, .. } => Some(data),
             Queued::EchoError { .. } | Queued::UdpError { .. } => None,
         }))
+    }
+
+    /// Every UDP socket (O(sockets), for a socket table).
+    pub(crate) fn udp_infos(&self) -> impl Iterator<Item = UdpSocketInfo> + '_ {
+        self.udp_ports.iter().filter_map(|(&port, &index)| {
+            let s = self.slots.get(index as usize)?.socket.as_ref()?;
+            Some(UdpSocketInfo {
+                port,
+                queued_datagrams: s.rx.len(),
+                queued_bytes: s.rx_bytes,
+            })
+        })
     }
 
     pub(crate) fn get(&self, h: SocketHandle) -> Option<&Socket> {

@@ -150,7 +150,7 @@ impl Stack {
 
     /// Disables (true) or enables (false, the default) Nagle's algorithm.
     pub fn tcp_set_nodelay(&mut self, h: ConnHandle, nodelay: bool) -> Result<(), TcpError> {
-        self.tcp.with_conn(h, |c| c.nodelay = nodelay)
+        self.tcp.with_conn(h, |c| c.snd.nodelay = nodelay)
     }
 
     /// Enables keepalive probes after `idle` without traffic (None disables).
@@ -172,7 +172,7 @@ impl Stack {
         timeout: Option<Duration>,
     ) -> Result<(), TcpError> {
         let t = timeout.unwrap_or(self.config.tcp_user_timeout);
-        self.tcp.with_conn(h, |c| c.user_timeout = t)
+        self.tcp.with_conn(h, |c| c.limits.user_timeout = t)
     }
 
     /// The connection's state.

@@ -23,10 +23,10 @@ pub(super) struct Seen {
 impl Seen {
     pub(super) fn of(c: &Connection) -> Seen {
         Seen {
-            readable: c.recv_buf.readable(),
-            fin: c.fin_received,
-            space: if c.state.can_send() && !c.fin_queued {
-                c.send_buf.free()
+            readable: c.rcv.buf.readable(),
+            fin: c.rcv.fin_received,
+            space: if c.state.can_send() && !c.snd.fin_queued {
+                c.snd.buf.free()
             } else {
                 0
             },

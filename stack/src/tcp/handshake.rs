@@ -18,48 +18,48 @@ impl Connection {
     /// are used only if both sides offered them (RFC 7323 §2.2 / §3.2, RFC 2018 §2).
     fn take_syn_options(&mut self, seg: &TcpSegment<'_>, now: Instant, we_offered: TcpOptions) {
         let o = &seg.options;
-        self.smss = self.clamp_mss(o.mss);
+        self.snd.mss = self.clamp_mss(o.mss);
         // Nothing has been sent yet: start the controller afresh so the initial window is the
         // RFC 6928 one for the negotiated MSS, not for the 536-byte default.
-        self.cc = super::congestion::new_controller(self.cc_algorithm, self.smss);
+        self.rec.new_controller(self.snd.mss);
         match (o.window_scale, we_offered.window_scale) {
             // RFC 7323 §2.3: a shift above 14 is treated as 14.
-            (Some(theirs), Some(_)) => self.snd_shift = theirs.min(14),
+            (Some(theirs), Some(_)) => self.snd.shift = theirs.min(14),
             _ => {
-                self.snd_shift = 0;
-                self.rcv_shift = 0;
+                self.snd.shift = 0;
+                self.rcv.shift = 0;
             }
         }
         self.sack_ok = self.sack_ok && o.sack_permitted && we_offered.sack_permitted;
         match (o.timestamps, we_offered.timestamps) {
-            (Some((tsval, _)), Some(_)) if self.ts_ok => {
-                self.ts_recent = tsval;
-                self.ts_recent_at = now;
+            (Some((tsval, _)), Some(_)) if self.ts.ok => {
+                self.ts.recent = tsval;
+                self.ts.recent_at = now;
             }
-            _ => self.ts_ok = false,
+            _ => self.ts.ok = false,
         }
     }
 
     /// The options we put on our SYN or SYN-ACK.
     pub(super) fn syn_options(&self, now: Instant) -> TcpOptions {
         let mut o = TcpOptions {
-            mss: Some(self.rmss.min(65535) as u16),
+            mss: Some(self.rcv.mss.min(65535) as u16),
             ..TcpOptions::default()
         };
         let answering = self.state == State::SynReceived;
         let peer = &self.peer_syn_options;
         // A SYN-ACK carries an option only if the SYN did (RFC 7323 §1.3, RFC 2018 §2).
         if !answering || peer.window_scale.is_some() {
-            o.window_scale = Some(self.rcv_shift).filter(|_| self.rcv_shift > 0 || answering);
-            if !answering && self.rcv_shift == 0 {
+            o.window_scale = Some(self.rcv.shift).filter(|_| self.rcv.shift > 0 || answering);
+            if !answering && self.rcv.shift == 0 {
                 o.window_scale = None;
             }
         }
         if self.sack_ok && (!answering || peer.sack_permitted) {
             o.sack_permitted = true;
         }
-        if self.ts_ok && (!answering || peer.timestamps.is_some()) {
-            let echo = if answering { self.ts_recent } else { 0 };
+        if self.ts.ok && (!answering || peer.timestamps.is_some()) {
+            let echo = if answering { self.ts.recent } else { 0 };
             o.timestamps = Some((self.ts_now(now), echo));
         }
         o
@@ -69,54 +69,54 @@ impl Connection {
     pub(super) fn accept_syn(&mut self, seg: &TcpSegment<'_>, now: Instant) {
         self.passive = true;
         self.peer_syn_options = seg.options;
-        self.irs = seg.seq;
-        self.rcv_nxt = seg.seq.add(1);
-        self.snd_wnd = usize::from(seg.window); // never scaled in a SYN (RFC 7323 §2.2)
-        self.max_snd_wnd = self.snd_wnd;
-        self.snd_wl1 = seg.seq;
-        self.snd_wl2 = self.iss;
+        self.rcv.irs = seg.seq;
+        self.rcv.nxt = seg.seq.add(1);
+        self.snd.wnd = usize::from(seg.window); // never scaled in a SYN (RFC 7323 §2.2)
+        self.snd.max_wnd = self.snd.wnd;
+        self.snd.wl1 = seg.seq;
+        self.snd.wl2 = self.snd.iss;
         let offered = TcpOptions {
-            window_scale: Some(self.rcv_shift),
+            window_scale: Some(self.rcv.shift),
             sack_permitted: self.sack_ok,
-            timestamps: self.ts_ok.then_some((0, 0)),
+            timestamps: self.ts.ok.then_some((0, 0)),
             ..TcpOptions::default()
         };
         self.take_syn_options(seg, now, offered);
         if seg.options.window_scale.is_none() {
-            self.rcv_shift = 0;
+            self.rcv.shift = 0;
         }
-        self.rcv_adv = self.rcv_nxt;
+        self.rcv.adv = self.rcv.nxt;
         self.set_state(State::SynReceived);
         self.syn_pending = true;
         self.last_recv = now;
-        self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+        self.timers.set(Timer::Retransmit, now + self.rec.rtt.rto());
     }
 
     /// Builds an established connection from a valid SYN-cookie ACK (RFC 4987 §3.6): the
     /// handshake state lives in the cookie, options other than MSS are not used.
     pub(super) fn accept_cookie(&mut self, seg: &TcpSegment<'_>, mss: u16, now: Instant) {
         self.passive = true;
-        self.irs = seg.seq.sub(1);
-        self.rcv_nxt = seg.seq;
-        self.iss = seg.ack.sub(1);
-        self.snd_una = seg.ack;
-        self.snd_nxt = seg.ack;
-        self.snd_max = seg.ack;
-        self.recover = seg.ack;
-        self.rtx_mark = seg.ack;
-        self.syn_acked = true;
-        self.snd_shift = 0;
-        self.rcv_shift = 0;
-        self.ts_ok = false;
+        self.rcv.irs = seg.seq.sub(1);
+        self.rcv.nxt = seg.seq;
+        self.snd.iss = seg.ack.sub(1);
+        self.snd.una = seg.ack;
+        self.snd.nxt = seg.ack;
+        self.snd.max = seg.ack;
+        self.rec.recover = seg.ack;
+        self.rec.rtx_mark = seg.ack;
+        self.snd.syn_acked = true;
+        self.snd.shift = 0;
+        self.rcv.shift = 0;
+        self.ts.ok = false;
         self.sack_ok = false;
-        self.smss = self.clamp_mss(Some(mss));
-        self.cc = super::congestion::new_controller(self.cc_algorithm, self.smss);
-        self.snd_wnd = usize::from(seg.window);
-        self.max_snd_wnd = self.snd_wnd;
-        self.snd_wl1 = seg.seq;
-        self.snd_wl2 = seg.ack;
+        self.snd.mss = self.clamp_mss(Some(mss));
+        self.rec.new_controller(self.snd.mss);
+        self.snd.wnd = usize::from(seg.window);
+        self.snd.max_wnd = self.snd.wnd;
+        self.snd.wl1 = seg.seq;
+        self.snd.wl2 = seg.ack;
         // Without window scaling we can only ever advertise 64 KiB.
-        self.rcv_adv = self.rcv_nxt.add(self.recv_buf.window().min(65535));
+        self.rcv.adv = self.rcv.nxt.add(self.rcv.buf.window().min(65535));
         self.last_recv = now;
         self.set_state(State::Established);
         // A fresh connection holds no out-of-order ranges: nothing can be refused.
@@ -131,7 +131,7 @@ impl Connection {
             return Verdict::Drop(DropReason::TcpSynFin);
         }
         // First: the ACK bit. An ACK for something we never sent is answered with RST.
-        if seg.ack() && (seg.ack.le(self.iss) || seg.ack.gt(self.snd_max)) {
+        if seg.ack() && (seg.ack.le(self.snd.iss) || seg.ack.gt(self.snd.max)) {
             if !seg.rst() {
                 self.rst_pending = Some((seg.ack, None));
             }
@@ -153,15 +153,15 @@ impl Connection {
             return Verdict::Drop(DropReason::TcpUnexpected);
         }
         let offered = self.syn_options(now);
-        self.irs = seg.seq;
-        self.rcv_nxt = seg.seq.add(1);
+        self.rcv.irs = seg.seq;
+        self.rcv.nxt = seg.seq.add(1);
         self.take_syn_options(seg, now, offered);
         self.last_recv = now;
         if ack_ok {
             // RFC 9293 §3.10.7.3: window from the SYN-ACK, unscaled (RFC 7323 §2.2).
             self.complete_handshake(seg, now, usize::from(seg.window));
-            self.rcv_adv = self.rcv_nxt;
-            self.ack_now = true;
+            self.rcv.adv = self.rcv.nxt;
+            self.rcv.ack_now = true;
             // Data on a SYN-ACK is legal, if rare.
             // A fresh connection holds no out-of-order ranges: nothing can be refused.
             let _ = self.process_text_and_fin(seg, now);
@@ -169,15 +169,19 @@ impl Connection {
             // Simultaneous open (RFC 9293 §3.5 figure 8): answer with SYN-ACK. Text on the
             // SYN waits for ESTABLISHED (§3.10.7.3: "queue them for processing after the
             // ESTABLISHED state has been reached"), unacknowledged until then.
-            let keep = seg.payload.len().min(self.rmss).min(self.recv_buf.window());
-            self.syn_text = seg.payload[..keep].to_vec();
+            let keep = seg
+                .payload
+                .len()
+                .min(self.rcv.mss)
+                .min(self.rcv.buf.window());
+            self.rcv.syn_text = seg.payload[..keep].to_vec();
             self.peer_syn_options = seg.options;
-            self.snd_wnd = usize::from(seg.window);
-            self.max_snd_wnd = self.snd_wnd;
-            self.snd_wl1 = seg.seq;
+            self.snd.wnd = usize::from(seg.window);
+            self.snd.max_wnd = self.snd.wnd;
+            self.snd.wl1 = seg.seq;
             self.set_state(State::SynReceived);
             self.syn_pending = true;
-            self.rcv_adv = self.rcv_nxt;
+            self.rcv.adv = self.rcv.nxt;
         }
         Verdict::Ok
     }
@@ -187,26 +191,26 @@ impl Connection {
     /// a handshake; `window` is the peer's window in bytes (unscaled in a SYN-ACK, RFC 7323
     /// §2.2; scaled in the final ACK).
     pub(super) fn complete_handshake(&mut self, seg: &TcpSegment<'_>, now: Instant, window: usize) {
-        self.snd_una = seg.ack;
-        self.syn_acked = true;
+        self.snd.una = seg.ack;
+        self.snd.syn_acked = true;
         self.syn_pending = false;
         self.timers.stop(Timer::Retransmit);
         self.rtt_sample_for_syn(seg, now);
-        self.rtt.reset_backoff();
-        self.snd_wnd = window;
-        self.max_snd_wnd = window;
-        self.snd_wl1 = seg.seq;
-        self.snd_wl2 = seg.ack;
+        self.rec.rtt.reset_backoff();
+        self.snd.wnd = window;
+        self.snd.max_wnd = window;
+        self.snd.wl1 = seg.seq;
+        self.snd.wl2 = seg.ack;
         self.last_recv = now;
         self.set_state(State::Established);
         if let Some(k) = self.keepalive {
             self.timers.set(Timer::Keepalive, now + k);
         }
         // Text queued from a simultaneous-open SYN (§3.10.7.3) is in order now.
-        if !self.syn_text.is_empty() {
-            let text = std::mem::take(&mut self.syn_text);
-            let advanced = self.recv_buf.write_at(0, &text);
-            self.rcv_nxt = self.rcv_nxt.add(advanced);
+        if !self.rcv.syn_text.is_empty() {
+            let text = std::mem::take(&mut self.rcv.syn_text);
+            let advanced = self.rcv.buf.write_at(0, &text);
+            self.rcv.nxt = self.rcv.nxt.add(advanced);
             self.stats.bytes_received += advanced as u64;
             if advanced > 0 {
                 self.schedule_ack(now, advanced);
@@ -222,12 +226,12 @@ impl Connection {
         seg: &TcpSegment<'_>,
         now: Instant,
     ) -> Option<Verdict> {
-        if self.state != State::SynReceived || !seg.syn() || seg.rst() || seg.seq != self.irs {
+        if self.state != State::SynReceived || !seg.syn() || seg.rst() || seg.seq != self.rcv.irs {
             return None;
         }
-        if seg.ack() && seg.ack == self.iss.add(1) && !self.passive {
+        if seg.ack() && seg.ack == self.snd.iss.add(1) && !self.passive {
             self.complete_handshake(seg, now, usize::from(seg.window));
-            self.ack_now = true;
+            self.rcv.ack_now = true;
             return Some(Verdict::Ok);
         }
         self.syn_pending = true;
@@ -241,8 +245,8 @@ impl Connection {
         seg: &TcpSegment<'_>,
         now: Instant,
     ) -> Option<Verdict> {
-        if seg.ack.gt(self.snd_una) && seg.ack.le(self.snd_max) {
-            let window = usize::from(seg.window) << self.snd_shift;
+        if seg.ack.gt(self.snd.una) && seg.ack.le(self.snd.max) {
+            let window = usize::from(seg.window) << self.snd.shift;
             self.complete_handshake(seg, now, window);
             None
         } else {
@@ -253,15 +257,15 @@ impl Connection {
 
     fn rtt_sample_for_syn(&mut self, seg: &TcpSegment<'_>, now: Instant) {
         // Karn: only a SYN sent once may be timed (unless timestamps echo it).
-        if let (true, Some((_, ecr))) = (self.ts_ok, seg.options.timestamps) {
+        if let (true, Some((_, ecr))) = (self.ts.ok, seg.options.timestamps) {
             if ecr != 0 {
                 let ms = self.ts_now(now).wrapping_sub(ecr);
                 if ms < 60_000 {
-                    self.rtt.sample(Duration::from_millis(u64::from(ms)));
+                    self.rec.rtt.sample(Duration::from_millis(u64::from(ms)));
                 }
             }
         } else if self.syn_retries == 0 {
-            self.rtt.sample(now.saturating_since(self.last_send));
+            self.rec.rtt.sample(now.saturating_since(self.last_send));
         }
     }
 }

@@ -55,7 +55,7 @@ impl Connection {
         // RFC 5927 §4.1: SND.UNA =< SEG.SEQ < SND.NXT (SND.MAX here: SND.NXT is rewound while
         // retransmitting, and data up to SND.MAX really was sent). In SYN-SENT this admits
         // exactly ISS once the SYN is out.
-        if !(r.seq.ge(self.snd_una) && r.seq.lt(self.snd_max)) {
+        if !(r.seq.ge(self.snd.una) && r.seq.lt(self.snd.max)) {
             return Err(DropReason::IcmpTcpSeqNotInFlight);
         }
         let (t, code) = (r.error.icmp_type, r.error.code);
@@ -83,25 +83,25 @@ impl Connection {
         };
         let pmtu = usize::from(reported.max(r.min_pmtu).max(68));
         // RFC 5927 §7.2: an MTU at or above what we send with cannot be about our datagram.
-        if pmtu >= self.mtu {
+        if pmtu >= self.snd.mtu {
             return Err(DropReason::IcmpFragNeededNotSmaller);
         }
-        self.mtu = pmtu;
+        self.snd.mtu = pmtu;
         let mss = pmtu - 40;
         debug!(
             "tcp {} -> {}: path MTU {pmtu}, MSS {}",
             self.local,
             self.remote,
-            mss.min(self.smss)
+            mss.min(self.snd.mss)
         );
-        if mss < self.smss {
-            self.smss = mss;
-            self.cc.set_mss(mss);
+        if mss < self.snd.mss {
+            self.snd.mss = mss;
+            self.rec.cc.set_mss(mss);
             // Resend what was lost at the old size: data only. In SYN-SENT / SYN-RECEIVED the
             // SYN has its own timer, and rewinding SND.NXT below ISS + 1 would leave it behind
             // SND.UNA once the handshake completes (nothing would be sent again).
             if self.state.is_synchronized() {
-                self.snd_nxt = self.snd_una;
+                self.snd.nxt = self.snd.una;
             }
         }
         Ok(())

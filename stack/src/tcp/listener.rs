@@ -22,6 +22,17 @@ pub(super) struct Listener {
     pub(super) generation: u32,
 }
 
+/// A listening port as a socket table lists it (`ss -l`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListenerInfo {
+    /// The port.
+    pub port: u16,
+    /// Most established connections waiting for `accept` (the backlog argument).
+    pub backlog: usize,
+    /// Established connections waiting for `accept` now.
+    pub queued: usize,
+}
+
 impl Listener {
     pub(super) fn new(backlog: usize, generation: u32) -> Self {
         Listener {
@@ -33,6 +44,15 @@ impl Listener {
 }
 
 impl TcpLayer {
+    /// Every listener (O(listeners), for a socket table).
+    pub(crate) fn listener_infos(&self) -> impl Iterator<Item = ListenerInfo> + '_ {
+        self.listeners.iter().map(|(&port, l)| ListenerInfo {
+            port,
+            backlog: l.backlog,
+            queued: l.accept_queue.len(),
+        })
+    }
+
     /// Whether the half-open queue overflowed within `tcp_syncookie_window` (so SYN cookies may
     /// be outstanding).
     fn recent_overflow(&self, cfg: &Config, now: Instant) -> bool {

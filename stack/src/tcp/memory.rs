@@ -25,7 +25,7 @@ impl TcpLayer {
                 .slots
                 .iter()
                 .filter_map(|s| s.conn.as_ref())
-                .map(|c| c.send_buf.allocated() + c.recv_buf.allocated())
+                .map(|c| c.snd.buf.allocated() + c.rcv.buf.allocated())
                 .sum(),
             timer_entries: self.heap.len(),
             replies: self.replies.len(),

@@ -19,9 +19,11 @@ mod listener;
 mod memory;
 mod output;
 mod receiver;
+pub mod recovery;
 mod ring;
 pub mod rtt;
 pub mod send_buffer;
+mod sender;
 pub mod state;
 pub mod syncookie;
 mod table;
@@ -29,6 +31,7 @@ mod time_wait;
 pub mod timers;
 
 pub use connection::ConnStats;
+pub use listener::ListenerInfo;
 pub use state::State;
 
 use crate::config::Config;
@@ -129,6 +132,20 @@ pub struct TcpInfo {
     pub stats: ConnStats,
     /// Congestion-control algorithm.
     pub congestion: &'static str,
+    /// When a segment was last sent (None in the compact TIME-WAIT table).
+    pub last_send: Option<Instant>,
+    /// When a segment was last received (None in the compact TIME-WAIT table).
+    pub last_recv: Option<Instant>,
+    /// The MSS we announced (what full-sized segments from the peer carry at most).
+    pub rcv_mss: usize,
+    /// Window-scale shift applied to the peer's windows (RFC 7323 §2.3; 0 if not negotiated).
+    pub snd_wscale: u8,
+    /// Window-scale shift we apply to the windows we advertise (0 if not negotiated).
+    pub rcv_wscale: u8,
+    /// Timestamps negotiated (RFC 7323 §3).
+    pub timestamps: bool,
+    /// SACK permitted (RFC 2018).
+    pub sack: bool,
 }
 
 /// A TCP connection handle.
@@ -211,6 +228,8 @@ pub(crate) struct LayerCounters {
     pub(crate) cookies_accepted: u64,
     pub(crate) time_wait_recycled: u64,
     pub(crate) time_wait_reused: u64,
+    /// Retransmissions, timeouts and loss-recovery counters of every connection.
+    pub(crate) loss: recovery::LossTotals,
 }
 
 /// Most stateless replies waiting to be sent; more are dropped (they are answers to floods).
@@ -268,7 +287,9 @@ impl TcpLayer {
             }
             slot.scheduled = None;
             if let Some(conn) = slot.conn.as_mut() {
+                let before = conn.loss_totals();
                 conn.on_timeout(now);
+                self.counters.loss.add_delta(&before, &conn.loss_totals());
             }
             self.touched(index);
         }
@@ -300,10 +321,13 @@ impl TcpLayer {
         }
         while let Some(&index) = self.ready.front() {
             let slot = &mut self.slots[index as usize];
-            let out = slot
-                .conn
-                .as_mut()
-                .and_then(|c| c.poll_segment(now, buf, ip));
+            let counters = &mut self.counters.loss;
+            let out = slot.conn.as_mut().and_then(|c| {
+                let before = c.loss_totals();
+                let n = c.poll_segment(now, buf, ip);
+                counters.add_delta(&before, &c.loss_totals());
+                n
+            });
             match out {
                 Some(n) => {
                     // Keep it at the front: it may have more; timers may have moved.
@@ -380,13 +404,16 @@ impl TcpLayer {
             };
             // Out-of-order ranges: this connection's share is the per-connection limit, or
             // what the total leaves it (Config::tcp_ooo_max_ranges{,_total}).
-            let before = conn.recv_buf.out_of_order_ranges();
+            let before = conn.rcv.buf.out_of_order_ranges();
             let others = self.ooo_ranges.saturating_sub(before);
             let room = cfg.tcp_ooo_max_ranges_total.saturating_sub(others);
-            conn.recv_buf
+            conn.rcv
+                .buf
                 .set_max_ranges(cfg.tcp_ooo_max_ranges.min(room));
+            let before = conn.loss_totals();
             let verdict = conn.on_segment(seg, now, &mut self.challenge);
-            self.ooo_ranges = others + conn.recv_buf.out_of_order_ranges();
+            self.counters.loss.add_delta(&before, &conn.loss_totals());
+            self.ooo_ranges = others + conn.rcv.buf.out_of_order_ranges();
             self.touched(index);
             return match verdict {
                 Verdict::Ok => Ok(()),
@@ -517,7 +544,7 @@ impl TcpLayer {
     pub(crate) fn close(&mut self, h: ConnHandle) -> Result<(), TcpError> {
         self.with_conn(h, |c| {
             c.detached = true;
-            if c.recv_buf.readable() > 0 && c.state.is_synchronized() {
+            if c.rcv.buf.readable() > 0 && c.state.is_synchronized() {
                 c.abort();
             } else if c.state == State::SynSent || c.state == State::Closed {
                 c.close_now(None);

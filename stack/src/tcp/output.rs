@@ -13,7 +13,7 @@ use super::timers::Timer;
 use super::write_packet;
 use crate::time::Instant;
 use crate::wire::tcp::{flags, SeqNumber, TcpOptions, TcpRepr};
-use log::{debug, trace};
+use log::trace;
 
 /// Puts the IPv4 header in front of emitted segments (`ip::egress`; TCP writes only its segment).
 pub(crate) use crate::ip::egress::IpOut;
@@ -22,46 +22,46 @@ impl Connection {
     /// The window to advertise, scaled for the header, never shrinking the right edge already
     /// offered (RFC 9293 §3.8.6.2.2 receiver SWS avoidance; RFC 7323 §2.4 rounding).
     fn advertise(&mut self, syn: bool) -> u16 {
-        let space = self.recv_buf.window();
+        let space = self.rcv.buf.window();
         if syn {
-            self.rcv_adv = self.rcv_nxt.add(space.min(65535));
+            self.rcv.adv = self.rcv.nxt.add(space.min(65535));
             return space.min(65535) as u16;
         }
-        let current = if self.rcv_adv.gt(self.rcv_nxt) {
-            self.rcv_adv.distance(self.rcv_nxt) as usize
+        let current = if self.rcv.adv.gt(self.rcv.nxt) {
+            self.rcv.adv.distance(self.rcv.nxt) as usize
         } else {
             0
         };
-        let threshold = (self.recv_buf.capacity() / 2).min(self.rmss);
+        let threshold = (self.rcv.buf.capacity() / 2).min(self.rcv.mss);
         let mut wnd = if space >= current + threshold {
             space
         } else {
             current.min(space)
         };
-        wnd = wnd.min(65535usize << self.rcv_shift);
-        let field = wnd >> self.rcv_shift;
-        let right = self.rcv_nxt.add(field << self.rcv_shift);
-        if right.gt(self.rcv_adv) || self.rcv_adv.lt(self.rcv_nxt) {
-            self.rcv_adv = right;
+        wnd = wnd.min(65535usize << self.rcv.shift);
+        let field = wnd >> self.rcv.shift;
+        let right = self.rcv.nxt.add(field << self.rcv.shift);
+        if right.gt(self.rcv.adv) || self.rcv.adv.lt(self.rcv.nxt) {
+            self.rcv.adv = right;
         }
         field as u16
     }
 
-    fn segment_options(&self, now: Instant) -> TcpOptions {
+    pub(super) fn segment_options(&self, now: Instant) -> TcpOptions {
         let mut o = TcpOptions::default();
-        if self.ts_ok {
-            o.timestamps = Some((self.ts_now(now), self.ts_recent));
+        if self.ts.ok {
+            o.timestamps = Some((self.ts_now(now), self.ts.recent));
         }
         // RFC 2883 §4: a duplicate segment's range goes first (a D-SACK block), then the
         // usual blocks.
-        let first = usize::from(self.dsack.is_some());
-        o.sack_blocks[0] = self.dsack;
-        if self.sack_ok && self.recv_buf.has_out_of_order() {
+        let first = usize::from(self.rcv.dsack.is_some());
+        o.sack_blocks[0] = self.rcv.dsack;
+        if self.sack_ok && self.rcv.buf.has_out_of_order() {
             // RFC 2018 §4: the most recently changed block first, as many as fit.
             let mut blocks = [(0usize, 0usize); 4];
-            let n = self.recv_buf.sack_blocks(&mut blocks[..4 - first]);
+            let n = self.rcv.buf.sack_blocks(&mut blocks[..4 - first]);
             for (slot, (s, e)) in o.sack_blocks[first..].iter_mut().zip(blocks[..n].iter()) {
-                *slot = Some((self.rcv_nxt.add(*s), self.rcv_nxt.add(*e)));
+                *slot = Some((self.rcv.nxt.add(*s), self.rcv.nxt.add(*e)));
             }
         }
         o
@@ -69,7 +69,7 @@ impl Connection {
 
     /// Writes one segment: `payload_len` bytes from send-buffer offset `payload_off`.
     #[allow(clippy::too_many_arguments)]
-    fn write(
+    pub(super) fn write(
         &mut self,
         now: Instant,
         buf: &mut [u8],
@@ -82,20 +82,23 @@ impl Connection {
         let syn = flag_bits & flags::SYN != 0;
         let window = self.advertise(syn);
         // A D-SACK block is reported once (RFC 2883 §4).
-        self.dsack = None;
+        if self.rcv.dsack.is_some() && options.sack_blocks[0] == self.rcv.dsack {
+            self.rec.loss.stats.dsacks_sent += 1;
+        }
+        self.rcv.dsack = None;
         let with_ack = flag_bits & flags::ACK != 0;
         let repr = TcpRepr {
             src_port: self.local.port(),
             dst_port: self.remote.port(),
             seq,
-            ack: if with_ack { self.rcv_nxt } else { SeqNumber(0) },
+            ack: if with_ack { self.rcv.nxt } else { SeqNumber(0) },
             flags: flag_bits,
             window,
             options,
         };
         let start = crate::wire::ipv4::HEADER_LEN + repr.header_len();
         let len = match payload {
-            Some((off, n)) => self.send_buf.read_at(off, &mut buf[start..start + n]),
+            Some((off, n)) => self.snd.buf.read_at(off, &mut buf[start..start + n]),
             None => 0,
         };
         let n = write_packet(buf, *self.local.ip(), *self.remote.ip(), &repr, len, ip);
@@ -108,27 +111,15 @@ impl Connection {
         self.stats.segs_out += 1;
         self.last_send = now;
         if with_ack {
-            if self.acks_owed > 0 {
-                self.acks_owed -= 1;
+            if self.rcv.acks_owed > 0 {
+                self.rcv.acks_owed -= 1;
             } else {
-                self.ack_now = false;
+                self.rcv.ack_now = false;
             }
-            self.unacked_segments = 0;
+            self.rcv.unacked_segments = 0;
             self.timers.stop(Timer::DelayedAck);
         }
         n
-    }
-
-    /// Most payload one segment may carry with `options`, given the MSS and the buffer.
-    fn max_payload(&self, options: &TcpOptions, buf_len: usize) -> usize {
-        let opts = options.emitted_len();
-        // RFC 6691: the MSS counts data only; options come out of it.
-        let by_mss = self.smss.saturating_sub(opts).max(1);
-        let by_buf = buf_len.saturating_sub(crate::wire::ipv4::HEADER_LEN + 20 + opts);
-        let by_mtu = self
-            .mtu
-            .saturating_sub(crate::wire::ipv4::HEADER_LEN + 20 + opts);
-        by_mss.min(by_buf).min(by_mtu)
     }
 
     /// Emits the next segment this connection wants to send, if any.
@@ -144,12 +135,12 @@ impl Connection {
             } else {
                 flags::RST
             };
-            let save = self.rcv_nxt;
+            let save = self.rcv.nxt;
             if let Some(a) = ack {
-                self.rcv_nxt = a;
+                self.rcv.nxt = a;
             }
             let n = self.write(now, buf, ip, seq, f, TcpOptions::default(), None);
-            self.rcv_nxt = save;
+            self.rcv.nxt = save;
             return Some(n);
         }
         match self.state {
@@ -162,13 +153,16 @@ impl Connection {
                 // RFC 5961 §3.2 / §4.2: a challenge ACK (or the ACK an unacceptable segment
                 // gets, RFC 9293 §3.10.7.4) goes out in SYN-RECEIVED too, not only once
                 // the connection is established.
-                if self.ack_now {
+                if self.rcv.ack_now {
                     let o = self.segment_options(now);
-                    return Some(self.write(now, buf, ip, self.snd_max, flags::ACK, o, None));
+                    return Some(self.write(now, buf, ip, self.snd.max, flags::ACK, o, None));
                 }
                 return None;
             }
             _ => {}
+        }
+        if let Some(n) = self.poll_probe(now, buf, ip) {
+            return Some(n);
         }
         if let Some(n) = self.poll_recovery(now, buf, ip) {
             return Some(n);
@@ -181,15 +175,15 @@ impl Connection {
             // RFC 9293 §3.8.6.1 / RFC 1122 §4.2.3.6: an old sequence number elicits an ACK
             // carrying the current window.
             let o = self.segment_options(now);
-            return Some(self.write(now, buf, ip, self.snd_una.sub(1), flags::ACK, o, None));
+            return Some(self.write(now, buf, ip, self.snd.una.sub(1), flags::ACK, o, None));
         }
-        if self.ack_now {
+        if self.rcv.ack_now {
             let o = self.segment_options(now);
             // A pure ACK carries SND.MAX, not SND.NXT (as BSD does): while SND.NXT is rewound for
             // a retransmission it may sit below sequence space the peer has already received
             // (even at our FIN), and the peer would find the ACK unacceptable and answer it with
             // another ACK — an ACK ping-pong that never delivers the acknowledgment.
-            return Some(self.write(now, buf, ip, self.snd_max, flags::ACK, o, None));
+            return Some(self.write(now, buf, ip, self.snd.max, flags::ACK, o, None));
         }
         None
     }
@@ -210,201 +204,13 @@ impl Connection {
         } else {
             flags::SYN | flags::ACK
         };
-        let n = self.write(now, buf, ip, self.iss, f, options, None);
-        self.snd_nxt = self.iss.add(1);
-        if self.snd_max.lt(self.snd_nxt) {
-            self.snd_max = self.snd_nxt;
+        let n = self.write(now, buf, ip, self.snd.iss, f, options, None);
+        self.snd.nxt = self.snd.iss.add(1);
+        if self.snd.max.lt(self.snd.nxt) {
+            self.snd.max = self.snd.nxt;
         }
         if !self.timers.is_set(Timer::Retransmit) {
-            self.timers.set(Timer::Retransmit, now + self.rtt.rto());
-        }
-        Some(n)
-    }
-
-    /// Retransmissions during fast recovery: the next SACK hole, or SND.UNA without SACK.
-    fn poll_recovery(&mut self, now: Instant, buf: &mut [u8], ip: &mut IpOut<'_>) -> Option<usize> {
-        self.recovery?;
-        if self.rtx_budget == 0 {
-            return None;
-        }
-        let base = self.data_start();
-        let options = self.segment_options(now);
-        let room = self.max_payload(&options, buf.len());
-        let (seq, len) = if self.sack_ok && !self.scoreboard.is_empty() {
-            let from = if self.rtx_mark.gt(base) {
-                self.rtx_mark.distance(base) as usize
-            } else {
-                0
-            };
-            match self.scoreboard.next_hole(from) {
-                Some((s, e)) => (base.add(s), (e - s).min(room)),
-                None => {
-                    self.rtx_budget = 0;
-                    return None;
-                }
-            }
-        } else if self.rtx_mark == self.snd_una {
-            let off = self.snd_una.distance(base) as usize;
-            (
-                self.snd_una,
-                self.send_buf.len().saturating_sub(off).min(room),
-            )
-        } else {
-            self.rtx_budget = 0;
-            return None;
-        };
-        self.rtx_budget -= 1;
-        self.stats.retransmits += 1;
-        self.rtt_probe = None;
-        let n = self.emit_range(now, buf, ip, seq, len, options);
-        self.rtx_mark = seq.add(len.max(1));
-        trace!(
-            "tcp {} -> {}: retransmit {} len {}",
-            self.local,
-            self.remote,
-            seq,
-            len
-        );
-        Some(n)
-    }
-
-    /// Emits `[seq, seq + len)` of the send buffer, with FIN if it reaches our FIN.
-    fn emit_range(
-        &mut self,
-        now: Instant,
-        buf: &mut [u8],
-        ip: &mut IpOut<'_>,
-        seq: SeqNumber,
-        len: usize,
-        options: TcpOptions,
-    ) -> usize {
-        let base = self.data_start();
-        let off = seq.distance(base) as usize;
-        let end_of_data = off + len == self.send_buf.len();
-        let mut f = flags::ACK;
-        if len > 0 && end_of_data {
-            f |= flags::PSH;
-        }
-        let with_fin = end_of_data && self.our_fin_seq().is_some_and(|fin| seq.add(len) == fin);
-        if with_fin {
-            f |= flags::FIN;
-        }
-        let payload = (len > 0).then_some((off, len));
-        self.write(now, buf, ip, seq, f, options, payload)
-    }
-
-    /// New data, or the resend from SND.NXT after a timeout (skipping SACKed ranges).
-    fn poll_data(&mut self, now: Instant, buf: &mut [u8], ip: &mut IpOut<'_>) -> Option<usize> {
-        if !matches!(
-            self.state,
-            State::Established
-                | State::CloseWait
-                | State::FinWait1
-                | State::Closing
-                | State::LastAck
-        ) {
-            return None;
-        }
-        let base = self.data_start();
-        let mut off = self.data_sent_offset();
-        let mut limit = self.send_buf.len();
-        if self.sack_ok && !self.scoreboard.is_empty() && self.snd_nxt.lt(self.snd_max) {
-            // Resending after a timeout: skip what the receiver already holds (RFC 6675 §5.1).
-            if let Some(high) = self.scoreboard.highest() {
-                if off < high {
-                    match self.scoreboard.next_hole(off) {
-                        Some((s, e)) => {
-                            off = s;
-                            limit = e;
-                        }
-                        None => off = high,
-                    }
-                }
-            }
-            self.snd_nxt = base.add(off);
-        }
-        let fin = self.our_fin_seq();
-        let fin_due = fin.is_some_and(|f| self.snd_nxt.le(f));
-        let avail = limit.saturating_sub(off);
-        if avail == 0 && !fin_due {
-            return None;
-        }
-        let options = self.segment_options(now);
-        let flight = self.flight_size();
-        let cwnd = self.cc.cwnd();
-        let peer_room = {
-            let right = self.snd_una.add(self.snd_wnd);
-            if right.gt(self.snd_nxt) {
-                right.distance(self.snd_nxt) as usize
-            } else {
-                0
-            }
-        };
-        let usable = cwnd.min(self.snd_wnd).saturating_sub(flight);
-        let mut len = avail
-            .min(self.max_payload(&options, buf.len()))
-            .min(usable)
-            .min(peer_room);
-        let new_data = self.snd_nxt == self.snd_max;
-        if len < avail || (avail > 0 && len == 0) {
-            // Could not send everything that is queued.
-            if len == 0 {
-                if self.snd_wnd == 0 && flight == 0 && !self.timers.is_set(Timer::Persist) {
-                    self.arm_persist(now);
-                }
-                return None;
-            }
-            // Sender SWS avoidance (§3.8.6.2.1): a partial segment only if it is at least half
-            // the largest window the peer offered, or nothing is in flight.
-            let full = self.max_payload(&options, buf.len()).min(self.smss);
-            if len < full && len < self.max_snd_wnd / 2 && flight > 0 {
-                return None;
-            }
-        }
-        // Nagle (RFC 9293 §3.7.4): hold a small segment while data is unacknowledged.
-        let full = self.max_payload(&options, buf.len());
-        if new_data
-            && !self.nodelay
-            && len > 0
-            && len < full
-            && self.snd_una != self.snd_max
-            && !(fin_due && len == avail)
-        {
-            return None;
-        }
-        if len == 0 && fin_due && cwnd <= flight && flight > 0 {
-            return None;
-        }
-        if avail == 0 {
-            len = 0;
-        }
-        let seq = self.snd_nxt;
-        let retransmission = seq.lt(self.snd_max);
-        let n = self.emit_range(now, buf, ip, seq, len, options);
-        let fin_sent = fin.is_some_and(|f| seq.add(len) == f) && off + len == self.send_buf.len();
-        self.snd_nxt = seq.add(len + usize::from(fin_sent));
-        if self.snd_max.lt(self.snd_nxt) {
-            self.snd_max = self.snd_nxt;
-        }
-        if retransmission {
-            debug!(
-                "tcp {} -> {}: retransmit {} len {}",
-                self.local, self.remote, seq, len
-            );
-            self.stats.retransmits += 1;
-            self.rtt_probe = None;
-        } else if self.rtt_probe.is_none() && !self.ts_ok && len > 0 {
-            self.rtt_probe = Some((seq, now));
-        }
-        if !self.timers.is_set(Timer::Retransmit) {
-            self.timers.set(Timer::Retransmit, now + self.rtt.rto());
-        }
-        if fin_sent {
-            match self.state {
-                State::Established => self.set_state(State::FinWait1),
-                State::CloseWait => self.set_state(State::LastAck),
-                _ => {}
-            }
+            self.timers.set(Timer::Retransmit, now + self.rec.rtt.rto());
         }
         Some(n)
     }

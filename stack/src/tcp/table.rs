@@ -157,7 +157,7 @@ impl TcpLayer {
             self.by_tuple.remove(&(conn.local.port(), conn.remote));
             self.ooo_ranges = self
                 .ooo_ranges
-                .saturating_sub(conn.recv_buf.out_of_order_ranges());
+                .saturating_sub(conn.rcv.buf.out_of_order_ranges());
             if slot.listener.take().is_some() {
                 self.half_open = self.half_open.saturating_sub(1);
             }

@@ -166,6 +166,13 @@ impl TimeWaitTable {
                 recv_queue: 0,
                 stats: ConnStats::default(),
                 congestion: "",
+                last_send: None,
+                last_recv: None,
+                rcv_mss: 0,
+                snd_wscale: 0,
+                rcv_wscale: 0,
+                timestamps: e.ts.is_some(),
+                sack: false,
             })
     }
 }
@@ -329,15 +336,15 @@ impl TcpLayer {
 
 /// The TIME-WAIT entry for `conn`.
 fn entry_from(conn: &Connection, origin: ConnHandle, two_msl: Duration) -> TwEntry {
-    let window = (conn.recv_buf.window() >> conn.rcv_shift).min(65535) as u16;
+    let window = (conn.rcv.buf.window() >> conn.rcv.shift).min(65535) as u16;
     TwEntry {
-        snd_nxt: conn.snd_max,
-        rcv_nxt: conn.rcv_nxt,
+        snd_nxt: conn.snd.max,
+        rcv_nxt: conn.rcv.nxt,
         window,
-        ts: conn.ts_ok.then_some(TwTimestamps {
-            recent: conn.ts_recent,
-            recent_at: conn.ts_recent_at,
-            offset: conn.ts_offset,
+        ts: conn.ts.ok.then_some(TwTimestamps {
+            recent: conn.ts.recent,
+            recent_at: conn.ts.recent_at,
+            offset: conn.ts.offset,
         }),
         expires: conn
             .timers
