@@ -15,6 +15,12 @@ use crate::time::{Duration, Instant};
 use crate::wire::tcp::SeqNumber;
 use log::debug;
 
+/// A SACK block `[left, right)`.
+pub type Block = (SeqNumber, SeqNumber);
+
+/// The blocks of one ACK (RFC 2018 §3: at most four).
+pub type Blocks = [Option<Block>; 4];
+
 /// What the connection's retransmission timer means while armed (RFC 8985 §8: one timer serves
 /// the RTO, the probe timeout and the reordering timeout).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -122,14 +128,7 @@ impl LossRecovery {
     /// SEG.ACK or inside the second block. D-SACKs outside `[oldest, SND.MAX]` and SACK blocks
     /// outside `(SND.UNA, SND.MAX]` (or inverted) are ignored and counted. Returns the D-SACK
     /// and the SACK blocks to believe.
-    pub fn classify(
-        &mut self,
-        blocks: &[Option<(SeqNumber, SeqNumber)>; 4],
-        v: &AckView,
-    ) -> (
-        Option<(SeqNumber, SeqNumber)>,
-        [Option<(SeqNumber, SeqNumber)>; 4],
-    ) {
+    pub fn classify(&mut self, blocks: &Blocks, v: &AckView) -> (Option<Block>, Blocks) {
         let mut sacks = [None; 4];
         let mut dsack = None;
         for (i, (l, r)) in blocks.iter().flatten().copied().enumerate() {
@@ -163,8 +162,8 @@ impl LossRecovery {
     pub fn on_ack(
         &mut self,
         v: &AckView,
-        dsack: Option<(SeqNumber, SeqNumber)>,
-        sacks: &[Option<(SeqNumber, SeqNumber)>; 4],
+        dsack: Option<Block>,
+        sacks: &Blocks,
         sack_ok: bool,
         now: Instant,
     ) -> AckOutcome {

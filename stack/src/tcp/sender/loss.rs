@@ -6,7 +6,7 @@
 use super::super::connection::Connection;
 use super::super::output::IpOut;
 use super::super::timers::Timer;
-use crate::tcp::recovery::engine::{AckOutcome, AckView, LossTimer, Probe};
+use crate::tcp::recovery::engine::{AckOutcome, AckView, Block, Blocks, LossTimer, Probe};
 use crate::tcp::recovery::undo::Episode;
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::TcpSegment;
@@ -42,10 +42,7 @@ impl Connection {
         &mut self,
         seg: &TcpSegment<'_>,
         now: Instant,
-    ) -> (
-        [Option<(crate::wire::tcp::SeqNumber, crate::wire::tcp::SeqNumber)>; 4],
-        AckOutcome,
-    ) {
+    ) -> (Blocks, AckOutcome) {
         let (tsecr, echo_sent_at) = self.echo(seg, now);
         let v = AckView {
             ack: seg.ack,
@@ -231,7 +228,7 @@ impl Connection {
         &self,
         start: crate::wire::tcp::SeqNumber,
         len: usize,
-    ) -> Option<(crate::wire::tcp::SeqNumber, crate::wire::tcp::SeqNumber)> {
+    ) -> Option<Block> {
         if !self.rec.loss.cfg.dsack {
             return None;
         }
