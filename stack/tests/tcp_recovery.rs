@@ -333,3 +333,23 @@ fn oscillating_reordering_cannot_make_it_retransmit_without_bound() {
     assert!(data_out <= 20, "{data_out} segments sent: {info:?}");
     assert!(info.cwnd >= SEG, "{info:?}");
 }
+
+#[test]
+fn tail_loss_probe_without_timestamps() {
+    let mut opts = Peer::full_syn_options();
+    opts.timestamps = None;
+    let mut x = passive_after(config(), opts, 2048, ms(RTT));
+    let data = pattern(3 * 1460, 8);
+    assert_eq!(x.p.stack.tcp_send(x.h, &data), Ok(data.len()));
+    let outs = x.p.drain();
+    assert_eq!(outs.len(), 3, "{outs:?}");
+    let s: Vec<u32> = outs.iter().map(|o| o.seq).collect();
+    x.p.now += ms(RTT);
+    assert!(x.p.send_ack(s[1]).is_empty());
+    let (_, outs) = x.p.next_output(x.p.now + ms(1000)).unwrap();
+    assert_eq!(outs[0].seq, s[2], "probe: {outs:?}");
+    x.p.now += ms(RTT);
+    let outs = x.p.send(x.p.seg(ACK).sack(&[(s[2], outs[0].end())]));
+    assert_eq!(outs.len(), 1, "{outs:?} {:?}", x.p.stack.tcp_info(x.h));
+    assert_eq!(outs[0].seq, s[1]);
+}

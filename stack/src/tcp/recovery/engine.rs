@@ -343,10 +343,13 @@ impl LossRecovery {
             self.timer = LossTimer::Reorder;
             return at;
         }
-        if probe_ok && self.cfg.tlp && self.tlp.can_probe() {
+        let pto = tlp::pto(srtt, one_segment, rto);
+        // RFC 8985 §7.2 caps the PTO at the RTO; a probe due no earlier than the RTO would only
+        // duplicate it, so then the RTO (with its backoff) is armed instead.
+        if probe_ok && self.cfg.tlp && self.tlp.can_probe() && pto < rto {
             self.timer = LossTimer::Probe;
             self.probe_armed_at = Some(now);
-            return now + tlp::pto(srtt, one_segment, rto);
+            return now + pto;
         }
         self.timer = LossTimer::Rto;
         rto_at
