@@ -7,7 +7,7 @@
 //! `echo_send`, ...) may come at any time; drain `poll_transmit` after them too.
 
 use crate::config::{Config, ConfigError};
-use crate::icmp::{self as policy, DstKind, Quoted, TokenBucket, MAX_QUOTE};
+use crate::icmp::{self as policy, DstKind, TokenBucket};
 use crate::ip::egress::{Egress, TcpTuple};
 use crate::ip::fragment::{BufferPool, QueueError, TxQueue};
 use crate::ip::ident::IdentGenerator;
@@ -16,18 +16,16 @@ use crate::ip::reassembly::{
     FragDrop, Fragment, FragmentKey, Outcome, Reassembler, ReassemblyLimits,
 };
 use crate::rand::{derive_key, label, Rng};
-use crate::socket::{
-    Delivery, IcmpError, Kind, Queued, SendError, SocketEvent, SocketHandle, SocketSet,
-};
+use crate::socket::{Queued, SendError, SocketEvent, SocketHandle, SocketSet};
 use crate::stats::{DropReason, Stats};
-use crate::tcp::{ConnHandle, IcmpReport, IpOut, TcpLayer};
+use crate::tcp::{ConnHandle, IpOut, TcpLayer};
 use crate::time::Instant;
-use crate::wire::icmp::{self, IcmpMessage};
+use crate::wire::icmp;
 use crate::wire::ipv4::{raw, Ipv4Packet, MAX_DATAGRAM};
-use crate::wire::tcp::{SeqNumber, TcpSegment};
+use crate::wire::tcp::TcpSegment;
 use crate::wire::{proto, PacketSummary};
 use log::{debug, trace};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::Ipv4Addr;
 use std::num::NonZeroU8;
 
 /// What the receive path knows about a datagram once its IP header is accepted.
@@ -62,6 +60,7 @@ pub struct Stack {
 }
 
 mod echo_api;
+mod icmp_input;
 mod memory;
 mod table_api;
 mod tcp_api;
@@ -249,128 +248,6 @@ impl Stack {
         }
     }
 
-    fn icmp_input(&mut self, a: Arrival<'_>, payload: &[u8]) {
-        let msg = match IcmpMessage::parse(payload) {
-            Ok(m) => m,
-            Err(r) => return self.drop_packet(r),
-        };
-        match msg {
-            IcmpMessage::EchoRequest { ident, seq, data } => {
-                // RFC 1122 §3.2.2.6 allows silently discarding echo requests to broadcast or
-                // multicast addresses; Linux does by default, and so do we.
-                if a.dst_kind != DstKind::Local {
-                    return self.drop_packet(DropReason::IcmpEchoBroadcast);
-                }
-                // RFC 792 / RFC 1122 §3.2.2.6: the reply carries the request's identifier,
-                // sequence number and whole data, from the address the request was sent to.
-                let len = icmp::HEADER_LEN + data.len();
-                let mut buf = self.pool.take_zeroed(len);
-                icmp::emit_echo(&mut buf, true, ident, seq, data);
-                if self.queue(a.dst, a.src, proto::ICMP, false, buf).is_ok() {
-                    self.stats.icmp_echo_replied += 1;
-                }
-            }
-            IcmpMessage::EchoReply { ident, seq, data } => {
-                let mut copy = self.pool.take(data.len());
-                copy.extend_from_slice(data);
-                let item = Queued::Echo {
-                    from: a.src,
-                    seq,
-                    ttl: a.ttl,
-                    data: copy,
-                };
-                match self.sockets.deliver(Kind::Echo { ident }, item) {
-                    Delivery::Queued => self.stats.icmp_echo_replies_received += 1,
-                    Delivery::NoSocket(q) => self.refuse(q, DropReason::IcmpNoSocket),
-                    Delivery::Full(q) => self.refuse(q, DropReason::IcmpQueueFull),
-                }
-            }
-            IcmpMessage::Error {
-                icmp_type,
-                code,
-                rest,
-                quote,
-            } => self.icmp_error_input(a.src, icmp_type, code, rest, quote),
-            IcmpMessage::Other { .. } => self.drop_packet(DropReason::IcmpUnhandledType),
-        }
-    }
-
-    /// Delivers a received ICMP error to the socket whose datagram it quotes (RFC 1122 §3.2.2:
-    /// errors are passed to the transport that sent the datagram).
-    fn icmp_error_input(
-        &mut self,
-        from: Ipv4Addr,
-        icmp_type: u8,
-        code: u8,
-        rest: [u8; 4],
-        quote: &[u8],
-    ) {
-        let Some(quoted) = policy::parse_quote(quote, self.config.addr) else {
-            return self.drop_packet(DropReason::IcmpBadQuote);
-        };
-        // RFC 1191 §4: the Next-Hop MTU is the low 16 bits of the second word of "fragmentation
-        // needed"; in every other error those bits are unused.
-        let frag_needed =
-            icmp_type == icmp::types::DEST_UNREACHABLE && code == icmp::unreach::FRAG_NEEDED;
-        let error = |original_dst| IcmpError {
-            from,
-            icmp_type,
-            code,
-            original_dst,
-            next_hop_mtu: if frag_needed {
-                u16::from_be_bytes([rest[2], rest[3]])
-            } else {
-                0
-            },
-        };
-        let delivered = match quoted {
-            Quoted::Udp {
-                src_port,
-                dst,
-                dst_port,
-            } => match self
-                .sockets
-                .set_error(src_port, error(SocketAddrV4::new(dst, dst_port)))
-            {
-                Delivery::Queued => Ok(()),
-                Delivery::Full(_) => Err(DropReason::UdpQueueFull),
-                Delivery::NoSocket(_) => Err(DropReason::IcmpNoSocket),
-            },
-            Quoted::Echo { ident, seq, dst } => {
-                let error = error(SocketAddrV4::new(dst, 0));
-                match self
-                    .sockets
-                    .deliver(Kind::Echo { ident }, Queued::EchoError { error, seq })
-                {
-                    Delivery::Queued => Ok(()),
-                    Delivery::Full(_) => Err(DropReason::IcmpQueueFull),
-                    Delivery::NoSocket(_) => Err(DropReason::IcmpNoSocket),
-                }
-            }
-            Quoted::Tcp {
-                src_port,
-                dst,
-                dst_port,
-                seq,
-            } => {
-                let error = error(SocketAddrV4::new(dst, dst_port));
-                let report = IcmpReport {
-                    error,
-                    seq: SeqNumber(seq),
-                    next_mtu: u16::from_be_bytes([rest[2], rest[3]]),
-                    quoted_len: raw::total_len(quote),
-                    min_pmtu: self.config.min_pmtu,
-                };
-                self.tcp.icmp_error(src_port, error.original_dst, report)
-            }
-            Quoted::Other { .. } => Err(DropReason::IcmpNoSocket),
-        };
-        match delivered {
-            Ok(()) => self.stats.icmp_errors_delivered += 1,
-            Err(reason) => self.drop_packet(reason),
-        }
-    }
-
     fn tcp_input(&mut self, a: Arrival<'_>, payload: &[u8]) {
         let seg = match TcpSegment::parse(a.src, a.dst, payload) {
             Ok(s) => s,
@@ -392,52 +269,6 @@ impl Stack {
             self.pool.give(data);
         }
         self.drop_packet(reason);
-    }
-
-    /// Sends an ICMP error about the datagram `a` + `payload`, if RFC 1122 §3.2.2 allows it and
-    /// the rate limiter has a token.
-    pub(crate) fn send_icmp_error(
-        &mut self,
-        a: Arrival<'_>,
-        payload: &[u8],
-        icmp_type: u8,
-        code: u8,
-        rest: [u8; 4],
-    ) {
-        let frag_offset = raw::frag_offset(a.header);
-        if !policy::may_send_error(a.dst_kind, a.src, a.protocol, frag_offset, payload) {
-            return;
-        }
-        self.send_error_quoting(a.src, a.header, payload, icmp_type, code, rest);
-    }
-
-    fn send_error_quoting(
-        &mut self,
-        to: Ipv4Addr,
-        header: &[u8],
-        payload: &[u8],
-        icmp_type: u8,
-        code: u8,
-        rest: [u8; 4],
-    ) {
-        if !self.icmp_errors.take(self.now) {
-            self.stats.icmp_errors_rate_limited += 1;
-            debug!("icmp error to {to} suppressed by rate limit");
-            return;
-        }
-        let header = &header[..header.len().min(MAX_QUOTE)];
-        let payload = &payload[..payload.len().min(MAX_QUOTE - header.len())];
-        let len = icmp::HEADER_LEN + header.len() + payload.len();
-        let mut buf = self.pool.take_zeroed(len);
-        buf[icmp::HEADER_LEN..icmp::HEADER_LEN + header.len()].copy_from_slice(header);
-        buf[icmp::HEADER_LEN + header.len()..].copy_from_slice(payload);
-        icmp::finish(&mut buf, icmp_type, code, rest);
-        if self
-            .queue(self.config.addr, to, proto::ICMP, false, buf)
-            .is_ok()
-        {
-            self.stats.icmp_errors_sent += 1;
-        }
     }
 
     // ----------------------------------------------------------------------------------------

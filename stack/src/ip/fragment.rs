@@ -55,12 +55,8 @@ impl BufferPool {
 /// One datagram waiting to leave.
 #[derive(Debug)]
 struct OutDatagram {
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    protocol: u8,
-    ttl: u8,
-    ident: u16,
-    dont_fragment: bool,
+    /// Its IPv4 header fields; every fragment's header is written from them.
+    header: OutHeader,
     /// The IP payload: transport header and data.
     data: Vec<u8>,
     /// Bytes of `data` already emitted (fragments so far).
@@ -150,12 +146,7 @@ impl TxQueue {
         }
         self.bytes += data.len();
         self.queue.push_back(OutDatagram {
-            src: h.src,
-            dst: h.dst,
-            protocol: h.protocol,
-            ttl: h.ttl,
-            ident: h.ident,
-            dont_fragment: h.dont_fragment,
+            header: h,
             data,
             sent: 0,
         });
@@ -201,15 +192,7 @@ impl TxQueue {
                 (per_fragment, true, true)
             }
         };
-        let h = OutHeader {
-            src: d.src,
-            dst: d.dst,
-            protocol: d.protocol,
-            ttl: d.ttl,
-            ident: d.ident,
-            dont_fragment: d.dont_fragment,
-        };
-        super::egress::write_header(buf, &h, d.sent, more, chunk);
+        super::egress::write_header(buf, &d.header, d.sent, more, chunk);
         buf[HEADER_LEN..HEADER_LEN + chunk].copy_from_slice(&d.data[d.sent..d.sent + chunk]);
         d.sent += chunk;
         let last = d.sent == d.data.len();

@@ -6,8 +6,8 @@
 //! in floating point, in segments, as RFC 9438 writes it; cwnd itself stays in whole bytes with the
 //! fractional growth carried between ACKs.
 
-use super::hystart::HyStart;
-use super::{initial_window, CongestionControl};
+use super::window::Window;
+use super::CongestionControl;
 use crate::time::{Duration, Instant};
 
 /// RFC 9438 §5.1: C = 0.4 (segments / s³).
@@ -19,15 +19,11 @@ const ALPHA: f64 = 3.0 * (1.0 - BETA) / (1.0 + BETA);
 
 /// The CUBIC congestion controller (RFC 9438).
 #[derive(Clone, Debug)]
-pub struct Cubic {
-    /// Sender maximum segment size (SMSS), bytes; never zero.
-    mss: usize,
-    /// Congestion window, bytes; never below one SMSS.
-    cwnd: usize,
+pub(crate) struct Cubic {
+    /// cwnd, ssthresh and the RFC 5681 / RFC 6582 steps CUBIC shares with NewReno.
+    w: Window,
     /// Fractional bytes of growth not yet added to `cwnd`.
     cwnd_carry: f64,
-    /// Slow-start threshold, bytes.
-    ssthresh: usize,
     /// RFC 9438 §4.2 W_max: cwnd just before the last reduction (after §4.7), bytes.
     w_max: f64,
     /// RFC 9438 §4.6 cwnd_prior: cwnd when ssthresh was last set, bytes.
@@ -40,45 +36,37 @@ pub struct Cubic {
     epoch_start: Option<Instant>,
     /// The last RTT sample, used for W_cubic(t + RTT) (RFC 9438 §4.2).
     rtt: Duration,
-    /// A timeout happened and no new data was acknowledged since (RFC 5681 §3.1 ssthresh hold).
-    timed_out: bool,
     /// The next congestion-avoidance stage follows a timeout (RFC 9438 §4.8: K = 0, W_max = cwnd).
     after_timeout: bool,
-    /// HyStart++ (RFC 9406) for the initial slow start.
-    hystart: HyStart,
 }
 
 impl Cubic {
     /// A controller for `mss` (SMSS), starting with the RFC 6928 initial window and an
     /// "arbitrarily high" ssthresh (RFC 5681 §3.1, RFC 9438 §4.10). An `mss` of 0 is treated as 1.
-    pub fn new(mss: usize) -> Self {
-        let mss = mss.max(1);
-        let cwnd = initial_window(mss);
+    pub(crate) fn new(mss: usize) -> Self {
+        let w = Window::new(mss);
+        let cwnd = w.cwnd;
         Cubic {
-            mss,
-            cwnd,
+            w,
             cwnd_carry: 0.0,
-            ssthresh: super::INITIAL_SSTHRESH,
             w_max: 0.0,
             cwnd_prior: cwnd as f64,
             w_est: cwnd as f64,
             k: 0.0,
             epoch_start: None,
             rtt: Duration::ZERO,
-            timed_out: false,
             after_timeout: false,
-            hystart: HyStart::new(true),
         }
     }
 
     /// RFC 9438 §4.6: ssthresh = max(FlightSize * β_cubic, 2 SMSS).
     fn reduced_ssthresh(&self, flight_size: usize) -> usize {
-        ((flight_size as f64 * BETA) as usize).max(self.mss.saturating_mul(2))
+        ((flight_size as f64 * BETA) as usize).max(self.w.mss.saturating_mul(2))
     }
 
     /// Records a congestion event for the cubic function (RFC 9438 §4.6, §4.7).
     fn congestion_event(&mut self) {
-        let cwnd = self.cwnd as f64;
+        let cwnd = self.w.cwnd as f64;
         // RFC 9438 §4.7 fast convergence: if this W_max is below the previous one, the flow is
         // losing share to a newcomer; release some by remembering a lower W_max.
         self.w_max = if cwnd < self.w_max {
@@ -93,7 +81,7 @@ impl Cubic {
 
     /// W_cubic(t) of RFC 9438 §4.2 eq. (1), in bytes.
     fn w_cubic(&self, t: f64) -> f64 {
-        let mss = self.mss as f64;
+        let mss = self.w.mss as f64;
         (C * (t - self.k).powi(3) + self.w_max / mss) * mss
     }
 
@@ -109,17 +97,17 @@ impl Cubic {
             // Only reachable with absurd inputs (an infinite target); `as` saturates below.
             self.cwnd_carry = 0.0;
         }
-        self.cwnd = self.cwnd.saturating_add(whole as usize);
+        self.w.cwnd = self.w.cwnd.saturating_add(whole as usize);
     }
 
     /// Congestion avoidance (RFC 9438 §4.2-§4.5).
     fn congestion_avoidance(&mut self, now: Instant, bytes_acked: usize) {
-        let mss = self.mss as f64;
+        let mss = self.w.mss as f64;
         let epoch_start = match self.epoch_start {
             Some(t) => t,
             None => {
                 // A new congestion-avoidance stage begins.
-                let cwnd = self.cwnd as f64;
+                let cwnd = self.w.cwnd as f64;
                 if self.after_timeout {
                     // RFC 9438 §4.8: after a timeout, K = 0 and W_max = cwnd at the start of the
                     // stage.
@@ -137,7 +125,7 @@ impl Cubic {
                 now
             }
         };
-        let cwnd = self.cwnd as f64;
+        let cwnd = self.w.cwnd as f64;
         let acked = bytes_acked as f64;
         let t = (now - epoch_start).total_micros() as f64 / 1e6;
         // RFC 9438 §4.3: W_est += α_cubic * segments_acked / cwnd, with α_cubic = 1 once W_est
@@ -166,119 +154,74 @@ impl CongestionControl for Cubic {
         "cubic"
     }
 
-    fn cwnd(&self) -> usize {
-        self.cwnd
+    fn window(&self) -> &Window {
+        &self.w
     }
 
-    fn ssthresh(&self) -> usize {
-        self.ssthresh
+    fn window_mut(&mut self) -> &mut Window {
+        &mut self.w
     }
 
     fn on_ack(&mut self, now: Instant, bytes_acked: usize, rtt: Option<Duration>) {
         if let Some(rtt) = rtt {
             self.rtt = rtt;
         }
-        if bytes_acked == 0 {
-            return;
+        // RFC 9438 §4.10 / RFC 5681 §3.1: slow start below ssthresh, with RFC 3465 L = 2*SMSS
+        // (and HyStart++, RFC 9438 §4.10).
+        match self.w.slow_start(bytes_acked, rtt) {
+            Some(rest) if rest > 0 => self.congestion_avoidance(now, rest),
+            _ => {}
         }
-        self.timed_out = false;
-        let mut bytes_acked = bytes_acked;
-        // RFC 9438 §4.10 / RFC 5681 §3.1: slow start below ssthresh (with HyStart++, §4.10).
-        if self.cwnd < self.ssthresh {
-            bytes_acked = super::slow_start(
-                &mut self.cwnd,
-                &mut self.ssthresh,
-                self.mss,
-                bytes_acked,
-                rtt,
-                &mut self.hystart,
-            );
-            if bytes_acked == 0 {
-                return;
-            }
-        }
-        self.congestion_avoidance(now, bytes_acked);
     }
 
     fn on_enter_recovery(&mut self, _now: Instant, flight_size: usize) {
         self.congestion_event();
-        // RFC 9438 §4.6: ssthresh = max(FlightSize * β_cubic, 2 SMSS).
-        self.ssthresh = self.reduced_ssthresh(flight_size);
-        // RFC 5681 §3.2 step 3 inflation, as the connection runs RFC 6582 fast recovery.
-        self.cwnd = self.ssthresh.saturating_add(self.mss.saturating_mul(3));
-        self.timed_out = false;
+        // RFC 9438 §4.6: ssthresh = max(FlightSize * β_cubic, 2 SMSS); RFC 5681 §3.2 step 3
+        // inflation, as the connection runs RFC 6582 fast recovery.
+        self.w.enter_recovery(self.reduced_ssthresh(flight_size));
         self.after_timeout = false;
         log::debug!(
             "fast recovery: flight {flight_size} ssthresh {} cwnd {} w_max {:.0}",
-            self.ssthresh,
-            self.cwnd,
+            self.w.ssthresh,
+            self.w.cwnd,
             self.w_max
         );
     }
 
-    fn on_dup_ack_in_recovery(&mut self) {
-        // RFC 5681 §3.2 step 4.
-        self.cwnd = self.cwnd.saturating_add(self.mss);
-    }
-
-    fn on_partial_ack(&mut self, bytes_acked: usize) {
-        // RFC 6582 §3.2 step 5: deflate by the newly acknowledged bytes, add back one SMSS if at
-        // least one SMSS was acknowledged; never below one segment.
-        let mut cwnd = self.cwnd.saturating_sub(bytes_acked);
-        if bytes_acked >= self.mss {
-            cwnd = cwnd.saturating_add(self.mss);
-        }
-        self.cwnd = cwnd.max(self.mss);
-    }
-
     fn on_exit_recovery(&mut self, flight_size: usize) {
-        // RFC 6582 §3.2 step 6, option (1).
-        let cwnd = self
-            .ssthresh
-            .min(flight_size.max(self.mss).saturating_add(self.mss));
-        self.cwnd = cwnd.max(self.mss);
+        self.w.exit_recovery(flight_size);
         self.cwnd_carry = 0.0;
         self.epoch_start = None;
     }
 
     fn on_rto(&mut self, _now: Instant, flight_size: usize) {
-        // RFC 5681 §3.1: a segment timing out again keeps ssthresh (see NewReno::on_rto).
-        if !self.timed_out {
-            self.cwnd_prior = self.cwnd as f64;
-            // RFC 9438 §4.8: ssthresh is set with β_cubic as in §4.6.
-            self.ssthresh = self.reduced_ssthresh(flight_size);
+        // RFC 9438 §4.8: ssthresh is set with β_cubic as in §4.6 (held on a repeated timeout,
+        // RFC 5681 §3.1); cwnd = loss window = 1 SMSS.
+        let prior = self.w.cwnd as f64;
+        if self.w.on_rto(self.reduced_ssthresh(flight_size)) {
+            self.cwnd_prior = prior;
         }
-        // RFC 9438 §4.8 / RFC 5681 §3.1: cwnd = loss window = 1 SMSS.
-        self.cwnd = self.mss;
         self.cwnd_carry = 0.0;
         self.epoch_start = None;
-        self.timed_out = true;
         self.after_timeout = true;
         log::debug!(
             "retransmission timeout: flight {flight_size} ssthresh {} cwnd {}",
-            self.ssthresh,
-            self.cwnd
+            self.w.ssthresh,
+            self.w.cwnd
         );
     }
 
     fn set_mss(&mut self, mss: usize) {
-        self.mss = mss.max(1);
-        self.cwnd = self.cwnd.max(self.mss);
-        self.ssthresh = self.ssthresh.max(self.mss.saturating_mul(2));
+        self.w.set_mss(mss);
         // K depends on the segment size; recompute it at the next ACK.
         self.epoch_start = None;
     }
 
     fn on_idle_restart(&mut self) {
-        // RFC 5681 §4.1: cwnd = min(IW, cwnd).
-        self.cwnd = self.cwnd.min(initial_window(self.mss)).max(self.mss);
+        self.w.idle_restart();
         self.cwnd_carry = 0.0;
         // RFC 9438 §5.8: the idle time must not count as growth time; start a new epoch.
         self.epoch_start = None;
-    }
-
-    fn set_hystart(&mut self, on: bool) {
-        self.hystart.set_enabled(on);
     }
 
     fn boxed_clone(&self) -> Box<dyn CongestionControl> {
@@ -316,7 +259,7 @@ mod tests {
     #[test]
     fn multiplicative_decrease_and_fast_convergence() {
         let mut cc = Cubic::new(MSS);
-        cc.cwnd = 100 * MSS;
+        cc.w.cwnd = 100 * MSS;
         cc.on_enter_recovery(Instant::ZERO, 100 * MSS);
         assert_eq!(cc.ssthresh(), 70 * MSS);
         assert_eq!(cc.cwnd(), 73 * MSS);
@@ -332,7 +275,7 @@ mod tests {
     #[test]
     fn cubic_growth_plateaus_at_w_max_then_probes() {
         let mut cc = Cubic::new(MSS);
-        cc.cwnd = 100 * MSS;
+        cc.w.cwnd = 100 * MSS;
         cc.on_enter_recovery(Instant::ZERO, 100 * MSS);
         cc.on_exit_recovery(100 * MSS);
         // Long RTT so that the cubic function, not the Reno-friendly one, governs.
@@ -369,7 +312,7 @@ mod tests {
     #[test]
     fn reno_friendly_region_with_short_rtt() {
         let mut cc = Cubic::new(MSS);
-        cc.cwnd = 20 * MSS;
+        cc.w.cwnd = 20 * MSS;
         cc.on_enter_recovery(Instant::ZERO, 20 * MSS);
         cc.on_exit_recovery(20 * MSS);
         assert_eq!(cc.cwnd(), 14 * MSS);
@@ -386,7 +329,7 @@ mod tests {
     #[test]
     fn timeout_then_k_zero() {
         let mut cc = Cubic::new(MSS);
-        cc.cwnd = 100 * MSS;
+        cc.w.cwnd = 100 * MSS;
         cc.on_rto(Instant::ZERO, 100 * MSS);
         assert_eq!(cc.cwnd(), MSS);
         assert_eq!(cc.ssthresh(), 70 * MSS);
@@ -411,7 +354,7 @@ mod tests {
     #[test]
     fn idle_restart_and_set_mss() {
         let mut cc = Cubic::new(MSS);
-        cc.cwnd = 50 * MSS;
+        cc.w.cwnd = 50 * MSS;
         cc.on_idle_restart();
         assert_eq!(cc.cwnd(), 14_600);
         cc.on_rto(Instant::ZERO, 4 * MSS);

@@ -7,26 +7,38 @@
 mod cubic;
 pub mod hystart;
 mod newreno;
+mod window;
 
-pub use cubic::Cubic;
-pub use newreno::NewReno;
+pub(crate) use cubic::Cubic;
+pub(crate) use newreno::NewReno;
+use window::Window;
 
 use crate::time::{Duration, Instant};
-use hystart::{Growth, HyStart, CSS_GROWTH_DIVISOR};
 
 /// Window arithmetic of a congestion controller (RFC 5681).
 ///
 /// The connection owns loss detection and the fast-recovery state machine (RFC 6582); it calls
-/// these hooks. All sizes are in bytes.
-pub trait CongestionControl: core::fmt::Debug + Send {
+/// these hooks. All sizes are in bytes. The steps every algorithm shares are [`Window`]'s; the
+/// provided methods here are those no algorithm changes.
+pub(crate) trait CongestionControl: core::fmt::Debug + Send {
     /// A short name for logs and statistics, e.g. `"newreno"`.
     fn name(&self) -> &'static str;
 
+    /// The shared window state.
+    fn window(&self) -> &Window;
+
+    /// The shared window state, to change.
+    fn window_mut(&mut self) -> &mut Window;
+
     /// The congestion window, in bytes.
-    fn cwnd(&self) -> usize;
+    fn cwnd(&self) -> usize {
+        self.window().cwnd
+    }
 
     /// The slow-start threshold, in bytes.
-    fn ssthresh(&self) -> usize;
+    fn ssthresh(&self) -> usize {
+        self.window().ssthresh
+    }
 
     /// `bytes_acked` new bytes were cumulatively acknowledged outside fast recovery.
     ///
@@ -40,11 +52,15 @@ pub trait CongestionControl: core::fmt::Debug + Send {
     fn on_enter_recovery(&mut self, now: Instant, flight_size: usize);
 
     /// Another duplicate ACK during recovery: `cwnd += SMSS` (RFC 5681 §3.2 step 4).
-    fn on_dup_ack_in_recovery(&mut self);
+    fn on_dup_ack_in_recovery(&mut self) {
+        self.window_mut().dup_ack_in_recovery();
+    }
 
     /// A partial ACK during recovery (RFC 6582 §3.2 step 5): deflate cwnd by `bytes_acked`, then
     /// add back SMSS if `bytes_acked >= SMSS`.
-    fn on_partial_ack(&mut self, bytes_acked: usize);
+    fn on_partial_ack(&mut self, bytes_acked: usize) {
+        self.window_mut().partial_ack(bytes_acked);
+    }
 
     /// Recovery ends with a full ACK (RFC 6582 §3.2 step 6):
     /// `cwnd = min(ssthresh, max(flight_size, SMSS) + SMSS)`.
@@ -60,50 +76,19 @@ pub trait CongestionControl: core::fmt::Debug + Send {
 
     /// The connection was idle for longer than an RTO (RFC 5681 §4.1): the restart window is
     /// `min(IW, cwnd)`.
+    #[allow(
+        dead_code,
+        reason = "the sender does not yet restart after idle (RFC 5681 §4.1 is a SHOULD); kept with its tests for when it does"
+    )]
     fn on_idle_restart(&mut self);
 
     /// Turns HyStart++ (RFC 9406) on or off for the initial slow start.
-    fn set_hystart(&mut self, on: bool);
+    fn set_hystart(&mut self, on: bool) {
+        self.window_mut().hystart.set_enabled(on);
+    }
 
     /// A copy of the controller's whole state: what an undo restores (RFC 4015 §3.2).
     fn boxed_clone(&self) -> Box<dyn CongestionControl>;
-}
-
-/// RFC 5681 §3.1 slow start with RFC 3465 §2.2 byte counting (L = 2·SMSS), and HyStart++
-/// (RFC 9406) during the initial slow start (ssthresh still "arbitrarily high"). Returns the bytes
-/// of this ACK left over for congestion avoidance once slow start ended.
-pub(crate) fn slow_start(
-    cwnd: &mut usize,
-    ssthresh: &mut usize,
-    mss: usize,
-    bytes_acked: usize,
-    rtt: Option<Duration>,
-    hystart: &mut HyStart,
-) -> usize {
-    let growth = if *ssthresh == INITIAL_SSTHRESH {
-        hystart.on_ack(bytes_acked, rtt, *cwnd)
-    } else {
-        Growth::SlowStart
-    };
-    if growth == Growth::Exit {
-        // RFC 9406 §4.2: after CSS_ROUNDS, ssthresh = cwnd; the rest is congestion avoidance.
-        *ssthresh = *cwnd;
-        return bytes_acked;
-    }
-    let mut increase = bytes_acked.min(mss.saturating_mul(2));
-    if growth == Growth::Conservative {
-        // RFC 9406 §4.2: CSS grows by bytes_acked / CSS_GROWTH_DIVISOR.
-        increase = (increase / CSS_GROWTH_DIVISOR).max(1);
-    }
-    let room = *ssthresh - *cwnd;
-    if increase <= room {
-        *cwnd += increase;
-        return 0;
-    }
-    // Slow start stops at ssthresh; what the ACK covered beyond that point counts towards
-    // congestion avoidance (as Linux does), rather than overshooting.
-    *cwnd = *ssthresh;
-    bytes_acked.saturating_sub(room)
 }
 
 /// RFC 5681 §3.1: the initial ssthresh, "arbitrarily high"; half of usize::MAX keeps every
@@ -121,7 +106,7 @@ pub enum Algorithm {
 }
 
 /// Builds a controller for `mss` whose initial window is [`initial_window`]`(mss)`.
-pub fn new_controller(algorithm: Algorithm, mss: usize) -> Box<dyn CongestionControl> {
+pub(crate) fn new_controller(algorithm: Algorithm, mss: usize) -> Box<dyn CongestionControl> {
     match algorithm {
         Algorithm::NewReno => Box::new(NewReno::new(mss)),
         Algorithm::Cubic => Box::new(Cubic::new(mss)),
@@ -133,7 +118,7 @@ pub fn new_controller(algorithm: Algorithm, mss: usize) -> Box<dyn CongestionCon
 /// RFC 6928 §2 also requires falling back to one segment if the SYN or SYN/ACK was lost; the
 /// connection does that (a handshake retransmission timeout reaches [`CongestionControl::on_rto`],
 /// which sets cwnd to one SMSS).
-pub fn initial_window(mss: usize) -> usize {
+pub(crate) fn initial_window(mss: usize) -> usize {
     let mss = mss.max(1);
     mss.saturating_mul(10)
         .min(mss.saturating_mul(2).max(14_600))

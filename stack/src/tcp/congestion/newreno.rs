@@ -1,64 +1,49 @@
 //! NewReno: RFC 5681 slow start and congestion avoidance, with the RFC 6582 fast-recovery window
 //! arithmetic and RFC 3465 appropriate byte counting.
 
-use super::hystart::HyStart;
-use super::{initial_window, CongestionControl};
+use super::window::Window;
+use super::CongestionControl;
 use crate::time::{Duration, Instant};
 
 /// The NewReno congestion controller (RFC 5681, RFC 6582, RFC 3465).
 #[derive(Clone, Debug)]
-pub struct NewReno {
-    /// Sender maximum segment size (SMSS), bytes; never zero.
-    mss: usize,
-    /// Congestion window, bytes; never below one SMSS.
-    cwnd: usize,
-    /// Slow-start threshold, bytes.
-    ssthresh: usize,
+pub(crate) struct NewReno {
+    /// cwnd, ssthresh and the steps NewReno shares with CUBIC.
+    w: Window,
     /// RFC 3465 §2.1 `bytes_acked` in congestion avoidance: bytes acknowledged since cwnd last grew.
     ca_acked: usize,
-    /// A retransmission timeout happened and no new data has been acknowledged since, so a further
-    /// timeout is for a segment the timer already retransmitted (RFC 5681 §3.1, see `on_rto`).
-    timed_out: bool,
-    /// HyStart++ (RFC 9406) for the initial slow start.
-    hystart: HyStart,
 }
 
 impl NewReno {
     /// A controller for `mss` (SMSS), starting with the RFC 6928 initial window and an
     /// "arbitrarily high" ssthresh (RFC 5681 §3.1). An `mss` of 0 is treated as 1.
-    pub fn new(mss: usize) -> Self {
-        let mss = mss.max(1);
+    pub(crate) fn new(mss: usize) -> Self {
         NewReno {
-            mss,
-            // RFC 5681 §3.1 / RFC 6928 §2: IW = min(10*MSS, max(2*MSS, 14600)).
-            cwnd: initial_window(mss),
-            // RFC 5681 §3.1: "The initial value of ssthresh SHOULD be set arbitrarily high (e.g.,
-            // to the size of the largest possible advertised window)". Half of usize::MAX keeps
-            // every addition below overflow.
-            ssthresh: super::INITIAL_SSTHRESH,
+            w: Window::new(mss),
             ca_acked: 0,
-            timed_out: false,
-            hystart: HyStart::new(true),
         }
     }
 
     /// RFC 5681 §3.1 eq. (4) / §3.2 step 2: `ssthresh = max(FlightSize / 2, 2*SMSS)`.
     fn reduced_ssthresh(&self, flight_size: usize) -> usize {
-        (flight_size / 2).max(self.mss.saturating_mul(2))
+        (flight_size / 2).max(self.w.mss.saturating_mul(2))
     }
 
     /// Congestion avoidance (RFC 5681 §3.1): grow cwnd by one SMSS per cwnd's worth of
     /// acknowledged bytes, i.e. ~1 SMSS per RTT, using RFC 3465 §2.1 byte counting.
     fn congestion_avoidance(&mut self, bytes_acked: usize) {
+        if bytes_acked == 0 {
+            return;
+        }
         self.ca_acked = self.ca_acked.saturating_add(bytes_acked);
         // RFC 3465 §2.1: "When bytes_acked becomes greater than or equal to the value of the
         // congestion window, bytes_acked is reduced by the value of cwnd. Next, cwnd is
         // incremented by a full-sized segment (SMSS)." RFC 5681 §3.1 allows at most one SMSS per
         // RTT, so a stretch ACK worth several windows still grows cwnd by only one SMSS and only
         // the remainder modulo cwnd is carried.
-        if self.ca_acked >= self.cwnd {
-            self.ca_acked %= self.cwnd;
-            self.cwnd = self.cwnd.saturating_add(self.mss);
+        if self.ca_acked >= self.w.cwnd {
+            self.ca_acked %= self.w.cwnd;
+            self.w.cwnd = self.w.cwnd.saturating_add(self.w.mss);
         }
     }
 }
@@ -68,121 +53,53 @@ impl CongestionControl for NewReno {
         "newreno"
     }
 
-    fn cwnd(&self) -> usize {
-        self.cwnd
+    fn window(&self) -> &Window {
+        &self.w
     }
 
-    fn ssthresh(&self) -> usize {
-        self.ssthresh
+    fn window_mut(&mut self) -> &mut Window {
+        &mut self.w
     }
 
     fn on_ack(&mut self, _now: Instant, bytes_acked: usize, rtt: Option<Duration>) {
-        if bytes_acked == 0 {
-            return;
+        if let Some(rest) = self.w.slow_start(bytes_acked, rtt) {
+            self.congestion_avoidance(rest);
         }
-        // New data was acknowledged: a later timeout is for a segment not yet timed out.
-        self.timed_out = false;
-        let mut bytes_acked = bytes_acked;
-        // RFC 5681 §3.1: slow start while cwnd < ssthresh; at equality either may be used, and
-        // we use congestion avoidance.
-        if self.cwnd < self.ssthresh {
-            bytes_acked = super::slow_start(
-                &mut self.cwnd,
-                &mut self.ssthresh,
-                self.mss,
-                bytes_acked,
-                rtt,
-                &mut self.hystart,
-            );
-            if bytes_acked == 0 {
-                return;
-            }
-        }
-        self.congestion_avoidance(bytes_acked);
     }
 
     fn on_enter_recovery(&mut self, _now: Instant, flight_size: usize) {
-        // RFC 5681 §3.2 step 2 / RFC 6582 §3.2 step 2: ssthresh = max(FlightSize/2, 2*SMSS).
-        self.ssthresh = self.reduced_ssthresh(flight_size);
-        // RFC 5681 §3.2 step 3: cwnd = ssthresh + 3*SMSS, inflated by the three segments that
-        // left the network and triggered the duplicate ACKs.
-        self.cwnd = self.ssthresh.saturating_add(self.mss.saturating_mul(3));
+        self.w.enter_recovery(self.reduced_ssthresh(flight_size));
         // RFC 3465 §2.1: bytes_acked restarts after a loss.
         self.ca_acked = 0;
-        self.timed_out = false;
         log::debug!(
             "fast recovery: flight {flight_size} ssthresh {} cwnd {}",
-            self.ssthresh,
-            self.cwnd
+            self.w.ssthresh,
+            self.w.cwnd
         );
     }
 
-    fn on_dup_ack_in_recovery(&mut self) {
-        // RFC 5681 §3.2 step 4: cwnd += SMSS for each additional duplicate ACK.
-        self.cwnd = self.cwnd.saturating_add(self.mss);
-    }
-
-    fn on_partial_ack(&mut self, bytes_acked: usize) {
-        // RFC 6582 §3.2 step 5: "deflate the congestion window by the amount of new data
-        // acknowledged by the Cumulative Acknowledgment field. If the partial ACK acknowledges at
-        // least one SMSS of new data, then add back SMSS bytes to the congestion window."
-        let mut cwnd = self.cwnd.saturating_sub(bytes_acked);
-        if bytes_acked >= self.mss {
-            cwnd = cwnd.saturating_add(self.mss);
-        }
-        // Never below one segment, or the retransmission step 5 requires could not be sent.
-        self.cwnd = cwnd.max(self.mss);
-    }
-
     fn on_exit_recovery(&mut self, flight_size: usize) {
-        // RFC 6582 §3.2 step 6, option (1): cwnd = min(ssthresh, max(FlightSize, SMSS) + SMSS),
-        // which avoids a burst when little data is outstanding.
-        let cwnd = self
-            .ssthresh
-            .min(flight_size.max(self.mss).saturating_add(self.mss));
-        self.cwnd = cwnd.max(self.mss);
+        self.w.exit_recovery(flight_size);
         self.ca_acked = 0;
     }
 
-    /// Retransmission timeout.
-    ///
-    /// RFC 5681 §3.1: if the segment that timed out "has already been retransmitted by way of the
-    /// retransmission timer at least once, the value of ssthresh is held constant". The controller
-    /// detects that as a second timeout with no new data acknowledged in between, so repeated
-    /// timeouts (after which FlightSize may be tiny) do not keep shrinking ssthresh.
     fn on_rto(&mut self, _now: Instant, flight_size: usize) {
-        if !self.timed_out {
-            // RFC 5681 §3.1 eq. (4): ssthresh = max(FlightSize/2, 2*SMSS).
-            self.ssthresh = self.reduced_ssthresh(flight_size);
-        }
-        // RFC 5681 §3.1: on a timeout cwnd is set to the loss window, LW = 1 full-sized segment.
-        self.cwnd = self.mss;
+        self.w.on_rto(self.reduced_ssthresh(flight_size));
         self.ca_acked = 0;
-        self.timed_out = true;
         log::debug!(
             "retransmission timeout: flight {flight_size} ssthresh {} cwnd {}",
-            self.ssthresh,
-            self.cwnd
+            self.w.ssthresh,
+            self.w.cwnd
         );
     }
 
     fn set_mss(&mut self, mss: usize) {
-        self.mss = mss.max(1);
-        // cwnd stays in bytes, but the sender must always be able to send one full segment.
-        self.cwnd = self.cwnd.max(self.mss);
-        // RFC 5681 §3.1 eq. (4) never lets ssthresh fall below 2*SMSS; keep that true.
-        self.ssthresh = self.ssthresh.max(self.mss.saturating_mul(2));
+        self.w.set_mss(mss);
     }
 
     fn on_idle_restart(&mut self) {
-        // RFC 5681 §4.1: after an idle period longer than an RTO, cwnd = RW = min(IW, cwnd),
-        // with IW from RFC 6928 §2 for the current SMSS.
-        self.cwnd = self.cwnd.min(initial_window(self.mss)).max(self.mss);
+        self.w.idle_restart();
         self.ca_acked = 0;
-    }
-
-    fn set_hystart(&mut self, on: bool) {
-        self.hystart.set_enabled(on);
     }
 
     fn boxed_clone(&self) -> Box<dyn CongestionControl> {

@@ -267,7 +267,7 @@ impl LossRecovery {
     /// A reduction begins: `prior` is the congestion state before it, `una`/`max` the range
     /// it covers. With PRR on and a fast-recovery episode, PRR starts from `flight` and the
     /// reduced `ssthresh`.
-    pub fn start_episode(
+    pub(crate) fn start_episode(
         &mut self,
         kind: Episode,
         prior: Box<dyn CongestionControl>,
@@ -304,7 +304,7 @@ impl LossRecovery {
     }
 
     /// The congestion state to restore for an undo, counting it; None if there is none.
-    pub fn take_undo(&mut self) -> Option<(Box<dyn CongestionControl>, Episode)> {
+    pub(crate) fn take_undo(&mut self) -> Option<(Box<dyn CongestionControl>, Episode)> {
         let kind = self.undo.episode()?;
         let prior = self.prior.take()?;
         self.stats.undos += 1;
