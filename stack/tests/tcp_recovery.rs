@@ -15,6 +15,13 @@ use ustack::Config;
 
 const RTT: u64 = 20;
 
+/// [`config`] with one loss-recovery switch changed by `set`.
+fn without(set: fn(&mut RecoveryConfig)) -> Config {
+    let mut cfg = config();
+    set(&mut cfg.tcp_recovery);
+    cfg
+}
+
 /// An established connection with every option, its first RTT sample 20 ms.
 fn established(cfg: Config) -> Passive {
     passive_after(cfg, Peer::full_syn_options(), 2048, ms(RTT))
@@ -148,14 +155,7 @@ fn tail_loss_probe_recovers_a_lost_tail_without_the_rto() {
 
 #[test]
 fn without_tlp_the_tail_waits_for_the_rto() {
-    let cfg = Config {
-        tcp_recovery: RecoveryConfig {
-            tlp: false,
-            ..RecoveryConfig::default()
-        },
-        ..config()
-    };
-    let mut x = established(cfg);
+    let mut x = established(without(|r| r.tlp = false));
     let s = ten_after_warmup(&mut x);
     x.p.now += ms(RTT);
     let acked_at = x.p.now;
@@ -212,14 +212,7 @@ fn dsack_of_the_retransmission_undoes_the_reduction() {
 
 #[test]
 fn without_undo_the_reduction_stays() {
-    let cfg = Config {
-        tcp_recovery: RecoveryConfig {
-            undo: false,
-            ..RecoveryConfig::default()
-        },
-        ..config()
-    };
-    let mut x = established(cfg);
+    let mut x = established(without(|r| r.undo = false));
     let s = ten_after_warmup(&mut x);
     let cwnd = spurious_fast_retransmit(&mut x, &s);
     x.p.now += ms(2);
@@ -233,14 +226,7 @@ fn without_undo_the_reduction_stays() {
 
 #[test]
 fn eifel_undoes_a_spurious_timeout() {
-    let cfg = Config {
-        tcp_recovery: RecoveryConfig {
-            tlp: false,
-            ..RecoveryConfig::default()
-        },
-        ..config()
-    };
-    let mut x = established(cfg);
+    let mut x = established(without(|r| r.tlp = false));
     let s = ten_after_warmup(&mut x);
     let before = x.p.stack.tcp_info(x.h).unwrap();
     let original_ts = x.p.ts_recent;

@@ -413,6 +413,11 @@ mod tests {
         r
     }
 
+    /// One SACK block.
+    fn one(l: SeqNumber, r: SeqNumber) -> Blocks {
+        [Some((l, r)), None, None, None]
+    }
+
     fn view(ack: u32, una: u32) -> AckView {
         AckView {
             ack: s(ack),
@@ -470,14 +475,9 @@ mod tests {
     fn rack_marks_the_hole_lost_after_rtt_and_window() {
         let mut r = sent_ten();
         // Segment 0 lost; SACK for 1..4 arrives at 24 ms (RTT 20 ms for segment 3).
-        let out = ack(
-            &mut r,
-            &view(0, 0),
-            [Some((s(1000), s(4000))), None, None, None],
-            t(24),
-        );
+        let out = ack(&mut r, &view(0, 0), one(s(1000), s(4000)), t(24));
         assert_eq!(out.delivered, 3000);
-        // reo_wnd = min_RTT/4 = 5 ms (nothing in recovery, fewer than 3 segs... 3 SACKed: 0).
+        // Three segments SACKed and no reordering seen: reo_wnd = 0 (RFC 8985 §6.2 step 4).
         assert_eq!(out.lost, 1, "segment 0: 0 + 20 + 0 <= 24");
         assert_eq!(r.log.next_lost(s(0)), Some((s(0), s(1000))));
         assert_eq!(r.stats.rack_losses, 1);
@@ -487,12 +487,7 @@ mod tests {
     fn reordered_segment_only_waits_for_the_window() {
         let mut r = sent_ten();
         // One SACKed segment (below DupThresh): a 5 ms window applies.
-        let out = ack(
-            &mut r,
-            &view(0, 0),
-            [Some((s(1000), s(2000))), None, None, None],
-            t(21),
-        );
+        let out = ack(&mut r, &view(0, 0), one(s(1000), s(2000)), t(21));
         assert_eq!(out.lost, 0);
         assert_eq!(out.reorder_at, Some(t(25)));
         // It arrives before the timer: nothing was ever lost.
@@ -516,12 +511,7 @@ mod tests {
         assert_eq!(r.stats.recovery_episodes, 1);
         r.on_transmit(s(0), s(1000), t(30), true, Some(30));
         // The original arrives, then the retransmission: D-SACK below SEG.ACK.
-        let out = ack(
-            &mut r,
-            &view(10_000, 0),
-            [Some((s(0), s(1000))), None, None, None],
-            t(50),
-        );
+        let out = ack(&mut r, &view(10_000, 0), one(s(0), s(1000)), t(50));
         assert!(out.undo);
         assert_eq!(r.stats.spurious_retransmits, 1);
         assert_eq!(r.stats.dsacks_received, 1);
@@ -546,12 +536,7 @@ mod tests {
         );
         // No retransmission yet: D-SACKs explain nothing.
         for _ in 0..100 {
-            let out = ack(
-                &mut r,
-                &view(1000, 0),
-                [Some((s(0), s(0).add(10))), None, None, None],
-                t(50),
-            );
+            let out = ack(&mut r, &view(1000, 0), one(s(0), s(0).add(10)), t(50));
             assert!(!out.undo);
         }
         assert_eq!(r.stats.spurious_retransmits, 0);
@@ -611,12 +596,7 @@ mod tests {
         assert_eq!(r.arm(t(120), true, srtt, false, rto), t(320));
         assert_eq!(r.stats.tlp_probes, 1);
         let mut r = sent_ten();
-        ack(
-            &mut r,
-            &view(0, 0),
-            [Some((s(1000), s(2000))), None, None, None],
-            t(21),
-        );
+        ack(&mut r, &view(0, 0), one(s(1000), s(2000)), t(21));
         assert_eq!(r.arm(t(21), true, srtt, false, rto), t(25));
         assert_eq!(r.timer, LossTimer::Reorder);
         assert_eq!(
