@@ -413,6 +413,14 @@ mod tests {
         r
     }
 
+    /// Starts an episode over the ten segments (flight 10 000, ssthresh 5000); returns the
+    /// controller state it saved.
+    fn episode(r: &mut LossRecovery, kind: Episode) -> Box<dyn CongestionControl> {
+        let cc = new_controller(Algorithm::NewReno, MSS);
+        r.start_episode(kind, cc.boxed_clone(), s(0), s(10_000), 10_000, 5000);
+        cc
+    }
+
     /// One SACK block.
     fn one(l: SeqNumber, r: SeqNumber) -> Blocks {
         [Some((l, r)), None, None, None]
@@ -499,15 +507,7 @@ mod tests {
     #[test]
     fn dsack_for_every_retransmission_undoes() {
         let mut r = sent_ten();
-        let cc = new_controller(Algorithm::NewReno, MSS);
-        r.start_episode(
-            Episode::Recovery,
-            cc.boxed_clone(),
-            s(0),
-            s(10_000),
-            10_000,
-            5000,
-        );
+        let cc = episode(&mut r, Episode::Recovery);
         assert_eq!(r.stats.recovery_episodes, 1);
         r.on_transmit(s(0), s(1000), t(30), true, Some(30));
         // The original arrives, then the retransmission: D-SACK below SEG.ACK.
@@ -525,15 +525,7 @@ mod tests {
     #[test]
     fn forged_dsacks_cannot_undo_more_than_was_retransmitted() {
         let mut r = sent_ten();
-        let cc = new_controller(Algorithm::NewReno, MSS);
-        r.start_episode(
-            Episode::Recovery,
-            cc.boxed_clone(),
-            s(0),
-            s(10_000),
-            10_000,
-            5000,
-        );
+        episode(&mut r, Episode::Recovery);
         // No retransmission yet: D-SACKs explain nothing.
         for _ in 0..100 {
             let out = ack(&mut r, &view(1000, 0), one(s(0), s(0).add(10)), t(50));
@@ -546,15 +538,7 @@ mod tests {
     #[test]
     fn eifel_after_timeout() {
         let mut r = sent_ten();
-        let cc = new_controller(Algorithm::NewReno, MSS);
-        r.start_episode(
-            Episode::Timeout,
-            cc.boxed_clone(),
-            s(0),
-            s(10_000),
-            10_000,
-            5000,
-        );
+        let cc = episode(&mut r, Episode::Timeout);
         r.on_transmit(s(0), s(1000), t(300), true, Some(300));
         let mut v = view(1000, 0);
         v.tsecr = Some(5);
@@ -564,14 +548,7 @@ mod tests {
         assert_eq!(r.stats.spurious_rtos, 1);
         // A genuine timeout: the echo is of the retransmission.
         let mut r = sent_ten();
-        r.start_episode(
-            Episode::Timeout,
-            cc.boxed_clone(),
-            s(0),
-            s(10_000),
-            10_000,
-            5000,
-        );
+        episode(&mut r, Episode::Timeout);
         r.on_transmit(s(0), s(1000), t(300), true, Some(300));
         v.tsecr = Some(300);
         assert!(!ack(&mut r, &v, [None; 4], t(320)).undo);
