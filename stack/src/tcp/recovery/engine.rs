@@ -538,7 +538,7 @@ mod tests {
     #[test]
     fn eifel_after_timeout() {
         let mut r = sent_ten();
-        let cc = episode(&mut r, Episode::Timeout);
+        episode(&mut r, Episode::Timeout);
         r.on_transmit(s(0), s(1000), t(300), true, Some(300));
         let mut v = view(1000, 0);
         v.tsecr = Some(5);
