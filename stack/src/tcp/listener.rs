@@ -7,7 +7,7 @@ use super::{cookie_options, syncookie, ConnHandle, Reply, TcpLayer};
 use crate::config::Config;
 use crate::stats::DropReason;
 use crate::time::Instant;
-use crate::wire::tcp::{flags, SeqNumber, TcpRepr, TcpSegment};
+use crate::wire::tcp::{Control, SeqNumber, TcpRepr, TcpSegment};
 use log::debug;
 use std::collections::VecDeque;
 use std::net::SocketAddrV4;
@@ -60,7 +60,7 @@ impl TcpLayer {
             .get(&port)
             .is_some_and(|l| l.accept_queue.len() >= l.backlog);
         // Second: an ACK. It can only be valid as the end of a SYN-cookie handshake.
-        if seg.ack() {
+        if let Some(ack) = seg.ack {
             if seg.syn() {
                 self.reset_for(local, remote, seg);
                 return Err(DropReason::TcpUnexpected);
@@ -70,8 +70,7 @@ impl TcpLayer {
             // were never sent and a match could only be a blind guess.
             let cookies_live = cfg.tcp_syncookies && self.recent_overflow(cfg, now);
             if cookies_live {
-                if let Some(mss) =
-                    syncookie::decode(&self.secret, now, local, remote, seg.seq, seg.ack)
+                if let Some(mss) = syncookie::decode(&self.secret, now, local, remote, seg.seq, ack)
                 {
                     if queue_full {
                         return Err(DropReason::TcpAcceptQueueFull);
@@ -80,8 +79,8 @@ impl TcpLayer {
                         return Err(DropReason::TcpTooManyConnections);
                     }
                     debug!("tcp {local} <- {remote}: SYN cookie accepted (mss {mss})");
-                    let mut conn = Connection::new(cfg, now, local, remote, seg.ack.sub(1));
-                    conn.accept_cookie(seg, mss, now);
+                    let mut conn = Connection::new(cfg, now, local, remote, ack.sub(1));
+                    conn.accept_cookie(seg, ack, mss, now);
                     self.counters.passive_opens += 1;
                     self.counters.cookies_accepted += 1;
                     let index = self.insert(conn, None);
@@ -130,8 +129,9 @@ impl TcpLayer {
                 src_port: local.port(),
                 dst_port: remote.port(),
                 seq: iss,
-                ack: seg.seq.add(1),
-                flags: flags::SYN | flags::ACK,
+                ack: Some(seg.seq.add(1)),
+                control: Control::Syn,
+                psh: false,
                 window: cfg.tcp_rx_buffer.min(65535) as u16,
                 options: cookie_options(our_mss.min(65535) as u16),
             };

@@ -35,7 +35,7 @@ pub use state::State;
 use crate::config::Config;
 use crate::stats::DropReason;
 use crate::time::{Duration, Instant};
-use crate::wire::tcp::{flags, SeqNumber, TcpOptions, TcpRepr, TcpSegment};
+use crate::wire::tcp::{Control, SeqNumber, TcpOptions, TcpRepr, TcpSegment};
 use challenge::ChallengeCap;
 use connection::Connection;
 pub(crate) use icmp_error::IcmpReport;
@@ -333,23 +333,18 @@ impl TcpLayer {
         if seg.rst() {
             return;
         }
-        let repr = if seg.ack() {
-            TcpRepr {
-                src_port: local.port(),
-                dst_port: remote.port(),
-                seq: seg.ack,
-                flags: flags::RST,
-                ..TcpRepr::default()
-            }
-        } else {
-            TcpRepr {
-                src_port: local.port(),
-                dst_port: remote.port(),
-                seq: SeqNumber(0),
-                ack: seg.seq.add(seg.seg_len()),
-                flags: flags::RST | flags::ACK,
-                ..TcpRepr::default()
-            }
+        // <SEQ=SEG.ACK><CTL=RST>, or <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK> without an ACK.
+        let (seq, ack) = match seg.ack {
+            Some(ack) => (ack, None),
+            None => (SeqNumber(0), Some(seg.seq.add(seg.seg_len()))),
+        };
+        let repr = TcpRepr {
+            src_port: local.port(),
+            dst_port: remote.port(),
+            seq,
+            ack,
+            control: Control::Rst,
+            ..TcpRepr::default()
         };
         self.queue_reply(Reply {
             local,

@@ -3,11 +3,11 @@
 //! skips SACKed data (RFC 6675 §5.1); and the retransmissions of fast recovery.
 
 use super::super::connection::Connection;
-use super::super::output::IpOut;
+use super::super::output::{IpOut, Out};
 use super::super::state::State;
 use super::super::timers::Timer;
 use crate::time::Instant;
-use crate::wire::tcp::{flags, SeqNumber, TcpOptions};
+use crate::wire::tcp::{Control, SeqNumber, TcpOptions};
 use log::{debug, trace};
 
 impl Connection {
@@ -89,16 +89,18 @@ impl Connection {
         let base = self.data_start();
         let off = seq.distance(base) as usize;
         let end_of_data = off + len == self.snd.buf.len();
-        let mut f = flags::ACK;
-        if len > 0 && end_of_data {
-            f |= flags::PSH;
-        }
         let with_fin = end_of_data && self.our_fin_seq().is_some_and(|fin| seq.add(len) == fin);
-        if with_fin {
-            f |= flags::FIN;
-        }
-        let payload = (len > 0).then_some((off, len));
-        self.write(now, buf, ip, seq, f, options, payload)
+        let out = Out {
+            control: if with_fin {
+                Control::Fin
+            } else {
+                Control::None
+            },
+            psh: len > 0 && end_of_data,
+            payload: (len > 0).then_some((off, len)),
+            ..Out::pure_ack(seq, options)
+        };
+        self.write(now, buf, ip, out)
     }
 
     /// New data, or the resend from SND.NXT after a timeout (skipping SACKed ranges).
