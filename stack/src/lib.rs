@@ -34,6 +34,7 @@ pub mod config;
 mod icmp;
 pub mod ip;
 mod rand;
+mod slab;
 pub mod socket;
 mod stack;
 pub mod stats;

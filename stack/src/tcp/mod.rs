@@ -33,6 +33,7 @@ pub use connection::ConnStats;
 pub use state::State;
 
 use crate::config::Config;
+use crate::slab::GenSlab;
 use crate::stats::DropReason;
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::{Control, SeqNumber, TcpOptions, TcpRepr, TcpSegment};
@@ -174,8 +175,7 @@ struct Reply {
 #[derive(Debug)]
 pub struct TcpLayer {
     addr: Ipv4Addr,
-    slots: Vec<Slot>,
-    free: Vec<u32>,
+    slots: GenSlab<Slot>,
     by_tuple: HashMap<(u16, SocketAddrV4), u32>,
     listeners: HashMap<u16, Listener>,
     listener_generation: u32,
@@ -221,8 +221,7 @@ impl TcpLayer {
     pub(crate) fn new(cfg: &Config, _now: Instant) -> Self {
         TcpLayer {
             addr: cfg.addr,
-            slots: Vec::new(),
-            free: Vec::new(),
+            slots: GenSlab::default(),
             by_tuple: HashMap::new(),
             listeners: HashMap::new(),
             listener_generation: 0,

@@ -10,10 +10,9 @@ use crate::time::Instant;
 use std::cmp::Reverse;
 use std::net::SocketAddrV4;
 
-/// One entry of the connection table.
+/// One entry of the connection table (its generation is the slab's).
 #[derive(Debug)]
 pub(super) struct Slot {
-    pub(super) generation: u32,
     pub(super) conn: Option<Connection>,
     /// Queued in `ready` (has something to send, maybe).
     pub(super) ready: bool,
@@ -31,37 +30,25 @@ pub(super) struct Slot {
 
 impl TcpLayer {
     pub(super) fn conn(&self, h: ConnHandle) -> Option<&Connection> {
-        let s = self.slots.get(h.index as usize)?;
-        (s.generation == h.generation).then_some(s.conn.as_ref()?)
+        self.slots.get(h.index, h.generation)?.conn.as_ref()
     }
 
     pub(super) fn conn_mut(&mut self, h: ConnHandle) -> Option<&mut Connection> {
-        let s = self.slots.get_mut(h.index as usize)?;
-        if s.generation != h.generation {
-            return None;
-        }
-        s.conn.as_mut()
+        self.slots.get_mut(h.index, h.generation)?.conn.as_mut()
     }
 
     pub(super) fn insert(&mut self, conn: Connection, listener: Option<u16>) -> u32 {
         let key = (conn.local.port(), conn.remote);
         let seen = super::events::Seen::of(&conn);
-        let index = match self.free.pop() {
-            Some(i) => i,
-            None => {
-                self.slots.push(Slot {
-                    generation: 0,
-                    conn: None,
-                    ready: false,
-                    scheduled: None,
-                    listener: None,
-                    seen,
-                    pending: crate::socket::Readiness::EMPTY,
-                    event_queued: false,
-                });
-                (self.slots.len() - 1) as u32
-            }
-        };
+        let index = self.slots.alloc(|| Slot {
+            conn: None,
+            ready: false,
+            scheduled: None,
+            listener: None,
+            seen,
+            pending: crate::socket::Readiness::EMPTY,
+            event_queued: false,
+        });
         let slot = &mut self.slots[index as usize];
         slot.conn = Some(conn);
         slot.listener = listener;
@@ -77,7 +64,7 @@ impl TcpLayer {
     pub(super) fn handle_of(&self, index: u32) -> ConnHandle {
         ConnHandle {
             index,
-            generation: self.slots[index as usize].generation,
+            generation: self.slots.generation(index),
         }
     }
 
@@ -96,8 +83,9 @@ impl TcpLayer {
                 let established = conn.state.is_synchronized() || conn.state == State::CloseWait;
                 let handle = ConnHandle {
                     index,
-                    generation: slot.generation,
+                    generation: self.slots.generation(index),
                 };
+                let slot = &mut self.slots[index as usize];
                 match self.listeners.get_mut(&port) {
                     Some(l) if established => {
                         l.accept_queue.push_back(handle);
@@ -161,10 +149,9 @@ impl TcpLayer {
             if slot.listener.take().is_some() {
                 self.half_open = self.half_open.saturating_sub(1);
             }
-            slot.generation = slot.generation.wrapping_add(1);
             slot.scheduled = None;
             slot.pending = crate::socket::Readiness::EMPTY;
-            self.free.push(index);
+            self.slots.release(index);
             self.open -= 1;
         }
     }
@@ -174,7 +161,7 @@ impl TcpLayer {
         while let Some(Reverse((at, index))) = self.heap.peek().copied() {
             let live = self
                 .slots
-                .get(index as usize)
+                .at(index)
                 .is_some_and(|s| s.scheduled == Some(at));
             if live {
                 break;
