@@ -32,13 +32,15 @@
 
 pub mod config;
 mod icmp;
-pub mod ip;
+pub(crate) mod ip;
 mod rand;
 mod slab;
 pub mod socket;
 mod stack;
 pub mod stats;
 pub mod tcp;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 pub mod time;
 mod udp;
 pub mod wire;

@@ -143,7 +143,7 @@ impl Limits {
 
 /// The window-scale shift that lets a window of `buffer` bytes be advertised (RFC 7323 §2.3,
 /// capped at 14).
-pub(crate) fn scale_for(buffer: usize) -> u8 {
+pub fn scale_for(buffer: usize) -> u8 {
     let mut shift = 0u8;
     while shift < 14 && (buffer >> shift) > 65535 {
         shift += 1;
@@ -222,11 +222,6 @@ impl Connection {
             );
             self.state = next;
         }
-    }
-
-    /// The connection's state.
-    pub fn state(&self) -> State {
-        self.state
     }
 
     /// Our timestamp clock: milliseconds, offset per connection (RFC 7323 §5.4 allows any

@@ -6,28 +6,28 @@
 //! keeps a deadline heap so `poll_at` is cheap with thousands of connections, and a queue of
 //! connections with something to send so `poll_transmit` never scans the table.
 
-pub mod assembler;
+pub(crate) mod assembler;
 mod challenge;
 pub mod congestion;
-pub mod connection;
+pub(crate) mod connection;
 mod events;
 mod handshake;
 mod icmp_error;
 mod input;
-pub mod isn;
+pub(crate) mod isn;
 mod listener;
 mod memory;
 mod output;
 mod receiver;
 mod ring;
-pub mod rtt;
-pub mod send_buffer;
+pub(crate) mod rtt;
+pub(crate) mod send_buffer;
 mod sender;
-pub mod state;
-pub mod syncookie;
+mod state;
+pub(crate) mod syncookie;
 mod table;
 mod time_wait;
-pub mod timers;
+pub(crate) mod timers;
 
 pub use connection::ConnStats;
 pub use state::State;
