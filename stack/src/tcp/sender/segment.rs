@@ -120,24 +120,7 @@ impl Connection {
         ) {
             return None;
         }
-        let base = self.data_start();
-        let mut off = self.data_sent_offset();
-        let mut limit = self.snd.buf.len();
-        if self.sack_ok && !self.rec.scoreboard.is_empty() && self.snd.nxt.lt(self.snd.max) {
-            // Resending after a timeout: skip what the receiver already holds (RFC 6675 §5.1).
-            if let Some(high) = self.rec.scoreboard.highest() {
-                if off < high {
-                    match self.rec.scoreboard.next_hole(off) {
-                        Some((s, e)) => {
-                            off = s;
-                            limit = e;
-                        }
-                        None => off = high,
-                    }
-                }
-            }
-            self.snd.nxt = base.add(off);
-        }
+        let (off, limit) = self.next_range();
         let fin = self.our_fin_seq();
         let fin_due = fin.is_some_and(|f| self.snd.nxt.le(f));
         let avail = limit.saturating_sub(off);
@@ -197,6 +180,44 @@ impl Connection {
         let retransmission = seq.lt(self.snd.max);
         let n = self.emit_range(now, buf, ip, seq, len, options);
         let fin_sent = fin.is_some_and(|f| seq.add(len) == f) && off + len == self.snd.buf.len();
+        self.data_sent(now, seq, len, fin_sent, retransmission);
+        Some(n)
+    }
+
+    /// The send-buffer range `(offset, limit)` to send from: from SND.NXT, or, resending after
+    /// a timeout, the next hole the receiver does not hold (RFC 6675 §5.1), SND.NXT moved there.
+    fn next_range(&mut self) -> (usize, usize) {
+        let base = self.data_start();
+        let mut off = self.data_sent_offset();
+        let mut limit = self.snd.buf.len();
+        if self.sack_ok && !self.rec.scoreboard.is_empty() && self.snd.nxt.lt(self.snd.max) {
+            if let Some(high) = self.rec.scoreboard.highest() {
+                if off < high {
+                    match self.rec.scoreboard.next_hole(off) {
+                        Some((s, e)) => {
+                            off = s;
+                            limit = e;
+                        }
+                        None => off = high,
+                    }
+                }
+            }
+            self.snd.nxt = base.add(off);
+        }
+        (off, limit)
+    }
+
+    /// After `[seq, seq + len)` (and our FIN, if `fin_sent`) went out: advance SND.NXT/SND.MAX,
+    /// count a retransmission or time the segment (Karn), arm the RTO, and leave ESTABLISHED or
+    /// CLOSE-WAIT once the FIN is sent.
+    fn data_sent(
+        &mut self,
+        now: Instant,
+        seq: SeqNumber,
+        len: usize,
+        fin_sent: bool,
+        retransmission: bool,
+    ) {
         self.snd.nxt = seq.add(len + usize::from(fin_sent));
         if self.snd.max.lt(self.snd.nxt) {
             self.snd.max = self.snd.nxt;
@@ -221,6 +242,5 @@ impl Connection {
                 _ => {}
             }
         }
-        Some(n)
     }
 }
