@@ -26,18 +26,27 @@
 //! counted in [`Stats`] under a [`DropReason`]; [`Stack::memory`] reports what every table holds.
 //! Randomness comes from `Config::secret` and `Config::seed` through keyed SipHash, never from the
 //! environment. The crate never reads a clock, sleeps, spawns or prints.
+//!
+//! Inside `tcp/`: the table demultiplexes to a connection; `input.rs` walks RFC 9293 §3.10.7,
+//! handing the SYN to `handshake.rs`, the ACK field to `sender/` (ACK processing, recovery,
+//! segmentation, RTO) and the text and FIN to `receiver.rs`; `output.rs` writes what the
+//! connection sends next. With the `test-support` feature, `test_support` re-exports internals
+//! for the crate's tests, the conformance shim and the fuzz targets.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod config;
 mod icmp;
-pub mod ip;
+pub(crate) mod ip;
 mod rand;
+mod slab;
 pub mod socket;
 mod stack;
 pub mod stats;
 pub mod tcp;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 pub mod time;
 mod udp;
 pub mod wire;

@@ -6,8 +6,8 @@ mod tcp_common;
 use std::net::SocketAddrV4;
 
 use tcp_common::*;
-use ustack::tcp::syncookie;
 use ustack::tcp::TcpError;
+use ustack::test_support::syncookie;
 use ustack::wire::tcp::flags::{ACK, RST, SYN};
 use ustack::wire::tcp::{SeqNumber, TcpOptions};
 use ustack::{Config, DropReason, Duration};

@@ -6,7 +6,7 @@
 use std::net::Ipv4Addr;
 
 use proptest::prelude::*;
-use ustack::ip::reassembly::{
+use ustack::test_support::reassembly::{
     FragDrop, Fragment, FragmentKey, Outcome, Reassembled, Reassembler, ReassemblyLimits,
 };
 use ustack::time::{Duration, Instant};

@@ -7,8 +7,8 @@
 use std::collections::VecDeque;
 
 use proptest::prelude::*;
-use ustack::tcp::assembler::RecvBuffer;
-use ustack::tcp::send_buffer::{Scoreboard, SendBuffer, MAX_SACK_RANGES};
+use ustack::test_support::RecvBuffer;
+use ustack::test_support::{Scoreboard, SendBuffer, MAX_SACK_RANGES};
 
 /// splitmix64: enough randomness for cutting and shuffling.
 struct Rng(u64);

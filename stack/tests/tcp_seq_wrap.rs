@@ -9,7 +9,7 @@ mod tcp_common;
 use std::net::SocketAddrV4;
 
 use tcp_common::*;
-use ustack::tcp::isn::IsnGenerator;
+use ustack::test_support::IsnGenerator;
 use ustack::wire::tcp::flags::{ACK, SYN};
 use ustack::{Config, Instant};
 

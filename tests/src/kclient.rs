@@ -118,13 +118,14 @@ pub fn set_linger_zero(s: &TcpStream) -> io::Result<()> {
 
 /// An IPv4 packet carrying a bare TCP SYN (MSS 1460) from `src` to `dst`.
 pub fn syn_packet(src: SocketAddrV4, dst: SocketAddrV4, seq: u32, ident: u16) -> Vec<u8> {
-    use ustack::wire::tcp::{flags, SeqNumber, TcpOptions, TcpRepr};
+    use ustack::wire::tcp::{Control, SeqNumber, TcpOptions, TcpRepr};
     let repr = TcpRepr {
         src_port: src.port(),
         dst_port: dst.port(),
         seq: SeqNumber(seq),
-        ack: SeqNumber(0),
-        flags: flags::SYN,
+        ack: None,
+        control: Control::Syn,
+        psh: false,
         window: 64240,
         options: TcpOptions {
             mss: Some(1460),

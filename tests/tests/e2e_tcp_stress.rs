@@ -167,7 +167,7 @@ fn ten_mib_each_way_under_loss_and_reordering() {
 
 #[test]
 fn syn_flood_does_not_stop_curl() {
-    use ustack::wire::tcp::{flags, SeqNumber, TcpOptions, TcpRepr};
+    use ustack::wire::tcp::{Control, SeqNumber, TcpOptions, TcpRepr};
     if !tun_available() {
         return;
     }
@@ -189,8 +189,9 @@ fn syn_flood_does_not_stop_curl() {
                     src_port: 1024 + (i % 60000) as u16,
                     dst_port: 80,
                     seq: SeqNumber(i.wrapping_mul(2_654_435_761)),
-                    ack: SeqNumber(0),
-                    flags: flags::SYN,
+                    ack: None,
+                    control: Control::Syn,
+                    psh: false,
                     window: 64240,
                     options: TcpOptions {
                         mss: Some(1460),

@@ -279,7 +279,7 @@ impl Harness {
             if self.iss != 0 && SeqNumber(end).gt(SeqNumber(self.snd_max)) {
                 self.snd_max = end;
             }
-            out.push((seg.seq.0, seg.flags));
+            out.push((seg.seq.0, seg.flags.0));
         }
         panic!("poll_transmit never returns None");
     }

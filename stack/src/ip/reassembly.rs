@@ -51,6 +51,10 @@ pub struct ReassemblyLimits {
 impl ReassemblyLimits {
     /// 65535-byte datagrams, 4 MiB, 1024 datagrams, 30 s. The stack takes its values from `Config`;
     /// this is for tests and tools.
+    #[cfg_attr(
+        not(feature = "test-support"),
+        allow(dead_code, reason = "reached by tests through test_support")
+    )]
     pub const DEFAULT: ReassemblyLimits = ReassemblyLimits {
         max_datagram_size: 65535,
         max_bytes: 4 * 1024 * 1024,
@@ -312,11 +316,6 @@ impl Reassembler {
             bytes: 0,
             stats: ReassemblyStats::default(),
         }
-    }
-
-    /// The limits this reassembler was built with.
-    pub fn limits(&self) -> ReassemblyLimits {
-        self.limits
     }
 
     /// Adds a fragment.

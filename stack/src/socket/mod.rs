@@ -4,6 +4,7 @@
 //! The socket table lives here; the methods apps call are on [`crate::Stack`], which owns it.
 //! Receive queues are bounded by [`crate::Config`]: a full queue drops and counts.
 
+use crate::slab::GenSlab;
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -227,17 +228,16 @@ pub(crate) struct Socket {
     send_blocked: bool,
 }
 
+/// A socket-table slot (its generation is the slab's).
 #[derive(Debug)]
 struct Slot {
-    generation: u32,
     socket: Option<Socket>,
 }
 
 /// The socket table: a slab with generations, plus O(1) maps from port / identifier to slot.
 #[derive(Debug)]
 pub(crate) struct SocketSet {
-    slots: Vec<Slot>,
-    free: Vec<u32>,
+    slots: GenSlab<Slot>,
     udp_ports: HashMap<u16, u32>,
     echo_idents: HashMap<u16, u32>,
     /// Sockets with an event queued (each at most once: `Socket::pending` is non-empty).
@@ -263,8 +263,7 @@ pub(crate) enum Delivery {
 impl SocketSet {
     pub(crate) fn new(max_sockets: usize, rx_max_datagrams: usize, rx_max_bytes: usize) -> Self {
         SocketSet {
-            slots: Vec::new(),
-            free: Vec::new(),
+            slots: GenSlab::default(),
             udp_ports: HashMap::new(),
             echo_idents: HashMap::new(),
             events: VecDeque::new(),
@@ -308,22 +307,9 @@ impl SocketSet {
             pending: Readiness::EMPTY,
             send_blocked: false,
         };
-        let index = match self.free.pop() {
-            Some(i) => i,
-            None => {
-                self.slots.push(Slot {
-                    generation: 0,
-                    socket: None,
-                });
-                (self.slots.len() - 1) as u32
-            }
-        };
-        let slot = &mut self.slots[index as usize];
-        slot.socket = Some(socket);
-        let handle = SocketHandle {
-            index,
-            generation: slot.generation,
-        };
+        let index = self.slots.alloc(|| Slot { socket: None });
+        self.slots[index as usize].socket = Some(socket);
+        let handle = self.handle_of(index);
         let (map, key) = self.map(kind);
         map.insert(key, index);
         self.open += 1;
@@ -332,13 +318,9 @@ impl SocketSet {
 
     /// Closes the socket, returning its queued buffers for recycling.
     pub(crate) fn close(&mut self, h: SocketHandle) -> Option<impl Iterator<Item = Vec<u8>>> {
-        let slot = self.slots.get_mut(h.index as usize)?;
-        if slot.generation != h.generation {
-            return None;
-        }
+        let slot = self.slots.get_mut(h.index, h.generation)?;
         let socket = slot.socket.take()?;
-        slot.generation = slot.generation.wrapping_add(1);
-        self.free.push(h.index);
+        self.slots.release(h.index);
         let (map, key) = self.map(socket.kind);
         map.remove(&key);
         self.open -= 1;
@@ -357,7 +339,7 @@ impl SocketSet {
     /// Every UDP socket (O(sockets), for a socket table).
     pub(crate) fn udp_infos(&self) -> impl Iterator<Item = UdpSocketInfo> + '_ {
         self.udp_ports.iter().filter_map(|(&port, &index)| {
-            let s = self.slots.get(index as usize)?.socket.as_ref()?;
+            let s = self.slots.at(index)?.socket.as_ref()?;
             Some(UdpSocketInfo {
                 port,
                 queued_datagrams: s.rx.len(),
@@ -367,25 +349,17 @@ impl SocketSet {
     }
 
     pub(crate) fn get(&self, h: SocketHandle) -> Option<&Socket> {
-        let slot = self.slots.get(h.index as usize)?;
-        if slot.generation != h.generation {
-            return None;
-        }
-        slot.socket.as_ref()
+        self.slots.get(h.index, h.generation)?.socket.as_ref()
     }
 
     pub(crate) fn get_mut(&mut self, h: SocketHandle) -> Option<&mut Socket> {
-        let slot = self.slots.get_mut(h.index as usize)?;
-        if slot.generation != h.generation {
-            return None;
-        }
-        slot.socket.as_mut()
+        self.slots.get_mut(h.index, h.generation)?.socket.as_mut()
     }
 
     fn handle_of(&self, index: u32) -> SocketHandle {
         SocketHandle {
             index,
-            generation: self.slots[index as usize].generation,
+            generation: self.slots.generation(index),
         }
     }
 
@@ -472,12 +446,9 @@ impl SocketSet {
             return;
         }
         for h in std::mem::take(&mut self.blocked) {
-            let Some(slot) = self.slots.get_mut(h.index as usize) else {
+            let Some(slot) = self.slots.get_mut(h.index, h.generation) else {
                 continue;
             };
-            if slot.generation != h.generation {
-                continue;
-            }
             if let Some(s) = slot.socket.as_mut() {
                 s.send_blocked = false;
                 Self::notify(&mut self.events, s, h, Readiness::WRITABLE);

@@ -11,7 +11,7 @@ use super::{TcpError, TcpInfo};
 use crate::config::Config;
 use crate::icmp::TokenBucket;
 use crate::time::{Duration, Instant};
-use crate::wire::tcp::{SeqNumber, TcpOptions};
+use crate::wire::tcp::{SeqNumber, TcpOptions, TsVal};
 use log::debug;
 use std::net::SocketAddrV4;
 
@@ -100,7 +100,7 @@ pub(crate) struct Timestamps {
     /// Both sides sent the option: every segment carries it.
     pub(crate) ok: bool,
     /// TS.Recent: the peer's timestamp to echo (RFC 7323 §4.3).
-    pub(crate) recent: u32,
+    pub(crate) recent: TsVal,
     /// When TS.Recent was last set (PAWS distrusts it after 24 days idle, §5.5).
     pub(crate) recent_at: Instant,
     /// Per-connection offset of our timestamp clock (RFC 7323 §5.4, RFC 9293 §3.4.1).
@@ -146,7 +146,7 @@ impl Limits {
 
 /// The window-scale shift that lets a window of `buffer` bytes be advertised (RFC 7323 §2.3,
 /// capped at 14).
-pub(crate) fn scale_for(buffer: usize) -> u8 {
+pub fn scale_for(buffer: usize) -> u8 {
     let mut shift = 0u8;
     while shift < 14 && (buffer >> shift) > 65535 {
         shift += 1;
@@ -178,7 +178,7 @@ impl Connection {
             rec: Recovery::new(cfg, iss, smss),
             ts: Timestamps {
                 ok: cfg.tcp_timestamps,
-                recent: 0,
+                recent: TsVal(0),
                 recent_at: now,
                 offset: crate::rand::ts_offset(&cfg.secret, *local.ip(), *remote.ip()),
             },
@@ -227,15 +227,10 @@ impl Connection {
         }
     }
 
-    /// The connection's state.
-    pub fn state(&self) -> State {
-        self.state
-    }
-
     /// Our timestamp clock: milliseconds, offset per connection (RFC 7323 §5.4 allows any
     /// monotonic clock with 1 ms – 1 s ticks).
-    pub(crate) fn ts_now(&self, now: Instant) -> u32 {
-        (now.total_millis() as u32).wrapping_add(self.ts.offset)
+    pub(crate) fn ts_now(&self, now: Instant) -> TsVal {
+        TsVal((now.total_millis() as u32).wrapping_add(self.ts.offset))
     }
 
     // ----------------------------------------------------------------------------------------

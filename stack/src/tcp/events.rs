@@ -7,7 +7,7 @@
 
 use super::connection::Connection;
 use super::state::State;
-use super::{ConnHandle, ListenHandle, TcpLayer};
+use super::{ListenHandle, TcpLayer};
 use crate::socket::{Readiness, SocketEvent};
 
 /// What the app could observe of a connection at its last touch.
@@ -96,10 +96,7 @@ impl TcpLayer {
             if slot.conn.is_none() || ready.is_empty() {
                 continue;
             }
-            let handle = ConnHandle {
-                index,
-                generation: slot.generation,
-            };
+            let handle = self.handle_of(index);
             return Some(SocketEvent::Tcp { handle, ready });
         }
         while let Some(port) = self.listen_events.pop_front() {

@@ -10,7 +10,7 @@ use super::timers::Timer;
 use super::TcpError;
 use crate::stats::DropReason;
 use crate::time::{Duration, Instant};
-use crate::wire::tcp::{TcpOptions, TcpSegment};
+use crate::wire::tcp::{SeqNumber, TcpOptions, TcpSegment, TsVal};
 use log::debug;
 
 impl Connection {
@@ -33,7 +33,7 @@ impl Connection {
         self.sack_ok = self.sack_ok && o.sack_permitted && we_offered.sack_permitted;
         match (o.timestamps, we_offered.timestamps) {
             (Some((tsval, _)), Some(_)) if self.ts.ok => {
-                self.ts.recent = tsval;
+                self.ts.recent = TsVal(tsval);
                 self.ts.recent_at = now;
             }
             _ => self.ts.ok = false,
@@ -59,8 +59,8 @@ impl Connection {
             o.sack_permitted = true;
         }
         if self.ts.ok && (!answering || peer.timestamps.is_some()) {
-            let echo = if answering { self.ts.recent } else { 0 };
-            o.timestamps = Some((self.ts_now(now), echo));
+            let echo = if answering { self.ts.recent.0 } else { 0 };
+            o.timestamps = Some((self.ts_now(now).0, echo));
         }
         o
     }
@@ -94,16 +94,22 @@ impl Connection {
 
     /// Builds an established connection from a valid SYN-cookie ACK (RFC 4987 §3.6): the
     /// handshake state lives in the cookie, options other than MSS are not used.
-    pub(super) fn accept_cookie(&mut self, seg: &TcpSegment<'_>, mss: u16, now: Instant) {
+    pub(super) fn accept_cookie(
+        &mut self,
+        seg: &TcpSegment<'_>,
+        ack: SeqNumber,
+        mss: u16,
+        now: Instant,
+    ) {
         self.passive = true;
         self.rcv.irs = seg.seq.sub(1);
         self.rcv.nxt = seg.seq;
-        self.snd.iss = seg.ack.sub(1);
-        self.snd.una = seg.ack;
-        self.snd.nxt = seg.ack;
-        self.snd.max = seg.ack;
-        self.rec.recover = seg.ack;
-        self.rec.rtx_mark = seg.ack;
+        self.snd.iss = ack.sub(1);
+        self.snd.una = ack;
+        self.snd.nxt = ack;
+        self.snd.max = ack;
+        self.rec.recover = ack;
+        self.rec.rtx_mark = ack;
         self.snd.syn_acked = true;
         self.snd.shift = 0;
         self.rcv.shift = 0;
@@ -114,7 +120,7 @@ impl Connection {
         self.snd.wnd = usize::from(seg.window);
         self.snd.max_wnd = self.snd.wnd;
         self.snd.wl1 = seg.seq;
-        self.snd.wl2 = seg.ack;
+        self.snd.wl2 = ack;
         // Without window scaling we can only ever advertise 64 KiB.
         self.rcv.adv = self.rcv.nxt.add(self.rcv.buf.window().min(65535));
         self.last_recv = now;
@@ -131,17 +137,17 @@ impl Connection {
             return Verdict::Drop(DropReason::TcpSynFin);
         }
         // First: the ACK bit. An ACK for something we never sent is answered with RST.
-        if seg.ack() && (seg.ack.le(self.snd.iss) || seg.ack.gt(self.snd.max)) {
+        if let Some(ack) = seg.ack.filter(|a| a.le(self.snd.iss) || a.gt(self.snd.max)) {
             if !seg.rst() {
-                self.rst_pending = Some((seg.ack, None));
+                self.rst_pending = Some((ack, None));
             }
             return Verdict::Drop(DropReason::TcpBadAck);
         }
-        let ack_ok = seg.ack();
+        let ack_ok = seg.ack;
         // Second: RST. Only with an acceptable ACK does it refuse the connection (RFC 5961 §3.2
         // keeps this rule for SYN-SENT).
         if seg.rst() {
-            if ack_ok {
+            if ack_ok.is_some() {
                 debug!("tcp {} -> {}: connection refused", self.local, self.remote);
                 self.close_now(Some(TcpError::Refused));
                 return Verdict::Ok;
@@ -157,9 +163,9 @@ impl Connection {
         self.rcv.nxt = seg.seq.add(1);
         self.take_syn_options(seg, now, offered);
         self.last_recv = now;
-        if ack_ok {
+        if let Some(ack) = ack_ok {
             // RFC 9293 §3.10.7.3: window from the SYN-ACK, unscaled (RFC 7323 §2.2).
-            self.complete_handshake(seg, now, usize::from(seg.window));
+            self.complete_handshake(seg, ack, now, usize::from(seg.window));
             self.rcv.adv = self.rcv.nxt;
             self.rcv.ack_now = true;
             // Data on a SYN-ACK is legal, if rare.
@@ -190,8 +196,14 @@ impl Connection {
     /// §3.10.7.4 fifth step, SYN-RECEIVED). The one place a connection becomes ESTABLISHED by
     /// a handshake; `window` is the peer's window in bytes (unscaled in a SYN-ACK, RFC 7323
     /// §2.2; scaled in the final ACK).
-    pub(super) fn complete_handshake(&mut self, seg: &TcpSegment<'_>, now: Instant, window: usize) {
-        self.snd.una = seg.ack;
+    pub(super) fn complete_handshake(
+        &mut self,
+        seg: &TcpSegment<'_>,
+        ack: SeqNumber,
+        now: Instant,
+        window: usize,
+    ) {
+        self.snd.una = ack;
         self.snd.syn_acked = true;
         self.syn_pending = false;
         self.timers.stop(Timer::Retransmit);
@@ -200,7 +212,7 @@ impl Connection {
         self.snd.wnd = window;
         self.snd.max_wnd = window;
         self.snd.wl1 = seg.seq;
-        self.snd.wl2 = seg.ack;
+        self.snd.wl2 = ack;
         self.last_recv = now;
         self.set_state(State::Established);
         if let Some(k) = self.keepalive {
@@ -229,8 +241,8 @@ impl Connection {
         if self.state != State::SynReceived || !seg.syn() || seg.rst() || seg.seq != self.rcv.irs {
             return None;
         }
-        if seg.ack() && seg.ack == self.snd.iss.add(1) && !self.passive {
-            self.complete_handshake(seg, now, usize::from(seg.window));
+        if seg.ack == Some(self.snd.iss.add(1)) && !self.passive {
+            self.complete_handshake(seg, self.snd.iss.add(1), now, usize::from(seg.window));
             self.rcv.ack_now = true;
             return Some(Verdict::Ok);
         }
@@ -243,14 +255,15 @@ impl Connection {
     pub(super) fn syn_received_ack(
         &mut self,
         seg: &TcpSegment<'_>,
+        ack: SeqNumber,
         now: Instant,
     ) -> Option<Verdict> {
-        if seg.ack.gt(self.snd.una) && seg.ack.le(self.snd.max) {
+        if ack.gt(self.snd.una) && ack.le(self.snd.max) {
             let window = usize::from(seg.window) << self.snd.shift;
-            self.complete_handshake(seg, now, window);
+            self.complete_handshake(seg, ack, now, window);
             None
         } else {
-            self.rst_pending = Some((seg.ack, None));
+            self.rst_pending = Some((ack, None));
             Some(Verdict::Drop(DropReason::TcpBadAck))
         }
     }
@@ -259,7 +272,7 @@ impl Connection {
         // Karn: only a SYN sent once may be timed (unless timestamps echo it).
         if let (true, Some((_, ecr))) = (self.ts.ok, seg.options.timestamps) {
             if ecr != 0 {
-                let ms = self.ts_now(now).wrapping_sub(ecr);
+                let ms = self.ts_now(now).since(TsVal(ecr));
                 if ms < 60_000 {
                     self.rec.rtt.sample(Duration::from_millis(u64::from(ms)));
                 }

@@ -9,7 +9,7 @@ use super::timers::Timer;
 use super::TcpError;
 use crate::stats::DropReason;
 use crate::time::{Duration, Instant};
-use crate::wire::tcp::{SeqNumber, TcpSegment};
+use crate::wire::tcp::{SeqNumber, TcpSegment, TsVal};
 use log::debug;
 
 /// RFC 7323 §5.5: timestamps older than 24 days are not trusted for PAWS.
@@ -53,10 +53,9 @@ impl Connection {
                 // so a peer retransmitting its FIN after our TIME-WAIT learns the connection is
                 // gone.
                 if !seg.rst() {
-                    self.rst_pending = Some(if seg.ack() {
-                        (seg.ack, None)
-                    } else {
-                        (SeqNumber(0), Some(seg.seq.add(seg.seg_len())))
+                    self.rst_pending = Some(match seg.ack {
+                        Some(ack) => (ack, None),
+                        None => (SeqNumber(0), Some(seg.seq.add(seg.seg_len()))),
                     });
                 }
                 Verdict::Drop(DropReason::TcpNoConnection)
@@ -71,8 +70,8 @@ impl Connection {
     /// cannot move TS.Recent (and make PAWS drop every real segment after it).
     pub(super) fn update_ts_recent(&mut self, seg: &TcpSegment<'_>, now: Instant) {
         if let (true, Some((tsval, _))) = (self.ts.ok, seg.options.timestamps) {
-            if seg.seq.le(self.rcv.nxt) && (tsval.wrapping_sub(self.ts.recent) as i32) >= 0 {
-                self.ts.recent = tsval;
+            if seg.seq.le(self.rcv.nxt) && TsVal(tsval).ge(self.ts.recent) {
+                self.ts.recent = TsVal(tsval);
                 self.ts.recent_at = now;
             }
         }
@@ -151,20 +150,20 @@ impl Connection {
             return Verdict::Drop(DropReason::TcpSynInSync);
         }
         // Fifth: the ACK field. Without ACK the segment is dropped.
-        if !seg.ack() {
+        let Some(ack) = seg.ack else {
             return Verdict::Drop(DropReason::TcpUnexpected);
-        }
+        };
         self.last_recv = now;
         self.keepalive_probes = 0;
         if let Some(k) = self.keepalive {
             self.timers.set(Timer::Keepalive, now + k);
         }
         if self.state == State::SynReceived {
-            if let Some(v) = self.syn_received_ack(seg, now) {
+            if let Some(v) = self.syn_received_ack(seg, ack, now) {
                 return v;
             }
         }
-        if let Some(v) = self.process_ack(seg, now, challenge) {
+        if let Some(v) = self.process_ack(seg, ack, now, challenge) {
             return v;
         }
         if self.state == State::Closed {
@@ -182,7 +181,7 @@ impl Connection {
         // RFC 7323 §5.3 R1: PAWS before the sequence check.
         if self.ts.ok && !seg.rst() {
             if let Some((tsval, _)) = seg.options.timestamps {
-                let older = (tsval.wrapping_sub(self.ts.recent) as i32) < 0;
+                let older = TsVal(tsval).lt(self.ts.recent);
                 if older && now.saturating_since(self.ts.recent_at) < PAWS_IDLE {
                     if self.sack_ok && !seg.payload.is_empty() && seg.seq.lt(self.rcv.nxt) {
                         // An old duplicate of data we have (a late original after its
@@ -203,7 +202,7 @@ impl Connection {
         if !self.acceptable(seg) {
             // RFC 9293: an unacceptable segment gets an ACK (unless it is an RST) and is dropped.
             // With a zero window, an in-sequence ACK is still processed below (§3.10.7.4 note).
-            let zero_window_ack = seg.seq == self.rcv.nxt && seg.ack();
+            let zero_window_ack = seg.seq == self.rcv.nxt && seg.ack.is_some();
             if !zero_window_ack {
                 if !seg.rst() && seg.seg_len() > 0 && !seg.syn() {
                     // Data or a FIN (a retransmission, a window probe) is always answered: it

@@ -7,7 +7,7 @@ use super::{cookie_options, syncookie, ConnHandle, Reply, TcpLayer};
 use crate::config::Config;
 use crate::stats::DropReason;
 use crate::time::Instant;
-use crate::wire::tcp::{flags, SeqNumber, TcpRepr, TcpSegment};
+use crate::wire::tcp::{Control, SeqNumber, TcpRepr, TcpSegment};
 use log::debug;
 use std::collections::VecDeque;
 use std::net::SocketAddrV4;
@@ -75,53 +75,11 @@ impl TcpLayer {
         if seg.rst() {
             return Err(DropReason::TcpUnexpected);
         }
-        let queue_full = self
-            .listeners
-            .get(&port)
-            .is_some_and(|l| l.accept_queue.len() >= l.backlog);
         // Second: an ACK. It can only be valid as the end of a SYN-cookie handshake.
-        if seg.ack() {
-            if seg.syn() {
-                self.reset_for(local, remote, seg);
-                return Err(DropReason::TcpUnexpected);
-            }
-            // RFC 4987 §3.6 with Linux's `tcp_synq_no_recent_overflow`: an ACK is checked as a
-            // cookie only while the half-open queue has recently overflowed; otherwise cookies
-            // were never sent and a match could only be a blind guess.
-            let cookies_live = cfg.tcp_syncookies && self.recent_overflow(cfg, now);
-            if cookies_live {
-                if let Some(mss) =
-                    syncookie::decode(&self.secret, now, local, remote, seg.seq, seg.ack)
-                {
-                    if queue_full {
-                        return Err(DropReason::TcpAcceptQueueFull);
-                    }
-                    if self.open >= cfg.tcp_max_connections {
-                        return Err(DropReason::TcpTooManyConnections);
-                    }
-                    debug!("tcp {local} <- {remote}: SYN cookie accepted (mss {mss})");
-                    let mut conn = Connection::new(cfg, now, local, remote, seg.ack.sub(1));
-                    conn.accept_cookie(seg, mss, now);
-                    self.counters.passive_opens += 1;
-                    self.counters.cookies_accepted += 1;
-                    let index = self.insert(conn, None);
-                    let handle = self.handle_of(index);
-                    if let Some(l) = self.listeners.get_mut(&port) {
-                        l.accept_queue.push_back(handle);
-                        self.note_acceptable(port);
-                    }
-                    self.touched(index);
-                    return Ok(());
-                }
-            }
-            // RFC 9293: any ACK to LISTEN gets <SEQ=SEG.ACK><CTL=RST>.
-            self.reset_for(local, remote, seg);
-            return Err(if cookies_live {
-                DropReason::TcpBadCookie
-            } else {
-                DropReason::TcpNoConnection
-            });
+        if let Some(ack) = seg.ack {
+            return self.listener_ack(cfg, now, local, remote, seg, ack);
         }
+        let queue_full = self.accept_queue_full(port);
         // Third: a SYN.
         if !seg.syn() {
             return Err(DropReason::TcpUnexpected);
@@ -140,27 +98,7 @@ impl TcpLayer {
             if !cfg.tcp_syncookies {
                 return Err(DropReason::TcpTooManyConnections);
             }
-            // RFC 4987 §3.6: answer without keeping state; the ISN carries what we need.
-            let mss = seg.options.mss.unwrap_or(536);
-            let iss = syncookie::encode(&self.secret, now, local, remote, seg.seq, mss);
-            let our_mss = usize::from(cfg.mtu)
-                .saturating_sub(40)
-                .min(usize::from(cfg.tcp_max_mss));
-            let repr = TcpRepr {
-                src_port: local.port(),
-                dst_port: remote.port(),
-                seq: iss,
-                ack: seg.seq.add(1),
-                flags: flags::SYN | flags::ACK,
-                window: cfg.tcp_rx_buffer.min(65535) as u16,
-                options: cookie_options(our_mss.min(65535) as u16),
-            };
-            self.counters.cookies_sent += 1;
-            self.queue_reply(Reply {
-                local,
-                remote,
-                repr,
-            });
+            self.send_cookie(cfg, now, local, remote, seg);
             return Ok(());
         }
         let mut iss = self.isn.isn(now, local, remote);
@@ -178,5 +116,96 @@ impl TcpLayer {
         self.half_open += 1;
         self.touched(index);
         Ok(())
+    }
+
+    /// Whether the accept queue of the listener on `port` is full.
+    fn accept_queue_full(&self, port: u16) -> bool {
+        self.listeners
+            .get(&port)
+            .is_some_and(|l| l.accept_queue.len() >= l.backlog)
+    }
+
+    /// RFC 9293 §3.10.7.2 second check: an ACK to LISTEN — a SYN cookie's final ACK, or
+    /// answered with RST.
+    fn listener_ack(
+        &mut self,
+        cfg: &Config,
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        seg: &TcpSegment<'_>,
+        ack: SeqNumber,
+    ) -> Result<(), DropReason> {
+        if seg.syn() {
+            self.reset_for(local, remote, seg);
+            return Err(DropReason::TcpUnexpected);
+        }
+        // RFC 4987 §3.6 with Linux's `tcp_synq_no_recent_overflow`: an ACK is checked as a
+        // cookie only while the half-open queue has recently overflowed; otherwise cookies
+        // were never sent and a match could only be a blind guess.
+        let cookies_live = cfg.tcp_syncookies && self.recent_overflow(cfg, now);
+        if cookies_live {
+            if let Some(mss) = syncookie::decode(&self.secret, now, local, remote, seg.seq, ack) {
+                if self.accept_queue_full(local.port()) {
+                    return Err(DropReason::TcpAcceptQueueFull);
+                }
+                if self.open >= cfg.tcp_max_connections {
+                    return Err(DropReason::TcpTooManyConnections);
+                }
+                debug!("tcp {local} <- {remote}: SYN cookie accepted (mss {mss})");
+                let mut conn = Connection::new(cfg, now, local, remote, ack.sub(1));
+                conn.accept_cookie(seg, ack, mss, now);
+                self.counters.passive_opens += 1;
+                self.counters.cookies_accepted += 1;
+                let index = self.insert(conn, None);
+                let handle = self.handle_of(index);
+                if let Some(l) = self.listeners.get_mut(&local.port()) {
+                    l.accept_queue.push_back(handle);
+                    self.note_acceptable(local.port());
+                }
+                self.touched(index);
+                return Ok(());
+            }
+        }
+        // RFC 9293: any ACK to LISTEN gets <SEQ=SEG.ACK><CTL=RST>.
+        self.reset_for(local, remote, seg);
+        Err(if cookies_live {
+            DropReason::TcpBadCookie
+        } else {
+            DropReason::TcpNoConnection
+        })
+    }
+
+    /// A stateless SYN-ACK whose ISN is a SYN cookie (the half-open queue is full).
+    fn send_cookie(
+        &mut self,
+        cfg: &Config,
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        seg: &TcpSegment<'_>,
+    ) {
+        // RFC 4987 §3.6: answer without keeping state; the ISN carries what we need.
+        let mss = seg.options.mss.unwrap_or(536);
+        let iss = syncookie::encode(&self.secret, now, local, remote, seg.seq, mss);
+        let our_mss = usize::from(cfg.mtu)
+            .saturating_sub(40)
+            .min(usize::from(cfg.tcp_max_mss));
+        let repr = TcpRepr {
+            src_port: local.port(),
+            dst_port: remote.port(),
+            seq: iss,
+            ack: Some(seg.seq.add(1)),
+            control: Control::Syn,
+            psh: false,
+            window: cfg.tcp_rx_buffer.min(65535) as u16,
+            options: cookie_options(our_mss.min(65535) as u16),
+        };
+        self.counters.cookies_sent += 1;
+        self.queue_reply(Reply {
+            local,
+            remote,
+            repr,
+        });
     }
 }

@@ -12,11 +12,38 @@ use super::state::State;
 use super::timers::Timer;
 use super::write_packet;
 use crate::time::Instant;
-use crate::wire::tcp::{flags, SeqNumber, TcpOptions, TcpRepr};
+use crate::wire::tcp::{Control, SeqNumber, TcpOptions, TcpRepr};
 use log::trace;
 
 /// Puts the IPv4 header in front of emitted segments (`ip::egress`; TCP writes only its segment).
 pub(crate) use crate::ip::egress::IpOut;
+
+/// One segment for [`Connection::write`] to emit.
+#[derive(Debug)]
+pub(super) struct Out {
+    pub(super) seq: SeqNumber,
+    pub(super) control: Control,
+    /// Acknowledge RCV.NXT (sets ACK).
+    pub(super) ack: bool,
+    pub(super) psh: bool,
+    pub(super) options: TcpOptions,
+    /// `(offset, len)` of the payload in the send buffer.
+    pub(super) payload: Option<(usize, usize)>,
+}
+
+impl Out {
+    /// A segment without payload or control bits that acknowledges RCV.NXT.
+    pub(super) fn pure_ack(seq: SeqNumber, options: TcpOptions) -> Out {
+        Out {
+            seq,
+            control: Control::None,
+            ack: true,
+            psh: false,
+            options,
+            payload: None,
+        }
+    }
+}
 
 impl Connection {
     /// The window to advertise, scaled for the header, never shrinking the right edge already
@@ -50,7 +77,7 @@ impl Connection {
     pub(super) fn segment_options(&self, now: Instant) -> TcpOptions {
         let mut o = TcpOptions::default();
         if self.ts.ok {
-            o.timestamps = Some((self.ts_now(now), self.ts.recent));
+            o.timestamps = Some((self.ts_now(now).0, self.ts.recent.0));
         }
         // RFC 2883 §4: a duplicate segment's range goes first (a D-SACK block), then the
         // usual blocks.
@@ -67,37 +94,33 @@ impl Connection {
         o
     }
 
-    /// Writes one segment: `payload_len` bytes from send-buffer offset `payload_off`.
-    #[allow(clippy::too_many_arguments)]
+    /// Writes one segment (`out`), acknowledging RCV.NXT if `out.ack`.
     pub(super) fn write(
         &mut self,
         now: Instant,
         buf: &mut [u8],
         ip: &mut IpOut<'_>,
-        seq: SeqNumber,
-        flag_bits: u8,
-        options: TcpOptions,
-        payload: Option<(usize, usize)>,
+        out: Out,
     ) -> usize {
-        let syn = flag_bits & flags::SYN != 0;
-        let window = self.advertise(syn);
+        let window = self.advertise(out.control == Control::Syn);
         // A D-SACK block is reported once (RFC 2883 §4).
-        if self.rcv.dsack.is_some() && options.sack_blocks[0] == self.rcv.dsack {
+        if self.rcv.dsack.is_some() && out.options.sack_blocks[0] == self.rcv.dsack {
             self.rec.loss.stats.dsacks_sent += 1;
         }
         self.rcv.dsack = None;
-        let with_ack = flag_bits & flags::ACK != 0;
+        let with_ack = out.ack;
         let repr = TcpRepr {
             src_port: self.local.port(),
             dst_port: self.remote.port(),
-            seq,
-            ack: if with_ack { self.rcv.nxt } else { SeqNumber(0) },
-            flags: flag_bits,
+            seq: out.seq,
+            ack: with_ack.then_some(self.rcv.nxt),
+            control: out.control,
+            psh: out.psh,
             window,
-            options,
+            options: out.options,
         };
         let start = crate::wire::ipv4::HEADER_LEN + repr.header_len();
-        let len = match payload {
+        let len = match out.payload {
             Some((off, n)) => self.snd.buf.read_at(off, &mut buf[start..start + n]),
             None => 0,
         };
@@ -130,16 +153,16 @@ impl Connection {
         ip: &mut IpOut<'_>,
     ) -> Option<usize> {
         if let Some((seq, ack)) = self.rst_pending.take() {
-            let f = if ack.is_some() {
-                flags::RST | flags::ACK
-            } else {
-                flags::RST
+            let out = Out {
+                control: Control::Rst,
+                ack: ack.is_some(),
+                ..Out::pure_ack(seq, TcpOptions::default())
             };
             let save = self.rcv.nxt;
             if let Some(a) = ack {
                 self.rcv.nxt = a;
             }
-            let n = self.write(now, buf, ip, seq, f, TcpOptions::default(), None);
+            let n = self.write(now, buf, ip, out);
             self.rcv.nxt = save;
             return Some(n);
         }
@@ -155,7 +178,7 @@ impl Connection {
                 // the connection is established.
                 if self.rcv.ack_now {
                     let o = self.segment_options(now);
-                    return Some(self.write(now, buf, ip, self.snd.max, flags::ACK, o, None));
+                    return Some(self.write(now, buf, ip, Out::pure_ack(self.snd.max, o)));
                 }
                 return None;
             }
@@ -175,7 +198,8 @@ impl Connection {
             // RFC 9293 §3.8.6.1 / RFC 1122 §4.2.3.6: an old sequence number elicits an ACK
             // carrying the current window.
             let o = self.segment_options(now);
-            return Some(self.write(now, buf, ip, self.snd.una.sub(1), flags::ACK, o, None));
+            let probe = Out::pure_ack(self.snd.una.sub(1), o);
+            return Some(self.write(now, buf, ip, probe));
         }
         if self.rcv.ack_now {
             let o = self.segment_options(now);
@@ -183,7 +207,7 @@ impl Connection {
             // a retransmission it may sit below sequence space the peer has already received
             // (even at our FIN), and the peer would find the ACK unacceptable and answer it with
             // another ACK — an ACK ping-pong that never delivers the acknowledgment.
-            return Some(self.write(now, buf, ip, self.snd.max, flags::ACK, o, None));
+            return Some(self.write(now, buf, ip, Out::pure_ack(self.snd.max, o)));
         }
         None
     }
@@ -199,12 +223,13 @@ impl Connection {
         }
         self.syn_pending = false;
         let options = self.syn_options(now);
-        let f = if self.state == State::SynSent {
-            flags::SYN
-        } else {
-            flags::SYN | flags::ACK
+        let syn = Out {
+            control: Control::Syn,
+            // A SYN-ACK in SYN-RECEIVED; a bare SYN in SYN-SENT.
+            ack: self.state != State::SynSent,
+            ..Out::pure_ack(self.snd.iss, options)
         };
-        let n = self.write(now, buf, ip, self.snd.iss, f, options, None);
+        let n = self.write(now, buf, ip, syn);
         self.snd.nxt = self.snd.iss.add(1);
         if self.snd.max.lt(self.snd.nxt) {
             self.snd.max = self.snd.nxt;

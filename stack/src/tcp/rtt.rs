@@ -114,6 +114,7 @@ impl RttEstimator {
     }
 
     /// How many times the timer was backed off since the last reset (or sample).
+    #[cfg(test)]
     pub fn backoff_count(&self) -> u32 {
         self.backoff
     }

@@ -50,6 +50,10 @@ impl SendBuffer {
     }
 
     /// Whether no bytes are held.
+    #[cfg_attr(
+        not(feature = "test-support"),
+        allow(dead_code, reason = "reached by tests through test_support")
+    )]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -210,6 +214,10 @@ impl Scoreboard {
     }
 
     /// Whether the byte at `offset` has been SACKed.
+    #[cfg_attr(
+        not(feature = "test-support"),
+        allow(dead_code, reason = "reached by tests through test_support")
+    )]
     pub fn is_sacked(&self, offset: usize) -> bool {
         let i = self.ranges.partition_point(|r| r.1 <= offset);
         self.ranges.get(i).is_some_and(|r| r.0 <= offset)
@@ -246,6 +254,10 @@ impl Scoreboard {
     ///
     /// RFC 6675 §4 IsLost(SeqNum): a byte is deemed lost when at least DupThresh × SMSS bytes
     /// above it have been SACKed; the connection compares this count with that threshold.
+    #[cfg_attr(
+        not(feature = "test-support"),
+        allow(dead_code, reason = "reached by tests through test_support")
+    )]
     pub fn sacked_above(&self, offset: usize) -> usize {
         let from = offset.saturating_add(1);
         let i = self.ranges.partition_point(|r| r.1 <= from);
@@ -254,6 +266,10 @@ impl Scoreboard {
 
     /// Forgets everything (RFC 6675 §5.1: after an RTO the scoreboard is cleared, or at least
     /// must not be trusted).
+    #[cfg_attr(
+        not(feature = "test-support"),
+        allow(dead_code, reason = "reached by tests through test_support")
+    )]
     pub fn clear(&mut self) {
         self.ranges.clear();
         self.total = 0;

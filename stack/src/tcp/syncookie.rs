@@ -104,6 +104,11 @@ pub fn decode(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Decodes the ACK that answers a cookie SYN-ACK `cookie` to a SYN with sequence `peer`.
+    fn decode_reply(now: Instant, peer: SeqNumber, cookie: SeqNumber) -> Option<u16> {
+        decode(&KEY, now, local(), remote(), peer.add(1), cookie.add(1))
+    }
     use std::net::Ipv4Addr;
 
     const KEY: [u8; 16] = *b"0123456789abcdef";
@@ -130,7 +135,7 @@ mod tests {
             (1200, 1200),
         ] {
             let c = encode(&KEY, secs(1000), local(), remote(), peer, mss);
-            let got = decode(&KEY, secs(1010), local(), remote(), peer.add(1), c.add(1));
+            let got = decode_reply(secs(1010), peer, c);
             assert_eq!(got, Some(expect), "mss {mss}");
         }
     }
@@ -170,16 +175,7 @@ mod tests {
         // Encoded at the very end of a period: counter 9.
         let at = Instant::from_micros(10 * PERIOD_MICROS - 1);
         let c = encode(&KEY, at, local(), remote(), peer, 1460);
-        let dec = |micros: u64| {
-            decode(
-                &KEY,
-                Instant::from_micros(micros),
-                local(),
-                remote(),
-                peer.add(1),
-                c.add(1),
-            )
-        };
+        let dec = |micros: u64| decode_reply(Instant::from_micros(micros), peer, c);
         assert_eq!(dec(10 * PERIOD_MICROS - 1), Some(1460));
         assert_eq!(dec(11 * PERIOD_MICROS), Some(1460)); // age 1
         assert_eq!(dec(12 * PERIOD_MICROS - 1), Some(1460)); // age 2
@@ -191,29 +187,9 @@ mod tests {
         assert_eq!(dec(8 * PERIOD_MICROS), None);
         // Near the origin, "age" must not underflow into a huge counter.
         let c0 = encode(&KEY, Instant::ZERO, local(), remote(), peer, 536);
-        assert_eq!(
-            decode(
-                &KEY,
-                Instant::ZERO,
-                local(),
-                remote(),
-                peer.add(1),
-                c0.add(1)
-            ),
-            Some(536)
-        );
+        assert_eq!(decode_reply(Instant::ZERO, peer, c0), Some(536));
         let forged = SeqNumber(c0.0 | (31 << 27));
-        assert_eq!(
-            decode(
-                &KEY,
-                Instant::ZERO,
-                local(),
-                remote(),
-                peer.add(1),
-                forged.add(1)
-            ),
-            None
-        );
+        assert_eq!(decode_reply(Instant::ZERO, peer, forged), None);
     }
 
     #[test]
@@ -223,17 +199,7 @@ mod tests {
         assert_eq!((c.0 >> 24) & 7, 0);
         for idx in 1..8u32 {
             let forged = SeqNumber((c.0 & !(7 << 24)) | (idx << 24));
-            assert_eq!(
-                decode(
-                    &KEY,
-                    secs(50),
-                    local(),
-                    remote(),
-                    peer.add(1),
-                    forged.add(1)
-                ),
-                None
-            );
+            assert_eq!(decode_reply(secs(50), peer, forged), None);
         }
     }
 
@@ -255,17 +221,7 @@ mod tests {
             // Keep the counter and MSS bits right so every try reaches the 24-bit hash check
             // (p = 2^-24 each; expect ~0.006 hits in 100k).
             let guess = (good.0 & 0xff00_0000) | (next() as u32 & HASH_MASK);
-            if guess != good.0
-                && decode(
-                    &KEY,
-                    now,
-                    local(),
-                    remote(),
-                    peer.add(1),
-                    SeqNumber(guess).add(1),
-                )
-                .is_some()
-            {
+            if guess != good.0 && decode_reply(now, peer, SeqNumber(guess)).is_some() {
                 accepted += 1;
             }
             // And fully random ACKs.

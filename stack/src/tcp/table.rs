@@ -1,19 +1,29 @@
-//! The connection table: generation-checked slots (a `ConnHandle` is an index and a
+//! [`TcpLayer`], every connection and listener of a stack, and its connection table:
+//! generation-checked slots (a `ConnHandle` is an index and a
 //! generation), the 4-tuple map, and the bookkeeping after anything touched a connection —
 //! queue it for output, reschedule its timer in the deadline heap, hand it to its listener,
 //! move it to the TIME-WAIT table (`time_wait.rs`) once the app has closed it, and free it
 //! when finished.
 
+use super::challenge::ChallengeCap;
 use super::connection::Connection;
-use super::{ConnHandle, State, TcpError, TcpInfo, TcpLayer};
+use super::input::Verdict;
+use super::isn::IsnGenerator;
+use super::listener::Listener;
+use super::time_wait::{TimeWaitTable, TwOutcome};
+use super::{syncookie, ConnHandle, IcmpReport, IpOut, ListenHandle, State, TcpError, TcpInfo};
+use crate::config::Config;
+use crate::slab::GenSlab;
+use crate::stats::DropReason;
 use crate::time::Instant;
+use crate::wire::tcp::{Control, SeqNumber, TcpOptions, TcpRepr, TcpSegment};
 use std::cmp::Reverse;
-use std::net::SocketAddrV4;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::{Ipv4Addr, SocketAddrV4};
 
-/// One entry of the connection table.
+/// One entry of the connection table (its generation is the slab's).
 #[derive(Debug)]
 pub(super) struct Slot {
-    pub(super) generation: u32,
     pub(super) conn: Option<Connection>,
     /// Queued in `ready` (has something to send, maybe).
     pub(super) ready: bool,
@@ -31,37 +41,25 @@ pub(super) struct Slot {
 
 impl TcpLayer {
     pub(super) fn conn(&self, h: ConnHandle) -> Option<&Connection> {
-        let s = self.slots.get(h.index as usize)?;
-        (s.generation == h.generation).then_some(s.conn.as_ref()?)
+        self.slots.get(h.index, h.generation)?.conn.as_ref()
     }
 
     pub(super) fn conn_mut(&mut self, h: ConnHandle) -> Option<&mut Connection> {
-        let s = self.slots.get_mut(h.index as usize)?;
-        if s.generation != h.generation {
-            return None;
-        }
-        s.conn.as_mut()
+        self.slots.get_mut(h.index, h.generation)?.conn.as_mut()
     }
 
     pub(super) fn insert(&mut self, conn: Connection, listener: Option<u16>) -> u32 {
         let key = (conn.local.port(), conn.remote);
         let seen = super::events::Seen::of(&conn);
-        let index = match self.free.pop() {
-            Some(i) => i,
-            None => {
-                self.slots.push(Slot {
-                    generation: 0,
-                    conn: None,
-                    ready: false,
-                    scheduled: None,
-                    listener: None,
-                    seen,
-                    pending: crate::socket::Readiness::EMPTY,
-                    event_queued: false,
-                });
-                (self.slots.len() - 1) as u32
-            }
-        };
+        let index = self.slots.alloc(|| Slot {
+            conn: None,
+            ready: false,
+            scheduled: None,
+            listener: None,
+            seen,
+            pending: crate::socket::Readiness::EMPTY,
+            event_queued: false,
+        });
         let slot = &mut self.slots[index as usize];
         slot.conn = Some(conn);
         slot.listener = listener;
@@ -77,7 +75,7 @@ impl TcpLayer {
     pub(super) fn handle_of(&self, index: u32) -> ConnHandle {
         ConnHandle {
             index,
-            generation: self.slots[index as usize].generation,
+            generation: self.slots.generation(index),
         }
     }
 
@@ -96,8 +94,9 @@ impl TcpLayer {
                 let established = conn.state.is_synchronized() || conn.state == State::CloseWait;
                 let handle = ConnHandle {
                     index,
-                    generation: slot.generation,
+                    generation: self.slots.generation(index),
                 };
+                let slot = &mut self.slots[index as usize];
                 match self.listeners.get_mut(&port) {
                     Some(l) if established => {
                         l.accept_queue.push_back(handle);
@@ -161,10 +160,9 @@ impl TcpLayer {
             if slot.listener.take().is_some() {
                 self.half_open = self.half_open.saturating_sub(1);
             }
-            slot.generation = slot.generation.wrapping_add(1);
             slot.scheduled = None;
             slot.pending = crate::socket::Readiness::EMPTY;
-            self.free.push(index);
+            self.slots.release(index);
             self.open -= 1;
         }
     }
@@ -174,7 +172,7 @@ impl TcpLayer {
         while let Some(Reverse((at, index))) = self.heap.peek().copied() {
             let live = self
                 .slots
-                .get(index as usize)
+                .at(index)
                 .is_some_and(|s| s.scheduled == Some(at));
             if live {
                 break;
@@ -261,5 +259,404 @@ impl TcpLayer {
         }
         self.time_wait.clear();
         n
+    }
+}
+
+/// Writes the TCP header for `repr` in front of a payload already at
+/// `buf[20 + repr.header_len()..]`, and has `ip` (ip::egress) write the IPv4 header; returns the
+/// packet length.
+pub(crate) fn write_packet(
+    buf: &mut [u8],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    repr: &TcpRepr,
+    payload_len: usize,
+    ip: &mut IpOut<'_>,
+) -> usize {
+    use crate::wire::ipv4::HEADER_LEN;
+    let tcp_len = repr.emit(&mut buf[HEADER_LEN..], src, dst, payload_len);
+    ip.write_tcp_header(buf, src, dst, tcp_len)
+}
+
+/// A stateless reply: RST for segments that belong to nobody, SYN-ACK carrying a cookie.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Reply {
+    pub(super) local: SocketAddrV4,
+    pub(super) remote: SocketAddrV4,
+    pub(super) repr: TcpRepr,
+}
+
+/// Every TCP connection and listener of a stack.
+#[derive(Debug)]
+pub(crate) struct TcpLayer {
+    pub(super) addr: Ipv4Addr,
+    pub(super) slots: GenSlab<Slot>,
+    pub(super) by_tuple: HashMap<(u16, SocketAddrV4), u32>,
+    pub(super) listeners: HashMap<u16, Listener>,
+    pub(super) listener_generation: u32,
+    pub(super) ready: VecDeque<u32>,
+    pub(super) heap: BinaryHeap<Reverse<(Instant, u32)>>,
+    /// Connections with an event queued (each at most once).
+    pub(super) events: VecDeque<u32>,
+    /// Listeners with an `ACCEPTABLE` event queued (each at most once).
+    pub(super) listen_events: VecDeque<u16>,
+    pub(super) listen_events_pending: std::collections::HashSet<u16>,
+    pub(super) replies: VecDeque<Reply>,
+    pub(super) isn: IsnGenerator,
+    pub(super) secret: [u8; 16],
+    pub(super) challenge: ChallengeCap,
+    pub(super) half_open: usize,
+    pub(super) open: usize,
+    /// When the half-open queue last overflowed (SYN cookies are accepted only soon after).
+    pub(super) last_overflow: Option<Instant>,
+    /// Out-of-order ranges held by all connections together.
+    pub(super) ooo_ranges: usize,
+    /// Connections the app closed, waiting out TIME-WAIT without a slot.
+    pub(super) time_wait: TimeWaitTable,
+    /// Layer-level counters, copied into the stack's `Stats`.
+    pub(crate) counters: LayerCounters,
+}
+
+/// Counters the TCP layer keeps for the stack's `Stats`.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct LayerCounters {
+    pub(crate) active_opens: u64,
+    pub(crate) passive_opens: u64,
+    pub(crate) resets_sent: u64,
+    pub(crate) cookies_sent: u64,
+    pub(crate) cookies_accepted: u64,
+    pub(crate) time_wait_recycled: u64,
+    pub(crate) time_wait_reused: u64,
+    /// Retransmissions, timeouts and loss-recovery counters of every connection.
+    pub(crate) loss: super::recovery::LossTotals,
+}
+
+/// Most stateless replies waiting to be sent; more are dropped (they are answers to floods).
+pub(super) const MAX_REPLIES: usize = 1024;
+
+impl TcpLayer {
+    pub(crate) fn new(cfg: &Config, _now: Instant) -> Self {
+        TcpLayer {
+            addr: cfg.addr,
+            slots: GenSlab::default(),
+            by_tuple: HashMap::new(),
+            listeners: HashMap::new(),
+            listener_generation: 0,
+            ready: VecDeque::new(),
+            heap: BinaryHeap::new(),
+            events: VecDeque::new(),
+            listen_events: VecDeque::new(),
+            listen_events_pending: std::collections::HashSet::new(),
+            replies: VecDeque::new(),
+            isn: IsnGenerator::new(cfg.secret),
+            // A key of its own for cookies (issue 8 #13); ISNs keep `cfg.secret` (RFC 6528 §3).
+            secret: syncookie::key(&cfg.secret),
+            challenge: ChallengeCap::new(cfg),
+            half_open: 0,
+            open: 0,
+            last_overflow: None,
+            ooo_ranges: 0,
+            time_wait: TimeWaitTable::new(cfg),
+            counters: LayerCounters::default(),
+        }
+    }
+
+    /// Earliest timer of any connection.
+    pub(crate) fn poll_at(&self) -> Option<Instant> {
+        // The top may be stale only if something changed since the last clean; then it is
+        // earlier than the real deadline, which at worst causes one early wakeup.
+        let conn = self.heap.peek().map(|Reverse((at, _))| *at);
+        match (conn, self.time_wait.next_expiry()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Runs every connection timer due at `now`.
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        while let Some(Reverse((at, index))) = self.heap.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.heap.pop();
+            let slot = &mut self.slots[index as usize];
+            if slot.scheduled != Some(at) {
+                continue;
+            }
+            slot.scheduled = None;
+            if let Some(conn) = slot.conn.as_mut() {
+                let before = conn.loss_totals();
+                conn.on_timeout(now);
+                self.counters.loss.add_delta(&before, &conn.loss_totals());
+            }
+            self.touched(index);
+        }
+        self.time_wait.expire(now);
+        self.clean_heap();
+    }
+
+    /// Whether any connection or stateless reply may have something to send.
+    pub(crate) fn has_transmit(&self) -> bool {
+        !self.ready.is_empty() || !self.replies.is_empty()
+    }
+
+    /// Emits the next TCP packet, if any.
+    pub(crate) fn poll_transmit(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        ip: &mut IpOut<'_>,
+    ) -> Option<usize> {
+        if let Some(r) = self.replies.pop_front() {
+            return Some(write_packet(
+                buf,
+                *r.local.ip(),
+                *r.remote.ip(),
+                &r.repr,
+                0,
+                ip,
+            ));
+        }
+        while let Some(&index) = self.ready.front() {
+            let slot = &mut self.slots[index as usize];
+            let counters = &mut self.counters.loss;
+            let out = slot.conn.as_mut().and_then(|c| {
+                let before = c.loss_totals();
+                let n = c.poll_segment(now, buf, ip);
+                counters.add_delta(&before, &c.loss_totals());
+                n
+            });
+            match out {
+                Some(n) => {
+                    // Keep it at the front: it may have more; timers may have moved.
+                    self.touched_after_send(index);
+                    return Some(n);
+                }
+                None => {
+                    self.ready.pop_front();
+                    self.slots[index as usize].ready = false;
+                    self.reschedule(index);
+                }
+            }
+        }
+        self.clean_heap();
+        None
+    }
+
+    pub(super) fn queue_reply(&mut self, reply: Reply) {
+        if self.replies.len() < MAX_REPLIES {
+            self.replies.push_back(reply);
+        }
+    }
+
+    /// RFC 9293 §3.10.7.1: a segment for no connection gets an RST (unless it is one).
+    pub(super) fn reset_for(
+        &mut self,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        seg: &TcpSegment<'_>,
+    ) {
+        if seg.rst() {
+            return;
+        }
+        // <SEQ=SEG.ACK><CTL=RST>, or <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK> without an ACK.
+        let (seq, ack) = match seg.ack {
+            Some(ack) => (ack, None),
+            None => (SeqNumber(0), Some(seg.seq.add(seg.seg_len()))),
+        };
+        let repr = TcpRepr {
+            src_port: local.port(),
+            dst_port: remote.port(),
+            seq,
+            ack,
+            control: Control::Rst,
+            ..TcpRepr::default()
+        };
+        self.queue_reply(Reply {
+            local,
+            remote,
+            repr,
+        });
+        self.counters.resets_sent += 1;
+    }
+
+    /// Handles one arriving segment (already checksum-verified, addressed to our unicast address).
+    pub(crate) fn input(
+        &mut self,
+        cfg: &Config,
+        now: Instant,
+        src: Ipv4Addr,
+        seg: &TcpSegment<'_>,
+    ) -> Result<(), DropReason> {
+        let local = SocketAddrV4::new(self.addr, seg.dst_port);
+        let remote = SocketAddrV4::new(src, seg.src_port);
+        let mut iss_floor = None;
+        match self.time_wait_input(now, (seg.dst_port, remote), seg) {
+            Some(TwOutcome::Done(r)) => return r,
+            Some(TwOutcome::Reuse(floor)) => iss_floor = Some(floor),
+            None => {}
+        }
+        if let Some(&index) = self.by_tuple.get(&(seg.dst_port, remote)) {
+            let Some(conn) = self.slots[index as usize].conn.as_mut() else {
+                return Err(DropReason::TcpNoConnection);
+            };
+            // Out-of-order ranges: this connection's share is the per-connection limit, or
+            // what the total leaves it (Config::tcp_ooo_max_ranges{,_total}).
+            let before = conn.rcv.buf.out_of_order_ranges();
+            let others = self.ooo_ranges.saturating_sub(before);
+            let room = cfg.tcp_ooo_max_ranges_total.saturating_sub(others);
+            conn.rcv
+                .buf
+                .set_max_ranges(cfg.tcp_ooo_max_ranges.min(room));
+            let before = conn.loss_totals();
+            let verdict = conn.on_segment(seg, now, &mut self.challenge);
+            self.counters.loss.add_delta(&before, &conn.loss_totals());
+            self.ooo_ranges = others + conn.rcv.buf.out_of_order_ranges();
+            self.touched(index);
+            return match verdict {
+                Verdict::Ok => Ok(()),
+                Verdict::Drop(r) => Err(r),
+            };
+        }
+        if self.listeners.contains_key(&seg.dst_port) {
+            return self.listener_input(cfg, now, local, remote, seg, iss_floor);
+        }
+        self.reset_for(local, remote, seg);
+        Err(DropReason::TcpNoConnection)
+    }
+
+    /// An ICMP error quoting one of our segments from `local_port` to `remote`. `Err` names why
+    /// it was ignored (no such connection, or not about a segment in flight).
+    pub(crate) fn icmp_error(
+        &mut self,
+        local_port: u16,
+        remote: SocketAddrV4,
+        report: IcmpReport,
+    ) -> Result<(), DropReason> {
+        let Some(&index) = self.by_tuple.get(&(local_port, remote)) else {
+            return Err(DropReason::IcmpNoSocket);
+        };
+        let Some(conn) = self.slots[index as usize].conn.as_mut() else {
+            return Err(DropReason::IcmpNoSocket);
+        };
+        let r = conn.on_icmp_error(report);
+        self.touched(index);
+        r
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // App operations
+    // ----------------------------------------------------------------------------------------
+
+    /// Listens on `port` with an accept queue of `backlog` connections.
+    pub fn listen(&mut self, port: u16, backlog: usize) -> Result<ListenHandle, TcpError> {
+        if port == 0 || self.listeners.contains_key(&port) {
+            return Err(TcpError::AddrInUse);
+        }
+        self.listener_generation = self.listener_generation.wrapping_add(1);
+        let generation = self.listener_generation;
+        self.listeners
+            .insert(port, Listener::new(backlog.max(1), generation));
+        Ok(ListenHandle { port, generation })
+    }
+
+    fn listener_mut(&mut self, l: ListenHandle) -> Option<&mut Listener> {
+        self.listeners
+            .get_mut(&l.port)
+            .filter(|x| x.generation == l.generation)
+    }
+
+    /// Takes an established connection from the accept queue.
+    pub fn accept(&mut self, l: ListenHandle) -> Result<ConnHandle, TcpError> {
+        loop {
+            let listener = self.listener_mut(l).ok_or(TcpError::InvalidHandle)?;
+            let h = listener
+                .accept_queue
+                .pop_front()
+                .ok_or(TcpError::WouldBlock)?;
+            // A connection reset before it was accepted is still handed out: the app sees the
+            // error on first use, as with Linux. One already freed is skipped.
+            if self.conn(h).is_some() {
+                return Ok(h);
+            }
+        }
+    }
+
+    /// Whether `accept` would return a connection.
+    pub fn can_accept(&self, l: ListenHandle) -> bool {
+        self.listeners
+            .get(&l.port)
+            .filter(|x| x.generation == l.generation)
+            .is_some_and(|x| !x.accept_queue.is_empty())
+    }
+
+    /// Stops listening; connections not yet accepted are reset.
+    pub fn close_listener(&mut self, l: ListenHandle) -> bool {
+        if self.listener_mut(l).is_none() {
+            return false;
+        }
+        let Some(listener) = self.listeners.remove(&l.port) else {
+            return false;
+        };
+        for h in listener.accept_queue {
+            if let Some(c) = self.conn_mut(h) {
+                c.detached = true;
+                c.abort();
+                self.touched(h.index);
+            }
+        }
+        true
+    }
+
+    /// Opens a connection to `remote` from an ephemeral port chosen by `pick`.
+    pub(crate) fn connect(
+        &mut self,
+        cfg: &Config,
+        now: Instant,
+        remote: SocketAddrV4,
+        local_port: u16,
+    ) -> Result<ConnHandle, TcpError> {
+        if self.open >= cfg.tcp_max_connections {
+            return Err(TcpError::NoResources);
+        }
+        if self.tuple_in_use(local_port, remote) {
+            return Err(TcpError::AddrInUse);
+        }
+        let local = SocketAddrV4::new(self.addr, local_port);
+        let iss = self.isn.isn(now, local, remote);
+        let mut conn = Connection::new(cfg, now, local, remote, iss);
+        conn.connect(now);
+        self.counters.active_opens += 1;
+        let index = self.insert(conn, None);
+        self.touched(index);
+        Ok(self.handle_of(index))
+    }
+
+    /// Whether the 4-tuple is free (for ephemeral port selection).
+    pub(crate) fn tuple_free(&self, local_port: u16, remote: SocketAddrV4) -> bool {
+        !self.tuple_in_use(local_port, remote) && !self.listeners.contains_key(&local_port)
+    }
+
+    /// Closes the app's side: FIN after the data, or RST if received data was never read
+    /// (RFC 9293 §3.10.4 and RFC 2525 §2.17, as Linux does). The connection lingers until done.
+    pub(crate) fn close(&mut self, h: ConnHandle) -> Result<(), TcpError> {
+        self.with_conn(h, |c| {
+            c.detached = true;
+            if c.rcv.buf.readable() > 0 && c.state.is_synchronized() {
+                c.abort();
+            } else if c.state == State::SynSent || c.state == State::Closed {
+                c.close_now(None);
+            } else {
+                c.shutdown();
+            }
+        })
+    }
+}
+
+/// Options offered on a cookie SYN-ACK: only MSS survives in the cookie.
+pub(super) fn cookie_options(mss: u16) -> TcpOptions {
+    TcpOptions {
+        mss: Some(mss),
+        ..TcpOptions::default()
     }
 }

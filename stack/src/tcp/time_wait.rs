@@ -16,7 +16,7 @@ use super::{ConnHandle, ConnStats, Reply, State, TcpInfo, TcpLayer};
 use crate::config::Config;
 use crate::stats::DropReason;
 use crate::time::{Duration, Instant};
-use crate::wire::tcp::{flags, SeqNumber, TcpOptions, TcpRepr, TcpSegment};
+use crate::wire::tcp::{Control, SeqNumber, TcpOptions, TcpRepr, TcpSegment, TsVal};
 use log::debug;
 use std::collections::{BTreeSet, HashMap};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -29,7 +29,7 @@ type Key = (u16, SocketAddrV4);
 /// The timestamp state of a connection in TIME-WAIT (RFC 7323).
 #[derive(Clone, Copy, Debug)]
 struct TwTimestamps {
-    recent: u32,
+    recent: TsVal,
     recent_at: Instant,
     offset: u32,
 }
@@ -183,7 +183,7 @@ impl TwEntry {
         let options = TcpOptions {
             timestamps: self.ts.map(|t| {
                 let val = (now.total_millis() as u32).wrapping_add(t.offset);
-                (val, t.recent)
+                (val, t.recent.0)
             }),
             ..TcpOptions::default()
         };
@@ -191,8 +191,9 @@ impl TwEntry {
             src_port: key.0,
             dst_port: key.1.port(),
             seq: self.snd_nxt,
-            ack: self.rcv_nxt,
-            flags: flags::ACK,
+            ack: Some(self.rcv_nxt),
+            control: Control::None,
+            psh: false,
             window: self.window,
             options,
         }
@@ -202,8 +203,7 @@ impl TwEntry {
     fn paws_rejects(&self, seg: &TcpSegment<'_>, now: Instant) -> bool {
         match (self.ts, seg.options.timestamps) {
             (Some(t), Some((tsval, _))) => {
-                (tsval.wrapping_sub(t.recent) as i32) < 0
-                    && now.saturating_since(t.recent_at) < PAWS_IDLE
+                TsVal(tsval).lt(t.recent) && now.saturating_since(t.recent_at) < PAWS_IDLE
             }
             _ => false,
         }
@@ -214,7 +214,7 @@ impl TwEntry {
     /// above RCV.NXT.
     fn syn_is_new_incarnation(&self, seg: &TcpSegment<'_>) -> bool {
         match (self.ts, seg.options.timestamps) {
-            (Some(t), Some((tsval, _))) => (tsval.wrapping_sub(t.recent) as i32) > 0,
+            (Some(t), Some((tsval, _))) => TsVal(tsval).gt(t.recent),
             _ => seg.seq.gt(self.rcv_nxt),
         }
     }
@@ -280,7 +280,7 @@ impl TcpLayer {
             }
             return Some(TwOutcome::Done(Err(DropReason::TcpRstNotExact)));
         }
-        if seg.syn() && !seg.ack() {
+        if seg.syn() && seg.ack.is_none() {
             if e.syn_is_new_incarnation(seg) && self.listeners.contains_key(&key.0) {
                 debug!("tcp {key:?}: new SYN reuses a TIME-WAIT tuple");
                 self.time_wait.remove(&key);
@@ -318,8 +318,8 @@ impl TcpLayer {
         };
         if let (Some(ts), Some((tsval, _))) = (e.ts.as_mut(), seg.options.timestamps) {
             // RFC 7323 §4.3: it passed the checks; remember its timestamp.
-            if (tsval.wrapping_sub(ts.recent) as i32) >= 0 {
-                ts.recent = tsval;
+            if TsVal(tsval).ge(ts.recent) {
+                ts.recent = TsVal(tsval);
                 ts.recent_at = now;
             }
         }

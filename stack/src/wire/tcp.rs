@@ -1,93 +1,18 @@
-//! TCP headers (RFC 9293 §3.1): sequence-number arithmetic, the options ustack understands, a
-//! checked parse that maps every malformation to a [`DropReason`], and a `Repr` that emits a header
-//! with its checksum.
+//! TCP headers (RFC 9293 §3.1): the options ustack understands, a checked parse that maps every
+//! malformation to a [`DropReason`] and keeps the flags as they arrived ([`Flags`], with
+//! `ack: Option<SeqNumber>`), and a [`TcpRepr`] that emits a header with its checksum from a typed
+//! [`Control`], so impossible flag combinations cannot be sent. Sequence numbers and timestamps
+//! ([`SeqNumber`], [`TsVal`]) live in `wire::seq`.
 
+pub use super::seq::{SeqNumber, TsVal};
 use super::{checksum, proto};
 use crate::stats::DropReason;
-use core::fmt;
 use std::net::Ipv4Addr;
 
 /// Length of a TCP header without options.
 pub const HEADER_LEN: usize = 20;
 /// Largest options area: the data offset is 4 bits of 32-bit words, so 60 - 20 bytes.
 const MAX_OPTIONS_LEN: usize = 40;
-
-/// A TCP sequence number: arithmetic mod 2^32, compared only by named methods (no `PartialOrd`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct SeqNumber(pub u32);
-
-impl SeqNumber {
-    /// `self + n` mod 2^32 (`n` is truncated to 32 bits).
-    #[allow(clippy::should_implement_trait)]
-    pub fn add(self, n: usize) -> SeqNumber {
-        SeqNumber(self.0.wrapping_add(n as u32))
-    }
-
-    /// `self - n` mod 2^32 (`n` is truncated to 32 bits).
-    #[allow(clippy::should_implement_trait)]
-    pub fn sub(self, n: usize) -> SeqNumber {
-        SeqNumber(self.0.wrapping_sub(n as u32))
-    }
-
-    /// `self - earlier`, mod 2^32, as an unsigned distance.
-    pub fn distance(self, earlier: SeqNumber) -> u32 {
-        self.0.wrapping_sub(earlier.0)
-    }
-
-    /// The signed 32-bit difference `self - other` (RFC 9293 §3.4: comparisons are modulo 2^32).
-    fn diff(self, other: SeqNumber) -> i32 {
-        self.0.wrapping_sub(other.0) as i32
-    }
-
-    /// `self < other` modulo 2^32 (RFC 9293 §3.4).
-    pub fn lt(self, other: SeqNumber) -> bool {
-        self.diff(other) < 0
-    }
-
-    /// `self <= other` modulo 2^32 (RFC 9293 §3.4).
-    pub fn le(self, other: SeqNumber) -> bool {
-        self.diff(other) <= 0
-    }
-
-    /// `self > other` modulo 2^32 (RFC 9293 §3.4).
-    pub fn gt(self, other: SeqNumber) -> bool {
-        self.diff(other) > 0
-    }
-
-    /// `self >= other` modulo 2^32 (RFC 9293 §3.4).
-    pub fn ge(self, other: SeqNumber) -> bool {
-        self.diff(other) >= 0
-    }
-
-    /// `start <= self < start + len` (mod 2^32); false when `len == 0`.
-    pub fn in_window(self, start: SeqNumber, len: u32) -> bool {
-        self.distance(start) < len
-    }
-
-    /// The later of the two, in sequence order.
-    pub fn max(self, other: SeqNumber) -> SeqNumber {
-        if self.ge(other) {
-            self
-        } else {
-            other
-        }
-    }
-
-    /// The earlier of the two, in sequence order.
-    pub fn min(self, other: SeqNumber) -> SeqNumber {
-        if self.le(other) {
-            self
-        } else {
-            other
-        }
-    }
-}
-
-impl fmt::Display for SeqNumber {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
 
 /// TCP header flag bits (RFC 9293 §3.1, RFC 3168 §23.2 for ECE/CWR).
 pub mod flags {
@@ -107,6 +32,65 @@ pub mod flags {
     pub const ECE: u8 = 0x40;
     /// Congestion Window Reduced (RFC 3168).
     pub const CWR: u8 = 0x80;
+}
+
+/// The flag bits of a segment as it arrived: every combination, including ones no sender should
+/// build (SYN+FIN is seen here so it can be dropped and counted, RFC 9293 §3.10.7).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Flags(pub u8);
+
+impl Flags {
+    fn has(self, bit: u8) -> bool {
+        self.0 & bit != 0
+    }
+
+    /// SYN set.
+    pub fn syn(self) -> bool {
+        self.has(flags::SYN)
+    }
+
+    /// FIN set.
+    pub fn fin(self) -> bool {
+        self.has(flags::FIN)
+    }
+
+    /// RST set.
+    pub fn rst(self) -> bool {
+        self.has(flags::RST)
+    }
+
+    /// PSH set.
+    pub fn psh(self) -> bool {
+        self.has(flags::PSH)
+    }
+}
+
+/// The one control function a segment we emit performs (RFC 9293 §3.1, §3.5): at most one of
+/// SYN, FIN and RST, so SYN+FIN, SYN+RST or RST+FIN cannot be built. ACK is not here: it is
+/// `TcpRepr::ack` being `Some`; PSH is `TcpRepr::psh`, since a FIN may carry it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Control {
+    /// Data or a pure ACK.
+    #[default]
+    None,
+    /// Synchronize sequence numbers (SYN, or SYN-ACK with an ACK).
+    Syn,
+    /// No more data from us.
+    Fin,
+    /// Reset.
+    Rst,
+}
+
+impl Control {
+    /// The header bit of this control function (0 for `None`).
+    fn bits(self) -> u8 {
+        match self {
+            Control::None => 0,
+            Control::Syn => flags::SYN,
+            Control::Fin => flags::FIN,
+            Control::Rst => flags::RST,
+        }
+    }
 }
 
 /// Option kinds (IANA "TCP Option Kind Numbers").
@@ -298,10 +282,11 @@ pub struct TcpSegment<'a> {
     pub dst_port: u16,
     /// Sequence number (SEG.SEQ).
     pub seq: SeqNumber,
-    /// Acknowledgment number (SEG.ACK; meaningful only with the ACK flag).
-    pub ack: SeqNumber,
-    /// Flag bits (see [`flags`]).
-    pub flags: u8,
+    /// Acknowledgment number (SEG.ACK): `Some` exactly when the ACK flag is set (without it the
+    /// field means nothing, RFC 9293 §3.1).
+    pub ack: Option<SeqNumber>,
+    /// Flag bits as they arrived (see [`flags`]), ACK included.
+    pub flags: Flags,
     /// Window field, unscaled (SEG.WND as sent).
     pub window: u16,
     /// Urgent pointer.
@@ -332,12 +317,15 @@ impl<'a> TcpSegment<'a> {
             return Err(DropReason::TcpBadChecksum);
         }
         // RFC 9293 §3.1: the reserved bits (low nibble of byte 12) are ignored on receipt.
+        let flags = Flags(bytes[13]);
         Ok(TcpSegment {
             src_port: u16::from_be_bytes([bytes[0], bytes[1]]),
             dst_port: u16::from_be_bytes([bytes[2], bytes[3]]),
             seq: SeqNumber(be32(&bytes[4..8])),
-            ack: SeqNumber(be32(&bytes[8..12])),
-            flags: bytes[13],
+            ack: flags
+                .has(flags::ACK)
+                .then(|| SeqNumber(be32(&bytes[8..12]))),
+            flags,
             window: u16::from_be_bytes([bytes[14], bytes[15]]),
             urgent: u16::from_be_bytes([bytes[18], bytes[19]]),
             options: parse_options(&bytes[HEADER_LEN..header_len]),
@@ -347,27 +335,22 @@ impl<'a> TcpSegment<'a> {
 
     /// SYN flag set.
     pub fn syn(&self) -> bool {
-        self.flags & flags::SYN != 0
+        self.flags.syn()
     }
 
     /// FIN flag set.
     pub fn fin(&self) -> bool {
-        self.flags & flags::FIN != 0
+        self.flags.fin()
     }
 
     /// RST flag set.
     pub fn rst(&self) -> bool {
-        self.flags & flags::RST != 0
-    }
-
-    /// ACK flag set.
-    pub fn ack(&self) -> bool {
-        self.flags & flags::ACK != 0
+        self.flags.rst()
     }
 
     /// PSH flag set.
     pub fn psh(&self) -> bool {
-        self.flags & flags::PSH != 0
+        self.flags.psh()
     }
 
     /// Sequence space the segment occupies: payload + SYN + FIN (RFC 9293 §3.4 SEG.LEN).
@@ -376,7 +359,8 @@ impl<'a> TcpSegment<'a> {
     }
 }
 
-/// A segment to emit.
+/// A segment to emit (smoltcp's `Repr` shape): only well-formed flag combinations can be
+/// expressed — one [`Control`], ACK exactly when there is an acknowledgment number.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TcpRepr {
     /// Source port.
@@ -385,10 +369,12 @@ pub struct TcpRepr {
     pub dst_port: u16,
     /// Sequence number.
     pub seq: SeqNumber,
-    /// Acknowledgment number (sent as is; set the ACK flag for it to mean anything).
-    pub ack: SeqNumber,
-    /// Flag bits (see [`flags`]).
-    pub flags: u8,
+    /// Acknowledgment number: `Some` sets the ACK flag; `None` sends a zero field.
+    pub ack: Option<SeqNumber>,
+    /// SYN, FIN, RST or none of them.
+    pub control: Control,
+    /// PSH (RFC 9293 §3.9.1): the segment ends what the app wrote so far.
+    pub psh: bool,
     /// Window field, already scaled down.
     pub window: u16,
     /// Options to emit.
@@ -399,6 +385,13 @@ impl TcpRepr {
     /// Header length: 20 plus the emitted options.
     pub fn header_len(&self) -> usize {
         HEADER_LEN + self.options.emitted_len()
+    }
+
+    /// The flag byte this segment is sent with.
+    pub fn flags(&self) -> Flags {
+        let ack = if self.ack.is_some() { flags::ACK } else { 0 };
+        let psh = if self.psh { flags::PSH } else { 0 };
+        Flags(self.control.bits() | ack | psh)
     }
 
     /// Writes the header and the checksum over pseudo-header + header + payload. The payload
@@ -414,10 +407,10 @@ impl TcpRepr {
         d[0..2].copy_from_slice(&self.src_port.to_be_bytes());
         d[2..4].copy_from_slice(&self.dst_port.to_be_bytes());
         d[4..8].copy_from_slice(&self.seq.0.to_be_bytes());
-        d[8..12].copy_from_slice(&self.ack.0.to_be_bytes());
+        d[8..12].copy_from_slice(&self.ack.unwrap_or_default().0.to_be_bytes());
         // RFC 9293 §3.1: data offset in words; reserved bits zero.
         d[12] = ((header_len / 4) as u8) << 4;
-        d[13] = self.flags;
+        d[13] = self.flags().0;
         d[14..16].copy_from_slice(&self.window.to_be_bytes());
         d[16..18].copy_from_slice(&[0, 0]);
         d[18..20].copy_from_slice(&[0, 0]);
@@ -446,33 +439,6 @@ mod tests {
     }
 
     #[test]
-    fn seq_compare_near_wraparound() {
-        let a = SeqNumber(u32::MAX - 5);
-        let b = a.add(10);
-        assert_eq!(b, SeqNumber(4));
-        assert!(a.lt(b) && a.le(b) && b.gt(a) && b.ge(a));
-        assert!(!b.lt(a) && !a.gt(b));
-        assert!(a.le(a) && a.ge(a) && !a.lt(a) && !a.gt(a));
-        assert_eq!(b.distance(a), 10);
-        assert_eq!(a.distance(b), u32::MAX - 9);
-        assert_eq!(b.sub(10), a);
-        assert_eq!(a.max(b), b);
-        assert_eq!(b.max(a), b);
-        assert_eq!(a.min(b), a);
-        assert!(SeqNumber(u32::MAX).in_window(a, 10));
-        assert!(SeqNumber(0).in_window(a, 10));
-        assert!(a.in_window(a, 10));
-        assert!(!b.in_window(a, 10));
-        assert!(!a.sub(1).in_window(a, 10));
-        assert!(!a.in_window(a, 0));
-        // Half the space away: 2^31 ahead counts as "behind" (signed difference is negative).
-        assert!(SeqNumber(0).add(1 << 31).lt(SeqNumber(0)));
-        assert!(SeqNumber(0).add((1 << 31) - 1).gt(SeqNumber(0)));
-        assert_eq!(SeqNumber(7).add(1 << 32), SeqNumber(7));
-        assert_eq!(format!("{}", SeqNumber(42)), "42");
-    }
-
-    #[test]
     fn round_trip_with_all_options() {
         let mut opts = all_options();
         opts.sack_blocks = [
@@ -485,8 +451,9 @@ mod tests {
             src_port: 40000,
             dst_port: 80,
             seq: SeqNumber(0xfeed_f00d),
-            ack: SeqNumber(12345),
-            flags: flags::SYN | flags::ACK,
+            ack: Some(SeqNumber(12345)),
+            control: Control::Syn,
+            psh: false,
             window: 65535,
             options: opts,
         };
@@ -502,8 +469,9 @@ mod tests {
         assert_eq!(seg.dst_port, 80);
         assert_eq!(seg.seq, repr.seq);
         assert_eq!(seg.ack, repr.ack);
-        assert_eq!(seg.flags, repr.flags);
-        assert!(seg.syn() && seg.ack() && !seg.fin() && !seg.rst() && !seg.psh());
+        assert_eq!(seg.flags, repr.flags());
+        assert_eq!(seg.flags, Flags(flags::SYN | flags::ACK));
+        assert!(seg.syn() && seg.ack.is_some() && !seg.fin() && !seg.rst() && !seg.psh());
         assert_eq!(seg.window, 65535);
         assert_eq!(seg.urgent, 0);
         assert_eq!(seg.options, opts);
@@ -549,8 +517,9 @@ mod tests {
             src_port: 1,
             dst_port: 2,
             seq: SeqNumber(3),
-            ack: SeqNumber(4),
-            flags: flags::ACK | flags::PSH,
+            ack: Some(SeqNumber(4)),
+            control: Control::None,
+            psh: true,
             window: 1000,
             options: opts,
         };
@@ -667,7 +636,7 @@ mod tests {
         let repr = TcpRepr {
             src_port: 5,
             dst_port: 6,
-            flags: flags::RST,
+            control: Control::Rst,
             options: all_options(),
             ..Default::default()
         };

@@ -584,14 +584,15 @@ mod tests {
 
     /// A data segment (IPv4 + TCP, valid checksums) with sequence number `seq`.
     fn data_packet(seq: u32) -> Vec<u8> {
-        use ustack::wire::tcp::{SeqNumber, TcpRepr};
+        use ustack::wire::tcp::{Control, SeqNumber, TcpRepr};
         let (src, dst) = ([10, 0, 0, 1].into(), [10, 0, 0, 2].into());
         let repr = TcpRepr {
             src_port: 1,
             dst_port: 2,
             seq: SeqNumber(seq),
-            ack: SeqNumber(0),
-            flags: ustack::wire::tcp::flags::ACK,
+            ack: Some(SeqNumber(0)),
+            control: Control::None,
+            psh: false,
             window: 1000,
             options: Default::default(),
         };

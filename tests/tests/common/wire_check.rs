@@ -81,7 +81,7 @@ pub fn check_packet(bytes: &[u8]) -> Result<(), String> {
             agree!("tcp seq", t.seq.0 as i32, r.seq_number.0);
             agree!(
                 "tcp ack",
-                t.ack().then_some(t.ack.0 as i32),
+                t.ack.map(|a| a.0 as i32),
                 r.ack_number.map(|a| a.0)
             );
             agree!("tcp window", t.window, r.window_len);
@@ -105,11 +105,11 @@ pub fn check_packet(bytes: &[u8]) -> Result<(), String> {
                 sw::TcpControl::Psh => flags::PSH,
                 sw::TcpControl::None => 0,
             };
-            let ours_ctl = t.flags & (flags::SYN | flags::FIN | flags::RST);
+            let ours_ctl = t.flags.0 & (flags::SYN | flags::FIN | flags::RST);
             if control != flags::PSH && control != ours_ctl {
                 return Err(format!(
                     "tcp control: ustack flags {:#x}, smoltcp {:?}",
-                    t.flags, r.control
+                    t.flags.0, r.control
                 ));
             }
             for (i, block) in r.sack_ranges.iter().enumerate() {

@@ -1,7 +1,7 @@
 //! Congestion control: the window arithmetic of RFC 5681 behind a trait, and its algorithms.
 //!
 //! The connection owns loss detection, duplicate-ACK counting and the fast-recovery state machine
-//! (RFC 6582 `recover`); it calls the hooks of [`CongestionControl`] at each event. A controller
+//! (RFC 6582 `recover`); it calls the hooks of `CongestionControl` at each event. A controller
 //! only keeps `cwnd` and `ssthresh`, in bytes.
 
 mod cubic;
@@ -116,7 +116,7 @@ pub(crate) fn new_controller(algorithm: Algorithm, mss: usize) -> Box<dyn Conges
 /// The initial window in bytes, RFC 6928 §2: `min(10*MSS, max(2*MSS, 14600))`.
 ///
 /// RFC 6928 §2 also requires falling back to one segment if the SYN or SYN/ACK was lost; the
-/// connection does that (a handshake retransmission timeout reaches [`CongestionControl::on_rto`],
+/// connection does that (a handshake retransmission timeout reaches `CongestionControl::on_rto`,
 /// which sets cwnd to one SMSS).
 pub(crate) fn initial_window(mss: usize) -> usize {
     let mss = mss.max(1);

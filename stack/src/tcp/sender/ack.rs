@@ -9,7 +9,7 @@ use super::super::state::State;
 use super::super::timers::Timer;
 use crate::stats::DropReason;
 use crate::time::{Duration, Instant};
-use crate::wire::tcp::TcpSegment;
+use crate::wire::tcp::{SeqNumber, TcpSegment, TsVal};
 use log::debug;
 
 impl Connection {
@@ -17,10 +17,10 @@ impl Connection {
     pub(in crate::tcp) fn process_ack(
         &mut self,
         seg: &TcpSegment<'_>,
+        ack: SeqNumber,
         now: Instant,
         challenge: &mut ChallengeCap,
     ) -> Option<Verdict> {
-        let ack = seg.ack;
         // RFC 5961 §5.2: an ACK outside [SND.UNA − MAX.SND.WND, SND.NXT] is not believed.
         if !self.ack_is_plausible(ack) {
             if ack.gt(self.snd.max) {
@@ -49,7 +49,7 @@ impl Connection {
         }
         let window = usize::from(seg.window) << self.snd.shift;
         if ack.gt(self.snd.una) {
-            self.new_ack(seg, now);
+            self.new_ack(seg, ack, now);
         } else if ack == self.snd.una {
             self.maybe_dup_ack(seg, window, now);
         }
@@ -118,8 +118,7 @@ impl Connection {
         }
     }
 
-    fn new_ack(&mut self, seg: &TcpSegment<'_>, now: Instant) {
-        let ack = seg.ack;
+    fn new_ack(&mut self, seg: &TcpSegment<'_>, ack: SeqNumber, now: Instant) {
         let mut acked = ack.distance(self.snd.una) as usize;
         let total_acked = acked;
         if !self.snd.syn_acked {
@@ -148,7 +147,7 @@ impl Connection {
         // RTT: timestamps (RFC 7323 §4.1, valid even for retransmissions) or a Karn-safe probe.
         let mut sample = None;
         if let (true, Some((_, ecr))) = (self.ts.ok, seg.options.timestamps) {
-            let ms = self.ts_now(now).wrapping_sub(ecr);
+            let ms = self.ts_now(now).since(TsVal(ecr));
             if ecr != 0 && ms < 60_000 {
                 sample = Some(Duration::from_millis(u64::from(ms)));
             }

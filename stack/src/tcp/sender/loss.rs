@@ -9,7 +9,7 @@ use super::super::timers::Timer;
 use crate::tcp::recovery::engine::{AckOutcome, AckView, Block, Blocks, LossTimer, Probe};
 use crate::tcp::recovery::undo::Episode;
 use crate::time::{Duration, Instant};
-use crate::wire::tcp::TcpSegment;
+use crate::wire::tcp::{TcpSegment, TsVal};
 use log::debug;
 
 impl Connection {
@@ -28,7 +28,7 @@ impl Connection {
         let Some((_, ecr)) = seg.options.timestamps.filter(|_| self.ts.ok) else {
             return (None, None);
         };
-        let age = self.ts_now(now).wrapping_sub(ecr);
+        let age = self.ts_now(now).since(TsVal(ecr));
         if ecr == 0 || age >= 60_000 {
             return (None, None);
         }
@@ -45,7 +45,8 @@ impl Connection {
     ) -> (Blocks, AckOutcome) {
         let (tsecr, echo_sent_at) = self.echo(seg, now);
         let v = AckView {
-            ack: seg.ack,
+            // Only segments with ACK set reach the sender (RFC 9293 §3.10.7.4, fifth check).
+            ack: seg.ack.unwrap_or(self.snd.una),
             snd_una: self.snd.una,
             snd_nxt: self.snd.nxt,
             snd_max: self.snd.max,

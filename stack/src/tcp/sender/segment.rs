@@ -3,11 +3,11 @@
 //! skips SACKed data (RFC 6675 §5.1); and the retransmissions of fast recovery.
 
 use super::super::connection::Connection;
-use super::super::output::IpOut;
+use super::super::output::{IpOut, Out};
 use super::super::state::State;
 use super::super::timers::Timer;
 use crate::time::Instant;
-use crate::wire::tcp::{flags, SeqNumber, TcpOptions};
+use crate::wire::tcp::{Control, SeqNumber, TcpOptions};
 use log::{debug, trace};
 
 impl Connection {
@@ -108,17 +108,19 @@ impl Connection {
         let base = self.data_start();
         let off = seq.distance(base) as usize;
         let end_of_data = off + len == self.snd.buf.len();
-        let mut f = flags::ACK;
-        if len > 0 && end_of_data {
-            f |= flags::PSH;
-        }
         let with_fin = end_of_data && self.our_fin_seq().is_some_and(|fin| seq.add(len) == fin);
-        if with_fin {
-            f |= flags::FIN;
-        }
-        let payload = (len > 0).then_some((off, len));
+        let out = Out {
+            control: if with_fin {
+                Control::Fin
+            } else {
+                Control::None
+            },
+            psh: len > 0 && end_of_data,
+            payload: (len > 0).then_some((off, len)),
+            ..Out::pure_ack(seq, options)
+        };
         let tsval = options.timestamps.map(|t| t.0);
-        let n = self.write(now, buf, ip, seq, f, options, payload);
+        let n = self.write(now, buf, ip, out);
         let end = seq.add(len + usize::from(with_fin));
         let rtx = seq.lt(self.snd.max);
         self.rec.loss.on_transmit(seq, end, now, rtx, tsval);
@@ -142,24 +144,7 @@ impl Connection {
         ) {
             return None;
         }
-        let base = self.data_start();
-        let mut off = self.data_sent_offset();
-        let mut limit = self.snd.buf.len();
-        if self.sack_ok && !self.rec.scoreboard.is_empty() && self.snd.nxt.lt(self.snd.max) {
-            // Resending after a timeout: skip what the receiver already holds (RFC 6675 §5.1).
-            if let Some(high) = self.rec.scoreboard.highest() {
-                if off < high {
-                    match self.rec.scoreboard.next_hole(off) {
-                        Some((s, e)) => {
-                            off = s;
-                            limit = e;
-                        }
-                        None => off = high,
-                    }
-                }
-            }
-            self.snd.nxt = base.add(off);
-        }
+        let (off, limit) = self.next_range();
         let fin = self.our_fin_seq();
         let fin_due = fin.is_some_and(|f| self.snd.nxt.le(f));
         let avail = limit.saturating_sub(off);
@@ -232,6 +217,45 @@ impl Connection {
         let retransmission = seq.lt(self.snd.max);
         let n = self.emit_range(now, buf, ip, seq, len, options);
         let fin_sent = fin.is_some_and(|f| seq.add(len) == f) && off + len == self.snd.buf.len();
+        self.data_sent(now, seq, len, fin_sent, retransmission, probe);
+        Some(n)
+    }
+
+    /// The send-buffer range `(offset, limit)` to send from: from SND.NXT, or, resending after
+    /// a timeout, the next hole the receiver does not hold (RFC 6675 §5.1), SND.NXT moved there.
+    fn next_range(&mut self) -> (usize, usize) {
+        let base = self.data_start();
+        let mut off = self.data_sent_offset();
+        let mut limit = self.snd.buf.len();
+        if self.sack_ok && !self.rec.scoreboard.is_empty() && self.snd.nxt.lt(self.snd.max) {
+            if let Some(high) = self.rec.scoreboard.highest() {
+                if off < high {
+                    match self.rec.scoreboard.next_hole(off) {
+                        Some((s, e)) => {
+                            off = s;
+                            limit = e;
+                        }
+                        None => off = high,
+                    }
+                }
+            }
+            self.snd.nxt = base.add(off);
+        }
+        (off, limit)
+    }
+
+    /// After `[seq, seq + len)` (and our FIN, if `fin_sent`) went out: advance SND.NXT/SND.MAX,
+    /// count a retransmission or time the segment (Karn), arm the RTO or probe timeout (or note
+    /// the tail loss probe, if `probe`), and leave ESTABLISHED or CLOSE-WAIT once the FIN is sent.
+    fn data_sent(
+        &mut self,
+        now: Instant,
+        seq: SeqNumber,
+        len: usize,
+        fin_sent: bool,
+        retransmission: bool,
+        probe: bool,
+    ) {
         self.snd.nxt = seq.add(len + usize::from(fin_sent));
         if self.snd.max.lt(self.snd.nxt) {
             self.snd.max = self.snd.nxt;
@@ -259,6 +283,5 @@ impl Connection {
                 _ => {}
             }
         }
-        Some(n)
     }
 }

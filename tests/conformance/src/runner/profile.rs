@@ -69,7 +69,7 @@ fn is_outbound(line: &str) -> bool {
 
 /// The window-scale shift ustack chooses for a receive buffer of `buffer` bytes: the smallest
 /// that lets the whole buffer be advertised (RFC 7323 §2.3, at most 14) — the same rule as
-/// `ustack::tcp::connection::scale_for`.
+/// `ustack::test_support::scale_for`.
 pub fn ustack_shift(buffer: usize) -> u8 {
     let mut shift = 0u8;
     while shift < 14 && (buffer >> shift) > 65535 {
