@@ -101,8 +101,9 @@ pub fn run(args: ConnectArgs) -> io::Result<ExitCode> {
     })
     .map_err(io::Error::other)?;
     let dest = req.addr;
+    let peer;
     loop {
-        let Some(reply) = session.client.next()? else {
+        let Some(reply) = session.client.next_reply()? else {
             eprintln!("ustack connect: interrupted");
             let _ = session.close();
             return Ok(ExitCode::from(130));
@@ -115,14 +116,13 @@ pub fn run(args: ConnectArgs) -> io::Result<ExitCode> {
                 eprintln!("Listening on {} {} ({proto})", l.local.ip(), l.local.port())
             }
             Body::Connected(c) => {
+                peer = c.peer;
                 if args.verbose && args.listen {
                     eprintln!("Connection received on {} {}", c.peer.ip(), c.peer.port());
                 } else if args.verbose {
                     eprintln!(
-                        "Connection to {} {} port [{proto}] succeeded! (from {})",
-                        c.peer.ip(),
-                        c.peer.port(),
-                        c.local
+                        "ustack connect: connected to {} from {} ({proto})",
+                        c.peer, c.local
                     );
                 }
                 break;
@@ -155,10 +155,11 @@ pub fn run(args: ConnectArgs) -> io::Result<ExitCode> {
         let _ = session.close();
         return Ok(ExitCode::SUCCESS);
     }
-    relay(session, args.udp, args.verbose, dest)
+    relay(session, args.udp, args.verbose, peer)
 }
 
-fn relay(session: Session, udp: bool, verbose: bool, dest: SocketAddrV4) -> io::Result<ExitCode> {
+/// Copies stdin to the relay and the relay to stdout; `peer` names the other end in messages.
+fn relay(session: Session, udp: bool, verbose: bool, peer: SocketAddrV4) -> io::Result<ExitCode> {
     let (session, stream, early) = session.into_raw();
     let writer = {
         let stream = stream.try_clone()?;
@@ -173,7 +174,7 @@ fn relay(session: Session, udp: bool, verbose: bool, dest: SocketAddrV4) -> io::
         Ok(n) => {
             let _ = writer.join();
             if verbose {
-                eprintln!("ustack connect: {dest} closed the connection ({n} bytes received)");
+                eprintln!("ustack connect: {peer} closed the connection ({n} bytes received)");
             }
             ExitCode::SUCCESS
         }
@@ -182,7 +183,7 @@ fn relay(session: Session, udp: bool, verbose: bool, dest: SocketAddrV4) -> io::
             ExitCode::from(130)
         }
         Err(e) => {
-            eprintln!("ustack connect: connection to {dest}: {e}");
+            eprintln!("ustack connect: connection to {peer}: {e}");
             ExitCode::from(1)
         }
     };
