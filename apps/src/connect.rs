@@ -39,6 +39,10 @@ pub struct ConnectArgs {
     /// Report the connection and its end on stderr.
     #[arg(short = 'v', long)]
     verbose: bool,
+    /// The daemon's replies (listening, connected, error) as JSON lines: on stdout with -z,
+    /// else on stderr.
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     pub net: NetArgs,
 }
@@ -110,6 +114,16 @@ pub fn run(args: ConnectArgs) -> io::Result<ExitCode> {
         };
         if reply.id != id && reply.id != 0 {
             continue;
+        }
+        if args.json {
+            // The control replies (listening, connected, error) as JSON: on stdout for a
+            // probe, which has no data; on stderr otherwise, beside the data.
+            let line = serde_json::to_string(&reply.body).map_err(io::Error::other)?;
+            if args.probe {
+                println!("{line}");
+            } else {
+                eprintln!("{line}");
+            }
         }
         match reply.body {
             Body::Listening(l) if args.verbose => {
