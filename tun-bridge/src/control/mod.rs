@@ -14,6 +14,7 @@ pub mod path;
 pub mod proto;
 mod server;
 
+pub use handlers::stats::stats_reply;
 pub use server::DaemonInfo;
 
 use crate::{Bridge, Handle};
