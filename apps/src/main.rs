@@ -6,11 +6,14 @@ use std::process::ExitCode;
 mod capture;
 mod capture_live;
 mod connect;
+mod events;
 mod http;
 mod net;
 mod ping;
 mod serve;
 mod services;
+mod ss;
+mod ss_format;
 mod udp_echo;
 mod up;
 
@@ -37,6 +40,10 @@ enum Command {
     Ping(ping::PingArgs),
     /// Open a TCP connection from inside the stack, netcat-like: stdin to it, it to stdout.
     Connect(connect::ConnectArgs),
+    /// The running stack's sockets, like `ss -tuai` (through its control socket).
+    Ss(ss::SsArgs),
+    /// Watch the running stack: connections opening, changing state, closing; drops.
+    Events(events::EventsArgs),
     /// Sniff the running stack (or read a pcap file), tcpdump-style, with a tcpdump filter.
     Capture(capture::CaptureArgs),
 }
@@ -48,7 +55,7 @@ impl Command {
             Command::Up(a) => Some(&a.net),
             Command::Ping(a) => Some(&a.net),
             Command::Connect(a) => Some(&a.net),
-            Command::Capture(_) => None,
+            Command::Ss(_) | Command::Events(_) | Command::Capture(_) => None,
         }
     }
 }
@@ -67,6 +74,8 @@ fn main() -> ExitCode {
         Command::Up(args) => up::run(args),
         Command::Ping(args) => ping::run(args),
         Command::Connect(args) => connect::run(args),
+        Command::Ss(args) => ss::run(args),
+        Command::Events(args) => events::run(args),
         Command::Capture(args) => capture::run(args),
     };
     match result {
@@ -75,5 +84,14 @@ fn main() -> ExitCode {
             eprintln!("ustack: {e}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

@@ -186,6 +186,11 @@ pub struct Config {
     /// §3.10.7.4 says each one does; unbounded, a peer could keep the entry forever). Later
     /// FINs are still acknowledged. Default 4.
     pub tcp_time_wait_max_restarts: u32,
+    /// Loss-recovery mechanisms, each with its switch: RACK-TLP (RFC 8985), D-SACK (RFC 2883)
+    /// and spurious-retransmission undo (RFC 3708, RFC 3522), PRR (RFC 6937), HyStart++
+    /// (RFC 9406). All on by default, as in Linux;
+    /// [`RecoveryConfig::classic`](crate::tcp::recovery::RecoveryConfig::classic) turns them off.
+    pub tcp_recovery: crate::tcp::recovery::RecoveryConfig,
 }
 
 impl Default for Config {
@@ -240,6 +245,7 @@ impl Default for Config {
             tcp_ooo_max_ranges_total: 32768,
             tcp_max_time_wait: 16384,
             tcp_time_wait_max_restarts: 4,
+            tcp_recovery: crate::tcp::recovery::RecoveryConfig::default(),
         }
     }
 }

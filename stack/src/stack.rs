@@ -117,6 +117,7 @@ impl Stack {
         let c = self.tcp.counters;
         self.stats.tcp_active_opens = c.active_opens;
         self.stats.tcp_passive_opens = c.passive_opens;
+        self.stats.tcp_loss = c.loss;
         self.stats.tcp_resets_sent = c.resets_sent;
         self.stats.tcp_syncookies_sent = c.cookies_sent;
         self.stats.tcp_syncookies_accepted = c.cookies_accepted;

@@ -187,6 +187,9 @@ pub struct Stats {
     pub tcp_time_wait_recycled: u64,
     /// TIME-WAIT tuples reused by a new SYN (RFC 6191 / RFC 9293 §3.10.7.4).
     pub tcp_time_wait_reused: u64,
+    /// Retransmissions, timeouts and loss-recovery counters (TLP probes, RACK losses,
+    /// D-SACKs, spurious retransmissions, undos, recovery episodes) of all connections.
+    pub tcp_loss: crate::tcp::recovery::LossTotals,
     /// Drops, indexed like `DropReason::ALL`.
     drops: Vec<u64>,
 }
@@ -228,7 +231,9 @@ impl Stats {
 impl Stats {
     /// Every counter but the drops, by name, in a fixed order (the counters table and the
     /// control protocol's `stats` reply both list these).
-    pub fn counters(&self) -> [(&'static str, u64); 23] {
+    pub fn counters(&self) -> [(&'static str, u64); 37] {
+        let l = &self.tcp_loss;
+        let r = &l.recovery;
         [
             ("ip_rx_packets", self.ip_rx_packets),
             ("ip_rx_bytes", self.ip_rx_bytes),
@@ -256,6 +261,20 @@ impl Stats {
             ("tcp_syncookies_accepted", self.tcp_syncookies_accepted),
             ("tcp_time_wait_recycled", self.tcp_time_wait_recycled),
             ("tcp_time_wait_reused", self.tcp_time_wait_reused),
+            ("tcp_retransmits", l.retransmits),
+            ("tcp_fast_retransmits", l.fast_retransmits),
+            ("tcp_timeouts", l.timeouts),
+            ("tcp_tlp_probes", r.tlp_probes),
+            ("tcp_tlp_recoveries", r.tlp_recoveries),
+            ("tcp_rack_losses", r.rack_losses),
+            ("tcp_rack_timeouts", r.rack_timeouts),
+            ("tcp_dsacks_sent", r.dsacks_sent),
+            ("tcp_dsacks_received", r.dsacks_received),
+            ("tcp_sack_blocks_ignored", r.sack_blocks_ignored),
+            ("tcp_spurious_retransmits", r.spurious_retransmits),
+            ("tcp_spurious_rtos", r.spurious_rtos),
+            ("tcp_undos", r.undos),
+            ("tcp_recovery_episodes", r.recovery_episodes),
         ]
     }
 }

@@ -3,7 +3,9 @@
 //!
 //! Split from the former `tcp_states.rs`: one `Stack` driven by the fake peer (198.18.0.1) of
 //! `tcp_common` with hand-built segments and fixed sequence numbers; each test feeds segments in
-//! and asserts the exact segments that come out.
+//! and asserts the exact segments that come out. The loss-recovery tests here use
+//! `classic_config()` (RFC 5681 / 6298 / 6675 without RACK-TLP); `tcp_recovery*.rs` test RACK,
+//! TLP, D-SACK and undo.
 
 mod tcp_common;
 
@@ -17,7 +19,7 @@ use ustack::Duration;
 
 #[test]
 fn bulk_send_respects_mss_and_initial_window_and_acks_open_cwnd() {
-    let mut x = passive_full(config(), 2048);
+    let mut x = passive_full(classic_config(), 2048);
     let data = pattern(100 << 10, 9);
     assert_eq!(x.p.stack.tcp_send(x.h, &data), Ok(data.len()));
     let outs = x.p.drain();
@@ -79,7 +81,7 @@ fn initial_window_is_ten_segments_for_mss_1460() {
 
 #[test]
 fn three_dup_acks_fast_retransmit_only_the_lost_segment() {
-    let mut x = passive_full(config(), 2048);
+    let mut x = passive_full(classic_config(), 2048);
     let s = ten_segments(&mut x);
     let end = s[9] + SEG as u32;
     // Segments 0, 1 arrive; 2 is lost; 3.. arrive.
@@ -111,7 +113,7 @@ fn three_dup_acks_fast_retransmit_only_the_lost_segment() {
 
 #[test]
 fn rto_retransmits_from_snd_una_with_doubling_timeout() {
-    let mut x = passive_full(config(), 2048);
+    let mut x = passive_full(classic_config(), 2048);
     let t_send = x.p.now;
     let s = ten_segments(&mut x);
     let mut times = Vec::new();
@@ -144,7 +146,7 @@ fn rto_retransmits_from_snd_una_with_doubling_timeout() {
 
 #[test]
 fn rto_resend_skips_sacked_ranges() {
-    let mut x = passive_full(config(), 2048);
+    let mut x = passive_full(classic_config(), 2048);
     let s = ten_segments(&mut x);
     let seg = SEG as u32;
     // The peer holds 2 and 3 (one duplicate ACK: not enough for fast retransmit).

@@ -13,6 +13,7 @@ mod common;
 use common::smol_node::SmolNode;
 use std::collections::HashSet;
 use std::fmt::Write as _;
+use ustack::tcp::recovery::RecoveryConfig;
 use ustack::wire::ipv4::Ipv4Packet;
 use ustack::wire::tcp::TcpSegment;
 use ustack_tests::sim::link::Profile;
@@ -38,6 +39,60 @@ fn profiles() -> Vec<Profile> {
         Profile::combined().named("all combined"),
         Profile::mtu(576).named("MTU 576"),
         Profile::mtu(9000).named("MTU 9000"),
+        Profile::tail_loss().named("tail loss"),
+        Profile::heavy_reordering().named("heavy reordering"),
+        Profile::long_fat(1.0).named("1% loss, 100 ms, 100 Mbit/s"),
+    ]
+}
+
+/// The profiles of the on/off table: where loss recovery matters.
+fn recovery_profiles() -> Vec<Profile> {
+    vec![
+        Profile::loss(5.0).named("loss 5%"),
+        Profile::reordering().named("reordering"),
+        Profile::combined().named("all combined"),
+        Profile::tail_loss().named("tail loss"),
+        Profile::heavy_reordering().named("heavy reordering"),
+        Profile::long_fat(1.0).named("1% loss, 100 ms, 100 Mbit/s"),
+    ]
+}
+
+/// A loss-recovery configuration of the on/off table.
+struct Variant {
+    name: &'static str,
+    set: fn(&mut RecoveryConfig),
+}
+
+fn variants() -> Vec<Variant> {
+    vec![
+        Variant {
+            name: "all on",
+            set: |_| {},
+        },
+        Variant {
+            name: "RACK off",
+            set: |r| r.rack = false,
+        },
+        Variant {
+            name: "TLP off",
+            set: |r| r.tlp = false,
+        },
+        Variant {
+            name: "undo off",
+            set: |r| r.undo = false,
+        },
+        Variant {
+            name: "PRR off",
+            set: |r| r.prr = false,
+        },
+        Variant {
+            name: "HyStart++ off",
+            set: |r| r.hystart = false,
+        },
+        Variant {
+            name: "all off",
+            set: |r| *r = RecoveryConfig::classic(),
+        },
     ]
 }
 
@@ -111,20 +166,19 @@ fn measure<A: Node, B: Node>(mut w: World<A, B>) -> Cell {
 }
 
 fn ours(profile: &Profile, seed: u64) -> Cell {
+    ours_with(profile, seed, |_| {})
+}
+
+/// Our stack on both ends, the loss-recovery switches set by `set`.
+fn ours_with(profile: &Profile, seed: u64, set: fn(&mut RecoveryConfig)) -> Cell {
     let (c, s) = roles(seed);
     let mtu = profile.mtu as u16;
-    let a = UstackNode::new(
-        "ustack-client",
-        sim_config(CLIENT_ADDR, mtu, seed),
-        c,
-        Instant::ZERO,
-    );
-    let b = UstackNode::new(
-        "ustack-server",
-        sim_config(SERVER_ADDR, mtu, seed + 1),
-        s,
-        Instant::ZERO,
-    );
+    let mut ca = sim_config(CLIENT_ADDR, mtu, seed);
+    let mut cb = sim_config(SERVER_ADDR, mtu, seed + 1);
+    set(&mut ca.tcp_recovery);
+    set(&mut cb.tcp_recovery);
+    let a = UstackNode::new("ustack-client", ca, c, Instant::ZERO);
+    let b = UstackNode::new("ustack-server", cb, s, Instant::ZERO);
     measure(World::new(a, b, profile.clone(), profile.clone(), seed))
 }
 
@@ -213,9 +267,35 @@ fn table() -> String {
     out
 }
 
+/// The on/off table: ustack alone, each loss-recovery mechanism switched off in turn.
+fn recovery_table() -> String {
+    let mut out = String::new();
+    let vs = variants();
+    writeln!(out, "\nLoss recovery on/off (ustack ↔ ustack, same runs and seeds): goodput Mbit/s / retransmitted segments, median of {} seeds.\n", SEEDS.len()).unwrap();
+    let head: Vec<&str> = vs.iter().map(|v| v.name).collect();
+    writeln!(out, "| profile | {} |", head.join(" | ")).unwrap();
+    writeln!(out, "|---|{}", "---:|".repeat(vs.len())).unwrap();
+    for p in recovery_profiles() {
+        let mut row = format!("| {} |", p.name);
+        for v in &vs {
+            let cells: Vec<Cell> = SEEDS.iter().map(|&s| ours_with(&p, s, v.set)).collect();
+            let (g, rtx, done) = summarise(&cells);
+            let g = g.map_or("—".to_string(), |g| format!("{g:.2}"));
+            let incomplete = if done < SEEDS.len() {
+                format!(" ({done}/{})", SEEDS.len())
+            } else {
+                String::new()
+            };
+            write!(row, " {g} / {rtx}{incomplete} |").unwrap();
+        }
+        writeln!(out, "{row}").unwrap();
+    }
+    out
+}
+
 #[test]
 fn comparison_table_matches_snapshot() {
-    let actual = table();
+    let actual = table() + &recovery_table();
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("snapshots/comparison.md");
     if std::env::var("UPDATE_SNAPSHOTS").as_deref() == Ok("1") {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();

@@ -34,6 +34,9 @@ pub struct ConnStats {
     pub timeouts: u64,
     /// Out-of-order segments received.
     pub out_of_order: u64,
+    /// Loss recovery: TLP probes, RACK losses, D-SACKs, spurious retransmissions, undos,
+    /// recovery episodes (`tcp/recovery/`).
+    pub recovery: crate::tcp::recovery::RecoveryStats,
 }
 
 /// A TCP connection control block (RFC 9293 §3.3.1), grouped as gVisor groups it: the send
@@ -391,7 +394,10 @@ impl Connection {
             in_recovery: self.rec.episode.is_some(),
             send_queue: self.snd.buf.len(),
             recv_queue: self.rcv.buf.readable(),
-            stats: self.stats,
+            stats: ConnStats {
+                recovery: self.rec.loss.stats,
+                ..self.stats
+            },
             congestion: self.rec.cc.name(),
             last_send: Some(self.last_send),
             last_recv: Some(self.last_recv),
@@ -473,7 +479,7 @@ impl Connection {
         let due: Vec<Timer> = self.timers.expired(now).collect();
         for t in due {
             match t {
-                Timer::Retransmit => self.on_rto(now),
+                Timer::Retransmit => self.on_loss_timer(now),
                 Timer::DelayedAck => self.rcv.ack_now = true,
                 Timer::Persist => self.on_persist(now),
                 Timer::Keepalive => self.on_keepalive(now),

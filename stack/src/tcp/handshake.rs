@@ -21,7 +21,7 @@ impl Connection {
         self.snd.mss = self.clamp_mss(o.mss);
         // Nothing has been sent yet: start the controller afresh so the initial window is the
         // RFC 6928 one for the negotiated MSS, not for the 536-byte default.
-        self.rec.cc = super::congestion::new_controller(self.rec.cc_algorithm, self.snd.mss);
+        self.rec.new_controller(self.snd.mss);
         match (o.window_scale, we_offered.window_scale) {
             // RFC 7323 §2.3: a shift above 14 is treated as 14.
             (Some(theirs), Some(_)) => self.snd.shift = theirs.min(14),
@@ -110,7 +110,7 @@ impl Connection {
         self.ts.ok = false;
         self.sack_ok = false;
         self.snd.mss = self.clamp_mss(Some(mss));
-        self.rec.cc = super::congestion::new_controller(self.rec.cc_algorithm, self.snd.mss);
+        self.rec.new_controller(self.snd.mss);
         self.snd.wnd = usize::from(seg.window);
         self.snd.max_wnd = self.snd.wnd;
         self.snd.wl1 = seg.seq;

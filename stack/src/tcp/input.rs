@@ -184,8 +184,17 @@ impl Connection {
             if let Some((tsval, _)) = seg.options.timestamps {
                 let older = (tsval.wrapping_sub(self.ts.recent) as i32) < 0;
                 if older && now.saturating_since(self.ts.recent_at) < PAWS_IDLE {
-                    // R1 asks for an ACK; rate-limited (Config::tcp_invalid_ack_interval).
-                    self.invalid_ack(now);
+                    if self.sack_ok && !seg.payload.is_empty() && seg.seq.lt(self.rcv.nxt) {
+                        // An old duplicate of data we have (a late original after its
+                        // retransmission): R1's ACK, with a D-SACK block so the sender can tell
+                        // its retransmission was spurious (RFC 2883 §4; Linux's
+                        // tcp_send_dupack does the same). Data is never part of an ACK loop.
+                        self.rcv.dsack = self.dsack_range(seg.seq, seg.payload.len());
+                        self.rcv.ack_now = true;
+                    } else {
+                        // R1 asks for an ACK; rate-limited (Config::tcp_invalid_ack_interval).
+                        self.invalid_ack(now);
+                    }
                     return Some(Verdict::Drop(DropReason::TcpPaws));
                 }
             }
@@ -202,7 +211,7 @@ impl Connection {
                     self.rcv.ack_now = true;
                     // RFC 2883 §4: data wholly below RCV.NXT is a duplicate: report it.
                     if self.sack_ok && seg.seq.lt(self.rcv.nxt) {
-                        self.rcv.dsack = self.duplicate_range(seg.seq, seg.payload.len());
+                        self.rcv.dsack = self.dsack_range(seg.seq, seg.payload.len());
                     }
                 } else if !seg.rst() {
                     self.invalid_ack(now);

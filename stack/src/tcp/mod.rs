@@ -19,6 +19,7 @@ mod listener;
 mod memory;
 mod output;
 mod receiver;
+pub mod recovery;
 mod ring;
 pub mod rtt;
 pub mod send_buffer;
@@ -227,6 +228,8 @@ pub(crate) struct LayerCounters {
     pub(crate) cookies_accepted: u64,
     pub(crate) time_wait_recycled: u64,
     pub(crate) time_wait_reused: u64,
+    /// Retransmissions, timeouts and loss-recovery counters of every connection.
+    pub(crate) loss: recovery::LossTotals,
 }
 
 /// Most stateless replies waiting to be sent; more are dropped (they are answers to floods).
@@ -284,7 +287,9 @@ impl TcpLayer {
             }
             slot.scheduled = None;
             if let Some(conn) = slot.conn.as_mut() {
+                let before = conn.loss_totals();
                 conn.on_timeout(now);
+                self.counters.loss.add_delta(&before, &conn.loss_totals());
             }
             self.touched(index);
         }
@@ -316,10 +321,13 @@ impl TcpLayer {
         }
         while let Some(&index) = self.ready.front() {
             let slot = &mut self.slots[index as usize];
-            let out = slot
-                .conn
-                .as_mut()
-                .and_then(|c| c.poll_segment(now, buf, ip));
+            let counters = &mut self.counters.loss;
+            let out = slot.conn.as_mut().and_then(|c| {
+                let before = c.loss_totals();
+                let n = c.poll_segment(now, buf, ip);
+                counters.add_delta(&before, &c.loss_totals());
+                n
+            });
             match out {
                 Some(n) => {
                     // Keep it at the front: it may have more; timers may have moved.
@@ -402,7 +410,9 @@ impl TcpLayer {
             conn.rcv
                 .buf
                 .set_max_ranges(cfg.tcp_ooo_max_ranges.min(room));
+            let before = conn.loss_totals();
             let verdict = conn.on_segment(seg, now, &mut self.challenge);
+            self.counters.loss.add_delta(&before, &conn.loss_totals());
             self.ooo_ranges = others + conn.rcv.buf.out_of_order_ranges();
             self.touched(index);
             return match verdict {

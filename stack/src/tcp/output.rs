@@ -82,6 +82,9 @@ impl Connection {
         let syn = flag_bits & flags::SYN != 0;
         let window = self.advertise(syn);
         // A D-SACK block is reported once (RFC 2883 §4).
+        if self.rcv.dsack.is_some() && options.sack_blocks[0] == self.rcv.dsack {
+            self.rec.loss.stats.dsacks_sent += 1;
+        }
         self.rcv.dsack = None;
         let with_ack = flag_bits & flags::ACK != 0;
         let repr = TcpRepr {
@@ -157,6 +160,9 @@ impl Connection {
                 return None;
             }
             _ => {}
+        }
+        if let Some(n) = self.poll_probe(now, buf, ip) {
+            return Some(n);
         }
         if let Some(n) = self.poll_recovery(now, buf, ip) {
             return Some(n);

@@ -139,7 +139,7 @@ impl Connection {
             let mut data = seg.payload;
             let mut start = seg.seq.add(usize::from(seg.syn()));
             if self.sack_ok {
-                self.rcv.dsack = self.duplicate_range(start, data.len());
+                self.rcv.dsack = self.dsack_range(start, data.len());
             }
             if start.lt(self.rcv.nxt) {
                 let skip = (self.rcv.nxt.distance(start) as usize).min(data.len());

@@ -10,11 +10,13 @@
 //!   persist timer (RFC 9293 §3.8.6.1).
 
 mod ack;
+mod loss;
 mod rto;
 mod segment;
 
 use super::congestion::{new_controller, Algorithm, CongestionControl};
 use super::connection::Connection;
+use super::recovery::engine::LossRecovery;
 use super::rtt::RttEstimator;
 use super::send_buffer::{Scoreboard, SendBuffer};
 use crate::config::Config;
@@ -104,6 +106,8 @@ pub(crate) struct Recovery {
     pub(crate) rtx_mark: SeqNumber,
     /// When the oldest unacknowledged data was first retransmitted by timeout (user timeout).
     pub(crate) stalled_since: Option<Instant>,
+    /// RACK-TLP, D-SACK undo and PRR (`tcp/recovery/`).
+    pub(crate) loss: LossRecovery,
 }
 
 impl Recovery {
@@ -111,7 +115,7 @@ impl Recovery {
         Recovery {
             rtt: RttEstimator::new(cfg.tcp_initial_rto, cfg.tcp_min_rto, cfg.tcp_max_rto),
             rtt_probe: None,
-            cc: new_controller(cfg.tcp_congestion, smss),
+            cc: controller(cfg.tcp_congestion, smss, cfg.tcp_recovery.hystart),
             cc_algorithm: cfg.tcp_congestion,
             dup_acks: 0,
             episode: None,
@@ -120,8 +124,21 @@ impl Recovery {
             rtx_budget: 0,
             rtx_mark: iss,
             stalled_since: None,
+            loss: LossRecovery::new(cfg.tcp_recovery),
         }
     }
+
+    /// A fresh controller for `mss` (after the handshake settled the MSS).
+    pub(crate) fn new_controller(&mut self, mss: usize) {
+        self.cc = controller(self.cc_algorithm, mss, self.loss.cfg.hystart);
+    }
+}
+
+/// A controller of `algorithm` for `mss`, HyStart++ on or off.
+fn controller(algorithm: Algorithm, mss: usize, hystart: bool) -> Box<dyn CongestionControl> {
+    let mut cc = new_controller(algorithm, mss);
+    cc.set_hystart(hystart);
+    cc
 }
 
 impl Connection {

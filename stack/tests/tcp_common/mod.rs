@@ -45,6 +45,15 @@ pub fn config() -> Config {
     }
 }
 
+/// [`config`] with the loss-recovery mechanisms off (RACK-TLP, undo, PRR, HyStart++): the
+/// RFC 5681 / 6298 / 6675 sender that peers without SACK, or with them switched off, get.
+pub fn classic_config() -> Config {
+    Config {
+        tcp_recovery: ustack::tcp::recovery::RecoveryConfig::classic(),
+        ..config()
+    }
+}
+
 /// Deterministic test data.
 pub fn pattern(len: usize, seed: u32) -> Vec<u8> {
     let mut x = seed | 1;

@@ -24,10 +24,13 @@
 //!    hold back the packets behind it.
 //! 7. **Duplication**: with [`Profile::duplicate`], a second copy is delivered right after the
 //!    first, at the same time (`duplicated`).
+//! 8. **Tail loss**: with [`Profile::tail`], the last data packets of each burst are lost the
+//!    first time they are sent (`dropped_tail`; see [`super::tail`]).
 //!
 //! Every random draw comes from the link's own SplitMix64 generator, so a seed reproduces the
 //! link's behaviour exactly given the same packets at the same times.
 
+use super::tail::{TailDropper, TailLoss};
 use super::{Duration, Instant};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -60,6 +63,8 @@ pub struct Profile {
     pub queue_bytes: usize,
     /// Packets longer than this are dropped.
     pub mtu: usize,
+    /// Drop the last segments of each burst (first transmissions only).
+    pub tail: Option<TailLoss>,
 }
 
 impl Profile {
@@ -79,6 +84,7 @@ impl Profile {
             rate_bps: Some(100_000_000),
             queue_bytes: 4 << 20,
             mtu: 1500,
+            tail: None,
         }
     }
 
@@ -162,6 +168,44 @@ impl Profile {
             rate_bps: Some(20_000_000),
             queue_bytes: 64 << 10,
             mtu: 1500,
+            tail: None,
+        }
+    }
+
+    /// Tail loss: the last 2 data segments of a quarter of the bursts (1 ms of silence ends
+    /// one) are lost the first time they are sent; 1 ms of jitter.
+    pub fn tail_loss() -> Profile {
+        Profile {
+            name: "tail loss",
+            jitter: Duration::from_millis(1),
+            tail: Some(TailLoss {
+                gap: Duration::from_millis(1),
+                segments: 2,
+                min_len: 200,
+                probability: 0.25,
+            }),
+            ..Profile::clean()
+        }
+    }
+
+    /// Heavy reordering: 25% of packets held back one RTT (10 ms), 1 ms of jitter.
+    pub fn heavy_reordering() -> Profile {
+        Profile {
+            name: "heavy reordering",
+            reorder: 0.25,
+            reorder_delay: Duration::from_millis(10),
+            jitter: Duration::from_millis(1),
+            ..Profile::clean()
+        }
+    }
+
+    /// A long fat path: `pct` percent loss, 100 ms RTT (50 ms each way), 100 Mbit/s, 4 MiB queue.
+    pub fn long_fat(pct: f64) -> Profile {
+        Profile {
+            name: "long fat",
+            loss: pct / 100.0,
+            delay: Duration::from_millis(50),
+            ..Profile::clean()
         }
     }
 
@@ -203,6 +247,8 @@ pub struct LinkStats {
     pub reordered: u64,
     /// Packets with bits flipped.
     pub corrupted: u64,
+    /// Dropped as the tail of a burst.
+    pub dropped_tail: u64,
 }
 
 /// SplitMix64: tiny, fast, and good enough for fault injection.
@@ -256,6 +302,10 @@ pub struct Link {
     /// Scheduled deliveries: (time, sequence for stable ties, packet).
     queue: BinaryHeap<Reverse<(Instant, u64, Vec<u8>)>>,
     next_seq: u64,
+    /// Burst tails held back (with `Profile::tail`).
+    tail: TailDropper,
+    /// Scratch for packets the tail dropper releases.
+    released: Vec<(Instant, Vec<u8>)>,
 }
 
 impl Link {
@@ -270,6 +320,8 @@ impl Link {
             last_delivery: Instant::ZERO,
             queue: BinaryHeap::new(),
             next_seq: 0,
+            tail: TailDropper::default(),
+            released: Vec::new(),
         }
     }
 
@@ -345,7 +397,33 @@ impl Link {
             self.stats.duplicated += 1;
             self.schedule(at, packet.clone());
         }
-        self.schedule(at, packet);
+        match self.profile.tail {
+            Some(t) => {
+                let mut out = std::mem::take(&mut self.released);
+                let lose = self.tail.due(&t, now) && self.rng.chance(t.probability);
+                self.stats.dropped_tail += self.tail.offer(&t, now, at, packet, lose, &mut out);
+                self.schedule_all(&mut out);
+                self.released = out;
+            }
+            None => self.schedule(at, packet),
+        }
+    }
+
+    fn schedule_all(&mut self, out: &mut Vec<(Instant, Vec<u8>)>) {
+        for (at, p) in out.drain(..) {
+            self.schedule(at, p);
+        }
+    }
+
+    /// Decides held burst tails whose gap has passed by `now`.
+    fn settle_tail(&mut self, now: Instant) {
+        if let Some(t) = self.profile.tail {
+            let mut out = std::mem::take(&mut self.released);
+            let lose = self.tail.due(&t, now) && self.rng.chance(t.probability);
+            self.stats.dropped_tail += self.tail.settle(&t, now, lose, &mut out);
+            self.schedule_all(&mut out);
+            self.released = out;
+        }
     }
 
     fn schedule(&mut self, at: Instant, packet: Vec<u8>) {
@@ -377,12 +455,18 @@ impl Link {
 
     /// When the next packet is due, if any is in flight.
     pub fn next_delivery(&self) -> Option<Instant> {
-        self.queue.peek().map(|Reverse((at, _, _))| *at)
+        let next = self.queue.peek().map(|Reverse((at, _, _))| *at);
+        let tail = self.profile.tail.and_then(|t| self.tail.deadline(&t));
+        match (next, tail) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Appends every packet due at or before `now` to `out`, in delivery-time order (ties in
     /// the order they were scheduled).
     pub fn deliver(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
+        self.settle_tail(now);
         while let Some(Reverse((at, _, _))) = self.queue.peek() {
             if *at > now {
                 break;
@@ -498,6 +582,62 @@ mod tests {
         assert!(l.stats().reordered > 0);
     }
 
+    /// A data segment (IPv4 + TCP, valid checksums) with sequence number `seq`.
+    fn data_packet(seq: u32) -> Vec<u8> {
+        use ustack::wire::tcp::{SeqNumber, TcpRepr};
+        let (src, dst) = ([10, 0, 0, 1].into(), [10, 0, 0, 2].into());
+        let repr = TcpRepr {
+            src_port: 1,
+            dst_port: 2,
+            seq: SeqNumber(seq),
+            ack: SeqNumber(0),
+            flags: ustack::wire::tcp::flags::ACK,
+            window: 1000,
+            options: Default::default(),
+        };
+        let mut ip = vec![0u8; 20 + repr.header_len() + 500];
+        let n = repr.emit(&mut ip[20..], src, dst, 500);
+        ustack::wire::ipv4::Ipv4Repr {
+            src,
+            dst,
+            protocol: 6,
+            ttl: 64,
+            ident: 1,
+            dont_fragment: true,
+            more_fragments: false,
+            frag_offset: 0,
+            payload_len: n,
+        }
+        .emit(&mut ip);
+        ip
+    }
+
+    #[test]
+    fn tail_loss_drops_the_last_segments_of_a_burst_once() {
+        let mut p = Profile::tail_loss();
+        if let Some(t) = p.tail.as_mut() {
+            t.probability = 1.0;
+        }
+        let mut l = Link::new(p, 1);
+        for i in 0..5u32 {
+            l.send(
+                Instant::from_micros(u64::from(i) * 100),
+                data_packet(i * 500),
+            );
+        }
+        let got = drain(&mut l);
+        assert_eq!(got.len(), 3, "segments 3 and 4 were the tail");
+        assert_eq!(l.stats().dropped_tail, 2);
+        // Retransmitted, the same tail passes.
+        l.send(Instant::from_millis(100), data_packet(1500));
+        l.send(Instant::from_millis(100), data_packet(2000));
+        assert_eq!(drain(&mut l).len(), 2);
+        assert_eq!(l.stats().dropped_tail, 2);
+        // Small packets never count.
+        l.send(Instant::from_millis(200), vec![0; 40]);
+        assert_eq!(drain(&mut l).len(), 1);
+    }
+
     #[test]
     fn corruption_flips_bits_one_way() {
         let p = Profile {
@@ -533,7 +673,11 @@ mod tests {
         assert!(sa.duplicated > 0 && sa.corrupted > 0 && sa.dropped_loss > 0);
         assert_eq!(
             sa.delivered,
-            sa.offered + sa.duplicated - sa.dropped_loss - sa.dropped_queue - sa.dropped_mtu
+            sa.offered + sa.duplicated
+                - sa.dropped_loss
+                - sa.dropped_queue
+                - sa.dropped_mtu
+                - sa.dropped_tail
         );
         let (c, _) = run(6);
         assert_ne!(a, c);

@@ -9,6 +9,7 @@
 //! link takes virtual seconds and real milliseconds, and a seed reproduces a run exactly.
 
 pub mod link;
+pub mod tail;
 pub mod ustack_node;
 pub mod world;
 

@@ -2,7 +2,7 @@
 //! with a Reno-friendly region, multiplicative decrease by β = 0.7 and fast convergence.
 //!
 //! Slow start and the fast-recovery inflation/deflation steps are those of RFC 5681 / RFC 6582,
-//! as RFC 9438 §4.10 and §4.6 allow; HyStart++ is not implemented. The cubic function is evaluated
+//! as RFC 9438 §4.10 and §4.6 allow; HyStart++ (RFC 9406) runs in the initial slow start. The cubic function is evaluated
 //! in floating point, in segments, as RFC 9438 writes it; cwnd itself stays in whole bytes with the
 //! fractional growth carried between ACKs.
 
@@ -166,8 +166,9 @@ impl CongestionControl for Cubic {
         if let Some(rtt) = rtt {
             self.rtt = rtt;
         }
-        // RFC 9438 §4.10 / RFC 5681 §3.1: slow start below ssthresh, with RFC 3465 L = 2*SMSS.
-        match self.w.slow_start(bytes_acked) {
+        // RFC 9438 §4.10 / RFC 5681 §3.1: slow start below ssthresh, with RFC 3465 L = 2*SMSS
+        // (and HyStart++, RFC 9438 §4.10).
+        match self.w.slow_start(bytes_acked, rtt) {
             Some(rest) if rest > 0 => self.congestion_avoidance(now, rest),
             _ => {}
         }
@@ -221,6 +222,10 @@ impl CongestionControl for Cubic {
         self.cwnd_carry = 0.0;
         // RFC 9438 §5.8: the idle time must not count as growth time; start a new epoch.
         self.epoch_start = None;
+    }
+
+    fn boxed_clone(&self) -> Box<dyn CongestionControl> {
+        Box::new(self.clone())
     }
 }
 

@@ -5,6 +5,7 @@
 //! only keeps `cwnd` and `ssthresh`, in bytes.
 
 mod cubic;
+pub mod hystart;
 mod newreno;
 mod window;
 
@@ -80,7 +81,19 @@ pub(crate) trait CongestionControl: core::fmt::Debug + Send {
         reason = "the sender does not yet restart after idle (RFC 5681 §4.1 is a SHOULD); kept with its tests for when it does"
     )]
     fn on_idle_restart(&mut self);
+
+    /// Turns HyStart++ (RFC 9406) on or off for the initial slow start.
+    fn set_hystart(&mut self, on: bool) {
+        self.window_mut().hystart.set_enabled(on);
+    }
+
+    /// A copy of the controller's whole state: what an undo restores (RFC 4015 §3.2).
+    fn boxed_clone(&self) -> Box<dyn CongestionControl>;
 }
+
+/// RFC 5681 §3.1: the initial ssthresh, "arbitrarily high"; half of usize::MAX keeps every
+/// addition below overflow.
+pub(crate) const INITIAL_SSTHRESH: usize = usize::MAX / 2;
 
 /// Which congestion-control algorithm a connection uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

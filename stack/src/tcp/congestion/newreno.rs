@@ -61,8 +61,8 @@ impl CongestionControl for NewReno {
         &mut self.w
     }
 
-    fn on_ack(&mut self, _now: Instant, bytes_acked: usize, _rtt: Option<Duration>) {
-        if let Some(rest) = self.w.slow_start(bytes_acked) {
+    fn on_ack(&mut self, _now: Instant, bytes_acked: usize, rtt: Option<Duration>) {
+        if let Some(rest) = self.w.slow_start(bytes_acked, rtt) {
             self.congestion_avoidance(rest);
         }
     }
@@ -100,6 +100,10 @@ impl CongestionControl for NewReno {
     fn on_idle_restart(&mut self) {
         self.w.idle_restart();
         self.ca_acked = 0;
+    }
+
+    fn boxed_clone(&self) -> Box<dyn CongestionControl> {
+        Box::new(self.clone())
     }
 }
 

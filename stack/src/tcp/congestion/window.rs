@@ -3,7 +3,9 @@
 //! deflation, the exit, the loss window after a timeout, the idle restart. Written once here;
 //! each algorithm adds only its own congestion avoidance and its own ssthresh reduction.
 
-use super::initial_window;
+use super::hystart::{Growth, HyStart, CSS_GROWTH_DIVISOR};
+use super::{initial_window, INITIAL_SSTHRESH};
+use crate::time::Duration;
 
 /// cwnd and ssthresh in bytes, with the sender's MSS.
 #[derive(Clone, Debug)]
@@ -17,6 +19,8 @@ pub(crate) struct Window {
     /// A retransmission timeout happened and no new data has been acknowledged since, so a further
     /// timeout is for a segment the timer already retransmitted (RFC 5681 §3.1, see `on_rto`).
     timed_out: bool,
+    /// HyStart++ (RFC 9406) for the initial slow start.
+    pub(crate) hystart: HyStart,
 }
 
 impl Window {
@@ -31,18 +35,24 @@ impl Window {
             // RFC 5681 §3.1: "The initial value of ssthresh SHOULD be set arbitrarily high (e.g.,
             // to the size of the largest possible advertised window)". Half of usize::MAX keeps
             // every addition below overflow.
-            ssthresh: usize::MAX / 2,
+            ssthresh: INITIAL_SSTHRESH,
             timed_out: false,
+            hystart: HyStart::new(true),
         }
     }
 
     /// New data was acknowledged outside recovery: slow start while cwnd < ssthresh (RFC 5681
-    /// §3.1 with RFC 3465 §2.2, L = 2*SMSS: cwnd += min(N, L)). Returns the bytes left for
-    /// congestion avoidance: all of them at or above ssthresh (at equality either may be used,
-    /// and we use congestion avoidance), none while slow start absorbs them, and what the ACK
-    /// covered beyond ssthresh when slow start reaches it (as Linux does, rather than
-    /// overshooting). None: nothing was acknowledged.
-    pub(crate) fn slow_start(&mut self, bytes_acked: usize) -> Option<usize> {
+    /// §3.1 with RFC 3465 §2.2, L = 2*SMSS: cwnd += min(N, L)), with HyStart++ (RFC 9406) during
+    /// the initial slow start (ssthresh still "arbitrarily high"). `rtt` is the latest RTT sample.
+    /// Returns the bytes left for congestion avoidance: all of them at or above ssthresh (at
+    /// equality either may be used, and we use congestion avoidance), none while slow start
+    /// absorbs them, and what the ACK covered beyond ssthresh when slow start reaches it (as Linux
+    /// does, rather than overshooting). None: nothing was acknowledged.
+    pub(crate) fn slow_start(
+        &mut self,
+        bytes_acked: usize,
+        rtt: Option<Duration>,
+    ) -> Option<usize> {
         if bytes_acked == 0 {
             return None;
         }
@@ -51,7 +61,21 @@ impl Window {
         if self.cwnd >= self.ssthresh {
             return Some(bytes_acked);
         }
-        let increase = bytes_acked.min(self.mss.saturating_mul(2));
+        let growth = if self.ssthresh == INITIAL_SSTHRESH {
+            self.hystart.on_ack(bytes_acked, rtt, self.cwnd)
+        } else {
+            Growth::SlowStart
+        };
+        if growth == Growth::Exit {
+            // RFC 9406 §4.2: after CSS_ROUNDS, ssthresh = cwnd; the rest is congestion avoidance.
+            self.ssthresh = self.cwnd;
+            return Some(bytes_acked);
+        }
+        let mut increase = bytes_acked.min(self.mss.saturating_mul(2));
+        if growth == Growth::Conservative {
+            // RFC 9406 §4.2: CSS grows by bytes_acked / CSS_GROWTH_DIVISOR.
+            increase = (increase / CSS_GROWTH_DIVISOR).max(1);
+        }
         let room = self.ssthresh - self.cwnd;
         if increase <= room {
             self.cwnd += increase;

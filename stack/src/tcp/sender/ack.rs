@@ -9,7 +9,7 @@ use super::super::state::State;
 use super::super::timers::Timer;
 use crate::stats::DropReason;
 use crate::time::{Duration, Instant};
-use crate::wire::tcp::TcpSegment;
+use crate::wire::tcp::{SeqNumber, TcpSegment};
 use log::debug;
 
 impl Connection {
@@ -33,12 +33,17 @@ impl Connection {
         }
         // Every check of §3.10.7.4 up to the ACK passed: only now may the timestamp count.
         self.update_ts_recent(seg, now);
-        if seg.options.sack_blocks[0].is_some() && self.sack_ok {
-            self.take_sack_blocks(seg);
+        // RACK, TLP and undo see the ACK before SND.UNA moves (sender/loss.rs); SACK blocks
+        // outside what was sent are ignored and counted there.
+        let (sacks, outcome) = self.loss_on_ack(seg, now);
+        let rack = self.rec.loss.rack_on(self.sack_ok);
+        if sacks.iter().any(Option::is_some) {
+            self.take_sack_blocks(&sacks);
             // RFC 6675 §5 (IsLost): more than (DupThresh − 1) × SMSS SACKed above SND.UNA means
             // the segment at SND.UNA is lost, even if the duplicate ACKs carried data or were
-            // too few to count.
-            if ack == self.snd.una && self.rec.scoreboard.sacked_bytes() > 2 * self.snd.mss {
+            // too few to count. With RACK (RFC 8985) time decides instead.
+            if !rack && ack == self.snd.una && self.rec.scoreboard.sacked_bytes() > 2 * self.snd.mss
+            {
                 self.enter_recovery(now, "SACK");
             }
         }
@@ -48,6 +53,7 @@ impl Connection {
         } else if ack == self.snd.una {
             self.maybe_dup_ack(seg, window, now);
         }
+        self.loss_after_ack(&outcome, now);
         // Window update (RFC 9293 §3.10.7.4): from a newer segment, or the same with a newer ACK.
         if self.snd.wl1.lt(seg.seq) || (self.snd.wl1 == seg.seq && self.snd.wl2.le(ack)) {
             let opened = self.snd.wnd == 0 && window > 0;
@@ -99,9 +105,9 @@ impl Connection {
         None
     }
 
-    fn take_sack_blocks(&mut self, seg: &TcpSegment<'_>) {
+    fn take_sack_blocks(&mut self, blocks: &[Option<(SeqNumber, SeqNumber)>; 4]) {
         let base = self.data_start();
-        for (left, right) in seg.options.sack_blocks.iter().flatten().copied() {
+        for (left, right) in blocks.iter().flatten().copied() {
             // RFC 2018 §4 / RFC 6675: only blocks within what we sent and above SND.UNA count.
             if left.lt(base) || right.gt(self.snd.max) || !left.lt(right) {
                 continue;
@@ -162,11 +168,26 @@ impl Connection {
                 debug!("tcp {} -> {}: recovery complete", self.local, self.remote);
                 self.rec.episode = None;
                 self.rec.rtx_budget = 0;
-                self.rec.cc.on_exit_recovery(self.flight_size());
+                // RFC 6937 §3: with PRR the window ends at ssthresh (RFC 6582's exit rule,
+                // min(ssthresh, FlightSize + SMSS), with the flight taken as unbounded);
+                // without, RFC 6582 §3.2 step 6.
+                let flight = match self.rec.loss.prr {
+                    Some(_) => usize::MAX / 4,
+                    None => self.flight_size(),
+                };
+                self.rec.cc.on_exit_recovery(flight);
+                let tsecr = seg.options.timestamps.filter(|_| self.ts.ok).map(|t| t.1);
+                if self.rec.loss.end_recovery(tsecr) {
+                    // RFC 3522 §3.2: the ACK ending recovery was for an original.
+                    self.undo_reduction();
+                }
             }
             Some(_) => {
-                // Partial ACK: the next hole is lost too; retransmit it now.
-                self.rec.cc.on_partial_ack(total_acked);
+                // Partial ACK: the next hole is lost too; retransmit it now. Under PRR the
+                // window arithmetic is PRR's (RFC 6937), not RFC 6582's deflation.
+                if self.rec.loss.prr.is_none() {
+                    self.rec.cc.on_partial_ack(total_acked);
+                }
                 self.rec.rtx_budget += 1;
                 if !self.sack_ok || self.rec.scoreboard.is_empty() {
                     self.rec.rtx_mark = self.snd.una;
@@ -174,12 +195,9 @@ impl Connection {
             }
             None => self.rec.cc.on_ack(now, total_acked, sample),
         }
-        // RFC 6298 §5.2-5.3: stop the timer when all is acknowledged, else restart it.
-        if self.snd.una == self.snd.max {
-            self.timers.stop(Timer::Retransmit);
-        } else {
-            self.timers.set(Timer::Retransmit, now + self.rec.rtt.rto());
-        }
+        // RFC 6298 §5.2-5.3: stop the timer when all is acknowledged, else restart it (or the
+        // probe / reordering timer, RFC 8985 §8).
+        self.arm_loss_timer(now, true);
     }
 
     /// RFC 5681 §2 (definition) and §3.2, RFC 6582 §3.2: duplicate ACKs and fast retransmit.
@@ -195,10 +213,18 @@ impl Connection {
         }
         self.rec.dup_acks += 1;
         if self.rec.episode.is_some() {
-            self.rec.cc.on_dup_ack_in_recovery();
+            // RFC 5681 §3.2 step 4 inflation — unless PRR (RFC 6937) paces the recovery.
+            if self.rec.loss.prr.is_none() {
+                self.rec.cc.on_dup_ack_in_recovery();
+            }
             if self.sack_ok {
                 self.rec.rtx_budget += 1;
             }
+            return;
+        }
+        if self.rec.loss.rack_on(self.sack_ok) {
+            // RFC 8985 §6: with SACK, RACK's clock decides, not the duplicate-ACK count (which
+            // reordering fools).
             return;
         }
         // RFC 5827 early retransmit: with fewer than four segments outstanding and nothing new
@@ -217,7 +243,7 @@ impl Connection {
 
     /// Starts fast retransmit / fast recovery (RFC 5681 §3.2, RFC 6582 §3.2), unless the ACK
     /// does not cover more than "recover" (step 1: avoid a false recovery after a timeout).
-    fn enter_recovery(&mut self, now: Instant, why: &str) {
+    pub(in crate::tcp) fn enter_recovery(&mut self, now: Instant, why: &str) {
         if self.rec.episode.is_some() || !self.snd.una.sub(1).ge(self.rec.recover) {
             return;
         }
@@ -227,7 +253,17 @@ impl Connection {
         );
         self.rec.episode = Some(self.snd.max);
         self.rec.recover = self.snd.max;
-        self.rec.cc.on_enter_recovery(now, self.flight_size());
+        let prior = self.rec.cc.boxed_clone();
+        let flight = self.flight_size();
+        self.rec.cc.on_enter_recovery(now, flight);
+        self.rec.loss.start_episode(
+            crate::tcp::recovery::undo::Episode::Recovery,
+            prior,
+            self.snd.una,
+            self.snd.max,
+            flight,
+            self.rec.cc.ssthresh(),
+        );
         self.stats.fast_retransmits += 1;
         self.rec.rtx_mark = self.snd.una;
         self.rec.rtx_budget = 1;

@@ -58,7 +58,18 @@ impl Connection {
                 );
                 // RFC 6298 §5.4-5.6 and RFC 5681 §3.1: collapse the window, back off, and
                 // resend from SND.UNA; SACKed data is skipped on the way (output.rs).
-                self.rec.cc.on_rto(now, self.flight_size());
+                let prior = self.rec.cc.boxed_clone();
+                let flight = self.flight_size();
+                self.rec.cc.on_rto(now, flight);
+                self.rec.loss.start_episode(
+                    crate::tcp::recovery::undo::Episode::Timeout,
+                    prior,
+                    self.snd.una,
+                    self.snd.max,
+                    flight,
+                    self.rec.cc.ssthresh(),
+                );
+                self.rec.loss.on_rto();
                 self.rec.rtt.backoff();
                 self.stats.timeouts += 1;
                 self.snd.nxt = self.snd.una;
@@ -70,6 +81,7 @@ impl Connection {
                 // Fire no later than the user timeout, so the abort comes on time rather than
                 // up to one (backed-off) RTO late.
                 let next = (now + self.rec.rtt.rto()).min(since + self.limits.user_timeout);
+                self.rec.loss.timer = crate::tcp::recovery::engine::LossTimer::Rto;
                 self.timers.set(Timer::Retransmit, next);
             }
             _ => {}

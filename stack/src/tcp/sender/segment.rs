@@ -12,7 +12,7 @@ use log::{debug, trace};
 
 impl Connection {
     /// Most payload one segment may carry with `options`, given the MSS and the buffer.
-    fn max_payload(&self, options: &TcpOptions, buf_len: usize) -> usize {
+    pub(in crate::tcp) fn max_payload(&self, options: &TcpOptions, buf_len: usize) -> usize {
         let opts = options.emitted_len();
         // RFC 6691: the MSS counts data only; options come out of it.
         let by_mss = self.snd.mss.saturating_sub(opts).max(1);
@@ -31,14 +31,32 @@ impl Connection {
         buf: &mut [u8],
         ip: &mut IpOut<'_>,
     ) -> Option<usize> {
-        self.rec.episode?;
-        if self.rec.rtx_budget == 0 {
+        let rack = self.rec.loss.rack_on(self.sack_ok);
+        if self.rec.episode.is_none() && !(rack && self.rec.rtx_budget > 0) {
+            return None;
+        }
+        // RFC 6937: PRR's sndcnt paces recovery; without it, one retransmission per ACK (and
+        // outside an episode, one per segment RACK found lost).
+        let allowed = match self.rec.loss.prr {
+            Some(_) if self.rec.episode.is_some() => self.rec.loss.prr_allows(),
+            _ => self.rec.rtx_budget > 0,
+        };
+        if !allowed {
             return None;
         }
         let base = self.data_start();
         let options = self.segment_options(now);
         let room = self.max_payload(&options, buf.len());
-        let (seq, len) = if self.sack_ok && !self.rec.scoreboard.is_empty() {
+        let (seq, len) = if rack {
+            // RFC 8985 §6.2: retransmit what RACK marked lost, lowest first.
+            let Some((s, e)) = self.rec.loss.log.next_lost(self.snd.una.max(base)) else {
+                self.rec.rtx_budget = 0;
+                return None;
+            };
+            let off = s.distance(base) as usize;
+            let data = (e.distance(s) as usize).min(self.snd.buf.len().saturating_sub(off));
+            (s, data.min(room))
+        } else if self.sack_ok && !self.rec.scoreboard.is_empty() {
             let from = if self.rec.rtx_mark.gt(base) {
                 self.rec.rtx_mark.distance(base) as usize
             } else {
@@ -61,7 +79,7 @@ impl Connection {
             self.rec.rtx_budget = 0;
             return None;
         };
-        self.rec.rtx_budget -= 1;
+        self.rec.rtx_budget = self.rec.rtx_budget.saturating_sub(1);
         self.stats.retransmits += 1;
         self.rec.rtt_probe = None;
         let n = self.emit_range(now, buf, ip, seq, len, options);
@@ -76,8 +94,9 @@ impl Connection {
         Some(n)
     }
 
-    /// Emits `[seq, seq + len)` of the send buffer, with FIN if it reaches our FIN.
-    fn emit_range(
+    /// Emits `[seq, seq + len)` of the send buffer, with FIN if it reaches our FIN, and records
+    /// the transmission for RACK, TLP, PRR and undo.
+    pub(in crate::tcp) fn emit_range(
         &mut self,
         now: Instant,
         buf: &mut [u8],
@@ -98,7 +117,12 @@ impl Connection {
             f |= flags::FIN;
         }
         let payload = (len > 0).then_some((off, len));
-        self.write(now, buf, ip, seq, f, options, payload)
+        let tsval = options.timestamps.map(|t| t.0);
+        let n = self.write(now, buf, ip, seq, f, options, payload);
+        let end = seq.add(len + usize::from(with_fin));
+        let rtx = seq.lt(self.snd.max);
+        self.rec.loss.on_transmit(seq, end, now, rtx, tsval);
+        n
     }
 
     /// New data, or the resend from SND.NXT after a timeout (skipping SACKed ranges).
@@ -153,7 +177,20 @@ impl Connection {
                 0
             }
         };
-        let usable = cwnd.min(self.snd.wnd).saturating_sub(flight);
+        let probe = self.rec.loss.probe == Some(crate::tcp::recovery::engine::Probe::NewData);
+        let usable = if probe {
+            // RFC 8985 §7.3: a new-data probe goes out whatever cwnd says.
+            self.snd.mss
+        } else if self.rec.episode.is_some() && self.rec.loss.prr.is_some() {
+            // RFC 6937: during recovery PRR, not cwnd, decides.
+            if self.rec.loss.prr_allows() {
+                self.snd.mss
+            } else {
+                0
+            }
+        } else {
+            cwnd.min(self.snd.wnd).saturating_sub(flight)
+        };
         let mut len = avail
             .min(self.max_payload(&options, buf.len()))
             .min(usable)
@@ -209,8 +246,11 @@ impl Connection {
         } else if self.rec.rtt_probe.is_none() && !self.ts.ok && len > 0 {
             self.rec.rtt_probe = Some((seq, now));
         }
-        if !self.timers.is_set(Timer::Retransmit) {
-            self.timers.set(Timer::Retransmit, now + self.rec.rtt.rto());
+        if probe {
+            self.rec.loss.on_probe_sent(self.snd.max, retransmission);
+        } else {
+            // RFC 6298 §5.1 / RFC 8985 §7.2: start the RTO, or move the probe timeout.
+            self.arm_loss_timer(now, false);
         }
         if fin_sent {
             match self.state {
