@@ -3,7 +3,7 @@
 //! the kernel side of the TUN sees them (and `-r` prints them like `tcpdump -r`); `-c` stops on
 //! its own; a filter that does not parse is refused with its column while the stack runs on; a
 //! capture client that stops reading costs it dropped packets, counted, while an 8 MiB download
-//! still completes with the right SHA-256.
+//! still completes with the right SHA-256; and the `capture` request on the wire (raw JSON lines).
 //!
 //! Needs root and /dev/net/tun; skipped otherwise unless `USTACK_REQUIRE_TUN=1`.
 
@@ -11,6 +11,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use tun_bridge::pcap::PcapReader;
+use ustack_tests::control::RawControl;
 use ustack_tests::e2e::{curl, pseudo_random, run_in, ustack_bin, Scratch, Up, STACK_ADDR};
 use ustack_tests::integrity::sha256_hex;
 use ustack_tests::netns::{tun_available, ChildGuard, NetNs};
@@ -270,4 +271,63 @@ fn a_capture_that_stops_reading_loses_packets_not_the_download() {
     assert!(captured > 0, "{err}");
     let out = up.stop();
     assert!(out.contains("counters"));
+}
+
+#[test]
+fn the_capture_request_on_the_wire() {
+    if !tun_available() {
+        return;
+    }
+    let ns = NetNs::new("capture-wire");
+    let up = Up::start(&ns, &[]);
+    // A filter that does not parse: bad_request with its column, then the connection closes.
+    let mut c = RawControl::connect(&ns);
+    let r = c.call(r#"{"v":1,"id":3,"req":"capture","filter":"tcp port"}"#);
+    assert_eq!(r["reply"], "error", "{r}");
+    assert_eq!(r["code"], "bad_request", "{r}");
+    assert_eq!(
+        r["message"],
+        "filter: error at column 9: expected a port number"
+    );
+    assert!(c.line().is_none());
+    // Two pings' worth, then the counts and the end.
+    let mut c = RawControl::connect(&ns);
+    let r = c.call(r#"{"v":1,"id":4,"req":"capture","filter":"icmp","count":4,"queue":8}"#);
+    assert_eq!(
+        (r["reply"].as_str(), r["id"].as_u64()),
+        (Some("capturing"), Some(4)),
+        "{r}"
+    );
+    assert_eq!(r["queue"], 8);
+    let stack = STACK_ADDR.to_string();
+    let ping = run_in(
+        &ns,
+        "ping",
+        &["-c", "2", "-i", "0.2", &stack],
+        Duration::from_secs(10),
+    );
+    assert!(ping.status.success());
+    let mut dirs = Vec::new();
+    for _ in 0..4 {
+        let p = c.reply();
+        assert_eq!(p["reply"], "packet", "{p}");
+        let hex = p["hex"].as_str().unwrap();
+        assert_eq!(hex.len(), 2 * p["len"].as_u64().unwrap() as usize);
+        assert!(hex.starts_with("45"), "{p}");
+        assert!(p["time_us"].as_u64().unwrap() > 1_600_000_000_000_000);
+        dirs.push(p["dir"].as_str().unwrap().to_string());
+    }
+    assert_eq!(dirs, ["in", "out", "in", "out"]);
+    let counts = c.reply();
+    assert_eq!(counts["reply"], "captured", "{counts}");
+    assert_eq!(
+        (counts["sent"].as_u64(), counts["dropped"].as_u64()),
+        (Some(4), Some(0))
+    );
+    let end = c.reply();
+    assert_eq!(
+        (end["reply"].as_str(), end["reason"].as_str()),
+        (Some("end"), Some("count reached"))
+    );
+    up.stop();
 }
