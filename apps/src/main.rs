@@ -8,12 +8,14 @@ mod capture_live;
 mod connect;
 mod events;
 mod http;
+mod lab;
 mod net;
 mod ping;
 mod serve;
 mod services;
 mod ss;
 mod ss_format;
+mod trace;
 mod udp_echo;
 mod up;
 
@@ -46,16 +48,22 @@ enum Command {
     Events(events::EventsArgs),
     /// Sniff the running stack (or read a pcap file), tcpdump-style, with a tcpdump filter.
     Capture(capture::CaptureArgs),
+    /// Traceroute from inside the stack: UDP (default), ICMP echo (-I) or TCP SYN (-T) probes
+    /// with increasing TTL; --pmtu finds the path MTU like tracepath.
+    Trace(trace::TraceArgs),
+    /// A multi-hop network of namespaces to study (routers, per-link MTU, a far-end server).
+    Lab(lab::LabArgs),
 }
 
 impl Command {
-    /// The network options every command has.
+    /// The network options of the commands that bring up a stack.
     fn net(&self) -> Option<&net::NetArgs> {
         match self {
             Command::Up(a) => Some(&a.net),
             Command::Ping(a) => Some(&a.net),
             Command::Connect(a) => Some(&a.net),
-            Command::Ss(_) | Command::Events(_) | Command::Capture(_) => None,
+            Command::Trace(a) => Some(&a.net),
+            Command::Ss(_) | Command::Events(_) | Command::Capture(_) | Command::Lab(_) => None,
         }
     }
 }
@@ -77,6 +85,8 @@ fn main() -> ExitCode {
         Command::Ss(args) => ss::run(args),
         Command::Events(args) => events::run(args),
         Command::Capture(args) => capture::run(args),
+        Command::Trace(args) => trace::run(args),
+        Command::Lab(args) => lab::run(args),
     };
     match result {
         Ok(code) => code,

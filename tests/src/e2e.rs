@@ -114,7 +114,14 @@ pub fn counter(output: &str, name: &str) -> u64 {
 pub fn run_in(ns: &NetNs, program: &str, args: &[&str], limit: Duration) -> Output {
     let mut cmd = ns.command(program);
     cmd.args(args);
-    let mut child = ChildGuard::spawn(cmd, program);
+    run_limited(cmd, program, limit)
+}
+
+/// Runs `cmd` to completion within `limit`, capturing its output; panics (with what it
+/// printed) if it does not finish in time or cannot run.
+pub fn run_limited(cmd: std::process::Command, label: &str, limit: Duration) -> Output {
+    let shown = format!("{cmd:?}");
+    let mut child = ChildGuard::spawn(cmd, label);
     let deadline = Instant::now() + limit;
     let status = loop {
         if let Some(s) = child.try_wait() {
@@ -122,10 +129,7 @@ pub fn run_in(ns: &NetNs, program: &str, args: &[&str], limit: Duration) -> Outp
         }
         if Instant::now() >= deadline {
             child.terminate(Duration::from_secs(2));
-            panic!(
-                "{program} {args:?} did not finish in {limit:?}:\n{}",
-                child.stdout()
-            );
+            panic!("{shown} did not finish in {limit:?}:\n{}", child.stdout());
         }
         std::thread::sleep(Duration::from_millis(20));
     };

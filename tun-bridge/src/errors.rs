@@ -75,3 +75,31 @@ pub(crate) fn recv_error(e: RecvError) -> io::Error {
 pub(crate) fn stopped() -> io::Error {
     io::Error::new(ErrorKind::BrokenPipe, "the stack's event loop has stopped")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, SocketAddrV4};
+
+    fn icmp() -> ustack::IcmpError {
+        ustack::IcmpError {
+            from: Ipv4Addr::new(198, 19, 1, 2),
+            icmp_type: 11,
+            code: 0,
+            original_dst: SocketAddrV4::new(Ipv4Addr::new(198, 19, 3, 2), 33434),
+            next_hop_mtu: 0,
+        }
+    }
+
+    #[test]
+    fn the_icmp_error_survives_the_io_error() {
+        let udp = recv_error(RecvError::Icmp(icmp()));
+        assert_eq!(icmp_error_of(&udp), Some(icmp()));
+        assert_eq!(udp.to_string(), icmp().to_string());
+        let tcp = io_error(TcpError::Unreachable(icmp()));
+        assert_eq!(tcp.kind(), ErrorKind::HostUnreachable);
+        assert_eq!(icmp_error_of(&tcp), Some(icmp()));
+        assert_eq!(icmp_error_of(&io_error(TcpError::Refused)), None);
+        assert_eq!(icmp_error_of(&io::Error::other("x")), None);
+    }
+}

@@ -1,0 +1,212 @@
+//! `ustack lab up|down|list`: a small multi-hop network to study, built from namespaces chained
+//! by veth pairs with the kernel forwarding between them (see [`plan`] for the address plan):
+//! per-link MTUs, optional netem delay/loss where the kernel has it, and a far-end server.
+//! `ustack trace` through it shows real hops, `--pmtu` sees real fragmentation-needed errors,
+//! and ICMP errors come from real routers. `lab up` stays in the foreground and removes
+//! everything when it ends (Ctrl-C, SIGTERM); `lab down` removes leftovers.
+
+mod ops;
+pub mod plan;
+mod server;
+
+use clap::{Args, Subcommand};
+use plan::{Plan, STUDY};
+use std::io::{self, Write};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Options of `ustack lab`.
+#[derive(Debug, Args)]
+pub struct LabArgs {
+    #[command(subcommand)]
+    command: LabCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum LabCommand {
+    /// Build the lab and keep it until Ctrl-C / SIGTERM, then remove it.
+    Up(UpArgs),
+    /// Remove a lab (its namespaces, links, processes inside, state file).
+    Down(NameArg),
+    /// Show the labs that exist.
+    List,
+    /// The far-end server (started by `lab up` inside the far namespace).
+    #[command(hide = true)]
+    Serve,
+}
+
+#[derive(Debug, Args)]
+struct NameArg {
+    /// Lab name: prefixes every namespace (`<name>-host`, `<name>-r1`, …, `<name>-far`).
+    #[arg(long, default_value = "ulab")]
+    name: String,
+}
+
+#[derive(Debug, Args)]
+struct UpArgs {
+    #[command(flatten)]
+    name: NameArg,
+    /// MTU of each link, host side first; the number of links follows the list.
+    #[arg(long, value_name = "MTU,MTU,...", conflicts_with = "hops")]
+    mtu_path: Option<String>,
+    /// Number of links (all 1500) when --mtu-path is not given.
+    #[arg(long, default_value_t = 3)]
+    hops: usize,
+    /// One-way delay per link in milliseconds (needs netem in the kernel).
+    #[arg(long, value_name = "MS")]
+    delay: Option<u32>,
+    /// Loss per link in percent (needs netem in the kernel).
+    #[arg(long, value_name = "PCT")]
+    loss: Option<f64>,
+    /// Do not start the far-end server.
+    #[arg(long)]
+    no_server: bool,
+    /// Also run `ustack up --tun TUN` in the host namespace (stopped with the lab).
+    #[arg(long)]
+    up: bool,
+    /// The TUN of the stack in the host namespace.
+    #[arg(long, default_value = "ustack0")]
+    tun: String,
+}
+
+pub fn run(args: LabArgs) -> io::Result<ExitCode> {
+    let r = match args.command {
+        LabCommand::Up(a) => up(a),
+        LabCommand::Down(a) => ops::down(&a.name).map(|removed| {
+            if removed.is_empty() {
+                println!("lab {}: nothing to remove", a.name);
+            } else {
+                println!("lab {}: removed {}", a.name, removed.join(" "));
+            }
+        }),
+        LabCommand::List => list(),
+        LabCommand::Serve => return server::serve().map(|()| ExitCode::SUCCESS),
+    };
+    match r {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("ustack lab: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn up(a: UpArgs) -> Result<(), String> {
+    let mtus = match &a.mtu_path {
+        Some(s) => plan::parse_mtus(s)?,
+        None => vec![1500; a.hops],
+    };
+    if a.loss.is_some_and(|l| !(0.0..=100.0).contains(&l)) {
+        return Err("--loss must be a percentage in 0..=100".into());
+    }
+    let plan = Plan::new(&a.name.name, &mtus)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)).map_err(|e| e.to_string())?;
+    let shaping = ops::Shaping {
+        delay_ms: a.delay,
+        loss_pct: a.loss,
+    };
+    let mut lab = ops::Lab::up(plan, &shaping, !a.no_server)?;
+    if let Some(note) = &lab.shaping_note {
+        eprintln!("ustack lab: {note}");
+    }
+    let stack_log = if a.up {
+        Some(lab.start_stack(&a.tun)?)
+    } else {
+        None
+    };
+    describe(&lab, &a.tun, stack_log.as_deref());
+    while !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    println!("lab {}: removing", lab.plan.name);
+    drop(lab);
+    Ok(())
+}
+
+/// Prints the lab's map and how to use it; the last line is `lab NAME ready`.
+fn describe(lab: &ops::Lab, tun: &str, stack_log: Option<&std::path::Path>) {
+    let p = &lab.plan;
+    let mut out = io::stdout().lock();
+    let _ = writeln!(out, "lab {}:", p.name);
+    let _ = writeln!(
+        out,
+        "  stack 198.18.0.2 ⇄ TUN ⇄ {} (198.18.0.1, forwards)",
+        p.host_ns()
+    );
+    for l in &p.links {
+        let near = &p.nodes[l.index - 1].ns;
+        let far = &p.nodes[l.index].ns;
+        let _ = writeln!(
+            out,
+            "  link {}: {near} {} ⇄ {} {far}, mtu {}",
+            l.index,
+            l.near(),
+            l.far(),
+            l.mtu
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  far end {} in {}: TCP/UDP echo on {}, HTTP on {}",
+        p.far_addr(),
+        p.far_ns(),
+        server::ECHO_PORT,
+        server::HTTP_PORT
+    );
+    for (octet, _, what) in STUDY {
+        let _ = writeln!(out, "  {}: {what}", Plan::study_addr(octet));
+    }
+    if let Some(note) = &lab.shaping_note {
+        let _ = writeln!(out, "  note: {note}");
+    }
+    match stack_log {
+        Some(log) => {
+            let _ = writeln!(
+                out,
+                "  ustack up runs in {} on {tun} (output in {})",
+                p.host_ns(),
+                log.display()
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "  run the stack: ip netns exec {} ustack up",
+                p.host_ns()
+            );
+        }
+    }
+    let _ = writeln!(out, "try:");
+    let _ = writeln!(
+        out,
+        "  ip netns exec {} curl http://198.18.0.2/     (the far end reaching the stack)",
+        p.far_ns()
+    );
+    let _ = writeln!(
+        out,
+        "  ip netns exec {} ustack trace {}      (or with --pmtu, -I, -T -p 80)",
+        p.host_ns(),
+        p.far_addr()
+    );
+    let _ = writeln!(out, "lab {} ready (Ctrl-C removes it)", p.name);
+    let _ = out.flush();
+}
+
+fn list() -> Result<(), String> {
+    let labs = ops::list()?;
+    if labs.is_empty() {
+        println!("no labs");
+    }
+    for l in labs {
+        let info = l
+            .state
+            .map(|s| s.lines().collect::<Vec<_>>().join(", "))
+            .unwrap_or_else(|| "no state file (left over? `ustack lab down`)".into());
+        println!("{}: {} [{info}]", l.name, l.namespaces.join(" "));
+    }
+    Ok(())
+}

@@ -1,0 +1,370 @@
+//! End to end against the Linux kernel: `ustack lab` and `ustack trace` (issue 11, items 5, 8
+//! and 10). A lab with `--mtu-path 1500,1400,1280` is a chain host ⇄ r1 ⇄ r2 ⇄ far of real
+//! kernel routers; `ustack trace` from the stack (its own TUN in `<lab>-host`) must list every
+//! hop in order and reach far with UDP, ICMP and TCP probes; `--pmtu` must find 1280 from the
+//! routers' real fragmentation-needed errors; a silent or unrouted destination must end cleanly
+//! with stars or a marker; and nothing of the lab may be left after it stops or `lab down`.
+//!
+//! Needs root and /dev/net/tun; with `USTACK_REQUIRE_TUN=1` (CI) a missing capability fails.
+
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use ustack_tests::e2e::{run_limited, ustack_bin};
+use ustack_tests::kclient::signal;
+use ustack_tests::netns::{tun_available, ChildGuard};
+
+/// The hops from the stack to far in a three-link lab, in order.
+const HOPS: [&str; 4] = ["198.18.0.1", "198.19.1.2", "198.19.2.2", "198.19.3.2"];
+const FAR: &str = "198.19.3.2";
+/// Longest a trace in these tests may take: each waits at most 2 s per hop, a handful of hops.
+const TRACE_LIMIT: Duration = Duration::from_secs(40);
+
+static LABS: AtomicU64 = AtomicU64::new(0);
+
+/// A unique lab name (it prefixes the lab's namespaces).
+fn lab_name() -> String {
+    format!(
+        "ustk{}l{}",
+        std::process::id(),
+        LABS.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The namespaces of lab `name` that exist now.
+fn lab_namespaces(name: &str) -> Vec<String> {
+    let out = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip netns list");
+    let prefix = format!("{name}-");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|ns| ns.starts_with(&prefix))
+        .map(str::to_string)
+        .collect()
+}
+
+/// A running `ustack lab up`; dropping it stops the lab and removes leftovers.
+struct Lab {
+    name: String,
+    child: Option<ChildGuard>,
+}
+
+impl Lab {
+    fn start(mtu_path: &str) -> Lab {
+        Lab::start_with(mtu_path, &[])
+    }
+
+    fn start_with(mtu_path: &str, extra: &[&str]) -> Lab {
+        let name = lab_name();
+        let mut cmd = Command::new(ustack_bin());
+        cmd.args(["lab", "up", "--name", &name, "--mtu-path", mtu_path])
+            .args(extra);
+        let mut child = ChildGuard::spawn(cmd, "ustack-lab");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !child.stdout().contains(&format!("lab {name} ready")) {
+            if let Some(status) = child.try_wait() {
+                panic!(
+                    "ustack lab up exited early with {status}:\n{}\n{}",
+                    child.stdout(),
+                    child.stderr()
+                );
+            }
+            assert!(Instant::now() < deadline, "lab {name} not ready in 20 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Lab {
+            name,
+            child: Some(child),
+        }
+    }
+
+    fn host(&self) -> String {
+        format!("{}-host", self.name)
+    }
+
+    /// `ustack trace ARGS` from the stack inside the lab's host namespace.
+    fn trace(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.host()])
+            .arg(ustack_bin())
+            .arg("trace")
+            .args(args);
+        run_limited(cmd, "ustack-trace", TRACE_LIMIT)
+    }
+
+    /// `sh -c SCRIPT` inside the lab's far namespace.
+    fn at_far(&self, script: &str) -> Output {
+        let mut cmd = Command::new("ip");
+        cmd.args([
+            "netns",
+            "exec",
+            &format!("{}-far", self.name),
+            "sh",
+            "-c",
+            script,
+        ]);
+        run_limited(cmd, "at-far", TRACE_LIMIT)
+    }
+
+    /// Stops `lab up` with SIGTERM; it must exit cleanly having removed its namespaces.
+    /// Returns what it printed.
+    fn stop(mut self) -> String {
+        let mut child = self.child.take().expect("running");
+        let status = child.terminate(Duration::from_secs(10));
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "lab up did not exit cleanly ({status:?}):\n{}\n{}",
+            child.stdout(),
+            child.stderr()
+        );
+        assert_eq!(lab_namespaces(&self.name), Vec::<String>::new());
+        child.stdout()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        drop(self.child.take());
+        // Whatever happened, leave nothing behind.
+        let _ = Command::new(ustack_bin())
+            .args(["lab", "down", "--name", &self.name])
+            .output();
+    }
+}
+
+fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The hop lines of traceroute output: (ttl, the rest of the line).
+fn hop_lines(stdout: &str) -> Vec<(u8, String)> {
+    stdout
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let (ttl, rest) = l.trim_start().split_once(' ')?;
+            Some((ttl.parse().ok()?, rest.trim().to_string()))
+        })
+        .collect()
+}
+
+/// Checks a traceroute output lists every hop of the lab, in order, each probe answered.
+fn assert_every_hop(what: &str, out: &Output) {
+    let stdout = text(out);
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with(&format!("traceroute to {FAR} ({FAR}), ")),
+        "{what}:\n{stdout}"
+    );
+    let hops = hop_lines(&stdout);
+    assert_eq!(
+        hops.len(),
+        HOPS.len(),
+        "{what}: one line per hop:\n{stdout}"
+    );
+    for (i, (ttl, rest)) in hops.iter().enumerate() {
+        assert_eq!(usize::from(*ttl), i + 1, "{what}:\n{stdout}");
+        assert!(
+            rest.starts_with(HOPS[i]),
+            "{what}: hop {ttl} is {}:\n{stdout}",
+            HOPS[i]
+        );
+        assert_eq!(
+            rest.matches(" ms").count(),
+            2,
+            "{what}: both probes answered:\n{stdout}"
+        );
+        assert!(
+            !rest.contains('*') && !rest.contains('!'),
+            "{what}:\n{stdout}"
+        );
+    }
+}
+
+#[test]
+fn trace_lists_every_hop_with_udp_icmp_and_tcp_probes() {
+    if !tun_available() {
+        return;
+    }
+    let lab = Lab::start("1500,1400,1280");
+    for (what, extra) in [
+        ("udp", &[][..]),
+        ("icmp", &["-I"][..]),
+        ("tcp to the far-end server", &["-T", "-p", "80"][..]),
+        ("tcp to a closed port (RST)", &["-T", "-p", "81"][..]),
+    ] {
+        let mut args = vec!["-n", "-q", "2", "-w", "2"];
+        args.extend_from_slice(extra);
+        args.push(FAR);
+        assert_every_hop(what, &lab.trace(&args));
+    }
+    // The same trace as JSON: one object per event, ending with "reached after 4 hops".
+    let out = lab.trace(&["-n", "-q", "1", "-w", "2", "--json", FAR]);
+    let events: Vec<serde_json::Value> = text(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    let froms: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"] == "probe")
+        .map(|e| e["from"].as_str().unwrap_or("*"))
+        .collect();
+    assert_eq!(froms, HOPS);
+    let done = events.last().expect("events");
+    assert_eq!(
+        (done["event"].as_str(), done["reached"].as_bool()),
+        (Some("done"), Some(true))
+    );
+    assert_eq!(done["hops"], 4);
+    lab.stop();
+}
+
+#[test]
+fn trace_pmtu_finds_the_smallest_mtu_on_the_path() {
+    if !tun_available() {
+        return;
+    }
+    let lab = Lab::start("1500,1400,1280");
+    let out = lab.trace(&["-n", "-q", "1", "-w", "2", "--pmtu", FAR]);
+    let stdout = text(&out);
+    assert!(out.status.success(), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["1?:", "[LOCALHOST]", "pmtu", "1500"]
+    );
+    // r1 (198.19.1.2) cannot forward 1500 bytes onto the 1400 link, r2 not 1400 onto 1280:
+    // each says so with fragmentation needed, and the probe is sent again smaller.
+    let pmtu_lines: Vec<Vec<&str>> = lines
+        .iter()
+        .filter(|l| l.contains("pmtu") && !l.contains("LOCALHOST") && !l.contains("Resume"))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        pmtu_lines,
+        [
+            vec!["3:", "198.19.1.2", "pmtu", "1400"],
+            vec!["4:", "198.19.2.2", "pmtu", "1280"]
+        ],
+        "{stdout}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(" 4:  198.19.3.2") && l.ends_with("reached")),
+        "{stdout}"
+    );
+    assert_eq!(
+        lines.last().map(|l| l.trim()),
+        Some("Resume: pmtu 1280 hops 4"),
+        "{stdout}"
+    );
+    lab.stop();
+}
+
+#[test]
+fn silent_and_unrouted_destinations_end_cleanly() {
+    if !tun_available() {
+        return;
+    }
+    let lab = Lab::start("1500,1500,1500");
+    // 198.19.250.0/24 is blackholed at far: the routers answer, then nothing does.
+    let out = lab.trace(&["-n", "-q", "1", "-w", "1", "-m", "6", "198.19.250.1"]);
+    let stdout = text(&out);
+    assert!(out.status.success(), "{stdout}");
+    let hops = hop_lines(&stdout);
+    let shown: Vec<(u8, &str)> = hops
+        .iter()
+        .map(|(t, r)| (*t, r.split_whitespace().next().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            (1, HOPS[0]),
+            (2, HOPS[1]),
+            (3, HOPS[2]),
+            (4, "*"),
+            (5, "*"),
+            (6, "*")
+        ],
+        "{stdout}"
+    );
+    // 198.19.99.0/24 is routed nowhere: the host's kernel answers network unreachable at once.
+    let out = lab.trace(&["-n", "-q", "2", "-w", "1", "198.19.99.1"]);
+    let stdout = text(&out);
+    assert!(out.status.success(), "{stdout}");
+    let hops = hop_lines(&stdout);
+    assert_eq!(hops.len(), 1, "the trace ends at the marker:\n{stdout}");
+    assert!(
+        hops[0].1.starts_with(HOPS[0]) && hops[0].1.matches("!N").count() == 2,
+        "{stdout}"
+    );
+    lab.stop();
+}
+
+#[test]
+fn lab_down_removes_what_a_killed_lab_left() {
+    if !tun_available() {
+        return;
+    }
+    let mut lab = Lab::start("1500,1400");
+    let expected = ["far", "host", "r1"].map(|r| format!("{}-{r}", lab.name));
+    let mut found = lab_namespaces(&lab.name);
+    found.sort();
+    assert_eq!(found, expected);
+    // A lab that dies without cleaning up (SIGKILL) leaves its namespaces…
+    let mut child = lab.child.take().expect("running");
+    signal(child.pid(), libc::SIGKILL);
+    let _ = child.terminate(Duration::from_secs(5));
+    assert_eq!(lab_namespaces(&lab.name).len(), 3);
+    let listed = Command::new(ustack_bin())
+        .args(["lab", "list"])
+        .output()
+        .expect("lab list");
+    assert!(String::from_utf8_lossy(&listed.stdout).contains(&format!("{}-host", lab.name)));
+    // …and `lab down` removes them, the far-end server inside included.
+    let down = Command::new(ustack_bin())
+        .args(["lab", "down", "--name", &lab.name])
+        .output()
+        .expect("lab down");
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    assert_eq!(lab_namespaces(&lab.name), Vec::<String>::new());
+}
+
+#[test]
+fn the_far_end_reaches_a_lab_stack_and_its_tcp_finds_the_path_mtu() {
+    if !tun_available() {
+        return;
+    }
+    // The middle link is the narrow one: far's kernel advertises MSS 1460 (its own link is
+    // 1500), so the stack sends full-size segments until r1 answers fragmentation needed.
+    let lab = Lab::start_with("1500,1280,1500", &["--up"]);
+    let ping = lab.at_far("ping -c 2 -W 2 198.18.0.2");
+    assert!(ping.status.success(), "{}", text(&ping));
+    let pulled = lab.at_far("nc -w 5 198.18.0.2 19 | head -c 3000000 | wc -c");
+    assert_eq!(
+        text(&pulled).trim(),
+        "3000000",
+        "{}",
+        String::from_utf8_lossy(&pulled.stderr)
+    );
+    let out = lab.stop();
+    // `lab up --up` shows the stack's counters when it stops: the routers' errors reached TCP.
+    let delivered = out
+        .lines()
+        .find_map(|l| l.strip_prefix("icmp_errors_delivered"))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no icmp_errors_delivered in:\n{out}"));
+    assert!(delivered >= 1, "{out}");
+}
