@@ -10,9 +10,11 @@
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use tun_bridge::pcap::PcapReader;
+use tun_bridge::pcap::read_packets;
 use ustack_tests::control::RawControl;
-use ustack_tests::e2e::{curl, pseudo_random, run_in, ustack_bin, Scratch, Up, STACK_ADDR};
+use ustack_tests::e2e::{
+    curl, kernel_tcpdump, pseudo_random, run_in, ustack_bin, wait_stderr, Scratch, Up, STACK_ADDR,
+};
 use ustack_tests::integrity::sha256_hex;
 use ustack_tests::netns::{tun_available, ChildGuard, NetNs};
 
@@ -23,52 +25,15 @@ fn capture(ns: &NetNs, args: &[&str], label: &str) -> ChildGuard {
     cmd.arg("capture").args(args);
     let child = ChildGuard::spawn(cmd, label);
     // It says so on stderr once the daemon has compiled the filter and subscribed.
-    wait_for(&child, "listening on", label);
+    wait_stderr(&child, "listening on", label);
     child
 }
 
-fn wait_for(child: &ChildGuard, what: &str, label: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !child.stderr().contains(what) {
-        assert!(
-            Instant::now() < deadline,
-            "{label} did not print {what:?}:\n{}\n{}",
-            child.stdout(),
-            child.stderr()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn tcpdump(ns: &NetNs, file: &Path) -> ChildGuard {
-    let mut cmd = ns.command("tcpdump");
-    // --immediate-mode: packets reach the file as they come; -B: no drops on a busy machine.
-    cmd.args([
-        "--immediate-mode",
-        "-B",
-        "32768",
-        "-i",
-        "ustack0",
-        "-n",
-        "-U",
-        "-w",
-    ])
-    .arg(file)
-    .args(FILTER);
-    let dump = ChildGuard::spawn(cmd, "tcpdump");
-    wait_for(&dump, "listening on", "tcpdump");
-    dump
-}
-
-/// The packets of a pcap file (a record still being written is left out).
+/// The packets of a pcap file so far.
 fn records(file: &Path) -> Vec<Vec<u8>> {
-    let Ok(f) = std::fs::File::open(file) else {
-        return Vec::new();
-    };
-    let Ok(r) = PcapReader::new(f) else {
-        return Vec::new();
-    };
-    r.map_while(Result::ok).map(|r| r.data).collect()
+    read_packets(file)
+        .map(|r| r.into_iter().map(|r| r.data).collect())
+        .unwrap_or_default()
 }
 
 /// Waits until `file` holds at least `n` packets (tcpdump may lag), at most 10 s.
@@ -103,7 +68,7 @@ fn capture_sees_what_tcpdump_sees_for_a_ping_and_a_curl() {
     let (ours_file, kernel_file) = (scratch.path("f.pcap"), scratch.path("k.pcap"));
     let ns = NetNs::new("capture-same");
     let up = Up::start(&ns, &[]);
-    let mut dump = tcpdump(&ns, &kernel_file);
+    let mut dump = kernel_tcpdump(&ns, "ustack0", &kernel_file, &FILTER);
     let mut args = vec!["-w", ours_file.to_str().unwrap()];
     args.extend(FILTER);
     let mut all = capture(&ns, &args, "capture-w");
