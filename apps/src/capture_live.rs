@@ -97,8 +97,13 @@ pub fn run(args: &CaptureArgs, filter: String) -> io::Result<ExitCode> {
     sink.flush()?;
     eprintln!("{} packets captured", sink.captured);
     match dropped {
-        Some(d) => eprintln!("{d} packets dropped"),
-        None => eprintln!("the daemon closed the capture without its counts"),
+        Some(d) => {
+            eprintln!("{d} packets dropped");
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            eprintln!("ustack capture: the daemon closed the capture without its counts");
+            Ok(ExitCode::from(1))
+        }
     }
-    Ok(ExitCode::SUCCESS)
 }
