@@ -136,7 +136,11 @@ pub fn run(args: CaptureArgs) -> io::Result<ExitCode> {
     };
     match args.read.clone() {
         Some(path) => read_file(&args, &path, &filter),
-        None => crate::capture_live::run(&args, filter),
+        None => {
+            // Parsed here for the error's position; the daemon compiles it again and runs it.
+            drop(filter);
+            crate::capture_live::run(&args, args.expr.join(" "))
+        }
     }
 }
 

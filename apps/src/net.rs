@@ -142,6 +142,7 @@ impl NetArgs {
         let info = control::DaemonInfo {
             tun: bridge.tun_name().to_string(),
             host_addr: self.host_addr,
+            capture: Some(bridge.capture_hub().clone()),
         };
         let stream = control::pair(&bridge.handle(), info)?;
         Ok(Session {

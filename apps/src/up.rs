@@ -246,6 +246,7 @@ pub fn run(args: UpArgs) -> io::Result<ExitCode> {
     let info = control::DaemonInfo {
         tun: bridge.tun_name().to_string(),
         host_addr: args.net.host_addr,
+        capture: Some(bridge.capture_hub().clone()),
     };
     let control = control::serve(&bridge, info)?;
     print_banner(&bridge, &args, &plan, control.path());

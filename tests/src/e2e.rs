@@ -280,3 +280,44 @@ impl Drop for Scratch {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Waits up to 10 s until `child` printed `what` on stderr; panics with its output otherwise.
+pub fn wait_stderr(child: &ChildGuard, what: &str, label: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !child.stderr().contains(what) {
+        assert!(
+            Instant::now() < deadline,
+            "{label} did not print {what:?}:\n{}\n{}",
+            child.stdout(),
+            child.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Starts `tcpdump` on `dev` in `ns` writing what `filter` matches to `file`, each packet as it
+/// comes (`--immediate-mode -U`) and with a 32 MiB buffer so that a busy machine drops none;
+/// returns once it listens.
+pub fn kernel_tcpdump(
+    ns: &NetNs,
+    dev: &str,
+    file: &std::path::Path,
+    filter: &[&str],
+) -> ChildGuard {
+    let mut cmd = ns.command("tcpdump");
+    cmd.args([
+        "--immediate-mode",
+        "-B",
+        "32768",
+        "-i",
+        dev,
+        "-n",
+        "-U",
+        "-w",
+    ])
+    .arg(file)
+    .args(filter);
+    let dump = ChildGuard::spawn(cmd, "tcpdump");
+    wait_stderr(&dump, "listening on", "tcpdump");
+    dump
+}

@@ -11,15 +11,15 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tun_bridge::capture::{CaptureHub, Filter, Subscription};
-use tun_bridge::pcap::PcapReader;
+use tun_bridge::pcap::read_packets;
 use tun_bridge::{aio, Bridge, BridgeConfig, Direction};
-use ustack_tests::e2e::pseudo_random;
+use ustack_tests::e2e::{kernel_tcpdump, pseudo_random};
 use ustack_tests::integrity::sha256_hex;
-use ustack_tests::netns::{tun_available, ChildGuard, NetNs};
+use ustack_tests::netns::{tun_available, NetNs};
 
 const STACK: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 const TUN: &str = "ucap0";
-const FILTER: &str = "icmp or tcp port 80";
+const FILTER: [&str; 5] = ["icmp", "or", "tcp", "port", "80"];
 
 /// A bridge with the hub's tap and a one-shot HTTP/1.0 server on port 80 serving `body`.
 fn bridge(hub: &CaptureHub, body: Vec<u8>) -> Bridge {
@@ -70,44 +70,11 @@ fn fetch() -> Vec<u8> {
     all.split_off(at)
 }
 
-fn tcpdump(ns: &NetNs, file: &Path) -> ChildGuard {
-    let mut cmd = ns.command("tcpdump");
-    // --immediate-mode: packets reach the file as they come, not when a ring block times out;
-    // -B: a 32 MiB buffer, so that tcpdump on a busy machine does not drop any.
-    cmd.args([
-        "--immediate-mode",
-        "-B",
-        "32768",
-        "-i",
-        TUN,
-        "-n",
-        "-U",
-        "-w",
-    ])
-    .arg(file)
-    .arg(FILTER);
-    let dump = ChildGuard::spawn(cmd, "tcpdump");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !dump.stderr().contains("listening on") {
-        assert!(
-            Instant::now() < deadline,
-            "tcpdump did not start: {}",
-            dump.stderr()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    dump
-}
-
-/// The packets of a pcap file being written (a partial last record is left out).
+/// The packets of a pcap file so far.
 fn records(file: &Path) -> Vec<Vec<u8>> {
-    let Ok(f) = std::fs::File::open(file) else {
-        return Vec::new();
-    };
-    let Ok(r) = PcapReader::new(f) else {
-        return Vec::new();
-    };
-    r.map_while(Result::ok).map(|r| r.data).collect()
+    read_packets(file)
+        .map(|r| r.into_iter().map(|r| r.data).collect())
+        .unwrap_or_default()
 }
 
 fn drain(sub: &mut Subscription) -> Vec<(Direction, Vec<u8>)> {
@@ -131,9 +98,9 @@ fn hub_sees_what_tcpdump_sees_on_the_kernel_side() {
         ns.run(move || bridge(&hub, pseudo_random(20_000, 7)))
     };
     let mut sub = hub
-        .subscribe(Filter::parse(FILTER).unwrap(), 100_000)
+        .subscribe(Filter::parse(&FILTER.join(" ")).unwrap(), 100_000)
         .unwrap();
-    let mut dump = tcpdump(&ns, &kfile);
+    let mut dump = kernel_tcpdump(&ns, TUN, &kfile, &FILTER);
     let ping = ns
         .command("ping")
         .args(["-c", "3", "-i", "0.2", "-W", "2"])

@@ -187,26 +187,8 @@ pub fn json(ts: SystemTime, dir: Option<Direction>, bytes: &[u8]) -> String {
         t.as_secs(),
         t.subsec_micros(),
         bytes.len(),
-        json_string(&summary)
+        serde_json::Value::String(summary)
     )
-}
-
-/// `s` as a JSON string literal.
-pub fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]
@@ -298,6 +280,5 @@ mod tests {
             "{j}"
         );
         assert!(j.ends_with("\"hex\":\"4500\"}"), "{j}");
-        assert_eq!(json_string("a\"b\\\n"), "\"a\\\"b\\\\\\u000a\"");
     }
 }

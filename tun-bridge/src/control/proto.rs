@@ -32,21 +32,40 @@ pub enum Request {
     Ping(PingRequest),
     /// A byte relay into a stack-side TCP or UDP socket: after `connected`, raw bytes.
     Connect(ConnectRequest),
+    /// The packets in and out that match a tcpdump filter, one `packet` reply each, until the
+    /// client half-closes or `count`; then `captured` and `end`.
+    Capture(CaptureRequest),
 }
 
 impl Request {
     /// Every request name, for `hello` and error messages.
-    pub const NAMES: &'static [&'static str] =
-        &["hello", "stats", "sockets", "events", "ping", "connect"];
+    pub const NAMES: &'static [&'static str] = &[
+        "hello", "stats", "sockets", "events", "ping", "connect", "capture",
+    ];
 
     /// Whether the request streams (holds the connection until it ends) rather than getting
     /// exactly one reply.
     pub fn is_stream(&self) -> bool {
         matches!(
             self,
-            Request::Events(_) | Request::Ping(_) | Request::Connect(_)
+            Request::Events(_) | Request::Ping(_) | Request::Connect(_) | Request::Capture(_)
         )
     }
+}
+
+/// Parameters of `capture`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CaptureRequest {
+    /// The filter, in tcpdump's syntax (docs/CAPTURE-FILTER.md); empty: every packet.
+    #[serde(default)]
+    pub filter: String,
+    /// Stop after this many packets.
+    #[serde(default)]
+    pub count: Option<u64>,
+    /// Packets the daemon queues for this client before it drops them (default 1024, at most
+    /// 65536).
+    #[serde(default)]
+    pub queue: Option<usize>,
 }
 
 /// Parameters of `events`.
@@ -163,10 +182,50 @@ pub enum Body {
     Listening(Listening),
     /// `connect`: the socket is connected; raw bytes (or framed datagrams) follow.
     Connected(Connected),
+    /// `capture`: the filter is compiled and the capture attached.
+    Capturing(Capturing),
+    /// `capture`: one packet.
+    Packet(Packet),
+    /// `capture`: the counts, just before `end`.
+    Captured(Captured),
     /// A stream lost this many messages because the client read too slowly.
     Lost(Lost),
     /// A stream ended; nothing more for this id.
     End(End),
+}
+
+/// `capture` is attached.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Capturing {
+    /// The filter, as given.
+    pub filter: String,
+    /// Packets queued for this client at most.
+    pub queue: usize,
+}
+
+/// One captured packet.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Packet {
+    /// When the loop saw it, microseconds since the Unix epoch.
+    pub time_us: u64,
+    /// `in` (kernel → stack) or `out` (stack → kernel).
+    pub dir: String,
+    /// Its length in bytes.
+    pub len: usize,
+    /// The raw IPv4 bytes, hex.
+    pub hex: String,
+}
+
+/// What a `capture` saw, sent before its `end`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Captured {
+    /// Packets that matched the filter.
+    pub matched: u64,
+    /// Packets queued to the client.
+    pub sent: u64,
+    /// Matching packets the client did not get: its queue in the daemon was full, or its
+    /// connection's (those are also in `end`'s `lost`).
+    pub dropped: u64,
 }
 
 /// Answer to `hello`.

@@ -22,6 +22,8 @@ pub struct DaemonInfo {
     pub tun: String,
     /// The kernel side's address.
     pub host_addr: Ipv4Addr,
+    /// The bridge's capture hub, for `capture` (none: `capture` answers `failed`).
+    pub capture: Option<crate::capture::CaptureHub>,
 }
 
 /// Shared by the server's tasks.

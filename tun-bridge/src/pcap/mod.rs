@@ -7,7 +7,7 @@
 
 mod reader;
 
-pub use reader::{PcapError, PcapReader, Record};
+pub use reader::{read_packets, PcapError, PcapReader, Record};
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};

@@ -197,6 +197,14 @@ impl<R: Read> Iterator for PcapReader<R> {
     }
 }
 
+/// The whole records of the pcap file at `path`, stopping quietly at a partial last one (a file
+/// still being written, e.g. by `tcpdump -U`); an unreadable header is an error.
+pub fn read_packets(path: &std::path::Path) -> Result<Vec<Record>, PcapError> {
+    let file = std::fs::File::open(path).map_err(PcapError::Io)?;
+    let reader = PcapReader::new(io::BufReader::new(file))?;
+    Ok(reader.map_while(Result::ok).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

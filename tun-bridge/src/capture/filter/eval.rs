@@ -109,6 +109,18 @@ impl Program {
 
     /// The verdict if every read on the path is in bounds, `None` if one is not.
     pub(super) fn in_bounds(&self, packet: &[u8]) -> Option<bool> {
+        self.walk(packet, false)
+    }
+
+    /// Whether `packet` matches.
+    pub(super) fn matches(&self, packet: &[u8]) -> bool {
+        self.walk(packet, true) == Some(true)
+    }
+
+    /// Walks the DAG from the entry. A read out of bounds gives `None`, unless `as_optimised`:
+    /// then both successors are threaded and the walk goes on where they meet (rejecting if
+    /// they do not).
+    fn walk(&self, packet: &[u8], as_optimised: bool) -> Option<bool> {
         let seen = Cell::new(0);
         let p = Pkt {
             bytes: packet,
@@ -124,32 +136,11 @@ impl Program {
             at = match primitive(&step.prim, p) {
                 Ok(true) => step.on_true,
                 Ok(false) => step.on_false,
-                Err(Abort) => return None,
-            };
-        }
-    }
-
-    /// Whether `packet` matches.
-    pub(super) fn matches(&self, packet: &[u8]) -> bool {
-        let seen = Cell::new(0);
-        let p = Pkt {
-            bytes: packet,
-            seen: &seen,
-        };
-        let mut at = self.entry;
-        loop {
-            let step = match at {
-                Target::Accept => return true,
-                Target::Reject => return false,
-                Target::Step(i) => &self.steps[i],
-            };
-            at = match primitive(&step.prim, p) {
-                Ok(true) => step.on_true,
-                Ok(false) => step.on_false,
+                Err(Abort) if !as_optimised => return None,
                 Err(Abort) => {
                     let t = self.thread(step.on_true, p, (&step.prim, true));
                     if t != self.thread(step.on_false, p, (&step.prim, false)) {
-                        return false;
+                        return Some(false);
                     }
                     t
                 }

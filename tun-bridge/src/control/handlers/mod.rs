@@ -3,8 +3,9 @@
 //! and one arm in [`dispatch`].
 //!
 //! One-shot requests return a `Body` and the connection goes on; streams (events, ping,
-//! connect) own the connection until they end, then it is closed.
+//! connect, capture) own the connection until they end, then it is closed.
 
+pub(crate) mod capture;
 pub(crate) mod connect;
 pub(crate) mod events;
 pub(crate) mod hello;
@@ -34,6 +35,7 @@ pub(crate) async fn dispatch(ctx: &Rc<Ctx>, conn: Conn, id: u64, req: Request) -
         Request::Events(r) => events::run(ctx, conn, id, r).await,
         Request::Ping(r) => ping::run(ctx, conn, id, r).await,
         Request::Connect(r) => connect::run(ctx, conn, id, r).await,
+        Request::Capture(r) => capture::run(ctx, conn, id, r).await,
     }
 }
 
