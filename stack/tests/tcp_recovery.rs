@@ -339,3 +339,74 @@ fn tail_loss_probe_without_timestamps() {
     assert_eq!(outs.len(), 1, "{outs:?} {:?}", x.p.stack.tcp_info(x.h));
     assert_eq!(outs[0].seq, s[1]);
 }
+
+#[test]
+fn a_cumulative_ack_with_a_sack_above_it_is_not_reordering() {
+    let mut x = established(config());
+    let s = ten_after_warmup(&mut x);
+    // One ACK delivers segment 0 cumulatively and SACKs 2..5: segment 0 was not overtaken
+    // (RFC 8985 §6.2 takes one ACK's segments in sending order; Linux compares with
+    // prior_fack). No reordering seen and three SACKed: the window is zero and segment 1 goes
+    // at once.
+    x.p.now += ms(RTT);
+    x.p.ack = s[1];
+    let outs = x.p.send(x.p.seg(ACK).sack(&[(s[2], seg_end(s[4]))]));
+    let data: Vec<u32> = outs
+        .iter()
+        .filter(|o| !o.payload.is_empty())
+        .map(|o| o.seq)
+        .collect();
+    assert_eq!(data.first(), Some(&s[1]), "{outs:?}");
+    let info = x.p.stack.tcp_info(x.h).unwrap();
+    assert_eq!(info.stats.recovery.rack_losses, 1, "{info:?}");
+    assert!(info.in_recovery);
+}
+
+/// Ten new segments sent at once on `x` (after everything before was acknowledged).
+fn ten_more(x: &mut Passive, seed: u32) -> Vec<u32> {
+    let data = pattern(10 * SEG, seed);
+    assert_eq!(x.p.stack.tcp_send(x.h, &data), Ok(data.len()));
+    let outs = x.p.drain();
+    assert_eq!(outs.len(), 10, "{outs:?}");
+    outs.iter().map(|o| o.seq).collect()
+}
+
+#[test]
+fn reordering_seen_once_widens_the_window_to_its_extent() {
+    let mut x = established(config());
+    let s = ten_after_warmup(&mut x);
+    let t0 = x.p.now;
+    let original_ts = x.p.ts_recent;
+    // Segment 0 is held back 12 ms. The SACK of 1..4 at t0 + 20 finds it "lost" (no
+    // reordering seen yet, three SACKed: zero window, RFC 8985 §6.2) and it is retransmitted.
+    spurious_fast_retransmit(&mut x, &s);
+    // The original fills the hole at t0 + 32: the ACK echoes its timestamp (RFC 7323 §4.3), so
+    // it was delivered 12 ms later than RACK.rtt (20 ms) allowed — reordering of 12 ms.
+    x.p.now = t0 + ms(32);
+    x.p.ack = seg_end(s[9]);
+    x.p.tsval = x.p.tsval.map(|v| v + 32);
+    x.p.ts_recent = original_ts;
+    x.p.send(x.p.seg(ACK));
+    let info = x.p.stack.tcp_info(x.h).unwrap();
+    assert!(!info.in_recovery, "{info:?}");
+    let rtx = info.stats.retransmits;
+    // The same reordering again. The window is now 3 steps of min_RTT/4 = 15 ms (12 ms rounded
+    // up); growing one step per round with D-SACKs it would still be 5 ms and segment 1 would
+    // be retransmitted at t1 + 25.
+    let n = ten_more(&mut x, 9);
+    let t1 = x.p.now;
+    x.p.now = t1 + ms(RTT);
+    x.p.ack = n[1];
+    let outs = x.p.send(x.p.seg(ACK).sack(&[(n[2], seg_end(n[4]))]));
+    assert!(outs.iter().all(|o| o.payload.is_empty()), "{outs:?}");
+    assert_eq!(x.p.stack.tcp_info(x.h).unwrap().bytes_in_flight, 9 * SEG);
+    assert!(
+        x.p.next_output(t1 + ms(32)).is_none(),
+        "nothing due before the late segment arrives"
+    );
+    x.p.now = t1 + ms(32);
+    assert!(x.p.send_ack(seg_end(n[9])).is_empty());
+    let info = x.p.stack.tcp_info(x.h).unwrap();
+    assert_eq!(info.stats.retransmits, rtx, "{info:?}");
+    assert_eq!(info.bytes_in_flight, 0);
+}

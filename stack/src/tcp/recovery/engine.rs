@@ -171,10 +171,11 @@ impl LossRecovery {
         let LossRecovery { log, rack, .. } = self;
         let mut delivered = 0usize;
         let mut newly_sacked = 0;
+        rack.start_ack();
         for (l, r) in sacks.iter().flatten().copied() {
             newly_sacked += log.on_sack(l, r, |s| {
                 delivered += s.end.distance(s.start) as usize;
-                rack.on_delivered(s, now, v.echo_sent_at);
+                rack.on_delivered(s, now, v.echo_sent_at, false);
             });
         }
         let mut cum_sacked = 0;
@@ -186,7 +187,7 @@ impl LossRecovery {
                 .filter(|s| s.sacked)
                 .count();
             cum_sacked = before;
-            log.on_cumulative_ack(v.ack, |s| rack.on_delivered(s, now, v.echo_sent_at));
+            log.on_cumulative_ack(v.ack, |s| rack.on_delivered(s, now, v.echo_sent_at, true));
         }
         rack.on_sacked(newly_sacked, cum_sacked);
         out.delivered = delivered;

@@ -27,7 +27,11 @@ pub struct RecoveryConfig {
     /// without SACK) losses are detected by three duplicate ACKs / RFC 6675 IsLost. Default true
     /// (Linux `tcp_recovery=1`). "Sent after" ties between segments sent at the same instant are
     /// broken by transmission order rather than sequence number (the RFC's tie-break gets a
-    /// retransmission wrong).
+    /// retransmission wrong). Reordering observed directly (RFC 8985 §6.2 step 3; also a
+    /// cumulative ACK echoing the timestamp of an original that was retransmitted, as Linux
+    /// counts it) widens the reordering window at once to the lateness seen, in steps of
+    /// min_RTT/4 capped at SRTT, where the RFC grows it one step per round trip with D-SACKs
+    /// only; the D-SACK growth and the 16-recovery decay are kept.
     pub rack: bool,
     /// Tail loss probes (RFC 8985 §7): a probe 2·SRTT after the last send instead of waiting for
     /// the RTO. Needs SACK. Default true (Linux `tcp_early_retrans=3`). Differences from the RFC:

@@ -5,7 +5,10 @@
 //! quarter of the minimum RTT (zero while no reordering was seen and the sender is already in
 //! recovery), grows by that step for every round trip that brings D-SACKs (a retransmission
 //! was spurious: the network reorders more than assumed), and falls back after 16 recoveries
-//! without one.
+//! without one. When reordering is observed directly — an original delivered below what an
+//! earlier ACK had delivered, or (timestamps) a retransmitted segment whose original filled the
+//! hole — the window is widened at once to the extent seen, in the same steps (as Linux raises
+//! its reordering degree to the distance seen, not by one).
 
 use super::sent::{Sent, SentLog};
 use crate::time::{Duration, Instant};
@@ -31,6 +34,9 @@ pub struct Rack {
     min_rtt: Option<Duration>,
     /// `RACK.fack`: the highest sequence delivered.
     fack: Option<SeqNumber>,
+    /// `RACK.fack` before the ACK being processed: what "delivered out of order" is judged
+    /// against (Linux's `prior_fack`).
+    prior_fack: Option<SeqNumber>,
     /// `RACK.reordering_seen`.
     reordering_seen: bool,
     /// `RACK.reo_wnd_mult`.
@@ -50,6 +56,7 @@ impl Default for Rack {
             rtt: Duration::ZERO,
             min_rtt: None,
             fack: None,
+            prior_fack: None,
             reordering_seen: false,
             reo_wnd_mult: 1,
             reo_wnd_persist: REO_WND_PERSIST,
@@ -75,23 +82,48 @@ impl Rack {
         self.reordering_seen
     }
 
-    /// `seg` was just delivered (cumulatively or selectively); `echo_sent_at` when the segment
+    /// An ACK is about to report deliveries (before the first [`on_delivered`](Self::on_delivered)).
+    pub fn start_ack(&mut self) {
+        self.prior_fack = self.fack;
+    }
+
+    /// `seg` was just delivered (`cumulative`ly or selectively); `echo_sent_at` when the segment
     /// whose timestamp the ACK echoes was sent (millisecond resolution), if timestamps are on.
     /// RFC 8985 §6.2 steps 2 and 3.
-    pub fn on_delivered(&mut self, seg: &Sent, now: Instant, echo_sent_at: Option<Instant>) {
+    pub fn on_delivered(
+        &mut self,
+        seg: &Sent,
+        now: Instant,
+        echo_sent_at: Option<Instant>,
+        cumulative: bool,
+    ) {
         // Step 3: delivering something below the highest delivered, never retransmitted,
-        // means the network reordered it.
+        // means the network reordered it. "Highest delivered" as of the previous ACK: the RFC
+        // takes one ACK's segments in the order they were sent, so a cumulative ACK of a
+        // segment together with a SACK of a later one is no reordering (Linux compares with
+        // `prior_fack` the same way).
+        let below_fack = self.prior_fack.is_some_and(|f| seg.end.lt(f));
         match self.fack {
             Some(f) if seg.end.gt(f) => self.fack = Some(seg.end),
-            Some(f) if seg.end.lt(f) && !seg.retransmitted => self.reordering_seen = true,
             None => self.fack = Some(seg.end),
             _ => {}
+        }
+        if below_fack && !seg.retransmitted {
+            self.on_reordering(now.saturating_since(seg.sent_at));
         }
         let rtt = now.saturating_since(seg.sent_at);
         if seg.retransmitted {
             // Step 2: ambiguous — the ACK may be for the original transmission.
             let sent_ms = Instant::from_millis(seg.sent_at.total_millis());
-            if echo_sent_at.is_some_and(|e| e < sent_ms) {
+            if let Some(orig) = echo_sent_at.filter(|&e| e < sent_ms) {
+                // A cumulative ACK echoes the segment that filled the hole (RFC 7323 §4.3):
+                // here the original, which arrived late and out of order — the retransmission
+                // was spurious (Eifel, RFC 3522). Linux counts this as reordering too
+                // (tcp_try_undo_partial → tcp_check_sack_reordering, "TCPTSReorder"). A SACK
+                // echoes an older in-order segment instead, so proves nothing.
+                if below_fack && cumulative {
+                    self.on_reordering(now.saturating_since(orig));
+                }
                 return;
             }
             if self.min_rtt.is_some_and(|m| rtt < m) {
@@ -105,6 +137,32 @@ impl Rack {
             .is_none_or(|(t, o)| sent_after(seg.sent_at, seg.order, t, o));
         if newer {
             self.latest = Some((seg.sent_at, seg.order));
+        }
+    }
+
+    /// Step 3's reordering, of a segment that took `its_rtt` to be delivered: sets
+    /// `RACK.reordering_seen`, and widens the window at once to the extent observed — the time
+    /// the segment needed beyond `RACK.rtt`, which is what `reo_wnd` must exceed for it not to be
+    /// marked lost — rounded up to whole steps of `min_RTT / 4`. RFC 8985 §6.2 grows the window
+    /// only by one step per round trip with D-SACKs, after each spurious retransmission; Linux
+    /// sizes its reordering degree (`tp->reordering`, tcp_check_sack_reordering) to the observed
+    /// distance in one go. The SRTT cap and the decay after 16 recoveries still apply.
+    fn on_reordering(&mut self, its_rtt: Duration) {
+        self.reordering_seen = true;
+        let Some(step) = self
+            .min_rtt
+            .map(|m| m.total_micros() / 4)
+            .filter(|&s| s > 0)
+        else {
+            return;
+        };
+        let extent = its_rtt
+            .total_micros()
+            .saturating_sub(self.rtt.total_micros());
+        let need = u32::try_from(extent.div_ceil(step)).unwrap_or(u32::MAX);
+        if need > self.reo_wnd_mult {
+            self.reo_wnd_mult = need.min(MAX_REO_WND_MULT);
+            self.reo_wnd_persist = REO_WND_PERSIST;
         }
     }
 
@@ -197,9 +255,10 @@ mod tests {
 
     fn sack(rack: &mut Rack, log: &mut SentLog, i: u32, now: Instant) {
         let mut got = Vec::new();
+        rack.start_ack();
         log.on_sack(seq(i * 100), seq(i * 100 + 100), |s| got.push(*s));
         for s in &got {
-            rack.on_delivered(s, now, None);
+            rack.on_delivered(s, now, None, false);
         }
         rack.on_sacked(got.len(), 0);
     }
@@ -247,6 +306,49 @@ mod tests {
     }
 
     #[test]
+    fn observed_reordering_sizes_the_window_in_one_go() {
+        let mut log = flight(6);
+        let mut r = Rack::default();
+        // Segment 2 (sent at 2 ms) SACKed at 22 ms: RACK.rtt = min_RTT = 20 ms, step 5 ms.
+        sack(&mut r, &mut log, 2, t(22));
+        assert_eq!(r.reo_wnd(false, ms(40)), ms(5));
+        // Segment 0 (sent at 0, never retransmitted) arrives at 31 ms, 11 ms beyond RACK.rtt:
+        // the window becomes 3 steps (15 ms), not 2 after a D-SACK round.
+        sack(&mut r, &mut log, 0, t(31));
+        assert!(r.reordering_seen());
+        assert_eq!(r.reo_wnd_mult(), 3);
+        assert_eq!(r.reo_wnd(true, ms(40)), ms(15));
+        // A smaller extent later never shrinks it; the SRTT cap holds.
+        sack(&mut r, &mut log, 1, t(32));
+        assert_eq!(r.reo_wnd_mult(), 3);
+        assert_eq!(r.reo_wnd(true, ms(12)), ms(12));
+        // It decays like a D-SACK-grown window (RFC 8985 §6.2 step 4).
+        for _ in 0..16 {
+            r.on_recovery_exit();
+        }
+        assert_eq!(r.reo_wnd_mult(), 1);
+    }
+
+    #[test]
+    fn segments_of_one_ack_are_not_reordered_among_themselves() {
+        let mut log = flight(4);
+        let mut r = Rack::default();
+        // One ACK SACKs segment 3 and then cumulatively acknowledges 0: no reordering.
+        r.start_ack();
+        let mut got = Vec::new();
+        log.on_sack(seq(300), seq(400), |s| got.push(*s));
+        log.on_cumulative_ack(seq(100), |s| got.push(*s));
+        for s in &got {
+            r.on_delivered(s, t(25), None, false);
+        }
+        assert!(!r.reordering_seen());
+        // The next ACK delivering segment 1, below what the previous one SACKed, is.
+        r.start_ack();
+        log.on_cumulative_ack(seq(200), |s| r.on_delivered(s, t(30), None, true));
+        assert!(r.reordering_seen());
+    }
+
+    #[test]
     fn dsack_grows_the_window_once_per_round_and_it_decays() {
         let mut r = Rack::default();
         let mut log = flight(2);
@@ -287,16 +389,16 @@ mod tests {
         // An ACK 2 ms after the retransmission: shorter than min_RTT, so for the original.
         let mut got = Vec::new();
         log.on_cumulative_ack(seq(200), |s| got.push(*s));
-        r.on_delivered(&got[0], t(32), None);
+        r.on_delivered(&got[0], t(32), None, true);
         assert_eq!(r.rtt, ms(20));
         // With timestamps: the echo predates the retransmission.
         let mut log = flight(1);
         log.on_transmit(seq(0), seq(100), t(50));
         let mut got = Vec::new();
         log.on_cumulative_ack(seq(100), |s| got.push(*s));
-        r.on_delivered(&got[0], t(80), Some(t(0)));
+        r.on_delivered(&got[0], t(80), Some(t(0)), true);
         assert_eq!(r.rtt, ms(20));
-        r.on_delivered(&got[0], t(80), Some(t(50)));
+        r.on_delivered(&got[0], t(80), Some(t(50)), true);
         assert_eq!(r.rtt, ms(30));
     }
 }
