@@ -4,12 +4,15 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod connect;
+mod events;
 mod http;
 mod lab;
 mod net;
 mod ping;
 mod serve;
 mod services;
+mod ss;
+mod ss_format;
 mod trace;
 mod udp_echo;
 mod up;
@@ -42,17 +45,21 @@ enum Command {
     Trace(trace::TraceArgs),
     /// A multi-hop network of namespaces to study (routers, per-link MTU, a far-end server).
     Lab(lab::LabArgs),
+    /// The running stack's sockets, like `ss -tuai` (through its control socket).
+    Ss(ss::SsArgs),
+    /// Watch the running stack: connections opening, changing state, closing; drops.
+    Events(events::EventsArgs),
 }
 
 impl Command {
-    /// The network options of the commands that bring up a stack.
+    /// The network options every command has.
     fn net(&self) -> Option<&net::NetArgs> {
         match self {
             Command::Up(a) => Some(&a.net),
             Command::Ping(a) => Some(&a.net),
             Command::Connect(a) => Some(&a.net),
             Command::Trace(a) => Some(&a.net),
-            Command::Lab(_) => None,
+            Command::Ss(_) | Command::Events(_) | Command::Lab(_) => None,
         }
     }
 }
@@ -73,6 +80,8 @@ fn main() -> ExitCode {
         Command::Connect(args) => connect::run(args),
         Command::Trace(args) => trace::run(args),
         Command::Lab(args) => lab::run(args),
+        Command::Ss(args) => ss::run(args),
+        Command::Events(args) => events::run(args),
     };
     match result {
         Ok(code) => code,
@@ -80,5 +89,14 @@ fn main() -> ExitCode {
             eprintln!("ustack: {e}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

@@ -4,12 +4,14 @@ use clap::Args;
 use std::io;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
+use tun_bridge::control::{self, client::Client};
 use tun_bridge::{Bridge, BridgeConfig, LogTap, PcapTap, Tap};
+use ustack::tcp::State;
 
 /// Where and how the stack's interface is set up.
 #[derive(Debug, Args, Clone)]
 pub struct NetArgs {
-    /// Name of the TUN device to create.
+    /// Name of the TUN device: the running stack to attach to, or the one to create.
     #[arg(long = "tun", default_value = "ustack0")]
     pub tun: String,
     /// Address of the kernel (host) side of the TUN.
@@ -59,6 +61,60 @@ pub struct NetArgs {
     pub fault_seed: u64,
 }
 
+/// Longest wait, before stopping a tool's own stack, for its connections to finish closing.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The stack a tool works on, through a control connection: a running daemon's (found by
+/// `--tun`), or — only when none runs — one this tool brought up itself, served on a
+/// socketpair so that the tool runs the same job and reads the same replies either way.
+#[derive(Debug)]
+pub struct Session {
+    /// The control connection.
+    pub client: Client,
+    /// The bridge this tool started (None: attached to a daemon).
+    own: Option<Bridge>,
+}
+
+impl Session {
+    /// Stops the stack this tool started, if it started one (see [`OwnStack::close`]).
+    pub fn close(self) -> io::Result<()> {
+        drop(self.client);
+        OwnStack(self.own).close()
+    }
+
+    /// After `connected`: the raw relay stream and the bytes already read past the reply.
+    pub fn into_raw(self) -> (OwnStack, std::os::unix::net::UnixStream, Vec<u8>) {
+        let (stream, early) = self.client.into_raw();
+        (OwnStack(self.own), stream, early)
+    }
+}
+
+/// The stack a tool brought up itself, if any.
+#[derive(Debug)]
+pub struct OwnStack(Option<Bridge>);
+
+impl OwnStack {
+    /// Stops it — after its TCP connections have finished closing (at most `CLOSE_WAIT`), so
+    /// that the last ACK leaves before the device goes away instead of a reset.
+    pub fn close(self) -> io::Result<()> {
+        let Some(bridge) = self.0 else {
+            return Ok(());
+        };
+        let deadline = std::time::Instant::now() + CLOSE_WAIT;
+        while std::time::Instant::now() < deadline {
+            let closing = bridge.with_stack(|s| {
+                s.tcp_connections()
+                    .any(|c| !matches!(c.state, State::TimeWait | State::Closed))
+            });
+            if !closing.unwrap_or(false) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        bridge.shutdown()
+    }
+}
+
 /// A 64-bit key from the OS (getrandom), e.g. for the hash of a rate-limit table.
 pub fn os_key() -> io::Result<u64> {
     let mut c = ustack::Config::default();
@@ -67,6 +123,44 @@ pub fn os_key() -> io::Result<u64> {
 }
 
 impl NetArgs {
+    /// Attaches to the stack running on `--tun`, or brings one up (see [`Session`]).
+    pub fn attach_or_start(&self) -> io::Result<Session> {
+        if let Some(client) = control::client::attach(&self.tun)? {
+            if self.pcap.is_some() || self.trace || self.faults_given() {
+                log::warn!(
+                    "attached to the stack running on {}: --pcap, --trace and --fault-* apply \
+                     only to a stack of one's own and are ignored",
+                    self.tun
+                );
+            }
+            log::debug!("attached to the stack running on {}", self.tun);
+            return Ok(Session { client, own: None });
+        }
+        let bridge = self.start()?;
+        let info = control::DaemonInfo {
+            tun: bridge.tun_name().to_string(),
+            host_addr: self.host_addr,
+        };
+        let stream = control::pair(&bridge.handle(), info)?;
+        Ok(Session {
+            client: Client::new(stream)?,
+            own: Some(bridge),
+        })
+    }
+
+    fn faults_given(&self) -> bool {
+        [
+            self.fault_loss,
+            self.fault_reorder,
+            self.fault_duplicate,
+            self.fault_in_loss,
+            self.fault_in_reorder,
+            self.fault_in_duplicate,
+        ]
+        .iter()
+        .any(|&v| v != 0.0)
+    }
+
     /// Creates the TUN, configures the host side and starts the stack.
     pub fn start(&self) -> io::Result<Bridge> {
         self.start_with(|_| {})
@@ -74,12 +168,7 @@ impl NetArgs {
 
     /// [`NetArgs::start`] with a last say over the stack's `Config`.
     pub fn start_with(&self, tweak: impl FnOnce(&mut ustack::Config)) -> io::Result<Bridge> {
-        if self.addr == self.host_addr {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "--addr and --host-addr must differ",
-            ));
-        }
+        tun_bridge::host::check_setup(&self.tun, self.host_addr, self.prefix_len, self.addr)?;
         let mut taps: Vec<Box<dyn Tap>> = Vec::new();
         if let Some(p) = &self.pcap {
             taps.push(Box::new(PcapTap::create(p)?));

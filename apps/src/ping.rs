@@ -1,183 +1,227 @@
-//! `ustack ping`: echo requests from inside the stack, printed like iputils ping.
+//! `ustack ping`: echo requests from inside the stack, printed like iputils ping. It attaches to
+//! the stack running on `--tun` (the ping job runs in that daemon), or brings up its own only
+//! when none runs; the job and the output are the same either way.
 
 use crate::net::NetArgs;
 use clap::Args;
-use std::collections::HashMap;
-use std::io;
-use std::net::Ipv4Addr;
+use std::io::{self, Write};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tun_bridge::PingSocket;
-use ustack::EchoEvent;
+use tun_bridge::control::proto::{Body, PingEvent, PingRequest, PingSummary, Request};
 
-/// Options of `ustack ping`.
+/// Options of `ustack ping` (iputils' letters).
 #[derive(Debug, Args)]
 pub struct PingArgs {
     /// Address to ping (normally the kernel side, 198.18.0.1).
-    destination: Ipv4Addr,
-    /// Stop after sending this many requests (default: until Ctrl-C).
-    #[arg(short = 'c')]
+    destination: std::net::Ipv4Addr,
+    /// Stop after sending this many requests (with -w: after this many replies).
+    #[arg(short = 'c', value_parser = clap::value_parser!(u32).range(1..))]
     count: Option<u32>,
     /// Data bytes per request (ICMP payload), 0..=65507.
     #[arg(short = 's', default_value_t = 56, value_parser = clap::value_parser!(u32).range(0..=65507))]
     size: u32,
-    /// Seconds between requests.
-    #[arg(short = 'i', default_value_t = 1.0)]
-    interval: f64,
-    /// Seconds to wait for each reply (and for the last one at the end).
+    /// Seconds between requests (default 1; with -f, 0: as fast as replies come).
+    #[arg(short = 'i')]
+    interval: Option<f64>,
+    /// Seconds to wait for the last replies after the last request.
     #[arg(short = 'W', default_value_t = 2.0)]
     timeout: f64,
+    /// Stop after this many seconds, however many requests were sent or answered.
+    #[arg(short = 'w')]
+    deadline: Option<f64>,
+    /// TTL of the requests.
+    #[arg(short = 't', id = "request_ttl", value_name = "TTL", value_parser = clap::value_parser!(u8).range(1..))]
+    ttl: Option<u8>,
+    /// Flood: a dot per request, a backspace per reply; the next request as soon as a reply
+    /// comes (at least 100 a second).
+    #[arg(short = 'f')]
+    flood: bool,
+    /// Quiet: only the first line and the summary.
+    #[arg(short = 'q')]
+    quiet: bool,
+    /// One JSON object per event (start, reply, error, summary) instead of text.
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     pub net: NetArgs,
 }
 
-/// The payload of request `seq`: a pattern that depends on the sequence number, so a reply
-/// carrying another request's data (or corrupted data) is noticed.
-fn payload(seq: u16, size: usize) -> Vec<u8> {
-    (0..size)
-        .map(|i| (i as u16).wrapping_mul(31).wrapping_add(seq) as u8)
-        .collect()
+fn seconds_ms(what: &str, v: f64, zero_ok: bool) -> io::Result<u64> {
+    if v.is_finite() && (v > 0.0 || (zero_ok && v == 0.0)) && v < 1e7 {
+        Ok((v * 1000.0).round() as u64)
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("bad {what} value: {v}"),
+        ))
+    }
 }
 
-/// Round-trip statistics, computed like iputils (mdev = population standard deviation).
-#[derive(Debug, Default)]
-struct Rtts {
-    samples: Vec<f64>,
-}
-
-impl Rtts {
-    fn summary(&self) -> Option<(f64, f64, f64, f64)> {
-        if self.samples.is_empty() {
-            return None;
-        }
-        let n = self.samples.len() as f64;
-        let min = self.samples.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = self.samples.iter().copied().fold(0.0, f64::max);
-        let avg = self.samples.iter().sum::<f64>() / n;
-        let var = self.samples.iter().map(|x| x * x).sum::<f64>() / n - avg * avg;
-        Some((min, avg, max, var.max(0.0).sqrt()))
+impl PingArgs {
+    fn request(&self) -> io::Result<PingRequest> {
+        let interval_ms = match self.interval {
+            Some(i) => seconds_ms("-i", i, self.flood)?,
+            None if self.flood => 10,
+            None => 1000,
+        };
+        Ok(PingRequest {
+            dst: self.destination,
+            count: self.count,
+            size: self.size as usize,
+            interval_ms,
+            timeout_ms: seconds_ms("-W", self.timeout, false)?,
+            deadline_ms: self
+                .deadline
+                .map(|d| seconds_ms("-w", d, false))
+                .transpose()?,
+            ttl: self.ttl,
+            flood: self.flood,
+        })
     }
 }
 
 pub fn run(args: PingArgs) -> io::Result<ExitCode> {
-    let interval_ok = args.interval.is_finite() && args.interval >= 0.0;
-    let timeout_ok = args.timeout.is_finite() && args.timeout > 0.0;
-    if !interval_ok || !timeout_ok {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "bad -i or -W value",
-        ));
-    }
-    let interrupted = Arc::new(AtomicBool::new(false));
-    let flag = interrupted.clone();
-    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)).map_err(io::Error::other)?;
-
-    let bridge = args.net.start()?;
-    let sock = PingSocket::open(&bridge, None)?;
-    let dst = args.destination;
-    let size = args.size as usize;
-    println!("PING {dst} ({dst}) {size}({}) bytes of data.", size + 28);
-
-    let interval = Duration::from_secs_f64(args.interval);
-    let wait = Duration::from_secs_f64(args.timeout);
-    let start = Instant::now();
-    let mut sent: HashMap<u16, Instant> = HashMap::new();
-    let (mut transmitted, mut received, mut errors) = (0u32, 0u32, 0u32);
-    let mut rtts = Rtts::default();
-    let mut buf = vec![0u8; 65536];
-    let mut next_send = Instant::now();
-    let mut last_send = Instant::now();
-    let mut seq: u16 = 1;
-
-    loop {
-        if interrupted.load(Ordering::SeqCst) {
-            break;
-        }
-        let done_sending = args.count.is_some_and(|c| transmitted >= c);
-        let now = Instant::now();
-        if done_sending {
-            // Wait for outstanding replies up to -W after the last request.
-            if received + errors >= transmitted || now >= last_send + wait {
-                break;
-            }
-        } else if now >= next_send {
-            match sock.send(dst, seq, &payload(seq, size)) {
-                Ok(()) => {}
-                Err(e) => eprintln!("ping: sendmsg: {e}"),
-            }
-            sent.insert(seq, now);
-            transmitted += 1;
-            last_send = now;
-            seq = seq.wrapping_add(1);
-            next_send = now + interval;
+    let req = args.request()?;
+    let mut session = args.net.attach_or_start()?;
+    // Ctrl-C half-closes the control connection: the job stops and still sends its summary.
+    let closer = session.client.closer()?;
+    ctrlc::set_handler(move || {
+        let _ = closer.shutdown(std::net::Shutdown::Write);
+    })
+    .map_err(io::Error::other)?;
+    let id = session.client.send(&Request::Ping(req))?;
+    let mut out = Printer {
+        quiet: args.quiet,
+        flood: args.flood,
+        json: args.json,
+        summary: None,
+    };
+    while let Some(reply) = session.client.next()? {
+        if reply.id != id && reply.id != 0 {
             continue;
         }
-        let until = if done_sending {
-            last_send + wait
-        } else {
-            next_send
-        };
-        let slice = until
-            .saturating_duration_since(Instant::now())
-            .min(Duration::from_millis(200));
-        match sock.recv(&mut buf, slice.max(Duration::from_millis(1)))? {
-            Some(EchoEvent::Reply {
-                from,
-                seq: rseq,
-                ttl,
-                len,
-            }) => {
-                let Some(t0) = sent.remove(&rseq) else {
-                    continue; // a duplicate or a reply to someone else's request
-                };
-                let ms = t0.elapsed().as_secs_f64() * 1000.0;
-                let corrupt = len != size || buf[..len.min(buf.len())] != payload(rseq, size)[..];
-                received += 1;
-                rtts.samples.push(ms);
-                println!(
-                    "{} bytes from {from}: icmp_seq={rseq} ttl={ttl} time={}{}",
-                    len + 8,
-                    format_ms(ms),
-                    if corrupt { " (BAD DATA)" } else { "" }
-                );
+        match reply.body {
+            Body::Ping(ev) => out.event(ev)?,
+            Body::Error(e) => {
+                eprintln!("ping: {}", e.message);
+                let _ = session.close();
+                return Ok(ExitCode::from(2));
             }
-            Some(EchoEvent::Error { error, seq: rseq }) => {
-                if sent.remove(&rseq).is_some() {
-                    errors += 1;
-                }
-                println!("From {} icmp_seq={rseq} {}", error.from, error);
-            }
-            None => {}
+            Body::Lost(l) => eprintln!("ping: {} events lost (output too slow)", l.count),
+            Body::End(_) => break,
+            _ => {}
         }
     }
-    let elapsed = start.elapsed().as_millis();
-    let loss = if transmitted == 0 {
+    session.close()?;
+    Ok(match out.summary {
+        Some(s) if s.received > 0 => ExitCode::SUCCESS,
+        Some(_) => ExitCode::from(1),
+        None => ExitCode::from(2),
+    })
+}
+
+/// Prints events the way iputils does.
+struct Printer {
+    quiet: bool,
+    flood: bool,
+    json: bool,
+    summary: Option<PingSummary>,
+}
+
+impl Printer {
+    fn event(&mut self, ev: PingEvent) -> io::Result<()> {
+        let mut o = io::stdout().lock();
+        if self.json {
+            writeln!(
+                o,
+                "{}",
+                serde_json::to_string(&ev).map_err(io::Error::other)?
+            )?;
+            if let PingEvent::Summary(s) = ev {
+                self.summary = Some(s);
+            }
+            return Ok(());
+        }
+        match ev {
+            PingEvent::Start { dst, size } => {
+                writeln!(o, "PING {dst} ({dst}) {size}({}) bytes of data.", size + 28)?
+            }
+            PingEvent::Sent { .. } if self.flood && !self.quiet => write!(o, ".")?,
+            PingEvent::Reply { .. } | PingEvent::Error { .. } if self.flood && !self.quiet => {
+                let c = if matches!(ev, PingEvent::Error { .. }) {
+                    "E"
+                } else {
+                    "\x08"
+                };
+                write!(o, "{c}")?
+            }
+            _ if self.quiet || self.flood => {
+                if let PingEvent::Summary(s) = ev {
+                    summary(&mut o, &s, self.flood)?;
+                    self.summary = Some(s);
+                }
+            }
+            PingEvent::Reply {
+                seq,
+                from,
+                ttl,
+                bytes,
+                time_ms,
+                dup,
+                bad_data,
+            } => writeln!(
+                o,
+                "{bytes} bytes from {from}: icmp_seq={seq} ttl={ttl} time={}{}{}",
+                format_ms(time_ms),
+                if dup { " (DUP!)" } else { "" },
+                if bad_data { " (BAD DATA)" } else { "" }
+            )?,
+            PingEvent::Error { seq, from, message } => {
+                writeln!(o, "From {from} icmp_seq={seq} {message}")?
+            }
+            PingEvent::SendFailed { seq, message } => {
+                eprintln!("ping: sendmsg: icmp_seq={seq}: {message}")
+            }
+            PingEvent::Sent { .. } => {}
+            PingEvent::Summary(s) => {
+                summary(&mut o, &s, false)?;
+                self.summary = Some(s);
+            }
+        }
+        o.flush()
+    }
+}
+
+/// iputils' closing lines.
+fn summary(o: &mut impl Write, s: &PingSummary, after_dots: bool) -> io::Result<()> {
+    if after_dots {
+        writeln!(o)?;
+    }
+    let dst = s.dst.map(|d| d.to_string()).unwrap_or_default();
+    writeln!(o, "\n--- {dst} ping statistics ---")?;
+    let mut line = format!(
+        "{} packets transmitted, {} received",
+        s.transmitted, s.received
+    );
+    if s.duplicates > 0 {
+        line += &format!(", +{} duplicates", s.duplicates);
+    }
+    if s.errors > 0 {
+        line += &format!(", +{} errors", s.errors);
+    }
+    let loss = if s.transmitted == 0 {
         0.0
     } else {
-        100.0 * f64::from(transmitted - received) / f64::from(transmitted)
+        100.0 * f64::from(s.transmitted.saturating_sub(s.received)) / f64::from(s.transmitted)
     };
-    println!("\n--- {dst} ping statistics ---");
-    let err_text = if errors > 0 {
-        format!(", +{errors} errors")
-    } else {
-        String::new()
-    };
-    println!(
-        "{transmitted} packets transmitted, {received} received{err_text}, {}% packet loss, time {elapsed}ms",
-        format_loss(loss)
-    );
-    if let Some((min, avg, max, mdev)) = rtts.summary() {
-        println!("rtt min/avg/max/mdev = {min:.3}/{avg:.3}/{max:.3}/{mdev:.3} ms");
+    line += &format!(", {}% packet loss, time {}ms", format_loss(loss), s.time_ms);
+    writeln!(o, "{line}")?;
+    if let Some([min, avg, max, mdev]) = s.rtt {
+        writeln!(
+            o,
+            "rtt min/avg/max/mdev = {min:.3}/{avg:.3}/{max:.3}/{mdev:.3} ms"
+        )?;
     }
-    drop(sock);
-    bridge.shutdown()?;
-    Ok(if received > 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(())
 }
 
 fn format_ms(ms: f64) -> String {
@@ -206,28 +250,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rtt_summary_matches_iputils_definition() {
-        let r = Rtts {
-            samples: vec![1.0, 2.0, 3.0],
-        };
-        let (min, avg, max, mdev) = r.summary().unwrap();
-        assert_eq!((min, avg, max), (1.0, 2.0, 3.0));
-        assert!((mdev - (2.0f64 / 3.0).sqrt()).abs() < 1e-9);
-        assert!(Rtts::default().summary().is_none());
-    }
-
-    #[test]
-    fn payload_depends_on_sequence() {
-        assert_ne!(payload(1, 56), payload(2, 56));
-        assert_eq!(payload(7, 100).len(), 100);
-    }
-
-    #[test]
     fn formatting() {
         assert_eq!(format_loss(0.0), "0");
         assert_eq!(format_loss(25.0), "25");
         assert_eq!(format_loss(100.0 / 3.0), "33.333");
         assert_eq!(format_ms(0.0456), "0.046 ms");
         assert_eq!(format_ms(12.34), "12.3 ms");
+    }
+
+    #[test]
+    fn summary_like_iputils() {
+        let s = PingSummary {
+            dst: Some("198.18.0.1".parse().unwrap()),
+            transmitted: 4,
+            received: 3,
+            duplicates: 1,
+            errors: 1,
+            time_ms: 3004,
+            rtt: Some([0.045, 0.05, 0.061, 0.007]),
+        };
+        let mut out = Vec::new();
+        summary(&mut out, &s, false).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains(
+                "4 packets transmitted, 3 received, +1 duplicates, +1 errors, 25% packet loss, time 3004ms"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("rtt min/avg/max/mdev = 0.045/0.050/0.061/0.007 ms"));
     }
 }

@@ -13,7 +13,7 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 use tun_bridge::aio::{TcpListener, UdpSocket};
-use tun_bridge::Net;
+use tun_bridge::{control, Net};
 
 /// A service `ustack up` can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
@@ -170,7 +170,12 @@ fn start_services(
     Ok(())
 }
 
-fn print_banner(bridge: &tun_bridge::Bridge, args: &UpArgs, plan: &[(Service, u16)]) {
+fn print_banner(
+    bridge: &tun_bridge::Bridge,
+    args: &UpArgs,
+    plan: &[(Service, u16)],
+    control: &std::path::Path,
+) {
     let n = &args.net;
     println!("ustack is up on {} (MTU {})", bridge.tun_name(), n.mtu);
     println!("  kernel side  {}/{}", n.host_addr, n.prefix_len);
@@ -186,6 +191,7 @@ fn print_banner(bridge: &tun_bridge::Bridge, args: &UpArgs, plan: &[(Service, u1
     if let Some(p) = &n.pcap {
         println!("  pcap         {}", p.display());
     }
+    println!("  control      {}", control.display());
     println!("try:");
     println!("  ping {}", n.addr);
     println!("  ping -s 4000 {}        # fragmented both ways", n.addr);
@@ -211,6 +217,16 @@ pub fn run(args: UpArgs) -> io::Result<ExitCode> {
     })
     .map_err(io::Error::other)?;
     let plan = plan(&args)?;
+    if control::client::attach(&args.net.tun)?.is_some() {
+        return Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!(
+                "ustack up is already running on {} (control socket {})",
+                args.net.tun,
+                control::client::socket_path(&args.net.tun)?.display()
+            ),
+        ));
+    }
     let max_connections = args.max_connections;
     let bridge = Arc::new(args.net.start_with(|c| {
         if let Some(n) = max_connections {
@@ -231,7 +247,12 @@ pub fn run(args: UpArgs) -> io::Result<ExitCode> {
     ready_rx
         .recv()
         .map_err(|_| io::Error::other("the event loop stopped while starting services"))??;
-    print_banner(&bridge, &args, &plan);
+    let info = control::DaemonInfo {
+        tun: bridge.tun_name().to_string(),
+        host_addr: args.net.host_addr,
+    };
+    let control = control::serve(&bridge, info)?;
+    print_banner(&bridge, &args, &plan, control.path());
 
     // Wait for Ctrl-C / SIGTERM, or for the loop to die on a device error.
     loop {
@@ -244,6 +265,7 @@ pub fn run(args: UpArgs) -> io::Result<ExitCode> {
     // Stop at once, whatever the connections do: the loop drops every task (closing its
     // connections), sends the resulting FIN/RST, and closes the device.
     let stats = bridge.stats();
+    drop(control);
     let result = match Arc::try_unwrap(bridge) {
         Ok(b) => b.shutdown(),
         Err(b) => {

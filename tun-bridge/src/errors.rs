@@ -12,6 +12,10 @@ pub fn io_error(e: TcpError) -> io::Error {
         TcpError::Reset => ErrorKind::ConnectionReset,
         TcpError::Refused => ErrorKind::ConnectionRefused,
         TcpError::TimedOut => ErrorKind::TimedOut,
+        // RFC 1122 §3.2.2.1 codes 0 (net) and 6 (net unknown): the network, not the host.
+        TcpError::Unreachable(i) if i.icmp_type == 3 && matches!(i.code, 0 | 6) => {
+            ErrorKind::NetworkUnreachable
+        }
         TcpError::Unreachable(_) => ErrorKind::HostUnreachable,
         TcpError::Closed => ErrorKind::BrokenPipe,
         TcpError::NoResources => ErrorKind::AddrNotAvailable,

@@ -46,8 +46,95 @@ pub fn configure(ifname: &str, host_addr: Ipv4Addr, prefix_len: u8, mtu: u16) ->
     Ok(())
 }
 
+/// Refuses a setup that would silently not work, before anything is created: a prefix of 0
+/// (every IPv4 address routed into the TUN), a stack address outside the kernel side's
+/// prefix (the kernel would not route to it), or addresses already in use on another
+/// interface (the kernel would answer for them itself, or route the prefix elsewhere — as when
+/// a second stack is started next to a running `ustack up`).
+pub fn check_setup(
+    ifname: &str,
+    host_addr: Ipv4Addr,
+    prefix_len: u8,
+    stack_addr: Ipv4Addr,
+) -> io::Result<()> {
+    let refuse = |m: String| Err(io::Error::new(ErrorKind::InvalidInput, m));
+    if prefix_len == 0 {
+        return refuse(
+            "--prefix-len 0 would route every IPv4 address into the TUN; use 1..=30".into(),
+        );
+    }
+    if prefix_len > 30 {
+        return refuse(format!(
+            "--prefix-len {prefix_len} leaves no room for two addresses; use 1..=30"
+        ));
+    }
+    if stack_addr == host_addr {
+        return refuse("--addr and --host-addr must differ".into());
+    }
+    if !same_prefix(host_addr, stack_addr, prefix_len) {
+        return refuse(format!(
+            "--addr {stack_addr} is outside {host_addr}/{prefix_len}, the kernel side's prefix: \
+             the kernel would not route to it"
+        ));
+    }
+    for (dev, addr, plen) in ipv4_addresses()? {
+        if dev == ifname {
+            continue;
+        }
+        let hint = "is `ustack up` running there? tools attach to it with --tun";
+        if addr == host_addr {
+            return refuse(format!("{host_addr} is already on {dev} ({hint} {dev})"));
+        }
+        if addr == stack_addr {
+            return refuse(format!(
+                "{stack_addr} (the stack's address) is already on {dev}: the kernel would \
+                 answer for it itself"
+            ));
+        }
+        if same_prefix(addr, host_addr, plen.min(prefix_len)) {
+            return refuse(format!(
+                "{host_addr}/{prefix_len} overlaps {addr}/{plen} on {dev} ({hint} {dev})"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn same_prefix(a: Ipv4Addr, b: Ipv4Addr, len: u8) -> bool {
+    let mask = u32::MAX
+        .checked_shl(32 - u32::from(len.min(32)))
+        .unwrap_or(0);
+    u32::from(a) & mask == u32::from(b) & mask
+}
+
+/// Every IPv4 address of this namespace: (device, address, prefix length), from
+/// `ip -o -4 addr show`.
+fn ipv4_addresses() -> io::Result<Vec<(String, Ipv4Addr, u8)>> {
+    let out = ip_output(&["-o", "-4", "addr", "show"])?;
+    Ok(parse_addresses(&out))
+}
+
+fn parse_addresses(text: &str) -> Vec<(String, Ipv4Addr, u8)> {
+    text.lines()
+        .filter_map(|l| {
+            // "2: eth0    inet 10.0.0.2/24 brd 10.0.0.255 scope global eth0\ ..."
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let inet = f.iter().position(|w| *w == "inet")?;
+            let (a, p) = f.get(inet + 1)?.split_once('/')?;
+            let dev = f.get(1)?.trim_end_matches(':');
+            let dev = dev.split('@').next()?.to_string();
+            Some((dev, a.parse().ok()?, p.parse().ok()?))
+        })
+        .collect()
+}
+
 /// Runs `ip ARGS...`, turning a failure into an error that names the command and its stderr.
 fn ip(args: &[&str]) -> io::Result<()> {
+    ip_output(args).map(drop)
+}
+
+/// Runs `ip ARGS...` and returns its stdout; a failure names the command and its stderr.
+fn ip_output(args: &[&str]) -> io::Result<String> {
     let shown = format!("ip {}", args.join(" "));
     log::debug!("running `{shown}`");
     let output = Command::new("ip").args(args).output().map_err(|e| {
@@ -62,7 +149,7 @@ fn ip(args: &[&str]) -> io::Result<()> {
         }
     })?;
     if output.status.success() {
-        return Ok(());
+        return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
     let kind = if stderr.contains("Operation not permitted") {
@@ -92,6 +179,31 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
         let err = configure("much-too-long-name", a, 24, 1500).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn conflicting_setups_are_refused_before_looking_at_interfaces() {
+        let (h, a) = (Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2));
+        let msg = |e: io::Error| e.to_string();
+        assert!(msg(check_setup("t0", h, 0, a).unwrap_err()).contains("--prefix-len 0"));
+        let outside = Ipv4Addr::new(198, 19, 0, 2);
+        let m = msg(check_setup("t0", h, 24, outside).unwrap_err());
+        assert!(m.contains("outside 198.18.0.1/24"), "{m}");
+        assert!(check_setup("t0", h, 24, h).is_err());
+        assert!(
+            same_prefix(h, a, 24) && !same_prefix(h, outside, 24) && same_prefix(h, outside, 8)
+        );
+    }
+
+    #[test]
+    fn parses_ip_addr_show() {
+        let text = "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever\n\
+                    5: ustack0    inet 198.18.0.1/24 scope global ustack0\\       valid_lft\n\
+                    7: veth0@if6    inet 10.1.2.3/16 brd 10.1.255.255 scope global veth0\n";
+        let a = parse_addresses(text);
+        assert_eq!(a.len(), 3, "{a:?}");
+        assert_eq!(a[1], ("ustack0".into(), Ipv4Addr::new(198, 18, 0, 1), 24));
+        assert_eq!(a[2].0, "veth0");
     }
 
     #[test]

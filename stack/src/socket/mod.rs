@@ -95,12 +95,11 @@ impl IcmpError {
     }
 }
 
-impl std::error::Error for IcmpError {}
-
-impl core::fmt::Display for IcmpError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+impl IcmpError {
+    /// What the error says, as iputils prints it ("Destination Net Unreachable", ...).
+    pub fn description(&self) -> &'static str {
         use crate::wire::icmp::{types, unreach};
-        let what = match (self.icmp_type, self.code) {
+        match (self.icmp_type, self.code) {
             (types::DEST_UNREACHABLE, unreach::NET) => "Destination Net Unreachable",
             (types::DEST_UNREACHABLE, unreach::HOST) => "Destination Host Unreachable",
             (types::DEST_UNREACHABLE, unreach::PROTOCOL) => "Destination Protocol Unreachable",
@@ -110,12 +109,26 @@ impl core::fmt::Display for IcmpError {
             (types::TIME_EXCEEDED, 0) => "Time to live exceeded",
             (types::TIME_EXCEEDED, _) => "Frag reassembly time exceeded",
             (types::PARAMETER_PROBLEM, _) => "Parameter problem",
+            // RFC 792: redirect codes 0 network, 1 host (2, 3: for a type of service).
+            (types::REDIRECT, 0 | 2) => "Redirect Network",
+            (types::REDIRECT, _) => "Redirect Host",
+            (types::SOURCE_QUENCH, _) => "Source Quench",
             _ => "ICMP error",
-        };
+        }
+    }
+}
+
+impl std::error::Error for IcmpError {}
+
+impl core::fmt::Display for IcmpError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(
             f,
-            "From {}: {what} (type {} code {})",
-            self.from, self.icmp_type, self.code
+            "From {}: {} (type {} code {})",
+            self.from,
+            self.description(),
+            self.icmp_type,
+            self.code
         )?;
         if self.is_frag_needed() {
             write!(f, " (mtu = {})", self.next_hop_mtu)?;

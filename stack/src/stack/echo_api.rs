@@ -83,3 +83,29 @@ impl Stack {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{Config, Instant, Stack};
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn a_socket_ttl_replaces_the_configured_one() {
+        let mut s = Stack::new(Config::default(), Instant::ZERO).unwrap();
+        let h = s.echo_open(None).unwrap();
+        let dst = Ipv4Addr::new(198, 18, 0, 1);
+        let mut buf = [0u8; 1500];
+        let mut ttl_of_next = |s: &mut Stack| {
+            s.echo_send(h, dst, 1, b"x").unwrap();
+            let n = s.poll_transmit(Instant::ZERO, &mut buf).unwrap();
+            assert!(n > 20);
+            buf[8]
+        };
+        assert_eq!(ttl_of_next(&mut s), Config::default().ttl);
+        // TTL 0 cannot be asked for: `set_ttl` takes a NonZeroU8 (RFC 1122 §3.2.1.7).
+        s.set_ttl(h, std::num::NonZeroU8::new(3)).unwrap();
+        assert_eq!(ttl_of_next(&mut s), 3);
+        s.set_ttl(h, None).unwrap();
+        assert_eq!(ttl_of_next(&mut s), Config::default().ttl);
+    }
+}
