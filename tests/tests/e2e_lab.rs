@@ -368,3 +368,38 @@ fn the_far_end_reaches_a_lab_stack_and_its_tcp_finds_the_path_mtu() {
         .unwrap_or_else(|| panic!("no icmp_errors_delivered in:\n{out}"));
     assert!(delivered >= 1, "{out}");
 }
+
+#[test]
+fn trace_attaches_to_a_running_stack_and_a_silent_target_leaves_it_serving() {
+    if !tun_available() {
+        return;
+    }
+    let lab = Lab::start_with("1500,1400,1280", &["--up"]);
+    // `ustack up` holds ustack0 in the host namespace: a trace that tried to bring up its own
+    // stack would fail (device busy); attached, it runs inside the daemon.
+    let out = lab.trace(&["-n", "-q", "2", "-w", "2", "-T", "-p", "80", FAR]);
+    assert_every_hop("tcp, attached", &out);
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("opened TUN"),
+        "the trace brought up a stack of its own:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = lab.trace(&["-n", "-q", "1", "-w", "2", "--pmtu", FAR]);
+    assert!(
+        text(&out).contains("Resume: pmtu 1280 hops 4"),
+        "{}",
+        text(&out)
+    );
+    // A silent target: stars to the end, a clean exit, and the daemon goes on serving.
+    let out = lab.trace(&["-n", "-q", "3", "-w", "1", "-m", "5", "198.19.250.1"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let hops = hop_lines(&text(&out));
+    assert_eq!(hops.len(), 5, "{}", text(&out));
+    assert_eq!(hops[4].1, "* * *", "{}", text(&out));
+    let ping = lab.at_far("ping -c 2 -W 2 198.18.0.2");
+    assert!(ping.status.success(), "{}", text(&ping));
+    let page = lab.at_far("curl -s -m 5 http://198.18.0.2/stats");
+    assert!(text(&page).contains("ustack 198.18.0.2"), "{}", text(&page));
+    let out = lab.stop();
+    assert!(out.contains("icmp_errors_delivered"), "{out}");
+}
