@@ -223,7 +223,8 @@ fn probe_event(ttl: u8, probe: usize, outcome: Outcome) -> TraceEvent {
             ttl,
             probe,
             from: Some(from),
-            rtt_ms: Some(rtt.as_secs_f64() * 1000.0),
+            // Microsecond resolution, as traceroute prints it.
+            rtt_ms: Some((rtt.as_secs_f64() * 1e6).round() / 1e3),
             marker: marker.map(|m| m.to_string()),
             reached,
         },
