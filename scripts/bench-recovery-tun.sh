@@ -72,6 +72,14 @@ for f in sorted(glob.glob(os.path.join(d, "poll.*.json")), key=lambda f: int(f.s
         s = c.get("stats", c)
         if best is None or s.get("bytes_acked", 0) >= best.get("bytes_acked", 0):
             best = s
+try:
+    counters = json.load(open(os.path.join(d, "final.json"))).get("counters", {})
+except Exception:
+    counters = {}
+print("stack counters:")
+for k, v in counters.items():
+    if k.startswith("tcp_") and any(x in k for x in ("retrans", "timeout", "tlp", "rack", "dsack", "sack_blocks", "spurious", "undo", "recovery")):
+        print(f"  {k} {v}")
 print("transfer connection (last sample):")
 for k, v in sorted((best or {}).items()):
     if isinstance(v, (int, float)):

@@ -3,6 +3,8 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod capture;
+mod capture_live;
 mod connect;
 mod events;
 mod http;
@@ -40,26 +42,28 @@ enum Command {
     Ping(ping::PingArgs),
     /// Open a TCP connection from inside the stack, netcat-like: stdin to it, it to stdout.
     Connect(connect::ConnectArgs),
+    /// The running stack's sockets, like `ss -tuai` (through its control socket).
+    Ss(ss::SsArgs),
+    /// Watch the running stack: connections opening, changing state, closing; drops.
+    Events(events::EventsArgs),
+    /// Sniff the running stack (or read a pcap file), tcpdump-style, with a tcpdump filter.
+    Capture(capture::CaptureArgs),
     /// Traceroute from inside the stack: UDP (default), ICMP echo (-I) or TCP SYN (-T) probes
     /// with increasing TTL; --pmtu finds the path MTU like tracepath.
     Trace(trace::TraceArgs),
     /// A multi-hop network of namespaces to study (routers, per-link MTU, a far-end server).
     Lab(lab::LabArgs),
-    /// The running stack's sockets, like `ss -tuai` (through its control socket).
-    Ss(ss::SsArgs),
-    /// Watch the running stack: connections opening, changing state, closing; drops.
-    Events(events::EventsArgs),
 }
 
 impl Command {
-    /// The network options every command has.
+    /// The network options of the commands that bring up a stack.
     fn net(&self) -> Option<&net::NetArgs> {
         match self {
             Command::Up(a) => Some(&a.net),
             Command::Ping(a) => Some(&a.net),
             Command::Connect(a) => Some(&a.net),
             Command::Trace(a) => Some(&a.net),
-            Command::Ss(_) | Command::Events(_) | Command::Lab(_) => None,
+            Command::Ss(_) | Command::Events(_) | Command::Capture(_) | Command::Lab(_) => None,
         }
     }
 }
@@ -78,10 +82,11 @@ fn main() -> ExitCode {
         Command::Up(args) => up::run(args),
         Command::Ping(args) => ping::run(args),
         Command::Connect(args) => connect::run(args),
-        Command::Trace(args) => trace::run(args),
-        Command::Lab(args) => lab::run(args),
         Command::Ss(args) => ss::run(args),
         Command::Events(args) => events::run(args),
+        Command::Capture(args) => capture::run(args),
+        Command::Trace(args) => trace::run(args),
+        Command::Lab(args) => lab::run(args),
     };
     match result {
         Ok(code) => code,

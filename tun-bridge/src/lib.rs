@@ -9,6 +9,7 @@
 
 pub mod aio;
 pub mod blocking;
+pub mod capture;
 pub mod control;
 mod core;
 pub mod entropy;

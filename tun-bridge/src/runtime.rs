@@ -348,7 +348,7 @@ fn read_batch(core: &Core, tun: &Tun, io: &mut Io) -> io::Result<bool> {
         let Some(n) = tun.recv(&mut io.rx)? else {
             break;
         };
-        if !io.taps.is_empty() {
+        if io.taps.iter().any(|t| t.wants_packets()) {
             let ts = SystemTime::now();
             for t in io.taps.iter_mut() {
                 t.packet(Direction::In, ts, &io.rx[..n]);
@@ -382,7 +382,7 @@ fn transmit(core: &Core, tun: &Tun, io: &mut Io) {
     let now = core.now();
     core.with(|stack| {
         while let Some(n) = stack.poll_transmit(now, &mut io.tx) {
-            if !io.taps.is_empty() {
+            if io.taps.iter().any(|t| t.wants_packets()) {
                 let ts = SystemTime::now();
                 for t in io.taps.iter_mut() {
                     t.packet(Direction::Out, ts, &io.tx[..n]);

@@ -23,6 +23,11 @@ pub trait Tap: Send {
     fn packet(&mut self, dir: Direction, ts: SystemTime, bytes: &[u8]);
     /// Flush buffered output (called when the loop goes idle and at shutdown).
     fn flush(&mut self) {}
+    /// Whether the tap wants packets now; when no tap does, the loop skips even the clock read
+    /// (an idle capture hub says no).
+    fn wants_packets(&self) -> bool {
+        true
+    }
 }
 
 /// Writes every packet to a pcap file (LINKTYPE_RAW).

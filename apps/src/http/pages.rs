@@ -137,6 +137,15 @@ fn json_str(s: &str) -> String {
     out
 }
 
+/// The loss-recovery counters of one connection as JSON members (`, "tlp_probes": 0, ...`).
+fn recovery_json(r: &ustack::tcp::recovery::RecoveryStats) -> String {
+    let mut out = String::new();
+    for (name, v) in r.named() {
+        let _ = write!(out, ", \"{name}\": {v}");
+    }
+    out
+}
+
 /// `/stats.json`: the same as `/stats`, the counters as an object of name → value.
 pub fn stats_json(s: &Snapshot) -> String {
     let mut out = String::from("{\n");
@@ -158,7 +167,7 @@ pub fn stats_json(s: &Snapshot) -> String {
              \"rto_us\": {}, \"cwnd\": {}, \"ssthresh\": {}, \"bytes_in_flight\": {}, \
              \"snd_wnd\": {}, \"rcv_wnd\": {}, \"retransmits\": {}, \"timeouts\": {}, \
              \"fast_retransmits\": {}, \"bytes_acked\": {}, \"bytes_received\": {}, \
-             \"congestion\": {}}}",
+             \"congestion\": {}{}}}",
             json_str(c.state.name()),
             json_str(&c.local.to_string()),
             json_str(&c.remote.to_string()),
@@ -174,6 +183,7 @@ pub fn stats_json(s: &Snapshot) -> String {
             c.stats.bytes_acked,
             c.stats.bytes_received,
             json_str(c.congestion),
+            recovery_json(&c.stats.recovery),
         );
     }
     out.push_str(if s.connections.is_empty() {
@@ -227,6 +237,9 @@ mod tests {
         let j = stats_json(&s);
         assert!(j.contains("\"connections\": [],"), "{j}");
         assert!(j.contains("\"ip_rx_packets\": 0"), "{j}");
+        // The loss-recovery totals are among the counters.
+        assert!(j.contains("\"tcp_undos\": 0"), "{j}");
+        assert!(j.contains("\"tcp_tlp_probes\": 0"), "{j}");
         assert!(index_html(s.addr).contains("href=\"/stats\""));
     }
 }

@@ -469,6 +469,12 @@ pub fn passive_full(cfg: Config, wnd: u16) -> Passive {
 /// Opens a connection passively, the peer's SYN carrying `opts` (timestamps, if any, are then
 /// used by the peer on every segment).
 pub fn passive_with(cfg: Config, opts: TcpOptions, wnd: u16) -> Passive {
+    passive_after(cfg, opts, wnd, Duration::ZERO)
+}
+
+/// [`passive_with`], the peer's final ACK arriving `rtt` after the SYN-ACK (the stack's first
+/// RTT sample).
+pub fn passive_after(cfg: Config, opts: TcpOptions, wnd: u16, rtt: Duration) -> Passive {
     let mut p = Peer::new(cfg);
     let l = p.stack.tcp_listen(PORT, 16).unwrap();
     let syn = p.seg(flags::SYN).ack(0).opts(opts).win(65535);
@@ -481,6 +487,7 @@ pub fn passive_with(cfg: Config, opts: TcpOptions, wnd: u16) -> Passive {
     p.ack = synack.seq.wrapping_add(1);
     p.tsval = opts.timestamps.map(|(v, _)| v);
     p.wnd = wnd;
+    p.now += rtt;
     let outs = p.send(p.seg(flags::ACK));
     assert!(outs.is_empty(), "nothing answers the final ACK: {outs:?}");
     let h = p.stack.tcp_accept(l).expect("accepted");

@@ -15,6 +15,12 @@ use crate::time::{Duration, Instant};
 use crate::wire::tcp::SeqNumber;
 use log::debug;
 
+/// A SACK block `[left, right)`.
+pub type Block = (SeqNumber, SeqNumber);
+
+/// The blocks of one ACK (RFC 2018 §3: at most four).
+pub type Blocks = [Option<Block>; 4];
+
 /// What the connection's retransmission timer means while armed (RFC 8985 §8: one timer serves
 /// the RTO, the probe timeout and the reordering timeout).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -122,14 +128,7 @@ impl LossRecovery {
     /// SEG.ACK or inside the second block. D-SACKs outside `[oldest, SND.MAX]` and SACK blocks
     /// outside `(SND.UNA, SND.MAX]` (or inverted) are ignored and counted. Returns the D-SACK
     /// and the SACK blocks to believe.
-    pub fn classify(
-        &mut self,
-        blocks: &[Option<(SeqNumber, SeqNumber)>; 4],
-        v: &AckView,
-    ) -> (
-        Option<(SeqNumber, SeqNumber)>,
-        [Option<(SeqNumber, SeqNumber)>; 4],
-    ) {
+    pub fn classify(&mut self, blocks: &Blocks, v: &AckView) -> (Option<Block>, Blocks) {
         let mut sacks = [None; 4];
         let mut dsack = None;
         for (i, (l, r)) in blocks.iter().flatten().copied().enumerate() {
@@ -163,8 +162,8 @@ impl LossRecovery {
     pub fn on_ack(
         &mut self,
         v: &AckView,
-        dsack: Option<(SeqNumber, SeqNumber)>,
-        sacks: &[Option<(SeqNumber, SeqNumber)>; 4],
+        dsack: Option<Block>,
+        sacks: &Blocks,
         sack_ok: bool,
         now: Instant,
     ) -> AckOutcome {
@@ -344,10 +343,13 @@ impl LossRecovery {
             self.timer = LossTimer::Reorder;
             return at;
         }
-        if probe_ok && self.cfg.tlp && self.tlp.can_probe() {
+        let pto = tlp::pto(srtt, one_segment, rto);
+        // RFC 8985 §7.2 caps the PTO at the RTO; a probe due no earlier than the RTO would only
+        // duplicate it, so then the RTO (with its backoff) is armed instead.
+        if probe_ok && self.cfg.tlp && self.tlp.can_probe() && pto < rto {
             self.timer = LossTimer::Probe;
             self.probe_armed_at = Some(now);
-            return now + tlp::pto(srtt, one_segment, rto);
+            return now + pto;
         }
         self.timer = LossTimer::Rto;
         rto_at
@@ -411,6 +413,19 @@ mod tests {
         r
     }
 
+    /// Starts an episode over the ten segments (flight 10 000, ssthresh 5000); returns the
+    /// controller state it saved.
+    fn episode(r: &mut LossRecovery, kind: Episode) -> Box<dyn CongestionControl> {
+        let cc = new_controller(Algorithm::NewReno, MSS);
+        r.start_episode(kind, cc.boxed_clone(), s(0), s(10_000), 10_000, 5000);
+        cc
+    }
+
+    /// One SACK block.
+    fn one(l: SeqNumber, r: SeqNumber) -> Blocks {
+        [Some((l, r)), None, None, None]
+    }
+
     fn view(ack: u32, una: u32) -> AckView {
         AckView {
             ack: s(ack),
@@ -468,14 +483,9 @@ mod tests {
     fn rack_marks_the_hole_lost_after_rtt_and_window() {
         let mut r = sent_ten();
         // Segment 0 lost; SACK for 1..4 arrives at 24 ms (RTT 20 ms for segment 3).
-        let out = ack(
-            &mut r,
-            &view(0, 0),
-            [Some((s(1000), s(4000))), None, None, None],
-            t(24),
-        );
+        let out = ack(&mut r, &view(0, 0), one(s(1000), s(4000)), t(24));
         assert_eq!(out.delivered, 3000);
-        // reo_wnd = min_RTT/4 = 5 ms (nothing in recovery, fewer than 3 segs... 3 SACKed: 0).
+        // Three segments SACKed and no reordering seen: reo_wnd = 0 (RFC 8985 §6.2 step 4).
         assert_eq!(out.lost, 1, "segment 0: 0 + 20 + 0 <= 24");
         assert_eq!(r.log.next_lost(s(0)), Some((s(0), s(1000))));
         assert_eq!(r.stats.rack_losses, 1);
@@ -485,12 +495,7 @@ mod tests {
     fn reordered_segment_only_waits_for_the_window() {
         let mut r = sent_ten();
         // One SACKed segment (below DupThresh): a 5 ms window applies.
-        let out = ack(
-            &mut r,
-            &view(0, 0),
-            [Some((s(1000), s(2000))), None, None, None],
-            t(21),
-        );
+        let out = ack(&mut r, &view(0, 0), one(s(1000), s(2000)), t(21));
         assert_eq!(out.lost, 0);
         assert_eq!(out.reorder_at, Some(t(25)));
         // It arrives before the timer: nothing was ever lost.
@@ -502,24 +507,11 @@ mod tests {
     #[test]
     fn dsack_for_every_retransmission_undoes() {
         let mut r = sent_ten();
-        let cc = new_controller(Algorithm::NewReno, MSS);
-        r.start_episode(
-            Episode::Recovery,
-            cc.boxed_clone(),
-            s(0),
-            s(10_000),
-            10_000,
-            5000,
-        );
+        let cc = episode(&mut r, Episode::Recovery);
         assert_eq!(r.stats.recovery_episodes, 1);
         r.on_transmit(s(0), s(1000), t(30), true, Some(30));
         // The original arrives, then the retransmission: D-SACK below SEG.ACK.
-        let out = ack(
-            &mut r,
-            &view(10_000, 0),
-            [Some((s(0), s(1000))), None, None, None],
-            t(50),
-        );
+        let out = ack(&mut r, &view(10_000, 0), one(s(0), s(1000)), t(50));
         assert!(out.undo);
         assert_eq!(r.stats.spurious_retransmits, 1);
         assert_eq!(r.stats.dsacks_received, 1);
@@ -533,23 +525,10 @@ mod tests {
     #[test]
     fn forged_dsacks_cannot_undo_more_than_was_retransmitted() {
         let mut r = sent_ten();
-        let cc = new_controller(Algorithm::NewReno, MSS);
-        r.start_episode(
-            Episode::Recovery,
-            cc.boxed_clone(),
-            s(0),
-            s(10_000),
-            10_000,
-            5000,
-        );
+        episode(&mut r, Episode::Recovery);
         // No retransmission yet: D-SACKs explain nothing.
         for _ in 0..100 {
-            let out = ack(
-                &mut r,
-                &view(1000, 0),
-                [Some((s(0), s(0).add(10))), None, None, None],
-                t(50),
-            );
+            let out = ack(&mut r, &view(1000, 0), one(s(0), s(0).add(10)), t(50));
             assert!(!out.undo);
         }
         assert_eq!(r.stats.spurious_retransmits, 0);
@@ -559,15 +538,7 @@ mod tests {
     #[test]
     fn eifel_after_timeout() {
         let mut r = sent_ten();
-        let cc = new_controller(Algorithm::NewReno, MSS);
-        r.start_episode(
-            Episode::Timeout,
-            cc.boxed_clone(),
-            s(0),
-            s(10_000),
-            10_000,
-            5000,
-        );
+        episode(&mut r, Episode::Timeout);
         r.on_transmit(s(0), s(1000), t(300), true, Some(300));
         let mut v = view(1000, 0);
         v.tsecr = Some(5);
@@ -577,14 +548,7 @@ mod tests {
         assert_eq!(r.stats.spurious_rtos, 1);
         // A genuine timeout: the echo is of the retransmission.
         let mut r = sent_ten();
-        r.start_episode(
-            Episode::Timeout,
-            cc.boxed_clone(),
-            s(0),
-            s(10_000),
-            10_000,
-            5000,
-        );
+        episode(&mut r, Episode::Timeout);
         r.on_transmit(s(0), s(1000), t(300), true, Some(300));
         v.tsecr = Some(300);
         assert!(!ack(&mut r, &v, [None; 4], t(320)).undo);
@@ -609,12 +573,7 @@ mod tests {
         assert_eq!(r.arm(t(120), true, srtt, false, rto), t(320));
         assert_eq!(r.stats.tlp_probes, 1);
         let mut r = sent_ten();
-        ack(
-            &mut r,
-            &view(0, 0),
-            [Some((s(1000), s(2000))), None, None, None],
-            t(21),
-        );
+        ack(&mut r, &view(0, 0), one(s(1000), s(2000)), t(21));
         assert_eq!(r.arm(t(21), true, srtt, false, rto), t(25));
         assert_eq!(r.timer, LossTimer::Reorder);
         assert_eq!(

@@ -25,10 +25,15 @@ pub mod undo;
 pub struct RecoveryConfig {
     /// RACK time-based loss detection (RFC 8985 §6) whenever SACK was negotiated; without it (or
     /// without SACK) losses are detected by three duplicate ACKs / RFC 6675 IsLost. Default true
-    /// (Linux `tcp_recovery=1`).
+    /// (Linux `tcp_recovery=1`). "Sent after" ties between segments sent at the same instant are
+    /// broken by transmission order rather than sequence number (the RFC's tie-break gets a
+    /// retransmission wrong).
     pub rack: bool,
     /// Tail loss probes (RFC 8985 §7): a probe 2·SRTT after the last send instead of waiting for
-    /// the RTO. Needs SACK. Default true (Linux `tcp_early_retrans=3`).
+    /// the RTO. Needs SACK. Default true (Linux `tcp_early_retrans=3`). Differences from the RFC:
+    /// the PTO is at least 10 ms (Linux adds two ticks), and a probe that would not fire before
+    /// the RTO is not scheduled (the RTO, with its backoff, runs instead; the RFC caps the PTO
+    /// at the RTO and probes then).
     pub tlp: bool,
     /// Report duplicate segments in the first SACK block (D-SACK, RFC 2883). Default true
     /// (Linux `tcp_dsack=1`).

@@ -9,7 +9,7 @@ use super::super::state::State;
 use super::super::timers::Timer;
 use crate::stats::DropReason;
 use crate::time::{Duration, Instant};
-use crate::wire::tcp::{SeqNumber, TcpSegment};
+use crate::wire::tcp::TcpSegment;
 use log::debug;
 
 impl Connection {
@@ -105,7 +105,7 @@ impl Connection {
         None
     }
 
-    fn take_sack_blocks(&mut self, blocks: &[Option<(SeqNumber, SeqNumber)>; 4]) {
+    fn take_sack_blocks(&mut self, blocks: &crate::tcp::recovery::engine::Blocks) {
         let base = self.data_start();
         for (left, right) in blocks.iter().flatten().copied() {
             // RFC 2018 §4 / RFC 6675: only blocks within what we sent and above SND.UNA count.

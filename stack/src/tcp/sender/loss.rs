@@ -6,7 +6,7 @@
 use super::super::connection::Connection;
 use super::super::output::IpOut;
 use super::super::timers::Timer;
-use crate::tcp::recovery::engine::{AckOutcome, AckView, LossTimer, Probe};
+use crate::tcp::recovery::engine::{AckOutcome, AckView, Block, Blocks, LossTimer, Probe};
 use crate::tcp::recovery::undo::Episode;
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::TcpSegment;
@@ -42,10 +42,7 @@ impl Connection {
         &mut self,
         seg: &TcpSegment<'_>,
         now: Instant,
-    ) -> (
-        [Option<(crate::wire::tcp::SeqNumber, crate::wire::tcp::SeqNumber)>; 4],
-        AckOutcome,
-    ) {
+    ) -> (Blocks, AckOutcome) {
         let (tsecr, echo_sent_at) = self.echo(seg, now);
         let v = AckView {
             ack: seg.ack,
@@ -90,16 +87,22 @@ impl Connection {
                 self.rec.rtx_budget += out.lost as u32;
             }
         }
+        self.prr_update(out.delivered);
+        if out.reorder_at.is_some() {
+            self.arm_loss_timer(now, true);
+        }
+    }
+
+    /// RFC 6937 §3 "on every ACK during recovery" (and when the reordering timer starts one):
+    /// `delivered` bytes newly delivered, pipe per RFC 6675 — in flight, less what was SACKed
+    /// or is lost.
+    fn prr_update(&mut self, delivered: usize) {
         if self.rec.episode.is_some() {
-            // RFC 6937 §3: pipe per RFC 6675 — in flight, less what was SACKed or is lost.
             let pipe = self
                 .flight_size()
                 .saturating_sub(self.rec.scoreboard.sacked_bytes())
                 .saturating_sub(self.rec.loss.log.lost_bytes());
-            self.rec.loss.prr_ack(out.delivered, pipe, self.snd.mss);
-        }
-        if out.reorder_at.is_some() {
-            self.arm_loss_timer(now, true);
+            self.rec.loss.prr_ack(delivered, pipe, self.snd.mss);
         }
     }
 
@@ -191,6 +194,7 @@ impl Connection {
                     if self.rec.episode.is_none() || self.rec.loss.prr.is_none() {
                         self.rec.rtx_budget += lost as u32;
                     }
+                    self.prr_update(0);
                 }
                 self.rec.loss.timer = LossTimer::Rto;
                 self.timers.stop(Timer::Retransmit);
@@ -224,7 +228,7 @@ impl Connection {
         &self,
         start: crate::wire::tcp::SeqNumber,
         len: usize,
-    ) -> Option<(crate::wire::tcp::SeqNumber, crate::wire::tcp::SeqNumber)> {
+    ) -> Option<Block> {
         if !self.rec.loss.cfg.dsack {
             return None;
         }

@@ -5,6 +5,10 @@
 //! with an IPv4 or IPv6 header), then one 16-byte record header plus the captured bytes per
 //! packet. tcpdump, tshark and Wireshark read it.
 
+mod reader;
+
+pub use reader::{PcapError, PcapReader, Record};
+
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
