@@ -39,6 +39,10 @@ pub struct ConnectArgs {
     /// Report the connection and its end on stderr.
     #[arg(short = 'v', long)]
     verbose: bool,
+    /// The daemon's replies (listening, connected, error) as JSON lines: on stdout with -z,
+    /// else on stderr.
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     pub net: NetArgs,
 }
@@ -101,8 +105,9 @@ pub fn run(args: ConnectArgs) -> io::Result<ExitCode> {
     })
     .map_err(io::Error::other)?;
     let dest = req.addr;
+    let peer;
     loop {
-        let Some(reply) = session.client.next()? else {
+        let Some(reply) = session.client.next_reply()? else {
             eprintln!("ustack connect: interrupted");
             let _ = session.close();
             return Ok(ExitCode::from(130));
@@ -110,19 +115,28 @@ pub fn run(args: ConnectArgs) -> io::Result<ExitCode> {
         if reply.id != id && reply.id != 0 {
             continue;
         }
+        if args.json {
+            // The control replies (listening, connected, error) as JSON: on stdout for a
+            // probe, which has no data; on stderr otherwise, beside the data.
+            let line = serde_json::to_string(&reply.body).map_err(io::Error::other)?;
+            if args.probe {
+                println!("{line}");
+            } else {
+                eprintln!("{line}");
+            }
+        }
         match reply.body {
             Body::Listening(l) if args.verbose => {
                 eprintln!("Listening on {} {} ({proto})", l.local.ip(), l.local.port())
             }
             Body::Connected(c) => {
+                peer = c.peer;
                 if args.verbose && args.listen {
                     eprintln!("Connection received on {} {}", c.peer.ip(), c.peer.port());
                 } else if args.verbose {
                     eprintln!(
-                        "Connection to {} {} port [{proto}] succeeded! (from {})",
-                        c.peer.ip(),
-                        c.peer.port(),
-                        c.local
+                        "ustack connect: connected to {} from {} ({proto})",
+                        c.peer, c.local
                     );
                 }
                 break;
@@ -155,10 +169,11 @@ pub fn run(args: ConnectArgs) -> io::Result<ExitCode> {
         let _ = session.close();
         return Ok(ExitCode::SUCCESS);
     }
-    relay(session, args.udp, args.verbose, dest)
+    relay(session, args.udp, args.verbose, peer)
 }
 
-fn relay(session: Session, udp: bool, verbose: bool, dest: SocketAddrV4) -> io::Result<ExitCode> {
+/// Copies stdin to the relay and the relay to stdout; `peer` names the other end in messages.
+fn relay(session: Session, udp: bool, verbose: bool, peer: SocketAddrV4) -> io::Result<ExitCode> {
     let (session, stream, early) = session.into_raw();
     let writer = {
         let stream = stream.try_clone()?;
@@ -173,7 +188,7 @@ fn relay(session: Session, udp: bool, verbose: bool, dest: SocketAddrV4) -> io::
         Ok(n) => {
             let _ = writer.join();
             if verbose {
-                eprintln!("ustack connect: {dest} closed the connection ({n} bytes received)");
+                eprintln!("ustack connect: {peer} closed the connection ({n} bytes received)");
             }
             ExitCode::SUCCESS
         }
@@ -182,7 +197,7 @@ fn relay(session: Session, udp: bool, verbose: bool, dest: SocketAddrV4) -> io::
             ExitCode::from(130)
         }
         Err(e) => {
-            eprintln!("ustack connect: connection to {dest}: {e}");
+            eprintln!("ustack connect: connection to {peer}: {e}");
             ExitCode::from(1)
         }
     };

@@ -41,7 +41,7 @@ pub fn run(args: EventsArgs) -> io::Result<ExitCode> {
     client.send(&Request::Events(req))?;
     let started = std::time::Instant::now();
     let mut out = io::stdout().lock();
-    while let Some(reply) = client.next()? {
+    while let Some(reply) = client.next_reply()? {
         match reply.body {
             Body::Event(ev) if args.json => writeln!(
                 out,

@@ -59,6 +59,8 @@ pub struct NetArgs {
     /// Seed of the fault injectors (same seed, same faults).
     #[arg(long, default_value_t = 1)]
     pub fault_seed: u64,
+    #[command(flatten)]
+    pub tune: crate::tune::TuneArgs,
 }
 
 /// Longest wait, before stopping a tool's own stack, for its connections to finish closing.
@@ -126,10 +128,10 @@ impl NetArgs {
     /// Attaches to the stack running on `--tun`, or brings one up (see [`Session`]).
     pub fn attach_or_start(&self) -> io::Result<Session> {
         if let Some(client) = control::client::attach(&self.tun)? {
-            if self.pcap.is_some() || self.trace || self.faults_given() {
+            if self.pcap.is_some() || self.trace || self.faults_given() || self.tune.any() {
                 log::warn!(
-                    "attached to the stack running on {}: --pcap, --trace and --fault-* apply \
-                     only to a stack of one's own and are ignored",
+                    "attached to the stack running on {}: --pcap, --trace, --fault-* and the \
+                     tuning flags apply only to a stack of one's own and are ignored",
                     self.tun
                 );
             }
@@ -219,6 +221,7 @@ impl NetArgs {
                 seed: self.fault_seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5eed,
             },
         };
+        self.tune.apply(&mut config.stack);
         tweak(&mut config.stack);
         Bridge::start(config, taps)
     }

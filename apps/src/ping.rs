@@ -95,7 +95,7 @@ pub fn run(args: PingArgs) -> io::Result<ExitCode> {
         json: args.json,
         summary: None,
     };
-    while let Some(reply) = session.client.next()? {
+    while let Some(reply) = session.client.next_reply()? {
         if reply.id != id && reply.id != 0 {
             continue;
         }

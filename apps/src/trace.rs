@@ -109,7 +109,7 @@ pub fn run(args: TraceArgs) -> io::Result<ExitCode> {
     .map_err(io::Error::other)?;
     let id = session.client.send(&Request::Trace(req))?;
     let mut code = ExitCode::from(2);
-    while let Some(reply) = session.client.next()? {
+    while let Some(reply) = session.client.next_reply()? {
         if reply.id != id && reply.id != 0 {
             continue;
         }

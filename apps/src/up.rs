@@ -95,9 +95,10 @@ pub struct UpArgs {
     /// Move a service to another port, e.g. `--port http=8080` (repeatable).
     #[arg(long = "port", value_name = "NAME=PORT", value_parser = parse_port_override)]
     pub ports: Vec<PortOverride>,
-    /// Most TCP connections in the stack's table (raise it for many idle connections).
-    #[arg(long, value_name = "N")]
-    pub max_connections: Option<usize>,
+    /// At exit, print the counters as one JSON object (the control protocol's `stats` reply,
+    /// plus the UDP echo service's own counters) instead of the table.
+    #[arg(long)]
+    pub json: bool,
     /// Accept queue length of every TCP service.
     #[arg(long, default_value_t = 128, value_name = "N")]
     pub backlog: usize,
@@ -227,12 +228,7 @@ pub fn run(args: UpArgs) -> io::Result<ExitCode> {
             ),
         ));
     }
-    let max_connections = args.max_connections;
-    let bridge = Arc::new(args.net.start_with(|c| {
-        if let Some(n) = max_connections {
-            c.tcp_max_connections = n;
-        }
-    })?);
+    let bridge = Arc::new(args.net.start()?);
     let echo_counters = Arc::new(EchoCounters::default());
     let (ready_tx, ready_rx) = mpsc::sync_channel(1);
     {
@@ -264,7 +260,9 @@ pub fn run(args: UpArgs) -> io::Result<ExitCode> {
     }
     // Stop at once, whatever the connections do: the loop drops every task (closing its
     // connections), sends the resulting FIN/RST, and closes the device.
-    let stats = bridge.stats();
+    let stats = bridge
+        .with_stack(|s| (s.stats().clone(), control::stats_reply(s)))
+        .ok();
     drop(control);
     let result = match Arc::try_unwrap(bridge) {
         Ok(b) => b.shutdown(),
@@ -273,12 +271,33 @@ pub fn run(args: UpArgs) -> io::Result<ExitCode> {
             Ok(())
         }
     };
-    println!("\nustack stopped; counters:\n{stats}");
-    let c = &echo_counters;
-    let refused = c.refused_reflector.load(Ordering::Relaxed);
-    let limited = c.rate_limited.load(Ordering::Relaxed);
+    print_counters(stats, &echo_counters, args.json);
+    result.map(|()| ExitCode::SUCCESS)
+}
+
+/// The counters at exit: the table, or (`--json`) one JSON object.
+fn print_counters(
+    stats: Option<(ustack::Stats, control::proto::StatsReply)>,
+    echo: &EchoCounters,
+    json: bool,
+) {
+    // (None if the loop had already died: default counters, `null` in JSON.)
+    let (table, reply) = match stats {
+        Some((t, r)) => (t, Some(r)),
+        None => (ustack::Stats::default(), None),
+    };
+    let refused = echo.refused_reflector.load(Ordering::Relaxed);
+    let limited = echo.rate_limited.load(Ordering::Relaxed);
+    if json {
+        let v = serde_json::json!({
+            "stats": reply,
+            "udp_echo": { "refused_reflector": refused, "rate_limited": limited },
+        });
+        println!("{v}");
+        return;
+    }
+    println!("\nustack stopped; counters:\n{table}");
     if refused + limited > 0 {
         println!("udp echo: {refused} refused (reflector source port), {limited} rate-limited");
     }
-    result.map(|()| ExitCode::SUCCESS)
 }

@@ -479,7 +479,10 @@ fn connect_attaches_to_up_and_behaves_like_netcat() {
         o.contains("from-kernel") && o.contains("from-stack"),
         "{o}{e}"
     );
-    assert!(e.contains("succeeded!"), "{e}");
+    assert!(
+        e.contains("connected to 198.18.0.1:8080 from 198.18.0.2:"),
+        "{e}"
+    );
     assert!(!e.contains("opened TUN"), "{e}");
 
     // -l: the stack listens, a kernel client connects (HOST:PORT not needed: PORT alone).
@@ -627,4 +630,81 @@ fn events_stream_connections_and_ends_on_half_close() {
     }
     assert!(c.line().is_none(), "the server closes after end");
     up.stop();
+}
+
+#[test]
+fn up_takes_tuning_flags_and_prints_its_counters_as_json() {
+    if !tun_available() {
+        return;
+    }
+    let ns = NetNs::new("ctl-json");
+    let up = Up::start(
+        &ns,
+        &[
+            "--json",
+            "--congestion",
+            "cubic",
+            "--rx-buffer",
+            "65536",
+            "--syn-cookies",
+            "off",
+        ],
+    );
+    // A connection that stays while we look.
+    let mut cmd = ns.command("sh");
+    cmd.args(["-c", &format!("sleep 3 | nc {STACK_ADDR} 9")]);
+    let mut nc = ChildGuard::spawn(cmd, "nc");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let c = loop {
+        if let Some(c) = conns_on(&ss_json(&ns, &["-tn"]), 9).pop() {
+            break c;
+        }
+        assert!(Instant::now() < deadline, "no connection on :9");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(c["congestion"], "cubic", "{c}");
+    assert!(c["rcv_wnd"].as_u64().unwrap() <= 65536, "{c}");
+    nc.terminate(Duration::from_secs(2));
+    let out = up.stop();
+    let last = out.lines().last().unwrap_or_default();
+    let v: serde_json::Value =
+        serde_json::from_str(last).unwrap_or_else(|e| panic!("last line {last:?}: {e}"));
+    assert!(
+        v["stats"]["counters"]["tcp_passive_opens"]
+            .as_u64()
+            .unwrap()
+            >= 1,
+        "{v}"
+    );
+    assert!(v["udp_echo"]["rate_limited"].is_u64(), "{v}");
+    assert!(!out.contains("ustack stopped; counters"), "{out}");
+
+    // --log-level warn keeps the info lines off stderr; a bad tuning value is refused.
+    let bin = ustack_bin();
+    let out = run_in(
+        &ns,
+        bin.to_str().unwrap(),
+        &[
+            "--log-level",
+            "warn",
+            "ping",
+            "-c",
+            "1",
+            &HOST_ADDR.to_string(),
+        ],
+        Duration::from_secs(10),
+    );
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("INFO"),
+        "{}",
+        output_text(&out)
+    );
+    let out = run_in(
+        &ns,
+        bin.to_str().unwrap(),
+        &["up", "--rx-buffer", "0"],
+        Duration::from_secs(10),
+    );
+    assert!(!out.status.success(), "{}", output_text(&out));
 }

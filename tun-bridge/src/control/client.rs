@@ -76,7 +76,7 @@ impl Client {
     }
 
     /// The next reply line; `None` once the server closed.
-    pub fn next(&mut self) -> io::Result<Option<Reply>> {
+    pub fn next_reply(&mut self) -> io::Result<Option<Reply>> {
         let mut line = Vec::new();
         let n = Read::by_ref(&mut self.reader)
             .take(MAX_REPLY as u64)
@@ -93,7 +93,7 @@ impl Client {
     pub fn call(&mut self, req: &Request) -> io::Result<Body> {
         let id = self.send(req)?;
         loop {
-            match self.next()? {
+            match self.next_reply()? {
                 None => {
                     return Err(io::Error::new(
                         ErrorKind::UnexpectedEof,

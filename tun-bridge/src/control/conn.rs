@@ -240,3 +240,75 @@ async fn writer(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Vec<u8>>) {
     }
     let _ = timeout_at(Instant::now() + WRITE_TIMEOUT, wr.shutdown()).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::UnixStream;
+
+    fn run<F: std::future::Future<Output = ()>>(f: F) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        tokio::task::LocalSet::new().block_on(&rt, f);
+    }
+
+    #[test]
+    fn lines_crlf_and_what_follows_them() {
+        run(async {
+            let (a, mut b) = UnixStream::pair().unwrap();
+            let (rd, _wr) = a.into_split();
+            let mut lines = LineReader::new(rd);
+            b.write_all(b"one\r\ntw").await.unwrap();
+            b.write_all(b"o\nrest").await.unwrap();
+            assert!(matches!(lines.next().await, Next::Line(l) if l == b"one"));
+            assert!(matches!(lines.next().await, Next::Line(l) if l == b"two"));
+            // Give the reader the tail, then end the stream.
+            drop(b);
+            assert!(matches!(lines.next().await, Next::Eof));
+            let (rest, _) = lines.into_parts();
+            assert_eq!(rest, b"rest");
+        });
+    }
+
+    #[test]
+    fn a_line_over_the_cap_is_refused_without_buffering_it_all() {
+        run(async {
+            let (a, b) = UnixStream::pair().unwrap();
+            let (rd, wr) = a.into_split();
+            let mut lines = LineReader::new(rd);
+            let writer = tokio::task::spawn_local(async move {
+                let mut b = b;
+                let _ = b.write_all(&vec![b'x'; 4 * proto::MAX_LINE]).await;
+            });
+            assert!(matches!(lines.next().await, Next::TooLong));
+            assert!(
+                lines.buf.len() <= proto::MAX_LINE + 1,
+                "{}",
+                lines.buf.len()
+            );
+            // Closing our end fails the writer's blocked write.
+            drop((lines, wr));
+            let _ = writer.await;
+        });
+    }
+
+    #[test]
+    fn a_peer_that_never_reads_fills_the_queue_and_streams_count_losses() {
+        run(async {
+            let (a, _b) = UnixStream::pair().unwrap();
+            let (_rd, wr) = a.into_split();
+            let out = Outbox::spawn(wr);
+            let body = || Body::Lost(Lost { count: 0 });
+            // The writer task gets no turn here: exactly QUEUE_FRAMES replies fit.
+            let fitted = (0..2 * QUEUE_FRAMES)
+                .take_while(|_| out.reply(1, body()))
+                .count();
+            assert_eq!(fitted, QUEUE_FRAMES);
+            assert!(out.event(1, body()), "a stream message is lost, not fatal");
+            assert!(out.event(1, body()));
+            assert_eq!(out.lost_total(), 2);
+        });
+    }
+}

@@ -15,6 +15,7 @@ pub mod proto;
 mod proto_trace;
 mod server;
 
+pub use handlers::stats::stats_reply;
 pub use server::DaemonInfo;
 
 use crate::{Bridge, Handle};

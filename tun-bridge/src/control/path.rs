@@ -59,6 +59,10 @@ impl Drop for BoundSocket {
         // Another daemon may have replaced a socket it found stale; leave that one alone.
         if std::fs::symlink_metadata(&self.path).is_ok_and(|m| m.ino() == self.ino) {
             let _ = std::fs::remove_file(&self.path);
+            // The namespace's directory too, once no other daemon's socket is in it.
+            if let Some(dir) = self.path.parent() {
+                let _ = std::fs::remove_dir(dir);
+            }
         }
     }
 }
@@ -67,6 +71,15 @@ impl Drop for BoundSocket {
 /// (nothing accepts on it: a killed daemon's), refuses a live one (`AddrInUse`), and makes the
 /// socket 0600.
 pub fn bind(path: &Path) -> io::Result<BoundSocket> {
+    // Twice: another daemon of this namespace may remove the directory, found empty, between
+    // our creating it and binding.
+    match bind_once(path) {
+        Err(e) if e.kind() == ErrorKind::NotFound => bind_once(path),
+        r => r,
+    }
+}
+
+fn bind_once(path: &Path) -> io::Result<BoundSocket> {
     if let Some(dir) = path.parent() {
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -129,12 +142,13 @@ mod tests {
         drop(first);
         assert!(!path.exists(), "the socket is removed on drop");
         // A stale one (the listener gone, the file left, as after SIGKILL) is replaced.
+        std::fs::create_dir_all(&dir).unwrap();
         drop(UnixListener::bind(&path).unwrap());
         assert!(path.exists());
         let second = bind(&path).unwrap();
         drop(second);
         assert!(!path.exists(), "the socket is removed on drop");
-        let _ = std::fs::remove_dir_all(&dir);
+        assert!(!dir.exists(), "the empty directory is removed too");
     }
 
     #[test]

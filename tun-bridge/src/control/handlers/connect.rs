@@ -156,9 +156,9 @@ async fn udp(
     if req.probe {
         // `nc -zu`: one empty datagram; only a port unreachable says no.
         sock.send_to(&[], req.addr).await?;
-        match tokio::time::timeout(UDP_PROBE_WAIT, sock.recv_from(&mut buf)).await {
-            Ok(Err(e)) => return Err(e),
-            Ok(Ok(_)) | Err(_) => {}
+        let answer = tokio::time::timeout(UDP_PROBE_WAIT, sock.recv_from(&mut buf)).await;
+        if let Ok(Err(e)) = answer {
+            return Err(e);
         }
     }
     let peer = req.addr;

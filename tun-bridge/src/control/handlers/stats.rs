@@ -3,13 +3,16 @@
 use crate::control::proto::{Body, DropCount, StatsReply};
 use crate::control::server::Ctx;
 use std::collections::BTreeMap;
-use ustack::MemoryUsage;
+use ustack::{MemoryUsage, Stack};
 
 pub(crate) fn handle(ctx: &Ctx) -> Body {
-    let (stats, memory, (conns, half_open)) = ctx
-        .net
-        .with_stack(|s| (s.stats().clone(), s.memory(), s.tcp_counts()));
-    Body::Stats(StatsReply {
+    Body::Stats(ctx.net.with_stack(|s| stats_reply(s)))
+}
+
+/// The `stats` reply for `stack` (also what `ustack up --json` prints at exit).
+pub fn stats_reply(stack: &Stack) -> StatsReply {
+    let (stats, memory, (conns, half_open)) = (stack.stats(), stack.memory(), stack.tcp_counts());
+    StatsReply {
         counters: stats
             .counters()
             .iter()
@@ -27,7 +30,7 @@ pub(crate) fn handle(ctx: &Ctx) -> Body {
         memory: memory_map(&memory),
         tcp_connections: conns as u64,
         tcp_half_open: half_open as u64,
-    })
+    }
 }
 
 /// `MemoryUsage` by field name.
