@@ -48,7 +48,7 @@ pub fn run(args: &CaptureArgs, filter: String) -> io::Result<ExitCode> {
         queue: Some(args.buffer),
     }))?;
     let (mut dropped, mut finished) = (None, false);
-    while let Some(reply) = client.next()? {
+    while let Some(reply) = client.next_reply()? {
         if reply.id != id && reply.id != 0 {
             continue;
         }

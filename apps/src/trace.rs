@@ -1,19 +1,19 @@
 //! `ustack trace HOST`: traceroute from inside the stack. UDP probes by default, ICMP echo with
 //! `-I`, TCP SYNs with `-T -p PORT`; each hop's probes carry a per-socket TTL, and the routers'
 //! ICMP errors come back to the probing socket. `--pmtu` discovers the path MTU like
-//! `tracepath`. Without a running `ustack up` it brings up its own TUN, as `ustack ping` does.
+//! `tracepath`. It attaches to the stack running on `--tun` (the trace job runs in that daemon,
+//! `tun-bridge/src/control/handlers/trace_job.rs`) or brings up its own only when none runs;
+//! the job and the output are the same either way.
 
 mod format;
-pub mod job;
 
 use crate::net::NetArgs;
 use clap::Args;
 use format::{Formatter, Style};
-use job::{Method, TraceOptions};
 use std::io::{self, Write};
 use std::net::Ipv4Addr;
 use std::process::ExitCode;
-use std::time::Duration;
+use tun_bridge::control::proto::{Body, Request, TraceMethod, TraceRequest};
 
 /// Options of `ustack trace`.
 #[derive(Debug, Args)]
@@ -58,8 +58,8 @@ pub struct TraceArgs {
 }
 
 impl TraceArgs {
-    /// The trace these options ask for (checked by `job::validate`).
-    pub fn options(&self) -> io::Result<TraceOptions> {
+    /// The trace these options ask for (the job checks the rest).
+    pub fn request(&self) -> io::Result<TraceRequest> {
         if !(self.wait.is_finite() && self.wait > 0.0 && self.wait <= 60.0) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -67,26 +67,23 @@ impl TraceArgs {
             ));
         }
         let method = if self.icmp {
-            Method::Icmp
+            TraceMethod::Icmp
         } else if self.tcp {
-            Method::Tcp
+            TraceMethod::Tcp
         } else {
-            Method::Udp
+            TraceMethod::Udp
         };
-        let default_port = if method == Method::Tcp { 80 } else { 33434 };
-        let o = TraceOptions {
+        Ok(TraceRequest {
             dst: self.destination,
             method,
             first_ttl: self.first,
             max_hops: self.max_hops,
-            nqueries: self.queries,
-            wait: Duration::from_secs_f64(self.wait),
-            port: self.port.unwrap_or(default_port),
+            queries: self.queries,
+            wait_ms: (self.wait * 1000.0).round() as u64,
+            port: self.port,
             packet_len: self.packet_len.unwrap_or(60),
             pmtu: self.pmtu,
-        };
-        job::validate(&o)?;
-        Ok(o)
+        })
     }
 
     fn style(&self) -> Style {
@@ -101,28 +98,39 @@ impl TraceArgs {
 }
 
 pub fn run(args: TraceArgs) -> io::Result<ExitCode> {
-    let opts = args.options()?;
-    let (style, numeric) = (args.style(), args.numeric);
-    let bridge = args.net.start()?;
-    let handle = bridge.handle();
-    // Ctrl-C stops the loop: the trace ends where it is, and the TUN goes away.
-    let stopper = handle.clone();
-    ctrlc::set_handler(move || stopper.stop()).map_err(io::Error::other)?;
-    let result = handle.block_on(move |net| async move {
-        let mut f = Formatter::new(style, numeric);
-        job::trace(&net, opts, |e| {
-            let mut out = io::stdout().lock();
-            let _ = out.write_all(f.event(&e).as_bytes());
-            let _ = out.flush();
-        })
-        .await
-    });
-    let _ = bridge.shutdown();
-    match result {
-        Ok(Ok(())) => Ok(ExitCode::SUCCESS),
-        Ok(Err(e)) | Err(e) => {
-            eprintln!("ustack trace: {e}");
-            Ok(ExitCode::from(1))
+    let req = args.request()?;
+    let mut out = Formatter::new(args.style(), args.numeric);
+    let mut session = args.net.attach_or_start()?;
+    // Ctrl-C half-closes the control connection: the job stops where it is and sends `end`.
+    let closer = session.client.closer()?;
+    ctrlc::set_handler(move || {
+        let _ = closer.shutdown(std::net::Shutdown::Write);
+    })
+    .map_err(io::Error::other)?;
+    let id = session.client.send(&Request::Trace(req))?;
+    let mut code = ExitCode::from(2);
+    while let Some(reply) = session.client.next_reply()? {
+        if reply.id != id && reply.id != 0 {
+            continue;
+        }
+        match reply.body {
+            Body::Trace(ev) => {
+                let mut o = io::stdout().lock();
+                o.write_all(out.event(&ev).as_bytes())?;
+                o.flush()?;
+            }
+            Body::Error(e) => {
+                eprintln!("ustack trace: {}", e.message);
+                break;
+            }
+            Body::Lost(l) => eprintln!("ustack trace: {} events lost (output too slow)", l.count),
+            Body::End(_) => {
+                code = ExitCode::SUCCESS;
+                break;
+            }
+            _ => {}
         }
     }
+    session.close()?;
+    Ok(code)
 }

@@ -10,9 +10,10 @@
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use ustack_tests::e2e::{run_limited, ustack_bin};
+use ustack_tests::control::RawControl;
+use ustack_tests::e2e::{run_limited, ustack_bin, Up};
 use ustack_tests::kclient::signal;
-use ustack_tests::netns::{tun_available, ChildGuard};
+use ustack_tests::netns::{tun_available, ChildGuard, NetNs};
 
 /// The hops from the stack to far in a three-link lab, in order.
 const HOPS: [&str; 4] = ["198.18.0.1", "198.19.1.2", "198.19.2.2", "198.19.3.2"];
@@ -367,4 +368,109 @@ fn the_far_end_reaches_a_lab_stack_and_its_tcp_finds_the_path_mtu() {
         .and_then(|v| v.trim().parse::<u64>().ok())
         .unwrap_or_else(|| panic!("no icmp_errors_delivered in:\n{out}"));
     assert!(delivered >= 1, "{out}");
+}
+
+#[test]
+fn trace_attaches_to_a_running_stack_and_a_silent_target_leaves_it_serving() {
+    if !tun_available() {
+        return;
+    }
+    let lab = Lab::start_with("1500,1400,1280", &["--up"]);
+    // `ustack up` holds ustack0 in the host namespace: a trace that tried to bring up its own
+    // stack would fail (device busy); attached, it runs inside the daemon.
+    let out = lab.trace(&["-n", "-q", "2", "-w", "2", "-T", "-p", "80", FAR]);
+    assert_every_hop("tcp, attached", &out);
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("opened TUN"),
+        "the trace brought up a stack of its own:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = lab.trace(&["-n", "-q", "1", "-w", "2", "--pmtu", FAR]);
+    assert!(
+        text(&out).contains("Resume: pmtu 1280 hops 4"),
+        "{}",
+        text(&out)
+    );
+    // A silent target: stars to the end, a clean exit, and the daemon goes on serving.
+    let out = lab.trace(&["-n", "-q", "3", "-w", "1", "-m", "5", "198.19.250.1"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let hops = hop_lines(&text(&out));
+    assert_eq!(hops.len(), 5, "{}", text(&out));
+    assert_eq!(hops[4].1, "* * *", "{}", text(&out));
+    let ping = lab.at_far("ping -c 2 -W 2 198.18.0.2");
+    assert!(ping.status.success(), "{}", text(&ping));
+    let page = lab.at_far("curl -s -m 5 http://198.18.0.2/stats");
+    assert!(text(&page).contains("ustack 198.18.0.2"), "{}", text(&page));
+    let out = lab.stop();
+    assert!(out.contains("icmp_errors_delivered"), "{out}");
+}
+
+/// The `trace` request on the wire (raw JSON lines, so the format is pinned): one `trace` reply
+/// per event, then `end`; a bad request gets `bad_request`; a client that half-closes stops a
+/// trace to a silent address at once with `end` "client finished".
+#[test]
+fn trace_request_on_the_control_socket() {
+    if !tun_available() {
+        return;
+    }
+    let ns = NetNs::new("trace-wire");
+    let up = Up::start(&ns, &[]);
+    let mut c = RawControl::connect(&ns);
+    c.send(r#"{"v":1,"id":3,"req":"trace","dst":"198.18.0.1","queries":2,"wait_ms":2000}"#);
+    let mut events = Vec::new();
+    loop {
+        let r = c.reply();
+        assert_eq!(r["id"], 3, "{r}");
+        if r["reply"] == "end" {
+            assert_eq!(r["reason"], "done", "{r}");
+            break;
+        }
+        assert_eq!(r["reply"], "trace", "{r}");
+        events.push(r);
+    }
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+    assert_eq!(kinds, ["start", "probe", "probe", "hop_done", "done"]);
+    assert_eq!(events[0]["method"], "udp");
+    assert_eq!(events[0]["packet_len"], 60);
+    for p in &events[1..3] {
+        assert_eq!(p["from"], "198.18.0.1", "{p}");
+        assert_eq!(
+            p["reached"], true,
+            "port unreachable from the destination: {p}"
+        );
+        assert!(p["rtt_ms"].as_f64().is_some_and(|ms| ms >= 0.0), "{p}");
+    }
+    assert_eq!(
+        (events[4]["reached"].as_bool(), events[4]["hops"].as_u64()),
+        (Some(true), Some(1))
+    );
+
+    let mut bad = RawControl::connect(&ns);
+    let r = bad.call(r#"{"v":1,"id":4,"req":"trace","dst":"198.18.0.1","first_ttl":0}"#);
+    assert_eq!(
+        (r["reply"].as_str(), r["code"].as_str()),
+        (Some("error"), Some("bad_request")),
+        "{r}"
+    );
+
+    // 198.18.0.77 is on the TUN's link and nobody: no answer ever. Half-close ends it.
+    let mut silent = RawControl::connect(&ns);
+    silent.send(r#"{"v":1,"id":5,"req":"trace","dst":"198.18.0.77","wait_ms":60000}"#);
+    let r = silent.reply();
+    assert_eq!(
+        (r["reply"].as_str(), r["event"].as_str()),
+        (Some("trace"), Some("start")),
+        "{r}"
+    );
+    silent.stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let r = silent.reply();
+    assert_eq!(
+        (r["reply"].as_str(), r["reason"].as_str()),
+        (Some("end"), Some("client finished")),
+        "{r}"
+    );
+    assert!(silent.line().is_none(), "the server closes after end");
+    let stats = RawControl::connect(&ns).call(r#"{"v":1,"id":6,"req":"stats"}"#);
+    assert_eq!(stats["reply"], "stats", "the daemon goes on: {stats}");
+    up.stop();
 }

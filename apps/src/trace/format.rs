@@ -3,9 +3,9 @@
 //! one JSON object per event for `--json`. Each event turns into text to print at once, so a
 //! slow hop shows its probes as they come.
 
-use super::job::{Method, Outcome, TraceEvent};
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
+use tun_bridge::control::proto::TraceEvent;
 
 /// Which look.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,10 +27,6 @@ pub struct Formatter {
     last_from: Option<Ipv4Addr>,
 }
 
-fn ms(d: std::time::Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
 impl Formatter {
     /// `numeric`: addresses only (traceroute's `-n`); otherwise `addr (addr)`, as traceroute
     /// shows an address it has no name for (the stack has no resolver).
@@ -47,7 +43,7 @@ impl Formatter {
         match self.style {
             Style::Traceroute => self.traceroute(e),
             Style::Tracepath => tracepath(e),
-            Style::Json => json(e) + "\n",
+            Style::Json => serde_json::to_string(e).unwrap_or_default() + "\n",
         }
     }
 
@@ -76,22 +72,23 @@ impl Formatter {
             TraceEvent::Probe {
                 ttl,
                 probe,
-                outcome,
+                from,
+                rtt_ms,
+                ref marker,
+                ..
             } => {
                 if probe == 0 {
                     let _ = write!(out, "{ttl:>2} ");
                     self.last_from = None;
                 }
-                match outcome {
-                    Outcome::Timeout => out.push_str(" *"),
-                    Outcome::Reply {
-                        from, rtt, marker, ..
-                    } => {
+                match from {
+                    None => out.push_str(" *"),
+                    Some(from) => {
                         if self.last_from != Some(from) {
                             let _ = write!(out, " {}", self.name(from));
                             self.last_from = Some(from);
                         }
-                        let _ = write!(out, "  {:.3} ms", ms(rtt));
+                        let _ = write!(out, "  {:.3} ms", rtt_ms.unwrap_or(0.0));
                         if let Some(m) = marker {
                             let _ = write!(out, " {m}");
                         }
@@ -111,15 +108,18 @@ fn tracepath(e: &TraceEvent) -> String {
             Some(m) => format!(" 1?: [LOCALHOST]{:22}pmtu {m}\n", ""),
             None => String::new(),
         },
-        TraceEvent::Probe { ttl, outcome, .. } => match outcome {
-            Outcome::Timeout => format!("{ttl:>2}:  no reply\n"),
-            Outcome::Reply {
-                from,
-                rtt,
-                marker,
-                reached,
-            } => {
-                let mut line = format!("{ttl:>2}:  {:<48}{:.3}ms", from.to_string(), ms(rtt));
+        TraceEvent::Probe {
+            ttl,
+            from,
+            rtt_ms,
+            ref marker,
+            reached,
+            ..
+        } => match from {
+            None => format!("{ttl:>2}:  no reply\n"),
+            Some(from) => {
+                let ms = rtt_ms.unwrap_or(0.0);
+                let mut line = format!("{ttl:>2}:  {:<48}{ms:.3}ms", from.to_string());
                 if let Some(m) = marker {
                     let _ = write!(line, " {m}");
                 }
@@ -148,78 +148,30 @@ fn tracepath(e: &TraceEvent) -> String {
     }
 }
 
-fn method(m: Method) -> &'static str {
-    m.name()
-}
-
-/// One event as a JSON object (hand-written: flat, fixed keys).
-pub fn json(e: &TraceEvent) -> String {
-    match *e {
-        TraceEvent::Start {
-            dst,
-            max_hops,
-            packet_len,
-            method: m,
-            pmtu,
-        } => format!(
-            r#"{{"event":"start","dst":"{dst}","max_hops":{max_hops},"packet_len":{packet_len},"method":"{}","pmtu":{}}}"#,
-            method(m),
-            opt(pmtu)
-        ),
-        TraceEvent::Probe {
-            ttl,
-            probe,
-            outcome,
-        } => match outcome {
-            Outcome::Timeout => {
-                format!(r#"{{"event":"probe","ttl":{ttl},"probe":{probe},"timeout":true}}"#)
-            }
-            Outcome::Reply {
-                from,
-                rtt,
-                marker,
-                reached,
-            } => format!(
-                r#"{{"event":"probe","ttl":{ttl},"probe":{probe},"timeout":false,"from":"{from}","rtt_ms":{:.3},"marker":{},"reached":{reached}}}"#,
-                ms(rtt),
-                marker.map_or("null".to_string(), |m| format!("\"{m}\""))
-            ),
-        },
-        TraceEvent::Pmtu { ttl, from, mtu } => {
-            format!(r#"{{"event":"pmtu","ttl":{ttl},"from":"{from}","mtu":{mtu}}}"#)
-        }
-        TraceEvent::HopDone { ttl } => format!(r#"{{"event":"hop_done","ttl":{ttl}}}"#),
-        TraceEvent::Done {
-            reached,
-            hops,
-            pmtu,
-        } => format!(
-            r#"{{"event":"done","reached":{reached},"hops":{hops},"pmtu":{}}}"#,
-            opt(pmtu)
-        ),
-    }
-}
-
-fn opt(v: Option<u16>) -> String {
-    v.map_or("null".to_string(), |m| m.to_string())
-}
-
 #[cfg(test)]
 mod tests {
-    use super::super::job::Marker;
     use super::*;
-    use std::time::Duration;
+    use tun_bridge::control::proto::TraceMethod;
 
     const DST: Ipv4Addr = Ipv4Addr::new(198, 19, 3, 2);
     const R1: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
     const R2: Ipv4Addr = Ipv4Addr::new(198, 19, 1, 2);
 
-    fn reply(from: Ipv4Addr, us: u64, marker: Option<Marker>, reached: bool) -> Outcome {
-        Outcome::Reply {
-            from,
-            rtt: Duration::from_micros(us),
-            marker,
-            reached,
+    /// A probe's outcome: (who, µs, marker, reached); `None`: no answer.
+    type Outcome = Option<(Ipv4Addr, u64, Option<&'static str>, bool)>;
+
+    fn reply(from: Ipv4Addr, us: u64, marker: Option<&'static str>, reached: bool) -> Outcome {
+        Some((from, us, marker, reached))
+    }
+
+    fn probe(ttl: u8, probe: usize, o: Outcome) -> TraceEvent {
+        TraceEvent::Probe {
+            ttl,
+            probe,
+            from: o.map(|r| r.0),
+            rtt_ms: o.map(|r| r.1 as f64 / 1000.0),
+            marker: o.and_then(|r| r.2).map(str::to_string),
+            reached: o.is_some_and(|r| r.3),
         }
     }
 
@@ -227,11 +179,7 @@ mod tests {
         let mut v: Vec<TraceEvent> = outcomes
             .iter()
             .enumerate()
-            .map(|(probe, &outcome)| TraceEvent::Probe {
-                ttl,
-                probe,
-                outcome,
-            })
+            .map(|(i, &o)| probe(ttl, i, o))
             .collect();
         v.push(TraceEvent::HopDone { ttl });
         v
@@ -242,14 +190,18 @@ mod tests {
         events.iter().map(|e| f.event(e)).collect()
     }
 
-    fn sample() -> Vec<TraceEvent> {
-        let mut ev = vec![TraceEvent::Start {
+    fn start(packet_len: usize, pmtu: Option<u16>) -> TraceEvent {
+        TraceEvent::Start {
             dst: DST,
             max_hops: 30,
-            packet_len: 60,
-            method: Method::Udp,
-            pmtu: None,
-        }];
+            packet_len,
+            method: TraceMethod::Udp,
+            pmtu,
+        }
+    }
+
+    fn sample() -> Vec<TraceEvent> {
+        let mut ev = vec![start(60, None)];
         ev.extend(hop(
             1,
             &[
@@ -261,13 +213,13 @@ mod tests {
         ev.extend(hop(
             2,
             &[
-                Outcome::Timeout,
+                None,
                 reply(R2, 1500, None, false),
                 reply(R1, 2000, None, false),
             ],
         ));
-        ev.extend(hop(3, &[Outcome::Timeout; 3]));
-        ev.extend(hop(4, &[reply(DST, 800, Some(Marker::Host), false)]));
+        ev.extend(hop(3, &[None, None, None]));
+        ev.extend(hop(4, &[reply(DST, 800, Some("!H"), false)]));
         ev.push(TraceEvent::Done {
             reached: false,
             hops: 4,
@@ -295,33 +247,15 @@ mod tests {
     #[test]
     fn tracepath_lines_show_pmtu_changes() {
         let ev = vec![
-            TraceEvent::Start {
-                dst: DST,
-                max_hops: 30,
-                packet_len: 1500,
-                method: Method::Udp,
-                pmtu: Some(1500),
-            },
+            start(1500, Some(1500)),
             TraceEvent::Pmtu {
                 ttl: 2,
                 from: R2,
                 mtu: 1400,
             },
-            TraceEvent::Probe {
-                ttl: 2,
-                probe: 0,
-                outcome: reply(R2, 500, None, false),
-            },
-            TraceEvent::Probe {
-                ttl: 3,
-                probe: 0,
-                outcome: Outcome::Timeout,
-            },
-            TraceEvent::Probe {
-                ttl: 4,
-                probe: 0,
-                outcome: reply(DST, 700, None, true),
-            },
+            probe(2, 0, reply(R2, 500, None, false)),
+            probe(3, 0, None),
+            probe(4, 0, reply(DST, 700, None, true)),
             TraceEvent::Done {
                 reached: true,
                 hops: 4,
@@ -339,22 +273,17 @@ mod tests {
     }
 
     #[test]
-    fn json_lines_parse_as_objects() {
-        for line in run(Style::Json, true, &sample()).lines() {
-            assert!(
-                line.starts_with("{\"event\":\"") && line.ends_with('}'),
-                "{line}"
-            );
-            assert_eq!(line.matches('{').count(), line.matches('}').count());
-        }
-        let probe = json(&TraceEvent::Probe {
-            ttl: 4,
-            probe: 0,
-            outcome: reply(DST, 800, Some(Marker::Host), false),
-        });
-        assert_eq!(
-            probe,
-            r#"{"event":"probe","ttl":4,"probe":0,"timeout":false,"from":"198.19.3.2","rtt_ms":0.800,"marker":"!H","reached":false}"#
+    fn json_lines_are_the_wire_events() {
+        let text = run(Style::Json, true, &sample());
+        let back: Vec<TraceEvent> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+            .collect();
+        assert_eq!(back, sample());
+        let line = text.lines().nth(1).unwrap();
+        assert!(
+            line.starts_with(r#"{"event":"probe","ttl":1,"probe":0,"from":"198.18.0.1""#),
+            "{line}"
         );
     }
 }

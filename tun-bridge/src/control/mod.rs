@@ -12,6 +12,7 @@ mod conn;
 mod handlers;
 pub mod path;
 pub mod proto;
+mod proto_trace;
 mod server;
 
 pub use handlers::stats::stats_reply;

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
+pub use super::proto_trace::{TraceEvent, TraceMethod, TraceRequest};
+
 /// The protocol version this build speaks. A request with another `v` gets a `bad_version`
 /// error (and the connection stays open).
 pub const VERSION: u32 = 1;
@@ -35,12 +37,14 @@ pub enum Request {
     /// The packets in and out that match a tcpdump filter, one `packet` reply each, until the
     /// client half-closes or `count`; then `captured` and `end`.
     Capture(CaptureRequest),
+    /// A traceroute from inside the stack, one `trace` reply per event, then `end`.
+    Trace(TraceRequest),
 }
 
 impl Request {
     /// Every request name, for `hello` and error messages.
     pub const NAMES: &'static [&'static str] = &[
-        "hello", "stats", "sockets", "events", "ping", "connect", "capture",
+        "hello", "stats", "sockets", "events", "ping", "connect", "capture", "trace",
     ];
 
     /// Whether the request streams (holds the connection until it ends) rather than getting
@@ -48,7 +52,11 @@ impl Request {
     pub fn is_stream(&self) -> bool {
         matches!(
             self,
-            Request::Events(_) | Request::Ping(_) | Request::Connect(_) | Request::Capture(_)
+            Request::Events(_)
+                | Request::Ping(_)
+                | Request::Connect(_)
+                | Request::Capture(_)
+                | Request::Trace(_)
         )
     }
 }
@@ -178,6 +186,8 @@ pub enum Body {
     Event(Event),
     /// One event of a `ping` job.
     Ping(PingEvent),
+    /// One event of a `trace` job.
+    Trace(TraceEvent),
     /// `connect -l`: listening; a `connected` follows when a peer comes.
     Listening(Listening),
     /// `connect`: the socket is connected; raw bytes (or framed datagrams) follow.

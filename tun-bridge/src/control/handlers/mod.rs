@@ -3,7 +3,7 @@
 //! and one arm in [`dispatch`].
 //!
 //! One-shot requests return a `Body` and the connection goes on; streams (events, ping,
-//! connect, capture) own the connection until they end, then it is closed.
+//! connect, capture, trace) own the connection until they end, then it is closed.
 
 pub(crate) mod capture;
 pub(crate) mod connect;
@@ -12,6 +12,8 @@ pub(crate) mod hello;
 pub(crate) mod ping;
 pub(crate) mod sockets;
 pub(crate) mod stats;
+pub(crate) mod trace;
+pub(crate) mod trace_job;
 
 use super::proto::{Body, Request};
 use super::server::{Conn, Ctx};
@@ -36,6 +38,7 @@ pub(crate) async fn dispatch(ctx: &Rc<Ctx>, conn: Conn, id: u64, req: Request) -
         Request::Ping(r) => ping::run(ctx, conn, id, r).await,
         Request::Connect(r) => connect::run(ctx, conn, id, r).await,
         Request::Capture(r) => capture::run(ctx, conn, id, r).await,
+        Request::Trace(r) => trace::run(ctx, conn, id, r).await,
     }
 }
 

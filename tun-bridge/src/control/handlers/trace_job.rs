@@ -1,6 +1,7 @@
 //! The trace itself: an async function on the stack's loop that sends probes with increasing
-//! TTL and reports what comes back as [`TraceEvent`]s. Nothing here prints; the command
-//! (`ustack trace`) and the control server each format the events their own way.
+//! TTL and reports what comes back as [`TraceEvent`]s. Nothing here prints: the `trace`
+//! handler sends the events to the client (`ustack trace`, attached to a daemon or to its own
+//! stack), which formats them.
 //!
 //! Probes (RFC 1393's predecessor, the classic Van Jacobson traceroute; RFC 792 for the
 //! answers): UDP to an unlikely port (33434 + probe number, the port naming the probe in the
@@ -10,55 +11,17 @@
 //! reply (ICMP) or SYN-ACK / RST (TCP). `pmtu` mode sends UDP probes as large as the path MTU
 //! with DF set and lowers it on each "fragmentation needed" (RFC 1191 §4), like `tracepath`.
 
+use crate::aio::{PingSocket, TcpStream, UdpSocket};
+use crate::control::proto::{TraceEvent, TraceMethod as Method, TraceRequest as TraceOptions};
+use crate::{icmp_error_of, Net};
 use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::num::NonZeroU8;
 use std::time::Duration;
 use tokio::time::{timeout_at, Instant};
-use tun_bridge::aio::{PingSocket, TcpStream, UdpSocket};
-use tun_bridge::{icmp_error_of, Net};
 use ustack::wire::icmp::{types, unreach};
 use ustack::{EchoEvent, IcmpError};
-
-/// Which probes to send.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Method {
-    /// UDP datagrams to high ports (traceroute's default).
-    Udp,
-    /// ICMP echo requests (`-I`).
-    Icmp,
-    /// TCP SYNs to one port (`-T`).
-    Tcp,
-}
-
-impl Method {
-    pub fn name(self) -> &'static str {
-        match self {
-            Method::Udp => "udp",
-            Method::Icmp => "icmp",
-            Method::Tcp => "tcp",
-        }
-    }
-}
-
-/// What to trace and how.
-#[derive(Clone, Debug)]
-pub struct TraceOptions {
-    pub dst: Ipv4Addr,
-    pub method: Method,
-    pub first_ttl: u8,
-    pub max_hops: u8,
-    pub nqueries: usize,
-    pub wait: Duration,
-    /// UDP: the first port (then +1 per probe); TCP: the port.
-    pub port: u16,
-    /// Bytes of each probe, IP header included (UDP and ICMP); in `pmtu` mode the start value
-    /// is the stack's MTU.
-    pub packet_len: usize,
-    /// Discover the path MTU (UDP or ICMP probes with DF).
-    pub pmtu: bool,
-}
 
 /// Why a probe's answer ends the trace without reaching the destination (traceroute's `!`
 /// annotations, from ICMP destination unreachable codes, RFC 792 / RFC 1812 §5.2.7.1).
@@ -102,7 +65,7 @@ impl std::fmt::Display for Marker {
 
 /// What became of one probe.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Outcome {
+enum Outcome {
     /// Someone answered: a router (time exceeded), the destination, or a router refusing.
     Reply {
         from: Ipv4Addr,
@@ -114,36 +77,6 @@ pub enum Outcome {
     },
     /// No answer within the wait.
     Timeout,
-}
-
-/// What the trace reports, in order.
-#[derive(Clone, Debug, PartialEq)]
-pub enum TraceEvent {
-    Start {
-        dst: Ipv4Addr,
-        max_hops: u8,
-        packet_len: usize,
-        method: Method,
-        /// `pmtu` mode: the MTU the trace starts from (the stack's link).
-        pmtu: Option<u16>,
-    },
-    /// Probe `probe` (0-based within its hop) at `ttl`; reported in probe order.
-    Probe {
-        ttl: u8,
-        probe: usize,
-        outcome: Outcome,
-    },
-    /// `from` said "fragmentation needed" with next-hop MTU `mtu`: the probe is sent again
-    /// that small.
-    Pmtu { ttl: u8, from: Ipv4Addr, mtu: u16 },
-    /// Every probe of `ttl` is reported.
-    HopDone { ttl: u8 },
-    Done {
-        reached: bool,
-        /// The last TTL probed.
-        hops: u8,
-        pmtu: Option<u16>,
-    },
 }
 
 /// Smallest probe: IPv4 + UDP headers.
@@ -189,6 +122,10 @@ fn classify(e: &IcmpError, dst: Ipv4Addr) -> (Option<Marker>, bool) {
     (Some(marker), false)
 }
 
+fn wait_of(o: &TraceOptions) -> Duration {
+    Duration::from_millis(o.wait_ms)
+}
+
 fn ttl_of(ttl: u8) -> Option<NonZeroU8> {
     NonZeroU8::new(ttl)
 }
@@ -199,10 +136,10 @@ pub fn validate(o: &TraceOptions) -> io::Result<()> {
     if o.first_ttl == 0 || o.first_ttl > o.max_hops {
         return bad("first TTL (-f) must be 1..=max hops (-m)");
     }
-    if o.nqueries == 0 || o.nqueries > 10 {
+    if o.queries == 0 || o.queries > 10 {
         return bad("queries per hop (-q) must be 1..=10");
     }
-    if o.wait.is_zero() || o.wait > Duration::from_secs(60) {
+    if o.wait_ms == 0 || o.wait_ms > 60_000 {
         return bad("wait (-w) must be more than 0 and at most 60 seconds");
     }
     if o.pmtu && o.method == Method::Tcp {
@@ -266,6 +203,34 @@ pub async fn trace(
     Ok(())
 }
 
+/// The wire form of probe `probe`'s outcome.
+fn probe_event(ttl: u8, probe: usize, outcome: Outcome) -> TraceEvent {
+    match outcome {
+        Outcome::Timeout => TraceEvent::Probe {
+            ttl,
+            probe,
+            from: None,
+            rtt_ms: None,
+            marker: None,
+            reached: false,
+        },
+        Outcome::Reply {
+            from,
+            rtt,
+            marker,
+            reached,
+        } => TraceEvent::Probe {
+            ttl,
+            probe,
+            from: Some(from),
+            // Microsecond resolution, as traceroute prints it.
+            rtt_ms: Some((rtt.as_secs_f64() * 1e6).round() / 1e3),
+            marker: marker.map(|m| m.to_string()),
+            reached,
+        },
+    }
+}
+
 /// Emits, in probe order, every outcome known so far from `next` on; returns the new `next`
 /// and whether one of them ends the trace (`Some(reached)`).
 fn emit_ready(
@@ -284,11 +249,7 @@ fn emit_ready(
                 *end = Some(end.unwrap_or(false) || reached);
             }
         }
-        emit(TraceEvent::Probe {
-            ttl,
-            probe: next,
-            outcome: *outcome,
-        });
+        emit(probe_event(ttl, next, *outcome));
         next += 1;
     }
     next
@@ -365,7 +326,7 @@ impl DatagramProber {
         let data = vec![0x40u8; len.saturating_sub(MIN_PACKET)];
         match &self.sock {
             DatagramSocket::Udp(u) => {
-                let port = o.port.wrapping_add(key);
+                let port = o.port().wrapping_add(key);
                 u.send_to(&data, SocketAddrV4::new(o.dst, port)).await?;
                 Ok(port)
             }
@@ -419,7 +380,7 @@ impl DatagramProber {
         emit: &mut impl FnMut(TraceEvent),
     ) -> io::Result<Option<bool>> {
         self.set_ttl(ttl)?;
-        let n = o.nqueries;
+        let n = o.queries;
         let mut slots: HashMap<u16, (usize, Instant)> = HashMap::new();
         for i in 0..n {
             let key = self.send(o, o.packet_len).await?;
@@ -427,7 +388,7 @@ impl DatagramProber {
         }
         let mut results: Vec<Option<Outcome>> = vec![None; n];
         let (mut next, mut end) = (0, None);
-        let mut deadline = Instant::now() + o.wait;
+        let mut deadline = Instant::now() + wait_of(o);
         let mut resends = 0;
         while next < n {
             let Some(answer) = self.recv(o, deadline).await? else {
@@ -475,7 +436,7 @@ impl DatagramProber {
                 // Send this probe again at the current size, with a fresh wait.
                 let key = self.send(o, o.packet_len).await?;
                 slots.insert(key, (i, Instant::now()));
-                deadline = Instant::now() + o.wait;
+                deadline = Instant::now() + wait_of(o);
                 continue;
             }
             results[i] = Some(Outcome::Reply {
@@ -501,11 +462,11 @@ async fn tcp_hop(
     ttl: u8,
     emit: &mut impl FnMut(TraceEvent),
 ) -> Option<bool> {
-    let remote = SocketAddrV4::new(o.dst, o.port);
-    let probes: Vec<_> = (0..o.nqueries)
-        .map(|_| net.spawn(tcp_probe(net.clone(), remote, ttl, o.wait)))
+    let remote = SocketAddrV4::new(o.dst, o.port());
+    let probes: Vec<_> = (0..o.queries)
+        .map(|_| net.spawn(tcp_probe(net.clone(), remote, ttl, wait_of(o))))
         .collect();
-    let mut results = vec![None; o.nqueries];
+    let mut results = vec![None; o.queries];
     let (mut next, mut end) = (0, None);
     for (i, p) in probes.into_iter().enumerate() {
         results[i] = Some(p.await.unwrap_or(Outcome::Timeout));
@@ -626,17 +587,8 @@ mod tests {
 
     #[test]
     fn bad_options_are_refused() {
-        let ok = TraceOptions {
-            dst: Ipv4Addr::new(198, 19, 3, 2),
-            method: Method::Udp,
-            first_ttl: 1,
-            max_hops: 30,
-            nqueries: 3,
-            wait: Duration::from_secs(5),
-            port: 33434,
-            packet_len: 60,
-            pmtu: false,
-        };
+        let ok = TraceOptions::new(Ipv4Addr::new(198, 19, 3, 2));
+        assert_eq!((ok.port(), ok.queries, ok.wait_ms), (33434, 3, 5000));
         assert!(validate(&ok).is_ok());
         for bad in [
             TraceOptions {
@@ -648,11 +600,15 @@ mod tests {
                 ..ok.clone()
             },
             TraceOptions {
-                nqueries: 0,
+                queries: 0,
                 ..ok.clone()
             },
             TraceOptions {
-                wait: Duration::ZERO,
+                wait_ms: 0,
+                ..ok.clone()
+            },
+            TraceOptions {
+                wait_ms: 60_001,
                 ..ok.clone()
             },
             TraceOptions {
