@@ -10,11 +10,10 @@
 mod common;
 mod tcp_common;
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use tcp_common::*;
 use ustack::tcp::{State, TcpError};
-use ustack::wire::ipv4::Ipv4Repr;
 use ustack::wire::tcp::flags::{ACK, SYN};
 use ustack::{Config, ConfigError, DropReason};
 
@@ -33,25 +32,13 @@ fn icmp_about(
     seq: u32,
     quoted_len: usize,
 ) -> Vec<u8> {
-    let mut quote = vec![0u8; 28];
-    Ipv4Repr {
-        src: US,
-        dst: PEER,
-        protocol: TCP,
-        ttl: 64,
-        ident: 1,
-        dont_fragment: true,
-        more_fragments: false,
-        frag_offset: 0,
-        payload_len: quoted_len - 20,
-    }
-    .emit(&mut quote);
-    quote[20..22].copy_from_slice(&us_port.to_be_bytes());
-    quote[22..24].copy_from_slice(&peer_port.to_be_bytes());
-    quote[24..28].copy_from_slice(&seq.to_be_bytes());
-    let m = next_mtu.to_be_bytes();
-    let msg = common::icmp_msg(icmp_type, code, [0, 0, m[0], m[1]], &quote);
-    common::Ip::new(common::ICMP).src(from).build(&msg)
+    let q = common::QuotedTcp {
+        src: SocketAddrV4::new(US, us_port),
+        dst: SocketAddrV4::new(PEER, peer_port),
+        seq,
+        total_len: quoted_len,
+    };
+    common::icmp_quoting_tcp(from, icmp_type, code, next_mtu, q)
 }
 
 /// Frag-needed from the router about segment `seq` of the passive connection.

@@ -7,9 +7,9 @@
 mod common;
 mod tcp_common;
 
+use std::net::{Ipv4Addr, SocketAddrV4};
 use tcp_common::*;
 use ustack::tcp::{State, TcpError};
-use ustack::wire::ipv4::Ipv4Repr;
 use ustack::Duration;
 
 // ============================================================================================
@@ -18,7 +18,7 @@ use ustack::Duration;
 
 /// An ICMP error from `from` quoting a segment of ours: `US:us_port → PEER:peer_port`, `seq`.
 fn icmp_about(
-    from: std::net::Ipv4Addr,
+    from: Ipv4Addr,
     icmp_type: u8,
     code: u8,
     next_mtu: u16,
@@ -26,28 +26,16 @@ fn icmp_about(
     peer_port: u16,
     seq: u32,
 ) -> Vec<u8> {
-    let mut quote = vec![0u8; 28];
-    Ipv4Repr {
-        src: US,
-        dst: PEER,
-        protocol: TCP,
-        ttl: 64,
-        ident: 1,
-        dont_fragment: true,
-        more_fragments: false,
-        frag_offset: 0,
-        payload_len: 1480,
-    }
-    .emit(&mut quote);
-    quote[20..22].copy_from_slice(&us_port.to_be_bytes());
-    quote[22..24].copy_from_slice(&peer_port.to_be_bytes());
-    quote[24..28].copy_from_slice(&seq.to_be_bytes());
-    let m = next_mtu.to_be_bytes();
-    let msg = common::icmp_msg(icmp_type, code, [0, 0, m[0], m[1]], &quote);
-    common::Ip::new(common::ICMP).src(from).build(&msg)
+    let q = common::QuotedTcp {
+        src: SocketAddrV4::new(US, us_port),
+        dst: SocketAddrV4::new(PEER, peer_port),
+        seq,
+        total_len: 1500,
+    };
+    common::icmp_quoting_tcp(from, icmp_type, code, next_mtu, q)
 }
 
-const ROUTER: std::net::Ipv4Addr = std::net::Ipv4Addr::new(198, 18, 0, 254);
+const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 254);
 
 #[test]
 fn frag_needed_lowers_mss() {

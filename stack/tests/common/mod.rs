@@ -9,9 +9,9 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
-use ustack::wire::ipv4::Ipv4Packet;
+use ustack::wire::ipv4::{Ipv4Packet, Ipv4Repr};
 use ustack::wire::{checksum, icmp, udp};
 use ustack::{Config, Instant, Stack};
 
@@ -26,6 +26,8 @@ pub const T0: Instant = Instant::from_millis(1_000);
 
 /// Protocol numbers.
 pub const ICMP: u8 = 1;
+/// TCP.
+pub const TCP: u8 = 6;
 /// UDP.
 pub const UDP: u8 = 17;
 
@@ -196,6 +198,46 @@ pub fn icmp_msg(icmp_type: u8, code: u8, rest: [u8; 4], body: &[u8]) -> Vec<u8> 
     let mut b = vec![0u8; icmp::HEADER_LEN + body.len()];
     icmp::emit(&mut b, icmp_type, code, rest, body);
     b
+}
+
+/// The TCP segment an ICMP error quotes: its addresses, sequence number, and the IP total length
+/// it had.
+#[derive(Clone, Copy, Debug)]
+pub struct QuotedTcp {
+    pub src: SocketAddrV4,
+    pub dst: SocketAddrV4,
+    pub seq: u32,
+    pub total_len: usize,
+}
+
+/// An ICMP error (`icmp_type`/`code`, next-hop MTU in the second word) from `from`, quoting the
+/// IP header (DF set) and the first 8 bytes of `q`.
+pub fn icmp_quoting_tcp(
+    from: Ipv4Addr,
+    icmp_type: u8,
+    code: u8,
+    next_mtu: u16,
+    q: QuotedTcp,
+) -> Vec<u8> {
+    let mut quote = vec![0u8; 28];
+    Ipv4Repr {
+        src: *q.src.ip(),
+        dst: *q.dst.ip(),
+        protocol: TCP,
+        ttl: 64,
+        ident: 1,
+        dont_fragment: true,
+        more_fragments: false,
+        frag_offset: 0,
+        payload_len: q.total_len - 20,
+    }
+    .emit(&mut quote);
+    quote[20..22].copy_from_slice(&q.src.port().to_be_bytes());
+    quote[22..24].copy_from_slice(&q.dst.port().to_be_bytes());
+    quote[24..28].copy_from_slice(&q.seq.to_be_bytes());
+    let m = next_mtu.to_be_bytes();
+    let msg = icmp_msg(icmp_type, code, [0, 0, m[0], m[1]], &quote);
+    Ip::new(ICMP).src(from).build(&msg)
 }
 
 /// A UDP datagram (header + payload) from `src` to `dst` with a correct checksum.
