@@ -11,7 +11,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::SystemTime;
-use tun_bridge::capture::filter::Filter;
+use ustack::filter::Filter;
 use tun_bridge::capture::format;
 use tun_bridge::pcap::{PcapReader, PcapWriter};
 use tun_bridge::Direction;

@@ -37,6 +37,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod filter;
 mod icmp;
 pub(crate) mod ip;
 mod rand;

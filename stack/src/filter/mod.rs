@@ -4,7 +4,7 @@
 //! [`Filter::parse`] tokenizes ([`lex`]), parses with error positions ([`parse`]) into an AST
 //! ([`ast`]), and [`Filter::matches`] walks the AST once per packet ([`eval`]): cost O(AST),
 //! no allocation. The semantics follow libpcap's compiled BPF, and are checked against it
-//! (`tun-bridge/tests/capture_filter_libpcap.rs`):
+//! (`stack/tests/filter_libpcap.rs`):
 //! - `and` and `or` have the same precedence and associate left to right; `not` binds tighter;
 //! - a bare value after `and`/`or` repeats the previous qualifiers (`host a or b`);
 //! - port checks (and `tcp[..]`, `udp[..]`, `icmp[..]`) only match the first fragment (fragment

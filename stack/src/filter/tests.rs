@@ -1,5 +1,5 @@
 //! Parser and evaluator checks that need no libpcap: error positions, limits, and the shape of
-//! what is parsed (the differential test in tests/capture_filter_libpcap.rs covers semantics).
+//! what is parsed (the differential test in stack/tests/filter_libpcap.rs covers semantics).
 
 use super::ast::{Dir, Node, Protos};
 use super::{Filter, MAX_DEPTH, MAX_EXPR_LEN};

@@ -5,12 +5,12 @@
 //! same for random expressions built from the grammar. Differences ustack keeps on purpose are
 //! listed in docs/CAPTURE-FILTER.md and in `DIFFERENCES` below, and are checked to still hold.
 
-#[path = "capture_filter_libpcap/packets.rs"]
+#[path = "filter_libpcap/packets.rs"]
 mod packets;
 
 use pcap::{BpfProgram, Capture, Linktype};
 use proptest::prelude::*;
-use tun_bridge::capture::filter::Filter;
+use ustack::filter::Filter;
 
 /// DLT_RAW on Linux (the in-memory form of LINKTYPE_RAW 101).
 const DLT_RAW: i32 = 12;

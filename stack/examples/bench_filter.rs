@@ -4,7 +4,7 @@
 
 use std::hint::black_box;
 use std::time::Instant;
-use tun_bridge::capture::Filter;
+use ustack::filter::Filter;
 
 fn packet(proto: u8, sport: u16, dport: u16, len: usize) -> Vec<u8> {
     let mut p = vec![0u8; len.max(40)];

@@ -5,10 +5,10 @@
 //! right side (`2 * 3 ^ 1 + 1` is `2 * (3 ^ (1 + 1))`); this parser does the same.
 
 use super::{PResult, Parser};
-use crate::capture::filter::ast::{Arith, BinOp, Layer, Layers, RelOp};
-use crate::capture::filter::eval::constant;
-use crate::capture::filter::lex::Tok;
-use crate::capture::filter::names;
+use crate::filter::ast::{Arith, BinOp, Layer, Layers, RelOp};
+use crate::filter::eval::constant;
+use crate::filter::lex::Tok;
+use crate::filter::names;
 
 /// Binary operators that have a precedence, lowest first.
 fn precedence(op: &str) -> Option<(u8, BinOp)> {
@@ -88,7 +88,7 @@ impl Parser<'_> {
 
     /// Builds `x op y`, refusing what libpcap refuses at compile time.
     fn combine(&self, at: usize, op: BinOp, x: Arith, y: Arith) -> PResult<Arith> {
-        let err = |m: &str| crate::capture::filter::FilterError::new(at, m);
+        let err = |m: &str| crate::filter::FilterError::new(at, m);
         match op {
             BinOp::Div if constant(&y) == Some(0) => return Err(err("division by zero")),
             BinOp::Mod if constant(&y) == Some(0) => return Err(err("modulus by zero")),

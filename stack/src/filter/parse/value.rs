@@ -3,9 +3,9 @@
 //! refused, port names looked up with their protocols).
 
 use super::{Kind, PResult, Parser, ProtoQual, Qual};
-use crate::capture::filter::ast::{Arith, Dir, Layers, Node, Protos, RelOp};
-use crate::capture::filter::lex::Tok;
-use crate::capture::filter::names;
+use crate::filter::ast::{Arith, Dir, Layers, Node, Protos, RelOp};
+use crate::filter::lex::Tok;
+use crate::filter::names;
 
 /// `greater N` (`len >= N`) or `less N` (`len <= N`).
 pub(super) fn length_at_least(greater: bool, n: u32) -> Node {
@@ -130,7 +130,7 @@ impl Parser<'_> {
             (mask, String::new())
         };
         if addr & !mask != 0 {
-            return Err(crate::capture::filter::FilterError::new(
+            return Err(crate::filter::FilterError::new(
                 at,
                 format!("non-network bits set in \"{shown}\""),
             ));
