@@ -2,6 +2,11 @@
 //! bench_filter`. Prints ns per evaluation for a few expressions over a mix of TCP, UDP and ICMP
 //! packets (figures go to BENCHMARKS.md with this command, never into tests).
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a benchmark reads the clock to time itself; the library never does"
+)]
+
 use std::hint::black_box;
 use std::time::Instant;
 use ustack::filter::Filter;

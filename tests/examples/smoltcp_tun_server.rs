@@ -95,7 +95,7 @@ struct Server {
 
 impl Server {
     fn new(args: Args) -> Server {
-        let cycle = ustack_tests::bench::chargen_cycle();
+        let cycle = ustack_apps::services::classic::chargen_cycle();
         Server {
             doubled: [cycle.as_slice(), cycle.as_slice()].concat(),
             cycle_len: cycle.len(),

@@ -9,22 +9,6 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-/// Characters per chargen line, CRLF not counted (RFC 864).
-pub const CHARGEN_LINE: usize = 72;
-
-/// One full cycle of the chargen stream (the same as `ustack up` sends): 95 lines of 72
-/// printable ASCII characters (32..=126), line `i` starting at the `i`th character, each followed
-/// by CRLF. The stream repeats it.
-pub fn chargen_cycle() -> Vec<u8> {
-    let chars: Vec<u8> = (b' '..=b'~').collect();
-    let mut out = Vec::with_capacity(chars.len() * (CHARGEN_LINE + 2));
-    for start in 0..chars.len() {
-        out.extend((0..CHARGEN_LINE).map(|k| chars[(start + k) % chars.len()]));
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
-
 /// The median of `values` (the mean of the two middle ones for an even count); None if empty.
 pub fn median(values: &[f64]) -> Option<f64> {
     let mut v = values.to_vec();
@@ -254,18 +238,6 @@ mod tests {
             metric: Metric::new(key, format!("{key}, units"), better),
             value,
         }
-    }
-
-    #[test]
-    fn chargen_cycle_is_rfc_864_lines() {
-        let c = chargen_cycle();
-        assert_eq!(c.len(), 95 * 74);
-        assert_eq!(
-            &c[..74],
-            &b" !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefg\r\n"[..]
-        );
-        assert_eq!(c[74], b'!');
-        assert_eq!(c[94 * 74], b'~');
     }
 
     #[test]

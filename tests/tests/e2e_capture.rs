@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use tun_bridge::pcap::read_packets;
+use ustack_apps::daemon::pcap::read_packets;
 use ustack_tests::control::RawControl;
 use ustack_tests::e2e::{
     curl, kernel_tcpdump, pseudo_random, run_in, ustack_bin, wait_stderr, Scratch, Up, STACK_ADDR,

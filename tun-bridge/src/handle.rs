@@ -54,6 +54,12 @@ impl Net {
         self.handle.clone()
     }
 
+    /// The stack's clock as of the loop's last clock read (the `Instant` it passes to the
+    /// stack), e.g. to age what a task sampled from it.
+    pub fn now(&self) -> ustack::Instant {
+        self.core.now()
+    }
+
     /// Whether the loop has stopped (sockets then fail with `BrokenPipe`).
     pub fn is_stopped(&self) -> bool {
         self.core.stopped()

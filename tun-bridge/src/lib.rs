@@ -5,12 +5,12 @@
 //! [`runtime`]). Apps are tasks on that thread using the async sockets in [`aio`]
 //! (tokio-compatible: `AsyncRead`/`AsyncWrite`), or other threads using the blocking handles in
 //! [`blocking`]; both wait on per-socket wakeups. Packet taps ([`tap`]) see every packet in and
-//! out; [`fault`] injects loss, reordering and duplication.
+//! out; [`fault`] injects loss, reordering and duplication. The runtime knows no tool: the
+//! workbench (`ustack-apps`: its daemon, services and tools) installs what it needs — a capture
+//! hub, a pcap writer — through taps and tasks.
 
 pub mod aio;
 pub mod blocking;
-pub mod capture;
-pub mod control;
 mod core;
 pub mod entropy;
 mod errors;
@@ -18,7 +18,6 @@ pub mod fault;
 mod handle;
 pub mod host;
 mod ops;
-pub mod pcap;
 pub mod runtime;
 pub mod tap;
 pub mod tun;
@@ -28,4 +27,4 @@ pub use errors::{icmp_error_of, io_error};
 pub use fault::{FaultConfig, FaultInjector};
 pub use handle::{Handle, Net};
 pub use runtime::{Bridge, BridgeConfig};
-pub use tap::{Direction, LogTap, PcapTap, Tap};
+pub use tap::{Direction, LogTap, Tap};

@@ -63,8 +63,6 @@ impl Default for BridgeConfig {
 #[derive(Debug)]
 pub struct Bridge {
     handle: Handle,
-    /// Every packet in and out, for capture clients (idle: one atomic load per packet).
-    capture: crate::capture::CaptureHub,
     thread: Option<JoinHandle<io::Result<()>>>,
     tun_name: String,
 }
@@ -80,9 +78,7 @@ struct Io {
 
 impl Bridge {
     /// Opens the TUN, configures the host side, and starts the loop thread.
-    pub fn start(config: BridgeConfig, mut taps: Vec<Box<dyn Tap>>) -> io::Result<Bridge> {
-        let capture = crate::capture::CaptureHub::new();
-        taps.push(capture.tap());
+    pub fn start(config: BridgeConfig, taps: Vec<Box<dyn Tap>>) -> io::Result<Bridge> {
         let stack = Stack::new(config.stack.clone(), Instant::ZERO)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         let tun = Tun::open(&config.tun_name)?;
@@ -124,15 +120,9 @@ impl Bridge {
         }
         Ok(Bridge {
             handle,
-            capture,
             thread: Some(thread),
             tun_name,
         })
-    }
-
-    /// The capture hub that sees every packet in and out (subscribe to capture).
-    pub fn capture_hub(&self) -> &crate::capture::CaptureHub {
-        &self.capture
     }
 
     /// The TUN device's name.

@@ -1,10 +1,8 @@
 //! Packet taps: every packet the bridge reads from or writes to the TUN is shown to each tap —
-//! a pcap file for Wireshark/tcpdump, or a one-line-per-packet log in tcpdump style.
+//! a one-line-per-packet log in tcpdump style ([`LogTap`]) here; the workbench adds its own
+//! (the pcap file writer, the capture hub) through the same trait.
 
-use crate::pcap::PcapWriter;
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
-use std::path::Path;
+use std::io::{self, Write};
 use std::time::SystemTime;
 use ustack::wire::PacketSummary;
 
@@ -27,46 +25,6 @@ pub trait Tap: Send {
     /// (an idle capture hub says no).
     fn wants_packets(&self) -> bool {
         true
-    }
-}
-
-/// Writes every packet to a pcap file (LINKTYPE_RAW).
-#[derive(Debug)]
-pub struct PcapTap {
-    writer: PcapWriter<BufWriter<File>>,
-    failed: bool,
-}
-
-impl PcapTap {
-    /// Creates (truncates) `path`.
-    pub fn create(path: &Path) -> io::Result<PcapTap> {
-        let writer = PcapWriter::create(path).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("creating pcap file {}: {e}", path.display()),
-            )
-        })?;
-        Ok(PcapTap {
-            writer,
-            failed: false,
-        })
-    }
-}
-
-impl Tap for PcapTap {
-    fn packet(&mut self, _dir: Direction, ts: SystemTime, bytes: &[u8]) {
-        if self.failed {
-            return;
-        }
-        if let Err(e) = self.writer.write_packet(ts, bytes) {
-            log::warn!("pcap writing stopped: {e}");
-            self.failed = true;
-        }
-    }
-    fn flush(&mut self) {
-        if !self.failed {
-            let _ = self.writer.flush();
-        }
     }
 }
 

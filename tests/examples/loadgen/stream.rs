@@ -6,7 +6,8 @@ use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
-use ustack_tests::bench::{chargen_cycle, percentile, Better, Metric};
+use ustack_apps::services::classic::chargen_cycle;
+use ustack_tests::bench::{percentile, Better, Metric};
 
 /// Bytes per read or write call of the bulk modes.
 const CHUNK: usize = 256 << 10;

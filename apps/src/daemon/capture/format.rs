@@ -1,0 +1,284 @@
+//! The lines a capture prints: tcpdump's `-n` one-liner (the stack's [`PacketSummary`]) behind a
+//! `HH:MM:SS.uuuuuu` timestamp and an `in`/`out` marker; with `-v` the IPv4 header fields
+//! (tos, ttl, id, offset, flags, proto, length, header checksum) and, for TCP, the options and
+//! the checksum, as `tcpdump -v` shows them; and a JSON object per packet for `--json`.
+
+use std::fmt::Write;
+use std::net::Ipv4Addr;
+use std::time::{SystemTime, UNIX_EPOCH};
+use tun_bridge::tap::{time_of_day, Direction};
+use ustack::wire::checksum;
+use ustack::wire::PacketSummary;
+
+fn arrow(dir: Option<Direction>) -> &'static str {
+    match dir {
+        Some(Direction::In) => "in  ",
+        Some(Direction::Out) => "out ",
+        None => "",
+    }
+}
+
+/// One packet as a line (two with `verbose`, like tcpdump -v), without the newline.
+pub fn line(ts: SystemTime, dir: Option<Direction>, bytes: &[u8], verbose: bool) -> String {
+    let summary = PacketSummary(bytes).to_string();
+    let mut out = format!("{} {}", time_of_day(ts), arrow(dir));
+    match verbose.then(|| ip_details(bytes)).flatten() {
+        Some(details) => {
+            let rest = summary.strip_prefix("IP ").unwrap_or(&summary);
+            let rest = match udp_sum(bytes) {
+                Some(note) => rest.replacen(": UDP", &format!(": {note} UDP"), 1),
+                None => rest.to_string(),
+            };
+            let _ = write!(out, "IP ({details})\n    {rest}{}", tcp_details(bytes));
+        }
+        None => out.push_str(&summary),
+    }
+    out
+}
+
+/// tcpdump -v's IPv4 header line: `tos 0x0, ttl 64, id 1, offset 0, flags [DF], proto TCP (6),
+/// length 60` (and `bad cksum` when the header checksum is wrong).
+fn ip_details(b: &[u8]) -> Option<String> {
+    if b.len() < 20 || b[0] >> 4 != 4 {
+        return None;
+    }
+    let hlen = usize::from(b[0] & 0x0f) * 4;
+    let frag = u16::from_be_bytes([b[6], b[7]]);
+    let flags = match (frag & 0x4000 != 0, frag & 0x2000 != 0) {
+        (true, true) => "DF+",
+        (true, false) => "DF",
+        (false, true) => "+",
+        (false, false) => "none",
+    };
+    let proto = match b[9] {
+        1 => "ICMP",
+        6 => "TCP",
+        17 => "UDP",
+        132 => "SCTP",
+        _ => "unknown",
+    };
+    let mut s = format!(
+        "tos 0x{:x}, ttl {}, id {}, offset {}, flags [{flags}], proto {proto} ({}), length {}",
+        b[1],
+        b[8],
+        u16::from_be_bytes([b[4], b[5]]),
+        usize::from(frag & 0x1fff) * 8,
+        b[9],
+        u16::from_be_bytes([b[2], b[3]]),
+    );
+    if hlen >= 20 && b.len() >= hlen {
+        if hlen > 20 {
+            let _ = write!(s, ", options ({} bytes)", hlen - 20);
+        }
+        if checksum::internet(&b[..hlen]) != 0 {
+            let _ = write!(s, ", bad cksum {:x}", u16::from_be_bytes([b[10], b[11]]));
+        }
+    }
+    Some(s)
+}
+
+/// tcpdump -v's UDP checksum note for a whole, unfragmented datagram: `[udp sum ok]`,
+/// `[bad udp cksum 0x1234 -> 0x5678!]`, or `[no cksum]` for 0 (RFC 768: none computed).
+fn udp_sum(b: &[u8]) -> Option<String> {
+    let hlen = usize::from(b[0] & 0x0f) * 4;
+    let frag = u16::from_be_bytes([b[6], b[7]]);
+    let total = usize::from(u16::from_be_bytes([b[2], b[3]]));
+    if b[9] != 17 || frag & 0x3fff != 0 || hlen < 20 || b.len() < total || total < hlen + 8 {
+        return None;
+    }
+    let dgram = &b[hlen..total];
+    let sum = u16::from_be_bytes([dgram[6], dgram[7]]);
+    if sum == 0 {
+        return Some("[no cksum]".into());
+    }
+    let src = Ipv4Addr::new(b[12], b[13], b[14], b[15]);
+    let dst = Ipv4Addr::new(b[16], b[17], b[18], b[19]);
+    if checksum::pseudo(src, dst, 17, dgram) == 0 {
+        return Some("[udp sum ok]".into());
+    }
+    let mut zeroed = dgram.to_vec();
+    zeroed[6..8].fill(0);
+    let want = checksum::pseudo(src, dst, 17, &zeroed);
+    Some(format!("[bad udp cksum 0x{sum:04x} -> 0x{want:04x}!]"))
+}
+
+/// `, cksum 0x1234 (correct), options [mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7]` for a
+/// whole, first-fragment TCP segment; empty otherwise.
+fn tcp_details(b: &[u8]) -> String {
+    let hlen = usize::from(b[0] & 0x0f) * 4;
+    let frag = u16::from_be_bytes([b[6], b[7]]);
+    let total = usize::from(u16::from_be_bytes([b[2], b[3]]));
+    if b[9] != 6 || frag & 0x3fff != 0 || hlen < 20 || b.len() < total || total < hlen + 20 {
+        return String::new();
+    }
+    let seg = &b[hlen..total];
+    let src = Ipv4Addr::new(b[12], b[13], b[14], b[15]);
+    let dst = Ipv4Addr::new(b[16], b[17], b[18], b[19]);
+    let sum = u16::from_be_bytes([seg[16], seg[17]]);
+    let ok = checksum::pseudo(src, dst, 6, seg) == 0;
+    let mut s = format!(
+        ", cksum 0x{sum:04x} ({})",
+        if ok { "correct" } else { "incorrect" }
+    );
+    let off = (usize::from(seg[12] >> 4) * 4).clamp(20, seg.len());
+    let opts = tcp_options(&seg[20..off]);
+    if !opts.is_empty() {
+        let _ = write!(s, ", options [{}]", opts.join(","));
+    }
+    s
+}
+
+fn tcp_options(mut o: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    while let Some(&kind) = o.first() {
+        match kind {
+            0 => {
+                out.push("eol".into());
+                break;
+            }
+            1 => {
+                out.push("nop".into());
+                o = &o[1..];
+                continue;
+            }
+            _ => {}
+        }
+        let len = usize::from(*o.get(1).unwrap_or(&0));
+        if len < 2 || len > o.len() {
+            out.push(format!("bad opt {kind}"));
+            break;
+        }
+        let v = &o[2..len];
+        let be = |i: usize| u32::from_be_bytes([v[i], v[i + 1], v[i + 2], v[i + 3]]);
+        out.push(match (kind, v.len()) {
+            (2, 2) => format!("mss {}", u16::from_be_bytes([v[0], v[1]])),
+            (3, 1) => format!("wscale {}", v[0]),
+            (4, 0) => "sackOK".into(),
+            (5, n) if n % 8 == 0 => {
+                let blocks: Vec<String> = (0..n / 8)
+                    .map(|i| format!("{{{}:{}}}", be(i * 8), be(i * 8 + 4)))
+                    .collect();
+                format!("sack {} {}", n / 8, blocks.join(""))
+            }
+            (8, 8) => format!("TS val {} ecr {}", be(0), be(4)),
+            _ => format!("unknown-{kind}"),
+        });
+        o = &o[len..];
+    }
+    out
+}
+
+/// One packet as a JSON object: time (seconds since the epoch), direction, length, the summary
+/// line and the bytes in hex.
+pub fn json(ts: SystemTime, dir: Option<Direction>, bytes: &[u8]) -> String {
+    let t = ts.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let dir = match dir {
+        Some(Direction::In) => "\"in\"",
+        Some(Direction::Out) => "\"out\"",
+        None => "null",
+    };
+    let summary = PacketSummary(bytes).to_string();
+    let mut hex = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(hex, "{b:02x}");
+    }
+    format!(
+        "{{\"time\":{}.{:06},\"dir\":{dir},\"len\":{},\"summary\":{},\"hex\":\"{hex}\"}}",
+        t.as_secs(),
+        t.subsec_micros(),
+        bytes.len(),
+        serde_json::Value::String(summary)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn syn() -> Vec<u8> {
+        let mut t = vec![0u8; 40];
+        t[0..2].copy_from_slice(&47930u16.to_be_bytes());
+        t[2..4].copy_from_slice(&80u16.to_be_bytes());
+        t[4..8].copy_from_slice(&1000u32.to_be_bytes());
+        t[12] = 0xa0;
+        t[13] = 0x02;
+        t[14..16].copy_from_slice(&64240u16.to_be_bytes());
+        t[20..40].copy_from_slice(&[
+            2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7,
+        ]);
+        let mut p = vec![
+            0x45, 0, 0, 60, 0, 7, 0x40, 0, 64, 6, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2,
+        ];
+        let c = checksum::internet(&p);
+        p[10..12].copy_from_slice(&c.to_be_bytes());
+        let c = checksum::pseudo(
+            Ipv4Addr::new(198, 18, 0, 1),
+            Ipv4Addr::new(198, 18, 0, 2),
+            6,
+            &t,
+        );
+        t[16..18].copy_from_slice(&c.to_be_bytes());
+        p.extend_from_slice(&t);
+        p
+    }
+
+    #[test]
+    fn plain_and_verbose_lines() {
+        let ts = UNIX_EPOCH + Duration::from_micros(3_723_000_042);
+        assert_eq!(
+            line(ts, Some(Direction::In), &syn(), false),
+            "01:02:03.000042 in  IP 198.18.0.1.47930 > 198.18.0.2.80: Flags [S], seq 1000, win 64240, length 0"
+        );
+        let v = line(ts, None, &syn(), true);
+        assert!(
+            v.starts_with("01:02:03.000042 IP (tos 0x0, ttl 64, id 7, offset 0, flags [DF], proto TCP (6), length 60)\n    198.18.0.1.47930 > 198.18.0.2.80: Flags [S]"),
+            "{v}"
+        );
+        assert!(
+            v.ends_with("(correct), options [mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7]"),
+            "{v}"
+        );
+        let mut bad = syn();
+        bad[10] ^= 1;
+        bad[37] ^= 1;
+        let v = line(ts, None, &bad, true);
+        assert!(v.contains("bad cksum") && v.contains("(incorrect)"), "{v}");
+    }
+
+    #[test]
+    fn udp_checksum_note() {
+        let src = Ipv4Addr::new(198, 18, 0, 1);
+        let dst = Ipv4Addr::new(198, 18, 0, 2);
+        let mut u = vec![0x14, 0xe9, 0, 7, 0, 10, 0, 0, b'h', b'i'];
+        let c = checksum::pseudo(src, dst, 17, &u);
+        u[6..8].copy_from_slice(&c.to_be_bytes());
+        let mut p = vec![
+            0x45, 0, 0, 30, 0, 1, 0, 0, 64, 17, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2,
+        ];
+        let c = checksum::internet(&p);
+        p[10..12].copy_from_slice(&c.to_be_bytes());
+        p.extend_from_slice(&u);
+        let v = line(UNIX_EPOCH, None, &p, true);
+        assert!(
+            v.ends_with("198.18.0.1.5353 > 198.18.0.2.7: [udp sum ok] UDP, length 2"),
+            "{v}"
+        );
+        p[27] ^= 0xff;
+        let v = line(UNIX_EPOCH, None, &p, true);
+        assert!(v.contains("[bad udp cksum"), "{v}");
+    }
+
+    #[test]
+    fn json_object() {
+        let ts = UNIX_EPOCH + Duration::from_micros(1_500_000);
+        let j = json(ts, Some(Direction::Out), &[0x45, 0]);
+        assert!(
+            j.starts_with(
+                "{\"time\":1.500000,\"dir\":\"out\",\"len\":2,\"summary\":\"IP [malformed"
+            ),
+            "{j}"
+        );
+        assert!(j.ends_with("\"hex\":\"4500\"}"), "{j}");
+    }
+}

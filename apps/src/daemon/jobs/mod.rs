@@ -1,0 +1,5 @@
+//! The engines behind the longer requests, written once and run either in the daemon (a
+//! control request) or on the stack a tool brought up itself: the traceroute job ([`trace`]).
+//! The ping and connect jobs are small enough to live in their request modules.
+
+pub mod trace;

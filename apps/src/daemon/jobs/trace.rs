@@ -1,0 +1,631 @@
+//! The trace itself: an async function on the stack's loop that sends probes with increasing
+//! TTL and reports what comes back as [`TraceEvent`]s. Nothing here prints: the `trace`
+//! handler sends the events to the client (`ustack trace`, attached to a daemon or to its own
+//! stack), which formats them.
+//!
+//! Probes (RFC 1393's predecessor, the classic Van Jacobson traceroute; RFC 792 for the
+//! answers): UDP to an unlikely port (33434 + probe number, the port naming the probe in the
+//! quote of the answer), ICMP echo requests (the sequence number naming the probe), or TCP SYNs
+//! (one connection per probe, its SYN sent with the TTL). Routers where the TTL runs out answer
+//! with time exceeded (RFC 1812 §5.3.1); the destination with port unreachable (UDP), an echo
+//! reply (ICMP) or SYN-ACK / RST (TCP). `pmtu` mode sends UDP probes as large as the path MTU
+//! with DF set and lowers it on each "fragmentation needed" (RFC 1191 §4), like `tracepath`.
+
+use crate::daemon::proto::{TraceEvent, TraceMethod as Method, TraceRequest as TraceOptions};
+use std::collections::HashMap;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::num::NonZeroU8;
+use std::time::Duration;
+use tokio::time::{timeout_at, Instant};
+use tun_bridge::aio::{PingSocket, TcpStream, UdpSocket};
+use tun_bridge::{icmp_error_of, Net};
+use ustack::wire::icmp::{types, unreach};
+use ustack::{EchoEvent, IcmpError};
+
+/// Why a probe's answer ends the trace without reaching the destination (traceroute's `!`
+/// annotations, from ICMP destination unreachable codes, RFC 792 / RFC 1812 §5.2.7.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Marker {
+    /// `!N`: network unreachable (codes 0, 6, 11).
+    Net,
+    /// `!H`: host unreachable (codes 1, 7, 8, 12).
+    Host,
+    /// `!P`: protocol unreachable (2).
+    Protocol,
+    /// `!F-<mtu>`: fragmentation needed and DF set (4), outside `pmtu` mode.
+    Frag(u16),
+    /// `!S`: source route failed (5).
+    SourceRoute,
+    /// `!X`: communication administratively prohibited (9, 10, 13).
+    Prohibited,
+    /// `!V`: host precedence violation (14).
+    Precedence,
+    /// `!C`: precedence cutoff (15).
+    Cutoff,
+    /// `!<code>`: any other code.
+    Other(u8),
+}
+
+impl std::fmt::Display for Marker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Marker::Net => f.write_str("!N"),
+            Marker::Host => f.write_str("!H"),
+            Marker::Protocol => f.write_str("!P"),
+            Marker::Frag(m) => write!(f, "!F-{m}"),
+            Marker::SourceRoute => f.write_str("!S"),
+            Marker::Prohibited => f.write_str("!X"),
+            Marker::Precedence => f.write_str("!V"),
+            Marker::Cutoff => f.write_str("!C"),
+            Marker::Other(c) => write!(f, "!{c}"),
+        }
+    }
+}
+
+/// What became of one probe.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Outcome {
+    /// Someone answered: a router (time exceeded), the destination, or a router refusing.
+    Reply {
+        from: Ipv4Addr,
+        rtt: Duration,
+        /// The answer says the destination cannot be reached.
+        marker: Option<Marker>,
+        /// The destination itself answered.
+        reached: bool,
+    },
+    /// No answer within the wait.
+    Timeout,
+}
+
+/// Smallest probe: IPv4 + UDP headers.
+const MIN_PACKET: usize = 28;
+
+/// Most probes one hop resends after "fragmentation needed" (each lowers the size or repeats
+/// it): a path cannot keep a hop going forever.
+const MAX_RESENDS: usize = 16;
+
+/// RFC 1191 §7, table 7-1: a router that sends fragmentation needed without a next-hop MTU
+/// (older than RFC 1191) is taken to mean the plateau below the size that did not fit.
+fn plateau_below(len: usize) -> u16 {
+    const PLATEAUS: [u16; 10] = [32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68];
+    PLATEAUS
+        .into_iter()
+        .find(|&p| usize::from(p) < len)
+        .unwrap_or(68)
+}
+
+/// How an ICMP error about probe answers: a hop, the destination, or a refusal.
+fn classify(e: &IcmpError, dst: Ipv4Addr) -> (Option<Marker>, bool) {
+    if e.icmp_type == types::TIME_EXCEEDED {
+        return (None, false);
+    }
+    if e.icmp_type != types::DEST_UNREACHABLE {
+        return (Some(Marker::Other(e.icmp_type)), false);
+    }
+    let marker = match e.code {
+        // Port unreachable ends a UDP trace: the datagram reached a host that has no such port.
+        unreach::PORT => return (None, true),
+        // Protocol unreachable from the destination itself also means it was reached.
+        unreach::PROTOCOL if e.from == dst => return (None, true),
+        unreach::NET | 6 | 11 => Marker::Net,
+        unreach::HOST | 7 | 8 | 12 => Marker::Host,
+        unreach::PROTOCOL => Marker::Protocol,
+        unreach::FRAG_NEEDED => Marker::Frag(e.next_hop_mtu),
+        5 => Marker::SourceRoute,
+        9 | 10 | 13 => Marker::Prohibited,
+        14 => Marker::Precedence,
+        15 => Marker::Cutoff,
+        c => Marker::Other(c),
+    };
+    (Some(marker), false)
+}
+
+fn wait_of(o: &TraceOptions) -> Duration {
+    Duration::from_millis(o.wait_ms)
+}
+
+fn ttl_of(ttl: u8) -> Option<NonZeroU8> {
+    NonZeroU8::new(ttl)
+}
+
+/// Checks the options before anything is sent.
+pub fn validate(o: &TraceOptions) -> io::Result<()> {
+    let bad = |m: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, m.to_string()));
+    if o.first_ttl == 0 || o.first_ttl > o.max_hops {
+        return bad("first TTL (-f) must be 1..=max hops (-m)");
+    }
+    if o.queries == 0 || o.queries > 10 {
+        return bad("queries per hop (-q) must be 1..=10");
+    }
+    if o.wait_ms == 0 || o.wait_ms > 60_000 {
+        return bad("wait (-w) must be more than 0 and at most 60 seconds");
+    }
+    if o.pmtu && o.method == Method::Tcp {
+        return bad("--pmtu works with UDP or ICMP probes, not -T");
+    }
+    if o.dst.is_unspecified() || o.dst.is_broadcast() || o.dst.is_multicast() {
+        return bad("the destination must be a unicast address");
+    }
+    if o.packet_len < MIN_PACKET || o.packet_len > 65535 {
+        return bad("packet length must be 28..=65535");
+    }
+    Ok(())
+}
+
+/// Runs the trace on the loop of `net`, reporting each event to `emit` as it happens.
+pub async fn trace(
+    net: &Net,
+    mut o: TraceOptions,
+    mut emit: impl FnMut(TraceEvent),
+) -> io::Result<()> {
+    validate(&o)?;
+    let (mtu, us) = net.with_stack(|s| (s.config().mtu, s.config().addr));
+    if o.dst == us {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{us} is the stack itself: there is no path to trace"),
+        ));
+    }
+    if o.pmtu {
+        o.packet_len = usize::from(mtu);
+    }
+    emit(TraceEvent::Start {
+        dst: o.dst,
+        max_hops: o.max_hops,
+        packet_len: o.packet_len,
+        method: o.method,
+        pmtu: o.pmtu.then_some(mtu),
+    });
+    let mut prober = Prober::open(net, &o)?;
+    let mut reached = false;
+    let mut last = o.first_ttl;
+    for ttl in o.first_ttl..=o.max_hops {
+        last = ttl;
+        let end = match &mut prober {
+            Prober::Datagram(d) => d.hop(&mut o, ttl, &mut emit).await?,
+            Prober::Tcp => tcp_hop(net, &o, ttl, &mut emit).await,
+        };
+        emit(TraceEvent::HopDone { ttl });
+        if let Some(r) = end {
+            reached = r;
+            break;
+        }
+    }
+    emit(TraceEvent::Done {
+        reached,
+        hops: last,
+        pmtu: o
+            .pmtu
+            .then(|| o.packet_len.min(usize::from(u16::MAX)) as u16),
+    });
+    Ok(())
+}
+
+/// The wire form of probe `probe`'s outcome.
+fn probe_event(ttl: u8, probe: usize, outcome: Outcome) -> TraceEvent {
+    match outcome {
+        Outcome::Timeout => TraceEvent::Probe {
+            ttl,
+            probe,
+            from: None,
+            rtt_ms: None,
+            marker: None,
+            reached: false,
+        },
+        Outcome::Reply {
+            from,
+            rtt,
+            marker,
+            reached,
+        } => TraceEvent::Probe {
+            ttl,
+            probe,
+            from: Some(from),
+            // Microsecond resolution, as traceroute prints it.
+            rtt_ms: Some((rtt.as_secs_f64() * 1e6).round() / 1e3),
+            marker: marker.map(|m| m.to_string()),
+            reached,
+        },
+    }
+}
+
+/// Emits, in probe order, every outcome known so far from `next` on; returns the new `next`
+/// and whether one of them ends the trace (`Some(reached)`).
+fn emit_ready(
+    ttl: u8,
+    results: &[Option<Outcome>],
+    mut next: usize,
+    end: &mut Option<bool>,
+    emit: &mut impl FnMut(TraceEvent),
+) -> usize {
+    while let Some(Some(outcome)) = results.get(next) {
+        if let Outcome::Reply {
+            marker, reached, ..
+        } = *outcome
+        {
+            if reached || marker.is_some() {
+                *end = Some(end.unwrap_or(false) || reached);
+            }
+        }
+        emit(probe_event(ttl, next, *outcome));
+        next += 1;
+    }
+    next
+}
+
+enum Prober {
+    Datagram(DatagramProber),
+    Tcp,
+}
+
+impl Prober {
+    fn open(net: &Net, o: &TraceOptions) -> io::Result<Prober> {
+        Ok(match o.method {
+            Method::Tcp => Prober::Tcp,
+            Method::Udp | Method::Icmp => Prober::Datagram(DatagramProber::open(net, o)?),
+        })
+    }
+}
+
+/// UDP or ICMP probes: one socket, every probe of a hop out at once, answers matched by the
+/// quoted destination port (UDP) or sequence number (ICMP).
+struct DatagramProber {
+    sock: DatagramSocket,
+    /// Probe number: the UDP port offset or the echo sequence number.
+    seq: u16,
+    buf: Vec<u8>,
+}
+
+enum DatagramSocket {
+    Udp(UdpSocket),
+    Icmp(PingSocket),
+}
+
+/// One answer on the datagram socket: the probe key it quotes and what it says.
+enum Answer {
+    Icmp(u16, IcmpError),
+    /// The destination answered a probe directly (UDP data, echo reply).
+    Direct(Option<u16>, Ipv4Addr),
+}
+
+impl DatagramProber {
+    fn open(net: &Net, o: &TraceOptions) -> io::Result<DatagramProber> {
+        let sock = match o.method {
+            Method::Icmp => {
+                let p = PingSocket::open(net, None)?;
+                p.set_dont_fragment(o.pmtu)?;
+                DatagramSocket::Icmp(p)
+            }
+            _ => {
+                let u = UdpSocket::bind(net, 0)?;
+                u.set_recv_errors(true)?;
+                u.set_dont_fragment(o.pmtu)?;
+                DatagramSocket::Udp(u)
+            }
+        };
+        Ok(DatagramProber {
+            sock,
+            seq: 0,
+            buf: vec![0u8; 2048],
+        })
+    }
+
+    fn set_ttl(&self, ttl: u8) -> io::Result<()> {
+        match &self.sock {
+            DatagramSocket::Udp(u) => u.set_ttl(ttl_of(ttl)),
+            DatagramSocket::Icmp(p) => p.set_ttl(ttl_of(ttl)),
+        }
+    }
+
+    /// Sends the next probe of `len` bytes; returns its key.
+    async fn send(&mut self, o: &TraceOptions, len: usize) -> io::Result<u16> {
+        let key = self.seq;
+        self.seq = self.seq.wrapping_add(1);
+        let data = vec![0x40u8; len.saturating_sub(MIN_PACKET)];
+        match &self.sock {
+            DatagramSocket::Udp(u) => {
+                let port = o.port().wrapping_add(key);
+                u.send_to(&data, SocketAddrV4::new(o.dst, port)).await?;
+                Ok(port)
+            }
+            DatagramSocket::Icmp(p) => {
+                p.send(o.dst, key, &data).await?;
+                Ok(key)
+            }
+        }
+    }
+
+    /// The next answer, or `None` at `deadline`.
+    async fn recv(&mut self, o: &TraceOptions, deadline: Instant) -> io::Result<Option<Answer>> {
+        loop {
+            let r = match &self.sock {
+                DatagramSocket::Udp(u) => {
+                    match timeout_at(deadline, u.recv_from(&mut self.buf)).await {
+                        Err(_) => return Ok(None),
+                        // Only the destination answers a probe with data.
+                        Ok(Ok((_, from))) if *from.ip() == o.dst => Answer::Direct(None, o.dst),
+                        Ok(Ok(_)) => continue,
+                        Ok(Err(e)) => match icmp_error_of(&e) {
+                            Some(ie) if *ie.original_dst.ip() == o.dst => {
+                                Answer::Icmp(ie.original_dst.port(), ie)
+                            }
+                            Some(_) => continue,
+                            None => return Err(e),
+                        },
+                    }
+                }
+                DatagramSocket::Icmp(p) => {
+                    match timeout_at(deadline, p.recv(&mut self.buf)).await {
+                        Err(_) => return Ok(None),
+                        Ok(Ok(EchoEvent::Reply { from, seq, .. })) if from == o.dst => {
+                            Answer::Direct(Some(seq), from)
+                        }
+                        Ok(Ok(EchoEvent::Reply { .. })) => continue,
+                        Ok(Ok(EchoEvent::Error { error, seq })) => Answer::Icmp(seq, error),
+                        Ok(Err(e)) => return Err(e),
+                    }
+                }
+            };
+            return Ok(Some(r));
+        }
+    }
+
+    /// Probes one hop; `Some(reached)` if the trace ends here.
+    async fn hop(
+        &mut self,
+        o: &mut TraceOptions,
+        ttl: u8,
+        emit: &mut impl FnMut(TraceEvent),
+    ) -> io::Result<Option<bool>> {
+        self.set_ttl(ttl)?;
+        let n = o.queries;
+        let mut slots: HashMap<u16, (usize, Instant)> = HashMap::new();
+        for i in 0..n {
+            let key = self.send(o, o.packet_len).await?;
+            slots.insert(key, (i, Instant::now()));
+        }
+        let mut results: Vec<Option<Outcome>> = vec![None; n];
+        let (mut next, mut end) = (0, None);
+        let mut deadline = Instant::now() + wait_of(o);
+        let mut resends = 0;
+        while next < n {
+            let Some(answer) = self.recv(o, deadline).await? else {
+                break;
+            };
+            let (key, from, error) = match answer {
+                Answer::Icmp(k, e) => (Some(k), e.from, Some(e)),
+                Answer::Direct(k, from) => (k, from, None),
+            };
+            // UDP data carries no probe number: it answers the oldest probe still waiting.
+            let key = key.or_else(|| {
+                slots
+                    .iter()
+                    .filter(|(_, (i, _))| results[*i].is_none())
+                    .min_by_key(|(_, (i, _))| *i)
+                    .map(|(k, _)| *k)
+            });
+            let Some(&(i, sent)) = key.and_then(|k| slots.get(&k)) else {
+                continue; // an answer to a probe of an earlier hop
+            };
+            if results[i].is_some() {
+                continue;
+            }
+            let (marker, reached) = match &error {
+                Some(e) => classify(e, o.dst),
+                None => (None, from == o.dst),
+            };
+            if let (true, Some(Marker::Frag(m))) = (o.pmtu, marker) {
+                if resends >= MAX_RESENDS {
+                    continue; // the probe times out
+                }
+                resends += 1;
+                // A report at or above the current size is about a larger probe sent before
+                // the last change: resend without lowering. Without a next-hop MTU, RFC 1191
+                // §7's plateau below the size that did not fit.
+                let mtu = match usize::from(m) {
+                    0 => plateau_below(o.packet_len),
+                    v if v >= o.packet_len => o.packet_len as u16,
+                    _ => m,
+                };
+                if usize::from(mtu) < o.packet_len {
+                    o.packet_len = usize::from(mtu).max(MIN_PACKET);
+                    emit(TraceEvent::Pmtu { ttl, from, mtu });
+                }
+                // Send this probe again at the current size, with a fresh wait.
+                let key = self.send(o, o.packet_len).await?;
+                slots.insert(key, (i, Instant::now()));
+                deadline = Instant::now() + wait_of(o);
+                continue;
+            }
+            results[i] = Some(Outcome::Reply {
+                from,
+                rtt: sent.elapsed(),
+                marker,
+                reached,
+            });
+            next = emit_ready(ttl, &results, next, &mut end, emit);
+        }
+        for r in results.iter_mut().filter(|r| r.is_none()) {
+            *r = Some(Outcome::Timeout);
+        }
+        emit_ready(ttl, &results, next, &mut end, emit);
+        Ok(end)
+    }
+}
+
+/// Probes one hop with TCP SYNs: one connection per probe, all at once.
+async fn tcp_hop(
+    net: &Net,
+    o: &TraceOptions,
+    ttl: u8,
+    emit: &mut impl FnMut(TraceEvent),
+) -> Option<bool> {
+    let remote = SocketAddrV4::new(o.dst, o.port());
+    let probes: Vec<_> = (0..o.queries)
+        .map(|_| net.spawn(tcp_probe(net.clone(), remote, ttl, wait_of(o))))
+        .collect();
+    let mut results = vec![None; o.queries];
+    let (mut next, mut end) = (0, None);
+    for (i, p) in probes.into_iter().enumerate() {
+        results[i] = Some(p.await.unwrap_or(Outcome::Timeout));
+        next = emit_ready(ttl, &results, next, &mut end, emit);
+    }
+    end
+}
+
+/// One SYN probe: SYN-ACK or RST from the destination, an ICMP error from a router, or
+/// nothing within `wait` (the attempt is then dropped, which closes it).
+async fn tcp_probe(net: Net, remote: SocketAddrV4, ttl: u8, wait: Duration) -> Outcome {
+    let sent = Instant::now();
+    let r =
+        tokio::time::timeout(wait, TcpStream::connect_with_ttl(&net, remote, ttl_of(ttl))).await;
+    let reply = |from, marker, reached| Outcome::Reply {
+        from,
+        rtt: sent.elapsed(),
+        marker,
+        reached,
+    };
+    match r {
+        Ok(Ok(stream)) => {
+            let out = reply(*remote.ip(), None, true);
+            // The handshake was all we wanted: reset it (the RST goes with the stack's TTL).
+            let _ = stream.abort();
+            out
+        }
+        Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
+            reply(*remote.ip(), None, true)
+        }
+        Ok(Err(e)) => match icmp_error_of(&e) {
+            Some(ie) => {
+                let (marker, reached) = classify(&ie, *remote.ip());
+                reply(ie.from, marker, reached)
+            }
+            None => Outcome::Timeout,
+        },
+        Err(_) => Outcome::Timeout,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(icmp_type: u8, code: u8, from: Ipv4Addr) -> IcmpError {
+        IcmpError {
+            from,
+            icmp_type,
+            code,
+            original_dst: SocketAddrV4::new(Ipv4Addr::new(198, 19, 3, 2), 33434),
+            next_hop_mtu: if code == 4 { 1280 } else { 0 },
+        }
+    }
+
+    #[test]
+    fn answers_classify_like_traceroute() {
+        let dst = Ipv4Addr::new(198, 19, 3, 2);
+        let r = Ipv4Addr::new(198, 19, 1, 2);
+        assert_eq!(classify(&err(11, 0, r), dst), (None, false));
+        assert_eq!(classify(&err(3, 3, dst), dst), (None, true));
+        assert_eq!(classify(&err(3, 0, r), dst), (Some(Marker::Net), false));
+        assert_eq!(classify(&err(3, 1, r), dst), (Some(Marker::Host), false));
+        assert_eq!(
+            classify(&err(3, 2, r), dst),
+            (Some(Marker::Protocol), false)
+        );
+        assert_eq!(classify(&err(3, 2, dst), dst), (None, true));
+        assert_eq!(
+            classify(&err(3, 13, r), dst),
+            (Some(Marker::Prohibited), false)
+        );
+        assert_eq!(
+            classify(&err(3, 4, r), dst),
+            (Some(Marker::Frag(1280)), false)
+        );
+        assert_eq!(Marker::Frag(1280).to_string(), "!F-1280");
+        assert_eq!(Marker::Other(3).to_string(), "!3");
+    }
+
+    #[test]
+    fn plateaus_for_silent_routers() {
+        assert_eq!(plateau_below(1500), 1492);
+        assert_eq!(plateau_below(1492), 1006);
+        assert_eq!(plateau_below(60), 68);
+    }
+
+    #[test]
+    fn outcomes_are_emitted_in_probe_order() {
+        let from = Ipv4Addr::new(1, 2, 3, 4);
+        let reply = |reached| {
+            Some(Outcome::Reply {
+                from,
+                rtt: Duration::from_millis(1),
+                marker: None,
+                reached,
+            })
+        };
+        let mut seen = Vec::new();
+        let mut end = None;
+        // Probe 1 answered before probe 0: nothing can be shown yet.
+        let results = vec![None, reply(false), None];
+        let next = emit_ready(4, &results, 0, &mut end, &mut |e| seen.push(e));
+        assert_eq!((next, seen.len()), (0, 0));
+        let results = vec![reply(true), reply(false), Some(Outcome::Timeout)];
+        let next = emit_ready(4, &results, 0, &mut end, &mut |e| seen.push(e));
+        assert_eq!(next, 3);
+        let probes: Vec<usize> = seen
+            .iter()
+            .map(|e| match e {
+                TraceEvent::Probe { probe, .. } => *probe,
+                _ => usize::MAX,
+            })
+            .collect();
+        assert_eq!(probes, [0, 1, 2]);
+        assert_eq!(end, Some(true));
+    }
+
+    #[test]
+    fn bad_options_are_refused() {
+        let ok = TraceOptions::new(Ipv4Addr::new(198, 19, 3, 2));
+        assert_eq!((ok.port(), ok.queries, ok.wait_ms), (33434, 3, 5000));
+        assert!(validate(&ok).is_ok());
+        for bad in [
+            TraceOptions {
+                first_ttl: 0,
+                ..ok.clone()
+            },
+            TraceOptions {
+                first_ttl: 31,
+                ..ok.clone()
+            },
+            TraceOptions {
+                queries: 0,
+                ..ok.clone()
+            },
+            TraceOptions {
+                wait_ms: 0,
+                ..ok.clone()
+            },
+            TraceOptions {
+                wait_ms: 60_001,
+                ..ok.clone()
+            },
+            TraceOptions {
+                method: Method::Tcp,
+                pmtu: true,
+                ..ok.clone()
+            },
+            TraceOptions {
+                dst: Ipv4Addr::BROADCAST,
+                ..ok.clone()
+            },
+            TraceOptions {
+                packet_len: 10,
+                ..ok.clone()
+            },
+        ] {
+            assert!(validate(&bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! `connect`: its parameters, the `listening` and `connected` replies, and the framing of
+//! datagrams on the relay.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddrV4;
+
+/// Transport of `connect`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    /// TCP: raw bytes both ways after `connected`; the client's half-close is a FIN.
+    #[default]
+    Tcp,
+    /// UDP: after `connected`, datagrams framed as a 2-byte big-endian length and the bytes.
+    Udp,
+}
+
+/// Parameters of `connect`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConnectRequest {
+    /// TCP or UDP.
+    #[serde(default)]
+    pub transport: Transport,
+    /// Where to connect; with `listen`, its port is the stack-side port to listen on and its
+    /// address must be 0.0.0.0 or the stack's.
+    pub addr: SocketAddrV4,
+    /// Listen on the stack (`nc -l`) instead of connecting: the first peer is relayed.
+    #[serde(default)]
+    pub listen: bool,
+    /// Only see whether the port answers (`nc -z`): `connected` (or an error), then `end`.
+    #[serde(default)]
+    pub probe: bool,
+    /// How long the handshake (or, listening, the first peer) may take, ms.
+    #[serde(default = "default_connect_timeout")]
+    pub timeout_ms: u64,
+}
+
+fn default_connect_timeout() -> u64 {
+    10_000
+}
+
+/// `connect -l` is listening.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Listening {
+    /// Where.
+    pub local: SocketAddrV4,
+}
+
+/// `connect` is connected.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Connected {
+    /// The stack-side address.
+    pub local: SocketAddrV4,
+    /// The peer.
+    pub peer: SocketAddrV4,
+}
+
+/// A datagram as the relay frames it: 2-byte big-endian length, then the bytes.
+pub fn frame(d: &[u8]) -> Vec<u8> {
+    let n = d.len().min(usize::from(u16::MAX));
+    let mut v = Vec::with_capacity(2 + n);
+    v.extend_from_slice(&(n as u16).to_be_bytes());
+    v.extend_from_slice(&d[..n]);
+    v
+}
+
+/// The first complete frame of `buf` and what follows it.
+pub fn unframe(buf: &[u8]) -> Option<(&[u8], &[u8])> {
+    let len = usize::from(u16::from_be_bytes([*buf.first()?, *buf.get(1)?]));
+    let rest = buf.get(2..)?;
+    (rest.len() >= len).then(|| rest.split_at(len))
+}

@@ -1,0 +1,108 @@
+//! `sockets`: every TCP connection, listener and UDP socket, with what `ss -ti` shows.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddrV4;
+
+/// Answer to `sockets`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SocketsReply {
+    /// TCP connections, any state.
+    pub tcp: Vec<TcpSocket>,
+    /// TCP listeners.
+    pub listeners: Vec<ListenSocket>,
+    /// UDP sockets.
+    pub udp: Vec<UdpSocket>,
+}
+
+/// A TCP connection, with what `ss -ti` shows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TcpSocket {
+    /// State in `ss`'s filter spelling: established, syn-sent, syn-recv, fin-wait-1,
+    /// fin-wait-2, time-wait, close, close-wait, last-ack, closing.
+    pub state: String,
+    /// Local address.
+    pub local: SocketAddrV4,
+    /// Peer address.
+    pub peer: SocketAddrV4,
+    /// Bytes received and not read by the app.
+    pub recv_q: u64,
+    /// Bytes in the send buffer (unsent and unacknowledged).
+    pub send_q: u64,
+    /// Retransmission timeout, ms.
+    pub rto_ms: f64,
+    /// Smoothed RTT, ms (once measured).
+    pub rtt_ms: Option<f64>,
+    /// RTT variation, ms.
+    pub rttvar_ms: Option<f64>,
+    /// MSS we send with.
+    pub mss: u64,
+    /// MSS we announced.
+    pub rcv_mss: u64,
+    /// Congestion window, segments of `mss`.
+    pub cwnd: u64,
+    /// Slow-start threshold, segments (none while still "infinite").
+    pub ssthresh: Option<u64>,
+    /// Bytes in flight.
+    pub unacked_bytes: u64,
+    /// Peer's window, bytes.
+    pub snd_wnd: u64,
+    /// Our window, bytes.
+    pub rcv_wnd: u64,
+    /// Payload bytes acknowledged by the peer.
+    pub bytes_acked: u64,
+    /// Payload bytes received in order.
+    pub bytes_received: u64,
+    /// Segments sent.
+    pub segs_out: u64,
+    /// Segments received.
+    pub segs_in: u64,
+    /// Segments retransmitted.
+    pub retrans: u64,
+    /// Fast retransmits.
+    pub fast_retrans: u64,
+    /// Retransmission timeouts.
+    pub timeouts: u64,
+    /// Out-of-order segments received.
+    pub out_of_order: u64,
+    /// Milliseconds since a segment was last sent.
+    pub lastsnd_ms: Option<u64>,
+    /// Milliseconds since a segment was last received.
+    pub lastrcv_ms: Option<u64>,
+    /// Payload bytes acknowledged per second over the daemon's last sample interval (about a
+    /// second), bits per second.
+    pub delivery_rate_bps: Option<u64>,
+    /// cwnd × mss / srtt, bits per second (what `ss` prints as `send`).
+    pub send_rate_bps: Option<u64>,
+    /// Congestion-control algorithm.
+    pub congestion: String,
+    /// Window-scale shifts: the peer's and ours.
+    pub wscale: (u8, u8),
+    /// Timestamps negotiated.
+    pub ts: bool,
+    /// SACK permitted.
+    pub sack: bool,
+    /// In fast recovery.
+    pub in_recovery: bool,
+}
+
+/// A TCP listener.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ListenSocket {
+    /// Local address (the stack's address, the port).
+    pub local: SocketAddrV4,
+    /// Connections waiting for `accept` (Recv-Q of a listener in `ss`).
+    pub queued: u64,
+    /// The backlog (Send-Q of a listener in `ss`).
+    pub backlog: u64,
+}
+
+/// A UDP socket.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UdpSocket {
+    /// Local address.
+    pub local: SocketAddrV4,
+    /// Bytes waiting to be received.
+    pub recv_q: u64,
+    /// Datagrams waiting to be received.
+    pub recv_datagrams: u64,
+}

@@ -1,0 +1,53 @@
+//! One module per request: this is the extension point (docs/CONTROL.md, "Adding a request").
+//! A new request is a variant of [`crate::daemon::proto::Request`], its parameter and reply
+//! types in a file of `proto/`, a module here, and one arm in [`dispatch`]; a long-running
+//! engine behind it goes in `jobs/` (docs/CONTROL.md, "Adding a tool").
+//!
+//! One-shot requests return a `Body` and the connection goes on; streams (events, ping,
+//! connect, capture, trace) own the connection until they end, then it is closed.
+
+pub(crate) mod capture;
+pub(crate) mod connect;
+pub(crate) mod events;
+pub(crate) mod hello;
+pub(crate) mod ping;
+pub(crate) mod sockets;
+pub(crate) mod stats;
+pub(crate) mod trace;
+
+use super::proto::{Body, Request};
+use super::server::{Conn, Ctx};
+use std::rc::Rc;
+
+/// What the connection does after a request.
+#[derive(Debug)]
+pub(crate) enum Flow {
+    /// Read the next request.
+    Continue(Conn),
+    /// Close it.
+    Close,
+}
+
+/// Runs request `req` (with id `id`) of the client on `conn`.
+pub(crate) async fn dispatch(ctx: &Rc<Ctx>, conn: Conn, id: u64, req: Request) -> Flow {
+    match req {
+        Request::Hello => answer(conn, id, hello::handle(ctx)),
+        Request::Stats => answer(conn, id, stats::handle(ctx)),
+        Request::Sockets => answer(conn, id, sockets::handle(ctx)),
+        Request::Events(r) => events::run(ctx, conn, id, r).await,
+        Request::Ping(r) => ping::run(ctx, conn, id, r).await,
+        Request::Connect(r) => connect::run(ctx, conn, id, r).await,
+        Request::Capture(r) => capture::run(ctx, conn, id, r).await,
+        Request::Trace(r) => trace::run(ctx, conn, id, r).await,
+    }
+}
+
+/// Queues a one-shot reply; a client whose queue is full is not reading and is dropped.
+fn answer(conn: Conn, id: u64, body: Body) -> Flow {
+    if conn.out.reply(id, body) {
+        Flow::Continue(conn)
+    } else {
+        log::info!("control client dropped: its reply queue is full (it does not read)");
+        Flow::Close
+    }
+}

@@ -1,0 +1,109 @@
+//! The live half of `ustack capture`: attach to the running `ustack up` on `--tun` through its
+//! control socket, send a `capture` request (the daemon compiles and runs the filter), and take
+//! the packets it streams until Ctrl-C/SIGTERM or `-c`. At the end, like tcpdump: how many
+//! packets were captured and how many were dropped for this client (its queue in the daemon or
+//! its connection was full).
+
+use crate::daemon::client;
+use crate::daemon::proto::{Body, CaptureRequest, Request};
+use crate::tools::capture::{CaptureArgs, Sink};
+use std::io;
+use std::net::Shutdown;
+use std::process::ExitCode;
+use std::time::{Duration, UNIX_EPOCH};
+use tun_bridge::Direction;
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// Attaches to the stack on `args.tun` and takes what `filter` matches.
+pub fn run(args: &CaptureArgs, filter: String) -> io::Result<ExitCode> {
+    let Some(mut client) = client::attach(&args.tun)? else {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "no `ustack up` is running on {} (no control socket at {}); start one, or read a file with -r",
+                args.tun,
+                client::socket_path(&args.tun)?.display()
+            ),
+        ));
+    };
+    let closer = client.closer()?;
+    // Ctrl-C / SIGTERM: half-close, so the daemon ends the stream and still sends its counts.
+    ctrlc::set_handler(move || {
+        let _ = closer.shutdown(Shutdown::Write);
+    })
+    .map_err(io::Error::other)?;
+    let mut sink = Sink::new(args)?;
+    let id = client.send(&Request::Capture(CaptureRequest {
+        filter,
+        count: args.count,
+        queue: Some(args.buffer),
+    }))?;
+    let (mut dropped, mut finished) = (None, false);
+    while let Some(reply) = client.next_reply()? {
+        if reply.id != id && reply.id != 0 {
+            continue;
+        }
+        match reply.body {
+            Body::Capturing(c) => eprintln!(
+                "listening on {}, link-type RAW (Raw IP), queue {} packets{}",
+                args.tun,
+                c.queue,
+                if c.filter.is_empty() {
+                    String::new()
+                } else {
+                    format!(", filter '{}'", c.filter)
+                }
+            ),
+            Body::Packet(p) => {
+                let Some(data) = unhex(&p.hex) else {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "the daemon sent a packet that is not hex",
+                    ));
+                };
+                let dir = if p.dir == "out" {
+                    Direction::Out
+                } else {
+                    Direction::In
+                };
+                let ts = UNIX_EPOCH + Duration::from_micros(p.time_us);
+                let more = sink.packet(ts, Some(dir), &data)?;
+                // Live, every packet shows (or reaches the file) at once, like tcpdump -l / -U.
+                sink.flush()?;
+                if !more && !finished {
+                    finished = true;
+                    let _ = client.finish();
+                }
+            }
+            Body::Captured(c) => dropped = Some(c.dropped),
+            Body::End(_) => break,
+            Body::Error(e) => {
+                sink.flush()?;
+                eprintln!("ustack capture: {}", e.message);
+                return Ok(ExitCode::from(2));
+            }
+            _ => {}
+        }
+    }
+    sink.flush()?;
+    eprintln!("{} packets captured", sink.captured);
+    match dropped {
+        Some(d) => {
+            eprintln!("{d} packets dropped");
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            eprintln!("ustack capture: the daemon closed the capture without its counts");
+            Ok(ExitCode::from(1))
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! `ustack connect`: netcat from inside the stack. `HOST PORT` (or `HOST:PORT`) connects, `-l`
+//! listens on the stack, `-u` uses UDP, `-z` only probes. It attaches to the stack running on
+//! `--tun` (the socket lives in that daemon, relayed over the control socket), or brings up its
+//! own only when none runs. stdin goes to the peer, the peer to stdout; at the end of stdin it
+//! half-closes (FIN) and keeps reading until the peer closes.
+
+use crate::daemon::client::error_of;
+use crate::daemon::proto::{frame, unframe, Body, ConnectRequest, ErrorCode, Request, Transport};
+use crate::tools::net::{NetArgs, Session};
+use clap::Args;
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{Ipv4Addr, Shutdown, SocketAddrV4};
+use std::os::unix::net::UnixStream;
+use std::process::ExitCode;
+
+/// Options of `ustack connect` (netcat's letters).
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// Where to connect: HOST PORT or HOST:PORT (with -l: [ADDR] PORT to listen on).
+    #[arg(value_name = "HOST[:PORT]")]
+    target: String,
+    /// The port, if not in HOST:PORT.
+    #[arg(value_name = "PORT")]
+    port: Option<u16>,
+    /// Listen on the stack for one peer instead of connecting.
+    #[arg(short = 'l', long = "listen")]
+    listen: bool,
+    /// UDP instead of TCP.
+    #[arg(short = 'u', long = "udp")]
+    udp: bool,
+    /// Only see whether the port answers; send nothing.
+    #[arg(short = 'z')]
+    probe: bool,
+    /// Seconds to wait for the handshake (listening: for the peer; default: forever).
+    #[arg(short = 'w', long = "timeout")]
+    timeout: Option<f64>,
+    /// Report the connection and its end on stderr.
+    #[arg(short = 'v', long)]
+    verbose: bool,
+    /// The daemon's replies (listening, connected, error) as JSON lines: on stdout with -z,
+    /// else on stderr.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+fn invalid(m: String) -> io::Error {
+    io::Error::new(ErrorKind::InvalidInput, m)
+}
+
+impl ConnectArgs {
+    /// The address from `HOST PORT`, `HOST:PORT`, or (listening) `PORT`.
+    fn addr(&self) -> io::Result<SocketAddrV4> {
+        let t = self.target.as_str();
+        let parsed = match (t.rsplit_once(':'), self.port) {
+            (Some((h, p)), None) => h.parse().ok().zip(p.parse().ok()),
+            (None, Some(p)) => t.parse().ok().map(|h: Ipv4Addr| (h, p)),
+            (None, None) if self.listen => t.parse().ok().map(|p| (Ipv4Addr::UNSPECIFIED, p)),
+            _ => None,
+        };
+        let (host, port) = parsed.ok_or_else(|| {
+            invalid(format!(
+                "'{t}': expected HOST PORT or HOST:PORT with an IPv4 address (listening: PORT)"
+            ))
+        })?;
+        if port == 0 {
+            return Err(invalid("port 0".into()));
+        }
+        Ok(SocketAddrV4::new(host, port))
+    }
+
+    fn request(&self) -> io::Result<ConnectRequest> {
+        let timeout_ms = match self.timeout {
+            Some(t) if t.is_finite() && t > 0.0 => (t * 1000.0) as u64,
+            Some(_) => return Err(invalid("bad -w value".into())),
+            None if self.listen => u64::MAX / 4,
+            None => 10_000,
+        };
+        Ok(ConnectRequest {
+            transport: if self.udp {
+                Transport::Udp
+            } else {
+                Transport::Tcp
+            },
+            addr: self.addr()?,
+            listen: self.listen,
+            probe: self.probe,
+            timeout_ms,
+        })
+    }
+}
+
+pub fn run(args: ConnectArgs) -> io::Result<ExitCode> {
+    let req = args.request()?;
+    let proto = if args.udp { "udp" } else { "tcp" };
+    let mut session = args.net.attach_or_start()?;
+    let id = session.client.send(&Request::Connect(req.clone()))?;
+    // Until the relay starts, Ctrl-C half-closes: the daemon gives up the attempt.
+    let closer = session.client.closer()?;
+    ctrlc::set_handler(move || {
+        let _ = closer.shutdown(Shutdown::Both);
+    })
+    .map_err(io::Error::other)?;
+    let dest = req.addr;
+    let peer;
+    loop {
+        let Some(reply) = session.client.next_reply()? else {
+            eprintln!("ustack connect: interrupted");
+            let _ = session.close();
+            return Ok(ExitCode::from(130));
+        };
+        if reply.id != id && reply.id != 0 {
+            continue;
+        }
+        if args.json {
+            // The control replies (listening, connected, error) as JSON: on stdout for a
+            // probe, which has no data; on stderr otherwise, beside the data.
+            let line = serde_json::to_string(&reply.body).map_err(io::Error::other)?;
+            if args.probe {
+                println!("{line}");
+            } else {
+                eprintln!("{line}");
+            }
+        }
+        match reply.body {
+            Body::Listening(l) if args.verbose => {
+                eprintln!("Listening on {} {} ({proto})", l.local.ip(), l.local.port())
+            }
+            Body::Connected(c) => {
+                peer = c.peer;
+                if args.verbose && args.listen {
+                    eprintln!("Connection received on {} {}", c.peer.ip(), c.peer.port());
+                } else if args.verbose {
+                    eprintln!(
+                        "ustack connect: connected to {} from {} ({proto})",
+                        c.peer, c.local
+                    );
+                }
+                break;
+            }
+            Body::Error(e) => {
+                let what = if args.listen {
+                    "listen on"
+                } else {
+                    "connect to"
+                };
+                let err = error_of(&e);
+                let msg = match e.code {
+                    ErrorCode::NetworkUnreachable => "Network is unreachable".to_string(),
+                    ErrorCode::ConnectionRefused => "Connection refused".to_string(),
+                    ErrorCode::TimedOut => "Connection timed out".to_string(),
+                    _ => err.to_string(),
+                };
+                eprintln!(
+                    "ustack connect: {what} {} port {} ({proto}) failed: {msg}",
+                    dest.ip(),
+                    dest.port()
+                );
+                let _ = session.close();
+                return Ok(ExitCode::from(1));
+            }
+            _ => {}
+        }
+    }
+    if args.probe {
+        let _ = session.close();
+        return Ok(ExitCode::SUCCESS);
+    }
+    relay(session, args.udp, args.verbose, peer)
+}
+
+/// Copies stdin to the relay and the relay to stdout; `peer` names the other end in messages.
+fn relay(session: Session, udp: bool, verbose: bool, peer: SocketAddrV4) -> io::Result<ExitCode> {
+    let (session, stream, early) = session.into_raw();
+    let writer = {
+        let stream = stream.try_clone()?;
+        std::thread::Builder::new()
+            .name("stdin".into())
+            .spawn(move || stdin_to(stream, udp))?
+    };
+    let received = peer_to_stdout(&stream, early, udp);
+    // The peer's FIN only ends its direction (RFC 9293 §3.6, half-close): stdin goes on until
+    // it ends; then our FIN follows the data. UDP has no FIN: the peer never "closes".
+    let code = match received {
+        Ok(n) => {
+            let _ = writer.join();
+            if verbose {
+                eprintln!("ustack connect: {peer} closed the connection ({n} bytes received)");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) if e.kind() == ErrorKind::Interrupted => {
+            eprintln!("ustack connect: interrupted");
+            ExitCode::from(130)
+        }
+        Err(e) => {
+            eprintln!("ustack connect: connection to {peer}: {e}");
+            ExitCode::from(1)
+        }
+    };
+    drop(stream);
+    session.close()?;
+    Ok(code)
+}
+
+/// stdin → the relay: raw bytes (TCP, then a half-close) or one framed datagram per read (UDP).
+fn stdin_to(mut stream: UnixStream, udp: bool) -> io::Result<()> {
+    let mut stdin = io::stdin().lock();
+    let mut buf = vec![0u8; 65507];
+    loop {
+        let n = match stdin.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            return stream.shutdown(Shutdown::Write);
+        }
+        if udp {
+            stream.write_all(&frame(&buf[..n]))?;
+        } else {
+            stream.write_all(&buf[..n])?;
+        }
+    }
+}
+
+/// The relay → stdout, until end of stream; returns the payload bytes received.
+fn peer_to_stdout(mut stream: &UnixStream, early: Vec<u8>, udp: bool) -> io::Result<u64> {
+    let mut stdout = io::stdout().lock();
+    let mut pending = early;
+    let mut total = 0u64;
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let mut done = 0;
+        if udp {
+            while let Some((d, rest)) = unframe(&pending[done..]) {
+                stdout.write_all(d)?;
+                total += d.len() as u64;
+                done = pending.len() - rest.len();
+            }
+        } else {
+            stdout.write_all(&pending)?;
+            total += pending.len() as u64;
+            done = pending.len();
+        }
+        stdout.flush()?;
+        pending.drain(..done);
+        match stream.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => pending.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct T {
+        #[command(flatten)]
+        a: ConnectArgs,
+    }
+
+    fn addr(argv: &[&str]) -> io::Result<SocketAddrV4> {
+        let mut v = vec!["t"];
+        v.extend_from_slice(argv);
+        T::try_parse_from(v)
+            .map_err(|e| invalid(e.to_string()))?
+            .a
+            .addr()
+    }
+
+    #[test]
+    fn host_port_forms() {
+        let want: SocketAddrV4 = "198.18.0.1:8080".parse().unwrap();
+        assert_eq!(addr(&["198.18.0.1", "8080"]).unwrap(), want);
+        assert_eq!(addr(&["198.18.0.1:8080"]).unwrap(), want);
+        assert_eq!(
+            addr(&["-l", "9000"]).unwrap(),
+            "0.0.0.0:9000".parse().unwrap()
+        );
+        assert!(addr(&["198.18.0.1"]).is_err());
+        assert!(addr(&["example.com", "80"]).is_err());
+        assert!(addr(&["198.18.0.1:0"]).is_err());
+    }
+}

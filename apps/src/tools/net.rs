@@ -1,0 +1,227 @@
+//! Command-line options shared by every command that brings up a TUN-backed stack.
+
+use crate::daemon::capture::CaptureHub;
+use crate::daemon::pcap::PcapTap;
+use crate::daemon::{self as control, client::Client};
+use clap::Args;
+use std::io;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use tun_bridge::{Bridge, BridgeConfig, LogTap, Tap};
+use ustack::tcp::State;
+
+/// Where and how the stack's interface is set up.
+#[derive(Debug, Args, Clone)]
+pub struct NetArgs {
+    /// Name of the TUN device: the running stack to attach to, or the one to create.
+    #[arg(long = "tun", default_value = "ustack0")]
+    pub tun: String,
+    /// Address of the kernel (host) side of the TUN.
+    #[arg(long, default_value = "198.18.0.1")]
+    pub host_addr: Ipv4Addr,
+    /// Address of the stack itself.
+    #[arg(long, default_value = "198.18.0.2")]
+    pub addr: Ipv4Addr,
+    /// Prefix length of the link between them.
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u8).range(0..=30))]
+    pub prefix_len: u8,
+    /// MTU of the link (the stack fragments larger datagrams).
+    #[arg(long, default_value_t = 1500, value_parser = clap::value_parser!(u16).range(68..))]
+    pub mtu: u16,
+    /// TTL of the datagrams the stack sends.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u8).range(1..))]
+    pub ttl: u8,
+    /// Write every packet in and out to this pcap file (open with Wireshark or `tcpdump -r`).
+    #[arg(long)]
+    pub pcap: Option<PathBuf>,
+    /// Print one decoded line per packet, in and out, and every TCP state transition, RTO and
+    /// retransmission.
+    #[arg(long)]
+    pub trace: bool,
+    /// Fault injection: percent of the stack's outgoing packets to drop (for loss-recovery
+    /// experiments; `tc netem` on the TUN covers the other direction).
+    #[arg(long, default_value_t = 0.0, value_name = "PCT")]
+    pub fault_loss: f64,
+    /// Fault injection: percent of outgoing packets sent after the next one.
+    #[arg(long, default_value_t = 0.0, value_name = "PCT")]
+    pub fault_reorder: f64,
+    /// Fault injection: percent of outgoing packets sent twice.
+    #[arg(long, default_value_t = 0.0, value_name = "PCT")]
+    pub fault_duplicate: f64,
+    /// Fault injection on incoming packets (kernel → stack), percent dropped before the stack
+    /// sees them: like `tc netem loss` on the TUN, for kernels without netem.
+    #[arg(long, default_value_t = 0.0, value_name = "PCT")]
+    pub fault_in_loss: f64,
+    /// Fault injection: percent of incoming packets delivered after the next one.
+    #[arg(long, default_value_t = 0.0, value_name = "PCT")]
+    pub fault_in_reorder: f64,
+    /// Fault injection: percent of incoming packets delivered twice.
+    #[arg(long, default_value_t = 0.0, value_name = "PCT")]
+    pub fault_in_duplicate: f64,
+    /// Seed of the fault injectors (same seed, same faults).
+    #[arg(long, default_value_t = 1)]
+    pub fault_seed: u64,
+    #[command(flatten)]
+    pub tune: crate::tools::tune::TuneArgs,
+}
+
+/// Longest wait, before stopping a tool's own stack, for its connections to finish closing.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The stack a tool works on, through a control connection: a running daemon's (found by
+/// `--tun`), or — only when none runs — one this tool brought up itself, served on a
+/// socketpair so that the tool runs the same job and reads the same replies either way.
+#[derive(Debug)]
+pub struct Session {
+    /// The control connection.
+    pub client: Client,
+    /// The bridge this tool started (None: attached to a daemon).
+    own: Option<Bridge>,
+}
+
+impl Session {
+    /// Stops the stack this tool started, if it started one (see [`OwnStack::close`]).
+    pub fn close(self) -> io::Result<()> {
+        drop(self.client);
+        OwnStack(self.own).close()
+    }
+
+    /// After `connected`: the raw relay stream and the bytes already read past the reply.
+    pub fn into_raw(self) -> (OwnStack, std::os::unix::net::UnixStream, Vec<u8>) {
+        let (stream, early) = self.client.into_raw();
+        (OwnStack(self.own), stream, early)
+    }
+}
+
+/// The stack a tool brought up itself, if any.
+#[derive(Debug)]
+pub struct OwnStack(Option<Bridge>);
+
+impl OwnStack {
+    /// Stops it — after its TCP connections have finished closing (at most `CLOSE_WAIT`), so
+    /// that the last ACK leaves before the device goes away instead of a reset.
+    pub fn close(self) -> io::Result<()> {
+        let Some(bridge) = self.0 else {
+            return Ok(());
+        };
+        let deadline = std::time::Instant::now() + CLOSE_WAIT;
+        while std::time::Instant::now() < deadline {
+            let closing = bridge.with_stack(|s| {
+                s.tcp_connections()
+                    .any(|c| !matches!(c.state, State::TimeWait | State::Closed))
+            });
+            if !closing.unwrap_or(false) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        bridge.shutdown()
+    }
+}
+
+/// A 64-bit key from the OS (getrandom), e.g. for the hash of a rate-limit table.
+pub fn os_key() -> io::Result<u64> {
+    let mut c = ustack::Config::default();
+    tun_bridge::entropy::seed_config(&mut c)?;
+    Ok(c.seed)
+}
+
+impl NetArgs {
+    /// Attaches to the stack running on `--tun`, or brings one up (see [`Session`]).
+    pub fn attach_or_start(&self) -> io::Result<Session> {
+        if let Some(client) = control::client::attach(&self.tun)? {
+            if self.pcap.is_some() || self.trace || self.faults_given() || self.tune.any() {
+                log::warn!(
+                    "attached to the stack running on {}: --pcap, --trace, --fault-* and the \
+                     tuning flags apply only to a stack of one's own and are ignored",
+                    self.tun
+                );
+            }
+            log::debug!("attached to the stack running on {}", self.tun);
+            return Ok(Session { client, own: None });
+        }
+        let (bridge, capture) = self.start()?;
+        let info = control::DaemonInfo {
+            tun: bridge.tun_name().to_string(),
+            host_addr: self.host_addr,
+            capture: Some(capture),
+        };
+        let stream = control::pair(&bridge.handle(), info)?;
+        Ok(Session {
+            client: Client::new(stream)?,
+            own: Some(bridge),
+        })
+    }
+
+    fn faults_given(&self) -> bool {
+        [
+            self.fault_loss,
+            self.fault_reorder,
+            self.fault_duplicate,
+            self.fault_in_loss,
+            self.fault_in_reorder,
+            self.fault_in_duplicate,
+        ]
+        .iter()
+        .any(|&v| v != 0.0)
+    }
+
+    /// Creates the TUN, configures the host side and starts the stack, with the daemon's
+    /// capture hub installed as one of its taps (returned, for the control server to serve).
+    pub fn start(&self) -> io::Result<(Bridge, CaptureHub)> {
+        tun_bridge::host::check_setup(&self.tun, self.host_addr, self.prefix_len, self.addr)?;
+        let capture = CaptureHub::new();
+        let mut taps: Vec<Box<dyn Tap>> = vec![capture.tap()];
+        if let Some(p) = &self.pcap {
+            taps.push(Box::new(PcapTap::create(p)?));
+        }
+        if self.trace {
+            taps.push(Box::new(LogTap::stdout()));
+        }
+        for (name, v) in [
+            ("--fault-loss", self.fault_loss),
+            ("--fault-reorder", self.fault_reorder),
+            ("--fault-duplicate", self.fault_duplicate),
+            ("--fault-in-loss", self.fault_in_loss),
+            ("--fault-in-reorder", self.fault_in_reorder),
+            ("--fault-in-duplicate", self.fault_in_duplicate),
+        ] {
+            if !(0.0..=100.0).contains(&v) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{name} must be a percentage in 0..=100"),
+                ));
+            }
+        }
+        let mut entropy = ustack::Config::default();
+        tun_bridge::entropy::seed_config(&mut entropy)?;
+        let mut config = BridgeConfig {
+            tun_name: self.tun.clone(),
+            host_addr: self.host_addr,
+            configure_host: true,
+            stack: ustack::Config {
+                addr: self.addr,
+                prefix_len: self.prefix_len,
+                mtu: self.mtu,
+                ttl: self.ttl,
+                seed: entropy.seed,
+                secret: entropy.secret,
+                ..ustack::Config::default()
+            },
+            faults: tun_bridge::FaultConfig {
+                loss: self.fault_loss / 100.0,
+                reorder: self.fault_reorder / 100.0,
+                duplicate: self.fault_duplicate / 100.0,
+                seed: self.fault_seed,
+            },
+            faults_in: tun_bridge::FaultConfig {
+                loss: self.fault_in_loss / 100.0,
+                reorder: self.fault_in_reorder / 100.0,
+                duplicate: self.fault_in_duplicate / 100.0,
+                seed: self.fault_seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5eed,
+            },
+        };
+        self.tune.apply(&mut config.stack);
+        Ok((Bridge::start(config, taps)?, capture))
+    }
+}

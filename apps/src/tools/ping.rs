@@ -1,0 +1,283 @@
+//! `ustack ping`: echo requests from inside the stack, printed like iputils ping. It attaches to
+//! the stack running on `--tun` (the ping job runs in that daemon), or brings up its own only
+//! when none runs; the job and the output are the same either way.
+
+use crate::daemon::proto::{Body, PingEvent, PingRequest, PingSummary, Request};
+use crate::tools::net::NetArgs;
+use clap::Args;
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+/// Options of `ustack ping` (iputils' letters).
+#[derive(Debug, Args)]
+pub struct PingArgs {
+    /// Address to ping (normally the kernel side, 198.18.0.1).
+    destination: std::net::Ipv4Addr,
+    /// Stop after sending this many requests (with -w: after this many replies).
+    #[arg(short = 'c', value_parser = clap::value_parser!(u32).range(1..))]
+    count: Option<u32>,
+    /// Data bytes per request (ICMP payload), 0..=65507.
+    #[arg(short = 's', default_value_t = 56, value_parser = clap::value_parser!(u32).range(0..=65507))]
+    size: u32,
+    /// Seconds between requests (default 1; with -f, 0: as fast as replies come).
+    #[arg(short = 'i')]
+    interval: Option<f64>,
+    /// Seconds to wait for the last replies after the last request.
+    #[arg(short = 'W', default_value_t = 2.0)]
+    timeout: f64,
+    /// Stop after this many seconds, however many requests were sent or answered.
+    #[arg(short = 'w')]
+    deadline: Option<f64>,
+    /// TTL of the requests.
+    #[arg(short = 't', id = "request_ttl", value_name = "TTL", value_parser = clap::value_parser!(u8).range(1..))]
+    ttl: Option<u8>,
+    /// Flood: a dot per request, a backspace per reply; the next request as soon as a reply
+    /// comes (at least 100 a second).
+    #[arg(short = 'f')]
+    flood: bool,
+    /// Quiet: only the first line and the summary.
+    #[arg(short = 'q')]
+    quiet: bool,
+    /// One JSON object per event (start, reply, error, summary) instead of text.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+fn seconds_ms(what: &str, v: f64, zero_ok: bool) -> io::Result<u64> {
+    if v.is_finite() && (v > 0.0 || (zero_ok && v == 0.0)) && v < 1e7 {
+        Ok((v * 1000.0).round() as u64)
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("bad {what} value: {v}"),
+        ))
+    }
+}
+
+impl PingArgs {
+    fn request(&self) -> io::Result<PingRequest> {
+        let interval_ms = match self.interval {
+            Some(i) => seconds_ms("-i", i, self.flood)?,
+            None if self.flood => 10,
+            None => 1000,
+        };
+        Ok(PingRequest {
+            dst: self.destination,
+            count: self.count,
+            size: self.size as usize,
+            interval_ms,
+            timeout_ms: seconds_ms("-W", self.timeout, false)?,
+            deadline_ms: self
+                .deadline
+                .map(|d| seconds_ms("-w", d, false))
+                .transpose()?,
+            ttl: self.ttl,
+            flood: self.flood,
+        })
+    }
+}
+
+pub fn run(args: PingArgs) -> io::Result<ExitCode> {
+    let req = args.request()?;
+    let mut session = args.net.attach_or_start()?;
+    // Ctrl-C half-closes the control connection: the job stops and still sends its summary.
+    let closer = session.client.closer()?;
+    ctrlc::set_handler(move || {
+        let _ = closer.shutdown(std::net::Shutdown::Write);
+    })
+    .map_err(io::Error::other)?;
+    let id = session.client.send(&Request::Ping(req))?;
+    let mut out = Printer {
+        quiet: args.quiet,
+        flood: args.flood,
+        json: args.json,
+        summary: None,
+    };
+    while let Some(reply) = session.client.next_reply()? {
+        if reply.id != id && reply.id != 0 {
+            continue;
+        }
+        match reply.body {
+            Body::Ping(ev) => out.event(ev)?,
+            Body::Error(e) => {
+                eprintln!("ping: {}", e.message);
+                let _ = session.close();
+                return Ok(ExitCode::from(2));
+            }
+            Body::Lost(l) => eprintln!("ping: {} events lost (output too slow)", l.count),
+            Body::End(_) => break,
+            _ => {}
+        }
+    }
+    session.close()?;
+    Ok(match out.summary {
+        Some(s) if s.received > 0 => ExitCode::SUCCESS,
+        Some(_) => ExitCode::from(1),
+        None => ExitCode::from(2),
+    })
+}
+
+/// Prints events the way iputils does.
+struct Printer {
+    quiet: bool,
+    flood: bool,
+    json: bool,
+    summary: Option<PingSummary>,
+}
+
+impl Printer {
+    fn event(&mut self, ev: PingEvent) -> io::Result<()> {
+        let mut o = io::stdout().lock();
+        if self.json {
+            writeln!(
+                o,
+                "{}",
+                serde_json::to_string(&ev).map_err(io::Error::other)?
+            )?;
+            if let PingEvent::Summary(s) = ev {
+                self.summary = Some(s);
+            }
+            return Ok(());
+        }
+        match ev {
+            PingEvent::Start { dst, size } => {
+                writeln!(o, "PING {dst} ({dst}) {size}({}) bytes of data.", size + 28)?
+            }
+            PingEvent::Sent { .. } if self.flood && !self.quiet => write!(o, ".")?,
+            PingEvent::Reply { .. } | PingEvent::Error { .. } if self.flood && !self.quiet => {
+                let c = if matches!(ev, PingEvent::Error { .. }) {
+                    "E"
+                } else {
+                    "\x08"
+                };
+                write!(o, "{c}")?
+            }
+            _ if self.quiet || self.flood => {
+                if let PingEvent::Summary(s) = ev {
+                    summary(&mut o, &s, self.flood)?;
+                    self.summary = Some(s);
+                }
+            }
+            PingEvent::Reply {
+                seq,
+                from,
+                ttl,
+                bytes,
+                time_ms,
+                dup,
+                bad_data,
+            } => writeln!(
+                o,
+                "{bytes} bytes from {from}: icmp_seq={seq} ttl={ttl} time={}{}{}",
+                format_ms(time_ms),
+                if dup { " (DUP!)" } else { "" },
+                if bad_data { " (BAD DATA)" } else { "" }
+            )?,
+            PingEvent::Error { seq, from, message } => {
+                writeln!(o, "From {from} icmp_seq={seq} {message}")?
+            }
+            PingEvent::SendFailed { seq, message } => {
+                eprintln!("ping: sendmsg: icmp_seq={seq}: {message}")
+            }
+            PingEvent::Sent { .. } => {}
+            PingEvent::Summary(s) => {
+                summary(&mut o, &s, false)?;
+                self.summary = Some(s);
+            }
+        }
+        o.flush()
+    }
+}
+
+/// iputils' closing lines.
+fn summary(o: &mut impl Write, s: &PingSummary, after_dots: bool) -> io::Result<()> {
+    if after_dots {
+        writeln!(o)?;
+    }
+    let dst = s.dst.map(|d| d.to_string()).unwrap_or_default();
+    writeln!(o, "\n--- {dst} ping statistics ---")?;
+    let mut line = format!(
+        "{} packets transmitted, {} received",
+        s.transmitted, s.received
+    );
+    if s.duplicates > 0 {
+        line += &format!(", +{} duplicates", s.duplicates);
+    }
+    if s.errors > 0 {
+        line += &format!(", +{} errors", s.errors);
+    }
+    let loss = if s.transmitted == 0 {
+        0.0
+    } else {
+        100.0 * f64::from(s.transmitted.saturating_sub(s.received)) / f64::from(s.transmitted)
+    };
+    line += &format!(", {}% packet loss, time {}ms", format_loss(loss), s.time_ms);
+    writeln!(o, "{line}")?;
+    if let Some([min, avg, max, mdev]) = s.rtt {
+        writeln!(
+            o,
+            "rtt min/avg/max/mdev = {min:.3}/{avg:.3}/{max:.3}/{mdev:.3} ms"
+        )?;
+    }
+    Ok(())
+}
+
+fn format_ms(ms: f64) -> String {
+    // iputils prints three significant-ish digits: 0.045, 1.23, 12.3, 123.
+    if ms < 1.0 {
+        format!("{ms:.3} ms")
+    } else if ms < 10.0 {
+        format!("{ms:.2} ms")
+    } else if ms < 100.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{ms:.0} ms")
+    }
+}
+
+fn format_loss(loss: f64) -> String {
+    if loss.fract() == 0.0 {
+        format!("{loss:.0}")
+    } else {
+        format!("{loss:.3}").trim_end_matches('0').to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formatting() {
+        assert_eq!(format_loss(0.0), "0");
+        assert_eq!(format_loss(25.0), "25");
+        assert_eq!(format_loss(100.0 / 3.0), "33.333");
+        assert_eq!(format_ms(0.0456), "0.046 ms");
+        assert_eq!(format_ms(12.34), "12.3 ms");
+    }
+
+    #[test]
+    fn summary_like_iputils() {
+        let s = PingSummary {
+            dst: Some("198.18.0.1".parse().unwrap()),
+            transmitted: 4,
+            received: 3,
+            duplicates: 1,
+            errors: 1,
+            time_ms: 3004,
+            rtt: Some([0.045, 0.05, 0.061, 0.007]),
+        };
+        let mut out = Vec::new();
+        summary(&mut out, &s, false).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains(
+                "4 packets transmitted, 3 received, +1 duplicates, +1 errors, 25% packet loss, time 3004ms"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("rtt min/avg/max/mdev = 0.045/0.050/0.061/0.007 ms"));
+    }
+}

@@ -1,0 +1,136 @@
+//! `ustack trace HOST`: traceroute from inside the stack. UDP probes by default, ICMP echo with
+//! `-I`, TCP SYNs with `-T -p PORT`; each hop's probes carry a per-socket TTL, and the routers'
+//! ICMP errors come back to the probing socket. `--pmtu` discovers the path MTU like
+//! `tracepath`. It attaches to the stack running on `--tun` (the trace job runs in that daemon,
+//! `tun-bridge/src/control/handlers/trace_job.rs`) or brings up its own only when none runs;
+//! the job and the output are the same either way.
+
+mod format;
+
+use crate::daemon::proto::{Body, Request, TraceMethod, TraceRequest};
+use crate::tools::net::NetArgs;
+use clap::Args;
+use format::{Formatter, Style};
+use std::io::{self, Write};
+use std::net::Ipv4Addr;
+use std::process::ExitCode;
+
+/// Options of `ustack trace`.
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// Address to trace the path to.
+    destination: Ipv4Addr,
+    /// Bytes of each probe, IP header included (traceroute's packetlen; default 60).
+    packet_len: Option<usize>,
+    /// Probe with ICMP echo requests.
+    #[arg(short = 'I', long = "icmp")]
+    icmp: bool,
+    /// Probe with TCP SYNs (to -p, default 80).
+    #[arg(short = 'T', long = "tcp", conflicts_with = "icmp")]
+    tcp: bool,
+    /// UDP: the first destination port (+1 per probe, default 33434); TCP: the port (80).
+    #[arg(short = 'p', long = "port")]
+    port: Option<u16>,
+    /// Largest TTL to probe.
+    #[arg(short = 'm', long = "max-hops", default_value_t = 30)]
+    max_hops: u8,
+    /// TTL to start from.
+    #[arg(short = 'f', long = "first", default_value_t = 1)]
+    first: u8,
+    /// Probes per hop.
+    #[arg(short = 'q', long = "queries", default_value_t = 3)]
+    queries: usize,
+    /// Seconds to wait for each hop's answers.
+    #[arg(short = 'w', long = "wait", default_value_t = 5.0)]
+    wait: f64,
+    /// Discover the path MTU as tracepath does (DF probes as large as the path allows) and
+    /// print tracepath-style lines.
+    #[arg(long)]
+    pmtu: bool,
+    /// Print addresses only.
+    #[arg(short = 'n')]
+    numeric: bool,
+    /// One JSON object per event (start, probe, pmtu, hop_done, done), one per line.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+impl TraceArgs {
+    /// The trace these options ask for (the job checks the rest).
+    pub fn request(&self) -> io::Result<TraceRequest> {
+        if !(self.wait.is_finite() && self.wait > 0.0 && self.wait <= 60.0) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "wait (-w) must be more than 0 and at most 60 seconds",
+            ));
+        }
+        let method = if self.icmp {
+            TraceMethod::Icmp
+        } else if self.tcp {
+            TraceMethod::Tcp
+        } else {
+            TraceMethod::Udp
+        };
+        Ok(TraceRequest {
+            dst: self.destination,
+            method,
+            first_ttl: self.first,
+            max_hops: self.max_hops,
+            queries: self.queries,
+            wait_ms: (self.wait * 1000.0).round() as u64,
+            port: self.port,
+            packet_len: self.packet_len.unwrap_or(60),
+            pmtu: self.pmtu,
+        })
+    }
+
+    fn style(&self) -> Style {
+        if self.json {
+            Style::Json
+        } else if self.pmtu {
+            Style::Tracepath
+        } else {
+            Style::Traceroute
+        }
+    }
+}
+
+pub fn run(args: TraceArgs) -> io::Result<ExitCode> {
+    let req = args.request()?;
+    let mut out = Formatter::new(args.style(), args.numeric);
+    let mut session = args.net.attach_or_start()?;
+    // Ctrl-C half-closes the control connection: the job stops where it is and sends `end`.
+    let closer = session.client.closer()?;
+    ctrlc::set_handler(move || {
+        let _ = closer.shutdown(std::net::Shutdown::Write);
+    })
+    .map_err(io::Error::other)?;
+    let id = session.client.send(&Request::Trace(req))?;
+    let mut code = ExitCode::from(2);
+    while let Some(reply) = session.client.next_reply()? {
+        if reply.id != id && reply.id != 0 {
+            continue;
+        }
+        match reply.body {
+            Body::Trace(ev) => {
+                let mut o = io::stdout().lock();
+                o.write_all(out.event(&ev).as_bytes())?;
+                o.flush()?;
+            }
+            Body::Error(e) => {
+                eprintln!("ustack trace: {}", e.message);
+                break;
+            }
+            Body::Lost(l) => eprintln!("ustack trace: {} events lost (output too slow)", l.count),
+            Body::End(_) => {
+                code = ExitCode::SUCCESS;
+                break;
+            }
+            _ => {}
+        }
+    }
+    session.close()?;
+    Ok(code)
+}

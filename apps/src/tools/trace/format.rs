@@ -1,0 +1,289 @@
+//! How trace events look to people: iputils/`traceroute`-style lines (hop, address, one RTT
+//! per probe, `*` for no answer, `!H`-style markers), `tracepath`-style lines for `--pmtu`, and
+//! one JSON object per event for `--json`. Each event turns into text to print at once, so a
+//! slow hop shows its probes as they come.
+
+use crate::daemon::proto::TraceEvent;
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+
+/// Which look.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Style {
+    /// `traceroute`: one line per hop.
+    Traceroute,
+    /// `tracepath`: one line per answer, with `pmtu N` where it changes.
+    Tracepath,
+    /// One JSON object per event, one per line.
+    Json,
+}
+
+/// Turns events into text, keeping what one line needs.
+#[derive(Debug)]
+pub struct Formatter {
+    style: Style,
+    numeric: bool,
+    /// The address last shown on the current traceroute line.
+    last_from: Option<Ipv4Addr>,
+}
+
+impl Formatter {
+    /// `numeric`: addresses only (traceroute's `-n`); otherwise `addr (addr)`, as traceroute
+    /// shows an address it has no name for (the stack has no resolver).
+    pub fn new(style: Style, numeric: bool) -> Formatter {
+        Formatter {
+            style,
+            numeric,
+            last_from: None,
+        }
+    }
+
+    /// The text for one event (may be empty, or part of a line).
+    pub fn event(&mut self, e: &TraceEvent) -> String {
+        match self.style {
+            Style::Traceroute => self.traceroute(e),
+            Style::Tracepath => tracepath(e),
+            Style::Json => serde_json::to_string(e).unwrap_or_default() + "\n",
+        }
+    }
+
+    fn name(&self, a: Ipv4Addr) -> String {
+        if self.numeric {
+            a.to_string()
+        } else {
+            format!("{a} ({a})")
+        }
+    }
+
+    fn traceroute(&mut self, e: &TraceEvent) -> String {
+        let mut out = String::new();
+        match *e {
+            TraceEvent::Start {
+                dst,
+                max_hops,
+                packet_len,
+                ..
+            } => {
+                let _ = writeln!(
+                    out,
+                    "traceroute to {dst} ({dst}), {max_hops} hops max, {packet_len} byte packets"
+                );
+            }
+            TraceEvent::Probe {
+                ttl,
+                probe,
+                from,
+                rtt_ms,
+                ref marker,
+                ..
+            } => {
+                if probe == 0 {
+                    let _ = write!(out, "{ttl:>2} ");
+                    self.last_from = None;
+                }
+                match from {
+                    None => out.push_str(" *"),
+                    Some(from) => {
+                        if self.last_from != Some(from) {
+                            let _ = write!(out, " {}", self.name(from));
+                            self.last_from = Some(from);
+                        }
+                        let _ = write!(out, "  {:.3} ms", rtt_ms.unwrap_or(0.0));
+                        if let Some(m) = marker {
+                            let _ = write!(out, " {m}");
+                        }
+                    }
+                }
+            }
+            TraceEvent::Pmtu { .. } | TraceEvent::Done { .. } => {}
+            TraceEvent::HopDone { .. } => out.push('\n'),
+        }
+        out
+    }
+}
+
+fn tracepath(e: &TraceEvent) -> String {
+    match *e {
+        TraceEvent::Start { pmtu, .. } => match pmtu {
+            Some(m) => format!(" 1?: [LOCALHOST]{:22}pmtu {m}\n", ""),
+            None => String::new(),
+        },
+        TraceEvent::Probe {
+            ttl,
+            from,
+            rtt_ms,
+            ref marker,
+            reached,
+            ..
+        } => match from {
+            None => format!("{ttl:>2}:  no reply\n"),
+            Some(from) => {
+                let ms = rtt_ms.unwrap_or(0.0);
+                let mut line = format!("{ttl:>2}:  {:<48}{ms:.3}ms", from.to_string());
+                if let Some(m) = marker {
+                    let _ = write!(line, " {m}");
+                }
+                if reached {
+                    line.push_str(" reached");
+                }
+                line + "\n"
+            }
+        },
+        TraceEvent::Pmtu { ttl, from, mtu } => {
+            format!("{ttl:>2}:  {:<48}pmtu {mtu}\n", from.to_string())
+        }
+        TraceEvent::HopDone { .. } => String::new(),
+        TraceEvent::Done {
+            reached,
+            hops,
+            pmtu,
+        } => {
+            let pmtu = pmtu.map(|m| format!("pmtu {m} ")).unwrap_or_default();
+            if reached {
+                format!("     Resume: {pmtu}hops {hops}\n")
+            } else {
+                format!("     Too many hops: {pmtu}\n     Resume: {pmtu}\n")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::proto::TraceMethod;
+
+    const DST: Ipv4Addr = Ipv4Addr::new(198, 19, 3, 2);
+    const R1: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+    const R2: Ipv4Addr = Ipv4Addr::new(198, 19, 1, 2);
+
+    /// A probe's outcome: (who, µs, marker, reached); `None`: no answer.
+    type Outcome = Option<(Ipv4Addr, u64, Option<&'static str>, bool)>;
+
+    fn reply(from: Ipv4Addr, us: u64, marker: Option<&'static str>, reached: bool) -> Outcome {
+        Some((from, us, marker, reached))
+    }
+
+    fn probe(ttl: u8, probe: usize, o: Outcome) -> TraceEvent {
+        TraceEvent::Probe {
+            ttl,
+            probe,
+            from: o.map(|r| r.0),
+            rtt_ms: o.map(|r| r.1 as f64 / 1000.0),
+            marker: o.and_then(|r| r.2).map(str::to_string),
+            reached: o.is_some_and(|r| r.3),
+        }
+    }
+
+    fn hop(ttl: u8, outcomes: &[Outcome]) -> Vec<TraceEvent> {
+        let mut v: Vec<TraceEvent> = outcomes
+            .iter()
+            .enumerate()
+            .map(|(i, &o)| probe(ttl, i, o))
+            .collect();
+        v.push(TraceEvent::HopDone { ttl });
+        v
+    }
+
+    fn run(style: Style, numeric: bool, events: &[TraceEvent]) -> String {
+        let mut f = Formatter::new(style, numeric);
+        events.iter().map(|e| f.event(e)).collect()
+    }
+
+    fn start(packet_len: usize, pmtu: Option<u16>) -> TraceEvent {
+        TraceEvent::Start {
+            dst: DST,
+            max_hops: 30,
+            packet_len,
+            method: TraceMethod::Udp,
+            pmtu,
+        }
+    }
+
+    fn sample() -> Vec<TraceEvent> {
+        let mut ev = vec![start(60, None)];
+        ev.extend(hop(
+            1,
+            &[
+                reply(R1, 412, None, false),
+                reply(R1, 301, None, false),
+                reply(R1, 298, None, false),
+            ],
+        ));
+        ev.extend(hop(
+            2,
+            &[
+                None,
+                reply(R2, 1500, None, false),
+                reply(R1, 2000, None, false),
+            ],
+        ));
+        ev.extend(hop(3, &[None, None, None]));
+        ev.extend(hop(4, &[reply(DST, 800, Some("!H"), false)]));
+        ev.push(TraceEvent::Done {
+            reached: false,
+            hops: 4,
+            pmtu: None,
+        });
+        ev
+    }
+
+    #[test]
+    fn traceroute_lines() {
+        let text = run(Style::Traceroute, true, &sample());
+        let expected = "traceroute to 198.19.3.2 (198.19.3.2), 30 hops max, 60 byte packets\n\
+             \x201  198.18.0.1  0.412 ms  0.301 ms  0.298 ms\n\
+             \x202  * 198.19.1.2  1.500 ms 198.18.0.1  2.000 ms\n\
+             \x203  * * *\n\
+             \x204  198.19.3.2  0.800 ms !H\n";
+        assert_eq!(text, expected);
+        let named = run(Style::Traceroute, false, &sample());
+        assert!(
+            named.contains(" 1  198.18.0.1 (198.18.0.1)  0.412 ms"),
+            "{named}"
+        );
+    }
+
+    #[test]
+    fn tracepath_lines_show_pmtu_changes() {
+        let ev = vec![
+            start(1500, Some(1500)),
+            TraceEvent::Pmtu {
+                ttl: 2,
+                from: R2,
+                mtu: 1400,
+            },
+            probe(2, 0, reply(R2, 500, None, false)),
+            probe(3, 0, None),
+            probe(4, 0, reply(DST, 700, None, true)),
+            TraceEvent::Done {
+                reached: true,
+                hops: 4,
+                pmtu: Some(1280),
+            },
+        ];
+        let text = run(Style::Tracepath, true, &ev);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], " 1?: [LOCALHOST]                      pmtu 1500");
+        assert!(lines[1].starts_with(" 2:  198.19.1.2 ") && lines[1].ends_with("pmtu 1400"));
+        assert!(lines[2].ends_with("0.500ms"), "{}", lines[2]);
+        assert_eq!(lines[3], " 3:  no reply");
+        assert!(lines[4].ends_with("0.700ms reached"));
+        assert_eq!(lines[5], "     Resume: pmtu 1280 hops 4");
+    }
+
+    #[test]
+    fn json_lines_are_the_wire_events() {
+        let text = run(Style::Json, true, &sample());
+        let back: Vec<TraceEvent> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+            .collect();
+        assert_eq!(back, sample());
+        let line = text.lines().nth(1).unwrap();
+        assert!(
+            line.starts_with(r#"{"event":"probe","ttl":1,"probe":0,"from":"198.18.0.1""#),
+            "{line}"
+        );
+    }
+}

@@ -1,0 +1,310 @@
+//! `ustack up`: the stack on a TUN interface, answering ping and serving UDP echo and the TCP
+//! services (echo, discard, chargen, HTTP) as tasks on its event loop.
+
+use crate::daemon as control;
+use crate::services::http::Site;
+use crate::services::serve::{accept_loop, handler};
+use crate::services::udp_echo::EchoCounters;
+use crate::tools::net::NetArgs;
+use clap::{Args, ValueEnum};
+use std::io;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc};
+use tun_bridge::aio::{TcpListener, UdpSocket};
+use tun_bridge::Net;
+
+/// A service `ustack up` can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
+pub enum Service {
+    /// TCP echo (RFC 862), port 7.
+    Echo,
+    /// TCP discard (RFC 863), port 9.
+    Discard,
+    /// TCP character generator (RFC 864), port 19.
+    Chargen,
+    /// HTTP/1.1, port 80.
+    Http,
+    /// UDP echo (RFC 862), port 7.
+    UdpEcho,
+}
+
+impl Service {
+    const ALL: [Service; 5] = [
+        Service::Echo,
+        Service::Discard,
+        Service::Chargen,
+        Service::Http,
+        Service::UdpEcho,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Service::Echo => "echo",
+            Service::Discard => "discard",
+            Service::Chargen => "chargen",
+            Service::Http => "http",
+            Service::UdpEcho => "udp-echo",
+        }
+    }
+
+    fn default_port(self) -> u16 {
+        match self {
+            Service::Echo | Service::UdpEcho => 7,
+            Service::Discard => 9,
+            Service::Chargen => 19,
+            Service::Http => 80,
+        }
+    }
+}
+
+/// `NAME=PORT`, for `--port`.
+#[derive(Debug, Clone, Copy)]
+pub struct PortOverride {
+    service: Service,
+    port: u16,
+}
+
+fn parse_port_override(s: &str) -> Result<PortOverride, String> {
+    let (name, port) = s
+        .split_once('=')
+        .ok_or_else(|| format!("'{s}': expected NAME=PORT, e.g. http=8080"))?;
+    let service = Service::from_str(name, true).map_err(|_| {
+        let names: Vec<_> = Service::ALL.iter().map(|s| s.name()).collect();
+        format!("'{name}': not a service (one of {})", names.join(", "))
+    })?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("'{port}': not a port number"))?;
+    if port == 0 {
+        return Err("port 0 cannot be listened on".into());
+    }
+    Ok(PortOverride { service, port })
+}
+
+/// Options of `ustack up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Serve the files under this directory over HTTP besides the built-in pages.
+    #[arg(long, value_name = "DIR")]
+    pub http_root: Option<PathBuf>,
+    /// Which services to run (comma-separated; default: all).
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub services: Option<Vec<Service>>,
+    /// Move a service to another port, e.g. `--port http=8080` (repeatable).
+    #[arg(long = "port", value_name = "NAME=PORT", value_parser = parse_port_override)]
+    pub ports: Vec<PortOverride>,
+    /// At exit, print the counters as one JSON object (the control protocol's `stats` reply,
+    /// plus the UDP echo service's own counters) instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Accept queue length of every TCP service.
+    #[arg(long, default_value_t = 128, value_name = "N")]
+    pub backlog: usize,
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+/// The services to run and their ports.
+fn plan(args: &UpArgs) -> io::Result<Vec<(Service, u16)>> {
+    let chosen = args
+        .services
+        .clone()
+        .unwrap_or_else(|| Service::ALL.to_vec());
+    let mut plan: Vec<(Service, u16)> = Vec::new();
+    for s in chosen {
+        if !plan.iter().any(|(x, _)| *x == s) {
+            plan.push((s, s.default_port()));
+        }
+    }
+    for o in &args.ports {
+        match plan.iter_mut().find(|(s, _)| *s == o.service) {
+            Some(entry) => entry.1 = o.port,
+            None => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "--port {}={}: that service is not running",
+                        o.service.name(),
+                        o.port
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(plan)
+}
+
+/// Binds every TCP and UDP service on the loop and spawns its task.
+fn start_services(
+    net: &Net,
+    plan: &[(Service, u16)],
+    http_root: Option<&std::path::Path>,
+    backlog: usize,
+    echo_counters: &Arc<EchoCounters>,
+    key: u64,
+) -> io::Result<()> {
+    for &(service, port) in plan {
+        let bind_err = |e: io::Error| {
+            io::Error::new(e.kind(), format!("{}: port {port}: {e}", service.name()))
+        };
+        if service == Service::UdpEcho {
+            let sock = UdpSocket::bind(net, port).map_err(bind_err)?;
+            tokio::task::spawn_local(crate::services::udp_echo::run(
+                sock,
+                echo_counters.clone(),
+                key,
+            ));
+            continue;
+        }
+        let listener = TcpListener::bind(net, port, backlog).map_err(bind_err)?;
+        if service == Service::Http {
+            let addr = net.with_stack(|s| s.config().addr);
+            let site = Rc::new(Site::new(http_root, addr, net.clone())?);
+            tokio::task::spawn_local(crate::services::http::run(listener, site));
+            continue;
+        }
+        let h = match service {
+            Service::Echo => handler(crate::services::classic::echo),
+            Service::Discard => handler(crate::services::classic::discard),
+            _ => handler(crate::services::classic::chargen),
+        };
+        tokio::task::spawn_local(accept_loop(service.name(), listener, h));
+    }
+    Ok(())
+}
+
+fn print_banner(
+    bridge: &tun_bridge::Bridge,
+    args: &UpArgs,
+    plan: &[(Service, u16)],
+    control: &std::path::Path,
+) {
+    let n = &args.net;
+    println!("ustack is up on {} (MTU {})", bridge.tun_name(), n.mtu);
+    println!("  kernel side  {}/{}", n.host_addr, n.prefix_len);
+    println!("  stack        {}", n.addr);
+    let list: Vec<String> = plan
+        .iter()
+        .map(|(s, p)| format!("{} {p}", s.name()))
+        .collect();
+    println!("  serving      ICMP echo; {}", list.join(", "));
+    if let Some(r) = &args.http_root {
+        println!("  http root    {}", r.display());
+    }
+    if let Some(p) = &n.pcap {
+        println!("  pcap         {}", p.display());
+    }
+    println!("  control      {}", control.display());
+    println!("try:");
+    println!("  ping {}", n.addr);
+    println!("  ping -s 4000 {}        # fragmented both ways", n.addr);
+    for &(s, p) in plan {
+        match s {
+            Service::UdpEcho => println!("  echo hello | nc -u -w1 {} {p}", n.addr),
+            Service::Http => println!(
+                "  curl http://{}:{p}/  and  curl http://{}:{p}/stats",
+                n.addr, n.addr
+            ),
+            Service::Echo => println!("  echo hello | nc -N {} {p}          # TCP echo", n.addr),
+            Service::Discard => println!("  nc -N {} {p} < /etc/services       # discard", n.addr),
+            Service::Chargen => println!("  nc {} {p} | head -5               # chargen", n.addr),
+        }
+    }
+    println!("Ctrl-C to stop.");
+}
+
+pub fn run(args: UpArgs) -> io::Result<ExitCode> {
+    let (tx, rx) = mpsc::channel();
+    ctrlc::set_handler(move || {
+        let _ = tx.send(());
+    })
+    .map_err(io::Error::other)?;
+    let plan = plan(&args)?;
+    if control::client::attach(&args.net.tun)?.is_some() {
+        return Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!(
+                "ustack up is already running on {} (control socket {})",
+                args.net.tun,
+                control::client::socket_path(&args.net.tun)?.display()
+            ),
+        ));
+    }
+    let (bridge, capture) = args.net.start()?;
+    let bridge = Arc::new(bridge);
+    let echo_counters = Arc::new(EchoCounters::default());
+    let (ready_tx, ready_rx) = mpsc::sync_channel(1);
+    {
+        let (plan, counters, backlog) = (plan.clone(), echo_counters.clone(), args.backlog);
+        let root = args.http_root.clone();
+        let key = crate::tools::net::os_key()?;
+        bridge.spawn(move |net| async move {
+            let r = start_services(&net, &plan, root.as_deref(), backlog, &counters, key);
+            let _ = ready_tx.send(r);
+        })?;
+    }
+    ready_rx
+        .recv()
+        .map_err(|_| io::Error::other("the event loop stopped while starting services"))??;
+    let info = control::DaemonInfo {
+        tun: bridge.tun_name().to_string(),
+        host_addr: args.net.host_addr,
+        capture: Some(capture),
+    };
+    let control = control::serve(&bridge, info)?;
+    print_banner(&bridge, &args, &plan, control.path());
+
+    // Wait for Ctrl-C / SIGTERM, or for the loop to die on a device error.
+    loop {
+        match rx.recv_timeout(std::time::Duration::from_millis(200)) {
+            Ok(()) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) if bridge.is_running() => {}
+            Err(_) => break,
+        }
+    }
+    // Stop at once, whatever the connections do: the loop drops every task (closing its
+    // connections), sends the resulting FIN/RST, and closes the device.
+    let stats = bridge
+        .with_stack(|s| (s.stats().clone(), control::stats_reply(s)))
+        .ok();
+    drop(control);
+    let result = match Arc::try_unwrap(bridge) {
+        Ok(b) => b.shutdown(),
+        Err(b) => {
+            b.handle().stop();
+            Ok(())
+        }
+    };
+    print_counters(stats, &echo_counters, args.json);
+    result.map(|()| ExitCode::SUCCESS)
+}
+
+/// The counters at exit: the table, or (`--json`) one JSON object.
+fn print_counters(
+    stats: Option<(ustack::Stats, control::proto::StatsReply)>,
+    echo: &EchoCounters,
+    json: bool,
+) {
+    // (None if the loop had already died: default counters, `null` in JSON.)
+    let (table, reply) = match stats {
+        Some((t, r)) => (t, Some(r)),
+        None => (ustack::Stats::default(), None),
+    };
+    let refused = echo.refused_reflector.load(Ordering::Relaxed);
+    let limited = echo.rate_limited.load(Ordering::Relaxed);
+    if json {
+        let v = serde_json::json!({
+            "stats": reply,
+            "udp_echo": { "refused_reflector": refused, "rate_limited": limited },
+        });
+        println!("{v}");
+        return;
+    }
+    println!("\nustack stopped; counters:\n{table}");
+    if refused + limited > 0 {
+        println!("udp echo: {refused} refused (reflector source port), {limited} rate-limited");
+    }
+}
