@@ -40,6 +40,7 @@ pub mod config;
 mod icmp;
 pub(crate) mod ip;
 mod rand;
+mod rate;
 mod slab;
 pub mod socket;
 mod stack;

@@ -7,7 +7,7 @@
 //! `echo_send`, ...) may come at any time; drain `poll_transmit` after them too.
 
 use crate::config::{Config, ConfigError};
-use crate::icmp::{self as policy, DstKind, TokenBucket};
+use crate::icmp::{self as policy, DstKind};
 use crate::ip::egress::{Egress, TcpTuple};
 use crate::ip::fragment::{BufferPool, QueueError, TxQueue};
 use crate::ip::ident::IdentGenerator;
@@ -16,6 +16,7 @@ use crate::ip::reassembly::{
     FragDrop, Fragment, FragmentKey, Outcome, Reassembler, ReassemblyLimits,
 };
 use crate::rand::{derive_key, label, Rng};
+use crate::rate::TokenBucket;
 use crate::socket::{Queued, SendError, SocketEvent, SocketHandle, SocketSet};
 use crate::stats::{DropReason, Stats};
 use crate::tcp::{ConnHandle, IpOut, TcpLayer};

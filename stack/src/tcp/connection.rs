@@ -9,7 +9,7 @@ use super::state::State;
 use super::timers::{Timer, Timers};
 use super::{TcpError, TcpInfo};
 use crate::config::Config;
-use crate::icmp::TokenBucket;
+use crate::rate::TokenBucket;
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::{SeqNumber, TcpOptions, TsVal};
 use log::debug;
