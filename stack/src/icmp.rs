@@ -2,23 +2,13 @@
 //! token bucket that rate-limits them is `crate::rate`), and reading the datagram an incoming
 //! error quotes.
 
+use crate::ip::ingress::{is_unicast_source, DstKind};
 use crate::wire::{icmp, proto};
 use std::net::Ipv4Addr;
 
 /// Most bytes of the offending datagram an error quotes: the error as a whole stays within 576
 /// bytes (RFC 1812 §4.3.2.3), 576 − 20 (IP) − 8 (ICMP).
 pub(crate) const MAX_QUOTE: usize = 548;
-
-/// How the destination of a received datagram relates to us.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum DstKind {
-    /// Our unicast address.
-    Local,
-    /// Limited or directed broadcast.
-    Broadcast,
-    /// A multicast group.
-    Multicast,
-}
 
 /// Whether the stack may answer the datagram (`header` + `payload`) with an ICMP error.
 ///
@@ -49,12 +39,6 @@ pub(crate) fn may_send_error(
         }
     }
     true
-}
-
-/// Whether `a` can be the source of a datagram (RFC 1122 §3.2.1.3, RFC 1812 §5.3.7).
-pub(crate) fn is_unicast_source(a: Ipv4Addr) -> bool {
-    let o = a.octets();
-    !(o[0] == 0 || a.is_loopback() || a.is_multicast() || a.is_broadcast() || o[0] >= 240)
 }
 
 /// What an incoming error quotes, enough to find the socket it is about.

@@ -7,11 +7,10 @@
 //! `echo_send`, ...) may come at any time; drain `poll_transmit` after them too.
 
 use crate::config::{Config, ConfigError};
-use crate::icmp::{self as policy, DstKind};
 use crate::ip::egress::{Egress, TcpTuple};
 use crate::ip::fragment::{BufferPool, QueueError, TxQueue};
 use crate::ip::ident::IdentGenerator;
-use crate::ip::ingress;
+use crate::ip::ingress::{self, DstKind};
 use crate::ip::reassembly::{
     FragDrop, Fragment, FragmentKey, Outcome, Reassembler, ReassemblyLimits,
 };
@@ -295,7 +294,7 @@ impl Stack {
         for e in expired {
             self.drop_packet(DropReason::FragTimeout);
             let Some(quote) = e.quote else { continue };
-            if e.key.dst != self.config.addr || !policy::is_unicast_source(e.key.src) {
+            if e.key.dst != self.config.addr || !ingress::is_unicast_source(e.key.src) {
                 continue;
             }
             let ihl = raw::header_len(&quote);

@@ -3,7 +3,8 @@
 //! the stack sends about datagrams it refuses (rate-limited, never about an error).
 
 use super::{Arrival, Stack};
-use crate::icmp::{self as policy, DstKind, Quoted, MAX_QUOTE};
+use crate::icmp::{self as policy, Quoted, MAX_QUOTE};
+use crate::ip::ingress::DstKind;
 use crate::socket::{Delivery, IcmpError, Kind, Queued};
 use crate::stats::DropReason;
 use crate::tcp::IcmpReport;
