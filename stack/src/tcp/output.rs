@@ -6,17 +6,35 @@
 //! the resend after a timeout, skipping what the peer SACKed) within min(cwnd, peer window), with
 //! Nagle (RFC 9293 §3.7.4) and sender SWS avoidance (§3.8.6.2.1); window / keepalive probes; and
 //! finally a pure ACK if one is due.
+//!
+//! Every TCP packet, a connection's or a stateless reply's, leaves through [`write_packet`].
 
 use super::connection::Connection;
 use super::state::State;
 use super::timers::Timer;
-use super::write_packet;
 use crate::time::Instant;
 use crate::wire::tcp::{Control, SeqNumber, TcpOptions, TcpRepr};
 use log::trace;
+use std::net::Ipv4Addr;
 
 /// Puts the IPv4 header in front of emitted segments (`ip::egress`; TCP writes only its segment).
 pub(crate) use crate::ip::egress::IpOut;
+
+/// Writes the TCP header for `repr` in front of a payload already at
+/// `buf[20 + repr.header_len()..]`, and has `ip` (ip::egress) write the IPv4 header; returns the
+/// packet length.
+pub(super) fn write_packet(
+    buf: &mut [u8],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    repr: &TcpRepr,
+    payload_len: usize,
+    ip: &mut IpOut<'_>,
+) -> usize {
+    use crate::wire::ipv4::HEADER_LEN;
+    let tcp_len = repr.emit(&mut buf[HEADER_LEN..], src, dst, payload_len);
+    ip.write_tcp_header(buf, src, dst, tcp_len)
+}
 
 /// One segment for [`Connection::write`] to emit.
 #[derive(Debug)]
