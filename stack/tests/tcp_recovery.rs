@@ -125,6 +125,37 @@ fn classic_three_duplicate_acks_for_a_peer_without_sack() {
 }
 
 #[test]
+fn acks_that_are_not_duplicates_never_count_towards_fast_retransmit() {
+    let mut opts = Peer::full_syn_options();
+    opts.sack_permitted = false;
+    let mut x = passive_after(config(), opts, 2048, ms(RTT));
+    let s = ten_after_warmup(&mut x);
+    x.p.now += ms(RTT);
+    x.p.ack = s[1];
+    let retransmits_s1 = |outs: &[Out]| outs.iter().any(|o| o.seq == s[1] && !o.payload.is_empty());
+    let wnd = x.p.wnd;
+    // RFC 5681 §2 (e): an ACK that changes the advertised window is not a duplicate.
+    for i in 0..4 {
+        let w = if i % 2 == 0 { wnd - 1 } else { wnd };
+        let outs = x.p.send(x.p.seg(ACK).win(w));
+        assert!(!retransmits_s1(&outs), "window change {i}: {outs:?}");
+    }
+    // RFC 5681 §2 (b): nor is one that carries data.
+    for i in 0..4 {
+        let outs = x.p.send_data(b"data");
+        assert!(!retransmits_s1(&outs), "data {i}: {outs:?}");
+    }
+    let info = x.p.stack.tcp_info(x.h).unwrap();
+    assert_eq!(info.stats.fast_retransmits, 0);
+    // Three real duplicates (same ACK, same window, no data) still start fast retransmit.
+    assert!(!retransmits_s1(&x.p.send(x.p.seg(ACK))));
+    assert!(!retransmits_s1(&x.p.send(x.p.seg(ACK))));
+    let outs = x.p.send(x.p.seg(ACK));
+    assert!(retransmits_s1(&outs), "{outs:?}");
+    assert_eq!(x.p.stack.tcp_info(x.h).unwrap().stats.fast_retransmits, 1);
+}
+
+#[test]
 fn tail_loss_probe_recovers_a_lost_tail_without_the_rto() {
     let mut x = established(config());
     let s = ten_after_warmup(&mut x);
