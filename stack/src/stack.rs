@@ -7,6 +7,7 @@
 //! `echo_send`, ...) may come at any time; drain `poll_transmit` after them too.
 
 use crate::config::{Config, ConfigError};
+use crate::icmp as policy;
 use crate::ip::egress::{Egress, TcpTuple};
 use crate::ip::fragment::{BufferPool, QueueError, TxQueue};
 use crate::ip::ident::IdentGenerator;
@@ -21,7 +22,7 @@ use crate::stats::{DropReason, Stats};
 use crate::tcp::{ConnHandle, IpOut, TcpLayer};
 use crate::time::Instant;
 use crate::wire::icmp;
-use crate::wire::ipv4::{raw, Ipv4Packet, MAX_DATAGRAM};
+use crate::wire::ipv4::{Ipv4Packet, MAX_DATAGRAM};
 use crate::wire::tcp::TcpSegment;
 use crate::wire::{proto, PacketSummary};
 use log::{debug, trace};
@@ -293,17 +294,10 @@ impl Stack {
         self.reassembly.expire(self.now, |e| expired.push(e));
         for e in expired {
             self.drop_packet(DropReason::FragTimeout);
-            let Some(quote) = e.quote else { continue };
-            if e.key.dst != self.config.addr || !ingress::is_unicast_source(e.key.src) {
-                continue;
+            let dst_kind = ingress::dst_kind(&self.config, e.key.dst);
+            if let Some(error) = policy::reassembly_time_exceeded(&e, dst_kind) {
+                self.send_error(error);
             }
-            let ihl = raw::header_len(&quote);
-            // RFC 1122 §3.2.2: never an error about an ICMP error.
-            if e.key.protocol == proto::ICMP && quote.get(ihl).is_none_or(|&t| icmp::is_error(t)) {
-                continue;
-            }
-            let (h, p) = quote.split_at(ihl.min(quote.len()));
-            self.send_error_quoting(e.key.src, h, p, icmp::types::TIME_EXCEEDED, 1, [0; 4]);
         }
     }
 

@@ -33,15 +33,20 @@ pub(crate) fn classify(cfg: &Config, src: Ipv4Addr, dst: Ipv4Addr) -> Result<Dst
     if !is_unicast_source(src) || src == cfg.addr || Some(src) == cfg.directed_broadcast() {
         return Err(DropReason::Ipv4MartianSource);
     }
+    // A host does not forward (RFC 1122 §3.3.1.5 for hosts that are not gateways).
+    dst_kind(cfg, dst).ok_or(DropReason::Ipv4NotForUs)
+}
+
+/// Whether `dst` is our address, a broadcast or a multicast group; `None` if it is none of ours.
+pub(crate) fn dst_kind(cfg: &Config, dst: Ipv4Addr) -> Option<DstKind> {
     if dst == cfg.addr {
-        Ok(DstKind::Local)
+        Some(DstKind::Local)
     } else if dst.is_broadcast() || Some(dst) == cfg.directed_broadcast() {
-        Ok(DstKind::Broadcast)
+        Some(DstKind::Broadcast)
     } else if dst.is_multicast() {
-        Ok(DstKind::Multicast)
+        Some(DstKind::Multicast)
     } else {
-        // A host does not forward (RFC 1122 §3.3.1.5 for hosts that are not gateways).
-        Err(DropReason::Ipv4NotForUs)
+        None
     }
 }
 
