@@ -8,7 +8,7 @@
 
 use crate::config::{Config, ConfigError};
 use crate::icmp as policy;
-use crate::ip::egress::{Egress, TcpTuple};
+use crate::ip::egress::Egress;
 use crate::ip::fragment::{BufferPool, QueueError, TxQueue};
 use crate::ip::ident::IdentGenerator;
 use crate::ip::ingress::{self, DstKind};
@@ -19,7 +19,7 @@ use crate::rand::{derive_key, label, Rng};
 use crate::rate::TokenBucket;
 use crate::socket::{Queued, SendError, SocketEvent, SocketHandle, SocketSet};
 use crate::stats::{DropReason, Stats};
-use crate::tcp::{ConnHandle, IpOut, TcpLayer};
+use crate::tcp::{IpOut, TcpLayer};
 use crate::time::Instant;
 use crate::wire::icmp;
 use crate::wire::ipv4::{Ipv4Packet, MAX_DATAGRAM};
@@ -54,9 +54,6 @@ pub struct Stack {
     tx: TxQueue,
     pub(crate) pool: BufferPool,
     pub(crate) tcp: TcpLayer,
-    /// Connections with their own TTL (`tcp_set_ttl`) and the tuple it is filed under in
-    /// `egress`; pruned of dead handles whenever one is added, so bounded by live connections.
-    tcp_ttl_owners: Vec<(ConnHandle, TcpTuple)>,
     now: Instant,
 }
 
@@ -97,7 +94,6 @@ impl Stack {
             tx: TxQueue::new(config.tx_queue_datagrams, config.tx_queue_bytes),
             pool: BufferPool::default(),
             tcp: TcpLayer::new(&config, now),
-            tcp_ttl_owners: Vec::new(),
             now,
             config,
         })
@@ -366,10 +362,7 @@ impl Stack {
         data: Vec<u8>,
     ) -> Result<(), QueueError> {
         // ip::egress: RFC 6864 §4 / RFC 7739 §5.3 identification, our TTL or the socket's.
-        let mut h = self.egress.header(src, dst, protocol, dont_fragment);
-        if let Some(t) = ttl {
-            h.ttl = t;
-        }
+        let h = self.egress.header(src, dst, protocol, dont_fragment, ttl);
         match self.tx.push(h, data, self.config.mtu) {
             Ok(()) => Ok(()),
             Err((e, data)) => {

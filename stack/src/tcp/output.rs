@@ -15,25 +15,23 @@ use super::timers::Timer;
 use crate::time::Instant;
 use crate::wire::tcp::{Control, SeqNumber, TcpOptions, TcpRepr};
 use log::trace;
-use std::net::Ipv4Addr;
 
 /// Puts the IPv4 header in front of emitted segments (`ip::egress`; TCP writes only its segment).
-pub(crate) use crate::ip::egress::IpOut;
+pub(crate) use crate::ip::egress::{IpOut, SegmentIp};
 
 /// Writes the TCP header for `repr` in front of a payload already at
-/// `buf[20 + repr.header_len()..]`, and has `ip` (ip::egress) write the IPv4 header; returns the
-/// packet length.
+/// `buf[20 + repr.header_len()..]`, and has `ip` (ip::egress) write the IPv4 header with the
+/// segment's IP fields `seg`; returns the packet length.
 pub(super) fn write_packet(
     buf: &mut [u8],
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
+    seg: SegmentIp,
     repr: &TcpRepr,
     payload_len: usize,
     ip: &mut IpOut<'_>,
 ) -> usize {
     use crate::wire::ipv4::HEADER_LEN;
-    let tcp_len = repr.emit(&mut buf[HEADER_LEN..], src, dst, payload_len);
-    ip.write_tcp_header(buf, src, dst, tcp_len)
+    let tcp_len = repr.emit(&mut buf[HEADER_LEN..], seg.src, seg.dst, payload_len);
+    ip.write_tcp_header(buf, seg, tcp_len)
 }
 
 /// One segment for [`Connection::write`] to emit.
@@ -142,7 +140,12 @@ impl Connection {
             Some((off, n)) => self.snd.buf.read_at(off, &mut buf[start..start + n]),
             None => 0,
         };
-        let n = write_packet(buf, *self.local.ip(), *self.remote.ip(), &repr, len, ip);
+        let seg = SegmentIp {
+            src: *self.local.ip(),
+            dst: *self.remote.ip(),
+            ttl: self.limits.ttl,
+        };
+        let n = write_packet(buf, seg, &repr, len, ip);
         trace!(
             "tcp {} -> {}: out {}",
             self.local,

@@ -10,7 +10,7 @@ use super::connection::Connection;
 use super::input::Verdict;
 use super::isn::IsnGenerator;
 use super::listener::Listener;
-use super::output::write_packet;
+use super::output::{write_packet, SegmentIp};
 use super::time_wait::{TimeWaitTable, TwOutcome};
 use super::{syncookie, ConnHandle, IcmpReport, IpOut, ListenHandle, State, TcpError, TcpInfo};
 use crate::config::Config;
@@ -393,14 +393,12 @@ impl TcpLayer {
         ip: &mut IpOut<'_>,
     ) -> Option<usize> {
         if let Some(r) = self.replies.pop_front() {
-            return Some(write_packet(
-                buf,
-                *r.local.ip(),
-                *r.remote.ip(),
-                &r.repr,
-                0,
-                ip,
-            ));
+            let seg = SegmentIp {
+                src: *r.local.ip(),
+                dst: *r.remote.ip(),
+                ttl: None,
+            };
+            return Some(write_packet(buf, seg, &r.repr, 0, ip));
         }
         while let Some(&index) = self.ready.front() {
             let slot = &mut self.slots[index as usize];

@@ -1,0 +1,75 @@
+//! A TCP connection's own TTL (`Stack::tcp_set_ttl`, Linux's `IP_TTL`) over its life: every
+//! segment carries it while the app holds the handle; the FIN after `tcp_close` and the RST of
+//! `tcp_abort` go out with `Config::ttl`; `None` restores it. (The SYN probes of a TCP
+//! traceroute are tested in `trace_probes.rs`.)
+
+mod tcp_common;
+
+use std::num::NonZeroU8;
+use tcp_common::*;
+use ustack::wire::tcp::flags::{FIN, RST};
+
+/// Everything the stack sends now, as raw IPv4 packets.
+fn raw_drain(x: &mut Passive) -> Vec<Vec<u8>> {
+    let mut buf = vec![0u8; 65536];
+    let mut out = Vec::new();
+    while let Some(n) = x.p.stack.poll_transmit(x.p.now, &mut buf) {
+        out.push(buf[..n].to_vec());
+    }
+    out
+}
+
+/// The TTLs of `packets` (IPv4 header byte 8).
+fn ttls(packets: &[Vec<u8>]) -> Vec<u8> {
+    packets.iter().map(|p| p[8]).collect()
+}
+
+/// Whether `packet` is a TCP segment with `flag` set (20-byte IPv4 header).
+fn has(packet: &[u8], flag: u8) -> bool {
+    packet[33] & flag != 0
+}
+
+/// An established connection with TTL 9 that has sent "hello" and had it acknowledged.
+fn with_ttl_nine() -> Passive {
+    let mut x = passive_full(config(), 2048);
+    x.p.stack.tcp_set_ttl(x.h, NonZeroU8::new(9)).unwrap();
+    assert_eq!(x.p.stack.tcp_send(x.h, b"hello"), Ok(5));
+    let sent = raw_drain(&mut x);
+    assert_eq!(
+        ttls(&sent),
+        [9],
+        "the data segment carries the connection's TTL"
+    );
+    let acked = x.p.ack.wrapping_add(5);
+    assert!(x.p.send_ack(acked).is_empty());
+    x
+}
+
+#[test]
+fn the_fin_after_close_goes_out_with_the_configured_ttl() {
+    let mut x = with_ttl_nine();
+    x.p.stack.tcp_close(x.h).unwrap();
+    let fin = raw_drain(&mut x);
+    assert_eq!(fin.len(), 1);
+    assert!(has(&fin[0], FIN));
+    assert_eq!(ttls(&fin), [x.p.stack.config().ttl]);
+}
+
+#[test]
+fn the_rst_of_abort_goes_out_with_the_configured_ttl() {
+    let mut x = with_ttl_nine();
+    x.p.stack.tcp_abort(x.h).unwrap();
+    let rst = raw_drain(&mut x);
+    assert_eq!(rst.len(), 1);
+    assert!(has(&rst[0], RST));
+    assert_eq!(ttls(&rst), [x.p.stack.config().ttl]);
+}
+
+#[test]
+fn none_restores_the_configured_ttl() {
+    let mut x = with_ttl_nine();
+    x.p.stack.tcp_set_ttl(x.h, None).unwrap();
+    assert_eq!(x.p.stack.tcp_send(x.h, b"again"), Ok(5));
+    let sent = raw_drain(&mut x);
+    assert_eq!(ttls(&sent), [x.p.stack.config().ttl]);
+}
