@@ -102,14 +102,21 @@ fn rack_retransmits_a_real_hole_when_the_reordering_timer_fires() {
     assert!(info.in_recovery);
 }
 
-#[test]
-fn classic_three_duplicate_acks_for_a_peer_without_sack() {
+/// A peer without SACK (so RACK cannot run and duplicate ACKs decide, RFC 5681 §3.2): ten
+/// segments in flight after the warm-up and, one RTT later, the peer acknowledging the first.
+fn ten_in_flight_without_sack() -> (Passive, Vec<u32>) {
     let mut opts = Peer::full_syn_options();
     opts.sack_permitted = false;
     let mut x = passive_after(config(), opts, 2048, ms(RTT));
     let s = ten_after_warmup(&mut x);
     x.p.now += ms(RTT);
     x.p.ack = s[1];
+    (x, s)
+}
+
+#[test]
+fn classic_three_duplicate_acks_for_a_peer_without_sack() {
+    let (mut x, s) = ten_in_flight_without_sack();
     assert!(x.p.send(x.p.seg(ACK)).is_empty());
     // RFC 5681 §3.2: without SACK, RACK cannot run; the third duplicate ACK retransmits.
     assert!(x.p.send(x.p.seg(ACK)).is_empty());
@@ -126,12 +133,7 @@ fn classic_three_duplicate_acks_for_a_peer_without_sack() {
 
 #[test]
 fn acks_that_are_not_duplicates_never_count_towards_fast_retransmit() {
-    let mut opts = Peer::full_syn_options();
-    opts.sack_permitted = false;
-    let mut x = passive_after(config(), opts, 2048, ms(RTT));
-    let s = ten_after_warmup(&mut x);
-    x.p.now += ms(RTT);
-    x.p.ack = s[1];
+    let (mut x, s) = ten_in_flight_without_sack();
     let retransmits_s1 = |outs: &[Out]| outs.iter().any(|o| o.seq == s[1] && !o.payload.is_empty());
     let wnd = x.p.wnd;
     // RFC 5681 §2 (e): an ACK that changes the advertised window is not a duplicate.

@@ -7,7 +7,9 @@ mod tcp_common;
 
 use std::num::NonZeroU8;
 use tcp_common::*;
+use ustack::tcp::{ConnHandle, TcpError};
 use ustack::wire::tcp::flags::{FIN, RST};
+use ustack::Stack;
 
 /// Everything the stack sends now, as raw IPv4 packets.
 fn raw_drain(x: &mut Passive) -> Vec<Vec<u8>> {
@@ -45,24 +47,25 @@ fn with_ttl_nine() -> Passive {
     x
 }
 
+/// Ends the app's hold on the TTL-9 connection with `end` and checks the one segment that
+/// follows has `flag` and `Config::ttl`.
+fn ends_with_the_configured_ttl(end: fn(&mut Stack, ConnHandle) -> Result<(), TcpError>, flag: u8) {
+    let mut x = with_ttl_nine();
+    end(&mut x.p.stack, x.h).unwrap();
+    let last = raw_drain(&mut x);
+    assert_eq!(last.len(), 1);
+    assert!(has(&last[0], flag));
+    assert_eq!(ttls(&last), [x.p.stack.config().ttl]);
+}
+
 #[test]
 fn the_fin_after_close_goes_out_with_the_configured_ttl() {
-    let mut x = with_ttl_nine();
-    x.p.stack.tcp_close(x.h).unwrap();
-    let fin = raw_drain(&mut x);
-    assert_eq!(fin.len(), 1);
-    assert!(has(&fin[0], FIN));
-    assert_eq!(ttls(&fin), [x.p.stack.config().ttl]);
+    ends_with_the_configured_ttl(Stack::tcp_close, FIN);
 }
 
 #[test]
 fn the_rst_of_abort_goes_out_with_the_configured_ttl() {
-    let mut x = with_ttl_nine();
-    x.p.stack.tcp_abort(x.h).unwrap();
-    let rst = raw_drain(&mut x);
-    assert_eq!(rst.len(), 1);
-    assert!(has(&rst[0], RST));
-    assert_eq!(ttls(&rst), [x.p.stack.config().ttl]);
+    ends_with_the_configured_ttl(Stack::tcp_abort, RST);
 }
 
 #[test]
