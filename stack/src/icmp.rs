@@ -1,62 +1,16 @@
-//! ICMP policy: when the stack may send an error (RFC 1122 §3.2.2, RFC 1812 §4.3.2.7), the token
-//! bucket that rate-limits errors, and reading the datagram an incoming error quotes.
+//! ICMP policy: when the stack may send an error (RFC 1122 §3.2.2, RFC 1812 §4.3.2.7; the
+//! token bucket that rate-limits them is `crate::rate`), and reading the datagram an incoming
+//! error quotes.
 
-use crate::time::Instant;
+use crate::ip::ingress::{is_unicast_source, DstKind};
+use crate::ip::reassembly::Expired;
+use crate::wire::ipv4::raw;
 use crate::wire::{icmp, proto};
 use std::net::Ipv4Addr;
 
 /// Most bytes of the offending datagram an error quotes: the error as a whole stays within 576
 /// bytes (RFC 1812 §4.3.2.3), 576 − 20 (IP) − 8 (ICMP).
 pub(crate) const MAX_QUOTE: usize = 548;
-
-/// A token bucket: `rate` tokens per second, at most `burst` stored.
-#[derive(Debug, Clone)]
-pub(crate) struct TokenBucket {
-    /// Stored tokens, in millionths (one token = 1_000_000), so refill needs no division.
-    micro_tokens: u64,
-    rate: u64,
-    capacity: u64,
-    last: Instant,
-}
-
-impl TokenBucket {
-    pub(crate) fn new(rate_per_sec: u32, burst: u32, now: Instant) -> Self {
-        let capacity = u64::from(burst) * 1_000_000;
-        TokenBucket {
-            micro_tokens: capacity,
-            rate: u64::from(rate_per_sec),
-            capacity,
-            last: now,
-        }
-    }
-
-    /// Takes one token if there is one.
-    pub(crate) fn take(&mut self, now: Instant) -> bool {
-        let elapsed = now.saturating_since(self.last).total_micros();
-        self.last = self.last.max(now);
-        self.micro_tokens = self
-            .micro_tokens
-            .saturating_add(elapsed.saturating_mul(self.rate))
-            .min(self.capacity);
-        if self.micro_tokens >= 1_000_000 {
-            self.micro_tokens -= 1_000_000;
-            true
-        } else {
-            false
-        }
-    }
-}
-
-/// How the destination of a received datagram relates to us.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum DstKind {
-    /// Our unicast address.
-    Local,
-    /// Limited or directed broadcast.
-    Broadcast,
-    /// A multicast group.
-    Multicast,
-}
 
 /// Whether the stack may answer the datagram (`header` + `payload`) with an ICMP error.
 ///
@@ -89,11 +43,71 @@ pub(crate) fn may_send_error(
     true
 }
 
-/// Whether `a` can be the source of a datagram (RFC 1122 §3.2.1.3, RFC 1812 §5.3.7).
-pub(crate) fn is_unicast_source(a: Ipv4Addr) -> bool {
-    let o = a.octets();
-    !(o[0] == 0 || a.is_loopback() || a.is_multicast() || a.is_broadcast() || o[0] >= 240)
+/// An ICMP error about a datagram the stack received, ready to send once allowed and
+/// rate-limited: to the datagram's source, quoting its header and first payload bytes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ErrorMessage<'a> {
+    /// The offending datagram's source: the error goes back to it.
+    pub(crate) to: Ipv4Addr,
+    pub(crate) icmp_type: u8,
+    pub(crate) code: u8,
+    /// The second word of the ICMP header (unused by most errors; RFC 1191 §4's next-hop MTU).
+    pub(crate) rest: [u8; 4],
+    /// The offending datagram's IPv4 header as received.
+    pub(crate) header: &'a [u8],
+    /// Its payload (the part that fits is quoted).
+    pub(crate) payload: &'a [u8],
 }
+
+impl ErrorMessage<'_> {
+    /// The quoted header and payload, cut so the error stays within 576 bytes (`MAX_QUOTE`).
+    fn quote(&self) -> (&[u8], &[u8]) {
+        let header = &self.header[..self.header.len().min(MAX_QUOTE)];
+        let payload = &self.payload[..self.payload.len().min(MAX_QUOTE - header.len())];
+        (header, payload)
+    }
+
+    /// Length of the ICMP message.
+    pub(crate) fn len(&self) -> usize {
+        let (header, payload) = self.quote();
+        icmp::HEADER_LEN + header.len() + payload.len()
+    }
+
+    /// Writes the ICMP message into `buf` (`len()` bytes, zeroed).
+    pub(crate) fn emit(&self, buf: &mut [u8]) {
+        let (header, payload) = self.quote();
+        let body = &mut buf[icmp::HEADER_LEN..];
+        body[..header.len()].copy_from_slice(header);
+        body[header.len()..header.len() + payload.len()].copy_from_slice(payload);
+        icmp::finish(buf, self.icmp_type, self.code, self.rest);
+    }
+}
+
+/// The error about a datagram whose reassembly timed out (`e`; `dst_kind` of its destination):
+/// time exceeded, code 1, "fragment reassembly time exceeded" (RFC 792), sent only if its first
+/// fragment had arrived (RFC 1122 §3.3.2) and only where RFC 1122 §3.2.2 allows an error.
+pub(crate) fn reassembly_time_exceeded(
+    e: &Expired,
+    dst_kind: Option<DstKind>,
+) -> Option<ErrorMessage<'_>> {
+    let first = e.quote.as_deref()?;
+    let (header, payload) = first.split_at(raw::header_len(first).min(first.len()));
+    let (src, protocol) = (e.key.src, e.key.protocol);
+    if !may_send_error(dst_kind?, src, protocol, 0, payload) {
+        return None;
+    }
+    Some(ErrorMessage {
+        to: src,
+        icmp_type: icmp::types::TIME_EXCEEDED,
+        code: REASSEMBLY_TIME_EXCEEDED,
+        rest: [0; 4],
+        header,
+        payload,
+    })
+}
+
+/// Time exceeded code 1: fragment reassembly time exceeded (RFC 792).
+const REASSEMBLY_TIME_EXCEEDED: u8 = 1;
 
 /// What an incoming error quotes, enough to find the socket it is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -159,21 +173,6 @@ pub(crate) fn parse_quote(quote: &[u8], our_addr: Ipv4Addr) -> Option<Quoted> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::time::Duration;
-
-    #[test]
-    fn bucket_allows_burst_then_rate() {
-        let t0 = Instant::from_millis(1000);
-        let mut b = TokenBucket::new(10, 3, t0);
-        assert!(b.take(t0) && b.take(t0) && b.take(t0));
-        assert!(!b.take(t0));
-        assert!(!b.take(t0 + Duration::from_millis(50)));
-        assert!(b.take(t0 + Duration::from_millis(100)));
-        assert!(!b.take(t0 + Duration::from_millis(100)));
-        // A long pause refills only up to the burst.
-        let later = t0 + Duration::from_secs(100);
-        assert!(b.take(later) && b.take(later) && b.take(later) && !b.take(later));
-    }
 
     #[test]
     fn error_eligibility() {
@@ -192,6 +191,62 @@ mod tests {
         assert!(!may_send_error(DstKind::Local, h, 1, 0, &[3, 3]));
         assert!(may_send_error(DstKind::Local, h, 1, 0, &[8, 0]));
         assert!(!may_send_error(DstKind::Local, h, 1, 0, &[]));
+    }
+
+    fn expired(protocol: u8, dst: Ipv4Addr, quote: Option<Vec<u8>>) -> Expired {
+        use crate::ip::reassembly::FragmentKey;
+        let key = FragmentKey {
+            src: Ipv4Addr::new(198, 18, 0, 1),
+            dst,
+            protocol,
+            ident: 7,
+        };
+        Expired { key, quote }
+    }
+
+    #[test]
+    fn reassembly_time_exceeded_needs_the_first_fragment_and_eligibility() {
+        let us = Ipv4Addr::new(198, 18, 0, 2);
+        let mut first = vec![0u8; 28];
+        first[0] = 0x45;
+        first[20] = 0xab;
+        let e = expired(17, us, Some(first.clone()));
+        let m = reassembly_time_exceeded(&e, Some(DstKind::Local)).expect("an error");
+        assert_eq!((m.to, m.icmp_type, m.code), (e.key.src, 11, 1));
+        assert_eq!((m.header.len(), m.payload), (20, &first[20..]));
+        let mut buf = vec![0u8; m.len()];
+        m.emit(&mut buf);
+        assert_eq!(buf.len(), 8 + 28);
+        assert_eq!((buf[0], buf[1]), (11, 1));
+        assert_eq!(&buf[8..], &first[..]);
+        // Not without the first fragment, not to a broadcast, not about an ICMP error.
+        assert!(reassembly_time_exceeded(&expired(17, us, None), Some(DstKind::Local)).is_none());
+        assert!(reassembly_time_exceeded(&e, Some(DstKind::Broadcast)).is_none());
+        assert!(reassembly_time_exceeded(&e, None).is_none());
+        first[20] = 3;
+        let e = expired(1, us, Some(first.clone()));
+        assert!(reassembly_time_exceeded(&e, Some(DstKind::Local)).is_none());
+        first[20] = 8;
+        let e = expired(1, us, Some(first));
+        assert!(reassembly_time_exceeded(&e, Some(DstKind::Local)).is_some());
+    }
+
+    #[test]
+    fn error_quotes_are_cut_to_576_bytes() {
+        let header = [0x45u8; 20];
+        let payload = [0u8; 1000];
+        let m = ErrorMessage {
+            to: Ipv4Addr::new(198, 18, 0, 1),
+            icmp_type: 3,
+            code: 3,
+            rest: [0; 4],
+            header: &header,
+            payload: &payload,
+        };
+        assert_eq!(m.len(), 8 + MAX_QUOTE);
+        let mut buf = vec![0u8; m.len()];
+        m.emit(&mut buf);
+        assert_eq!(crate::wire::checksum::internet(&buf), 0);
     }
 
     #[test]

@@ -41,6 +41,7 @@ pub mod filter;
 mod icmp;
 pub(crate) mod ip;
 mod rand;
+mod rate;
 mod slab;
 pub mod socket;
 mod stack;

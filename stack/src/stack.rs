@@ -7,21 +7,22 @@
 //! `echo_send`, ...) may come at any time; drain `poll_transmit` after them too.
 
 use crate::config::{Config, ConfigError};
-use crate::icmp::{self as policy, DstKind, TokenBucket};
-use crate::ip::egress::{Egress, TcpTuple};
+use crate::icmp as policy;
+use crate::ip::egress::Egress;
 use crate::ip::fragment::{BufferPool, QueueError, TxQueue};
 use crate::ip::ident::IdentGenerator;
-use crate::ip::ingress;
+use crate::ip::ingress::{self, DstKind};
 use crate::ip::reassembly::{
     FragDrop, Fragment, FragmentKey, Outcome, Reassembler, ReassemblyLimits,
 };
 use crate::rand::{derive_key, label, Rng};
+use crate::rate::TokenBucket;
 use crate::socket::{Queued, SendError, SocketEvent, SocketHandle, SocketSet};
 use crate::stats::{DropReason, Stats};
-use crate::tcp::{ConnHandle, IpOut, TcpLayer};
+use crate::tcp::{IpOut, TcpLayer};
 use crate::time::Instant;
 use crate::wire::icmp;
-use crate::wire::ipv4::{raw, Ipv4Packet, MAX_DATAGRAM};
+use crate::wire::ipv4::{Ipv4Packet, MAX_DATAGRAM};
 use crate::wire::tcp::TcpSegment;
 use crate::wire::{proto, PacketSummary};
 use log::{debug, trace};
@@ -53,9 +54,6 @@ pub struct Stack {
     tx: TxQueue,
     pub(crate) pool: BufferPool,
     pub(crate) tcp: TcpLayer,
-    /// Connections with their own TTL (`tcp_set_ttl`) and the tuple it is filed under in
-    /// `egress`; pruned of dead handles whenever one is added, so bounded by live connections.
-    tcp_ttl_owners: Vec<(ConnHandle, TcpTuple)>,
     now: Instant,
 }
 
@@ -96,7 +94,6 @@ impl Stack {
             tx: TxQueue::new(config.tx_queue_datagrams, config.tx_queue_bytes),
             pool: BufferPool::default(),
             tcp: TcpLayer::new(&config, now),
-            tcp_ttl_owners: Vec::new(),
             now,
             config,
         })
@@ -293,17 +290,10 @@ impl Stack {
         self.reassembly.expire(self.now, |e| expired.push(e));
         for e in expired {
             self.drop_packet(DropReason::FragTimeout);
-            let Some(quote) = e.quote else { continue };
-            if e.key.dst != self.config.addr || !policy::is_unicast_source(e.key.src) {
-                continue;
+            let dst_kind = ingress::dst_kind(&self.config, e.key.dst);
+            if let Some(error) = policy::reassembly_time_exceeded(&e, dst_kind) {
+                self.send_error(error);
             }
-            let ihl = raw::header_len(&quote);
-            // RFC 1122 §3.2.2: never an error about an ICMP error.
-            if e.key.protocol == proto::ICMP && quote.get(ihl).is_none_or(|&t| icmp::is_error(t)) {
-                continue;
-            }
-            let (h, p) = quote.split_at(ihl.min(quote.len()));
-            self.send_error_quoting(e.key.src, h, p, icmp::types::TIME_EXCEEDED, 1, [0; 4]);
         }
     }
 
@@ -372,10 +362,7 @@ impl Stack {
         data: Vec<u8>,
     ) -> Result<(), QueueError> {
         // ip::egress: RFC 6864 §4 / RFC 7739 §5.3 identification, our TTL or the socket's.
-        let mut h = self.egress.header(src, dst, protocol, dont_fragment);
-        if let Some(t) = ttl {
-            h.ttl = t;
-        }
+        let h = self.egress.header(src, dst, protocol, dont_fragment, ttl);
         match self.tx.push(h, data, self.config.mtu) {
             Ok(()) => Ok(()),
             Err((e, data)) => {

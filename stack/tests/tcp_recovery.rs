@@ -102,14 +102,21 @@ fn rack_retransmits_a_real_hole_when_the_reordering_timer_fires() {
     assert!(info.in_recovery);
 }
 
-#[test]
-fn classic_three_duplicate_acks_for_a_peer_without_sack() {
+/// A peer without SACK (so RACK cannot run and duplicate ACKs decide, RFC 5681 §3.2): ten
+/// segments in flight after the warm-up and, one RTT later, the peer acknowledging the first.
+fn ten_in_flight_without_sack() -> (Passive, Vec<u32>) {
     let mut opts = Peer::full_syn_options();
     opts.sack_permitted = false;
     let mut x = passive_after(config(), opts, 2048, ms(RTT));
     let s = ten_after_warmup(&mut x);
     x.p.now += ms(RTT);
     x.p.ack = s[1];
+    (x, s)
+}
+
+#[test]
+fn classic_three_duplicate_acks_for_a_peer_without_sack() {
+    let (mut x, s) = ten_in_flight_without_sack();
     assert!(x.p.send(x.p.seg(ACK)).is_empty());
     // RFC 5681 §3.2: without SACK, RACK cannot run; the third duplicate ACK retransmits.
     assert!(x.p.send(x.p.seg(ACK)).is_empty());
@@ -122,6 +129,32 @@ fn classic_three_duplicate_acks_for_a_peer_without_sack() {
     let info = x.p.stack.tcp_info(x.h).unwrap();
     assert_eq!(info.stats.fast_retransmits, 1);
     assert_eq!(info.stats.recovery.rack_losses, 0);
+}
+
+#[test]
+fn acks_that_are_not_duplicates_never_count_towards_fast_retransmit() {
+    let (mut x, s) = ten_in_flight_without_sack();
+    let retransmits_s1 = |outs: &[Out]| outs.iter().any(|o| o.seq == s[1] && !o.payload.is_empty());
+    let wnd = x.p.wnd;
+    // RFC 5681 §2 (e): an ACK that changes the advertised window is not a duplicate.
+    for i in 0..4 {
+        let w = if i % 2 == 0 { wnd - 1 } else { wnd };
+        let outs = x.p.send(x.p.seg(ACK).win(w));
+        assert!(!retransmits_s1(&outs), "window change {i}: {outs:?}");
+    }
+    // RFC 5681 §2 (b): nor is one that carries data.
+    for i in 0..4 {
+        let outs = x.p.send_data(b"data");
+        assert!(!retransmits_s1(&outs), "data {i}: {outs:?}");
+    }
+    let info = x.p.stack.tcp_info(x.h).unwrap();
+    assert_eq!(info.stats.fast_retransmits, 0);
+    // Three real duplicates (same ACK, same window, no data) still start fast retransmit.
+    assert!(!retransmits_s1(&x.p.send(x.p.seg(ACK))));
+    assert!(!retransmits_s1(&x.p.send(x.p.seg(ACK))));
+    let outs = x.p.send(x.p.seg(ACK));
+    assert!(retransmits_s1(&outs), "{outs:?}");
+    assert_eq!(x.p.stack.tcp_info(x.h).unwrap().stats.fast_retransmits, 1);
 }
 
 #[test]

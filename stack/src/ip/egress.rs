@@ -8,53 +8,36 @@
 use super::fragment::OutHeader;
 use super::ident::IdentGenerator;
 use crate::wire::ipv4::{Ipv4Repr, HEADER_LEN};
-use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddrV4};
-
-/// A TCP connection as its segments name it: our port and the remote end.
-pub(crate) type TcpTuple = (u16, SocketAddrV4);
+use std::net::Ipv4Addr;
 
 /// Header policy for every datagram the stack originates.
 #[derive(Clone, Debug)]
 pub(crate) struct Egress {
     idents: IdentGenerator,
     ttl: u8,
-    /// Per-connection TTLs (`Stack::tcp_set_ttl`), found from the ports of the segment being
-    /// sent; empty (and never looked up) unless an app asked for one.
-    tcp_ttl: HashMap<TcpTuple, u8>,
 }
 
 impl Egress {
     /// Datagrams get `ttl` (`Config::ttl`) and ids from `idents`.
     pub(crate) fn new(idents: IdentGenerator, ttl: u8) -> Self {
-        Egress {
-            idents,
-            ttl,
-            tcp_ttl: HashMap::new(),
-        }
+        Egress { idents, ttl }
     }
 
-    /// Sets (`Some`) or clears the TTL of the segments of the connection `t`.
-    pub(crate) fn set_tcp_ttl(&mut self, t: TcpTuple, ttl: Option<u8>) {
-        match ttl {
-            Some(v) => self.tcp_ttl.insert(t, v),
-            None => self.tcp_ttl.remove(&t),
-        };
-    }
-
-    /// The header of a new datagram: RFC 6864 §4 / RFC 7739 §5.3 identification, our TTL.
+    /// The header of a new datagram: RFC 6864 §4 / RFC 7739 §5.3 identification, and the
+    /// sender's own TTL (a socket's or a connection's `IP_TTL`) or else ours.
     pub(crate) fn header(
         &mut self,
         src: Ipv4Addr,
         dst: Ipv4Addr,
         protocol: u8,
         dont_fragment: bool,
+        ttl: Option<u8>,
     ) -> OutHeader {
         OutHeader {
             src,
             dst,
             protocol,
-            ttl: self.ttl,
+            ttl: ttl.unwrap_or(self.ttl),
             ident: self.idents.next(src, dst, protocol),
             dont_fragment,
         }
@@ -84,9 +67,19 @@ pub(crate) fn write_header(
     .emit(buf);
 }
 
+/// The IP fields of one TCP segment that its sender chooses: the addresses and, for a
+/// connection with a TTL of its own (`Stack::tcp_set_ttl`), that TTL.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SegmentIp {
+    pub(crate) src: Ipv4Addr,
+    pub(crate) dst: Ipv4Addr,
+    /// `None`: `Config::ttl`.
+    pub(crate) ttl: Option<u8>,
+}
+
 /// What the TCP layer is handed to put an IPv4 header in front of a segment it wrote at
-/// `buf[20..]`: TCP never sees ids or TTLs. TCP always sets DF (RFC 1191 §3, path MTU
-/// discovery) and never fragments.
+/// `buf[20..]`: TCP never sees ids, and names a TTL only for a connection with its own. TCP
+/// always sets DF (RFC 1191 §3, path MTU discovery) and never fragments.
 #[derive(Debug)]
 pub(crate) struct IpOut<'a>(pub(crate) &'a mut Egress);
 
@@ -96,21 +89,12 @@ impl IpOut<'_> {
     pub(crate) fn write_tcp_header(
         &mut self,
         buf: &mut [u8],
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        seg: SegmentIp,
         tcp_len: usize,
     ) -> usize {
-        let mut h = self.0.header(src, dst, crate::wire::proto::TCP, true);
-        if !self.0.tcp_ttl.is_empty() && buf.len() >= HEADER_LEN + 4 {
-            let port = |i: usize| u16::from_be_bytes([buf[i], buf[i + 1]]);
-            let key = (
-                port(HEADER_LEN),
-                SocketAddrV4::new(dst, port(HEADER_LEN + 2)),
-            );
-            if let Some(&t) = self.0.tcp_ttl.get(&key) {
-                h.ttl = t;
-            }
-        }
+        let h = self
+            .0
+            .header(seg.src, seg.dst, crate::wire::proto::TCP, true, seg.ttl);
         write_header(buf, &h, 0, false, tcp_len);
         HEADER_LEN + tcp_len
     }

@@ -9,7 +9,7 @@
 //! (1 in `Config::ip_ident_buckets` by chance), and their values are unrelated to other flows'.
 //! Memory is fixed (2 bytes per bucket), each id O(1). This is Linux's scheme (`ip_idents`).
 
-use crate::tcp::isn::siphash24;
+use crate::rand::siphash24;
 use std::net::Ipv4Addr;
 
 /// The identification generator of one stack.

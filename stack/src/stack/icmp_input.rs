@@ -3,7 +3,8 @@
 //! the stack sends about datagrams it refuses (rate-limited, never about an error).
 
 use super::{Arrival, Stack};
-use crate::icmp::{self as policy, DstKind, Quoted, MAX_QUOTE};
+use crate::icmp::{self as policy, ErrorMessage, Quoted};
+use crate::ip::ingress::DstKind;
 use crate::socket::{Delivery, IcmpError, Kind, Queued};
 use crate::stats::DropReason;
 use crate::tcp::IcmpReport;
@@ -151,30 +152,26 @@ impl Stack {
         if !policy::may_send_error(a.dst_kind, a.src, a.protocol, frag_offset, payload) {
             return;
         }
-        self.send_error_quoting(a.src, a.header, payload, icmp_type, code, rest);
+        self.send_error(ErrorMessage {
+            to: a.src,
+            icmp_type,
+            code,
+            rest,
+            header: a.header,
+            payload,
+        });
     }
 
-    pub(super) fn send_error_quoting(
-        &mut self,
-        to: Ipv4Addr,
-        header: &[u8],
-        payload: &[u8],
-        icmp_type: u8,
-        code: u8,
-        rest: [u8; 4],
-    ) {
+    /// Sends `error` if the rate limiter has a token (RFC 1812 §4.3.2.8).
+    pub(super) fn send_error(&mut self, error: ErrorMessage<'_>) {
+        let to = error.to;
         if !self.icmp_errors.take(self.now) {
             self.stats.icmp_errors_rate_limited += 1;
             debug!("icmp error to {to} suppressed by rate limit");
             return;
         }
-        let header = &header[..header.len().min(MAX_QUOTE)];
-        let payload = &payload[..payload.len().min(MAX_QUOTE - header.len())];
-        let len = icmp::HEADER_LEN + header.len() + payload.len();
-        let mut buf = self.pool.take_zeroed(len);
-        buf[icmp::HEADER_LEN..icmp::HEADER_LEN + header.len()].copy_from_slice(header);
-        buf[icmp::HEADER_LEN + header.len()..].copy_from_slice(payload);
-        icmp::finish(&mut buf, icmp_type, code, rest);
+        let mut buf = self.pool.take_zeroed(error.len());
+        error.emit(&mut buf);
         if self
             .queue(self.config.addr, to, proto::ICMP, false, buf)
             .is_ok()

@@ -17,9 +17,7 @@ impl Stack {
 
     /// An established connection from the listener's queue, or `WouldBlock`.
     pub fn tcp_accept(&mut self, l: ListenHandle) -> Result<ConnHandle, TcpError> {
-        let h = self.tcp.accept(l)?;
-        self.prune_tcp_ttls();
-        Ok(h)
+        self.tcp.accept(l)
     }
 
     /// Whether `tcp_accept` would succeed.
@@ -39,7 +37,6 @@ impl Stack {
             .ok_or(TcpError::NoResources)?;
         let r = self.tcp.connect(&self.config, self.now, remote, port);
         self.sync_tcp_counters();
-        self.prune_tcp_ttls();
         r
     }
 
@@ -50,41 +47,8 @@ impl Stack {
     /// router (RFC 5461 and Linux in SYN-SENT; the error must quote the SYN, RFC 5927 §4.1).
     /// The TTL holds while the app holds the handle.
     pub fn tcp_set_ttl(&mut self, h: ConnHandle, ttl: Option<NonZeroU8>) -> Result<(), TcpError> {
-        let info = self.tcp.get(h).ok_or(TcpError::InvalidHandle)?.info();
-        let tuple = (info.local.port(), info.remote);
-        self.tcp_ttl_owners.retain(|&(o, _)| o != h);
-        self.egress.set_tcp_ttl(tuple, ttl.map(NonZeroU8::get));
-        if ttl.is_some() {
-            self.tcp_ttl_owners.push((h, tuple));
-        }
-        self.prune_tcp_ttls();
-        Ok(())
-    }
-
-    /// Forgets the TTL of connections whose handle is gone or whose tuple now names another
-    /// connection, so a new connection never inherits an old one's TTL.
-    fn prune_tcp_ttls(&mut self) {
-        if self.tcp_ttl_owners.is_empty() {
-            return;
-        }
-        let (tcp, egress) = (&self.tcp, &mut self.egress);
-        self.tcp_ttl_owners.retain(|&(h, tuple)| {
-            let alive = tcp
-                .get(h)
-                .is_some_and(|c| c.info().local.port() == tuple.0 && c.info().remote == tuple.1);
-            if !alive {
-                egress.set_tcp_ttl(tuple, None);
-            }
-            alive
-        });
-    }
-
-    /// Drops `h`'s TTL (the handle is being closed).
-    fn forget_tcp_ttl(&mut self, h: ConnHandle) {
-        if let Some(i) = self.tcp_ttl_owners.iter().position(|&(o, _)| o == h) {
-            let (_, tuple) = self.tcp_ttl_owners.swap_remove(i);
-            self.egress.set_tcp_ttl(tuple, None);
-        }
+        self.tcp
+            .with_conn(h, |c| c.limits.ttl = ttl.map(NonZeroU8::get))
     }
 
     /// Queues data to send; returns how much fit (`WouldBlock` if none did).
@@ -127,14 +91,16 @@ impl Stack {
     /// Closes the handle: FIN after queued data (or RST if received data was left unread). The
     /// connection finishes in the background; the handle is invalid afterwards.
     pub fn tcp_close(&mut self, h: ConnHandle) -> Result<(), TcpError> {
-        self.forget_tcp_ttl(h);
+        // The TTL holds while the app holds the handle: the FIN goes out with `Config::ttl`.
+        self.tcp.with_conn(h, |c| c.limits.ttl = None)?;
         self.tcp.close(h)
     }
 
     /// Aborts with RST and frees the connection.
     pub fn tcp_abort(&mut self, h: ConnHandle) -> Result<(), TcpError> {
-        self.forget_tcp_ttl(h);
         self.tcp.with_conn(h, |c| {
+            // The TTL holds while the app holds the handle: the RST goes out with `Config::ttl`.
+            c.limits.ttl = None;
             c.detached = true;
             c.abort();
         })

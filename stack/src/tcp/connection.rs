@@ -9,7 +9,7 @@ use super::state::State;
 use super::timers::{Timer, Timers};
 use super::{TcpError, TcpInfo};
 use crate::config::Config;
-use crate::icmp::TokenBucket;
+use crate::rate::TokenBucket;
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::{SeqNumber, TcpOptions, TsVal};
 use log::debug;
@@ -125,6 +125,9 @@ pub(crate) struct Limits {
     pub(crate) time_wait_restart_limit: u32,
     /// Most zero-window probes an orphan may send (`Config::tcp_orphan_persist_probes`).
     pub(crate) orphan_probe_limit: u32,
+    /// The TTL of this connection's segments while the app holds its handle
+    /// (`Stack::tcp_set_ttl`, Linux's `IP_TTL`); `None`: `Config::ttl`.
+    pub(crate) ttl: Option<u8>,
 }
 
 impl Limits {
@@ -140,6 +143,7 @@ impl Limits {
             invalid_ack_interval: cfg.tcp_invalid_ack_interval,
             time_wait_restart_limit: cfg.tcp_time_wait_max_restarts,
             orphan_probe_limit: cfg.tcp_orphan_persist_probes,
+            ttl: None,
         }
     }
 }

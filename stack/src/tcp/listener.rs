@@ -3,7 +3,8 @@
 //! full, so legitimate clients still connect during a SYN flood.
 
 use super::connection::Connection;
-use super::{cookie_options, syncookie, ConnHandle, Reply, TcpLayer};
+use super::table::{cookie_options, Reply};
+use super::{syncookie, ConnHandle, TcpLayer};
 use crate::config::Config;
 use crate::stats::DropReason;
 use crate::time::Instant;

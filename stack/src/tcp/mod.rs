@@ -38,4 +38,3 @@ pub use listener::ListenerInfo;
 pub(crate) use output::IpOut;
 pub use state::State;
 pub(crate) use table::TcpLayer;
-use table::{cookie_options, write_packet, Reply};

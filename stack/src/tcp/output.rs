@@ -6,17 +6,33 @@
 //! the resend after a timeout, skipping what the peer SACKed) within min(cwnd, peer window), with
 //! Nagle (RFC 9293 §3.7.4) and sender SWS avoidance (§3.8.6.2.1); window / keepalive probes; and
 //! finally a pure ACK if one is due.
+//!
+//! Every TCP packet, a connection's or a stateless reply's, leaves through [`write_packet`].
 
 use super::connection::Connection;
 use super::state::State;
 use super::timers::Timer;
-use super::write_packet;
 use crate::time::Instant;
 use crate::wire::tcp::{Control, SeqNumber, TcpOptions, TcpRepr};
 use log::trace;
 
 /// Puts the IPv4 header in front of emitted segments (`ip::egress`; TCP writes only its segment).
-pub(crate) use crate::ip::egress::IpOut;
+pub(crate) use crate::ip::egress::{IpOut, SegmentIp};
+
+/// Writes the TCP header for `repr` in front of a payload already at
+/// `buf[20 + repr.header_len()..]`, and has `ip` (ip::egress) write the IPv4 header with the
+/// segment's IP fields `seg`; returns the packet length.
+pub(super) fn write_packet(
+    buf: &mut [u8],
+    seg: SegmentIp,
+    repr: &TcpRepr,
+    payload_len: usize,
+    ip: &mut IpOut<'_>,
+) -> usize {
+    use crate::wire::ipv4::HEADER_LEN;
+    let tcp_len = repr.emit(&mut buf[HEADER_LEN..], seg.src, seg.dst, payload_len);
+    ip.write_tcp_header(buf, seg, tcp_len)
+}
 
 /// One segment for [`Connection::write`] to emit.
 #[derive(Debug)]
@@ -124,7 +140,12 @@ impl Connection {
             Some((off, n)) => self.snd.buf.read_at(off, &mut buf[start..start + n]),
             None => 0,
         };
-        let n = write_packet(buf, *self.local.ip(), *self.remote.ip(), &repr, len, ip);
+        let seg = SegmentIp {
+            src: *self.local.ip(),
+            dst: *self.remote.ip(),
+            ttl: self.limits.ttl,
+        };
+        let n = write_packet(buf, seg, &repr, len, ip);
         trace!(
             "tcp {} -> {}: out {}",
             self.local,

@@ -16,7 +16,8 @@
 //! Options other than the MSS (window scale, SACK, timestamps) are not remembered: a connection
 //! completed from a cookie runs without them, as RFC 4987 §3.6 notes.
 
-use super::isn::{siphash24, tuple_bytes};
+use super::isn::tuple_bytes;
+use crate::rand::siphash24;
 use crate::time::Instant;
 use crate::wire::tcp::SeqNumber;
 use std::net::SocketAddrV4;

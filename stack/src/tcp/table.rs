@@ -10,6 +10,7 @@ use super::connection::Connection;
 use super::input::Verdict;
 use super::isn::IsnGenerator;
 use super::listener::Listener;
+use super::output::{write_packet, SegmentIp};
 use super::time_wait::{TimeWaitTable, TwOutcome};
 use super::{syncookie, ConnHandle, IcmpReport, IpOut, ListenHandle, State, TcpError, TcpInfo};
 use crate::config::Config;
@@ -262,22 +263,6 @@ impl TcpLayer {
     }
 }
 
-/// Writes the TCP header for `repr` in front of a payload already at
-/// `buf[20 + repr.header_len()..]`, and has `ip` (ip::egress) write the IPv4 header; returns the
-/// packet length.
-pub(crate) fn write_packet(
-    buf: &mut [u8],
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    repr: &TcpRepr,
-    payload_len: usize,
-    ip: &mut IpOut<'_>,
-) -> usize {
-    use crate::wire::ipv4::HEADER_LEN;
-    let tcp_len = repr.emit(&mut buf[HEADER_LEN..], src, dst, payload_len);
-    ip.write_tcp_header(buf, src, dst, tcp_len)
-}
-
 /// A stateless reply: RST for segments that belong to nobody, SYN-ACK carrying a cookie.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Reply {
@@ -408,14 +393,12 @@ impl TcpLayer {
         ip: &mut IpOut<'_>,
     ) -> Option<usize> {
         if let Some(r) = self.replies.pop_front() {
-            return Some(write_packet(
-                buf,
-                *r.local.ip(),
-                *r.remote.ip(),
-                &r.repr,
-                0,
-                ip,
-            ));
+            let seg = SegmentIp {
+                src: *r.local.ip(),
+                dst: *r.remote.ip(),
+                ttl: None,
+            };
+            return Some(write_packet(buf, seg, &r.repr, 0, ip));
         }
         while let Some(&index) = self.ready.front() {
             let slot = &mut self.slots[index as usize];

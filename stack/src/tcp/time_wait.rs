@@ -11,8 +11,9 @@
 //! is acknowledged and restarts the wait at most `Config::tcp_time_wait_max_restarts` times.
 
 use super::connection::Connection;
+use super::table::Reply;
 use super::timers::Timer;
-use super::{ConnHandle, ConnStats, Reply, State, TcpInfo, TcpLayer};
+use super::{ConnHandle, ConnStats, State, TcpInfo, TcpLayer};
 use crate::config::Config;
 use crate::stats::DropReason;
 use crate::time::{Duration, Instant};

@@ -50,8 +50,8 @@ impl Connection {
         let window = usize::from(seg.window) << self.snd.shift;
         if ack.gt(self.snd.una) {
             self.new_ack(seg, ack, now);
-        } else if ack == self.snd.una {
-            self.maybe_dup_ack(seg, window, now);
+        } else {
+            self.maybe_dup_ack(seg, ack, window, now);
         }
         self.loss_after_ack(&outcome, now);
         // Window update (RFC 9293 §3.10.7.4): from a newer segment, or the same with a newer ACK.
@@ -199,15 +199,25 @@ impl Connection {
         self.arm_loss_timer(now, true);
     }
 
-    /// RFC 5681 §2 (definition) and §3.2, RFC 6582 §3.2: duplicate ACKs and fast retransmit.
-    fn maybe_dup_ack(&mut self, seg: &TcpSegment<'_>, window: usize, now: Instant) {
+    /// RFC 5681 §2, "DUPLICATE ACKNOWLEDGMENT": an arriving ACK (`seg`, acknowledging `ack`,
+    /// offering `window`) is a duplicate only if all five conditions hold.
+    fn is_dup_ack(&self, seg: &TcpSegment<'_>, ack: SeqNumber, window: usize) -> bool {
+        // (a) the receiver of the ACK has outstanding data;
         let outstanding = self.snd.max != self.snd.una;
-        let is_dup = outstanding
-            && seg.payload.is_empty()
-            && !seg.syn()
-            && !seg.fin()
-            && window == self.snd.wnd;
-        if !is_dup {
+        // (b) the incoming acknowledgment carries no data;
+        let no_data = seg.payload.is_empty();
+        // (c) the SYN and FIN bits are both off;
+        let no_syn_fin = !seg.syn() && !seg.fin();
+        // (d) the acknowledgment number equals the greatest one received (SND.UNA);
+        let same_ack = ack == self.snd.una;
+        // (e) the advertised window equals the one in the last incoming acknowledgment.
+        let same_window = window == self.snd.wnd;
+        outstanding && no_data && no_syn_fin && same_ack && same_window
+    }
+
+    /// RFC 5681 §3.2, RFC 6582 §3.2: duplicate ACKs (`is_dup_ack`) and fast retransmit.
+    fn maybe_dup_ack(&mut self, seg: &TcpSegment<'_>, ack: SeqNumber, window: usize, now: Instant) {
+        if !self.is_dup_ack(seg, ack, window) {
             return;
         }
         self.rec.dup_acks += 1;
