@@ -5,6 +5,7 @@
 
 use super::connection::Connection;
 use super::input::Verdict;
+use super::paws::TsRecent;
 use super::state::State;
 use super::timers::Timer;
 use super::TcpError;
@@ -33,8 +34,7 @@ impl Connection {
         self.sack_ok = self.sack_ok && o.sack_permitted && we_offered.sack_permitted;
         match (o.timestamps, we_offered.timestamps) {
             (Some((tsval, _)), Some(_)) if self.ts.ok => {
-                self.ts.recent = TsVal(tsval);
-                self.ts.recent_at = now;
+                self.ts.recent = TsRecent::new(TsVal(tsval), now);
             }
             _ => self.ts.ok = false,
         }
@@ -59,7 +59,7 @@ impl Connection {
             o.sack_permitted = true;
         }
         if self.ts.ok && (!answering || peer.timestamps.is_some()) {
-            let echo = if answering { self.ts.recent.0 } else { 0 };
+            let echo = if answering { self.ts.recent.val.0 } else { 0 };
             o.timestamps = Some((self.ts_now(now).0, echo));
         }
         o

@@ -95,8 +95,7 @@ impl Connection {
             State::TimeWait => {
                 // A retransmitted FIN: acknowledge it and restart 2×MSL (§3.10.7.4).
                 if seg.fin() {
-                    self.rcv.ack_now = true;
-                    self.restart_time_wait(now);
+                    self.time_wait_fin(now);
                 }
                 return Some(Verdict::Ok);
             }
