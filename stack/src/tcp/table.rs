@@ -92,23 +92,13 @@ impl TcpLayer {
                 slot.listener = None;
                 self.half_open = self.half_open.saturating_sub(1);
                 let established = conn.state.is_synchronized() || conn.state == State::CloseWait;
-                let handle = ConnHandle {
-                    index,
-                    generation: self.slots.generation(index),
-                };
-                let slot = &mut self.slots[index as usize];
-                match self.listeners.get_mut(&port) {
-                    Some(l) if established => {
-                        l.accept_queue.push_back(handle);
-                        self.note_acceptable(port);
-                    }
-                    _ => {
-                        // The listener went away, or the handshake failed: nobody will accept it.
-                        if let Some(c) = slot.conn.as_mut() {
-                            c.detached = true;
-                            if established {
-                                c.abort();
-                            }
+                let handle = self.handle_of(index);
+                if !(established && self.join_accept_queue(port, handle)) {
+                    // The listener went away, or the handshake failed: nobody will accept it.
+                    if let Some(c) = self.slots[index as usize].conn.as_mut() {
+                        c.detached = true;
+                        if established {
+                            c.abort();
                         }
                     }
                 }
