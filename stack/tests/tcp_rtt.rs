@@ -47,13 +47,18 @@ fn an_acknowledged_retransmission_is_not_timed() {
     let first = x.p.drain();
     assert_eq!(first.len(), 1, "{first:?}");
     // No ACK: the RTO retransmits the segment; the ACK then comes 5 ms after the retransmission.
-    let (_, again) = x.p.next_output(x.p.now + ms(5_000)).expect("a retransmission");
+    let (_, again) =
+        x.p.next_output(x.p.now + ms(5_000))
+            .expect("a retransmission");
     assert_eq!(again[0].seq, first[0].seq, "{again:?}");
     x.p.now += ms(5);
     x.p.send_ack(first[0].end());
     let info = x.p.stack.tcp_info(x.h).unwrap();
     assert_eq!(info.send_queue, 0, "{info:?}");
-    assert_eq!(info.srtt, before, "Karn: the ACK of a retransmission is not timed");
+    assert_eq!(
+        info.srtt, before,
+        "Karn: the ACK of a retransmission is not timed"
+    );
     // A segment sent once is timed again.
     round_trip(&mut x, ms(30));
     assert_ne!(x.p.stack.tcp_info(x.h).unwrap().srtt, before);

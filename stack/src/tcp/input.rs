@@ -75,7 +75,10 @@ impl Connection {
     /// An ACK in reply to an invalid segment (PAWS reject, out of window without data), at most
     /// one per `invalid_ack_interval` per connection (like Linux's `tcp_oow_rate_limited`).
     fn invalid_ack(&mut self, now: Instant) {
-        if self.invalid_acks.allow(now, self.limits.invalid_ack_interval) {
+        if self
+            .invalid_acks
+            .allow(now, self.limits.invalid_ack_interval)
+        {
             self.rcv.ack_now = true;
         }
     }
