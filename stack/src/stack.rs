@@ -104,9 +104,13 @@ impl Stack {
         &self.config
     }
 
-    /// Counters since `new`.
-    pub fn stats(&self) -> &Stats {
-        &self.stats
+    /// Counters since `new`: a snapshot, read now. The TCP loss counters (`Stats::tcp_loss`)
+    /// are summed over the live connections here, plus what freed connections left (so a
+    /// read costs O(connections); the packet path never sums them).
+    pub fn stats(&self) -> Stats {
+        let mut stats = self.stats.clone();
+        stats.tcp_loss = self.tcp.loss_totals();
+        stats
     }
 
     /// Copies the TCP layer's counters into `stats` (called after every input and timer).
@@ -114,7 +118,6 @@ impl Stack {
         let c = self.tcp.counters;
         self.stats.tcp_active_opens = c.active_opens;
         self.stats.tcp_passive_opens = c.passive_opens;
-        self.stats.tcp_loss = c.loss;
         self.stats.tcp_resets_sent = c.resets_sent;
         self.stats.tcp_syncookies_sent = c.cookies_sent;
         self.stats.tcp_syncookies_accepted = c.cookies_accepted;

@@ -188,7 +188,8 @@ pub struct Stats {
     /// TIME-WAIT tuples reused by a new SYN (RFC 6191 / RFC 9293 §3.10.7.4).
     pub tcp_time_wait_reused: u64,
     /// Retransmissions, timeouts and loss-recovery counters (TLP probes, RACK losses,
-    /// D-SACKs, spurious retransmissions, undos, recovery episodes) of all connections.
+    /// D-SACKs, spurious retransmissions, undos, recovery episodes) of all connections (summed
+    /// when `Stack::stats` is read).
     pub tcp_loss: crate::tcp::recovery::LossTotals,
     /// Drops, indexed like `DropReason::ALL`.
     drops: Vec<u64>,

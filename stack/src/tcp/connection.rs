@@ -3,6 +3,7 @@
 //! (ACK processing, recovery, segmentation, RTO) in `sender.rs`, the receive side in
 //! `receiver.rs`, the handshake in `handshake.rs`.
 
+use super::paws::{AckLimiter, TsRecent};
 use super::receiver::RecvState;
 use super::sender::{Recovery, SendState};
 use super::state::State;
@@ -86,8 +87,8 @@ pub struct Connection {
     /// Created by a listener (passive open).
     pub(crate) passive: bool,
     pub(crate) stats: ConnStats,
-    /// When the last ACK for an invalid segment was allowed (`Limits::invalid_ack_interval`).
-    pub(crate) last_invalid_ack: Option<Instant>,
+    /// ACKs for invalid segments, at most one per `Limits::invalid_ack_interval`.
+    pub(crate) invalid_acks: AckLimiter,
     /// This connection's own challenge-ACK budget (RFC 5961 §7).
     pub(crate) challenge: TokenBucket,
     /// Times a retransmitted FIN restarted TIME-WAIT (at most `Limits::time_wait_restart_limit`).
@@ -99,10 +100,8 @@ pub struct Connection {
 pub(crate) struct Timestamps {
     /// Both sides sent the option: every segment carries it.
     pub(crate) ok: bool,
-    /// TS.Recent: the peer's timestamp to echo (RFC 7323 §4.3).
-    pub(crate) recent: TsVal,
-    /// When TS.Recent was last set (PAWS distrusts it after 24 days idle, §5.5).
-    pub(crate) recent_at: Instant,
+    /// TS.Recent: the peer's timestamp to echo (RFC 7323 §4.3), and when it was set.
+    pub(crate) recent: TsRecent,
     /// Per-connection offset of our timestamp clock (RFC 7323 §5.4, RFC 9293 §3.4.1).
     pub(crate) offset: u32,
 }
@@ -182,8 +181,7 @@ impl Connection {
             rec: Recovery::new(cfg, iss, smss),
             ts: Timestamps {
                 ok: cfg.tcp_timestamps,
-                recent: TsVal(0),
-                recent_at: now,
+                recent: TsRecent::new(TsVal(0), now),
                 offset: crate::rand::ts_offset(&cfg.secret, *local.ip(), *remote.ip()),
             },
             limits: Limits::new(cfg),
@@ -202,7 +200,7 @@ impl Connection {
             detached: false,
             passive: false,
             stats: ConnStats::default(),
-            last_invalid_ack: None,
+            invalid_acks: AckLimiter::default(),
             challenge: TokenBucket::new(
                 cfg.tcp_challenge_ack_conn_rate,
                 cfg.tcp_challenge_ack_conn_burst,

@@ -1,10 +1,11 @@
 //! The three-way handshake (RFC 9293 §3.5, §3.10.7.2-§3.10.7.4): SYN options, the passive
-//! open from a SYN or a SYN cookie, SYN-SENT, and ONE handshake completion shared by the three
+//! open from a SYN or a SYN cookie, SYN-SENT, and ONE handshake completion shared by the four
 //! ways a connection becomes ESTABLISHED (SYN-ACK in SYN-SENT, SYN-ACK after a simultaneous
-//! open, the final ACK in SYN-RECEIVED).
+//! open, the final ACK in SYN-RECEIVED, a valid SYN-cookie ACK).
 
 use super::connection::Connection;
 use super::input::Verdict;
+use super::paws::TsRecent;
 use super::state::State;
 use super::timers::Timer;
 use super::TcpError;
@@ -33,8 +34,7 @@ impl Connection {
         self.sack_ok = self.sack_ok && o.sack_permitted && we_offered.sack_permitted;
         match (o.timestamps, we_offered.timestamps) {
             (Some((tsval, _)), Some(_)) if self.ts.ok => {
-                self.ts.recent = TsVal(tsval);
-                self.ts.recent_at = now;
+                self.ts.recent = TsRecent::new(TsVal(tsval), now);
             }
             _ => self.ts.ok = false,
         }
@@ -59,7 +59,7 @@ impl Connection {
             o.sack_permitted = true;
         }
         if self.ts.ok && (!answering || peer.timestamps.is_some()) {
-            let echo = if answering { self.ts.recent.0 } else { 0 };
+            let echo = if answering { self.ts.recent.val.0 } else { 0 };
             o.timestamps = Some((self.ts_now(now).0, echo));
         }
         o
@@ -93,7 +93,8 @@ impl Connection {
     }
 
     /// Builds an established connection from a valid SYN-cookie ACK (RFC 4987 §3.6): the
-    /// handshake state lives in the cookie, options other than MSS are not used.
+    /// handshake state lives in the cookie, options other than MSS are not used. The steps
+    /// every handshake completion shares are [`establish`](Self::establish)'s.
     pub(super) fn accept_cookie(
         &mut self,
         seg: &TcpSegment<'_>,
@@ -102,29 +103,24 @@ impl Connection {
         now: Instant,
     ) {
         self.passive = true;
+        // The SYN-ACK this ACK answers was never held: its numbers come from the ACK.
         self.rcv.irs = seg.seq.sub(1);
         self.rcv.nxt = seg.seq;
         self.snd.iss = ack.sub(1);
-        self.snd.una = ack;
         self.snd.nxt = ack;
         self.snd.max = ack;
         self.rec.recover = ack;
         self.rec.rtx_mark = ack;
-        self.snd.syn_acked = true;
         self.snd.shift = 0;
         self.rcv.shift = 0;
         self.ts.ok = false;
         self.sack_ok = false;
         self.snd.mss = self.clamp_mss(Some(mss));
         self.rec.new_controller(self.snd.mss);
-        self.snd.wnd = usize::from(seg.window);
-        self.snd.max_wnd = self.snd.wnd;
-        self.snd.wl1 = seg.seq;
-        self.snd.wl2 = ack;
         // Without window scaling we can only ever advertise 64 KiB.
         self.rcv.adv = self.rcv.nxt.add(self.rcv.buf.window().min(65535));
-        self.last_recv = now;
-        self.set_state(State::Established);
+        // No RTT sample: the SYN-ACK's send time is not known (the cookie does not keep it).
+        self.establish(seg, ack, now, usize::from(seg.window));
         // A fresh connection holds no out-of-order ranges: nothing can be refused.
         let _ = self.process_text_and_fin(seg, now);
     }
@@ -193,9 +189,9 @@ impl Connection {
     }
 
     /// The handshake is complete: `seg` acknowledges our SYN (RFC 9293 §3.10.7.3 and
-    /// §3.10.7.4 fifth step, SYN-RECEIVED). The one place a connection becomes ESTABLISHED by
-    /// a handshake; `window` is the peer's window in bytes (unscaled in a SYN-ACK, RFC 7323
-    /// §2.2; scaled in the final ACK).
+    /// §3.10.7.4 fifth step, SYN-RECEIVED): the SYN is timed, then [`establish`](Self::establish).
+    /// `window` is the peer's window in bytes (unscaled in a SYN-ACK, RFC 7323 §2.2; scaled in
+    /// the final ACK).
     pub(super) fn complete_handshake(
         &mut self,
         seg: &TcpSegment<'_>,
@@ -203,12 +199,20 @@ impl Connection {
         now: Instant,
         window: usize,
     ) {
+        self.rtt_sample_for_syn(seg, now);
+        self.rec.rtt.reset_backoff();
+        self.establish(seg, ack, now, window);
+    }
+
+    /// The steps every handshake completion shares — the SYN-ACK in SYN-SENT, the final ACK in
+    /// SYN-RECEIVED, a valid SYN-cookie ACK (RFC 4987 §3.6): `ack` acknowledges our SYN, the
+    /// peer's window (`window` bytes) is taken from `seg`, and the connection is ESTABLISHED —
+    /// the one place a handshake makes it so.
+    fn establish(&mut self, seg: &TcpSegment<'_>, ack: SeqNumber, now: Instant, window: usize) {
         self.snd.una = ack;
         self.snd.syn_acked = true;
         self.syn_pending = false;
         self.timers.stop(Timer::Retransmit);
-        self.rtt_sample_for_syn(seg, now);
-        self.rec.rtt.reset_backoff();
         self.snd.wnd = window;
         self.snd.max_wnd = window;
         self.snd.wl1 = seg.seq;

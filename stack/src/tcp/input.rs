@@ -4,16 +4,14 @@
 
 use super::challenge::ChallengeCap;
 use super::connection::Connection;
+use super::paws;
 use super::state::State;
 use super::timers::Timer;
 use super::TcpError;
 use crate::stats::DropReason;
 use crate::time::{Duration, Instant};
-use crate::wire::tcp::{SeqNumber, TcpSegment, TsVal};
+use crate::wire::tcp::{SeqNumber, TcpSegment};
 use log::debug;
-
-/// RFC 7323 §5.5: timestamps older than 24 days are not trusted for PAWS.
-const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
 
 /// What the connection wants done after a segment, besides what it queued itself.
 #[derive(Debug, PartialEq, Eq)]
@@ -69,22 +67,18 @@ impl Connection {
     /// segment that passed the sequence, RST, SYN and ACK checks, so a segment dropped later
     /// cannot move TS.Recent (and make PAWS drop every real segment after it).
     pub(super) fn update_ts_recent(&mut self, seg: &TcpSegment<'_>, now: Instant) {
-        if let (true, Some((tsval, _))) = (self.ts.ok, seg.options.timestamps) {
-            if seg.seq.le(self.rcv.nxt) && TsVal(tsval).ge(self.ts.recent) {
-                self.ts.recent = TsVal(tsval);
-                self.ts.recent_at = now;
-            }
+        if self.ts.ok {
+            self.ts.recent.advance(seg, self.rcv.nxt, now);
         }
     }
 
     /// An ACK in reply to an invalid segment (PAWS reject, out of window without data), at most
     /// one per `invalid_ack_interval` per connection (like Linux's `tcp_oow_rate_limited`).
     fn invalid_ack(&mut self, now: Instant) {
-        let allowed = self
-            .last_invalid_ack
-            .is_none_or(|at| now.saturating_since(at) >= self.limits.invalid_ack_interval);
-        if allowed {
-            self.last_invalid_ack = Some(now);
+        if self
+            .invalid_acks
+            .allow(now, self.limits.invalid_ack_interval)
+        {
             self.rcv.ack_now = true;
         }
     }
@@ -110,13 +104,9 @@ impl Connection {
         }
         // TIME-WAIT: a retransmitted FIN (the peer lost our ACK) is acknowledged and restarts
         // the 2×MSL wait (RFC 9293 §3.10.7.4, eighth step).
-        if self.state == State::TimeWait && seg.fin() && !seg.rst() {
-            let fin = seg.seq.add(seg.payload.len());
-            if fin.add(1) == self.rcv.nxt {
-                self.rcv.ack_now = true;
-                self.restart_time_wait(now);
-                return Verdict::Ok;
-            }
+        if self.state == State::TimeWait && paws::is_retransmitted_fin(seg, self.rcv.nxt) {
+            self.time_wait_fin(now);
+            return Verdict::Ok;
         }
         if let Some(v) = self.check_sequence(seg, now) {
             return v;
@@ -179,24 +169,19 @@ impl Connection {
     /// the segment may go on to the RST, SYN and ACK checks.
     fn check_sequence(&mut self, seg: &TcpSegment<'_>, now: Instant) -> Option<Verdict> {
         // RFC 7323 §5.3 R1: PAWS before the sequence check.
-        if self.ts.ok && !seg.rst() {
-            if let Some((tsval, _)) = seg.options.timestamps {
-                let older = TsVal(tsval).lt(self.ts.recent);
-                if older && now.saturating_since(self.ts.recent_at) < PAWS_IDLE {
-                    if self.sack_ok && !seg.payload.is_empty() && seg.seq.lt(self.rcv.nxt) {
-                        // An old duplicate of data we have (a late original after its
-                        // retransmission): R1's ACK, with a D-SACK block so the sender can tell
-                        // its retransmission was spurious (RFC 2883 §4; Linux's
-                        // tcp_send_dupack does the same). Data is never part of an ACK loop.
-                        self.rcv.dsack = self.dsack_range(seg.seq, seg.payload.len());
-                        self.rcv.ack_now = true;
-                    } else {
-                        // R1 asks for an ACK; rate-limited (Config::tcp_invalid_ack_interval).
-                        self.invalid_ack(now);
-                    }
-                    return Some(Verdict::Drop(DropReason::TcpPaws));
-                }
+        if self.ts.ok && !seg.rst() && self.ts.recent.rejects(seg, now) {
+            if self.sack_ok && !seg.payload.is_empty() && seg.seq.lt(self.rcv.nxt) {
+                // An old duplicate of data we have (a late original after its
+                // retransmission): R1's ACK, with a D-SACK block so the sender can tell its
+                // retransmission was spurious (RFC 2883 §4; Linux's tcp_send_dupack does the
+                // same). Data is never part of an ACK loop.
+                self.rcv.dsack = self.dsack_range(seg.seq, seg.payload.len());
+                self.rcv.ack_now = true;
+            } else {
+                // R1 asks for an ACK; rate-limited (Config::tcp_invalid_ack_interval).
+                self.invalid_ack(now);
             }
+            return Some(Verdict::Drop(DropReason::TcpPaws));
         }
         // First: sequence number.
         if !self.acceptable(seg) {
@@ -221,11 +206,13 @@ impl Connection {
         None
     }
 
-    /// RFC 9293 §3.10.7.4 eighth step in TIME-WAIT: a retransmitted FIN restarts the 2×MSL
-    /// wait — at most `tcp_time_wait_max_restarts` times, so a peer cannot hold it forever.
-    pub(super) fn restart_time_wait(&mut self, now: Instant) {
-        if self.time_wait_restarts < self.limits.time_wait_restart_limit {
-            self.time_wait_restarts += 1;
+    /// RFC 9293 §3.10.7.4 eighth step in TIME-WAIT: a FIN (retransmitted: the peer lost our
+    /// ACK) is acknowledged and restarts the 2×MSL wait — a bounded number of times
+    /// (`paws::may_restart_time_wait`).
+    pub(super) fn time_wait_fin(&mut self, now: Instant) {
+        self.rcv.ack_now = true;
+        let limit = self.limits.time_wait_restart_limit;
+        if paws::may_restart_time_wait(&mut self.time_wait_restarts, limit) {
             self.enter_time_wait(now);
         }
     }

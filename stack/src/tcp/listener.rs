@@ -112,11 +112,31 @@ impl TcpLayer {
         }
         let mut conn = Connection::new(cfg, now, local, remote, iss);
         conn.accept_syn(seg, now);
-        self.counters.passive_opens += 1;
-        let index = self.insert(conn, Some(port));
+        // It joins the accept queue when the handshake completes (`TcpLayer::touched`).
+        let index = self.insert_passive(conn, Some(port));
         self.half_open += 1;
         self.touched(index);
         Ok(())
+    }
+
+    /// Inserts a connection a listener created — half-open from a SYN (`half_open_for` the
+    /// listener's port, joined when established), or complete from a SYN cookie — counting the
+    /// passive open.
+    fn insert_passive(&mut self, conn: Connection, half_open_for: Option<u16>) -> u32 {
+        self.counters.passive_opens += 1;
+        self.insert(conn, half_open_for)
+    }
+
+    /// A passive connection completed its handshake (a final ACK or a SYN cookie): it joins
+    /// the accept queue of the listener on `port` and the listener becomes acceptable. False if
+    /// the listener went away.
+    pub(super) fn join_accept_queue(&mut self, port: u16, handle: ConnHandle) -> bool {
+        let Some(l) = self.listeners.get_mut(&port) else {
+            return false;
+        };
+        l.accept_queue.push_back(handle);
+        self.note_acceptable(port);
+        true
     }
 
     /// Whether the accept queue of the listener on `port` is full.
@@ -156,14 +176,10 @@ impl TcpLayer {
                 debug!("tcp {local} <- {remote}: SYN cookie accepted (mss {mss})");
                 let mut conn = Connection::new(cfg, now, local, remote, ack.sub(1));
                 conn.accept_cookie(seg, ack, mss, now);
-                self.counters.passive_opens += 1;
                 self.counters.cookies_accepted += 1;
-                let index = self.insert(conn, None);
+                let index = self.insert_passive(conn, None);
                 let handle = self.handle_of(index);
-                if let Some(l) = self.listeners.get_mut(&local.port()) {
-                    l.accept_queue.push_back(handle);
-                    self.note_acceptable(local.port());
-                }
+                self.join_accept_queue(local.port(), handle);
                 self.touched(index);
                 return Ok(());
             }

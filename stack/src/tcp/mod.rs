@@ -19,6 +19,7 @@ pub(crate) mod isn;
 mod listener;
 mod memory;
 mod output;
+mod paws;
 mod receiver;
 pub mod recovery;
 mod ring;

@@ -93,7 +93,7 @@ impl Connection {
     pub(super) fn segment_options(&self, now: Instant) -> TcpOptions {
         let mut o = TcpOptions::default();
         if self.ts.ok {
-            o.timestamps = Some((self.ts_now(now).0, self.ts.recent.0));
+            o.timestamps = Some((self.ts_now(now).0, self.ts.recent.val.0));
         }
         // RFC 2883 §4: a duplicate segment's range goes first (a D-SACK block), then the
         // usual blocks.

@@ -58,6 +58,9 @@ pub(crate) struct SendState {
     pub(crate) persist_backoff: u32,
     /// Zero-window probes sent since the window last opened.
     pub(crate) persist_probes: u32,
+    /// When data (or our FIN) last went out; None before the first, and again once a restart
+    /// after idle used it (RFC 5681 §4.1, `Connection::restart_after_idle`).
+    pub(crate) data_sent_at: Option<Instant>,
 }
 
 impl SendState {
@@ -81,6 +84,7 @@ impl SendState {
             nodelay: false,
             persist_backoff: 0,
             persist_probes: 0,
+            data_sent_at: None,
         }
     }
 }

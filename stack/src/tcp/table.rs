@@ -11,6 +11,7 @@ use super::input::Verdict;
 use super::isn::IsnGenerator;
 use super::listener::Listener;
 use super::output::{write_packet, SegmentIp};
+use super::recovery::LossTotals;
 use super::time_wait::{TimeWaitTable, TwOutcome};
 use super::{syncookie, ConnHandle, IcmpReport, IpOut, ListenHandle, State, TcpError, TcpInfo};
 use crate::config::Config;
@@ -93,23 +94,13 @@ impl TcpLayer {
                 slot.listener = None;
                 self.half_open = self.half_open.saturating_sub(1);
                 let established = conn.state.is_synchronized() || conn.state == State::CloseWait;
-                let handle = ConnHandle {
-                    index,
-                    generation: self.slots.generation(index),
-                };
-                let slot = &mut self.slots[index as usize];
-                match self.listeners.get_mut(&port) {
-                    Some(l) if established => {
-                        l.accept_queue.push_back(handle);
-                        self.note_acceptable(port);
-                    }
-                    _ => {
-                        // The listener went away, or the handshake failed: nobody will accept it.
-                        if let Some(c) = slot.conn.as_mut() {
-                            c.detached = true;
-                            if established {
-                                c.abort();
-                            }
+                let handle = self.handle_of(index);
+                if !(established && self.join_accept_queue(port, handle)) {
+                    // The listener went away, or the handshake failed: nobody will accept it.
+                    if let Some(c) = self.slots[index as usize].conn.as_mut() {
+                        c.detached = true;
+                        if established {
+                            c.abort();
                         }
                     }
                 }
@@ -154,6 +145,8 @@ impl TcpLayer {
     pub(super) fn free_slot(&mut self, index: u32) {
         let slot = &mut self.slots[index as usize];
         if let Some(conn) = slot.conn.take() {
+            // Its loss counters join the freed connections' total (`loss_totals`).
+            self.freed_loss.add(&conn.loss_totals());
             self.by_tuple.remove(&(conn.local.port(), conn.remote));
             self.ooo_ranges = self
                 .ooo_ranges
@@ -236,6 +229,17 @@ impl TcpLayer {
             .chain(self.time_wait.infos(self.addr))
     }
 
+    /// Retransmissions, timeouts and loss-recovery counters of every connection the layer ever
+    /// held (`Stats::tcp_loss`): the live connections' own counters summed, plus the total
+    /// folded in as each was freed. O(connections), for when stats are read — never per packet.
+    pub(crate) fn loss_totals(&self) -> LossTotals {
+        let mut total = self.freed_loss;
+        for c in self.slots.iter().filter_map(|s| s.conn.as_ref()) {
+            total.add(&c.loss_totals());
+        }
+        total
+    }
+
     /// Connections: open ones and those in the TIME-WAIT table.
     pub fn connection_count(&self) -> usize {
         self.open + self.time_wait.len()
@@ -300,6 +304,8 @@ pub(crate) struct TcpLayer {
     pub(super) time_wait: TimeWaitTable,
     /// Layer-level counters, copied into the stack's `Stats`.
     pub(crate) counters: LayerCounters,
+    /// The loss counters of every connection freed so far (live ones are summed on read).
+    pub(super) freed_loss: LossTotals,
 }
 
 /// Counters the TCP layer keeps for the stack's `Stats`.
@@ -312,8 +318,6 @@ pub(crate) struct LayerCounters {
     pub(crate) cookies_accepted: u64,
     pub(crate) time_wait_recycled: u64,
     pub(crate) time_wait_reused: u64,
-    /// Retransmissions, timeouts and loss-recovery counters of every connection.
-    pub(crate) loss: super::recovery::LossTotals,
 }
 
 /// Most stateless replies waiting to be sent; more are dropped (they are answers to floods).
@@ -343,6 +347,7 @@ impl TcpLayer {
             ooo_ranges: 0,
             time_wait: TimeWaitTable::new(cfg),
             counters: LayerCounters::default(),
+            freed_loss: LossTotals::default(),
         }
     }
 
@@ -370,9 +375,7 @@ impl TcpLayer {
             }
             slot.scheduled = None;
             if let Some(conn) = slot.conn.as_mut() {
-                let before = conn.loss_totals();
                 conn.on_timeout(now);
-                self.counters.loss.add_delta(&before, &conn.loss_totals());
             }
             self.touched(index);
         }
@@ -402,13 +405,10 @@ impl TcpLayer {
         }
         while let Some(&index) = self.ready.front() {
             let slot = &mut self.slots[index as usize];
-            let counters = &mut self.counters.loss;
-            let out = slot.conn.as_mut().and_then(|c| {
-                let before = c.loss_totals();
-                let n = c.poll_segment(now, buf, ip);
-                counters.add_delta(&before, &c.loss_totals());
-                n
-            });
+            let out = slot
+                .conn
+                .as_mut()
+                .and_then(|c| c.poll_segment(now, buf, ip));
             match out {
                 Some(n) => {
                     // Keep it at the front: it may have more; timers may have moved.
@@ -491,9 +491,7 @@ impl TcpLayer {
             conn.rcv
                 .buf
                 .set_max_ranges(cfg.tcp_ooo_max_ranges.min(room));
-            let before = conn.loss_totals();
             let verdict = conn.on_segment(seg, now, &mut self.challenge);
-            self.counters.loss.add_delta(&before, &conn.loss_totals());
             self.ooo_ranges = others + conn.rcv.buf.out_of_order_ranges();
             self.touched(index);
             return match verdict {

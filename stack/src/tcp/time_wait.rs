@@ -11,6 +11,7 @@
 //! is acknowledged and restarts the wait at most `Config::tcp_time_wait_max_restarts` times.
 
 use super::connection::Connection;
+use super::paws::{self, AckLimiter, TsRecent};
 use super::table::Reply;
 use super::timers::Timer;
 use super::{ConnHandle, ConnStats, State, TcpInfo, TcpLayer};
@@ -22,16 +23,12 @@ use log::debug;
 use std::collections::{BTreeSet, HashMap};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-/// RFC 7323 §5.5: timestamps older than 24 days are not trusted for PAWS.
-const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
-
 type Key = (u16, SocketAddrV4);
 
 /// The timestamp state of a connection in TIME-WAIT (RFC 7323).
 #[derive(Clone, Copy, Debug)]
 struct TwTimestamps {
-    recent: TsVal,
-    recent_at: Instant,
+    recent: TsRecent,
     offset: u32,
 }
 
@@ -47,7 +44,8 @@ struct TwEntry {
     ts: Option<TwTimestamps>,
     expires: Instant,
     restarts: u32,
-    last_ack: Option<Instant>,
+    /// The rate limit on ACKs for stray segments, carried over from the connection.
+    acks: AckLimiter,
     /// The handle the app had, so its state still reads TIME-WAIT.
     origin: ConnHandle,
 }
@@ -184,7 +182,7 @@ impl TwEntry {
         let options = TcpOptions {
             timestamps: self.ts.map(|t| {
                 let val = (now.total_millis() as u32).wrapping_add(t.offset);
-                (val, t.recent.0)
+                (val, t.recent.val.0)
             }),
             ..TcpOptions::default()
         };
@@ -200,22 +198,12 @@ impl TwEntry {
         }
     }
 
-    /// RFC 7323 §5.3 R1: a TSval older than TS.Recent (trusted for 24 days).
-    fn paws_rejects(&self, seg: &TcpSegment<'_>, now: Instant) -> bool {
-        match (self.ts, seg.options.timestamps) {
-            (Some(t), Some((tsval, _))) => {
-                TsVal(tsval).lt(t.recent) && now.saturating_since(t.recent_at) < PAWS_IDLE
-            }
-            _ => false,
-        }
-    }
-
     /// RFC 6191 §2 / RFC 9293 §3.10.7.4: whether a SYN is a new incarnation — its TSval is
     /// newer than TS.Recent, or, without timestamps on either side, its sequence number is
     /// above RCV.NXT.
     fn syn_is_new_incarnation(&self, seg: &TcpSegment<'_>) -> bool {
         match (self.ts, seg.options.timestamps) {
-            (Some(t), Some((tsval, _))) => TsVal(tsval).gt(t.recent),
+            (Some(t), Some((tsval, _))) => TsVal(tsval).gt(t.recent.val),
             _ => seg.seq.gt(self.rcv_nxt),
         }
     }
@@ -256,15 +244,12 @@ impl TcpLayer {
     ) -> Option<TwOutcome> {
         let e = *self.time_wait.entries.get(&key)?;
         let ack_interval = self.time_wait.ack_interval;
-        // A rate-limited ACK (as the connection's `invalid_ack`).
+        // A rate-limited ACK (the connection's `invalid_ack` rule, `paws::AckLimiter`).
         let limited_ack = |layer: &mut TcpLayer| {
-            let allowed = e
-                .last_ack
-                .is_none_or(|at| now.saturating_since(at) >= ack_interval);
-            if allowed {
-                if let Some(x) = layer.time_wait.entries.get_mut(&key) {
-                    x.last_ack = Some(now);
-                }
+            let Some(x) = layer.time_wait.entries.get_mut(&key) else {
+                return;
+            };
+            if x.acks.allow(now, ack_interval) {
                 layer.tw_reply(key, e.ack(now, key));
             }
         };
@@ -293,12 +278,12 @@ impl TcpLayer {
             limited_ack(self);
             return Some(TwOutcome::Done(Err(DropReason::TcpTimeWait)));
         }
-        if e.paws_rejects(seg, now) {
+        // RFC 7323 §5.3 R1 (PAWS).
+        if e.ts.is_some_and(|t| t.recent.rejects(seg, now)) {
             limited_ack(self);
             return Some(TwOutcome::Done(Err(DropReason::TcpPaws)));
         }
-        let fin_end = seg.seq.add(seg.payload.len()).add(1);
-        if seg.fin() && fin_end == e.rcv_nxt {
+        if paws::is_retransmitted_fin(seg, e.rcv_nxt) {
             // Eighth step: a retransmitted FIN (our ACK was lost): acknowledge it and restart
             // the 2×MSL wait — a bounded number of times.
             self.retransmitted_fin(now, key, seg);
@@ -317,16 +302,12 @@ impl TcpLayer {
         let Some(mut e) = t.entries.get(&key).copied() else {
             return;
         };
-        if let (Some(ts), Some((tsval, _))) = (e.ts.as_mut(), seg.options.timestamps) {
+        if let Some(ts) = e.ts.as_mut() {
             // RFC 7323 §4.3: it passed the checks; remember its timestamp.
-            if TsVal(tsval).ge(ts.recent) {
-                ts.recent = TsVal(tsval);
-                ts.recent_at = now;
-            }
+            ts.recent.advance(seg, e.rcv_nxt, now);
         }
-        if e.restarts < t.max_restarts {
+        if paws::may_restart_time_wait(&mut e.restarts, t.max_restarts) {
             t.order.remove(&(e.expires, key));
-            e.restarts += 1;
             e.expires = now + t.two_msl;
             t.order.insert((e.expires, key));
         }
@@ -344,7 +325,6 @@ fn entry_from(conn: &Connection, origin: ConnHandle, two_msl: Duration) -> TwEnt
         window,
         ts: conn.ts.ok.then_some(TwTimestamps {
             recent: conn.ts.recent,
-            recent_at: conn.ts.recent_at,
             offset: conn.ts.offset,
         }),
         expires: conn
@@ -352,7 +332,7 @@ fn entry_from(conn: &Connection, origin: ConnHandle, two_msl: Duration) -> TwEnt
             .get(Timer::TimeWait)
             .unwrap_or(conn.last_recv + two_msl),
         restarts: conn.time_wait_restarts,
-        last_ack: conn.last_invalid_ack,
+        acks: conn.invalid_acks,
         origin,
     }
 }

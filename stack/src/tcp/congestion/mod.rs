@@ -75,11 +75,7 @@ pub(crate) trait CongestionControl: core::fmt::Debug + Send {
     fn set_mss(&mut self, mss: usize);
 
     /// The connection was idle for longer than an RTO (RFC 5681 §4.1): the restart window is
-    /// `min(IW, cwnd)`.
-    #[allow(
-        dead_code,
-        reason = "the sender does not yet restart after idle (RFC 5681 §4.1 is a SHOULD); kept with its tests for when it does"
-    )]
+    /// `min(IW, cwnd)`. Called by the sender before it sends again (`restart_after_idle`).
     fn on_idle_restart(&mut self);
 
     /// Turns HyStart++ (RFC 9406) on or off for the initial slow start.

@@ -147,7 +147,6 @@ impl Window {
 
     /// RFC 5681 §4.1: after an idle period longer than an RTO, cwnd = RW = min(IW, cwnd), with IW
     /// from RFC 6928 §2 for the current SMSS.
-    #[allow(dead_code, reason = "see CongestionControl::on_idle_restart")]
     pub(crate) fn idle_restart(&mut self) {
         self.cwnd = self.cwnd.min(initial_window(self.mss)).max(self.mss);
     }

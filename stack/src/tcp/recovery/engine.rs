@@ -79,6 +79,12 @@ pub struct AckOutcome {
     pub tlp_loss: bool,
     /// RACK wants the reordering timer at this time.
     pub reorder_at: Option<Instant>,
+    /// When the newest segment this ACK newly acknowledged in full was sent — if none of the
+    /// segments it newly acknowledges was ever retransmitted (Karn, RFC 6298 §3; Linux's
+    /// `FLAG_RETRANS_DATA_ACKED`): the start of an RTT sample with the send log's µs clock, as
+    /// Linux takes it from skb timestamps. Segments SACKed earlier do not count (delivered
+    /// before this ACK).
+    pub rtt_sent_at: Option<Instant>,
 }
 
 /// One connection's loss-recovery state.
@@ -187,7 +193,15 @@ impl LossRecovery {
                 .filter(|s| s.sacked)
                 .count();
             cum_sacked = before;
-            log.on_cumulative_ack(v.ack, |s| rack.on_delivered(s, now, v.echo_sent_at, true));
+            let (mut newest, mut karn) = (None, false);
+            log.on_cumulative_ack(v.ack, |s| {
+                rack.on_delivered(s, now, v.echo_sent_at, true);
+                karn |= s.retransmitted;
+                if s.end.le(v.ack) {
+                    newest = Some(s.sent_at);
+                }
+            });
+            out.rtt_sent_at = newest.filter(|_| !karn);
         }
         rack.on_sacked(newly_sacked, cum_sacked);
         out.delivered = delivered;

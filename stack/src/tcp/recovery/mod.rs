@@ -144,18 +144,18 @@ impl RecoveryStats {
         ]
     }
 
-    /// Adds what changed from `before` to `after` (one connection's counters around one
-    /// call) to `self`, the stack-wide sum.
-    pub fn add_delta(&mut self, before: &RecoveryStats, after: &RecoveryStats) {
-        let (b, a) = (before.named(), after.named());
+    /// Adds `other`'s counters (one connection's) to `self`, a sum over connections.
+    pub fn add(&mut self, other: &RecoveryStats) {
+        let o = other.named();
         for (i, f) in self.fields_mut().into_iter().enumerate() {
-            *f += a[i].1.saturating_sub(b[i].1);
+            *f += o[i].1;
         }
     }
 }
 
 /// The stack-wide loss-recovery totals (`Stats::tcp_loss`): retransmissions, timeouts and the
-/// recovery counters of every connection.
+/// recovery counters of every connection — those of the connections alive now summed, plus
+/// those of every connection freed, folded in when it was freed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LossTotals {
     /// Segments retransmitted (any reason).
@@ -169,14 +169,12 @@ pub struct LossTotals {
 }
 
 impl LossTotals {
-    /// Adds what changed from `before` to `after` to `self`.
-    pub fn add_delta(&mut self, before: &LossTotals, after: &LossTotals) {
-        self.retransmits += after.retransmits.saturating_sub(before.retransmits);
-        self.fast_retransmits += after
-            .fast_retransmits
-            .saturating_sub(before.fast_retransmits);
-        self.timeouts += after.timeouts.saturating_sub(before.timeouts);
-        self.recovery.add_delta(&before.recovery, &after.recovery);
+    /// Adds `other` (one connection's counters, or another sum) to `self`.
+    pub fn add(&mut self, other: &LossTotals) {
+        self.retransmits += other.retransmits;
+        self.fast_retransmits += other.fast_retransmits;
+        self.timeouts += other.timeouts;
+        self.recovery.add(&other.recovery);
     }
 }
 
@@ -185,7 +183,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn deltas_add_up() {
+    fn totals_add_up() {
         let mut total = LossTotals::default();
         let a = LossTotals {
             retransmits: 3,
@@ -196,10 +194,11 @@ mod tests {
         b.retransmits = 5;
         b.recovery.undos = 2;
         b.recovery.tlp_probes = 1;
-        total.add_delta(&a, &b);
-        total.add_delta(&a, &b);
-        assert_eq!(total.retransmits, 4);
-        assert_eq!(total.timeouts, 0);
+        total.add(&a);
+        total.add(&b);
+        total.add(&b);
+        assert_eq!(total.retransmits, 13);
+        assert_eq!(total.timeouts, 3);
         assert_eq!(total.recovery.undos, 4);
         assert_eq!(total.recovery.tlp_probes, 2);
         assert_eq!(b.recovery.named()[9], ("undos", 2));

@@ -49,7 +49,7 @@ impl Connection {
         }
         let window = usize::from(seg.window) << self.snd.shift;
         if ack.gt(self.snd.una) {
-            self.new_ack(seg, ack, now);
+            self.new_ack(seg, ack, now, outcome.rtt_sent_at);
         } else {
             self.maybe_dup_ack(seg, ack, window, now);
         }
@@ -95,8 +95,7 @@ impl Connection {
             State::TimeWait => {
                 // A retransmitted FIN: acknowledge it and restart 2×MSL (§3.10.7.4).
                 if seg.fin() {
-                    self.rcv.ack_now = true;
-                    self.restart_time_wait(now);
+                    self.time_wait_fin(now);
                 }
                 return Some(Verdict::Ok);
             }
@@ -118,7 +117,15 @@ impl Connection {
         }
     }
 
-    fn new_ack(&mut self, seg: &TcpSegment<'_>, ack: SeqNumber, now: Instant) {
+    /// SND.UNA advances to `ack`; `sent_at` is when the newest segment it acknowledges was
+    /// sent, if Karn's rule allows timing it (`AckOutcome::rtt_sent_at`).
+    fn new_ack(
+        &mut self,
+        seg: &TcpSegment<'_>,
+        ack: SeqNumber,
+        now: Instant,
+        sent_at: Option<Instant>,
+    ) {
         let mut acked = ack.distance(self.snd.una) as usize;
         let total_acked = acked;
         if !self.snd.syn_acked {
@@ -144,16 +151,19 @@ impl Connection {
         }
         self.rec.stalled_since = None;
         self.rec.dup_acks = 0;
-        // RTT: timestamps (RFC 7323 §4.1, valid even for retransmissions) or a Karn-safe probe.
-        let mut sample = None;
+        // RTT (RFC 6298 §2): from the sent log's µs send time of the newest segment acknowledged
+        // that was sent once (Karn, RFC 6298 §3), as Linux from skb timestamps. Without one (a
+        // retransmission is acknowledged): the timestamp echo (RFC 7323 §4.1, valid even for
+        // retransmissions, with its millisecond clock), or the Karn-safe probe.
+        let mut sample = sent_at.map(|at| now.saturating_since(at));
         if let (true, Some((_, ecr))) = (self.ts.ok, seg.options.timestamps) {
             let ms = self.ts_now(now).since(TsVal(ecr));
-            if ecr != 0 && ms < 60_000 {
+            if sample.is_none() && ecr != 0 && ms < 60_000 {
                 sample = Some(Duration::from_millis(u64::from(ms)));
             }
-        } else if let Some((seq, sent_at)) = self.rec.rtt_probe {
+        } else if let Some((seq, probe_sent)) = self.rec.rtt_probe {
             if ack.gt(seq) {
-                sample = Some(now.saturating_since(sent_at));
+                sample = sample.or(Some(now.saturating_since(probe_sent)));
                 self.rec.rtt_probe = None;
             }
         }

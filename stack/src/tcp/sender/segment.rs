@@ -124,6 +124,9 @@ impl Connection {
         let end = seq.add(len + usize::from(with_fin));
         let rtx = seq.lt(self.snd.max);
         self.rec.loss.on_transmit(seq, end, now, rtx, tsval);
+        if end != seq {
+            self.snd.data_sent_at = Some(now);
+        }
         n
     }
 
@@ -151,6 +154,7 @@ impl Connection {
         if avail == 0 && !fin_due {
             return None;
         }
+        self.restart_after_idle(now);
         let options = self.segment_options(now);
         let flight = self.flight_size();
         let cwnd = self.rec.cc.cwnd();
@@ -219,6 +223,30 @@ impl Connection {
         let fin_sent = fin.is_some_and(|f| seq.add(len) == f) && off + len == self.snd.buf.len();
         self.data_sent(now, seq, len, fin_sent, retransmission, probe);
         Some(n)
+    }
+
+    /// RFC 5681 §4.1: "a TCP SHOULD set cwnd to no more than RW before beginning transmission
+    /// if the TCP has not sent data in an interval exceeding the retransmission timeout" — with
+    /// nothing in flight, as Linux's `tcp_slow_start_after_idle_check`; RW = min(IW, cwnd)
+    /// (`CongestionControl::on_idle_restart`). Once per idle period.
+    fn restart_after_idle(&mut self, now: Instant) {
+        if self.snd.una != self.snd.max {
+            return;
+        }
+        let Some(at) = self.snd.data_sent_at else {
+            return;
+        };
+        if now.saturating_since(at) > self.rec.rtt.rto() {
+            debug!(
+                "tcp {} -> {}: idle for {}, cwnd {} restarts",
+                self.local,
+                self.remote,
+                now.saturating_since(at),
+                self.rec.cc.cwnd()
+            );
+            self.rec.cc.on_idle_restart();
+            self.snd.data_sent_at = None;
+        }
     }
 
     /// The send-buffer range `(offset, limit)` to send from: from SND.NXT, or, resending after
