@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use rand::seq::SliceRandom;
 use std::collections::HashMap;
 use std::net::SocketAddrV4;
 use ustack::wire::icmp::IcmpMessage;
@@ -38,13 +39,13 @@ fn expected_packets(ip_payload: usize) -> usize {
 fn echo_reply_carries_the_whole_payload() {
     for (i, size) in [0usize, 1, 1472, 1473, 4000, 65507].into_iter().enumerate() {
         let mut s = stack();
-        let mut rng = Rng(size as u64 + 17);
-        let data = rng.bytes(size);
+        let mut rng = seeded(size as u64 + 17);
+        let data = random_bytes(&mut rng, size);
         let seq = 100 + i as u16;
         let msg = echo_request(0x5150, seq, &data);
         let mut frags = fragments(&Ip::new(ICMP).ident(1000 + i as u16), &msg, 1480);
         assert_eq!(frags.len(), expected_packets(msg.len()));
-        rng.shuffle(&mut frags);
+        frags.shuffle(&mut rng);
         for f in &frags {
             assert!(f.len() <= MTU);
             s.receive(T0, f);
@@ -74,11 +75,11 @@ fn echo_reply_carries_the_whole_payload() {
 #[test]
 fn many_datagrams_reassemble_at_once() {
     let mut s = stack();
-    let mut rng = Rng(50);
+    let mut rng = seeded(50);
     let mut payloads = HashMap::new();
     let mut lists = Vec::new();
     for i in 0..50u16 {
-        let data = rng.bytes(3000 + usize::from(i) * 7);
+        let data = random_bytes(&mut rng, 3000 + usize::from(i) * 7);
         let msg = echo_request(0x0e0e, i, &data);
         lists.push(fragments(&Ip::new(ICMP).ident(7000 + i), &msg, 1480));
         payloads.insert(i, data);
@@ -241,11 +242,11 @@ fn udp_echo_round_trips_every_size() {
     for (i, size) in [0usize, 1, 1472, 1473, 65507].into_iter().enumerate() {
         let mut s = stack();
         let h = s.udp_bind(7).unwrap();
-        let mut rng = Rng(size as u64 * 3 + 1);
-        let data = rng.bytes(size);
+        let mut rng = seeded(size as u64 * 3 + 1);
+        let data = random_bytes(&mut rng, size);
         let dgram = udp_dgram(PEER, US, 4000, 7, &data);
         let mut frags = fragments(&Ip::new(UDP).ident(300 + i as u16), &dgram, 1480);
-        rng.shuffle(&mut frags);
+        frags.shuffle(&mut rng);
         for f in &frags {
             s.receive(T0, f);
         }

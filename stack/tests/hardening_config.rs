@@ -9,6 +9,8 @@ use std::sync::mpsc;
 use std::time::Duration as StdDuration;
 
 use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
 use tcp_common::*;
 use ustack::tcp::congestion::Algorithm;
 use ustack::tcp::State;
@@ -269,25 +271,6 @@ fn refuses_tables_larger_than_handles_can_name() {
 // Property: whatever validate() accepts works.
 // --------------------------------------------------------------------------------------------
 
-/// splitmix64, to pick fields and build segments from one proptest seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<T: Copy>(&mut self, v: &[T]) -> T {
-        v[self.below(v.len())]
-    }
-}
-
 const DURS: &[u64] = &[
     0,
     1,
@@ -301,20 +284,51 @@ const DURS: &[u64] = &[
 const SIZES: &[usize] = &[0, 1, 2, 100, 1500, 65535, 65536, 256 << 10];
 const COUNTS: &[u32] = &[0, 1, 2, 6, 9, 1000, u32::MAX];
 
+/// One field of the config set to an edge value: `field` picks the field (39 and up: the
+/// tightest timers), the other draws are the values it may take.
+#[derive(Clone, Debug)]
+struct Mutation {
+    field: usize,
+    dur: u64,
+    size: usize,
+    count: u32,
+    /// Picks from a field's own list of edge values.
+    choice: prop::sample::Index,
+    bits: u64,
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    (
+        0usize..40,
+        prop::sample::select(DURS),
+        prop::sample::select(SIZES),
+        prop::sample::select(COUNTS),
+        any::<prop::sample::Index>(),
+        any::<u64>(),
+    )
+        .prop_map(|(field, dur, size, count, choice, bits)| Mutation {
+            field,
+            dur,
+            size,
+            count,
+            choice,
+            bits,
+        })
+}
+
 /// Default config with a few fields (1–6) set to edge values. Address and prefix stay so the
 /// fake peer can talk to it.
-fn mutated(rng: &mut Rng) -> Config {
+fn mutated(mutations: &[Mutation]) -> Config {
     let mut c = config();
-    for _ in 0..1 + rng.below(6) {
-        let dur = Duration::from_micros(rng.pick(DURS));
-        let size = rng.pick(SIZES);
-        let count = rng.pick(COUNTS);
-        match rng.below(40) {
+    for m in mutations {
+        let dur = Duration::from_micros(m.dur);
+        let (size, count) = (m.size, m.count);
+        match m.field {
             0 => {
-                c.mtu = rng.pick(&[0, 67, 68, 69, 100, 576, 1500, 9000, 65535]);
+                c.mtu = *m.choice.get(&[0, 67, 68, 69, 100, 576, 1500, 9000, 65535]);
                 c.min_pmtu = c.min_pmtu.min(c.mtu);
             }
-            1 => c.ttl = rng.pick(&[0, 1, 255]),
+            1 => c.ttl = *m.choice.get(&[0, 1, 255]),
             2 => c.reassembly_timeout = dur,
             3 => c.reassembly_max_bytes = size,
             4 => c.reassembly_max_datagrams = size,
@@ -326,7 +340,9 @@ fn mutated(rng: &mut Rng) -> Config {
             10 => c.tx_queue_datagrams = size,
             11 => c.tx_queue_bytes = size,
             12 => {
-                c.ephemeral_ports = rng.pick(&[(0, 0), (1, 1), (65535, 65535), (2, 1), (1, 65535)])
+                c.ephemeral_ports =
+                    *m.choice
+                        .get(&[(0, 0), (1, 1), (65535, 65535), (2, 1), (1, 65535)])
             }
             13 => c.tcp_rx_buffer = size,
             14 => c.tcp_tx_buffer = size,
@@ -340,25 +356,25 @@ fn mutated(rng: &mut Rng) -> Config {
             22 => c.tcp_delayed_ack = dur,
             23 => c.tcp_user_timeout = dur,
             24 => c.tcp_syn_retries = count,
-            25 => c.tcp_keepalive = rng.pick(&[None, Some(dur)]),
+            25 => c.tcp_keepalive = *m.choice.get(&[None, Some(dur)]),
             26 => c.tcp_keepalive_interval = dur,
             27 => c.tcp_keepalive_probes = count,
             28 => c.tcp_challenge_ack_rate = count,
-            29 => c.tcp_congestion = rng.pick(&[Algorithm::NewReno, Algorithm::Cubic]),
+            29 => c.tcp_congestion = *m.choice.get(&[Algorithm::NewReno, Algorithm::Cubic]),
             30 => c.tcp_timestamps = !c.tcp_timestamps,
             31 => c.tcp_sack = !c.tcp_sack,
             32 => c.tcp_window_scaling = !c.tcp_window_scaling,
-            33 => c.tcp_max_mss = rng.pick(&[0, 1, 27, 28, 88, 536, 65495, 65535]),
-            34 => c.prefix_len = rng.pick(&[0, 8, 30, 32, 33]),
-            35 => c.seed = rng.next(),
+            33 => c.tcp_max_mss = *m.choice.get(&[0, 1, 27, 28, 88, 536, 65495, 65535]),
+            34 => c.prefix_len = *m.choice.get(&[0, 8, 30, 32, 33]),
+            35 => c.seed = m.bits,
             37 => c.ip_ident_buckets = size,
-            38 => c.min_pmtu = rng.pick(&[0, 67, 68, 552, 1500, 1501, 65535]),
-            36 => c.secret = [rng.next() as u8; 16],
+            38 => c.min_pmtu = *m.choice.get(&[0, 67, 68, 552, 1500, 1501, 65535]),
+            36 => c.secret = [m.bits as u8; 16],
             _ => {
                 // A small, fast-timer config: everything at its tightest.
                 c.tcp_min_rto = us(1);
                 c.tcp_initial_rto = us(1);
-                c.tcp_max_rto = us(rng.pick(&[1, 2, 1000]));
+                c.tcp_max_rto = us(*m.choice.get(&[1, 2, 1000]));
                 c.tcp_delayed_ack = us(1);
                 c.tcp_msl = us(1);
                 c.tcp_user_timeout = us(1);
@@ -368,9 +384,49 @@ fn mutated(rng: &mut Rng) -> Config {
     c
 }
 
-/// A random segment for the connection, near its interesting edges.
-fn random_segment(p: &Peer, rng: &mut Rng) -> Seg {
-    let flag_bits = rng.pick(&[
+/// A sequence or acknowledgment number relative to the connection's.
+#[derive(Clone, Copy, Debug)]
+enum Near {
+    Same,
+    Above(u32),
+    Below(u32),
+    Any(u32),
+}
+
+impl Near {
+    fn apply(self, base: u32) -> u32 {
+        match self {
+            Near::Same => base,
+            Near::Above(d) => base.wrapping_add(d),
+            Near::Below(d) => base.wrapping_sub(d),
+            Near::Any(n) => n,
+        }
+    }
+}
+
+fn near() -> impl Strategy<Value = Near> {
+    prop_oneof![
+        Just(Near::Same),
+        (0u32..70_000).prop_map(Near::Above),
+        (0u32..70_000).prop_map(Near::Below),
+        any::<u32>().prop_map(Near::Any),
+    ]
+}
+
+/// A segment for the connection, near its interesting edges, and whether timers run after it.
+#[derive(Clone, Debug)]
+struct RandomSegment {
+    flags: u8,
+    seq: Near,
+    ack: Near,
+    len: usize,
+    win: u16,
+    /// Run timers for this long (µs) after the segment.
+    timers: Option<u64>,
+}
+
+fn random_segment() -> impl Strategy<Value = RandomSegment> {
+    let flags = prop::sample::select(vec![
         ACK,
         ACK | PSH,
         SYN,
@@ -382,21 +438,67 @@ fn random_segment(p: &Peer, rng: &mut Rng) -> Seg {
         0,
         0xff,
     ]);
-    let near = |base: u32, rng: &mut Rng| -> u32 {
-        match rng.below(4) {
-            0 => base,
-            1 => base.wrapping_add(rng.below(70_000) as u32),
-            2 => base.wrapping_sub(rng.below(70_000) as u32),
-            _ => rng.next() as u32,
-        }
-    };
-    let len = rng.pick(&[0usize, 1, 100, 1460]);
-    let seq = near(p.seq, rng);
-    p.seg(flag_bits)
-        .seq(seq)
-        .ack(near(p.ack, rng))
-        .win(rng.pick(&[0, 1, 1000, 65535]))
-        .data(&stream(seq, len))
+    (
+        flags,
+        near(),
+        near(),
+        prop::sample::select(&[0usize, 1, 100, 1460][..]),
+        prop::sample::select(&[0u16, 1, 1000, 65535][..]),
+        prop::option::weighted(0.25, prop::sample::select(DURS)),
+    )
+        .prop_map(|(flags, seq, ack, len, win, timers)| RandomSegment {
+            flags,
+            seq,
+            ack,
+            len,
+            win,
+            timers,
+        })
+}
+
+impl RandomSegment {
+    fn build(&self, p: &Peer) -> Seg {
+        let seq = self.seq.apply(p.seq);
+        p.seg(self.flags)
+            .seq(seq)
+            .ack(self.ack.apply(p.ack))
+            .win(self.win)
+            .data(&stream(seq, self.len))
+    }
+}
+
+/// How `exercise` drives a connection: which side opens, then 40 random segments.
+#[derive(Clone, Debug)]
+struct Plan {
+    active_open: bool,
+    segments: Vec<RandomSegment>,
+}
+
+fn plan() -> impl Strategy<Value = Plan> {
+    (
+        prop::bool::weighted(1.0 / 3.0),
+        prop::collection::vec(random_segment(), 40),
+    )
+        .prop_map(|(active_open, segments)| Plan {
+            active_open,
+            segments,
+        })
+}
+
+/// A proptest runner whose draws are fixed by `seed`, for the tests that are not properties.
+fn seeded_runner(seed: u8) -> TestRunner {
+    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[seed; 32]);
+    TestRunner::new_with_rng(ProptestConfig::default(), rng)
+}
+
+/// A value of `strategy` drawn by `runner`.
+fn draw<S: Strategy>(strategy: &S, runner: &mut TestRunner) -> S::Value {
+    strategy.new_tree(runner).unwrap().current()
+}
+
+/// A plan drawn from `plan()` by a runner seeded with `seed`, for the fixed tests.
+fn seeded_plan(seed: u8) -> Plan {
+    draw(&plan(), &mut seeded_runner(seed))
 }
 
 /// The peer's byte stream as a function of the sequence number, so that any segment, however
@@ -465,9 +567,8 @@ fn active_open(cfg: Config) -> (Peer, ustack::tcp::ConnHandle) {
 }
 
 /// Handshake, data both ways, random segments, close, timers. Returns what the app read.
-fn exercise(cfg: Config, seed: u64) -> Vec<u8> {
-    let mut rng = Rng(seed);
-    let (mut p, h) = if rng.below(3) == 0 {
+fn exercise(cfg: Config, plan: &Plan) -> Vec<u8> {
+    let (mut p, h) = if plan.active_open {
         active_open(cfg)
     } else {
         passive_open(cfg)
@@ -484,15 +585,11 @@ fn exercise(cfg: Config, seed: u64) -> Vec<u8> {
     if let Some(last) = outs.iter().map(|o| o.end()).max() {
         p.send_ack(last);
     }
-    for _ in 0..40 {
-        let s = random_segment(&p, &mut rng);
-        p.send(s);
+    for seg in &plan.segments {
+        p.send(seg.build(&p));
         read.extend(p.read_all(h));
-        if rng.below(4) == 0 {
-            run_timers(
-                &mut p,
-                Duration::from_micros(rng.pick(DURS).min(10_000_000)),
-            );
+        if let Some(span) = seg.timers {
+            run_timers(&mut p, Duration::from_micros(span.min(10_000_000)));
         }
     }
     let _ = p.stack.tcp_close(h);
@@ -507,11 +604,11 @@ fn exercise(cfg: Config, seed: u64) -> Vec<u8> {
 }
 
 /// Runs `exercise` on another thread so that a hang fails the test instead of stalling it.
-fn exercise_with_deadline(cfg: Config, seed: u64) {
+fn exercise_with_deadline(cfg: Config, plan: Plan) {
     let (tx, rx) = mpsc::channel();
     let dbg = format!("{cfg:?}");
     std::thread::spawn(move || {
-        let r = std::panic::catch_unwind(|| exercise(cfg, seed));
+        let r = std::panic::catch_unwind(|| exercise(cfg, &plan));
         let _ = tx.send(r.map_err(|e| {
             e.downcast_ref::<String>()
                 .cloned()
@@ -542,7 +639,7 @@ fn the_tightest_accepted_timers_do_not_hang() {
         ..config()
     };
     accepted(c.clone());
-    exercise_with_deadline(c, 1);
+    exercise_with_deadline(c, seeded_plan(1));
 }
 
 #[test]
@@ -560,17 +657,20 @@ fn the_smallest_accepted_sizes_work() {
         ..config()
     };
     accepted(c.clone());
-    exercise_with_deadline(c, 2);
+    exercise_with_deadline(c, seeded_plan(2));
 }
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
-    fn whatever_validate_accepts_survives(seed in any::<u64>()) {
-        let cfg = mutated(&mut Rng(seed));
+    fn whatever_validate_accepts_survives(
+        mutations in prop::collection::vec(mutation(), 1..=6),
+        plan in plan(),
+    ) {
+        let cfg = mutated(&mutations);
         if cfg.validate().is_ok() {
-            exercise_with_deadline(cfg, seed);
+            exercise_with_deadline(cfg, plan);
         } else {
             prop_assert!(Stack::new(cfg, Instant::ZERO).is_err());
         }
@@ -581,8 +681,10 @@ proptest! {
 fn the_property_is_not_vacuous() {
     // Enough of the mutated configs are valid for the property above to test something, and
     // enough are invalid for the refusal side to be exercised.
-    let valid = (0..400u64)
-        .filter(|&s| mutated(&mut Rng(s)).validate().is_ok())
+    let mut runner = seeded_runner(3);
+    let mutations = prop::collection::vec(mutation(), 1..=6);
+    let valid = (0..400)
+        .filter(|_| mutated(&draw(&mutations, &mut runner)).validate().is_ok())
         .count();
     assert!((100..=350).contains(&valid), "{valid} of 400 valid");
 }

@@ -1,44 +1,21 @@
 //! Property tests of IPv4 fragment reassembly through its public API.
 //!
-//! Payloads, cut points and orders are derived from a proptest-chosen seed with a small PRNG, so a
-//! 64 KiB datagram costs one `u64` of shrinking state rather than 65535 strategies.
+//! Lengths, cut points, delivery orders and duplicates are proptest strategies, so a failure
+//! shrinks towards fewer, larger fragments delivered in order. The payload bytes only need to be
+//! distinct enough to notice a misplaced byte: they come from `rand`'s portable xoshiro256++
+//! seeded by proptest, so a 64 KiB datagram costs one `u64` of shrinking state rather than 65535
+//! strategies.
 
 use std::net::Ipv4Addr;
 
 use proptest::prelude::*;
+use proptest::sample::Index;
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{Rng, SeedableRng};
 use ustack::test_support::reassembly::{
     FragDrop, Fragment, FragmentKey, Outcome, Reassembled, Reassembler, ReassemblyLimits,
 };
 use ustack::time::{Duration, Instant};
-
-/// splitmix64: enough randomness for cutting and shuffling.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform-ish in `0..n` (n > 0).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-
-    fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            let j = self.below(i + 1);
-            v.swap(i, j);
-        }
-    }
-}
 
 fn key(ident: u16) -> FragmentKey {
     FragmentKey {
@@ -50,6 +27,7 @@ fn key(ident: u16) -> FragmentKey {
 }
 
 /// A datagram to be fragmented: header, payload and the `(start, end)` cuts.
+#[derive(Clone)]
 struct Datagram {
     ident: u16,
     header: Vec<u8>,
@@ -57,27 +35,52 @@ struct Datagram {
     cuts: Vec<(usize, usize)>,
 }
 
-impl Datagram {
-    /// `len` random bytes cut into 8-aligned fragments of 1..=`max_blocks` blocks of 8 bytes.
-    fn new(rng: &mut Rng, ident: u16, len: usize, max_blocks: usize) -> Self {
-        let header_len = (20 + 4 * rng.below(11)).min(65535 - len);
-        let header = rng.bytes(header_len);
-        let payload = rng.bytes(len);
-        let mut cuts = Vec::new();
-        let mut start = 0;
-        while start < len {
-            let end = (start + 8 * (1 + rng.below(max_blocks))).min(len);
-            cuts.push((start, end));
-            start = end;
-        }
-        Datagram {
-            ident,
-            header,
-            payload,
-            cuts,
-        }
+/// Proptest prints failing inputs: the shape, not 64 KiB of bytes.
+impl std::fmt::Debug for Datagram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Datagram")
+            .field("ident", &self.ident)
+            .field("header_len", &self.header.len())
+            .field("payload_len", &self.payload.len())
+            .field("cuts", &self.cuts)
+            .finish()
     }
+}
 
+/// `len` random bytes behind a 20–60-byte header, cut into 8-aligned fragments of
+/// 1..=`max_blocks` blocks of 8 bytes.
+fn datagram(ident: u16, len: usize, max_blocks: usize) -> impl Strategy<Value = Datagram> {
+    (
+        0usize..=10,
+        prop::collection::vec(1..=max_blocks, len.div_ceil(8)),
+        any::<u64>(),
+    )
+        .prop_map(move |(words, blocks, seed)| {
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+            let mut header = vec![0; (20 + 4 * words).min(65535 - len)];
+            rng.fill_bytes(&mut header);
+            let mut payload = vec![0; len];
+            rng.fill_bytes(&mut payload);
+            let mut cuts = Vec::new();
+            let mut start = 0;
+            for b in blocks {
+                if start >= len {
+                    break;
+                }
+                let end = (start + 8 * b).min(len);
+                cuts.push((start, end));
+                start = end;
+            }
+            Datagram {
+                ident,
+                header,
+                payload,
+                cuts,
+            }
+        })
+}
+
+impl Datagram {
     fn fragment(&self, (start, end): (usize, usize)) -> Fragment<'_> {
         Fragment {
             key: key(self.ident),
@@ -111,24 +114,26 @@ proptest! {
     /// reassembles exactly once to the original bytes and leaves nothing behind.
     #[test]
     fn any_order_with_duplicates_reassembles(
-        len in prop_oneof![1usize..=2000, 1usize..=65515, Just(65515usize)],
-        max_blocks in prop_oneof![1usize..=4, 1usize..=200],
-        dups in 0usize..=20,
-        seed in any::<u64>(),
+        (d, mut order) in (
+            prop_oneof![1usize..=2000, 1usize..=65515, Just(65515usize)],
+            prop_oneof![1usize..=4, 1usize..=200],
+        )
+            .prop_flat_map(|(len, max_blocks)| datagram(7, len, max_blocks))
+            .prop_flat_map(|d| {
+                let cuts = d.cuts.clone();
+                (Just(d), Just(cuts).prop_shuffle())
+            }),
+        dups in prop::collection::vec(any::<(Index, Index)>(), 0..=20),
     ) {
-        let mut rng = Rng(seed);
-        let d = Datagram::new(&mut rng, 7, len, max_blocks);
-        let mut order = d.cuts.clone();
-        rng.shuffle(&mut order);
         // The last fragment in `order` is the one that completes the datagram; duplicates of the
         // others go anywhere before it (a copy after completion would start a new datagram).
         let last = order.pop().unwrap();
-        for _ in 0..dups {
+        for (copy, at) in dups {
             if order.is_empty() {
                 break;
             }
-            let copy = order[rng.below(order.len())];
-            let at = rng.below(order.len() + 1);
+            let copy = *copy.get(&order);
+            let at = at.index(order.len() + 1);
             order.insert(at, copy);
         }
         order.push(last);
@@ -159,23 +164,24 @@ proptest! {
     /// Several datagrams interleaved reassemble independently.
     #[test]
     fn interleaved_datagrams_are_independent(
-        count in 2usize..=6,
-        seed in any::<u64>(),
+        (dgrams, order) in prop::collection::vec(
+            (1usize..=4000, 1usize..=64)
+                .prop_flat_map(|(len, max_blocks)| datagram(0, len, max_blocks)),
+            2..=6,
+        )
+        .prop_flat_map(|mut dgrams| {
+            for (i, d) in dgrams.iter_mut().enumerate() {
+                d.ident = 100 + i as u16;
+            }
+            let order: Vec<(usize, (usize, usize))> = dgrams
+                .iter()
+                .enumerate()
+                .flat_map(|(i, d)| d.cuts.iter().map(move |&c| (i, c)))
+                .collect();
+            (Just(dgrams), Just(order).prop_shuffle())
+        }),
     ) {
-        let mut rng = Rng(seed);
-        let dgrams: Vec<Datagram> = (0..count)
-            .map(|i| {
-                let len = 1 + rng.below(4000);
-                let max_blocks = 1 + rng.below(64);
-                Datagram::new(&mut rng, 100 + i as u16, len, max_blocks)
-            })
-            .collect();
-        let mut order: Vec<(usize, (usize, usize))> = dgrams
-            .iter()
-            .enumerate()
-            .flat_map(|(i, d)| d.cuts.iter().map(move |&c| (i, c)))
-            .collect();
-        rng.shuffle(&mut order);
+        let count = dgrams.len();
 
         let mut r = Reassembler::new(ReassemblyLimits::DEFAULT);
         let mut completed = vec![0; count];
@@ -198,27 +204,31 @@ proptest! {
     /// means the datagram never completes.
     #[test]
     fn overlap_prevents_completion(
-        len in 16usize..=9000,
-        max_blocks in 1usize..=64,
-        seed in any::<u64>(),
+        (d, mut order) in (16usize..=9000, 1usize..=64)
+            // At least two real fragments (a lone one would be an unfragmented datagram, and so
+            // would an extra copy of it).
+            .prop_flat_map(|(len, max_blocks)| datagram(9, len, max_blocks.min((len - 1) / 8)))
+            .prop_flat_map(|d| {
+                let order: Vec<Option<(usize, usize)>> = d.cuts.iter().copied().map(Some).collect();
+                (Just(d), Just(order).prop_shuffle())
+            }),
+        start_block in any::<Index>(),
+        blocks in 1usize..=64,
+        (flip_at, flip) in (any::<Index>(), 1u8..=255),
+        insert_at in any::<Index>(),
     ) {
-        let mut rng = Rng(seed);
-        // At least two real fragments (a lone one would be an unfragmented datagram, and so would
-        // an extra copy of it).
-        let d = Datagram::new(&mut rng, 9, len, max_blocks.min((len - 1) / 8));
+        let len = d.payload.len();
         // A well-formed extra fragment: 8-aligned start, MF consistent with the true end.
-        let start = 8 * rng.below(len.div_ceil(8));
-        let end = (start + 8 * (1 + rng.below(64))).min(len);
+        let start = 8 * start_block.index(len.div_ceil(8));
+        let end = (start + 8 * blocks).min(len);
         let mut bytes = d.payload[start..end].to_vec();
         if d.cuts.contains(&(start, end)) {
             // Same range as a real fragment: make the bytes differ, or it would be a duplicate.
-            let at = rng.below(bytes.len());
-            bytes[at] ^= 1 + rng.below(255) as u8;
+            let at = flip_at.index(bytes.len());
+            bytes[at] ^= flip;
         }
         let extra = Fragment { payload: &bytes, ..d.fragment((start, end)) };
 
-        let mut order: Vec<Option<(usize, usize)>> = d.cuts.iter().copied().map(Some).collect();
-        rng.shuffle(&mut order);
         // The extra must arrive while bytes it overlaps are held and the datagram is still in
         // progress: after a real fragment it overlaps, before the last real fragment. (Arriving
         // before every real fragment of its range, it would stand in for them: indistinguishable
@@ -230,7 +240,7 @@ proptest! {
             order.swap(first, 0);
             first = 0;
         }
-        let at = first + 1 + rng.below(n - 1 - first);
+        let at = first + 1 + insert_at.index(n - 1 - first);
         order.insert(at, None);
 
         let mut r = Reassembler::new(ReassemblyLimits::DEFAULT);

@@ -1,43 +1,20 @@
 //! Property tests of the TCP receive buffer (out-of-order reassembly), the send buffer and the
 //! SACK scoreboard, each against a simple model.
 //!
-//! Streams, cut points and delivery orders are derived from a proptest-chosen seed with a small
-//! PRNG, so a long stream costs one `u64` of shrinking state.
+//! Streams, cut points, overlapping extra segments and duplicates are proptest strategies, so a
+//! failure shrinks towards a short stream in few pieces. The redelivery rounds (a fresh order and
+//! random reads each round, as many rounds as it takes) are not known in advance: they draw from
+//! `rand`'s portable xoshiro256++, seeded by proptest.
 
 use std::collections::VecDeque;
 
 use proptest::prelude::*;
+use proptest::sample::Index;
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::seq::SliceRandom;
+use rand::{RngExt, SeedableRng};
 use ustack::test_support::RecvBuffer;
 use ustack::test_support::{Scoreboard, SendBuffer, MAX_SACK_RANGES};
-
-/// splitmix64: enough randomness for cutting and shuffling.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform-ish in `0..n` (n > 0).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-
-    fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            let j = self.below(i + 1);
-            v.swap(i, j);
-        }
-    }
-}
 
 /// Maximal runs of `true` in `bits[from..to]`, as absolute `[start, end)`.
 fn runs(bits: &[bool], from: usize, to: usize) -> Vec<(usize, usize)> {
@@ -128,30 +105,71 @@ impl Receiver {
     }
 }
 
-fn recv_roundtrip(seed: u64, cap: usize) -> Result<(), TestCaseError> {
-    let mut rng = Rng(seed);
-    // Up to several windows' worth, so the window closes and wraps the ring many times.
-    let len = 1 + rng.below(cap * 8);
-    let stream = rng.bytes(len);
+/// One receive-buffer case: the buffer's capacity, the stream, and its segments — the pieces
+/// between sorted cut points, extra segments spanning cut points (a start and a length), and
+/// copies of segments — plus the seed for the redelivery rounds.
+#[derive(Debug, Clone)]
+struct RecvCase {
+    cap: usize,
+    stream: Vec<u8>,
+    cuts: Vec<usize>,
+    extras: Vec<(Index, Index)>,
+    dups: Vec<Index>,
+    rounds_seed: u64,
+}
 
-    // Cut into segments, then add overlapping segments spanning cut points, shuffle and
-    // duplicate some.
-    let mut cuts = vec![0, len];
-    for _ in 0..rng.below(len / 4 + 2) {
-        cuts.push(rng.below(len + 1));
-    }
+fn recv_case() -> impl Strategy<Value = RecvCase> {
+    (1usize..400)
+        // Up to several windows' worth, so the window closes and wraps the ring many times.
+        .prop_flat_map(|cap| (Just(cap), prop::collection::vec(any::<u8>(), 1..=cap * 8)))
+        .prop_flat_map(|(cap, stream)| {
+            let len = stream.len();
+            (
+                Just(cap),
+                Just(stream),
+                prop::collection::vec(0..=len, 0..len / 4 + 2),
+                prop::collection::vec(any::<(Index, Index)>(), 0..len / 4 + 3),
+                prop::collection::vec(any::<Index>(), 0..len / 4 + 3),
+                any::<u64>(),
+            )
+        })
+        .prop_map(|(cap, stream, cuts, extras, dups, rounds_seed)| RecvCase {
+            cap,
+            stream,
+            cuts,
+            extras,
+            dups,
+            rounds_seed,
+        })
+}
+
+fn recv_roundtrip(case: RecvCase) -> Result<(), TestCaseError> {
+    let RecvCase {
+        cap,
+        stream,
+        mut cuts,
+        mut extras,
+        mut dups,
+        rounds_seed,
+    } = case;
+    let len = stream.len();
+
+    // Cut into segments, then add overlapping segments spanning cut points and duplicate some.
+    cuts.extend([0, len]);
     cuts.sort_unstable();
     cuts.dedup();
     let mut segs: Vec<(usize, usize)> = cuts.windows(2).map(|w| (w[0], w[1])).collect();
-    for _ in 0..rng.below(segs.len() + 1) {
-        let s = rng.below(len);
-        let e = s + 1 + rng.below((len - s).min(cap + 8));
+    extras.truncate(segs.len());
+    for (start, span) in extras {
+        let s = start.index(len);
+        let e = s + 1 + span.index((len - s).min(cap + 8));
         segs.push((s, e));
     }
-    for _ in 0..rng.below(segs.len() / 2 + 1) {
-        let i = rng.below(segs.len());
-        segs.push(segs[i]);
+    dups.truncate(segs.len() / 2);
+    for i in dups {
+        segs.push(*i.get(&segs));
     }
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(rounds_seed);
 
     let mut r = Receiver {
         buf: RecvBuffer::new(cap),
@@ -166,10 +184,10 @@ fn recv_roundtrip(seed: u64, cap: usize) -> Result<(), TestCaseError> {
     while r.out.len() < len {
         rounds += 1;
         prop_assert!(rounds <= len + 1, "no progress");
-        rng.shuffle(&mut segs);
+        segs.shuffle(&mut rng);
         for &(s, e) in &segs {
-            if rng.below(3) == 0 {
-                let max = rng.below(cap + 2);
+            if rng.random_ratio(1, 3) {
+                let max = rng.random_range(0..cap + 2);
                 r.read(max)?;
             }
             r.deliver(&stream, s, e)?;
@@ -185,14 +203,14 @@ fn recv_roundtrip(seed: u64, cap: usize) -> Result<(), TestCaseError> {
 
 #[derive(Debug, Clone)]
 enum SendOp {
-    Push(usize),
+    Push(Vec<u8>),
     Ack(usize),
     ReadAt(usize, usize),
 }
 
 fn send_op() -> impl Strategy<Value = SendOp> {
     prop_oneof![
-        (0usize..80).prop_map(SendOp::Push),
+        prop::collection::vec(any::<u8>(), 0..80).prop_map(SendOp::Push),
         (0usize..80).prop_map(SendOp::Ack),
         (0usize..80, 0usize..80).prop_map(|(o, l)| SendOp::ReadAt(o, l)),
     ]
@@ -227,24 +245,22 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
-    fn recv_buffer_reassembles_any_order(seed: u64, cap in 1usize..400) {
-        recv_roundtrip(seed, cap)?;
+    fn recv_buffer_reassembles_any_order(case in recv_case()) {
+        recv_roundtrip(case)?;
     }
 
     #[test]
     fn send_buffer_matches_vecdeque(
-        seed: u64,
         cap in 0usize..64,
         ops in prop::collection::vec(send_op(), 0..200),
     ) {
-        let mut rng = Rng(seed);
         let mut b = SendBuffer::new(cap);
         let mut model: VecDeque<u8> = VecDeque::new();
         prop_assert_eq!(b.capacity(), cap);
         for op in ops {
             match op {
-                SendOp::Push(n) => {
-                    let data = rng.bytes(n);
+                SendOp::Push(data) => {
+                    let n = data.len();
                     let pushed = b.push(&data);
                     prop_assert_eq!(pushed, n.min(cap - model.len()));
                     model.extend(&data[..pushed]);

@@ -1,6 +1,8 @@
 //! Two ustack stacks joined back to back in memory with virtual time: TCP handshakes, bulk
 //! transfer both ways, loss, close. (The full simulator with smoltcp lives in `tests/`.)
 
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{Rng, RngExt, SeedableRng};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use ustack::tcp::{ConnHandle, State, TcpError};
 use ustack::{Config, Duration, Instant, Stack};
@@ -12,7 +14,8 @@ struct Pair {
     a: Stack,
     b: Stack,
     now: Instant,
-    rng: u64,
+    /// Loss decisions: `rand`'s xoshiro256++, a portable generator, so a seed reproduces a run.
+    rng: Xoshiro256PlusPlus,
     /// Per-mille chance of dropping each packet.
     loss: u64,
     buf: Vec<u8>,
@@ -44,7 +47,7 @@ impl Pair {
             a,
             b,
             now: Instant::ZERO,
-            rng: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+            rng: Xoshiro256PlusPlus::seed_from_u64(seed),
             loss,
             buf: vec![0; 1500],
             delivered: 0,
@@ -52,10 +55,7 @@ impl Pair {
     }
 
     fn chance(&mut self) -> u64 {
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        self.rng % 1000
+        self.rng.random_range(0..1000)
     }
 
     /// One round in the style of quinn-proto's test `Pair`: each side sends everything it has
@@ -144,16 +144,11 @@ impl Pair {
     }
 }
 
+/// Deterministic test data from `rand`'s portable xoshiro256++.
 fn pattern(len: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
+    let mut data = vec![0; len];
+    Xoshiro256PlusPlus::seed_from_u64(seed.into()).fill_bytes(&mut data);
+    data
 }
 
 /// Pumps data: writes from `out` into `h` and reads from `h` into `got`.

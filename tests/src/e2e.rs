@@ -198,17 +198,13 @@ pub fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// Deterministic pseudo-random bytes (xorshift), position-dependent, for integrity checks.
+/// Deterministic pseudo-random bytes for integrity checks: `rand`'s xoshiro256++ seeded with
+/// `seed` (a named portable generator: the same bytes on every platform and `rand` 0.10 release).
 pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    use rand::{Rng, SeedableRng};
+    let mut data = vec![0; len];
+    rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed).fill_bytes(&mut data);
+    data
 }
 
 #[cfg(test)]

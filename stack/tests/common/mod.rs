@@ -11,6 +11,9 @@
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{Rng, SeedableRng};
+
 use ustack::wire::ipv4::{Ipv4Packet, Ipv4Repr};
 use ustack::wire::{checksum, icmp, udp};
 use ustack::{Config, Instant, Stack};
@@ -290,30 +293,18 @@ pub fn fragments(ip: &Ip, payload: &[u8], max: usize) -> Vec<Vec<u8>> {
     out
 }
 
-/// splitmix64, for deterministic shuffles and payloads.
-#[derive(Debug)]
-pub struct Rng(pub u64);
+/// A seeded generator for deterministic shuffles and payloads: `rand`'s xoshiro256++, one of its
+/// named portable generators, so a seed gives the same sequence on every platform and `rand` 0.10
+/// release. Shuffle with `rand::seq::SliceRandom::shuffle`.
+pub fn seeded(seed: u64) -> Xoshiro256PlusPlus {
+    Xoshiro256PlusPlus::seed_from_u64(seed)
+}
 
-impl Rng {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next_u64() as u8).collect()
-    }
-    pub fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            let j = self.below(i + 1);
-            v.swap(i, j);
-        }
-    }
+/// `len` random bytes from `rng`.
+pub fn random_bytes(rng: &mut impl Rng, len: usize) -> Vec<u8> {
+    let mut v = vec![0; len];
+    rng.fill_bytes(&mut v);
+    v
 }
 
 /// Everything the stack has to transmit at `now`, one packet per entry. Asserts that each packet

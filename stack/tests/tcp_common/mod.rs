@@ -9,6 +9,9 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{Rng, SeedableRng};
+
 use ustack::tcp::{ConnHandle, ListenHandle, State};
 use ustack::wire::checksum;
 use ustack::wire::ipv4::{Ipv4Packet, Ipv4Repr};
@@ -54,17 +57,12 @@ pub fn classic_config() -> Config {
     }
 }
 
-/// Deterministic test data.
+/// Deterministic test data: `rand`'s xoshiro256++ (a named portable generator: the same bytes on
+/// every platform and `rand` 0.10 release) seeded with `seed`.
 pub fn pattern(len: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
+    let mut data = vec![0; len];
+    Xoshiro256PlusPlus::seed_from_u64(seed.into()).fill_bytes(&mut data);
+    data
 }
 
 /// A segment to send to the stack.

@@ -27,11 +27,13 @@
 //! 8. **Tail loss**: with [`Profile::tail`], the last data packets of each burst are lost the
 //!    first time they are sent (`dropped_tail`; see [`super::tail`]).
 //!
-//! Every random draw comes from the link's own SplitMix64 generator, so a seed reproduces the
-//! link's behaviour exactly given the same packets at the same times.
+//! Every random draw comes from the link's own seeded xoshiro256++ generator (`rand`), so a seed
+//! reproduces the link's behaviour exactly given the same packets at the same times.
 
 use super::tail::{TailDropper, TailLoss};
 use super::{Duration, Instant};
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt, SeedableRng};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
@@ -251,47 +253,20 @@ pub struct LinkStats {
     pub dropped_tail: u64,
 }
 
-/// SplitMix64: tiny, fast, and good enough for fault injection.
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator from `seed`.
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[0, 1)`.
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// True with probability `p` (no draw at all when `p <= 0`, so a clean profile's sequence
-    /// does not depend on how many packets went by).
-    pub fn chance(&mut self, p: f64) -> bool {
-        p > 0.0 && self.unit() < p
-    }
-
-    /// Uniform in `0..n` (`n > 0`).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
+/// True with probability `p` — no draw at all when `p <= 0`, so a clean profile's sequence does
+/// not depend on how many packets went by.
+fn chance(rng: &mut Xoshiro256PlusPlus, p: f64) -> bool {
+    p > 0.0 && rng.random_bool(p.min(1.0))
 }
 
 /// One direction of a link.
 #[derive(Debug)]
 pub struct Link {
     profile: Profile,
-    rng: Rng,
+    /// `rand`'s xoshiro256++ seeded with `seed_from_u64`: one of rand's named portable generators,
+    /// value-stable across platforms and `rand` 0.10 releases (unlike `SmallRng`, whose algorithm
+    /// may change), so a seed reproduces a run — and the comparison snapshot — anywhere.
+    rng: Xoshiro256PlusPlus,
     stats: LinkStats,
     /// Gilbert-Elliott state: in a burst.
     bad: bool,
@@ -313,7 +288,7 @@ impl Link {
     pub fn new(profile: Profile, seed: u64) -> Link {
         Link {
             profile,
-            rng: Rng::new(seed),
+            rng: Xoshiro256PlusPlus::seed_from_u64(seed),
             stats: LinkStats::default(),
             bad: false,
             wire_free_at: Instant::ZERO,
@@ -355,10 +330,10 @@ impl Link {
         let lost = match self.profile.burst {
             Some((to_bad, to_good, bad_loss)) => {
                 if self.bad {
-                    if self.rng.chance(to_good) {
+                    if chance(&mut self.rng, to_good) {
                         self.bad = false;
                     }
-                } else if self.rng.chance(to_bad) {
+                } else if chance(&mut self.rng, to_bad) {
                     self.bad = true;
                 }
                 let p = if self.bad {
@@ -366,26 +341,26 @@ impl Link {
                 } else {
                     self.profile.loss
                 };
-                self.rng.chance(p)
+                chance(&mut self.rng, p)
             }
-            None => self.rng.chance(self.profile.loss),
+            None => chance(&mut self.rng, self.profile.loss),
         };
         if lost {
             self.stats.dropped_loss += 1;
             return;
         }
-        if !packet.is_empty() && self.rng.chance(self.profile.corrupt) {
+        if !packet.is_empty() && chance(&mut self.rng, self.profile.corrupt) {
             self.corrupt(&mut packet);
             self.stats.corrupted += 1;
         }
         let jitter = self.profile.jitter.total_micros();
         let extra = if jitter > 0 {
-            self.rng.below(jitter + 1)
+            self.rng.random_range(0..=jitter)
         } else {
             0
         };
         let mut at = depart + self.profile.delay + Duration::from_micros(extra);
-        if self.rng.chance(self.profile.reorder) {
+        if chance(&mut self.rng, self.profile.reorder) {
             // Held back: later packets overtake it; it does not move the FIFO floor.
             at += self.profile.reorder_delay;
             self.stats.reordered += 1;
@@ -393,14 +368,14 @@ impl Link {
             at = at.max(self.last_delivery);
             self.last_delivery = at;
         }
-        if self.rng.chance(self.profile.duplicate) {
+        if chance(&mut self.rng, self.profile.duplicate) {
             self.stats.duplicated += 1;
             self.schedule(at, packet.clone());
         }
         match self.profile.tail {
             Some(t) => {
                 let mut out = std::mem::take(&mut self.released);
-                let lose = self.tail.due(&t, now) && self.rng.chance(t.probability);
+                let lose = self.tail.due(&t, now) && chance(&mut self.rng, t.probability);
                 self.stats.dropped_tail += self.tail.offer(&t, now, at, packet, lose, &mut out);
                 self.schedule_all(&mut out);
                 self.released = out;
@@ -419,7 +394,7 @@ impl Link {
     fn settle_tail(&mut self, now: Instant) {
         if let Some(t) = self.profile.tail {
             let mut out = std::mem::take(&mut self.released);
-            let lose = self.tail.due(&t, now) && self.rng.chance(t.probability);
+            let lose = self.tail.due(&t, now) && chance(&mut self.rng, t.probability);
             self.stats.dropped_tail += self.tail.settle(&t, now, lose, &mut out);
             self.schedule_all(&mut out);
             self.released = out;
@@ -434,7 +409,7 @@ impl Link {
     /// Flips 1–3 bits, all in the same direction (see the module docs): the first bit is any
     /// bit, the others must currently hold the same value as it did.
     fn corrupt(&mut self, packet: &mut [u8]) {
-        let flips = 1 + self.rng.below(3) as usize;
+        let flips = self.rng.random_range(1..=3);
         let bits = packet.len() as u64 * 8;
         let mut was_set = None;
         let mut done = 0;
@@ -443,7 +418,7 @@ impl Link {
             if done == flips {
                 break;
             }
-            let bit = self.rng.below(bits);
+            let bit = self.rng.random_range(0..bits);
             let (byte, mask) = ((bit / 8) as usize, 1u8 << (bit % 8));
             let is_set = packet[byte] & mask != 0;
             if *was_set.get_or_insert(is_set) == is_set {

@@ -22,6 +22,8 @@
 //! comparison tables count retransmissions on the wire instead). A socket carries one TCP
 //! connection: the server role serves exactly one connection, as the role asks.
 
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{Rng, RngExt, SeedableRng};
 use sha2::{Digest, Sha256};
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::{self, ChecksumCapabilities, Device, DeviceCapabilities, Medium};
@@ -65,13 +67,6 @@ fn smol_time(now: Instant) -> smoltcp::time::Instant {
 
 fn sim_time(t: smoltcp::time::Instant) -> Instant {
     Instant::from_micros(t.total_micros().max(0) as u64)
-}
-
-fn mix(seed: u64) -> u64 {
-    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// The in-memory device: `rx` is filled by [`Node::receive`], `tx` drained by [`Node::poll`].
@@ -282,8 +277,11 @@ impl SmolNode {
             budget: 0,
             more_frags_pending: false,
         };
+        // smoltcp's own randomness (ISNs) and the client's ephemeral port, from `rand`'s
+        // portable xoshiro256++ so that a seed reproduces the run.
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
         let mut config = Config::new(HardwareAddress::Ip);
-        config.random_seed = mix(seed);
+        config.random_seed = rng.next_u64();
         let mut iface = Interface::new(config, &mut device, smol_time(now));
         iface.update_ip_addrs(|addrs| {
             addrs
@@ -305,7 +303,7 @@ impl SmolNode {
             .add_default_ipv4_route(Ipv4Address::from(gw));
 
         let mut sockets = SocketSet::new(Vec::new());
-        let ephemeral = 49152 + (mix(seed ^ 0x5eed) % 16384) as u16;
+        let ephemeral: u16 = rng.random_range(49152..=65535);
         let app = match role {
             Role::TcpServer {
                 port,
