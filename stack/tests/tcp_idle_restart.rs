@@ -20,16 +20,7 @@ fn initial_window(mss: usize) -> usize {
 /// and acknowledged one round trip at a time. Returns cwnd.
 fn grown() -> (Passive, usize) {
     let mut x = passive_after(config(), Peer::full_syn_options(), 2048, ms(RTT));
-    let data = pattern(40 * SEG, 3);
-    assert_eq!(x.p.stack.tcp_send(x.h, &data), Ok(data.len()));
-    let mut outs = x.p.drain();
-    for _ in 0..100 {
-        let Some(top) = outs.last().map(|o| o.end()) else {
-            break;
-        };
-        x.p.now += ms(RTT);
-        outs = x.p.send_ack(top);
-    }
+    x.send_acked_in_rounds(&pattern(40 * SEG, 3), ms(RTT));
     let info = x.p.stack.tcp_info(x.h).unwrap();
     assert_eq!(info.send_queue, 0, "all acknowledged: {info:?}");
     assert!(

@@ -30,16 +30,7 @@ fn established(cfg: Config) -> Passive {
 /// An established connection whose RTT estimate is 20 ms and whose cwnd has room for ten
 /// more segments; then ten segments sent at once. Returns their sequence numbers.
 fn ten_after_warmup(x: &mut Passive) -> Vec<u32> {
-    let warm = pattern(40 * SEG, 7);
-    assert_eq!(x.p.stack.tcp_send(x.h, &warm), Ok(warm.len()));
-    let mut outs = x.p.drain();
-    for _ in 0..100 {
-        let Some(top) = outs.last().map(|o| o.end()) else {
-            break;
-        };
-        x.p.now += ms(RTT);
-        outs = x.p.send_ack(top);
-    }
+    x.send_acked_in_rounds(&pattern(40 * SEG, 7), ms(RTT));
     let info = x.p.stack.tcp_info(x.h).unwrap();
     assert_eq!(info.send_queue, 0, "{info:?}");
     assert_eq!(info.srtt, Some(ms(RTT)), "{info:?}");

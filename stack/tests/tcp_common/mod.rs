@@ -494,6 +494,23 @@ pub fn passive_after(cfg: Config, opts: TcpOptions, wnd: u16, rtt: Duration) -> 
     Passive { p, l, h, synack }
 }
 
+impl Passive {
+    /// Sends `data` and has the peer acknowledge everything that went out, one round trip of
+    /// `rtt` at a time, until nothing more is sent (at most 100 rounds): a warmed-up sender
+    /// with an RTT estimate and a grown cwnd.
+    pub fn send_acked_in_rounds(&mut self, data: &[u8], rtt: Duration) {
+        assert_eq!(self.p.stack.tcp_send(self.h, data), Ok(data.len()));
+        let mut outs = self.p.drain();
+        for _ in 0..100 {
+            let Some(top) = outs.last().map(|o| o.end()) else {
+                break;
+            };
+            self.p.now += rtt;
+            outs = self.p.send_ack(top);
+        }
+    }
+}
+
 /// Opens a connection passively with no options at all on the SYN.
 pub fn passive_plain(cfg: Config, wnd: u16) -> Passive {
     let mut p = Peer::new(cfg);
