@@ -122,12 +122,15 @@ pub struct Config {
     pub tcp_max_mss: u16,
     /// The 128-bit secret: the ISN key (RFC 6528 §3) and the root from which separate keys for
     /// SYN cookies, IPv4 ids, ephemeral ports and echo identifiers are derived (SipHash-2-4, so
-    /// no observed value reveals it). Tests pin it; the bridge draws it from the OS (getrandom,
-    /// `tun_bridge::entropy`), never from the time or the pid.
+    /// no observed value reveals it). Default: the published test value `ustack-test-key!` —
+    /// anyone can compute ISNs and SYN cookies under it, so it is only for tests and
+    /// simulations that want reproducible runs. The runtime (`tun_bridge::Bridge::start`)
+    /// replaces it with one drawn from the OS (getrandom) unless told by name to keep it
+    /// (`tun_bridge::Entropy::Pinned`); never from the time or the pid.
     pub secret: [u8; 16],
     /// Seed mixed into the derived keys (ephemeral ports, echo identifiers, IP ids): with a pinned
-    /// secret, a different seed gives different choices. Tests pin it; the bridge draws it from
-    /// the OS.
+    /// secret, a different seed gives different choices. Default: a fixed test value; the
+    /// runtime draws it from the OS with the secret, unless pinned.
     pub seed: u64,
     /// Counters in the IPv4 identification table (RFC 7739 §5.3): each datagram's id comes from
     /// the counter its (source, destination, protocol) hashes to under a secret key, so an
@@ -193,6 +196,10 @@ pub struct Config {
     pub tcp_recovery: crate::tcp::recovery::RecoveryConfig,
 }
 
+/// Every field at its documented default — including a published test `secret` and a fixed
+/// `seed`, so that tests and simulations are reproducible. A stack on a real network needs a
+/// secret nobody knows (RFC 6528 §3): `tun_bridge::Bridge::start` draws one from the OS unless
+/// the caller pins it by name.
 impl Default for Config {
     fn default() -> Self {
         Config {

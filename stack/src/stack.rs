@@ -104,6 +104,12 @@ impl Stack {
         &self.config
     }
 
+    /// The stack's clock: the latest `now` it was given (by `new`, `receive` or
+    /// `handle_timeout`); calls that take no `now`, such as `tcp_connect`, act at this time.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
     /// Counters since `new`: a snapshot, read now. The TCP loss counters (`Stats::tcp_loss`)
     /// are summed over the live connections here, plus what freed connections left (so a
     /// read costs O(connections); the packet path never sums them).

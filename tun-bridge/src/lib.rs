@@ -8,6 +8,10 @@
 //! out; [`fault`] injects loss, reordering and duplication. The runtime knows no tool: the
 //! workbench (`ustack-apps`: its daemon, services and tools) installs what it needs — a capture
 //! hub, a pcap writer — through taps and tasks.
+//!
+//! Safe by default: every [`Bridge::start`] draws the stack's ISN / SYN-cookie secret and its
+//! seed from the OS ([`entropy`]) unless [`BridgeConfig::entropy`] pins them
+//! ([`Entropy::Pinned`], for tests and reproducible runs).
 
 pub mod aio;
 pub mod blocking;
@@ -23,6 +27,7 @@ pub mod tap;
 pub mod tun;
 
 pub use blocking::{Loop, PingSocket, TcpListener, TcpStream, UdpSocket};
+pub use entropy::Entropy;
 pub use errors::{icmp_error_of, io_error};
 pub use fault::{FaultConfig, FaultInjector};
 pub use handle::{Handle, Net};

@@ -13,6 +13,7 @@
 //! and a `LocalSet` lets tasks share the stack through `Rc` instead of a mutex.
 
 use crate::core::Core;
+use crate::entropy::Entropy;
 use crate::fault::FaultInjector;
 use crate::handle::{Command, Handle, Net};
 use crate::tap::{Direction, Tap};
@@ -28,6 +29,24 @@ use tokio::sync::mpsc;
 use ustack::{Config, Instant, Stack};
 
 /// How to bring a bridge up.
+///
+/// Safe by default: [`Bridge::start`] draws the stack's secret (the RFC 6528 ISN key, from which
+/// the SYN-cookie, IP-id and ephemeral-port keys are derived) and its seed from the OS
+/// (getrandom), replacing whatever `stack.secret` and `stack.seed` hold — `Config::default()`'s
+/// secret is a published test value. To keep them as given, for tests and reproducible runs,
+/// say so by name: `entropy: Entropy::Pinned`.
+///
+/// ```no_run
+/// use tun_bridge::{Bridge, BridgeConfig, Entropy};
+/// // Fresh secrets from the OS:
+/// let bridge = Bridge::start(BridgeConfig::default(), Vec::new())?;
+/// # drop(bridge);
+/// // The same ISNs, ports and IP ids on every run (never on a network you do not control):
+/// let mut config = BridgeConfig { entropy: Entropy::Pinned, ..BridgeConfig::default() };
+/// config.stack.secret = *b"my-lab-secret-16";
+/// let bridge = Bridge::start(config, Vec::new())?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct BridgeConfig {
     /// TUN device name (created if absent).
@@ -36,8 +55,12 @@ pub struct BridgeConfig {
     pub host_addr: Ipv4Addr,
     /// Whether to configure the kernel side (address, MTU, up) with iproute2.
     pub configure_host: bool,
-    /// The stack's configuration; `stack.mtu` is also set on the device.
+    /// The stack's configuration; `stack.mtu` is also set on the device. Its `secret` and
+    /// `seed` are replaced from the OS at start unless `entropy` is [`Entropy::Pinned`].
     pub stack: Config,
+    /// Where the stack's secret and seed come from: the OS (default, [`Entropy::FromOs`]) or
+    /// `stack` as given ([`Entropy::Pinned`]).
+    pub entropy: Entropy,
     /// Faults to inject on outgoing packets, stack → kernel (off by default).
     pub faults: crate::fault::FaultConfig,
     /// Faults to inject on incoming packets, kernel → stack, before the stack sees them (off by
@@ -52,6 +75,7 @@ impl Default for BridgeConfig {
             host_addr: Ipv4Addr::new(198, 18, 0, 1),
             configure_host: true,
             stack: Config::default(),
+            entropy: Entropy::FromOs,
             faults: crate::fault::FaultConfig::default(),
             faults_in: crate::fault::FaultConfig::default(),
         }
@@ -77,9 +101,13 @@ struct Io {
 }
 
 impl Bridge {
-    /// Opens the TUN, configures the host side, and starts the loop thread.
+    /// Seeds the stack's secret and seed (see [`BridgeConfig::entropy`]), opens the TUN,
+    /// configures the host side, and starts the loop thread. Refuses to start if the OS has no
+    /// entropy to give (the error names the cause) — there is no fallback to a guessable secret.
     pub fn start(config: BridgeConfig, taps: Vec<Box<dyn Tap>>) -> io::Result<Bridge> {
-        let stack = Stack::new(config.stack.clone(), Instant::ZERO)
+        let mut stack_config = config.stack.clone();
+        config.entropy.apply(&mut stack_config)?;
+        let stack = Stack::new(stack_config, Instant::ZERO)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         let tun = Tun::open(&config.tun_name)?;
         if config.configure_host {

@@ -119,13 +119,6 @@ impl OwnStack {
     }
 }
 
-/// A 64-bit key from the OS (getrandom), e.g. for the hash of a rate-limit table.
-pub fn os_key() -> io::Result<u64> {
-    let mut c = ustack::Config::default();
-    tun_bridge::entropy::seed_config(&mut c)?;
-    Ok(c.seed)
-}
-
 impl NetArgs {
     /// Attaches to the stack running on `--tun`, or brings one up (see [`Session`]).
     pub fn attach_or_start(&self) -> io::Result<Session> {
@@ -193,8 +186,6 @@ impl NetArgs {
                 ));
             }
         }
-        let mut entropy = ustack::Config::default();
-        tun_bridge::entropy::seed_config(&mut entropy)?;
         let mut config = BridgeConfig {
             tun_name: self.tun.clone(),
             host_addr: self.host_addr,
@@ -204,10 +195,10 @@ impl NetArgs {
                 prefix_len: self.prefix_len,
                 mtu: self.mtu,
                 ttl: self.ttl,
-                seed: entropy.seed,
-                secret: entropy.secret,
                 ..ustack::Config::default()
             },
+            // The bridge draws the secret and seed from the OS (refusing to start without).
+            entropy: tun_bridge::Entropy::FromOs,
             faults: tun_bridge::FaultConfig {
                 loss: self.fault_loss / 100.0,
                 reorder: self.fault_reorder / 100.0,

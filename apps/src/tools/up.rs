@@ -240,7 +240,7 @@ pub fn run(args: UpArgs) -> io::Result<ExitCode> {
     {
         let (plan, counters, backlog) = (plan.clone(), echo_counters.clone(), args.backlog);
         let root = args.http_root.clone();
-        let key = crate::tools::net::os_key()?;
+        let key = tun_bridge::entropy::os_key()?;
         bridge.spawn(move |net| async move {
             let r = start_services(&net, &plan, root.as_deref(), backlog, &counters, key);
             let _ = ready_tx.send(r);
