@@ -3,6 +3,7 @@
 //! (tos, ttl, id, offset, flags, proto, length, header checksum) and, for TCP, the options and
 //! the checksum, as `tcpdump -v` shows them; and a JSON object per packet for `--json`.
 
+use serde::Serialize;
 use std::fmt::Write;
 use std::net::Ipv4Addr;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -168,27 +169,40 @@ fn tcp_options(mut o: &[u8]) -> Vec<String> {
     out
 }
 
+/// One packet as `--json` prints it.
+#[derive(Serialize)]
+struct PacketJson {
+    /// Seconds since the epoch, to the microsecond.
+    time: f64,
+    dir: Option<&'static str>,
+    len: usize,
+    summary: String,
+    hex: String,
+}
+
 /// One packet as a JSON object: time (seconds since the epoch), direction, length, the summary
 /// line and the bytes in hex.
 pub fn json(ts: SystemTime, dir: Option<Direction>, bytes: &[u8]) -> String {
     let t = ts.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let dir = match dir {
-        Some(Direction::In) => "\"in\"",
-        Some(Direction::Out) => "\"out\"",
-        None => "null",
-    };
-    let summary = PacketSummary(bytes).to_string();
+    // Whole microseconds (< 2^53 for another 285 years) divided once: the nearest double to
+    // `secs.micros`, which serde_json prints as that decimal (trailing zeros dropped).
+    let micros = t.as_secs() * 1_000_000 + u64::from(t.subsec_micros());
     let mut hex = String::with_capacity(bytes.len() * 2);
     for b in bytes {
         let _ = write!(hex, "{b:02x}");
     }
-    format!(
-        "{{\"time\":{}.{:06},\"dir\":{dir},\"len\":{},\"summary\":{},\"hex\":\"{hex}\"}}",
-        t.as_secs(),
-        t.subsec_micros(),
-        bytes.len(),
-        serde_json::Value::String(summary)
-    )
+    let packet = PacketJson {
+        time: micros as f64 / 1e6,
+        dir: dir.map(|d| match d {
+            Direction::In => "in",
+            Direction::Out => "out",
+        }),
+        len: bytes.len(),
+        summary: PacketSummary(bytes).to_string(),
+        hex,
+    };
+    // Cannot fail: a struct of numbers and strings.
+    serde_json::to_string(&packet).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -274,11 +288,18 @@ mod tests {
         let ts = UNIX_EPOCH + Duration::from_micros(1_500_000);
         let j = json(ts, Some(Direction::Out), &[0x45, 0]);
         assert!(
-            j.starts_with(
-                "{\"time\":1.500000,\"dir\":\"out\",\"len\":2,\"summary\":\"IP [malformed"
-            ),
+            j.starts_with("{\"time\":1.5,\"dir\":\"out\",\"len\":2,\"summary\":\"IP [malformed"),
             "{j}"
         );
         assert!(j.ends_with("\"hex\":\"4500\"}"), "{j}");
+        // Today's times keep every microsecond.
+        let ts = UNIX_EPOCH + Duration::from_micros(1_764_634_393_693_388);
+        let j = json(ts, None, &[]);
+        assert!(
+            j.starts_with("{\"time\":1764634393.693388,\"dir\":null,\"len\":0,"),
+            "{j}"
+        );
+        let ts = UNIX_EPOCH + Duration::from_micros(1_764_634_393_000_001);
+        assert!(json(ts, None, &[]).contains("\"time\":1764634393.000001,"));
     }
 }
