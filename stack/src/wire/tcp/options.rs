@@ -122,7 +122,7 @@ impl<'a> Iterator for Options<'a> {
                 ecr: be32(&body[4..8]),
             },
             // RFC 2018 §3: length 2 + 8n.
-            (kind::SACK, _) if body.len() % 8 == 0 => TcpOption::Sack(body),
+            (kind::SACK, _) if body.len().is_multiple_of(8) => TcpOption::Sack(body),
             _ => TcpOption::Unknown {
                 kind: k,
                 data: body,
