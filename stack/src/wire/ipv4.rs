@@ -24,14 +24,67 @@ pub mod raw {
 
     /// The Total Length field.
     pub fn total_len(h: &[u8]) -> u16 {
-        h.get(2..4).map_or(0, |b| u16::from_be_bytes([b[0], b[1]]))
+        be16(h, 2)
     }
 
     /// The fragment offset, bytes.
     pub fn frag_offset(h: &[u8]) -> usize {
-        h.get(6..8).map_or(0, |b| {
-            usize::from(u16::from_be_bytes([b[0], b[1]]) & 0x1fff) * 8
-        })
+        usize::from(flags_and_offset(h) & 0x1fff) * 8
+    }
+
+    fn be16(h: &[u8], at: usize) -> u16 {
+        h.get(at..at + 2)
+            .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]))
+    }
+
+    fn flags_and_offset(h: &[u8]) -> u16 {
+        be16(h, 6)
+    }
+
+    /// The Type of Service octet (DSCP and ECN).
+    pub fn tos(h: &[u8]) -> u8 {
+        h.get(1).copied().unwrap_or(0)
+    }
+
+    /// The Identification field.
+    pub fn ident(h: &[u8]) -> u16 {
+        be16(h, 4)
+    }
+
+    /// The Don't Fragment flag.
+    pub fn dont_fragment(h: &[u8]) -> bool {
+        flags_and_offset(h) & 0x4000 != 0
+    }
+
+    /// The More Fragments flag.
+    pub fn more_fragments(h: &[u8]) -> bool {
+        flags_and_offset(h) & 0x2000 != 0
+    }
+
+    /// Time to live.
+    pub fn ttl(h: &[u8]) -> u8 {
+        h.get(8).copied().unwrap_or(0)
+    }
+
+    /// The Protocol field.
+    pub fn protocol(h: &[u8]) -> u8 {
+        h.get(9).copied().unwrap_or(0)
+    }
+
+    /// The header checksum field.
+    pub fn checksum(h: &[u8]) -> u16 {
+        be16(h, 10)
+    }
+
+    /// Source and destination addresses.
+    pub fn addrs(h: &[u8]) -> (std::net::Ipv4Addr, std::net::Ipv4Addr) {
+        let a = |at: usize| {
+            h.get(at..at + 4)
+                .map_or(std::net::Ipv4Addr::UNSPECIFIED, |b| {
+                    std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3])
+                })
+        };
+        (a(12), a(16))
     }
 
     /// Makes the first fragment's header the header of the whole reassembled datagram: MF and

@@ -7,6 +7,14 @@ use std::net::Ipv4Addr;
 /// UDP header length.
 pub const HEADER_LEN: usize = 8;
 
+/// Fields of a UDP header read in place (for displays such as tcpdump -v's checksum note).
+pub mod raw {
+    /// The checksum field (0: the sender computed none); 0 on a slice too short for it.
+    pub fn checksum(d: &[u8]) -> u16 {
+        d.get(6..8).map_or(0, |b| u16::from_be_bytes([b[0], b[1]]))
+    }
+}
+
 /// A validated UDP datagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UdpPacket<'a> {
@@ -32,7 +40,7 @@ impl<'a> UdpPacket<'a> {
         }
         let bytes = &bytes[..len];
         // RFC 768 / RFC 1122 §4.1.3.4: an all-zero checksum field means the sender computed none.
-        let field = u16::from_be_bytes([bytes[6], bytes[7]]);
+        let field = raw::checksum(bytes);
         if field != 0 && checksum::pseudo(src, dst, proto::UDP, bytes) != 0 {
             return Err(DropReason::UdpBadChecksum);
         }

@@ -3,12 +3,13 @@
 //! (tos, ttl, id, offset, flags, proto, length, header checksum) and, for TCP, the options and
 //! the checksum, as `tcpdump -v` shows them; and a JSON object per packet for `--json`.
 
+use serde::Serialize;
 use std::fmt::Write;
 use std::net::Ipv4Addr;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tun_bridge::tap::{time_of_day, Direction};
-use ustack::wire::checksum;
-use ustack::wire::PacketSummary;
+use ustack::wire::ipv4::{self, raw as ip};
+use ustack::wire::{checksum, proto, tcp, udp, PacketSummary};
 
 fn arrow(dir: Option<Direction>) -> &'static str {
     match dir {
@@ -37,158 +38,140 @@ pub fn line(ts: SystemTime, dir: Option<Direction>, bytes: &[u8], verbose: bool)
 }
 
 /// tcpdump -v's IPv4 header line: `tos 0x0, ttl 64, id 1, offset 0, flags [DF], proto TCP (6),
-/// length 60` (and `bad cksum` when the header checksum is wrong).
+/// length 60` (and `bad cksum` when the header checksum is wrong). The fields are read in place
+/// through `wire::ipv4::raw`, so a header that fails the stack's checks still shows them.
 fn ip_details(b: &[u8]) -> Option<String> {
-    if b.len() < 20 || b[0] >> 4 != 4 {
+    if b.len() < ipv4::HEADER_LEN || b[0] >> 4 != 4 {
         return None;
     }
-    let hlen = usize::from(b[0] & 0x0f) * 4;
-    let frag = u16::from_be_bytes([b[6], b[7]]);
-    let flags = match (frag & 0x4000 != 0, frag & 0x2000 != 0) {
+    let hlen = ip::header_len(b);
+    let flags = match (ip::dont_fragment(b), ip::more_fragments(b)) {
         (true, true) => "DF+",
         (true, false) => "DF",
         (false, true) => "+",
         (false, false) => "none",
     };
-    let proto = match b[9] {
-        1 => "ICMP",
-        6 => "TCP",
-        17 => "UDP",
+    let protocol = match ip::protocol(b) {
+        proto::ICMP => "ICMP",
+        proto::TCP => "TCP",
+        proto::UDP => "UDP",
         132 => "SCTP",
         _ => "unknown",
     };
     let mut s = format!(
-        "tos 0x{:x}, ttl {}, id {}, offset {}, flags [{flags}], proto {proto} ({}), length {}",
-        b[1],
-        b[8],
-        u16::from_be_bytes([b[4], b[5]]),
-        usize::from(frag & 0x1fff) * 8,
-        b[9],
-        u16::from_be_bytes([b[2], b[3]]),
+        "tos 0x{:x}, ttl {}, id {}, offset {}, flags [{flags}], proto {protocol} ({}), length {}",
+        ip::tos(b),
+        ip::ttl(b),
+        ip::ident(b),
+        ip::frag_offset(b),
+        ip::protocol(b),
+        ip::total_len(b),
     );
-    if hlen >= 20 && b.len() >= hlen {
-        if hlen > 20 {
-            let _ = write!(s, ", options ({} bytes)", hlen - 20);
+    if hlen >= ipv4::HEADER_LEN && b.len() >= hlen {
+        if hlen > ipv4::HEADER_LEN {
+            let _ = write!(s, ", options ({} bytes)", hlen - ipv4::HEADER_LEN);
         }
         if checksum::internet(&b[..hlen]) != 0 {
-            let _ = write!(s, ", bad cksum {:x}", u16::from_be_bytes([b[10], b[11]]));
+            let _ = write!(s, ", bad cksum {:x}", ip::checksum(b));
         }
     }
     Some(s)
 }
 
+/// The addresses and transport bytes of a whole, unfragmented datagram of `protocol` that
+/// arrived complete with at least `min_len` transport bytes (read in place: a bad header
+/// checksum, shown already, does not hide them).
+fn whole_transport(b: &[u8], protocol: u8, min_len: usize) -> Option<(Ipv4Addr, Ipv4Addr, &[u8])> {
+    let (hlen, total) = (ip::header_len(b), usize::from(ip::total_len(b)));
+    let whole = !ip::more_fragments(b) && ip::frag_offset(b) == 0;
+    if ip::protocol(b) != protocol
+        || !whole
+        || hlen < ipv4::HEADER_LEN
+        || b.len() < total
+        || total < hlen + min_len
+    {
+        return None;
+    }
+    let (src, dst) = ip::addrs(b);
+    Some((src, dst, &b[hlen..total]))
+}
+
 /// tcpdump -v's UDP checksum note for a whole, unfragmented datagram: `[udp sum ok]`,
 /// `[bad udp cksum 0x1234 -> 0x5678!]`, or `[no cksum]` for 0 (RFC 768: none computed).
 fn udp_sum(b: &[u8]) -> Option<String> {
-    let hlen = usize::from(b[0] & 0x0f) * 4;
-    let frag = u16::from_be_bytes([b[6], b[7]]);
-    let total = usize::from(u16::from_be_bytes([b[2], b[3]]));
-    if b[9] != 17 || frag & 0x3fff != 0 || hlen < 20 || b.len() < total || total < hlen + 8 {
-        return None;
-    }
-    let dgram = &b[hlen..total];
-    let sum = u16::from_be_bytes([dgram[6], dgram[7]]);
+    let (src, dst, dgram) = whole_transport(b, proto::UDP, udp::HEADER_LEN)?;
+    let sum = udp::raw::checksum(dgram);
     if sum == 0 {
         return Some("[no cksum]".into());
     }
-    let src = Ipv4Addr::new(b[12], b[13], b[14], b[15]);
-    let dst = Ipv4Addr::new(b[16], b[17], b[18], b[19]);
-    if checksum::pseudo(src, dst, 17, dgram) == 0 {
+    if checksum::pseudo(src, dst, proto::UDP, dgram) == 0 {
         return Some("[udp sum ok]".into());
     }
     let mut zeroed = dgram.to_vec();
     zeroed[6..8].fill(0);
-    let want = checksum::pseudo(src, dst, 17, &zeroed);
+    let want = checksum::pseudo(src, dst, proto::UDP, &zeroed);
     Some(format!("[bad udp cksum 0x{sum:04x} -> 0x{want:04x}!]"))
 }
 
 /// `, cksum 0x1234 (correct), options [mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7]` for a
-/// whole, first-fragment TCP segment; empty otherwise.
+/// whole, first-fragment TCP segment (the options as the stack walks them, in wire order);
+/// empty otherwise.
 fn tcp_details(b: &[u8]) -> String {
-    let hlen = usize::from(b[0] & 0x0f) * 4;
-    let frag = u16::from_be_bytes([b[6], b[7]]);
-    let total = usize::from(u16::from_be_bytes([b[2], b[3]]));
-    if b[9] != 6 || frag & 0x3fff != 0 || hlen < 20 || b.len() < total || total < hlen + 20 {
+    let Some((src, dst, seg)) = whole_transport(b, proto::TCP, tcp::HEADER_LEN) else {
         return String::new();
-    }
-    let seg = &b[hlen..total];
-    let src = Ipv4Addr::new(b[12], b[13], b[14], b[15]);
-    let dst = Ipv4Addr::new(b[16], b[17], b[18], b[19]);
-    let sum = u16::from_be_bytes([seg[16], seg[17]]);
-    let ok = checksum::pseudo(src, dst, 6, seg) == 0;
+    };
+    let ok = checksum::pseudo(src, dst, proto::TCP, seg) == 0;
     let mut s = format!(
-        ", cksum 0x{sum:04x} ({})",
+        ", cksum 0x{:04x} ({})",
+        tcp::raw::checksum(seg),
         if ok { "correct" } else { "incorrect" }
     );
-    let off = (usize::from(seg[12] >> 4) * 4).clamp(20, seg.len());
-    let opts = tcp_options(&seg[20..off]);
-    if !opts.is_empty() {
-        let _ = write!(s, ", options [{}]", opts.join(","));
+    let off = tcp::raw::header_len(seg).clamp(tcp::HEADER_LEN, seg.len());
+    let mut opts = tcp::options(&seg[tcp::HEADER_LEN..off]);
+    if let Some(first) = opts.next() {
+        let _ = write!(s, ", options [{first}");
+        for o in opts {
+            let _ = write!(s, ",{o}");
+        }
+        s.push(']');
     }
     s
 }
 
-fn tcp_options(mut o: &[u8]) -> Vec<String> {
-    let mut out = Vec::new();
-    while let Some(&kind) = o.first() {
-        match kind {
-            0 => {
-                out.push("eol".into());
-                break;
-            }
-            1 => {
-                out.push("nop".into());
-                o = &o[1..];
-                continue;
-            }
-            _ => {}
-        }
-        let len = usize::from(*o.get(1).unwrap_or(&0));
-        if len < 2 || len > o.len() {
-            out.push(format!("bad opt {kind}"));
-            break;
-        }
-        let v = &o[2..len];
-        let be = |i: usize| u32::from_be_bytes([v[i], v[i + 1], v[i + 2], v[i + 3]]);
-        out.push(match (kind, v.len()) {
-            (2, 2) => format!("mss {}", u16::from_be_bytes([v[0], v[1]])),
-            (3, 1) => format!("wscale {}", v[0]),
-            (4, 0) => "sackOK".into(),
-            (5, n) if n % 8 == 0 => {
-                let blocks: Vec<String> = (0..n / 8)
-                    .map(|i| format!("{{{}:{}}}", be(i * 8), be(i * 8 + 4)))
-                    .collect();
-                format!("sack {} {}", n / 8, blocks.join(""))
-            }
-            (8, 8) => format!("TS val {} ecr {}", be(0), be(4)),
-            _ => format!("unknown-{kind}"),
-        });
-        o = &o[len..];
-    }
-    out
+/// One packet as `--json` prints it.
+#[derive(Serialize)]
+struct PacketJson {
+    /// Seconds since the epoch, to the microsecond.
+    time: f64,
+    dir: Option<&'static str>,
+    len: usize,
+    summary: String,
+    hex: String,
 }
 
 /// One packet as a JSON object: time (seconds since the epoch), direction, length, the summary
 /// line and the bytes in hex.
 pub fn json(ts: SystemTime, dir: Option<Direction>, bytes: &[u8]) -> String {
     let t = ts.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let dir = match dir {
-        Some(Direction::In) => "\"in\"",
-        Some(Direction::Out) => "\"out\"",
-        None => "null",
-    };
-    let summary = PacketSummary(bytes).to_string();
+    // Whole microseconds (< 2^53 for another 285 years) divided once: the nearest double to
+    // `secs.micros`, which serde_json prints as that decimal (trailing zeros dropped).
+    let micros = t.as_secs() * 1_000_000 + u64::from(t.subsec_micros());
     let mut hex = String::with_capacity(bytes.len() * 2);
     for b in bytes {
         let _ = write!(hex, "{b:02x}");
     }
-    format!(
-        "{{\"time\":{}.{:06},\"dir\":{dir},\"len\":{},\"summary\":{},\"hex\":\"{hex}\"}}",
-        t.as_secs(),
-        t.subsec_micros(),
-        bytes.len(),
-        serde_json::Value::String(summary)
-    )
+    let packet = PacketJson {
+        time: micros as f64 / 1e6,
+        dir: dir.map(|d| match d {
+            Direction::In => "in",
+            Direction::Out => "out",
+        }),
+        len: bytes.len(),
+        summary: PacketSummary(bytes).to_string(),
+        hex,
+    };
+    // Cannot fail: a struct of numbers and strings.
+    serde_json::to_string(&packet).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -274,11 +257,18 @@ mod tests {
         let ts = UNIX_EPOCH + Duration::from_micros(1_500_000);
         let j = json(ts, Some(Direction::Out), &[0x45, 0]);
         assert!(
-            j.starts_with(
-                "{\"time\":1.500000,\"dir\":\"out\",\"len\":2,\"summary\":\"IP [malformed"
-            ),
+            j.starts_with("{\"time\":1.5,\"dir\":\"out\",\"len\":2,\"summary\":\"IP [malformed"),
             "{j}"
         );
         assert!(j.ends_with("\"hex\":\"4500\"}"), "{j}");
+        // Today's times keep every microsecond.
+        let ts = UNIX_EPOCH + Duration::from_micros(1_764_634_393_693_388);
+        let j = json(ts, None, &[]);
+        assert!(
+            j.starts_with("{\"time\":1764634393.693388,\"dir\":null,\"len\":0,"),
+            "{j}"
+        );
+        let ts = UNIX_EPOCH + Duration::from_micros(1_764_634_393_000_001);
+        assert!(json(ts, None, &[]).contains("\"time\":1764634393.000001,"));
     }
 }

@@ -4,6 +4,16 @@
 //! microsecond timestamps, snaplen 65535, link type `LINKTYPE_RAW` = 101: each record starts
 //! with an IPv4 or IPv6 header), then one 16-byte record header plus the captured bytes per
 //! packet. tcpdump, tshark and Wireshark read it.
+//!
+//! Why not the `pcap-file` crate (checked 2026-12: 2.0.0 of 2022 is its last release, 3.0 is a
+//! release candidate): its reader zero-fills an 8 MB buffer per file whatever the file's size,
+//! and checks a record's captured length against the snaplen only after buffering the record,
+//! so a garbage length is read for up to 8 MB and then reported as an unexpected end of file,
+//! not as a corrupt record; its buffer hands out borrowed slices through an `unsafe` lifetime
+//! transmute. Ours caps a record at min(snaplen, 256 KiB) before allocating, names the record
+//! and the cause, and reads only the raw-IP link types ustack can parse. Its writer refuses a
+//! packet over the snaplen where a capture truncates and keeps the original length. The format
+//! is two fixed headers, so the hand-written code is shorter than the adapter would be.
 
 mod reader;
 mod tap;

@@ -220,7 +220,15 @@ pub fn reply_line(id: u64, body: Body) -> Vec<u8> {
     let mut line = serde_json::to_vec(&reply).unwrap_or_else(|e| {
         // Only non-string map keys or a failing Serialize impl can get here; neither exists in
         // these types. Say so on the wire rather than panic.
-        format!("{{\"v\":{VERSION},\"id\":{id},\"reply\":\"error\",\"code\":\"failed\",\"message\":\"cannot encode the reply: {e}\"}}").into_bytes()
+        let failed = Reply {
+            v: VERSION,
+            id,
+            body: Body::Error(ErrorReply {
+                code: ErrorCode::Failed,
+                message: format!("cannot encode the reply: {e}"),
+            }),
+        };
+        serde_json::to_vec(&failed).unwrap_or_default()
     });
     line.push(b'\n');
     line

@@ -10,9 +10,10 @@
 //! non-ASCII as `\xNN`) so a request cannot forge a line, and a target is cut at 2 KiB. Also the
 //! IMF-fixdate of HTTP headers.
 
+use httpdate::HttpDate;
 use std::fmt::Write;
 use std::net::Ipv4Addr;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Longest request target written to a line (longer ones are cut, with `...`).
 pub const MAX_LOGGED_TARGET: usize = 2048;
@@ -20,73 +21,29 @@ pub const MAX_LOGGED_TARGET: usize = 2048;
 /// The log target of access lines.
 pub const TARGET: &str = "ustack::http::access";
 
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
+/// The last second an IMF-fixdate can show, 9999-12-31T23:59:59Z.
+const LAST_HTTP_SECOND: u64 = 253_402_300_799;
 
-/// A UTC calendar time.
-struct Civil {
-    year: i64,
-    month: usize, // 1..=12
-    day: i64,
-    hour: u64,
-    min: u64,
-    sec: u64,
-    weekday: usize, // 0 = Thursday (1970-01-01)
-}
-
-fn civil(t: SystemTime) -> Civil {
+/// `t` as an HTTP date, to the second. `httpdate` panics outside 1970..=9999 and a file's mtime
+/// can be anything: earlier times show as the epoch, later ones as the last second of 9999.
+pub fn http_time(t: SystemTime) -> HttpDate {
     let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    Civil {
-        year: yoe + era * 400 + i64::from(month <= 2),
-        month: month as usize,
-        day,
-        hour: rem / 3600,
-        min: rem % 3600 / 60,
-        sec: rem % 60,
-        weekday: days.rem_euclid(7) as usize,
-    }
+    HttpDate::from(UNIX_EPOCH + Duration::from_secs(secs.min(LAST_HTTP_SECOND)))
 }
 
 /// An IMF-fixdate (RFC 9110 §5.6.7), e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
 pub fn http_date(t: SystemTime) -> String {
-    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    let c = civil(t);
-    format!(
-        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
-        WEEKDAYS[c.weekday],
-        c.day,
-        MONTHS[c.month - 1],
-        c.year,
-        c.hour,
-        c.min,
-        c.sec
-    )
+    http_time(t).to_string()
 }
 
-/// The Common Log Format time, e.g. `06/Nov/1994:08:49:37 +0000`.
+/// The Common Log Format time, e.g. `06/Nov/1994:08:49:37 +0000`. Not an HTTP date, but the
+/// same UTC fields: the IMF-fixdate's, reordered, so the calendar is `httpdate`'s alone.
 pub fn clf_date(t: SystemTime) -> String {
-    let c = civil(t);
-    format!(
-        "{:02}/{}/{}:{:02}:{:02}:{:02} +0000",
-        c.day,
-        MONTHS[c.month - 1],
-        c.year,
-        c.hour,
-        c.min,
-        c.sec
-    )
+    let imf = http_date(t);
+    match imf.split(' ').collect::<Vec<_>>().as_slice() {
+        [_weekday, day, month, year, hms, _gmt] => format!("{day}/{month}/{year}:{hms} +0000"),
+        _ => imf,
+    }
 }
 
 /// Appends `s`, escaping what could break or forge a log line.
@@ -148,7 +105,6 @@ impl Entry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn dates() {
@@ -159,6 +115,12 @@ mod tests {
         let t = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
         assert_eq!(http_date(t), "Tue, 29 Feb 2000 00:00:00 GMT");
         assert_eq!(clf_date(t), "29/Feb/2000:00:00:00 +0000");
+        // Outside what an HTTP date can show: clamped, never a panic.
+        let before = UNIX_EPOCH - Duration::from_secs(86_400);
+        assert_eq!(http_date(before), "Thu, 01 Jan 1970 00:00:00 GMT");
+        let after = UNIX_EPOCH + Duration::from_secs(400_000_000_000);
+        assert_eq!(http_date(after), "Fri, 31 Dec 9999 23:59:59 GMT");
+        assert_eq!(clf_date(after), "31/Dec/9999:23:59:59 +0000");
     }
 
     fn entry(method: &str, target: &str, status: u16) -> Entry {

@@ -26,26 +26,20 @@ pub fn content_type(path: &Path) -> &'static str {
     }
 }
 
-/// Decodes `%XX` escapes; a `%` not followed by two hex digits is an error.
+/// Decodes `%XX` escapes (RFC 3986 §2.1) with the `percent-encoding` crate; a `%` not followed
+/// by two hex digits is an error. (The crate passes such a `%` through as it is; a path that
+/// means nothing for sure is refused instead.)
 pub fn percent_decode(s: &str) -> Option<Vec<u8>> {
     let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = b.get(i + 1..i + 3)?;
-            let hex = std::str::from_utf8(hex).ok()?;
-            if !hex.bytes().all(|c| c.is_ascii_hexdigit()) {
-                return None;
-            }
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    Some(out)
+    let escapes_whole = b
+        .iter()
+        .enumerate()
+        .filter(|&(_, &c)| c == b'%')
+        .all(|(i, _)| {
+            b.get(i + 1..i + 3)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+        });
+    escapes_whole.then(|| percent_encoding::percent_decode(b).collect())
 }
 
 /// What a request path names under the root.
@@ -196,6 +190,9 @@ mod tests {
         assert!(percent_decode("%2").is_none());
         assert!(percent_decode("%zz").is_none());
         assert!(percent_decode("%+1").is_none());
+        assert!(percent_decode("a%").is_none());
+        assert_eq!(percent_decode("%252e%2F%00").unwrap(), b"%2e/\0");
+        assert_eq!(percent_decode("%C3%a9").unwrap(), "\u{e9}".as_bytes());
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The built-in pages: the home page and the live connection table and counters (`/stats` as
 //! text, `/stats.json`).
 
+use serde::Serialize;
 use std::fmt::Write;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use ustack::tcp::TcpInfo;
 
 /// What `/stats` shows: taken under the stack's lock in one go, so it is consistent.
@@ -119,109 +120,99 @@ pub fn stats_text(s: &Snapshot) -> String {
     out
 }
 
-/// A JSON string literal.
-fn json_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for ch in s.chars() {
-        match ch {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
+/// Names and values serialized as one JSON object, in their order (the counters; a connection's
+/// loss-recovery counters flattened into its row).
+struct Named(Vec<(String, u64)>);
+
+impl Serialize for Named {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+/// One connection row of `/stats.json`.
+#[derive(Serialize)]
+struct ConnRow {
+    state: &'static str,
+    local: SocketAddrV4,
+    remote: SocketAddrV4,
+    srtt_us: Option<u64>,
+    rto_us: u64,
+    cwnd: usize,
+    ssthresh: usize,
+    bytes_in_flight: usize,
+    snd_wnd: usize,
+    rcv_wnd: usize,
+    retransmits: u64,
+    timeouts: u64,
+    fast_retransmits: u64,
+    bytes_acked: u64,
+    bytes_received: u64,
+    congestion: &'static str,
+    #[serde(flatten)]
+    recovery: Named,
+}
+
+impl ConnRow {
+    fn of(c: &TcpInfo) -> Self {
+        ConnRow {
+            state: c.state.name(),
+            local: c.local,
+            remote: c.remote,
+            srtt_us: c.srtt.map(|d| d.total_micros()),
+            rto_us: c.rto.total_micros(),
+            cwnd: c.cwnd,
+            ssthresh: c.ssthresh,
+            bytes_in_flight: c.bytes_in_flight,
+            snd_wnd: c.snd_wnd,
+            rcv_wnd: c.rcv_wnd,
+            retransmits: c.stats.retransmits,
+            timeouts: c.stats.timeouts,
+            fast_retransmits: c.stats.fast_retransmits,
+            bytes_acked: c.stats.bytes_acked,
+            bytes_received: c.stats.bytes_received,
+            congestion: c.congestion,
+            recovery: Named(named(c.stats.recovery.named())),
         }
     }
-    out.push('"');
-    out
 }
 
-/// The loss-recovery counters of one connection as JSON members (`, "tlp_probes": 0, ...`).
-fn recovery_json(r: &ustack::tcp::recovery::RecoveryStats) -> String {
-    let mut out = String::new();
-    for (name, v) in r.named() {
-        let _ = write!(out, ", \"{name}\": {v}");
-    }
-    out
+fn named<const N: usize>(pairs: [(&'static str, u64); N]) -> Vec<(String, u64)> {
+    pairs.iter().map(|&(k, v)| (k.to_string(), v)).collect()
 }
 
-/// `/stats.json`: the same as `/stats`, the counters as an object of name → value.
+/// `/stats.json` as a whole.
+#[derive(Serialize)]
+struct StatsJson {
+    addr: Ipv4Addr,
+    tcp_connections: usize,
+    tcp_half_open: usize,
+    connections: Vec<ConnRow>,
+    counters: Named,
+}
+
+/// `/stats.json`: the same as `/stats`; the counters as an object of name → value
+/// (`Stats::counters()`, then `drops_total` and each non-zero drop by reason).
 pub fn stats_json(s: &Snapshot) -> String {
-    let mut out = String::from("{\n");
-    let _ = writeln!(out, "  \"addr\": {},", json_str(&s.addr.to_string()));
-    let _ = writeln!(
-        out,
-        "  \"tcp_connections\": {},\n  \"tcp_half_open\": {},",
-        s.counts.0, s.counts.1
-    );
-    out.push_str("  \"connections\": [");
-    for (i, c) in s.connections.iter().enumerate() {
-        out.push_str(if i == 0 { "\n" } else { ",\n" });
-        let srtt = c
-            .srtt
-            .map_or_else(|| "null".to_string(), |d| d.total_micros().to_string());
-        let _ = write!(
-            out,
-            "    {{\"state\": {}, \"local\": {}, \"remote\": {}, \"srtt_us\": {srtt}, \
-             \"rto_us\": {}, \"cwnd\": {}, \"ssthresh\": {}, \"bytes_in_flight\": {}, \
-             \"snd_wnd\": {}, \"rcv_wnd\": {}, \"retransmits\": {}, \"timeouts\": {}, \
-             \"fast_retransmits\": {}, \"bytes_acked\": {}, \"bytes_received\": {}, \
-             \"congestion\": {}{}}}",
-            json_str(c.state.name()),
-            json_str(&c.local.to_string()),
-            json_str(&c.remote.to_string()),
-            c.rto.total_micros(),
-            c.cwnd,
-            c.ssthresh,
-            c.bytes_in_flight,
-            c.snd_wnd,
-            c.rcv_wnd,
-            c.stats.retransmits,
-            c.stats.timeouts,
-            c.stats.fast_retransmits,
-            c.stats.bytes_acked,
-            c.stats.bytes_received,
-            json_str(c.congestion),
-            recovery_json(&c.stats.recovery),
-        );
-    }
-    out.push_str(if s.connections.is_empty() {
-        "],\n"
-    } else {
-        "\n  ],\n"
-    });
-    // The counters, parsed back from their table: `name value` and `drop Reason value (...)`.
-    out.push_str("  \"counters\": {");
-    let mut first = true;
-    for line in s.stats.to_string().lines() {
-        let mut it = line.split_whitespace();
-        let (Some(mut name), Some(mut value)) = (it.next(), it.next()) else {
-            continue;
-        };
-        if name == "drop" {
-            let Some(v) = it.next() else { continue };
-            (name, value) = (value, v);
-        }
-        if value.parse::<u64>().is_err() {
-            continue;
-        }
-        out.push_str(if first { "\n" } else { ",\n" });
-        first = false;
-        let _ = write!(out, "    {}: {value}", json_str(name));
-    }
-    out.push_str("\n  }\n}\n");
+    let mut counters = named(s.stats.counters());
+    counters.push(("drops_total".into(), s.stats.total_drops()));
+    counters.extend(s.stats.nonzero_drops().map(|(r, n)| (format!("{r:?}"), n)));
+    let doc = StatsJson {
+        addr: s.addr,
+        tcp_connections: s.counts.0,
+        tcp_half_open: s.counts.1,
+        connections: s.connections.iter().map(ConnRow::of).collect(),
+        counters: Named(counters),
+    };
+    // Serializing these types cannot fail: string keys, no fallible `Serialize`.
+    let mut out = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    out.push('\n');
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn json_strings_are_escaped() {
-        assert_eq!(json_str("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000a\"");
-    }
 
     #[test]
     fn empty_snapshot_renders() {
@@ -240,6 +231,22 @@ mod tests {
         // The loss-recovery totals are among the counters.
         assert!(j.contains("\"tcp_undos\": 0"), "{j}");
         assert!(j.contains("\"tcp_tlp_probes\": 0"), "{j}");
+        // The shape: the counters in `Stats::counters()` order, then `drops_total`.
+        let v: serde_json::Value = serde_json::from_str(&j).unwrap();
+        assert_eq!(v["addr"], "198.18.0.2");
+        assert_eq!(
+            (v["tcp_connections"].as_u64(), v["tcp_half_open"].as_u64()),
+            (Some(0), Some(0))
+        );
+        let names: Vec<&str> = s.stats.counters().iter().map(|&(k, _)| k).collect();
+        let keys: Vec<&str> = j
+            .lines()
+            .skip_while(|l| !l.contains("\"counters\""))
+            .skip(1)
+            .filter_map(|l| l.trim().strip_prefix('"')?.split('"').next())
+            .collect();
+        assert_eq!(keys[..names.len()], names[..], "{j}");
+        assert_eq!(keys[names.len()..], ["drops_total"], "{j}");
         assert!(index_html(s.addr).contains("href=\"/stats\""));
     }
 }

@@ -2,13 +2,14 @@
 //! length, method, body size), the built-in pages, and files under the root with `Range`,
 //! the directory redirect and Content-Type.
 
-use super::access::{http_date, Entry};
+use super::access::{http_date, http_time, Entry};
 use super::body::Body;
 use super::disk::Disk;
 use super::files::{self, Opened, Refused, Resolved};
 use super::range::{self, Ranged};
 use super::{pages, Site};
 use http_body_util::BodyExt;
+use httpdate::HttpDate;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode, Version};
@@ -145,12 +146,17 @@ async fn drain(body: Incoming) -> Option<Answer> {
     }
 }
 
-/// Whether a `Range` may be honoured: no `If-Range`, or one equal to our Last-Modified (we
-/// send no ETag, so an entity-tag never matches: RFC 9110 §13.1.5, send the whole).
-fn if_range_holds(headers: &HeaderMap, last_modified: Option<&str>) -> bool {
+/// Whether a `Range` may be honoured: no `If-Range`, or an HTTP-date equal to the file's
+/// Last-Modified (RFC 9110 §13.1.5). The date is compared as a time, as nginx does, so any of the
+/// three HTTP-date forms (§5.6.7) matches; we send no ETag, so an entity-tag never matches and
+/// the whole representation is sent.
+fn if_range_holds(headers: &HeaderMap, modified: Option<SystemTime>) -> bool {
     match headers.get(header::IF_RANGE) {
         None => true,
-        Some(v) => last_modified.is_some_and(|lm| v.as_bytes() == lm.as_bytes()),
+        Some(v) => modified.is_some_and(|m| {
+            let sent = v.to_str().ok().and_then(|s| s.parse::<HttpDate>().ok());
+            sent == Some(http_time(m))
+        }),
     }
 }
 
@@ -165,9 +171,7 @@ fn file_response(opened: Opened, headers: &HeaderMap, get: bool, disk: &Disk) ->
     let last_modified = modified.map(http_date);
     let ranged = match headers.get(header::RANGE) {
         // RFC 9110 §14.2: Range is defined for GET only; a server MUST ignore it otherwise.
-        Some(v) if get && if_range_holds(headers, last_modified.as_deref()) => {
-            range::evaluate(v.as_bytes(), len)
-        }
+        Some(v) if get && if_range_holds(headers, modified) => range::evaluate(v.as_bytes(), len),
         _ => Ranged::Full,
     };
     // By the file served: a directory's index.html is HTML.

@@ -9,10 +9,11 @@ use super::{checksum, proto};
 use crate::stats::DropReason;
 use std::net::Ipv4Addr;
 
+mod options;
+pub use options::{options, parse_options, Options, TcpOption, TcpOptions};
+
 /// Length of a TCP header without options.
 pub const HEADER_LEN: usize = 20;
-/// Largest options area: the data offset is 4 bits of 32-bit words, so 60 - 20 bytes.
-const MAX_OPTIONS_LEN: usize = 40;
 
 /// TCP header flag bits (RFC 9293 §3.1, RFC 3168 §23.2 for ECE/CWR).
 pub mod flags {
@@ -93,183 +94,22 @@ impl Control {
     }
 }
 
-/// Option kinds (IANA "TCP Option Kind Numbers").
-mod kind {
-    pub const EOL: u8 = 0;
-    pub const NOP: u8 = 1;
-    pub const MSS: u8 = 2;
-    pub const WINDOW_SCALE: u8 = 3;
-    pub const SACK_PERMITTED: u8 = 4;
-    pub const SACK: u8 = 5;
-    pub const TIMESTAMPS: u8 = 8;
-}
-
-/// Options ustack understands. Unknown options are skipped; malformed ones end parsing (keeping
-/// what was parsed before).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TcpOptions {
-    /// Maximum segment size (kind 2, length 4; RFC 9293 §3.7.1).
-    pub mss: Option<u16>,
-    /// Window scale shift (kind 3, length 3; RFC 7323 §2), as received: the connection caps it
-    /// at 14 (RFC 7323 §2.3).
-    pub window_scale: Option<u8>,
-    /// SACK permitted (kind 4, length 2; RFC 2018 §2).
-    pub sack_permitted: bool,
-    /// Timestamps (kind 8, length 10; RFC 7323 §3): `(TSval, TSecr)`.
-    pub timestamps: Option<(u32, u32)>,
-    /// SACK blocks (kind 5, length 2 + 8n, n in 1..=4; RFC 2018 §3): `(left, right)` edges in the
-    /// order received.
-    pub sack_blocks: [Option<(SeqNumber, SeqNumber)>; 4],
-}
-
 fn be32(b: &[u8]) -> u32 {
     u32::from_be_bytes([b[0], b[1], b[2], b[3]])
 }
 
-/// Parses the options area.
-///
-/// Never fails: an option whose length byte is < 2 or overruns the area ends parsing; an option
-/// with a wrong length for its kind (e.g. MSS with length 3) is skipped by its length. EOL (0)
-/// ends; NOP (1) skips.
-pub fn parse_options(area: &[u8]) -> TcpOptions {
-    let mut opts = TcpOptions::default();
-    let mut i = 0;
-    while i < area.len() {
-        let k = area[i];
-        // RFC 9293 §3.1: End of Option List and No-Operation are single octets.
-        if k == kind::EOL {
-            break;
-        }
-        if k == kind::NOP {
-            i += 1;
-            continue;
-        }
-        // RFC 9293 §3.1: every other option has a length octet counting kind and length.
-        // RFC 9293 §3.7.1 / RFC 1122 §4.2.2.5: be prepared for illegal option lengths without
-        // crashing; a length that cannot be right (< 2, or past the area) leaves no reliable
-        // way to find the next option, so parsing stops there.
-        let Some(&len) = area.get(i + 1) else { break };
-        let len = usize::from(len);
-        if len < 2 || i + len > area.len() {
-            break;
-        }
-        let body = &area[i + 2..i + len];
-        match (k, len) {
-            (kind::MSS, 4) => opts.mss = Some(u16::from_be_bytes([body[0], body[1]])),
-            (kind::WINDOW_SCALE, 3) => opts.window_scale = Some(body[0]),
-            (kind::SACK_PERMITTED, 2) => opts.sack_permitted = true,
-            (kind::TIMESTAMPS, 10) => {
-                opts.timestamps = Some((be32(&body[0..4]), be32(&body[4..8])))
-            }
-            // RFC 2018 §3: length 2 + 8n; 40 bytes of option space hold at most 4 blocks.
-            (kind::SACK, 10 | 18 | 26 | 34) => {
-                let mut blocks = [None; 4];
-                for (slot, b) in blocks.iter_mut().zip(body.chunks_exact(8)) {
-                    *slot = Some((SeqNumber(be32(&b[0..4])), SeqNumber(be32(&b[4..8]))));
-                }
-                opts.sack_blocks = blocks;
-            }
-            // Unknown kinds, and known kinds with the wrong length, are skipped by their length.
-            _ => {}
-        }
-        i += len;
-    }
-    opts
-}
-
-impl TcpOptions {
-    /// Bytes taken by everything but the SACK blocks (each piece is already 4-aligned).
-    fn fixed_len(&self) -> usize {
-        let mut n = 0;
-        if self.mss.is_some() {
-            n += 4;
-        }
-        n += match (self.sack_permitted, self.timestamps.is_some()) {
-            (_, true) => 12,
-            (true, false) => 4,
-            (false, false) => 0,
-        };
-        if self.window_scale.is_some() {
-            n += 4;
-        }
-        n
+/// Fields of a TCP header read in place, for displays that show a segment whatever its checksum
+/// (tcpdump -v): each returns 0 on a slice too short for it.
+pub mod raw {
+    /// Header length from the data offset, bytes.
+    pub fn header_len(seg: &[u8]) -> usize {
+        seg.get(12).map_or(0, |b| usize::from(b >> 4) * 4)
     }
 
-    /// How many SACK blocks are emitted: as many as fit in 40 bytes after the other options.
-    fn emitted_sack_blocks(&self) -> usize {
-        let have = self.sack_blocks.iter().flatten().count();
-        let room = MAX_OPTIONS_LEN.saturating_sub(self.fixed_len());
-        // 2 NOPs + kind + length, then 8 bytes per block.
-        let fit = room.saturating_sub(4) / 8;
-        have.min(fit)
-    }
-
-    /// Bytes these options take when emitted, padded to a multiple of 4 (<= 40). SACK blocks are
-    /// emitted only as many as fit in 40 bytes after the others.
-    pub fn emitted_len(&self) -> usize {
-        let blocks = self.emitted_sack_blocks();
-        let sack = if blocks > 0 { 4 + 8 * blocks } else { 0 };
-        // Every piece is laid out 4-aligned already, so no further padding is needed.
-        self.fixed_len() + sack
-    }
-
-    /// Writes them (Linux-like layout: MSS; then SACK-permitted + timestamps as `4,2,8,10,...` or
-    /// `1,1,8,10,...`; window scale as `1,3,3,ws`; SACK blocks as `1,1,5,len,...`), padding with
-    /// NOP/EOL to `emitted_len`. Returns `emitted_len`.
-    ///
-    /// # Panics
-    /// If `buf` is shorter than `emitted_len()`.
-    pub fn emit(&self, buf: &mut [u8]) -> usize {
-        let total = self.emitted_len();
-        let mut w = Writer {
-            buf: &mut buf[..total],
-            pos: 0,
-        };
-        if let Some(mss) = self.mss {
-            let m = mss.to_be_bytes();
-            w.put(&[kind::MSS, 4, m[0], m[1]]);
-        }
-        match (self.sack_permitted, self.timestamps) {
-            (sack, Some((val, ecr))) => {
-                if sack {
-                    w.put(&[kind::SACK_PERMITTED, 2]);
-                } else {
-                    w.put(&[kind::NOP, kind::NOP]);
-                }
-                w.put(&[kind::TIMESTAMPS, 10]);
-                w.put(&val.to_be_bytes());
-                w.put(&ecr.to_be_bytes());
-            }
-            (true, None) => w.put(&[kind::NOP, kind::NOP, kind::SACK_PERMITTED, 2]),
-            (false, None) => {}
-        }
-        if let Some(ws) = self.window_scale {
-            w.put(&[kind::NOP, kind::WINDOW_SCALE, 3, ws]);
-        }
-        let blocks = self.emitted_sack_blocks();
-        if blocks > 0 {
-            w.put(&[kind::NOP, kind::NOP, kind::SACK, (2 + 8 * blocks) as u8]);
-            for &(left, right) in self.sack_blocks.iter().flatten().take(blocks) {
-                w.put(&left.0.to_be_bytes());
-                w.put(&right.0.to_be_bytes());
-            }
-        }
-        // Every piece above is 4-aligned, so nothing is left; pad defensively with EOL regardless.
-        w.buf[w.pos..].fill(kind::EOL);
-        total
-    }
-}
-
-/// A cursor over an options area being written.
-struct Writer<'b> {
-    buf: &'b mut [u8],
-    pos: usize,
-}
-
-impl Writer<'_> {
-    fn put(&mut self, bytes: &[u8]) {
-        self.buf[self.pos..self.pos + bytes.len()].copy_from_slice(bytes);
-        self.pos += bytes.len();
+    /// The checksum field.
+    pub fn checksum(seg: &[u8]) -> u16 {
+        seg.get(16..18)
+            .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]))
     }
 }
 
