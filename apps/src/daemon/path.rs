@@ -15,7 +15,7 @@
 //! directory is removed only if this daemon created it.
 
 use std::io::{self, ErrorKind};
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
@@ -90,7 +90,9 @@ pub fn bind(path: &Path) -> io::Result<BoundSocket> {
 
 /// Makes `dir` a private directory: creates it (0700, its parents as needed) or verifies the
 /// one there — a real directory (`lstat`: a symlink is refused, never followed), owned by the
-/// effective uid, no group/other permissions. Returns whether it was created here.
+/// effective uid, not writable by group or others (a readable one, as older versions made
+/// `/run/ustack/lab`, is tightened to 0700 through a handle opened without following
+/// symlinks). Returns whether it was created here.
 pub fn private_dir(dir: &Path) -> io::Result<bool> {
     let named = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", dir.display()));
     if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -118,16 +120,28 @@ pub fn private_dir(dir: &Path) -> io::Result<bool> {
     if !m.is_dir() {
         return refuse("is not a directory".into());
     }
+    // The checks that count are on a handle (fstat/fchmod): nothing swapped in after the lstat.
+    let handle = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(dir)
+        .map_err(named)?;
+    let m = handle.metadata().map_err(named)?;
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
     if m.uid() != me {
         return refuse(format!("is owned by uid {}, not by uid {me}", m.uid()));
     }
-    if m.mode() & 0o077 != 0 {
+    if m.mode() & 0o022 != 0 {
         return refuse(format!(
-            "has mode {:o}, not private (chmod 700 it)",
+            "has mode {:o}: others may write in it, not private (chmod 700 it)",
             m.mode() & 0o777
         ));
+    }
+    if m.mode() & 0o077 != 0 {
+        handle
+            .set_permissions(std::fs::Permissions::from_mode(0o700))
+            .map_err(named)?;
     }
     Ok(created)
 }
@@ -257,7 +271,12 @@ mod tests {
         drop(bind(&path).unwrap());
         assert!(!path.exists(), "the socket is removed on drop");
         assert!(dir.is_dir(), "a directory the daemon did not create stays");
-        // A directory others can write to is refused, and its mode left alone.
+        // One others may only read (as older versions made /run/ustack/lab) is tightened…
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        drop(bind(&path).unwrap());
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        // …one others can write to is refused, and its mode left alone.
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
         let err = bind(&path).unwrap_err();
         assert!(err.to_string().contains("not private"), "{err}");
