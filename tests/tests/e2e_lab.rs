@@ -343,6 +343,46 @@ fn lab_down_removes_what_a_killed_lab_left() {
     assert_eq!(lab_namespaces(&lab.name), Vec::<String>::new());
 }
 
+/// Issue 16 (5c): a namespace that only looks like a lab's (no note of `lab up` lists it) is
+/// not `lab down`'s to delete, nor are the processes inside it its to signal.
+#[test]
+fn lab_down_leaves_namespaces_no_lab_made() {
+    if !tun_available() {
+        return;
+    }
+    let name = lab_name();
+    let ns = format!("{name}-host");
+    let added = Command::new("ip").args(["netns", "add", &ns]).status();
+    assert!(added.is_ok_and(|s| s.success()), "ip netns add {ns}");
+    let mut sleeper = Command::new("ip")
+        .args(["netns", "exec", &ns, "sleep", "30"])
+        .spawn()
+        .expect("sleep in the namespace");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let pids = || {
+        let out = Command::new("ip").args(["netns", "pids", &ns]).output();
+        out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default()
+    };
+    while pids().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let down = Command::new(ustack_bin())
+        .args(["lab", "down", "--name", &name])
+        .output()
+        .expect("lab down");
+    let still = lab_namespaces(&name);
+    let alive = sleeper.try_wait().expect("try_wait").is_none();
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    let _ = Command::new("ip").args(["netns", "delete", &ns]).status();
+    let stderr = String::from_utf8_lossy(&down.stderr);
+    assert!(!down.status.success(), "lab down refuses: {stderr}");
+    assert!(stderr.contains("no note"), "{stderr}");
+    assert_eq!(still, [ns], "the look-alike namespace is left alone");
+    assert!(alive, "the process inside it is not signalled");
+}
+
 #[test]
 fn the_far_end_reaches_a_lab_stack_and_its_tcp_finds_the_path_mtu() {
     if !tun_available() {
@@ -360,7 +400,11 @@ fn the_far_end_reaches_a_lab_stack_and_its_tcp_finds_the_path_mtu() {
         "{}",
         String::from_utf8_lossy(&pulled.stderr)
     );
+    // The stack's log is in the lab's private directory (issue 16, 5a), and goes with the lab.
+    let log = format!("/run/ustack/lab/{}.up.log", lab.name);
     let out = lab.stop();
+    assert!(out.contains(&format!("output in {log}")), "{out}");
+    assert!(!std::path::Path::new(&log).exists(), "{log} is removed");
     // `lab up --up` shows the stack's counters when it stops: the routers' errors reached TCP.
     let delivered = out
         .lines()

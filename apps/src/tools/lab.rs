@@ -5,6 +5,7 @@
 //! and ICMP errors come from real routers. `lab up` stays in the foreground and removes
 //! everything when it ends (Ctrl-C, SIGTERM); `lab down` removes leftovers.
 
+mod note;
 mod ops;
 pub mod plan;
 mod server;

@@ -2,20 +2,13 @@
 //! sysctls, optional netem, the far-end server; and taking it all down again. Every step that
 //! fails names its command and the command's stderr; a half-built lab is removed.
 
+use super::note;
 use super::plan::Plan;
 use std::fs;
-use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
-
-/// Where running labs note what they made (one file per lab, for `lab list`).
-const STATE_DIR: &str = "/run/ustack/lab";
-
-fn state_file(name: &str) -> PathBuf {
-    PathBuf::from(STATE_DIR).join(name)
-}
 
 /// Runs `program args…`, returning its stdout; the error names the command and its stderr.
 pub fn run(program: &str, args: &[&str]) -> Result<String, String> {
@@ -95,6 +88,10 @@ impl Lab {
                 plan.name
             ));
         }
+        // The note first: `lab down` (and dropping `lab`) removes only what a note lists.
+        let dir = note::dir()?;
+        let nss: Vec<&str> = plan.nodes.iter().map(|n| n.ns.as_str()).collect();
+        note::write(&dir, &plan.name, &nss, &state_text(&plan))?;
         // From the first namespace on, a failure (the `?`s below) drops `lab`: all removed.
         let mut lab = Lab {
             plan,
@@ -111,7 +108,6 @@ impl Lab {
         if server {
             lab.server = Some(lab.start_server()?);
         }
-        lab.write_state();
         Ok(lab)
     }
 
@@ -200,11 +196,12 @@ impl Lab {
     }
 
     /// Starts `ustack up --tun TUN` in the host namespace and waits until its TUN has the
-    /// kernel-side address; its output goes to a log file (returned).
+    /// kernel-side address; its output goes to a log file (returned) in the lab's private
+    /// directory, created new (never through a symlink, never a file that was there).
     pub fn start_stack(&mut self, tun: &str) -> Result<PathBuf, String> {
         let exe = std::env::current_exe().map_err(|e| format!("finding this program: {e}"))?;
-        let log = std::env::temp_dir().join(format!("ustack-lab-{}-up.log", self.plan.name));
-        let file = fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let log = note::log_path(&note::dir()?, &self.plan.name);
+        let file = note::create_new(&log)?;
         let err = file.try_clone().map_err(|e| e.to_string())?;
         let host = self.plan.host_ns().to_string();
         let child = Command::new("ip")
@@ -229,25 +226,22 @@ impl Lab {
                 .as_mut()
                 .and_then(|(c, _)| c.try_wait().ok().flatten());
             if exited.is_some() || Instant::now() > deadline {
-                let out = fs::read_to_string(&log).unwrap_or_default();
+                let out = note::read(&log).unwrap_or_default();
                 return Err(format!("ustack up in {host} did not come up:\n{out}"));
             }
             thread::sleep(Duration::from_millis(50));
         }
     }
+}
 
-    fn write_state(&self) {
-        let mut text = format!("far {}\nmtu", self.plan.far_addr());
-        for l in &self.plan.links {
-            text.push_str(&format!(" {}", l.mtu));
-        }
-        text.push_str(&format!("\npid {}\n", std::process::id()));
-        let path = state_file(&self.plan.name);
-        let written = fs::create_dir_all(STATE_DIR).and_then(|()| fs::write(&path, text));
-        if let Err(e) = written {
-            log::warn!("could not write {}: {e}", path.display());
-        }
+/// The note's lines after `ns …`: far address, MTUs, the pid of `lab up`.
+fn state_text(plan: &Plan) -> String {
+    let mut text = format!("far {}\nmtu", plan.far_addr());
+    for l in &plan.links {
+        text.push_str(&format!(" {}", l.mtu));
     }
+    text.push_str(&format!("\npid {}\n", std::process::id()));
+    text
 }
 
 impl Drop for Lab {
@@ -261,11 +255,10 @@ impl Drop for Lab {
             }
             let _ = c.kill();
             let _ = c.wait();
-            // Its output (the counters at the end) is shown here; the log file goes.
-            if let Ok(text) = fs::read_to_string(&log) {
+            // Its output (the counters at the end) is shown here; `down` removes the log.
+            if let Ok(text) = note::read(&log) {
                 println!("ustack up in {}:\n{text}", self.plan.host_ns());
             }
-            let _ = fs::remove_file(&log);
         }
         if let Some(mut c) = self.server.take() {
             let _ = c.kill();
@@ -315,11 +308,34 @@ fn end_processes(ns: &str) {
     }
 }
 
-/// Removes lab `name`: ends the processes inside its namespaces, deletes them (their veth
-/// links go with them) and its state file. Returns the namespaces removed.
+/// Removes lab `name`: ends the processes inside the namespaces its note lists, deletes them
+/// (their veth links go with them), its note and its log. Returns the namespaces removed.
+/// Without a note it refuses: namespaces that only look like the lab's are not its to remove.
 pub fn down(name: &str) -> Result<Vec<String>, String> {
     super::plan::check_name(name)?;
-    let nss = lab_namespaces(name)?;
+    let dir = note::dir()?;
+    let path = note::note_path(&dir, name);
+    let text = match note::read(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let lookalikes = lab_namespaces(name)?;
+            if lookalikes.is_empty() {
+                return Ok(Vec::new());
+            }
+            return Err(format!(
+                "no note {} for lab {name}: not removing {}, which no lab noted it made \
+                 (remove them by hand with `ip netns delete NAME` if they are yours)",
+                path.display(),
+                lookalikes.join(" ")
+            ));
+        }
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let existing = namespaces()?;
+    let nss: Vec<String> = note::namespaces(&text)
+        .into_iter()
+        .filter(|ns| Plan::owns(name, ns) && existing.contains(ns))
+        .collect();
     let mut errors = Vec::new();
     for ns in &nss {
         end_processes(ns);
@@ -327,10 +343,7 @@ pub fn down(name: &str) -> Result<Vec<String>, String> {
             errors.push(e);
         }
     }
-    match fs::remove_file(state_file(name)) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => errors.push(e.to_string()),
-        _ => {}
-    }
+    errors.extend(note::remove(&dir, name));
     if errors.is_empty() {
         Ok(nss)
     } else {
@@ -355,11 +368,13 @@ pub fn list() -> Result<Vec<Listed>, String> {
         .filter_map(|ns| ns.strip_suffix("-host"))
         .map(str::to_string)
         .collect();
-    if let Ok(dir) = fs::read_dir(STATE_DIR) {
+    if let Ok(dir) = fs::read_dir(note::DIR) {
         for e in dir.flatten() {
             let n = e.file_name().to_string_lossy().into_owned();
-            if !labs.contains(&n) {
-                labs.push(n);
+            if let Some(n) = note::lab_of(&n).map(str::to_string) {
+                if !labs.contains(&n) {
+                    labs.push(n);
+                }
             }
         }
     }
@@ -372,7 +387,7 @@ pub fn list() -> Result<Vec<Listed>, String> {
                 .filter(|ns| Plan::owns(&name, ns))
                 .cloned()
                 .collect();
-            let state = fs::read_to_string(state_file(&name)).ok();
+            let state = note::read(&note::note_path(Path::new(note::DIR), &name)).ok();
             Listed {
                 name,
                 namespaces,
