@@ -9,9 +9,15 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The shared conformance folder beside the repository (`../shared/conformance`).
+/// The conformance folder: `USTACK_CONFORMANCE_DIR` if set, else `../shared/conformance` beside
+/// the repository. It holds `packetdrill/` (google/packetdrill's `gtests/net/packetdrill`),
+/// `freebsd/` (freebsd-net/tcp-testsuite) and `linux/` (packetdrill's `gtests/net/tcp`); see
+/// docs/CONFORMANCE.md, "Getting the suites".
 pub fn shared_dir(repo: &Path) -> PathBuf {
-    repo.join("../shared/conformance")
+    match std::env::var_os("USTACK_CONFORMANCE_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => repo.join("../shared/conformance"),
+    }
 }
 
 fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
