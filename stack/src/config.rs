@@ -63,6 +63,17 @@ pub struct Config {
     /// Receive buffer of each TCP connection, bytes; bounds the advertised window and the
     /// out-of-order data held. Default 256 KiB (window scaling, RFC 7323, is used above 64 KiB).
     pub tcp_rx_buffer: usize,
+    /// Most bytes of send and receive buffer storage all TCP connections hold together (Linux's
+    /// `tcp_mem` is the model; issue 16 finding 3). Storage grows with the data a connection
+    /// buffers; above half of this cap the stack is under pressure and a buffer that empties
+    /// gives its storage back; at the cap no buffer grows: each keeps what it has and a new one
+    /// gets one page (4 KiB, the floor every connection keeps), so the app's writes take less
+    /// and the receive window offered shrinks to what is held (a window already advertised is
+    /// still honoured). The total may pass the cap by those floors and one buffer's growth.
+    /// Refusals are counted in `Stats::tcp_mem_denied`. Default 256 MiB; the runtime
+    /// (`tun_bridge::BridgeConfig::default`) sets 1/16 of the machine's memory, Linux's
+    /// `tcp_mem` pressure threshold. Must be positive.
+    pub tcp_mem_max: usize,
     /// Send buffer of each TCP connection, bytes. Default 256 KiB. At most 2^30 (RFC 7323 §2.3:
     /// no more can be in flight).
     pub tcp_tx_buffer: usize,
@@ -74,8 +85,24 @@ pub struct Config {
     /// answers every SYN with a cookie (Linux's `tcp_syncookies=2`); 0 without cookies could
     /// answer no SYN at all and is refused.
     pub tcp_syn_backlog: usize,
-    /// Whether SYN cookies are used when the half-open table is full. Default true.
+    /// Whether SYN cookies are used when the half-open table is full. Default true. A cookie is
+    /// sent only while the connection table has room for the connection it would open.
     pub tcp_syncookies: bool,
+    /// Most connections one remote address may hold in the table through the stack's
+    /// listeners (active opens do not count), so one client cannot take every slot and starve
+    /// the others. Beyond it a SYN is refused like a full table (`tcp_abort_on_overflow`) and
+    /// counted as `DropReason::TcpSourceLimit`. Linux has no such limit in TCP itself (it is
+    /// iptables' `connlimit`). Default 1024, a quarter of `tcp_max_connections`'s default; set
+    /// it to `tcp_max_connections` to turn it off. Must be positive.
+    pub tcp_max_per_source: usize,
+    /// What a SYN gets when the connection table is full or its source is at
+    /// `tcp_max_per_source` (and a SYN cookie's ACK that finds the table full): an RST when
+    /// true, so the client fails at once; nothing when false, so it retransmits and gives up
+    /// after its own retries. No SYN cookie is sent then: its ACK could not be honoured, and
+    /// the client would believe it is connected. Linux's `tcp_abort_on_overflow` (default 0,
+    /// silence) chooses the same for a full accept queue, which is transient; a full table is
+    /// not, so ustack's default is true.
+    pub tcp_abort_on_overflow: bool,
     /// Maximum segment lifetime; TIME-WAIT lasts 2×MSL (RFC 9293 §3.4.2 suggests 2 minutes;
     /// ustack uses Linux's effective 30 s). Default 30 s. Must be positive.
     pub tcp_msl: Duration,
@@ -220,9 +247,12 @@ impl Default for Config {
             ephemeral_ports: (49152, 65535),
             tcp_rx_buffer: 256 << 10,
             tcp_tx_buffer: 256 << 10,
+            tcp_mem_max: 256 << 20,
             tcp_max_connections: 4096,
             tcp_syn_backlog: 256,
             tcp_syncookies: true,
+            tcp_max_per_source: 1024,
+            tcp_abort_on_overflow: true,
             tcp_msl: Duration::from_secs(30),
             tcp_initial_rto: Duration::from_secs(1),
             tcp_min_rto: Duration::from_millis(200),
@@ -405,6 +435,8 @@ impl Config {
             ("tcp_rx_buffer", self.tcp_rx_buffer),
             ("tcp_tx_buffer", self.tcp_tx_buffer),
             ("tcp_max_connections", self.tcp_max_connections),
+            ("tcp_max_per_source", self.tcp_max_per_source),
+            ("tcp_mem_max", self.tcp_mem_max),
             // Without cookies a zero backlog answers no SYN; with them it means "always cookies".
             (
                 "tcp_syn_backlog",

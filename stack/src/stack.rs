@@ -116,6 +116,7 @@ impl Stack {
     pub fn stats(&self) -> Stats {
         let mut stats = self.stats.clone();
         stats.tcp_loss = self.tcp.loss_totals();
+        stats.tcp_mem_denied = self.tcp.mem.denied();
         stats
     }
 

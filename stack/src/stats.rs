@@ -122,8 +122,15 @@ drop_reasons! {
     TcpBadCookie => "TCP: invalid SYN cookie",
     /// Data arriving beyond what the receive window can hold.
     TcpNoBuffer => "TCP: data beyond the receive buffer",
-    /// Most connections already exist (`Config::tcp_max_connections`).
+    /// Most connections already exist (`Config::tcp_max_connections`): a SYN, or a SYN
+    /// cookie's ACK, is refused (RST unless `Config::tcp_abort_on_overflow` is off).
     TcpTooManyConnections => "TCP: connection table full",
+    /// The source address already holds `Config::tcp_max_per_source` connections: refused
+    /// like a full table.
+    TcpSourceLimit => "TCP: per-source connection limit reached",
+    /// The half-open queue is full and SYN cookies are off: the SYN is dropped, the client
+    /// retransmits it.
+    TcpSynBacklogFull => "TCP: half-open queue full (SYN cookies off)",
     /// SYN and FIN together on a segment that would open a connection (in LISTEN or
     /// SYN-SENT): dropped, as Linux and FreeBSD do; no legitimate stack sends it, scanners do.
     TcpSynFin => "TCP: SYN+FIN dropped",
@@ -187,6 +194,9 @@ pub struct Stats {
     pub tcp_time_wait_recycled: u64,
     /// TIME-WAIT tuples reused by a new SYN (RFC 6191 / RFC 9293 §3.10.7.4).
     pub tcp_time_wait_reused: u64,
+    /// Times a connection's buffer was held at its size because all TCP buffers together had
+    /// reached `Config::tcp_mem_max` (the app's write took less, or a smaller window was offered).
+    pub tcp_mem_denied: u64,
     /// Retransmissions, timeouts and loss-recovery counters (TLP probes, RACK losses,
     /// D-SACKs, spurious retransmissions, undos, recovery episodes) of all connections (summed
     /// when `Stack::stats` is read).
@@ -232,7 +242,7 @@ impl Stats {
 impl Stats {
     /// Every counter but the drops, by name, in a fixed order (the counters table and the
     /// control protocol's `stats` reply both list these).
-    pub fn counters(&self) -> [(&'static str, u64); 37] {
+    pub fn counters(&self) -> [(&'static str, u64); 38] {
         let l = &self.tcp_loss;
         let r = &l.recovery;
         [
@@ -262,6 +272,7 @@ impl Stats {
             ("tcp_syncookies_accepted", self.tcp_syncookies_accepted),
             ("tcp_time_wait_recycled", self.tcp_time_wait_recycled),
             ("tcp_time_wait_reused", self.tcp_time_wait_reused),
+            ("tcp_mem_denied", self.tcp_mem_denied),
             ("tcp_retransmits", l.retransmits),
             ("tcp_fast_retransmits", l.fast_retransmits),
             ("tcp_timeouts", l.timeouts),

@@ -53,10 +53,24 @@ pub struct RecvBuffer {
 }
 
 impl RecvBuffer {
-    /// Creates an empty buffer of `capacity` bytes (storage is allocated as data arrives).
+    /// Creates an empty buffer of `capacity` bytes (storage is allocated as data arrives),
+    /// outside any stack's budget.
+    #[cfg_attr(
+        not(feature = "test-support"),
+        allow(dead_code, reason = "reached by tests through test_support")
+    )]
     pub fn new(capacity: usize) -> Self {
+        Self::with_ring(super::ring::Ring::new(capacity))
+    }
+
+    /// An empty buffer whose storage draws on the stack's budget (`Config::tcp_mem_max`).
+    pub(crate) fn with_budget(capacity: usize, budget: super::ring::MemBudget) -> Self {
+        Self::with_ring(super::ring::Ring::with_budget(capacity, budget))
+    }
+
+    fn with_ring(ring: super::ring::Ring) -> Self {
         RecvBuffer {
-            ring: super::ring::Ring::new(capacity),
+            ring,
             head: 0,
             len: 0,
             ooo: Vec::new(),
@@ -76,11 +90,6 @@ impl RecvBuffer {
         self.ring.capacity()
     }
 
-    /// Bytes of storage allocated now (at most [`capacity`](Self::capacity)).
-    pub fn allocated(&self) -> usize {
-        self.ring.len()
-    }
-
     /// In-order bytes ready for the app.
     pub fn readable(&self) -> usize {
         self.len
@@ -93,6 +102,24 @@ impl RecvBuffer {
     /// shrinking the right edge).
     pub fn window(&self) -> usize {
         self.capacity() - self.len
+    }
+
+    /// The window worth offering now: [`window`](Self::window), or while the stack's buffer
+    /// budget is spent, only what the storage held can take (`Ring::limit`). A window already
+    /// advertised is still honoured (the caller keeps its right edge).
+    pub fn offer(&self) -> usize {
+        self.ring
+            .limit()
+            .min(self.capacity())
+            .saturating_sub(self.len)
+    }
+
+    /// Under memory pressure, gives the storage back once nothing is held.
+    fn release_if_empty(&mut self) {
+        if self.len == 0 && self.ooo.is_empty() {
+            self.ring.release_if_pressed();
+            self.head = 0;
+        }
     }
 
     /// Places `data` at `offset` bytes past the in-order end (offset 0 = RCV.NXT).
@@ -181,6 +208,7 @@ impl RecvBuffer {
         if n > 0 {
             self.head = self.ring.wrap(self.head + n);
             self.len -= n;
+            self.release_if_empty();
         }
         n
     }
@@ -196,6 +224,7 @@ impl RecvBuffer {
         let used = f(&self.ring[self.head..self.head + n]).min(n);
         self.head = self.ring.wrap(self.head + used);
         self.len -= used;
+        self.release_if_empty();
         used
     }
 

@@ -165,6 +165,7 @@ impl Connection {
         local: SocketAddrV4,
         remote: SocketAddrV4,
         iss: SeqNumber,
+        mem: &super::ring::MemBudget,
     ) -> Connection {
         let mtu = usize::from(cfg.mtu);
         let rmss = mtu
@@ -176,8 +177,8 @@ impl Connection {
             state: State::Closed,
             local,
             remote,
-            snd: SendState::new(cfg.tcp_tx_buffer, iss, smss, mtu),
-            rcv: RecvState::new(cfg, rmss),
+            snd: SendState::new(cfg.tcp_tx_buffer, iss, smss, mtu, mem),
+            rcv: RecvState::new(cfg, rmss, mem),
             rec: Recovery::new(cfg, iss, smss),
             ts: Timestamps {
                 ok: cfg.tcp_timestamps,
@@ -276,7 +277,7 @@ impl Connection {
     /// Ok(0) with nothing consumed at end of stream, like `recv`.
     pub(crate) fn recv_with(&mut self, f: impl FnOnce(&[u8]) -> usize) -> Result<usize, TcpError> {
         if self.rcv.buf.readable() > 0 {
-            let before = self.rcv.buf.window();
+            let before = self.rcv.buf.offer();
             let n = self.rcv.buf.read_with(f);
             self.window_opened(before);
             return Ok(n);
@@ -288,7 +289,7 @@ impl Connection {
     /// Reads in-order data; Ok(0) is end of stream.
     pub(crate) fn recv(&mut self, buf: &mut [u8]) -> Result<usize, TcpError> {
         if self.rcv.buf.readable() > 0 {
-            let before = self.rcv.buf.window();
+            let before = self.rcv.buf.offer();
             let n = self.rcv.buf.read(buf);
             self.window_opened(before);
             return Ok(n);
@@ -308,7 +309,7 @@ impl Connection {
     /// After the app read, decide whether to tell the peer the window opened (receiver-side
     /// SWS avoidance, RFC 9293 §3.8.6.2.2: only when it opens by min(RCV.BUFF/2, MSS)).
     fn window_opened(&mut self, before: usize) {
-        let now_avail = self.rcv.buf.window();
+        let now_avail = self.rcv.buf.offer();
         let threshold = (self.rcv.buf.capacity() / 2).min(self.rcv.mss);
         if now_avail >= before + threshold && self.state.is_synchronized() && !self.rcv.fin_received
         {

@@ -94,10 +94,15 @@ impl TcpLayer {
             // Like Linux: a full accept queue drops SYNs; the client retries.
             return Err(DropReason::TcpAcceptQueueFull);
         }
-        if self.half_open >= cfg.tcp_syn_backlog || self.open >= cfg.tcp_max_connections {
+        // No cookie that could not be honoured: with the table full (or this source at its
+        // share) the final ACK would find no slot, so refuse now (`admission.rs`).
+        if let Some(reason) = self.no_room_for(cfg, *remote.ip()) {
+            return Err(self.refuse_overflow(cfg, local, remote, seg, reason));
+        }
+        if self.half_open >= cfg.tcp_syn_backlog {
             self.last_overflow = Some(now);
             if !cfg.tcp_syncookies {
-                return Err(DropReason::TcpTooManyConnections);
+                return Err(DropReason::TcpSynBacklogFull);
             }
             self.send_cookie(cfg, now, local, remote, seg);
             return Ok(());
@@ -110,7 +115,7 @@ impl TcpLayer {
                 iss = floor;
             }
         }
-        let mut conn = Connection::new(cfg, now, local, remote, iss);
+        let mut conn = Connection::new(cfg, now, local, remote, iss, &self.mem);
         conn.accept_syn(seg, now);
         // It joins the accept queue when the handshake completes (`TcpLayer::touched`).
         let index = self.insert_passive(conn, Some(port));
@@ -124,7 +129,11 @@ impl TcpLayer {
     /// passive open.
     fn insert_passive(&mut self, conn: Connection, half_open_for: Option<u16>) -> u32 {
         self.counters.passive_opens += 1;
-        self.insert(conn, half_open_for)
+        let src = *conn.remote.ip();
+        let index = self.insert(conn, half_open_for);
+        self.slots[index as usize].passive = true;
+        self.source_opened(src);
+        index
     }
 
     /// A passive connection completed its handshake (a final ACK or a SYN cookie): it joins
@@ -170,11 +179,12 @@ impl TcpLayer {
                 if self.accept_queue_full(local.port()) {
                     return Err(DropReason::TcpAcceptQueueFull);
                 }
-                if self.open >= cfg.tcp_max_connections {
-                    return Err(DropReason::TcpTooManyConnections);
+                if let Some(reason) = self.no_room_for(cfg, *remote.ip()) {
+                    // The table filled after the cookie was sent.
+                    return Err(self.refuse_overflow(cfg, local, remote, seg, reason));
                 }
                 debug!("tcp {local} <- {remote}: SYN cookie accepted (mss {mss})");
-                let mut conn = Connection::new(cfg, now, local, remote, ack.sub(1));
+                let mut conn = Connection::new(cfg, now, local, remote, ack.sub(1), &self.mem);
                 conn.accept_cookie(seg, ack, mss, now);
                 self.counters.cookies_accepted += 1;
                 let index = self.insert_passive(conn, None);

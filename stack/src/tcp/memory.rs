@@ -21,12 +21,7 @@ impl TcpLayer {
             connections: self.open,
             time_wait: self.time_wait.len(),
             slots: self.slots.len(),
-            buffer_bytes: self
-                .slots
-                .iter()
-                .filter_map(|s| s.conn.as_ref())
-                .map(|c| c.snd.buf.allocated() + c.rcv.buf.allocated())
-                .sum(),
+            buffer_bytes: self.mem.used(),
             timer_entries: self.heap.len(),
             replies: self.replies.len(),
             accept_queued: self.listeners.values().map(|l| l.accept_queue.len()).sum(),

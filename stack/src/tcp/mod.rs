@@ -6,6 +6,7 @@
 //! keeps a deadline heap so `poll_at` is cheap with thousands of connections, and a queue of
 //! connections with something to send so `poll_transmit` never scans the table.
 
+mod admission;
 mod api;
 pub(crate) mod assembler;
 mod challenge;

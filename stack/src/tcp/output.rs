@@ -65,7 +65,7 @@ impl Connection {
     /// The window to advertise, scaled for the header, never shrinking the right edge already
     /// offered (RFC 9293 §3.8.6.2.2 receiver SWS avoidance; RFC 7323 §2.4 rounding).
     fn advertise(&mut self, syn: bool) -> u16 {
-        let space = self.rcv.buf.window();
+        let space = self.rcv.buf.offer();
         if syn {
             self.rcv.adv = self.rcv.nxt.add(space.min(65535));
             return space.min(65535) as u16;

@@ -51,7 +51,7 @@ pub(crate) struct RecvState {
 }
 
 impl RecvState {
-    pub(crate) fn new(cfg: &Config, mss: usize) -> RecvState {
+    pub(crate) fn new(cfg: &Config, mss: usize, mem: &super::ring::MemBudget) -> RecvState {
         // RFC 7323 §2.2: without window scaling the window, and so the buffer, stops at 64 KiB.
         let (shift, rx) = match cfg.tcp_window_scaling {
             true => (scale_for(cfg.tcp_rx_buffer), cfg.tcp_rx_buffer),
@@ -62,7 +62,7 @@ impl RecvState {
             nxt: SeqNumber(0),
             shift,
             adv: SeqNumber(0),
-            buf: RecvBuffer::new(rx),
+            buf: RecvBuffer::with_budget(rx, mem.clone()),
             mss,
             // Until the peer shows its full-sized segments: our MSS less the largest options block.
             mss_est: mss.saturating_sub(40).max(1),
@@ -86,7 +86,7 @@ impl Connection {
         } else {
             advertised
         };
-        advertised.max(self.rcv.buf.window().min(1 << 30))
+        advertised.max(self.rcv.buf.offer().min(1 << 30))
     }
 
     /// RFC 9293 §3.10.7.4 first check, the acceptability table.
@@ -147,7 +147,7 @@ impl Connection {
                 start = self.rcv.nxt;
             }
             let offset = start.distance(self.rcv.nxt) as usize;
-            let room = self.rcv.buf.window().saturating_sub(offset);
+            let room = self.acceptance_window().saturating_sub(offset);
             let data = &data[..data.len().min(room)];
             if !data.is_empty() {
                 let had_gap = self.rcv.buf.has_out_of_order();

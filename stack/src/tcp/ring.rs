@@ -7,25 +7,134 @@
 //! resident — 1,000 request/response connections in TIME-WAIT held ~500 MiB. Storage now starts
 //! empty and doubles (rotating the held bytes to index 0) when a write needs more, so it follows
 //! the data a connection actually buffers; growth copies are amortised O(1) per byte.
+//!
+//! Every ring draws on the stack-wide [`MemBudget`] (`Config::tcp_mem_max`, issue 16 finding 3;
+//! Linux's `tcp_mem` is the model). Below half of it, rings grow freely. Above half — under
+//! pressure — a ring that empties gives its storage back at once, so idle connections hold
+//! none. Once the budget is spent, [`Ring::limit`] stops growth: a ring keeps what it has, and a
+//! new one gets at most [`MIN_ALLOC`] (the floor every connection is guaranteed, like Linux's
+//! `tcp_wmem[0]`/`tcp_rmem[0]`), so the send buffer takes less from the app and the receive
+//! window offered shrinks to what is held. Storage is freed when the ring is dropped.
 
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
 
-/// The first allocation, bytes (one page).
-const MIN_ALLOC: usize = 4096;
+/// The first allocation, bytes (one page), and the storage a ring may always have.
+pub(crate) const MIN_ALLOC: usize = 4096;
+
+/// The account of all TCP buffer storage of one stack: what the rings hold together, against
+/// `Config::tcp_mem_max`. Cloning shares it.
+#[derive(Debug, Clone)]
+pub(crate) struct MemBudget(Arc<BudgetInner>);
+
+#[derive(Debug)]
+struct BudgetInner {
+    used: AtomicUsize,
+    max: usize,
+    denied: AtomicU64,
+}
+
+impl MemBudget {
+    /// A budget of `max` bytes.
+    pub(crate) fn new(max: usize) -> Self {
+        MemBudget(Arc::new(BudgetInner {
+            used: AtomicUsize::new(0),
+            max,
+            denied: AtomicU64::new(0),
+        }))
+    }
+
+    /// One shared budget without a limit (rings built outside a stack, in tests).
+    fn unlimited() -> Self {
+        static UNLIMITED: OnceLock<MemBudget> = OnceLock::new();
+        UNLIMITED.get_or_init(|| MemBudget::new(usize::MAX)).clone()
+    }
+
+    /// Bytes held by all rings now.
+    pub(crate) fn used(&self) -> usize {
+        self.0.used.load(Relaxed)
+    }
+
+    /// Times a ring was held at its size because the budget was spent.
+    pub(crate) fn denied(&self) -> u64 {
+        self.0.denied.load(Relaxed)
+    }
+
+    fn spent(&self) -> bool {
+        self.used() >= self.0.max
+    }
+
+    fn under_pressure(&self) -> bool {
+        self.used() > self.0.max / 2
+    }
+
+    fn take(&self, n: usize) {
+        self.0.used.fetch_add(n, Relaxed);
+    }
+
+    fn give(&self, n: usize) {
+        self.0.used.fetch_sub(n, Relaxed);
+    }
+}
 
 /// A ring's storage: `len()` (via `Deref`) is what is allocated now, the modulus for positions.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Ring {
     buf: Vec<u8>,
     capacity: usize,
+    budget: MemBudget,
+}
+
+impl Default for Ring {
+    fn default() -> Self {
+        Ring::new(0)
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        self.budget.give(self.buf.len());
+    }
 }
 
 impl Ring {
-    /// Empty storage that may grow to `capacity` bytes.
+    /// Empty storage that may grow to `capacity` bytes, outside any budget.
     pub(crate) fn new(capacity: usize) -> Self {
+        Ring::with_budget(capacity, MemBudget::unlimited())
+    }
+
+    /// Empty storage that may grow to `capacity` bytes, drawing on `budget`.
+    pub(crate) fn with_budget(capacity: usize, budget: MemBudget) -> Self {
         Ring {
             buf: Vec::new(),
             capacity,
+            budget,
+        }
+    }
+
+    /// The most storage the ring may use now: its capacity while the budget lasts; once it is
+    /// spent, what it holds already, and at least [`MIN_ALLOC`].
+    pub(crate) fn limit(&self) -> usize {
+        if self.budget.spent() {
+            self.buf.len().max(MIN_ALLOC).min(self.capacity)
+        } else {
+            self.capacity
+        }
+    }
+
+    /// Notes that a write wanted more than [`limit`](Self::limit) allowed (counted once per
+    /// refusal, in `Stats::tcp_mem_denied`).
+    pub(crate) fn note_denied(&self) {
+        self.budget.0.denied.fetch_add(1, Relaxed);
+    }
+
+    /// Under memory pressure, gives the storage of an empty ring back (the caller holds no
+    /// bytes in it and resets its head to 0).
+    pub(crate) fn release_if_pressed(&mut self) {
+        if !self.buf.is_empty() && self.budget.under_pressure() {
+            self.budget.give(self.buf.len());
+            self.buf = Vec::new();
         }
     }
 
@@ -48,6 +157,7 @@ impl Ring {
             .min(self.capacity)
             .max(needed.min(self.capacity));
         let mut buf = vec![0; new_len];
+        self.budget.take(new_len - old);
         let h = (*head).min(old);
         buf[..old - h].copy_from_slice(&self.buf[h..]);
         buf[old - h..old].copy_from_slice(&self.buf[..h]);

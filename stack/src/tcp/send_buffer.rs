@@ -25,10 +25,24 @@ pub struct SendBuffer {
 }
 
 impl SendBuffer {
-    /// Creates an empty buffer of `capacity` bytes (storage is allocated as data arrives).
+    /// Creates an empty buffer of `capacity` bytes (storage is allocated as data arrives),
+    /// outside any stack's budget.
+    #[cfg_attr(
+        not(feature = "test-support"),
+        allow(dead_code, reason = "reached by tests through test_support")
+    )]
     pub fn new(capacity: usize) -> Self {
+        Self::with_ring(super::ring::Ring::new(capacity))
+    }
+
+    /// An empty buffer whose storage draws on the stack's budget (`Config::tcp_mem_max`).
+    pub(crate) fn with_budget(capacity: usize, budget: super::ring::MemBudget) -> Self {
+        Self::with_ring(super::ring::Ring::with_budget(capacity, budget))
+    }
+
+    fn with_ring(ring: super::ring::Ring) -> Self {
         SendBuffer {
-            ring: super::ring::Ring::new(capacity),
+            ring,
             head: 0,
             len: 0,
         }
@@ -37,11 +51,6 @@ impl SendBuffer {
     /// Total size of the buffer in bytes.
     pub fn capacity(&self) -> usize {
         self.ring.capacity()
-    }
-
-    /// Bytes of storage allocated now (at most [`capacity`](Self::capacity)).
-    pub fn allocated(&self) -> usize {
-        self.ring.len()
     }
 
     /// Bytes held (sent-but-unacknowledged plus not-yet-sent).
@@ -58,13 +67,24 @@ impl SendBuffer {
         self.len == 0
     }
 
-    /// Free space.
+    /// Free space: up to the capacity, or while the stack's buffer budget is spent, up to the
+    /// storage held (`Ring::limit`).
     pub fn free(&self) -> usize {
-        self.capacity() - self.len
+        self.ring.limit().saturating_sub(self.len)
+    }
+
+    /// Whether the budget, not the capacity, keeps `want` more bytes out (counted once).
+    fn held_back(&self, want: usize) -> bool {
+        let held = want > self.free() && self.len + want <= self.capacity();
+        if held {
+            self.ring.note_denied();
+        }
+        held
     }
 
     /// Appends as much of `data` as fits; returns the count.
     pub fn push(&mut self, data: &[u8]) -> usize {
+        self.held_back(data.len());
         let n = data.len().min(self.free());
         if n == 0 {
             return 0;
@@ -83,6 +103,7 @@ impl SendBuffer {
     /// bytes) to fill in place; `f` returns how many bytes it wrote, which are then queued.
     /// Returns that count (0 when the buffer is full).
     pub fn write_with(&mut self, max: usize, f: impl FnOnce(&mut [u8]) -> usize) -> usize {
+        self.held_back(max.min(self.capacity() - self.len));
         let free = self.free().min(max);
         if free == 0 {
             return 0;
@@ -107,6 +128,10 @@ impl SendBuffer {
         }
         self.head = self.ring.wrap(self.head + n);
         self.len -= n;
+        if self.len == 0 {
+            self.ring.release_if_pressed();
+            self.head = 0;
+        }
     }
 
     /// Copies bytes `[offset, offset + out.len())` into `out` (clipped to what is held); returns

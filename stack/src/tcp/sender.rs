@@ -64,7 +64,13 @@ pub(crate) struct SendState {
 }
 
 impl SendState {
-    pub(crate) fn new(tx_buffer: usize, iss: SeqNumber, mss: usize, mtu: usize) -> SendState {
+    pub(crate) fn new(
+        tx_buffer: usize,
+        iss: SeqNumber,
+        mss: usize,
+        mtu: usize,
+        mem: &super::ring::MemBudget,
+    ) -> SendState {
         SendState {
             iss,
             una: iss,
@@ -75,7 +81,7 @@ impl SendState {
             wl1: SeqNumber(0),
             wl2: iss,
             shift: 0,
-            buf: SendBuffer::new(tx_buffer),
+            buf: SendBuffer::with_budget(tx_buffer, mem.clone()),
             fin_queued: false,
             syn_acked: false,
             fin_acked: false,

@@ -39,6 +39,8 @@ pub(super) struct Slot {
     pub(super) pending: crate::socket::Readiness,
     /// In `TcpLayer::events`. Survives the slot's reuse, so a slot is queued at most once.
     pub(super) event_queued: bool,
+    /// A passive connection, counted in `TcpLayer::per_source` (`admission.rs`).
+    pub(super) passive: bool,
 }
 
 impl TcpLayer {
@@ -61,6 +63,7 @@ impl TcpLayer {
             seen,
             pending: crate::socket::Readiness::EMPTY,
             event_queued: false,
+            passive: false,
         });
         let slot = &mut self.slots[index as usize];
         slot.conn = Some(conn);
@@ -69,6 +72,7 @@ impl TcpLayer {
         slot.ready = false;
         slot.seen = seen;
         slot.pending = crate::socket::Readiness::EMPTY;
+        slot.passive = false;
         self.by_tuple.insert(key, index);
         self.open += 1;
         index
@@ -154,10 +158,14 @@ impl TcpLayer {
             if slot.listener.take().is_some() {
                 self.half_open = self.half_open.saturating_sub(1);
             }
+            let passive = std::mem::take(&mut slot.passive);
             slot.scheduled = None;
             slot.pending = crate::socket::Readiness::EMPTY;
             self.slots.release(index);
             self.open -= 1;
+            if passive {
+                self.source_closed(*conn.remote.ip());
+            }
         }
     }
 
@@ -296,6 +304,11 @@ pub(crate) struct TcpLayer {
     pub(super) challenge: ChallengeCap,
     pub(super) half_open: usize,
     pub(super) open: usize,
+    /// Passive connections in the table per remote address (`Config::tcp_max_per_source`);
+    /// an address leaves the map when its count drops to zero.
+    pub(super) per_source: HashMap<Ipv4Addr, u32>,
+    /// What every connection's buffers hold together, against `Config::tcp_mem_max`.
+    pub(crate) mem: super::ring::MemBudget,
     /// When the half-open queue last overflowed (SYN cookies are accepted only soon after).
     pub(super) last_overflow: Option<Instant>,
     /// Out-of-order ranges held by all connections together.
@@ -343,6 +356,8 @@ impl TcpLayer {
             challenge: ChallengeCap::new(cfg),
             half_open: 0,
             open: 0,
+            per_source: HashMap::new(),
+            mem: super::ring::MemBudget::new(cfg.tcp_mem_max),
             last_overflow: None,
             ooo_ranges: 0,
             time_wait: TimeWaitTable::new(cfg),
@@ -605,7 +620,7 @@ impl TcpLayer {
         }
         let local = SocketAddrV4::new(self.addr, local_port);
         let iss = self.isn.isn(now, local, remote);
-        let mut conn = Connection::new(cfg, now, local, remote, iss);
+        let mut conn = Connection::new(cfg, now, local, remote, iss, &self.mem);
         conn.connect(now);
         self.counters.active_opens += 1;
         let index = self.insert(conn, None);
