@@ -9,37 +9,10 @@ mod tcp_common;
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use tcp_common::*;
-use ustack::tcp::{ConnHandle, ListenHandle};
 use ustack::test_support::syncookie;
 use ustack::wire::tcp::flags::{ACK, RST, SYN};
-use ustack::wire::tcp::{SeqNumber, TcpOptions};
+use ustack::wire::tcp::SeqNumber;
 use ustack::{Config, DropReason};
-
-fn mss() -> TcpOptions {
-    TcpOptions {
-        mss: Some(1460),
-        ..TcpOptions::default()
-    }
-}
-
-/// A SYN from `src:port` with ISN `isn`; returns what the stack answered.
-fn syn_from(p: &mut Peer, src: Ipv4Addr, port: u16, isn: u32) -> Vec<Out> {
-    let mut s = Seg::new(port, PORT, isn, 0, SYN).opts(mss());
-    s.src = src;
-    p.send(s)
-}
-
-/// A full handshake from `src:port`; returns the accepted handle.
-fn connect_from(p: &mut Peer, l: ListenHandle, src: Ipv4Addr, port: u16) -> ConnHandle {
-    let isn = 5_000 + u32::from(port);
-    let outs = syn_from(p, src, port, isn);
-    assert_eq!(outs.len(), 1, "{outs:?}");
-    assert_eq!(outs[0].ctl(), SYN | ACK, "{outs:?}");
-    let mut ack = Seg::new(port, PORT, isn + 1, outs[0].seq.wrapping_add(1), ACK);
-    ack.src = src;
-    assert!(p.send(ack).is_empty());
-    p.stack.tcp_accept(l).expect("accepted")
-}
 
 fn small_table() -> Config {
     Config {

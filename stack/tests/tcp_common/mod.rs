@@ -576,3 +576,26 @@ pub fn ten_segments(x: &mut Passive) -> Vec<u32> {
     assert_eq!(outs.len(), 10);
     outs.iter().map(|o| o.seq).collect()
 }
+
+/// A SYN with an MSS option from `src:port` (ISN `isn`) to `US:PORT`; returns the answers.
+pub fn syn_from(p: &mut Peer, src: Ipv4Addr, port: u16, isn: u32) -> Vec<Out> {
+    let mss = TcpOptions {
+        mss: Some(1460),
+        ..TcpOptions::default()
+    };
+    let mut s = Seg::new(port, PORT, isn, 0, flags::SYN).opts(mss);
+    s.src = src;
+    p.send(s)
+}
+
+/// A full handshake from `src:port` to the listener `l` on `PORT`; returns the accepted handle.
+pub fn connect_from(p: &mut Peer, l: ListenHandle, src: Ipv4Addr, port: u16) -> ConnHandle {
+    let isn = 5_000 + u32::from(port);
+    let outs = syn_from(p, src, port, isn);
+    assert_eq!(outs.len(), 1, "{outs:?}");
+    assert_eq!(outs[0].ctl(), flags::SYN | flags::ACK, "{outs:?}");
+    let mut ack = Seg::new(port, PORT, isn + 1, outs[0].seq.wrapping_add(1), flags::ACK);
+    ack.src = src;
+    assert!(p.send(ack).is_empty());
+    p.stack.tcp_accept(l).expect("accepted")
+}
