@@ -212,6 +212,13 @@ pub struct Config {
     /// as Linux does past `tcp_max_tw_buckets` (counted in `Stats::tcp_time_wait_recycled`).
     /// Default 16384.
     pub tcp_max_time_wait: usize,
+    /// How long a connection the app has closed waits in FIN-WAIT-2 for the peer's FIN before
+    /// it is freed, silently as Linux's FIN-WAIT-2 entry expires (`tcp_fin_timeout`; RFC 9293
+    /// sets no bound, and without one a peer that acknowledges our FIN but never sends its own
+    /// holds the connection and its slot forever). It runs from the last segment in or out,
+    /// whether the app closed before our FIN was acknowledged or after a half-close. Connections
+    /// the app still holds are not affected. Default 60 s, as Linux. Must be positive.
+    pub tcp_fin_timeout: Duration,
     /// How many times a retransmitted FIN may restart a connection's 2×MSL wait (RFC 9293
     /// §3.10.7.4 says each one does; unbounded, a peer could keep the entry forever). Later
     /// FINs are still acknowledged. Default 4.
@@ -282,6 +289,7 @@ impl Default for Config {
             tcp_ooo_max_ranges_total: 32768,
             tcp_max_time_wait: 16384,
             tcp_time_wait_max_restarts: 4,
+            tcp_fin_timeout: Duration::from_secs(60),
             tcp_recovery: crate::tcp::recovery::RecoveryConfig::default(),
         }
     }
@@ -499,6 +507,7 @@ impl Config {
                 self.tcp_keepalive.unwrap_or(Duration::from_micros(1)),
             ),
             ("tcp_keepalive_interval", self.tcp_keepalive_interval),
+            ("tcp_fin_timeout", self.tcp_fin_timeout),
         ] {
             if v == Duration::ZERO {
                 return Err(ConfigError::ZeroLimit(name));

@@ -148,3 +148,54 @@ fn a_zero_per_source_limit_is_refused() {
     };
     assert!(c.validate().is_err());
 }
+
+/// A peer that acknowledges our FIN but never sends its own must not hold an orphan in
+/// FIN-WAIT-2 — and its slot — for good. The bound applied only when the app closed before
+/// the FIN was acknowledged; an app that half-closed, then closed (as the services do) left the
+/// connection there forever (old main). Now both are freed after `tcp_fin_timeout`; one the
+/// app still holds is left alone.
+#[test]
+fn an_orphan_in_fin_wait_2_is_freed_after_the_fin_timeout() {
+    for half_close_first in [false, true] {
+        let cfg = config();
+        let fin_timeout = cfg.tcp_fin_timeout;
+        let mut x = passive_full(cfg, 1000);
+        if half_close_first {
+            x.p.stack.tcp_shutdown(x.h).unwrap();
+        } else {
+            x.p.stack.tcp_close(x.h).unwrap();
+        }
+        let fin = x.p.drain();
+        assert!(
+            fin.iter().any(|o| o.has(ustack::wire::tcp::flags::FIN)),
+            "{fin:?}"
+        );
+        x.p.send_ack(fin.last().unwrap().end());
+        if half_close_first {
+            assert_eq!(x.p.state(x.h), Some(ustack::tcp::State::FinWait2));
+            x.p.stack.tcp_close(x.h).unwrap();
+        }
+        assert_eq!(x.p.stack.tcp_counts().0, 1, "in FIN-WAIT-2");
+        let half = ustack::Duration::from_micros(fin_timeout.total_micros() / 2);
+        x.p.run_until(x.p.now + half);
+        assert_eq!(x.p.stack.tcp_counts().0, 1, "freed early");
+        x.p.run_until(x.p.now + half + ustack::Duration::from_millis(10));
+        assert_eq!(
+            x.p.stack.tcp_counts().0,
+            0,
+            "half-close first: {half_close_first}"
+        );
+    }
+}
+
+#[test]
+fn a_half_closed_connection_the_app_holds_stays_in_fin_wait_2() {
+    let cfg = config();
+    let fin_timeout = cfg.tcp_fin_timeout;
+    let mut x = passive_full(cfg, 1000);
+    x.p.stack.tcp_shutdown(x.h).unwrap();
+    let end = x.p.drain().last().unwrap().end();
+    x.p.send_ack(end);
+    x.p.run_until(x.p.now + fin_timeout + fin_timeout + fin_timeout);
+    assert_eq!(x.p.state(x.h), Some(ustack::tcp::State::FinWait2));
+}

@@ -124,7 +124,10 @@ fn ten_thousand_idle_connections_cost_no_thread_each() {
     }
     const N: usize = 10_000;
     let ns = NetNs::new("idle10k");
-    let mut up = Up::start(&ns, &["--max-connections", "12000"]);
+    let mut up = Up::start(
+        &ns,
+        &["--max-connections", "12000", "--max-per-source", "12000"],
+    );
     let pid = up.child.pid();
     std::thread::sleep(Duration::from_millis(200));
     let (rss_before, threads_before) = (rss_kib(pid), thread_count(pid));

@@ -163,8 +163,35 @@ fn ip_output(args: &[&str]) -> io::Result<String> {
     ))
 }
 
+/// The default cap on all TCP buffer memory of a stack on this machine (`Config::tcp_mem_max`):
+/// 1/16 of physical memory, the point at which Linux's `tcp_mem` puts TCP under pressure
+/// (`tcp_mem[1]`). Without `/proc/meminfo`, the library's default.
+pub fn tcp_mem_default() -> usize {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| mem_total(&m))
+        .map(|total| total / 16)
+        .filter(|&n| n > 0)
+        .unwrap_or(ustack::Config::default().tcp_mem_max)
+}
+
+/// `MemTotal` of a `/proc/meminfo` text, in bytes.
+fn mem_total(meminfo: &str) -> Option<usize> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn tcp_mem_is_a_sixteenth_of_memtotal() {
+        let m = "MemTotal:       24576000 kB\nMemFree:        100 kB\n";
+        assert_eq!(super::mem_total(m), Some(24_576_000 * 1024));
+        assert_eq!(super::mem_total("MemFree: 1 kB\n"), None);
+        assert!(super::tcp_mem_default() > 0);
+    }
+
     use super::*;
 
     #[test]

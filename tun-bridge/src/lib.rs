@@ -24,6 +24,7 @@ pub mod host;
 mod ops;
 pub mod runtime;
 pub mod tap;
+mod trim;
 pub mod tun;
 
 pub use blocking::{Loop, PingSocket, TcpListener, TcpStream, UdpSocket};

@@ -56,7 +56,8 @@ pub struct BridgeConfig {
     /// Whether to configure the kernel side (address, MTU, up) with iproute2.
     pub configure_host: bool,
     /// The stack's configuration; `stack.mtu` is also set on the device. Its `secret` and
-    /// `seed` are replaced from the OS at start unless `entropy` is [`Entropy::Pinned`].
+    /// `seed` are replaced from the OS at start unless `entropy` is [`Entropy::Pinned`]. The
+    /// default's `tcp_mem_max` is 1/16 of the machine's memory ([`crate::host::tcp_mem_default`]).
     pub stack: Config,
     /// Where the stack's secret and seed come from: the OS (default, [`Entropy::FromOs`]) or
     /// `stack` as given ([`Entropy::Pinned`]).
@@ -74,7 +75,10 @@ impl Default for BridgeConfig {
             tun_name: "ustack0".into(),
             host_addr: Ipv4Addr::new(198, 18, 0, 1),
             configure_host: true,
-            stack: Config::default(),
+            stack: Config {
+                tcp_mem_max: crate::host::tcp_mem_default(),
+                ..Config::default()
+            },
             entropy: Entropy::FromOs,
             faults: crate::fault::FaultConfig::default(),
             faults_in: crate::fault::FaultConfig::default(),
@@ -301,12 +305,17 @@ async fn run_loop(
 ) -> io::Result<()> {
     let sleep = tokio::time::sleep(IDLE_WAIT);
     tokio::pin!(sleep);
+    let mut trimmer = crate::trim::Trimmer::default();
     loop {
         let now = core.refresh_now();
         if core.with(|s| s.poll_at().is_some_and(|at| at <= now)) {
             core.with(|s| s.handle_timeout(now));
         }
         transmit(core, tun.get_ref(), io);
+        trimmer.observe(
+            core.with(|s| s.tcp_buffer_bytes()),
+            std::time::Instant::now(),
+        );
         if core.dispatch_events() > 0 {
             // Let the tasks just woken run before the next batch. Otherwise the loop task's
             // turns go on back to back (until tokio's coop budget runs out) while, e.g., a
@@ -314,10 +323,13 @@ async fn run_loop(
             // drain, and further SYNs are dropped (TcpAcceptQueueFull).
             tokio::task::yield_now().await;
         }
-        let wake_at = match core.with(|s| s.poll_at()) {
+        let mut wake_at = match core.with(|s| s.poll_at()) {
             Some(at) => core.deadline(at),
             None => tokio::time::Instant::now() + IDLE_WAIT,
         };
+        if let Some(at) = trimmer.due() {
+            wake_at = wake_at.min(at.into());
+        }
         if sleep.deadline() != wake_at {
             sleep.as_mut().reset(wake_at);
         }

@@ -1,34 +1,83 @@
 //! The classic small TCP services — echo (RFC 862), discard (RFC 863) and character generator
-//! (RFC 864) — as async tasks on the stack's event loop: a connection costs a task, not a
-//! thread. Each is written against `tun_bridge::aio::TcpStream` with plain tokio I/O traits.
+//! (RFC 864) — as async tasks on the stack's event loop: a connection costs a task and one
+//! small buffer, not a thread. Each runs under the limits of [`super::guard`] (issue 16 finding
+//! 3): a client that stops taking what it is sent (its window closed, or it reads slower than
+//! the minimum rate) is aborted with an RST, and one that sends nothing while the service waits
+//! for it is closed after the idle time — so no client holds a connection, its buffers and a
+//! table slot forever.
 
+use super::guard::{self, CutCounters, Limits};
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tun_bridge::aio::TcpStream;
 
 /// Keepalive on the small services: a peer that vanished is noticed (and its task ended)
 /// without cutting off an idle but living one.
 pub const KEEPALIVE: Duration = Duration::from_secs(120);
 
-/// Read/write buffer of the services.
-const BUF: usize = 64 << 10;
+/// Idle time of the classic services (nothing received while waiting for the client).
+pub const IDLE: Duration = Duration::from_secs(60);
+
+/// Read buffer of echo and discard.
+const BUF: usize = 16 << 10;
+
+/// What every classic service's connections run under, and where their cuts are counted.
+#[derive(Debug, Clone)]
+pub struct Classic {
+    /// The stall, rate and idle bounds.
+    pub limits: Limits,
+    /// Connections cut, by cause.
+    pub cuts: Arc<CutCounters>,
+}
+
+impl Default for Classic {
+    fn default() -> Self {
+        Classic {
+            limits: Limits {
+                idle: IDLE,
+                ..Limits::default()
+            },
+            cuts: Arc::default(),
+        }
+    }
+}
 
 /// TCP echo (RFC 862): sends back everything it receives; when the client half-closes, the
 /// server closes after the last byte. Returns the bytes echoed.
-pub async fn echo(s: TcpStream) -> io::Result<u64> {
-    let (r, mut w) = tokio::io::split(s);
-    let n = tokio::io::copy_buf(&mut BufReader::with_capacity(BUF, r), &mut w).await?;
-    w.shutdown().await?;
-    Ok(n)
+pub async fn echo(s: TcpStream, c: Classic) -> io::Result<u64> {
+    guard::run(s, "echo", c.limits, &c.cuts, |mut g| async move {
+        let mut buf = vec![0u8; BUF];
+        let mut total = 0u64;
+        loop {
+            let n = g.read(&mut buf).await?;
+            if n == 0 {
+                g.shutdown().await?;
+                return Ok(total);
+            }
+            g.write_all(&buf[..n]).await?;
+            total += n as u64;
+        }
+    })
+    .await
 }
 
 /// Discard (RFC 863): reads and throws away everything until the client closes.
-pub async fn discard(s: TcpStream) -> io::Result<u64> {
-    let mut r = BufReader::with_capacity(BUF, s);
-    let n = tokio::io::copy_buf(&mut r, &mut tokio::io::sink()).await?;
-    r.into_inner().shutdown().await?;
-    Ok(n)
+pub async fn discard(s: TcpStream, c: Classic) -> io::Result<u64> {
+    guard::run(s, "discard", c.limits, &c.cuts, |mut g| async move {
+        let mut buf = vec![0u8; BUF];
+        let mut total = 0u64;
+        loop {
+            let n = g.read(&mut buf).await?;
+            if n == 0 {
+                g.shutdown().await?;
+                return Ok(total);
+            }
+            total += n as u64;
+        }
+    })
+    .await
 }
 
 /// Characters per chargen line, CRLF not counted (RFC 864).
@@ -46,26 +95,35 @@ pub fn chargen_cycle() -> Vec<u8> {
     out
 }
 
+/// Twice the cycle, so that any window of up to one cycle is one contiguous slice; made once
+/// and shared by every connection.
+fn chargen_doubled() -> &'static [u8] {
+    static DOUBLED: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    DOUBLED.get_or_init(|| chargen_cycle().repeat(2))
+}
+
 /// Character generator (RFC 864): sends the rotating 72-character lines until the client
 /// closes; anything the client sends is thrown away.
-pub async fn chargen(mut s: TcpStream) -> io::Result<u64> {
-    let cycle = chargen_cycle();
-    // Twice the cycle, so that any window of up to one cycle is one contiguous slice.
-    let doubled = [cycle.as_slice(), cycle.as_slice()].concat();
-    let mut pos = 0usize;
-    let mut total = 0u64;
-    let mut sink = [0u8; 4096];
-    loop {
-        let n = s.write(&doubled[pos..pos + cycle.len()]).await?;
-        pos = (pos + n) % cycle.len();
-        total += n as u64;
-        // Drain (and discard) what the client sent; end of stream means it closed.
-        while let Some(got) = s.try_read(&mut sink)? {
-            if got == 0 {
-                return Ok(total);
+pub async fn chargen(s: TcpStream, c: Classic) -> io::Result<u64> {
+    guard::run(s, "chargen", c.limits, &c.cuts, |mut g| async move {
+        let doubled = chargen_doubled();
+        let cycle = doubled.len() / 2;
+        let mut pos = 0usize;
+        let mut total = 0u64;
+        let mut sink = [0u8; 4096];
+        loop {
+            let n = g.write(&doubled[pos..pos + cycle]).await?;
+            pos = (pos + n) % cycle;
+            total += n as u64;
+            // Drain (and discard) what the client sent; end of stream means it closed.
+            while let Some(got) = g.io().try_read(&mut sink)? {
+                if got == 0 {
+                    return Ok(total);
+                }
             }
         }
-    }
+    })
+    .await
 }
 
 #[cfg(test)]
@@ -88,5 +146,6 @@ mod tests {
         assert!(c
             .iter()
             .all(|&b| (b' '..=b'~').contains(&b) || b == b'\r' || b == b'\n'));
+        assert_eq!(chargen_doubled(), &c.repeat(2)[..]);
     }
 }

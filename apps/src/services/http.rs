@@ -39,14 +39,13 @@ pub mod access;
 pub mod body;
 pub mod disk;
 pub mod files;
-pub mod guard;
 pub mod pages;
 pub mod range;
 pub mod route;
 #[cfg(test)]
 mod tests;
 
-use guard::{Guarded, Limits, Shared, Transport};
+use crate::services::guard::{self, Guarded, Limits, Shared, Transport};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -190,7 +189,7 @@ async fn serve(stream: TcpStream, peer: SocketAddrV4, site: Rc<Site>) {
     // Responses are written whole; do not hold their last segment back.
     let _ = stream.set_nodelay(true);
     let limits = site.limits;
-    let (io, shared) = Guarded::new(stream, peer, limits);
+    let (io, shared) = Guarded::new(stream, peer, limits, "http");
     serve_io(io, peer, site).await;
     let Ok(Shared { io, cut }) = Rc::try_unwrap(shared) else {
         return; // cannot happen: hyper dropped its half

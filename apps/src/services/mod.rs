@@ -3,6 +3,7 @@
 //! buffers, never a thread or a lock. [`serve`] is the accept loop they share.
 
 pub mod classic;
+pub mod guard;
 pub mod http;
 pub mod serve;
 pub mod udp_echo;

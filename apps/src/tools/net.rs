@@ -195,6 +195,7 @@ impl NetArgs {
                 prefix_len: self.prefix_len,
                 mtu: self.mtu,
                 ttl: self.ttl,
+                tcp_mem_max: tun_bridge::host::tcp_mem_default(),
                 ..ustack::Config::default()
             },
             // The bridge draws the secret and seed from the OS (refusing to start without).

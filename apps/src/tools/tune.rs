@@ -31,6 +31,22 @@ pub struct TuneArgs {
     /// Most TCP connections in the stack's table (raise it for many idle connections).
     #[arg(long, value_name = "N")]
     pub max_connections: Option<usize>,
+    /// Most connections one remote address may hold through the listeners
+    /// (Config::tcp_max_per_source, default 1024).
+    #[arg(long, value_name = "N")]
+    pub max_per_source: Option<usize>,
+    /// A SYN that finds the table full (or its source at its share) gets an RST (on, default)
+    /// or no answer (off) (Config::tcp_abort_on_overflow).
+    #[arg(long, value_name = "on|off", value_parser = clap::builder::BoolishValueParser::new())]
+    pub abort_on_overflow: Option<bool>,
+    /// Most bytes all TCP buffers may hold together (Config::tcp_mem_max; default 1/16 of the
+    /// machine's memory).
+    #[arg(long, value_name = "BYTES")]
+    pub tcp_mem: Option<usize>,
+    /// How long a connection the app closed waits in FIN-WAIT-2 for the peer's FIN
+    /// (Config::tcp_fin_timeout, default 60 s as Linux).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub fin_timeout: Option<u64>,
     /// Most half-open (SYN-RECEIVED) connections before SYN cookies (Config::tcp_syn_backlog).
     #[arg(long, value_name = "N")]
     pub syn_backlog: Option<usize>,
@@ -68,6 +84,8 @@ impl TuneArgs {
         set(&mut c.tcp_rx_buffer, self.rx_buffer);
         set(&mut c.tcp_tx_buffer, self.tx_buffer);
         set(&mut c.tcp_max_connections, self.max_connections);
+        set(&mut c.tcp_max_per_source, self.max_per_source);
+        set(&mut c.tcp_mem_max, self.tcp_mem);
         set(&mut c.tcp_syn_backlog, self.syn_backlog);
         set(&mut c.tcp_max_time_wait, self.max_time_wait);
         let flag = |field: &mut bool, v: Option<bool>| {
@@ -75,7 +93,11 @@ impl TuneArgs {
                 *field = v;
             }
         };
+        if let Some(secs) = self.fin_timeout {
+            c.tcp_fin_timeout = ustack::Duration::from_secs(secs);
+        }
         flag(&mut c.tcp_syncookies, self.syn_cookies);
+        flag(&mut c.tcp_abort_on_overflow, self.abort_on_overflow);
         flag(&mut c.tcp_timestamps, self.timestamps);
         flag(&mut c.tcp_sack, self.sack);
         flag(&mut c.tcp_window_scaling, self.window_scaling);

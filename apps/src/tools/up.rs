@@ -2,6 +2,8 @@
 //! services (echo, discard, chargen, HTTP) as tasks on its event loop.
 
 use crate::daemon as control;
+use crate::services::classic::{self, Classic};
+use crate::services::guard::{CutCounters, Limits};
 use crate::services::http::Site;
 use crate::services::serve::{accept_loop, handler};
 use crate::services::udp_echo::EchoCounters;
@@ -13,6 +15,7 @@ use std::process::ExitCode;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
+use std::time::Duration;
 use tun_bridge::aio::{TcpListener, UdpSocket};
 use tun_bridge::Net;
 
@@ -103,6 +106,14 @@ pub struct UpArgs {
     /// Accept queue length of every TCP service.
     #[arg(long, default_value_t = 128, value_name = "N")]
     pub backlog: usize,
+    /// echo, discard, chargen: close a connection on which the client sent nothing for this
+    /// long while the service waited for it.
+    #[arg(long, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
+    /// echo, discard, chargen: abort (RST) a connection whose client acknowledged nothing of
+    /// what it is owed for this long (its window closed, or it stopped reading).
+    #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub stall_timeout: u64,
     #[command(flatten)]
     pub net: NetArgs,
 }
@@ -137,16 +148,19 @@ fn plan(args: &UpArgs) -> io::Result<Vec<(Service, u16)>> {
     Ok(plan)
 }
 
-/// Binds every TCP and UDP service on the loop and spawns its task.
-fn start_services(
-    net: &Net,
-    plan: &[(Service, u16)],
-    http_root: Option<&std::path::Path>,
+/// What the services are started with.
+struct Setup {
+    plan: Vec<(Service, u16)>,
+    http_root: Option<PathBuf>,
     backlog: usize,
-    echo_counters: &Arc<EchoCounters>,
+    echo_counters: Arc<EchoCounters>,
+    classic: Classic,
     key: u64,
-) -> io::Result<()> {
-    for &(service, port) in plan {
+}
+
+/// Binds every TCP and UDP service on the loop and spawns its task.
+fn start_services(net: &Net, setup: &Setup) -> io::Result<()> {
+    for &(service, port) in &setup.plan {
         let bind_err = |e: io::Error| {
             io::Error::new(e.kind(), format!("{}: port {port}: {e}", service.name()))
         };
@@ -154,22 +168,23 @@ fn start_services(
             let sock = UdpSocket::bind(net, port).map_err(bind_err)?;
             tokio::task::spawn_local(crate::services::udp_echo::run(
                 sock,
-                echo_counters.clone(),
-                key,
+                setup.echo_counters.clone(),
+                setup.key,
             ));
             continue;
         }
-        let listener = TcpListener::bind(net, port, backlog).map_err(bind_err)?;
+        let listener = TcpListener::bind(net, port, setup.backlog).map_err(bind_err)?;
         if service == Service::Http {
             let addr = net.with_stack(|s| s.config().addr);
-            let site = Rc::new(Site::new(http_root, addr, net.clone())?);
+            let site = Rc::new(Site::new(setup.http_root.as_deref(), addr, net.clone())?);
             tokio::task::spawn_local(crate::services::http::run(listener, site));
             continue;
         }
+        let c = setup.classic.clone();
         let h = match service {
-            Service::Echo => handler(crate::services::classic::echo),
-            Service::Discard => handler(crate::services::classic::discard),
-            _ => handler(crate::services::classic::chargen),
+            Service::Echo => handler(move |s| classic::echo(s, c.clone())),
+            Service::Discard => handler(move |s| classic::discard(s, c.clone())),
+            _ => handler(move |s| classic::chargen(s, c.clone())),
         };
         tokio::task::spawn_local(accept_loop(service.name(), listener, h));
     }
@@ -236,14 +251,26 @@ pub fn run(args: UpArgs) -> io::Result<ExitCode> {
     let (bridge, capture) = args.net.start()?;
     let bridge = Arc::new(bridge);
     let echo_counters = Arc::new(EchoCounters::default());
+    let classic = Classic {
+        limits: Limits {
+            idle: Duration::from_secs(args.idle_timeout),
+            stall: Duration::from_secs(args.stall_timeout),
+            ..Classic::default().limits
+        },
+        cuts: Arc::default(),
+    };
     let (ready_tx, ready_rx) = mpsc::sync_channel(1);
     {
-        let (plan, counters, backlog) = (plan.clone(), echo_counters.clone(), args.backlog);
-        let root = args.http_root.clone();
-        let key = tun_bridge::entropy::os_key()?;
+        let setup = Setup {
+            plan: plan.clone(),
+            http_root: args.http_root.clone(),
+            backlog: args.backlog,
+            echo_counters: echo_counters.clone(),
+            classic: classic.clone(),
+            key: tun_bridge::entropy::os_key()?,
+        };
         bridge.spawn(move |net| async move {
-            let r = start_services(&net, &plan, root.as_deref(), backlog, &counters, key);
-            let _ = ready_tx.send(r);
+            let _ = ready_tx.send(start_services(&net, &setup));
         })?;
     }
     ready_rx
@@ -278,7 +305,7 @@ pub fn run(args: UpArgs) -> io::Result<ExitCode> {
             Ok(())
         }
     };
-    print_counters(stats, &echo_counters, args.json);
+    print_counters(stats, &echo_counters, &classic.cuts, args.json);
     result.map(|()| ExitCode::SUCCESS)
 }
 
@@ -286,8 +313,10 @@ pub fn run(args: UpArgs) -> io::Result<ExitCode> {
 fn print_counters(
     stats: Option<(ustack::Stats, control::proto::StatsReply)>,
     echo: &EchoCounters,
+    cuts: &CutCounters,
     json: bool,
 ) {
+    let (stalled, too_slow, idle) = cuts.get();
     // (None if the loop had already died: default counters, `null` in JSON.)
     let (table, reply) = match stats {
         Some((t, r)) => (t, Some(r)),
@@ -299,6 +328,7 @@ fn print_counters(
         let v = serde_json::json!({
             "stats": reply,
             "udp_echo": { "refused_reflector": refused, "rate_limited": limited },
+            "classic_cuts": { "stalled": stalled, "too_slow": too_slow, "idle": idle },
         });
         println!("{v}");
         return;
@@ -306,5 +336,11 @@ fn print_counters(
     println!("\nustack stopped; counters:\n{table}");
     if refused + limited > 0 {
         println!("udp echo: {refused} refused (reflector source port), {limited} rate-limited");
+    }
+    if stalled + too_slow + idle > 0 {
+        println!(
+            "echo/discard/chargen: {stalled} aborted (client took nothing), {too_slow} aborted \
+             (client below the minimum rate), {idle} closed (idle)"
+        );
     }
 }

@@ -171,6 +171,12 @@ impl Stack {
         self.tcp.connections()
     }
 
+    /// Bytes of send and receive buffer storage all TCP connections hold now, against
+    /// `Config::tcp_mem_max` (O(1)).
+    pub fn tcp_buffer_bytes(&self) -> usize {
+        self.tcp.mem.used()
+    }
+
     /// Connections in the table (any state) and half-open ones.
     pub fn tcp_counts(&self) -> (usize, usize) {
         (self.tcp.connection_count(), self.tcp.half_open())

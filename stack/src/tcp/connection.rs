@@ -124,6 +124,8 @@ pub(crate) struct Limits {
     pub(crate) time_wait_restart_limit: u32,
     /// Most zero-window probes an orphan may send (`Config::tcp_orphan_persist_probes`).
     pub(crate) orphan_probe_limit: u32,
+    /// How long an orphan waits in FIN-WAIT-2 (`Config::tcp_fin_timeout`).
+    pub(crate) fin_timeout: Duration,
     /// The TTL of this connection's segments while the app holds its handle
     /// (`Stack::tcp_set_ttl`, Linux's `IP_TTL`); `None`: `Config::ttl`.
     pub(crate) ttl: Option<u8>,
@@ -142,6 +144,7 @@ impl Limits {
             invalid_ack_interval: cfg.tcp_invalid_ack_interval,
             time_wait_restart_limit: cfg.tcp_time_wait_max_restarts,
             orphan_probe_limit: cfg.tcp_orphan_persist_probes,
+            fin_timeout: cfg.tcp_fin_timeout,
             ttl: None,
         }
     }
@@ -472,6 +475,22 @@ impl Connection {
         self.timers.next()
     }
 
+    /// An orphan in FIN-WAIT-2 gets `fin_timeout` from its last activity to see the peer's
+    /// FIN (RFC 9293 sets no bound; without one a peer that never closes pins the connection
+    /// and its slot forever) — whether the app closed before our FIN was acknowledged or
+    /// after (a half-close, then close). Called after every event (`TcpLayer::reschedule`).
+    pub(crate) fn arm_fin_wait2(&mut self) {
+        if self.detached && self.state == State::FinWait2 && !self.timers.is_set(Timer::FinWait2) {
+            let last = if self.last_recv > self.last_send {
+                self.last_recv
+            } else {
+                self.last_send
+            };
+            self.timers
+                .set(Timer::FinWait2, last + self.limits.fin_timeout);
+        }
+    }
+
     /// Runs the timers due at `now`.
     pub(crate) fn on_timeout(&mut self, now: Instant) {
         let due: Vec<Timer> = self.timers.expired(now).collect();
@@ -485,6 +504,13 @@ impl Connection {
                     debug!("tcp {} -> {}: TIME-WAIT over", self.local, self.remote);
                     self.close_now(None);
                 }
+                Timer::FinWait2 if self.detached && self.state == State::FinWait2 => {
+                    // The peer never closed. Freed silently, as Linux's FIN-WAIT-2 entry
+                    // expires after `tcp_fin_timeout`.
+                    debug!("tcp {} -> {}: FIN-WAIT-2 timeout", self.local, self.remote);
+                    self.close_now(None);
+                }
+                Timer::FinWait2 => {}
             }
         }
     }

@@ -125,9 +125,10 @@ impl TcpLayer {
     /// connection if it is finished. Returns whether it was freed.
     pub(super) fn reschedule(&mut self, index: u32) -> bool {
         let slot = &mut self.slots[index as usize];
-        let Some(conn) = slot.conn.as_ref() else {
+        let Some(conn) = slot.conn.as_mut() else {
             return false;
         };
+        conn.arm_fin_wait2();
         if conn.is_orphan_in_time_wait() {
             self.move_to_time_wait(index);
             return true;

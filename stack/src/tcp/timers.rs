@@ -16,20 +16,24 @@ pub enum Timer {
     Keepalive,
     /// End of TIME-WAIT (2×MSL, RFC 9293 §3.6.1).
     TimeWait,
+    /// An orphan (closed by the app) waiting in FIN-WAIT-2 for the peer's FIN gives up
+    /// (`Config::tcp_fin_timeout`, Linux's `tcp_fin_timeout`).
+    FinWait2,
 }
 
-const ALL: [Timer; 5] = [
+const ALL: [Timer; 6] = [
     Timer::Retransmit,
     Timer::DelayedAck,
     Timer::Persist,
     Timer::Keepalive,
     Timer::TimeWait,
+    Timer::FinWait2,
 ];
 
 /// Deadlines by timer.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Timers {
-    deadlines: [Option<Instant>; 5],
+    deadlines: [Option<Instant>; 6],
 }
 
 impl Timers {
@@ -55,7 +59,7 @@ impl Timers {
 
     /// Disarms every timer.
     pub fn clear(&mut self) {
-        self.deadlines = [None; 5];
+        self.deadlines = [None; 6];
     }
 
     /// The earliest armed deadline.
@@ -65,7 +69,7 @@ impl Timers {
 
     /// Disarms and returns the timers due at `now`, in table order.
     pub fn expired(&mut self, now: Instant) -> impl Iterator<Item = Timer> {
-        let mut due = [None; 5];
+        let mut due = [None; 6];
         for (i, t) in ALL.iter().enumerate() {
             if self.deadlines[i].is_some_and(|d| d <= now) {
                 self.deadlines[i] = None;

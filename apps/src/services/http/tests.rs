@@ -1,8 +1,8 @@
 //! The whole server — hyper, routing, files, ranges — over an in-memory pipe, no TUN needed.
 
 use super::files::tests_support::tree;
-use super::guard::{Guarded, Limits, Progress, Transport};
 use super::*;
+use crate::services::guard::{Guarded, Limits, Progress, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 
 impl Transport for DuplexStream {
@@ -88,7 +88,7 @@ fn peer() -> SocketAddrV4 {
 /// Sends `request` (then half-closes) and returns all the server sent until it closed.
 async fn exchange(site: Rc<Site>, request: &[u8]) -> Vec<u8> {
     let (mut client, server) = tokio::io::duplex(1 << 20);
-    let (io, _shared) = Guarded::new(server, peer(), Limits::default());
+    let (io, _shared) = Guarded::new(server, peer(), Limits::default(), "http");
     let client = async move {
         client.write_all(request).await.unwrap();
         client.shutdown().await.unwrap();

@@ -77,16 +77,8 @@ impl Connection {
         // State transitions driven by the ACK of our FIN.
         let fin_acked = self.snd.fin_acked;
         match self.state {
-            State::FinWait1 if fin_acked => {
-                self.set_state(State::FinWait2);
-                if self.detached {
-                    // Nobody will read or close any more: don't wait for the peer's FIN forever
-                    // (Linux's tcp_fin_timeout); give it 2×MSL.
-                    let two_msl =
-                        Duration::from_micros(self.limits.msl.total_micros().saturating_mul(2));
-                    self.timers.set(Timer::TimeWait, now + two_msl);
-                }
-            }
+            // An orphan's wait for the peer's FIN is bounded (`Connection::arm_fin_wait2`).
+            State::FinWait1 if fin_acked => self.set_state(State::FinWait2),
             State::Closing if fin_acked => self.enter_time_wait(now),
             State::LastAck if fin_acked => {
                 self.close_now(None);

@@ -1,5 +1,6 @@
-//! Bounds on slow and silent clients (issue 8 finding 15), as a wrapper around the connection
-//! that hyper reads and writes.
+//! Bounds on slow and silent clients (issue 8 finding 15; issue 16 finding 3 for the classic
+//! services), as a wrapper around the connection a service reads and writes — hyper's for
+//! HTTP, the service's own loop for echo, discard and chargen ([`run`]).
 //!
 //! While the server owes the client data — response bytes in the stack's send buffer that the
 //! client has not acknowledged — the client must
@@ -23,6 +24,7 @@ use std::io;
 use std::net::SocketAddrV4;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -94,6 +96,38 @@ pub enum Cut {
     TooSlow,
     /// Nothing owed, nothing moved for `idle`.
     Idle,
+}
+
+/// How many connections a service's limits cut, by cause (printed when `ustack up` stops).
+#[derive(Debug, Default)]
+pub struct CutCounters {
+    /// Aborted (RST): data owed and nothing acknowledged for the stall time.
+    pub stalled: AtomicU64,
+    /// Aborted (RST): below the minimum rate after the grace.
+    pub too_slow: AtomicU64,
+    /// Closed: nothing moved for the idle time.
+    pub idle: AtomicU64,
+}
+
+impl CutCounters {
+    /// Counts one cut.
+    pub fn count(&self, cut: Cut) {
+        let c = match cut {
+            Cut::Stalled => &self.stalled,
+            Cut::TooSlow => &self.too_slow,
+            Cut::Idle => &self.idle,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// (stalled, too slow, idle).
+    pub fn get(&self) -> (u64, u64, u64) {
+        (
+            self.stalled.load(Ordering::Relaxed),
+            self.too_slow.load(Ordering::Relaxed),
+            self.idle.load(Ordering::Relaxed),
+        )
+    }
 }
 
 impl Cut {
@@ -216,6 +250,7 @@ pub struct Guarded<T> {
     pace: Pace,
     sleep: Pin<Box<Sleep>>,
     peer: SocketAddrV4,
+    service: &'static str,
 }
 
 impl<T> std::fmt::Debug for Guarded<T> {
@@ -228,8 +263,14 @@ impl<T> std::fmt::Debug for Guarded<T> {
 }
 
 impl<T: Transport> Guarded<T> {
-    /// Wraps `io` (from a client at `peer`); returns the wrapper and what it shares.
-    pub fn new(io: T, peer: SocketAddrV4, limits: Limits) -> (Guarded<T>, Rc<Shared<T>>) {
+    /// Wraps `io` (from a client at `peer` of `service`, named in the log); returns the wrapper
+    /// and what it shares.
+    pub fn new(
+        io: T,
+        peer: SocketAddrV4,
+        limits: Limits,
+        service: &'static str,
+    ) -> (Guarded<T>, Rc<Shared<T>>) {
         let shared = Rc::new(Shared {
             io: RefCell::new(io),
             cut: Cell::new(None),
@@ -240,6 +281,7 @@ impl<T: Transport> Guarded<T> {
             pace: Pace::new(limits, now),
             sleep: Box::pin(tokio::time::sleep_until(now + limits.idle)),
             peer,
+            service,
         };
         (g, shared)
     }
@@ -273,10 +315,17 @@ impl<T: Transport> Guarded<T> {
             Ok(_) => Ok(()),
             Err(cut) => {
                 if cut == Cut::Idle {
-                    log::debug!("http: {}: {}: closing", self.peer, cut.describe());
+                    log::debug!(
+                        "{}: {}: {}: closing",
+                        self.service,
+                        self.peer,
+                        cut.describe()
+                    );
                 } else {
-                    log::info!(
-                        "http: {}: {}: aborting the response",
+                    // Counted (`CutCounters`); one line each would let a client flood the log.
+                    log::debug!(
+                        "{}: {}: {}: aborting",
+                        self.service,
                         self.peer,
                         cut.describe()
                     );
@@ -290,6 +339,44 @@ impl<T: Transport> Guarded<T> {
     fn failed(&self) -> Option<io::Error> {
         self.shared.cut.get().map(Self::cut_error)
     }
+
+    /// The transport, for calls the wrapper does not make (a non-blocking `try_read`).
+    pub fn io(&self) -> std::cell::Ref<'_, T> {
+        self.shared.io.borrow()
+    }
+}
+
+/// Runs a service's connection handler `f` on `stream` under `limits`, then ends it as they
+/// say: a client cut for stalling or slowness gets an RST, an idle one a FIN; each cut is
+/// counted in `counters`.
+pub async fn run<F, Fut>(
+    stream: tun_bridge::aio::TcpStream,
+    service: &'static str,
+    limits: Limits,
+    counters: &CutCounters,
+    f: F,
+) -> io::Result<u64>
+where
+    F: FnOnce(Guarded<tun_bridge::aio::TcpStream>) -> Fut,
+    Fut: Future<Output = io::Result<u64>>,
+{
+    let peer = stream.peer_addr()?;
+    let (g, shared) = Guarded::new(stream, peer, limits, service);
+    let r = f(g).await;
+    let Ok(Shared { io, cut }) = Rc::try_unwrap(shared) else {
+        return r; // cannot happen: `f` consumed its wrapper
+    };
+    if let Some(c) = cut.get() {
+        counters.count(c);
+        let mut stream = io.into_inner();
+        if c == Cut::Idle {
+            use tokio::io::AsyncWriteExt;
+            let _ = stream.shutdown().await;
+        } else {
+            let _ = stream.abort();
+        }
+    }
+    r
 }
 
 impl<T: Transport> AsyncRead for Guarded<T> {
@@ -480,6 +567,7 @@ mod tests {
             }),
             peer(),
             Limits::default(),
+            "test",
         );
         let e = g.write_all(b"x").await.unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::TimedOut);
@@ -500,6 +588,7 @@ mod tests {
             }),
             peer(),
             Limits::default(),
+            "test",
         );
         let mut buf = [0u8; 8];
         assert!(g.read(&mut buf).await.is_err());
