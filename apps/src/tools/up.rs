@@ -2,7 +2,7 @@
 //! services (echo, discard, chargen, HTTP) as tasks on its event loop.
 
 use crate::daemon as control;
-use crate::services::http::Site;
+use crate::services::http::{Options as HttpOptions, Site};
 use crate::services::serve::{accept_loop, handler};
 use crate::services::udp_echo::EchoCounters;
 use crate::tools::net::NetArgs;
@@ -90,6 +90,10 @@ pub struct UpArgs {
     /// Serve the files under this directory over HTTP besides the built-in pages.
     #[arg(long, value_name = "DIR")]
     pub http_root: Option<PathBuf>,
+    /// Let HTTP `/stats` and `/stats.json` name every connection's peer address and port
+    /// (by default anyone on the network sees counters and states, no peers).
+    #[arg(long)]
+    pub public_stats: bool,
     /// Which services to run (comma-separated; default: all).
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     pub services: Option<Vec<Service>>,
@@ -141,7 +145,7 @@ fn plan(args: &UpArgs) -> io::Result<Vec<(Service, u16)>> {
 fn start_services(
     net: &Net,
     plan: &[(Service, u16)],
-    http_root: Option<&std::path::Path>,
+    http: &HttpOptions,
     backlog: usize,
     echo_counters: &Arc<EchoCounters>,
     key: u64,
@@ -162,7 +166,7 @@ fn start_services(
         let listener = TcpListener::bind(net, port, backlog).map_err(bind_err)?;
         if service == Service::Http {
             let addr = net.with_stack(|s| s.config().addr);
-            let site = Rc::new(Site::new(http_root, addr, net.clone())?);
+            let site = Rc::new(Site::new(http, addr, net.clone())?);
             tokio::task::spawn_local(crate::services::http::run(listener, site));
             continue;
         }
@@ -239,10 +243,13 @@ pub fn run(args: UpArgs) -> io::Result<ExitCode> {
     let (ready_tx, ready_rx) = mpsc::sync_channel(1);
     {
         let (plan, counters, backlog) = (plan.clone(), echo_counters.clone(), args.backlog);
-        let root = args.http_root.clone();
+        let http = HttpOptions {
+            root: args.http_root.clone(),
+            public_stats: args.public_stats,
+        };
         let key = tun_bridge::entropy::os_key()?;
         bridge.spawn(move |net| async move {
-            let r = start_services(&net, &plan, root.as_deref(), backlog, &counters, key);
+            let r = start_services(&net, &plan, &http, backlog, &counters, key);
             let _ = ready_tx.send(r);
         })?;
     }
