@@ -3,7 +3,9 @@
 //! thread — no thread, no lock. GET and HEAD, persistent connections, the built-in home page
 //! and `/stats`, and files from `--http-root` with single `Range` requests.
 //!
-//! Routes: `/stats` (text/plain) and `/stats.json` always; `/` is `DIR/index.html` when the
+//! Routes: `/stats` (text/plain) and `/stats.json` always (without peer addresses unless
+//! [`Options::public_stats`], at most [`pages::MAX_ROWS`] rows, each rendered at most once per
+//! [`cache::STATS_PERIOD`] and the same bytes served to all in between); `/` is `DIR/index.html` when the
 //! root has one, else the built-in page; every other path is a file under the root (a
 //! directory serves its `index.html`, `/dir` redirects to `/dir/`; there are no listings).
 //! Files are streamed in 64 KiB chunks read on the blocking pool through [`disk`] (never whole,
@@ -37,6 +39,7 @@
 
 pub mod access;
 pub mod body;
+pub mod cache;
 pub mod disk;
 pub mod files;
 pub mod pages;
@@ -51,7 +54,7 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tun_bridge::aio::{TcpListener, TcpStream};
 
@@ -72,6 +75,24 @@ const LINGER_BYTES: usize = 1 << 20;
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(5);
 
+/// How `ustack up` configures the HTTP service.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `--http-root`: serve the files under this directory.
+    pub root: Option<PathBuf>,
+    /// `--public-stats`: `/stats` and `/stats.json` name every connection's peer (address and
+    /// port); without it they show counters and our side only.
+    pub public_stats: bool,
+}
+
+/// The `/stats` pages: what they show, the clock that dates them, and their caches.
+struct StatsPages {
+    view: pages::View,
+    clock: Box<dyn Fn() -> Instant>,
+    text: cache::Cached,
+    json: cache::Cached,
+}
+
 /// What the server serves besides the connection: the root, the stack's address, and where
 /// the `/stats` snapshot comes from.
 pub struct Site {
@@ -81,6 +102,8 @@ pub struct Site {
     addr: Ipv4Addr,
     /// Takes a snapshot of the connection table and counters.
     snapshot: Box<dyn Fn() -> pages::Snapshot>,
+    /// `/stats` and `/stats.json`, rendered at most once per period.
+    stats: StatsPages,
     /// The slow-reader and idle bounds.
     limits: Limits,
     /// The gate to the blocking pool for file system work.
@@ -92,17 +115,27 @@ impl std::fmt::Debug for Site {
         f.debug_struct("Site")
             .field("root", &self.root)
             .field("addr", &self.addr)
+            .field("stats_view", &self.stats.view)
             .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
 
+/// Which `/stats` page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatsFormat {
+    /// `/stats`, text/plain.
+    Text,
+    /// `/stats.json`.
+    Json,
+}
+
 impl Site {
-    /// A site serving `root` (checked: it must be a directory), with `/stats` read from the
+    /// A site serving `opts.root` (checked: it must be a directory), with `/stats` read from the
     /// stack behind `net` (on the loop thread, so the snapshot is consistent).
-    pub fn new(root: Option<&Path>, addr: Ipv4Addr, net: tun_bridge::Net) -> io::Result<Site> {
-        Site::with_snapshot(
-            root,
+    pub fn new(opts: &Options, addr: Ipv4Addr, net: tun_bridge::Net) -> io::Result<Site> {
+        let site = Site::with_snapshot(
+            opts.root.as_deref(),
             addr,
             Box::new(move || {
                 net.with_stack(|s| pages::Snapshot {
@@ -112,10 +145,11 @@ impl Site {
                     stats: s.stats().clone(),
                 })
             }),
-        )
+        )?;
+        Ok(site.public_stats(opts.public_stats))
     }
 
-    /// A site whose `/stats` comes from `snapshot`.
+    /// A site whose `/stats` comes from `snapshot` (peer addresses hidden, the real clock).
     pub fn with_snapshot(
         root: Option<&Path>,
         addr: Ipv4Addr,
@@ -126,13 +160,52 @@ impl Site {
             root,
             addr,
             snapshot,
+            stats: StatsPages {
+                view: pages::View::PRIVATE,
+                clock: Box::new(Instant::now),
+                text: cache::Cached::new(cache::STATS_PERIOD),
+                json: cache::Cached::new(cache::STATS_PERIOD),
+            },
             limits: Limits::default(),
             disk: disk::Disk::default(),
         })
     }
 
-    fn snapshot(&self) -> pages::Snapshot {
-        (self.snapshot)()
+    /// Whether `/stats` names the peers (`--public-stats`).
+    pub fn public_stats(mut self, yes: bool) -> Site {
+        self.stats.view = if yes {
+            pages::View::PUBLIC
+        } else {
+            pages::View::PRIVATE
+        };
+        self
+    }
+
+    /// Dates the `/stats` pages by `clock` instead of the real one (for tests).
+    pub fn with_clock(mut self, clock: Box<dyn Fn() -> Instant>) -> Site {
+        self.stats.clock = clock;
+        self
+    }
+
+    /// The `/stats` page in `format`: the cached one if it is younger than the period, else
+    /// a fresh snapshot rendered (and cached).
+    pub fn stats_page(&self, format: StatsFormat) -> bytes::Bytes {
+        let (now, view) = ((self.stats.clock)(), self.stats.view);
+        match format {
+            StatsFormat::Text => self
+                .stats
+                .text
+                .get(now, || pages::stats_text(&(self.snapshot)(), view)),
+            StatsFormat::Json => self
+                .stats
+                .json
+                .get(now, || pages::stats_json(&(self.snapshot)(), view)),
+        }
+    }
+
+    /// How many times the `/stats` pages were rendered (both formats).
+    pub fn stats_renders(&self) -> u64 {
+        self.stats.text.renders() + self.stats.json.renders()
     }
 }
 

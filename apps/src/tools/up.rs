@@ -4,7 +4,7 @@
 use crate::daemon as control;
 use crate::services::classic::{self, Classic};
 use crate::services::guard::{CutCounters, Limits};
-use crate::services::http::Site;
+use crate::services::http::{Options as HttpOptions, Site};
 use crate::services::serve::{accept_loop, handler};
 use crate::services::udp_echo::EchoCounters;
 use crate::tools::net::NetArgs;
@@ -93,6 +93,10 @@ pub struct UpArgs {
     /// Serve the files under this directory over HTTP besides the built-in pages.
     #[arg(long, value_name = "DIR")]
     pub http_root: Option<PathBuf>,
+    /// Let HTTP `/stats` and `/stats.json` name every connection's peer address and port
+    /// (by default anyone on the network sees counters and states, no peers).
+    #[arg(long)]
+    pub public_stats: bool,
     /// Which services to run (comma-separated; default: all).
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     pub services: Option<Vec<Service>>,
@@ -151,7 +155,7 @@ fn plan(args: &UpArgs) -> io::Result<Vec<(Service, u16)>> {
 /// What the services are started with.
 struct Setup {
     plan: Vec<(Service, u16)>,
-    http_root: Option<PathBuf>,
+    http: HttpOptions,
     backlog: usize,
     echo_counters: Arc<EchoCounters>,
     classic: Classic,
@@ -176,7 +180,7 @@ fn start_services(net: &Net, setup: &Setup) -> io::Result<()> {
         let listener = TcpListener::bind(net, port, setup.backlog).map_err(bind_err)?;
         if service == Service::Http {
             let addr = net.with_stack(|s| s.config().addr);
-            let site = Rc::new(Site::new(setup.http_root.as_deref(), addr, net.clone())?);
+            let site = Rc::new(Site::new(&setup.http, addr, net.clone())?);
             tokio::task::spawn_local(crate::services::http::run(listener, site));
             continue;
         }
@@ -263,7 +267,10 @@ pub fn run(args: UpArgs) -> io::Result<ExitCode> {
     {
         let setup = Setup {
             plan: plan.clone(),
-            http_root: args.http_root.clone(),
+            http: HttpOptions {
+                root: args.http_root.clone(),
+                public_stats: args.public_stats,
+            },
             backlog: args.backlog,
             echo_counters: echo_counters.clone(),
             classic: classic.clone(),

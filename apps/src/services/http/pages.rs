@@ -1,10 +1,80 @@
 //! The built-in pages: the home page and the live connection table and counters (`/stats` as
 //! text, `/stats.json`).
+//!
+//! Anyone who can reach the service reads `/stats`, so by default it names no peer: rows show
+//! the state, our own address and port and the connection's numbers, never the remote address
+//! or port (`ustack up --public-stats` adds them; root sees everything with `ustack ss`). The
+//! page has a per-state summary and at most [`MAX_ROWS`] rows, saying how many were left out,
+//! so its size is bounded whatever the table holds.
 
 use serde::Serialize;
 use std::fmt::Write;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use ustack::tcp::TcpInfo;
+use ustack::tcp::{State, TcpInfo};
+
+/// Most connection rows a `/stats` page lists; the rest are counted, not listed.
+pub const MAX_ROWS: usize = 100;
+
+/// What a `/stats` page shows of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct View {
+    /// Whether rows name the remote address and port (`--public-stats`).
+    pub peers: bool,
+    /// Most rows listed.
+    pub max_rows: usize,
+}
+
+impl View {
+    /// Without peer addresses, at most [`MAX_ROWS`] rows.
+    pub const PRIVATE: View = View {
+        peers: false,
+        max_rows: MAX_ROWS,
+    };
+    /// With peer addresses, at most [`MAX_ROWS`] rows.
+    pub const PUBLIC: View = View {
+        peers: true,
+        max_rows: MAX_ROWS,
+    };
+}
+
+/// The states in the order the summary lists them (RFC 9293 §3.3.2).
+const STATES: [State; 11] = [
+    State::Listen,
+    State::SynSent,
+    State::SynReceived,
+    State::Established,
+    State::FinWait1,
+    State::FinWait2,
+    State::CloseWait,
+    State::Closing,
+    State::LastAck,
+    State::TimeWait,
+    State::Closed,
+];
+
+/// How many connections are in each state (states with none left out), in [`STATES`] order.
+fn by_state(conns: &[TcpInfo]) -> Vec<(&'static str, usize)> {
+    let mut n = [0usize; STATES.len()];
+    for c in conns {
+        if let Some(i) = STATES.iter().position(|&s| s == c.state) {
+            n[i] += 1;
+        }
+    }
+    STATES
+        .iter()
+        .zip(n)
+        .filter(|&(_, k)| k > 0)
+        .map(|(s, k)| (s.name(), k))
+        .collect()
+}
+
+/// The rows a page lists: sorted by local port, then peer, at most `view.max_rows`.
+fn rows(s: &Snapshot, view: View) -> Vec<&TcpInfo> {
+    let mut conns: Vec<&TcpInfo> = s.connections.iter().collect();
+    conns.sort_by_key(|c| (c.local.port(), *c.remote.ip(), c.remote.port()));
+    conns.truncate(view.max_rows);
+    conns
+}
 
 /// What `/stats` shows: taken under the stack's lock in one go, so it is consistent.
 #[derive(Debug, Clone)]
@@ -75,19 +145,38 @@ fn window(w: usize) -> String {
 }
 
 /// `/stats` as text.
-pub fn stats_text(s: &Snapshot) -> String {
+pub fn stats_text(s: &Snapshot, view: View) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "ustack {}: {} TCP connections ({} half-open)\n",
+        "ustack {}: {} TCP connections ({} half-open)",
         s.addr, s.counts.0, s.counts.1
     );
+    let states: Vec<String> = by_state(&s.connections)
+        .iter()
+        .map(|(name, n)| format!("{name} {n}"))
+        .collect();
+    let _ = writeln!(out, "by state: {}", states.join(", "));
+    if !view.peers {
+        let _ = writeln!(
+            out,
+            "peer addresses hidden (ustack up --public-stats shows them; root: ustack ss)"
+        );
+    }
+    let _ = writeln!(out);
+    let remote = |r: &str| {
+        if view.peers {
+            format!(" {r:<21}")
+        } else {
+            String::new()
+        }
+    };
     let _ = writeln!(
         out,
-        "{:<12} {:<21} {:<21} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>10} {:>10}",
+        "{:<12} {:<21}{} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>10} {:>10}",
         "STATE",
         "LOCAL",
-        "REMOTE",
+        remote("REMOTE"),
         "SRTT",
         "RTO",
         "CWND",
@@ -97,15 +186,14 @@ pub fn stats_text(s: &Snapshot) -> String {
         "BYTES_OUT",
         "BYTES_IN"
     );
-    let mut conns = s.connections.clone();
-    conns.sort_by_key(|c| (c.local.port(), *c.remote.ip(), c.remote.port()));
-    for c in &conns {
+    let shown = rows(s, view);
+    for c in &shown {
         let _ = writeln!(
             out,
-            "{:<12} {:<21} {:<21} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>10} {:>10}",
+            "{:<12} {:<21}{} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>10} {:>10}",
             c.state.name(),
             c.local.to_string(),
-            c.remote.to_string(),
+            remote(&c.remote.to_string()),
             opt_ms(c.srtt),
             ms(c.rto),
             c.cwnd,
@@ -114,6 +202,14 @@ pub fn stats_text(s: &Snapshot) -> String {
             c.stats.retransmits,
             c.stats.bytes_acked,
             c.stats.bytes_received,
+        );
+    }
+    let left_out = s.connections.len() - shown.len();
+    if left_out > 0 {
+        let _ = writeln!(
+            out,
+            "... and {left_out} more not listed (at most {} rows)",
+            view.max_rows
         );
     }
     let _ = writeln!(out, "\ncounters:\n{}", s.stats);
@@ -135,7 +231,8 @@ impl Serialize for Named {
 struct ConnRow {
     state: &'static str,
     local: SocketAddrV4,
-    remote: SocketAddrV4,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remote: Option<SocketAddrV4>,
     srtt_us: Option<u64>,
     rto_us: u64,
     cwnd: usize,
@@ -154,11 +251,11 @@ struct ConnRow {
 }
 
 impl ConnRow {
-    fn of(c: &TcpInfo) -> Self {
+    fn of(c: &TcpInfo, view: View) -> Self {
         ConnRow {
             state: c.state.name(),
             local: c.local,
-            remote: c.remote,
+            remote: view.peers.then_some(c.remote),
             srtt_us: c.srtt.map(|d| d.total_micros()),
             rto_us: c.rto.total_micros(),
             cwnd: c.cwnd,
@@ -187,21 +284,35 @@ struct StatsJson {
     addr: Ipv4Addr,
     tcp_connections: usize,
     tcp_half_open: usize,
+    states: Named,
+    peer_addresses: bool,
+    connections_not_listed: usize,
     connections: Vec<ConnRow>,
     counters: Named,
 }
 
-/// `/stats.json`: the same as `/stats`; the counters as an object of name → value
-/// (`Stats::counters()`, then `drops_total` and each non-zero drop by reason).
-pub fn stats_json(s: &Snapshot) -> String {
+/// `/stats.json`: the same as `/stats`; the per-state summary as `states` (name → count), the
+/// rows without `remote` unless `view.peers`, `connections_not_listed` beyond the rows; the
+/// counters as an object of name → value (`Stats::counters()`, then `drops_total` and each
+/// non-zero drop by reason).
+pub fn stats_json(s: &Snapshot, view: View) -> String {
     let mut counters = named(s.stats.counters());
     counters.push(("drops_total".into(), s.stats.total_drops()));
     counters.extend(s.stats.nonzero_drops().map(|(r, n)| (format!("{r:?}"), n)));
+    let shown = rows(s, view);
     let doc = StatsJson {
         addr: s.addr,
         tcp_connections: s.counts.0,
         tcp_half_open: s.counts.1,
-        connections: s.connections.iter().map(ConnRow::of).collect(),
+        states: Named(
+            by_state(&s.connections)
+                .into_iter()
+                .map(|(k, n)| (k.to_string(), n as u64))
+                .collect(),
+        ),
+        peer_addresses: view.peers,
+        connections_not_listed: s.connections.len() - shown.len(),
+        connections: shown.iter().map(|c| ConnRow::of(c, view)).collect(),
         counters: Named(counters),
     };
     // Serializing these types cannot fail: string keys, no fallible `Serialize`.
@@ -222,10 +333,10 @@ mod tests {
             counts: (0, 0),
             stats: ustack::Stats::default(),
         };
-        let t = stats_text(&s);
+        let t = stats_text(&s, View::PRIVATE);
         assert!(t.contains("STATE"), "{t}");
         assert!(t.contains("ip_rx_packets"), "{t}");
-        let j = stats_json(&s);
+        let j = stats_json(&s, View::PRIVATE);
         assert!(j.contains("\"connections\": [],"), "{j}");
         assert!(j.contains("\"ip_rx_packets\": 0"), "{j}");
         // The loss-recovery totals are among the counters.

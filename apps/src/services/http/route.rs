@@ -7,7 +7,8 @@ use super::body::Body;
 use super::disk::Disk;
 use super::files::{self, Opened, Refused, Resolved};
 use super::range::{self, Ranged};
-use super::{pages, Site};
+use super::{pages, Site, StatsFormat};
+use bytes::Bytes;
 use http_body_util::BodyExt;
 use httpdate::HttpDate;
 use hyper::body::Incoming;
@@ -223,7 +224,7 @@ fn add_slash(req: &Request<()>) -> Response<Body> {
     r
 }
 
-fn builtin(status: StatusCode, ctype: &'static str, text: String) -> Response<Body> {
+fn builtin(status: StatusCode, ctype: &'static str, text: impl Into<Bytes>) -> Response<Body> {
     let mut r = with_type(status, ctype, Body::bytes(text));
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -238,12 +239,12 @@ async fn route(req: &Request<()>, site: &Site) -> Response<Body> {
     }
     match path {
         "/stats" => {
-            let text = pages::stats_text(&site.snapshot());
-            return builtin(StatusCode::OK, "text/plain; charset=utf-8", text);
+            let page = site.stats_page(StatsFormat::Text);
+            return builtin(StatusCode::OK, "text/plain; charset=utf-8", page);
         }
         "/stats.json" => {
-            let text = pages::stats_json(&site.snapshot());
-            return builtin(StatusCode::OK, "application/json", text);
+            let page = site.stats_page(StatsFormat::Json);
+            return builtin(StatusCode::OK, "application/json", page);
         }
         _ => {}
     }

@@ -358,3 +358,167 @@ async fn a_large_file_streams_whole_and_in_parts() {
     assert!(r.body == data[n / 3..], "the tail from a third on");
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// A connection from `peer` to our port `local_port`, for `/stats` snapshots.
+fn conn(local_port: u16, peer: SocketAddrV4, state: ustack::tcp::State) -> ustack::tcp::TcpInfo {
+    ustack::tcp::TcpInfo {
+        state,
+        local: SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 2), local_port),
+        remote: peer,
+        srtt: None,
+        rttvar: None,
+        rto: ustack::Duration::from_micros(200_000),
+        cwnd: 14600,
+        ssthresh: usize::MAX,
+        bytes_in_flight: 0,
+        snd_wnd: 65535,
+        rcv_wnd: 65535,
+        smss: 1460,
+        in_recovery: false,
+        send_queue: 0,
+        recv_queue: 0,
+        stats: ustack::tcp::ConnStats::default(),
+        congestion: "newreno",
+        last_send: None,
+        last_recv: None,
+        rcv_mss: 1460,
+        snd_wscale: 0,
+        rcv_wscale: 0,
+        timestamps: false,
+        sack: false,
+    }
+}
+
+/// A table of `n` established connections from 10.x.y.z:5000+i, and one from 203.0.113.7:4242.
+fn crowded(n: usize) -> pages::Snapshot {
+    use ustack::tcp::State;
+    let mut connections: Vec<_> = (0..n)
+        .map(|i| {
+            let ip = Ipv4Addr::from(0x0a00_0000 + i as u32);
+            conn(
+                80,
+                SocketAddrV4::new(ip, 5000 + i as u16),
+                State::Established,
+            )
+        })
+        .collect();
+    let peer = SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 7), 4242);
+    connections.insert(0, conn(7, peer, State::TimeWait));
+    pages::Snapshot {
+        counts: (connections.len(), 0),
+        connections,
+        ..snapshot()
+    }
+}
+
+#[tokio::test]
+async fn stats_name_no_peer_unless_public_and_stay_bounded() {
+    let quiet = || Box::new(|| crowded(4000)) as Box<dyn Fn() -> pages::Snapshot>;
+    let addr = Ipv4Addr::new(198, 18, 0, 2);
+    let private = Rc::new(Site::with_snapshot(None, addr, quiet()).unwrap());
+    let text = one(&private, &get("/stats")).await.text();
+    let json = one(&private, &get("/stats.json")).await.text();
+    for page in [&text, &json] {
+        assert!(!page.contains("203.0.113.7"), "{page}");
+        assert!(!page.contains("4242"), "{page}");
+        assert!(!page.contains("10.0.0.1"), "a peer listed");
+        // Our side, the summary and the counters are there.
+        assert!(page.contains("198.18.0.2:7"), "{page}");
+        assert!(page.contains("ip_rx_packets"), "{page}");
+        // 4,001 connections: at most MAX_ROWS rows, the rest counted.
+        assert!(page.len() < 100 << 10, "{} bytes", page.len());
+    }
+    assert!(
+        text.contains("by state: ESTABLISHED 4000, TIME-WAIT 1"),
+        "{text}"
+    );
+    assert!(text.contains("peer addresses hidden"), "{text}");
+    let left_out = 4001 - pages::MAX_ROWS;
+    assert!(
+        text.contains(&format!("... and {left_out} more not listed")),
+        "{text}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["peer_addresses"], false);
+    assert_eq!(v["states"]["ESTABLISHED"], 4000);
+    assert_eq!(v["states"]["TIME-WAIT"], 1);
+    assert_eq!(v["connections_not_listed"], left_out as u64);
+    let rows = v["connections"].as_array().unwrap();
+    assert_eq!(rows.len(), pages::MAX_ROWS);
+    assert!(rows.iter().all(|r| r.get("remote").is_none()), "{json}");
+
+    let public = Rc::new(
+        Site::with_snapshot(None, addr, quiet())
+            .unwrap()
+            .public_stats(true),
+    );
+    let text = one(&public, &get("/stats")).await.text();
+    let json = one(&public, &get("/stats.json")).await.text();
+    for page in [&text, &json] {
+        assert!(page.contains("203.0.113.7:4242"), "{page}");
+    }
+    assert!(text.contains("REMOTE"), "{text}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["peer_addresses"], true);
+    assert_eq!(v["connections"][0]["remote"], "203.0.113.7:4242");
+}
+
+/// A site whose `/stats` snapshots are counted.
+fn counting_site() -> (Rc<Site>, Rc<std::cell::Cell<u64>>) {
+    let taken = Rc::new(std::cell::Cell::new(0u64));
+    let t = taken.clone();
+    let take = Box::new(move || {
+        t.set(t.get() + 1);
+        crowded(100)
+    });
+    let s = Site::with_snapshot(None, Ipv4Addr::new(198, 18, 0, 2), take).unwrap();
+    (Rc::new(s), taken)
+}
+
+/// Uses only what the server had before the cache, so it fails on the old code: there, every
+/// request took a snapshot and rendered it.
+#[tokio::test]
+async fn rapid_stats_requests_take_a_snapshot_at_most_once_a_second() {
+    let (s, taken) = counting_site();
+    let started = std::time::Instant::now();
+    for _ in 0..100 {
+        assert_eq!(one(&s, &get("/stats")).await.status, 200);
+        assert_eq!(one(&s, &get("/stats.json")).await.status, 200);
+    }
+    // Not a timing assertion: whatever the machine's speed, each format may be rendered
+    // once per second that passed (plus the first).
+    let periods = started.elapsed().as_secs() + 1;
+    assert!(
+        taken.get() <= 2 * periods,
+        "{} snapshots for 200 requests in {periods} s",
+        taken.get()
+    );
+}
+
+#[tokio::test]
+async fn stats_cache_period_on_an_injected_clock() {
+    let (s, taken) = counting_site();
+    let now = Rc::new(std::cell::Cell::new(std::time::Instant::now()));
+    let n = now.clone();
+    let s = Rc::new(
+        Rc::try_unwrap(s)
+            .unwrap()
+            .with_clock(Box::new(move || n.get())),
+    );
+    let body = |r: Resp| r.body;
+    let first = body(one(&s, &get("/stats")).await);
+    for _ in 0..50 {
+        assert_eq!(body(one(&s, &get("/stats")).await), first);
+        one(&s, &get("/stats.json")).await;
+        one(&s, "HEAD /stats HTTP/1.1\r\nHost: a\r\n\r\n").await;
+    }
+    assert_eq!((taken.get(), s.stats_renders()), (2, 2));
+    now.set(now.get() + cache::STATS_PERIOD - std::time::Duration::from_millis(1));
+    one(&s, &get("/stats")).await;
+    assert_eq!(taken.get(), 2, "still within the period");
+    now.set(now.get() + std::time::Duration::from_millis(1));
+    for _ in 0..50 {
+        one(&s, &get("/stats")).await;
+    }
+    assert_eq!((taken.get(), s.stats_renders()), (3, 3));
+}
