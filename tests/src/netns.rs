@@ -24,6 +24,16 @@ use std::time::{Duration, Instant};
 /// Numbers the namespaces and capture files of this process, keeping their names unique.
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// The first part of every namespace name: `$USTACK_NETNS_PREFIX`, default `ustk` (several
+/// people sharing one machine give each checkout its own, so each can tell its namespaces apart).
+fn prefix() -> String {
+    std::env::var("USTACK_NETNS_PREFIX")
+        .ok()
+        .map(|p| sanitize(&p, 8))
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "ustk".into())
+}
+
 /// Whether `USTACK_REQUIRE_TUN=1`, i.e. missing capabilities are failures, not skips.
 fn tun_required() -> bool {
     std::env::var("USTACK_REQUIRE_TUN").as_deref() == Ok("1")
@@ -85,7 +95,8 @@ fn probe_environment() -> Result<(), String> {
         Err(e) => return Err(format!("cannot open /dev/net/tun: {e}")),
     }
     let probe = format!(
-        "ustk-{}-{}-probe",
+        "{}-{}-{}-probe",
+        prefix(),
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     );
@@ -124,7 +135,8 @@ fn sanitize(tag: &str, max: usize) -> String {
 
 /// A network namespace created for one test, deleted on drop (also while panicking).
 ///
-/// Its name is `ustk-<pid>-<counter>-<tag>`; `lo` is up inside it.
+/// Its name is `ustk-<pid>-<counter>-<tag>` (`ustk` or `$USTACK_NETNS_PREFIX`); `lo` is up
+/// inside it.
 #[derive(Debug)]
 pub struct NetNs {
     name: String,
@@ -137,10 +149,11 @@ impl NetNs {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let tag = sanitize(tag, 16);
         let pid = std::process::id();
+        let prefix = prefix();
         let name = if tag.is_empty() {
-            format!("ustk-{pid}-{n}")
+            format!("{prefix}-{pid}-{n}")
         } else {
-            format!("ustk-{pid}-{n}-{tag}")
+            format!("{prefix}-{pid}-{n}-{tag}")
         };
         if let Err(e) = run_ip(&["netns", "add", &name]) {
             panic!("creating network namespace {name}: {e}");
