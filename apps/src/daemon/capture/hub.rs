@@ -318,6 +318,27 @@ mod tests {
     }
 
     #[test]
+    fn a_packet_is_copied_and_formatted_once_for_every_taker() {
+        let hub = CaptureHub::new();
+        let mut tap = hub.tap();
+        let mut a = hub.subscribe(Filter::any(), 4).unwrap();
+        let mut b = hub.subscribe(Filter::parse("icmp").unwrap(), 4).unwrap();
+        let full = hub.subscribe(Filter::any(), 1).unwrap();
+        tap.packet(Direction::In, SystemTime::now(), &udp());
+        tap.packet(Direction::In, SystemTime::now(), &icmp());
+        // `full` took the first packet and dropped the second: counted, nothing else.
+        assert_eq!((full.matched(), full.dropped()), (2, 1));
+        let _first = a.rx.try_recv().unwrap();
+        let (pa, pb) = (a.rx.try_recv().unwrap(), b.rx.try_recv().unwrap());
+        assert!(Arc::ptr_eq(&pa, &pb), "one copy for both subscribers");
+        assert!(
+            std::ptr::eq(pa.wire_tail(), pb.wire_tail()),
+            "one line for both"
+        );
+        assert_eq!(Arc::strong_count(&pa), 2);
+    }
+
+    #[test]
     fn subscribers_come_and_go() {
         let hub = CaptureHub::new();
         let mut tap = hub.tap();
