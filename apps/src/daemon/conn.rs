@@ -1,15 +1,23 @@
 //! One control client's connection, as the request modules see it: a line reader with a length cap
-//! and timeouts, and a bounded outgoing queue drained by a writer task of its own.
+//! and timeouts, and a bounded outgoing queue drained by a writer task of its own
+//! ([`super::writer`]).
 //!
-//! Nothing here can stall the loop: reads and writes are awaited by this client's tasks only,
-//! replies are queued with `try_send` (a full queue means the client does not read: it is
-//! dropped, or a stream counts the message lost), and the writer gives up on a client that
-//! accepts nothing for `WRITE_TIMEOUT`.
+//! Nothing here can stall the loop: reads and writes are awaited by this client's tasks only.
+//! One-shot replies wait for room in the queue — while they wait, the client's next request is
+//! not read (back-pressure: a pipelining client gets every reply once it reads). Stream
+//! messages are queued with `try_send` (a full queue counts the message lost). A client that
+//! has bytes waiting and takes none of them for `writer::STALL_TIMEOUT` is dropped by its
+//! writer, which also wakes this client's reader and stream job so the slot is freed at once.
 
 use super::proto::{self, Body, ErrorCode, ErrorReply, Lost};
+use super::server::ControlCounters;
+use super::writer::{self, Frame, Gone};
+use crate::daemon::capture::hub::SharedPacket;
 use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 use tokio::time::{timeout_at, Instant};
@@ -20,8 +28,6 @@ pub(crate) const QUEUE_FRAMES: usize = 256;
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// A client that sends nothing for this long between requests is closed.
 pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
-/// A client that takes no bytes at all for this long is dropped.
-pub(crate) const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long, and how much, a client's input is drained before closing it on an error.
 const LINGER: Duration = Duration::from_millis(500);
 const LINGER_BYTES: usize = 4 << 20;
@@ -39,12 +45,15 @@ pub(crate) enum Next {
     TooLong,
     /// No complete line in time.
     Timeout,
+    /// The writer dropped the client (it does not read its replies).
+    Gone,
 }
 
 /// Reads newline-terminated requests, never buffering more than one line's cap.
 #[derive(Debug)]
 pub(crate) struct LineReader {
     rd: OwnedReadHalf,
+    gone: Rc<Gone>,
     buf: Vec<u8>,
     /// How much of `buf` is known to hold no newline.
     scanned: usize,
@@ -52,9 +61,10 @@ pub(crate) struct LineReader {
 }
 
 impl LineReader {
-    pub(crate) fn new(rd: OwnedReadHalf) -> LineReader {
+    pub(crate) fn new(rd: OwnedReadHalf, gone: Rc<Gone>) -> LineReader {
         LineReader {
             rd,
+            gone,
             buf: Vec::new(),
             scanned: 0,
             max_line: proto::MAX_LINE,
@@ -83,7 +93,12 @@ impl LineReader {
                 return Next::TooLong;
             }
             let was_empty = self.buf.is_empty();
-            match timeout_at(deadline, self.read_some()).await {
+            let gone = self.gone.clone();
+            let read = tokio::select! {
+                r = timeout_at(deadline, self.read_some()) => r,
+                () = gone.wait() => return Next::Gone,
+            };
+            match read {
                 Err(_) => return Next::Timeout,
                 Ok(0) => return Next::Eof,
                 Ok(_) => {
@@ -109,16 +124,25 @@ impl LineReader {
         }
     }
 
-    /// Waits until the client closes (or half-closes) its side, discarding what it sends: how a
-    /// stream learns that its client is done.
+    /// Waits until the client closes (or half-closes) its side, discarding what it sends, or
+    /// until its writer dropped it for not reading: how a stream learns that its client is done
+    /// (a stream job selects on this, so a dropped client frees its slot at once, whatever the
+    /// job is waiting for).
     pub(crate) async fn until_eof(&mut self) {
         self.buf.clear();
         self.scanned = 0;
-        let mut chunk = [0u8; READ_CHUNK];
-        while let Ok(n) = self.rd.read(&mut chunk).await {
-            if n == 0 {
-                return;
+        let gone = self.gone.clone();
+        let read = async {
+            let mut chunk = [0u8; READ_CHUNK];
+            while let Ok(n) = self.rd.read(&mut chunk).await {
+                if n == 0 {
+                    return;
+                }
             }
+        };
+        tokio::select! {
+            () = read => {}
+            () = gone.wait() => {}
         }
     }
 
@@ -139,26 +163,45 @@ impl LineReader {
         }
     }
 
-    /// Bytes read past the last line (the first bytes of a relay), and the read half.
-    pub(crate) fn into_parts(self) -> (Vec<u8>, OwnedReadHalf) {
-        (self.buf, self.rd)
+    /// Bytes read past the last line (the first bytes of a relay), the read half, and the
+    /// writer's stop signal.
+    pub(crate) fn into_parts(self) -> (Vec<u8>, OwnedReadHalf, Rc<Gone>) {
+        (self.buf, self.rd, self.gone)
     }
 }
 
 /// The client's outgoing queue (its writer task drains it).
 #[derive(Debug)]
 pub(crate) struct Outbox {
-    tx: mpsc::Sender<Vec<u8>>,
+    tx: mpsc::Sender<Frame>,
     /// Stream messages lost since the last `lost` message, and in all.
     lost: Cell<u64>,
     lost_total: Cell<u64>,
 }
 
+/// A connection's two halves around `stream`: its reader, and its queue with the writer task
+/// spawned on the loop thread.
+pub(crate) fn split(
+    stream: tokio::net::UnixStream,
+    counters: Rc<ControlCounters>,
+) -> (LineReader, Outbox) {
+    let (rd, wr) = stream.into_split();
+    let gone = Rc::new(Gone::default());
+    (
+        LineReader::new(rd, gone.clone()),
+        Outbox::spawn(wr, gone, counters),
+    )
+}
+
 impl Outbox {
     /// Spawns the writer task for `wr` on the loop thread.
-    pub(crate) fn spawn(wr: OwnedWriteHalf) -> Outbox {
+    pub(crate) fn spawn(
+        wr: OwnedWriteHalf,
+        gone: Rc<Gone>,
+        counters: Rc<ControlCounters>,
+    ) -> Outbox {
         let (tx, rx) = mpsc::channel(QUEUE_FRAMES);
-        tokio::task::spawn_local(writer(wr, rx));
+        writer::spawn(wr, rx, gone, counters);
         Outbox {
             tx,
             lost: Cell::new(0),
@@ -166,16 +209,28 @@ impl Outbox {
         }
     }
 
-    /// Queues a reply the client must get. False if the queue is full (the client is not
-    /// reading: drop it) or the writer is gone.
-    pub(crate) fn reply(&self, id: u64, body: Body) -> bool {
-        self.tx.try_send(proto::reply_line(id, body)).is_ok()
+    /// Queues a reply the client must get, waiting for room (back-pressure: the caller reads
+    /// no further request meanwhile). False once the writer is gone (the client closed, or was
+    /// dropped for not reading).
+    pub(crate) async fn reply(&self, id: u64, body: Body) -> bool {
+        self.tx
+            .send(Frame::Bytes(proto::reply_line(id, body)))
+            .await
+            .is_ok()
     }
 
-    /// Queues an error reply.
-    pub(crate) fn error(&self, id: u64, code: ErrorCode, message: impl Into<String>) -> bool {
+    /// Queues an error reply (waiting for room, as `reply`).
+    pub(crate) async fn error(&self, id: u64, code: ErrorCode, message: impl Into<String>) -> bool {
         let message = message.into();
         self.reply(id, Body::Error(ErrorReply { code, message }))
+            .await
+    }
+
+    /// Queues a capture's `packet` reply, its line shared with every other client that gets
+    /// the packet; waits for room (a capture's losses happen earlier, in the hub, before
+    /// anything is formatted). False once the writer is gone.
+    pub(crate) async fn packet(&self, id: u64, packet: Arc<SharedPacket>) -> bool {
+        self.tx.send(Frame::Packet { id, packet }).await.is_ok()
     }
 
     /// Queues a stream message; if the queue is full it is counted lost (reported by a `lost`
@@ -187,13 +242,17 @@ impl Outbox {
         let lost = self.lost.get();
         if lost > 0 {
             let note = proto::reply_line(id, Body::Lost(Lost { count: lost }));
-            if self.tx.try_send(note).is_err() {
+            if self.tx.try_send(Frame::Bytes(note)).is_err() {
                 self.count_lost();
                 return true;
             }
             self.lost.set(0);
         }
-        if self.tx.try_send(proto::reply_line(id, body)).is_err() {
+        if self
+            .tx
+            .try_send(Frame::Bytes(proto::reply_line(id, body)))
+            .is_err()
+        {
             self.count_lost();
         }
         true
@@ -204,46 +263,34 @@ impl Outbox {
         self.lost_total.set(self.lost_total.get() + 1);
     }
 
+    /// Counts `n` messages lost before they reached this queue (a capture's hub drops) once
+    /// the stream has reported them.
+    pub(crate) fn add_lost(&self, n: u64) {
+        self.lost_total.set(self.lost_total.get() + n);
+    }
+
     /// Stream messages lost in all.
     pub(crate) fn lost_total(&self) -> u64 {
         self.lost_total.get()
     }
 
     /// Queues the last messages of a stream (its summary, `end`): waits for room rather than
-    /// lose them (bounded by the writer's own timeout). False once the writer is gone.
+    /// lose them (bounded by the writer's stall timeout). False once the writer is gone.
     pub(crate) async fn last(&self, id: u64, body: Body) -> bool {
-        self.tx.send(proto::reply_line(id, body)).await.is_ok()
+        self.reply(id, body).await
     }
 
     /// Queues raw relay bytes, waiting for room (back-pressure, not loss). False once the
     /// writer is gone.
     pub(crate) async fn raw(&self, bytes: Vec<u8>) -> bool {
-        self.tx.send(bytes).await.is_ok()
+        self.tx.send(Frame::Bytes(bytes)).await.is_ok()
     }
-}
-
-/// Writes queued frames; gives up on a client that takes nothing for `WRITE_TIMEOUT`.
-async fn writer(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Vec<u8>>) {
-    while let Some(frame) = rx.recv().await {
-        let deadline = Instant::now() + WRITE_TIMEOUT;
-        match timeout_at(deadline, wr.write_all(&frame)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                log::debug!("control client gone: {e}");
-                return;
-            }
-            Err(_) => {
-                log::info!("control client dropped: it read nothing for {WRITE_TIMEOUT:?}");
-                return;
-            }
-        }
-    }
-    let _ = timeout_at(Instant::now() + WRITE_TIMEOUT, wr.shutdown()).await;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncWriteExt;
     use tokio::net::UnixStream;
 
     fn run<F: std::future::Future<Output = ()>>(f: F) {
@@ -259,7 +306,7 @@ mod tests {
         run(async {
             let (a, mut b) = UnixStream::pair().unwrap();
             let (rd, _wr) = a.into_split();
-            let mut lines = LineReader::new(rd);
+            let mut lines = LineReader::new(rd, Rc::new(Gone::default()));
             b.write_all(b"one\r\ntw").await.unwrap();
             b.write_all(b"o\nrest").await.unwrap();
             assert!(matches!(lines.next().await, Next::Line(l) if l == b"one"));
@@ -267,7 +314,7 @@ mod tests {
             // Give the reader the tail, then end the stream.
             drop(b);
             assert!(matches!(lines.next().await, Next::Eof));
-            let (rest, _) = lines.into_parts();
+            let (rest, _, _) = lines.into_parts();
             assert_eq!(rest, b"rest");
         });
     }
@@ -277,7 +324,7 @@ mod tests {
         run(async {
             let (a, b) = UnixStream::pair().unwrap();
             let (rd, wr) = a.into_split();
-            let mut lines = LineReader::new(rd);
+            let mut lines = LineReader::new(rd, Rc::new(Gone::default()));
             let writer = tokio::task::spawn_local(async move {
                 let mut b = b;
                 let _ = b.write_all(&vec![b'x'; 4 * proto::MAX_LINE]).await;
@@ -294,21 +341,75 @@ mod tests {
         });
     }
 
+    fn counters() -> Rc<ControlCounters> {
+        Rc::new(ControlCounters::default())
+    }
+
     #[test]
     fn a_peer_that_never_reads_fills_the_queue_and_streams_count_losses() {
         run(async {
             let (a, _b) = UnixStream::pair().unwrap();
             let (_rd, wr) = a.into_split();
-            let out = Outbox::spawn(wr);
+            let out = Outbox::spawn(wr, Rc::new(Gone::default()), counters());
             let body = || Body::Lost(Lost { count: 0 });
-            // The writer task gets no turn here: exactly QUEUE_FRAMES replies fit.
-            let fitted = (0..2 * QUEUE_FRAMES)
-                .take_while(|_| out.reply(1, body()))
-                .count();
-            assert_eq!(fitted, QUEUE_FRAMES);
-            assert!(out.event(1, body()), "a stream message is lost, not fatal");
-            assert!(out.event(1, body()));
+            // The writer task gets no turn here: exactly QUEUE_FRAMES messages fit, the rest
+            // of a stream's are counted lost, never fatal.
+            for _ in 0..QUEUE_FRAMES + 2 {
+                assert!(out.event(1, body()));
+            }
             assert_eq!(out.lost_total(), 2);
+        });
+    }
+
+    #[test]
+    fn one_shot_replies_wait_for_room_instead_of_dropping_the_client() {
+        run(async {
+            let (a, b) = UnixStream::pair().unwrap();
+            let (_rd, wr) = a.into_split();
+            let out = Outbox::spawn(wr, Rc::new(Gone::default()), counters());
+            let n = 4 * QUEUE_FRAMES;
+            let reader = tokio::task::spawn_local(async move {
+                // Start reading only once the queue has been full for a while.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let mut all = Vec::new();
+                let mut b = b;
+                b.read_to_end(&mut all).await.unwrap();
+                all.iter().filter(|&&c| c == b'\n').count()
+            });
+            for _ in 0..n {
+                assert!(out.reply(1, Body::Lost(Lost { count: 0 })).await);
+            }
+            drop(out);
+            assert_eq!(reader.await.unwrap(), n);
+        });
+    }
+
+    #[test]
+    fn a_peer_that_never_reads_is_dropped_by_the_timer_and_wakes_its_reader() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        tokio::task::LocalSet::new().block_on(&rt, async {
+            let (a, _b) = UnixStream::pair().unwrap();
+            let (c, shared) = (counters(), Rc::new(Gone::default()));
+            let (rd, wr) = a.into_split();
+            let mut lines = LineReader::new(rd, shared.clone());
+            let out = Outbox::spawn(wr, shared.clone(), c.clone());
+            // One line waits unread; nothing more is ever sent.
+            assert!(out.reply(1, Body::Lost(Lost { count: 0 })).await);
+            let t0 = Instant::now();
+            lines.until_eof().await;
+            let waited = t0.elapsed();
+            assert!(waited >= writer::STALL_TIMEOUT, "{waited:?}");
+            assert!(
+                waited < writer::STALL_TIMEOUT + Duration::from_secs(1),
+                "{waited:?}"
+            );
+            assert_eq!(shared.why(), Some(writer::Stopped::NotReading));
+            assert_eq!(c.get(super::super::server::ClientDrop::NotReading), 1);
+            assert!(!out.reply(1, Body::Lost(Lost { count: 0 })).await);
         });
     }
 }

@@ -19,6 +19,7 @@ pub mod pcap;
 pub mod proto;
 mod requests;
 mod server;
+mod writer;
 
 pub use requests::stats::stats_reply;
 pub use server::DaemonInfo;

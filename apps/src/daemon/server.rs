@@ -3,10 +3,11 @@
 //! root or the daemon's user, and each client's reads, writes and queue are bounded
 //! ([`super::conn`]).
 
-use super::conn::{LineReader, Next, Outbox};
-use super::proto::{self, ErrorCode};
+use super::conn::{self, LineReader, Next, Outbox};
+use super::proto::{self, ControlStats, ErrorCode};
 use super::requests::{self, Flow};
 use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::rc::Rc;
 use tokio::net::{UnixListener, UnixStream};
@@ -26,6 +27,73 @@ pub struct DaemonInfo {
     pub capture: Option<crate::daemon::capture::CaptureHub>,
 }
 
+/// Why the server refused or dropped a client (or one of its requests): each has a counter,
+/// shown in `stats` under `control.refused`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ClientDrop {
+    /// `MAX_CLIENTS` were connected.
+    TooManyClients,
+    /// The peer is neither root nor the daemon's user.
+    PermissionDenied,
+    /// Bytes waited for it and it took none for `writer::STALL_TIMEOUT`.
+    NotReading,
+    /// A request line longer than `proto::MAX_LINE`.
+    LineTooLong,
+    /// A request line not finished in time, or idle too long.
+    Timeout,
+    /// A `capture` while `capture::hub::MAX_SUBSCRIBERS` ran.
+    TooManyCaptures,
+}
+
+impl ClientDrop {
+    const ALL: [ClientDrop; 6] = [
+        ClientDrop::TooManyClients,
+        ClientDrop::PermissionDenied,
+        ClientDrop::NotReading,
+        ClientDrop::LineTooLong,
+        ClientDrop::Timeout,
+        ClientDrop::TooManyCaptures,
+    ];
+
+    /// Its name on the wire.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            ClientDrop::TooManyClients => "too_many_clients",
+            ClientDrop::PermissionDenied => "permission_denied",
+            ClientDrop::NotReading => "not_reading",
+            ClientDrop::LineTooLong => "line_too_long",
+            ClientDrop::Timeout => "timeout",
+            ClientDrop::TooManyCaptures => "too_many_captures",
+        }
+    }
+}
+
+/// The control server's own counters (`stats` → `control`).
+#[derive(Debug, Default)]
+pub(crate) struct ControlCounters {
+    accepted: Cell<u64>,
+    refused: [Cell<u64>; ClientDrop::ALL.len()],
+    /// Capture packets dropped for a client because its queue in the hub was full.
+    capture_queue_full: Cell<u64>,
+}
+
+impl ControlCounters {
+    pub(crate) fn count(&self, why: ClientDrop) {
+        let c = &self.refused[why as usize];
+        c.set(c.get() + 1);
+    }
+
+    pub(crate) fn get(&self, why: ClientDrop) -> u64 {
+        self.refused[why as usize].get()
+    }
+
+    /// Adds a finished capture's hub drops.
+    pub(crate) fn capture_dropped(&self, n: u64) {
+        self.capture_queue_full
+            .set(self.capture_queue_full.get() + n);
+    }
+}
+
 /// Shared by the server's tasks.
 #[derive(Debug)]
 pub(crate) struct Ctx {
@@ -33,6 +101,7 @@ pub(crate) struct Ctx {
     pub(crate) info: DaemonInfo,
     pub(crate) started: std::time::Instant,
     clients: Cell<usize>,
+    pub(crate) counters: Rc<ControlCounters>,
     /// Delivery-rate samples of the connection table (see `requests::sockets`).
     pub(crate) rates: RefCell<requests::sockets::Rates>,
 }
@@ -44,8 +113,26 @@ impl Ctx {
             info,
             started: std::time::Instant::now(),
             clients: Cell::new(0),
+            counters: Rc::new(ControlCounters::default()),
             rates: RefCell::new(requests::sockets::Rates::default()),
         })
+    }
+
+    /// The server's counters, for `stats`.
+    pub(crate) fn control_stats(&self) -> ControlStats {
+        let c = &self.counters;
+        ControlStats {
+            clients: self.clients.get() as u64,
+            accepted: c.accepted.get(),
+            refused: ClientDrop::ALL
+                .iter()
+                .map(|&r| (r.name().to_string(), c.get(r)))
+                .collect(),
+            capture_dropped: BTreeMap::from([(
+                "queue_full".to_string(),
+                c.capture_queue_full.get(),
+            )]),
+        }
     }
 }
 
@@ -104,34 +191,36 @@ impl Drop for Slot {
 
 async fn serve(ctx: Rc<Ctx>, stream: UnixStream) {
     if !peer_allowed(&stream) {
+        ctx.counters.count(ClientDrop::PermissionDenied);
         refuse(&stream, ErrorCode::PermissionDenied, "root only");
         return;
     }
     if ctx.clients.get() >= MAX_CLIENTS {
+        ctx.counters.count(ClientDrop::TooManyClients);
         let msg = format!("{MAX_CLIENTS} clients already connected");
         refuse(&stream, ErrorCode::TooManyClients, &msg);
         return;
     }
     ctx.clients.set(ctx.clients.get() + 1);
+    ctx.counters.accepted.set(ctx.counters.accepted.get() + 1);
     let _slot = Slot(ctx.clone());
-    let (rd, wr) = stream.into_split();
-    let mut conn = Conn {
-        lines: LineReader::new(rd),
-        out: Outbox::spawn(wr),
-    };
+    let (lines, out) = conn::split(stream, ctx.counters.clone());
+    let mut conn = Conn { lines, out };
     loop {
         let line = match conn.lines.next().await {
             Next::Line(l) => l,
-            Next::Eof => return,
+            Next::Eof | Next::Gone => return,
             Next::TooLong => {
+                ctx.counters.count(ClientDrop::LineTooLong);
                 let msg = format!("request line longer than {} bytes", proto::MAX_LINE);
-                conn.out.error(0, ErrorCode::LineTooLong, msg);
+                conn.out.error(0, ErrorCode::LineTooLong, msg).await;
                 conn.lines.linger().await;
                 return;
             }
             Next::Timeout => {
-                conn.out
-                    .error(0, ErrorCode::Timeout, "no complete request in time");
+                ctx.counters.count(ClientDrop::Timeout);
+                let msg = "no complete request in time";
+                conn.out.error(0, ErrorCode::Timeout, msg).await;
                 return;
             }
         };
@@ -141,7 +230,7 @@ async fn serve(ctx: Rc<Ctx>, stream: UnixStream) {
         let flow = match proto::parse_request(&line) {
             Ok((id, req)) => requests::dispatch(&ctx, conn, id, req).await,
             Err((id, e)) => {
-                if conn.out.error(id, e.code, e.message) {
+                if conn.out.error(id, e.code, e.message).await {
                     Flow::Continue(conn)
                 } else {
                     Flow::Close

@@ -2,13 +2,17 @@
 //! capture clients, added and removed while the stack runs.
 //!
 //! Each subscriber has its compiled [`Filter`] (applied here, on the loop, so a busy stack only
-//! copies what someone asked for) and a bounded queue. When a subscriber's queue is full the
-//! packet is counted as dropped *for that subscriber* and the loop goes on: a client that stops
-//! reading never blocks the stack or the other clients. With no subscriber the tap costs one
-//! atomic load per packet ([`Tap::wants_packets`]: the loop then skips its clock read too).
+//! copies what someone asked for) and a bounded queue. Per packet and subscriber: the filter,
+//! then the room check — when a subscriber's queue is full the packet is counted as dropped *for
+//! that subscriber* (a counter increment, nothing else) and the loop goes on: a client that stops
+//! reading never blocks the stack or the other clients. A packet some subscriber takes is copied
+//! once into a [`SharedPacket`] that every taker's queue holds (an `Arc`), and its wire line is
+//! formatted at most once, by the first client's writer that needs it
+//! ([`SharedPacket::wire_tail`]). With no subscriber the tap costs one atomic load per packet
+//! ([`Tap::wants_packets`]: the loop then skips its clock read too).
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::SystemTime;
 use tokio::sync::mpsc::{self, error::TrySendError, Receiver, Sender};
 use tun_bridge::{Direction, Tap};
@@ -30,6 +34,57 @@ pub struct CapturedPacket {
     pub data: Vec<u8>,
 }
 
+/// A captured packet as the hub queues it: one copy for every subscriber that takes it, and its
+/// `packet` reply line, formatted on first use.
+#[derive(Debug)]
+pub struct SharedPacket {
+    dir: Direction,
+    ts: SystemTime,
+    data: Box<[u8]>,
+    wire: OnceLock<Box<[u8]>>,
+}
+
+impl SharedPacket {
+    fn new(dir: Direction, ts: SystemTime, data: &[u8]) -> SharedPacket {
+        SharedPacket {
+            dir,
+            ts,
+            data: data.into(),
+            wire: OnceLock::new(),
+        }
+    }
+
+    /// Which way it crossed the TUN.
+    pub fn dir(&self) -> Direction {
+        self.dir
+    }
+
+    /// When the loop saw it.
+    pub fn ts(&self) -> SystemTime {
+        self.ts
+    }
+
+    /// The raw IPv4 bytes.
+    pub fn data(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// The `packet` reply after its `{"v":1,"id":N,` — `"reply":"packet",...}` and the newline —
+    /// formatted the first time a client needs it, shared by all (see `super::wire`).
+    pub fn wire_tail(&self) -> &[u8] {
+        self.wire
+            .get_or_init(|| super::wire::packet_tail(self.dir, self.ts, &self.data))
+    }
+
+    fn to_captured(&self) -> CapturedPacket {
+        CapturedPacket {
+            dir: self.dir,
+            ts: self.ts,
+            data: self.data.to_vec(),
+        }
+    }
+}
+
 /// A subscriber's counters, shared between the hub and the subscription.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -42,7 +97,7 @@ pub struct Counters {
 struct Sub {
     id: u64,
     filter: Filter,
-    tx: Sender<CapturedPacket>,
+    tx: Sender<Arc<SharedPacket>>,
     counters: Arc<Counters>,
 }
 
@@ -131,7 +186,7 @@ impl CaptureHub {
 #[derive(Debug)]
 pub struct Subscription {
     id: u64,
-    rx: Receiver<CapturedPacket>,
+    rx: Receiver<Arc<SharedPacket>>,
     counters: Arc<Counters>,
     hub: Weak<Inner>,
 }
@@ -139,18 +194,24 @@ pub struct Subscription {
 impl Subscription {
     /// The next packet (for a task, e.g. on the loop thread); `None` once the stack is gone.
     pub async fn recv(&mut self) -> Option<CapturedPacket> {
+        self.rx.recv().await.map(|p| p.to_captured())
+    }
+
+    /// The next packet as the hub holds it, shared with the other subscribers (no copy); `None`
+    /// once the stack is gone.
+    pub async fn recv_shared(&mut self) -> Option<Arc<SharedPacket>> {
         self.rx.recv().await
     }
 
     /// The next packet, blocking this thread (never call it on the loop thread); `None` once
     /// the stack is gone.
     pub fn blocking_recv(&mut self) -> Option<CapturedPacket> {
-        self.rx.blocking_recv()
+        self.rx.blocking_recv().map(|p| p.to_captured())
     }
 
     /// A packet already queued, if any.
     pub fn try_recv(&mut self) -> Option<CapturedPacket> {
-        self.rx.try_recv().ok()
+        self.rx.try_recv().ok().map(|p| p.to_captured())
     }
 
     /// Whether the hub (the stack) is gone.
@@ -193,24 +254,24 @@ impl Tap for HubTap {
             return;
         }
         let subs = self.inner.subs.lock().unwrap_or_else(|e| e.into_inner());
+        let mut shared: Option<Arc<SharedPacket>> = None;
         for s in subs.iter() {
             if !s.filter.matches(bytes) {
                 continue;
             }
             s.counters.matched.fetch_add(1, Ordering::Relaxed);
-            let p = CapturedPacket {
-                dir,
-                ts,
-                data: bytes.to_vec(),
-            };
-            match s.tx.try_send(p) {
-                Ok(()) => {}
-                // Full: counted for this client, never waited for. Disconnected: the client
-                // is going away and its Drop removes it.
-                Err(TrySendError::Full(_)) => {
+            match s.tx.try_reserve() {
+                Ok(permit) => {
+                    let p =
+                        shared.get_or_insert_with(|| Arc::new(SharedPacket::new(dir, ts, bytes)));
+                    permit.send(p.clone());
+                }
+                // Full: counted for this client, never waited for, nothing copied or formatted.
+                Err(TrySendError::Full(())) => {
                     s.counters.dropped.fetch_add(1, Ordering::Relaxed);
                 }
-                Err(TrySendError::Closed(_)) => {}
+                // The client is going away; its Drop removes it.
+                Err(TrySendError::Closed(())) => {}
             }
         }
     }
@@ -254,6 +315,27 @@ mod tests {
             .iter()
             .all(|p| p.data == icmp() && p.dir == Direction::In));
         assert_eq!(std::iter::from_fn(|| all.try_recv()).count(), 10);
+    }
+
+    #[test]
+    fn a_packet_is_copied_and_formatted_once_for_every_taker() {
+        let hub = CaptureHub::new();
+        let mut tap = hub.tap();
+        let mut a = hub.subscribe(Filter::any(), 4).unwrap();
+        let mut b = hub.subscribe(Filter::parse("icmp").unwrap(), 4).unwrap();
+        let full = hub.subscribe(Filter::any(), 1).unwrap();
+        tap.packet(Direction::In, SystemTime::now(), &udp());
+        tap.packet(Direction::In, SystemTime::now(), &icmp());
+        // `full` took the first packet and dropped the second: counted, nothing else.
+        assert_eq!((full.matched(), full.dropped()), (2, 1));
+        let _first = a.rx.try_recv().unwrap();
+        let (pa, pb) = (a.rx.try_recv().unwrap(), b.rx.try_recv().unwrap());
+        assert!(Arc::ptr_eq(&pa, &pb), "one copy for both subscribers");
+        assert!(
+            std::ptr::eq(pa.wire_tail(), pb.wire_tail()),
+            "one line for both"
+        );
+        assert_eq!(Arc::strong_count(&pa), 2);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod format;
 pub mod hub;
+pub(crate) mod wire;
 
-pub use hub::{CaptureHub, CapturedPacket, Subscription};
+pub use hub::{CaptureHub, CapturedPacket, SharedPacket, Subscription};
 pub use ustack::filter::{Filter, FilterError};

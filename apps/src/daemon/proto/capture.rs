@@ -1,6 +1,7 @@
 //! `capture`: its parameters, and the `capturing`, `packet` and `captured` replies.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Parameters of `capture`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -46,7 +47,11 @@ pub struct Captured {
     pub matched: u64,
     /// Packets queued to the client.
     pub sent: u64,
-    /// Matching packets the client did not get: its queue in the daemon was full, or its
-    /// connection's (those are also in `end`'s `lost`).
+    /// Matching packets dropped for the client (all reasons; also `end`'s `lost`).
     pub dropped: u64,
+    /// `dropped` by reason: `queue_full` (its queue in the daemon was full: it read more
+    /// slowly than packets came). Matching packets neither sent nor dropped were still queued
+    /// when the capture ended.
+    #[serde(default)]
+    pub drops: BTreeMap<String, u64>,
 }

@@ -23,7 +23,7 @@ pub use events::{Event, EventsRequest};
 pub use hello::Hello;
 pub use ping::{PingEvent, PingRequest, PingSummary};
 pub use sockets::{ListenSocket, SocketsReply, TcpSocket, UdpSocket};
-pub use stats::{DropCount, StatsReply};
+pub use stats::{ControlStats, DropCount, StatsReply};
 pub use trace::{TraceEvent, TraceMethod, TraceRequest};
 
 /// The protocol version this build speaks. A request with another `v` gets a `bad_version`

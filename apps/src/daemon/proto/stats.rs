@@ -29,4 +29,25 @@ pub struct StatsReply {
     pub tcp_connections: u64,
     /// Half-open (SYN-RECEIVED) connections.
     pub tcp_half_open: u64,
+    /// The control server's own counters (absent where no server answers, e.g. in what
+    /// `ustack up --json` prints at exit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<ControlStats>,
+}
+
+/// The control server's counters: clients, and every client or request it refused or dropped,
+/// by reason.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ControlStats {
+    /// Clients connected now.
+    pub clients: u64,
+    /// Clients accepted since the daemon started.
+    pub accepted: u64,
+    /// Clients (or their requests) refused or dropped, by reason: `too_many_clients`,
+    /// `permission_denied`, `not_reading` (bytes waited and it took none for 10 s),
+    /// `line_too_long`, `timeout`, `too_many_captures`.
+    pub refused: BTreeMap<String, u64>,
+    /// Capture packets that matched a client's filter and were dropped for it, by reason
+    /// (`queue_full`: its queue in the daemon was full), summed over finished captures.
+    pub capture_dropped: BTreeMap<String, u64>,
 }

@@ -1,57 +1,37 @@
 //! `capture`: packets in and out of the stack that match a tcpdump filter, as a stream.
 //!
 //! The filter is compiled here and runs in the loop's capture hub, so only matching packets are
-//! copied. Each client has a bounded queue in the hub (`queue` packets) and the connection's own
-//! bounded outgoing queue; whatever does not fit is counted, never waited for: a client that
-//! stops reading loses packets, the stack and the other clients do not notice.
+//! copied. Each client has a bounded queue in the hub (`queue` packets); this task moves packets
+//! from it to the connection's outgoing queue, waiting there for room, so the one place a packet
+//! is lost is the hub, before it is copied or formatted: what does not fit is counted, never
+//! waited for, and reported to the client (`lost` lines, `captured.drops`). A client that stops
+//! reading loses packets, the stack and the other clients do not notice; one that reads
+//! nothing for the writer's stall timeout is dropped.
 
 use super::Flow;
-use crate::daemon::capture::{CapturedPacket, Filter};
-use crate::daemon::proto::{Body, CaptureRequest, Captured, Capturing, End, ErrorCode, Packet};
-use crate::daemon::server::{Conn, Ctx};
-use std::fmt::Write;
+use crate::daemon::capture::{Filter, Subscription};
+use crate::daemon::conn::Outbox;
+use crate::daemon::proto::{Body, CaptureRequest, Captured, Capturing, End, ErrorCode, Lost};
+use crate::daemon::server::{ClientDrop, Conn, Ctx};
+use std::collections::BTreeMap;
 use std::rc::Rc;
-use std::time::UNIX_EPOCH;
-use tun_bridge::Direction;
 
 /// Most packets a client may ask the hub to queue for it.
 pub(crate) const MAX_QUEUE: usize = 65_536;
-
-fn packet(p: &CapturedPacket) -> Body {
-    let mut hex = String::with_capacity(2 * p.data.len());
-    for b in &p.data {
-        let _ = write!(hex, "{b:02x}");
-    }
-    Body::Packet(Packet {
-        time_us: p
-            .ts
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros() as u64),
-        dir: match p.dir {
-            Direction::In => "in".into(),
-            Direction::Out => "out".into(),
-        },
-        len: p.data.len(),
-        hex,
-    })
-}
 
 pub(crate) async fn run(ctx: &Rc<Ctx>, mut conn: Conn, id: u64, req: CaptureRequest) -> Flow {
     let filter = match Filter::parse(&req.filter) {
         Ok(f) => f,
         Err(e) => {
-            conn.out
-                .error(id, ErrorCode::BadRequest, format!("filter: {e}"));
+            let msg = format!("filter: {e}");
+            conn.out.error(id, ErrorCode::BadRequest, msg).await;
             conn.lines.linger().await;
             return Flow::Close;
         }
     };
     let Some(hub) = ctx.info.capture.as_ref() else {
-        conn.out.error(
-            id,
-            ErrorCode::Failed,
-            "this daemon was started without a capture hub",
-        );
+        let msg = "this daemon was started without a capture hub";
+        conn.out.error(id, ErrorCode::Failed, msg).await;
         return Flow::Close;
     };
     let queue = req
@@ -61,52 +41,80 @@ pub(crate) async fn run(ctx: &Rc<Ctx>, mut conn: Conn, id: u64, req: CaptureRequ
     let mut sub = match hub.subscribe(filter, queue) {
         Ok(s) => s,
         Err(e) => {
-            conn.out.error(id, ErrorCode::Failed, e.to_string());
+            ctx.counters.count(ClientDrop::TooManyCaptures);
+            conn.out.error(id, ErrorCode::Failed, e.to_string()).await;
             return Flow::Close;
         }
     };
-    conn.out.reply(
-        id,
-        Body::Capturing(Capturing {
-            filter: req.filter.clone(),
-            queue,
-        }),
-    );
+    let filter = req.filter.clone();
+    if !conn
+        .out
+        .reply(id, Body::Capturing(Capturing { filter, queue }))
+        .await
+    {
+        return Flow::Close;
+    }
     let Conn { mut lines, out } = conn;
-    let stop = lines.until_eof();
-    tokio::pin!(stop);
-    let mut sent = 0u64;
-    let reason = loop {
-        if req.count.is_some_and(|n| sent >= n) {
-            break "count reached";
-        }
-        tokio::select! {
-            () = &mut stop => break "client finished",
-            p = sub.recv() => match p {
-                Some(p) => {
-                    // Lossy: a full connection queue counts the packet lost, never waits.
-                    if !out.event(id, packet(&p)) {
-                        break "client gone";
-                    }
-                    sent += 1;
-                }
-                None => break "the stack stopped",
-            },
-        }
+    let (reason, sent) = {
+        let stop = lines.until_eof();
+        tokio::pin!(stop);
+        let mut sent = 0u64;
+        let reason = loop {
+            if req.count.is_some_and(|n| sent >= n) {
+                break "count reached";
+            }
+            tokio::select! {
+                () = &mut stop => break "client finished",
+                r = forward(&mut sub, &out, id) => match r {
+                    Ok(()) => sent += 1,
+                    Err(why) => break why,
+                },
+            }
+        };
+        (reason, sent)
     };
-    let lost = out.lost_total();
+    let dropped = sub.dropped();
+    ctx.counters.capture_dropped(dropped);
     let counts = Captured {
         matched: sub.matched(),
-        sent: sent - lost.min(sent),
-        dropped: sub.dropped() + lost,
+        sent,
+        dropped,
+        drops: BTreeMap::from([("queue_full".to_string(), dropped)]),
     };
     drop(sub);
     if out.last(id, Body::Captured(counts)).await {
-        let end = End {
-            reason: reason.into(),
-            lost,
-        };
-        out.last(id, Body::End(end)).await;
+        let reason = reason.into();
+        out.last(
+            id,
+            Body::End(End {
+                reason,
+                lost: dropped,
+            }),
+        )
+        .await;
     }
     Flow::Close
+}
+
+/// Takes the next packet from the hub and queues it to the client, waiting for room in the
+/// client's queue (meanwhile the hub's queue fills, and the hub drops — before copying or
+/// formatting anything). Packets the hub dropped since the last one are reported first, as a
+/// `lost` line.
+async fn forward(sub: &mut Subscription, out: &Outbox, id: u64) -> Result<(), &'static str> {
+    let Some(p) = sub.recv_shared().await else {
+        return Err("the stack stopped");
+    };
+    let dropped = sub.dropped();
+    let unreported = dropped - out.lost_total().min(dropped);
+    if unreported > 0 {
+        if !out.reply(id, Body::Lost(Lost { count: unreported })).await {
+            return Err("client gone");
+        }
+        out.add_lost(unreported);
+    }
+    if out.packet(id, p).await {
+        Ok(())
+    } else {
+        Err("client gone")
+    }
 }

@@ -36,7 +36,7 @@ pub(crate) async fn run(ctx: &Rc<Ctx>, conn: Conn, id: u64, req: ConnectRequest)
             out.last(id, end("probe", 0)).await;
         }
         Err(e) => {
-            out.error(id, code_of(&e), e.to_string());
+            out.error(id, code_of(&e), e.to_string()).await;
         }
     }
     Flow::Close
@@ -118,7 +118,7 @@ async fn tcp(
         let port = listen_port(ctx, req.addr)?;
         let listener = TcpListener::bind(&ctx.net, port, 1)?;
         let local = SocketAddrV4::new(ctx.net.with_stack(|s| s.config().addr), port);
-        out.reply(id, Body::Listening(Listening { local }));
+        out.reply(id, Body::Listening(Listening { local })).await;
         let (s, _) = bounded(lines, req.timeout_ms, "accept", listener.accept()).await?;
         s
     } else {
@@ -127,7 +127,8 @@ async fn tcp(
         bounded(lines, req.timeout_ms, "connect", connect).await?
     };
     let (local, peer) = (stream.local_addr()?, stream.peer_addr()?);
-    out.reply(id, Body::Connected(Connected { local, peer }));
+    out.reply(id, Body::Connected(Connected { local, peer }))
+        .await;
     Ok((!req.probe).then_some(Relay::Tcp(stream)))
 }
 
@@ -143,10 +144,11 @@ async fn udp(
         let port = listen_port(ctx, req.addr)?;
         let sock = UdpSocket::bind(&ctx.net, port)?;
         let local = sock.local_addr()?;
-        out.reply(id, Body::Listening(Listening { local }));
+        out.reply(id, Body::Listening(Listening { local })).await;
         // Like `nc -u -l`: the first datagram's source becomes the peer.
         let (n, peer) = bounded(lines, req.timeout_ms, "receive", sock.recv_from(&mut buf)).await?;
-        out.reply(id, Body::Connected(Connected { local, peer }));
+        out.reply(id, Body::Connected(Connected { local, peer }))
+            .await;
         let first = buf[..n].to_vec();
         return Ok((!req.probe).then_some(Relay::Udp(sock, peer, Some(first))));
     }
@@ -162,16 +164,25 @@ async fn udp(
         }
     }
     let peer = req.addr;
-    out.reply(id, Body::Connected(Connected { local, peer }));
+    out.reply(id, Body::Connected(Connected { local, peer }))
+        .await;
     Ok((!req.probe).then_some(Relay::Udp(sock, peer, None)))
 }
 
 impl Relay {
     async fn run(self, lines: LineReader, out: Outbox) {
-        let (early, rd) = lines.into_parts();
-        match self {
-            Relay::Tcp(s) => tcp_relay(s, early, rd, out).await,
-            Relay::Udp(s, peer, first) => udp_relay(s, peer, first, early, rd, out).await,
+        let (early, rd, gone) = lines.into_parts();
+        let relay = async {
+            match self {
+                Relay::Tcp(s) => tcp_relay(s, early, rd, out).await,
+                Relay::Udp(s, peer, first) => udp_relay(s, peer, first, early, rd, out).await,
+            }
+        };
+        // A client its writer dropped (it took nothing for the stall timeout) ends the relay
+        // at once, also the direction that would wait for it to send.
+        tokio::select! {
+            () = relay => {}
+            () = gone.wait() => {}
         }
     }
 }

@@ -31,9 +31,9 @@ pub(crate) enum Flow {
 /// Runs request `req` (with id `id`) of the client on `conn`.
 pub(crate) async fn dispatch(ctx: &Rc<Ctx>, conn: Conn, id: u64, req: Request) -> Flow {
     match req {
-        Request::Hello => answer(conn, id, hello::handle(ctx)),
-        Request::Stats => answer(conn, id, stats::handle(ctx)),
-        Request::Sockets => answer(conn, id, sockets::handle(ctx)),
+        Request::Hello => answer(conn, id, hello::handle(ctx)).await,
+        Request::Stats => answer(conn, id, stats::handle(ctx)).await,
+        Request::Sockets => answer(conn, id, sockets::handle(ctx)).await,
         Request::Events(r) => events::run(ctx, conn, id, r).await,
         Request::Ping(r) => ping::run(ctx, conn, id, r).await,
         Request::Connect(r) => connect::run(ctx, conn, id, r).await,
@@ -42,12 +42,13 @@ pub(crate) async fn dispatch(ctx: &Rc<Ctx>, conn: Conn, id: u64, req: Request) -
     }
 }
 
-/// Queues a one-shot reply; a client whose queue is full is not reading and is dropped.
-fn answer(conn: Conn, id: u64, body: Body) -> Flow {
-    if conn.out.reply(id, body) {
+/// Queues a one-shot reply, waiting while the client's queue is full (its next request is not
+/// read meanwhile: back-pressure on a pipelining client, never a drop). Only a client its
+/// writer dropped (closed, or not reading) ends here.
+async fn answer(conn: Conn, id: u64, body: Body) -> Flow {
+    if conn.out.reply(id, body).await {
         Flow::Continue(conn)
     } else {
-        log::info!("control client dropped: its reply queue is full (it does not read)");
         Flow::Close
     }
 }

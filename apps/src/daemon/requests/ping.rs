@@ -46,7 +46,7 @@ pub fn check(req: &PingRequest) -> Result<(), String> {
 pub(crate) async fn run(ctx: &Rc<Ctx>, conn: Conn, id: u64, req: PingRequest) -> Flow {
     let Conn { mut lines, out } = conn;
     if let Err(msg) = check(&req) {
-        out.error(id, ErrorCode::BadRequest, msg);
+        out.error(id, ErrorCode::BadRequest, msg).await;
         return Flow::Close;
     }
     let sock = match PingSocket::open(&ctx.net, None).and_then(|s| {
@@ -55,7 +55,8 @@ pub(crate) async fn run(ctx: &Rc<Ctx>, conn: Conn, id: u64, req: PingRequest) ->
     }) {
         Ok(s) => s,
         Err(e) => {
-            out.error(id, ErrorCode::Failed, format!("echo socket: {e}"));
+            out.error(id, ErrorCode::Failed, format!("echo socket: {e}"))
+                .await;
             return Flow::Close;
         }
     };

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use ustack::{MemoryUsage, Stack};
 
 pub(crate) fn handle(ctx: &Ctx) -> Body {
-    Body::Stats(ctx.net.with_stack(|s| stats_reply(s)))
+    let mut reply = ctx.net.with_stack(|s| stats_reply(s));
+    reply.control = Some(ctx.control_stats());
+    Body::Stats(reply)
 }
 
 /// The `stats` reply for `stack` (also what `ustack up --json` prints at exit).
@@ -30,6 +32,7 @@ pub fn stats_reply(stack: &Stack) -> StatsReply {
         memory: memory_map(&memory),
         tcp_connections: conns as u64,
         tcp_half_open: half_open as u64,
+        control: None,
     }
 }
 

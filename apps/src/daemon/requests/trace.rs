@@ -13,7 +13,7 @@ use std::rc::Rc;
 pub(crate) async fn run(ctx: &Rc<Ctx>, conn: Conn, id: u64, req: TraceRequest) -> Flow {
     let Conn { mut lines, out } = conn;
     if let Err(e) = trace_job::validate(&req) {
-        out.error(id, ErrorCode::BadRequest, e.to_string());
+        out.error(id, ErrorCode::BadRequest, e.to_string()).await;
         return Flow::Close;
     }
     let result = {
@@ -39,7 +39,7 @@ pub(crate) async fn run(ctx: &Rc<Ctx>, conn: Conn, id: u64, req: TraceRequest) -
             } else {
                 ErrorCode::Failed
             };
-            out.error(id, code, e.to_string());
+            out.error(id, code, e.to_string()).await;
         }
     }
     Flow::Close
