@@ -248,3 +248,51 @@ fn one_source_holding_its_share_leaves_room_for_others() {
     assert!(served);
     assert_eq!(counter(&out, "TcpSourceLimit"), 20, "{out}");
 }
+
+/// The audit's other half of finding 3: 500 echo clients that send but never read held 259 MB.
+/// Echo's replies pile up until the client's window closes; then echo stops reading, the stack's
+/// receive buffer fills, and the stall bound cuts the client.
+#[test]
+fn echo_clients_that_send_but_never_read_are_cut() {
+    if !tun_available() {
+        return;
+    }
+    const N: usize = 300;
+    let ns = NetNs::new("pinecho");
+    let up = Up::start(&ns, &["--tcp-mem", "16777216", "--stall-timeout", "2"]);
+    let pid = up.child.pid();
+    raise_nofile(N as u64 + 200);
+    let base = rss_kib(pid);
+    let (peak, still_open) = ns.run(move || {
+        let chunk = vec![b'e'; 64 << 10];
+        let conns: Vec<TcpStream> = (0..N)
+            .map(|_| {
+                let s = non_reader(ECHO).unwrap();
+                s.set_nonblocking(true).unwrap();
+                s
+            })
+            .collect();
+        // Each sends until its own send buffer is full (the stack stopped taking).
+        for _ in 0..40 {
+            for mut c in &conns {
+                let _ = c.write(&chunk);
+            }
+        }
+        let peak = rss_kib(pid);
+        let mut open = N;
+        eventually(Duration::from_secs(30), || {
+            open = conns.iter().filter(|c| !reset_or_closed(c)).count();
+            open == 0
+        });
+        (peak, open)
+    });
+    let out = up.stop();
+    println!("{N} echo clients that never read: ustack RSS {base} KiB before, {peak} KiB with all");
+    assert_eq!(still_open, 0, "echo clients still connected:\n{out}");
+    assert!(
+        peak.saturating_sub(base) <= 16 * 1024 + (N as u64) * 48,
+        "RSS grew by {} KiB",
+        peak - base
+    );
+    assert!(out.contains("aborted (client took nothing)"), "{out}");
+}

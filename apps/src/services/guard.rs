@@ -322,9 +322,16 @@ impl<T: Transport> Guarded<T> {
                         cut.describe()
                     );
                 } else {
-                    // Counted (`CutCounters`); one line each would let a client flood the log.
-                    log::debug!(
-                        "{}: {}: {}: aborting",
+                    // HTTP logs each cut beside its access-log line; the classic services count
+                    // them (`CutCounters`) instead, so a flood of clients cannot flood the log.
+                    let level = if self.service == "http" {
+                        log::Level::Info
+                    } else {
+                        log::Level::Debug
+                    };
+                    log::log!(
+                        level,
+                        "{}: {}: {}: aborting the response",
                         self.service,
                         self.peer,
                         cut.describe()
