@@ -189,10 +189,20 @@ pub fn raw_send(fd: &std::os::fd::OwnedFd, dst: Ipv4Addr, packet: &[u8]) {
 
 /// Resident memory of process `pid` in KiB (0 if unreadable).
 pub fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:")
+}
+
+/// Anonymous resident memory of `pid`, KiB (`RssAnon`: the heap and stacks, not the binary's
+/// code pages, which a run touches more of without holding anything; 0 if unreadable).
+pub fn rss_anon_kib(pid: u32) -> u64 {
+    status_kib(pid, "RssAnon:")
+}
+
+fn status_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
-        .find(|l| l.starts_with("VmRSS:"))
+        .find(|l| l.starts_with(field))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)

@@ -16,7 +16,7 @@
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
 use std::time::{Duration, Instant};
-use ustack_tests::e2e::{counter, rss_kib, Up, STACK_ADDR};
+use ustack_tests::e2e::{counter, rss_anon_kib, rss_kib, Up, STACK_ADDR};
 use ustack_tests::kclient::raise_nofile;
 use ustack_tests::netns::{tun_available, NetNs};
 
@@ -56,18 +56,6 @@ fn reset_or_closed(c: &TcpStream) -> bool {
     assert_eq!(r, 0, "TCP_INFO: {}", std::io::Error::last_os_error());
     // `tcpi_state`, the first byte: 1 is ESTABLISHED.
     info[0] != 1
-}
-
-/// Anonymous resident memory of `pid`, KiB (`RssAnon`: the heap and stacks, not the binary's
-/// code pages, which a run touches more of without holding anything).
-fn rss_anon_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("RssAnon:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 /// Polls `f` every 100 ms until it holds or `limit` passes; returns whether it held.

@@ -47,37 +47,30 @@ impl Default for Classic {
 /// TCP echo (RFC 862): sends back everything it receives; when the client half-closes, the
 /// server closes after the last byte. Returns the bytes echoed.
 pub async fn echo(s: TcpStream, c: Classic) -> io::Result<u64> {
-    guard::run(s, "echo", c.limits, &c.cuts, |mut g| async move {
-        let mut buf = vec![0u8; BUF];
-        let mut total = 0u64;
-        loop {
-            let n = g.read(&mut buf).await?;
-            if n == 0 {
-                g.shutdown().await?;
-                return Ok(total);
-            }
-            g.write_all(&buf[..n]).await?;
-            total += n as u64;
-        }
-    })
-    .await
+    guard::run(s, "echo", c.limits, &c.cuts, |g| pump(g, true)).await
 }
 
 /// Discard (RFC 863): reads and throws away everything until the client closes.
 pub async fn discard(s: TcpStream, c: Classic) -> io::Result<u64> {
-    guard::run(s, "discard", c.limits, &c.cuts, |mut g| async move {
-        let mut buf = vec![0u8; BUF];
-        let mut total = 0u64;
-        loop {
-            let n = g.read(&mut buf).await?;
-            if n == 0 {
-                g.shutdown().await?;
-                return Ok(total);
-            }
-            total += n as u64;
+    guard::run(s, "discard", c.limits, &c.cuts, |g| pump(g, false)).await
+}
+
+/// Reads until the client half-closes, writing each piece back if `echo`; then closes.
+/// Returns the bytes read.
+async fn pump(mut g: guard::Guarded<TcpStream>, echo: bool) -> io::Result<u64> {
+    let mut buf = vec![0u8; BUF];
+    let mut total = 0u64;
+    loop {
+        let n = g.read(&mut buf).await?;
+        if n == 0 {
+            g.shutdown().await?;
+            return Ok(total);
         }
-    })
-    .await
+        if echo {
+            g.write_all(&buf[..n]).await?;
+        }
+        total += n as u64;
+    }
 }
 
 /// Characters per chargen line, CRLF not counted (RFC 864).
