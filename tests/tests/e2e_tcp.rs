@@ -102,7 +102,8 @@ fn http_stats_lists_an_open_connection() {
         return;
     }
     let ns = NetNs::new("stats");
-    let up = Up::start(&ns, &[]);
+    // Peers are listed only with --public-stats (e2e_http_hardening.rs checks the default).
+    let up = Up::start(&ns, &["--public-stats"]);
     // Keep a connection to echo open while asking for /stats.
     let held = ns.run(|| {
         let mut s = connect(7);

@@ -30,7 +30,12 @@ fn netns_is_created_joined_and_deleted() {
     }
     let ns = NetNs::new("harness");
     let name = ns.name().to_string();
-    assert!(name.starts_with("ustk-"), "{name}");
+    // `ustk-`, or the prefix this run chose (`USTACK_NETNS_PREFIX`).
+    let prefix = std::env::var("USTACK_NETNS_PREFIX")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "ustk".into());
+    assert!(name.starts_with(&format!("{prefix}-")), "{name}");
     assert!(
         netns_list().contains(&name),
         "{name} missing from ip netns list"
