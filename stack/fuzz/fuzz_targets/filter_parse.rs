@@ -75,16 +75,6 @@ fn dotted(a: u32) -> String {
     format!("{}.{}.{}.{}", b[0], b[1], b[2], b[3])
 }
 
-/// Whether the written form of `a` starts with a number (after `and`/`or` a number would be
-/// read as a bare value repeating the previous qualifiers).
-fn starts_with_number(a: &Arith) -> bool {
-    match a {
-        Arith::Num(_) => true,
-        Arith::Bin(_, l, _) => starts_with_number(l),
-        Arith::Len | Arith::Load { .. } | Arith::Neg(_) => false,
-    }
-}
-
 /// Writes an arithmetic expression; every binary operation is parenthesised except a left
 /// operand that is the same operator (left association), so long flat sums stay flat.
 fn arith(a: &Arith, out: &mut String) {
@@ -177,11 +167,9 @@ fn node(n: &Node, out: &mut String) {
         }
         Node::Multicast => out.push_str("ip multicast"),
         Node::Rel { op, lhs, rhs, .. } => {
-            if starts_with_number(lhs) {
-                // `len - len + (x)` is x, reads nothing more, and adds no layer check (an
-                // expression starting with a number has none either).
-                out.push_str("len - len + ");
-            }
+            // A number after `and`/`or` is tried as a relation first (`port 80 or 1 = len`),
+            // so no disguise is needed; `len - len + 1` would change the verdicts on short
+            // packets (a constant relation needs no header facts when a read aborts).
             arith(lhs, out);
             write!(out, " {} ", relop(*op)).unwrap();
             arith(rhs, out);
