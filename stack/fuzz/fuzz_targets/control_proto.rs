@@ -28,7 +28,11 @@ use ustack_apps::daemon::proto::{
 fn one_line(line: &[u8]) -> &[u8] {
     assert_eq!(line.last(), Some(&b'\n'), "line not newline-terminated");
     let body = &line[..line.len() - 1];
-    assert!(!body.contains(&b'\n'), "a newline inside a line: {:?}", String::from_utf8_lossy(line));
+    assert!(
+        !body.contains(&b'\n'),
+        "a newline inside a line: {:?}",
+        String::from_utf8_lossy(line)
+    );
     body
 }
 
@@ -45,7 +49,12 @@ fn request(line: &[u8]) {
             match parse_request(body) {
                 Ok((id2, req2)) => {
                     assert_eq!(id2, id);
-                    assert_eq!(req2, req, "request changed in a round trip: {:?}", String::from_utf8_lossy(body));
+                    assert_eq!(
+                        req2,
+                        req,
+                        "request changed in a round trip: {:?}",
+                        String::from_utf8_lossy(body)
+                    );
                 }
                 Err((_, e)) => panic!(
                     "re-serialised request refused: {e:?}\nline: {:?}\nagain: {:?}",
@@ -86,7 +95,10 @@ fn reply(line: &[u8]) {
     let out = reply_line(r.id, r.body.clone());
     let body = one_line(&out);
     let back: Reply = serde_json::from_slice(body).unwrap_or_else(|e| {
-        panic!("re-serialised reply refused: {e}\n{:?}", String::from_utf8_lossy(body))
+        panic!(
+            "re-serialised reply refused: {e}\n{:?}",
+            String::from_utf8_lossy(body)
+        )
     });
     assert_eq!(back.id, r.id);
     assert_eq!(back.v, proto::VERSION);

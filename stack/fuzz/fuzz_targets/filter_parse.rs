@@ -121,7 +121,11 @@ fn node(n: &Node, out: &mut String) {
         Node::True => out.push_str("len >= 0"),
         Node::And(l, r) | Node::Or(l, r) => {
             node(l, out);
-            out.push_str(if matches!(n, Node::And(..)) { " and " } else { " or " });
+            out.push_str(if matches!(n, Node::And(..)) {
+                " and "
+            } else {
+                " or "
+            });
             let paren = matches!(**r, Node::And(..) | Node::Or(..));
             if paren {
                 out.push('(');
@@ -142,8 +146,14 @@ fn node(n: &Node, out: &mut String) {
             if *mask == u32::MAX {
                 write!(out, "{}host {}", dir_word(*dir), dotted(*addr)).unwrap();
             } else {
-                write!(out, "{}net {} mask {}", dir_word(*dir), dotted(*addr), dotted(*mask))
-                    .unwrap();
+                write!(
+                    out,
+                    "{}net {} mask {}",
+                    dir_word(*dir),
+                    dotted(*addr),
+                    dotted(*mask)
+                )
+                .unwrap();
             }
         }
         Node::Port {
@@ -269,8 +279,14 @@ fuzz_target!(|data: &[u8]| {
     let f = match parsed {
         Err(e) => {
             let col = e.column();
-            assert!(col >= 1 && col <= expr.len() + 1, "column {col} outside {expr:?}");
-            assert!(expr.is_char_boundary(col - 1), "column {col} inside a character of {expr:?}");
+            assert!(
+                col >= 1 && col <= expr.len() + 1,
+                "column {col} outside {expr:?}"
+            );
+            assert!(
+                expr.is_char_boundary(col - 1),
+                "column {col} inside a character of {expr:?}"
+            );
             assert!(!e.message().is_empty());
             if expr.len() > MAX_EXPR_LEN {
                 assert!(e.message().contains("longer than"), "{e}");
@@ -281,7 +297,10 @@ fuzz_target!(|data: &[u8]| {
     };
     assert!(expr.len() <= MAX_EXPR_LEN, "accepted {} bytes", expr.len());
     let depth = paren_depth(&expr).expect("accepted with unbalanced parentheses");
-    assert!(depth <= MAX_DEPTH, "accepted parentheses nested {depth} deep");
+    assert!(
+        depth <= MAX_DEPTH,
+        "accepted parentheses nested {depth} deep"
+    );
     assert_eq!(f.text(), &*expr);
     let again = Filter::parse(&expr).expect("parses twice");
     assert_eq!(again.ast(), f.ast());
@@ -289,7 +308,10 @@ fuzz_target!(|data: &[u8]| {
     let pkts = packets(raw);
     let want = verdicts(&f, &pkts);
     if matches!(f.ast(), Node::True) {
-        assert!(want.iter().all(|(m, _)| *m), "the empty filter refused a packet");
+        assert!(
+            want.iter().all(|(m, _)| *m),
+            "the empty filter refused a packet"
+        );
         return;
     }
 
