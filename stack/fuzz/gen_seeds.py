@@ -116,6 +116,9 @@ filters = {
     "number_first": filter_seed("1 + len = 3 or (len - 20) > 0", 0, TCP_SYN_80),
     "deep": filter_seed("(" * 30 + "tcp" + ")" * 30, 0, TCP_SYN_80),
     "bad_column": filter_seed("tcp port 99999", 0, b""),
+    # The first run's report (a harness bug): a constant relation after a port test decides the
+    # verdict on an empty packet even though the port read is out of bounds.
+    "constant_after_port": b"udp dst port 5 or 6>=6",
     "unicode": filter_seed("host \u00e9t\u00e9 or port 80", 0, b""),
 }
 
