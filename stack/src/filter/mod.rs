@@ -42,8 +42,14 @@ impl Filter {
     /// Parses `expr`; the empty expression matches every packet.
     pub fn parse(expr: &str) -> Result<Filter, FilterError> {
         if expr.len() > MAX_EXPR_LEN {
+            // The column is the first character that does not fit: its start, not a byte inside
+            // it (found by fuzz/filter_parse).
+            let at = (0..=MAX_EXPR_LEN)
+                .rev()
+                .find(|&i| expr.is_char_boundary(i))
+                .unwrap_or(0);
             return Err(FilterError::new(
-                MAX_EXPR_LEN,
+                at,
                 format!("expression longer than {MAX_EXPR_LEN} bytes"),
             ));
         }

@@ -46,6 +46,18 @@ fn limits_are_enforced() {
     assert!(err(&nots).1.contains("nested deeper"));
     let long = "tcp or ".repeat(MAX_EXPR_LEN / 7 + 1) + "udp";
     assert!(err(&long).1.contains("longer than"));
+    // The column of an over-long expression is the start of the first character past the
+    // limit, never a byte inside it (fuzz/filter_parse: a U+FFFD straddling byte 4096).
+    let straddle = "x".repeat(MAX_EXPR_LEN - 1) + "\u{fffd}";
+    assert_eq!(
+        err(&straddle),
+        (
+            MAX_EXPR_LEN,
+            format!("expression longer than {MAX_EXPR_LEN} bytes")
+        )
+    );
+    let at_limit = "x".repeat(MAX_EXPR_LEN) + "\u{fffd}";
+    assert_eq!(err(&at_limit).0, MAX_EXPR_LEN + 1);
     // A long flat list is fine and evaluates once per primitive.
     let list = (0..200)
         .map(|i| format!("host 10.0.{}.{}", i / 256, i % 256))
