@@ -7,11 +7,9 @@
 
 mod tcp_common;
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::Ipv4Addr;
 use tcp_common::*;
-use ustack::test_support::syncookie;
 use ustack::wire::tcp::flags::{ACK, RST, SYN};
-use ustack::wire::tcp::SeqNumber;
 use ustack::{Config, DropReason};
 
 fn small_table() -> Config {
@@ -62,7 +60,7 @@ fn a_cookie_ack_that_finds_the_table_full_gets_an_rst() {
         tcp_max_connections: 2,
         ..config()
     };
-    let mut p = Peer::new(cfg.clone());
+    let mut p = Peer::new(cfg);
     let l = p.stack.tcp_listen(PORT, 16).unwrap();
     // One half-open connection fills the SYN backlog; the next two SYNs get cookies.
     assert_eq!(syn_from(&mut p, PEER, 30_000, 100)[0].ctl(), SYN | ACK);
@@ -84,16 +82,6 @@ fn a_cookie_ack_that_finds_the_table_full_gets_an_rst() {
     assert_eq!(outs.len(), 1, "{outs:?}");
     assert_eq!((outs[0].ctl(), outs[0].seq), (RST, c.wrapping_add(1)));
     assert_eq!(p.stack.stats().drops(DropReason::TcpTooManyConnections), 1);
-    // The cookie was valid: checked against the stack's own encoding.
-    let expect = syncookie::encode(
-        &syncookie::key(&cfg.secret),
-        p.now,
-        SocketAddrV4::new(US, PORT),
-        SocketAddrV4::new(PEER, port),
-        SeqNumber(isn),
-        1460,
-    );
-    assert_eq!(expect.0, c);
 }
 
 /// One source holds its share; others still get in, and the source gets in again once one of
