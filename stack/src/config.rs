@@ -43,6 +43,11 @@ pub struct Config {
     pub icmp_error_rate: u32,
     /// Burst size of that token bucket. Default 50 (Linux's `icmp_msgs_burst`).
     pub icmp_error_burst: u32,
+    /// Whether ICMP timestamp requests (RFC 792 type 13) are answered. Default true, as Linux
+    /// does. The times are milliseconds since midnight UT when the runtime has told the stack
+    /// the wall-clock time (`Stack::set_wall_clock`); otherwise the stack's own milliseconds
+    /// with the high-order bit set, RFC 792's mark for a non-standard time.
+    pub icmp_timestamps: bool,
 
     /// Most sockets (UDP and ICMP echo together) open at once. Default 1024. At most 2^32 − 1.
     pub max_sockets: usize,
@@ -246,6 +251,7 @@ impl Default for Config {
             reassembly_max_datagrams: 1024,
             icmp_error_rate: 1000,
             icmp_error_burst: 50,
+            icmp_timestamps: true,
             max_sockets: 1024,
             socket_rx_queue_datagrams: 512,
             socket_rx_queue_bytes: 1 << 20,

@@ -55,6 +55,9 @@ pub struct Stack {
     pub(crate) pool: BufferPool,
     pub(crate) tcp: TcpLayer,
     now: Instant,
+    /// Milliseconds since the Unix epoch at `Instant::ZERO`, if the runtime said
+    /// (`set_wall_clock`): for ICMP timestamps.
+    wall_ms_at_zero: Option<u64>,
 }
 
 mod echo_api;
@@ -95,8 +98,27 @@ impl Stack {
             pool: BufferPool::default(),
             tcp: TcpLayer::new(&config, now),
             now,
+            wall_ms_at_zero: None,
             config,
         })
+    }
+
+    /// Tells the stack the wall-clock time: `unix_ms` milliseconds since the Unix epoch at its
+    /// instant `at`. The stack reads no clock itself; only ICMP timestamp replies use this.
+    pub fn set_wall_clock(&mut self, at: Instant, unix_ms: u64) {
+        self.wall_ms_at_zero = Some(unix_ms.saturating_sub(at.total_millis()));
+    }
+
+    /// An RFC 792 timestamp for now: milliseconds since midnight UT, or — without a wall
+    /// clock — the stack's milliseconds with the high-order bit set (RFC 792's non-standard
+    /// mark).
+    pub(crate) fn icmp_timestamp(&self) -> u32 {
+        const DAY_MS: u64 = 86_400_000;
+        let ms = self.now.total_millis();
+        match self.wall_ms_at_zero {
+            Some(base) => ((base + ms) % DAY_MS) as u32,
+            None => (ms as u32) | 0x8000_0000,
+        }
     }
 
     /// The configuration in force.

@@ -70,6 +70,10 @@ drop_reasons! {
     IcmpEchoBroadcast => "ICMP: echo request to broadcast/multicast ignored",
     /// An echo reply or error for which no socket is waiting.
     IcmpNoSocket => "ICMP: no socket for reply or error",
+    /// A timestamp request while `Config::icmp_timestamps` is off.
+    IcmpTimestampOff => "ICMP: timestamp request ignored (icmp_timestamps off)",
+    /// A timestamp request to a broadcast or multicast address (ignored, as echo requests).
+    IcmpTimestampBroadcast => "ICMP: timestamp request to broadcast/multicast ignored",
     /// An ICMP type the stack does not handle (RFC 1122 §3.2.2: silently discarded).
     IcmpUnhandledType => "ICMP: unhandled type",
     /// An ICMP error whose quoted datagram is too short to identify a socket.
@@ -166,6 +170,8 @@ pub struct Stats {
     pub ip_tx_fragments: u64,
     /// Echo requests answered.
     pub icmp_echo_replied: u64,
+    /// ICMP timestamp requests answered (RFC 792).
+    pub icmp_timestamps_replied: u64,
     /// Echo requests sent by echo sockets.
     pub icmp_echo_sent: u64,
     /// Echo replies delivered to echo sockets.
@@ -242,7 +248,7 @@ impl Stats {
 impl Stats {
     /// Every counter but the drops, by name, in a fixed order (the counters table and the
     /// control protocol's `stats` reply both list these).
-    pub fn counters(&self) -> [(&'static str, u64); 38] {
+    pub fn counters(&self) -> [(&'static str, u64); 39] {
         let l = &self.tcp_loss;
         let r = &l.recovery;
         [
@@ -255,6 +261,7 @@ impl Stats {
             ("ip_tx_fragmented", self.ip_tx_fragmented),
             ("ip_tx_fragments", self.ip_tx_fragments),
             ("icmp_echo_replied", self.icmp_echo_replied),
+            ("icmp_timestamps_replied", self.icmp_timestamps_replied),
             ("icmp_echo_sent", self.icmp_echo_sent),
             (
                 "icmp_echo_replies_received",

@@ -373,6 +373,7 @@ fn ping_socket_gets_replies_and_errors() {
     assert_eq!(
         IcmpMessage::parse(ip.payload()),
         Ok(IcmpMessage::EchoRequest {
+            code: 0,
             ident,
             seq: 5,
             data: b"ping data"

@@ -237,6 +237,13 @@ fn thread_main(
             return Err(e);
         }
     };
+    // The loop's clock starts now (`Core::refresh_now`); tell the stack what time that is, for
+    // ICMP timestamp replies (RFC 792: milliseconds since midnight UT).
+    let mut stack = stack;
+    let unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    stack.set_wall_clock(ustack::Instant::ZERO, unix_ms);
     let core = Rc::new(Core::new(stack, std::time::Instant::now()));
     let net = Net::new(core.clone(), handle);
     let local = tokio::task::LocalSet::new();

@@ -22,7 +22,12 @@ impl Stack {
             Err(r) => return self.drop_packet(r),
         };
         match msg {
-            IcmpMessage::EchoRequest { ident, seq, data } => {
+            IcmpMessage::EchoRequest {
+                code,
+                ident,
+                seq,
+                data,
+            } => {
                 // RFC 1122 §3.2.2.6 allows silently discarding echo requests to broadcast or
                 // multicast addresses; Linux does by default, and so do we.
                 if a.dst_kind != DstKind::Local {
@@ -30,13 +35,26 @@ impl Stack {
                 }
                 // RFC 792 / RFC 1122 §3.2.2.6: the reply carries the request's identifier,
                 // sequence number and whole data, from the address the request was sent to.
+                // RFC 792 defines only code 0; Linux answers any code and copies it, and so do
+                // we (scanners' OS probes send code 9).
                 let len = icmp::HEADER_LEN + data.len();
                 let mut buf = self.pool.take_zeroed(len);
-                icmp::emit_echo(&mut buf, true, ident, seq, data);
+                icmp::emit(
+                    &mut buf,
+                    icmp::types::ECHO_REPLY,
+                    code,
+                    icmp::id_seq(ident, seq),
+                    data,
+                );
                 if self.queue(a.dst, a.src, proto::ICMP, false, buf).is_ok() {
                     self.stats.icmp_echo_replied += 1;
                 }
             }
+            IcmpMessage::TimestampRequest {
+                ident,
+                seq,
+                originate,
+            } => self.timestamp_reply(&a, ident, seq, originate),
             IcmpMessage::EchoReply { ident, seq, data } => {
                 let mut copy = self.pool.take(data.len());
                 copy.extend_from_slice(data);
@@ -59,6 +77,28 @@ impl Stack {
                 quote,
             } => self.icmp_error_input(a.src, icmp_type, code, rest, quote),
             IcmpMessage::Other { .. } => self.drop_packet(DropReason::IcmpUnhandledType),
+        }
+    }
+
+    /// RFC 792 timestamp reply: the originate time copied, receive and transmit times now (the
+    /// same: the stack answers within the call).
+    fn timestamp_reply(&mut self, a: &Arrival<'_>, ident: u16, seq: u16, originate: u32) {
+        if !self.config.icmp_timestamps {
+            return self.drop_packet(DropReason::IcmpTimestampOff);
+        }
+        if a.dst_kind != DstKind::Local {
+            return self.drop_packet(DropReason::IcmpTimestampBroadcast);
+        }
+        let t = self.icmp_timestamp().to_be_bytes();
+        let mut body = [0u8; icmp::TIMESTAMP_BODY_LEN];
+        body[..4].copy_from_slice(&originate.to_be_bytes());
+        body[4..8].copy_from_slice(&t);
+        body[8..].copy_from_slice(&t);
+        let mut buf = self.pool.take_zeroed(icmp::HEADER_LEN + body.len());
+        let rest = icmp::id_seq(ident, seq);
+        icmp::emit(&mut buf, icmp::types::TIMESTAMP_REPLY, 0, rest, &body);
+        if self.queue(a.dst, a.src, proto::ICMP, false, buf).is_ok() {
+            self.stats.icmp_timestamps_replied += 1;
         }
     }
 

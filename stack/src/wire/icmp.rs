@@ -22,7 +22,14 @@ pub mod types {
     pub const TIME_EXCEEDED: u8 = 11;
     /// Parameter problem.
     pub const PARAMETER_PROBLEM: u8 = 12;
+    /// Timestamp request (RFC 792).
+    pub const TIMESTAMP: u8 = 13;
+    /// Timestamp reply (RFC 792).
+    pub const TIMESTAMP_REPLY: u8 = 14;
 }
+
+/// Length of a timestamp message's body: originate, receive and transmit times (RFC 792).
+pub const TIMESTAMP_BODY_LEN: usize = 12;
 
 /// Destination-unreachable codes (RFC 792, RFC 1122 §3.2.2.1).
 pub mod unreach {
@@ -53,8 +60,10 @@ pub fn is_error(icmp_type: u8) -> bool {
 /// A parsed, checksum-verified ICMP message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IcmpMessage<'a> {
-    /// Echo request (type 8).
+    /// Echo request (type 8), any code (RFC 792 defines only 0; Linux answers any, copying it).
     EchoRequest {
+        /// The code, copied into the reply.
+        code: u8,
         /// Identifier.
         ident: u16,
         /// Sequence number.
@@ -70,6 +79,15 @@ pub enum IcmpMessage<'a> {
         seq: u16,
         /// Data.
         data: &'a [u8],
+    },
+    /// Timestamp request (type 13, RFC 792) with at least its 12-byte body.
+    TimestampRequest {
+        /// Identifier.
+        ident: u16,
+        /// Sequence number.
+        seq: u16,
+        /// The sender's originate timestamp, returned in the reply.
+        originate: u32,
     },
     /// An error message (types 3, 4, 5, 11, 12) quoting the datagram that caused it.
     Error {
@@ -108,11 +126,19 @@ impl<'a> IcmpMessage<'a> {
         let seq = u16::from_be_bytes([rest[2], rest[3]]);
         let body = &bytes[HEADER_LEN..];
         Ok(match icmp_type {
-            types::ECHO_REQUEST if code == 0 => IcmpMessage::EchoRequest {
+            types::ECHO_REQUEST => IcmpMessage::EchoRequest {
+                code,
                 ident,
                 seq,
                 data: body,
             },
+            types::TIMESTAMP if code == 0 && body.len() >= TIMESTAMP_BODY_LEN => {
+                IcmpMessage::TimestampRequest {
+                    ident,
+                    seq,
+                    originate: u32::from_be_bytes([body[0], body[1], body[2], body[3]]),
+                }
+            }
             types::ECHO_REPLY if code == 0 => IcmpMessage::EchoReply {
                 ident,
                 seq,
@@ -136,10 +162,16 @@ pub fn emit_echo(buf: &mut [u8], reply: bool, ident: u16, seq: u16, data: &[u8])
     } else {
         types::ECHO_REQUEST
     };
+    emit(buf, t, 0, id_seq(ident, seq), data)
+}
+
+/// The identifier and sequence number as the four type-specific bytes of an echo or timestamp
+/// message (RFC 792).
+pub fn id_seq(ident: u16, seq: u16) -> [u8; 4] {
     let mut rest = [0u8; 4];
     rest[..2].copy_from_slice(&ident.to_be_bytes());
     rest[2..].copy_from_slice(&seq.to_be_bytes());
-    emit(buf, t, 0, rest, data)
+    rest
 }
 
 /// Writes any ICMP message with its checksum into `buf[..8 + body.len()]`; returns the length.
@@ -172,6 +204,7 @@ mod tests {
         assert_eq!(
             IcmpMessage::parse(&buf[..n]).unwrap(),
             IcmpMessage::EchoRequest {
+                code: 0,
                 ident: 0x77,
                 seq: 3,
                 data: b"hello"

@@ -146,6 +146,9 @@ impl fmt::Display for IcmpText<'_> {
             IcmpMessage::EchoReply { ident, seq, .. } => {
                 write!(f, "echo reply, id {ident}, seq {seq}, length {len}")
             }
+            IcmpMessage::TimestampRequest { ident, seq, .. } => {
+                write!(f, "time stamp query id {ident} seq {seq}, length {len}")
+            }
             IcmpMessage::Error {
                 icmp_type,
                 code,

@@ -153,8 +153,9 @@ pub fn check_packet(bytes: &[u8]) -> Result<(), String> {
                 return Err("smoltcp: bad ICMP checksum".into());
             }
             let (ty, code) = match m {
-                IcmpMessage::EchoRequest { .. } => (8, 0),
+                IcmpMessage::EchoRequest { code, .. } => (8, code),
                 IcmpMessage::EchoReply { .. } => (0, 0),
+                IcmpMessage::TimestampRequest { .. } => (13, 0),
                 IcmpMessage::Error {
                     icmp_type, code, ..
                 } => (icmp_type, code),
