@@ -508,8 +508,13 @@ fn connect_attaches_to_up_and_behaves_like_netcat() {
     let (o, e) = text(&sh(&ns, &script));
     assert!(o.contains("udp-hello"), "{o}{e}");
 
-    // -z: a closed port is refused, an open one succeeds; nothing is sent.
+    // -z: a closed port is refused, an open one succeeds; nothing is sent. As nc, the refusal
+    // is said only with -v.
     let out = sh(&ns, &format!("{b} connect -z {HOST_ADDR} 8081"));
+    let (_, e) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!e.contains("refused"), "quiet without -v: {e}");
+    let out = sh(&ns, &format!("{b} connect -zv {HOST_ADDR} 8081"));
     let (_, e) = text(&out);
     assert_eq!(out.status.code(), Some(1));
     assert!(e.contains("Connection refused"), "{e}");
@@ -531,7 +536,7 @@ fn connect_attaches_to_up_and_behaves_like_netcat() {
     .status
     .success());
     let t0 = Instant::now();
-    let out = sh(&ns, &format!("{b} connect 10.99.0.1 80"));
+    let out = sh(&ns, &format!("{b} connect -v 10.99.0.1 80"));
     let (_, e) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{e}");
     assert!(e.contains("Network is unreachable"), "{e}");

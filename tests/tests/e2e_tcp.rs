@@ -386,7 +386,7 @@ fn ustack_connect_reports_refused() {
     let out = run_in(
         &ns,
         bin.to_str().unwrap(),
-        &["connect", "198.18.0.1:9"],
+        &["connect", "-v", "198.18.0.1:9"],
         Duration::from_secs(30),
     );
     assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));

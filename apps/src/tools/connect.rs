@@ -3,6 +3,10 @@
 //! `--tun` (the socket lives in that daemon, relayed over the control socket), or brings up its
 //! own only when none runs. stdin goes to the peer, the peer to stdout; at the end of stdin it
 //! half-closes (FIN) and keeps reading until the peer closes.
+//!
+//! As netcat (OpenBSD's, Debian's `netcat-openbsd`): failures are said only with `-v`; `-z`
+//! takes port lists and ranges (`20-23,80`) and exits 0 if any port answered, else 1; a
+//! command line that cannot work exits 2 with nothing started.
 
 use crate::daemon::client::error_of;
 use crate::daemon::proto::{frame, unframe, Body, ConnectRequest, ErrorCode, Request, Transport};
@@ -19,9 +23,9 @@ pub struct ConnectArgs {
     /// Where to connect: HOST PORT or HOST:PORT (with -l: [ADDR] PORT to listen on).
     #[arg(value_name = "HOST[:PORT]")]
     target: String,
-    /// The port, if not in HOST:PORT.
+    /// The port, if not in HOST:PORT; with -z a list of ports and ranges, e.g. 20-23,80.
     #[arg(value_name = "PORT")]
-    port: Option<u16>,
+    port: Option<String>,
     /// Listen on the stack for one peer instead of connecting.
     #[arg(short = 'l', long = "listen")]
     listen: bool,
@@ -50,24 +54,34 @@ fn invalid(m: String) -> io::Error {
 }
 
 impl ConnectArgs {
-    /// The address from `HOST PORT`, `HOST:PORT`, or (listening) `PORT`.
-    fn addr(&self) -> io::Result<SocketAddrV4> {
+    /// The host and ports from `HOST PORT`, `HOST:PORT`, or (listening) `PORT`; more than one
+    /// port only with `-z`.
+    fn targets(&self) -> io::Result<(Ipv4Addr, Vec<u16>)> {
         let t = self.target.as_str();
-        let parsed = match (t.rsplit_once(':'), self.port) {
-            (Some((h, p)), None) => h.parse().ok().zip(p.parse().ok()),
-            (None, Some(p)) => t.parse().ok().map(|h: Ipv4Addr| (h, p)),
-            (None, None) if self.listen => t.parse().ok().map(|p| (Ipv4Addr::UNSPECIFIED, p)),
-            _ => None,
-        };
-        let (host, port) = parsed.ok_or_else(|| {
+        let form = || {
             invalid(format!(
                 "'{t}': expected HOST PORT or HOST:PORT with an IPv4 address (listening: PORT)"
             ))
-        })?;
-        if port == 0 {
-            return Err(invalid("port 0".into()));
+        };
+        let (host, spec) = match (t.rsplit_once(':'), self.port.as_deref()) {
+            (Some((h, p)), None) => (h.parse().map_err(|_| form())?, p),
+            (None, Some(p)) => (t.parse().map_err(|_| form())?, p),
+            (None, None) if self.listen => (Ipv4Addr::UNSPECIFIED, t),
+            _ => return Err(form()),
+        };
+        let ports = parse_ports(spec).map_err(invalid)?;
+        if ports.len() > 1 && !self.probe {
+            return Err(invalid(format!(
+                "'{spec}': several ports only with -z (a scan)"
+            )));
         }
-        Ok(SocketAddrV4::new(host, port))
+        Ok((host, ports))
+    }
+
+    /// The one address of a connection or a listener.
+    fn addr(&self) -> io::Result<SocketAddrV4> {
+        let (host, ports) = self.targets()?;
+        Ok(SocketAddrV4::new(host, ports[0]))
     }
 
     fn request(&self) -> io::Result<ConnectRequest> {
@@ -91,7 +105,32 @@ impl ConnectArgs {
     }
 }
 
+/// `N`, `A-B` and comma-separated lists of them, in the order given (as nc: `20-23,80`).
+fn parse_ports(spec: &str) -> Result<Vec<u16>, String> {
+    let port = |s: &str| match s.parse::<u32>() {
+        Ok(p @ 1..=65535) => Ok(p as u16),
+        _ => Err(format!("'{s}': not a port (1-65535)")),
+    };
+    let mut out = Vec::new();
+    for item in spec.split(',') {
+        match item.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (port(a)?, port(b)?);
+                if a > b {
+                    return Err(format!("'{item}': reversed range"));
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(port(item)?),
+        }
+    }
+    Ok(out)
+}
+
 pub fn run(args: ConnectArgs) -> io::Result<ExitCode> {
+    if args.probe {
+        return scan(&args);
+    }
     let req = args.request()?;
     let proto = if args.udp { "udp" } else { "tcp" };
     let mut session = args.net.attach_or_start()?;
@@ -145,29 +184,103 @@ pub fn run(args: ConnectArgs) -> io::Result<ExitCode> {
                 } else {
                     "connect to"
                 };
-                let err = error_of(&e);
-                let msg = match e.code {
-                    ErrorCode::NetworkUnreachable => "Network is unreachable".to_string(),
-                    ErrorCode::ConnectionRefused => "Connection refused".to_string(),
-                    ErrorCode::TimedOut => "Connection timed out".to_string(),
-                    _ => err.to_string(),
-                };
-                eprintln!(
-                    "ustack connect: {what} {} port {} ({proto}) failed: {msg}",
-                    dest.ip(),
-                    dest.port()
-                );
+                if args.verbose {
+                    eprintln!(
+                        "ustack connect: {what} {} port {} ({proto}) failed: {}",
+                        dest.ip(),
+                        dest.port(),
+                        failure(&e)
+                    );
+                }
                 let _ = session.close();
                 return Ok(ExitCode::from(1));
             }
             _ => {}
         }
     }
-    if args.probe {
-        let _ = session.close();
-        return Ok(ExitCode::SUCCESS);
-    }
     relay(session, args.udp, args.verbose, peer)
+}
+
+/// netcat's words for a failure.
+fn failure(e: &crate::daemon::proto::ErrorReply) -> String {
+    match e.code {
+        ErrorCode::NetworkUnreachable => "Network is unreachable".to_string(),
+        ErrorCode::ConnectionRefused => "Connection refused".to_string(),
+        ErrorCode::TimedOut => "Connection timed out".to_string(),
+        _ => error_of(e).to_string(),
+    }
+}
+
+/// `-z`: probes each port in turn on one control connection, saying (with `-v`) what each
+/// did as netcat does; exit 0 if any answered, else 1.
+fn scan(args: &ConnectArgs) -> io::Result<ExitCode> {
+    if args.listen {
+        return Err(invalid("-z and -l together: nothing to probe".into()));
+    }
+    let (host, ports) = args.targets()?;
+    let base = args.request()?;
+    let proto = if args.udp { "udp" } else { "tcp" };
+    let mut session = args.net.attach_or_start()?;
+    let mut any = false;
+    for port in ports {
+        let req = ConnectRequest {
+            addr: SocketAddrV4::new(host, port),
+            ..base.clone()
+        };
+        let id = session.client.send(&Request::Connect(req))?;
+        loop {
+            let Some(reply) = session.client.next_reply()? else {
+                let _ = session.close();
+                return Ok(ExitCode::from(if any { 0 } else { 1 }));
+            };
+            if reply.id != id {
+                continue;
+            }
+            if args.json {
+                let line = serde_json::to_string(&reply.body).map_err(io::Error::other)?;
+                println!("{line}");
+            }
+            match reply.body {
+                Body::Connected(_) => {
+                    any = true;
+                    if args.verbose {
+                        eprintln!(
+                            "Connection to {host} {port} port [{proto}/{}] succeeded!",
+                            service_name(port, proto)
+                        );
+                    }
+                }
+                Body::Error(e) => {
+                    if args.verbose {
+                        eprintln!(
+                            "ustack connect: connect to {host} port {port} ({proto}) failed: {}",
+                            failure(&e)
+                        );
+                    }
+                    break;
+                }
+                Body::End(_) => break,
+                _ => {}
+            }
+        }
+    }
+    let _ = session.close();
+    Ok(ExitCode::from(if any { 0 } else { 1 }))
+}
+
+/// The port's name in /etc/services, or `*` (what netcat prints).
+fn service_name(port: u16, proto: &str) -> String {
+    let services = std::fs::read_to_string("/etc/services").unwrap_or_default();
+    let want = format!("{port}/{proto}");
+    services
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or(""))
+        .find_map(|l| {
+            let mut w = l.split_whitespace();
+            let name = w.next()?;
+            (w.next()? == want).then(|| name.to_string())
+        })
+        .unwrap_or_else(|| "*".into())
 }
 
 /// Copies stdin to the relay and the relay to stdout; `peer` names the other end in messages.
@@ -287,5 +400,25 @@ mod tests {
         assert!(addr(&["198.18.0.1"]).is_err());
         assert!(addr(&["example.com", "80"]).is_err());
         assert!(addr(&["198.18.0.1:0"]).is_err());
+        assert!(
+            addr(&["198.18.0.1", "20-23"]).is_err(),
+            "a range only with -z"
+        );
+        assert_eq!(
+            addr(&["-z", "198.18.0.1", "20-23"]).unwrap(),
+            "198.18.0.1:20".parse().unwrap()
+        );
+    }
+
+    #[test]
+    fn port_lists_and_ranges_as_netcat() {
+        assert_eq!(parse_ports("22").unwrap(), vec![22]);
+        assert_eq!(parse_ports("20-23,80").unwrap(), vec![20, 21, 22, 23, 80]);
+        assert_eq!(parse_ports("65535").unwrap(), vec![65535]);
+        assert_eq!(parse_ports("5-5").unwrap(), vec![5]);
+        for bad in ["23-20", "0", "65536", "70000", "a", "1-", "-3", "1,,2", ""] {
+            assert!(parse_ports(bad).is_err(), "{bad}");
+        }
+        assert!(parse_ports("23-20").unwrap_err().contains("reversed"));
     }
 }

@@ -31,15 +31,22 @@ pub(crate) async fn run(ctx: &Rc<Ctx>, conn: Conn, id: u64, req: ConnectRequest)
         Transport::Udp => udp(ctx, &mut lines, &out, id, &req).await,
     };
     match r {
-        Ok(Some(relay)) => relay.run(lines, out).await,
+        Ok(Some(relay)) => {
+            relay.run(lines, out).await;
+            Flow::Close
+        }
+        // A probe, or a connect that failed, leaves the connection to the client's next
+        // request: a scan (`connect -z` over a port range) runs on one connection.
         Ok(None) => {
             out.last(id, end("probe", 0)).await;
+            Flow::Continue(Conn { lines, out })
         }
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Flow::Close,
         Err(e) => {
             out.error(id, code_of(&e), e.to_string()).await;
+            Flow::Continue(Conn { lines, out })
         }
     }
-    Flow::Close
 }
 
 fn end(reason: &str, lost: u64) -> Body {
@@ -129,7 +136,14 @@ async fn tcp(
     let (local, peer) = (stream.local_addr()?, stream.peer_addr()?);
     out.reply(id, Body::Connected(Connected { local, peer }))
         .await;
-    Ok((!req.probe).then_some(Relay::Tcp(stream)))
+    if req.probe {
+        // The port answered; nothing more is owed to it. An RST ends the probe at once, so a
+        // peer that never closes (a listener that does not accept) cannot hold the connection
+        // in FIN-WAIT-2 — nor the stack of a `connect -z` that brought up its own.
+        let _ = stream.abort();
+        return Ok(None);
+    }
+    Ok(Some(Relay::Tcp(stream)))
 }
 
 async fn udp(
