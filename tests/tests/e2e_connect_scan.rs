@@ -93,3 +93,39 @@ fn a_port_range_scan_finds_what_netcat_finds() {
     );
     assert!(String::from_utf8_lossy(&reversed.stderr).contains("reversed range"));
 }
+
+/// UDP to a closed port: the ICMP port unreachable ends the relay with exit 1 ("Connection
+/// refused" with -v), as `nc -uv` does; old main said "closed the connection" and exited 0.
+#[test]
+fn udp_to_a_closed_port_reports_the_port_unreachable_and_exits_1() {
+    if !tun_available() {
+        return;
+    }
+    let ns = NetNs::new("udpclosed");
+    let bin = ustack_bin();
+    let limit = Duration::from_secs(30);
+    // stdin stays open a second, so the ICMP error comes back while the relay runs.
+    let ours = run_in(
+        &ns,
+        "sh",
+        &[
+            "-c",
+            &format!(
+                "(echo hi; sleep 1) | {} --log-level warn connect -uv 198.18.0.1 9999",
+                bin.display()
+            ),
+        ],
+        limit,
+    );
+    let nc = run_in(
+        &ns,
+        "sh",
+        &["-c", "(echo hi; sleep 1) | nc -uv 127.0.0.1 9999"],
+        limit,
+    );
+    assert_eq!(nc.status.code(), Some(1), "nc itself: {}", output_text(&nc));
+    assert_eq!(ours.status.code(), Some(1), "{}", output_text(&ours));
+    let err = String::from_utf8_lossy(&ours.stderr);
+    assert!(err.contains("Connection refused"), "{err}");
+    assert!(err.contains("port unreachable"), "{err}");
+}

@@ -9,7 +9,9 @@
 //! command line that cannot work exits 2 with nothing started.
 
 use crate::daemon::client::error_of;
-use crate::daemon::proto::{frame, unframe, Body, ConnectRequest, ErrorCode, Request, Transport};
+use crate::daemon::proto::{
+    frame, unframe, Body, ConnectRequest, ErrorCode, Framed, Request, Transport,
+};
 use crate::tools::net::{NetArgs, Session};
 use clap::Args;
 use std::io::{self, ErrorKind, Read, Write};
@@ -201,6 +203,44 @@ pub fn run(args: ConnectArgs) -> io::Result<ExitCode> {
     relay(session, args.udp, args.verbose, peer)
 }
 
+/// An ICMP error about a datagram sent, as the error `nc -u` sees (RFC 1122 §4.1.3.3: UDP
+/// passes it to the application).
+fn icmp_failure(icmp_type: u8, code: u8) -> io::Error {
+    use ustack::wire::icmp::{types, unreach};
+    let kind = match (icmp_type, code) {
+        (types::DEST_UNREACHABLE, unreach::PORT | unreach::PROTOCOL) => {
+            ErrorKind::ConnectionRefused
+        }
+        (types::DEST_UNREACHABLE, unreach::NET) => ErrorKind::NetworkUnreachable,
+        (types::DEST_UNREACHABLE, _) => ErrorKind::HostUnreachable,
+        _ => ErrorKind::Other,
+    };
+    io::Error::new(kind, IcmpFailure { icmp_type, code })
+}
+
+/// An ICMP error reported on a UDP relay.
+#[derive(Debug)]
+struct IcmpFailure {
+    icmp_type: u8,
+    code: u8,
+}
+
+impl std::fmt::Display for IcmpFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match (self.icmp_type, self.code) {
+            (3, 3) => "Connection refused (ICMP port unreachable)",
+            (3, 2) => "Connection refused (ICMP protocol unreachable)",
+            (3, 0) => "Network is unreachable (ICMP)",
+            (3, _) => "No route to host (ICMP unreachable)",
+            (11, _) => "Time exceeded (ICMP)",
+            _ => "ICMP error",
+        };
+        write!(f, "{what}, type {} code {}", self.icmp_type, self.code)
+    }
+}
+
+impl std::error::Error for IcmpFailure {}
+
 /// netcat's words for a failure.
 fn failure(e: &crate::daemon::proto::ErrorReply) -> String {
     match e.code {
@@ -308,7 +348,13 @@ fn relay(session: Session, udp: bool, verbose: bool, peer: SocketAddrV4) -> io::
             ExitCode::from(130)
         }
         Err(e) => {
-            eprintln!("ustack connect: connection to {peer}: {e}");
+            // An ICMP error on UDP is said only with -v, as nc; a broken relay always.
+            let icmp = e
+                .get_ref()
+                .is_some_and(|i| i.downcast_ref::<IcmpFailure>().is_some());
+            if verbose || !icmp {
+                eprintln!("ustack connect: connection to {peer}: {e}");
+            }
             ExitCode::from(1)
         }
     };
@@ -347,9 +393,17 @@ fn peer_to_stdout(mut stream: &UnixStream, early: Vec<u8>, udp: bool) -> io::Res
     loop {
         let mut done = 0;
         if udp {
-            while let Some((d, rest)) = unframe(&pending[done..]) {
-                stdout.write_all(d)?;
-                total += d.len() as u64;
+            while let Some((f, rest)) = unframe(&pending[done..]) {
+                match f {
+                    Framed::Datagram(d) => {
+                        stdout.write_all(d)?;
+                        total += d.len() as u64;
+                    }
+                    Framed::IcmpError { icmp_type, code } => {
+                        stdout.flush()?;
+                        return Err(icmp_failure(icmp_type, code));
+                    }
+                }
                 done = pending.len() - rest.len();
             }
         } else {

@@ -107,20 +107,29 @@ fn reply(line: &[u8]) {
 
 fn frames(data: &[u8]) {
     let mut rest = data;
-    while let Some((d, after)) = proto::unframe(rest) {
+    while let Some((f, after)) = proto::unframe(rest) {
         let used = rest.len() - after.len();
-        assert_eq!(used, 2 + d.len());
-        assert_eq!(frame(d), &rest[..used]);
+        match f {
+            proto::Framed::Datagram(d) => {
+                assert_eq!(used, 2 + d.len());
+                assert_eq!(frame(d), &rest[..used]);
+            }
+            proto::Framed::IcmpError { icmp_type, code } => {
+                assert_eq!(proto::error_frame(icmp_type, code), &rest[..used]);
+            }
+        }
         rest = after;
     }
     // What is left is an incomplete frame.
     if rest.len() >= 2 {
-        assert!(rest.len() - 2 < usize::from(u16::from_be_bytes([rest[0], rest[1]])));
+        let len = u16::from_be_bytes([rest[0], rest[1]]);
+        let need = if len == proto::ICMP_ERROR_MARK { 2 } else { usize::from(len) };
+        assert!(rest.len() - 2 < need);
     }
-    let n = data.len().min(usize::from(u16::MAX));
+    let n = data.len().min(usize::from(proto::ICMP_ERROR_MARK - 1));
     let framed = frame(data);
     let (d, after) = proto::unframe(&framed).expect("a whole frame");
-    assert_eq!(d, &data[..n]);
+    assert_eq!(d, proto::Framed::Datagram(&data[..n]));
     assert!(after.is_empty());
 }
 

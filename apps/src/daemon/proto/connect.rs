@@ -55,18 +55,54 @@ pub struct Connected {
     pub peer: SocketAddrV4,
 }
 
-/// A datagram as the relay frames it: 2-byte big-endian length, then the bytes.
+/// The length value that marks an ICMP error report on a UDP relay instead of a datagram (no
+/// UDP payload over IPv4 comes near it: 65,507 bytes is the most). It is followed by two bytes,
+/// the ICMP type and code, in place of a payload.
+pub const ICMP_ERROR_MARK: u16 = u16::MAX;
+
+/// A datagram as the relay frames it: 2-byte big-endian length, then the bytes (at most
+/// 65,534: the length 65,535 is [`ICMP_ERROR_MARK`]).
 pub fn frame(d: &[u8]) -> Vec<u8> {
-    let n = d.len().min(usize::from(u16::MAX));
+    let n = d.len().min(usize::from(ICMP_ERROR_MARK - 1));
     let mut v = Vec::with_capacity(2 + n);
     v.extend_from_slice(&(n as u16).to_be_bytes());
     v.extend_from_slice(&d[..n]);
     v
 }
 
+/// The report, on a UDP relay (daemon → client), of an ICMP error about what the relay sent
+/// (`nc -u` sees a port unreachable as ECONNREFUSED): [`ICMP_ERROR_MARK`], type, code.
+pub fn error_frame(icmp_type: u8, code: u8) -> Vec<u8> {
+    let mut v = ICMP_ERROR_MARK.to_be_bytes().to_vec();
+    v.extend_from_slice(&[icmp_type, code]);
+    v
+}
+
+/// One frame of a UDP relay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framed<'a> {
+    /// A datagram.
+    Datagram(&'a [u8]),
+    /// An ICMP error about what the relay sent.
+    IcmpError {
+        /// ICMP type.
+        icmp_type: u8,
+        /// ICMP code.
+        code: u8,
+    },
+}
+
 /// The first complete frame of `buf` and what follows it.
-pub fn unframe(buf: &[u8]) -> Option<(&[u8], &[u8])> {
-    let len = usize::from(u16::from_be_bytes([*buf.first()?, *buf.get(1)?]));
+pub fn unframe(buf: &[u8]) -> Option<(Framed<'_>, &[u8])> {
+    let len = u16::from_be_bytes([*buf.first()?, *buf.get(1)?]);
     let rest = buf.get(2..)?;
-    (rest.len() >= len).then(|| rest.split_at(len))
+    if len == ICMP_ERROR_MARK {
+        let (&[icmp_type, code], rest) = rest.split_first_chunk::<2>()?;
+        return Some((Framed::IcmpError { icmp_type, code }, rest));
+    }
+    let len = usize::from(len);
+    (rest.len() >= len).then(|| {
+        let (d, rest) = rest.split_at(len);
+        (Framed::Datagram(d), rest)
+    })
 }

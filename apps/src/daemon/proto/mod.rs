@@ -18,7 +18,10 @@ mod stats;
 mod trace;
 
 pub use capture::{CaptureRequest, Captured, Capturing, Packet};
-pub use connect::{frame, unframe, ConnectRequest, Connected, Listening, Transport};
+pub use connect::{
+    error_frame, frame, unframe, ConnectRequest, Connected, Framed, Listening, Transport,
+    ICMP_ERROR_MARK,
+};
 pub use events::{Event, EventsRequest};
 pub use hello::Hello;
 pub use ping::{PingEvent, PingRequest, PingSummary};
@@ -257,10 +260,25 @@ mod tests {
         wire.extend(frame(b""));
         wire.extend_from_slice(&frame(b"partial")[..4]);
         let (a, rest) = unframe(&wire).unwrap();
-        assert_eq!(a, b"hello");
+        assert_eq!(a, Framed::Datagram(b"hello"));
         let (b, rest) = unframe(rest).unwrap();
-        assert_eq!(b, b"");
+        assert_eq!(b, Framed::Datagram(b""));
         assert!(unframe(rest).is_none(), "an incomplete frame waits");
+        // An ICMP error report between datagrams; a datagram never takes its length.
+        let mut wire = error_frame(3, 3);
+        wire.extend(frame(b"x"));
+        let (e, rest) = unframe(&wire).unwrap();
+        assert_eq!(
+            e,
+            Framed::IcmpError {
+                icmp_type: 3,
+                code: 3
+            }
+        );
+        assert_eq!(unframe(rest).unwrap().0, Framed::Datagram(b"x"));
+        assert!(unframe(&error_frame(3, 3)[..3]).is_none());
+        let big = vec![0u8; 70_000];
+        assert_eq!(frame(&big).len(), 2 + 65_534);
     }
 
     #[test]

@@ -8,7 +8,8 @@
 use super::Flow;
 use crate::daemon::conn::{LineReader, Outbox};
 use crate::daemon::proto::{
-    frame, unframe, Body, ConnectRequest, Connected, End, ErrorCode, Listening, Transport,
+    error_frame, frame, unframe, Body, ConnectRequest, Connected, End, ErrorCode, Framed,
+    Listening, Transport,
 };
 use crate::daemon::server::{Conn, Ctx};
 use std::io;
@@ -18,6 +19,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::OwnedReadHalf;
 use tun_bridge::aio::{TcpListener, TcpStream, UdpSocket};
+use tun_bridge::icmp_error_of;
 
 /// Relay chunk size.
 const CHUNK: usize = 16 * 1024;
@@ -257,8 +259,11 @@ async fn udp_relay(
         let mut buf = vec![0u8; CHUNK];
         loop {
             let mut done = 0;
-            while let Some((d, rest)) = unframe(&pending[done..]) {
-                let _ = sock.send_to(d, peer).await;
+            while let Some((f, rest)) = unframe(&pending[done..]) {
+                // (An error report is the daemon's to send; from a client it means nothing.)
+                if let Framed::Datagram(d) = f {
+                    let _ = sock.send_to(d, peer).await;
+                }
                 done = pending.len() - rest.len();
             }
             // What is left is less than one frame: at most 2 + 65535 bytes.
@@ -280,7 +285,15 @@ async fn udp_relay(
                 }
                 Ok(_) => {} // someone else's datagram: nc ignores it too
                 Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return,
-                Err(_) => {} // an ICMP error about an earlier datagram
+                Err(e) => {
+                    // An ICMP error about an earlier datagram: the client says it (`nc -u`
+                    // sees a port unreachable as ECONNREFUSED).
+                    if let Some(i) = icmp_error_of(&e) {
+                        if !out.raw(error_frame(i.icmp_type, i.code)).await {
+                            return;
+                        }
+                    }
+                }
             }
         }
     };
