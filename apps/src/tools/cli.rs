@@ -116,6 +116,9 @@ pub fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // stdout closed under us (`ustack ping ... | head -2`): end quietly, with the status a
+        // shell gives a program SIGPIPE ended, as iputils ping would have been.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(141),
         Err(e) => {
             eprintln!("ustack: {e}");
             ExitCode::from(2)

@@ -49,6 +49,18 @@ pub(crate) async fn run(ctx: &Rc<Ctx>, conn: Conn, id: u64, req: PingRequest) ->
         out.error(id, ErrorCode::BadRequest, msg).await;
         return Flow::Close;
     }
+    let ours = ctx.net.with_stack(|s| s.config().addr);
+    if req.dst == ours {
+        // Linux answers itself over loopback; the stack has no loopback interface, and its
+        // own datagrams to itself never reach the TUN: say so instead of a silent 100% loss.
+        let msg = format!(
+            "{ours} is the stack's own address, and ustack has no loopback: it cannot ping \
+             itself (ping another host from the stack, or the stack from the kernel side: \
+             ping {ours})"
+        );
+        out.error(id, ErrorCode::BadRequest, msg).await;
+        return Flow::Close;
+    }
     let sock = match PingSocket::open(&ctx.net, None).and_then(|s| {
         s.set_ttl(req.ttl.and_then(std::num::NonZeroU8::new))?;
         Ok(s)
