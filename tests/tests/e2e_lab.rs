@@ -343,6 +343,43 @@ fn lab_down_removes_what_a_killed_lab_left() {
     assert_eq!(lab_namespaces(&lab.name), Vec::<String>::new());
 }
 
+/// Issue 24 (item 5): `lab down` while `lab up` still runs in the foreground stops that `lab up`
+/// too — it exits cleanly, having stopped and reaped its stack and server — instead of leaving it
+/// running over deleted namespaces with defunct children (old main).
+#[test]
+fn lab_down_ends_a_running_lab_up() {
+    if !tun_available() {
+        return;
+    }
+    let mut lab = Lab::start_with("1500,1400", &["--up"]);
+    assert_eq!(lab_namespaces(&lab.name).len(), 3);
+    let down = Command::new(ustack_bin())
+        .args(["lab", "down", "--name", &lab.name])
+        .output()
+        .expect("lab down");
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    let mut child = lab.child.take().expect("running");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(s) = child.try_wait() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "lab up still running after lab down:\n{}",
+            child.stdout()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "lab up: {status}\n{}", child.stderr());
+    assert!(child.stdout().contains("removing"), "{}", child.stdout());
+    assert_eq!(lab_namespaces(&lab.name), Vec::<String>::new());
+}
+
 /// Issue 16 (5c): a namespace that only looks like a lab's (no note of `lab up` lists it) is
 /// not `lab down`'s to delete, nor are the processes inside it its to signal.
 #[test]

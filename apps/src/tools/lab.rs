@@ -41,7 +41,7 @@ enum LabCommand {
 #[derive(Debug, Args)]
 struct NameArg {
     /// Lab name: prefixes every namespace (`<name>-host`, `<name>-r1`, …, `<name>-far`).
-    #[arg(long, default_value = "ulab")]
+    #[arg(long, default_value = plan::DEFAULT_NAME)]
     name: String,
 }
 

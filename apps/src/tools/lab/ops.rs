@@ -308,6 +308,33 @@ fn end_processes(ns: &str) {
     }
 }
 
+/// The pid the note names (`pid N`), if it is a `ustack lab up` for `name` that is still
+/// running and is not this process (a `lab up` removing its own lab).
+fn running_lab_up(note_text: &str, name: &str) -> Option<u32> {
+    let pid: u32 = note_text
+        .lines()
+        .find_map(|l| l.strip_prefix("pid ")?.trim().parse().ok())?;
+    if pid == std::process::id() {
+        return None;
+    }
+    // Only a process whose command line is this lab's `lab up` is ours to signal: the pid may
+    // have been reused since the note was written.
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+    let has = |w: &str| args.iter().any(|a| *a == w.as_bytes());
+    let named = has(name) || (name == super::plan::DEFAULT_NAME && !has("--name"));
+    (has("lab") && has("up") && named).then_some(pid)
+}
+
+/// SIGTERM to `pid`, then waits (at most 10 s) for it to exit.
+fn stop_process(pid: u32) {
+    let _ = run("kill", &["-TERM", &pid.to_string()]);
+    let until = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < until && Path::new(&format!("/proc/{pid}")).exists() {
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Removes lab `name`: ends the processes inside the namespaces its note lists, deletes them
 /// (their veth links go with them), its note and its log. Returns the namespaces removed.
 /// Without a note it refuses: namespaces that only look like the lab's are not its to remove.
@@ -331,6 +358,11 @@ pub fn down(name: &str) -> Result<Vec<String>, String> {
         }
         Err(e) => return Err(format!("{}: {e}", path.display())),
     };
+    // A `lab up` still running in the foreground is told to stop first: it ends its stack and
+    // server, reaps them and removes the lab itself; what it leaves is removed below.
+    if let Some(pid) = running_lab_up(&text, name) {
+        stop_process(pid);
+    }
     let existing = namespaces()?;
     let nss: Vec<String> = note::namespaces(&text)
         .into_iter()

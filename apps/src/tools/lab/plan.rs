@@ -37,6 +37,9 @@ pub const STUDY: [(u8, &str, &str); 3] = [
 /// Most links a lab may have (the plan numbers links 1..=MAX_LINKS below the study prefixes).
 pub const MAX_LINKS: usize = 16;
 
+/// The lab's name when `--name` is not given.
+pub const DEFAULT_NAME: &str = "ulab";
+
 /// One namespace of the chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Node {
