@@ -321,7 +321,7 @@ fn running_lab_up(note_text: &str, name: &str) -> Option<u32> {
     // have been reused since the note was written.
     let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
-    let has = |w: &str| args.iter().any(|a| *a == w.as_bytes());
+    let has = |w: &str| args.contains(&w.as_bytes());
     let named = has(name) || (name == super::plan::DEFAULT_NAME && !has("--name"));
     (has("lab") && has("up") && named).then_some(pid)
 }
