@@ -46,3 +46,52 @@ fn ping_into_a_closed_pipe_ends_quietly() {
     assert_eq!(lines.get(2), Some(&"status 141"), "{text}");
     assert_eq!(lines.len(), 3, "something was said on stderr: {text}");
 }
+
+/// `[SECONDS.MICROS] ` before a reply line, if the line has one that is a plausible time now.
+fn stamp_of(line: &str) -> Option<f64> {
+    let rest = line.strip_prefix('[')?;
+    let (stamp, after) = rest.split_once("] ")?;
+    let (secs, micros) = stamp.split_once('.')?;
+    let ok = after.starts_with("64 bytes from")
+        && micros.len() == 6
+        && secs.bytes().all(|b| b.is_ascii_digit())
+        && micros.bytes().all(|b| b.is_ascii_digit());
+    ok.then(|| stamp.parse().ok()).flatten()
+}
+
+/// `-D` prints iputils' time stamp before each reply: the same form as `ping -D` itself.
+#[test]
+fn ping_d_stamps_replies_as_iputils_does() {
+    if !tun_available() {
+        return;
+    }
+    let ns = NetNs::new("pingD");
+    let bin = ustack_bin();
+    let limit = Duration::from_secs(20);
+    let args = [
+        "--log-level",
+        "warn",
+        "ping",
+        "-D",
+        "-c",
+        "2",
+        "-i",
+        "0.2",
+        "198.18.0.1",
+    ];
+    let ours = run_in(&ns, bin.to_str().unwrap(), &args, limit);
+    let theirs = run_in(&ns, "ping", &["-D", "-c", "1", "127.0.0.1"], limit);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    for (who, out, n) in [("ustack ping", &ours, 2), ("iputils ping", &theirs, 1)] {
+        let text = String::from_utf8_lossy(&out.stdout);
+        let stamps: Vec<f64> = text.lines().filter_map(stamp_of).collect();
+        assert_eq!(stamps.len(), n, "{who}: {}", output_text(out));
+        assert!(
+            stamps.iter().all(|t| (now - t).abs() < 60.0),
+            "{who}: {text}"
+        );
+    }
+}

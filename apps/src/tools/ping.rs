@@ -38,6 +38,9 @@ pub struct PingArgs {
     /// Quiet: only the first line and the summary.
     #[arg(short = 'q')]
     quiet: bool,
+    /// Print the time (Unix seconds and microseconds, as iputils) before each reply or error.
+    #[arg(short = 'D', id = "print_time")]
+    print_time: bool,
     /// One JSON object per event (start, reply, error, summary) instead of text.
     #[arg(long)]
     json: bool,
@@ -92,6 +95,7 @@ pub fn run(args: PingArgs) -> io::Result<ExitCode> {
     let mut out = Printer {
         quiet: args.quiet,
         flood: args.flood,
+        timestamps: args.print_time,
         json: args.json,
         summary: None,
     };
@@ -123,6 +127,7 @@ pub fn run(args: PingArgs) -> io::Result<ExitCode> {
 struct Printer {
     quiet: bool,
     flood: bool,
+    timestamps: bool,
     json: bool,
     summary: Option<PingSummary>,
 }
@@ -170,13 +175,14 @@ impl Printer {
                 bad_data,
             } => writeln!(
                 o,
-                "{bytes} bytes from {from}: icmp_seq={seq} ttl={ttl} time={}{}{}",
+                "{}{bytes} bytes from {from}: icmp_seq={seq} ttl={ttl} time={}{}{}",
+                self.stamp(),
                 format_ms(time_ms),
                 if dup { " (DUP!)" } else { "" },
                 if bad_data { " (BAD DATA)" } else { "" }
             )?,
             PingEvent::Error { seq, from, message } => {
-                writeln!(o, "From {from} icmp_seq={seq} {message}")?
+                writeln!(o, "{}From {from} icmp_seq={seq} {message}", self.stamp())?
             }
             PingEvent::SendFailed { seq, message } => {
                 eprintln!("ping: sendmsg: icmp_seq={seq}: {message}")
@@ -188,6 +194,19 @@ impl Printer {
             }
         }
         o.flush()
+    }
+}
+
+impl Printer {
+    /// `-D`: `[SECONDS.MICROS] ` as iputils prints it, the time the line is printed.
+    fn stamp(&self) -> String {
+        if !self.timestamps {
+            return String::new();
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        format!("[{}.{:06}] ", now.as_secs(), now.subsec_micros())
     }
 }
 
