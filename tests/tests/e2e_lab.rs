@@ -130,10 +130,26 @@ impl Drop for Lab {
     fn drop(&mut self) {
         drop(self.child.take());
         // Whatever happened, leave nothing behind.
-        let _ = Command::new(ustack_bin())
-            .args(["lab", "down", "--name", &self.name])
-            .output();
+        let _ = lab_down(&self.name);
     }
+}
+
+/// `ustack lab down --name NAME`.
+fn lab_down(name: &str) -> Output {
+    Command::new(ustack_bin())
+        .args(["lab", "down", "--name", name])
+        .output()
+        .expect("lab down")
+}
+
+/// `lab down`, which must succeed.
+fn lab_down_ok(name: &str) {
+    let down = lab_down(name);
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
 }
 
 fn text(out: &Output) -> String {
@@ -331,15 +347,7 @@ fn lab_down_removes_what_a_killed_lab_left() {
         .expect("lab list");
     assert!(String::from_utf8_lossy(&listed.stdout).contains(&format!("{}-host", lab.name)));
     // …and `lab down` removes them, the far-end server inside included.
-    let down = Command::new(ustack_bin())
-        .args(["lab", "down", "--name", &lab.name])
-        .output()
-        .expect("lab down");
-    assert!(
-        down.status.success(),
-        "{}",
-        String::from_utf8_lossy(&down.stderr)
-    );
+    lab_down_ok(&lab.name);
     assert_eq!(lab_namespaces(&lab.name), Vec::<String>::new());
 }
 
@@ -353,15 +361,7 @@ fn lab_down_ends_a_running_lab_up() {
     }
     let mut lab = Lab::start_with("1500,1400", &["--up"]);
     assert_eq!(lab_namespaces(&lab.name).len(), 3);
-    let down = Command::new(ustack_bin())
-        .args(["lab", "down", "--name", &lab.name])
-        .output()
-        .expect("lab down");
-    assert!(
-        down.status.success(),
-        "{}",
-        String::from_utf8_lossy(&down.stderr)
-    );
+    lab_down_ok(&lab.name);
     let mut child = lab.child.take().expect("running");
     let deadline = Instant::now() + Duration::from_secs(5);
     let status = loop {
@@ -404,10 +404,7 @@ fn lab_down_leaves_namespaces_no_lab_made() {
     while pids().is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let down = Command::new(ustack_bin())
-        .args(["lab", "down", "--name", &name])
-        .output()
-        .expect("lab down");
+    let down = lab_down(&name);
     let still = lab_namespaces(&name);
     let alive = sleeper.try_wait().expect("try_wait").is_none();
     let _ = sleeper.kill();
