@@ -319,10 +319,7 @@ async fn run_loop(
             core.with(|s| s.handle_timeout(now));
         }
         transmit(core, tun.get_ref(), io);
-        trimmer.observe(
-            core.with(|s| s.tcp_buffer_bytes()),
-            std::time::Instant::now(),
-        );
+        trimmer.observe(core.with(|s| s.tcp_buffer_bytes()), now);
         if core.dispatch_events() > 0 {
             // Let the tasks just woken run before the next batch. Otherwise the loop task's
             // turns go on back to back (until tokio's coop budget runs out) while, e.g., a
@@ -335,7 +332,7 @@ async fn run_loop(
             None => tokio::time::Instant::now() + IDLE_WAIT,
         };
         if let Some(at) = trimmer.due() {
-            wake_at = wake_at.min(at.into());
+            wake_at = wake_at.min(core.deadline(at));
         }
         if sleep.deadline() != wake_at {
             sleep.as_mut().reset(wake_at);

@@ -6,7 +6,7 @@
 //! so that the tasks of the connections that went have ended and freed their memory too. That
 //! walks the heap, so it runs only after such a drop, never per packet.
 
-use std::time::{Duration, Instant};
+use ustack::{Duration, Instant};
 
 /// How far the buffers must fall below their peak, bytes, before a trim.
 const DROP: usize = 4 << 20;
@@ -22,7 +22,7 @@ pub(crate) struct Trimmer {
 }
 
 impl Trimmer {
-    /// Called with the current total (`Stack::tcp_buffer_bytes`) at `now`. A fall of at least
+    /// Called with the current total (`Stack::tcp_buffer_bytes`) at `now`, the loop's clock. A fall of at least
     /// [`DROP`] to at most half the peak schedules a trim [`DELAY`] later (the peak restarts
     /// from there). Returns whether it trimmed now.
     pub(crate) fn observe(&mut self, bytes: usize, now: Instant) -> bool {
@@ -66,7 +66,7 @@ mod tests {
 
     #[test]
     fn trims_after_a_large_drop_below_half_the_peak_a_moment_later() {
-        let t0 = Instant::now();
+        let t0 = Instant::from_millis(1_000);
         let mut t = Trimmer::default();
         assert!(!t.observe(6 << 20, t0));
         assert!(!t.observe(3 << 20, t0), "half, but a drop under 4 MiB");
@@ -74,12 +74,12 @@ mod tests {
         assert!(!t.observe(60 << 20, t0), "above half the peak");
         assert!(!t.observe(40 << 20, t0), "scheduled, not yet");
         assert_eq!(t.due(), Some(t0 + DELAY));
-        assert!(!t.observe(30 << 20, t0 + DELAY / 2));
+        assert!(!t.observe(30 << 20, t0 + Duration::from_millis(250)));
         assert!(t.observe(30 << 20, t0 + DELAY));
         assert_eq!(t.due(), None);
         // The peak restarted at 40 MiB: halving again trims again.
-        assert!(!t.observe(0, t0 + DELAY * 2));
-        assert!(t.observe(0, t0 + DELAY * 3));
+        assert!(!t.observe(0, t0 + DELAY + DELAY));
+        assert!(t.observe(0, t0 + DELAY + DELAY + DELAY));
         assert_eq!(t.trims, 2);
     }
 }

@@ -131,7 +131,8 @@ impl CutCounters {
 }
 
 impl Cut {
-    fn describe(self) -> &'static str {
+    /// Why, in words.
+    pub fn describe(self) -> &'static str {
         match self {
             Cut::Stalled => "the client acknowledged nothing for too long",
             Cut::TooSlow => "the client reads below the minimum rate",
@@ -324,29 +325,10 @@ impl<T: Transport> Guarded<T> {
             }
             Ok(_) => Ok(()),
             Err(cut) => {
-                if cut == Cut::Idle {
-                    log::debug!(
-                        "{}: {}: {}: closing",
-                        self.service,
-                        self.peer,
-                        cut.describe()
-                    );
-                } else {
-                    // HTTP logs each cut beside its access-log line; the classic services count
-                    // them (`CutCounters`) instead, so a flood of clients cannot flood the log.
-                    let level = if self.service == "http" {
-                        log::Level::Info
-                    } else {
-                        log::Level::Debug
-                    };
-                    log::log!(
-                        level,
-                        "{}: {}: {}: aborting the response",
-                        self.service,
-                        self.peer,
-                        cut.describe()
-                    );
-                }
+                // The owner says it where it should be seen (HTTP beside its access log);
+                // the classic services count cuts (`CutCounters`), so a flood of clients
+                // cannot flood the log.
+                log::debug!("{}: {}: {}", self.service, self.peer, cut.describe());
                 self.shared.cut.set(Some(cut));
                 Err(Self::cut_error(cut))
             }

@@ -268,7 +268,8 @@ async fn serve(stream: TcpStream, peer: SocketAddrV4, site: Rc<Site>) {
         return; // cannot happen: hyper dropped its half
     };
     let stream = io.into_inner();
-    if cut.get().is_some_and(|c| c != guard::Cut::Idle) {
+    if let Some(c) = cut.get().filter(|&c| c != guard::Cut::Idle) {
+        log::info!("http: {peer}: {}: aborting the response", c.describe());
         let _ = stream.abort();
     } else {
         linger(stream).await;

@@ -73,19 +73,19 @@ impl SendBuffer {
         self.ring.limit().saturating_sub(self.len)
     }
 
-    /// Whether the budget, not the capacity, keeps `want` more bytes out (counted once).
-    fn held_back(&self, want: usize) -> bool {
-        let held = want > self.free() && self.len + want <= self.capacity();
-        if held {
+    /// How many of `want` more bytes fit now; a shortfall the capacity alone would not cause
+    /// (the stack's buffer budget is spent) is counted.
+    fn room_for(&self, want: usize) -> usize {
+        let free = self.free();
+        if free < want.min(self.capacity() - self.len) {
             self.ring.note_denied();
         }
-        held
+        want.min(free)
     }
 
     /// Appends as much of `data` as fits; returns the count.
     pub fn push(&mut self, data: &[u8]) -> usize {
-        self.held_back(data.len());
-        let n = data.len().min(self.free());
+        let n = self.room_for(data.len());
         if n == 0 {
             return 0;
         }
@@ -103,8 +103,7 @@ impl SendBuffer {
     /// bytes) to fill in place; `f` returns how many bytes it wrote, which are then queued.
     /// Returns that count (0 when the buffer is full).
     pub fn write_with(&mut self, max: usize, f: impl FnOnce(&mut [u8]) -> usize) -> usize {
-        self.held_back(max.min(self.capacity() - self.len));
-        let free = self.free().min(max);
+        let free = self.room_for(max);
         if free == 0 {
             return 0;
         }
