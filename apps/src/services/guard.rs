@@ -317,7 +317,12 @@ impl<T: Transport> Guarded<T> {
         let progress = self.shared.io.borrow().progress();
         match self.pace.check(now, progress, pending && read) {
             Ok(Some(at)) if pending => {
-                self.sleep.as_mut().reset(at);
+                // A timer already armed earlier stays: it wakes the task early once, and that
+                // check arms the right time. Re-arming on every wait cost echo's request/
+                // response a quarter of its rate (a timer-wheel move per round trip).
+                if self.sleep.is_elapsed() || self.sleep.deadline() > at {
+                    self.sleep.as_mut().reset(at);
+                }
                 if self.sleep.as_mut().poll(cx).is_ready() {
                     cx.waker().wake_by_ref();
                 }
