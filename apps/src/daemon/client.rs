@@ -59,7 +59,8 @@ pub fn error_of(e: &ErrorReply) -> io::Error {
 impl Client {
     /// Wraps a connected stream (the daemon's socket, or one end of [`super::pair`]).
     pub fn new(stream: UnixStream) -> io::Result<Client> {
-        let reader = BufReader::new(stream.try_clone()?);
+        // Large enough that a capture's frames come in a few reads per batch.
+        let reader = BufReader::with_capacity(256 << 10, stream.try_clone()?);
         Ok(Client {
             stream,
             reader,
@@ -108,6 +109,17 @@ impl Client {
                 Some(r) => return Ok(r.body),
             }
         }
+    }
+
+    /// Reads exactly `buf.len()` bytes of a binary stream (a capture's frames).
+    pub fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        self.reader.read_exact(buf)
+    }
+
+    /// Whether bytes already received wait in the client's buffer (none: the client has
+    /// caught up with the daemon — a good moment to flush what it wrote).
+    pub fn buffered(&self) -> bool {
+        !self.reader.buffer().is_empty()
     }
 
     /// Limits how long `next` waits (None: forever).

@@ -280,6 +280,12 @@ impl Outbox {
         self.reply(id, body).await
     }
 
+    /// Waits until everything queued has gone to the writer (false once the writer is gone).
+    pub(crate) async fn drained(&self) -> bool {
+        // All of the queue's permits free means nothing waits in it.
+        self.tx.reserve_many(QUEUE_FRAMES).await.is_ok()
+    }
+
     /// Queues raw relay bytes, waiting for room (back-pressure, not loss). False once the
     /// writer is gone.
     pub(crate) async fn raw(&self, bytes: Vec<u8>) -> bool {

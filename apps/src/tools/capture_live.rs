@@ -3,8 +3,14 @@
 //! the packets it streams until Ctrl-C/SIGTERM or `-c`. At the end, like tcpdump: how many
 //! packets were captured and how many were dropped for this client (its queue in the daemon or
 //! its connection was full).
+//!
+//! The packets come as binary frames (`daemon::capture::frames`), cut to the snap length in
+//! the daemon; what was written is flushed whenever the client has caught up with the stream
+//! (nothing more received), so a file or a terminal is current within one batch and a busy
+//! capture costs one write per batch, not one per packet.
 
-use crate::daemon::client;
+use crate::daemon::capture::frames::{self, Frame, HEADER_LEN, MAX_CAPLEN};
+use crate::daemon::client::{self, Client};
 use crate::daemon::proto::{Body, CaptureRequest, Request};
 use crate::tools::capture::{CaptureArgs, Sink};
 use std::io;
@@ -46,6 +52,8 @@ pub fn run(args: &CaptureArgs, filter: String) -> io::Result<ExitCode> {
         filter,
         count: args.count,
         queue: Some(args.buffer),
+        framing: Some("binary".into()),
+        snaplen: Some(crate::tools::capture::snaplen(args) as u32),
     }))?;
     let (mut dropped, mut finished) = (None, false);
     while let Some(reply) = client.next_reply()? {
@@ -53,16 +61,22 @@ pub fn run(args: &CaptureArgs, filter: String) -> io::Result<ExitCode> {
             continue;
         }
         match reply.body {
-            Body::Capturing(c) => eprintln!(
-                "listening on {}, link-type RAW (Raw IP), queue {} packets{}",
-                args.tun,
-                c.queue,
-                if c.filter.is_empty() {
-                    String::new()
-                } else {
-                    format!(", filter '{}'", c.filter)
+            Body::Capturing(c) => {
+                eprintln!(
+                    "listening on {}, link-type RAW (Raw IP), snapshot length {} bytes, queue {} packets{}",
+                    args.tun,
+                    c.snaplen.unwrap_or(MAX_CAPLEN as u32),
+                    c.queue,
+                    if c.filter.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", filter '{}'", c.filter)
+                    }
+                );
+                if c.framing.as_deref() == Some("binary") {
+                    take_frames(&mut client, &mut sink, &mut finished)?;
                 }
-            ),
+            }
             Body::Packet(p) => {
                 let Some(data) = unhex(&p.hex) else {
                     return Err(io::Error::new(
@@ -76,7 +90,7 @@ pub fn run(args: &CaptureArgs, filter: String) -> io::Result<ExitCode> {
                     Direction::In
                 };
                 let ts = UNIX_EPOCH + Duration::from_micros(p.time_us);
-                let more = sink.packet(ts, Some(dir), &data)?;
+                let more = sink.packet(ts, Some(dir), &data, data.len() as u32)?;
                 // Live, every packet shows (or reaches the file) at once, like tcpdump -l / -U.
                 sink.flush()?;
                 if !more && !finished {
@@ -104,6 +118,38 @@ pub fn run(args: &CaptureArgs, filter: String) -> io::Result<ExitCode> {
         None => {
             eprintln!("ustack capture: the daemon closed the capture without its counts");
             Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// Takes frames until the end frame, into `sink`; half-closes once `sink` wants no more.
+fn take_frames(client: &mut Client, sink: &mut Sink, finished: &mut bool) -> io::Result<()> {
+    let mut head = [0u8; HEADER_LEN];
+    let mut data = vec![0u8; MAX_CAPLEN];
+    loop {
+        client.read_exact(&mut head)?;
+        let len = frames::frame_len(&head)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        let body = &mut data[..len - HEADER_LEN];
+        client.read_exact(body)?;
+        match frames::decode(&head, body) {
+            Frame::End => return Ok(()),
+            // Counted in the daemon's `captured` summary, printed at the end.
+            Frame::Lost(_) => {}
+            Frame::Packet {
+                dir,
+                ts,
+                orig_len,
+                data,
+            } => {
+                if !*finished && !sink.packet(ts, Some(dir), data, orig_len)? {
+                    *finished = true;
+                    let _ = client.finish();
+                }
+            }
+        }
+        if !client.buffered() {
+            sink.flush()?;
         }
     }
 }

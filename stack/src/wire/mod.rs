@@ -12,7 +12,7 @@ mod summary;
 pub mod tcp;
 pub mod udp;
 
-pub use summary::PacketSummary;
+pub use summary::{PacketSummary, SeqBase, Summary};
 
 /// IP protocol numbers the stack knows by name (IANA "Assigned Internet Protocol Numbers").
 pub mod proto {

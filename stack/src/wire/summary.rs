@@ -7,24 +7,90 @@ use super::udp::UdpPacket;
 use core::fmt;
 
 /// Displays raw IPv4 bytes as a tcpdump-style line, e.g.
-/// `IP 198.18.0.1 > 198.18.0.2: ICMP echo request, id 7, seq 1, length 64`.
-/// Malformed packets print what is wrong with them instead.
+/// `IP 198.18.0.1 > 198.18.0.2: ICMP echo request, id 7, seq 1, length 64`, TCP with its
+/// options as `tcpdump -n -S` prints them (absolute sequence numbers; [`Summary`] prints them
+/// relative, and the checksum). Malformed packets print what is wrong with them instead.
 #[derive(Clone, Copy, Debug)]
 pub struct PacketSummary<'a>(pub &'a [u8]);
 
 impl fmt::Display for PacketSummary<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ip = match Ipv4Packet::parse(self.0) {
+        Summary::new(self.0).fmt(f)
+    }
+}
+
+/// What a TCP segment's numbers are printed relative to: the conversation's initial sequence
+/// numbers as tcpdump keeps them (`seq` for the sequence number, `ack` for the acknowledgment
+/// number and SACK blocks); zero for absolute numbers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SeqBase {
+    /// Subtracted from the sequence number.
+    pub seq: u32,
+    /// Subtracted from the acknowledgment number and the SACK blocks' edges.
+    pub ack: u32,
+}
+
+/// [`PacketSummary`] with choices: TCP numbers relative to a [`SeqBase`] (tcpdump's default),
+/// and the TCP checksum checked (`cksum 0x1c46 (correct)`, as `tcpdump -v` shows it).
+#[derive(Clone, Copy, Debug)]
+pub struct Summary<'a> {
+    bytes: &'a [u8],
+    base: SeqBase,
+    checksum: bool,
+    captured: usize,
+}
+
+impl<'a> Summary<'a> {
+    /// Absolute numbers, no checksum: what [`PacketSummary`] prints.
+    pub fn new(bytes: &'a [u8]) -> Summary<'a> {
+        Summary {
+            bytes,
+            base: SeqBase::default(),
+            checksum: false,
+            captured: bytes.len(),
+        }
+    }
+
+    /// Only the first `n` bytes are real (a capture's snap length cut the rest, which reads as
+    /// zeros): TCP options past them are not printed.
+    pub fn captured(self, n: usize) -> Summary<'a> {
+        Summary {
+            captured: n,
+            ..self
+        }
+    }
+
+    /// TCP numbers relative to `base`.
+    pub fn relative(self, base: SeqBase) -> Summary<'a> {
+        Summary { base, ..self }
+    }
+
+    /// With the TCP checksum and whether it is right.
+    pub fn checksum(self, on: bool) -> Summary<'a> {
+        Summary {
+            checksum: on,
+            ..self
+        }
+    }
+}
+
+impl fmt::Display for Summary<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ip = match Ipv4Packet::parse(self.bytes) {
             Ok(ip) => ip,
-            Err(_) if self.0.first().is_some_and(|b| b >> 4 == 6) => {
-                return write!(f, "IP6 (not handled by ustack), length {}", self.0.len());
+            Err(_) if self.bytes.first().is_some_and(|b| b >> 4 == 6) => {
+                return write!(
+                    f,
+                    "IP6 (not handled by ustack), length {}",
+                    self.bytes.len()
+                );
             }
             Err(reason) => {
                 return write!(
                     f,
                     "IP [malformed: {}] length {}",
                     reason.description(),
-                    self.0.len()
+                    self.bytes.len()
                 )
             }
         };
@@ -87,27 +153,40 @@ impl fmt::Display for PacketSummary<'_> {
                     "IP {src}.{sp} > {dst}.{dp}: UDP, length {len}{bad}{frag}"
                 )
             }
-            proto::TCP if payload.len() >= 20 => write_tcp(f, src, dst, payload, &frag),
+            proto::TCP if payload.len() >= 20 => {
+                let sum = (self.checksum && !ip.more_fragments())
+                    .then(|| super::checksum::pseudo(src, dst, proto::TCP, payload));
+                // Options are printed if the capture holds all of them.
+                let opts_end = ip.header_bytes().len() + usize::from(payload[12] >> 4) * 4;
+                write!(f, "IP {src}.")?;
+                write_tcp(f, dst, payload, self.base, sum, opts_end <= self.captured)?;
+                f.write_str(&frag)
+            }
             p => write!(f, "IP {src} > {dst}: ip-proto-{p} {}{frag}", payload.len()),
         }
     }
 }
 
-/// The tcpdump line of a TCP segment (`payload` holds at least the 20-byte header).
+/// The tcpdump line of a TCP segment after `IP src.` (`payload` holds at least the 20-byte
+/// header), as print-tcp.c lays it out: the sequence numbers only on segments that carry data
+/// or SYN/FIN/RST, the ack only with ACK, options at default verbosity; `sum` is the checksum
+/// over the pseudo-header and segment (0 when right), when it is to be shown.
 fn write_tcp(
     f: &mut fmt::Formatter<'_>,
-    src: std::net::Ipv4Addr,
     dst: std::net::Ipv4Addr,
     payload: &[u8],
-    frag: &str,
+    base: SeqBase,
+    sum: Option<u16>,
+    show_options: bool,
 ) -> fmt::Result {
-    let sp = u16::from_be_bytes([payload[0], payload[1]]);
-    let dp = u16::from_be_bytes([payload[2], payload[3]]);
-    let seq = u32::from_be_bytes([payload[4], payload[5], payload[6], payload[7]]);
-    let ack = u32::from_be_bytes([payload[8], payload[9], payload[10], payload[11]]);
+    let be16 = |i: usize| u16::from_be_bytes([payload[i], payload[i + 1]]);
+    let be32 =
+        |i: usize| u32::from_be_bytes([payload[i], payload[i + 1], payload[i + 2], payload[i + 3]]);
+    let (sp, dp, win, urg) = (be16(0), be16(2), be16(14), be16(18));
+    let seq = be32(4).wrapping_sub(base.seq);
+    let ack = be32(8).wrapping_sub(base.ack);
     let off = usize::from(payload[12] >> 4) * 4;
     let flags = payload[13];
-    let win = u16::from_be_bytes([payload[14], payload[15]]);
     let mut fl = String::new();
     for (bit, c) in [
         (0x02, 'S'),
@@ -115,6 +194,8 @@ fn write_tcp(
         (0x04, 'R'),
         (0x08, 'P'),
         (0x20, 'U'),
+        (0x40, 'E'),
+        (0x80, 'W'),
     ] {
         if flags & bit != 0 {
             fl.push(c);
@@ -124,14 +205,58 @@ fn write_tcp(
         fl.push('.');
     }
     let dlen = payload.len().saturating_sub(off);
-    write!(f, "IP {src}.{sp} > {dst}.{dp}: Flags [{fl}], seq {seq}")?;
-    if dlen > 0 {
-        write!(f, ":{}", seq.wrapping_add(dlen as u32))?;
+    write!(f, "{sp} > {dst}.{dp}: Flags [{fl}]")?;
+    if let Some(sum) = sum {
+        let got = be16(16);
+        if sum == 0 {
+            write!(f, ", cksum 0x{got:04x} (correct)")?;
+        } else {
+            // The right value: the field's complement taken back out of the sum (RFC 1071
+            // one's-complement arithmetic, end-around carry).
+            let s = u32::from(!sum) + u32::from(!got);
+            let want = !(((s & 0xffff) + (s >> 16)) as u16);
+            write!(f, ", cksum 0x{got:04x} (incorrect -> 0x{want:04x})")?;
+        }
+    }
+    if dlen > 0 || flags & 0x07 != 0 {
+        write!(f, ", seq {seq}")?;
+        if dlen > 0 {
+            write!(f, ":{}", seq.wrapping_add(dlen as u32))?;
+        }
     }
     if flags & 0x10 != 0 {
         write!(f, ", ack {ack}")?;
     }
-    write!(f, ", win {win}, length {dlen}{frag}")
+    write!(f, ", win {win}")?;
+    if flags & 0x20 != 0 {
+        write!(f, ", urg {urg}")?;
+    }
+    if show_options && off > super::tcp::HEADER_LEN && payload.len() >= off {
+        write_options(f, &payload[super::tcp::HEADER_LEN..off], base.ack)?;
+    }
+    write!(f, ", length {dlen}")
+}
+
+/// `, options [mss 1460,sackOK,...]`, SACK edges relative to `ack_base` as tcpdump prints them.
+fn write_options(f: &mut fmt::Formatter<'_>, area: &[u8], ack_base: u32) -> fmt::Result {
+    f.write_str(", options [")?;
+    for (i, o) in super::tcp::options(area).enumerate() {
+        if i > 0 {
+            f.write_str(",")?;
+        }
+        match o {
+            super::tcp::TcpOption::Sack(b) if ack_base != 0 => {
+                write!(f, "sack {} ", b.len() / 8)?;
+                for e in b.chunks_exact(8) {
+                    let s = u32::from_be_bytes([e[0], e[1], e[2], e[3]]).wrapping_sub(ack_base);
+                    let t = u32::from_be_bytes([e[4], e[5], e[6], e[7]]).wrapping_sub(ack_base);
+                    write!(f, "{{{s}:{t}}}")?;
+                }
+            }
+            o => write!(f, "{o}")?,
+        }
+    }
+    f.write_str("]")
 }
 
 struct IcmpText<'a>(IcmpMessage<'a>, usize);
@@ -229,5 +354,55 @@ mod tests {
             "IP 198.18.0.1 > 198.18.0.2: ip-proto-17 (frag 99:16@1480+)"
         );
         assert!(PacketSummary(&[0x45, 0]).to_string().contains("malformed"));
+    }
+
+    fn tcp(seq: u32, ack: u32, flags: u8, opts: &[u8], data: &[u8]) -> Vec<u8> {
+        let off = 20 + opts.len();
+        let mut t = vec![0u8; off];
+        t[0..2].copy_from_slice(&47930u16.to_be_bytes());
+        t[2..4].copy_from_slice(&80u16.to_be_bytes());
+        t[4..8].copy_from_slice(&seq.to_be_bytes());
+        t[8..12].copy_from_slice(&ack.to_be_bytes());
+        t[12] = ((off / 4) as u8) << 4;
+        t[13] = flags;
+        t[14..16].copy_from_slice(&502u16.to_be_bytes());
+        t[20..].copy_from_slice(opts);
+        t.extend_from_slice(data);
+        let c = crate::wire::checksum::pseudo(A, B, 6, &t);
+        t[16..18].copy_from_slice(&c.to_be_bytes());
+        ip(6, &t, false, 0)
+    }
+
+    #[test]
+    fn tcp_lines_as_tcpdump_lays_them_out() {
+        let syn = tcp(1000, 0, 0x02, &[2, 4, 5, 0xb4, 4, 2, 1, 1], b"");
+        assert_eq!(
+            PacketSummary(&syn).to_string(),
+            "IP 198.18.0.1.47930 > 198.18.0.2.80: Flags [S], seq 1000, win 502, options [mss 1460,sackOK,nop,nop], length 0"
+        );
+        // Data, relative to the handshake; SACK edges relative to the ack base.
+        let sack = [1, 1, 5, 10, 0, 0, 0x0b, 0xb8, 0, 0, 0x0f, 0xa0];
+        let data = tcp(1001, 5001, 0x18, &sack, b"GET / HTTP/1.1\r\n");
+        let base = SeqBase {
+            seq: 1000,
+            ack: 2000,
+        };
+        assert_eq!(
+            Summary::new(&data).relative(base).to_string(),
+            "IP 198.18.0.1.47930 > 198.18.0.2.80: Flags [P.], seq 1:17, ack 3001, win 502, options [nop,nop,sack 1 {1000:2000}], length 16"
+        );
+        // A pure ACK has no seq; -v shows the checksum.
+        let ack = tcp(1017, 5001, 0x10, &[], b"");
+        assert_eq!(
+            Summary::new(&ack).relative(base).checksum(true).to_string(),
+            "IP 198.18.0.1.47930 > 198.18.0.2.80: Flags [.], cksum 0x4eaa (correct), ack 3001, win 502, length 0"
+        );
+        let mut bad = ack.clone();
+        bad[36] ^= 0xff;
+        let line = Summary::new(&bad).checksum(true).to_string();
+        assert!(
+            line.contains("cksum 0xb1aa (incorrect -> 0x4eaa)"),
+            "{line}"
+        );
     }
 }

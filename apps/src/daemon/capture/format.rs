@@ -1,15 +1,19 @@
-//! The lines a capture prints: tcpdump's `-n` one-liner (the stack's [`PacketSummary`]) behind a
-//! `HH:MM:SS.uuuuuu` timestamp and an `in`/`out` marker; with `-v` the IPv4 header fields
-//! (tos, ttl, id, offset, flags, proto, length, header checksum) and, for TCP, the options and
-//! the checksum, as `tcpdump -v` shows them; and a JSON object per packet for `--json`.
+//! The lines a capture prints: tcpdump's `-n` one-liner (the stack's [`Summary`]) behind a
+//! `HH:MM:SS.uuuuuu` timestamp and an `in`/`out` marker — TCP numbers relative to each
+//! conversation's first ones ([`SeqTracker`], `-S` absolute), options shown, an HTTP hint on
+//! port 80 —; with `-v` the IPv4 header fields (tos, ttl, id, offset, flags, proto, length,
+//! header checksum) and the TCP/UDP checksums, as `tcpdump -v` shows them; `-X`/`-A` dumps
+//! ([`dump`](super::dump)); and a JSON object per packet for `--json`.
 
+use super::dump;
+use super::seq::SeqTracker;
 use serde::Serialize;
 use std::fmt::Write;
 use std::net::Ipv4Addr;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tun_bridge::tap::{time_of_day, Direction};
 use ustack::wire::ipv4::{self, raw as ip};
-use ustack::wire::{checksum, proto, tcp, udp, PacketSummary};
+use ustack::wire::{checksum, proto, tcp, udp, PacketSummary, SeqBase, Summary};
 
 fn arrow(dir: Option<Direction>) -> &'static str {
     match dir {
@@ -19,22 +23,142 @@ fn arrow(dir: Option<Direction>) -> &'static str {
     }
 }
 
-/// One packet as a line (two with `verbose`, like tcpdump -v), without the newline.
-pub fn line(ts: SystemTime, dir: Option<Direction>, bytes: &[u8], verbose: bool) -> String {
-    let summary = PacketSummary(bytes).to_string();
-    let mut out = format!("{} {}", time_of_day(ts), arrow(dir));
-    match verbose.then(|| ip_details(bytes)).flatten() {
-        Some(details) => {
-            let rest = summary.strip_prefix("IP ").unwrap_or(&summary);
-            let rest = match udp_sum(bytes) {
-                Some(note) => rest.replacen(": UDP", &format!(": {note} UDP"), 1),
-                None => rest.to_string(),
-            };
-            let _ = write!(out, "IP ({details})\n    {rest}{}", tcp_details(bytes));
+/// How packets print: tcpdump's flags.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LineOptions {
+    /// `-v`: the IP header fields and the checksums.
+    pub verbose: bool,
+    /// `-S`: absolute TCP sequence numbers.
+    pub absolute: bool,
+    /// `-X` (and `-XX`: a TUN has no link-layer header, so both dump from the IP header): hex
+    /// and ASCII.
+    pub hex: bool,
+    /// `-A`: ASCII.
+    pub ascii: bool,
+}
+
+/// Prints packets as tcpdump does, keeping what relative sequence numbers need.
+#[derive(Debug, Default)]
+pub struct Printer {
+    opts: LineOptions,
+    seqs: SeqTracker,
+}
+
+impl Printer {
+    /// A printer with these options.
+    pub fn new(opts: LineOptions) -> Printer {
+        Printer {
+            opts,
+            seqs: SeqTracker::new(),
         }
-        None => out.push_str(&summary),
     }
-    out
+
+    /// One packet of `orig_len` bytes (`bytes` may be its first part only, cut by a snap
+    /// length) as its line — two with `verbose`, and the dumps —, without the last newline.
+    pub fn line(
+        &mut self,
+        ts: SystemTime,
+        dir: Option<Direction>,
+        bytes: &[u8],
+        orig_len: usize,
+    ) -> String {
+        let base = if self.opts.absolute {
+            SeqBase::default()
+        } else {
+            self.seqs.base(bytes)
+        };
+        let cut = orig_len > bytes.len() && orig_len <= 65_535;
+        let repaired = repair(bytes, orig_len);
+        let full = repaired.as_deref().unwrap_or(bytes);
+        let verbose = self.opts.verbose;
+        let summary = Summary::new(full)
+            .relative(base)
+            .checksum(verbose && !cut)
+            .captured(bytes.len())
+            .to_string();
+        let mut out = format!("{} {}", time_of_day(ts), arrow(dir));
+        match verbose.then(|| ip_details(bytes)).flatten() {
+            Some(details) => {
+                let rest = summary.strip_prefix("IP ").unwrap_or(&summary);
+                let rest = match udp_sum(full).filter(|_| !cut) {
+                    Some(note) => rest.replacen(": UDP", &format!(": {note} UDP"), 1),
+                    None => rest.to_string(),
+                };
+                let _ = write!(out, "IP ({details})\n    {rest}");
+            }
+            None => out.push_str(&summary),
+        }
+        if let Some(payload) = http_payload(bytes) {
+            dump::http(&mut out, payload, verbose);
+        }
+        if self.opts.hex {
+            dump::hex_ascii(&mut out, bytes);
+        } else if self.opts.ascii {
+            dump::ascii(&mut out, bytes);
+        }
+        out
+    }
+}
+
+/// What the line is read from when `bytes` alone would not parse as tcpdump reads it: a packet
+/// cut by the snap length, padded with zeros to its real length (its headers print with their
+/// real lengths, no checksum is judged), or one whose IPv4 header checksum is wrong, with the
+/// checksum put right (tcpdump prints the rest as usual; `-v` shows `bad cksum`).
+fn repair(bytes: &[u8], orig_len: usize) -> Option<Vec<u8>> {
+    let cut = orig_len > bytes.len() && orig_len <= 65_535;
+    let hlen = ip::header_len(bytes.get(..ipv4::HEADER_LEN)?);
+    let bad_sum = bytes[0] >> 4 == 4
+        && hlen >= ipv4::HEADER_LEN
+        && bytes.len() >= hlen
+        && checksum::internet(&bytes[..hlen]) != 0;
+    if !cut && !bad_sum {
+        return None;
+    }
+    let mut v = bytes.to_vec();
+    if cut {
+        v.resize(orig_len, 0);
+    }
+    if bad_sum {
+        v[10..12].fill(0);
+        let c = checksum::internet(&v[..hlen]);
+        v[10..12].copy_from_slice(&c.to_be_bytes());
+    }
+    Some(v)
+}
+
+/// The captured payload of a first-fragment TCP segment to or from an HTTP port, if it has any.
+fn http_payload(b: &[u8]) -> Option<&[u8]> {
+    if b.len() < ipv4::HEADER_LEN || b[0] >> 4 != 4 || ip::protocol(b) != proto::TCP {
+        return None;
+    }
+    if ip::frag_offset(b) != 0 {
+        return None;
+    }
+    let end = usize::from(ip::total_len(b)).min(b.len());
+    let seg = b.get(ip::header_len(b)..end)?;
+    if seg.len() < tcp::HEADER_LEN {
+        return None;
+    }
+    let (sp, dp) = (
+        u16::from_be_bytes([seg[0], seg[1]]),
+        u16::from_be_bytes([seg[2], seg[3]]),
+    );
+    if !dump::HTTP_PORTS.iter().any(|&p| p == sp || p == dp) {
+        return None;
+    }
+    let data = seg.get(tcp::raw::header_len(seg)..)?;
+    (!data.is_empty()).then_some(data)
+}
+
+/// One packet as a line, statelessly (absolute numbers; two lines with `verbose`), without the
+/// newline.
+pub fn line(ts: SystemTime, dir: Option<Direction>, bytes: &[u8], verbose: bool) -> String {
+    let opts = LineOptions {
+        verbose,
+        absolute: true,
+        ..LineOptions::default()
+    };
+    Printer::new(opts).line(ts, dir, bytes, bytes.len())
 }
 
 /// tcpdump -v's IPv4 header line: `tos 0x0, ttl 64, id 1, offset 0, flags [DF], proto TCP (6),
@@ -113,31 +237,6 @@ fn udp_sum(b: &[u8]) -> Option<String> {
     Some(format!("[bad udp cksum 0x{sum:04x} -> 0x{want:04x}!]"))
 }
 
-/// `, cksum 0x1234 (correct), options [mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7]` for a
-/// whole, first-fragment TCP segment (the options as the stack walks them, in wire order);
-/// empty otherwise.
-fn tcp_details(b: &[u8]) -> String {
-    let Some((src, dst, seg)) = whole_transport(b, proto::TCP, tcp::HEADER_LEN) else {
-        return String::new();
-    };
-    let ok = checksum::pseudo(src, dst, proto::TCP, seg) == 0;
-    let mut s = format!(
-        ", cksum 0x{:04x} ({})",
-        tcp::raw::checksum(seg),
-        if ok { "correct" } else { "incorrect" }
-    );
-    let off = tcp::raw::header_len(seg).clamp(tcp::HEADER_LEN, seg.len());
-    let mut opts = tcp::options(&seg[tcp::HEADER_LEN..off]);
-    if let Some(first) = opts.next() {
-        let _ = write!(s, ", options [{first}");
-        for o in opts {
-            let _ = write!(s, ",{o}");
-        }
-        s.push(']');
-    }
-    s
-}
-
 /// One packet as `--json` prints it.
 #[derive(Serialize)]
 struct PacketJson {
@@ -211,7 +310,7 @@ mod tests {
         let ts = UNIX_EPOCH + Duration::from_micros(3_723_000_042);
         assert_eq!(
             line(ts, Some(Direction::In), &syn(), false),
-            "01:02:03.000042 in  IP 198.18.0.1.47930 > 198.18.0.2.80: Flags [S], seq 1000, win 64240, length 0"
+            "01:02:03.000042 in  IP 198.18.0.1.47930 > 198.18.0.2.80: Flags [S], seq 1000, win 64240, options [mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7], length 0"
         );
         let v = line(ts, None, &syn(), true);
         assert!(
@@ -219,14 +318,45 @@ mod tests {
             "{v}"
         );
         assert!(
-            v.ends_with("(correct), options [mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7]"),
+            v.ends_with("(correct), seq 1000, win 64240, options [mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7], length 0"),
             "{v}"
         );
         let mut bad = syn();
         bad[10] ^= 1;
         bad[37] ^= 1;
         let v = line(ts, None, &bad, true);
-        assert!(v.contains("bad cksum") && v.contains("(incorrect)"), "{v}");
+        assert!(
+            v.contains("bad cksum") && v.contains("(incorrect -> 0x"),
+            "{v}"
+        );
+    }
+
+    #[test]
+    fn a_printer_keeps_relative_numbers_and_dumps() {
+        let mut p = Printer::new(LineOptions {
+            ascii: true,
+            ..LineOptions::default()
+        });
+        let mut synack = syn();
+        synack[33] = 0x12; // SYN|ACK, ack 1 (checksum not judged without -v)
+        synack[28..32].copy_from_slice(&1u32.to_be_bytes());
+        let first = p.line(UNIX_EPOCH, None, &synack, 60);
+        assert!(first.contains("seq 1000, ack 1, win"), "{first}");
+        let mut ack = syn();
+        ack[33] = 0x10;
+        ack[24..28].copy_from_slice(&1001u32.to_be_bytes());
+        ack[28..32].copy_from_slice(&1u32.to_be_bytes());
+        let second = p.line(UNIX_EPOCH, None, &ack, 60);
+        assert!(second.contains("Flags [.], ack 1, win 64240"), "{second}");
+        assert!(!second.contains("seq"), "{second}");
+        // -A: the whole packet as text after the line.
+        assert!(second.contains("length 0\nE..<"), "{second}");
+        // Cut by a snap length: the line still has the real lengths.
+        let cut = p.line(UNIX_EPOCH, None, &ack[..40], 60);
+        assert!(
+            cut.contains("Flags [.], ack 1, win 64240, length 0"),
+            "{cut}"
+        );
     }
 
     #[test]

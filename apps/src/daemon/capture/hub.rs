@@ -10,6 +10,11 @@
 //! formatted at most once, by the first client's writer that needs it
 //! ([`SharedPacket::wire_tail`]). With no subscriber the tap costs one atomic load per packet
 //! ([`Tap::wants_packets`]: the loop then skips its clock read too).
+//!
+//! A subscriber that asked for binary frames ([`CaptureHub::subscribe_frames`]) has a byte
+//! queue instead: the tap appends the packet's frame (`super::frames`: a 20-byte header and at
+//! most the snap length of its bytes) to one buffer, and the client's task takes the whole
+//! buffer at once — one copy per packet on the loop, one wake-up and one write per batch.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -94,10 +99,58 @@ pub struct Counters {
     pub dropped: AtomicU64,
 }
 
+/// Bytes a frame queue reserves per packet of its `queue`: a header and a packet of up to
+/// this size (longer packets take more room, so fewer fit).
+const FRAME_ROOM: usize = 2048;
+/// Capacity a taken batch's replacement starts with.
+const BATCH_START: usize = 64 * 1024;
+
+/// A binary subscriber's queue: frames the tap appended, taken in one piece.
+#[derive(Debug)]
+struct FrameQueue {
+    buf: Mutex<Vec<u8>>,
+    /// Most bytes the buffer holds; a frame that does not fit is dropped (counted).
+    cap: usize,
+    snaplen: usize,
+    /// Notified when the buffer goes from empty to not empty, and when the hub goes away.
+    ready: tokio::sync::Notify,
+    closed: std::sync::atomic::AtomicBool,
+}
+
+impl FrameQueue {
+    /// Appends the packet's frame; false if it does not fit.
+    fn push(&self, dir: Direction, ts: SystemTime, data: &[u8]) -> bool {
+        let need = super::frames::HEADER_LEN + data.len().min(self.snaplen);
+        let mut buf = self.buf.lock().unwrap_or_else(|e| e.into_inner());
+        if buf.len() + need > self.cap {
+            return false;
+        }
+        let was_empty = buf.is_empty();
+        super::frames::put_packet(&mut buf, dir, super::frames::micros(ts), data, self.snaplen);
+        drop(buf);
+        if was_empty {
+            self.ready.notify_one();
+        }
+        true
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
+        self.ready.notify_one();
+    }
+}
+
+enum Sink {
+    /// A packet per queue entry, shared with the other subscribers.
+    Packets(Sender<Arc<SharedPacket>>),
+    /// Binary frames in one buffer.
+    Frames(Arc<FrameQueue>),
+}
+
 struct Sub {
     id: u64,
     filter: Filter,
-    tx: Sender<Arc<SharedPacket>>,
+    sink: Sink,
     counters: Arc<Counters>,
 }
 
@@ -107,6 +160,18 @@ struct Inner {
     active: AtomicUsize,
     subs: Mutex<Vec<Sub>>,
     next_id: AtomicU64,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The stack is gone: binary subscribers waiting for frames learn it now.
+        let subs = self.subs.get_mut().unwrap_or_else(|e| e.into_inner());
+        for s in subs.iter() {
+            if let Sink::Frames(q) = &s.sink {
+                q.close();
+            }
+        }
+    }
 }
 
 /// The hub: hand [`CaptureHub::tap`] to `Bridge::start`, keep the hub to subscribe.
@@ -159,23 +224,56 @@ impl CaptureHub {
     /// Attaches a subscriber that receives the packets `filter` matches, queueing at most
     /// `queue` of them (at least 1). Dropping the [`Subscription`] detaches it.
     pub fn subscribe(&self, filter: Filter, queue: usize) -> Result<Subscription, SubscribeError> {
+        let (tx, rx) = mpsc::channel(queue.max(1));
+        self.attach(filter, Sink::Packets(tx), Some(rx), None)
+    }
+
+    /// Attaches a subscriber that receives binary frames (`super::frames`) of the packets
+    /// `filter` matches, each cut to `snaplen` bytes, with room for about `queue` packets
+    /// (`queue` × (20 + min(`snaplen`, 2048)) bytes). Take them with
+    /// [`Subscription::next_frames`].
+    pub fn subscribe_frames(
+        &self,
+        filter: Filter,
+        queue: usize,
+        snaplen: usize,
+    ) -> Result<Subscription, SubscribeError> {
+        let snaplen = snaplen.clamp(1, super::frames::MAX_CAPLEN);
+        let room = super::frames::HEADER_LEN + snaplen.min(FRAME_ROOM);
+        let q = Arc::new(FrameQueue {
+            buf: Mutex::new(Vec::new()),
+            cap: queue.max(1) * room,
+            snaplen,
+            ready: tokio::sync::Notify::new(),
+            closed: Default::default(),
+        });
+        self.attach(filter, Sink::Frames(q.clone()), None, Some(q))
+    }
+
+    fn attach(
+        &self,
+        filter: Filter,
+        sink: Sink,
+        rx: Option<Receiver<Arc<SharedPacket>>>,
+        frames: Option<Arc<FrameQueue>>,
+    ) -> Result<Subscription, SubscribeError> {
         let mut subs = self.inner.subs.lock().unwrap_or_else(|e| e.into_inner());
         if subs.len() >= MAX_SUBSCRIBERS {
             return Err(SubscribeError::TooMany);
         }
-        let (tx, rx) = mpsc::channel(queue.max(1));
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let counters = Arc::new(Counters::default());
         subs.push(Sub {
             id,
             filter,
-            tx,
+            sink,
             counters: counters.clone(),
         });
         self.inner.active.store(subs.len(), Ordering::Relaxed);
         Ok(Subscription {
             id,
             rx,
+            frames,
             counters,
             hub: Arc::downgrade(&self.inner),
         })
@@ -186,32 +284,58 @@ impl CaptureHub {
 #[derive(Debug)]
 pub struct Subscription {
     id: u64,
-    rx: Receiver<Arc<SharedPacket>>,
+    /// A packet subscriber's queue.
+    rx: Option<Receiver<Arc<SharedPacket>>>,
+    /// A binary subscriber's queue.
+    frames: Option<Arc<FrameQueue>>,
     counters: Arc<Counters>,
     hub: Weak<Inner>,
 }
 
 impl Subscription {
     /// The next packet (for a task, e.g. on the loop thread); `None` once the stack is gone.
+    /// (For a binary subscriber: `None` at once; use [`Subscription::next_frames`].)
     pub async fn recv(&mut self) -> Option<CapturedPacket> {
-        self.rx.recv().await.map(|p| p.to_captured())
+        self.recv_shared().await.map(|p| p.to_captured())
     }
 
     /// The next packet as the hub holds it, shared with the other subscribers (no copy); `None`
     /// once the stack is gone.
     pub async fn recv_shared(&mut self) -> Option<Arc<SharedPacket>> {
-        self.rx.recv().await
+        self.rx.as_mut()?.recv().await
     }
 
     /// The next packet, blocking this thread (never call it on the loop thread); `None` once
     /// the stack is gone.
     pub fn blocking_recv(&mut self) -> Option<CapturedPacket> {
-        self.rx.blocking_recv().map(|p| p.to_captured())
+        self.rx.as_mut()?.blocking_recv().map(|p| p.to_captured())
     }
 
     /// A packet already queued, if any.
     pub fn try_recv(&mut self) -> Option<CapturedPacket> {
-        self.rx.try_recv().ok().map(|p| p.to_captured())
+        self.rx.as_mut()?.try_recv().ok().map(|p| p.to_captured())
+    }
+
+    /// A binary subscriber's frames queued so far, all at once (waiting for the first); `None`
+    /// once the stack is gone and everything was taken, or for a packet subscriber.
+    pub async fn next_frames(&mut self) -> Option<Vec<u8>> {
+        let q = self.frames.as_ref()?;
+        loop {
+            {
+                let mut buf = q.buf.lock().unwrap_or_else(|e| e.into_inner());
+                if !buf.is_empty() {
+                    return Some(std::mem::replace(
+                        &mut *buf,
+                        Vec::with_capacity(BATCH_START),
+                    ));
+                }
+            }
+            if q.closed.load(Ordering::Relaxed) || self.hub.strong_count() == 0 {
+                return None;
+            }
+            // A push after the look above left a permit: this returns at once then.
+            q.ready.notified().await;
+        }
     }
 
     /// Whether the hub (the stack) is gone.
@@ -260,7 +384,16 @@ impl Tap for HubTap {
                 continue;
             }
             s.counters.matched.fetch_add(1, Ordering::Relaxed);
-            match s.tx.try_reserve() {
+            let tx = match &s.sink {
+                Sink::Packets(tx) => tx,
+                Sink::Frames(q) => {
+                    if !q.push(dir, ts, bytes) {
+                        s.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                    continue;
+                }
+            };
+            match tx.try_reserve() {
                 Ok(permit) => {
                     let p =
                         shared.get_or_insert_with(|| Arc::new(SharedPacket::new(dir, ts, bytes)));
@@ -328,14 +461,59 @@ mod tests {
         tap.packet(Direction::In, SystemTime::now(), &icmp());
         // `full` took the first packet and dropped the second: counted, nothing else.
         assert_eq!((full.matched(), full.dropped()), (2, 1));
-        let _first = a.rx.try_recv().unwrap();
-        let (pa, pb) = (a.rx.try_recv().unwrap(), b.rx.try_recv().unwrap());
+        let (ra, rb) = (a.rx.as_mut().unwrap(), b.rx.as_mut().unwrap());
+        let _first = ra.try_recv().unwrap();
+        let (pa, pb) = (ra.try_recv().unwrap(), rb.try_recv().unwrap());
         assert!(Arc::ptr_eq(&pa, &pb), "one copy for both subscribers");
         assert!(
             std::ptr::eq(pa.wire_tail(), pb.wire_tail()),
             "one line for both"
         );
         assert_eq!(Arc::strong_count(&pa), 2);
+    }
+
+    #[test]
+    fn binary_subscribers_get_frames_in_batches_cut_to_the_snap_length() {
+        use super::super::frames::{self, Frame, HEADER_LEN};
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let hub = CaptureHub::new();
+        let mut tap = hub.tap();
+        // Room for 2 packets of 24 bytes (snaplen 24): the third is dropped and counted.
+        let mut s = hub
+            .subscribe_frames(Filter::parse("icmp").unwrap(), 2, 24)
+            .unwrap();
+        for _ in 0..3 {
+            tap.packet(Direction::In, SystemTime::now(), &icmp());
+            tap.packet(Direction::Out, SystemTime::now(), &udp());
+        }
+        assert_eq!((s.matched(), s.dropped()), (3, 1));
+        let batch = rt.block_on(s.next_frames()).unwrap();
+        assert_eq!(batch.len(), 2 * (HEADER_LEN + 24));
+        let (f, n) = frames::parse(&batch).unwrap().unwrap();
+        let Frame::Packet {
+            dir,
+            orig_len,
+            data,
+            ..
+        } = f
+        else {
+            panic!("{f:?}")
+        };
+        assert_eq!((dir, orig_len, data), (Direction::In, 28, &icmp()[..24]));
+        assert_eq!(n, HEADER_LEN + 24);
+        // Taken: room again; the stack going away ends the stream after what is queued.
+        tap.packet(Direction::In, SystemTime::now(), &icmp());
+        drop(hub);
+        drop(tap);
+        assert_eq!(rt.block_on(s.next_frames()).map(|b| b.len()), Some(44));
+        assert!(rt.block_on(s.next_frames()).is_none());
+        assert!(
+            rt.block_on(s.recv()).is_none(),
+            "no packets on a binary subscription"
+        );
     }
 
     #[test]

@@ -43,13 +43,19 @@ pub struct PcapWriter<W: Write> {
 
 impl<W: Write> PcapWriter<W> {
     /// Wraps `out` and writes the global header.
-    pub fn new(mut out: W) -> io::Result<Self> {
+    pub fn new(out: W) -> io::Result<Self> {
+        Self::with_snaplen(out, SNAPLEN)
+    }
+
+    /// Wraps `out` and writes the global header announcing `snaplen` (the most bytes a record
+    /// holds, as `tcpdump -s` writes it).
+    pub fn with_snaplen(mut out: W, snaplen: u32) -> io::Result<Self> {
         let mut header = [0u8; 24];
         header[0..4].copy_from_slice(&MAGIC_MICROS.to_le_bytes());
         header[4..6].copy_from_slice(&VERSION_MAJOR.to_le_bytes());
         header[6..8].copy_from_slice(&VERSION_MINOR.to_le_bytes());
         // thiszone (4 bytes) and sigfigs (4 bytes) stay 0: timestamps are UTC.
-        header[16..20].copy_from_slice(&SNAPLEN.to_le_bytes());
+        header[16..20].copy_from_slice(&snaplen.to_le_bytes());
         header[20..24].copy_from_slice(&LINKTYPE_RAW.to_le_bytes());
         out.write_all(&header)?;
         Ok(PcapWriter { out })
@@ -59,11 +65,23 @@ impl<W: Write> PcapWriter<W> {
     ///
     /// Times before 1970 are written as 0; seconds saturate at the format's 32-bit limit.
     pub fn write_packet(&mut self, ts: SystemTime, packet: &[u8]) -> io::Result<()> {
+        let orig_len = u32::try_from(packet.len()).unwrap_or(u32::MAX);
+        self.write_record(ts, packet, orig_len)
+    }
+
+    /// Appends one record: `captured` (at most [`SNAPLEN`] bytes of it) of a packet of
+    /// `orig_len` bytes captured at `ts` — a capture cut by a snap length keeps its real length.
+    pub fn write_record(
+        &mut self,
+        ts: SystemTime,
+        captured: &[u8],
+        orig_len: u32,
+    ) -> io::Result<()> {
         let since_epoch = ts.duration_since(UNIX_EPOCH).unwrap_or_default();
         let secs = u32::try_from(since_epoch.as_secs()).unwrap_or(u32::MAX);
         let micros = since_epoch.subsec_micros();
-        let orig_len = u32::try_from(packet.len()).unwrap_or(u32::MAX);
-        let captured = &packet[..packet.len().min(SNAPLEN as usize)];
+        let captured = &captured[..captured.len().min(SNAPLEN as usize)];
+        let orig_len = orig_len.max(captured.len() as u32);
         let mut record = [0u8; 16];
         record[0..4].copy_from_slice(&secs.to_le_bytes());
         record[4..8].copy_from_slice(&micros.to_le_bytes());
@@ -87,13 +105,18 @@ impl<W: Write> PcapWriter<W> {
 impl PcapWriter<BufWriter<File>> {
     /// Creates (truncating) the file at `path` and writes the global header.
     pub fn create(path: &Path) -> io::Result<Self> {
+        Self::create_with_snaplen(path, SNAPLEN)
+    }
+
+    /// [`PcapWriter::create`] with the snap length the header announces.
+    pub fn create_with_snaplen(path: &Path, snaplen: u32) -> io::Result<Self> {
         let file = File::create(path).map_err(|e| {
             io::Error::new(
                 e.kind(),
                 format!("creating pcap file {}: {e}", path.display()),
             )
         })?;
-        PcapWriter::new(BufWriter::new(file))
+        PcapWriter::with_snaplen(BufWriter::with_capacity(256 << 10, file), snaplen)
     }
 }
 

@@ -16,6 +16,13 @@ pub struct CaptureRequest {
     /// 65536).
     #[serde(default)]
     pub queue: Option<usize>,
+    /// `"binary"`: the packets come as binary frames after the `capturing` reply
+    /// (`daemon::capture::frames`), not as `packet` lines; absent or `"json"`: lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub framing: Option<String>,
+    /// Most bytes kept of each packet (binary framing; default and most 65535).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snaplen: Option<u32>,
 }
 
 /// `capture` is attached.
@@ -25,6 +32,12 @@ pub struct Capturing {
     pub filter: String,
     /// Packets queued for this client at most.
     pub queue: usize,
+    /// The framing the packets come in (`binary`), absent for `packet` lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub framing: Option<String>,
+    /// The snap length in force (binary framing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snaplen: Option<u32>,
 }
 
 /// One captured packet.

@@ -7,9 +7,14 @@
 //! waited for, and reported to the client (`lost` lines, `captured.drops`). A client that stops
 //! reading loses packets, the stack and the other clients do not notice; one that reads
 //! nothing for the writer's stall timeout is dropped.
+//!
+//! With `"framing":"binary"` the hub appends each packet's frame to one buffer for this client
+//! (cut to `snaplen`), and this task hands the whole buffer to the writer once the writer has
+//! sent the previous one — a copy per packet on the loop and a write per batch, no per-packet
+//! formatting; the losses stay in the hub, reported as lost frames.
 
 use super::Flow;
-use crate::daemon::capture::{Filter, Subscription};
+use crate::daemon::capture::{frames, Filter, Subscription};
 use crate::daemon::conn::Outbox;
 use crate::daemon::proto::{Body, CaptureRequest, Captured, Capturing, End, ErrorCode, Lost};
 use crate::daemon::server::{ClientDrop, Conn, Ctx};
@@ -38,7 +43,26 @@ pub(crate) async fn run(ctx: &Rc<Ctx>, mut conn: Conn, id: u64, req: CaptureRequ
         .queue
         .unwrap_or(crate::daemon::capture::hub::DEFAULT_QUEUE)
         .clamp(1, MAX_QUEUE);
-    let mut sub = match hub.subscribe(filter, queue) {
+    let binary = match req.framing.as_deref() {
+        None | Some("json") => false,
+        Some("binary") => true,
+        Some(other) => {
+            let msg = format!("framing: unknown {other:?} (json or binary)");
+            conn.out.error(id, ErrorCode::BadRequest, msg).await;
+            return Flow::Close;
+        }
+    };
+    // tcpdump's -s 0: the whole packet.
+    let snaplen = match req.snaplen {
+        None | Some(0) => frames::MAX_CAPLEN,
+        Some(n) => (n as usize).min(frames::MAX_CAPLEN),
+    };
+    let subscribed = if binary {
+        hub.subscribe_frames(filter, queue, snaplen)
+    } else {
+        hub.subscribe(filter, queue)
+    };
+    let mut sub = match subscribed {
         Ok(s) => s,
         Err(e) => {
             ctx.counters.count(ClientDrop::TooManyCaptures);
@@ -46,12 +70,13 @@ pub(crate) async fn run(ctx: &Rc<Ctx>, mut conn: Conn, id: u64, req: CaptureRequ
             return Flow::Close;
         }
     };
-    let filter = req.filter.clone();
-    if !conn
-        .out
-        .reply(id, Body::Capturing(Capturing { filter, queue }))
-        .await
-    {
+    let capturing = Capturing {
+        filter: req.filter.clone(),
+        queue,
+        framing: binary.then(|| "binary".to_string()),
+        snaplen: binary.then_some(snaplen as u32),
+    };
+    if !conn.out.reply(id, Body::Capturing(capturing)).await {
         return Flow::Close;
     }
     let Conn { mut lines, out } = conn;
@@ -60,19 +85,25 @@ pub(crate) async fn run(ctx: &Rc<Ctx>, mut conn: Conn, id: u64, req: CaptureRequ
         tokio::pin!(stop);
         let mut sent = 0u64;
         let reason = loop {
-            if req.count.is_some_and(|n| sent >= n) {
+            let left = req.count.map_or(u64::MAX, |n| n - sent.min(n));
+            if left == 0 {
                 break "count reached";
             }
             tokio::select! {
                 () = &mut stop => break "client finished",
-                r = forward(&mut sub, &out, id) => match r {
-                    Ok(()) => sent += 1,
+                r = forward(&mut sub, &out, id, binary, left) => match r {
+                    Ok(n) => sent += n,
                     Err(why) => break why,
                 },
             }
         };
         (reason, sent)
     };
+    if binary {
+        let mut end = Vec::with_capacity(frames::HEADER_LEN);
+        frames::put_end(&mut end);
+        out.raw(end).await;
+    }
     let dropped = sub.dropped();
     ctx.counters.capture_dropped(dropped);
     let counts = Captured {
@@ -96,25 +127,54 @@ pub(crate) async fn run(ctx: &Rc<Ctx>, mut conn: Conn, id: u64, req: CaptureRequ
     Flow::Close
 }
 
-/// Takes the next packet from the hub and queues it to the client, waiting for room in the
-/// client's queue (meanwhile the hub's queue fills, and the hub drops — before copying or
-/// formatting anything). Packets the hub dropped since the last one are reported first, as a
-/// `lost` line.
-async fn forward(sub: &mut Subscription, out: &Outbox, id: u64) -> Result<(), &'static str> {
-    let Some(p) = sub.recv_shared().await else {
-        return Err("the stack stopped");
+/// Takes the next packet (binary: every frame queued, at most `left` packets) from the hub and
+/// queues it to the client, waiting for room in the client's queue (meanwhile the hub's queue
+/// fills, and the hub drops — before copying or formatting anything). Packets the hub dropped
+/// since the last report go first, as a `lost` line or frame. Returns the packets queued.
+async fn forward(
+    sub: &mut Subscription,
+    out: &Outbox,
+    id: u64,
+    binary: bool,
+    left: u64,
+) -> Result<u64, &'static str> {
+    let (packet, batch) = if binary {
+        // One batch at a time: the next is taken once the writer has the last one out, so
+        // what waits for a slow client is bounded by the hub's queue, not 256 batches of it.
+        if !out.drained().await {
+            return Err("client gone");
+        }
+        let Some(mut batch) = sub.next_frames().await else {
+            return Err("the stack stopped");
+        };
+        let (n, cut) = frames::count_packets(&batch, left);
+        batch.truncate(cut);
+        (None, Some((n, batch)))
+    } else {
+        let Some(p) = sub.recv_shared().await else {
+            return Err("the stack stopped");
+        };
+        (Some(p), None)
     };
     let dropped = sub.dropped();
     let unreported = dropped - out.lost_total().min(dropped);
     if unreported > 0 {
-        if !out.reply(id, Body::Lost(Lost { count: unreported })).await {
+        let told = if binary {
+            let mut lost = Vec::with_capacity(frames::HEADER_LEN);
+            frames::put_lost(&mut lost, unreported);
+            out.raw(lost).await
+        } else {
+            out.reply(id, Body::Lost(Lost { count: unreported })).await
+        };
+        if !told {
             return Err("client gone");
         }
         out.add_lost(unreported);
     }
-    if out.packet(id, p).await {
-        Ok(())
-    } else {
-        Err("client gone")
-    }
+    let queued = match (packet, batch) {
+        (Some(p), _) => out.packet(id, p).await.then_some(1),
+        (None, Some((n, batch))) => out.raw(batch).await.then_some(n),
+        (None, None) => None,
+    };
+    queued.ok_or("client gone")
 }
