@@ -249,8 +249,9 @@ fn read_file(args: &CaptureArgs, path: &PathBuf, filter: &Filter) -> io::Result<
         }
     };
     eprintln!(
-        "reading from file {}, link-type RAW (Raw IP)",
-        path.display()
+        "reading from file {}, link-type RAW (Raw IP), snapshot length {}",
+        path.display(),
+        reader.snaplen()
     );
     let mut sink = Sink::new(args)?;
     let (mut read, mut result) = (0u64, Ok(()));

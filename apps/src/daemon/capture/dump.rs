@@ -97,7 +97,7 @@ const HTTP_METHODS: &[&str] = &[
 ];
 
 /// TCP ports whose payload tcpdump reads as HTTP.
-pub const HTTP_PORTS: &[u16] = &[80];
+pub const HTTP_PORTS: &[u16] = &[80, 8080];
 
 /// The token at `idx` (up to a space, tab, CR or LF) and where the next one starts, skipping
 /// blanks (tcpdump's `fetch_token`); `None` for anything not printable ASCII or an empty or
@@ -126,15 +126,19 @@ fn token(p: &[u8], mut idx: usize) -> Option<(&[u8], usize)> {
     Some((tok, idx))
 }
 
-/// One text line from `idx` behind `prefix`, and where the next starts (None: the rest is not
-/// text, or the line runs to the end of the packet — then it is printed with ` [|http]`, as
-/// tcpdump marks a cut line).
-fn text_line(out: &mut String, prefix: &str, p: &[u8], idx: usize) -> Option<usize> {
+/// One text line from `idx` behind `prefix`, and where the next starts. `None`: the rest is
+/// not text; or the line runs to the end of the packet (printed, then ` [|http]`, as tcpdump
+/// marks a line cut by the packet's end); or to the end of what was captured of a longer
+/// packet (only ` [|http]`: tcpdump stops where its capture does). `wire` is the payload's
+/// length on the wire (≥ `p.len()`).
+fn text_line(out: &mut String, prefix: &str, p: &[u8], wire: usize, idx: usize) -> Option<usize> {
     let mut i = idx;
     while i < p.len() {
         let (len, next) = match p[i] {
             b'\n' => (i - idx, i + 1),
-            b'\r' if p.get(i + 1) == Some(&b'\n') => (i - idx, i + 2),
+            b'\r' if i + 1 >= wire => return None,
+            b'\r' if i + 1 >= p.len() => break,
+            b'\r' if p[i + 1] == b'\n' => (i - idx, i + 2),
             b'\r' => return None,
             c if !print(c) && c != b'\t' => return None,
             _ => {
@@ -146,16 +150,20 @@ fn text_line(out: &mut String, prefix: &str, p: &[u8], idx: usize) -> Option<usi
         out.push_str(&String::from_utf8_lossy(&p[idx..idx + len]));
         return Some(next);
     }
-    out.push_str(prefix);
-    out.push_str(&String::from_utf8_lossy(&p[idx..]));
+    if wire <= p.len() {
+        out.push_str(prefix);
+        out.push_str(&String::from_utf8_lossy(&p[idx..]));
+    }
     out.push_str(" [|http]");
     None
 }
 
 /// tcpdump's HTTP hint after a segment's `length N` (its `txtproto_print`): `: HTTP`, and if
 /// the payload starts with a request or status line, `: ` and that line; with `verbose`,
-/// `, length: N` and every text line on its own `\n\t` line instead.
-pub fn http(out: &mut String, payload: &[u8], verbose: bool) {
+/// `, length: N` and every text line on its own `\n\t` line instead. `payload` is what was
+/// captured of the `wire` bytes the segment carries.
+pub fn http(out: &mut String, payload: &[u8], wire: usize, verbose: bool) {
+    let wire = wire.max(payload.len());
     let mut starts = false;
     if let Some((first, next)) = token(payload, 0) {
         let first = String::from_utf8_lossy(first);
@@ -170,16 +178,16 @@ pub fn http(out: &mut String, payload: &[u8], verbose: bool) {
         return;
     }
     if verbose {
-        let _ = write!(out, ", length: {}", payload.len());
+        let _ = write!(out, ", length: {wire}");
         let mut idx = 0;
-        while idx < payload.len() {
-            match text_line(out, "\n\t", payload, idx) {
+        while idx < wire {
+            match text_line(out, "\n\t", payload, wire, idx) {
                 Some(next) => idx = next,
                 None => break,
             }
         }
     } else {
-        text_line(out, ": ", payload, 0);
+        text_line(out, ": ", payload, wire, 0);
     }
 }
 
@@ -208,7 +216,7 @@ mod tests {
     #[test]
     fn http_first_line_and_continuations() {
         let mut s = String::new();
-        http(&mut s, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", false);
+        http(&mut s, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", 27, false);
         assert_eq!(s, ": HTTP: GET / HTTP/1.1");
         let mut s = String::new();
         http(
@@ -218,13 +226,17 @@ mod tests {
         );
         assert_eq!(s, ": HTTP: HTTP/1.1 200 OK");
         let mut s = String::new();
-        http(&mut s, b"<html>\x00 body", false);
+        http(&mut s, b"<html>\x00 body", 12, false);
         assert_eq!(s, ": HTTP");
         let mut s = String::new();
-        http(&mut s, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", true);
+        http(&mut s, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", 27, true);
         assert_eq!(s, ": HTTP, length: 27\n\tGET / HTTP/1.1\n\tHost: a\n\t");
         let mut s = String::new();
-        http(&mut s, b"GET /cut", false);
+        http(&mut s, b"GET /cut", 8, false);
         assert_eq!(s, ": HTTP: GET /cut [|http]");
+        // Cut by the snap length: the lines captured whole, then the mark.
+        let mut s = String::new();
+        http(&mut s, b"GET / HTTP/1.1\r\nHost: a\r\nUser-Ag", 60, true);
+        assert_eq!(s, ": HTTP, length: 60\n\tGET / HTTP/1.1\n\tHost: a [|http]");
     }
 }

@@ -88,8 +88,8 @@ impl Printer {
             }
             None => out.push_str(&summary),
         }
-        if let Some(payload) = http_payload(bytes) {
-            dump::http(&mut out, payload, verbose);
+        if let Some((payload, wire)) = http_payload(bytes, orig_len) {
+            dump::http(&mut out, payload, wire, verbose);
         }
         if self.opts.hex {
             dump::hex_ascii(&mut out, bytes);
@@ -126,8 +126,9 @@ fn repair(bytes: &[u8], orig_len: usize) -> Option<Vec<u8>> {
     Some(v)
 }
 
-/// The captured payload of a first-fragment TCP segment to or from an HTTP port, if it has any.
-fn http_payload(b: &[u8]) -> Option<&[u8]> {
+/// The captured payload of a first-fragment TCP segment to or from an HTTP port, if it has any,
+/// and its length on the wire (the packet is `orig_len` bytes long).
+fn http_payload(b: &[u8], orig_len: usize) -> Option<(&[u8], usize)> {
     if b.len() < ipv4::HEADER_LEN || b[0] >> 4 != 4 || ip::protocol(b) != proto::TCP {
         return None;
     }
@@ -135,6 +136,7 @@ fn http_payload(b: &[u8]) -> Option<&[u8]> {
         return None;
     }
     let end = usize::from(ip::total_len(b)).min(b.len());
+    // (A segment whose payload was cut off entirely still gets `: HTTP`.)
     let seg = b.get(ip::header_len(b)..end)?;
     if seg.len() < tcp::HEADER_LEN {
         return None;
@@ -146,8 +148,11 @@ fn http_payload(b: &[u8]) -> Option<&[u8]> {
     if !dump::HTTP_PORTS.iter().any(|&p| p == sp || p == dp) {
         return None;
     }
-    let data = seg.get(tcp::raw::header_len(seg)..)?;
-    (!data.is_empty()).then_some(data)
+    let hlen = tcp::raw::header_len(seg);
+    let data = seg.get(hlen..)?;
+    let total = usize::from(ip::total_len(b)).min(orig_len.max(b.len()));
+    let wire = total.saturating_sub(ip::header_len(b) + hlen);
+    (wire > 0).then_some((data, wire))
 }
 
 /// One packet as a line, statelessly (absolute numbers; two lines with `verbose`), without the

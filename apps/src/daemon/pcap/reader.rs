@@ -131,6 +131,11 @@ impl<R: Read> PcapReader<R> {
         })
     }
 
+    /// The snap length the file's header announces.
+    pub fn snaplen(&self) -> u32 {
+        self.snaplen
+    }
+
     /// The file's link type.
     pub fn link_type(&self) -> u32 {
         self.link_type
