@@ -1,6 +1,7 @@
 //! `ustack capture` against a running `ustack up`, each test in its own namespace: a ping and a
 //! curl from the kernel side are captured with the same packets, byte for byte, as tcpdump on
-//! the kernel side of the TUN sees them (and `-r` prints them like `tcpdump -r`); `-c` stops on
+//! the kernel side of the TUN sees them (and `-r` prints them exactly as `tcpdump -r` does, with
+//! -S, -v, -X, -XX, -A); `-c` stops on
 //! its own; a filter that does not parse is refused with its column while the stack runs on; a
 //! capture client that stops reading costs it dropped packets, counted, while an 8 MiB download
 //! still completes with the right SHA-256; and the `capture` request on the wire (raw JSON lines).
@@ -131,37 +132,52 @@ fn capture_sees_what_tcpdump_sees_for_a_ping_and_a_curl() {
         k.len()
     );
     assert!(a == k, "capture and tcpdump saw different bytes");
-    // -r prints the file like tcpdump -r does: the same times and addresses, ICMP lines
-    // verbatim, TCP lines up to the flags (tcpdump then prints what ustack's summary leaves out:
-    // options, and no sequence number on a bare ACK).
-    let ours_r = Command::new(ustack_bin())
-        .args(["capture", "-r"])
-        .arg(&ours_file)
-        .output()
-        .unwrap();
-    let tcpdump_r = Command::new("tcpdump")
-        .env("TZ", "UTC")
-        .args(["-n", "-S", "-r"])
-        .arg(&ours_file)
-        .output()
-        .unwrap();
-    let (o, t) = (
-        String::from_utf8_lossy(&ours_r.stdout).into_owned(),
-        String::from_utf8_lossy(&tcpdump_r.stdout).into_owned(),
-    );
-    assert_eq!(o.lines().count(), ours.len(), "{o}");
-    assert_eq!(t.lines().count(), ours.len(), "{t}");
-    let head = |l: &str| match l.find("Flags [") {
-        Some(at) => l[..at + l[at..].find(']').map_or(0, |e| e + 1)].to_string(),
-        None => l.to_string(),
-    };
-    for (ol, tl) in o.lines().zip(t.lines()) {
-        assert_eq!(head(ol), head(tl));
+    // -r prints a file as tcpdump -r does, line for line and byte for byte: relative sequence
+    // numbers (-S absolute), options, the HTTP hint, -v's header fields and checksums, the
+    // -X/-XX/-A dumps — on the file tcpdump wrote and on ours.
+    for file in [&kernel_file, &ours_file] {
+        for flags in [
+            &[][..],
+            &["-S"],
+            &["-v"],
+            &["-X"],
+            &["-XX"],
+            &["-A"],
+            &["-v", "-S"],
+        ] {
+            let ours_r = Command::new(ustack_bin())
+                .args(["capture"])
+                .args(flags)
+                .arg("-r")
+                .arg(file)
+                .output()
+                .unwrap();
+            let tcpdump_r = Command::new("tcpdump")
+                .env("TZ", "UTC")
+                .arg("-n")
+                .args(flags)
+                .arg("-r")
+                .arg(file)
+                .output()
+                .unwrap();
+            let (o, t) = (
+                String::from_utf8_lossy(&ours_r.stdout).into_owned(),
+                String::from_utf8_lossy(&tcpdump_r.stdout).into_owned(),
+            );
+            assert!(tcpdump_r.status.success() && ours_r.status.success());
+            for (n, (ol, tl)) in o.lines().zip(t.lines()).enumerate() {
+                assert_eq!(ol, tl, "line {n} of {} with {flags:?}", file.display());
+            }
+            assert_eq!(o.lines().count(), t.lines().count(), "{flags:?}");
+            if flags.is_empty() {
+                assert_eq!(o.lines().count(), ours.len());
+                assert!(
+                    o.contains("ack 1, win") && o.contains(": HTTP: GET / HTTP/1.1"),
+                    "{o}"
+                );
+            }
+        }
     }
-    assert!(
-        o.contains("ICMP echo request") && o.contains("Flags [S]"),
-        "{o}"
-    );
     let out = up.stop();
     assert!(out.contains("counters"));
 }
