@@ -222,6 +222,7 @@ mod tests {
         http(
             &mut s,
             b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi",
+            39,
             false,
         );
         assert_eq!(s, ": HTTP: HTTP/1.1 200 OK");

@@ -114,6 +114,8 @@ struct FrameQueue {
     snaplen: usize,
     /// Notified when the buffer goes from empty to not empty, and when the hub goes away.
     ready: tokio::sync::Notify,
+    /// Notified when the buffer passes half its size (a lingering taker takes it at once).
+    half: tokio::sync::Notify,
     closed: std::sync::atomic::AtomicBool,
 }
 
@@ -125,11 +127,15 @@ impl FrameQueue {
         if buf.len() + need > self.cap {
             return false;
         }
-        let was_empty = buf.is_empty();
+        let before = buf.len();
         super::frames::put_packet(&mut buf, dir, super::frames::micros(ts), data, self.snaplen);
+        let after = buf.len();
         drop(buf);
-        if was_empty {
+        if before == 0 {
             self.ready.notify_one();
+        }
+        if before < self.cap / 2 && after >= self.cap / 2 {
+            self.half.notify_one();
         }
         true
     }
@@ -245,6 +251,7 @@ impl CaptureHub {
             cap: queue.max(1) * room,
             snaplen,
             ready: tokio::sync::Notify::new(),
+            half: tokio::sync::Notify::new(),
             closed: Default::default(),
         });
         self.attach(filter, Sink::Frames(q.clone()), None, Some(q))
@@ -316,19 +323,27 @@ impl Subscription {
         self.rx.as_mut()?.try_recv().ok().map(|p| p.to_captured())
     }
 
-    /// A binary subscriber's frames queued so far, all at once (waiting for the first); `None`
-    /// once the stack is gone and everything was taken, or for a packet subscriber.
-    pub async fn next_frames(&mut self) -> Option<Vec<u8>> {
+    /// A binary subscriber's frames queued so far, all at once: waits for the first, then
+    /// lets more gather for up to `linger` (or until half the queue is used) so that a busy
+    /// capture is taken in batches, not a packet per loop turn. `None` once the stack is gone
+    /// and everything was taken, or for a packet subscriber. Cancel-safe: nothing is taken
+    /// before it returns.
+    pub async fn next_frames(&mut self, linger: std::time::Duration) -> Option<Vec<u8>> {
         let q = self.frames.as_ref()?;
         loop {
-            {
-                let mut buf = q.buf.lock().unwrap_or_else(|e| e.into_inner());
-                if !buf.is_empty() {
-                    return Some(std::mem::replace(
-                        &mut *buf,
-                        Vec::with_capacity(BATCH_START),
-                    ));
+            let used = q.buf.lock().unwrap_or_else(|e| e.into_inner()).len();
+            if used > 0 {
+                if !linger.is_zero() && used < q.cap / 2 {
+                    tokio::select! {
+                        () = tokio::time::sleep(linger) => {}
+                        () = q.half.notified() => {}
+                    }
                 }
+                let mut buf = q.buf.lock().unwrap_or_else(|e| e.into_inner());
+                return Some(std::mem::replace(
+                    &mut *buf,
+                    Vec::with_capacity(BATCH_START),
+                ));
             }
             if q.closed.load(Ordering::Relaxed) || self.hub.strong_count() == 0 {
                 return None;
@@ -475,6 +490,7 @@ mod tests {
     #[test]
     fn binary_subscribers_get_frames_in_batches_cut_to_the_snap_length() {
         use super::super::frames::{self, Frame, HEADER_LEN};
+        use std::time::Duration;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -490,7 +506,7 @@ mod tests {
             tap.packet(Direction::Out, SystemTime::now(), &udp());
         }
         assert_eq!((s.matched(), s.dropped()), (3, 1));
-        let batch = rt.block_on(s.next_frames()).unwrap();
+        let batch = rt.block_on(s.next_frames(Duration::ZERO)).unwrap();
         assert_eq!(batch.len(), 2 * (HEADER_LEN + 24));
         let (f, n) = frames::parse(&batch).unwrap().unwrap();
         let Frame::Packet {
@@ -508,8 +524,11 @@ mod tests {
         tap.packet(Direction::In, SystemTime::now(), &icmp());
         drop(hub);
         drop(tap);
-        assert_eq!(rt.block_on(s.next_frames()).map(|b| b.len()), Some(44));
-        assert!(rt.block_on(s.next_frames()).is_none());
+        assert_eq!(
+            rt.block_on(s.next_frames(Duration::ZERO)).map(|b| b.len()),
+            Some(44)
+        );
+        assert!(rt.block_on(s.next_frames(Duration::ZERO)).is_none());
         assert!(
             rt.block_on(s.recv()).is_none(),
             "no packets on a binary subscription"

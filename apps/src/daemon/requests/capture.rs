@@ -23,6 +23,11 @@ use std::rc::Rc;
 
 /// Most packets a client may ask the hub to queue for it.
 pub(crate) const MAX_QUEUE: usize = 65_536;
+/// How long a binary capture lets frames gather after the first before it sends them (less if
+/// half its queue fills first): a busy stack then pays a wake-up and a write per batch, not per
+/// loop turn, and a terminal still sees packets within a blink (tcpdump's own buffer timeout is
+/// a second).
+const LINGER: std::time::Duration = std::time::Duration::from_millis(10);
 
 pub(crate) async fn run(ctx: &Rc<Ctx>, mut conn: Conn, id: u64, req: CaptureRequest) -> Flow {
     let filter = match Filter::parse(&req.filter) {
@@ -144,7 +149,7 @@ async fn forward(
         if !out.drained().await {
             return Err("client gone");
         }
-        let Some(mut batch) = sub.next_frames().await else {
+        let Some(mut batch) = sub.next_frames(LINGER).await else {
             return Err("the stack stopped");
         };
         let (n, cut) = frames::count_packets(&batch, left);
