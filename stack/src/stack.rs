@@ -179,6 +179,20 @@ impl Stack {
         self.now = self.now.max(now);
     }
 
+    /// An IPv6 packet: checked and its header chain walked (each refusal counted by its
+    /// reason), then counted as not handled yet — the stack speaks IPv4 for now (issue 17);
+    /// until then the kernel's router solicitations and MLD reports land here, truthfully.
+    fn receive_v6(&mut self, bytes: &[u8]) {
+        let reason = match crate::wire::ipv6::Ipv6Packet::parse(bytes) {
+            Err(reason) => reason,
+            Ok(p) => match crate::wire::ipv6::walk(&p) {
+                Err(refusal) => refusal.reason,
+                Ok(_) => DropReason::Ipv6NotYetHandled,
+            },
+        };
+        self.drop_packet(reason);
+    }
+
     pub(crate) fn drop_packet(&mut self, reason: DropReason) {
         debug!("drop: {}", reason.description());
         self.stats.count_drop(reason);
@@ -194,6 +208,9 @@ impl Stack {
         self.stats.ip_rx_packets += 1;
         self.stats.ip_rx_bytes += bytes.len() as u64;
         trace!("in  {}", PacketSummary(bytes));
+        if bytes.first().is_some_and(|b| b >> 4 == 6) {
+            return self.receive_v6(bytes);
+        }
         let ip = match Ipv4Packet::parse(bytes) {
             Ok(ip) => ip,
             Err(reason) => return self.drop_packet(reason),

@@ -46,6 +46,36 @@ drop_reasons! {
     Ipv4MartianSource => "IPv4: martian source address",
     /// Destination is neither our address nor a broadcast/multicast we accept; we do not forward.
     Ipv4NotForUs => "IPv4: not addressed to us",
+    /// Fewer than 40 bytes: no room for an IPv6 header.
+    Ipv6TooShort => "IPv6: shorter than a header",
+    /// The version nibble is not 6 (the packet looked like IPv6 to the dispatcher).
+    Ipv6BadVersion => "IPv6: version is not 6",
+    /// Payload length larger than the bytes that arrived.
+    Ipv6Truncated => "IPv6: truncated (payload length > bytes received)",
+    /// A jumbogram (RFC 2675): no link ustack runs on carries one.
+    Ipv6Jumbogram => "IPv6: jumbogram (RFC 2675) not supported",
+    /// Multicast source (RFC 4291 §2.7).
+    Ipv6MulticastSource => "IPv6: multicast source address",
+    /// Source that cannot send: ::1, the unspecified address outside DAD, IPv4-mapped.
+    Ipv6MartianSource => "IPv6: martian source address",
+    /// An extension header runs past the packet.
+    Ipv6ExtTruncated => "IPv6: extension header past the end of the packet",
+    /// More extension headers than the walk accepts.
+    Ipv6ExtChainTooLong => "IPv6: extension header chain too long",
+    /// A Hop-by-Hop Options header not right after the fixed header (RFC 8200 §4.3).
+    Ipv6HopByHopNotFirst => "IPv6: Hop-by-Hop header not first",
+    /// An option whose length runs past its header.
+    Ipv6BadOption => "IPv6: malformed option",
+    /// An unrecognized option whose action bits say discard (RFC 8200 §4.2).
+    Ipv6UnknownOption => "IPv6: unrecognized option to discard",
+    /// A Routing header with segments left: ustack routes nothing (RFC 8200 §4.4, RFC 5095).
+    Ipv6RoutingHeader => "IPv6: routing header with segments left",
+    /// A fragment with more to come whose length is not a multiple of 8 (RFC 8200 §4.5).
+    Ipv6FragmentLength => "IPv6: fragment length not a multiple of 8",
+    /// A first fragment without the whole header chain (RFC 7112 §5).
+    Ipv6IncompleteChain => "IPv6: first fragment with an incomplete header chain",
+    /// An IPv6 packet that passed the checks: the stack does not speak IPv6 yet (issue 17).
+    Ipv6NotYetHandled => "IPv6: valid, but not handled yet (ustack speaks IPv4 for now)",
     /// A fragment whose length or offset is impossible (MF with a length not a multiple of 8, or
     /// reaching past 65535).
     FragBadLength => "fragment: bad length or offset",

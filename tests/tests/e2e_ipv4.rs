@@ -146,7 +146,7 @@ fn udp_echo_returns_identical_bytes_for_sizes_1_to_65507() {
     );
     assert_eq!(
         counter(&counters, "drops_total"),
-        counter(&counters, "Ipv4BadVersion"),
+        counter(&counters, "Ipv6NotYetHandled"),
         "{counters}"
     );
 }

@@ -7,6 +7,7 @@
 pub mod checksum;
 pub mod icmp;
 pub mod ipv4;
+pub mod ipv6;
 pub mod seq;
 mod summary;
 pub mod tcp;
