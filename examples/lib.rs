@@ -24,6 +24,8 @@
 //! turned into a [`BridgeConfig`]) and waiting for Ctrl-C ([`wait_for_stop`]). Both are short;
 //! copy them with the example.
 
+#![warn(missing_docs)]
+
 use clap::Args;
 use std::io;
 use std::net::Ipv4Addr;

@@ -14,6 +14,8 @@
 //! The binary (`src/main.rs`) only calls [`tools::cli::main`]; tests import services and helpers
 //! from here. How to add a request or a tool: docs/CONTROL.md.
 
+#![warn(missing_docs)]
+
 pub mod daemon;
 pub mod services;
 pub mod tools;

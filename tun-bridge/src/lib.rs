@@ -13,6 +13,8 @@
 //! seed from the OS ([`entropy`]) unless [`BridgeConfig::entropy`] pins them
 //! ([`Entropy::Pinned`], for tests and reproducible runs).
 
+#![warn(missing_docs)]
+
 pub mod aio;
 pub mod blocking;
 mod core;

@@ -126,6 +126,8 @@ pub(crate) fn filter(args: &CaptureArgs) -> Result<Filter, String> {
     })
 }
 
+/// `ustack capture`: prints (or writes to a pcap file) the packets the filter selects, from
+/// the stack on `--tun` or from one of its own; exit code 2 for a filter that does not parse.
 pub fn run(args: CaptureArgs) -> io::Result<ExitCode> {
     let filter = match filter(&args) {
         Ok(f) => f,

@@ -118,6 +118,7 @@ pub struct UpArgs {
     /// what it is owed for this long (its window closed, or it stopped reading).
     #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub stall_timeout: u64,
+    /// Where the stack's interface is and how it is set up.
     #[command(flatten)]
     pub net: NetArgs,
 }
@@ -235,6 +236,8 @@ fn print_banner(
     println!("Ctrl-C to stop.");
 }
 
+/// `ustack up`: brings up the stack with its services and the control socket, prints the
+/// banner, and runs until Ctrl-C / SIGTERM; then prints the counters.
 pub fn run(args: UpArgs) -> io::Result<ExitCode> {
     let (tx, rx) = mpsc::channel();
     ctrlc::set_handler(move || {
