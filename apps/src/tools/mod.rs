@@ -22,3 +22,4 @@ pub mod ss_format;
 pub mod trace;
 pub mod tune;
 pub mod up;
+pub mod up_netns;
