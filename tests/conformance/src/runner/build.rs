@@ -65,7 +65,7 @@ pub fn packetdrill(repo: &Path, src: Option<&Path>) -> Result<PathBuf, String> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.parent().unwrap_or(repo)).map_err(|e| e.to_string())?;
     run(
-        Command::new("cp").arg("-r").arg(&src).arg(&dir),
+        Command::new("cp").arg("-r").arg(src).arg(&dir),
         "copying packetdrill",
     )?;
     // The copy keeps the read-only modes of the source; make it writable.
