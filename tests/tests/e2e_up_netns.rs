@@ -6,10 +6,11 @@
 //!
 //! Needs root and /dev/net/tun; with `USTACK_REQUIRE_TUN=1` (CI) a missing capability fails.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use ustack_tests::e2e::{output_text, run_limited, ustack_bin, HOST_ADDR, STACK_ADDR};
+use ustack_tests::e2e::{output_text, run_limited, ustack_bin, Scratch, HOST_ADDR, STACK_ADDR};
 use ustack_tests::netns::{tun_available, unique_name, ChildGuard, NetNs};
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -165,9 +166,16 @@ fn up_netns_refuses_a_bad_name_and_a_caller_not_root() {
 
     let name = unique_name("upnoroot");
     let _leftover = Leftover(name.clone());
+    // A copy of the binary user 65534 can run wherever the checkout is (e.g. under /root).
+    let scratch = Scratch::new("upnetns", "noroot");
+    let bin = scratch.path("ustack");
+    std::fs::copy(ustack_bin(), &bin).unwrap();
+    for p in [scratch.path(""), bin.clone()] {
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
     let mut cmd = Command::new("setpriv");
     cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(ustack_bin())
+        .arg(&bin)
         .args(["up", "--netns", &name]);
     let out = run_limited(cmd, "setpriv", LIMIT);
     assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
