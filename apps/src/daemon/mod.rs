@@ -66,6 +66,21 @@ pub fn serve(bridge: &Bridge, info: DaemonInfo) -> io::Result<ControlServer> {
     Ok(ControlServer { bound })
 }
 
+/// Refuses (`AddrInUse`, naming the socket) if a daemon already serves the control socket of
+/// TUN `tun` in this network namespace: a second stack must not take over its name.
+pub fn refuse_if_served(tun: &str) -> io::Result<()> {
+    if client::attach(tun)?.is_none() {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AddrInUse,
+        format!(
+            "a stack is already running on {tun} (control socket {})",
+            client::socket_path(tun)?.display()
+        ),
+    ))
+}
+
 /// Starts a bridge with the control plane attached, as `ustack up` does for its own stack:
 /// the capture hub goes in as a tap (after `taps`, for `ustack capture`), and the control socket
 /// of `config.tun_name` is served on the loop (for `ustack ss`, `capture`, `ping`, `connect`,
@@ -86,16 +101,7 @@ pub fn start_with_control(
     config: BridgeConfig,
     mut taps: Vec<Box<dyn Tap>>,
 ) -> io::Result<(Bridge, ControlServer)> {
-    // Refuse before creating anything if another daemon already serves this TUN name.
-    if client::attach(&config.tun_name)?.is_some() {
-        return Err(io::Error::new(
-            io::ErrorKind::AddrInUse,
-            format!(
-                "a stack with a control socket already runs on {}",
-                config.tun_name
-            ),
-        ));
-    }
+    refuse_if_served(&config.tun_name)?;
     let capture = capture::CaptureHub::new();
     taps.push(capture.tap());
     let host_addr = config.host_addr;

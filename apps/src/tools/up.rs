@@ -279,16 +279,7 @@ pub fn run(args: UpArgs) -> io::Result<ExitCode> {
         let _ = tx.send(());
     })
     .map_err(io::Error::other)?;
-    if control::client::attach(&args.net.tun)?.is_some() {
-        return Err(io::Error::new(
-            io::ErrorKind::AddrInUse,
-            format!(
-                "ustack up is already running on {} (control socket {})",
-                args.net.tun,
-                control::client::socket_path(&args.net.tun)?.display()
-            ),
-        ));
-    }
+    control::refuse_if_served(&args.net.tun)?;
     let (bridge, capture) = args.net.start()?;
     let bridge = Arc::new(bridge);
     let echo_counters = Arc::new(EchoCounters::default());
