@@ -5,8 +5,8 @@
 # are reported as skipped in the closing line, never counted as passed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The end-to-end tests run the `ustack` binary; build it first.
-cargo build --workspace --bins
+# The end-to-end tests run the `ustack` binary and the programs in examples/; build them first.
+cargo build --workspace --bins --examples
 log="$(mktemp)"
 skips="$(mktemp)"
 trap 'rm -f "$log" "$skips"' EXIT

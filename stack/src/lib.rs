@@ -32,6 +32,11 @@
 //! segmentation, RTO) and the text and FIN to `receiver.rs`; `output.rs` writes what the
 //! connection sends next. With the `test-support` feature, `test_support` re-exports internals
 //! for the crate's tests, the conformance shim and the fuzz targets.
+//!
+//! An app on a real TUN does not drive the stack by hand: `tun-bridge` runs it on an event loop
+//! with async and blocking sockets (its front page has a complete program), and `ustack-apps`
+//! adds the control socket the workbench's tools attach to (`daemon::start_with_control`); the
+//! repository's `examples/` has programs to copy.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -35,6 +35,23 @@ pub fn ustack_bin() -> PathBuf {
     bin
 }
 
+/// The example program `name` of the `ustack-examples` crate (examples/): next to [`ustack_bin`]
+/// in `target/<profile>/examples/`, built by `cargo build -p ustack-examples --examples`
+/// (scripts/test.sh does; `cargo test --workspace` builds every example too).
+pub fn example_bin(name: &str) -> PathBuf {
+    let bin = ustack_bin()
+        .parent()
+        .expect("the ustack binary's directory")
+        .join("examples")
+        .join(name);
+    assert!(
+        bin.exists(),
+        "{} not found: build it first with `cargo build -p ustack-examples --examples`",
+        bin.display()
+    );
+    bin
+}
+
 /// A running `ustack up` inside a namespace.
 #[derive(Debug)]
 pub struct Up {

@@ -135,6 +135,19 @@ fn sanitize(tag: &str, max: usize) -> String {
         .collect()
 }
 
+/// A namespace name nobody uses yet, as [`NetNs::new`] gives them (`ustk-<pid>-<counter>-<tag>`,
+/// or `$USTACK_NETNS_PREFIX` first): for a test whose program creates the namespace itself.
+pub fn unique_name(tag: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let tag = sanitize(tag, 16);
+    let (pid, prefix) = (std::process::id(), netns_prefix());
+    if tag.is_empty() {
+        format!("{prefix}-{pid}-{n}")
+    } else {
+        format!("{prefix}-{pid}-{n}-{tag}")
+    }
+}
+
 /// A network namespace created for one test, deleted on drop (also while panicking).
 ///
 /// Its name is `ustk-<pid>-<counter>-<tag>` (`ustk` or `$USTACK_NETNS_PREFIX`); `lo` is up
@@ -148,14 +161,7 @@ impl NetNs {
     /// Creates the namespace and brings up its loopback interface. Panics with the failing
     /// command and its stderr if that is impossible.
     pub fn new(tag: &str) -> NetNs {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tag = sanitize(tag, 16);
-        let (pid, prefix) = (std::process::id(), netns_prefix());
-        let name = if tag.is_empty() {
-            format!("{prefix}-{pid}-{n}")
-        } else {
-            format!("{prefix}-{pid}-{n}-{tag}")
-        };
+        let name = unique_name(tag);
         if let Err(e) = run_ip(&["netns", "add", &name]) {
             panic!("creating network namespace {name}: {e}");
         }

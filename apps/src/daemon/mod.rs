@@ -9,6 +9,11 @@
 //! A tool with no daemon to attach to starts its own bridge and talks to it through
 //! [`pair`] — the same server on a socketpair — so it runs the very same job code and reads
 //! the very same replies either way.
+//!
+//! A program of one's own gets the same control plane in one call: [`start_with_control`]
+//! starts its bridge with the capture hub installed and serves the control socket, so that
+//! `ustack ss`, `ustack capture`, `ustack ping` … attach to it by its TUN name as they attach to
+//! `ustack up` (examples/with_control.rs).
 
 pub mod capture;
 pub mod client;
@@ -26,7 +31,7 @@ pub use server::DaemonInfo;
 
 use std::io;
 use std::path::Path;
-use tun_bridge::{Bridge, Handle};
+use tun_bridge::{Bridge, BridgeConfig, Handle, Tap};
 
 /// A control server serving on its socket; dropping it removes the socket file (its tasks end
 /// with the loop).
@@ -59,6 +64,55 @@ pub fn serve(bridge: &Bridge, info: DaemonInfo) -> io::Result<ControlServer> {
         }
     })?;
     Ok(ControlServer { bound })
+}
+
+/// Refuses (`AddrInUse`, naming the socket) if a daemon already serves the control socket of
+/// TUN `tun` in this network namespace: a second stack must not take over its name.
+pub fn refuse_if_served(tun: &str) -> io::Result<()> {
+    if client::attach(tun)?.is_none() {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AddrInUse,
+        format!(
+            "a stack is already running on {tun} (control socket {})",
+            client::socket_path(tun)?.display()
+        ),
+    ))
+}
+
+/// Starts a bridge with the control plane attached, as `ustack up` does for its own stack:
+/// the capture hub goes in as a tap (after `taps`, for `ustack capture`), and the control socket
+/// of `config.tun_name` is served on the loop (for `ustack ss`, `capture`, `ping`, `connect`,
+/// `trace` …, run in the same network namespace with `--tun` naming the device).
+///
+/// Keep the returned [`ControlServer`] as long as the bridge runs: dropping it removes the
+/// socket file. Fails like [`Bridge::start`], or with `AddrInUse` if a daemon already serves
+/// that TUN name.
+///
+/// ```no_run
+/// use tun_bridge::BridgeConfig;
+/// let (bridge, control) =
+///     ustack_apps::daemon::start_with_control(BridgeConfig::default(), Vec::new())?;
+/// println!("ustack ss --tun {} attaches through {}", bridge.tun_name(), control.path().display());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn start_with_control(
+    config: BridgeConfig,
+    mut taps: Vec<Box<dyn Tap>>,
+) -> io::Result<(Bridge, ControlServer)> {
+    refuse_if_served(&config.tun_name)?;
+    let capture = capture::CaptureHub::new();
+    taps.push(capture.tap());
+    let host_addr = config.host_addr;
+    let bridge = Bridge::start(config, taps)?;
+    let info = DaemonInfo {
+        tun: bridge.tun_name().to_string(),
+        host_addr,
+        capture: Some(capture),
+    };
+    let control = serve(&bridge, info)?;
+    Ok((bridge, control))
 }
 
 /// A private connection to a control server on `handle`'s loop (a socketpair): how a tool that

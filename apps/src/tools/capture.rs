@@ -214,7 +214,9 @@ pub(crate) fn filter(args: &CaptureArgs) -> Result<Filter, String> {
     })
 }
 
-/// `ustack capture`.
+/// `ustack capture`: prints (or writes to pcap files) the packets the filter selects, from the
+/// running stack on `--tun` or from a file; exit code 2 for a filter that does not parse or
+/// options that do not go together.
 pub fn run(args: CaptureArgs) -> io::Result<ExitCode> {
     if let Some(msg) = check(&args) {
         eprintln!("ustack capture: {msg}");

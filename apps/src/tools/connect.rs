@@ -47,6 +47,7 @@ pub struct ConnectArgs {
     /// else on stderr.
     #[arg(long)]
     json: bool,
+    /// The stack to run on (attached by `--tun`, or one of its own).
     #[command(flatten)]
     pub net: NetArgs,
 }
@@ -129,6 +130,8 @@ fn parse_ports(spec: &str) -> Result<Vec<u16>, String> {
     Ok(out)
 }
 
+/// `ustack connect`: a TCP or UDP session from the stack (stdin → peer → stdout), or with `-z`
+/// a port scan; exit codes as netcat's.
 pub fn run(args: ConnectArgs) -> io::Result<ExitCode> {
     if args.probe {
         return scan(&args);

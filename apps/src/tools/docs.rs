@@ -22,6 +22,7 @@ pub struct ManArgs {
     pub dir: PathBuf,
 }
 
+/// `ustack completions SHELL`: the shell's completion script on stdout.
 pub fn completions(args: CompletionsArgs) -> io::Result<ExitCode> {
     let mut cmd = crate::tools::cli::Cli::command();
     let mut script = Vec::new();
@@ -33,6 +34,7 @@ pub fn completions(args: CompletionsArgs) -> io::Result<ExitCode> {
     }
 }
 
+/// `ustack man [DIR]`: a manual page per command written to DIR, each path printed.
 pub fn man(args: ManArgs) -> io::Result<ExitCode> {
     std::fs::create_dir_all(&args.dir)?;
     let written = write_pages(&args.dir)?;

@@ -21,6 +21,8 @@ pub struct EventsArgs {
     pub tun: String,
 }
 
+/// `ustack events`: follows the stack's TCP state changes (and RTOs, retransmissions) on
+/// `--tun`, one line (or JSON object) each, until Ctrl-C.
 pub fn run(args: EventsArgs) -> io::Result<ExitCode> {
     let Some(mut client) = client::attach(&args.tun)? else {
         eprintln!(

@@ -72,6 +72,8 @@ struct UpArgs {
     tun: String,
 }
 
+/// `ustack lab up|down|list`: builds, removes or lists the labs (chains of namespaces; see
+/// [`plan`]).
 pub fn run(args: LabArgs) -> io::Result<ExitCode> {
     let r = match args.command {
         LabCommand::Up(a) => up(a),

@@ -61,6 +61,7 @@ pub struct NetArgs {
     /// Seed of the fault injectors (same seed, same faults).
     #[arg(long, default_value_t = 1)]
     pub fault_seed: u64,
+    /// The stack's tuning flags (buffers, congestion control, timers …).
     #[command(flatten)]
     pub tune: crate::tools::tune::TuneArgs,
 }

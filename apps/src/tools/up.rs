@@ -8,6 +8,7 @@ use crate::services::http::{Options as HttpOptions, Site};
 use crate::services::serve::{accept_loop, handler};
 use crate::services::udp_echo::EchoCounters;
 use crate::tools::net::NetArgs;
+use crate::tools::up_netns::UpNetns;
 use clap::{Args, ValueEnum};
 use std::io;
 use std::path::PathBuf;
@@ -118,6 +119,12 @@ pub struct UpArgs {
     /// what it is owed for this long (its window closed, or it stopped reading).
     #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub stall_timeout: u64,
+    /// Run inside network namespace NAME, created if missing (and then deleted at exit): the
+    /// TUN, its routes and the control socket are made there; clients run with
+    /// `ip netns exec NAME …`. Needs root.
+    #[arg(long, value_name = "NAME")]
+    pub netns: Option<String>,
+    /// Where the stack's interface is and how it is set up.
     #[command(flatten)]
     pub net: NetArgs,
 }
@@ -200,9 +207,20 @@ fn print_banner(
     args: &UpArgs,
     plan: &[(Service, u16)],
     control: &std::path::Path,
+    netns: Option<&UpNetns>,
 ) {
     let n = &args.net;
     println!("ustack is up on {} (MTU {})", bridge.tun_name(), n.mtu);
+    // Every client line below runs inside the namespace, if there is one.
+    let x = netns.map_or(String::new(), |ns| format!("ip netns exec {} ", ns.name()));
+    if let Some(ns) = netns {
+        let fate = if ns.created() {
+            "created; deleted at exit"
+        } else {
+            "existing; kept at exit"
+        };
+        println!("  netns        {} ({fate})", ns.name());
+    }
     println!("  kernel side  {}/{}", n.host_addr, n.prefix_len);
     println!("  stack        {}", n.addr);
     let list: Vec<String> = plan
@@ -218,40 +236,50 @@ fn print_banner(
     }
     println!("  control      {}", control.display());
     println!("try:");
-    println!("  ping {}", n.addr);
-    println!("  ping -s 4000 {}        # fragmented both ways", n.addr);
+    let a = n.addr;
+    // A pipeline runs inside the namespace as one `sh -c '…'`.
+    let piped = |cmd: String| match netns {
+        Some(_) => format!("{x}sh -c '{cmd}'"),
+        None => cmd,
+    };
+    println!("  {x}ping {a}");
+    println!("  {x}ping -s 4000 {a}        # fragmented both ways");
     for &(s, p) in plan {
         match s {
-            Service::UdpEcho => println!("  echo hello | nc -u -w1 {} {p}", n.addr),
-            Service::Http => println!(
-                "  curl http://{}:{p}/  and  curl http://{}:{p}/stats",
-                n.addr, n.addr
+            Service::UdpEcho => println!("  {}", piped(format!("echo hello | nc -u -w1 {a} {p}"))),
+            Service::Http => {
+                println!("  {x}curl http://{a}:{p}/  and  {x}curl http://{a}:{p}/stats")
+            }
+            Service::Echo => println!(
+                "  {}          # TCP echo",
+                piped(format!("echo hello | nc -N {a} {p}"))
             ),
-            Service::Echo => println!("  echo hello | nc -N {} {p}          # TCP echo", n.addr),
-            Service::Discard => println!("  nc -N {} {p} < /etc/services       # discard", n.addr),
-            Service::Chargen => println!("  nc {} {p} | head -5               # chargen", n.addr),
+            Service::Discard => println!(
+                "  {}       # discard",
+                piped(format!("nc -N {a} {p} < /etc/services"))
+            ),
+            Service::Chargen => println!("  {x}nc {a} {p} | head -5               # chargen"),
         }
+    }
+    if netns.is_some() {
+        println!("  {x}ustack ss --tun {}", bridge.tun_name());
     }
     println!("Ctrl-C to stop.");
 }
 
+/// `ustack up`: brings up the stack with its services and the control socket, prints the
+/// banner, and runs until Ctrl-C / SIGTERM; then prints the counters.
 pub fn run(args: UpArgs) -> io::Result<ExitCode> {
+    let plan = plan(&args)?;
+    // First of all, before any thread starts: every thread made later is born inside. Dropped
+    // last (declared first), after the stack is gone.
+    let netns = args.netns.as_deref().map(UpNetns::enter).transpose()?;
     let (tx, rx) = mpsc::channel();
     ctrlc::set_handler(move || {
         let _ = tx.send(());
     })
     .map_err(io::Error::other)?;
-    let plan = plan(&args)?;
-    if control::client::attach(&args.net.tun)?.is_some() {
-        return Err(io::Error::new(
-            io::ErrorKind::AddrInUse,
-            format!(
-                "ustack up is already running on {} (control socket {})",
-                args.net.tun,
-                control::client::socket_path(&args.net.tun)?.display()
-            ),
-        ));
-    }
+    control::refuse_if_served(&args.net.tun)?;
     let (bridge, capture) = args.net.start()?;
     let bridge = Arc::new(bridge);
     let echo_counters = Arc::new(EchoCounters::default());
@@ -289,7 +317,7 @@ pub fn run(args: UpArgs) -> io::Result<ExitCode> {
         capture: Some(capture),
     };
     let control = control::serve(&bridge, info)?;
-    print_banner(&bridge, &args, &plan, control.path());
+    print_banner(&bridge, &args, &plan, control.path(), netns.as_ref());
 
     // Wait for Ctrl-C / SIGTERM, or for the loop to die on a device error.
     loop {

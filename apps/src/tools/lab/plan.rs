@@ -54,6 +54,7 @@ pub struct Node {
 pub struct Link {
     /// 1-based.
     pub index: usize,
+    /// The MTU of both ends.
     pub mtu: u16,
 }
 
@@ -77,16 +78,31 @@ impl Link {
 /// The whole lab.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
+    /// The lab's name (every namespace's name begins with it).
     pub name: String,
+    /// The namespaces, from the host's side to the far end.
     pub nodes: Vec<Node>,
+    /// The links between consecutive nodes (`links[i]` joins `nodes[i]` and `nodes[i + 1]`).
     pub links: Vec<Link>,
 }
 
 /// A route in one node: `ip route add <dst> via <via>` or a typed route (`blackhole <dst>`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Route {
-    Via { dst: String, via: Ipv4Addr },
-    Typed { kind: &'static str, dst: String },
+    /// `ip route add DST via VIA`.
+    Via {
+        /// Destination prefix (or `default`).
+        dst: String,
+        /// Next hop.
+        via: Ipv4Addr,
+    },
+    /// `ip route add KIND DST` (`blackhole`, `unreachable`, `prohibit`).
+    Typed {
+        /// The route type.
+        kind: &'static str,
+        /// Destination prefix.
+        dst: String,
+    },
 }
 
 impl Route {

@@ -2,6 +2,8 @@
 //!
 //! ```text
 //! ustack-conformance --repo DIR --shim LIB.so --netns ustack-conf-NAME [options] [SUITE_DIR|SCRIPT]...
+//!   --packetdrill DIR     packetdrill's source (default $USTACK_CONFORMANCE_DIR/packetdrill)
+//!   --suites DIR          the folder holding freebsd/ and linux/ (default $USTACK_CONFORMANCE_DIR)
 //!   --timeout SECS        per-script wall-clock limit (default 30)
 //!   --profile auto|none|freebsd   rewrite profile (default auto: freebsd for FreeBSD scripts)
 //!   --so_flags K=V,...    extra Config settings for every script
@@ -16,9 +18,9 @@ use ustack_conformance::runner::{self, build, Options};
 
 fn usage() -> ! {
     eprintln!(
-        "usage: ustack-conformance --repo DIR --shim LIB --netns ustack-conf-NAME [--timeout S] \
-         [--profile auto|none|freebsd] [--so_flags K=V,..] [--expect F] [--write-expect F] \
-         [--markdown F] [SUITE|SCRIPT]...\nso_flags keys:"
+        "usage: ustack-conformance --repo DIR --shim LIB --netns ustack-conf-NAME \
+         [--packetdrill DIR] [--suites DIR] [--timeout S] [--profile auto|none|freebsd] \
+         [--so_flags K=V,..] [--expect F] [--write-expect F] [--markdown F] [SUITE|SCRIPT]...\nso_flags keys:"
     );
     for (k, v) in ustack_conformance::flags::KEYS {
         eprintln!("  {k:<20} {v}");
@@ -39,6 +41,8 @@ fn parse() -> Options {
             "--repo" => o.repo = PathBuf::from(val()),
             "--shim" => o.shim = PathBuf::from(val()),
             "--netns" => o.netns = val(),
+            "--packetdrill" => o.packetdrill_src = Some(PathBuf::from(val())),
+            "--suites" => o.suites = Some(PathBuf::from(val())),
             "--timeout" => {
                 o.timeout = Duration::from_secs(val().parse().unwrap_or_else(|_| usage()))
             }
@@ -55,12 +59,20 @@ fn parse() -> Options {
     if o.repo.as_os_str().is_empty() || o.shim.as_os_str().is_empty() || o.netns.is_empty() {
         usage();
     }
+    let dir = build::conformance_dir();
+    o.suites = o.suites.or_else(|| dir.clone());
+    o.packetdrill_src = o
+        .packetdrill_src
+        .or_else(|| dir.map(|d| d.join("packetdrill")));
     if o.targets.is_empty() {
-        let shared = build::shared_dir(&o.repo);
+        let Some(suites) = &o.suites else {
+            eprintln!("conformance: no suites given; {}", build::HOW_TO_GET);
+            std::process::exit(2)
+        };
         o.targets = vec![
-            shared.join("freebsd/state-event-engine"),
-            shared.join("freebsd/rcv-data-segments"),
-            shared.join("linux"),
+            suites.join("freebsd/state-event-engine"),
+            suites.join("freebsd/rcv-data-segments"),
+            suites.join("linux"),
         ];
     }
     o

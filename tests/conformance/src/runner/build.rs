@@ -1,23 +1,33 @@
-//! Builds packetdrill from a copy of `../shared/conformance/packetdrill` (read-only) in
-//! `target/conformance/`, with `tests/conformance/packetdrill/so-mode.patch` applied to the
-//! copy: (1) `so_netdev_receive` honours its timeout against the shim's clock, so a packet the
-//! stack never sends is reported instead of waited for forever; (2) at the end of a script,
-//! sockets still open are closed through the shim, not with the process's `close(2)` (their
-//! numbers are the shim's, not the process's); (3) inline Python assertions read `TCP_INFO`
-//! through the shim too.
+//! Builds packetdrill from a copy of its source (read-only; `--packetdrill DIR` or
+//! `$USTACK_CONFORMANCE_DIR/packetdrill`) in `target/conformance/`, with
+//! `tests/conformance/packetdrill/so-mode.patch` applied to the copy: (1) `so_netdev_receive`
+//! honours its timeout against the shim's clock, so a packet the stack never sends is reported
+//! instead of waited for forever; (2) at the end of a script, sockets still open are closed
+//! through the shim, not with the process's `close(2)` (their numbers are the shim's, not the
+//! process's); (3) inline Python assertions read `TCP_INFO` through the shim too.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The conformance folder: `USTACK_CONFORMANCE_DIR` if set, else `../shared/conformance` beside
-/// the repository. It holds `packetdrill/` (google/packetdrill's `gtests/net/packetdrill`),
-/// `freebsd/` (freebsd-net/tcp-testsuite) and `linux/` (packetdrill's `gtests/net/tcp`); see
-/// docs/CONFORMANCE.md, "Getting the suites".
-pub fn shared_dir(repo: &Path) -> PathBuf {
-    match std::env::var_os("USTACK_CONFORMANCE_DIR") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => repo.join("../shared/conformance"),
-    }
+/// Where the third-party sources come from, said whenever one is missing.
+pub const HOW_TO_GET: &str = "\
+the packetdrill source and the suites are not part of this repository; get them from their \
+public repositories and name the folder that holds them:
+  packetdrill:  google/packetdrill on GitHub, folder gtests/net/packetdrill  -> DIR/packetdrill
+  Linux suite:  google/packetdrill, folder gtests/net/tcp                    -> DIR/linux
+  FreeBSD suite: freebsd-net/tcp-testsuite on GitHub (Michael Tüxen), folders
+                 state-event-engine and rcv-data-segments                   -> DIR/freebsd/
+then run with USTACK_CONFORMANCE_DIR=DIR (or --packetdrill DIR/packetdrill --suites DIR);
+docs/CONFORMANCE.md, \"Getting the suites\", has the commands";
+
+/// The conformance folder `USTACK_CONFORMANCE_DIR` names (holding `packetdrill/` — google/
+/// packetdrill's `gtests/net/packetdrill` —, `freebsd/` — freebsd-net/tcp-testsuite — and
+/// `linux/` — packetdrill's `gtests/net/tcp`), if it is set; see docs/CONFORMANCE.md, "Getting
+/// the suites".
+pub fn conformance_dir() -> Option<PathBuf> {
+    std::env::var_os("USTACK_CONFORMANCE_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
 }
 
 fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
@@ -30,9 +40,9 @@ fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
     Err(format!("{what} failed: {}", tail.join(" / ")))
 }
 
-/// The packetdrill binary, built if missing (or if the patch is newer than it).
-pub fn packetdrill(repo: &Path) -> Result<PathBuf, String> {
-    let src = shared_dir(repo).join("packetdrill");
+/// The packetdrill binary, built from the source in `src` if missing (or if the patch is newer
+/// than it); without a binary, a missing source is an error that says where to get it.
+pub fn packetdrill(repo: &Path, src: Option<&Path>) -> Result<PathBuf, String> {
     let patch = repo.join("tests/conformance/packetdrill/so-mode.patch");
     let dir = repo.join("target/conformance/packetdrill");
     let bin = dir.join("packetdrill");
@@ -42,13 +52,20 @@ pub fn packetdrill(repo: &Path) -> Result<PathBuf, String> {
             return Ok(bin);
         }
     }
-    if !src.join("packetdrill.c").exists() {
-        return Err(format!("packetdrill source not found at {}", src.display()));
-    }
+    let src = match src {
+        Some(src) if src.join("packetdrill.c").exists() => src,
+        Some(src) => {
+            return Err(format!(
+                "packetdrill source not found at {} (no packetdrill.c there); {HOW_TO_GET}",
+                src.display()
+            ))
+        }
+        None => return Err(format!("packetdrill source not given; {HOW_TO_GET}")),
+    };
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.parent().unwrap_or(repo)).map_err(|e| e.to_string())?;
     run(
-        Command::new("cp").arg("-r").arg(&src).arg(&dir),
+        Command::new("cp").arg("-r").arg(src).arg(&dir),
         "copying packetdrill",
     )?;
     // The copy keeps the read-only modes of the source; make it writable.

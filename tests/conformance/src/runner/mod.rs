@@ -1,5 +1,5 @@
 //! The conformance runner behind `scripts/conformance.sh`: builds packetdrill from a copy of
-//! the shared source (with the receive-timeout patch), runs every script of the given suites
+//! its source (with the receive-timeout patch), runs every script of the given suites
 //! against the shim inside a network namespace it creates, and prints one line per script and
 //! `conformance: N passed, N failed, N unsupported`.
 
@@ -38,6 +38,11 @@ pub struct Options {
     pub shim: PathBuf,
     /// Extra `--so_flags` for every script.
     pub so_flags: String,
+    /// The packetdrill source (`gtests/net/packetdrill`), if known.
+    pub packetdrill_src: Option<PathBuf>,
+    /// The folder holding the suites (`freebsd/`, `linux/`), if known: scripts under it are
+    /// named by their path from it, which picks their profile.
+    pub suites: Option<PathBuf>,
 }
 
 /// Base `--so_flags` for a suite: ustack configured like the system the scripts were written
@@ -86,9 +91,16 @@ pub fn collect(target: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// A short name: the path from the shared conformance folder (`freebsd/...`, `linux/...`),
-/// or from the repository for ustack's own scripts.
-fn display_name(path: &Path, repo: &Path) -> String {
+/// A short name: the path from the suites folder (`freebsd/...`, `linux/...`; also when the
+/// path runs through a folder named `conformance`), or from the repository for ustack's own
+/// scripts.
+fn display_name(path: &Path, repo: &Path, suites: Option<&Path>) -> String {
+    let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    if let Some(dir) = suites {
+        if let Ok(tail) = canonical(path).strip_prefix(canonical(dir)) {
+            return tail.to_string_lossy().into_owned();
+        }
+    }
     let s = path.to_string_lossy();
     if let Some(i) = s.find("/conformance/") {
         let tail = &s[i + "/conformance/".len()..];
@@ -139,7 +151,7 @@ fn run_script(
     work: &Path,
     path: &Path,
 ) -> Result<ScriptResult, String> {
-    let name = display_name(path, &opts.repo);
+    let name = display_name(path, &opts.repo, opts.suites.as_deref());
     let text = std::fs::read_to_string(path).map_err(|e| format!("{name}: {e}"))?;
     let profile = match opts.profile.as_str() {
         "auto" => auto_profile(&name),
@@ -174,7 +186,10 @@ fn run_script(
 
 /// Runs everything; returns the process exit code.
 pub fn main(opts: Options) -> Result<i32, String> {
-    let packetdrill = build::packetdrill(&opts.repo)?;
+    if let Some(t) = opts.targets.iter().find(|t| !t.exists()) {
+        return Err(format!("{}: not found; {}", t.display(), build::HOW_TO_GET));
+    }
+    let packetdrill = build::packetdrill(&opts.repo, opts.packetdrill_src.as_deref())?;
     let tools = Tools {
         packetdrill,
         shim: opts.shim.clone(),
@@ -190,7 +205,7 @@ pub fn main(opts: Options) -> Result<i32, String> {
     let mut results = Vec::new();
     for path in &scripts {
         let r = run_script(&opts, &ns, &tools, &work, path).unwrap_or_else(|e| ScriptResult {
-            name: display_name(path, &opts.repo),
+            name: display_name(path, &opts.repo, opts.suites.as_deref()),
             verdict: Verdict::Fail(format!("runner: {e}")),
             as_written: false,
             profile: None,
@@ -221,4 +236,36 @@ pub fn main(opts: Options) -> Result<i32, String> {
         }
     }
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::display_name;
+    use std::path::Path;
+
+    #[test]
+    fn scripts_are_named_from_the_suites_folder() {
+        let dir = std::env::temp_dir().join(format!("conf-names-{}", std::process::id()));
+        let script = dir.join("freebsd/state-event-engine/x.pkt");
+        std::fs::create_dir_all(script.parent().unwrap()).unwrap();
+        std::fs::write(&script, "").unwrap();
+        let repo = Path::new("/nowhere");
+        let named = display_name(&script, repo, Some(&dir));
+        // Through a path with `..` in it too, as the suites folder is often given.
+        let roundabout = dir.join("linux/../freebsd/state-event-engine/x.pkt");
+        std::fs::create_dir_all(dir.join("linux")).unwrap();
+        let named_too = display_name(&roundabout, repo, Some(&dir));
+        let without = display_name(&script, repo, None);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(named, "freebsd/state-event-engine/x.pkt");
+        assert_eq!(named_too, named);
+        assert_eq!(without, script.to_string_lossy());
+        let shared = Path::new("/a/shared/conformance/linux/cubic/y.pkt");
+        assert_eq!(display_name(shared, repo, None), "linux/cubic/y.pkt");
+        let own = Path::new("/r/tests/conformance/scripts/z.pkt");
+        assert_eq!(
+            display_name(own, Path::new("/r"), None),
+            "tests/conformance/scripts/z.pkt"
+        );
+    }
 }
