@@ -159,7 +159,7 @@ fn tcp_socket(c: &TcpInfo, now: Instant, rates: &Rates) -> TcpSocket {
         rto_ms: ms(c.rto),
         rtt_ms: c.srtt.map(ms),
         rttvar_ms: c.rttvar.map(ms),
-        mss: c.smss as u64,
+        mss: c.snd_mss as u64,
         rcv_mss: c.rcv_mss as u64,
         cwnd: c.cwnd as u64 / mss,
         ssthresh: (c.ssthresh < (1 << 30)).then_some(c.ssthresh as u64 / mss),
