@@ -13,6 +13,7 @@ pub mod lab;
 pub mod net;
 pub mod ping;
 pub mod ss;
+pub mod ss_filter;
 pub mod ss_format;
 pub mod trace;
 pub mod tune;
