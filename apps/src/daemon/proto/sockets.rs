@@ -88,6 +88,9 @@ pub struct TcpSocket {
     pub sack: bool,
     /// In fast recovery.
     pub in_recovery: bool,
+    /// Closed by its app while still in the table (what the kernel counts as orphaned).
+    #[serde(default)]
+    pub orphaned: bool,
     /// The service or job that holds the socket (`http`, `echo`, `connect`, `trace`, ...):
     /// what `ss -p` names. Absent when nobody named holds it — a connection its owner closed
     /// (FIN-WAIT, TIME-WAIT), a half-open one not yet accepted, a socket of an app that did

@@ -201,6 +201,7 @@ fn tcp_socket(c: &TcpInfo, now: Instant, rates: &Rates) -> TcpSocket {
         ts: c.timestamps,
         sack: c.sack,
         in_recovery: c.in_recovery,
+        orphaned: c.orphaned,
         owner: None,
     }
 }
