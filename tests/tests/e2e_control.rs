@@ -120,7 +120,7 @@ fn ss_shows_a_curl_download_with_its_state_and_counters() {
     let info = text.lines().nth(row + 1).unwrap();
     for field in [
         "rto:",
-        "mss:1460",
+        "mss:1448",
         "cwnd:",
         "bytes_acked:",
         "segs_out:",
