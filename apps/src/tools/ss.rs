@@ -57,7 +57,7 @@ pub struct SsArgs {
     /// :7 )'`, `ustack ss state established dst 198.18.0.1`. States: established, syn-sent,
     /// syn-recv, fin-wait-1, fin-wait-2, time-wait, closed, close-wait, last-ack, listening,
     /// closing, and the groups all, connected, synchronized, bucket, big.
-    #[arg(value_name = "FILTER", num_args = 0.., allow_hyphen_values = false)]
+    #[arg(value_name = "FILTER", num_args = 0..)]
     pub filter: Vec<String>,
 }
 
