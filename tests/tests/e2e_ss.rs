@@ -192,6 +192,24 @@ fn passive_open_info(ns: &NetNs, pid: u32) {
         text.contains(&format!("users:((\"echo\",pid={pid}))")),
         "{text}"
     );
+    // Listeners and the UDP socket carry their service's name.
+    let out = run_in(
+        ns,
+        bin.to_str().unwrap(),
+        &["ss", "-lnp"],
+        Duration::from_secs(10),
+    );
+    let listening = String::from_utf8_lossy(&out.stdout).into_owned();
+    for (port, name) in [("80", "http"), ("9", "discard"), ("7", "udp-echo")] {
+        let row = format!("{STACK_ADDR}:{port} ");
+        let users = format!("users:((\"{name}\",pid={pid}))");
+        assert!(
+            listening
+                .lines()
+                .any(|l| l.contains(&row) && l.ends_with(&users)),
+            "{users} on {row}: {listening}"
+        );
+    }
     let field = |t: &str, name: &str| -> Option<String> {
         t.split_whitespace()
             .find_map(|w| w.strip_prefix(name).map(String::from))
