@@ -5,6 +5,8 @@
 mod tcp_common;
 
 use tcp_common::*;
+use ustack::tcp::State;
+use ustack::wire::tcp::flags;
 use ustack::Duration;
 
 /// Payload small enough for one segment at the 536-byte default MSS too.
@@ -62,4 +64,71 @@ fn an_acknowledged_retransmission_is_not_timed() {
     // A segment sent once is timed again.
     round_trip(&mut x, ms(30));
     assert_ne!(x.p.stack.tcp_info(x.h).unwrap().srtt, before);
+}
+
+/// The peer's SYN options without timestamps.
+fn no_ts() -> ustack::wire::tcp::TcpOptions {
+    ustack::wire::tcp::TcpOptions {
+        timestamps: None,
+        ..Peer::full_syn_options()
+    }
+}
+
+#[test]
+fn a_passive_open_is_timed_by_its_handshake_in_microseconds() {
+    // Linux shows the SYN-ACK → ACK sample on a connection that carried no data; the
+    // millisecond timestamp echo read this 180 µs path as 0 (`rtt:0/0`).
+    for opts in [Peer::full_syn_options(), no_ts()] {
+        let x = passive_after(config(), opts, 2048, Duration::from_micros(180));
+        let info = x.p.stack.tcp_info(x.h).unwrap();
+        // RFC 6298 §2.2: the first measurement R gives SRTT = R, RTTVAR = R/2.
+        assert_eq!(
+            info.srtt,
+            Some(Duration::from_micros(180)),
+            "{opts:?}: {info:?}"
+        );
+        assert_eq!(
+            info.rttvar,
+            Some(Duration::from_micros(90)),
+            "{opts:?}: {info:?}"
+        );
+    }
+}
+
+#[test]
+fn a_syn_ack_sent_twice_is_not_timed_by_its_send_time() {
+    let mut p = Peer::new(config());
+    let l = p.stack.tcp_listen(PORT, 16).unwrap();
+    let syn = p.seg(flags::SYN).ack(0).opts(no_ts()).win(65535);
+    let first = p.send(syn.clone());
+    assert_eq!(first.len(), 1, "{first:?}");
+    p.now += ms(1_000);
+    // The SYN again (our SYN-ACK "was lost"): the SYN-ACK is sent a second time.
+    let again = p.send(syn);
+    assert_eq!(again.len(), 1, "{again:?}");
+    p.seq = PEER_ISN + 1;
+    p.ack = first[0].seq.wrapping_add(1);
+    p.now += Duration::from_micros(180);
+    assert!(p.send(p.seg(flags::ACK)).is_empty());
+    let h = p.stack.tcp_accept(l).expect("accepted");
+    let info = p.stack.tcp_info(h).unwrap();
+    assert_eq!(info.state, State::Established);
+    // Karn (RFC 6298 §3): the ACK may answer either SYN-ACK, so neither is timed.
+    assert_eq!(info.srtt, None, "{info:?}");
+}
+
+#[test]
+fn the_mss_shown_is_less_the_timestamps_every_segment_carries() {
+    let x = passive_full(config(), 2048);
+    let info = x.p.stack.tcp_info(x.h).unwrap();
+    assert_eq!((info.smss, info.snd_mss), (1460, 1448), "{info:?}");
+    let x = passive_with(config(), no_ts(), 2048);
+    let info = x.p.stack.tcp_info(x.h).unwrap();
+    assert_eq!((info.smss, info.snd_mss), (1460, 1460), "{info:?}");
+    // What the sender really puts in a full segment with timestamps: 1448 bytes.
+    let mut x = passive_full(config(), 2048);
+    let data = pattern(4000, 7);
+    assert_eq!(x.p.stack.tcp_send(x.h, &data), Ok(data.len()));
+    let outs = x.p.drain();
+    assert_eq!(outs[0].payload.len(), 1448, "{outs:?}");
 }

@@ -8,7 +8,7 @@
 
 use crate::core::Key;
 use crate::errors::{bind_error, io_error, send_error};
-use crate::handle::Net;
+use crate::handle::{Net, SocketId};
 use crate::ops;
 use std::future::poll_fn;
 use std::io;
@@ -35,6 +35,7 @@ impl TcpListener {
             .core
             .with(|s| s.tcp_listen(port, backlog))
             .map_err(io_error)?;
+        net.claim(Key::Listener(handle), SocketId::Listener { port });
         Ok(TcpListener {
             net: net.clone(),
             handle,
@@ -84,6 +85,11 @@ impl TcpStream {
             .core
             .with(|s| s.tcp_info(handle))
             .ok_or_else(|| io_error(TcpError::InvalidHandle))?;
+        let id = SocketId::Tcp {
+            local: info.local,
+            remote: info.remote,
+        };
+        net.claim(Key::Tcp(handle), id);
         Ok(TcpStream {
             net: net.clone(),
             handle,
@@ -247,7 +253,14 @@ pub struct UdpSocket {
 impl UdpSocket {
     /// Binds `port` on the stack's address (0 picks an ephemeral port).
     pub fn bind(net: &Net, port: u16) -> io::Result<UdpSocket> {
-        let handle = net.core.with(|s| s.udp_bind(port)).map_err(bind_error)?;
+        let (handle, port) = net
+            .core
+            .with(|s| {
+                let h = s.udp_bind(port)?;
+                Ok((h, s.udp_local_port(h).unwrap_or(port)))
+            })
+            .map_err(bind_error)?;
+        net.claim(Key::Datagram(handle), SocketId::Udp { port });
         Ok(UdpSocket {
             net: net.clone(),
             handle,

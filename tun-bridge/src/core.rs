@@ -14,6 +14,9 @@ use ustack::socket::SocketEvent;
 use ustack::tcp::{ConnHandle, ListenHandle};
 use ustack::{Instant, SocketHandle, Stack};
 
+use crate::handle::SocketId;
+use std::rc::Rc;
+
 /// A socket of any kind, as the waker registry knows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Key {
@@ -42,6 +45,8 @@ struct Waiters {
 pub(crate) struct Core {
     stack: RefCell<Stack>,
     wakers: RefCell<HashMap<Key, Waiters>>,
+    /// Who owns each socket created from a labelled `Net` (see `Net::owned_by`).
+    owners: RefCell<HashMap<Key, (SocketId, Rc<str>)>>,
     /// Wakes the loop task after an app call that may have queued output.
     kick: Notify,
     origin: std::time::Instant,
@@ -57,6 +62,7 @@ impl Core {
         Core {
             stack: RefCell::new(stack),
             wakers: RefCell::new(HashMap::new()),
+            owners: RefCell::new(HashMap::new()),
             kick: Notify::new(),
             origin,
             now: Cell::new(Instant::ZERO),
@@ -119,9 +125,20 @@ impl Core {
         }
     }
 
-    /// Forgets the wakers of a socket that is going away.
+    /// Forgets the wakers and the owner of a socket that is going away.
     pub(crate) fn forget(&self, key: Key) {
         self.wakers.borrow_mut().remove(&key);
+        self.owners.borrow_mut().remove(&key);
+    }
+
+    /// Notes that `owner` holds the socket `key`, known to others as `id`.
+    pub(crate) fn own(&self, key: Key, id: SocketId, owner: Rc<str>) {
+        self.owners.borrow_mut().insert(key, (id, owner));
+    }
+
+    /// Every socket with a known owner.
+    pub(crate) fn owners(&self) -> Vec<(SocketId, Rc<str>)> {
+        self.owners.borrow().values().cloned().collect()
     }
 
     /// Drains the stack's events and wakes exactly the tasks waiting on those sockets. Returns

@@ -27,11 +27,70 @@ pub(crate) enum Command {
 pub struct Net {
     pub(crate) core: Rc<Core>,
     handle: Handle,
+    /// The name sockets created from this `Net` are owned by (see [`Net::owned_by`]).
+    owner: Option<Rc<str>>,
+}
+
+/// A socket as [`Net::owners`] names it: by its addresses, as `ss` lists it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SocketId {
+    /// A TCP connection.
+    Tcp {
+        /// Our address and port.
+        local: std::net::SocketAddrV4,
+        /// The peer's.
+        remote: std::net::SocketAddrV4,
+    },
+    /// A TCP listener on this port.
+    Listener {
+        /// The port.
+        port: u16,
+    },
+    /// A UDP socket bound to this port.
+    Udp {
+        /// The port.
+        port: u16,
+    },
 }
 
 impl Net {
     pub(crate) fn new(core: Rc<Core>, handle: Handle) -> Net {
-        Net { core, handle }
+        Net {
+            core,
+            handle,
+            owner: None,
+        }
+    }
+
+    /// This network, with the async sockets created from it (and the connections their
+    /// listeners accept) owned by `name` — a service or a job — until they are dropped:
+    /// `ustack ss -p` shows it. Sockets from a `Net` without an owner have none.
+    pub fn owned_by(&self, name: &str) -> Net {
+        Net {
+            owner: Some(Rc::from(name)),
+            ..self.clone()
+        }
+    }
+
+    /// The owner given by [`Net::owned_by`], if any.
+    pub fn owner(&self) -> Option<&str> {
+        self.owner.as_deref()
+    }
+
+    /// Every live async socket created from an owned `Net`, and its owner.
+    pub fn owners(&self) -> Vec<(SocketId, String)> {
+        self.core
+            .owners()
+            .into_iter()
+            .map(|(id, o)| (id, o.to_string()))
+            .collect()
+    }
+
+    /// Notes the owner of a socket just created from this `Net`.
+    pub(crate) fn claim(&self, key: crate::core::Key, id: SocketId) {
+        if let Some(o) = &self.owner {
+            self.core.own(key, id, o.clone());
+        }
     }
 
     /// Spawns a task on the loop thread (it may hold `!Send` sockets).

@@ -76,6 +76,6 @@ pub use blocking::{Loop, PingSocket, TcpListener, TcpStream, UdpSocket};
 pub use entropy::Entropy;
 pub use errors::{icmp_error_of, io_error};
 pub use fault::{FaultConfig, FaultInjector};
-pub use handle::{Handle, Net};
+pub use handle::{Handle, Net, SocketId};
 pub use runtime::{Bridge, BridgeConfig};
 pub use tap::{Direction, LogTap, Tap};

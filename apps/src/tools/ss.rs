@@ -3,9 +3,11 @@
 
 use crate::daemon::client::{self, Client};
 use crate::daemon::proto::{Body, Request, SocketsReply, StatsReply};
+use crate::tools::ss_filter::{self, bit, SsFilter, States};
 use crate::tools::ss_format::{print_sockets, print_summary, Services};
 use clap::Args;
 use std::io;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -30,9 +32,15 @@ pub struct SsArgs {
     /// TCP internals: rto, rtt, mss, cwnd, counters, rates.
     #[arg(short = 'i', long = "info")]
     pub info: bool,
-    /// Summary: socket counts by kind and state.
+    /// Summary in the kernel's layout: totals, TCP by state, the Transport table.
     #[arg(short = 's', long = "summary")]
     pub summary: bool,
+    /// The service or job that holds each socket, in ss's layout:
+    /// `users:(("http",pid=PID))` — the name is the task inside `ustack up` (a service such as
+    /// http or echo, or a job: connect, trace), the pid is the `ustack up` process; nothing for
+    /// a socket nobody named holds (closed by its owner, not yet accepted).
+    #[arg(short = 'p', long = "processes")]
+    pub processes: bool,
     /// Redraw every SECS seconds until Ctrl-C.
     #[arg(short = 'w', long = "watch", value_name = "SECS")]
     pub watch: Option<f64>,
@@ -42,156 +50,92 @@ pub struct SsArgs {
     /// TUN device of the stack to inspect.
     #[arg(long = "tun", default_value = "ustack0")]
     pub tun: String,
-    /// A state filter, as in ss: `state established`, `state time-wait`, `state connected`...
-    /// (repeatable: `state syn-sent state syn-recv`).
+    /// The filter of iproute2's ss: `[state NAME | exclude NAME]... [EXPRESSION]`, the
+    /// expression made of `sport`/`dport` OP PORT and `src`/`dst` [=] ADDR[/LEN][:PORT]
+    /// (OP: = == eq != ne < lt > gt <= le >= ge), `and`/`or`/`not` (`&&` `||` `!`, left to right
+    /// as in ss) and parentheses, in one word or many: `ustack ss -tn '( sport = :80 or dport =
+    /// :7 )'`, `ustack ss state established dst 198.18.0.1`. States: established, syn-sent,
+    /// syn-recv, fin-wait-1, fin-wait-2, time-wait, closed, close-wait, last-ack, listening,
+    /// closing, and the groups all, connected, synchronized, bucket, big.
     #[arg(value_name = "FILTER", num_args = 0..)]
     pub filter: Vec<String>,
 }
 
-/// The states a filter keeps.
-#[derive(Debug, Clone, Default)]
-pub struct StateFilter {
-    states: Vec<&'static str>,
-}
-
-const ALL_STATES: [&str; 11] = [
-    "established",
-    "syn-sent",
-    "syn-recv",
-    "fin-wait-1",
-    "fin-wait-2",
-    "time-wait",
-    "close",
-    "close-wait",
-    "last-ack",
-    "listen",
-    "closing",
-];
-
-impl StateFilter {
-    /// Parses `state NAME [state NAME ...]`.
-    pub fn parse(words: &[String]) -> Result<Option<StateFilter>, String> {
-        if words.is_empty() {
-            return Ok(None);
-        }
-        let mut f = StateFilter::default();
-        let mut it = words.iter();
-        while let Some(w) = it.next() {
-            if w != "state" {
-                return Err(format!("'{w}': only `state NAME` filters are understood"));
-            }
-            let name = it.next().ok_or("`state` needs a name")?;
-            f.states.extend(expand(name)?);
-        }
-        Ok(Some(f))
-    }
-
-    /// Whether sockets in state `s` are kept.
-    pub fn keeps(&self, s: &str) -> bool {
-        self.states.contains(&s)
-    }
-
-    /// Whether the filter keeps listeners.
-    pub fn keeps_listen(&self) -> bool {
-        self.keeps("listen")
-    }
-}
-
-/// The states an `ss` state name stands for (its aliases included).
-fn expand(name: &str) -> Result<Vec<&'static str>, String> {
-    let synchronized = || {
-        ALL_STATES
-            .iter()
-            .copied()
-            .filter(|s| !matches!(*s, "listen" | "close" | "syn-sent" | "syn-recv"))
-            .collect::<Vec<_>>()
-    };
-    Ok(match name {
-        "all" => ALL_STATES.to_vec(),
-        "connected" => ALL_STATES
-            .iter()
-            .copied()
-            .filter(|s| !matches!(*s, "listen" | "close"))
-            .collect(),
-        "synchronized" => synchronized(),
-        "bucket" => vec!["syn-recv", "time-wait"],
-        "big" => ALL_STATES
-            .iter()
-            .copied()
-            .filter(|s| !matches!(*s, "syn-recv" | "time-wait"))
-            .collect(),
-        "estab" => vec!["established"],
-        "closed" => vec!["close"],
-        other => match ALL_STATES.iter().find(|s| **s == other) {
-            Some(s) => vec![*s],
-            None => {
-                return Err(format!(
-                    "'{other}': not a state (one of {}, all, connected, synchronized, bucket, big)",
-                    ALL_STATES.join(", ")
-                ))
-            }
-        },
-    })
-}
-
-/// What to show, from the flags.
+/// What to show, from the flags and the filter.
 #[derive(Debug, Clone)]
 pub struct Selection {
+    /// TCP sockets are listed (`-t`, or neither `-t` nor `-u`).
     pub tcp: bool,
+    /// UDP sockets are listed (`-u`, or neither).
     pub udp: bool,
-    pub listening: bool,
-    pub connected: bool,
-    pub states: Option<StateFilter>,
+    /// The states shown (see [`SsFilter::states`]).
+    pub states: States,
+    /// The address and port conditions a socket must meet.
+    pub filter: SsFilter,
 }
 
 impl Selection {
-    fn new(args: &SsArgs, states: Option<StateFilter>) -> Selection {
+    fn new(args: &SsArgs, filter: SsFilter) -> Selection {
         let (tcp, udp) = if args.tcp || args.udp {
             (args.tcp, args.udp)
         } else {
             (true, true)
         };
-        let (listening, connected) = match (&states, args.all, args.listening) {
-            (Some(_), _, _) | (None, true, _) => (true, true),
-            (None, false, true) => (true, false),
-            (None, false, false) => (false, true),
+        let from_flags = if args.all {
+            ss_filter::ALL
+        } else if args.listening {
+            bit("listen") | bit("close")
+        } else {
+            0
         };
         Selection {
             tcp,
             udp,
-            listening,
-            connected,
-            states,
+            states: filter.states(from_flags),
+            filter,
         }
     }
 
-    /// Keeps what was asked for.
+    fn keeps(&self, state: &str) -> bool {
+        self.states & bit(state) != 0
+    }
+
+    /// Keeps what was asked for. Listeners and UDP sockets (all unconnected: `UNCONN`, the
+    /// `close` state) have the peer `0.0.0.0:0` in the expression, as in ss.
     pub fn apply(&self, mut r: SocketsReply) -> SocketsReply {
-        let keep_state = |s: &str| match &self.states {
-            Some(f) => f.keeps(s),
-            None => self.connected,
-        };
-        r.tcp.retain(|t| self.tcp && keep_state(&t.state));
-        let listen = match &self.states {
-            Some(f) => f.keeps_listen(),
-            None => self.listening,
-        };
-        r.listeners.retain(|_| self.tcp && listen);
-        // UDP sockets here are all unconnected: `ss` lists them with -l / -a (state UNCONN,
-        // which the `close` state filter selects).
-        let udp = match &self.states {
-            Some(f) => f.keeps("close"),
-            None => self.listening,
-        };
-        r.udp.retain(|_| self.udp && udp);
+        let any = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
+        let f = &self.filter;
+        r.tcp
+            .retain(|t| self.tcp && self.keeps(&t.state) && f.matches(t.local, t.peer));
+        r.listeners
+            .retain(|l| self.tcp && self.keeps("listen") && f.matches(l.local, any));
+        r.udp
+            .retain(|u| self.udp && self.keeps("close") && f.matches(u.local, any));
         r
     }
 }
 
+/// The filter of the command line, or a message pointing at the error.
+pub fn filter(words: &[String]) -> Result<SsFilter, String> {
+    let services = Services::load(false);
+    ss_filter::parse(words, &|name| services.port_of(name)).map_err(|e| {
+        let text = words.join(" ");
+        let caret = " ".repeat(e.column.saturating_sub(1).min(text.chars().count()));
+        format!("{e}\n  {text}\n  {caret}^")
+    })
+}
+
+/// `ustack ss`: the stack's sockets, listed or summed up as iproute2's ss does; exit code 2 for
+/// a filter that does not parse (nothing is queried then).
 pub fn run(args: SsArgs) -> io::Result<ExitCode> {
-    let states = StateFilter::parse(&args.filter)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    let sel = Selection::new(&args, states);
+    let filter = match filter(&args.filter) {
+        Ok(f) => f,
+        Err(msg) => {
+            eprintln!("ustack ss: {msg}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let sel = Selection::new(&args, filter);
     let Some(mut client) = client::attach(&args.tun)? else {
         let path = client::socket_path(&args.tun)?;
         eprintln!(
@@ -248,7 +192,7 @@ fn show(
             serde_json::to_string(&shown).map_err(io::Error::other)?
         );
     } else {
-        print_sockets(&shown, sel, args.info, services);
+        print_sockets(&shown, sel, args, services);
     }
     Ok(())
 }
@@ -268,6 +212,7 @@ fn summary(args: &SsArgs, sockets: &SocketsReply, stats: &StatsReply) -> io::Res
     Ok(())
 }
 
+/// The error for a reply the daemon should not have sent to this request.
 pub fn unexpected(b: &Body) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
@@ -278,28 +223,41 @@ pub fn unexpected(b: &Body) -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
 
-    fn words(s: &str) -> Vec<String> {
-        s.split_whitespace().map(String::from).collect()
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        ss: SsArgs,
+    }
+
+    fn selection(line: &str) -> Selection {
+        let cli = Cli::parse_from(std::iter::once("ss").chain(line.split_whitespace()));
+        let f = filter(&cli.ss.filter).unwrap();
+        Selection::new(&cli.ss, f)
     }
 
     #[test]
-    fn state_filters() {
-        let f = StateFilter::parse(&words("state established"))
-            .unwrap()
-            .unwrap();
-        assert!(f.keeps("established") && !f.keeps("time-wait") && !f.keeps_listen());
-        let f = StateFilter::parse(&words("state time-wait state syn-recv"))
-            .unwrap()
-            .unwrap();
-        assert!(f.keeps("time-wait") && f.keeps("syn-recv") && !f.keeps("established"));
-        let f = StateFilter::parse(&words("state connected"))
-            .unwrap()
-            .unwrap();
-        assert!(f.keeps("fin-wait-1") && !f.keeps_listen());
-        assert!(StateFilter::parse(&words("state bogus")).is_err());
-        assert!(StateFilter::parse(&words("state")).is_err());
-        assert!(StateFilter::parse(&words("dport = 80")).is_err());
-        assert!(StateFilter::parse(&[]).unwrap().is_none());
+    fn flags_and_state_words_choose_states_as_ss_does() {
+        // Without -a, -l or a state word: connected, not TIME-WAIT or SYN-RECV (ss's SS_CONN).
+        let s = selection("-tn");
+        assert!(s.keeps("established") && !s.keeps("time-wait") && !s.keeps("syn-recv"));
+        assert!(!s.keeps("listen"));
+        let s = selection("-tln");
+        assert!(s.keeps("listen") && s.keeps("close") && !s.keeps("established"));
+        let s = selection("-ta");
+        assert!(s.keeps("time-wait") && s.keeps("listen"));
+        let s = selection("-ta state time-wait");
+        assert!(s.keeps("time-wait") && !s.keeps("listen"));
+        let s = selection("-t exclude listening");
+        assert!(s.keeps("time-wait") && !s.keeps("listen"));
+    }
+
+    #[test]
+    fn a_malformed_filter_points_at_its_column() {
+        let e = filter(&["sport".into(), "=".into(), ":80".into(), "bogus".into()]).unwrap_err();
+        assert!(e.starts_with("error at column 13:"), "{e}");
+        let caret = format!("\n  sport = :80 bogus\n  {}^", " ".repeat(12));
+        assert!(e.ends_with(&caret), "{e:?}");
     }
 }

@@ -1,7 +1,7 @@
 //! How `ustack ss` prints: ss's columns, its state names, its `-i` fields and `-s` summary.
 
 use crate::daemon::proto::{SocketsReply, StatsReply, TcpSocket};
-use crate::tools::ss::Selection;
+use crate::tools::ss::{Selection, SsArgs};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::SocketAddrV4;
@@ -13,6 +13,8 @@ pub struct Services {
 }
 
 impl Services {
+    /// Port names from /etc/services, as ss prints them without `-n`; none with `numeric`
+    /// (or without the file).
     pub fn load(numeric: bool) -> Services {
         let mut s = Services::default();
         if numeric {
@@ -44,6 +46,18 @@ impl Services {
         s
     }
 
+    /// The port a service name stands for (`http` → 80), TCP's first, for filters.
+    pub fn port_of(&self, name: &str) -> Option<u16> {
+        let mut found: Vec<_> = self
+            .names
+            .iter()
+            .filter(|(_, n)| n.as_str() == name)
+            .map(|((port, proto), _)| (*proto != "tcp", *port))
+            .collect();
+        found.sort();
+        found.first().map(|(_, p)| *p)
+    }
+
     fn addr(&self, a: SocketAddrV4, proto: &'static str) -> String {
         match self.names.get(&(a.port(), proto)) {
             Some(n) => format!("{}:{n}", a.ip()),
@@ -68,11 +82,30 @@ struct Row {
     send_q: u64,
     local: String,
     peer: String,
+    users: Option<String>,
     info: Option<String>,
 }
 
-/// Prints the table (and `-i` lines).
-pub fn print_sockets(r: &SocketsReply, sel: &Selection, info: bool, names: &Services) {
+/// ss's `-p` column: `users:(("NAME",pid=PID))`; the name is the service or job holding the
+/// socket inside `ustack up`, the pid that process's (there is no file descriptor to show).
+pub fn users(owner: Option<&str>, pid: Option<u32>) -> Option<String> {
+    let owner = owner?;
+    Some(match pid {
+        Some(p) => format!("users:((\"{owner}\",pid={p}))"),
+        None => format!("users:((\"{owner}\"))"),
+    })
+}
+
+/// Prints the table (and `-i` lines, and `-p` users).
+pub fn print_sockets(r: &SocketsReply, sel: &Selection, args: &SsArgs, names: &Services) {
+    let info = args.info;
+    let who = |o: &Option<String>| {
+        if args.processes {
+            users(o.as_deref(), r.pid)
+        } else {
+            None
+        }
+    };
     let mut rows = Vec::new();
     for l in &r.listeners {
         rows.push(Row {
@@ -82,6 +115,7 @@ pub fn print_sockets(r: &SocketsReply, sel: &Selection, info: bool, names: &Serv
             send_q: l.backlog,
             local: names.addr(l.local, "tcp"),
             peer: "0.0.0.0:*".into(),
+            users: who(&l.owner),
             info: None,
         });
     }
@@ -93,6 +127,7 @@ pub fn print_sockets(r: &SocketsReply, sel: &Selection, info: bool, names: &Serv
             send_q: t.send_q,
             local: names.addr(t.local, "tcp"),
             peer: names.addr(t.peer, "tcp"),
+            users: who(&t.owner),
             info: (info && t.state != "time-wait").then(|| info_line(t)),
         });
     }
@@ -104,13 +139,14 @@ pub fn print_sockets(r: &SocketsReply, sel: &Selection, info: bool, names: &Serv
             send_q: 0,
             local: names.addr(u.local, "udp"),
             peer: "0.0.0.0:*".into(),
+            users: who(&u.owner),
             info: None,
         });
     }
-    print!("{}", table(&rows, sel.tcp && sel.udp));
+    print!("{}", table(&rows, sel.tcp && sel.udp, args.processes));
 }
 
-fn table(rows: &[Row], netid: bool) -> String {
+fn table(rows: &[Row], netid: bool, process: bool) -> String {
     let w = |f: &dyn Fn(&Row) -> usize, head: &str| {
         rows.iter().map(f).max().unwrap_or(0).max(head.len())
     };
@@ -123,20 +159,27 @@ fn table(rows: &[Row], netid: bool) -> String {
     if netid {
         out.push_str("Netid ");
     }
-    let _ = writeln!(
+    let _ = write!(
         out,
         "{:<ws$} {:<wr$} {:<wsq$} {:>wl$} {:<wp$}",
         "State", "Recv-Q", "Send-Q", "Local Address:Port", "Peer Address:Port"
     );
+    out.push_str(if process { " Process\n" } else { "\n" });
     for r in rows {
         if netid {
             let _ = write!(out, "{:<5} ", r.netid);
         }
-        let _ = writeln!(
+        let _ = write!(
             out,
             "{:<ws$} {:<wr$} {:<wsq$} {:>wl$} {:<wp$}",
             r.state, r.recv_q, r.send_q, r.local, r.peer
         );
+        match &r.users {
+            Some(u) => {
+                let _ = writeln!(out, " {u}");
+            }
+            None => out.push('\n'),
+        }
         if let Some(i) = &r.info {
             let _ = writeln!(out, "\t {i}");
         }
@@ -214,7 +257,7 @@ pub fn info_line(t: &TcpSocket) -> String {
     f.join(" ")
 }
 
-/// TCP connections by state, for `-s`.
+/// TCP connections by state, for `-s --json`.
 pub fn tcp_counts(r: &SocketsReply) -> serde_json::Value {
     let mut by: std::collections::BTreeMap<&str, u64> = Default::default();
     for t in &r.tcp {
@@ -223,34 +266,52 @@ pub fn tcp_counts(r: &SocketsReply) -> serde_json::Value {
     serde_json::json!({ "total": r.tcp.len() + r.listeners.len(), "by_state": by })
 }
 
+/// `ss -s` in the kernel's layout (iproute2's `print_summary`), from the stack's tables; the
+/// kernel's numbers are mapped so:
+/// - `Total`: TCP sockets other than TIME-WAIT (the kernel's `sockets: used` holds no
+///   TIME-WAIT) plus the stack's datagram sockets (UDP, ping, raw).
+/// - `TCP: N`: connections, listeners and TIME-WAIT entries (`alloc + tw`); `estab`:
+///   ESTABLISHED and CLOSE-WAIT (RFC 1213 tcpCurrEstab, the kernel's `CurrEstab`); `closed`:
+///   `alloc − (inuse − tw)` as ss computes it, so TIME-WAIT counts there too (every stack
+///   socket is hashed); `orphaned`: connections their app closed, still in the table.
+/// - The Transport table: RAW 0 (raw sockets are not listed), UDP and TCP (without
+///   TIME-WAIT) in the IP column, IPv6 0; FRAG: datagrams being reassembled.
+pub fn summary_text(r: &SocketsReply, stats: &StatsReply) -> String {
+    let count = |f: &dyn Fn(&str) -> bool| r.tcp.iter().filter(|t| f(&t.state)).count();
+    let tw = count(&|s| s == "time-wait");
+    let hashed = r.listeners.len() + r.tcp.len() - tw;
+    let alloc = hashed;
+    let estab = count(&|s| s == "established" || s == "close-wait");
+    let orphaned = r.tcp.iter().filter(|t| t.orphaned).count();
+    let udp = r.udp.len();
+    let mem = |k: &str| stats.memory.get(k).copied().unwrap_or(0) as usize;
+    let datagram = mem("sockets").max(udp);
+    let frag = mem("reassembly_datagrams");
+    let mut o = String::new();
+    let _ = writeln!(o, "Total: {}", alloc + datagram);
+    let _ = writeln!(
+        o,
+        "TCP:   {} (estab {estab}, closed {}, orphaned {orphaned}, timewait {tw})",
+        alloc + tw,
+        alloc + tw - hashed,
+    );
+    o.push('\n');
+    o.push_str("Transport Total     IP        IPv6\n");
+    let row = |o: &mut String, name: &str, n: usize| {
+        let _ = writeln!(o, "{name}\t  {n:<9} {n:<9} {:<9}", 0);
+    };
+    row(&mut o, "RAW", 0);
+    row(&mut o, "UDP", udp);
+    row(&mut o, "TCP", hashed);
+    row(&mut o, "INET", udp + hashed);
+    row(&mut o, "FRAG", frag);
+    o.push('\n');
+    o
+}
+
 /// `ss -s`.
 pub fn print_summary(r: &SocketsReply, stats: &StatsReply) {
-    let count = |s: &str| r.tcp.iter().filter(|t| t.state == s).count();
-    let tcp = r.tcp.len() + r.listeners.len();
-    let udp = r.udp.len();
-    println!("Total: {}", tcp + udp);
-    println!(
-        "TCP:   {tcp} (estab {}, closed {}, orphaned 0, timewait {}, synrecv {}, listen {})",
-        count("established"),
-        count("close"),
-        count("time-wait"),
-        stats.tcp_half_open,
-        r.listeners.len()
-    );
-    println!();
-    println!("Transport Total     IP        IPv6");
-    println!("UDP       {udp:<9} {udp:<9} 0");
-    println!("TCP       {tcp:<9} {tcp:<9} 0");
-    println!("INET      {:<9} {:<9} 0", tcp + udp, tcp + udp);
-    let c = |k: &str| stats.counters.get(k).copied().unwrap_or(0);
-    println!();
-    println!(
-        "Stack: {} packets in, {} out, {} dropped; {} bytes of TCP buffers",
-        c("ip_rx_packets"),
-        c("ip_tx_packets"),
-        stats.drops_total,
-        stats.memory.get("tcp_buffer_bytes").copied().unwrap_or(0)
-    );
+    print!("{}", summary_text(r, stats));
 }
 
 #[cfg(test)]
@@ -268,5 +329,43 @@ mod tests {
         assert_eq!(rate(912_000_000), "912.0Mbps");
         assert_eq!(rate(2_300_000_000), "2.3Gbps");
         assert_eq!(rate(999), "999bps");
+    }
+
+    fn tcp(state: &str, orphaned: bool) -> serde_json::Value {
+        serde_json::json!({"state": state, "local": "198.18.0.2:80", "peer": "198.18.0.1:40000",
+            "recv_q": 0, "send_q": 0, "rto_ms": 200.0, "rtt_ms": null, "rttvar_ms": null,
+            "mss": 1448, "rcv_mss": 536, "cwnd": 10, "ssthresh": null, "unacked_bytes": 0,
+            "snd_wnd": 0, "rcv_wnd": 0, "bytes_acked": 0, "bytes_received": 0, "segs_out": 0,
+            "segs_in": 0, "retrans": 0, "fast_retrans": 0, "timeouts": 0, "out_of_order": 0,
+            "lastsnd_ms": null, "lastrcv_ms": null, "delivery_rate_bps": null,
+            "send_rate_bps": null, "congestion": "newreno", "wscale": [7, 7], "ts": true,
+            "sack": true, "in_recovery": false, "orphaned": orphaned})
+    }
+
+    #[test]
+    fn summary_in_the_kernels_layout() {
+        let r: SocketsReply = serde_json::from_value(serde_json::json!({
+            "tcp": [tcp("established", false), tcp("close-wait", false),
+                    tcp("fin-wait-1", true), tcp("time-wait", false)],
+            "listeners": [{"local": "198.18.0.2:80", "queued": 0, "backlog": 128}],
+            "udp": [{"local": "198.18.0.2:7", "recv_q": 0, "recv_datagrams": 0}],
+        }))
+        .unwrap();
+        let stats: StatsReply = serde_json::from_value(serde_json::json!({
+            "counters": {}, "drops_total": 0, "drops": [], "tcp_connections": 4,
+            "tcp_half_open": 0, "memory": {"sockets": 2, "reassembly_datagrams": 1},
+        }))
+        .unwrap();
+        let want = "Total: 6\n\
+                    TCP:   5 (estab 2, closed 1, orphaned 1, timewait 1)\n\
+                    \n\
+                    Transport Total     IP        IPv6\n\
+                    RAW\t  0         0         0        \n\
+                    UDP\t  1         1         0        \n\
+                    TCP\t  4         4         0        \n\
+                    INET\t  5         5         0        \n\
+                    FRAG\t  1         1         0        \n\
+                    \n";
+        assert_eq!(summary_text(&r, &stats), want);
     }
 }

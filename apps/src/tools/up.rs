@@ -172,6 +172,8 @@ struct Setup {
 /// Binds every TCP and UDP service on the loop and spawns its task.
 fn start_services(net: &Net, setup: &Setup) -> io::Result<()> {
     for &(service, port) in &setup.plan {
+        // Its sockets are the service's in `ustack ss -p`.
+        let net = &net.owned_by(service.name());
         let bind_err = |e: io::Error| {
             io::Error::new(e.kind(), format!("{}: port {port}: {e}", service.name()))
         };

@@ -17,6 +17,8 @@ pub struct MemoryUsage {
     pub pool_bytes: usize,
     /// Bytes held by IP reassembly (≤ `Config::reassembly_max_bytes`).
     pub reassembly_bytes: usize,
+    /// Datagrams being reassembled (bounded like `reassembly_bytes`).
+    pub reassembly_datagrams: usize,
     /// Open UDP and echo sockets (≤ `Config::max_sockets`).
     pub sockets: usize,
     /// Socket events not yet taken by `poll_event` (≤ one per open socket).
@@ -53,6 +55,7 @@ impl Stack {
             pool_buffers,
             pool_bytes,
             reassembly_bytes: self.reassembly.bytes_held(),
+            reassembly_datagrams: self.reassembly.in_progress(),
             sockets: self.sockets.len(),
             socket_events: self.sockets.pending_events(),
             tcp_connections: tcp.connections,

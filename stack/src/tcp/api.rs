@@ -73,8 +73,11 @@ pub struct TcpInfo {
     pub snd_wnd: usize,
     /// Our receive window, bytes.
     pub rcv_wnd: usize,
-    /// MSS we send with.
+    /// MSS we send with (the peer's, clamped; what congestion control counts in).
     pub smss: usize,
+    /// The payload of a full-sized segment: `smss` within the path MTU less the options every
+    /// segment carries (timestamps) — Linux's `tcpi_snd_mss`, what `ss -i` shows as `mss`.
+    pub snd_mss: usize,
     /// In fast recovery.
     pub in_recovery: bool,
     /// Bytes in the send buffer.
@@ -99,6 +102,9 @@ pub struct TcpInfo {
     pub timestamps: bool,
     /// SACK permitted (RFC 2018).
     pub sack: bool,
+    /// The app closed its handle (or never had one) while the connection still lives: what
+    /// Linux counts as an orphan.
+    pub orphaned: bool,
 }
 
 /// A TCP connection handle.

@@ -75,6 +75,8 @@ pub struct Connection {
     // --- timers ---
     pub(crate) timers: Timers,
     pub(crate) syn_retries: u32,
+    /// When the SYN (or SYN-ACK) went out, for the handshake's RTT sample.
+    pub(crate) syn_sent: super::handshake::SynTiming,
     pub(crate) last_recv: Instant,
     pub(crate) last_send: Instant,
     pub(crate) keepalive: Option<Duration>,
@@ -196,6 +198,7 @@ impl Connection {
             rst_pending: None,
             timers: Timers::default(),
             syn_retries: 0,
+            syn_sent: super::handshake::SynTiming::Unsent,
             last_recv: now,
             last_send: now,
             keepalive: cfg.tcp_keepalive,
@@ -392,6 +395,7 @@ impl Connection {
             snd_wnd: self.snd.wnd,
             rcv_wnd: self.rcv.buf.window(),
             smss: self.snd.mss,
+            snd_mss: self.effective_mss(),
             in_recovery: self.rec.episode.is_some(),
             send_queue: self.snd.buf.len(),
             recv_queue: self.rcv.buf.readable(),
@@ -407,6 +411,7 @@ impl Connection {
             rcv_wscale: self.rcv.shift,
             timestamps: self.ts.ok,
             sack: self.sack_ok,
+            orphaned: self.detached && !matches!(self.state, State::Closed | State::TimeWait),
         }
     }
 

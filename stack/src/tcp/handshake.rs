@@ -14,6 +14,30 @@ use crate::time::{Duration, Instant};
 use crate::wire::tcp::{SeqNumber, TcpOptions, TcpSegment, TsVal};
 use log::debug;
 
+/// When our SYN (or SYN-ACK) went out, for the handshake's RTT sample: Karn's rule (RFC 6298
+/// §3) times only a segment sent once.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum SynTiming {
+    /// Not sent yet.
+    #[default]
+    Unsent,
+    /// Sent once, at this time.
+    Once(Instant),
+    /// Sent again (a retransmission, or the answer to a retransmitted SYN): an ACK cannot be
+    /// matched to one send.
+    Ambiguous,
+}
+
+impl SynTiming {
+    /// One more SYN (or SYN-ACK) sent at `now`.
+    pub(crate) fn sent(self, now: Instant) -> SynTiming {
+        match self {
+            SynTiming::Unsent => SynTiming::Once(now),
+            _ => SynTiming::Ambiguous,
+        }
+    }
+}
+
 impl Connection {
     /// Applies the options of the peer's SYN (or SYN-ACK): MSS, window scale, SACK, timestamps
     /// are used only if both sides offered them (RFC 7323 §2.2 / §3.2, RFC 2018 §2).
@@ -272,17 +296,20 @@ impl Connection {
         }
     }
 
+    /// The handshake's RTT sample, RFC 6298 §2.2's first measurement (for a passive open, SYN-ACK
+    /// sent → its ACK received, as Linux's `tcp_synack_rtt_meas`): from the send time, in
+    /// microseconds, when the SYN went out once; else (Karn, RFC 6298 §3) only from a timestamp
+    /// echo (RFC 7323 §4.1), whose millisecond clock reads a sub-millisecond path as 0.
     fn rtt_sample_for_syn(&mut self, seg: &TcpSegment<'_>, now: Instant) {
-        // Karn: only a SYN sent once may be timed (unless timestamps echo it).
-        if let (true, Some((_, ecr))) = (self.ts.ok, seg.options.timestamps) {
+        if let SynTiming::Once(at) = self.syn_sent {
+            self.rec.rtt.sample(now.saturating_since(at));
+        } else if let (true, Some((_, ecr))) = (self.ts.ok, seg.options.timestamps) {
             if ecr != 0 {
                 let ms = self.ts_now(now).since(TsVal(ecr));
                 if ms < 60_000 {
                     self.rec.rtt.sample(Duration::from_millis(u64::from(ms)));
                 }
             }
-        } else if self.syn_retries == 0 {
-            self.rec.rtt.sample(now.saturating_since(self.last_send));
         }
     }
 }

@@ -251,6 +251,7 @@ impl Connection {
             ..Out::pure_ack(self.snd.iss, options)
         };
         let n = self.write(now, buf, ip, syn);
+        self.syn_sent = self.syn_sent.sent(now);
         self.snd.nxt = self.snd.iss.add(1);
         if self.snd.max.lt(self.snd.nxt) {
             self.snd.max = self.snd.nxt;

@@ -160,6 +160,7 @@ impl TimeWaitTable {
                 snd_wnd: 0,
                 rcv_wnd: usize::from(e.window),
                 smss: 0,
+                snd_mss: 0,
                 in_recovery: false,
                 send_queue: 0,
                 recv_queue: 0,
@@ -172,6 +173,7 @@ impl TimeWaitTable {
                 rcv_wscale: 0,
                 timestamps: e.ts.is_some(),
                 sack: false,
+                orphaned: false,
             })
     }
 }

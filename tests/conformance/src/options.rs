@@ -62,7 +62,7 @@ pub fn linux_tcp_info(i: &TcpInfo) -> Vec<u8> {
     b[0] = linux_state(i.state);
     b[2] = u8::try_from(i.stats.timeouts).unwrap_or(u8::MAX); // tcpi_retransmits
     put32(&mut b, 8, i.rto.total_micros()); // tcpi_rto
-    put32(&mut b, 16, mss); // tcpi_snd_mss
+    put32(&mut b, 16, i.snd_mss as u64); // tcpi_snd_mss: the MSS less the timestamps, as Linux
     put32(&mut b, 24, (i.bytes_in_flight as u64).div_ceil(mss)); // tcpi_unacked
     put32(&mut b, 68, us(i.srtt)); // tcpi_rtt
     put32(&mut b, 72, us(i.rttvar)); // tcpi_rttvar

@@ -161,6 +161,8 @@ pub async fn trace(
     mut emit: impl FnMut(TraceEvent),
 ) -> io::Result<()> {
     validate(&o)?;
+    // Its probes' sockets are the trace's in `ustack ss -p`.
+    let net = &net.owned_by("trace");
     let (mtu, us) = net.with_stack(|s| (s.config().mtu, s.config().addr));
     if o.dst == us {
         return Err(io::Error::new(

@@ -12,6 +12,10 @@ pub struct SocketsReply {
     pub listeners: Vec<ListenSocket>,
     /// UDP sockets.
     pub udp: Vec<UdpSocket>,
+    /// The daemon's process id, which holds every socket of the stack (`ss -p`'s `pid=`).
+    /// Absent from daemons older than this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
 }
 
 /// A TCP connection, with what `ss -ti` shows.
@@ -34,7 +38,8 @@ pub struct TcpSocket {
     pub rtt_ms: Option<f64>,
     /// RTT variation, ms.
     pub rttvar_ms: Option<f64>,
-    /// MSS we send with.
+    /// The effective MSS: a full segment's payload, the MSS less the options every segment
+    /// carries (timestamps), as Linux's `tcpi_snd_mss` (1448 for 1460 with timestamps).
     pub mss: u64,
     /// MSS we announced.
     pub rcv_mss: u64,
@@ -83,6 +88,15 @@ pub struct TcpSocket {
     pub sack: bool,
     /// In fast recovery.
     pub in_recovery: bool,
+    /// Closed by its app while still in the table (what the kernel counts as orphaned).
+    #[serde(default)]
+    pub orphaned: bool,
+    /// The service or job that holds the socket (`http`, `echo`, `connect`, `trace`, ...):
+    /// what `ss -p` names. Absent when nobody named holds it — a connection its owner closed
+    /// (FIN-WAIT, TIME-WAIT), a half-open one not yet accepted, a socket of an app that did
+    /// not name its network (`Net::owned_by`), or a daemon older than this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// A TCP listener.
@@ -94,6 +108,12 @@ pub struct ListenSocket {
     pub queued: u64,
     /// The backlog (Send-Q of a listener in `ss`).
     pub backlog: u64,
+    /// The service or job that holds the socket (`http`, `echo`, `connect`, `trace`, ...):
+    /// what `ss -p` names. Absent when nobody named holds it — a connection its owner closed
+    /// (FIN-WAIT, TIME-WAIT), a half-open one not yet accepted, a socket of an app that did
+    /// not name its network (`Net::owned_by`), or a daemon older than this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// A UDP socket.
@@ -105,4 +125,10 @@ pub struct UdpSocket {
     pub recv_q: u64,
     /// Datagrams waiting to be received.
     pub recv_datagrams: u64,
+    /// The service or job that holds the socket (`http`, `echo`, `connect`, `trace`, ...):
+    /// what `ss -p` names. Absent when nobody named holds it — a connection its owner closed
+    /// (FIN-WAIT, TIME-WAIT), a half-open one not yet accepted, a socket of an app that did
+    /// not name its network (`Net::owned_by`), or a daemon older than this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }

@@ -116,6 +116,11 @@ enum Relay {
     Udp(UdpSocket, SocketAddrV4, Option<Vec<u8>>),
 }
 
+/// The stack's network with the job's sockets owned by `connect` (`ustack ss -p`).
+fn job_net(ctx: &Ctx) -> tun_bridge::Net {
+    ctx.net.owned_by("connect")
+}
+
 async fn tcp(
     ctx: &Ctx,
     lines: &mut LineReader,
@@ -125,14 +130,15 @@ async fn tcp(
 ) -> io::Result<Option<Relay>> {
     let stream = if req.listen {
         let port = listen_port(ctx, req.addr)?;
-        let listener = TcpListener::bind(&ctx.net, port, 1)?;
+        let listener = TcpListener::bind(&job_net(ctx), port, 1)?;
         let local = SocketAddrV4::new(ctx.net.with_stack(|s| s.config().addr), port);
         out.reply(id, Body::Listening(Listening { local })).await;
         let (s, _) = bounded(lines, req.timeout_ms, "accept", listener.accept()).await?;
         s
     } else {
         check_peer(req.addr)?;
-        let connect = TcpStream::connect(&ctx.net, req.addr);
+        let net = job_net(ctx);
+        let connect = TcpStream::connect(&net, req.addr);
         bounded(lines, req.timeout_ms, "connect", connect).await?
     };
     let (local, peer) = (stream.local_addr()?, stream.peer_addr()?);
@@ -158,7 +164,7 @@ async fn udp(
     let mut buf = vec![0u8; 65536];
     if req.listen {
         let port = listen_port(ctx, req.addr)?;
-        let sock = UdpSocket::bind(&ctx.net, port)?;
+        let sock = UdpSocket::bind(&job_net(ctx), port)?;
         let local = sock.local_addr()?;
         out.reply(id, Body::Listening(Listening { local })).await;
         // Like `nc -u -l`: the first datagram's source becomes the peer.
@@ -169,7 +175,7 @@ async fn udp(
         return Ok((!req.probe).then_some(Relay::Udp(sock, peer, Some(first))));
     }
     check_peer(req.addr)?;
-    let sock = UdpSocket::bind(&ctx.net, 0)?;
+    let sock = UdpSocket::bind(&job_net(ctx), 0)?;
     let local = sock.local_addr()?;
     if req.probe {
         // `nc -zu`: one empty datagram; only a port unreachable says no.

@@ -5,6 +5,7 @@ use crate::daemon::server::Ctx;
 use std::collections::HashMap;
 use std::net::SocketAddrV4;
 use std::rc::Rc;
+use tun_bridge::SocketId;
 use ustack::tcp::{State, TcpInfo};
 use ustack::{Instant, Stack};
 
@@ -112,16 +113,31 @@ pub(crate) fn handle(ctx: &Ctx) -> Body {
         let u: Vec<_> = s.udp_sockets().collect();
         (connections(s), l, u, s.config().addr)
     });
+    let owners: HashMap<SocketId, String> = ctx.net.owners().into_iter().collect();
+    let owner = |id: SocketId| owners.get(&id).cloned();
     let mut rates = ctx.rates.borrow_mut();
     rates.observe(now, &conns);
     let mut reply = SocketsReply {
-        tcp: conns.iter().map(|c| tcp_socket(c, now, &rates)).collect(),
+        tcp: conns
+            .iter()
+            .map(|c| {
+                let id = SocketId::Tcp {
+                    local: c.local,
+                    remote: c.remote,
+                };
+                TcpSocket {
+                    owner: owner(id),
+                    ..tcp_socket(c, now, &rates)
+                }
+            })
+            .collect(),
         listeners: listeners
             .iter()
             .map(|l| ListenSocket {
                 local: SocketAddrV4::new(addr, l.port),
                 queued: l.queued as u64,
                 backlog: l.backlog as u64,
+                owner: owner(SocketId::Listener { port: l.port }),
             })
             .collect(),
         udp: udp
@@ -130,8 +146,10 @@ pub(crate) fn handle(ctx: &Ctx) -> Body {
                 local: SocketAddrV4::new(addr, u.port),
                 recv_q: u.queued_bytes as u64,
                 recv_datagrams: u.queued_datagrams as u64,
+                owner: owner(SocketId::Udp { port: u.port }),
             })
             .collect(),
+        pid: Some(std::process::id()),
     };
     reply.tcp.sort_by_key(|t| (t.local.port(), t.peer));
     reply.listeners.sort_by_key(|l| l.local.port());
@@ -159,7 +177,7 @@ fn tcp_socket(c: &TcpInfo, now: Instant, rates: &Rates) -> TcpSocket {
         rto_ms: ms(c.rto),
         rtt_ms: c.srtt.map(ms),
         rttvar_ms: c.rttvar.map(ms),
-        mss: c.smss as u64,
+        mss: c.snd_mss as u64,
         rcv_mss: c.rcv_mss as u64,
         cwnd: c.cwnd as u64 / mss,
         ssthresh: (c.ssthresh < (1 << 30)).then_some(c.ssthresh as u64 / mss),
@@ -183,5 +201,7 @@ fn tcp_socket(c: &TcpInfo, now: Instant, rates: &Rates) -> TcpSocket {
         ts: c.timestamps,
         sack: c.sack,
         in_recovery: c.in_recovery,
+        orphaned: c.orphaned,
+        owner: None,
     }
 }

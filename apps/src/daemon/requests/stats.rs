@@ -44,6 +44,7 @@ fn memory_map(m: &MemoryUsage) -> BTreeMap<String, u64> {
         ("pool_buffers", m.pool_buffers),
         ("pool_bytes", m.pool_bytes),
         ("reassembly_bytes", m.reassembly_bytes),
+        ("reassembly_datagrams", m.reassembly_datagrams),
         ("sockets", m.sockets),
         ("socket_events", m.socket_events),
         ("tcp_connections", m.tcp_connections),

@@ -374,6 +374,7 @@ fn conn(local_port: u16, peer: SocketAddrV4, state: ustack::tcp::State) -> ustac
         snd_wnd: 65535,
         rcv_wnd: 65535,
         smss: 1460,
+        snd_mss: 1460,
         in_recovery: false,
         send_queue: 0,
         recv_queue: 0,
@@ -386,6 +387,7 @@ fn conn(local_port: u16, peer: SocketAddrV4, state: ustack::tcp::State) -> ustac
         rcv_wscale: 0,
         timestamps: false,
         sack: false,
+        orphaned: false,
     }
 }
 

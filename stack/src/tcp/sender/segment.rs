@@ -24,6 +24,26 @@ impl Connection {
         by_mss.min(by_buf).min(by_mtu)
     }
 
+    /// The payload of a full-sized segment: the MSS, within the path MTU, less the options every
+    /// segment carries — the timestamps (RFC 7323 §3), not SACK blocks, which come and go
+    /// (RFC 6691: options come out of the MSS). What Linux reports as `tcpi_snd_mss`: 1448 for
+    /// an MSS of 1460 with timestamps.
+    pub(crate) fn effective_mss(&self) -> usize {
+        let every = TcpOptions {
+            timestamps: self.ts.ok.then_some((0, 0)),
+            ..TcpOptions::default()
+        };
+        let by_mtu = self
+            .snd
+            .mtu
+            .saturating_sub(crate::wire::ipv4::HEADER_LEN + 20);
+        self.snd
+            .mss
+            .min(by_mtu)
+            .saturating_sub(every.emitted_len())
+            .max(1)
+    }
+
     /// Retransmissions during fast recovery: the next SACK hole, or SND.UNA without SACK.
     pub(in crate::tcp) fn poll_recovery(
         &mut self,
