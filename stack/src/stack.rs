@@ -180,13 +180,26 @@ impl Stack {
     }
 
     /// An IPv6 packet: checked and its header chain walked (each refusal counted by its
-    /// reason), then counted as not handled yet — the stack speaks IPv4 for now (issue 17);
-    /// until then the kernel's router solicitations and MLD reports land here, truthfully.
+    /// reason); the kernel's router solicitations and MLD reports counted as ignored (a TUN
+    /// needs no Neighbor Discovery); anything else counted as not handled yet — the stack
+    /// speaks IPv4 for now (issue 17).
     fn receive_v6(&mut self, bytes: &[u8]) {
-        let reason = match crate::wire::ipv6::Ipv6Packet::parse(bytes) {
+        use crate::wire::icmpv6::Icmpv6Message;
+        use crate::wire::ipv6::{self, Walk};
+        let reason = match ipv6::Ipv6Packet::parse(bytes) {
             Err(reason) => reason,
-            Ok(p) => match crate::wire::ipv6::walk(&p) {
+            Ok(p) => match ipv6::walk(&p) {
                 Err(refusal) => refusal.reason,
+                Ok(Walk::Upper {
+                    protocol: ipv6::next::ICMPV6,
+                    at,
+                    fragment: None,
+                    ..
+                }) => match Icmpv6Message::parse(p.src(), p.dst(), &p.bytes()[at..]) {
+                    Err(reason) => reason,
+                    Ok(Icmpv6Message::LinkLocal { .. }) => DropReason::Icmpv6LinkLocalIgnored,
+                    Ok(_) => DropReason::Ipv6NotYetHandled,
+                },
                 Ok(_) => DropReason::Ipv6NotYetHandled,
             },
         };

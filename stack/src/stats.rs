@@ -74,6 +74,13 @@ drop_reasons! {
     Ipv6FragmentLength => "IPv6: fragment length not a multiple of 8",
     /// A first fragment without the whole header chain (RFC 7112 §5).
     Ipv6IncompleteChain => "IPv6: first fragment with an incomplete header chain",
+    /// An ICMPv6 message shorter than its 8-byte header.
+    Icmpv6TooShort => "ICMPv6: shorter than a header",
+    /// The ICMPv6 checksum (over the IPv6 pseudo-header) does not verify.
+    Icmpv6BadChecksum => "ICMPv6: bad checksum",
+    /// Neighbor Discovery or MLD (a router solicitation, a listener report …): a point-to-point
+    /// TUN has no use for them (no link-layer addresses, no multicast routers).
+    Icmpv6LinkLocalIgnored => "ICMPv6: ND/MLD on a point-to-point link, ignored",
     /// An IPv6 packet that passed the checks: the stack does not speak IPv6 yet (issue 17).
     Ipv6NotYetHandled => "IPv6: valid, but not handled yet (ustack speaks IPv4 for now)",
     /// A fragment whose length or offset is impossible (MF with a length not a multiple of 8, or

@@ -49,6 +49,23 @@ pub fn pseudo(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, segment: &[u8]) -> u16
     finish(add(add(0, &pseudo), segment))
 }
 
+/// The checksum of an upper-layer packet under the IPv6 pseudo-header (RFC 8200 §8.1: source,
+/// destination, the upper-layer length as 32 bits, three zero bytes and the Next Header value).
+/// Returns 0 when `segment` (checksum field included) verifies.
+pub fn pseudo6(
+    src: std::net::Ipv6Addr,
+    dst: std::net::Ipv6Addr,
+    next_header: u8,
+    segment: &[u8],
+) -> u16 {
+    let mut pseudo = [0u8; 40];
+    pseudo[..16].copy_from_slice(&src.octets());
+    pseudo[16..32].copy_from_slice(&dst.octets());
+    pseudo[32..36].copy_from_slice(&(segment.len() as u32).to_be_bytes());
+    pseudo[39] = next_header;
+    finish(add(add(0, &pseudo), segment))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
