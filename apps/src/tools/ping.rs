@@ -155,7 +155,14 @@ pub fn run(args: PingArgs) -> io::Result<ExitCode> {
             continue;
         }
         match reply.body {
-            Body::Ping(ev) => out.event(ev)?,
+            Body::Ping(ev) => {
+                out.event(ev)?;
+                // One write per batch of replies, not per event: a flood's dots and
+                // backspaces would otherwise cost a system call each.
+                if !session.client.has_buffered() {
+                    io::stdout().flush()?;
+                }
+            }
             Body::Error(e) => {
                 eprintln!("ping: {}", e.message);
                 let _ = session.close();
@@ -259,7 +266,7 @@ impl Printer {
                 self.summary = Some(s);
             }
         }
-        o.flush()
+        Ok(())
     }
 }
 

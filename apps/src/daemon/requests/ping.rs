@@ -3,6 +3,7 @@
 //! The same job serves `ustack ping` attached to a daemon and `ustack ping` on its own stack.
 
 use super::Flow;
+use crate::daemon::conn::Outbox;
 use crate::daemon::proto::{
     parse_pattern, Body, End, ErrorCode, PingEvent, PingRequest, PingSummary, PmtuDisc,
 };
@@ -106,10 +107,7 @@ pub(crate) async fn run(ctx: &Rc<Ctx>, conn: Conn, id: u64, req: PingRequest) ->
             return Flow::Close;
         }
     };
-    let (summary, reason) = {
-        let mut emit = |ev| out.event(id, Body::Ping(ev));
-        job(&sock, &req, mtu, lines.until_eof(), &mut emit).await
-    };
+    let (summary, reason) = job(&sock, &req, mtu, lines.until_eof(), &out, id).await;
     out.last(id, Body::Ping(PingEvent::Summary(summary))).await;
     let lost = out.lost_total();
     let end = End {
@@ -319,15 +317,21 @@ impl Pacer {
     }
 }
 
-/// Runs the pings until done, the deadline, or `stop`; returns the summary and why it ended.
-/// `mtu`: the stack's link MTU, for `-M want` and the local "message too long" error.
+/// Events a request may cause: its `sent` and its reply (and a `lost` note).
+const EVENTS_PER_REQUEST: usize = 3;
+
+/// Runs the pings until done, the deadline, or `stop`, reporting to `out` as request `id`;
+/// returns the summary and why it ended. `mtu`: the stack's link MTU, for `-M want` and the
+/// local "message too long" error.
 pub(crate) async fn job(
     sock: &PingSocket,
     req: &PingRequest,
     mtu: u16,
     stop: impl Future<Output = ()>,
-    emit: &mut dyn FnMut(PingEvent) -> bool,
+    out: &Outbox,
+    id: u64,
 ) -> (PingSummary, &'static str) {
+    let emit = &mut |ev| out.event(id, Body::Ping(ev));
     let far = Instant::now() + Duration::from_secs(86400 * 365);
     let started = Instant::now();
     let deadline = req.deadline_ms.map(|d| started + Duration::from_millis(d));
@@ -361,7 +365,11 @@ pub(crate) async fn job(
         // A request due now goes now, without a timer in between: a timer rounds up to the
         // next millisecond, and a flood paced by replies would lose most of its rate to it.
         if may_send && next_send <= Instant::now() {
-            if !send_one(sock, req, mtu, &mut t, &expected, emit).await {
+            // A request goes only when its events fit the client's queue: a flood slows to
+            // the client's reading instead of losing its dots and replies.
+            if !out.room_for(EVENTS_PER_REQUEST).await
+                || !send_one(sock, req, mtu, &mut t, &expected, emit).await
+            {
                 break "client gone";
             }
             continue;

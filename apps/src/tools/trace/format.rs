@@ -12,7 +12,7 @@ use std::net::Ipv4Addr;
 pub enum Style {
     /// `traceroute`: one line per hop.
     Traceroute,
-    /// `tracepath`: one line per answer, with `pmtu N` where it changes.
+    /// `tracepath`: one line per hop, with `pmtu N` where it changes.
     Tracepath,
     /// One JSON object per event, one per line.
     Json,
@@ -25,6 +25,8 @@ pub struct Formatter {
     numeric: bool,
     /// The address last shown on the current traceroute line.
     last_from: Option<Ipv4Addr>,
+    /// tracepath: an answer with a marker (`!H`) ended the trace, not the hop limit.
+    ended_by_marker: bool,
 }
 
 impl Formatter {
@@ -35,6 +37,7 @@ impl Formatter {
             style,
             numeric,
             last_from: None,
+            ended_by_marker: false,
         }
     }
 
@@ -42,7 +45,7 @@ impl Formatter {
     pub fn event(&mut self, e: &TraceEvent) -> String {
         match self.style {
             Style::Traceroute => self.traceroute(e),
-            Style::Tracepath => tracepath(e),
+            Style::Tracepath => self.tracepath(e),
             Style::Json => serde_json::to_string(e).unwrap_or_default() + "\n",
         }
     }
@@ -102,47 +105,82 @@ impl Formatter {
     }
 }
 
-fn tracepath(e: &TraceEvent) -> String {
-    match *e {
-        TraceEvent::Start { pmtu, .. } => match pmtu {
-            Some(m) => format!(" 1?: [LOCALHOST]{:22}pmtu {m}\n", ""),
-            None => String::new(),
-        },
-        TraceEvent::Probe {
-            ttl,
-            from,
-            rtt_ms,
-            ref marker,
-            reached,
-            ..
-        } => match from {
-            None => format!("{ttl:>2}:  no reply\n"),
-            Some(from) => {
-                let ms = rtt_ms.unwrap_or(0.0);
-                let mut line = format!("{ttl:>2}:  {:<48}{ms:.3}ms", from.to_string());
-                if let Some(m) = marker {
-                    let _ = write!(line, " {m}");
+/// tracepath's host column: the address padded to 52 characters (at least one space after).
+const HOST_COLUMN: usize = 52;
+
+/// tracepath's `%3d.%03dms `: whole milliseconds right-aligned in three, then microseconds.
+fn tracepath_ms(ms: f64) -> String {
+    let us = (ms * 1000.0).round().max(0.0) as u64;
+    format!("{:>3}.{:03}ms ", us / 1000, us % 1000)
+}
+
+/// The start of a tracepath answer line: hop, address padded to the host column, RTT.
+fn tracepath_host(ttl: u8, from: Ipv4Addr, rtt_ms: Option<f64>) -> String {
+    let host = from.to_string();
+    let pad = HOST_COLUMN.saturating_sub(host.len()).max(1);
+    let rtt = rtt_ms.map(tracepath_ms).unwrap_or_default();
+    format!("{ttl:>2}:  {host}{:pad$}{rtt}", "")
+}
+
+impl Formatter {
+    /// tracepath's lines: one per hop (its answer, or `no reply`), one per MTU change with
+    /// `pmtu N`, `asymm N` where a router's answer came back over another number of hops than
+    /// the probe went, and `Resume: pmtu N hops N back N`. Trailing spaces as tracepath's.
+    fn tracepath(&mut self, e: &TraceEvent) -> String {
+        match *e {
+            TraceEvent::Start { pmtu, .. } => match pmtu {
+                Some(m) => format!(" 1?: [LOCALHOST]{:22}pmtu {m}\n", ""),
+                None => String::new(),
+            },
+            TraceEvent::Probe {
+                ttl,
+                from,
+                rtt_ms,
+                ref marker,
+                reached,
+                back,
+                ..
+            } => match from {
+                None => format!("{ttl:>2}:  no reply\n"),
+                Some(from) => {
+                    let mut line = tracepath_host(ttl, from, rtt_ms);
+                    if reached {
+                        line.push_str("reached");
+                    } else if let Some(m) = marker {
+                        self.ended_by_marker = true;
+                        line.push_str(m);
+                    } else if let Some(b) = back.filter(|&b| b != ttl) {
+                        let _ = write!(line, "asymm {b:>2} ");
+                    }
+                    line + "\n"
                 }
+            },
+            TraceEvent::Pmtu {
+                ttl,
+                from,
+                mtu,
+                rtt_ms,
+            } => format!("{}pmtu {mtu}\n", tracepath_host(ttl, from, rtt_ms)),
+            TraceEvent::HopDone { .. } => String::new(),
+            TraceEvent::Done {
+                reached,
+                hops,
+                pmtu,
+                back,
+            } => {
+                let pmtu = pmtu.map(|m| format!("pmtu {m} ")).unwrap_or_default();
+                let mut out = String::new();
+                if !reached && !self.ended_by_marker {
+                    let _ = writeln!(out, "     Too many hops: {}", pmtu.trim_end());
+                }
+                let _ = write!(out, "     Resume: {pmtu}");
                 if reached {
-                    line.push_str(" reached");
+                    let _ = write!(out, "hops {hops} ");
+                    if let Some(b) = back {
+                        let _ = write!(out, "back {b} ");
+                    }
                 }
-                line + "\n"
-            }
-        },
-        TraceEvent::Pmtu { ttl, from, mtu } => {
-            format!("{ttl:>2}:  {:<48}pmtu {mtu}\n", from.to_string())
-        }
-        TraceEvent::HopDone { .. } => String::new(),
-        TraceEvent::Done {
-            reached,
-            hops,
-            pmtu,
-        } => {
-            let pmtu = pmtu.map(|m| format!("pmtu {m} ")).unwrap_or_default();
-            if reached {
-                format!("     Resume: {pmtu}hops {hops}\n")
-            } else {
-                format!("     Too many hops: {pmtu}\n     Resume: {pmtu}\n")
+                out + "\n"
             }
         }
     }
