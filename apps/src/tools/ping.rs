@@ -134,7 +134,19 @@ impl PingArgs {
 
 pub fn run(args: PingArgs) -> io::Result<ExitCode> {
     let req = args.request()?;
-    let mut session = args.net.attach_or_start()?;
+    // iputils binds to the -I address before sending anything; a stack of our own would have
+    // --addr, so another address is refused before it starts (an attached daemon checks its own).
+    let mut session = args.net.attach_or_start_checked(|| match req.source {
+        Some(src) if src != args.net.addr => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "bind: Cannot assign requested address: {src} is not the stack's \
+                 address ({}), the only one it sends from",
+                args.net.addr
+            ),
+        )),
+        _ => Ok(()),
+    })?;
     // Ctrl-C half-closes the control connection: the job stops and still sends its summary.
     let closer = session.client.closer()?;
     ctrlc::set_handler(move || {

@@ -210,6 +210,7 @@ mod tests {
             rtt_ms: o.map(|r| r.1 as f64 / 1000.0),
             marker: o.and_then(|r| r.2).map(str::to_string),
             reached: o.is_some_and(|r| r.3),
+            back: o.map(|_| ttl),
         }
     }
 
@@ -262,6 +263,7 @@ mod tests {
             reached: false,
             hops: 4,
             pmtu: None,
+            back: None,
         });
         ev
     }
@@ -284,30 +286,86 @@ mod tests {
 
     #[test]
     fn tracepath_lines_show_pmtu_changes() {
+        let mut asymm = probe(3, 0, reply(R2, 90, None, false));
+        if let TraceEvent::Probe { back, .. } = &mut asymm {
+            *back = Some(5);
+        }
         let ev = vec![
             start(1500, Some(1500)),
             TraceEvent::Pmtu {
                 ttl: 2,
                 from: R2,
                 mtu: 1400,
+                rtt_ms: Some(0.019),
             },
             probe(2, 0, reply(R2, 500, None, false)),
+            asymm,
             probe(3, 0, None),
-            probe(4, 0, reply(DST, 700, None, true)),
+            probe(4, 0, reply(DST, 12345, None, true)),
             TraceEvent::Done {
                 reached: true,
                 hops: 4,
                 pmtu: Some(1280),
+                back: Some(4),
             },
         ];
         let text = run(Style::Tracepath, true, &ev);
         let lines: Vec<&str> = text.lines().collect();
+        // As tracepath prints them (iputils 20221126, `tracepath -n`), trailing spaces too.
+        let pad = |host: &str| " ".repeat(52 - host.len());
         assert_eq!(lines[0], " 1?: [LOCALHOST]                      pmtu 1500");
-        assert!(lines[1].starts_with(" 2:  198.19.1.2 ") && lines[1].ends_with("pmtu 1400"));
-        assert!(lines[2].ends_with("0.500ms"), "{}", lines[2]);
-        assert_eq!(lines[3], " 3:  no reply");
-        assert!(lines[4].ends_with("0.700ms reached"));
-        assert_eq!(lines[5], "     Resume: pmtu 1280 hops 4");
+        assert_eq!(
+            lines[1],
+            format!(" 2:  198.19.1.2{}  0.019ms pmtu 1400", pad("198.19.1.2"))
+        );
+        assert_eq!(
+            lines[2],
+            format!(" 2:  198.19.1.2{}  0.500ms ", pad("198.19.1.2"))
+        );
+        assert_eq!(
+            lines[3],
+            format!(" 3:  198.19.1.2{}  0.090ms asymm  5 ", pad("198.19.1.2"))
+        );
+        assert_eq!(lines[4], " 3:  no reply");
+        assert_eq!(
+            lines[5],
+            format!(" 4:  198.19.3.2{} 12.345ms reached", pad("198.19.3.2"))
+        );
+        assert_eq!(lines[6], "     Resume: pmtu 1280 hops 4 back 4 ");
+        assert_eq!(lines.len(), 7);
+    }
+
+    #[test]
+    fn tracepath_endings() {
+        let marker = vec![
+            start(1500, Some(1500)),
+            probe(1, 0, reply(DST, 100, Some("!H"), false)),
+            TraceEvent::Done {
+                reached: false,
+                hops: 1,
+                pmtu: Some(1500),
+                back: None,
+            },
+        ];
+        let text = run(Style::Tracepath, true, &marker);
+        assert!(text.lines().nth(1).unwrap().ends_with("0.100ms !H"), "{text}");
+        assert_eq!(text.lines().last(), Some("     Resume: pmtu 1500 "));
+        let limit = vec![
+            start(1500, Some(1500)),
+            probe(1, 0, None),
+            TraceEvent::Done {
+                reached: false,
+                hops: 1,
+                pmtu: Some(1500),
+                back: None,
+            },
+        ];
+        let text = run(Style::Tracepath, true, &limit);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[2..],
+            ["     Too many hops: pmtu 1500", "     Resume: pmtu 1500 "]
+        );
     }
 
     #[test]
