@@ -266,12 +266,19 @@ fn path_lines(stdout: &str) -> Vec<PathLine> {
         .filter_map(|l| {
             let (ttl, rest) = l.trim_start().split_once(":  ")?;
             let (host, after) = rest.split_once(' ')?;
-            let ms_col = l.find("ms ").or_else(|| l.strip_suffix("ms").map(str::len))?;
+            let ms_col = l
+                .find("ms ")
+                .or_else(|| l.strip_suffix("ms").map(str::len))?;
             Some(PathLine {
                 ttl: ttl.parse().ok()?,
                 host: host.to_string(),
                 ms_col,
-                tail: after.trim_start().split_once("ms").map_or("", |t| t.1).trim().into(),
+                tail: after
+                    .trim_start()
+                    .split_once("ms")
+                    .map_or("", |t| t.1)
+                    .trim()
+                    .into(),
             })
         })
         .collect()
@@ -321,7 +328,11 @@ fn trace_pmtu_prints_what_tracepath_prints() {
         .iter()
         .map(|l| (l.ttl, l.host.clone(), l.tail.clone()))
         .collect();
-    assert_eq!(ours_rows[0], (1, HOPS[0].to_string(), String::new()), "{both}");
+    assert_eq!(
+        ours_rows[0],
+        (1, HOPS[0].to_string(), String::new()),
+        "{both}"
+    );
     // r1 (198.19.1.2) cannot forward 1500 bytes onto the 1400 link, r2 not 1400 onto 1280.
     assert_eq!(ours_rows[1..], shifted[..], "{both}");
     assert!(

@@ -28,8 +28,8 @@ fn rtt_line(stdout: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// `rtt min/avg/max/mdev = a/b/c/d ms[, ipg/ewma x/y ms]` with every number `N.NNN`: the
-/// ipg/ewma pair if present, or None if the line has not that form.
+/// `rtt min/avg/max/mdev = a/b/c/d ms[, pipe N][, ipg/ewma x/y ms]` with every time `N.NNN`:
+/// the ipg/ewma pair if present, or None if the line has not that form.
 fn rtt_form(line: &str) -> Option<Option<(f64, f64)>> {
     let three = |s: &str| {
         let (i, f) = s.split_once('.')?;
@@ -37,6 +37,21 @@ fn rtt_form(line: &str) -> Option<Option<(f64, f64)>> {
         ok.then(|| s.parse::<f64>().ok()).flatten()
     };
     let rest = line.strip_prefix("rtt min/avg/max/mdev = ")?;
+    // iputils adds `, pipe N` when more than one request was out at a reply.
+    let unpiped;
+    let rest = match rest.split_once(" ms, pipe ") {
+        Some((rtt, after)) => {
+            let (n, tail) = after.split_once(", ").unwrap_or((after, ""));
+            n.parse::<u32>().ok().filter(|&n| n > 1)?;
+            unpiped = if tail.is_empty() {
+                format!("{rtt} ms")
+            } else {
+                format!("{rtt} ms, {tail}")
+            };
+            unpiped.as_str()
+        }
+        None => rest,
+    };
     let (rtt, ipg) = match rest.split_once(" ms, ipg/ewma ") {
         Some((rtt, ipg)) => (rtt, Some(ipg.strip_suffix(" ms")?)),
         None => (rest.strip_suffix(" ms")?, None),
@@ -146,7 +161,10 @@ fn pattern_fills_the_payload_as_iputils() {
     assert_eq!(ours.len(), 2, "requests from the stack in the capture");
     assert_eq!(theirs.len(), 2, "requests from the kernel in the capture");
     assert!(ours.iter().all(|p| *p == pattern(20)), "{ours:02x?}");
-    assert!(theirs.iter().all(|p| p[16..] == pattern(4)), "{theirs:02x?}");
+    assert!(
+        theirs.iter().all(|p| p[16..] == pattern(4)),
+        "{theirs:02x?}"
+    );
     up.stop();
 }
 
@@ -168,8 +186,7 @@ fn dont_fragment_above_the_mtu_is_a_local_error_as_iputils() {
         assert_eq!(out.status.code(), Some(1), "{who}: {}", output_text(out));
         let errors: Vec<&str> = stderr.lines().collect();
         assert_eq!(
-            errors,
-            ["ping: local error: message too long, mtu=1500"; 2],
+            errors, ["ping: local error: message too long, mtu=1500"; 2],
             "{who}: {stderr}"
         );
         assert!(
@@ -192,9 +209,18 @@ fn bad_options_exit_2_with_nothing_started() {
     let ns = NetNs::new("pingbad");
     let bin = ustack_bin();
     let cases: [(&[&str], &str); 6] = [
-        (&["-p", "xyz"], "patterns must be specified as hex digits: xyz"),
-        (&["-p", "12g4"], "patterns must be specified as hex digits: g4"),
-        (&["-M", "maybe"], "invalid value 'maybe' for '-M <PMTUDISC>'"),
+        (
+            &["-p", "xyz"],
+            "patterns must be specified as hex digits: xyz",
+        ),
+        (
+            &["-p", "12g4"],
+            "patterns must be specified as hex digits: g4",
+        ),
+        (
+            &["-M", "maybe"],
+            "invalid value 'maybe' for '-M <PMTUDISC>'",
+        ),
         (&["-I", "10.9.9.9"], "Cannot assign requested address"),
         (&["-I", "eth9"], "-I eth9: unknown interface"),
         (&["-l", "0"], "invalid value '0' for '-l <PRELOAD>'"),
@@ -207,7 +233,10 @@ fn bad_options_exit_2_with_nothing_started() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", output_text(&out));
         assert!(err.contains(reason), "{bad:?}: {err}");
-        assert!(!err.contains("opened TUN"), "{bad:?} started a stack: {err}");
+        assert!(
+            !err.contains("opened TUN"),
+            "{bad:?} started a stack: {err}"
+        );
         assert!(out.stdout.is_empty(), "{bad:?}: {}", output_text(&out));
     }
     // iputils refuses the same pattern, -M value and address with exit 2 as well.
@@ -216,6 +245,11 @@ fn bad_options_exit_2_with_nothing_started() {
         args.extend_from_slice(bad);
         args.push("127.0.0.1");
         let out = run_in(&ns, "ping", &args, LIMIT);
-        assert_eq!(out.status.code(), Some(2), "iputils {bad:?}: {}", output_text(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "iputils {bad:?}: {}",
+            output_text(&out)
+        );
     }
 }

@@ -319,17 +319,21 @@ fn summary(o: &mut impl Write, s: &PingSummary, after_dots: bool) -> io::Result<
     };
     line += &format!(", {}% packet loss, time {}ms", format_loss(loss), s.time_ms);
     writeln!(o, "{line}")?;
+    // iputils' last line: rtt, pipe, ipg/ewma as there are, comma-separated; a newline even
+    // when there is none of them.
+    let mut parts = Vec::new();
     if let Some([min, avg, max, mdev]) = s.rtt {
-        write!(
-            o,
+        parts.push(format!(
             "rtt min/avg/max/mdev = {min:.3}/{avg:.3}/{max:.3}/{mdev:.3} ms"
-        )?;
-        if let Some([ipg, ewma]) = s.ipg_ewma {
-            write!(o, ", ipg/ewma {ipg:.3}/{ewma:.3} ms")?;
-        }
-        writeln!(o)?;
+        ));
     }
-    Ok(())
+    if s.pipe > 1 {
+        parts.push(format!("pipe {}", s.pipe));
+    }
+    if let Some([ipg, ewma]) = s.ipg_ewma {
+        parts.push(format!("ipg/ewma {ipg:.3}/{ewma:.3} ms"));
+    }
+    writeln!(o, "{}", parts.join(", "))
 }
 
 fn format_ms(ms: f64) -> String {
@@ -377,6 +381,7 @@ mod tests {
             time_ms: 3004,
             rtt: Some([0.045, 0.05, 0.061, 0.007]),
             ipg_ewma: None,
+            pipe: 0,
         };
         let mut out = Vec::new();
         summary(&mut out, &s, false).unwrap();
@@ -390,17 +395,27 @@ mod tests {
         assert!(text.contains("rtt min/avg/max/mdev = 0.045/0.050/0.061/0.007 ms\n"));
         let flood = PingSummary {
             ipg_ewma: Some([0.014, 0.012]),
-            ..s
+            pipe: 2,
+            ..s.clone()
         };
         let mut out = Vec::new();
         summary(&mut out, &flood, true).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.ends_with(
-                "rtt min/avg/max/mdev = 0.045/0.050/0.061/0.007 ms, ipg/ewma 0.014/0.012 ms\n"
+                "rtt min/avg/max/mdev = 0.045/0.050/0.061/0.007 ms, pipe 2, ipg/ewma 0.014/0.012 ms\n"
             ),
             "{text}"
         );
+        // No reply: iputils still ends with an empty line.
+        let lost = PingSummary {
+            received: 0,
+            rtt: None,
+            ..s
+        };
+        let mut out = Vec::new();
+        summary(&mut out, &lost, false).unwrap();
+        assert!(String::from_utf8(out).unwrap().ends_with("time 3004ms\n\n"));
     }
 
     #[test]

@@ -177,4 +177,7 @@ pub struct PingSummary {
     /// than one request).
     #[serde(default)]
     pub ipg_ewma: Option<[f64; 2]>,
+    /// iputils' `pipe N`: the most requests that were out when a reply came (printed if > 1).
+    #[serde(default)]
+    pub pipe: u32,
 }

@@ -239,6 +239,11 @@ impl Tally {
                     s.answered = true;
                     self.summary.received += 1;
                     self.rtts.add(ms);
+                    // iputils' pipe: requests out when this reply came, itself included.
+                    let out = self.next_seq.wrapping_sub(1).wrapping_sub(seq);
+                    if out <= 0x7fff {
+                        self.summary.pipe = self.summary.pipe.max(u32::from(out) + 1);
+                    }
                 }
                 self.last_activity = Some(now);
                 let shown = &data[..len.min(data.len())];

@@ -348,7 +348,10 @@ mod tests {
             },
         ];
         let text = run(Style::Tracepath, true, &marker);
-        assert!(text.lines().nth(1).unwrap().ends_with("0.100ms !H"), "{text}");
+        assert!(
+            text.lines().nth(1).unwrap().ends_with("0.100ms !H"),
+            "{text}"
+        );
         assert_eq!(text.lines().last(), Some("     Resume: pmtu 1500 "));
         let limit = vec![
             start(1500, Some(1500)),
