@@ -459,7 +459,7 @@ async fn send_one(
             local_error: false,
         }),
     };
-    ev.is_none_or(|e| emit(e))
+    ev.is_none_or(emit)
 }
 
 /// The summary's times: iputils' `time` runs from the first request to the last thing that
