@@ -362,6 +362,36 @@ fn trace_pmtu_prints_what_tracepath_prints() {
     lab.stop();
 }
 
+/// `ustack ping -M do` with requests the path cannot carry whole: r1 answers "fragmentation
+/// needed", printed as iputils prints its first one (Linux then remembers the path MTU and
+/// fails the next ones locally; ustack keeps no path MTU for echo, so r1 answers each).
+#[test]
+fn ping_dont_fragment_reports_frag_needed_as_iputils() {
+    if !tun_available() {
+        return;
+    }
+    let lab = Lab::start("1500,1400,1280");
+    let bin = ustack_bin();
+    let ping = "ping -M do -s 1450 -c 2 -i 0.3 198.19.3.2";
+    let ours = lab.at_host(&format!("{} --log-level warn {ping}", bin.display()));
+    let theirs = lab.at_host(&format!("ip route flush cache; {ping}"));
+    let (ours_text, theirs_text) = (text(&ours), text(&theirs));
+    let both = format!("ustack:\n{ours_text}\niputils:\n{theirs_text}");
+    let frag = "From 198.19.1.2 icmp_seq=1 Frag needed and DF set (mtu = 1400)";
+    for t in [&ours_text, &theirs_text] {
+        assert_eq!(t.lines().nth(1), Some(frag), "{both}");
+        assert!(
+            t.contains("2 packets transmitted, 0 received, +2 errors, 100% packet loss"),
+            "{both}"
+        );
+    }
+    assert_eq!(
+        (ours.status.code(), theirs.status.code()),
+        (Some(1), Some(1))
+    );
+    lab.stop();
+}
+
 #[test]
 fn silent_and_unrouted_destinations_end_cleanly() {
     if !tun_available() {
