@@ -83,6 +83,16 @@ fn flood_and_summaries_as_iputils() {
             text.contains("2000 packets transmitted, 2000 received, 0% packet loss"),
             "{who}: {text}"
         );
+        // The dots line: dots each erased by `\b \b`, then one newline before the statistics.
+        let dots = text
+            .split_once(" bytes of data.\n")
+            .and_then(|(_, rest)| rest.split_once("\n--- "))
+            .map_or("?", |d| d.0);
+        assert!(
+            dots.chars().all(|c| ".\u{8} ".contains(c)) && dots.contains(".\u{8} \u{8}"),
+            "{who}: the dots line ends {:?}",
+            &dots[dots.len().saturating_sub(24)..]
+        );
         let line = rtt_line(&text).unwrap_or_default();
         let Some(Some((ipg, _ewma))) = rtt_form(&line) else {
             panic!("{who}: no iputils rtt line with ipg/ewma: {line:?}");

@@ -241,7 +241,7 @@ impl Printer {
             } if self.flood && !self.quiet => write!(o, "E")?,
             _ if self.quiet || self.flood => {
                 if let PingEvent::Summary(s) = ev {
-                    summary(&mut o, &s, self.flood)?;
+                    summary(&mut o, &s)?;
                     self.summary = Some(s);
                 }
             }
@@ -274,7 +274,7 @@ impl Printer {
             }
             PingEvent::Sent { .. } => {}
             PingEvent::Summary(s) => {
-                summary(&mut o, &s, false)?;
+                summary(&mut o, &s)?;
                 self.summary = Some(s);
             }
         }
@@ -296,10 +296,8 @@ impl Printer {
 }
 
 /// iputils' closing lines.
-fn summary(o: &mut impl Write, s: &PingSummary, after_dots: bool) -> io::Result<()> {
-    if after_dots {
-        writeln!(o)?;
-    }
+/// After a flood's dots too, one newline ends the line they were on: no blank line (iputils).
+fn summary(o: &mut impl Write, s: &PingSummary) -> io::Result<()> {
     let dst = s.dst.map(|d| d.to_string()).unwrap_or_default();
     writeln!(o, "\n--- {dst} ping statistics ---")?;
     let mut line = format!(
@@ -384,7 +382,7 @@ mod tests {
             pipe: 0,
         };
         let mut out = Vec::new();
-        summary(&mut out, &s, false).unwrap();
+        summary(&mut out, &s).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.contains(
@@ -399,7 +397,7 @@ mod tests {
             ..s.clone()
         };
         let mut out = Vec::new();
-        summary(&mut out, &flood, true).unwrap();
+        summary(&mut out, &flood).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.ends_with(
@@ -414,7 +412,7 @@ mod tests {
             ..s
         };
         let mut out = Vec::new();
-        summary(&mut out, &lost, false).unwrap();
+        summary(&mut out, &lost).unwrap();
         assert!(String::from_utf8(out).unwrap().ends_with("time 3004ms\n\n"));
     }
 
