@@ -96,6 +96,13 @@ impl Lab {
         run_limited(cmd, "ustack-trace", TRACE_LIMIT)
     }
 
+    /// `sh -c SCRIPT` inside the lab's host namespace (its kernel, one hop before the stack).
+    fn at_host(&self, script: &str) -> Output {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.host(), "sh", "-c", script]);
+        run_limited(cmd, "at-host", TRACE_LIMIT)
+    }
+
     /// `sh -c SCRIPT` inside the lab's far namespace.
     fn at_far(&self, script: &str) -> Output {
         let mut cmd = Command::new("ip");
@@ -243,45 +250,144 @@ fn trace_lists_every_hop_with_udp_icmp_and_tcp_probes() {
     lab.stop();
 }
 
+/// One answer or `pmtu` line of tracepath's layout: hop, address, the column where the RTT
+/// ends (`ms`), and what follows it (`pmtu 1400`, `reached`, `!H`, or nothing).
+#[derive(Debug, Clone, PartialEq)]
+struct PathLine {
+    ttl: u8,
+    host: String,
+    ms_col: usize,
+    tail: String,
+}
+
+fn path_lines(stdout: &str) -> Vec<PathLine> {
+    stdout
+        .lines()
+        .filter_map(|l| {
+            let (ttl, rest) = l.trim_start().split_once(":  ")?;
+            let (host, after) = rest.split_once(' ')?;
+            let ms_col = l
+                .find("ms ")
+                .or_else(|| l.strip_suffix("ms").map(str::len))?;
+            Some(PathLine {
+                ttl: ttl.parse().ok()?,
+                host: host.to_string(),
+                ms_col,
+                tail: after
+                    .trim_start()
+                    .split_once("ms")
+                    .map_or("", |t| t.1)
+                    .trim()
+                    .into(),
+            })
+        })
+        .collect()
+}
+
+/// `Resume: pmtu N [hops N back N]` as its numbers, and the raw line.
+fn resume(stdout: &str) -> (Vec<u32>, String) {
+    let line = stdout.lines().last().unwrap_or_default().to_string();
+    let nums = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    (nums, line)
+}
+
+/// `ustack trace --pmtu` against `tracepath -n` (iputils) from the kernel of the lab's host
+/// namespace, on the same targets: the same layout, the same MTU reports from the same routers,
+/// one hop more (the stack sits one hop behind that kernel), the same `Resume` line. tracepath
+/// prints its first hop twice (its first 65535-byte probe fails locally and is sent again);
+/// ustack starts from the link MTU and prints it once: consecutive repeats are folded.
 #[test]
-fn trace_pmtu_finds_the_smallest_mtu_on_the_path() {
+fn trace_pmtu_prints_what_tracepath_prints() {
     if !tun_available() {
         return;
     }
     let lab = Lab::start("1500,1400,1280");
-    let out = lab.trace(&["-n", "-q", "1", "-w", "2", "--pmtu", FAR]);
-    let stdout = text(&out);
-    assert!(out.status.success(), "{stdout}");
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(
-        lines[0].split_whitespace().collect::<Vec<_>>(),
-        ["1?:", "[LOCALHOST]", "pmtu", "1500"]
-    );
-    // r1 (198.19.1.2) cannot forward 1500 bytes onto the 1400 link, r2 not 1400 onto 1280:
-    // each says so with fragmentation needed, and the probe is sent again smaller.
-    let pmtu_lines: Vec<Vec<&str>> = lines
+    let ours = lab.trace(&["-n", "--pmtu", FAR]);
+    let theirs = lab.at_host(&format!("tracepath -n {FAR}"));
+    let (ours_text, theirs_text) = (text(&ours), text(&theirs));
+    let both = format!("ustack:\n{ours_text}\ntracepath:\n{theirs_text}");
+    assert!(ours.status.success() && theirs.status.success(), "{both}");
+    let first = |t: &str| t.lines().next().unwrap_or_default().to_string();
+    assert_eq!(first(&ours_text), first(&theirs_text), "{both}");
+    assert!(first(&ours_text).ends_with("pmtu 1500"), "{both}");
+    let mut theirs_lines = path_lines(&theirs_text);
+    theirs_lines.dedup_by(|a, b| (a.ttl, &a.host, &a.tail) == (b.ttl, &b.host, &b.tail));
+    let ours_lines = path_lines(&ours_text);
+    // The RTT column, and every line's ending, exactly as tracepath's.
+    for l in ours_lines.iter().chain(&theirs_lines) {
+        assert_eq!(l.ms_col, theirs_lines[0].ms_col, "{l:?}\n{both}");
+    }
+    let shifted: Vec<(u8, String, String)> = theirs_lines
         .iter()
-        .filter(|l| l.contains("pmtu") && !l.contains("LOCALHOST") && !l.contains("Resume"))
-        .map(|l| l.split_whitespace().collect())
+        .map(|l| (l.ttl + 1, l.host.clone(), l.tail.clone()))
+        .collect();
+    let ours_rows: Vec<(u8, String, String)> = ours_lines
+        .iter()
+        .map(|l| (l.ttl, l.host.clone(), l.tail.clone()))
         .collect();
     assert_eq!(
-        pmtu_lines,
-        [
-            vec!["3:", "198.19.1.2", "pmtu", "1400"],
-            vec!["4:", "198.19.2.2", "pmtu", "1280"]
-        ],
-        "{stdout}"
+        ours_rows[0],
+        (1, HOPS[0].to_string(), String::new()),
+        "{both}"
     );
+    // r1 (198.19.1.2) cannot forward 1500 bytes onto the 1400 link, r2 not 1400 onto 1280.
+    assert_eq!(ours_rows[1..], shifted[..], "{both}");
     assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with(" 4:  198.19.3.2") && l.ends_with("reached")),
-        "{stdout}"
+        shifted.contains(&(3, "198.19.1.2".into(), "pmtu 1400".into()))
+            && shifted.contains(&(4, "198.19.2.2".into(), "pmtu 1280".into()))
+            && shifted.last() == Some(&(4, FAR.into(), "reached".into())),
+        "{both}"
     );
+    // Resume: the same pmtu; hops and back (from the answer's TTL) one more than the kernel's.
+    let ((ours_resume, ours_line), (theirs_resume, theirs_line)) =
+        (resume(&ours_text), resume(&theirs_text));
+    assert_eq!(theirs_resume, [1280, 3, 3], "{both}");
+    assert_eq!(ours_resume, [1280, 4, 4], "{both}");
     assert_eq!(
-        lines.last().map(|l| l.trim()),
-        Some("Resume: pmtu 1280 hops 4"),
-        "{stdout}"
+        ours_line.replace(['3', '4'], "N"),
+        theirs_line.replace(['3', '4'], "N"),
+        "{both}"
+    );
+    // A destination refused with host unreachable: `!H`, and Resume without hops.
+    let ours = text(&lab.trace(&["-n", "--pmtu", "198.19.251.1"]));
+    let theirs = text(&lab.at_host("tracepath -n 198.19.251.1"));
+    let both = format!("ustack:\n{ours}\ntracepath:\n{theirs}");
+    let last_tail = |t: &str| path_lines(t).last().map(|l| l.tail.clone());
+    assert_eq!(last_tail(&ours), Some("!H".into()), "{both}");
+    assert_eq!(last_tail(&ours), last_tail(&theirs), "{both}");
+    assert_eq!(resume(&ours).1, resume(&theirs).1, "{both}");
+    lab.stop();
+}
+
+/// `ustack ping -M do` with requests the path cannot carry whole: r1 answers "fragmentation
+/// needed", printed as iputils prints its first one (Linux then remembers the path MTU and
+/// fails the next ones locally; ustack keeps no path MTU for echo, so r1 answers each).
+#[test]
+fn ping_dont_fragment_reports_frag_needed_as_iputils() {
+    if !tun_available() {
+        return;
+    }
+    let lab = Lab::start("1500,1400,1280");
+    let bin = ustack_bin();
+    let ping = "ping -M do -s 1450 -c 2 -i 0.3 198.19.3.2";
+    let ours = lab.at_host(&format!("{} --log-level warn {ping}", bin.display()));
+    let theirs = lab.at_host(&format!("ip route flush cache; {ping}"));
+    let (ours_text, theirs_text) = (text(&ours), text(&theirs));
+    let both = format!("ustack:\n{ours_text}\niputils:\n{theirs_text}");
+    let frag = "From 198.19.1.2 icmp_seq=1 Frag needed and DF set (mtu = 1400)";
+    for t in [&ours_text, &theirs_text] {
+        assert_eq!(t.lines().nth(1), Some(frag), "{both}");
+        assert!(
+            t.contains("2 packets transmitted, 0 received, +2 errors, 100% packet loss"),
+            "{both}"
+        );
+    }
+    assert_eq!(
+        (ours.status.code(), theirs.status.code()),
+        (Some(1), Some(1))
     );
     lab.stop();
 }

@@ -84,6 +84,7 @@ mod tests {
     fn icmp() -> ustack::IcmpError {
         ustack::IcmpError {
             from: Ipv4Addr::new(198, 19, 1, 2),
+            ttl: 63,
             icmp_type: 11,
             code: 0,
             original_dst: SocketAddrV4::new(Ipv4Addr::new(198, 19, 3, 2), 33434),

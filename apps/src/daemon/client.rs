@@ -76,6 +76,12 @@ impl Client {
         Ok(id)
     }
 
+    /// Whether replies are already read and waiting here (the next `next_reply` will not block):
+    /// a stream's printer can leave flushing its output until the batch is drained.
+    pub fn has_buffered(&self) -> bool {
+        !self.reader.buffer().is_empty()
+    }
+
     /// The next reply line; `None` once the server closed.
     pub fn next_reply(&mut self) -> io::Result<Option<Reply>> {
         let mut line = Vec::new();

@@ -233,6 +233,14 @@ impl Outbox {
         self.tx.send(Frame::Packet { id, packet }).await.is_ok()
     }
 
+    /// Waits until `n` messages fit in the queue: a stream that would rather slow down than
+    /// lose messages (a ping flood paces itself by its client's reading, as iputils is paced by
+    /// its terminal). False once the writer is gone.
+    pub(crate) async fn room_for(&self, n: usize) -> bool {
+        // The permits go at once: this only waits for the room.
+        self.tx.reserve_many(n).await.is_ok()
+    }
+
     /// Queues a stream message; if the queue is full it is counted lost (reported by a `lost`
     /// message once there is room again). False once the writer is gone (client closed).
     pub(crate) fn event(&self, id: u64, body: Body) -> bool {

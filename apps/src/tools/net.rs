@@ -123,6 +123,15 @@ impl OwnStack {
 impl NetArgs {
     /// Attaches to the stack running on `--tun`, or brings one up (see [`Session`]).
     pub fn attach_or_start(&self) -> io::Result<Session> {
+        self.attach_or_start_checked(|| Ok(()))
+    }
+
+    /// As [`NetArgs::attach_or_start`], running `check` first when no stack runs: a request
+    /// its own stack would refuse (an address it will not have) fails before anything starts.
+    pub fn attach_or_start_checked(
+        &self,
+        check: impl FnOnce() -> io::Result<()>,
+    ) -> io::Result<Session> {
         if let Some(client) = control::client::attach(&self.tun)? {
             if self.pcap.is_some() || self.trace || self.faults_given() || self.tune.any() {
                 log::warn!(
@@ -134,6 +143,7 @@ impl NetArgs {
             log::debug!("attached to the stack running on {}", self.tun);
             return Ok(Session { client, own: None });
         }
+        check()?;
         let (bridge, capture) = self.start()?;
         let info = control::DaemonInfo {
             tun: bridge.tun_name().to_string(),

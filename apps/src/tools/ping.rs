@@ -2,7 +2,9 @@
 //! the stack running on `--tun` (the ping job runs in that daemon), or brings up its own only
 //! when none runs; the job and the output are the same either way.
 
-use crate::daemon::proto::{Body, PingEvent, PingRequest, PingSummary, Request};
+use crate::daemon::proto::{
+    parse_pattern, Body, PingEvent, PingRequest, PingSummary, PmtuDisc, Request,
+};
 use crate::tools::net::NetArgs;
 use clap::Args;
 use std::io::{self, Write};
@@ -31,10 +33,27 @@ pub struct PingArgs {
     /// TTL of the requests.
     #[arg(short = 't', id = "request_ttl", value_name = "TTL", value_parser = clap::value_parser!(u8).range(1..))]
     ttl: Option<u8>,
-    /// Flood: a dot per request, a backspace per reply; the next request as soon as a reply
-    /// comes (at least 100 a second).
+    /// Flood: a dot per request, a backspace per reply; the next request as soon as the reply
+    /// to the last one comes, or after 10 ms without one (as iputils: as fast as replies come
+    /// back or 100 a second, whichever is more). The summary adds `ipg/ewma`.
     #[arg(short = 'f')]
     flood: bool,
+    /// Preload: send this many requests at once; with -f, at most this many unanswered.
+    #[arg(short = 'l', value_name = "PRELOAD", value_parser = clap::value_parser!(u32).range(1..=65535))]
+    preload: Option<u32>,
+    /// Fill the payload with this pattern: up to 16 bytes as hex digits (`-p ff00`), repeated;
+    /// printed as `PATTERN: 0x...` before the header, as iputils does.
+    #[arg(short = 'p', value_name = "PATTERN", value_parser = pattern_arg)]
+    pattern: Option<String>,
+    /// Path MTU discovery: `do` sets DF (a request above the link MTU fails with "message too
+    /// long, mtu=N", a router's "Frag needed and DF set" is reported), `dont` never sets it,
+    /// `want` sets it where the request fits the link MTU.
+    #[arg(short = 'M', value_name = "PMTUDISC", value_enum)]
+    pmtudisc: Option<PmtuDisc>,
+    /// Source address (or the stack's TUN name): ustack has one address, so anything else is
+    /// refused, as iputils refuses an address the host does not have.
+    #[arg(short = 'I', value_name = "ADDR")]
+    source: Option<String>,
     /// Quiet: only the first line and the summary.
     #[arg(short = 'q')]
     quiet: bool,
@@ -46,6 +65,12 @@ pub struct PingArgs {
     json: bool,
     #[command(flatten)]
     pub net: NetArgs,
+}
+
+/// `-p`: iputils' pattern rule (hex digits, at most 16 bytes), as the normalized hex string.
+fn pattern_arg(s: &str) -> Result<String, String> {
+    let bytes = parse_pattern(s)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn seconds_ms(what: &str, v: f64, zero_ok: bool) -> io::Result<u64> {
@@ -63,7 +88,8 @@ impl PingArgs {
     fn request(&self) -> io::Result<PingRequest> {
         let interval_ms = match self.interval {
             Some(i) => seconds_ms("-i", i, self.flood)?,
-            None if self.flood => 10,
+            // iputils: -f without -i paces by replies (at least 100 a second: the daemon's floor).
+            None if self.flood => 0,
             None => 1000,
         };
         Ok(PingRequest {
@@ -78,13 +104,49 @@ impl PingArgs {
                 .transpose()?,
             ttl: self.ttl,
             flood: self.flood,
+            preload: self.preload,
+            pattern: self.pattern.clone(),
+            pmtudisc: self.pmtudisc,
+            source: self.source()?,
         })
+    }
+
+    /// `-I`: an address (the daemon checks it is the stack's) or the stack's interface name.
+    fn source(&self) -> io::Result<Option<std::net::Ipv4Addr>> {
+        let Some(s) = &self.source else {
+            return Ok(None);
+        };
+        if let Ok(a) = s.parse() {
+            return Ok(Some(a));
+        }
+        if *s == self.net.tun {
+            return Ok(None);
+        }
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "-I {s}: unknown interface (the stack has one, {}, and one address)",
+                self.net.tun
+            ),
+        ))
     }
 }
 
 pub fn run(args: PingArgs) -> io::Result<ExitCode> {
     let req = args.request()?;
-    let mut session = args.net.attach_or_start()?;
+    // iputils binds to the -I address before sending anything; a stack of our own would have
+    // --addr, so another address is refused before it starts (an attached daemon checks its own).
+    let mut session = args.net.attach_or_start_checked(|| match req.source {
+        Some(src) if src != args.net.addr => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "bind: Cannot assign requested address: {src} is not the stack's \
+                 address ({}), the only one it sends from",
+                args.net.addr
+            ),
+        )),
+        _ => Ok(()),
+    })?;
     // Ctrl-C half-closes the control connection: the job stops and still sends its summary.
     let closer = session.client.closer()?;
     ctrlc::set_handler(move || {
@@ -93,6 +155,7 @@ pub fn run(args: PingArgs) -> io::Result<ExitCode> {
     .map_err(io::Error::other)?;
     let id = session.client.send(&Request::Ping(req))?;
     let mut out = Printer {
+        pattern: args.pattern.clone(),
         quiet: args.quiet,
         flood: args.flood,
         timestamps: args.print_time,
@@ -104,7 +167,14 @@ pub fn run(args: PingArgs) -> io::Result<ExitCode> {
             continue;
         }
         match reply.body {
-            Body::Ping(ev) => out.event(ev)?,
+            Body::Ping(ev) => {
+                out.event(ev)?;
+                // One write per batch of replies, not per event: a flood's dots and
+                // backspaces would otherwise cost a system call each.
+                if !session.client.has_buffered() {
+                    io::stdout().flush()?;
+                }
+            }
             Body::Error(e) => {
                 eprintln!("ping: {}", e.message);
                 let _ = session.close();
@@ -125,6 +195,8 @@ pub fn run(args: PingArgs) -> io::Result<ExitCode> {
 
 /// Prints events the way iputils does.
 struct Printer {
+    /// `-p`, normalized hex: printed before the header unless quiet.
+    pattern: Option<String>,
     quiet: bool,
     flood: bool,
     timestamps: bool,
@@ -148,6 +220,9 @@ impl Printer {
         }
         match ev {
             PingEvent::Start { dst, size } => {
+                if let Some(p) = self.pattern.as_ref().filter(|_| !self.quiet) {
+                    writeln!(o, "PATTERN: 0x{p}")?;
+                }
                 writeln!(o, "PING {dst} ({dst}) {size}({}) bytes of data.", size + 28)?
             }
             PingEvent::Sent { .. } if self.flood && !self.quiet => write!(o, ".")?,
@@ -155,13 +230,18 @@ impl Printer {
                 let c = if matches!(ev, PingEvent::Error { .. }) {
                     "E"
                 } else {
-                    "\x08"
+                    // iputils erases the request's dot.
+                    "\x08 \x08"
                 };
                 write!(o, "{c}")?
             }
+            // iputils: a local error is an `E` in place of the request's dot.
+            PingEvent::SendFailed {
+                local_error: true, ..
+            } if self.flood && !self.quiet => write!(o, "E")?,
             _ if self.quiet || self.flood => {
                 if let PingEvent::Summary(s) = ev {
-                    summary(&mut o, &s, self.flood)?;
+                    summary(&mut o, &s)?;
                     self.summary = Some(s);
                 }
             }
@@ -184,16 +264,21 @@ impl Printer {
             PingEvent::Error { seq, from, message } => {
                 writeln!(o, "{}From {from} icmp_seq={seq} {message}", self.stamp())?
             }
-            PingEvent::SendFailed { seq, message } => {
+            PingEvent::SendFailed {
+                message,
+                local_error: true,
+                ..
+            } => eprintln!("ping: local error: {message}"),
+            PingEvent::SendFailed { seq, message, .. } => {
                 eprintln!("ping: sendmsg: icmp_seq={seq}: {message}")
             }
             PingEvent::Sent { .. } => {}
             PingEvent::Summary(s) => {
-                summary(&mut o, &s, false)?;
+                summary(&mut o, &s)?;
                 self.summary = Some(s);
             }
         }
-        o.flush()
+        Ok(())
     }
 }
 
@@ -211,10 +296,8 @@ impl Printer {
 }
 
 /// iputils' closing lines.
-fn summary(o: &mut impl Write, s: &PingSummary, after_dots: bool) -> io::Result<()> {
-    if after_dots {
-        writeln!(o)?;
-    }
+/// After a flood's dots too, one newline ends the line they were on: no blank line (iputils).
+fn summary(o: &mut impl Write, s: &PingSummary) -> io::Result<()> {
     let dst = s.dst.map(|d| d.to_string()).unwrap_or_default();
     writeln!(o, "\n--- {dst} ping statistics ---")?;
     let mut line = format!(
@@ -234,13 +317,21 @@ fn summary(o: &mut impl Write, s: &PingSummary, after_dots: bool) -> io::Result<
     };
     line += &format!(", {}% packet loss, time {}ms", format_loss(loss), s.time_ms);
     writeln!(o, "{line}")?;
+    // iputils' last line: rtt, pipe, ipg/ewma as there are, comma-separated; a newline even
+    // when there is none of them.
+    let mut parts = Vec::new();
     if let Some([min, avg, max, mdev]) = s.rtt {
-        writeln!(
-            o,
+        parts.push(format!(
             "rtt min/avg/max/mdev = {min:.3}/{avg:.3}/{max:.3}/{mdev:.3} ms"
-        )?;
+        ));
     }
-    Ok(())
+    if s.pipe > 1 {
+        parts.push(format!("pipe {}", s.pipe));
+    }
+    if let Some([ipg, ewma]) = s.ipg_ewma {
+        parts.push(format!("ipg/ewma {ipg:.3}/{ewma:.3} ms"));
+    }
+    writeln!(o, "{}", parts.join(", "))
 }
 
 fn format_ms(ms: f64) -> String {
@@ -287,9 +378,11 @@ mod tests {
             errors: 1,
             time_ms: 3004,
             rtt: Some([0.045, 0.05, 0.061, 0.007]),
+            ipg_ewma: None,
+            pipe: 0,
         };
         let mut out = Vec::new();
-        summary(&mut out, &s, false).unwrap();
+        summary(&mut out, &s).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.contains(
@@ -297,6 +390,41 @@ mod tests {
             ),
             "{text}"
         );
-        assert!(text.contains("rtt min/avg/max/mdev = 0.045/0.050/0.061/0.007 ms"));
+        assert!(text.contains("rtt min/avg/max/mdev = 0.045/0.050/0.061/0.007 ms\n"));
+        let flood = PingSummary {
+            ipg_ewma: Some([0.014, 0.012]),
+            pipe: 2,
+            ..s.clone()
+        };
+        let mut out = Vec::new();
+        summary(&mut out, &flood).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.ends_with(
+                "rtt min/avg/max/mdev = 0.045/0.050/0.061/0.007 ms, pipe 2, ipg/ewma 0.014/0.012 ms\n"
+            ),
+            "{text}"
+        );
+        // No reply: iputils still ends with an empty line.
+        let lost = PingSummary {
+            received: 0,
+            rtt: None,
+            ..s
+        };
+        let mut out = Vec::new();
+        summary(&mut out, &lost).unwrap();
+        assert!(String::from_utf8(out).unwrap().ends_with("time 3004ms\n\n"));
+    }
+
+    #[test]
+    fn patterns_as_iputils_reads_them() {
+        assert_eq!(pattern_arg("abc").unwrap(), "ab0c");
+        assert_eq!(pattern_arg("FF").unwrap(), "ff");
+        let long = "00112233445566778899aabbccddeeff1122";
+        assert_eq!(pattern_arg(long).unwrap(), &long[..32]);
+        let e = pattern_arg("xyz").unwrap_err();
+        assert_eq!(e, "patterns must be specified as hex digits: xyz");
+        assert!(pattern_arg("12g4").unwrap_err().ends_with(": g4"));
+        assert!(pattern_arg("").is_err());
     }
 }

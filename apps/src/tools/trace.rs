@@ -40,11 +40,14 @@ pub struct TraceArgs {
     /// Probes per hop.
     #[arg(short = 'q', long = "queries", default_value_t = 3)]
     queries: usize,
-    /// Seconds to wait for each hop's answers.
-    #[arg(short = 'w', long = "wait", default_value_t = 5.0)]
-    wait: f64,
-    /// Discover the path MTU as tracepath does (DF probes as large as the path allows) and
-    /// print tracepath-style lines.
+    /// Seconds to wait for each hop's answers (default 5; with --pmtu, for each probe: 1, as
+    /// tracepath).
+    #[arg(short = 'w', long = "wait")]
+    wait: Option<f64>,
+    /// Discover the path MTU as tracepath does and print its layout: one DF probe at a time,
+    /// as large as the path allows (up to -q tries per hop), one line per hop with `pmtu N`
+    /// where a router says it is smaller, `asymm N` where an answer came back over another
+    /// number of hops, and `Resume: pmtu N hops N back N`.
     #[arg(long)]
     pmtu: bool,
     /// Print addresses only.
@@ -60,7 +63,8 @@ pub struct TraceArgs {
 impl TraceArgs {
     /// The trace these options ask for (the job checks the rest).
     pub fn request(&self) -> io::Result<TraceRequest> {
-        if !(self.wait.is_finite() && self.wait > 0.0 && self.wait <= 60.0) {
+        let wait = self.wait.unwrap_or(if self.pmtu { 1.0 } else { 5.0 });
+        if !(wait.is_finite() && wait > 0.0 && wait <= 60.0) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "wait (-w) must be more than 0 and at most 60 seconds",
@@ -79,7 +83,7 @@ impl TraceArgs {
             first_ttl: self.first,
             max_hops: self.max_hops,
             queries: self.queries,
-            wait_ms: (self.wait * 1000.0).round() as u64,
+            wait_ms: (wait * 1000.0).round() as u64,
             port: self.port,
             packet_len: self.packet_len.unwrap_or(60),
             pmtu: self.pmtu,

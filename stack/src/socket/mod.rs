@@ -65,6 +65,9 @@ pub enum RecvError {
 pub struct IcmpError {
     /// Who sent the error.
     pub from: Ipv4Addr,
+    /// The IP TTL the error arrived with (Linux's `IP_RECVTTL`): `tracepath` derives from it
+    /// how many hops the way back took.
+    pub ttl: u8,
     /// ICMP type (3 destination unreachable, 11 time exceeded, 12 parameter problem, ...).
     pub icmp_type: u8,
     /// ICMP code (3 = port unreachable, ...).

@@ -75,7 +75,7 @@ impl Stack {
                 code,
                 rest,
                 quote,
-            } => self.icmp_error_input(a.src, icmp_type, code, rest, quote),
+            } => self.icmp_error_input(a.src, a.ttl, icmp_type, code, rest, quote),
             IcmpMessage::Other { .. } => self.drop_packet(DropReason::IcmpUnhandledType),
         }
     }
@@ -107,6 +107,7 @@ impl Stack {
     fn icmp_error_input(
         &mut self,
         from: Ipv4Addr,
+        ttl: u8,
         icmp_type: u8,
         code: u8,
         rest: [u8; 4],
@@ -121,6 +122,7 @@ impl Stack {
             icmp_type == icmp::types::DEST_UNREACHABLE && code == icmp::unreach::FRAG_NEEDED;
         let error = |original_dst| IcmpError {
             from,
+            ttl,
             icmp_type,
             code,
             original_dst,

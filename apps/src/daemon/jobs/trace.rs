@@ -11,6 +11,8 @@
 //! reply (ICMP) or SYN-ACK / RST (TCP). `pmtu` mode sends UDP probes as large as the path MTU
 //! with DF set and lowers it on each "fragmentation needed" (RFC 1191 §4), like `tracepath`.
 
+mod tracepath;
+
 use crate::daemon::proto::{TraceEvent, TraceMethod as Method, TraceRequest as TraceOptions};
 use std::collections::HashMap;
 use std::io;
@@ -74,6 +76,8 @@ enum Outcome {
         marker: Option<Marker>,
         /// The destination itself answered.
         reached: bool,
+        /// Hops back, from the answer's TTL ([`hops_back`]).
+        back: Option<u8>,
     },
     /// No answer within the wait.
     Timeout,
@@ -120,6 +124,16 @@ fn classify(e: &IcmpError, dst: Ipv4Addr) -> (Option<Marker>, bool) {
         c => Marker::Other(c),
     };
     (Some(marker), false)
+}
+
+/// tracepath's guess of the hops an answer came back over: its TTL subtracted from the
+/// nearest common initial TTL above it (64, 128 or 255).
+pub fn hops_back(ttl: u8) -> u8 {
+    match ttl {
+        0..=64 => 65 - ttl,
+        65..=128 => 129 - ttl,
+        _ => 255 - ttl + 1,
+    }
 }
 
 fn wait_of(o: &TraceOptions) -> Duration {
@@ -186,7 +200,8 @@ pub async fn trace(
     for ttl in o.first_ttl..=o.max_hops {
         last = ttl;
         let end = match &mut prober {
-            Prober::Datagram(d) => d.hop(&mut o, ttl, &mut emit).await?,
+            Prober::Datagram(d) if o.pmtu => d.hop_tracepath(&mut o, ttl, &mut emit).await?,
+            Prober::Datagram(d) => d.hop(&o, ttl, &mut emit).await?,
             Prober::Tcp => tcp_hop(net, &o, ttl, &mut emit).await,
         };
         emit(TraceEvent::HopDone { ttl });
@@ -201,6 +216,10 @@ pub async fn trace(
         pmtu: o
             .pmtu
             .then(|| o.packet_len.min(usize::from(u16::MAX)) as u16),
+        back: match &prober {
+            Prober::Datagram(d) if reached => d.back,
+            _ => None,
+        },
     });
     Ok(())
 }
@@ -215,22 +234,29 @@ fn probe_event(ttl: u8, probe: usize, outcome: Outcome) -> TraceEvent {
             rtt_ms: None,
             marker: None,
             reached: false,
+            back: None,
         },
         Outcome::Reply {
             from,
             rtt,
             marker,
             reached,
+            back,
         } => TraceEvent::Probe {
             ttl,
             probe,
             from: Some(from),
-            // Microsecond resolution, as traceroute prints it.
-            rtt_ms: Some((rtt.as_secs_f64() * 1e6).round() / 1e3),
+            rtt_ms: Some(rtt_ms(rtt)),
             marker: marker.map(|m| m.to_string()),
             reached,
+            back,
         },
     }
+}
+
+/// Microsecond resolution, as traceroute and tracepath print it.
+fn rtt_ms(rtt: Duration) -> f64 {
+    (rtt.as_secs_f64() * 1e6).round() / 1e3
 }
 
 /// Emits, in probe order, every outcome known so far from `next` on; returns the new `next`
@@ -278,6 +304,8 @@ struct DatagramProber {
     /// Probe number: the UDP port offset or the echo sequence number.
     seq: u16,
     buf: Vec<u8>,
+    /// Hops back of the destination's answer, once it answered.
+    back: Option<u8>,
 }
 
 enum DatagramSocket {
@@ -288,8 +316,19 @@ enum DatagramSocket {
 /// One answer on the datagram socket: the probe key it quotes and what it says.
 enum Answer {
     Icmp(u16, IcmpError),
-    /// The destination answered a probe directly (UDP data, echo reply).
-    Direct(Option<u16>, Ipv4Addr),
+    /// The destination answered a probe directly (UDP data, echo reply), with the reply's TTL
+    /// where known.
+    Direct(Option<u16>, Ipv4Addr, Option<u8>),
+}
+
+impl Answer {
+    /// Who answered, the ICMP error if any, and the hops back.
+    fn parts(self) -> (Option<u16>, Ipv4Addr, Option<IcmpError>, Option<u8>) {
+        match self {
+            Answer::Icmp(k, e) => (Some(k), e.from, Some(e), Some(hops_back(e.ttl))),
+            Answer::Direct(k, from, ttl) => (k, from, None, ttl.map(hops_back)),
+        }
+    }
 }
 
 impl DatagramProber {
@@ -311,6 +350,7 @@ impl DatagramProber {
             sock,
             seq: 0,
             buf: vec![0u8; 2048],
+            back: None,
         })
     }
 
@@ -347,7 +387,9 @@ impl DatagramProber {
                     match timeout_at(deadline, u.recv_from(&mut self.buf)).await {
                         Err(_) => return Ok(None),
                         // Only the destination answers a probe with data.
-                        Ok(Ok((_, from))) if *from.ip() == o.dst => Answer::Direct(None, o.dst),
+                        Ok(Ok((_, from))) if *from.ip() == o.dst => {
+                            Answer::Direct(None, o.dst, None)
+                        }
                         Ok(Ok(_)) => continue,
                         Ok(Err(e)) => match icmp_error_of(&e) {
                             Some(ie) if *ie.original_dst.ip() == o.dst => {
@@ -361,8 +403,8 @@ impl DatagramProber {
                 DatagramSocket::Icmp(p) => {
                     match timeout_at(deadline, p.recv(&mut self.buf)).await {
                         Err(_) => return Ok(None),
-                        Ok(Ok(EchoEvent::Reply { from, seq, .. })) if from == o.dst => {
-                            Answer::Direct(Some(seq), from)
+                        Ok(Ok(EchoEvent::Reply { from, seq, ttl, .. })) if from == o.dst => {
+                            Answer::Direct(Some(seq), from, Some(ttl))
                         }
                         Ok(Ok(EchoEvent::Reply { .. })) => continue,
                         Ok(Ok(EchoEvent::Error { error, seq })) => Answer::Icmp(seq, error),
@@ -374,10 +416,10 @@ impl DatagramProber {
         }
     }
 
-    /// Probes one hop; `Some(reached)` if the trace ends here.
+    /// Probes one hop, every probe out at once; `Some(reached)` if the trace ends here.
     async fn hop(
         &mut self,
-        o: &mut TraceOptions,
+        o: &TraceOptions,
         ttl: u8,
         emit: &mut impl FnMut(TraceEvent),
     ) -> io::Result<Option<bool>> {
@@ -390,16 +432,12 @@ impl DatagramProber {
         }
         let mut results: Vec<Option<Outcome>> = vec![None; n];
         let (mut next, mut end) = (0, None);
-        let mut deadline = Instant::now() + wait_of(o);
-        let mut resends = 0;
+        let deadline = Instant::now() + wait_of(o);
         while next < n {
             let Some(answer) = self.recv(o, deadline).await? else {
                 break;
             };
-            let (key, from, error) = match answer {
-                Answer::Icmp(k, e) => (Some(k), e.from, Some(e)),
-                Answer::Direct(k, from) => (k, from, None),
-            };
+            let (key, from, error, back) = answer.parts();
             // UDP data carries no probe number: it answers the oldest probe still waiting.
             let key = key.or_else(|| {
                 slots
@@ -418,34 +456,15 @@ impl DatagramProber {
                 Some(e) => classify(e, o.dst),
                 None => (None, from == o.dst),
             };
-            if let (true, Some(Marker::Frag(m))) = (o.pmtu, marker) {
-                if resends >= MAX_RESENDS {
-                    continue; // the probe times out
-                }
-                resends += 1;
-                // A report at or above the current size is about a larger probe sent before
-                // the last change: resend without lowering. Without a next-hop MTU, RFC 1191
-                // §7's plateau below the size that did not fit.
-                let mtu = match usize::from(m) {
-                    0 => plateau_below(o.packet_len),
-                    v if v >= o.packet_len => o.packet_len as u16,
-                    _ => m,
-                };
-                if usize::from(mtu) < o.packet_len {
-                    o.packet_len = usize::from(mtu).max(MIN_PACKET);
-                    emit(TraceEvent::Pmtu { ttl, from, mtu });
-                }
-                // Send this probe again at the current size, with a fresh wait.
-                let key = self.send(o, o.packet_len).await?;
-                slots.insert(key, (i, Instant::now()));
-                deadline = Instant::now() + wait_of(o);
-                continue;
+            if reached {
+                self.back = back;
             }
             results[i] = Some(Outcome::Reply {
                 from,
                 rtt: sent.elapsed(),
                 marker,
                 reached,
+                back,
             });
             next = emit_ready(ttl, &results, next, &mut end, emit);
         }
@@ -488,6 +507,7 @@ async fn tcp_probe(net: Net, remote: SocketAddrV4, ttl: u8, wait: Duration) -> O
         rtt: sent.elapsed(),
         marker,
         reached,
+        back: None,
     };
     match r {
         Ok(Ok(stream)) => {
@@ -517,6 +537,7 @@ mod tests {
     fn err(icmp_type: u8, code: u8, from: Ipv4Addr) -> IcmpError {
         IcmpError {
             from,
+            ttl: 64,
             icmp_type,
             code,
             original_dst: SocketAddrV4::new(Ipv4Addr::new(198, 19, 3, 2), 33434),
@@ -565,6 +586,7 @@ mod tests {
                 rtt: Duration::from_millis(1),
                 marker: None,
                 reached,
+                back: None,
             })
         };
         let mut seen = Vec::new();

@@ -24,7 +24,7 @@ pub use connect::{
 };
 pub use events::{Event, EventsRequest};
 pub use hello::Hello;
-pub use ping::{PingEvent, PingRequest, PingSummary};
+pub use ping::{parse_pattern, PingEvent, PingRequest, PingSummary, PmtuDisc, MAX_PATTERN};
 pub use sockets::{ListenSocket, SocketsReply, TcpSocket, UdpSocket};
 pub use stats::{ControlStats, DropCount, StatsReply};
 pub use trace::{TraceEvent, TraceMethod, TraceRequest};
@@ -297,6 +297,10 @@ mod tests {
                 deadline_ms: None,
                 ttl: Some(9),
                 flood: false,
+                preload: Some(3),
+                pattern: Some("ab0c".into()),
+                pmtudisc: Some(PmtuDisc::Want),
+                source: None,
             }),
         ] {
             let line = request_line(7, &req);

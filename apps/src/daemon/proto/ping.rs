@@ -30,6 +30,59 @@ pub struct PingRequest {
     /// `interval_ms` apart (iputils: 10 ms unless `-i` is given).
     #[serde(default)]
     pub flood: bool,
+    /// Requests sent at once before pacing starts (`-l`, iputils' preload): with `flood`, how
+    /// many may be unanswered at a time; otherwise a first burst. None: 1.
+    #[serde(default)]
+    pub preload: Option<u32>,
+    /// Hex digits filling the payload (`-p`, at most 16 bytes, repeated), iputils' pattern.
+    #[serde(default)]
+    pub pattern: Option<String>,
+    /// Path MTU discovery for the requests (`-M do|dont|want`); none: `dont`.
+    #[serde(default)]
+    pub pmtudisc: Option<PmtuDisc>,
+    /// Source address (`-I`): must be the stack's own; none: the stack's.
+    #[serde(default)]
+    pub source: Option<Ipv4Addr>,
+}
+
+/// `-M`: whether requests carry DF (Linux's `IP_MTU_DISCOVER` values as iputils names them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum PmtuDisc {
+    /// DF on every request; a request larger than the link MTU fails locally
+    /// ("message too long, mtu=N"), a smaller one a router cannot forward comes back as
+    /// "Frag needed and DF set".
+    Do,
+    /// DF never: larger requests are fragmented (the stack's default).
+    Dont,
+    /// DF on requests that fit the link MTU, larger ones fragmented without it.
+    Want,
+}
+
+/// Most pattern bytes `-p` takes (iputils: 16).
+pub const MAX_PATTERN: usize = 16;
+
+/// iputils' `-p`: hex digits read two at a time (a last odd digit is a byte of its own), at
+/// most [`MAX_PATTERN`] bytes; digits beyond are ignored, as iputils ignores them.
+pub fn parse_pattern(hex: &str) -> Result<Vec<u8>, String> {
+    if let Some(bad) = hex.find(|c: char| !c.is_ascii_hexdigit()) {
+        return Err(format!(
+            "patterns must be specified as hex digits: {}",
+            &hex[bad..]
+        ));
+    }
+    if hex.is_empty() {
+        return Err("patterns must be specified as hex digits: (empty)".into());
+    }
+    Ok(hex
+        .as_bytes()
+        .chunks(2)
+        .take(MAX_PATTERN)
+        .map(|pair| {
+            let digits = std::str::from_utf8(pair).unwrap_or("0");
+            u8::from_str_radix(digits, 16).unwrap_or(0)
+        })
+        .collect())
 }
 
 fn default_ping_size() -> usize {
@@ -92,6 +145,11 @@ pub enum PingEvent {
         seq: u16,
         /// Why.
         message: String,
+        /// A local error iputils counts in `+N errors` ("message too long, mtu=N" with
+        /// `-M do`), printed as `ping: local error: ...`; false: a transient failure
+        /// (`ping: sendmsg: ...`).
+        #[serde(default)]
+        local_error: bool,
     },
     /// The summary (the last event).
     Summary(PingSummary),
@@ -114,4 +172,12 @@ pub struct PingSummary {
     pub time_ms: u64,
     /// RTT min/avg/max/mdev, ms, if any reply came.
     pub rtt: Option<[f64; 4]>,
+    /// iputils' `ipg/ewma`, ms: the mean gap between requests and the moving average of the
+    /// RTT (weight 1/8); present where iputils prints it (flood or interval 0, a reply, more
+    /// than one request).
+    #[serde(default)]
+    pub ipg_ewma: Option<[f64; 2]>,
+    /// iputils' `pipe N`: the most requests that were out when a reply came (printed if > 1).
+    #[serde(default)]
+    pub pipe: u32,
 }

@@ -122,6 +122,10 @@ pub enum TraceEvent {
         marker: Option<String>,
         /// The destination itself answered.
         reached: bool,
+        /// Hops the answer came back over, from its TTL as tracepath guesses them (the
+        /// sender's initial TTL taken as 64, 128 or 255); none if unknown.
+        #[serde(default)]
+        back: Option<u8>,
     },
     /// `from` said "fragmentation needed" with next-hop MTU `mtu`: the probe is sent again
     /// that small (`pmtu` mode).
@@ -132,6 +136,9 @@ pub enum TraceEvent {
         from: Ipv4Addr,
         /// The new path MTU.
         mtu: u16,
+        /// Round-trip time of the probe it answered, ms.
+        #[serde(default)]
+        rtt_ms: Option<f64>,
     },
     /// Every probe of `ttl` is reported.
     HopDone {
@@ -146,5 +153,8 @@ pub enum TraceEvent {
         hops: u8,
         /// `pmtu` mode: the path MTU found.
         pmtu: Option<u16>,
+        /// Hops back from the destination's answer (tracepath's `back N`), if it answered.
+        #[serde(default)]
+        back: Option<u8>,
     },
 }

@@ -3,10 +3,14 @@
 //! The same job serves `ustack ping` attached to a daemon and `ustack ping` on its own stack.
 
 use super::Flow;
-use crate::daemon::proto::{Body, End, ErrorCode, PingEvent, PingRequest, PingSummary};
+use crate::daemon::conn::Outbox;
+use crate::daemon::proto::{
+    parse_pattern, Body, End, ErrorCode, PingEvent, PingRequest, PingSummary, PmtuDisc,
+};
 use crate::daemon::server::{Conn, Ctx};
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::Ipv4Addr;
 use std::rc::Rc;
 use tokio::time::{sleep_until, Duration, Instant};
 use tun_bridge::aio::PingSocket;
@@ -14,6 +18,16 @@ use ustack::EchoEvent;
 
 /// Largest ICMP payload (65535 − 20 − 8).
 pub const MAX_SIZE: usize = 65507;
+
+/// Most requests `-l` may send ahead (sequence numbers wrap at 65536).
+pub const MAX_PRELOAD: u32 = 65535;
+
+/// iputils' shortest wait for a reply when flooding: without one, the next request goes after
+/// 10 ms ("as fast as they come back or one hundred times per second, whichever is more").
+const FLOOD_FLOOR: Duration = Duration::from_millis(10);
+
+/// IPv4 + ICMP echo headers around the payload.
+const HEADERS: usize = 28;
 
 /// Why a request cannot run (iputils' wording where it has one).
 pub fn check(req: &PingRequest) -> Result<(), String> {
@@ -40,16 +54,36 @@ pub fn check(req: &PingRequest) -> Result<(), String> {
     if req.dst.is_unspecified() || req.dst.is_broadcast() {
         return Err(format!("{}: not a destination", req.dst));
     }
+    if let Some(p) = req.preload {
+        if p == 0 || p > MAX_PRELOAD {
+            return Err(format!("invalid preload: {p} (1..={MAX_PRELOAD})"));
+        }
+    }
+    if let Some(p) = &req.pattern {
+        parse_pattern(p)?;
+    }
     Ok(())
+}
+
+/// iputils' `-I` with an address: the socket is bound to it, which fails for an address the
+/// host does not have. The stack has one.
+fn check_source(req: &PingRequest, ours: Ipv4Addr) -> Result<(), String> {
+    match req.source {
+        Some(src) if src != ours => Err(format!(
+            "bind: Cannot assign requested address: {src} is not the stack's address \
+             ({ours}), the only one it sends from"
+        )),
+        _ => Ok(()),
+    }
 }
 
 pub(crate) async fn run(ctx: &Rc<Ctx>, conn: Conn, id: u64, req: PingRequest) -> Flow {
     let Conn { mut lines, out } = conn;
-    if let Err(msg) = check(&req) {
+    let (ours, mtu) = ctx.net.with_stack(|s| (s.config().addr, s.config().mtu));
+    if let Err(msg) = check(&req).and_then(|()| check_source(&req, ours)) {
         out.error(id, ErrorCode::BadRequest, msg).await;
         return Flow::Close;
     }
-    let ours = ctx.net.with_stack(|s| s.config().addr);
     if req.dst == ours {
         // Linux answers itself over loopback; the stack has no loopback interface, and its
         // own datagrams to itself never reach the TUN: say so instead of a silent 100% loss.
@@ -63,6 +97,7 @@ pub(crate) async fn run(ctx: &Rc<Ctx>, conn: Conn, id: u64, req: PingRequest) ->
     }
     let sock = match PingSocket::open(&ctx.net, None).and_then(|s| {
         s.set_ttl(req.ttl.and_then(std::num::NonZeroU8::new))?;
+        s.set_dont_fragment(req.pmtudisc == Some(PmtuDisc::Do))?;
         Ok(s)
     }) {
         Ok(s) => s,
@@ -72,10 +107,7 @@ pub(crate) async fn run(ctx: &Rc<Ctx>, conn: Conn, id: u64, req: PingRequest) ->
             return Flow::Close;
         }
     };
-    let (summary, reason) = {
-        let mut emit = |ev| out.event(id, Body::Ping(ev));
-        job(&sock, &req, lines.until_eof(), &mut emit).await
-    };
+    let (summary, reason) = job(&sock, &req, mtu, lines.until_eof(), &out, id).await;
     out.last(id, Body::Ping(PingEvent::Summary(summary))).await;
     let lost = out.lost_total();
     let end = End {
@@ -86,16 +118,19 @@ pub(crate) async fn run(ctx: &Rc<Ctx>, conn: Conn, id: u64, req: PingRequest) ->
     Flow::Close
 }
 
-/// The payload of request `seq`: a pattern that depends on the sequence number, so a reply
-/// carrying another request's data (or corrupted data) is noticed.
-pub fn payload(seq: u16, size: usize) -> Vec<u8> {
-    (0..size)
-        .map(|i| (i as u16).wrapping_mul(31).wrapping_add(seq) as u8)
-        .collect()
+/// The payload of request `seq`: the `-p` pattern repeated, or else bytes that depend on the
+/// sequence number, so a reply carrying another request's data (or corrupted data) is noticed.
+pub fn payload(seq: u16, size: usize, pattern: Option<&[u8]>) -> Vec<u8> {
+    match pattern {
+        Some(p) if !p.is_empty() => p.iter().copied().cycle().take(size).collect(),
+        _ => (0..size)
+            .map(|i| (i as u16).wrapping_mul(31).wrapping_add(seq) as u8)
+            .collect(),
+    }
 }
 
 /// Round-trip statistics in constant memory, as iputils computes them (mdev = population
-/// standard deviation).
+/// standard deviation; `ewma` its moving average with weight 1/8, in integer microseconds).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Rtts {
     n: u64,
@@ -103,6 +138,8 @@ pub struct Rtts {
     sum_sq: f64,
     min: f64,
     max: f64,
+    /// 8 × the moving average, µs (iputils' `rtt`).
+    ewma8_us: i64,
 }
 
 impl Rtts {
@@ -113,6 +150,12 @@ impl Rtts {
         if ms > self.max {
             self.max = ms;
         }
+        let us = (ms * 1000.0) as i64;
+        self.ewma8_us = if self.n == 0 {
+            us * 8
+        } else {
+            self.ewma8_us + us - self.ewma8_us / 8
+        };
         self.n += 1;
         self.sum += ms;
         self.sum_sq += ms * ms;
@@ -128,8 +171,12 @@ impl Rtts {
         let var = self.sum_sq / n - avg * avg;
         Some([self.min, avg, self.max, var.max(0.0).sqrt()])
     }
-}
 
+    /// The moving average, ms (whole microseconds, as iputils prints it).
+    pub fn ewma_ms(&self) -> f64 {
+        (self.ewma8_us / 8) as f64 / 1000.0
+    }
+}
 /// One request in flight or answered (at most 65536: sequence numbers wrap).
 #[derive(Debug, Clone, Copy)]
 struct Sent {
@@ -162,7 +209,19 @@ impl Tally {
         self.summary.received + self.summary.errors >= self.summary.transmitted
     }
 
-    fn on_echo(&mut self, ev: EchoEvent, data: &[u8], size: usize) -> Option<PingEvent> {
+    /// Requests neither answered nor failed yet.
+    fn in_flight(&self) -> u32 {
+        self.summary
+            .transmitted
+            .saturating_sub(self.summary.received + self.summary.errors)
+    }
+
+    fn on_echo(
+        &mut self,
+        ev: EchoEvent,
+        data: &[u8],
+        expected: &dyn Fn(u16) -> Vec<u8>,
+    ) -> Option<PingEvent> {
         let now = Instant::now();
         match ev {
             EchoEvent::Reply {
@@ -180,10 +239,15 @@ impl Tally {
                     s.answered = true;
                     self.summary.received += 1;
                     self.rtts.add(ms);
+                    // iputils' pipe: requests out when this reply came, itself included.
+                    let out = self.next_seq.wrapping_sub(1).wrapping_sub(seq);
+                    if out <= 0x7fff {
+                        self.summary.pipe = self.summary.pipe.max(u32::from(out) + 1);
+                    }
                 }
                 self.last_activity = Some(now);
                 let shown = &data[..len.min(data.len())];
-                let bad_data = len != size || shown != &payload(seq, size)[..];
+                let bad_data = shown != &expected(seq)[..];
                 Some(PingEvent::Reply {
                     seq,
                     from,
@@ -206,28 +270,80 @@ impl Tally {
                 s.errored = true;
                 self.summary.errors += 1;
                 self.last_activity = Some(now);
+                let mut message = error.description().to_string();
+                if error.is_frag_needed() {
+                    // iputils: "Frag needed and DF set (mtu = 1400)" (RFC 1191 §4).
+                    message += &format!(" (mtu = {})", error.next_hop_mtu);
+                }
                 Some(PingEvent::Error {
                     seq,
                     from: error.from,
-                    message: error.description().to_string(),
+                    message,
                 })
             }
         }
     }
 }
 
-/// Runs the pings until done, the deadline, or `stop`; returns the summary and why it ended.
+/// When the next request may go, iputils' way.
+#[derive(Debug)]
+struct Pacer {
+    /// `-f` without `-i`: paced by replies (at most `preload` unanswered), else every 10 ms.
+    by_replies: bool,
+    interval: Duration,
+    preload: u32,
+}
+
+impl Pacer {
+    fn new(req: &PingRequest) -> Pacer {
+        Pacer {
+            by_replies: req.flood && req.interval_ms == 0,
+            interval: Duration::from_millis(req.interval_ms),
+            preload: req.preload.unwrap_or(1),
+        }
+    }
+
+    /// The time the next request is due (now or earlier: send at once).
+    fn next(&self, t: &Tally, now: Instant) -> Instant {
+        let Some(last) = t.last_send else {
+            return now;
+        };
+        if self.by_replies {
+            if t.in_flight() < self.preload {
+                return now;
+            }
+            return last + FLOOD_FLOOR;
+        }
+        // `-l`: the first `preload` requests at once, then one per interval.
+        if t.summary.transmitted < self.preload {
+            return now;
+        }
+        last + self.interval
+    }
+}
+
+/// Events a request may cause: its `sent` and its reply (and a `lost` note).
+const EVENTS_PER_REQUEST: usize = 3;
+
+/// Runs the pings until done, the deadline, or `stop`, reporting to `out` as request `id`;
+/// returns the summary and why it ended. `mtu`: the stack's link MTU, for `-M want` and the
+/// local "message too long" error.
 pub(crate) async fn job(
     sock: &PingSocket,
     req: &PingRequest,
+    mtu: u16,
     stop: impl Future<Output = ()>,
-    emit: &mut dyn FnMut(PingEvent) -> bool,
+    out: &Outbox,
+    id: u64,
 ) -> (PingSummary, &'static str) {
+    let emit = &mut |ev| out.event(id, Body::Ping(ev));
     let far = Instant::now() + Duration::from_secs(86400 * 365);
     let started = Instant::now();
     let deadline = req.deadline_ms.map(|d| started + Duration::from_millis(d));
-    let interval = Duration::from_millis(req.interval_ms);
     let wait = Duration::from_millis(req.timeout_ms);
+    let pattern = req.pattern.as_deref().and_then(|p| parse_pattern(p).ok());
+    let expected = |seq| payload(seq, req.size, pattern.as_deref());
+    let pacer = Pacer::new(req);
     let mut t = Tally {
         sent: HashMap::new(),
         summary: PingSummary {
@@ -244,12 +360,24 @@ pub(crate) async fn job(
         size: req.size,
     });
     let mut buf = vec![0u8; 65536];
-    let mut next_send = started;
     tokio::pin!(stop);
     let reason = loop {
         let may_send = t.may_send(req);
         if !may_send && t.all_answered() {
             break "done";
+        }
+        let next_send = pacer.next(&t, Instant::now());
+        // A request due now goes now, without a timer in between: a timer rounds up to the
+        // next millisecond, and a flood paced by replies would lose most of its rate to it.
+        if may_send && next_send <= Instant::now() {
+            // A request goes only when its events fit the client's queue: a flood slows to
+            // the client's reading instead of losing its dots and replies.
+            if !out.room_for(EVENTS_PER_REQUEST).await
+                || !send_one(sock, req, mtu, &mut t, &expected, emit).await
+            {
+                break "client gone";
+            }
+            continue;
         }
         let final_wait = match (may_send, t.last_send) {
             (false, Some(last)) => last + wait,
@@ -261,16 +389,7 @@ pub(crate) async fn job(
             () = sleep_until(deadline.unwrap_or(far)) => break "deadline",
             r = sock.recv(&mut buf) => match r {
                 Ok(ev) => {
-                    let latest = t.next_seq.wrapping_sub(1);
-                    if let Some(e) = t.on_echo(ev, &buf, req.size) {
-                        // Flood: the next request as soon as the latest is answered.
-                        let answered_latest = matches!(
-                            e,
-                            PingEvent::Reply { seq, dup: false, .. } if seq == latest
-                        );
-                        if req.flood && answered_latest {
-                            next_send = Instant::now();
-                        }
+                    if let Some(e) = t.on_echo(ev, &buf, &expected) {
                         if !emit(e) {
                             break "client gone";
                         }
@@ -278,35 +397,87 @@ pub(crate) async fn job(
                 }
                 Err(_) => break "the stack stopped",
             },
-            () = sleep_until(next_send), if may_send => {
-                let seq = t.next_seq;
-                t.next_seq = seq.wrapping_add(1);
-                let now = Instant::now();
-                t.sent.insert(seq, Sent { at: now, answered: false, errored: false });
-                t.summary.transmitted += 1;
-                t.last_send = Some(now);
-                t.last_activity = Some(now);
-                next_send = now + interval;
-                let sent = sock.send(req.dst, seq, &payload(seq, req.size)).await;
-                let ev = match sent {
-                    Ok(()) if req.flood => Some(PingEvent::Sent { seq }),
-                    Ok(()) => None,
-                    Err(e) => Some(PingEvent::SendFailed { seq, message: e.to_string() }),
-                };
-                if ev.is_some_and(|e| !emit(e)) {
-                    break "client gone";
-                }
-            },
+            () = sleep_until(next_send), if may_send => {}
             () = sleep_until(final_wait) => break "done",
         }
     };
-    // iputils' `time`: from the first request to the last thing that happened, the final wait
-    // for replies that never came excluded.
+    finish(&mut t, req, started);
+    (t.summary, reason)
+}
+
+/// Sends the next request; false if the client is gone.
+async fn send_one(
+    sock: &PingSocket,
+    req: &PingRequest,
+    mtu: u16,
+    t: &mut Tally,
+    expected: &dyn Fn(u16) -> Vec<u8>,
+    emit: &mut dyn FnMut(PingEvent) -> bool,
+) -> bool {
+    let seq = t.next_seq;
+    t.next_seq = seq.wrapping_add(1);
+    let now = Instant::now();
+    t.summary.transmitted += 1;
+    t.last_send = Some(now);
+    t.last_activity = Some(now);
+    let fits = req.size + HEADERS <= usize::from(mtu);
+    let df = match req.pmtudisc {
+        Some(PmtuDisc::Do) => true,
+        // Linux's IP_PMTUDISC_WANT: DF where the datagram fits, fragments otherwise.
+        Some(PmtuDisc::Want) => {
+            let _ = sock.set_dont_fragment(fits);
+            fits
+        }
+        Some(PmtuDisc::Dont) | None => false,
+    };
+    let sent = sock.send(req.dst, seq, &expected(seq)).await;
+    let errored = sent.is_err() && df && !fits;
+    t.sent.insert(
+        seq,
+        Sent {
+            at: now,
+            answered: false,
+            errored,
+        },
+    );
+    let ev = match sent {
+        Ok(()) if req.flood => Some(PingEvent::Sent { seq }),
+        Ok(()) => None,
+        // iputils with `-M do`: EMSGSIZE from the socket, reported as a local error and
+        // counted in `+N errors` (RFC 1191 §3: DF never fragments, not even at the source).
+        Err(_) if errored => {
+            t.summary.errors += 1;
+            Some(PingEvent::SendFailed {
+                seq,
+                message: format!("message too long, mtu={mtu}"),
+                local_error: true,
+            })
+        }
+        Err(e) => Some(PingEvent::SendFailed {
+            seq,
+            message: e.to_string(),
+            local_error: false,
+        }),
+    };
+    ev.is_none_or(emit)
+}
+
+/// The summary's times: iputils' `time` runs from the first request to the last thing that
+/// happened (the final wait for replies that never came excluded); `ipg` is the mean gap
+/// between requests, printed with `ewma` where iputils prints them.
+fn finish(t: &mut Tally, req: &PingRequest, started: Instant) {
     t.summary.time_ms = t
         .last_activity
         .map_or(0, |a| a.duration_since(started).as_millis() as u64);
     t.summary.rtt = t.rtts.summary();
-    (t.summary, reason)
+    let s = &t.summary;
+    if s.received > 0 && (req.flood || req.interval_ms == 0) && s.transmitted > 1 {
+        let span = t
+            .last_send
+            .map_or(0, |l| l.duration_since(started).as_micros());
+        let ipg_us = span / u128::from(s.transmitted - 1);
+        t.summary.ipg_ewma = Some([ipg_us as f64 / 1000.0, t.rtts.ewma_ms()]);
+    }
 }
 
 #[cfg(test)]
@@ -326,14 +497,83 @@ mod tests {
     }
 
     #[test]
-    fn payload_depends_on_sequence() {
-        assert_ne!(payload(1, 56), payload(2, 56));
-        assert_eq!(payload(7, 100).len(), 100);
+    fn ewma_is_iputils_integer_average() {
+        // iputils: rtt = 8·t first, then rtt += t − rtt/8 (µs); printed rtt/8.
+        let mut r = Rtts::default();
+        for ms in [0.100, 0.200, 0.300] {
+            r.add(ms);
+        }
+        // 800 → 800 + 200 − 100 = 900 → 900 + 300 − 112 = 1088; 1088 / 8 = 136 µs.
+        assert_eq!(r.ewma_ms(), 0.136);
     }
 
     #[test]
-    fn refusals() {
-        let ok = PingRequest {
+    fn payload_depends_on_sequence_or_repeats_the_pattern() {
+        assert_ne!(payload(1, 56, None), payload(2, 56, None));
+        assert_eq!(payload(7, 100, None).len(), 100);
+        let p = payload(7, 5, Some(&[0xab, 0x0c]));
+        assert_eq!(p, [0xab, 0x0c, 0xab, 0x0c, 0xab]);
+        assert_eq!(payload(8, 5, Some(&[0xab, 0x0c])), p);
+    }
+
+    fn tally() -> Tally {
+        Tally {
+            sent: HashMap::new(),
+            summary: PingSummary::default(),
+            rtts: Rtts::default(),
+            next_seq: 1,
+            last_send: None,
+            last_activity: None,
+        }
+    }
+
+    #[test]
+    fn flood_is_paced_by_replies_and_preload() {
+        let mut req = ok();
+        req.flood = true;
+        req.interval_ms = 0;
+        req.preload = Some(3);
+        let p = Pacer::new(&req);
+        let now = Instant::now();
+        let mut t = tally();
+        assert_eq!(p.next(&t, now), now);
+        t.last_send = Some(now);
+        t.summary.transmitted = 3;
+        // Three unanswered: the next one waits for a reply, or 10 ms.
+        assert_eq!(p.next(&t, now), now + FLOOD_FLOOR);
+        t.summary.received = 1;
+        assert_eq!(p.next(&t, now), now);
+        // With -i, a flood keeps its interval; -l sends a first burst.
+        req.interval_ms = 200;
+        let p = Pacer::new(&req);
+        t.summary.transmitted = 2;
+        assert_eq!(p.next(&t, now), now);
+        t.summary.transmitted = 3;
+        assert_eq!(p.next(&t, now), now + Duration::from_millis(200));
+    }
+
+    #[test]
+    fn ipg_ewma_only_where_iputils_prints_it() {
+        let started = Instant::now();
+        let mut t = tally();
+        t.summary.transmitted = 5;
+        t.summary.received = 5;
+        t.rtts.add(0.05);
+        t.last_send = Some(started + Duration::from_micros(4 * 1234));
+        let mut req = ok();
+        finish(&mut t, &req, started);
+        assert_eq!(t.summary.ipg_ewma, None, "1 s interval, no flood");
+        req.flood = true;
+        finish(&mut t, &req, started);
+        assert_eq!(t.summary.ipg_ewma, Some([1.234, 0.05]));
+        t.summary.transmitted = 1;
+        t.summary.ipg_ewma = None;
+        finish(&mut t, &req, started);
+        assert_eq!(t.summary.ipg_ewma, None, "one request has no gap");
+    }
+
+    fn ok() -> PingRequest {
+        PingRequest {
             dst: "198.18.0.1".parse().unwrap(),
             count: Some(1),
             size: 56,
@@ -342,7 +582,16 @@ mod tests {
             deadline_ms: None,
             ttl: None,
             flood: false,
-        };
+            preload: None,
+            pattern: None,
+            pmtudisc: None,
+            source: None,
+        }
+    }
+
+    #[test]
+    fn refusals() {
+        let ok = ok();
         assert!(check(&ok).is_ok());
         let bad = |f: &dyn Fn(&mut PingRequest)| {
             let mut r = ok.clone();
@@ -354,5 +603,14 @@ mod tests {
         assert!(bad(&|r| r.interval_ms = 0));
         assert!(bad(&|r| r.ttl = Some(0)));
         assert!(bad(&|r| r.dst = "0.0.0.0".parse().unwrap()));
+        assert!(bad(&|r| r.preload = Some(0)));
+        assert!(bad(&|r| r.pattern = Some("xyz".into())));
+        let ours = "198.18.0.2".parse().unwrap();
+        let mut r = ok.clone();
+        r.source = Some(ours);
+        assert!(check_source(&r, ours).is_ok());
+        r.source = Some("10.9.9.9".parse().unwrap());
+        let e = check_source(&r, ours).unwrap_err();
+        assert!(e.contains("Cannot assign requested address"), "{e}");
     }
 }

@@ -12,7 +12,7 @@ use std::net::Ipv4Addr;
 pub enum Style {
     /// `traceroute`: one line per hop.
     Traceroute,
-    /// `tracepath`: one line per answer, with `pmtu N` where it changes.
+    /// `tracepath`: one line per hop, with `pmtu N` where it changes.
     Tracepath,
     /// One JSON object per event, one per line.
     Json,
@@ -25,6 +25,8 @@ pub struct Formatter {
     numeric: bool,
     /// The address last shown on the current traceroute line.
     last_from: Option<Ipv4Addr>,
+    /// tracepath: an answer with a marker (`!H`) ended the trace, not the hop limit.
+    ended_by_marker: bool,
 }
 
 impl Formatter {
@@ -35,6 +37,7 @@ impl Formatter {
             style,
             numeric,
             last_from: None,
+            ended_by_marker: false,
         }
     }
 
@@ -42,7 +45,7 @@ impl Formatter {
     pub fn event(&mut self, e: &TraceEvent) -> String {
         match self.style {
             Style::Traceroute => self.traceroute(e),
-            Style::Tracepath => tracepath(e),
+            Style::Tracepath => self.tracepath(e),
             Style::Json => serde_json::to_string(e).unwrap_or_default() + "\n",
         }
     }
@@ -102,47 +105,82 @@ impl Formatter {
     }
 }
 
-fn tracepath(e: &TraceEvent) -> String {
-    match *e {
-        TraceEvent::Start { pmtu, .. } => match pmtu {
-            Some(m) => format!(" 1?: [LOCALHOST]{:22}pmtu {m}\n", ""),
-            None => String::new(),
-        },
-        TraceEvent::Probe {
-            ttl,
-            from,
-            rtt_ms,
-            ref marker,
-            reached,
-            ..
-        } => match from {
-            None => format!("{ttl:>2}:  no reply\n"),
-            Some(from) => {
-                let ms = rtt_ms.unwrap_or(0.0);
-                let mut line = format!("{ttl:>2}:  {:<48}{ms:.3}ms", from.to_string());
-                if let Some(m) = marker {
-                    let _ = write!(line, " {m}");
+/// tracepath's host column: the address padded to 52 characters (at least one space after).
+const HOST_COLUMN: usize = 52;
+
+/// tracepath's `%3d.%03dms `: whole milliseconds right-aligned in three, then microseconds.
+fn tracepath_ms(ms: f64) -> String {
+    let us = (ms * 1000.0).round().max(0.0) as u64;
+    format!("{:>3}.{:03}ms ", us / 1000, us % 1000)
+}
+
+/// The start of a tracepath answer line: hop, address padded to the host column, RTT.
+fn tracepath_host(ttl: u8, from: Ipv4Addr, rtt_ms: Option<f64>) -> String {
+    let host = from.to_string();
+    let pad = HOST_COLUMN.saturating_sub(host.len()).max(1);
+    let rtt = rtt_ms.map(tracepath_ms).unwrap_or_default();
+    format!("{ttl:>2}:  {host}{:pad$}{rtt}", "")
+}
+
+impl Formatter {
+    /// tracepath's lines: one per hop (its answer, or `no reply`), one per MTU change with
+    /// `pmtu N`, `asymm N` where a router's answer came back over another number of hops than
+    /// the probe went, and `Resume: pmtu N hops N back N`. Trailing spaces as tracepath's.
+    fn tracepath(&mut self, e: &TraceEvent) -> String {
+        match *e {
+            TraceEvent::Start { pmtu, .. } => match pmtu {
+                Some(m) => format!(" 1?: [LOCALHOST]{:22}pmtu {m}\n", ""),
+                None => String::new(),
+            },
+            TraceEvent::Probe {
+                ttl,
+                from,
+                rtt_ms,
+                ref marker,
+                reached,
+                back,
+                ..
+            } => match from {
+                None => format!("{ttl:>2}:  no reply\n"),
+                Some(from) => {
+                    let mut line = tracepath_host(ttl, from, rtt_ms);
+                    if reached {
+                        line.push_str("reached");
+                    } else if let Some(m) = marker {
+                        self.ended_by_marker = true;
+                        line.push_str(m);
+                    } else if let Some(b) = back.filter(|&b| b != ttl) {
+                        let _ = write!(line, "asymm {b:>2} ");
+                    }
+                    line + "\n"
                 }
+            },
+            TraceEvent::Pmtu {
+                ttl,
+                from,
+                mtu,
+                rtt_ms,
+            } => format!("{}pmtu {mtu}\n", tracepath_host(ttl, from, rtt_ms)),
+            TraceEvent::HopDone { .. } => String::new(),
+            TraceEvent::Done {
+                reached,
+                hops,
+                pmtu,
+                back,
+            } => {
+                let pmtu = pmtu.map(|m| format!("pmtu {m} ")).unwrap_or_default();
+                let mut out = String::new();
+                if !reached && !self.ended_by_marker {
+                    let _ = writeln!(out, "     Too many hops: {}", pmtu.trim_end());
+                }
+                let _ = write!(out, "     Resume: {pmtu}");
                 if reached {
-                    line.push_str(" reached");
+                    let _ = write!(out, "hops {hops} ");
+                    if let Some(b) = back {
+                        let _ = write!(out, "back {b} ");
+                    }
                 }
-                line + "\n"
-            }
-        },
-        TraceEvent::Pmtu { ttl, from, mtu } => {
-            format!("{ttl:>2}:  {:<48}pmtu {mtu}\n", from.to_string())
-        }
-        TraceEvent::HopDone { .. } => String::new(),
-        TraceEvent::Done {
-            reached,
-            hops,
-            pmtu,
-        } => {
-            let pmtu = pmtu.map(|m| format!("pmtu {m} ")).unwrap_or_default();
-            if reached {
-                format!("     Resume: {pmtu}hops {hops}\n")
-            } else {
-                format!("     Too many hops: {pmtu}\n     Resume: {pmtu}\n")
+                out + "\n"
             }
         }
     }
@@ -172,6 +210,7 @@ mod tests {
             rtt_ms: o.map(|r| r.1 as f64 / 1000.0),
             marker: o.and_then(|r| r.2).map(str::to_string),
             reached: o.is_some_and(|r| r.3),
+            back: o.map(|_| ttl),
         }
     }
 
@@ -224,6 +263,7 @@ mod tests {
             reached: false,
             hops: 4,
             pmtu: None,
+            back: None,
         });
         ev
     }
@@ -246,30 +286,89 @@ mod tests {
 
     #[test]
     fn tracepath_lines_show_pmtu_changes() {
+        let mut asymm = probe(3, 0, reply(R2, 90, None, false));
+        if let TraceEvent::Probe { back, .. } = &mut asymm {
+            *back = Some(5);
+        }
         let ev = vec![
             start(1500, Some(1500)),
             TraceEvent::Pmtu {
                 ttl: 2,
                 from: R2,
                 mtu: 1400,
+                rtt_ms: Some(0.019),
             },
             probe(2, 0, reply(R2, 500, None, false)),
+            asymm,
             probe(3, 0, None),
-            probe(4, 0, reply(DST, 700, None, true)),
+            probe(4, 0, reply(DST, 12345, None, true)),
             TraceEvent::Done {
                 reached: true,
                 hops: 4,
                 pmtu: Some(1280),
+                back: Some(4),
             },
         ];
         let text = run(Style::Tracepath, true, &ev);
         let lines: Vec<&str> = text.lines().collect();
+        // As tracepath prints them (iputils 20221126, `tracepath -n`), trailing spaces too.
+        let pad = |host: &str| " ".repeat(52 - host.len());
         assert_eq!(lines[0], " 1?: [LOCALHOST]                      pmtu 1500");
-        assert!(lines[1].starts_with(" 2:  198.19.1.2 ") && lines[1].ends_with("pmtu 1400"));
-        assert!(lines[2].ends_with("0.500ms"), "{}", lines[2]);
-        assert_eq!(lines[3], " 3:  no reply");
-        assert!(lines[4].ends_with("0.700ms reached"));
-        assert_eq!(lines[5], "     Resume: pmtu 1280 hops 4");
+        assert_eq!(
+            lines[1],
+            format!(" 2:  198.19.1.2{}  0.019ms pmtu 1400", pad("198.19.1.2"))
+        );
+        assert_eq!(
+            lines[2],
+            format!(" 2:  198.19.1.2{}  0.500ms ", pad("198.19.1.2"))
+        );
+        assert_eq!(
+            lines[3],
+            format!(" 3:  198.19.1.2{}  0.090ms asymm  5 ", pad("198.19.1.2"))
+        );
+        assert_eq!(lines[4], " 3:  no reply");
+        assert_eq!(
+            lines[5],
+            format!(" 4:  198.19.3.2{} 12.345ms reached", pad("198.19.3.2"))
+        );
+        assert_eq!(lines[6], "     Resume: pmtu 1280 hops 4 back 4 ");
+        assert_eq!(lines.len(), 7);
+    }
+
+    #[test]
+    fn tracepath_endings() {
+        let marker = vec![
+            start(1500, Some(1500)),
+            probe(1, 0, reply(DST, 100, Some("!H"), false)),
+            TraceEvent::Done {
+                reached: false,
+                hops: 1,
+                pmtu: Some(1500),
+                back: None,
+            },
+        ];
+        let text = run(Style::Tracepath, true, &marker);
+        assert!(
+            text.lines().nth(1).unwrap().ends_with("0.100ms !H"),
+            "{text}"
+        );
+        assert_eq!(text.lines().last(), Some("     Resume: pmtu 1500 "));
+        let limit = vec![
+            start(1500, Some(1500)),
+            probe(1, 0, None),
+            TraceEvent::Done {
+                reached: false,
+                hops: 1,
+                pmtu: Some(1500),
+                back: None,
+            },
+        ];
+        let text = run(Style::Tracepath, true, &limit);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[2..],
+            ["     Too many hops: pmtu 1500", "     Resume: pmtu 1500 "]
+        );
     }
 
     #[test]
