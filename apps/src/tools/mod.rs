@@ -11,13 +11,10 @@ pub mod docs;
 pub mod events;
 pub mod lab;
 pub mod net;
-// Documented by their own branch (issue 24 items 1, 5): the allows go when it merges.
-#[allow(missing_docs)]
 pub mod ping;
 pub mod ss;
 pub mod ss_filter;
 pub mod ss_format;
-#[allow(missing_docs)]
 pub mod trace;
 pub mod tune;
 pub mod up;

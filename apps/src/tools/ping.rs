@@ -63,6 +63,7 @@ pub struct PingArgs {
     /// One JSON object per event (start, reply, error, summary) instead of text.
     #[arg(long)]
     json: bool,
+    /// The stack to run on (attached by `--tun`, or one of its own).
     #[command(flatten)]
     pub net: NetArgs,
 }
@@ -132,6 +133,8 @@ impl PingArgs {
     }
 }
 
+/// `ustack ping`: echo requests from inside the stack, printed as iputils ping prints them;
+/// exit code 0 with replies, 1 without, 2 for bad options (nothing started).
 pub fn run(args: PingArgs) -> io::Result<ExitCode> {
     let req = args.request()?;
     // iputils binds to the -I address before sending anything; a stack of our own would have

@@ -56,6 +56,7 @@ pub struct TraceArgs {
     /// One JSON object per event (start, probe, pmtu, hop_done, done), one per line.
     #[arg(long)]
     json: bool,
+    /// The stack to run on (attached by `--tun`, or one of its own).
     #[command(flatten)]
     pub net: NetArgs,
 }
@@ -101,6 +102,8 @@ impl TraceArgs {
     }
 }
 
+/// `ustack trace`: a traceroute from inside the stack (UDP, ICMP or TCP probes), or with
+/// `--pmtu` tracepath's walk; exit code 0 once the walk ends, 2 when it is refused.
 pub fn run(args: TraceArgs) -> io::Result<ExitCode> {
     let req = args.request()?;
     let mut out = Formatter::new(args.style(), args.numeric);

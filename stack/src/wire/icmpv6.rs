@@ -204,9 +204,10 @@ mod tests {
                 data: b"hello"
             })
         );
-        // The pseudo-header counts: the same bytes between other addresses do not verify.
+        // The pseudo-header counts: the same bytes from another source do not verify.
+        let c = Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 3);
         assert_eq!(
-            Icmpv6Message::parse(B, A, &buf[..n])
+            Icmpv6Message::parse(c, B, &buf[..n])
                 .map(|_| ())
                 .unwrap_err(),
             DropReason::Icmpv6BadChecksum
