@@ -81,8 +81,25 @@ pub struct Ipv6Packet<'a> {
 }
 
 impl<'a> Ipv6Packet<'a> {
-    /// Checks `bytes` as one IPv6 packet.
+    /// Checks `bytes` as one IPv6 packet: [`Ipv6Packet::read`], and a source that can send.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, DropReason> {
+        let p = Self::read(bytes)?;
+        let src = p.src();
+        // RFC 4291 §2.7: multicast is never a source; ::1 never leaves a host (§2.5.3); the
+        // unspecified address is only for Duplicate Address Detection, which a TUN has no use
+        // for (RFC 4862 §5.4); IPv4-mapped addresses are not on the wire (RFC 4291 §2.5.5.2).
+        if src.is_multicast() {
+            return Err(DropReason::Ipv6MulticastSource);
+        }
+        if src.is_loopback() || src.is_unspecified() || src.to_ipv4_mapped().is_some() {
+            return Err(DropReason::Ipv6MartianSource);
+        }
+        Ok(p)
+    }
+
+    /// Reads `bytes` as one IPv6 packet — version 6, whole, padding trimmed — whatever its
+    /// addresses (what a capture prints; the stack takes [`Ipv6Packet::parse`]'s).
+    pub fn read(bytes: &'a [u8]) -> Result<Self, DropReason> {
         if bytes.len() < HEADER_LEN {
             return Err(DropReason::Ipv6TooShort);
         }
@@ -98,20 +115,9 @@ impl<'a> Ipv6Packet<'a> {
         if HEADER_LEN + payload_len > bytes.len() {
             return Err(DropReason::Ipv6Truncated);
         }
-        let p = Ipv6Packet {
+        Ok(Ipv6Packet {
             bytes: &bytes[..HEADER_LEN + payload_len],
-        };
-        let src = p.src();
-        // RFC 4291 §2.7: multicast is never a source; ::1 never leaves a host (§2.5.3); the
-        // unspecified address is only for Duplicate Address Detection, which a TUN has no use
-        // for (RFC 4862 §5.4); IPv4-mapped addresses are not on the wire (RFC 4291 §2.5.5.2).
-        if src.is_multicast() {
-            return Err(DropReason::Ipv6MulticastSource);
-        }
-        if src.is_loopback() || src.is_unspecified() || src.to_ipv4_mapped().is_some() {
-            return Err(DropReason::Ipv6MartianSource);
-        }
-        Ok(p)
+        })
     }
 
     /// Source address.

@@ -79,11 +79,7 @@ impl fmt::Display for Summary<'_> {
         let ip = match Ipv4Packet::parse(self.bytes) {
             Ok(ip) => ip,
             Err(_) if self.bytes.first().is_some_and(|b| b >> 4 == 6) => {
-                return write!(
-                    f,
-                    "IP6 (not handled by ustack), length {}",
-                    self.bytes.len()
-                );
+                return super::summary6::write(f, self.bytes, self.base, self.checksum);
             }
             Err(reason) => {
                 return write!(
@@ -158,8 +154,9 @@ impl fmt::Display for Summary<'_> {
                     .then(|| super::checksum::pseudo(src, dst, proto::TCP, payload));
                 // Options are printed if the capture holds all of them.
                 let opts_end = ip.header_bytes().len() + usize::from(payload[12] >> 4) * 4;
-                write!(f, "IP {src}.")?;
-                write_tcp(f, dst, payload, self.base, sum, opts_end <= self.captured)?;
+                let (sp, dp) = ports(payload);
+                write!(f, "IP {src}.{sp} > {dst}.{dp}: ")?;
+                write_tcp(f, payload, self.base, sum, opts_end <= self.captured)?;
                 f.write_str(&frag)
             }
             p => write!(f, "IP {src} > {dst}: ip-proto-{p} {}{frag}", payload.len()),
@@ -167,13 +164,20 @@ impl fmt::Display for Summary<'_> {
     }
 }
 
-/// The tcpdump line of a TCP segment after `IP src.` (`payload` holds at least the 20-byte
-/// header), as print-tcp.c lays it out: the sequence numbers only on segments that carry data
-/// or SYN/FIN/RST, the ack only with ACK, options at default verbosity; `sum` is the checksum
-/// over the pseudo-header and segment (0 when right), when it is to be shown.
-fn write_tcp(
+/// A transport header's source and destination ports (`seg` holds at least 4 bytes).
+pub(super) fn ports(seg: &[u8]) -> (u16, u16) {
+    (
+        u16::from_be_bytes([seg[0], seg[1]]),
+        u16::from_be_bytes([seg[2], seg[3]]),
+    )
+}
+
+/// The tcpdump line of a TCP segment from its `Flags [...]` on (`payload` holds at least the
+/// 20-byte header), as print-tcp.c lays it out: the sequence numbers only on segments that
+/// carry data or SYN/FIN/RST, the ack only with ACK, options at default verbosity; `sum` is the
+/// checksum over the pseudo-header and segment (0 when right), when it is to be shown.
+pub(super) fn write_tcp(
     f: &mut fmt::Formatter<'_>,
-    dst: std::net::Ipv4Addr,
     payload: &[u8],
     base: SeqBase,
     sum: Option<u16>,
@@ -182,7 +186,7 @@ fn write_tcp(
     let be16 = |i: usize| u16::from_be_bytes([payload[i], payload[i + 1]]);
     let be32 =
         |i: usize| u32::from_be_bytes([payload[i], payload[i + 1], payload[i + 2], payload[i + 3]]);
-    let (sp, dp, win, urg) = (be16(0), be16(2), be16(14), be16(18));
+    let (win, urg) = (be16(14), be16(18));
     let seq = be32(4).wrapping_sub(base.seq);
     let ack = be32(8).wrapping_sub(base.ack);
     let off = usize::from(payload[12] >> 4) * 4;
@@ -205,7 +209,7 @@ fn write_tcp(
         fl.push('.');
     }
     let dlen = payload.len().saturating_sub(off);
-    write!(f, "{sp} > {dst}.{dp}: Flags [{fl}]")?;
+    write!(f, "Flags [{fl}]")?;
     if let Some(sum) = sum {
         let got = be16(16);
         if sum == 0 {

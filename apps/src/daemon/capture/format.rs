@@ -129,15 +129,8 @@ fn repair(bytes: &[u8], orig_len: usize) -> Option<Vec<u8>> {
 /// The captured payload of a first-fragment TCP segment to or from an HTTP port, if it has any,
 /// and its length on the wire (the packet is `orig_len` bytes long).
 fn http_payload(b: &[u8], orig_len: usize) -> Option<(&[u8], usize)> {
-    if b.len() < ipv4::HEADER_LEN || b[0] >> 4 != 4 || ip::protocol(b) != proto::TCP {
-        return None;
-    }
-    if ip::frag_offset(b) != 0 {
-        return None;
-    }
-    let end = usize::from(ip::total_len(b)).min(b.len());
-    // (A segment whose payload was cut off entirely still gets `: HTTP`.)
-    let seg = b.get(ip::header_len(b)..end)?;
+    let (hlen, total) = super::seq::tcp_at(b)?;
+    let seg = b.get(hlen..total.min(b.len()))?;
     if seg.len() < tcp::HEADER_LEN {
         return None;
     }
@@ -148,10 +141,12 @@ fn http_payload(b: &[u8], orig_len: usize) -> Option<(&[u8], usize)> {
     if !dump::HTTP_PORTS.iter().any(|&p| p == sp || p == dp) {
         return None;
     }
-    let hlen = tcp::raw::header_len(seg);
-    let data = seg.get(hlen..)?;
-    let total = usize::from(ip::total_len(b)).min(orig_len.max(b.len()));
-    let wire = total.saturating_sub(ip::header_len(b) + hlen);
+    let thlen = tcp::raw::header_len(seg);
+    let data = seg.get(thlen..)?;
+    // (A segment whose payload was cut off entirely still gets `: HTTP`.)
+    let wire = total
+        .min(orig_len.max(b.len()))
+        .saturating_sub(hlen + thlen);
     (wire > 0).then_some((data, wire))
 }
 

@@ -15,8 +15,9 @@ use ustack::wire::{proto, SeqBase};
 /// Conversations remembered at most.
 pub const MAX_CONVERSATIONS: usize = 4096;
 
-/// Both ends, lower address (then port) first, so both directions find one entry.
-type Key = ([u8; 4], [u8; 4], u16, u16);
+/// Both ends, lower address (then port) first, so both directions find one entry (IPv4
+/// addresses in the first 4 bytes, and the version, apart).
+type Key = (u8, [u8; 16], [u8; 16], u16, u16);
 
 /// The initial numbers of each conversation seen.
 #[derive(Debug, Default)]
@@ -36,7 +37,10 @@ impl SeqTracker {
     /// What the TCP numbers of IPv4 packet `b` print relative to (zero: absolute), remembering
     /// the conversation's base if `b` sets it.
     pub fn base(&mut self, b: &[u8]) -> SeqBase {
-        let Some(seg) = segment(b) else {
+        let Some((hlen, _)) = tcp_at(b) else {
+            return SeqBase::default();
+        };
+        let Some(seg) = b.get(hlen..).filter(|s| s.len() >= 20) else {
             return SeqBase::default();
         };
         let flags = seg[13];
@@ -45,19 +49,16 @@ impl SeqTracker {
         }
         let be32 = |i: usize| u32::from_be_bytes([seg[i], seg[i + 1], seg[i + 2], seg[i + 3]]);
         let (seq, ack) = (be32(4), be32(8));
-        let (src, dst) = (
-            b[12..16].try_into().unwrap_or_default(),
-            b[16..20].try_into().unwrap_or_default(),
-        );
+        let (version, src, dst) = addrs(b);
         let (sp, dp) = (
             u16::from_be_bytes([seg[0], seg[1]]),
             u16::from_be_bytes([seg[2], seg[3]]),
         );
         let rev = src > dst || (src == dst && sp > dp);
         let key = if rev {
-            (dst, src, dp, sp)
+            (version, dst, src, dp, sp)
         } else {
-            (src, dst, sp, dp)
+            (version, src, dst, sp, dp)
         };
         match self.bases.get(&key) {
             Some(&(s, a)) if flags & 0x02 == 0 => {
@@ -87,16 +88,39 @@ impl SeqTracker {
     }
 }
 
-/// The TCP header of a first-fragment IPv4 TCP packet that holds one.
-fn segment(b: &[u8]) -> Option<&[u8]> {
-    if b.len() < ipv4::HEADER_LEN || b[0] >> 4 != 4 || ip::protocol(b) != proto::TCP {
-        return None;
+/// Where the TCP header of packet `b` starts, and where the packet ends by its header: an IPv4
+/// first fragment, or IPv6 with TCP right after the fixed header (as tcpdump, ustack prints
+/// extension headers' segments without relative numbers).
+pub(crate) fn tcp_at(b: &[u8]) -> Option<(usize, usize)> {
+    match b.first()? >> 4 {
+        4 if b.len() >= ipv4::HEADER_LEN
+            && ip::protocol(b) == proto::TCP
+            && ip::frag_offset(b) == 0 =>
+        {
+            Some((
+                ip::header_len(b).max(ipv4::HEADER_LEN),
+                usize::from(ip::total_len(b)),
+            ))
+        }
+        6 if b.len() >= 40 && b[6] == proto::TCP => {
+            Some((40, 40 + usize::from(u16::from_be_bytes([b[4], b[5]]))))
+        }
+        _ => None,
     }
-    if ip::frag_offset(b) != 0 {
-        return None;
+}
+
+/// The version and both addresses of an IPv4 or IPv6 packet `tcp_at` accepted, in 16 bytes.
+fn addrs(b: &[u8]) -> (u8, [u8; 16], [u8; 16]) {
+    let (mut src, mut dst) = ([0u8; 16], [0u8; 16]);
+    if b[0] >> 4 == 4 {
+        src[..4].copy_from_slice(&b[12..16]);
+        dst[..4].copy_from_slice(&b[16..20]);
+        (4, src, dst)
+    } else {
+        src.copy_from_slice(&b[8..24]);
+        dst.copy_from_slice(&b[24..40]);
+        (6, src, dst)
     }
-    let seg = b.get(ip::header_len(b).max(ipv4::HEADER_LEN)..)?;
-    (seg.len() >= 20).then_some(seg)
 }
 
 #[cfg(test)]

@@ -1,0 +1,43 @@
+//! `ustack capture -r` prints IPv6 packets as `tcpdump -n -r` does, line for line, on a file of
+//! every kind it names (tests/fixtures/ipv6-lines.pcap, written by ipv6-lines.py beside it):
+//! ICMPv6 errors of each code, echo, Neighbor Discovery, MLD v1/v2, Hop-by-Hop, Destination
+//! Options, routing type 0, fragments, TCP (an HTTP request), UDP, an unknown protocol, No Next
+//! Header and a truncated packet. tcpdump's hex dump of the messages it cannot decode (the
+//! lines that start with a tab) is not printed by ustack and is left out of the comparison.
+//!
+//! Needs tcpdump (installed by .ci/run); no root.
+
+use std::path::PathBuf;
+use std::process::Command;
+use ustack_tests::e2e::ustack_bin;
+
+#[test]
+fn ipv6_lines_are_tcpdumps() {
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/ipv6-lines.pcap");
+    let theirs = Command::new("tcpdump")
+        .env("TZ", "UTC")
+        .args(["-n", "-r"])
+        .arg(&file)
+        .output()
+        .expect("tcpdump (apt-get install tcpdump)");
+    assert!(theirs.status.success(), "{theirs:?}");
+    let ours = Command::new(ustack_bin())
+        .args(["capture", "-r"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(ours.status.success(), "{ours:?}");
+    let theirs = String::from_utf8_lossy(&theirs.stdout).into_owned();
+    let ours = String::from_utf8_lossy(&ours.stdout).into_owned();
+    let theirs: Vec<&str> = theirs.lines().filter(|l| !l.starts_with('\t')).collect();
+    let ours: Vec<&str> = ours.lines().collect();
+    for (n, (o, t)) in ours.iter().zip(&theirs).enumerate() {
+        assert_eq!(o, t, "packet {n}");
+    }
+    assert_eq!(ours.len(), theirs.len());
+    assert!(ours.len() >= 45, "{} packets", ours.len());
+    assert!(ours
+        .iter()
+        .any(|l| l.contains("ICMP6, router solicitation")));
+    assert!(ours.iter().any(|l| l.contains(": HTTP: GET / HTTP/1.1")));
+}
