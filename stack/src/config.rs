@@ -4,7 +4,7 @@
 //! about. The stack validates it in [`crate::Stack::new`].
 
 use crate::time::Duration;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// The smallest MSS ustack works with: RFC 791's 68-byte minimum MTU less 40 bytes of headers.
 pub const MIN_MSS: u16 = 28;
@@ -19,6 +19,10 @@ pub struct Config {
     /// Prefix length of the link the address sits on; used only to recognise the directed
     /// broadcast address (RFC 919, RFC 1122 §3.3.6). Default 24.
     pub prefix_len: u8,
+    /// The stack's own IPv6 address, if it speaks IPv6 (issue 17: so far it answers echo
+    /// requests to it; everything else IPv6 is counted as not handled yet). Default none. Must
+    /// be a unicast address: not multicast, unspecified, loopback or IPv4-mapped (RFC 4291 §2).
+    pub addr6: Option<Ipv6Addr>,
     /// Link MTU in bytes: the largest IP packet handed to the device. Larger datagrams are
     /// fragmented (RFC 791 §3.2) unless DF is set. Default 1500. Must be at least 68 (RFC 791).
     pub mtu: u16,
@@ -244,6 +248,7 @@ impl Default for Config {
         Config {
             addr: Ipv4Addr::new(198, 18, 0, 2),
             prefix_len: 24,
+            addr6: None,
             mtu: 1500,
             ttl: 64,
             reassembly_timeout: Duration::from_secs(30),
@@ -310,6 +315,8 @@ pub enum ConfigError {
     BadPrefixLen(u8),
     /// The address is not a unicast host address.
     BadAddress(Ipv4Addr),
+    /// The IPv6 address is not a unicast address.
+    BadAddress6(Ipv6Addr),
     /// The ephemeral range is empty or includes port 0.
     BadEphemeralRange(u16, u16),
     /// A limit that must be positive is zero.
@@ -342,6 +349,7 @@ impl core::fmt::Display for ConfigError {
             ConfigError::MtuTooSmall(m) => write!(f, "MTU {m} is below the IPv4 minimum of 68"),
             ConfigError::BadPrefixLen(p) => write!(f, "prefix length {p} is above 32"),
             ConfigError::BadAddress(a) => write!(f, "{a} is not a unicast host address"),
+            ConfigError::BadAddress6(a) => write!(f, "{a} is not a unicast IPv6 address"),
             ConfigError::BadEphemeralRange(a, b) => write!(f, "bad ephemeral port range {a}..={b}"),
             ConfigError::ZeroLimit(name) => write!(f, "limit `{name}` must be positive"),
             ConfigError::BufferTooLarge(n) => {
@@ -386,6 +394,12 @@ impl Config {
         let a = self.addr;
         if a.is_unspecified() || a.is_broadcast() || a.is_multicast() || a.is_loopback() {
             return Err(ConfigError::BadAddress(a));
+        }
+        if let Some(a6) = self.addr6 {
+            let odd = a6.is_unspecified() || a6.is_loopback() || a6.to_ipv4_mapped().is_some();
+            if a6.is_multicast() || odd {
+                return Err(ConfigError::BadAddress6(a6));
+            }
         }
         // RFC 1122 §3.2.1.3 (b), (c): a host number of all zeros or all ones names the network
         // or its broadcast, not a host (except on /31 and /32, RFC 3021).

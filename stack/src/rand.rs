@@ -98,6 +98,8 @@ pub(crate) mod label {
     pub(crate) const SYNCOOKIE: &[u8] = b"ustack syncookie";
     /// TCP timestamp offsets (RFC 7323 §5.4).
     pub(crate) const TS_OFFSET: &[u8] = b"ustack ts offset";
+    /// IPv6 flow labels (RFC 6437 §3).
+    pub(crate) const FLOW_LABEL: &[u8] = b"ustack flow label";
 }
 
 /// The TCP timestamp clock's offset towards `remote` (RFC 7323 §5.4: a random offset so TSval

@@ -47,6 +47,8 @@ pub struct Stack {
     pub(crate) config: Config,
     pub(crate) stats: Stats,
     rng: Rng,
+    /// Key of the IPv6 flow-label hash (RFC 6437 §3).
+    flow_key: [u8; 16],
     egress: Egress,
     reassembly: Reassembler,
     icmp_errors: TokenBucket,
@@ -62,6 +64,7 @@ pub struct Stack {
 
 mod echo_api;
 mod icmp_input;
+mod ipv6_input;
 mod memory;
 mod table_api;
 mod tcp_api;
@@ -82,6 +85,7 @@ impl Stack {
                 config.ttl,
             ),
             rng,
+            flow_key: derive_key(&config.secret, label::FLOW_LABEL, config.seed),
             reassembly: Reassembler::new(ReassemblyLimits {
                 max_datagram_size: MAX_DATAGRAM,
                 max_bytes: config.reassembly_max_bytes,
@@ -177,33 +181,6 @@ impl Stack {
     fn advance(&mut self, now: Instant) {
         // Monotonic by contract; tolerate a caller's stray earlier `now` by ignoring it.
         self.now = self.now.max(now);
-    }
-
-    /// An IPv6 packet: checked and its header chain walked (each refusal counted by its
-    /// reason); the kernel's router solicitations and MLD reports counted as ignored (a TUN
-    /// needs no Neighbor Discovery); anything else counted as not handled yet — the stack
-    /// speaks IPv4 for now (issue 17).
-    fn receive_v6(&mut self, bytes: &[u8]) {
-        use crate::wire::icmpv6::Icmpv6Message;
-        use crate::wire::ipv6::{self, Walk};
-        let reason = match ipv6::Ipv6Packet::parse(bytes) {
-            Err(reason) => reason,
-            Ok(p) => match ipv6::walk(&p) {
-                Err(refusal) => refusal.reason,
-                Ok(Walk::Upper {
-                    protocol: ipv6::next::ICMPV6,
-                    at,
-                    fragment: None,
-                    ..
-                }) => match Icmpv6Message::parse(p.src(), p.dst(), &p.bytes()[at..]) {
-                    Err(reason) => reason,
-                    Ok(Icmpv6Message::LinkLocal { .. }) => DropReason::Icmpv6LinkLocalIgnored,
-                    Ok(_) => DropReason::Ipv6NotYetHandled,
-                },
-                Ok(_) => DropReason::Ipv6NotYetHandled,
-            },
-        };
-        self.drop_packet(reason);
     }
 
     pub(crate) fn drop_packet(&mut self, reason: DropReason) {

@@ -46,6 +46,8 @@ drop_reasons! {
     Ipv4MartianSource => "IPv4: martian source address",
     /// Destination is neither our address nor a broadcast/multicast we accept; we do not forward.
     Ipv4NotForUs => "IPv4: not addressed to us",
+    /// Destination is neither our IPv6 address nor the all-nodes group; we do not forward.
+    Ipv6NotForUs => "IPv6: not addressed to us",
     /// Fewer than 40 bytes: no room for an IPv6 header.
     Ipv6TooShort => "IPv6: shorter than a header",
     /// The version nibble is not 6 (the packet looked like IPv6 to the dispatcher).
@@ -209,6 +211,8 @@ pub struct Stats {
     pub icmp_echo_replied: u64,
     /// ICMP timestamp requests answered (RFC 792).
     pub icmp_timestamps_replied: u64,
+    /// ICMPv6 echo requests answered (RFC 4443 §4.2).
+    pub icmpv6_echo_replied: u64,
     /// Echo requests sent by echo sockets.
     pub icmp_echo_sent: u64,
     /// Echo replies delivered to echo sockets.
@@ -285,7 +289,7 @@ impl Stats {
 impl Stats {
     /// Every counter but the drops, by name, in a fixed order (the counters table and the
     /// control protocol's `stats` reply both list these).
-    pub fn counters(&self) -> [(&'static str, u64); 39] {
+    pub fn counters(&self) -> [(&'static str, u64); 40] {
         let l = &self.tcp_loss;
         let r = &l.recovery;
         [
@@ -299,6 +303,7 @@ impl Stats {
             ("ip_tx_fragments", self.ip_tx_fragments),
             ("icmp_echo_replied", self.icmp_echo_replied),
             ("icmp_timestamps_replied", self.icmp_timestamps_replied),
+            ("icmpv6_echo_replied", self.icmpv6_echo_replied),
             ("icmp_echo_sent", self.icmp_echo_sent),
             (
                 "icmp_echo_replies_received",

@@ -3,11 +3,13 @@
 //!
 //! A datagram is queued whole, with its transport header already written; `poll_transmit` emits
 //! one packet per call — the whole datagram if it fits the MTU, else the next fragment — so no
-//! per-fragment buffer is ever allocated.
+//! per-fragment buffer is ever allocated. IPv6 datagrams are cut the same way, by their source
+//! only, each fragment behind a Fragment header (RFC 8200 §4.5).
 
 use crate::wire::ipv4::{HEADER_LEN, MAX_DATAGRAM};
+use crate::wire::ipv6;
 use std::collections::VecDeque;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Recycled payload buffers, so steady-state traffic allocates nothing per packet.
 #[derive(Debug, Default)]
@@ -52,11 +54,18 @@ impl BufferPool {
     }
 }
 
+/// The header fields of a queued datagram, by version.
+#[derive(Clone, Copy, Debug)]
+enum Header {
+    V4(OutHeader),
+    V6(OutHeader6),
+}
+
 /// One datagram waiting to leave.
 #[derive(Debug)]
 struct OutDatagram {
-    /// Its IPv4 header fields; every fragment's header is written from them.
-    header: OutHeader,
+    /// Its header fields; every fragment's header is written from them.
+    header: Header,
     /// The IP payload: transport header and data.
     data: Vec<u8>,
     /// Bytes of `data` already emitted (fragments so far).
@@ -104,6 +113,60 @@ pub(crate) struct OutHeader {
     pub(crate) dont_fragment: bool,
 }
 
+/// Fields of an IPv6 datagram to queue (payload passed separately).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OutHeader6 {
+    pub(crate) src: Ipv6Addr,
+    pub(crate) dst: Ipv6Addr,
+    /// The upper-layer protocol (the stack adds no extension header but Fragment).
+    pub(crate) next_header: u8,
+    pub(crate) hop_limit: u8,
+    /// RFC 6437: the same for every packet of a flow.
+    pub(crate) flow_label: u32,
+    /// The Fragment header's identification, used if the datagram must be cut.
+    pub(crate) ident: u32,
+}
+
+/// Bytes of an IPv6 Fragment header.
+const FRAG6_LEN: usize = 8;
+
+/// Writes the IPv6 header of the packet carrying `chunk` bytes at `offset` of the datagram
+/// (behind a Fragment header if `fragment`); returns where the data goes.
+fn write_header6(
+    buf: &mut [u8],
+    h: &OutHeader6,
+    offset: usize,
+    more: bool,
+    chunk: usize,
+    fragment: bool,
+) -> usize {
+    let frag_len = if fragment { FRAG6_LEN } else { 0 };
+    ipv6::Ipv6Repr {
+        src: h.src,
+        dst: h.dst,
+        next_header: if fragment {
+            ipv6::next::FRAGMENT
+        } else {
+            h.next_header
+        },
+        hop_limit: h.hop_limit,
+        traffic_class: 0,
+        flow_label: h.flow_label,
+        payload_len: frag_len + chunk,
+    }
+    .emit(buf);
+    if fragment {
+        // RFC 8200 §4.5: next header, reserved, offset in 8-byte units with the M flag, ident.
+        let f = &mut buf[ipv6::HEADER_LEN..ipv6::HEADER_LEN + FRAG6_LEN];
+        f[0] = h.next_header;
+        f[1] = 0;
+        let word = (offset as u16 & 0xfff8) | u16::from(more);
+        f[2..4].copy_from_slice(&word.to_be_bytes());
+        f[4..8].copy_from_slice(&h.ident.to_be_bytes());
+    }
+    ipv6::HEADER_LEN + frag_len
+}
+
 impl TxQueue {
     pub(crate) fn new(max_datagrams: usize, max_bytes: usize) -> Self {
         TxQueue {
@@ -146,7 +209,31 @@ impl TxQueue {
         }
         self.bytes += data.len();
         self.queue.push_back(OutDatagram {
-            header: h,
+            header: Header::V4(h),
+            data,
+            sent: 0,
+        });
+        Ok(())
+    }
+
+    /// Queues an IPv6 datagram's payload (the upper-layer packet). IPv6 has no DF: the source
+    /// fragments what does not fit the MTU (RFC 8200 §5). On error the buffer is handed back.
+    pub(crate) fn push6(
+        &mut self,
+        h: OutHeader6,
+        data: Vec<u8>,
+        mtu: u16,
+    ) -> Result<(), (QueueError, Vec<u8>)> {
+        // No jumbograms (RFC 2675): the payload length field bounds a datagram.
+        if data.len() > usize::from(u16::MAX) {
+            return Err((QueueError::TooBig, data));
+        }
+        if let Err(e) = self.check(data.len().min(MAX_DATAGRAM - HEADER_LEN), false, mtu) {
+            return Err((e, data));
+        }
+        self.bytes += data.len();
+        self.queue.push_back(OutDatagram {
+            header: Header::V6(h),
             data,
             sent: 0,
         });
@@ -178,11 +265,16 @@ impl TxQueue {
         let limit = usize::from(mtu).min(buf.len());
         let d = self.queue.front_mut()?;
         let remaining = d.data.len() - d.sent;
-        let (chunk, fragment, more) = if d.sent == 0 && HEADER_LEN + remaining <= limit {
+        let (hlen, frag_len) = match d.header {
+            Header::V4(_) => (HEADER_LEN, 0),
+            Header::V6(_) => (ipv6::HEADER_LEN, FRAG6_LEN),
+        };
+        let (chunk, fragment, more) = if d.sent == 0 && hlen + remaining <= limit {
             (remaining, false, false)
         } else {
-            // RFC 791 §3.2: every fragment but the last carries a multiple of 8 data bytes.
-            let per_fragment = (limit.checked_sub(HEADER_LEN)?) & !7;
+            // RFC 791 §3.2, RFC 8200 §4.5: every fragment but the last carries a multiple of 8
+            // data bytes.
+            let per_fragment = (limit.checked_sub(hlen + frag_len)?) & !7;
             if per_fragment == 0 {
                 return None;
             }
@@ -192,8 +284,14 @@ impl TxQueue {
                 (per_fragment, true, true)
             }
         };
-        super::egress::write_header(buf, &d.header, d.sent, more, chunk);
-        buf[HEADER_LEN..HEADER_LEN + chunk].copy_from_slice(&d.data[d.sent..d.sent + chunk]);
+        let at = match &d.header {
+            Header::V4(h) => {
+                super::egress::write_header(buf, h, d.sent, more, chunk);
+                HEADER_LEN
+            }
+            Header::V6(h) => write_header6(buf, h, d.sent, more, chunk, fragment),
+        };
+        buf[at..at + chunk].copy_from_slice(&d.data[d.sent..d.sent + chunk]);
         d.sent += chunk;
         let last = d.sent == d.data.len();
         if last {
@@ -203,7 +301,7 @@ impl TxQueue {
             }
         }
         Some(Emitted {
-            len: HEADER_LEN + chunk,
+            len: at + chunk,
             fragment,
             last,
         })
@@ -224,6 +322,59 @@ mod tests {
             ident: 42,
             dont_fragment: df,
         }
+    }
+
+    #[test]
+    fn ipv6_datagrams_go_whole_or_in_fragments_behind_a_fragment_header() {
+        use crate::wire::ipv6::{walk, Ipv6Packet, Walk};
+        let h6 = OutHeader6 {
+            src: "2001:2::2".parse().unwrap(),
+            dst: "2001:2::1".parse().unwrap(),
+            next_header: 17,
+            hop_limit: 64,
+            flow_label: 0x5_4321,
+            ident: 0xfeed_f00d,
+        };
+        let mut q = TxQueue::new(10, 1 << 20);
+        let mut pool = BufferPool::default();
+        let mut buf = [0u8; 1500];
+        // Whole: 40 + 1240 fits 1280.
+        q.push6(h6, vec![7; 1240], 1280).unwrap();
+        let e = q.emit(1280, &mut buf, &mut pool).unwrap();
+        assert_eq!((e.len, e.fragment, e.last), (1280, false, true));
+        let p = Ipv6Packet::parse(&buf[..e.len]).unwrap();
+        assert_eq!(
+            (p.next_header(), p.flow_label(), p.payload().len()),
+            (17, 0x5_4321, 1240)
+        );
+        // Cut: every fragment within 1280, offsets in order, M on all but the last.
+        let data: Vec<u8> = (0..3000u32).map(|i| (i * 13) as u8).collect();
+        q.push6(h6, data.clone(), 1280).unwrap();
+        let mut got = Vec::new();
+        while let Some(e) = q.emit(1280, &mut buf, &mut pool) {
+            assert!(e.fragment && e.len <= 1280);
+            let p = Ipv6Packet::parse(&buf[..e.len]).unwrap();
+            let (Ok(Walk::Upper {
+                fragment: Some(f),
+                at,
+                protocol: 17,
+                ..
+            })
+            | Ok(Walk::LaterFragment { fragment: f, at })) = walk(&p)
+            else {
+                panic!("{:?}", walk(&p))
+            };
+            assert_eq!(
+                (f.offset, f.ident, f.more),
+                (got.len(), 0xfeed_f00d, !e.last)
+            );
+            got.extend_from_slice(&buf[at..e.len]);
+            if e.last {
+                break;
+            }
+        }
+        assert_eq!(got, data);
+        assert!(q.is_empty());
     }
 
     #[test]
