@@ -1,19 +1,27 @@
 //! `ustack capture -r` prints IPv6 packets as `tcpdump -n -r` does, line for line, on a file of
-//! every kind it names (tests/fixtures/ipv6-lines.pcap, written by ipv6-lines.py beside it):
+//! every kind it names (written afresh by tests/fixtures/ipv6-lines.py):
 //! ICMPv6 errors of each code, echo, Neighbor Discovery, MLD v1/v2, Hop-by-Hop, Destination
 //! Options, routing type 0, fragments, TCP (an HTTP request), UDP, an unknown protocol, No Next
 //! Header and a truncated packet. tcpdump's hex dump of the messages it cannot decode (the
 //! lines that start with a tab) is not printed by ustack and is left out of the comparison.
 //!
-//! Needs tcpdump (installed by .ci/run); no root.
+//! Needs tcpdump and python3 (installed by .ci/run); no root.
 
 use std::path::PathBuf;
 use std::process::Command;
-use ustack_tests::e2e::ustack_bin;
+use ustack_tests::e2e::{ustack_bin, Scratch};
 
 #[test]
 fn ipv6_lines_are_tcpdumps() {
-    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/ipv6-lines.pcap");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/ipv6-lines.py");
+    let scratch = Scratch::new("capv6", "lines");
+    let file = scratch.path("ipv6-lines.pcap");
+    let made = Command::new("python3")
+        .arg(&script)
+        .arg(&file)
+        .output()
+        .expect("python3 (apt-get install python3)");
+    assert!(made.status.success(), "{made:?}");
     let theirs = Command::new("tcpdump")
         .env("TZ", "UTC")
         .args(["-n", "-r"])
