@@ -46,6 +46,31 @@ pub fn configure(ifname: &str, host_addr: Ipv4Addr, prefix_len: u8, mtu: u16) ->
     Ok(())
 }
 
+/// Gives the kernel side of TUN `ifname` the IPv6 address `host_addr/64` (no Duplicate Address
+/// Detection: the link is point-to-point, and the stack answers no Neighbor Discovery). The
+/// kernel adds the connected route for the /64, through which it reaches the stack's IPv6
+/// address. Needs an MTU of at least 1280 (RFC 8200 §5), or the kernel turns IPv6 off on the
+/// device.
+pub fn configure6(ifname: &str, host_addr: std::net::Ipv6Addr, mtu: u16) -> io::Result<()> {
+    if mtu < 1280 {
+        return Err(io::Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "MTU {mtu} is below IPv6's minimum of 1280: use --mtu 1280 or more, or no --ipv6"
+            ),
+        ));
+    }
+    // A namespace may have IPv6 off on new devices; turn it on for this one.
+    let knob = format!("/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6");
+    if std::fs::read_to_string(&knob).is_ok_and(|v| v.trim() == "1") {
+        std::fs::write(&knob, "0")?;
+    }
+    let cidr = format!("{host_addr}/64");
+    ip(&["-6", "addr", "replace", &cidr, "dev", ifname, "nodad"])?;
+    log::info!("configured {ifname}: {cidr}");
+    Ok(())
+}
+
 /// Refuses a setup that would silently not work, before anything is created: a prefix of 0
 /// (every IPv4 address routed into the TUN), a stack address outside the kernel side's
 /// prefix (the kernel would not route to it), or addresses already in use on another

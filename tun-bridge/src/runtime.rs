@@ -53,6 +53,9 @@ pub struct BridgeConfig {
     pub tun_name: String,
     /// Address of the kernel side of the TUN; the stack's own address is `stack.addr`.
     pub host_addr: Ipv4Addr,
+    /// IPv6 address of the kernel side (its /64 routed into the TUN), when the stack has one
+    /// (`stack.addr6`); none by default.
+    pub host_addr6: Option<std::net::Ipv6Addr>,
     /// Whether to configure the kernel side (address, MTU, up) with iproute2.
     pub configure_host: bool,
     /// The stack's configuration; `stack.mtu` is also set on the device. Its `secret` and
@@ -74,6 +77,7 @@ impl Default for BridgeConfig {
         BridgeConfig {
             tun_name: "ustack0".into(),
             host_addr: Ipv4Addr::new(198, 18, 0, 1),
+            host_addr6: None,
             configure_host: true,
             stack: Config {
                 tcp_mem_max: crate::host::tcp_mem_default(),
@@ -121,6 +125,9 @@ impl Bridge {
                 config.stack.prefix_len,
                 config.stack.mtu,
             )?;
+            if let (Some(host6), Some(_)) = (config.host_addr6, config.stack.addr6) {
+                crate::host::configure6(tun.name(), host6, config.stack.mtu)?;
+            }
         }
         let tun_name = tun.name().to_string();
         let mtu = usize::from(config.stack.mtu).max(68);

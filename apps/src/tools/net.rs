@@ -5,7 +5,7 @@ use crate::daemon::pcap::PcapTap;
 use crate::daemon::{self as control, client::Client};
 use clap::Args;
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use tun_bridge::{Bridge, BridgeConfig, LogTap, Tap};
 use ustack::tcp::State;
@@ -22,6 +22,17 @@ pub struct NetArgs {
     /// Address of the stack itself.
     #[arg(long, default_value = "198.18.0.2")]
     pub addr: Ipv4Addr,
+    /// Give the stack and the kernel side IPv6 addresses too (2001:2::2 and 2001:2::1, a /64
+    /// of the benchmarking prefix 2001:2::/48, RFC 5180): the stack answers ping -6 (the rest
+    /// of IPv6 is on its way, docs/IPV6.md).
+    #[arg(long)]
+    pub ipv6: bool,
+    /// The stack's IPv6 address (implies --ipv6).
+    #[arg(long, value_name = "ADDR")]
+    pub addr6: Option<Ipv6Addr>,
+    /// The kernel side's IPv6 address, in the same /64 as --addr6 (implies --ipv6).
+    #[arg(long, value_name = "ADDR")]
+    pub host_addr6: Option<Ipv6Addr>,
     /// Prefix length of the link between them.
     #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u8).range(0..=30))]
     pub prefix_len: u8,
@@ -157,6 +168,43 @@ impl NetArgs {
         })
     }
 
+    /// The stack's and the kernel side's IPv6 addresses, if IPv6 is asked for; refused when
+    /// they are not two different unicast addresses of one /64.
+    pub fn ipv6_addrs(&self) -> io::Result<Option<(Ipv6Addr, Ipv6Addr)>> {
+        if !self.ipv6 && self.addr6.is_none() && self.host_addr6.is_none() {
+            return Ok(None);
+        }
+        let stack = self
+            .addr6
+            .unwrap_or(Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 2));
+        let host = self
+            .host_addr6
+            .unwrap_or(Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 1));
+        let refuse = |m: String| Err(io::Error::new(io::ErrorKind::InvalidInput, m));
+        for a in [stack, host] {
+            if a.is_multicast() || a.is_unspecified() || a.is_loopback() {
+                return refuse(format!("{a} is not a unicast IPv6 address"));
+            }
+        }
+        if stack == host {
+            return refuse("--addr6 and --host-addr6 must differ".into());
+        }
+        // RFC 8200 §5: below 1280 the kernel turns IPv6 off on the device.
+        if self.mtu < 1280 {
+            return refuse(format!(
+                "MTU {} is below IPv6's minimum of 1280: use --mtu 1280 or more, or no --ipv6",
+                self.mtu
+            ));
+        }
+        if stack.segments()[..4] != host.segments()[..4] {
+            return refuse(format!(
+                "--addr6 {stack} is outside {host}/64, the kernel side's prefix: the kernel \
+                 would not route to it"
+            ));
+        }
+        Ok(Some((stack, host)))
+    }
+
     fn faults_given(&self) -> bool {
         [
             self.fault_loss,
@@ -174,6 +222,7 @@ impl NetArgs {
     /// capture hub installed as one of its taps (returned, for the control server to serve).
     pub fn start(&self) -> io::Result<(Bridge, CaptureHub)> {
         tun_bridge::host::check_setup(&self.tun, self.host_addr, self.prefix_len, self.addr)?;
+        let v6 = self.ipv6_addrs()?;
         let capture = CaptureHub::new();
         let mut taps: Vec<Box<dyn Tap>> = vec![capture.tap()];
         if let Some(p) = &self.pcap {
@@ -200,9 +249,11 @@ impl NetArgs {
         let mut config = BridgeConfig {
             tun_name: self.tun.clone(),
             host_addr: self.host_addr,
+            host_addr6: v6.map(|(_, host)| host),
             configure_host: true,
             stack: ustack::Config {
                 addr: self.addr,
+                addr6: v6.map(|(stack, _)| stack),
                 prefix_len: self.prefix_len,
                 mtu: self.mtu,
                 ttl: self.ttl,

@@ -225,6 +225,11 @@ fn print_banner(
     }
     println!("  kernel side  {}/{}", n.host_addr, n.prefix_len);
     println!("  stack        {}", n.addr);
+    // (Already checked by `start`.)
+    let v6 = n.ipv6_addrs().ok().flatten();
+    if let Some((stack6, host6)) = v6 {
+        println!("  IPv6         kernel side {host6}/64, stack {stack6} (echo only so far)");
+    }
     let list: Vec<String> = plan
         .iter()
         .map(|(s, p)| format!("{} {p}", s.name()))
@@ -246,6 +251,9 @@ fn print_banner(
     };
     println!("  {x}ping {a}");
     println!("  {x}ping -s 4000 {a}        # fragmented both ways");
+    if let Some((stack6, _)) = v6 {
+        println!("  {x}ping -6 {stack6}");
+    }
     for &(s, p) in plan {
         match s {
             Service::UdpEcho => println!("  {}", piped(format!("echo hello | nc -u -w1 {a} {p}"))),

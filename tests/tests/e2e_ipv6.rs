@@ -1,0 +1,117 @@
+//! The first IPv6 ustack speaks (issue 17, docs/IPV6.md), against the kernel in a namespace:
+//! `ustack up --ipv6` puts 2001:2::1/64 on the kernel side and 2001:2::2 on the stack, and
+//! iputils `ping -6` gets every reply — the same bytes `tcpdump` sees on the TUN and `ustack
+//! capture` writes; the kernel's own router solicitations and MLD reports are counted as
+//! ignored; IPv6 options that cannot work are refused with exit code 2 before anything starts.
+//!
+//! Needs root and /dev/net/tun; skipped otherwise unless `USTACK_REQUIRE_TUN=1`.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+use ustack_apps::daemon::pcap::read_packets;
+use ustack_tests::e2e::{counter, kernel_tcpdump, run_in, ustack_bin, wait_stderr, Scratch, Up};
+use ustack_tests::netns::{tun_available, ChildGuard, NetNs};
+
+const STACK6: &str = "2001:2::2";
+
+/// Waits until the kernel side has its IPv6 address (configured right after the IPv4 one).
+fn wait_v6(ns: &NetNs) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = run_in(
+            ns,
+            "ip",
+            &["-6", "-o", "addr", "show", "dev", "ustack0"],
+            Duration::from_secs(5),
+        );
+        if String::from_utf8_lossy(&out.stdout).contains("2001:2::1/64") {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no 2001:2::1 on ustack0");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn ping6_is_answered_and_captured_as_tcpdump_sees_it() {
+    if !tun_available() {
+        return;
+    }
+    let scratch = Scratch::new("ipv6", "ping");
+    let ns = NetNs::new("ipv6-ping");
+    let up = Up::start(&ns, &["--ipv6"]);
+    wait_v6(&ns);
+    let (kernel_file, ours_file) = (scratch.path("k.pcap"), scratch.path("u.pcap"));
+    let mut dump = kernel_tcpdump(&ns, "ustack0", &kernel_file, &["icmp6"]);
+    let mut cmd = ns.command(ustack_bin());
+    cmd.args(["capture", "-w"]).arg(&ours_file);
+    let mut cap = ChildGuard::spawn(cmd, "capture");
+    wait_stderr(&cap, "listening on", "capture");
+    let ping = run_in(
+        &ns,
+        "ping",
+        &["-6", "-c", "5", "-i", "0.2", STACK6],
+        Duration::from_secs(20),
+    );
+    let text = String::from_utf8_lossy(&ping.stdout);
+    assert!(ping.status.success(), "{text}");
+    assert!(
+        text.contains("5 packets transmitted, 5 received, 0% packet loss"),
+        "{text}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(cap
+        .terminate(Duration::from_secs(5))
+        .is_some_and(|s| s.success()));
+    dump.terminate(Duration::from_secs(5));
+    // The echo packets: the same bytes on both sides of the TUN.
+    let echo = |f: &std::path::Path| {
+        let mut v: Vec<Vec<u8>> = read_packets(f)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.data)
+            .filter(|d| d.len() > 40 && d[6] == 58 && matches!(d[40], 128 | 129))
+            .collect();
+        v.sort();
+        v
+    };
+    let (theirs, ours) = (echo(&kernel_file), echo(&ours_file));
+    assert_eq!(theirs.len(), 10, "5 requests and 5 replies");
+    assert_eq!(ours, theirs);
+    let out = up.stop();
+    assert_eq!(counter(&out, "icmpv6_echo_replied"), 5, "{out}");
+    assert_eq!(
+        counter(&out, "drops_total"),
+        counter(&out, "Ipv6NotYetHandled") + counter(&out, "Icmpv6LinkLocalIgnored"),
+        "{out}"
+    );
+}
+
+#[test]
+fn ipv6_options_that_cannot_work_are_refused() {
+    if !tun_available() {
+        return;
+    }
+    let ns = NetNs::new("ipv6-bad");
+    for (args, says) in [
+        (vec!["--addr6", "2001:3::2"], "outside 2001:2::1/64"),
+        (vec!["--addr6", "ff02::1"], "not a unicast IPv6 address"),
+        (vec!["--addr6", "2001:2::1"], "must differ"),
+        (
+            vec!["--ipv6", "--mtu", "1000"],
+            "below IPv6's minimum of 1280",
+        ),
+    ] {
+        let mut cmd = ns.command(ustack_bin());
+        cmd.arg("up").args(&args);
+        let out = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        let links = Command::new("ip")
+            .args(["netns", "exec", ns.name(), "ip", "link", "show", "ustack0"])
+            .output()
+            .unwrap();
+        assert!(!links.status.success(), "{args:?} left a TUN behind");
+    }
+}
