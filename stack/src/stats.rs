@@ -83,6 +83,8 @@ drop_reasons! {
     /// Neighbor Discovery or MLD (a router solicitation, a listener report …): a point-to-point
     /// TUN has no use for them (no link-layer addresses, no multicast routers).
     Icmpv6LinkLocalIgnored => "ICMPv6: ND/MLD on a point-to-point link, ignored",
+    /// An upper-layer protocol the stack does not speak (RFC 8200 §4: Parameter Problem code 1).
+    Ipv6UnknownNextHeader => "IPv6: unrecognized next header",
     /// An IPv6 packet that passed the checks: the stack does not speak IPv6 yet (issue 17).
     Ipv6NotYetHandled => "IPv6: valid, but not handled yet (ustack speaks IPv4 for now)",
     /// A fragment whose length or offset is impossible (MF with a length not a multiple of 8, or

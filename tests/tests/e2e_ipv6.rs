@@ -1,8 +1,9 @@
 //! The first IPv6 ustack speaks (issue 17, docs/IPV6.md), against the kernel in a namespace:
 //! `ustack up --ipv6` puts 2001:2::1/64 on the kernel side and 2001:2::2 on the stack, and
 //! iputils `ping -6` gets every reply — the same bytes `tcpdump` sees on the TUN and `ustack
-//! capture` writes; the kernel's own router solicitations and MLD reports are counted as
-//! ignored; IPv6 options that cannot work are refused with exit code 2 before anything starts.
+//! capture` writes; a protocol the stack does not speak gets a Parameter Problem (tcpdump's
+//! words); the kernel's own router solicitations and MLD reports are counted as ignored; IPv6
+//! options that cannot work are refused with exit code 2 before anything starts.
 //!
 //! Needs root and /dev/net/tun; skipped otherwise unless `USTACK_REQUIRE_TUN=1`.
 
@@ -59,6 +60,11 @@ fn ping6_is_answered_and_captured_as_tcpdump_sees_it() {
         text.contains("5 packets transmitted, 5 received, 0% packet loss"),
         "{text}"
     );
+    // A protocol the stack does not speak: a Parameter Problem, code 1, at the Next Header.
+    let raw = "import socket; s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, 200); \
+               s.sendto(b'ustack!!', ('2001:2::2', 0))";
+    let sent = run_in(&ns, "python3", &["-c", raw], Duration::from_secs(10));
+    assert!(sent.status.success(), "{sent:?}");
     std::thread::sleep(Duration::from_millis(300));
     assert!(cap
         .terminate(Duration::from_secs(5))
@@ -78,11 +84,24 @@ fn ping6_is_answered_and_captured_as_tcpdump_sees_it() {
     let (theirs, ours) = (echo(&kernel_file), echo(&ours_file));
     assert_eq!(theirs.len(), 10, "5 requests and 5 replies");
     assert_eq!(ours, theirs);
+    let lines = Command::new("tcpdump")
+        .args(["-n", "-r"])
+        .arg(&kernel_file)
+        .output()
+        .unwrap();
+    let lines = String::from_utf8_lossy(&lines.stdout);
+    assert!(
+        lines.contains("2001:2::2 > 2001:2::1: ICMP6, parameter problem, next header - octet 6"),
+        "{lines}"
+    );
     let out = up.stop();
     assert_eq!(counter(&out, "icmpv6_echo_replied"), 5, "{out}");
+    assert_eq!(counter(&out, "Ipv6UnknownNextHeader"), 1, "{out}");
     assert_eq!(
         counter(&out, "drops_total"),
-        counter(&out, "Ipv6NotYetHandled") + counter(&out, "Icmpv6LinkLocalIgnored"),
+        counter(&out, "Ipv6NotYetHandled")
+            + counter(&out, "Icmpv6LinkLocalIgnored")
+            + counter(&out, "Ipv6UnknownNextHeader"),
         "{out}"
     );
 }

@@ -3,7 +3,9 @@
 //! point-to-point TUN resolves no link-layer addresses and has no multicast routers); echo
 //! requests to `Config::addr6` answered (RFC 4443 §4.2); everything else counted as not
 //! handled yet. The replies leave through the same transmit queue as IPv4, fragmented by the
-//! source if they must be (RFC 8200 §4.5), with a flow label per flow (RFC 6437 §3).
+//! source if they must be (RFC 8200 §4.5), with a flow label per flow (RFC 6437 §3). A refusal
+//! that RFC 8200 answers with a Parameter Problem gets one (an upper-layer protocol the stack
+//! will never speak too: code 1), under RFC 4443 §2.4's rules and the ICMP error rate limit.
 
 use super::Stack;
 use crate::ip::fragment::OutHeader6;
@@ -25,18 +27,40 @@ impl Stack {
         };
         let walked = match ipv6::walk(&p) {
             Ok(w) => w,
-            Err(refusal) => return self.drop_packet(refusal.reason),
+            Err(refusal) => {
+                self.drop_packet(refusal.reason);
+                if let Some((code, pointer)) = refusal.problem {
+                    let kind = (icmpv6::types::PARAMETER_PROBLEM, code, pointer);
+                    self.send_icmp6_error(&p, kind, refusal.even_multicast);
+                }
+                return;
+            }
         };
         let ours = self.config.addr6;
         let for_us = ours == Some(p.dst()) || p.dst() == ALL_NODES;
-        let Walk::Upper {
-            protocol: ipv6::next::ICMPV6,
-            at,
-            fragment,
-            ..
-        } = walked
-        else {
-            return self.drop_packet(DropReason::Ipv6NotYetHandled);
+        let (at, fragment) = match walked {
+            Walk::Upper {
+                protocol: ipv6::next::ICMPV6,
+                at,
+                fragment,
+                ..
+            } => (at, fragment),
+            Walk::Upper {
+                protocol, named_at, ..
+            } if !matches!(protocol, crate::wire::proto::TCP | crate::wire::proto::UDP) => {
+                if ours.is_none() {
+                    return self.drop_packet(DropReason::Ipv6NotYetHandled);
+                }
+                if !for_us {
+                    return self.drop_packet(DropReason::Ipv6NotForUs);
+                }
+                // RFC 8200 §4: a Next Header the node does not recognize gets code 1 pointing
+                // at it (TCP and UDP are only not handled *yet*: no error for them).
+                self.drop_packet(DropReason::Ipv6UnknownNextHeader);
+                let kind = (icmpv6::types::PARAMETER_PROBLEM, 1, named_at as u32);
+                return self.send_icmp6_error(&p, kind, false);
+            }
+            _ => return self.drop_packet(DropReason::Ipv6NotYetHandled),
         };
         // Reassembly of IPv6 is still to come; an atomic fragment is a whole packet (RFC 8021).
         if fragment.is_some_and(|f| !f.is_atomic()) {
@@ -64,6 +88,39 @@ impl Stack {
                 }
             }
             _ => self.drop_packet(DropReason::Ipv6NotYetHandled),
+        }
+    }
+
+    /// Sends the ICMPv6 error `(type, code, param)` about packet `p` to its source, unless RFC
+    /// 4443 §2.4 forbids it: the stack has no IPv6 address; `p` was for another unicast address;
+    /// it was for a multicast address and the error is not one of those allowed then (e.3:
+    /// `even_multicast`, the option action `10`); `p` is itself an ICMPv6 error (e.1); or the
+    /// error rate limit (f) has no token (counted, as for IPv4).
+    fn send_icmp6_error(&mut self, p: &Ipv6Packet<'_>, kind: (u8, u8, u32), even_multicast: bool) {
+        let Some(me) = self.config.addr6 else {
+            return;
+        };
+        let dst = p.dst();
+        if (dst.is_multicast() && !even_multicast) || (!dst.is_multicast() && dst != me) {
+            return;
+        }
+        if p.next_header() == ipv6::next::ICMPV6
+            && p.payload().first().is_some_and(|&t| icmpv6::is_error(t))
+        {
+            return;
+        }
+        if !self.icmp_errors.take(self.now) {
+            self.stats.icmp_errors_rate_limited += 1;
+            return;
+        }
+        let room = ipv6::MIN_MTU - ipv6::HEADER_LEN - icmpv6::HEADER_LEN;
+        let mut buf = self
+            .pool
+            .take_zeroed(icmpv6::HEADER_LEN + p.bytes().len().min(room));
+        let n = icmpv6::emit_error(&mut buf, me, p.src(), kind, p.bytes());
+        buf.truncate(n);
+        if self.queue6(me, p.src(), ipv6::next::ICMPV6, buf).is_ok() {
+            self.stats.icmp_errors_sent += 1;
         }
     }
 
@@ -174,6 +231,46 @@ mod tests {
         assert_eq!(sizes.len(), 2);
         assert!(sizes.iter().all(|&n| n <= 1280));
         assert_eq!(sizes.iter().sum::<usize>(), 2 * 48 + 8 + 2000);
+    }
+
+    #[test]
+    fn refusals_owed_a_parameter_problem_get_one() {
+        let mut s = stack(Some(ME), 1500);
+        let mut out = vec![0u8; 1500];
+        // An upper-layer protocol nobody here speaks: code 1 pointing at the Next Header (6).
+        let mut p = echo_request(ME, b"x");
+        p[6] = 200;
+        s.receive(Instant::ZERO, &p);
+        assert_eq!(s.stats().drops(DropReason::Ipv6UnknownNextHeader), 1);
+        let n = s.poll_transmit(Instant::ZERO, &mut out).unwrap();
+        let reply = Ipv6Packet::parse(&out[..n]).unwrap();
+        let Ok(Icmpv6Message::Error {
+            icmp_type: 4,
+            code: 1,
+            param: 6,
+            quote,
+        }) = Icmpv6Message::parse(ME, HOST, reply.payload())
+        else {
+            panic!("{:?}", Icmpv6Message::parse(ME, HOST, reply.payload()))
+        };
+        assert_eq!(quote, &p[..]);
+        // An unknown option with action 11 to a multicast group: counted, no error (§4.2).
+        let mut opt = echo_request(Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1), b"x");
+        let icmp = opt.split_off(HEADER_LEN);
+        opt[6] = 60;
+        opt.extend_from_slice(&[58, 0, 0xde, 2, 0, 0, 1, 0]);
+        opt.extend_from_slice(&icmp);
+        let plen = (opt.len() - HEADER_LEN) as u16;
+        opt[4..6].copy_from_slice(&plen.to_be_bytes());
+        s.receive(Instant::ZERO, &opt);
+        assert_eq!(s.stats().drops(DropReason::Ipv6UnknownOption), 1);
+        assert!(s.poll_transmit(Instant::ZERO, &mut out).is_none());
+        // TCP is only not handled yet: no error.
+        let mut tcp = echo_request(ME, b"x");
+        tcp[6] = 6;
+        s.receive(Instant::ZERO, &tcp);
+        assert!(s.poll_transmit(Instant::ZERO, &mut out).is_none());
+        assert_eq!(s.stats().icmp_errors_sent, 1);
     }
 
     #[test]
