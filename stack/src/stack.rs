@@ -13,7 +13,7 @@ use crate::ip::fragment::{BufferPool, QueueError, TxQueue};
 use crate::ip::ident::IdentGenerator;
 use crate::ip::ingress::{self, DstKind};
 use crate::ip::reassembly::{
-    FragDrop, Fragment, FragmentKey, Outcome, Reassembler, ReassemblyLimits,
+    FragDrop, Fragment, FragmentKey, FragmentKey6, Outcome, Reassembler, ReassemblyLimits,
 };
 use crate::rand::{derive_key, label, Rng};
 use crate::rate::TokenBucket;
@@ -51,6 +51,8 @@ pub struct Stack {
     flow_key: [u8; 16],
     egress: Egress,
     reassembly: Reassembler,
+    /// IPv6 reassembly, with the same limits as IPv4's (its own budget of them).
+    reassembly6: Reassembler<FragmentKey6>,
     icmp_errors: TokenBucket,
     pub(crate) sockets: SocketSet,
     tx: TxQueue,
@@ -88,6 +90,14 @@ impl Stack {
             flow_key: derive_key(&config.secret, label::FLOW_LABEL, config.seed),
             reassembly: Reassembler::new(ReassemblyLimits {
                 max_datagram_size: MAX_DATAGRAM,
+                max_bytes: config.reassembly_max_bytes,
+                max_datagrams: config.reassembly_max_datagrams,
+                timeout: config.reassembly_timeout,
+            }),
+            // The header kept is the fixed header and the Fragment header (48 bytes); the
+            // payload may reach 65535 bytes (RFC 8200 §4.5, no jumbograms).
+            reassembly6: Reassembler::new(ReassemblyLimits {
+                max_datagram_size: 48 + MAX_DATAGRAM,
                 max_bytes: config.reassembly_max_bytes,
                 max_datagrams: config.reassembly_max_datagrams,
                 timeout: config.reassembly_timeout,
@@ -158,14 +168,15 @@ impl Stack {
         self.stats.tcp_time_wait_reused = c.time_wait_reused;
     }
 
-    /// Bytes currently held by IP reassembly (never above `Config::reassembly_max_bytes`).
+    /// Bytes currently held by IP reassembly (IPv4's and IPv6's, each never above
+    /// `Config::reassembly_max_bytes`).
     pub fn reassembly_bytes(&self) -> usize {
-        self.reassembly.bytes_held()
+        self.reassembly.bytes_held() + self.reassembly6.bytes_held()
     }
 
     /// Datagrams currently in reassembly.
     pub fn reassembly_in_progress(&self) -> usize {
-        self.reassembly.in_progress()
+        self.reassembly.in_progress() + self.reassembly6.in_progress()
     }
 
     /// Datagrams waiting for `poll_transmit`.
@@ -237,18 +248,11 @@ impl Stack {
         };
         let evicted_before = self.reassembly.stats().evicted;
         let outcome = self.reassembly.insert(self.now, frag);
-        for _ in evicted_before..self.reassembly.stats().evicted {
-            self.stats.count_drop(DropReason::FragEvicted);
-        }
+        self.count_evicted(evicted_before, self.reassembly.stats().evicted);
         match outcome {
             Outcome::Incomplete => {}
             Outcome::Duplicate => self.drop_packet(DropReason::FragDuplicate),
-            Outcome::Dropped { reason, .. } => self.drop_packet(match reason {
-                FragDrop::Overlap => DropReason::FragOverlap,
-                FragDrop::TooBig => DropReason::FragTooBig,
-                FragDrop::BadLength => DropReason::FragBadLength,
-                FragDrop::NoMemory => DropReason::FragNoMemory,
-            }),
+            Outcome::Dropped { reason, .. } => self.drop_packet(frag_drop_reason(reason)),
             Outcome::Complete(mut datagram) => {
                 self.stats.ip_reassembled += 1;
                 // The datagram as a whole, as Linux presents it: the first fragment's header with
@@ -261,6 +265,13 @@ impl Stack {
                 };
                 self.deliver(arrival, &datagram.payload);
             }
+        }
+    }
+
+    /// Counts the datagrams `insert` evicted from reassembler `r` (`evicted_before` read before).
+    fn count_evicted(&mut self, evicted_before: u64, evicted_now: u64) {
+        for _ in evicted_before..evicted_now {
+            self.stats.count_drop(DropReason::FragEvicted);
         }
     }
 
@@ -313,10 +324,14 @@ impl Stack {
 
     /// When `handle_timeout` should next be called, if any timer is armed.
     pub fn poll_at(&self) -> Option<Instant> {
-        match (self.reassembly.poll_at(), self.tcp.poll_at()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.reassembly.poll_at(),
+            self.reassembly6.poll_at(),
+            self.tcp.poll_at(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Runs every timer due at `now`: reassembly timeouts (ICMP time exceeded, code 1, is sent
@@ -334,6 +349,7 @@ impl Stack {
                 self.send_error(error);
             }
         }
+        self.expire_reassembly6();
     }
 
     /// Writes the next packet to send into `buf` and returns its length; `None` when there is
@@ -487,5 +503,15 @@ impl Stack {
             }
             None => false,
         }
+    }
+}
+
+/// The drop reason of a fragment the reassembler refused (IPv4 and IPv6 alike).
+pub(crate) fn frag_drop_reason(reason: FragDrop) -> DropReason {
+    match reason {
+        FragDrop::Overlap => DropReason::FragOverlap,
+        FragDrop::TooBig => DropReason::FragTooBig,
+        FragDrop::BadLength => DropReason::FragBadLength,
+        FragDrop::NoMemory => DropReason::FragNoMemory,
     }
 }

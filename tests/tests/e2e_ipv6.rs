@@ -1,7 +1,7 @@
 //! The first IPv6 ustack speaks (issue 17, docs/IPV6.md), against the kernel in a namespace:
 //! `ustack up --ipv6` puts 2001:2::1/64 on the kernel side and 2001:2::2 on the stack, and
-//! iputils `ping -6` gets every reply — the same bytes `tcpdump` sees on the TUN and `ustack
-//! capture` writes; a protocol the stack does not speak gets a Parameter Problem (tcpdump's
+//! iputils `ping -6` gets every reply — also of 3000 bytes, fragmented both ways — the same
+//! bytes `tcpdump` sees on the TUN and `ustack capture` writes; a protocol the stack does not speak gets a Parameter Problem (tcpdump's
 //! words); the kernel's own router solicitations and MLD reports are counted as ignored; IPv6
 //! options that cannot work are refused with exit code 2 before anything starts.
 //!
@@ -60,6 +60,17 @@ fn ping6_is_answered_and_captured_as_tcpdump_sees_it() {
         text.contains("5 packets transmitted, 5 received, 0% packet loss"),
         "{text}"
     );
+    // Fragmented both ways: the kernel cuts 3000 bytes, the stack reassembles them and cuts
+    // its reply.
+    let big = run_in(
+        &ns,
+        "ping",
+        &["-6", "-c", "2", "-i", "0.2", "-s", "3000", STACK6],
+        Duration::from_secs(20),
+    );
+    let big_text = String::from_utf8_lossy(&big.stdout);
+    assert!(big.status.success(), "{big_text}");
+    assert!(big_text.contains("3008 bytes from 2001:2::2"), "{big_text}");
     // A protocol the stack does not speak: a Parameter Problem, code 1, at the Next Header.
     let raw = "import socket; s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, 200); \
                s.sendto(b'ustack!!', ('2001:2::2', 0))";
@@ -82,7 +93,8 @@ fn ping6_is_answered_and_captured_as_tcpdump_sees_it() {
         v
     };
     let (theirs, ours) = (echo(&kernel_file), echo(&ours_file));
-    assert_eq!(theirs.len(), 10, "5 requests and 5 replies");
+    // The 5 small requests and replies (the big ones went as fragments).
+    assert_eq!(theirs.len(), 10, "{}", theirs.len());
     assert_eq!(ours, theirs);
     let lines = Command::new("tcpdump")
         .args(["-n", "-r"])
@@ -95,7 +107,8 @@ fn ping6_is_answered_and_captured_as_tcpdump_sees_it() {
         "{lines}"
     );
     let out = up.stop();
-    assert_eq!(counter(&out, "icmpv6_echo_replied"), 5, "{out}");
+    assert_eq!(counter(&out, "icmpv6_echo_replied"), 7, "{out}");
+    assert_eq!(counter(&out, "ip_reassembled"), 2, "{out}");
     assert_eq!(counter(&out, "Ipv6UnknownNextHeader"), 1, "{out}");
     assert_eq!(
         counter(&out, "drops_total"),

@@ -38,7 +38,7 @@ pub struct ReassemblyLimits {
     /// The whole reassembled datagram, IP header included, may not exceed this (65535, RFC 791 §3.1).
     pub max_datagram_size: usize,
     /// Total memory held by all datagrams in progress: payload buffers, header copies and the
-    /// per-datagram / per-fragment bookkeeping estimates [`DATAGRAM_OVERHEAD`] and
+    /// per-datagram / per-fragment bookkeeping estimates [`datagram_overhead`] and
     /// [`FRAGMENT_OVERHEAD`].
     pub max_bytes: usize,
     /// Datagrams in progress at once.
@@ -76,11 +76,28 @@ pub struct FragmentKey {
     pub ident: u16,
 }
 
-/// One received fragment, already validated as an IPv4 header by the caller.
+/// What identifies the fragments of one IPv6 datagram (RFC 8200 §4.5: source, destination and
+/// the Fragment header's identification).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FragmentKey6 {
+    /// Source address.
+    pub src: std::net::Ipv6Addr,
+    /// Destination address.
+    pub dst: std::net::Ipv6Addr,
+    /// The Identification field.
+    pub ident: u32,
+}
+
+/// What a reassembler keys datagrams by: [`FragmentKey`] (IPv4) or [`FragmentKey6`].
+pub trait Key: Copy + Eq + std::hash::Hash + core::fmt::Debug {}
+impl Key for FragmentKey {}
+impl Key for FragmentKey6 {}
+
+/// One received fragment, already validated as an IP header by the caller.
 #[derive(Clone, Copy, Debug)]
-pub struct Fragment<'a> {
+pub struct Fragment<'a, K = FragmentKey> {
     /// Which datagram this fragment belongs to.
-    pub key: FragmentKey,
+    pub key: K,
     /// Fragment offset in bytes (the header field times 8).
     pub offset: usize,
     /// The MF flag: set on every fragment but the last.
@@ -137,9 +154,9 @@ pub struct Reassembled {
 
 /// A datagram that timed out.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Expired {
+pub struct Expired<K = FragmentKey> {
     /// Which datagram timed out.
-    pub key: FragmentKey,
+    pub key: K,
     /// Present only if the offset-0 fragment had arrived: its header bytes followed by the first
     /// min(held, 64) payload bytes starting at offset 0 — what an ICMP time exceeded quotes (RFC 792).
     pub quote: Option<Vec<u8>>,
@@ -173,9 +190,10 @@ const QUOTE_PAYLOAD: usize = 64;
 /// Bytes charged for each datagram in progress besides its payload and header copy: the table
 /// entry (with the hash map's spare capacity), its entries in the age queue and the empty map of
 /// fragments. An estimate, deliberately on the high side.
-pub const DATAGRAM_OVERHEAD: usize = 3 * core::mem::size_of::<(FragmentKey, Datagram)>()
-    + 4 * core::mem::size_of::<QueueEntry>()
-    + 64;
+/// (For datagrams keyed by `K`: IPv6 keys are larger.)
+pub const fn datagram_overhead<K>() -> usize {
+    3 * core::mem::size_of::<(K, Datagram)>() + 4 * core::mem::size_of::<QueueEntry<K>>() + 64
+}
 
 /// Bytes charged for each fragment held besides its payload: its slot in the ordered map
 /// (B-tree nodes are at least about half full, so a slot costs at most about twice its size).
@@ -284,28 +302,29 @@ enum Placement {
 
 /// An entry of the age queue; stale once the datagram it names is gone (generation mismatch).
 #[derive(Clone, Copy, Debug)]
-struct QueueEntry {
+struct QueueEntry<K> {
     deadline: Instant,
-    key: FragmentKey,
+    key: K,
     generation: u64,
 }
 
-/// Reassembles IPv4 datagrams from fragments. See the module docs for the policy.
+/// Reassembles IPv4 datagrams (or, keyed by [`FragmentKey6`], IPv6 ones) from fragments. See the
+/// module docs for the policy.
 #[derive(Debug)]
-pub struct Reassembler {
+pub struct Reassembler<K: Key = FragmentKey> {
     limits: ReassemblyLimits,
-    table: HashMap<FragmentKey, Datagram>,
+    table: HashMap<K, Datagram>,
     /// Datagrams oldest first. Deadlines are creation time plus a fixed timeout, so this is also
     /// deadline order. Removal from the table leaves a stale entry behind (lazy deletion).
     /// Invariants: the front entry, if any, is live; the queue is compacted when it holds more
     /// than twice as many entries as the table (plus a little slack).
-    queue: VecDeque<QueueEntry>,
+    queue: VecDeque<QueueEntry<K>>,
     next_generation: u64,
     bytes: usize,
     stats: ReassemblyStats,
 }
 
-impl Reassembler {
+impl<K: Key> Reassembler<K> {
     /// An empty reassembler.
     pub fn new(limits: ReassemblyLimits) -> Self {
         Reassembler {
@@ -327,7 +346,7 @@ impl Reassembler {
     ///
     /// A fragment of a datagram in progress that cannot fit even then drops that datagram as well:
     /// it could never complete.
-    pub fn insert(&mut self, now: Instant, frag: Fragment<'_>) -> Outcome {
+    pub fn insert(&mut self, now: Instant, frag: Fragment<'_, K>) -> Outcome {
         let key = frag.key;
         let len = frag.payload.len();
 
@@ -428,11 +447,11 @@ impl Reassembler {
     }
 
     /// Starts a datagram with its first fragment (not a whole unfragmented one).
-    fn insert_new(&mut self, now: Instant, frag: Fragment<'_>, end: usize) -> Outcome {
+    fn insert_new(&mut self, now: Instant, frag: Fragment<'_, K>, end: usize) -> Outcome {
         let key = frag.key;
         let len = frag.payload.len();
         let header = frag.offset == 0;
-        let cost = DATAGRAM_OVERHEAD
+        let cost = datagram_overhead::<K>()
             .saturating_add(Self::fragment_cost(len, header.then_some(frag.header)));
         if self.limits.max_datagrams == 0 || !self.make_room(key, cost, true) {
             return self.refuse(key, FragDrop::NoMemory, false);
@@ -476,7 +495,7 @@ impl Reassembler {
 
     /// Evicts other datagrams, oldest first, until one more `cost` bytes (and, for a new datagram,
     /// one more table slot) fit. Returns false, evicting nothing, if it can never fit.
-    fn make_room(&mut self, key: FragmentKey, cost: usize, new: bool) -> bool {
+    fn make_room(&mut self, key: K, cost: usize, new: bool) -> bool {
         let own = self.table.get(&key).map_or(0, |d| d.cost);
         if own
             .checked_add(cost)
@@ -515,7 +534,7 @@ impl Reassembler {
 
     /// After a fragment was accepted: records a newly learnt end, and hands the datagram over if it
     /// is complete.
-    fn finish(&mut self, key: FragmentKey, total: Option<usize>) -> Option<Outcome> {
+    fn finish(&mut self, key: K, total: Option<usize>) -> Option<Outcome> {
         let d = self.table.get_mut(&key)?;
         if total.is_some() {
             d.total = total;
@@ -529,7 +548,7 @@ impl Reassembler {
     }
 
     /// Refuses a fragment, dropping its whole datagram too if `whole` is set.
-    fn refuse(&mut self, key: FragmentKey, reason: FragDrop, whole: bool) -> Outcome {
+    fn refuse(&mut self, key: K, reason: FragDrop, whole: bool) -> Outcome {
         match reason {
             FragDrop::Overlap => self.stats.overlaps += 1,
             FragDrop::TooBig => self.stats.too_big += 1,
@@ -547,14 +566,14 @@ impl Reassembler {
     }
 
     /// Removes a datagram from the table, keeping the accounting and the queue invariants.
-    fn remove(&mut self, key: FragmentKey) -> Option<Datagram> {
+    fn remove(&mut self, key: K) -> Option<Datagram> {
         let d = self.table.remove(&key)?;
         self.bytes -= d.cost;
         self.tidy_queue();
         Some(d)
     }
 
-    fn is_live(&self, entry: &QueueEntry) -> bool {
+    fn is_live(&self, entry: &QueueEntry<K>) -> bool {
         self.table
             .get(&entry.key)
             .is_some_and(|d| d.generation == entry.generation)
@@ -586,7 +605,7 @@ impl Reassembler {
     ///
     /// RFC 1122 §3.3.2 / RFC 792: the caller sends ICMP Time Exceeded (fragment reassembly time
     /// exceeded) only when [`Expired::quote`] is present, i.e. the first fragment had arrived.
-    pub fn expire(&mut self, now: Instant, mut f: impl FnMut(Expired)) {
+    pub fn expire(&mut self, now: Instant, mut f: impl FnMut(Expired<K>)) {
         while let Some(&entry) = self.queue.front() {
             if entry.deadline > now {
                 break;

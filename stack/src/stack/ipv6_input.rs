@@ -7,8 +7,9 @@
 //! that RFC 8200 answers with a Parameter Problem gets one (an upper-layer protocol the stack
 //! will never speak too: code 1), under RFC 4443 §2.4's rules and the ICMP error rate limit.
 
-use super::Stack;
+use super::{frag_drop_reason, Stack};
 use crate::ip::fragment::OutHeader6;
+use crate::ip::reassembly::{Fragment, FragmentKey6, Outcome};
 use crate::rand::siphash24;
 use crate::wire::icmpv6::{self, Icmpv6Message};
 use crate::wire::ipv6::{self, Ipv6Packet, Walk};
@@ -38,6 +39,16 @@ impl Stack {
         };
         let ours = self.config.addr6;
         let for_us = ours == Some(p.dst()) || p.dst() == ALL_NODES;
+        let fragmented = match walked {
+            Walk::Upper {
+                fragment: Some(f), ..
+            } if !f.is_atomic() => Some(f),
+            Walk::LaterFragment { fragment, .. } => Some(fragment),
+            _ => None,
+        };
+        if let Some(f) = fragmented {
+            return self.reassemble6(&p, f, ours.is_some() && for_us);
+        }
         let (at, fragment) = match walked {
             Walk::Upper {
                 protocol: ipv6::next::ICMPV6,
@@ -62,10 +73,8 @@ impl Stack {
             }
             _ => return self.drop_packet(DropReason::Ipv6NotYetHandled),
         };
-        // Reassembly of IPv6 is still to come; an atomic fragment is a whole packet (RFC 8021).
-        if fragment.is_some_and(|f| !f.is_atomic()) {
-            return self.drop_packet(DropReason::Ipv6NotYetHandled);
-        }
+        // (Only an atomic fragment is left here: a whole packet, RFC 8021.)
+        let _ = fragment;
         let msg = match Icmpv6Message::parse(p.src(), p.dst(), &p.bytes()[at..]) {
             Ok(m) => m,
             Err(reason) => return self.drop_packet(reason),
@@ -91,6 +100,68 @@ impl Stack {
         }
     }
 
+    /// A fragment (RFC 8200 §4.5) for us: held until its datagram is whole, which then goes
+    /// through the input again as one packet (its fixed header with the Fragment header's Next
+    /// Header and the whole payload length). Fragments behind other extension headers are not
+    /// reassembled yet (counted as not handled); fragments for others are not held at all.
+    fn reassemble6(&mut self, p: &Ipv6Packet<'_>, f: ipv6::Fragment, for_us: bool) {
+        self.stats.ip_rx_fragments += 1;
+        if !for_us {
+            let why = match self.config.addr6 {
+                Some(_) => DropReason::Ipv6NotForUs,
+                None => DropReason::Ipv6NotYetHandled,
+            };
+            return self.drop_packet(why);
+        }
+        if f.header_at != ipv6::HEADER_LEN {
+            return self.drop_packet(DropReason::Ipv6NotYetHandled);
+        }
+        let b = p.bytes();
+        let data_at = f.header_at + 8;
+        let frag = Fragment {
+            key: FragmentKey6 {
+                src: p.src(),
+                dst: p.dst(),
+                ident: f.ident,
+            },
+            offset: f.offset,
+            more_fragments: f.more,
+            header: &b[..data_at],
+            payload: &b[data_at..],
+        };
+        let evicted_before = self.reassembly6.stats().evicted;
+        let outcome = self.reassembly6.insert(self.now, frag);
+        self.count_evicted(evicted_before, self.reassembly6.stats().evicted);
+        match outcome {
+            Outcome::Incomplete => {}
+            Outcome::Duplicate => self.drop_packet(DropReason::FragDuplicate),
+            Outcome::Dropped { reason, .. } => self.drop_packet(frag_drop_reason(reason)),
+            Outcome::Complete(d) => {
+                self.stats.ip_reassembled += 1;
+                let mut whole = Vec::with_capacity(ipv6::HEADER_LEN + d.payload.len());
+                whole.extend_from_slice(&d.header[..ipv6::HEADER_LEN]);
+                whole[6] = d.header[ipv6::HEADER_LEN];
+                whole[4..6].copy_from_slice(&(d.payload.len() as u16).to_be_bytes());
+                whole.extend_from_slice(&d.payload);
+                self.receive_v6(&whole);
+            }
+        }
+    }
+
+    /// Datagrams whose reassembly timed out: counted, and — if the first fragment had
+    /// arrived — an ICMPv6 Time Exceeded, code 1, to the source (RFC 8200 §4.5).
+    pub(super) fn expire_reassembly6(&mut self) {
+        let mut expired = Vec::new();
+        self.reassembly6.expire(self.now, |e| expired.push(e));
+        for e in expired {
+            self.drop_packet(DropReason::FragTimeout);
+            if let (Some(quote), Some(me)) = (e.quote, self.config.addr6) {
+                let kind = (icmpv6::types::TIME_EXCEEDED, 1, 0);
+                self.emit_icmp6_error(me, e.key.src, kind, &quote);
+            }
+        }
+    }
+
     /// Sends the ICMPv6 error `(type, code, param)` about packet `p` to its source, unless RFC
     /// 4443 §2.4 forbids it: the stack has no IPv6 address; `p` was for another unicast address;
     /// it was for a multicast address and the error is not one of those allowed then (e.3:
@@ -109,6 +180,18 @@ impl Stack {
         {
             return;
         }
+        self.emit_icmp6_error(me, p.src(), kind, p.bytes());
+    }
+
+    /// Sends an ICMPv6 error from `me` to `to` quoting `invoking`, if the rate limiter has a
+    /// token (RFC 4443 §2.4 (f)).
+    fn emit_icmp6_error(
+        &mut self,
+        me: Ipv6Addr,
+        to: Ipv6Addr,
+        kind: (u8, u8, u32),
+        invoking: &[u8],
+    ) {
         if !self.icmp_errors.take(self.now) {
             self.stats.icmp_errors_rate_limited += 1;
             return;
@@ -116,10 +199,10 @@ impl Stack {
         let room = ipv6::MIN_MTU - ipv6::HEADER_LEN - icmpv6::HEADER_LEN;
         let mut buf = self
             .pool
-            .take_zeroed(icmpv6::HEADER_LEN + p.bytes().len().min(room));
-        let n = icmpv6::emit_error(&mut buf, me, p.src(), kind, p.bytes());
+            .take_zeroed(icmpv6::HEADER_LEN + invoking.len().min(room));
+        let n = icmpv6::emit_error(&mut buf, me, to, kind, invoking);
         buf.truncate(n);
-        if self.queue6(me, p.src(), ipv6::next::ICMPV6, buf).is_ok() {
+        if self.queue6(me, to, ipv6::next::ICMPV6, buf).is_ok() {
             self.stats.icmp_errors_sent += 1;
         }
     }
@@ -271,6 +354,74 @@ mod tests {
         s.receive(Instant::ZERO, &tcp);
         assert!(s.poll_transmit(Instant::ZERO, &mut out).is_none());
         assert_eq!(s.stats().icmp_errors_sent, 1);
+    }
+
+    /// `packet` (a whole IPv6 packet without extension headers) cut into fragments of `size`
+    /// data bytes (a multiple of 8) behind Fragment headers.
+    fn fragments(packet: &[u8], size: usize) -> Vec<Vec<u8>> {
+        let body = &packet[HEADER_LEN..];
+        body.chunks(size)
+            .enumerate()
+            .map(|(i, chunk)| {
+                let off = i * size;
+                let more = off + chunk.len() < body.len();
+                let mut f = packet[..HEADER_LEN].to_vec();
+                f[6] = 44;
+                f[4..6].copy_from_slice(&((8 + chunk.len()) as u16).to_be_bytes());
+                let word = (off as u16) | u16::from(more);
+                f.extend_from_slice(&[packet[6], 0]);
+                f.extend_from_slice(&word.to_be_bytes());
+                f.extend_from_slice(&0x1234_5678u32.to_be_bytes());
+                f.extend_from_slice(chunk);
+                f
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fragmented_requests_are_reassembled_and_answered_and_a_lost_piece_times_out() {
+        let mut s = stack(Some(ME), 1500);
+        let mut out = vec![0u8; 1500];
+        let request = echo_request(ME, &[0x5a; 3000]);
+        let mut pieces = fragments(&request, 1232);
+        assert_eq!(pieces.len(), 3);
+        pieces.swap(0, 2); // out of order
+        for f in &pieces {
+            s.receive(Instant::ZERO, f);
+        }
+        assert_eq!(s.stats().icmpv6_echo_replied, 1);
+        assert_eq!(s.stats().ip_reassembled, 1);
+        let mut got = 0;
+        while let Some(n) = s.poll_transmit(Instant::ZERO, &mut out) {
+            got += n - 48;
+        }
+        assert_eq!(got, 8 + 3000, "the whole reply, in fragments");
+        // The last piece never comes: a Time Exceeded, code 1, quoting the first fragment.
+        s.receive(Instant::ZERO, &pieces[2]);
+        s.receive(Instant::ZERO, &pieces[1]);
+        assert_eq!(s.reassembly_in_progress(), 1);
+        let later = Instant::ZERO + s.config().reassembly_timeout + crate::Duration::from_secs(1);
+        s.handle_timeout(later);
+        assert_eq!(s.stats().drops(DropReason::FragTimeout), 1);
+        let n = s.poll_transmit(later, &mut out).unwrap();
+        let p = Ipv6Packet::parse(&out[..n]).unwrap();
+        let Ok(Icmpv6Message::Error {
+            icmp_type: 3,
+            code: 1,
+            quote,
+            ..
+        }) = Icmpv6Message::parse(ME, HOST, p.payload())
+        else {
+            panic!()
+        };
+        assert_eq!(&quote[..48], &pieces[2][..48]);
+        // Overlapping pieces drop the datagram (RFC 5722).
+        let bad = fragments(&echo_request(ME, &[1; 100]), 16);
+        s.receive(later, &bad[0]);
+        let mut overlap = bad[1].clone();
+        overlap[42..44].copy_from_slice(&(8u16 | 1).to_be_bytes());
+        s.receive(later, &overlap);
+        assert_eq!(s.stats().drops(DropReason::FragOverlap), 1);
     }
 
     #[test]

@@ -323,6 +323,14 @@ impl Subscription {
         self.rx.as_mut()?.try_recv().ok().map(|p| p.to_captured())
     }
 
+    /// A binary subscriber's frames queued now, if any (no waiting): what is left when the
+    /// capture ends.
+    pub fn try_frames(&mut self) -> Option<Vec<u8>> {
+        let q = self.frames.as_ref()?;
+        let mut buf = q.buf.lock().unwrap_or_else(|e| e.into_inner());
+        (!buf.is_empty()).then(|| std::mem::take(&mut *buf))
+    }
+
     /// A binary subscriber's frames queued so far, all at once: waits for the first, then
     /// lets more gather for up to `linger` (or until half the queue is used) so that a busy
     /// capture is taken in batches, not a packet per loop turn. `None` once the stack is gone

@@ -104,7 +104,20 @@ pub(crate) async fn run(ctx: &Rc<Ctx>, mut conn: Conn, id: u64, req: CaptureRequ
         };
         (reason, sent)
     };
+    let mut sent = sent;
     if binary {
+        // What the hub holds when the client finishes (a batch still gathering) is the client's:
+        // it goes out before the end frame, up to the count.
+        if reason == "client finished" {
+            if let Some(mut batch) = sub.try_frames() {
+                let left = req.count.map_or(u64::MAX, |n| n - sent.min(n));
+                let (n, cut) = frames::count_packets(&batch, left);
+                batch.truncate(cut);
+                if n > 0 && out.raw(batch).await {
+                    sent += n;
+                }
+            }
+        }
         let mut end = Vec::with_capacity(frames::HEADER_LEN);
         frames::put_end(&mut end);
         out.raw(end).await;

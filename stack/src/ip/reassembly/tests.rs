@@ -385,7 +385,7 @@ fn evicts_oldest_when_count_reached() {
 
 #[test]
 fn memory_evicts_others_never_the_current() {
-    let per = DATAGRAM_OVERHEAD + HDR.len() + 800 + FRAGMENT_OVERHEAD;
+    let per = datagram_overhead::<FragmentKey>() + HDR.len() + 800 + FRAGMENT_OVERHEAD;
     let limits = ReassemblyLimits {
         max_bytes: 3 * per,
         ..ReassemblyLimits::DEFAULT
