@@ -3,7 +3,9 @@
 //! Input: arbitrary bytes. They are tried as a whole IPv4 packet, as an ICMP message, as a UDP
 //! datagram and a TCP segment (addresses from the first 8 bytes), and — so the fuzzer reaches the transport
 //! parsers and the summary's deeper branches without solving the IPv4 header checksum — as the
-//! payload of a valid IPv4 header whose protocol is taken from the first byte.
+//! payload of a valid IPv4 header whose protocol is taken from the first byte. The same for IPv6:
+//! the bytes as a whole IPv6 packet (header, extension-header walk, ICMPv6) and as the payload
+//! of a valid fixed header whose Next Header is the first byte, so the walk sees any chain.
 
 #![no_main]
 
@@ -15,6 +17,8 @@ use ustack::wire::icmp::IcmpMessage;
 use ustack::wire::ipv4::Ipv4Packet;
 use ustack::wire::tcp::TcpSegment;
 use ustack::wire::udp::UdpPacket;
+use ustack::wire::icmpv6::Icmpv6Message;
+use ustack::wire::ipv6::{self, Ipv6Packet, Ipv6Repr, Walk};
 use ustack::wire::PacketSummary;
 
 fn summarize(bytes: &[u8]) {
@@ -48,7 +52,31 @@ fn exercise_ip(bytes: &[u8]) {
     summarize(bytes);
 }
 
+fn exercise_ip6(bytes: &[u8]) {
+    if let Ok(p) = Ipv6Packet::read(bytes) {
+        assert_eq!(p.bytes().len(), 40 + usize::from(u16::from_be_bytes([bytes[4], bytes[5]])));
+        match ipv6::walk(&p) {
+            Ok(Walk::Upper { at, named_at, .. }) => {
+                assert!(at <= p.bytes().len() && named_at < at);
+                let _ = Icmpv6Message::parse(p.src(), p.dst(), &p.bytes()[at..]);
+            }
+            Ok(Walk::LaterFragment { at, fragment }) => {
+                assert!(at <= p.bytes().len() && fragment.offset > 0);
+            }
+            Ok(Walk::Nothing) => {}
+            Err(r) => {
+                if let Some((_, pointer)) = r.problem {
+                    assert!((pointer as usize) < p.bytes().len().max(1));
+                }
+            }
+        }
+    }
+    let _ = Ipv6Packet::parse(bytes);
+    summarize(bytes);
+}
+
 fuzz_target!(|data: &[u8]| {
+    exercise_ip6(data);
     exercise_ip(data);
 
     if let Ok(m) = IcmpMessage::parse(data) {
@@ -75,5 +103,21 @@ fuzz_target!(|data: &[u8]| {
         pkt[10..12].copy_from_slice(&c.to_be_bytes());
         pkt.extend_from_slice(payload);
         exercise_ip(&pkt);
+
+        // Behind a valid IPv6 fixed header (Next Header from the first byte).
+        let payload = &payload[..payload.len().min(65535)];
+        let mut pkt6 = vec![0u8; 40];
+        Ipv6Repr {
+            src: "2001:2::1".parse().unwrap(),
+            dst: "2001:2::2".parse().unwrap(),
+            next_header: proto,
+            hop_limit: 64,
+            traffic_class: 0,
+            flow_label: 0,
+            payload_len: payload.len(),
+        }
+        .emit(&mut pkt6);
+        pkt6.extend_from_slice(payload);
+        exercise_ip6(&pkt6);
     }
 });
