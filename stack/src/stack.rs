@@ -268,7 +268,7 @@ impl Stack {
         }
     }
 
-    /// Counts the datagrams `insert` evicted from reassembler `r` (`evicted_before` read before).
+    /// Counts the datagrams a reassembler's `insert` evicted (its `evicted` count before and after).
     fn count_evicted(&mut self, evicted_before: u64, evicted_now: u64) {
         for _ in evicted_before..evicted_now {
             self.stats.count_drop(DropReason::FragEvicted);

@@ -2,6 +2,7 @@
 //! and tables, and end-to-end helpers that drive the `ustack` binary against the Linux kernel.
 
 pub mod bench;
+pub mod capture;
 pub mod control;
 pub mod e2e;
 pub mod integrity;

@@ -9,7 +9,8 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use ustack_tests::e2e::{ustack_bin, Scratch};
+use ustack_tests::capture::{assert_same_lines, tcpdump_r, ustack_r};
+use ustack_tests::e2e::Scratch;
 
 #[test]
 fn ipv6_lines_are_tcpdumps() {
@@ -22,27 +23,11 @@ fn ipv6_lines_are_tcpdumps() {
         .output()
         .expect("python3 (apt-get install python3)");
     assert!(made.status.success(), "{made:?}");
-    let theirs = Command::new("tcpdump")
-        .env("TZ", "UTC")
-        .args(["-n", "-r"])
-        .arg(&file)
-        .output()
-        .expect("tcpdump (apt-get install tcpdump)");
-    assert!(theirs.status.success(), "{theirs:?}");
-    let ours = Command::new(ustack_bin())
-        .args(["capture", "-r"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(ours.status.success(), "{ours:?}");
-    let theirs = String::from_utf8_lossy(&theirs.stdout).into_owned();
-    let ours = String::from_utf8_lossy(&ours.stdout).into_owned();
+    let theirs = tcpdump_r(&[], &file);
+    let ours = ustack_r(&[], &file);
     let theirs: Vec<&str> = theirs.lines().filter(|l| !l.starts_with('\t')).collect();
     let ours: Vec<&str> = ours.lines().collect();
-    for (n, (o, t)) in ours.iter().zip(&theirs).enumerate() {
-        assert_eq!(o, t, "packet {n}");
-    }
-    assert_eq!(ours.len(), theirs.len());
+    assert_same_lines(&ours.join("\n"), &theirs.join("\n"), "the IPv6 file");
     assert!(ours.len() >= 45, "{} packets", ours.len());
     assert!(ours
         .iter()

@@ -9,26 +9,17 @@
 //! Needs root and /dev/net/tun; skipped otherwise unless `USTACK_REQUIRE_TUN=1`.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 use ustack_apps::daemon::pcap::read_packets;
+use ustack_tests::capture::{assert_same_lines, start, summary, tcpdump_r, ustack_r};
 use ustack_tests::control::RawControl;
 use ustack_tests::e2e::{
-    curl, kernel_tcpdump, pseudo_random, run_in, ustack_bin, wait_stderr, Scratch, Up, STACK_ADDR,
+    curl, kernel_tcpdump, pseudo_random, run_in, ustack_bin, Scratch, Up, STACK_ADDR,
 };
 use ustack_tests::integrity::sha256_hex;
 use ustack_tests::netns::{tun_available, ChildGuard, NetNs};
 
 const FILTER: [&str; 5] = ["icmp", "or", "tcp", "port", "80"];
-
-fn capture(ns: &NetNs, args: &[&str], label: &str) -> ChildGuard {
-    let mut cmd = ns.command(ustack_bin());
-    cmd.arg("capture").args(args);
-    let child = ChildGuard::spawn(cmd, label);
-    // It says so on stderr once the daemon has compiled the filter and subscribed.
-    wait_stderr(&child, "listening on", label);
-    child
-}
 
 /// The packets of a pcap file so far.
 fn records(file: &Path) -> Vec<Vec<u8>> {
@@ -43,15 +34,6 @@ fn wait_records(file: &Path, n: usize) {
     while records(file).len() < n && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// "N packets captured" / "N packets dropped" from a capture's closing lines.
-fn summary(stderr: &str, what: &str) -> Option<u64> {
-    stderr
-        .lines()
-        .find(|l| l.ends_with(&format!("packets {what}")))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
 }
 
 fn signal(child: &ChildGuard, sig: libc::c_int) {
@@ -72,8 +54,8 @@ fn capture_sees_what_tcpdump_sees_for_a_ping_and_a_curl() {
     let mut dump = kernel_tcpdump(&ns, "ustack0", &kernel_file, &FILTER);
     let mut args = vec!["-w", ours_file.to_str().unwrap()];
     args.extend(FILTER);
-    let mut all = capture(&ns, &args, "capture-w");
-    let mut lines = capture(&ns, &["-c", "6", "icmp"], "capture-c");
+    let mut all = start(&ns, &args, "capture-w");
+    let mut lines = start(&ns, &["-c", "6", "icmp"], "capture-c");
     let stack = STACK_ADDR.to_string();
     let ping = run_in(
         &ns,
@@ -145,30 +127,8 @@ fn capture_sees_what_tcpdump_sees_for_a_ping_and_a_curl() {
             &["-A"],
             &["-v", "-S"],
         ] {
-            let ours_r = Command::new(ustack_bin())
-                .args(["capture"])
-                .args(flags)
-                .arg("-r")
-                .arg(file)
-                .output()
-                .unwrap();
-            let tcpdump_r = Command::new("tcpdump")
-                .env("TZ", "UTC")
-                .arg("-n")
-                .args(flags)
-                .arg("-r")
-                .arg(file)
-                .output()
-                .unwrap();
-            let (o, t) = (
-                String::from_utf8_lossy(&ours_r.stdout).into_owned(),
-                String::from_utf8_lossy(&tcpdump_r.stdout).into_owned(),
-            );
-            assert!(tcpdump_r.status.success() && ours_r.status.success());
-            for (n, (ol, tl)) in o.lines().zip(t.lines()).enumerate() {
-                assert_eq!(ol, tl, "line {n} of {} with {flags:?}", file.display());
-            }
-            assert_eq!(o.lines().count(), t.lines().count(), "{flags:?}");
+            let (o, t) = (ustack_r(flags, file), tcpdump_r(flags, file));
+            assert_same_lines(&o, &t, &format!("{} with {flags:?}", file.display()));
             if flags.is_empty() {
                 assert_eq!(o.lines().count(), ours.len());
                 assert!(
@@ -223,7 +183,7 @@ fn a_capture_that_stops_reading_loses_packets_not_the_download() {
     std::fs::write(www.join("big.bin"), &big).unwrap();
     let ns = NetNs::new("capture-stall");
     let up = Up::start(&ns, &["--http-root", www.to_str().unwrap()]);
-    let mut cap = capture(&ns, &["--buffer", "16", "tcp"], "capture-stalled");
+    let mut cap = start(&ns, &["--buffer", "16", "tcp"], "capture-stalled");
     signal(&cap, libc::SIGSTOP); // stops reading: its socket and queues fill up
     let got = scratch.path("got.bin");
     curl(

@@ -10,19 +10,12 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use ustack_apps::daemon::pcap::{read_packets, PcapReader};
+use ustack_tests::capture::{assert_same_lines, start, summary, tcpdump_r, ustack_r};
 use ustack_tests::e2e::{
     curl, pseudo_random, run_in, ustack_bin, wait_stderr, Scratch, Up, STACK_ADDR,
 };
 use ustack_tests::integrity::sha256_hex;
 use ustack_tests::netns::{tun_available, ChildGuard, NetNs};
-
-fn capture(ns: &NetNs, args: &[&str], label: &str) -> ChildGuard {
-    let mut cmd = ns.command(ustack_bin());
-    cmd.arg("capture").args(args);
-    let child = ChildGuard::spawn(cmd, label);
-    wait_stderr(&child, "listening on", label);
-    child
-}
 
 fn stop(child: &mut ChildGuard) -> String {
     assert!(
@@ -37,29 +30,7 @@ fn stop(child: &mut ChildGuard) -> String {
 
 /// "N packets captured" from a capture's closing lines.
 fn captured(stderr: &str) -> u64 {
-    stderr
-        .lines()
-        .find(|l| l.ends_with("packets captured"))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{stderr}"))
-}
-
-fn tcpdump_r(flags: &[&str], file: &Path) -> String {
-    let out = Command::new("tcpdump")
-        .env("TZ", "UTC")
-        .arg("-n")
-        .args(flags)
-        .arg("-r")
-        .arg(file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "tcpdump -r {}: {out:?}",
-        file.display()
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    summary(stderr, "captured").unwrap_or_else(|| panic!("{stderr}"))
 }
 
 #[test]
@@ -75,13 +46,13 @@ fn a_snap_length_and_a_ring_of_files() {
     let ns = NetNs::new("capfiles-ring");
     let up = Up::start(&ns, &["--http-root", www.to_str().unwrap()]);
     let (snap, ring) = (scratch.path("snap.pcap"), scratch.path("ring"));
-    let mut s = capture(
+    let mut s = start(
         &ns,
         &["-s", "96", "-w", snap.to_str().unwrap(), "tcp"],
         "snap",
     );
     let ring_args = ["-C", "1", "-W", "3", "--buffer", "65536", "-w"];
-    let mut r = capture(
+    let mut r = start(
         &ns,
         &[&ring_args[..], &[ring.to_str().unwrap(), "tcp"]].concat(),
         "ring",
@@ -104,19 +75,8 @@ fn a_snap_length_and_a_ring_of_files() {
     assert_eq!(header.snaplen(), 96);
     // tcpdump reads it, and prints the cut packets as ustack does.
     for flags in [&[][..], &["-v"]] {
-        let theirs = tcpdump_r(flags, &snap);
-        let ours = Command::new(ustack_bin())
-            .arg("capture")
-            .args(flags)
-            .arg("-r")
-            .arg(&snap)
-            .output()
-            .unwrap();
-        let ours = String::from_utf8_lossy(&ours.stdout).into_owned();
-        for (n, (o, t)) in ours.lines().zip(theirs.lines()).enumerate() {
-            assert_eq!(o, t, "line {n} with {flags:?}");
-        }
-        assert_eq!(ours.lines().count(), theirs.lines().count());
+        let (ours, theirs) = (ustack_r(flags, &snap), tcpdump_r(flags, &snap));
+        assert_same_lines(&ours, &theirs, &format!("-s 96 with {flags:?}"));
     }
 
     // -C 1 -W 3: ring0, ring1, ring2 (padded to one digit), nothing else; each full file is a

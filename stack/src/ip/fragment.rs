@@ -191,6 +191,11 @@ impl TxQueue {
         if dont_fragment && HEADER_LEN + len > usize::from(mtu) {
             return Err(QueueError::NeedsFragmentation);
         }
+        self.room(len)
+    }
+
+    /// Whether the queue's limits leave room for `len` more payload bytes.
+    fn room(&self, len: usize) -> Result<(), QueueError> {
         if self.queue.len() >= self.max_datagrams || self.bytes + len > self.max_bytes {
             return Err(QueueError::Full);
         }
@@ -222,13 +227,12 @@ impl TxQueue {
         &mut self,
         h: OutHeader6,
         data: Vec<u8>,
-        mtu: u16,
     ) -> Result<(), (QueueError, Vec<u8>)> {
         // No jumbograms (RFC 2675): the payload length field bounds a datagram.
         if data.len() > usize::from(u16::MAX) {
             return Err((QueueError::TooBig, data));
         }
-        if let Err(e) = self.check(data.len().min(MAX_DATAGRAM - HEADER_LEN), false, mtu) {
+        if let Err(e) = self.room(data.len()) {
             return Err((e, data));
         }
         self.bytes += data.len();
@@ -339,7 +343,7 @@ mod tests {
         let mut pool = BufferPool::default();
         let mut buf = [0u8; 1500];
         // Whole: 40 + 1240 fits 1280.
-        q.push6(h6, vec![7; 1240], 1280).unwrap();
+        q.push6(h6, vec![7; 1240]).unwrap();
         let e = q.emit(1280, &mut buf, &mut pool).unwrap();
         assert_eq!((e.len, e.fragment, e.last), (1280, false, true));
         let p = Ipv6Packet::parse(&buf[..e.len]).unwrap();
@@ -349,7 +353,7 @@ mod tests {
         );
         // Cut: every fragment within 1280, offsets in order, M on all but the last.
         let data: Vec<u8> = (0..3000u32).map(|i| (i * 13) as u8).collect();
-        q.push6(h6, data.clone(), 1280).unwrap();
+        q.push6(h6, data.clone()).unwrap();
         let mut got = Vec::new();
         while let Some(e) = q.emit(1280, &mut buf, &mut pool) {
             assert!(e.fragment && e.len <= 1280);

@@ -224,7 +224,7 @@ impl Stack {
             // RFC 7739 §5: unpredictable identifications.
             ident: self.rng.next_u64() as u32,
         };
-        match self.tx.push6(h, data, self.config.mtu) {
+        match self.tx.push6(h, data) {
             Ok(()) => Ok(()),
             Err((e, data)) => {
                 self.pool.give(data);
