@@ -6,7 +6,7 @@ use crate::ip::ingress::{is_unicast_source, DstKind};
 use crate::ip::reassembly::Expired;
 use crate::wire::ipv4::raw;
 use crate::wire::{icmp, proto};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Most bytes of the offending datagram an error quotes: the error as a whole stays within 576
 /// bytes (RFC 1812 §4.3.2.3), 576 − 20 (IP) − 8 (ICMP).
@@ -115,18 +115,18 @@ pub(crate) enum Quoted {
     /// A UDP datagram we sent from `src_port` to `dst`.
     Udp {
         src_port: u16,
-        dst: Ipv4Addr,
+        dst: IpAddr,
         dst_port: u16,
     },
     /// A TCP segment we sent from `src_port` to `dst`, with its sequence number.
     Tcp {
         src_port: u16,
-        dst: Ipv4Addr,
+        dst: IpAddr,
         dst_port: u16,
         seq: u32,
     },
     /// An echo request we sent to `dst`.
-    Echo { ident: u16, seq: u16, dst: Ipv4Addr },
+    Echo { ident: u16, seq: u16, dst: IpAddr },
     /// Something else (TCP, or a protocol we do not track).
     Other { protocol: u8 },
 }
@@ -146,9 +146,20 @@ pub(crate) fn parse_quote(quote: &[u8], our_addr: Ipv4Addr) -> Option<Quoted> {
         return None;
     }
     let dst = Ipv4Addr::new(quote[16], quote[17], quote[18], quote[19]);
-    let l4 = &quote[ihl..];
+    quoted_transport(quote[9], IpAddr::V4(dst), &quote[ihl..])
+}
+
+/// What the quoted transport header (at least 8 bytes, `l4`) of `protocol` to `dst` names.
+fn quoted_transport(protocol: u8, dst: IpAddr, l4: &[u8]) -> Option<Quoted> {
+    if l4.len() < 8 {
+        return None;
+    }
     let be = |i: usize| u16::from_be_bytes([l4[i], l4[i + 1]]);
-    Some(match quote[9] {
+    let echo_request = match dst {
+        IpAddr::V4(_) => (proto::ICMP, icmp::types::ECHO_REQUEST),
+        IpAddr::V6(_) => (proto::ICMPV6, crate::wire::icmpv6::types::ECHO_REQUEST),
+    };
+    Some(match protocol {
         proto::UDP => Quoted::Udp {
             src_port: be(0),
             dst,
@@ -161,7 +172,7 @@ pub(crate) fn parse_quote(quote: &[u8], our_addr: Ipv4Addr) -> Option<Quoted> {
             dst_port: be(2),
             seq: u32::from_be_bytes([l4[4], l4[5], l4[6], l4[7]]),
         },
-        proto::ICMP if l4[0] == icmp::types::ECHO_REQUEST => Quoted::Echo {
+        p if (p, l4[0]) == echo_request => Quoted::Echo {
             ident: be(4),
             seq: be(6),
             dst,
@@ -170,9 +181,49 @@ pub(crate) fn parse_quote(quote: &[u8], our_addr: Ipv4Addr) -> Option<Quoted> {
     })
 }
 
+/// Reads the quoted packet of an ICMPv6 error (RFC 4443 §2.4 (c): as much of it as fits):
+/// an IPv6 header from `our_addr`, then — skipping the extension headers we could have sent
+/// (hop-by-hop, routing, destination options, a first fragment), within the quote and at most
+/// `ipv6::MAX_EXT_HEADERS` — at least 8 bytes of the transport header. `None` for anything
+/// else: an error about a packet we did not send is not believed (RFC 5927 §4.1 in spirit).
+pub(crate) fn parse_quote6(quote: &[u8], our_addr: Ipv6Addr) -> Option<Quoted> {
+    use crate::wire::ipv6::{self, next};
+    if quote.len() < ipv6::HEADER_LEN || quote[0] >> 4 != 6 {
+        return None;
+    }
+    let addr = |at: usize| -> Ipv6Addr {
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&quote[at..at + 16]);
+        Ipv6Addr::from(b)
+    };
+    if addr(8) != our_addr {
+        return None;
+    }
+    let dst = IpAddr::V6(addr(24));
+    let (mut nh, mut at) = (quote[6], ipv6::HEADER_LEN);
+    for _ in 0..ipv6::MAX_EXT_HEADERS {
+        let h = quote.get(at..at + 8)?;
+        match nh {
+            next::HOP_BY_HOP | next::ROUTING | next::DEST_OPTS => {
+                nh = h[0];
+                at += (usize::from(h[1]) + 1) * 8;
+            }
+            // Only a first fragment quotes the transport header.
+            next::FRAGMENT if u16::from_be_bytes([h[2], h[3]]) & 0xfff8 == 0 => {
+                nh = h[0];
+                at += 8;
+            }
+            next::FRAGMENT => return None,
+            _ => return quoted_transport(nh, dst, quote.get(at..)?),
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     #[test]
     fn error_eligibility() {
@@ -262,7 +313,7 @@ mod tests {
             parse_quote(&q, us),
             Some(Quoted::Udp {
                 src_port: 5000,
-                dst: Ipv4Addr::new(198, 18, 0, 1),
+                dst: std::net::IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1)),
                 dst_port: 9
             })
         );

@@ -10,6 +10,8 @@
 //! written here from the paper's description: the ISN hash (RFC 6528 §3), SYN cookies, IPv4
 //! identification, ports and timestamp offsets all use this one function.
 
+use std::net::IpAddr;
+
 /// One SipRound (paper §2: ARX network on the four 64-bit state words).
 fn sip_round(v: &mut [u64; 4]) {
     v[0] = v[0].wrapping_add(v[1]);
@@ -107,16 +109,27 @@ pub(crate) mod label {
 /// offset per host pair keeps TSvals monotonic across that peer's connections (PAWS and RFC 6191
 /// TIME-WAIT reuse rely on it); unlike an offset derived from the ISN, it says nothing about the
 /// clock to someone who sees both.
-pub(crate) fn ts_offset(
-    secret: &[u8; 16],
-    local: std::net::Ipv4Addr,
-    remote: std::net::Ipv4Addr,
-) -> u32 {
+pub(crate) fn ts_offset(secret: &[u8; 16], local: IpAddr, remote: IpAddr) -> u32 {
     let key = derive_key(secret, label::TS_OFFSET, 0);
-    let mut input = [0u8; 8];
-    input[..4].copy_from_slice(&local.octets());
-    input[4..].copy_from_slice(&remote.octets());
-    siphash24(&key, &input) as u32
+    let mut input = [0u8; 32];
+    let n = put_addr(&mut input, local);
+    let n = n + put_addr(&mut input[n..], remote);
+    siphash24(&key, &input[..n]) as u32
+}
+
+/// Writes an address into `out` as hash input (its 4 or 16 bytes); returns how many. The
+/// family shows in the length, so an IPv4 address and its IPv6 mapping never hash alike.
+pub(crate) fn put_addr(out: &mut [u8], addr: IpAddr) -> usize {
+    match addr {
+        IpAddr::V4(a) => {
+            out[..4].copy_from_slice(&a.octets());
+            4
+        }
+        IpAddr::V6(a) => {
+            out[..16].copy_from_slice(&a.octets());
+            16
+        }
+    }
 }
 
 /// A keyed generator: SipHash-2-4 of a counter (a PRF in counter mode), so its outputs do not

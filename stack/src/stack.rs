@@ -26,7 +26,7 @@ use crate::wire::ipv4::{Ipv4Packet, MAX_DATAGRAM};
 use crate::wire::tcp::TcpSegment;
 use crate::wire::{proto, PacketSummary};
 use log::{debug, trace};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::num::NonZeroU8;
 
 /// What the receive path knows about a datagram once its IP header is accepted.
@@ -47,8 +47,6 @@ pub struct Stack {
     pub(crate) config: Config,
     pub(crate) stats: Stats,
     rng: Rng,
-    /// Key of the IPv6 flow-label hash (RFC 6437 §3).
-    flow_key: [u8; 16],
     egress: Egress,
     reassembly: Reassembler,
     /// IPv6 reassembly, with the same limits as IPv4's (its own budget of them).
@@ -85,9 +83,9 @@ impl Stack {
             egress: Egress::new(
                 IdentGenerator::new(ident_key, config.ip_ident_buckets),
                 config.ttl,
+                derive_key(&config.secret, label::FLOW_LABEL, config.seed),
             ),
             rng,
-            flow_key: derive_key(&config.secret, label::FLOW_LABEL, config.seed),
             reassembly: Reassembler::new(ReassemblyLimits {
                 max_datagram_size: MAX_DATAGRAM,
                 max_bytes: config.reassembly_max_bytes,
@@ -296,15 +294,26 @@ impl Stack {
     }
 
     fn tcp_input(&mut self, a: Arrival<'_>, payload: &[u8]) {
-        let seg = match TcpSegment::parse(a.src, a.dst, payload) {
+        // RFC 9293 §3.9.2.3 / RFC 1122 §4.2.3.10: TCP is unicast only; no RST to a broadcast.
+        if a.dst_kind != DstKind::Local {
+            // (A checksum failure is the first reason, as before the unicast check.)
+            if let Err(r) = TcpSegment::parse(a.src, a.dst, payload) {
+                return self.drop_packet(r);
+            }
+            return self.drop_packet(DropReason::TcpNotUnicast);
+        }
+        self.tcp_deliver(a.src.into(), a.dst.into(), payload);
+    }
+
+    /// Checks a TCP segment to our unicast address (IPv4 or IPv6) and hands it to the TCP
+    /// layer: one state machine for both families, a connection's local address being ours of
+    /// its peer's family.
+    pub(crate) fn tcp_deliver(&mut self, src: IpAddr, dst: IpAddr, payload: &[u8]) {
+        let seg = match TcpSegment::parse(src, dst, payload) {
             Ok(s) => s,
             Err(r) => return self.drop_packet(r),
         };
-        // RFC 9293 §3.9.2.3 / RFC 1122 §4.2.3.10: TCP is unicast only; no RST to a broadcast.
-        if a.dst_kind != DstKind::Local {
-            return self.drop_packet(DropReason::TcpNotUnicast);
-        }
-        let r = self.tcp.input(&self.config, self.now, a.src, &seg);
+        let r = self.tcp.input(&self.config, self.now, src, &seg);
         self.sync_tcp_counters();
         if let Err(r) = r {
             self.drop_packet(r);
@@ -428,6 +437,32 @@ impl Stack {
         }
     }
 
+    /// Queues a datagram a socket sends to `dst` (from our address of its family), with the
+    /// socket's own TTL or hop limit and DF (IPv4) or don't-fragment (IPv6) choice; `ports`
+    /// name its flow for the IPv6 flow label. `Err(BadDestination)` for an IPv6 destination
+    /// while the stack has no IPv6 address.
+    pub(crate) fn queue_from_socket(
+        &mut self,
+        dst: IpAddr,
+        protocol: u8,
+        opts: (bool, Option<u8>),
+        ports: u32,
+        data: Vec<u8>,
+    ) -> Result<(), SendError> {
+        let (df, ttl) = opts;
+        let r = match dst {
+            IpAddr::V4(dst) => self.queue_with_ttl(self.config.addr, dst, protocol, df, ttl, data),
+            IpAddr::V6(dst) => match self.config.addr6 {
+                Some(me) => self.queue6(me, dst, protocol, (ttl, ports), data),
+                None => {
+                    self.pool.give(data);
+                    return Err(SendError::BadDestination);
+                }
+            },
+        };
+        r.map_err(|_| SendError::QueueFull)
+    }
+
     // ----------------------------------------------------------------------------------------
     // Sockets
     // ----------------------------------------------------------------------------------------
@@ -470,9 +505,18 @@ impl Stack {
         }
     }
 
-    pub(crate) fn check_queue(&self, len: usize, df: bool) -> Result<(), SendError> {
+    /// Our address towards `dst`: `Config::addr` for IPv4, `Config::addr6` (if any) for IPv6.
+    pub(crate) fn local_ip(&self, dst: IpAddr) -> Option<IpAddr> {
+        match dst {
+            IpAddr::V4(_) => Some(IpAddr::V4(self.config.addr)),
+            IpAddr::V6(_) => self.config.addr6.map(IpAddr::V6),
+        }
+    }
+
+    /// Whether the transmit queue takes a datagram of `len` payload bytes to `dst` now.
+    pub(crate) fn check_queue(&self, dst: IpAddr, len: usize, df: bool) -> Result<(), SendError> {
         self.tx
-            .check(len, df, self.config.mtu)
+            .check(len, df, self.config.mtu, dst.is_ipv6())
             .map_err(|e| match e {
                 QueueError::Full => SendError::QueueFull,
                 QueueError::TooBig => SendError::MessageTooLong,

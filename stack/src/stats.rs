@@ -85,8 +85,14 @@ drop_reasons! {
     Icmpv6LinkLocalIgnored => "ICMPv6: ND/MLD on a point-to-point link, ignored",
     /// An upper-layer protocol the stack does not speak (RFC 8200 §4: Parameter Problem code 1).
     Ipv6UnknownNextHeader => "IPv6: unrecognized next header",
-    /// An IPv6 packet that passed the checks: the stack does not speak IPv6 yet (issue 17).
-    Ipv6NotYetHandled => "IPv6: valid, but not handled yet (ustack speaks IPv4 for now)",
+    /// An IPv6 packet that passed the checks while the stack has no IPv6 address
+    /// (`Config::addr6` unset: `ustack up --no-ipv6`).
+    Ipv6Disabled => "IPv6: the stack has no IPv6 address (IPv6 off)",
+    /// A header chain ending in No Next Header (59, RFC 8200 §4.7): nothing to deliver.
+    Ipv6NoNextHeader => "IPv6: no next header (nothing to deliver)",
+    /// An ICMPv6 informational message the stack has no use for (RFC 4443 §2.4 (b):
+    /// silently discarded).
+    Icmpv6UnhandledType => "ICMPv6: informational type not handled",
     /// A fragment whose length or offset is impossible (MF with a length not a multiple of 8, or
     /// reaching past 65535).
     FragBadLength => "fragment: bad length or offset",
@@ -132,6 +138,9 @@ drop_reasons! {
     UdpBadLength => "UDP: length field disagrees with IP length",
     /// UDP checksum does not verify (a zero checksum means none and is accepted).
     UdpBadChecksum => "UDP: bad checksum",
+    /// A UDP datagram over IPv6 without a checksum (a zero field): RFC 8200 §8.1 makes the
+    /// checksum mandatory over IPv6 and says such a datagram is discarded.
+    UdpNoChecksum6 => "UDP: no checksum over IPv6 (RFC 8200 §8.1)",
     /// No socket bound to the destination port (ICMP port unreachable sent unless forbidden or
     /// rate-limited).
     UdpNoSocket => "UDP: no socket on port",

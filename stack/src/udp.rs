@@ -8,35 +8,54 @@ use crate::wire::icmp;
 use crate::wire::ipv4::{HEADER_LEN, MAX_DATAGRAM};
 use crate::wire::proto;
 use crate::wire::udp::{self, UdpPacket};
-use std::net::SocketAddrV4;
+use std::net::{IpAddr, SocketAddr};
 
 impl Stack {
     pub(crate) fn udp_input(&mut self, a: Arrival<'_>, payload: &[u8]) {
-        let d = match UdpPacket::parse(a.src, a.dst, payload) {
+        if self.udp_deliver(a.src.into(), a.dst.into(), payload) == Some(DropReason::UdpNoSocket) {
+            // RFC 1122 §4.1.3.1: a datagram for a port with no listener SHOULD get port unreachable.
+            self.send_icmp_error(
+                a,
+                payload,
+                icmp::types::DEST_UNREACHABLE,
+                icmp::unreach::PORT,
+                [0; 4],
+            );
+        }
+    }
+
+    /// Checks a UDP datagram (IPv4 or IPv6) and queues it on the socket bound to its port —
+    /// UDP sockets take both families. Returns the reason it was dropped (counted here), so the
+    /// caller can answer "no socket" with its own family's port unreachable.
+    pub(crate) fn udp_deliver(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        payload: &[u8],
+    ) -> Option<DropReason> {
+        let d = match UdpPacket::parse(src, dst, payload) {
             Ok(d) => d,
-            Err(r) => return self.drop_packet(r),
+            Err(r) => {
+                self.drop_packet(r);
+                return Some(r);
+            }
         };
         let mut data = self.pool.take(d.payload.len());
         data.extend_from_slice(d.payload);
         let item = Queued::Udp {
-            from: SocketAddrV4::new(a.src, d.src_port),
+            from: SocketAddr::new(src, d.src_port),
             data,
         };
-        match self.sockets.deliver(Kind::Udp { port: d.dst_port }, item) {
-            Delivery::Queued => self.stats.udp_rx_datagrams += 1,
-            Delivery::Full(q) => self.refuse(q, DropReason::UdpQueueFull),
-            Delivery::NoSocket(q) => {
-                self.refuse(q, DropReason::UdpNoSocket);
-                // RFC 1122 §4.1.3.1: a datagram for a port with no listener SHOULD get port unreachable.
-                self.send_icmp_error(
-                    a,
-                    payload,
-                    icmp::types::DEST_UNREACHABLE,
-                    icmp::unreach::PORT,
-                    [0; 4],
-                );
+        let reason = match self.sockets.deliver(Kind::Udp { port: d.dst_port }, item) {
+            Delivery::Queued => {
+                self.stats.udp_rx_datagrams += 1;
+                return None;
             }
-        }
+            Delivery::Full(q) => (q, DropReason::UdpQueueFull),
+            Delivery::NoSocket(q) => (q, DropReason::UdpNoSocket),
+        };
+        self.refuse(reason.0, reason.1);
+        Some(reason.1)
     }
 
     /// Binds a UDP socket to `port` (0 picks a free ephemeral port).
@@ -63,8 +82,9 @@ impl Stack {
         &mut self,
         h: SocketHandle,
         payload: &[u8],
-        dst: SocketAddrV4,
+        dst: impl Into<SocketAddr>,
     ) -> Result<(), SendError> {
+        let dst: SocketAddr = dst.into();
         let s = self.sockets.get(h).ok_or(SendError::InvalidHandle)?;
         let Kind::Udp { port } = s.kind else {
             return Err(SendError::InvalidHandle);
@@ -73,14 +93,14 @@ impl Stack {
         if dst.ip().is_unspecified() || dst.port() == 0 {
             return Err(SendError::BadDestination);
         }
+        let src = self.local_ip(dst.ip()).ok_or(SendError::BadDestination)?;
         let len = udp::HEADER_LEN + payload.len();
-        self.check_queue(len, df)
+        self.check_queue(dst.ip(), len, df)
             .inspect_err(|e| self.note_refused(h, e))?;
-        let src = self.config.addr;
         let mut buf = self.pool.take_zeroed(len);
-        udp::emit(&mut buf, src, *dst.ip(), port, dst.port(), payload);
-        self.queue_with_ttl(src, *dst.ip(), proto::UDP, df, ttl, buf)
-            .map_err(|_| SendError::QueueFull)
+        udp::emit(&mut buf, src, dst.ip(), port, dst.port(), payload);
+        let ports = (u32::from(port) << 16) | u32::from(dst.port());
+        self.queue_from_socket(dst.ip(), proto::UDP, (df, ttl), ports, buf)
             .inspect_err(|e| self.note_refused(h, e))?;
         self.stats.udp_tx_datagrams += 1;
         Ok(())
@@ -93,7 +113,7 @@ impl Stack {
         &mut self,
         h: SocketHandle,
         buf: &mut [u8],
-    ) -> Result<(usize, SocketAddrV4), RecvError> {
+    ) -> Result<(usize, SocketAddr), RecvError> {
         let s = self.sockets.get_mut(h).ok_or(RecvError::InvalidHandle)?;
         if !matches!(s.kind, Kind::Udp { .. }) {
             return Err(RecvError::InvalidHandle);

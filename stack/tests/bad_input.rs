@@ -161,7 +161,7 @@ fn check(r: &Row) -> Result<(), String> {
                 .udp_recv_from(h, &mut buf)
                 .map_err(|e| format!("udp_recv_from: {e:?}"))?;
             ensure!(
-                from == SocketAddrV4::new(PEER, *sport),
+                from == std::net::SocketAddr::from(SocketAddrV4::new(PEER, *sport)),
                 "delivered from {from}"
             );
             ensure!(buf[..n] == data[..], "delivered {} bytes, wrong data", n);

@@ -254,7 +254,10 @@ fn udp_echo_round_trips_every_size() {
         let mut buf = vec![0u8; 70_000];
         let (n, from) = s.udp_recv_from(h, &mut buf).expect("datagram delivered");
         assert_eq!(n, size);
-        assert_eq!(from, SocketAddrV4::new(PEER, 4000));
+        assert_eq!(
+            from,
+            std::net::SocketAddr::V4(SocketAddrV4::new(PEER, 4000))
+        );
         assert!(buf[..n] == data[..], "size {size}: received data differs");
         assert_eq!(s.udp_recv_from(h, &mut buf), Err(RecvError::WouldBlock));
 
@@ -294,7 +297,7 @@ fn udp_checksum_computing_to_zero_is_sent_as_ffff() {
     let mut buf = [0u8; 16];
     assert_eq!(
         s.udp_recv_from(h, &mut buf),
-        Ok((2, SocketAddrV4::new(PEER, 4000)))
+        Ok((2, SocketAddrV4::new(PEER, 4000).into()))
     );
     assert_eq!(&buf[..2], &payload);
     assert_no_drops(&s);
@@ -398,7 +401,7 @@ fn ping_socket_gets_replies_and_errors() {
     assert_eq!(
         s.echo_recv(h, &mut buf),
         Ok(EchoEvent::Reply {
-            from: PEER,
+            from: std::net::IpAddr::V4(PEER),
             seq: 5,
             ttl: 61,
             len: 9
@@ -418,7 +421,10 @@ fn ping_socket_gets_replies_and_errors() {
     match s.echo_recv(h, &mut buf) {
         Ok(EchoEvent::Error { error, seq }) => {
             assert_eq!(seq, 5);
-            assert_eq!((error.icmp_type, error.code, error.from), (3, 1, router));
+            assert_eq!(
+                (error.icmp_type, error.code, error.from),
+                (3, 1, router.into())
+            );
         }
         other => panic!("expected an echo error, got {other:?}"),
     }
@@ -451,7 +457,7 @@ fn port_unreachable_reaches_the_udp_socket() {
         Err(RecvError::Icmp(e)) => {
             assert!(e.is_port_unreachable(), "{e}");
             assert_eq!(e.from, PEER);
-            assert_eq!(e.original_dst, dst);
+            assert_eq!(e.original_dst, std::net::SocketAddr::V4(dst));
         }
         other => panic!("expected an ICMP error, got {other:?}"),
     }

@@ -24,8 +24,8 @@ fn cookie(p: &Peer, cfg: &Config, port: u16, isn: u32) -> u32 {
     syncookie::encode(
         &syncookie::key(&cfg.secret),
         p.now,
-        SocketAddrV4::new(US, PORT),
-        SocketAddrV4::new(PEER, port),
+        std::net::SocketAddr::V4(SocketAddrV4::new(US, PORT)),
+        std::net::SocketAddr::V4(SocketAddrV4::new(PEER, port)),
         SeqNumber(isn),
         1460,
     )

@@ -123,8 +123,14 @@ fn tcp_info_reports_the_connection() {
     let x = passive_full(config(), 2048);
     let info = x.p.stack.tcp_info(x.h).unwrap();
     assert_eq!(info.state, State::Established);
-    assert_eq!(info.local, SocketAddrV4::new(US, PORT));
-    assert_eq!(info.remote, SocketAddrV4::new(PEER, PEER_PORT));
+    assert_eq!(
+        info.local,
+        std::net::SocketAddr::V4(SocketAddrV4::new(US, PORT))
+    );
+    assert_eq!(
+        info.remote,
+        std::net::SocketAddr::V4(SocketAddrV4::new(PEER, PEER_PORT))
+    );
     assert_eq!(info.smss, 1460);
     assert!(info.cwnd >= 2 * info.smss, "{info:?}");
     assert_eq!(info.snd_wnd, 2048 << 7);

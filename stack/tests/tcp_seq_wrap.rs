@@ -23,8 +23,8 @@ fn time_for_isn(cfg: &Config, peer_port: u16, target: u32) -> Instant {
     let f = g
         .isn(
             Instant::ZERO,
-            SocketAddrV4::new(US, PORT),
-            SocketAddrV4::new(PEER, peer_port),
+            std::net::SocketAddr::V4(SocketAddrV4::new(US, PORT)),
+            std::net::SocketAddr::V4(SocketAddrV4::new(PEER, peer_port)),
         )
         .0;
     let ticks = u64::from(target.wrapping_sub(f));

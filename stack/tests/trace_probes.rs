@@ -95,7 +95,10 @@ fn udp_errors_are_queued_in_order_with_sender_and_quoted_port() {
             Err(RecvError::Icmp(e)) => {
                 assert_eq!(e.from, ROUTER);
                 assert!(e.is_ttl_exceeded(), "{e}");
-                assert_eq!(e.original_dst, SocketAddrV4::new(FAR, port));
+                assert_eq!(
+                    e.original_dst,
+                    std::net::SocketAddr::from(SocketAddrV4::new(FAR, port))
+                );
                 assert_eq!(e.next_hop_mtu, 0);
             }
             other => panic!("expected the error for port {port}, got {other:?}"),
@@ -186,7 +189,7 @@ fn echo_error_names_the_router_the_sequence_and_the_destination() {
         Ok(EchoEvent::Error { error, seq }) => {
             assert_eq!(seq, 7);
             assert_eq!(error.from, ROUTER);
-            assert_eq!(*error.original_dst.ip(), FAR);
+            assert_eq!(error.original_dst.ip(), FAR);
             assert!(error.is_ttl_exceeded());
         }
         other => panic!("{other:?}"),
@@ -225,7 +228,10 @@ fn time_exceeded_for_the_syn_ends_the_probe_naming_the_router() {
         Some(TcpError::Unreachable(e)) => {
             assert_eq!(e.from, ROUTER);
             assert!(e.is_ttl_exceeded());
-            assert_eq!(e.original_dst, SocketAddrV4::new(FAR, 80));
+            assert_eq!(
+                e.original_dst,
+                std::net::SocketAddr::from(SocketAddrV4::new(FAR, 80))
+            );
         }
         other => panic!("{other:?}"),
     }

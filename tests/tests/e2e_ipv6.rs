@@ -112,7 +112,7 @@ fn ping6_is_answered_and_captured_as_tcpdump_sees_it() {
     assert_eq!(counter(&out, "Ipv6UnknownNextHeader"), 1, "{out}");
     assert_eq!(
         counter(&out, "drops_total"),
-        counter(&out, "Ipv6NotYetHandled")
+        counter(&out, "Ipv6Disabled")
             + counter(&out, "Icmpv6LinkLocalIgnored")
             + counter(&out, "Ipv6UnknownNextHeader"),
         "{out}"

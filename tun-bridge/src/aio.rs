@@ -12,7 +12,7 @@ use crate::handle::{Net, SocketId};
 use crate::ops;
 use std::future::poll_fn;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU8;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -49,7 +49,7 @@ impl TcpListener {
     }
 
     /// Polls for the next connection.
-    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddrV4)>> {
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
         let h = std::task::ready!(ops::tcp_accept(&self.net.core, self.handle, cx))?;
         let stream = TcpStream::from_handle(&self.net, h)?;
         let peer = stream.peer;
@@ -57,7 +57,7 @@ impl TcpListener {
     }
 
     /// Waits for the next connection.
-    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddrV4)> {
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         poll_fn(|cx| self.poll_accept(cx)).await
     }
 }
@@ -74,8 +74,8 @@ impl Drop for TcpListener {
 pub struct TcpStream {
     net: Net,
     handle: ConnHandle,
-    local: SocketAddrV4,
-    peer: SocketAddrV4,
+    local: SocketAddr,
+    peer: SocketAddr,
     shut: bool,
 }
 
@@ -101,7 +101,8 @@ impl TcpStream {
 
     /// Connects to `remote` and waits for the handshake (the stack's SYN retries bound it;
     /// wrap in `tokio::time::timeout` for a shorter bound).
-    pub async fn connect(net: &Net, remote: SocketAddrV4) -> io::Result<TcpStream> {
+    pub async fn connect(net: &Net, remote: impl Into<SocketAddr>) -> io::Result<TcpStream> {
+        let remote: SocketAddr = remote.into();
         let handle = net.core.op(|s| s.tcp_connect(remote)).map_err(io_error)?;
         // Owned from here: dropping the future (a timeout) aborts the attempt.
         let stream = TcpStream::from_handle(net, handle)?;
@@ -114,9 +115,10 @@ impl TcpStream {
     /// connect with `HostUnreachable`, and [`crate::icmp_error_of`] names the router.
     pub async fn connect_with_ttl(
         net: &Net,
-        remote: SocketAddrV4,
+        remote: impl Into<SocketAddr>,
         ttl: Option<NonZeroU8>,
     ) -> io::Result<TcpStream> {
+        let remote: SocketAddr = remote.into();
         // The SYN is written when the loop next transmits, after this call has set the TTL.
         let handle = net
             .core
@@ -139,12 +141,12 @@ impl TcpStream {
     }
 
     /// The peer's address.
-    pub fn peer_addr(&self) -> io::Result<SocketAddrV4> {
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         Ok(self.peer)
     }
 
     /// Our address.
-    pub fn local_addr(&self) -> io::Result<SocketAddrV4> {
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
         Ok(self.local)
     }
 
@@ -268,23 +270,24 @@ impl UdpSocket {
     }
 
     /// The bound address.
-    pub fn local_addr(&self) -> io::Result<SocketAddrV4> {
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.net.core.with(|s| {
             let port = s
                 .udp_local_port(self.handle)
                 .ok_or_else(|| send_error(ustack::SendError::InvalidHandle))?;
-            Ok(SocketAddrV4::new(s.config().addr, port))
+            Ok(SocketAddr::new(s.config().addr.into(), port))
         })
     }
 
     /// Sends one datagram, waiting while the transmit queue is full.
-    pub async fn send_to(&self, buf: &[u8], dst: SocketAddrV4) -> io::Result<usize> {
+    pub async fn send_to(&self, buf: &[u8], dst: impl Into<SocketAddr>) -> io::Result<usize> {
+        let dst: SocketAddr = dst.into();
         poll_fn(|cx| ops::udp_send(&self.net.core, self.handle, cx, buf, dst)).await
     }
 
     /// Receives one datagram (truncated to `buf`): the bytes copied and the source. A pending
     /// ICMP error is reported first (port unreachable as `ConnectionRefused`).
-    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddrV4)> {
+    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         poll_fn(|cx| ops::udp_recv(&self.net.core, self.handle, cx, buf)).await
     }
 
@@ -352,7 +355,8 @@ impl PingSocket {
     }
 
     /// Sends an echo request, waiting while the transmit queue is full.
-    pub async fn send(&self, dst: Ipv4Addr, seq: u16, data: &[u8]) -> io::Result<()> {
+    pub async fn send(&self, dst: impl Into<IpAddr>, seq: u16, data: &[u8]) -> io::Result<()> {
+        let dst: IpAddr = dst.into();
         poll_fn(|cx| ops::echo_send(&self.net.core, self.handle, cx, dst, seq, data)).await
     }
 

@@ -15,7 +15,7 @@ use crate::ops;
 use crate::runtime::Bridge;
 use std::future::{poll_fn, Future};
 use std::io::{self, ErrorKind, Read, Write};
-use std::net::{Ipv4Addr, Shutdown, SocketAddrV4};
+use std::net::{IpAddr, Shutdown, SocketAddr};
 use std::time::Duration;
 use ustack::tcp::{ConnHandle, ListenHandle, TcpError, TcpInfo};
 use ustack::{EchoEvent, SocketHandle};
@@ -90,15 +90,12 @@ impl TcpListener {
     }
 
     /// Waits for the next connection.
-    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddrV4)> {
+    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         self.accept_timeout(None)
     }
 
     /// Waits up to `timeout` (None: forever) for the next connection; `TimedOut` otherwise.
-    pub fn accept_timeout(
-        &self,
-        timeout: Option<Duration>,
-    ) -> io::Result<(TcpStream, SocketAddrV4)> {
+    pub fn accept_timeout(&self, timeout: Option<Duration>) -> io::Result<(TcpStream, SocketAddr)> {
         let l = self.listener;
         let (conn, info) = self.handle.block_on(move |net| async move {
             let h = bounded(
@@ -149,9 +146,10 @@ impl TcpStream {
     /// retries decide).
     pub fn connect(
         l: &impl Loop,
-        remote: SocketAddrV4,
+        remote: impl Into<SocketAddr>,
         timeout: Option<Duration>,
     ) -> io::Result<TcpStream> {
+        let remote: SocketAddr = remote.into();
         let handle = l.loop_handle();
         let conn = handle
             .with_stack(move |s| s.tcp_connect(remote))?
@@ -170,12 +168,12 @@ impl TcpStream {
     }
 
     /// The peer's address.
-    pub fn peer_addr(&self) -> io::Result<SocketAddrV4> {
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.info().map(|i| i.remote)
     }
 
     /// Our address.
-    pub fn local_addr(&self) -> io::Result<SocketAddrV4> {
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.info().map(|i| i.local)
     }
 
@@ -329,18 +327,19 @@ impl UdpSocket {
     }
 
     /// The bound address.
-    pub fn local_addr(&self) -> io::Result<SocketAddrV4> {
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
         let h = self.socket;
         self.handle.with_stack(move |s| {
             let port = s
                 .udp_local_port(h)
                 .ok_or_else(|| send_error(ustack::SendError::InvalidHandle))?;
-            Ok(SocketAddrV4::new(s.config().addr, port))
+            Ok(SocketAddr::new(s.config().addr.into(), port))
         })?
     }
 
     /// Sends one datagram, waiting (up to 5 s) while the transmit queue is full.
-    pub fn send_to(&self, buf: &[u8], dst: SocketAddrV4) -> io::Result<usize> {
+    pub fn send_to(&self, buf: &[u8], dst: impl Into<SocketAddr>) -> io::Result<usize> {
+        let dst: SocketAddr = dst.into();
         let h = self.socket;
         let data = buf.to_vec();
         self.handle.block_on(move |net| async move {
@@ -355,7 +354,7 @@ impl UdpSocket {
 
     /// Receives one datagram (truncated to `buf`), blocking up to the read timeout.
     /// Returns the bytes copied and the source.
-    pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddrV4)> {
+    pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         let (h, t, len) = (self.socket, self.read_timeout, buf.len());
         let (data, from) = self.handle.block_on(move |net| async move {
             let mut v = vec![0u8; len];
@@ -424,7 +423,8 @@ impl PingSocket {
     }
 
     /// Sends an echo request (waiting up to 5 s while the transmit queue is full).
-    pub fn send(&self, dst: Ipv4Addr, seq: u16, data: &[u8]) -> io::Result<()> {
+    pub fn send(&self, dst: impl Into<IpAddr>, seq: u16, data: &[u8]) -> io::Result<()> {
+        let dst: IpAddr = dst.into();
         let h = self.socket;
         let data = data.to_vec();
         self.handle.block_on(move |net| async move {

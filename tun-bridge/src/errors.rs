@@ -13,13 +13,18 @@ pub fn io_error(e: TcpError) -> io::Error {
         TcpError::Refused => ErrorKind::ConnectionRefused,
         TcpError::TimedOut => ErrorKind::TimedOut,
         // RFC 1122 §3.2.2.1 codes 0 (net) and 6 (net unknown): the network, not the host.
-        TcpError::Unreachable(i) if i.icmp_type == 3 && matches!(i.code, 0 | 6) => {
+        // ICMPv6 (RFC 4443 §3.1) code 0: no route to the destination.
+        TcpError::Unreachable(i) if i.is_v6() && i.is_unreachable() && i.code == 0 => {
+            ErrorKind::NetworkUnreachable
+        }
+        TcpError::Unreachable(i) if !i.is_v6() && i.icmp_type == 3 && matches!(i.code, 0 | 6) => {
             ErrorKind::NetworkUnreachable
         }
         TcpError::Unreachable(_) => ErrorKind::HostUnreachable,
         TcpError::Closed => ErrorKind::BrokenPipe,
         TcpError::NoResources => ErrorKind::AddrNotAvailable,
         TcpError::AddrInUse => ErrorKind::AddrInUse,
+        TcpError::AddrNotAvailable => ErrorKind::AddrNotAvailable,
     };
     // The stack's error rides inside, for `icmp_error_of` (its text is the same).
     io::Error::new(kind, e)
@@ -83,11 +88,11 @@ mod tests {
 
     fn icmp() -> ustack::IcmpError {
         ustack::IcmpError {
-            from: Ipv4Addr::new(198, 19, 1, 2),
+            from: Ipv4Addr::new(198, 19, 1, 2).into(),
             ttl: 63,
             icmp_type: 11,
             code: 0,
-            original_dst: SocketAddrV4::new(Ipv4Addr::new(198, 19, 3, 2), 33434),
+            original_dst: SocketAddrV4::new(Ipv4Addr::new(198, 19, 3, 2), 33434).into(),
             next_hop_mtu: 0,
         }
     }

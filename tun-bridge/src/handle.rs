@@ -37,9 +37,9 @@ pub enum SocketId {
     /// A TCP connection.
     Tcp {
         /// Our address and port.
-        local: std::net::SocketAddrV4,
+        local: std::net::SocketAddr,
         /// The peer's.
-        remote: std::net::SocketAddrV4,
+        remote: std::net::SocketAddr,
     },
     /// A TCP listener on this port.
     Listener {

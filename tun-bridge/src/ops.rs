@@ -6,7 +6,7 @@
 use crate::core::{Core, Dir, Key};
 use crate::errors::{io_error, recv_error, send_error, stopped};
 use std::io::{self, ErrorKind};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::task::{Context, Poll};
 use ustack::tcp::{ConnHandle, ListenHandle, State, TcpError};
 use ustack::{EchoEvent, SocketHandle, Stack};
@@ -89,7 +89,7 @@ pub(crate) fn udp_recv(
     h: SocketHandle,
     cx: &mut Context<'_>,
     buf: &mut [u8],
-) -> Poll<io::Result<(usize, SocketAddrV4)>> {
+) -> Poll<io::Result<(usize, SocketAddr)>> {
     poll_op(core, Key::Datagram(h), Dir::Read, cx, |s| {
         s.udp_recv_from(h, buf)
             .map(|(n, from)| (n.min(buf.len()), from))
@@ -102,7 +102,7 @@ pub(crate) fn udp_send(
     h: SocketHandle,
     cx: &mut Context<'_>,
     data: &[u8],
-    dst: SocketAddrV4,
+    dst: SocketAddr,
 ) -> Poll<io::Result<usize>> {
     poll_op(core, Key::Datagram(h), Dir::Write, cx, |s| {
         s.udp_send_to(h, data, dst)
@@ -126,7 +126,7 @@ pub(crate) fn echo_send(
     core: &Core,
     h: SocketHandle,
     cx: &mut Context<'_>,
-    dst: Ipv4Addr,
+    dst: IpAddr,
     seq: u16,
     data: &[u8],
 ) -> Poll<io::Result<()>> {

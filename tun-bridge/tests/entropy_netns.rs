@@ -95,7 +95,9 @@ fn probe_here(mut config: BridgeConfig) -> Probe {
 /// The ISS `secret` gives the probe's 4-tuple at `now`.
 fn predicted_iss(secret: [u8; 16], now: Instant) -> u32 {
     let local = SocketAddrV4::new(STACK, LOCAL_PORT);
-    IsnGenerator::new(secret).isn(now, local, REMOTE).0
+    IsnGenerator::new(secret)
+        .isn(now, local.into(), REMOTE.into())
+        .0
 }
 
 #[test]

@@ -21,7 +21,7 @@
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::io;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -250,7 +250,7 @@ pub struct Guarded<T> {
     shared: Rc<Shared<T>>,
     pace: Pace,
     sleep: Pin<Box<Sleep>>,
-    peer: SocketAddrV4,
+    peer: SocketAddr,
     service: &'static str,
     /// Bytes moved since the last check (recorded as activity at the next one).
     moved: bool,
@@ -270,7 +270,7 @@ impl<T: Transport> Guarded<T> {
     /// and what it shares.
     pub fn new(
         io: T,
-        peer: SocketAddrV4,
+        peer: SocketAddr,
         limits: Limits,
         service: &'static str,
     ) -> (Guarded<T>, Rc<Shared<T>>) {
@@ -436,6 +436,7 @@ impl<T: Transport> AsyncWrite for Guarded<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::SocketAddrV4;
 
     const S: Duration = Duration::from_secs(1);
 
@@ -569,7 +570,7 @@ mod tests {
                 queued: 10,
                 acked: 0,
             }),
-            peer(),
+            std::net::SocketAddr::V4(peer()),
             Limits::default(),
             "test",
         );
@@ -590,7 +591,7 @@ mod tests {
                 queued: 0,
                 acked: 0,
             }),
-            peer(),
+            std::net::SocketAddr::V4(peer()),
             Limits::default(),
             "test",
         );

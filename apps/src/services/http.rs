@@ -51,7 +51,7 @@ mod tests;
 use crate::services::guard::{self, Guarded, Limits, Shared, Transport};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::io;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -99,7 +99,7 @@ pub struct Site {
     /// Canonical `--http-root`, if any.
     root: Option<PathBuf>,
     /// The stack's address (for the home page).
-    addr: Ipv4Addr,
+    addr: IpAddr,
     /// Takes a snapshot of the connection table and counters.
     snapshot: Box<dyn Fn() -> pages::Snapshot>,
     /// `/stats` and `/stats.json`, rendered at most once per period.
@@ -133,7 +133,7 @@ pub enum StatsFormat {
 impl Site {
     /// A site serving `opts.root` (checked: it must be a directory), with `/stats` read from the
     /// stack behind `net` (on the loop thread, so the snapshot is consistent).
-    pub fn new(opts: &Options, addr: Ipv4Addr, net: tun_bridge::Net) -> io::Result<Site> {
+    pub fn new(opts: &Options, addr: IpAddr, net: tun_bridge::Net) -> io::Result<Site> {
         let site = Site::with_snapshot(
             opts.root.as_deref(),
             addr,
@@ -152,7 +152,7 @@ impl Site {
     /// A site whose `/stats` comes from `snapshot` (peer addresses hidden, the real clock).
     pub fn with_snapshot(
         root: Option<&Path>,
-        addr: Ipv4Addr,
+        addr: IpAddr,
         snapshot: Box<dyn Fn() -> pages::Snapshot>,
     ) -> io::Result<Site> {
         let root = root.map(files::canonical_root).transpose()?;
@@ -258,7 +258,7 @@ fn builder() -> hyper::server::conn::http1::Builder {
 
 /// Serves one connection to its end; a slow reader is aborted (RST), any other end is a
 /// lingering close.
-async fn serve(stream: TcpStream, peer: SocketAddrV4, site: Rc<Site>) {
+async fn serve(stream: TcpStream, peer: SocketAddr, site: Rc<Site>) {
     // Responses are written whole; do not hold their last segment back.
     let _ = stream.set_nodelay(true);
     let limits = site.limits;
@@ -277,10 +277,10 @@ async fn serve(stream: TcpStream, peer: SocketAddrV4, site: Rc<Site>) {
 }
 
 /// Runs hyper's HTTP/1 connection over `io` until it ends.
-async fn serve_io<T: Transport + 'static>(io: Guarded<T>, peer: SocketAddrV4, site: Rc<Site>) {
+async fn serve_io<T: Transport + 'static>(io: Guarded<T>, peer: SocketAddr, site: Rc<Site>) {
     let svc = hyper::service::service_fn(move |req| {
         let site = site.clone();
-        async move { Ok::<_, std::convert::Infallible>(route::respond(req, &site, *peer.ip()).await) }
+        async move { Ok::<_, std::convert::Infallible>(route::respond(req, &site, peer.ip()).await) }
     });
     if let Err(e) = builder().serve_connection(TokioIo::new(io), svc).await {
         log::debug!("http: {peer}: {e}");

@@ -6,7 +6,7 @@
 
 use std::future::Future;
 use std::io;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
 use tun_bridge::aio::{TcpListener, TcpStream};
@@ -45,7 +45,7 @@ pub async fn accept_loop(name: &'static str, listener: TcpListener, handler: Han
     }
 }
 
-fn finish(name: &str, peer: SocketAddrV4, r: io::Result<u64>) {
+fn finish(name: &str, peer: SocketAddr, r: io::Result<u64>) {
     match r {
         Ok(n) => log::debug!("{name}: {peer} done, {n} bytes"),
         Err(e) => log::debug!("{name}: {peer}: {e}"),

@@ -10,7 +10,7 @@
 //!
 //! Refusals are counted and logged at debug.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -41,7 +41,7 @@ pub struct EchoCounters {
 
 #[derive(Clone, Copy, Debug)]
 struct Bucket {
-    owner: Ipv4Addr,
+    owner: IpAddr,
     tokens: f64,
     at: Instant,
 }
@@ -62,8 +62,13 @@ impl SourceLimiter {
         }
     }
 
-    fn index(&self, ip: Ipv4Addr) -> usize {
-        let mut x = u64::from(u32::from(ip)) ^ self.key;
+    fn index(&self, ip: IpAddr) -> usize {
+        let folded = match ip {
+            IpAddr::V4(a) => u64::from(u32::from(a)),
+            // An IPv6 sender is limited per /64 (it holds all of it, RFC 6177).
+            IpAddr::V6(a) => (u128::from(a) >> 64) as u64,
+        };
+        let mut x = folded ^ self.key;
         x ^= x >> 33;
         x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
         x ^= x >> 33;
@@ -71,7 +76,7 @@ impl SourceLimiter {
     }
 
     /// Takes one token for `ip` at `now`; false if it has none left.
-    pub fn allow(&mut self, ip: Ipv4Addr, now: Instant) -> bool {
+    pub fn allow(&mut self, ip: IpAddr, now: Instant) -> bool {
         let i = self.index(ip);
         let b = self.buckets[i].get_or_insert(Bucket {
             owner: ip,
@@ -99,7 +104,7 @@ impl SourceLimiter {
 }
 
 /// Whether a datagram from `from` may be echoed (the port rule; the rate is separate).
-pub fn may_reflect_to(from: SocketAddrV4) -> bool {
+pub fn may_reflect_to(from: SocketAddr) -> bool {
     !REFLECTOR_PORTS.contains(&from.port())
 }
 
@@ -122,7 +127,7 @@ pub async fn run(sock: UdpSocket, counters: Arc<EchoCounters>, key: u64) {
             log::debug!("udp echo: not reflecting to {from} (a reflector's port)");
             continue;
         }
-        if !limiter.allow(*from.ip(), Instant::now()) {
+        if !limiter.allow(from.ip(), Instant::now()) {
             counters.rate_limited.fetch_add(1, Ordering::Relaxed);
             log::debug!("udp echo: {} over its rate", from.ip());
             continue;
@@ -139,15 +144,21 @@ pub async fn run(sock: UdpSocket, counters: Arc<EchoCounters>, key: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::{Ipv4Addr, SocketAddrV4};
     use std::time::Duration;
 
     #[test]
     fn reflector_ports_are_refused() {
         let ip = Ipv4Addr::new(198, 18, 0, 1);
         for port in [7, 19, 53, 123, 0] {
-            assert!(!may_reflect_to(SocketAddrV4::new(ip, port)), "{port}");
+            assert!(
+                !may_reflect_to(std::net::SocketAddr::V4(SocketAddrV4::new(ip, port))),
+                "{port}"
+            );
         }
-        assert!(may_reflect_to(SocketAddrV4::new(ip, 40000)));
+        assert!(may_reflect_to(std::net::SocketAddr::V4(SocketAddrV4::new(
+            ip, 40000
+        ))));
     }
 
     #[test]
@@ -156,15 +167,19 @@ mod tests {
         let a = Ipv4Addr::new(198, 18, 0, 1);
         let b = Ipv4Addr::new(198, 18, 0, 9);
         let t0 = Instant::now();
-        let allowed = (0..5000).filter(|_| l.allow(a, t0)).count();
+        let allowed = (0..5000)
+            .filter(|_| l.allow(std::net::IpAddr::V4(a), t0))
+            .count();
         assert_eq!(allowed, PER_SOURCE_BURST as usize);
         // Another source is not affected by the first one's flood (unless they collide).
-        if l.index(a) != l.index(b) {
-            assert!(l.allow(b, t0));
+        if l.index(std::net::IpAddr::V4(a)) != l.index(std::net::IpAddr::V4(b)) {
+            assert!(l.allow(std::net::IpAddr::V4(b), t0));
         }
         // A second later the first source has earned its rate again.
         let t1 = t0 + Duration::from_secs(1);
-        let allowed = (0..5000).filter(|_| l.allow(a, t1)).count();
+        let allowed = (0..5000)
+            .filter(|_| l.allow(std::net::IpAddr::V4(a), t1))
+            .count();
         assert_eq!(allowed, PER_SOURCE_RATE as usize);
     }
 }

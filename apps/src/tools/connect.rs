@@ -15,7 +15,7 @@ use crate::daemon::proto::{
 use crate::tools::net::{NetArgs, Session};
 use clap::Args;
 use std::io::{self, ErrorKind, Read, Write};
-use std::net::{Ipv4Addr, Shutdown, SocketAddrV4};
+use std::net::{IpAddr, Shutdown, SocketAddr};
 use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
 
@@ -59,7 +59,7 @@ fn invalid(m: String) -> io::Error {
 impl ConnectArgs {
     /// The host and ports from `HOST PORT`, `HOST:PORT`, or (listening) `PORT`; more than one
     /// port only with `-z`.
-    fn targets(&self) -> io::Result<(Ipv4Addr, Vec<u16>)> {
+    fn targets(&self) -> io::Result<(IpAddr, Vec<u16>)> {
         let t = self.target.as_str();
         let form = || {
             invalid(format!(
@@ -69,7 +69,7 @@ impl ConnectArgs {
         let (host, spec) = match (t.rsplit_once(':'), self.port.as_deref()) {
             (Some((h, p)), None) => (h.parse().map_err(|_| form())?, p),
             (None, Some(p)) => (t.parse().map_err(|_| form())?, p),
-            (None, None) if self.listen => (Ipv4Addr::UNSPECIFIED, t),
+            (None, None) if self.listen => (IpAddr::from([0, 0, 0, 0]), t),
             _ => return Err(form()),
         };
         let ports = parse_ports(spec).map_err(invalid)?;
@@ -82,9 +82,9 @@ impl ConnectArgs {
     }
 
     /// The one address of a connection or a listener.
-    fn addr(&self) -> io::Result<SocketAddrV4> {
+    fn addr(&self) -> io::Result<SocketAddr> {
         let (host, ports) = self.targets()?;
-        Ok(SocketAddrV4::new(host, ports[0]))
+        Ok(SocketAddr::new(host, ports[0]))
     }
 
     fn request(&self) -> io::Result<ConnectRequest> {
@@ -267,7 +267,7 @@ fn scan(args: &ConnectArgs) -> io::Result<ExitCode> {
     let mut any = false;
     for port in ports {
         let req = ConnectRequest {
-            addr: SocketAddrV4::new(host, port),
+            addr: SocketAddr::new(host, port),
             ..base.clone()
         };
         let id = session.client.send(&Request::Connect(req))?;
@@ -327,7 +327,7 @@ fn service_name(port: u16, proto: &str) -> String {
 }
 
 /// Copies stdin to the relay and the relay to stdout; `peer` names the other end in messages.
-fn relay(session: Session, udp: bool, verbose: bool, peer: SocketAddrV4) -> io::Result<ExitCode> {
+fn relay(session: Session, udp: bool, verbose: bool, peer: SocketAddr) -> io::Result<ExitCode> {
     let (session, stream, early) = session.into_raw();
     let writer = {
         let stream = stream.try_clone()?;
@@ -429,6 +429,7 @@ fn peer_to_stdout(mut stream: &UnixStream, early: Vec<u8>, udp: bool) -> io::Res
 mod tests {
     use super::*;
     use clap::Parser;
+    use std::net::SocketAddrV4;
 
     #[derive(Debug, Parser)]
     struct T {
@@ -436,7 +437,7 @@ mod tests {
         a: ConnectArgs,
     }
 
-    fn addr(argv: &[&str]) -> io::Result<SocketAddrV4> {
+    fn addr(argv: &[&str]) -> io::Result<std::net::SocketAddr> {
         let mut v = vec!["t"];
         v.extend_from_slice(argv);
         T::try_parse_from(v)
@@ -448,8 +449,14 @@ mod tests {
     #[test]
     fn host_port_forms() {
         let want: SocketAddrV4 = "198.18.0.1:8080".parse().unwrap();
-        assert_eq!(addr(&["198.18.0.1", "8080"]).unwrap(), want);
-        assert_eq!(addr(&["198.18.0.1:8080"]).unwrap(), want);
+        assert_eq!(
+            addr(&["198.18.0.1", "8080"]).unwrap(),
+            std::net::SocketAddr::V4(want)
+        );
+        assert_eq!(
+            addr(&["198.18.0.1:8080"]).unwrap(),
+            std::net::SocketAddr::V4(want)
+        );
         assert_eq!(
             addr(&["-l", "9000"]).unwrap(),
             "0.0.0.0:9000".parse().unwrap()

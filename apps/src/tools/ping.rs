@@ -14,7 +14,7 @@ use std::process::ExitCode;
 #[derive(Debug, Args)]
 pub struct PingArgs {
     /// Address to ping (normally the kernel side, 198.18.0.1).
-    destination: std::net::Ipv4Addr,
+    destination: std::net::IpAddr,
     /// Stop after sending this many requests (with -w: after this many replies).
     #[arg(short = 'c', value_parser = clap::value_parser!(u32).range(1..))]
     count: Option<u32>,
@@ -113,7 +113,7 @@ impl PingArgs {
     }
 
     /// `-I`: an address (the daemon checks it is the stack's) or the stack's interface name.
-    fn source(&self) -> io::Result<Option<std::net::Ipv4Addr>> {
+    fn source(&self) -> io::Result<Option<std::net::IpAddr>> {
         let Some(s) = &self.source else {
             return Ok(None);
         };

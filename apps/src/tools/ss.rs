@@ -7,7 +7,7 @@ use crate::tools::ss_filter::{self, bit, SsFilter, States};
 use crate::tools::ss_format::{print_sockets, print_summary, Services};
 use clap::Args;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -103,7 +103,7 @@ impl Selection {
     /// Keeps what was asked for. Listeners and UDP sockets (all unconnected: `UNCONN`, the
     /// `close` state) have the peer `0.0.0.0:0` in the expression, as in ss.
     pub fn apply(&self, mut r: SocketsReply) -> SocketsReply {
-        let any = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
+        let any = SocketAddr::from(([0, 0, 0, 0], 0));
         let f = &self.filter;
         r.tcp
             .retain(|t| self.tcp && self.keeps(&t.state) && f.matches(t.local, t.peer));

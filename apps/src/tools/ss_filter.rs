@@ -15,7 +15,7 @@
 //! `dst`/`dport` the remote one. Errors carry the column in the words joined by spaces.
 
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 
 /// Every state a socket can be in, in `ss`'s spelling; bit `i` of a [`States`] mask is
 /// `STATES[i]`.
@@ -88,7 +88,7 @@ pub enum Side {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Host {
     /// Address and prefix length.
-    pub net: Option<(Ipv4Addr, u8)>,
+    pub net: Option<(IpAddr, u8)>,
     /// Port.
     pub port: Option<u16>,
 }
@@ -113,7 +113,7 @@ pub enum Expr {
 impl Expr {
     /// Whether a socket from `local` to `remote` matches (a listener or unconnected socket has
     /// remote `0.0.0.0:0`, as in ss).
-    pub fn matches(&self, local: SocketAddrV4, remote: SocketAddrV4) -> bool {
+    pub fn matches(&self, local: SocketAddr, remote: SocketAddr) -> bool {
         let pick = |s: Side| if s == Side::Local { local } else { remote };
         match self {
             Expr::And(a, b) => a.matches(local, remote) && b.matches(local, remote),
@@ -122,7 +122,7 @@ impl Expr {
             Expr::Is(side, h) => {
                 let at = pick(*side);
                 let port_ok = h.port.is_none_or(|p| p == at.port());
-                let net_ok = h.net.is_none_or(|(net, len)| in_prefix(*at.ip(), net, len));
+                let net_ok = h.net.is_none_or(|(net, len)| in_prefix(at.ip(), net, len));
                 port_ok && net_ok
             }
             Expr::PortAtLeast(side, p) => pick(*side).port() >= *p,
@@ -131,9 +131,19 @@ impl Expr {
     }
 }
 
-fn in_prefix(a: Ipv4Addr, net: Ipv4Addr, len: u8) -> bool {
-    let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
-    u32::from(a) & mask == u32::from(net) & mask
+/// Whether `a` is in `net/len` (addresses of the other family never are, as in ss).
+fn in_prefix(a: IpAddr, net: IpAddr, len: u8) -> bool {
+    match (a, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
 }
 
 /// A whole filter: the state words, then the expression.
@@ -169,7 +179,7 @@ impl SsFilter {
     }
 
     /// Whether a socket from `local` to `remote` passes the expression.
-    pub fn matches(&self, local: SocketAddrV4, remote: SocketAddrV4) -> bool {
+    pub fn matches(&self, local: SocketAddr, remote: SocketAddr) -> bool {
         self.expr.as_ref().is_none_or(|e| e.matches(local, remote))
     }
 }
@@ -508,11 +518,14 @@ fn port(text: &str, port_of: &dyn Fn(&str) -> Option<u16>) -> Result<Option<u16>
 /// A host word (see the module's grammar).
 fn host(text: &str, port_of: &dyn Fn(&str) -> Option<u16>) -> Result<Host, String> {
     let t = text.strip_prefix("inet:").unwrap_or(text);
+    let t = t.strip_prefix("inet6:").unwrap_or(t);
     if let Some((fam, _)) = t
         .split_once(':')
-        .filter(|(f, _)| matches!(*f, "unix" | "link" | "netlink" | "vsock" | "inet6"))
+        .filter(|(f, _)| matches!(*f, "unix" | "link" | "netlink" | "vsock"))
     {
-        return Err(format!("`{fam}:` sockets: ustack has IPv4 sockets only"));
+        return Err(format!(
+            "`{fam}:` sockets: ustack has IPv4 and IPv6 sockets only"
+        ));
     }
     // Where the port starts: after `]`, after a leading `*`, else at the last `:`.
     let (addr, port_text) = if let Some(rest) = t.strip_prefix('[') {
@@ -522,6 +535,13 @@ fn host(text: &str, port_of: &dyn Fn(&str) -> Option<u16>) -> Result<Host, Strin
         (a, Some(p))
     } else if let Some(p) = t.strip_prefix('*') {
         ("", Some(p))
+    } else if t
+        .split('/')
+        .next()
+        .is_some_and(|a| a.parse::<std::net::Ipv6Addr>().is_ok())
+    {
+        // A bare IPv6 address (or prefix): its colons are not a port's.
+        (t, None)
     } else {
         match t.rfind(':') {
             Some(i) => (&t[..i], Some(&t[i..])),
@@ -543,22 +563,28 @@ fn host(text: &str, port_of: &dyn Fn(&str) -> Option<u16>) -> Result<Host, Strin
     Ok(Host { net, port })
 }
 
-/// `ADDR` or `ADDR/LEN`.
-fn prefix(s: &str) -> Result<(Ipv4Addr, u8), String> {
+/// `ADDR` or `ADDR/LEN`, IPv4 or IPv6 (`[ADDR]` too, as ss writes IPv6 hosts).
+fn prefix(s: &str) -> Result<(IpAddr, u8), String> {
     let (a, len) = match s.split_once('/') {
-        Some((a, l)) => {
-            let len = l
-                .parse::<u8>()
-                .ok()
-                .filter(|l| *l <= 32)
-                .ok_or_else(|| format!("`{l}`: a prefix length is 0 to 32"))?;
-            (a, len)
-        }
-        None => (s, 32),
+        Some((a, l)) => (a, Some(l)),
+        None => (s, None),
     };
-    let ip = a
-        .parse::<Ipv4Addr>()
-        .map_err(|_| format!("`{a}`: an IPv4 address (or ADDR/LEN) is expected"))?;
+    let bare = a
+        .strip_prefix('[')
+        .and_then(|a| a.strip_suffix(']'))
+        .unwrap_or(a);
+    let ip = bare
+        .parse::<IpAddr>()
+        .map_err(|_| format!("`{a}`: an IPv4 or IPv6 address (or ADDR/LEN) is expected"))?;
+    let max = if ip.is_ipv6() { 128 } else { 32 };
+    let len = match len {
+        Some(l) => l
+            .parse::<u8>()
+            .ok()
+            .filter(|l| *l <= max)
+            .ok_or_else(|| format!("`{l}`: a prefix length is 0 to {max}"))?,
+        None => max,
+    };
     Ok((ip, len))
 }
 

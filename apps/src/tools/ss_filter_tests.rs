@@ -24,21 +24,21 @@ fn err(s: &str) -> FilterError {
     parse(&words(s), &services).expect_err(s)
 }
 
-fn sa(s: &str) -> SocketAddrV4 {
+fn sa(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
 
 /// The stack's HTTP connection from the kernel's port 40000.
-fn http() -> (SocketAddrV4, SocketAddrV4) {
+fn http() -> (SocketAddr, SocketAddr) {
     (sa("198.18.0.2:80"), sa("198.18.0.1:40000"))
 }
 
 /// The stack's echo connection from the kernel's port 50000.
-fn echo() -> (SocketAddrV4, SocketAddrV4) {
+fn echo() -> (SocketAddr, SocketAddr) {
     (sa("198.18.0.2:7"), sa("198.18.0.1:50000"))
 }
 
-fn keeps(filter: &str, (l, r): (SocketAddrV4, SocketAddrV4)) -> bool {
+fn keeps(filter: &str, (l, r): (SocketAddr, SocketAddr)) -> bool {
     f(filter).matches(l, r)
 }
 
@@ -75,6 +75,20 @@ fn addresses_prefixes_and_ports() {
     assert!(keeps("src *:7", echo()) && keeps("src [198.18.0.2]:7", echo()));
     assert!(keeps("dst *", echo()) && keeps("dst 0.0.0.0/0", echo()));
     assert!(keeps("dst inet:198.18.0.1", echo()));
+}
+
+#[test]
+fn ipv6_hosts_prefixes_and_ports_as_ss_writes_them() {
+    let v6 = (sa("[2001:2::2]:80"), sa("[2001:2::1]:40000"));
+    assert!(keeps("dst [2001:2::1]:40000", v6));
+    assert!(keeps("dst 2001:2::1", v6));
+    assert!(keeps("dst inet6:[2001:2::1]", v6));
+    assert!(keeps("src 2001:2::/64 and sport = :80", v6));
+    assert!(!keeps("dst 2001:3::/32", v6));
+    // An address of one family never matches a socket of the other.
+    assert!(!keeps("dst 198.18.0.0/15", v6));
+    assert!(!keeps("dst 2001:2::/48", http()));
+    assert!(keeps("dst ::/0", v6) && !keeps("dst ::/0", http()));
 }
 
 #[test]
@@ -155,7 +169,9 @@ fn malformed_filters_name_their_column() {
         ("sport = :80 bogus", 13, "a condition was expected"),
         ("sport = bogus", 9, "does not look like a port"),
         ("sport = :70000", 9, "at most 65535"),
-        ("dst 300.1.2.3", 5, "IPv4 address"),
+        ("dst 300.1.2.3", 5, "IPv4 or IPv6 address"),
+        ("dst 2001:2::/129", 5, "0 to 128"),
+        ("dst 198.18.0.0/33", 5, "0 to 32"),
         ("dst 10.0.0.0/33", 5, "prefix length"),
         ("dst != 10.0.0.1", 5, "`=` only"),
         ("state bogus", 7, "not a state"),
@@ -167,7 +183,7 @@ fn malformed_filters_name_their_column() {
         ("( )", 3, "empty parentheses"),
         ("not", 4, "must follow `not`"),
         ("dev eth0", 1, "not supported"),
-        ("dst unix:/tmp/x", 5, "IPv4 sockets only"),
+        ("dst unix:/tmp/x", 5, "IPv4 and IPv6 sockets only"),
     ];
     for (text, column, what) in cases {
         let e = err(text);
@@ -232,7 +248,7 @@ proptest! {
     /// `not not X` keeps what X keeps; `X or Y` what `Y or X` keeps.
     #[test]
     fn not_not_and_or_commute(p in 0u16..100, q in 0u16..100, lp in 0u16..100, rp in 0u16..100) {
-        let (l, r) = (SocketAddrV4::new([198, 18, 0, 2].into(), lp), SocketAddrV4::new([198, 18, 0, 1].into(), rp));
+        let (l, r) = (SocketAddr::new([198, 18, 0, 2].into(), lp), SocketAddr::new([198, 18, 0, 1].into(), rp));
         let x = format!("sport < :{p}");
         let y = format!("dport = :{q}");
         prop_assert_eq!(f(&format!("not not {x}")).matches(l, r), f(&x).matches(l, r));

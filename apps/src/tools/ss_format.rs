@@ -4,7 +4,7 @@ use crate::daemon::proto::{SocketsReply, StatsReply, TcpSocket};
 use crate::tools::ss::{Selection, SsArgs};
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 /// Port names from /etc/services (unless `-n`).
 #[derive(Debug, Default)]
@@ -58,7 +58,7 @@ impl Services {
         found.first().map(|(_, p)| *p)
     }
 
-    fn addr(&self, a: SocketAddrV4, proto: &'static str) -> String {
+    fn addr(&self, a: SocketAddr, proto: &'static str) -> String {
         match self.names.get(&(a.port(), proto)) {
             Some(n) => format!("{}:{n}", a.ip()),
             None => a.to_string(),

@@ -12,14 +12,14 @@ use crate::tools::net::NetArgs;
 use clap::Args;
 use format::{Formatter, Style};
 use std::io::{self, Write};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::process::ExitCode;
 
 /// Options of `ustack trace`.
 #[derive(Debug, Args)]
 pub struct TraceArgs {
     /// Address to trace the path to.
-    destination: Ipv4Addr,
+    destination: IpAddr,
     /// Bytes of each probe, IP header included (traceroute's packetlen; default 60).
     packet_len: Option<usize>,
     /// Probe with ICMP echo requests.

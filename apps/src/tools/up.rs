@@ -189,7 +189,7 @@ fn start_services(net: &Net, setup: &Setup) -> io::Result<()> {
         let listener = TcpListener::bind(net, port, setup.backlog).map_err(bind_err)?;
         if service == Service::Http {
             let addr = net.with_stack(|s| s.config().addr);
-            let site = Rc::new(Site::new(&setup.http, addr, net.clone())?);
+            let site = Rc::new(Site::new(&setup.http, addr.into(), net.clone())?);
             tokio::task::spawn_local(crate::services::http::run(listener, site));
             continue;
         }

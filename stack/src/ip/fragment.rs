@@ -177,18 +177,28 @@ impl TxQueue {
         }
     }
 
-    /// Whether a datagram with `len` payload bytes would be accepted (checked before building it).
+    /// Whether a datagram with `len` payload bytes would be accepted (checked before building
+    /// it), over IPv6 if `v6`.
     pub(crate) fn check(
         &self,
         len: usize,
         dont_fragment: bool,
         mtu: u16,
+        v6: bool,
     ) -> Result<(), QueueError> {
-        if HEADER_LEN + len > MAX_DATAGRAM {
+        // IPv4: 65535 bytes with the header (RFC 791); IPv6: a payload length of at most
+        // 65535 bytes, no jumbograms (RFC 8200 §3, RFC 2675).
+        let (header, max) = if v6 {
+            (ipv6::HEADER_LEN, ipv6::HEADER_LEN + usize::from(u16::MAX))
+        } else {
+            (HEADER_LEN, MAX_DATAGRAM)
+        };
+        if header + len > max {
             return Err(QueueError::TooBig);
         }
-        // RFC 791 §3.2 / RFC 1122 §3.3.3: a datagram with DF set is never fragmented.
-        if dont_fragment && HEADER_LEN + len > usize::from(mtu) {
+        // RFC 791 §3.2 / RFC 1122 §3.3.3: a datagram with DF set is never fragmented; over IPv6
+        // the socket's IPV6_DONTFRAG (RFC 3542 §11.2) asks the same of the source.
+        if dont_fragment && header + len > usize::from(mtu) {
             return Err(QueueError::NeedsFragmentation);
         }
         self.room(len)
@@ -209,7 +219,7 @@ impl TxQueue {
         data: Vec<u8>,
         mtu: u16,
     ) -> Result<(), (QueueError, Vec<u8>)> {
-        if let Err(e) = self.check(data.len(), h.dont_fragment, mtu) {
+        if let Err(e) = self.check(data.len(), h.dont_fragment, mtu, false) {
             return Err((e, data));
         }
         self.bytes += data.len();
@@ -229,10 +239,7 @@ impl TxQueue {
         data: Vec<u8>,
     ) -> Result<(), (QueueError, Vec<u8>)> {
         // No jumbograms (RFC 2675): the payload length field bounds a datagram.
-        if data.len() > usize::from(u16::MAX) {
-            return Err((QueueError::TooBig, data));
-        }
-        if let Err(e) = self.room(data.len()) {
+        if let Err(e) = self.check(data.len(), false, 0, true) {
             return Err((e, data));
         }
         self.bytes += data.len();
@@ -316,6 +323,7 @@ impl TxQueue {
 mod tests {
     use super::*;
     use crate::wire::ipv4::Ipv4Packet;
+    use std::net::Ipv4Addr;
 
     fn header(df: bool) -> OutHeader {
         OutHeader {
@@ -439,7 +447,8 @@ mod tests {
             q.push(header(false), vec![], 1500).unwrap_err().0,
             QueueError::Full
         );
-        assert_eq!(q.check(65516, false, 1500), Err(QueueError::TooBig));
+        assert_eq!(q.check(65516, false, 1500, false), Err(QueueError::TooBig));
+        assert_eq!(q.check(65536, false, 1500, true), Err(QueueError::TooBig));
     }
 
     #[test]

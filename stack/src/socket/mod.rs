@@ -5,8 +5,9 @@
 //! Receive queues are bounded by [`crate::Config`]: a full queue drops and counts.
 
 use crate::slab::GenSlab;
+use crate::wire::{icmp, icmpv6};
 use std::collections::{HashMap, VecDeque};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 
 /// Identifies an open socket. Handles of closed sockets are never reused within a stack's life
 /// (they carry a generation), so a stale handle gets `InvalidHandle`, never another socket.
@@ -64,7 +65,7 @@ pub enum RecvError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IcmpError {
     /// Who sent the error.
-    pub from: Ipv4Addr,
+    pub from: IpAddr,
     /// The IP TTL the error arrived with (Linux's `IP_RECVTTL`): `tracepath` derives from it
     /// how many hops the way back took.
     pub ttl: u8,
@@ -73,35 +74,81 @@ pub struct IcmpError {
     /// ICMP code (3 = port unreachable, ...).
     pub code: u8,
     /// The destination of the quoted datagram (for an echo request, port 0).
-    pub original_dst: SocketAddrV4,
+    pub original_dst: SocketAddr,
     /// The Next-Hop MTU of a "fragmentation needed and DF set" error (RFC 1191 §4); 0 for
     /// every other error, and from routers older than RFC 1191.
     pub next_hop_mtu: u16,
 }
 
 impl IcmpError {
-    /// Whether this is "time to live exceeded in transit" (type 11 code 0): what a router on
-    /// the path says about a datagram whose TTL ran out — a traceroute hop.
+    /// Whether this is ICMPv6 (RFC 4443), not ICMP: the family of who sent it.
+    pub fn is_v6(&self) -> bool {
+        self.from.is_ipv6()
+    }
+
+    /// Whether this is "time to live exceeded in transit" (ICMP type 11 code 0; ICMPv6 type 3
+    /// code 0, "hop limit exceeded"): what a router on the path says about a datagram whose
+    /// TTL ran out — a traceroute hop.
     pub fn is_ttl_exceeded(&self) -> bool {
-        self.icmp_type == crate::wire::icmp::types::TIME_EXCEEDED && self.code == 0
+        self.is_time_exceeded() && self.code == 0
     }
 
-    /// Whether this is "fragmentation needed and DF set" (type 3 code 4, RFC 1191).
+    /// Any time exceeded (in transit, or in reassembly: code 1 in both families).
+    pub fn is_time_exceeded(&self) -> bool {
+        let t = if self.is_v6() {
+            icmpv6::types::TIME_EXCEEDED
+        } else {
+            icmp::types::TIME_EXCEEDED
+        };
+        self.icmp_type == t
+    }
+
+    /// Any destination unreachable.
+    pub fn is_unreachable(&self) -> bool {
+        let t = if self.is_v6() {
+            icmpv6::types::DEST_UNREACHABLE
+        } else {
+            icmp::types::DEST_UNREACHABLE
+        };
+        self.icmp_type == t
+    }
+
+    /// Whether this is "fragmentation needed and DF set" (ICMP type 3 code 4, RFC 1191) or
+    /// ICMPv6 "packet too big" (type 2, RFC 4443 §3.2): a path MTU report, in `next_hop_mtu`.
     pub fn is_frag_needed(&self) -> bool {
-        self.icmp_type == crate::wire::icmp::types::DEST_UNREACHABLE
-            && self.code == crate::wire::icmp::unreach::FRAG_NEEDED
+        if self.is_v6() {
+            self.icmp_type == icmpv6::types::PACKET_TOO_BIG
+        } else {
+            self.icmp_type == icmp::types::DEST_UNREACHABLE
+                && self.code == icmp::unreach::FRAG_NEEDED
+        }
     }
 
-    /// Whether this is "port unreachable" — what a kernel socket reports as ECONNREFUSED.
+    /// Whether this is "port unreachable" (ICMP 3/3, ICMPv6 1/4) — what a kernel socket
+    /// reports as ECONNREFUSED.
     pub fn is_port_unreachable(&self) -> bool {
-        self.icmp_type == crate::wire::icmp::types::DEST_UNREACHABLE
-            && self.code == crate::wire::icmp::unreach::PORT
+        let code = if self.is_v6() {
+            icmpv6::unreach::PORT
+        } else {
+            icmp::unreach::PORT
+        };
+        self.is_unreachable() && self.code == code
+    }
+
+    /// Whether a TCP connect fails on this error (RFC 1122 §4.2.3.9, RFC 5461): any
+    /// destination unreachable or time exceeded, in either family.
+    pub(crate) fn fails_connect(&self) -> bool {
+        self.is_unreachable() || self.is_time_exceeded()
     }
 }
 
 impl IcmpError {
-    /// What the error says, as iputils prints it ("Destination Net Unreachable", ...).
+    /// What the error says, as iputils prints it ("Destination Net Unreachable", ...; for
+    /// ICMPv6 as `ping -6` does: "Destination unreachable: Port unreachable", ...).
     pub fn description(&self) -> &'static str {
+        if self.is_v6() {
+            return describe6(self.icmp_type, self.code);
+        }
         use crate::wire::icmp::{types, unreach};
         match (self.icmp_type, self.code) {
             (types::DEST_UNREACHABLE, unreach::NET) => "Destination Net Unreachable",
@@ -119,6 +166,28 @@ impl IcmpError {
             (types::SOURCE_QUENCH, _) => "Source Quench",
             _ => "ICMP error",
         }
+    }
+}
+
+/// An ICMPv6 error in iputils' words (ping/ping6_common.c, `print_icmp`; codes of RFC 4443 §3).
+fn describe6(icmp_type: u8, code: u8) -> &'static str {
+    use crate::wire::icmpv6::types;
+    match (icmp_type, code) {
+        (types::DEST_UNREACHABLE, 0) => "Destination unreachable: No route",
+        (types::DEST_UNREACHABLE, 1) => "Destination unreachable: Administratively prohibited",
+        (types::DEST_UNREACHABLE, 2) => "Destination unreachable: Beyond scope",
+        (types::DEST_UNREACHABLE, 3) => "Destination unreachable: Address unreachable",
+        (types::DEST_UNREACHABLE, 4) => "Destination unreachable: Port unreachable",
+        (types::DEST_UNREACHABLE, _) => "Destination unreachable: Unknown code",
+        (types::PACKET_TOO_BIG, _) => "Packet too big",
+        (types::TIME_EXCEEDED, 0) => "Time exceeded: Hop limit",
+        (types::TIME_EXCEEDED, 1) => "Time exceeded: Defragmentation failure",
+        (types::TIME_EXCEEDED, _) => "Time exceeded: Unknown code",
+        (types::PARAMETER_PROBLEM, 0) => "Parameter problem: Wrong header field",
+        (types::PARAMETER_PROBLEM, 1) => "Parameter problem: Unknown header",
+        (types::PARAMETER_PROBLEM, 2) => "Parameter problem: Unknown option",
+        (types::PARAMETER_PROBLEM, _) => "Parameter problem: Unknown code",
+        _ => "ICMPv6 error",
     }
 }
 
@@ -147,7 +216,7 @@ pub enum EchoEvent {
     /// An echo reply; its data was copied into the caller's buffer.
     Reply {
         /// Who replied.
-        from: Ipv4Addr,
+        from: IpAddr,
         /// Sequence number.
         seq: u16,
         /// TTL of the reply as it arrived.
@@ -178,11 +247,11 @@ pub struct UdpSocketInfo {
 #[derive(Debug)]
 pub(crate) enum Queued {
     Udp {
-        from: SocketAddrV4,
+        from: SocketAddr,
         data: Vec<u8>,
     },
     Echo {
-        from: Ipv4Addr,
+        from: IpAddr,
         seq: u16,
         ttl: u8,
         data: Vec<u8>,
@@ -495,6 +564,7 @@ impl SocketSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::{Ipv4Addr, SocketAddrV4};
 
     #[test]
     fn stale_handles_do_not_alias() {
@@ -514,7 +584,7 @@ mod tests {
         let h = set.open(Kind::Udp { port: 7 }).unwrap();
         let from = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 1);
         let item = |n| Queued::Udp {
-            from,
+            from: std::net::SocketAddr::V4(from),
             data: vec![0; n],
         };
         assert!(matches!(

@@ -2,9 +2,9 @@
 
 use super::Stack;
 use crate::socket::{BindError, EchoEvent, Kind, Queued, RecvError, SendError, SocketHandle};
-use crate::wire::icmp;
 use crate::wire::proto;
-use std::net::Ipv4Addr;
+use crate::wire::{icmp, icmpv6};
+use std::net::IpAddr;
 
 impl Stack {
     /// Opens an ICMP echo socket with identifier `ident` (None picks a free one).
@@ -27,13 +27,18 @@ impl Stack {
     }
 
     /// Queues an echo request to `dst` with sequence `seq` and `data`.
+    ///
+    /// To an IPv6 destination this is an ICMPv6 echo request (RFC 4443 §4.1) from
+    /// `Config::addr6` (`BadDestination` without one); replies and errors of both families
+    /// come back on the same socket.
     pub fn echo_send(
         &mut self,
         h: SocketHandle,
-        dst: Ipv4Addr,
+        dst: impl Into<IpAddr>,
         seq: u16,
         data: &[u8],
     ) -> Result<(), SendError> {
+        let dst: IpAddr = dst.into();
         let s = self.sockets.get(h).ok_or(SendError::InvalidHandle)?;
         let Kind::Echo { ident } = s.kind else {
             return Err(SendError::InvalidHandle);
@@ -42,13 +47,23 @@ impl Stack {
         if dst.is_unspecified() {
             return Err(SendError::BadDestination);
         }
+        let src = self.local_ip(dst).ok_or(SendError::BadDestination)?;
         let len = icmp::HEADER_LEN + data.len();
-        self.check_queue(len, df)
+        self.check_queue(dst, len, df)
             .inspect_err(|e| self.note_refused(h, e))?;
         let mut buf = self.pool.take_zeroed(len);
-        icmp::emit_echo(&mut buf, false, ident, seq, data);
-        self.queue_with_ttl(self.config.addr, dst, proto::ICMP, df, ttl, buf)
-            .map_err(|_| SendError::QueueFull)
+        let protocol = match (src, dst) {
+            (IpAddr::V6(src), IpAddr::V6(dst)) => {
+                let request = icmpv6::types::ECHO_REQUEST;
+                icmpv6::emit_echo(&mut buf, (src, dst), request, (ident, seq), data);
+                proto::ICMPV6
+            }
+            _ => {
+                icmp::emit_echo(&mut buf, false, ident, seq, data);
+                proto::ICMP
+            }
+        };
+        self.queue_from_socket(dst, protocol, (df, ttl), 0, buf)
             .inspect_err(|e| self.note_refused(h, e))?;
         self.stats.icmp_echo_sent += 1;
         Ok(())

@@ -13,7 +13,7 @@ use crate::wire::ipv4::raw;
 use crate::wire::proto;
 use crate::wire::tcp::SeqNumber;
 use log::debug;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr};
 
 impl Stack {
     pub(super) fn icmp_input(&mut self, a: Arrival<'_>, payload: &[u8]) {
@@ -59,16 +59,12 @@ impl Stack {
                 let mut copy = self.pool.take(data.len());
                 copy.extend_from_slice(data);
                 let item = Queued::Echo {
-                    from: a.src,
+                    from: a.src.into(),
                     seq,
                     ttl: a.ttl,
                     data: copy,
                 };
-                match self.sockets.deliver(Kind::Echo { ident }, item) {
-                    Delivery::Queued => self.stats.icmp_echo_replies_received += 1,
-                    Delivery::NoSocket(q) => self.refuse(q, DropReason::IcmpNoSocket),
-                    Delivery::Full(q) => self.refuse(q, DropReason::IcmpQueueFull),
-                }
+                self.deliver_echo_reply(ident, item);
             }
             IcmpMessage::Error {
                 icmp_type,
@@ -77,6 +73,15 @@ impl Stack {
                 quote,
             } => self.icmp_error_input(a.src, a.ttl, icmp_type, code, rest, quote),
             IcmpMessage::Other { .. } => self.drop_packet(DropReason::IcmpUnhandledType),
+        }
+    }
+
+    /// Queues an echo reply (ICMP or ICMPv6) on the echo socket of identifier `ident`.
+    pub(super) fn deliver_echo_reply(&mut self, ident: u16, item: Queued) {
+        match self.sockets.deliver(Kind::Echo { ident }, item) {
+            Delivery::Queued => self.stats.icmp_echo_replies_received += 1,
+            Delivery::NoSocket(q) => self.refuse(q, DropReason::IcmpNoSocket),
+            Delivery::Full(q) => self.refuse(q, DropReason::IcmpQueueFull),
         }
     }
 
@@ -116,37 +121,53 @@ impl Stack {
         let Some(quoted) = policy::parse_quote(quote, self.config.addr) else {
             return self.drop_packet(DropReason::IcmpBadQuote);
         };
-        // RFC 1191 §4: the Next-Hop MTU is the low 16 bits of the second word of "fragmentation
-        // needed"; in every other error those bits are unused.
-        let frag_needed =
-            icmp_type == icmp::types::DEST_UNREACHABLE && code == icmp::unreach::FRAG_NEEDED;
-        let error = |original_dst| IcmpError {
-            from,
+        let error = IcmpError {
+            from: from.into(),
             ttl,
             icmp_type,
             code,
-            original_dst,
-            next_hop_mtu: if frag_needed {
-                u16::from_be_bytes([rest[2], rest[3]])
-            } else {
-                0
-            },
+            original_dst: SocketAddr::from(([0, 0, 0, 0], 0)),
+            next_hop_mtu: 0,
         };
+        // RFC 1191 §4: the Next-Hop MTU is the low 16 bits of the second word of "fragmentation
+        // needed"; in every other error those bits are unused.
+        let next_mtu = u16::from_be_bytes([rest[2], rest[3]]);
+        let path = PathReport {
+            next_mtu,
+            quoted_len: raw::total_len(quote),
+            min_pmtu: self.config.min_pmtu,
+        };
+        self.deliver_icmp_error(error, quoted, path);
+    }
+
+    /// Hands an ICMP or ICMPv6 error (`error`, its `original_dst` filled in here) to whoever
+    /// sent the datagram it quotes: a UDP socket, an echo socket, or a TCP connection (which
+    /// checks it further, RFC 5927, and lowers its path MTU on a report in `path`). Counted as
+    /// delivered, or dropped with the reason.
+    pub(super) fn deliver_icmp_error(
+        &mut self,
+        mut error: IcmpError,
+        quoted: Quoted,
+        path: PathReport,
+    ) {
+        if error.is_frag_needed() {
+            error.next_hop_mtu = path.next_mtu;
+        }
         let delivered = match quoted {
             Quoted::Udp {
                 src_port,
                 dst,
                 dst_port,
-            } => match self
-                .sockets
-                .set_error(src_port, error(SocketAddrV4::new(dst, dst_port)))
-            {
-                Delivery::Queued => Ok(()),
-                Delivery::Full(_) => Err(DropReason::UdpQueueFull),
-                Delivery::NoSocket(_) => Err(DropReason::IcmpNoSocket),
-            },
+            } => {
+                error.original_dst = SocketAddr::new(dst, dst_port);
+                match self.sockets.set_error(src_port, error) {
+                    Delivery::Queued => Ok(()),
+                    Delivery::Full(_) => Err(DropReason::UdpQueueFull),
+                    Delivery::NoSocket(_) => Err(DropReason::IcmpNoSocket),
+                }
+            }
             Quoted::Echo { ident, seq, dst } => {
-                let error = error(SocketAddrV4::new(dst, 0));
+                error.original_dst = SocketAddr::new(dst, 0);
                 match self
                     .sockets
                     .deliver(Kind::Echo { ident }, Queued::EchoError { error, seq })
@@ -162,13 +183,13 @@ impl Stack {
                 dst_port,
                 seq,
             } => {
-                let error = error(SocketAddrV4::new(dst, dst_port));
+                error.original_dst = SocketAddr::new(dst, dst_port);
                 let report = IcmpReport {
                     error,
                     seq: SeqNumber(seq),
-                    next_mtu: u16::from_be_bytes([rest[2], rest[3]]),
-                    quoted_len: raw::total_len(quote),
-                    min_pmtu: self.config.min_pmtu,
+                    next_mtu: path.next_mtu,
+                    quoted_len: path.quoted_len,
+                    min_pmtu: path.min_pmtu,
                 };
                 self.tcp.icmp_error(src_port, error.original_dst, report)
             }
@@ -221,4 +242,16 @@ impl Stack {
             self.stats.icmp_errors_sent += 1;
         }
     }
+}
+
+/// What an error says about the path, for TCP's path MTU discovery.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct PathReport {
+    /// The MTU a "fragmentation needed" (RFC 1191) or "packet too big" (RFC 4443 §3.2)
+    /// reports; 0 when none is reported.
+    pub(super) next_mtu: u16,
+    /// The length of the quoted datagram (IPv4's Total Length; RFC 1191 §7's plateaus).
+    pub(super) quoted_len: u16,
+    /// The lowest path MTU believed: `Config::min_pmtu`, and 1280 over IPv6 (RFC 8201 §4).
+    pub(super) min_pmtu: u16,
 }

@@ -7,14 +7,17 @@
 //! that RFC 8200 answers with a Parameter Problem gets one (an upper-layer protocol the stack
 //! will never speak too: code 1), under RFC 4443 §2.4's rules and the ICMP error rate limit.
 
+use super::icmp_input::PathReport;
 use super::{frag_drop_reason, Stack};
+use crate::icmp as policy;
 use crate::ip::fragment::OutHeader6;
 use crate::ip::reassembly::{Fragment, FragmentKey6, Outcome};
-use crate::rand::siphash24;
+use crate::socket::{IcmpError, Queued};
 use crate::wire::icmpv6::{self, Icmpv6Message};
 use crate::wire::ipv6::{self, Ipv6Packet, Walk};
+use crate::wire::proto;
 use crate::DropReason;
-use std::net::Ipv6Addr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 /// The all-nodes group (RFC 4291 §2.7.1): every node listens to it.
 const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
@@ -37,8 +40,10 @@ impl Stack {
                 return;
             }
         };
-        let ours = self.config.addr6;
-        let for_us = ours == Some(p.dst()) || p.dst() == ALL_NODES;
+        let Some(me) = self.config.addr6 else {
+            return self.drop_packet(DropReason::Ipv6Disabled);
+        };
+        let for_us = p.dst() == me || p.dst() == ALL_NODES;
         let fragmented = match walked {
             Walk::Upper {
                 fragment: Some(f), ..
@@ -47,57 +52,127 @@ impl Stack {
             _ => None,
         };
         if let Some(f) = fragmented {
-            return self.reassemble6(&p, f, ours.is_some() && for_us);
+            return self.reassemble6(&p, f, for_us);
         }
-        let (at, fragment) = match walked {
-            Walk::Upper {
-                protocol: ipv6::next::ICMPV6,
-                at,
-                fragment,
-                ..
-            } => (at, fragment),
-            Walk::Upper {
-                protocol, named_at, ..
-            } if !matches!(protocol, crate::wire::proto::TCP | crate::wire::proto::UDP) => {
-                if ours.is_none() {
-                    return self.drop_packet(DropReason::Ipv6NotYetHandled);
+        // (An atomic fragment is left here: a whole packet, RFC 8021 / RFC 6946 §4.)
+        let Walk::Upper {
+            protocol,
+            at,
+            named_at,
+            ..
+        } = walked
+        else {
+            return self.drop_packet(DropReason::Ipv6NoNextHeader);
+        };
+        if !for_us {
+            return self.drop_packet(DropReason::Ipv6NotForUs);
+        }
+        let (src, dst, upper) = (IpAddr::V6(p.src()), IpAddr::V6(p.dst()), &p.bytes()[at..]);
+        match protocol {
+            proto::ICMPV6 => self.icmpv6_input(&p, upper),
+            // RFC 9293 §3.9.2.3 / RFC 1122 §4.2.3.10: TCP is unicast only.
+            proto::TCP if p.dst() != me => self.drop_packet(DropReason::TcpNotUnicast),
+            proto::TCP => self.tcp_deliver(src, dst, upper),
+            proto::UDP => {
+                if self.udp_deliver(src, dst, upper) == Some(DropReason::UdpNoSocket) {
+                    // RFC 4443 §3.1: port unreachable, code 4 (never to a multicast
+                    // destination's sender: §2.4 (e.3), checked in send_icmp6_error).
+                    let kind = (icmpv6::types::DEST_UNREACHABLE, icmpv6::unreach::PORT, 0);
+                    self.send_icmp6_error(&p, kind, false);
                 }
-                if !for_us {
-                    return self.drop_packet(DropReason::Ipv6NotForUs);
-                }
+            }
+            _ => {
                 // RFC 8200 §4: a Next Header the node does not recognize gets code 1 pointing
-                // at it (TCP and UDP are only not handled *yet*: no error for them).
+                // at it.
                 self.drop_packet(DropReason::Ipv6UnknownNextHeader);
                 let kind = (icmpv6::types::PARAMETER_PROBLEM, 1, named_at as u32);
-                return self.send_icmp6_error(&p, kind, false);
+                self.send_icmp6_error(&p, kind, false);
             }
-            _ => return self.drop_packet(DropReason::Ipv6NotYetHandled),
-        };
-        // (Only an atomic fragment is left here: a whole packet, RFC 8021.)
-        let _ = fragment;
-        let msg = match Icmpv6Message::parse(p.src(), p.dst(), &p.bytes()[at..]) {
+        }
+    }
+
+    /// An ICMPv6 message for us (RFC 4443): echo requests answered, echo replies and errors
+    /// handed to the socket or connection whose packet they are about, ND/MLD ignored.
+    fn icmpv6_input(&mut self, p: &Ipv6Packet<'_>, upper: &[u8]) {
+        let msg = match Icmpv6Message::parse(p.src(), p.dst(), upper) {
             Ok(m) => m,
             Err(reason) => return self.drop_packet(reason),
         };
+        let Some(me) = self.config.addr6 else {
+            return self.drop_packet(DropReason::Ipv6Disabled);
+        };
         match msg {
             Icmpv6Message::LinkLocal { .. } => self.drop_packet(DropReason::Icmpv6LinkLocalIgnored),
-            _ if ours.is_none() => self.drop_packet(DropReason::Ipv6NotYetHandled),
-            _ if !for_us => self.drop_packet(DropReason::Ipv6NotForUs),
             Icmpv6Message::EchoRequest { ident, seq, data } => {
                 // RFC 4443 §4.2: the reply carries the request's identifier, sequence number
                 // and data, from the unicast address the request was sent to (a request to a
                 // multicast group is answered from our own address, §2.2).
-                let (Some(me), peer) = (ours, p.src()) else {
-                    return;
-                };
+                let peer = p.src();
                 let mut buf = self.pool.take_zeroed(icmpv6::HEADER_LEN + data.len());
                 icmpv6::emit_echo_reply(&mut buf, me, peer, ident, seq, data);
-                if self.queue6(me, peer, ipv6::next::ICMPV6, buf).is_ok() {
+                if self
+                    .queue6(me, peer, ipv6::next::ICMPV6, (None, 0), buf)
+                    .is_ok()
+                {
                     self.stats.icmpv6_echo_replied += 1;
                 }
             }
-            _ => self.drop_packet(DropReason::Ipv6NotYetHandled),
+            Icmpv6Message::EchoReply { ident, seq, data } => {
+                let mut copy = self.pool.take(data.len());
+                copy.extend_from_slice(data);
+                let item = Queued::Echo {
+                    from: IpAddr::V6(p.src()),
+                    seq,
+                    ttl: p.hop_limit(),
+                    data: copy,
+                };
+                self.deliver_echo_reply(ident, item);
+            }
+            Icmpv6Message::Error {
+                icmp_type,
+                code,
+                param,
+                quote,
+            } => self.icmpv6_error_input(p, (icmp_type, code, param), quote),
+            Icmpv6Message::Other { .. } => self.drop_packet(DropReason::Icmpv6UnhandledType),
         }
+    }
+
+    /// An ICMPv6 error (RFC 4443 §2.4 (d): passed to the upper layer that sent the packet it
+    /// quotes), believed only if it quotes a packet from our address to a socket or connection
+    /// of ours. A Packet Too Big below 1280 counts as 1280 (RFC 8201 §4: the path MTU never
+    /// goes below the minimum link MTU, and no atomic fragments are sent, RFC 8021).
+    fn icmpv6_error_input(&mut self, p: &Ipv6Packet<'_>, kind: (u8, u8, u32), quote: &[u8]) {
+        let Some(me) = self.config.addr6 else {
+            return self.drop_packet(DropReason::Ipv6Disabled);
+        };
+        let Some(quoted) = policy::parse_quote6(quote, me) else {
+            return self.drop_packet(DropReason::IcmpBadQuote);
+        };
+        let (icmp_type, code, param) = kind;
+        let error = IcmpError {
+            from: IpAddr::V6(p.src()),
+            ttl: p.hop_limit(),
+            icmp_type,
+            code,
+            original_dst: SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
+            next_hop_mtu: 0,
+        };
+        let too_big = icmp_type == icmpv6::types::PACKET_TOO_BIG;
+        let quoted_len = quote
+            .get(4..6)
+            .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]))
+            .saturating_add(ipv6::HEADER_LEN as u16);
+        let path = PathReport {
+            next_mtu: if too_big {
+                param.min(u32::from(u16::MAX)) as u16
+            } else {
+                0
+            },
+            quoted_len,
+            min_pmtu: self.config.min_pmtu.max(ipv6::MIN_MTU as u16),
+        };
+        self.deliver_icmp_error(error, quoted, path);
     }
 
     /// A fragment (RFC 8200 §4.5) for us: held until its datagram is whole, which then goes
@@ -107,14 +182,7 @@ impl Stack {
     fn reassemble6(&mut self, p: &Ipv6Packet<'_>, f: ipv6::Fragment, for_us: bool) {
         self.stats.ip_rx_fragments += 1;
         if !for_us {
-            let why = match self.config.addr6 {
-                Some(_) => DropReason::Ipv6NotForUs,
-                None => DropReason::Ipv6NotYetHandled,
-            };
-            return self.drop_packet(why);
-        }
-        if f.header_at != ipv6::HEADER_LEN {
-            return self.drop_packet(DropReason::Ipv6NotYetHandled);
+            return self.drop_packet(DropReason::Ipv6NotForUs);
         }
         let b = p.bytes();
         let data_at = f.header_at + 8;
@@ -138,10 +206,17 @@ impl Stack {
             Outcome::Dropped { reason, .. } => self.drop_packet(frag_drop_reason(reason)),
             Outcome::Complete(d) => {
                 self.stats.ip_reassembled += 1;
-                let mut whole = Vec::with_capacity(ipv6::HEADER_LEN + d.payload.len());
-                whole.extend_from_slice(&d.header[..ipv6::HEADER_LEN]);
-                whole[6] = d.header[ipv6::HEADER_LEN];
-                whole[4..6].copy_from_slice(&(d.payload.len() as u16).to_be_bytes());
+                // RFC 8200 §4.5: the unfragmentable part (the fixed header and any extension
+                // headers before the Fragment header) from the first fragment, the field that
+                // named the Fragment header now naming what it carried, then the data.
+                let at = d.header.len() - 8;
+                let mut whole = Vec::with_capacity(at + d.payload.len());
+                whole.extend_from_slice(&d.header[..at]);
+                if let Some(field) = naming_field(&whole, at) {
+                    whole[field] = d.header[at];
+                }
+                let len = (whole.len() - ipv6::HEADER_LEN + d.payload.len()).min(0xffff);
+                whole[4..6].copy_from_slice(&(len as u16).to_be_bytes());
                 whole.extend_from_slice(&d.payload);
                 self.receive_v6(&whole);
             }
@@ -202,25 +277,31 @@ impl Stack {
             .take_zeroed(icmpv6::HEADER_LEN + invoking.len().min(room));
         let n = icmpv6::emit_error(&mut buf, me, to, kind, invoking);
         buf.truncate(n);
-        if self.queue6(me, to, ipv6::next::ICMPV6, buf).is_ok() {
+        if self
+            .queue6(me, to, ipv6::next::ICMPV6, (None, 0), buf)
+            .is_ok()
+        {
             self.stats.icmp_errors_sent += 1;
         }
     }
 
-    /// Queues an IPv6 datagram of `next_header` from `src` to `dst` with `data` as its payload.
+    /// Queues an IPv6 datagram of `next_header` from `src` to `dst` with `data` as its payload;
+    /// `flow` is the sender's own hop limit (`None`: `Config::ttl`) and the ports that name the
+    /// flow (0 for ICMPv6).
     pub(crate) fn queue6(
         &mut self,
         src: Ipv6Addr,
         dst: Ipv6Addr,
         next_header: u8,
+        flow: (Option<u8>, u32),
         data: Vec<u8>,
     ) -> Result<(), crate::ip::fragment::QueueError> {
         let h = OutHeader6 {
             src,
             dst,
             next_header,
-            hop_limit: self.config.ttl,
-            flow_label: self.flow_label(src, dst, next_header),
+            hop_limit: self.egress.hop_limit(flow.0),
+            flow_label: self.egress.flow_label(src, dst, next_header, flow.1),
             // RFC 7739 §5: unpredictable identifications.
             ident: self.rng.next_u64() as u32,
         };
@@ -232,17 +313,18 @@ impl Stack {
             }
         }
     }
+}
 
-    /// RFC 6437 §3: a flow's label from a keyed hash of what names the flow (here its addresses
-    /// and protocol), 20 bits, never 0 (0 means "no label").
-    fn flow_label(&self, src: Ipv6Addr, dst: Ipv6Addr, next_header: u8) -> u32 {
-        let mut key = [0u8; 33];
-        key[..16].copy_from_slice(&src.octets());
-        key[16..32].copy_from_slice(&dst.octets());
-        key[32] = next_header;
-        let h = (siphash24(&self.flow_key, &key) & 0xf_ffff) as u32;
-        h.max(1)
+/// Where the Next Header field that names the header at `at` is, in `headers` (a fixed header
+/// and the extension headers up to `at`, already walked): byte 6 of the fixed header, or the
+/// first byte of the extension header just before.
+fn naming_field(headers: &[u8], at: usize) -> Option<usize> {
+    let (mut field, mut h) = (6, ipv6::HEADER_LEN);
+    while h < at {
+        field = h;
+        h += (usize::from(*headers.get(h + 1)?) + 1) * 8;
     }
+    (h == at).then_some(field)
 }
 
 #[cfg(test)]
@@ -431,7 +513,7 @@ mod tests {
         assert_eq!(s.stats().drops(DropReason::Ipv6NotForUs), 1);
         let mut s = stack(None, 1500);
         s.receive(Instant::ZERO, &echo_request(ME, b"x"));
-        assert_eq!(s.stats().drops(DropReason::Ipv6NotYetHandled), 1);
+        assert_eq!(s.stats().drops(DropReason::Ipv6Disabled), 1);
         let mut out = [0u8; 1500];
         assert!(s.poll_transmit(Instant::ZERO, &mut out).is_none());
     }

@@ -5,7 +5,7 @@
 use super::Stack;
 use crate::tcp::{ConnHandle, ListenHandle, State, TcpError, TcpInfo};
 use crate::time::Duration;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::num::NonZeroU8;
 
 impl Stack {
@@ -31,7 +31,11 @@ impl Stack {
     }
 
     /// Opens a connection to `remote` from an ephemeral port (RFC 6056 §3.3.1 random start).
-    pub fn tcp_connect(&mut self, remote: SocketAddrV4) -> Result<ConnHandle, TcpError> {
+    pub fn tcp_connect(&mut self, remote: impl Into<SocketAddr>) -> Result<ConnHandle, TcpError> {
+        let remote: SocketAddr = remote.into();
+        if remote.ip().is_unspecified() || remote.ip().is_multicast() {
+            return Err(TcpError::AddrNotAvailable);
+        }
         let port = self
             .ephemeral_port(|s, p| s.tcp.tuple_free(p, remote))
             .ok_or(TcpError::NoResources)?;

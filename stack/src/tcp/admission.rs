@@ -13,14 +13,15 @@ use super::TcpLayer;
 use crate::config::Config;
 use crate::stats::DropReason;
 use crate::wire::tcp::TcpSegment;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 
 impl TcpLayer {
     /// Why a new passive connection from `src` cannot have a slot now, if it cannot.
-    pub(super) fn no_room_for(&self, cfg: &Config, src: Ipv4Addr) -> Option<DropReason> {
+    pub(super) fn no_room_for(&self, cfg: &Config, src: IpAddr) -> Option<DropReason> {
         if self.open >= cfg.tcp_max_connections {
             Some(DropReason::TcpTooManyConnections)
-        } else if self.per_source.get(&src).copied().unwrap_or(0) as usize >= cfg.tcp_max_per_source
+        } else if self.per_source.get(&source_key(src)).copied().unwrap_or(0) as usize
+            >= cfg.tcp_max_per_source
         {
             Some(DropReason::TcpSourceLimit)
         } else {
@@ -33,8 +34,8 @@ impl TcpLayer {
     pub(super) fn refuse_overflow(
         &mut self,
         cfg: &Config,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         seg: &TcpSegment<'_>,
         reason: DropReason,
     ) -> DropReason {
@@ -45,17 +46,31 @@ impl TcpLayer {
     }
 
     /// A passive connection from `src` took a slot.
-    pub(super) fn source_opened(&mut self, src: Ipv4Addr) {
-        *self.per_source.entry(src).or_insert(0) += 1;
+    pub(super) fn source_opened(&mut self, src: IpAddr) {
+        *self.per_source.entry(source_key(src)).or_insert(0) += 1;
     }
 
     /// A passive connection from `src` gave its slot back.
-    pub(super) fn source_closed(&mut self, src: Ipv4Addr) {
-        if let Some(n) = self.per_source.get_mut(&src) {
+    pub(super) fn source_closed(&mut self, src: IpAddr) {
+        let key = source_key(src);
+        if let Some(n) = self.per_source.get_mut(&key) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                self.per_source.remove(&src);
+                self.per_source.remove(&key);
             }
+        }
+    }
+}
+
+/// What `Config::tcp_max_per_source` counts per: an IPv4 address, or an IPv6 address's /64 —
+/// one end site's subnet (RFC 6177), since any host holds a /64 and can source from all of it
+/// (as Linux's per-prefix limits do; counting single IPv6 addresses would limit nothing).
+pub(super) fn source_key(src: IpAddr) -> IpAddr {
+    match src {
+        IpAddr::V4(_) => src,
+        IpAddr::V6(a) => {
+            let s = a.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
         }
     }
 }

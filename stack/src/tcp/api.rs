@@ -2,7 +2,7 @@
 
 use super::{ConnStats, State};
 use crate::time::{Duration, Instant};
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 /// What went wrong on a TCP socket, as the app sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,6 +27,9 @@ pub enum TcpError {
     NoResources,
     /// The port is in use.
     AddrInUse,
+    /// The destination's family has no address of ours: an IPv6 peer while the stack has no
+    /// `Config::addr6` (EADDRNOTAVAIL), or an unspecified or multicast destination.
+    AddrNotAvailable,
 }
 
 impl core::fmt::Display for TcpError {
@@ -42,6 +45,7 @@ impl core::fmt::Display for TcpError {
             TcpError::Closed => f.write_str("broken pipe (sending side closed)"),
             TcpError::NoResources => f.write_str("no free port or connection slot"),
             TcpError::AddrInUse => f.write_str("address in use"),
+            TcpError::AddrNotAvailable => f.write_str("cannot assign requested address"),
         }
     }
 }
@@ -54,9 +58,9 @@ pub struct TcpInfo {
     /// State.
     pub state: State,
     /// Our address and port.
-    pub local: SocketAddrV4,
+    pub local: SocketAddr,
     /// The peer's address and port.
-    pub remote: SocketAddrV4,
+    pub remote: SocketAddr,
     /// Smoothed RTT (RFC 6298), once measured.
     pub srtt: Option<Duration>,
     /// RTT variation, once measured.

@@ -14,7 +14,7 @@ use crate::rate::TokenBucket;
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::{SeqNumber, TcpOptions, TsVal};
 use log::debug;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 /// Counters of one connection.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -46,8 +46,8 @@ pub struct ConnStats {
 #[derive(Debug)]
 pub struct Connection {
     pub(crate) state: State,
-    pub(crate) local: SocketAddrV4,
-    pub(crate) remote: SocketAddrV4,
+    pub(crate) local: SocketAddr,
+    pub(crate) remote: SocketAddr,
     /// Send sequence variables, the send buffer and the FIN we send (sender.rs).
     pub(crate) snd: SendState,
     /// Receive sequence variables, the receive buffer and the ACKs we owe (receiver.rs).
@@ -167,14 +167,14 @@ impl Connection {
     pub(crate) fn new(
         cfg: &Config,
         now: Instant,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         iss: SeqNumber,
         mem: &super::ring::MemBudget,
     ) -> Connection {
         let mtu = usize::from(cfg.mtu);
         let rmss = mtu
-            .saturating_sub(40)
+            .saturating_sub(super::output::mss_overhead(remote.ip()))
             .clamp(1, usize::from(cfg.tcp_max_mss));
         // RFC 9293 §3.7.1: without an MSS option the peer's MSS is 536.
         let smss = 536.min(rmss);
@@ -188,7 +188,7 @@ impl Connection {
             ts: Timestamps {
                 ok: cfg.tcp_timestamps,
                 recent: TsRecent::new(TsVal(0), now),
-                offset: crate::rand::ts_offset(&cfg.secret, *local.ip(), *remote.ip()),
+                offset: crate::rand::ts_offset(&cfg.secret, local.ip(), remote.ip()),
             },
             limits: Limits::new(cfg),
             sack_ok: cfg.tcp_sack,

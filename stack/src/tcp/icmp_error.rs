@@ -20,7 +20,6 @@ use super::state::State;
 use super::TcpError;
 use crate::socket::IcmpError;
 use crate::stats::DropReason;
-use crate::wire::icmp::{types, unreach};
 use crate::wire::tcp::SeqNumber;
 use log::debug;
 
@@ -59,11 +58,10 @@ impl Connection {
             return Err(DropReason::IcmpTcpSeqNotInFlight);
         }
         let (t, code) = (r.error.icmp_type, r.error.code);
-        if t == types::DEST_UNREACHABLE && code == unreach::FRAG_NEEDED {
+        if r.error.is_frag_needed() {
             return self.lower_path_mtu(r);
         }
-        let fails_connect = t == types::DEST_UNREACHABLE || t == types::TIME_EXCEEDED;
-        if self.state == State::SynSent && fails_connect {
+        if self.state == State::SynSent && r.error.fails_connect() {
             debug!(
                 "tcp {} -> {}: connect failed by ICMP type {t} code {code}",
                 self.local, self.remote
@@ -87,7 +85,7 @@ impl Connection {
             return Err(DropReason::IcmpFragNeededNotSmaller);
         }
         self.snd.mtu = pmtu;
-        let mss = pmtu - 40;
+        let mss = pmtu - super::output::mss_overhead(self.remote.ip());
         debug!(
             "tcp {} -> {}: path MTU {pmtu}, MSS {}",
             self.local,

@@ -30,7 +30,7 @@ impl Connection {
             64,
             self.snd
                 .mtu
-                .saturating_sub(40)
+                .saturating_sub(super::output::mss_overhead(self.remote.ip()))
                 .min(self.limits.max_mss)
                 .max(64),
         )

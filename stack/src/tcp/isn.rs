@@ -4,19 +4,36 @@
 //!
 //! The keyed hash is SipHash-2-4 (`crate::rand::siphash24`).
 
-use crate::rand::siphash24;
+use crate::rand::{put_addr, siphash24};
 use crate::time::Instant;
 use crate::wire::tcp::SeqNumber;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
-/// The 4-tuple as hash input: local address, local port, remote address, remote port.
-pub(crate) fn tuple_bytes(local: SocketAddrV4, remote: SocketAddrV4) -> [u8; 12] {
-    let mut b = [0u8; 12];
-    b[0..4].copy_from_slice(&local.ip().octets());
-    b[4..6].copy_from_slice(&local.port().to_be_bytes());
-    b[6..10].copy_from_slice(&remote.ip().octets());
-    b[10..12].copy_from_slice(&remote.port().to_be_bytes());
-    b
+/// The 4-tuple as hash input: local address, local port, remote address, remote port (12
+/// bytes for IPv4, 36 for IPv6).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Tuple {
+    bytes: [u8; 36],
+    len: usize,
+}
+
+impl Tuple {
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+pub(crate) fn tuple_bytes(local: SocketAddr, remote: SocketAddr) -> Tuple {
+    let mut b = [0u8; 36];
+    let mut n = put_addr(&mut b, local.ip());
+    b[n..n + 2].copy_from_slice(&local.port().to_be_bytes());
+    n += 2;
+    n += put_addr(&mut b[n..], remote.ip());
+    b[n..n + 2].copy_from_slice(&remote.port().to_be_bytes());
+    Tuple {
+        bytes: b,
+        len: n + 2,
+    }
 }
 
 /// Generates initial sequence numbers under RFC 6528 §3.
@@ -34,11 +51,11 @@ impl IsnGenerator {
 
     /// ISN = M + F(localip, localport, remoteip, remoteport, key), M a 4-microsecond timer
     /// (RFC 6528 §3; RFC 9293 §3.4.1).
-    pub fn isn(&self, now: Instant, local: SocketAddrV4, remote: SocketAddrV4) -> SeqNumber {
+    pub fn isn(&self, now: Instant, local: SocketAddr, remote: SocketAddr) -> SeqNumber {
         // RFC 6528 §3: M is a timer incremented every 4 microseconds (mod 2^32).
         let m = (now.total_micros() / 4) as u32;
         // RFC 6528 §3: F is a PRF of the connection-id and a secret key; use the low 32 bits.
-        let f = siphash24(&self.key, &tuple_bytes(local, remote)) as u32;
+        let f = siphash24(&self.key, tuple_bytes(local, remote).as_slice()) as u32;
         SeqNumber(m.wrapping_add(f))
     }
 }
@@ -47,13 +64,14 @@ impl IsnGenerator {
 mod tests {
     use super::*;
     use std::net::Ipv4Addr;
+    use std::net::SocketAddrV4;
 
     fn key() -> [u8; 16] {
         core::array::from_fn(|i| i as u8)
     }
 
-    fn sa(a: u8, port: u16) -> SocketAddrV4 {
-        SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, a), port)
+    fn sa(a: u8, port: u16) -> SocketAddr {
+        SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, a), port).into()
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::time::Instant;
 use crate::wire::tcp::{Control, SeqNumber, TcpRepr, TcpSegment};
 use log::debug;
 use std::collections::VecDeque;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 /// One listening port.
 #[derive(Debug)]
@@ -66,8 +66,8 @@ impl TcpLayer {
         &mut self,
         cfg: &Config,
         now: Instant,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         seg: &TcpSegment<'_>,
         iss_floor: Option<SeqNumber>,
     ) -> Result<(), DropReason> {
@@ -96,7 +96,7 @@ impl TcpLayer {
         }
         // No cookie that could not be honoured: with the table full (or this source at its
         // share) the final ACK would find no slot, so refuse now (`admission.rs`).
-        if let Some(reason) = self.no_room_for(cfg, *remote.ip()) {
+        if let Some(reason) = self.no_room_for(cfg, remote.ip()) {
             return Err(self.refuse_overflow(cfg, local, remote, seg, reason));
         }
         if self.half_open >= cfg.tcp_syn_backlog {
@@ -129,7 +129,7 @@ impl TcpLayer {
     /// passive open.
     fn insert_passive(&mut self, conn: Connection, half_open_for: Option<u16>) -> u32 {
         self.counters.passive_opens += 1;
-        let src = *conn.remote.ip();
+        let src = conn.remote.ip();
         let index = self.insert(conn, half_open_for);
         self.slots[index as usize].passive = true;
         self.source_opened(src);
@@ -161,8 +161,8 @@ impl TcpLayer {
         &mut self,
         cfg: &Config,
         now: Instant,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         seg: &TcpSegment<'_>,
         ack: SeqNumber,
     ) -> Result<(), DropReason> {
@@ -179,7 +179,7 @@ impl TcpLayer {
                 if self.accept_queue_full(local.port()) {
                     return Err(DropReason::TcpAcceptQueueFull);
                 }
-                if let Some(reason) = self.no_room_for(cfg, *remote.ip()) {
+                if let Some(reason) = self.no_room_for(cfg, remote.ip()) {
                     // The table filled after the cookie was sent.
                     return Err(self.refuse_overflow(cfg, local, remote, seg, reason));
                 }
@@ -208,15 +208,15 @@ impl TcpLayer {
         &mut self,
         cfg: &Config,
         now: Instant,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         seg: &TcpSegment<'_>,
     ) {
         // RFC 4987 §3.6: answer without keeping state; the ISN carries what we need.
         let mss = seg.options.mss.unwrap_or(536);
         let iss = syncookie::encode(&self.secret, now, local, remote, seg.seq, mss);
         let our_mss = usize::from(cfg.mtu)
-            .saturating_sub(40)
+            .saturating_sub(super::output::mss_overhead(remote.ip()))
             .min(usize::from(cfg.tcp_max_mss));
         let repr = TcpRepr {
             src_port: local.port(),

@@ -20,8 +20,9 @@ use log::trace;
 pub(crate) use crate::ip::egress::{IpOut, SegmentIp};
 
 /// Writes the TCP header for `repr` in front of a payload already at
-/// `buf[20 + repr.header_len()..]`, and has `ip` (ip::egress) write the IPv4 header with the
-/// segment's IP fields `seg`; returns the packet length.
+/// `buf[ip_len + repr.header_len()..]` (`ip_len`: [`ip_header_len`] of the segment's
+/// addresses), and has `ip` (ip::egress) write the IP header with the segment's IP fields
+/// `seg`; returns the packet length.
 pub(super) fn write_packet(
     buf: &mut [u8],
     seg: SegmentIp,
@@ -29,9 +30,24 @@ pub(super) fn write_packet(
     payload_len: usize,
     ip: &mut IpOut<'_>,
 ) -> usize {
-    use crate::wire::ipv4::HEADER_LEN;
-    let tcp_len = repr.emit(&mut buf[HEADER_LEN..], seg.src, seg.dst, payload_len);
+    let at = ip_header_len(seg.dst);
+    let tcp_len = repr.emit(&mut buf[at..], seg.src, seg.dst, payload_len);
     ip.write_tcp_header(buf, seg, tcp_len)
+}
+
+/// The ports of a segment from `local` to `remote` as [`SegmentIp::ports`] wants them.
+pub(super) fn ports(local: std::net::SocketAddr, remote: std::net::SocketAddr) -> u32 {
+    (u32::from(local.port()) << 16) | u32::from(remote.port())
+}
+
+/// The IP header in front of a segment to `dst`, and the overhead of IP and TCP headers
+/// (without options) that an MSS leaves out of an MTU: 40 bytes over IPv4, 60 over IPv6
+/// (RFC 9293 §3.7.1, RFC 8200 §8.3).
+pub(crate) use crate::ip::egress::header_len as ip_header_len;
+
+/// MTU − MSS for a connection to `remote` (RFC 9293 §3.7.1; RFC 8200 §8.3: 60 over IPv6).
+pub(crate) fn mss_overhead(remote: std::net::IpAddr) -> usize {
+    ip_header_len(remote) + crate::wire::tcp::HEADER_LEN
 }
 
 /// One segment for [`Connection::write`] to emit.
@@ -135,14 +151,15 @@ impl Connection {
             window,
             options: out.options,
         };
-        let start = crate::wire::ipv4::HEADER_LEN + repr.header_len();
+        let start = ip_header_len(self.remote.ip()) + repr.header_len();
         let len = match out.payload {
             Some((off, n)) => self.snd.buf.read_at(off, &mut buf[start..start + n]),
             None => 0,
         };
         let seg = SegmentIp {
-            src: *self.local.ip(),
-            dst: *self.remote.ip(),
+            src: self.local.ip(),
+            dst: self.remote.ip(),
+            ports: ports(self.local, self.remote),
             ttl: self.limits.ttl,
         };
         let n = write_packet(buf, seg, &repr, len, ip);

@@ -20,7 +20,7 @@ use super::isn::tuple_bytes;
 use crate::rand::siphash24;
 use crate::time::Instant;
 use crate::wire::tcp::SeqNumber;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 /// MSS values a cookie can remember (like Linux's `msstab`), smallest first.
 pub const MSS_TABLE: [u16; 8] = [536, 1200, 1360, 1400, 1440, 1452, 1460, 8960];
@@ -38,18 +38,20 @@ fn counter(now: Instant) -> u64 {
 /// The 24-bit keyed hash over everything the cookie vouches for.
 fn hash(
     key: &[u8; 16],
-    local: SocketAddrV4,
-    remote: SocketAddrV4,
+    local: SocketAddr,
+    remote: SocketAddr,
     peer_isn: SeqNumber,
     t: u64,
     mss_index: u8,
 ) -> u32 {
-    let mut input = [0u8; 25];
-    input[..12].copy_from_slice(&tuple_bytes(local, remote));
-    input[12..16].copy_from_slice(&peer_isn.0.to_be_bytes());
-    input[16..24].copy_from_slice(&t.to_be_bytes());
-    input[24] = mss_index;
-    (siphash24(key, &input) as u32) & HASH_MASK
+    let tuple = tuple_bytes(local, remote);
+    let n = tuple.as_slice().len();
+    let mut input = [0u8; 36 + 13];
+    input[..n].copy_from_slice(tuple.as_slice());
+    input[n..n + 4].copy_from_slice(&peer_isn.0.to_be_bytes());
+    input[n + 4..n + 12].copy_from_slice(&t.to_be_bytes());
+    input[n + 12] = mss_index;
+    (siphash24(key, &input[..n + 13]) as u32) & HASH_MASK
 }
 
 /// The key cookies are made with: derived from `Config::secret`, separate from the ISN key
@@ -64,8 +66,8 @@ pub fn key(secret: &[u8; 16]) -> [u8; 16] {
 pub fn encode(
     key: &[u8; 16],
     now: Instant,
-    local: SocketAddrV4,
-    remote: SocketAddrV4,
+    local: SocketAddr,
+    remote: SocketAddr,
     peer_isn: SeqNumber,
     peer_mss: u16,
 ) -> SeqNumber {
@@ -81,8 +83,8 @@ pub fn encode(
 pub fn decode(
     key: &[u8; 16],
     now: Instant,
-    local: SocketAddrV4,
-    remote: SocketAddrV4,
+    local: SocketAddr,
+    remote: SocketAddr,
     peer_seq: SeqNumber,
     ack: SeqNumber,
 ) -> Option<u16> {
@@ -105,6 +107,7 @@ pub fn decode(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::SocketAddrV4;
 
     /// Decodes the ACK that answers a cookie SYN-ACK `cookie` to a SYN with sequence `peer`.
     fn decode_reply(now: Instant, peer: SeqNumber, cookie: SeqNumber) -> Option<u16> {
@@ -114,11 +117,11 @@ mod tests {
 
     const KEY: [u8; 16] = *b"0123456789abcdef";
 
-    fn local() -> SocketAddrV4 {
-        SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 1), 80)
+    fn local() -> SocketAddr {
+        SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 1), 80).into()
     }
-    fn remote() -> SocketAddrV4 {
-        SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 2), 51000)
+    fn remote() -> SocketAddr {
+        SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 2), 51000).into()
     }
     fn secs(s: u64) -> Instant {
         Instant::from_micros(s * 1_000_000)
@@ -150,9 +153,9 @@ mod tests {
             ok(&KEY, local(), remote(), peer.add(1), c.add(1)),
             Some(1460)
         );
-        let other = SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 3), 51000);
+        let other = SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 3), 51000).into();
         assert_eq!(ok(&KEY, local(), other, peer.add(1), c.add(1)), None);
-        let other_port = SocketAddrV4::new(*remote().ip(), 51001);
+        let other_port = SocketAddr::new(remote().ip(), 51001);
         assert_eq!(ok(&KEY, local(), other_port, peer.add(1), c.add(1)), None);
         assert_eq!(ok(&KEY, remote(), local(), peer.add(1), c.add(1)), None);
         assert_eq!(ok(&KEY, local(), remote(), peer.add(2), c.add(1)), None);

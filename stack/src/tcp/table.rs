@@ -21,7 +21,7 @@ use crate::time::Instant;
 use crate::wire::tcp::{Control, SeqNumber, TcpOptions, TcpRepr, TcpSegment};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 
 /// One entry of the connection table (its generation is the slab's).
 #[derive(Debug)]
@@ -165,7 +165,7 @@ impl TcpLayer {
             self.slots.release(index);
             self.open -= 1;
             if passive {
-                self.source_closed(*conn.remote.ip());
+                self.source_closed(conn.remote.ip());
             }
         }
     }
@@ -199,7 +199,7 @@ impl TcpLayer {
     }
 
     /// Whether a connection, or one in TIME-WAIT, has the 4-tuple.
-    pub(super) fn tuple_in_use(&self, local_port: u16, remote: SocketAddrV4) -> bool {
+    pub(super) fn tuple_in_use(&self, local_port: u16, remote: SocketAddr) -> bool {
         let key = (local_port, remote);
         self.by_tuple.contains_key(&key) || self.time_wait.contains(&key)
     }
@@ -276,20 +276,38 @@ impl TcpLayer {
     }
 }
 
+/// The stack's addresses: a connection's local address is the one of its peer's family.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct LocalAddrs {
+    pub(super) v4: std::net::Ipv4Addr,
+    pub(super) v6: Option<std::net::Ipv6Addr>,
+}
+
+impl LocalAddrs {
+    /// Our address towards `remote` (IPv6 peers reach us only when we have an IPv6 address;
+    /// without one this is `::`, never used for a segment).
+    pub(super) fn local_for(&self, remote: IpAddr) -> IpAddr {
+        match remote {
+            IpAddr::V4(_) => IpAddr::V4(self.v4),
+            IpAddr::V6(_) => IpAddr::V6(self.v6.unwrap_or(std::net::Ipv6Addr::UNSPECIFIED)),
+        }
+    }
+}
+
 /// A stateless reply: RST for segments that belong to nobody, SYN-ACK carrying a cookie.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Reply {
-    pub(super) local: SocketAddrV4,
-    pub(super) remote: SocketAddrV4,
+    pub(super) local: SocketAddr,
+    pub(super) remote: SocketAddr,
     pub(super) repr: TcpRepr,
 }
 
 /// Every TCP connection and listener of a stack.
 #[derive(Debug)]
 pub(crate) struct TcpLayer {
-    pub(super) addr: Ipv4Addr,
+    pub(super) addr: LocalAddrs,
     pub(super) slots: GenSlab<Slot>,
-    pub(super) by_tuple: HashMap<(u16, SocketAddrV4), u32>,
+    pub(super) by_tuple: HashMap<(u16, SocketAddr), u32>,
     pub(super) listeners: HashMap<u16, Listener>,
     pub(super) listener_generation: u32,
     pub(super) ready: VecDeque<u32>,
@@ -307,7 +325,7 @@ pub(crate) struct TcpLayer {
     pub(super) open: usize,
     /// Passive connections in the table per remote address (`Config::tcp_max_per_source`);
     /// an address leaves the map when its count drops to zero.
-    pub(super) per_source: HashMap<Ipv4Addr, u32>,
+    pub(super) per_source: HashMap<IpAddr, u32>,
     /// What every connection's buffers hold together, against `Config::tcp_mem_max`.
     pub(crate) mem: super::ring::MemBudget,
     /// When the half-open queue last overflowed (SYN cookies are accepted only soon after).
@@ -340,7 +358,10 @@ pub(super) const MAX_REPLIES: usize = 1024;
 impl TcpLayer {
     pub(crate) fn new(cfg: &Config, _now: Instant) -> Self {
         TcpLayer {
-            addr: cfg.addr,
+            addr: LocalAddrs {
+                v4: cfg.addr,
+                v6: cfg.addr6,
+            },
             slots: GenSlab::default(),
             by_tuple: HashMap::new(),
             listeners: HashMap::new(),
@@ -413,8 +434,9 @@ impl TcpLayer {
     ) -> Option<usize> {
         if let Some(r) = self.replies.pop_front() {
             let seg = SegmentIp {
-                src: *r.local.ip(),
-                dst: *r.remote.ip(),
+                src: r.local.ip(),
+                dst: r.remote.ip(),
+                ports: super::output::ports(r.local, r.remote),
                 ttl: None,
             };
             return Some(write_packet(buf, seg, &r.repr, 0, ip));
@@ -451,8 +473,8 @@ impl TcpLayer {
     /// RFC 9293 §3.10.7.1: a segment for no connection gets an RST (unless it is one).
     pub(super) fn reset_for(
         &mut self,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         seg: &TcpSegment<'_>,
     ) {
         if seg.rst() {
@@ -484,11 +506,11 @@ impl TcpLayer {
         &mut self,
         cfg: &Config,
         now: Instant,
-        src: Ipv4Addr,
+        src: IpAddr,
         seg: &TcpSegment<'_>,
     ) -> Result<(), DropReason> {
-        let local = SocketAddrV4::new(self.addr, seg.dst_port);
-        let remote = SocketAddrV4::new(src, seg.src_port);
+        let local = SocketAddr::new(self.addr.local_for(src), seg.dst_port);
+        let remote = SocketAddr::new(src, seg.src_port);
         let mut iss_floor = None;
         match self.time_wait_input(now, (seg.dst_port, remote), seg) {
             Some(TwOutcome::Done(r)) => return r,
@@ -527,7 +549,7 @@ impl TcpLayer {
     pub(crate) fn icmp_error(
         &mut self,
         local_port: u16,
-        remote: SocketAddrV4,
+        remote: SocketAddr,
         report: IcmpReport,
     ) -> Result<(), DropReason> {
         let Some(&index) = self.by_tuple.get(&(local_port, remote)) else {
@@ -610,7 +632,7 @@ impl TcpLayer {
         &mut self,
         cfg: &Config,
         now: Instant,
-        remote: SocketAddrV4,
+        remote: SocketAddr,
         local_port: u16,
     ) -> Result<ConnHandle, TcpError> {
         if self.open >= cfg.tcp_max_connections {
@@ -619,7 +641,11 @@ impl TcpLayer {
         if self.tuple_in_use(local_port, remote) {
             return Err(TcpError::AddrInUse);
         }
-        let local = SocketAddrV4::new(self.addr, local_port);
+        // An IPv6 peer needs an IPv6 address of ours (`Config::addr6`).
+        if remote.is_ipv6() && self.addr.v6.is_none() {
+            return Err(TcpError::AddrNotAvailable);
+        }
+        let local = SocketAddr::new(self.addr.local_for(remote.ip()), local_port);
         let iss = self.isn.isn(now, local, remote);
         let mut conn = Connection::new(cfg, now, local, remote, iss, &self.mem);
         conn.connect(now);
@@ -630,7 +656,7 @@ impl TcpLayer {
     }
 
     /// Whether the 4-tuple is free (for ephemeral port selection).
-    pub(crate) fn tuple_free(&self, local_port: u16, remote: SocketAddrV4) -> bool {
+    pub(crate) fn tuple_free(&self, local_port: u16, remote: SocketAddr) -> bool {
         !self.tuple_in_use(local_port, remote) && !self.listeners.contains_key(&local_port)
     }
 

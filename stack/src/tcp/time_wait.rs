@@ -21,9 +21,9 @@ use crate::time::{Duration, Instant};
 use crate::wire::tcp::{Control, SeqNumber, TcpOptions, TcpRepr, TcpSegment, TsVal};
 use log::debug;
 use std::collections::{BTreeSet, HashMap};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::SocketAddr;
 
-type Key = (u16, SocketAddrV4);
+type Key = (u16, SocketAddr);
 
 /// The timestamp state of a connection in TIME-WAIT (RFC 7323).
 #[derive(Clone, Copy, Debug)]
@@ -144,12 +144,15 @@ impl TimeWaitTable {
     }
 
     /// Snapshots for the connection table.
-    pub(super) fn infos(&self, addr: Ipv4Addr) -> impl Iterator<Item = TcpInfo> + '_ {
+    pub(super) fn infos(
+        &self,
+        addr: super::table::LocalAddrs,
+    ) -> impl Iterator<Item = TcpInfo> + '_ {
         self.entries
             .iter()
             .map(move |(&(port, remote), e)| TcpInfo {
                 state: State::TimeWait,
-                local: SocketAddrV4::new(addr, port),
+                local: SocketAddr::new(addr.local_for(remote.ip()), port),
                 remote,
                 srtt: None,
                 rttvar: None,
@@ -228,7 +231,7 @@ impl TcpLayer {
     }
 
     fn tw_reply(&mut self, key: Key, repr: TcpRepr) {
-        let local = SocketAddrV4::new(self.addr, key.0);
+        let local = SocketAddr::new(self.addr.local_for(key.1.ip()), key.0);
         self.queue_reply(Reply {
             local,
             remote: key.1,

@@ -3,7 +3,7 @@
 //! independent of byte grouping, so 32-bit words can be accumulated in a 64-bit register and
 //! folded to 16 bits at the end.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// Adds `data` (big-endian 16-bit words, an odd final byte padded with zero) to `acc`.
 fn add(mut acc: u64, data: &[u8]) -> u64 {
@@ -64,6 +64,23 @@ pub fn pseudo6(
     pseudo[32..36].copy_from_slice(&(segment.len() as u32).to_be_bytes());
     pseudo[39] = next_header;
     finish(add(add(0, &pseudo), segment))
+}
+
+/// The checksum of a transport segment under the pseudo-header of its addresses' family:
+/// IPv4's (RFC 768, RFC 9293 §3.1) or IPv6's (RFC 8200 §8.1). A mixed pair (never built by the
+/// stack) is summed as IPv6 with the IPv4 address mapped (RFC 4291 §2.5.5.2).
+pub fn transport(src: IpAddr, dst: IpAddr, protocol: u8, segment: &[u8]) -> u16 {
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => pseudo(s, d, protocol, segment),
+        (s, d) => pseudo6(v6(s), v6(d), protocol, segment),
+    }
+}
+
+fn v6(a: IpAddr) -> std::net::Ipv6Addr {
+    match a {
+        IpAddr::V4(a) => a.to_ipv6_mapped(),
+        IpAddr::V6(a) => a,
+    }
 }
 
 #[cfg(test)]

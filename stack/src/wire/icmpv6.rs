@@ -48,6 +48,18 @@ pub mod types {
     pub const MLD2_REPORT: u8 = 143;
 }
 
+/// Destination Unreachable codes (RFC 4443 §3.1).
+pub mod unreach {
+    /// No route to destination.
+    pub const NO_ROUTE: u8 = 0;
+    /// Communication administratively prohibited.
+    pub const PROHIBITED: u8 = 1;
+    /// Address unreachable.
+    pub const ADDRESS: u8 = 3;
+    /// Port unreachable.
+    pub const PORT: u8 = 4;
+}
+
 /// Whether `icmp_type` is an error message: types below 128 (RFC 4443 §2.1), never answered
 /// with an error (§2.4 (e.1)).
 pub fn is_error(icmp_type: u8) -> bool {
@@ -149,8 +161,20 @@ pub fn emit_echo_reply(
     seq: u16,
     data: &[u8],
 ) -> usize {
-    let word = (u32::from(ident) << 16) | u32::from(seq);
-    emit(buf, src, dst, (types::ECHO_REPLY, 0, word), data)
+    emit_echo(buf, (src, dst), types::ECHO_REPLY, (ident, seq), data)
+}
+
+/// Writes an echo request or reply (`echo_type`, RFC 4443 §4.1/§4.2) with `(ident, seq)` and
+/// `data` from `addrs.0` to `addrs.1`; returns its length.
+pub fn emit_echo(
+    buf: &mut [u8],
+    addrs: (Ipv6Addr, Ipv6Addr),
+    echo_type: u8,
+    id_seq: (u16, u16),
+    data: &[u8],
+) -> usize {
+    let word = (u32::from(id_seq.0) << 16) | u32::from(id_seq.1);
+    emit(buf, addrs.0, addrs.1, (echo_type, 0, word), data)
 }
 
 /// Writes an error of `(type, code, param)` quoting as much of `invoking` as keeps the whole

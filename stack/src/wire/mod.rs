@@ -25,4 +25,6 @@ pub mod proto {
     pub const TCP: u8 = 6;
     /// UDP (RFC 768).
     pub const UDP: u8 = 17;
+    /// ICMPv6 (RFC 4443), IPv6's Next Header value.
+    pub const ICMPV6: u8 = 58;
 }

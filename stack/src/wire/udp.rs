@@ -2,7 +2,7 @@
 
 use super::{checksum, proto};
 use crate::stats::DropReason;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 /// UDP header length.
 pub const HEADER_LEN: usize = 8;
@@ -28,7 +28,15 @@ pub struct UdpPacket<'a> {
 
 impl<'a> UdpPacket<'a> {
     /// Validates `bytes` (the IP payload) as a UDP datagram from `src` to `dst`.
-    pub fn parse(src: Ipv4Addr, dst: Ipv4Addr, bytes: &'a [u8]) -> Result<Self, DropReason> {
+    ///
+    /// Over IPv6 the checksum is mandatory (RFC 8200 §8.1): a zero field is refused
+    /// ([`DropReason::UdpNoChecksum6`]).
+    pub fn parse(
+        src: impl Into<IpAddr>,
+        dst: impl Into<IpAddr>,
+        bytes: &'a [u8],
+    ) -> Result<Self, DropReason> {
+        let (src, dst) = (src.into(), dst.into());
         if bytes.len() < HEADER_LEN {
             return Err(DropReason::UdpTooShort);
         }
@@ -41,7 +49,10 @@ impl<'a> UdpPacket<'a> {
         let bytes = &bytes[..len];
         // RFC 768 / RFC 1122 §4.1.3.4: an all-zero checksum field means the sender computed none.
         let field = raw::checksum(bytes);
-        if field != 0 && checksum::pseudo(src, dst, proto::UDP, bytes) != 0 {
+        if field == 0 && src.is_ipv6() {
+            return Err(DropReason::UdpNoChecksum6);
+        }
+        if field != 0 && checksum::transport(src, dst, proto::UDP, bytes) != 0 {
             return Err(DropReason::UdpBadChecksum);
         }
         Ok(UdpPacket {
@@ -56,8 +67,8 @@ impl<'a> UdpPacket<'a> {
 /// A computed checksum of zero is sent as 0xFFFF (RFC 768: zero means "no checksum").
 pub fn emit(
     buf: &mut [u8],
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
+    src: impl Into<IpAddr>,
+    dst: impl Into<IpAddr>,
     src_port: u16,
     dst_port: u16,
     payload: &[u8],
@@ -69,7 +80,7 @@ pub fn emit(
     d[4..6].copy_from_slice(&(len as u16).to_be_bytes());
     d[6..8].copy_from_slice(&[0, 0]);
     d[8..].copy_from_slice(payload);
-    let mut c = checksum::pseudo(src, dst, proto::UDP, d);
+    let mut c = checksum::transport(src.into(), dst.into(), proto::UDP, d);
     if c == 0 {
         c = 0xffff;
     }
@@ -80,6 +91,7 @@ pub fn emit(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     const A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
     const B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);

@@ -20,6 +20,7 @@ pub fn errno_of(e: TcpError) -> Errno {
         TcpError::Closed => libc::EPIPE,
         TcpError::NoResources => libc::EADDRNOTAVAIL,
         TcpError::AddrInUse => libc::EADDRINUSE,
+        TcpError::AddrNotAvailable => libc::EADDRNOTAVAIL,
     }
 }
 
@@ -91,7 +92,11 @@ impl Shim {
         let remote = self
             .stack
             .tcp_info(conn)
-            .map(|i| i.remote)
+            .and_then(|i| match i.remote {
+                std::net::SocketAddr::V4(a) => Some(a),
+                // The shim opens AF_INET sockets only (for now).
+                std::net::SocketAddr::V6(_) => None,
+            })
             .unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
         // Linux: an accepted socket inherits the listener's options.
         let options = self.fd(fd)?.options.clone();

@@ -500,7 +500,7 @@ impl UstackNode {
         loop {
             match self.stack.udp_recv_from(sock, &mut self.rx) {
                 Ok((len, from)) => {
-                    if from != dst {
+                    if from != std::net::SocketAddr::V4(dst) {
                         return self.fail(format!("datagram from {from}, expected {dst}"));
                     }
                     let data = &self.rx[..len.min(self.rx.len())];

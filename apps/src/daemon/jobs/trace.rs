@@ -16,7 +16,7 @@ mod tracepath;
 use crate::daemon::proto::{TraceEvent, TraceMethod as Method, TraceRequest as TraceOptions};
 use std::collections::HashMap;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU8;
 use std::time::Duration;
 use tokio::time::{timeout_at, Instant};
@@ -70,7 +70,7 @@ impl std::fmt::Display for Marker {
 enum Outcome {
     /// Someone answered: a router (time exceeded), the destination, or a router refusing.
     Reply {
-        from: Ipv4Addr,
+        from: IpAddr,
         rtt: Duration,
         /// The answer says the destination cannot be reached.
         marker: Option<Marker>,
@@ -101,7 +101,7 @@ fn plateau_below(len: usize) -> u16 {
 }
 
 /// How an ICMP error about probe answers: a hop, the destination, or a refusal.
-fn classify(e: &IcmpError, dst: Ipv4Addr) -> (Option<Marker>, bool) {
+fn classify(e: &IcmpError, dst: IpAddr) -> (Option<Marker>, bool) {
     if e.icmp_type == types::TIME_EXCEEDED {
         return (None, false);
     }
@@ -159,7 +159,7 @@ pub fn validate(o: &TraceOptions) -> io::Result<()> {
     if o.pmtu && o.method == Method::Tcp {
         return bad("--pmtu works with UDP or ICMP probes, not -T");
     }
-    if o.dst.is_unspecified() || o.dst.is_broadcast() || o.dst.is_multicast() {
+    if o.dst.is_unspecified() || is_broadcast(o.dst) || o.dst.is_multicast() {
         return bad("the destination must be a unicast address");
     }
     if o.packet_len < MIN_PACKET || o.packet_len > 65535 {
@@ -318,12 +318,12 @@ enum Answer {
     Icmp(u16, IcmpError),
     /// The destination answered a probe directly (UDP data, echo reply), with the reply's TTL
     /// where known.
-    Direct(Option<u16>, Ipv4Addr, Option<u8>),
+    Direct(Option<u16>, IpAddr, Option<u8>),
 }
 
 impl Answer {
     /// Who answered, the ICMP error if any, and the hops back.
-    fn parts(self) -> (Option<u16>, Ipv4Addr, Option<IcmpError>, Option<u8>) {
+    fn parts(self) -> (Option<u16>, IpAddr, Option<IcmpError>, Option<u8>) {
         match self {
             Answer::Icmp(k, e) => (Some(k), e.from, Some(e), Some(hops_back(e.ttl))),
             Answer::Direct(k, from, ttl) => (k, from, None, ttl.map(hops_back)),
@@ -369,7 +369,7 @@ impl DatagramProber {
         match &self.sock {
             DatagramSocket::Udp(u) => {
                 let port = o.port().wrapping_add(key);
-                u.send_to(&data, SocketAddrV4::new(o.dst, port)).await?;
+                u.send_to(&data, SocketAddr::new(o.dst, port)).await?;
                 Ok(port)
             }
             DatagramSocket::Icmp(p) => {
@@ -387,12 +387,12 @@ impl DatagramProber {
                     match timeout_at(deadline, u.recv_from(&mut self.buf)).await {
                         Err(_) => return Ok(None),
                         // Only the destination answers a probe with data.
-                        Ok(Ok((_, from))) if *from.ip() == o.dst => {
+                        Ok(Ok((_, from))) if from.ip() == o.dst => {
                             Answer::Direct(None, o.dst, None)
                         }
                         Ok(Ok(_)) => continue,
                         Ok(Err(e)) => match icmp_error_of(&e) {
-                            Some(ie) if *ie.original_dst.ip() == o.dst => {
+                            Some(ie) if ie.original_dst.ip() == o.dst => {
                                 Answer::Icmp(ie.original_dst.port(), ie)
                             }
                             Some(_) => continue,
@@ -483,7 +483,7 @@ async fn tcp_hop(
     ttl: u8,
     emit: &mut impl FnMut(TraceEvent),
 ) -> Option<bool> {
-    let remote = SocketAddrV4::new(o.dst, o.port());
+    let remote = SocketAddr::new(o.dst, o.port());
     let probes: Vec<_> = (0..o.queries)
         .map(|_| net.spawn(tcp_probe(net.clone(), remote, ttl, wait_of(o))))
         .collect();
@@ -498,7 +498,7 @@ async fn tcp_hop(
 
 /// One SYN probe: SYN-ACK or RST from the destination, an ICMP error from a router, or
 /// nothing within `wait` (the attempt is then dropped, which closes it).
-async fn tcp_probe(net: Net, remote: SocketAddrV4, ttl: u8, wait: Duration) -> Outcome {
+async fn tcp_probe(net: Net, remote: SocketAddr, ttl: u8, wait: Duration) -> Outcome {
     let sent = Instant::now();
     let r =
         tokio::time::timeout(wait, TcpStream::connect_with_ttl(&net, remote, ttl_of(ttl))).await;
@@ -511,17 +511,17 @@ async fn tcp_probe(net: Net, remote: SocketAddrV4, ttl: u8, wait: Duration) -> O
     };
     match r {
         Ok(Ok(stream)) => {
-            let out = reply(*remote.ip(), None, true);
+            let out = reply(remote.ip(), None, true);
             // The handshake was all we wanted: reset it (the RST goes with the stack's TTL).
             let _ = stream.abort();
             out
         }
         Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
-            reply(*remote.ip(), None, true)
+            reply(remote.ip(), None, true)
         }
         Ok(Err(e)) => match icmp_error_of(&e) {
             Some(ie) => {
-                let (marker, reached) = classify(&ie, *remote.ip());
+                let (marker, reached) = classify(&ie, remote.ip());
                 reply(ie.from, marker, reached)
             }
             None => Outcome::Timeout,
@@ -530,17 +530,26 @@ async fn tcp_probe(net: Net, remote: SocketAddrV4, ttl: u8, wait: Duration) -> O
     }
 }
 
+/// The limited broadcast 255.255.255.255 (IPv6 has no broadcast).
+pub(crate) fn is_broadcast(ip: IpAddr) -> bool {
+    matches!(ip, IpAddr::V4(a) if a.is_broadcast())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::{Ipv4Addr, SocketAddrV4};
 
     fn err(icmp_type: u8, code: u8, from: Ipv4Addr) -> IcmpError {
         IcmpError {
-            from,
+            from: std::net::IpAddr::V4(from),
             ttl: 64,
             icmp_type,
             code,
-            original_dst: SocketAddrV4::new(Ipv4Addr::new(198, 19, 3, 2), 33434),
+            original_dst: std::net::SocketAddr::V4(SocketAddrV4::new(
+                Ipv4Addr::new(198, 19, 3, 2),
+                33434,
+            )),
             next_hop_mtu: if code == 4 { 1280 } else { 0 },
         }
     }
@@ -549,21 +558,36 @@ mod tests {
     fn answers_classify_like_traceroute() {
         let dst = Ipv4Addr::new(198, 19, 3, 2);
         let r = Ipv4Addr::new(198, 19, 1, 2);
-        assert_eq!(classify(&err(11, 0, r), dst), (None, false));
-        assert_eq!(classify(&err(3, 3, dst), dst), (None, true));
-        assert_eq!(classify(&err(3, 0, r), dst), (Some(Marker::Net), false));
-        assert_eq!(classify(&err(3, 1, r), dst), (Some(Marker::Host), false));
         assert_eq!(
-            classify(&err(3, 2, r), dst),
+            classify(&err(11, 0, r), std::net::IpAddr::V4(dst)),
+            (None, false)
+        );
+        assert_eq!(
+            classify(&err(3, 3, dst), std::net::IpAddr::V4(dst)),
+            (None, true)
+        );
+        assert_eq!(
+            classify(&err(3, 0, r), std::net::IpAddr::V4(dst)),
+            (Some(Marker::Net), false)
+        );
+        assert_eq!(
+            classify(&err(3, 1, r), std::net::IpAddr::V4(dst)),
+            (Some(Marker::Host), false)
+        );
+        assert_eq!(
+            classify(&err(3, 2, r), std::net::IpAddr::V4(dst)),
             (Some(Marker::Protocol), false)
         );
-        assert_eq!(classify(&err(3, 2, dst), dst), (None, true));
         assert_eq!(
-            classify(&err(3, 13, r), dst),
+            classify(&err(3, 2, dst), std::net::IpAddr::V4(dst)),
+            (None, true)
+        );
+        assert_eq!(
+            classify(&err(3, 13, r), std::net::IpAddr::V4(dst)),
             (Some(Marker::Prohibited), false)
         );
         assert_eq!(
-            classify(&err(3, 4, r), dst),
+            classify(&err(3, 4, r), std::net::IpAddr::V4(dst)),
             (Some(Marker::Frag(1280)), false)
         );
         assert_eq!(Marker::Frag(1280).to_string(), "!F-1280");
@@ -582,7 +606,7 @@ mod tests {
         let from = Ipv4Addr::new(1, 2, 3, 4);
         let reply = |reached| {
             Some(Outcome::Reply {
-                from,
+                from: std::net::IpAddr::V4(from),
                 rtt: Duration::from_millis(1),
                 marker: None,
                 reached,
@@ -611,7 +635,7 @@ mod tests {
 
     #[test]
     fn bad_options_are_refused() {
-        let ok = TraceOptions::new(Ipv4Addr::new(198, 19, 3, 2));
+        let ok = TraceOptions::new(std::net::IpAddr::V4(Ipv4Addr::new(198, 19, 3, 2)));
         assert_eq!((ok.port(), ok.queries, ok.wait_ms), (33434, 3, 5000));
         assert!(validate(&ok).is_ok());
         for bad in [
@@ -641,7 +665,7 @@ mod tests {
                 ..ok.clone()
             },
             TraceOptions {
-                dst: Ipv4Addr::BROADCAST,
+                dst: std::net::IpAddr::V4(Ipv4Addr::BROADCAST),
                 ..ok.clone()
             },
             TraceOptions {

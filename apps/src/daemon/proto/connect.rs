@@ -2,7 +2,7 @@
 //! datagrams on the relay.
 
 use serde::{Deserialize, Serialize};
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 /// Transport of `connect`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,7 +23,7 @@ pub struct ConnectRequest {
     pub transport: Transport,
     /// Where to connect; with `listen`, its port is the stack-side port to listen on and its
     /// address must be 0.0.0.0 or the stack's.
-    pub addr: SocketAddrV4,
+    pub addr: SocketAddr,
     /// Listen on the stack (`nc -l`) instead of connecting: the first peer is relayed.
     #[serde(default)]
     pub listen: bool,
@@ -43,16 +43,16 @@ fn default_connect_timeout() -> u64 {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Listening {
     /// Where.
-    pub local: SocketAddrV4,
+    pub local: SocketAddr,
 }
 
 /// `connect` is connected.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Connected {
     /// The stack-side address.
-    pub local: SocketAddrV4,
+    pub local: SocketAddr,
     /// The peer.
-    pub peer: SocketAddrV4,
+    pub peer: SocketAddr,
 }
 
 /// The length value that marks an ICMP error report on a UDP relay instead of a datagram (no

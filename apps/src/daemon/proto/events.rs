@@ -1,7 +1,7 @@
 //! `events`: its parameters, and the `event` replies of its stream.
 
 use serde::{Deserialize, Serialize};
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 /// Parameters of `events`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -20,9 +20,9 @@ pub enum Event {
         /// Its state when first seen.
         state: String,
         /// Local address.
-        local: SocketAddrV4,
+        local: SocketAddr,
         /// Peer address.
-        peer: SocketAddrV4,
+        peer: SocketAddr,
     },
     /// A connection changed state.
     State {
@@ -31,18 +31,18 @@ pub enum Event {
         /// New state.
         to: String,
         /// Local address.
-        local: SocketAddrV4,
+        local: SocketAddr,
         /// Peer address.
-        peer: SocketAddrV4,
+        peer: SocketAddr,
     },
     /// A connection left the table.
     Close {
         /// Its last state seen.
         state: String,
         /// Local address.
-        local: SocketAddrV4,
+        local: SocketAddr,
         /// Peer address.
-        peer: SocketAddrV4,
+        peer: SocketAddr,
     },
     /// A TCP or ICMP-error counter moved (so connections too short-lived to be seen by a
     /// look still show, as `tcp_passive_opens` +1).

@@ -289,7 +289,7 @@ mod tests {
             Request::Sockets,
             Request::Events(EventsRequest::default()),
             Request::Ping(PingRequest {
-                dst: Ipv4Addr::new(198, 18, 0, 1),
+                dst: std::net::IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1)),
                 count: Some(3),
                 size: 56,
                 interval_ms: 200,
@@ -336,7 +336,7 @@ mod tests {
     fn replies_round_trip() {
         let body = Body::Ping(PingEvent::Reply {
             seq: 1,
-            from: Ipv4Addr::new(198, 18, 0, 1),
+            from: std::net::IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1)),
             ttl: 64,
             bytes: 64,
             time_ms: 0.5,

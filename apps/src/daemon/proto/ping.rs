@@ -1,13 +1,13 @@
 //! `ping`: its parameters (iputils' options), the `ping` events of its job and their summary.
 
 use serde::{Deserialize, Serialize};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 /// Parameters of `ping` (iputils' options).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PingRequest {
     /// Destination.
-    pub dst: Ipv4Addr,
+    pub dst: IpAddr,
     /// Requests to send; none: until the client half-closes or `deadline_ms`.
     #[serde(default)]
     pub count: Option<u32>,
@@ -42,7 +42,7 @@ pub struct PingRequest {
     pub pmtudisc: Option<PmtuDisc>,
     /// Source address (`-I`): must be the stack's own; none: the stack's.
     #[serde(default)]
-    pub source: Option<Ipv4Addr>,
+    pub source: Option<IpAddr>,
 }
 
 /// `-M`: whether requests carry DF (Linux's `IP_MTU_DISCOVER` values as iputils names them).
@@ -104,7 +104,7 @@ pub enum PingEvent {
     /// The job started (the `PING ...` header).
     Start {
         /// Destination.
-        dst: Ipv4Addr,
+        dst: IpAddr,
         /// Payload bytes.
         size: usize,
     },
@@ -113,7 +113,7 @@ pub enum PingEvent {
         /// Its sequence number.
         seq: u16,
         /// Who answered.
-        from: Ipv4Addr,
+        from: IpAddr,
         /// Its TTL.
         ttl: u8,
         /// ICMP bytes (header + data).
@@ -130,7 +130,7 @@ pub enum PingEvent {
         /// The request's sequence number.
         seq: u16,
         /// Who sent the error.
-        from: Ipv4Addr,
+        from: IpAddr,
         /// What it says, e.g. "Destination Net Unreachable".
         message: String,
     },
@@ -159,7 +159,7 @@ pub enum PingEvent {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PingSummary {
     /// Destination.
-    pub dst: Option<Ipv4Addr>,
+    pub dst: Option<IpAddr>,
     /// Requests sent.
     pub transmitted: u32,
     /// Distinct replies.

@@ -1,7 +1,7 @@
 //! `sockets`: every TCP connection, listener and UDP socket, with what `ss -ti` shows.
 
 use serde::{Deserialize, Serialize};
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 /// Answer to `sockets`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -25,9 +25,9 @@ pub struct TcpSocket {
     /// fin-wait-2, time-wait, close, close-wait, last-ack, closing.
     pub state: String,
     /// Local address.
-    pub local: SocketAddrV4,
+    pub local: SocketAddr,
     /// Peer address.
-    pub peer: SocketAddrV4,
+    pub peer: SocketAddr,
     /// Bytes received and not read by the app.
     pub recv_q: u64,
     /// Bytes in the send buffer (unsent and unacknowledged).
@@ -103,7 +103,7 @@ pub struct TcpSocket {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ListenSocket {
     /// Local address (the stack's address, the port).
-    pub local: SocketAddrV4,
+    pub local: SocketAddr,
     /// Connections waiting for `accept` (Recv-Q of a listener in `ss`).
     pub queued: u64,
     /// The backlog (Send-Q of a listener in `ss`).
@@ -120,7 +120,7 @@ pub struct ListenSocket {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct UdpSocket {
     /// Local address.
-    pub local: SocketAddrV4,
+    pub local: SocketAddr,
     /// Bytes waiting to be received.
     pub recv_q: u64,
     /// Datagrams waiting to be received.

@@ -2,7 +2,7 @@
 //! stack, one `trace` reply per event, then `end`. Re-exported from [`super::proto`].
 
 use serde::{Deserialize, Serialize};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 /// Which probes a trace sends.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,7 +21,7 @@ pub enum TraceMethod {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TraceRequest {
     /// Destination.
-    pub dst: Ipv4Addr,
+    pub dst: IpAddr,
     /// Probe kind.
     #[serde(default)]
     pub method: TraceMethod,
@@ -66,7 +66,7 @@ fn default_packet_len() -> usize {
 
 impl TraceRequest {
     /// A trace to `dst` with traceroute's defaults.
-    pub fn new(dst: Ipv4Addr) -> TraceRequest {
+    pub fn new(dst: IpAddr) -> TraceRequest {
         TraceRequest {
             dst,
             method: TraceMethod::Udp,
@@ -97,7 +97,7 @@ pub enum TraceEvent {
     /// The trace started (traceroute's header line).
     Start {
         /// Destination.
-        dst: Ipv4Addr,
+        dst: IpAddr,
         /// Largest TTL.
         max_hops: u8,
         /// Bytes per probe (in `pmtu` mode: the stack's MTU, where the trace starts).
@@ -114,7 +114,7 @@ pub enum TraceEvent {
         /// Its number within the hop.
         probe: usize,
         /// Who answered; none: no answer within the wait (`*`).
-        from: Option<Ipv4Addr>,
+        from: Option<IpAddr>,
         /// Round-trip time, ms (none with no answer).
         rtt_ms: Option<f64>,
         /// Why the destination cannot be reached, traceroute's annotation (`!H`, `!N`, `!X`,
@@ -133,7 +133,7 @@ pub enum TraceEvent {
         /// The TTL of the probe.
         ttl: u8,
         /// The router.
-        from: Ipv4Addr,
+        from: IpAddr,
         /// The new path MTU.
         mtu: u16,
         /// Round-trip time of the probe it answered, ms.

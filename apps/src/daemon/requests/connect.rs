@@ -13,7 +13,7 @@ use crate::daemon::proto::{
 };
 use crate::daemon::server::{Conn, Ctx};
 use std::io;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -92,9 +92,9 @@ async fn bounded<T>(
 }
 
 /// A listening address must be the stack's (or 0.0.0.0) and name a port.
-fn listen_port(ctx: &Ctx, addr: SocketAddrV4) -> io::Result<u16> {
+fn listen_port(ctx: &Ctx, addr: SocketAddr) -> io::Result<u16> {
     let ours = ctx.net.with_stack(|s| s.config().addr);
-    if !(addr.ip().is_unspecified() || *addr.ip() == ours) {
+    if !(addr.ip().is_unspecified() || addr.ip() == ours) {
         return Err(bad(format!("{}: the stack's address is {ours}", addr.ip())));
     }
     if addr.port() == 0 {
@@ -103,7 +103,7 @@ fn listen_port(ctx: &Ctx, addr: SocketAddrV4) -> io::Result<u16> {
     Ok(addr.port())
 }
 
-fn check_peer(addr: SocketAddrV4) -> io::Result<()> {
+fn check_peer(addr: SocketAddr) -> io::Result<()> {
     if addr.ip().is_unspecified() || addr.port() == 0 {
         return Err(bad(format!("{addr}: not a destination")));
     }
@@ -113,7 +113,7 @@ fn check_peer(addr: SocketAddrV4) -> io::Result<()> {
 /// A connected socket, ready to relay.
 enum Relay {
     Tcp(TcpStream),
-    Udp(UdpSocket, SocketAddrV4, Option<Vec<u8>>),
+    Udp(UdpSocket, SocketAddr, Option<Vec<u8>>),
 }
 
 /// The stack's network with the job's sockets owned by `connect` (`ustack ss -p`).
@@ -131,7 +131,7 @@ async fn tcp(
     let stream = if req.listen {
         let port = listen_port(ctx, req.addr)?;
         let listener = TcpListener::bind(&job_net(ctx), port, 1)?;
-        let local = SocketAddrV4::new(ctx.net.with_stack(|s| s.config().addr), port);
+        let local = SocketAddr::new(ctx.net.with_stack(|s| s.config().addr).into(), port);
         out.reply(id, Body::Listening(Listening { local })).await;
         let (s, _) = bounded(lines, req.timeout_ms, "accept", listener.accept()).await?;
         s
@@ -249,7 +249,7 @@ async fn tcp_relay(stream: TcpStream, early: Vec<u8>, mut rd: OwnedReadHalf, out
 
 async fn udp_relay(
     sock: UdpSocket,
-    peer: SocketAddrV4,
+    peer: SocketAddr,
     first: Option<Vec<u8>>,
     early: Vec<u8>,
     mut rd: OwnedReadHalf,

@@ -13,7 +13,7 @@ use super::Flow;
 use crate::daemon::proto::{Body, End, Event, EventsRequest};
 use crate::daemon::server::{Conn, Ctx};
 use std::collections::HashMap;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 use ustack::tcp::State;
@@ -22,7 +22,7 @@ use ustack::{DropReason, Stack};
 const DEFAULT_INTERVAL_MS: u64 = 100;
 const MIN_INTERVAL_MS: u64 = 10;
 
-type Table = HashMap<(SocketAddrV4, SocketAddrV4), State>;
+type Table = HashMap<(SocketAddr, SocketAddr), State>;
 
 /// What one look saw.
 struct Look {

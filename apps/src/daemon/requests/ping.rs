@@ -10,7 +10,7 @@ use crate::daemon::proto::{
 use crate::daemon::server::{Conn, Ctx};
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::rc::Rc;
 use tokio::time::{sleep_until, Duration, Instant};
 use tun_bridge::aio::PingSocket;
@@ -51,7 +51,7 @@ pub fn check(req: &PingRequest) -> Result<(), String> {
     if req.ttl == Some(0) {
         return Err("ttl 0 cannot leave the host".into());
     }
-    if req.dst.is_unspecified() || req.dst.is_broadcast() {
+    if req.dst.is_unspecified() || crate::daemon::jobs::trace::is_broadcast(req.dst) {
         return Err(format!("{}: not a destination", req.dst));
     }
     if let Some(p) = req.preload {
@@ -67,7 +67,7 @@ pub fn check(req: &PingRequest) -> Result<(), String> {
 
 /// iputils' `-I` with an address: the socket is bound to it, which fails for an address the
 /// host does not have. The stack has one.
-fn check_source(req: &PingRequest, ours: Ipv4Addr) -> Result<(), String> {
+fn check_source(req: &PingRequest, ours: IpAddr) -> Result<(), String> {
     match req.source {
         Some(src) if src != ours => Err(format!(
             "bind: Cannot assign requested address: {src} is not the stack's address \
@@ -79,7 +79,23 @@ fn check_source(req: &PingRequest, ours: Ipv4Addr) -> Result<(), String> {
 
 pub(crate) async fn run(ctx: &Rc<Ctx>, conn: Conn, id: u64, req: PingRequest) -> Flow {
     let Conn { mut lines, out } = conn;
-    let (ours, mtu) = ctx.net.with_stack(|s| (s.config().addr, s.config().mtu));
+    let (ours, mtu) = ctx.net.with_stack(|s| {
+        let c = s.config();
+        let ours = match req.dst {
+            IpAddr::V4(_) => Some(IpAddr::V4(c.addr)),
+            IpAddr::V6(_) => c.addr6.map(IpAddr::V6),
+        };
+        (ours, c.mtu)
+    });
+    let Some(ours) = ours else {
+        let msg = format!(
+            "connect: Network is unreachable: {} is IPv6 and the stack has no IPv6 address \
+             (ustack up without --no-ipv6)",
+            req.dst
+        );
+        out.error(id, ErrorCode::BadRequest, msg).await;
+        return Flow::Close;
+    };
     if let Err(msg) = check(&req).and_then(|()| check_source(&req, ours)) {
         out.error(id, ErrorCode::BadRequest, msg).await;
         return Flow::Close;

@@ -3,7 +3,7 @@
 use crate::daemon::proto::{Body, ListenSocket, SocketsReply, TcpSocket, UdpSocket};
 use crate::daemon::server::Ctx;
 use std::collections::HashMap;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::rc::Rc;
 use tun_bridge::SocketId;
 use ustack::tcp::{State, TcpInfo};
@@ -34,7 +34,7 @@ const SAMPLE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// a `sockets` request still samples.
 const SAMPLE_MAX_CONNECTIONS: usize = 4096;
 
-type Tuple = (SocketAddrV4, SocketAddrV4);
+type Tuple = (SocketAddr, SocketAddr);
 
 #[derive(Clone, Copy, Debug)]
 struct Sample {
@@ -134,7 +134,7 @@ pub(crate) fn handle(ctx: &Ctx) -> Body {
         listeners: listeners
             .iter()
             .map(|l| ListenSocket {
-                local: SocketAddrV4::new(addr, l.port),
+                local: SocketAddr::new(addr.into(), l.port),
                 queued: l.queued as u64,
                 backlog: l.backlog as u64,
                 owner: owner(SocketId::Listener { port: l.port }),
@@ -143,7 +143,7 @@ pub(crate) fn handle(ctx: &Ctx) -> Body {
         udp: udp
             .iter()
             .map(|u| UdpSocket {
-                local: SocketAddrV4::new(addr, u.port),
+                local: SocketAddr::new(addr.into(), u.port),
                 recv_q: u.queued_bytes as u64,
                 recv_datagrams: u.queued_datagrams as u64,
                 owner: owner(SocketId::Udp { port: u.port }),

@@ -12,7 +12,7 @@
 
 use httpdate::HttpDate;
 use std::fmt::Write;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Longest request target written to a line (longer ones are cut, with `...`).
@@ -61,7 +61,7 @@ fn escaped(out: &mut String, s: &[u8]) {
 #[derive(Debug, Clone)]
 pub struct Entry {
     /// The client.
-    pub peer: Ipv4Addr,
+    pub peer: IpAddr,
     /// When the request arrived.
     pub time: SystemTime,
     /// The request line as it would have been sent: `METHOD target VERSION`.
@@ -105,6 +105,7 @@ impl Entry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     #[test]
     fn dates() {
@@ -125,7 +126,7 @@ mod tests {
 
     fn entry(method: &str, target: &str, status: u16) -> Entry {
         Entry {
-            peer: Ipv4Addr::new(198, 18, 0, 1),
+            peer: std::net::IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1)),
             time: UNIX_EPOCH + Duration::from_secs(784_111_777),
             method: method.into(),
             target: target.into(),

@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 use std::fmt::Write;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use ustack::tcp::{State, TcpInfo};
 
 /// Most connection rows a `/stats` page lists; the rest are counted, not listed.
@@ -71,7 +71,7 @@ fn by_state(conns: &[TcpInfo]) -> Vec<(&'static str, usize)> {
 /// The rows a page lists: sorted by local port, then peer, at most `view.max_rows`.
 fn rows(s: &Snapshot, view: View) -> Vec<&TcpInfo> {
     let mut conns: Vec<&TcpInfo> = s.connections.iter().collect();
-    conns.sort_by_key(|c| (c.local.port(), *c.remote.ip(), c.remote.port()));
+    conns.sort_by_key(|c| (c.local.port(), c.remote.ip(), c.remote.port()));
     conns.truncate(view.max_rows);
     conns
 }
@@ -80,7 +80,7 @@ fn rows(s: &Snapshot, view: View) -> Vec<&TcpInfo> {
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     /// The stack's address.
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     /// Every connection in the table.
     pub connections: Vec<TcpInfo>,
     /// Connections in the table and half-open ones (SYN-RECEIVED, SYN cookies aside).
@@ -90,7 +90,7 @@ pub struct Snapshot {
 }
 
 /// The home page.
-pub fn index_html(addr: Ipv4Addr) -> String {
+pub fn index_html(addr: IpAddr) -> String {
     format!(
         r#"<!DOCTYPE html>
 <html lang="en">
@@ -230,9 +230,9 @@ impl Serialize for Named {
 #[derive(Serialize)]
 struct ConnRow {
     state: &'static str,
-    local: SocketAddrV4,
+    local: SocketAddr,
     #[serde(skip_serializing_if = "Option::is_none")]
-    remote: Option<SocketAddrV4>,
+    remote: Option<SocketAddr>,
     srtt_us: Option<u64>,
     rto_us: u64,
     cwnd: usize,
@@ -281,7 +281,7 @@ fn named<const N: usize>(pairs: [(&'static str, u64); N]) -> Vec<(String, u64)> 
 /// `/stats.json` as a whole.
 #[derive(Serialize)]
 struct StatsJson {
-    addr: Ipv4Addr,
+    addr: IpAddr,
     tcp_connections: usize,
     tcp_half_open: usize,
     states: Named,
@@ -324,11 +324,12 @@ pub fn stats_json(s: &Snapshot, view: View) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     #[test]
     fn empty_snapshot_renders() {
         let s = Snapshot {
-            addr: Ipv4Addr::new(198, 18, 0, 2),
+            addr: std::net::IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2)),
             connections: Vec::new(),
             counts: (0, 0),
             stats: ustack::Stats::default(),

@@ -14,7 +14,7 @@ use httpdate::HttpDate;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode, Version};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
 /// Longest request target accepted; longer gives 414 (RFC 9112 §3 recommends supporting at
@@ -294,7 +294,7 @@ fn finish(answer: Answer, head: bool, mut entry: Entry) -> Response<Body> {
 
 /// The response to `req` from the client at `peer`. The access line is logged when its body
 /// is done with.
-pub async fn respond(req: Request<Incoming>, site: &Site, peer: Ipv4Addr) -> Response<Body> {
+pub async fn respond(req: Request<Incoming>, site: &Site, peer: IpAddr) -> Response<Body> {
     let entry = Entry {
         peer,
         time: SystemTime::now(),

@@ -3,6 +3,7 @@
 use super::files::tests_support::tree;
 use super::*;
 use crate::services::guard::{Guarded, Limits, Progress, Transport};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 
 impl Transport for DuplexStream {
@@ -70,7 +71,7 @@ fn parse(mut raw: &[u8], heads: &[usize]) -> Vec<Resp> {
 
 fn snapshot() -> pages::Snapshot {
     pages::Snapshot {
-        addr: Ipv4Addr::new(198, 18, 0, 2),
+        addr: std::net::IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2)),
         connections: Vec::new(),
         counts: (0, 0),
         stats: ustack::Stats::default(),
@@ -78,7 +79,14 @@ fn snapshot() -> pages::Snapshot {
 }
 
 fn site(root: Option<&Path>) -> Rc<Site> {
-    Rc::new(Site::with_snapshot(root, Ipv4Addr::new(198, 18, 0, 2), Box::new(snapshot)).unwrap())
+    Rc::new(
+        Site::with_snapshot(
+            root,
+            std::net::IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2)),
+            Box::new(snapshot),
+        )
+        .unwrap(),
+    )
 }
 
 fn peer() -> SocketAddrV4 {
@@ -88,7 +96,12 @@ fn peer() -> SocketAddrV4 {
 /// Sends `request` (then half-closes) and returns all the server sent until it closed.
 async fn exchange(site: Rc<Site>, request: &[u8]) -> Vec<u8> {
     let (mut client, server) = tokio::io::duplex(1 << 20);
-    let (io, _shared) = Guarded::new(server, peer(), Limits::default(), "http");
+    let (io, _shared) = Guarded::new(
+        server,
+        std::net::SocketAddr::V4(peer()),
+        Limits::default(),
+        "http",
+    );
     let client = async move {
         client.write_all(request).await.unwrap();
         client.shutdown().await.unwrap();
@@ -96,7 +109,7 @@ async fn exchange(site: Rc<Site>, request: &[u8]) -> Vec<u8> {
         client.read_to_end(&mut out).await.unwrap();
         out
     };
-    let ((), out) = tokio::join!(serve_io(io, peer(), site), client);
+    let ((), out) = tokio::join!(serve_io(io, std::net::SocketAddr::V4(peer()), site), client);
     out
 }
 
@@ -363,8 +376,11 @@ async fn a_large_file_streams_whole_and_in_parts() {
 fn conn(local_port: u16, peer: SocketAddrV4, state: ustack::tcp::State) -> ustack::tcp::TcpInfo {
     ustack::tcp::TcpInfo {
         state,
-        local: SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 2), local_port),
-        remote: peer,
+        local: std::net::SocketAddr::V4(SocketAddrV4::new(
+            Ipv4Addr::new(198, 18, 0, 2),
+            local_port,
+        )),
+        remote: std::net::SocketAddr::V4(peer),
         srtt: None,
         rttvar: None,
         rto: ustack::Duration::from_micros(200_000),
@@ -417,7 +433,7 @@ fn crowded(n: usize) -> pages::Snapshot {
 async fn stats_name_no_peer_unless_public_and_stay_bounded() {
     let quiet = || Box::new(|| crowded(4000)) as Box<dyn Fn() -> pages::Snapshot>;
     let addr = Ipv4Addr::new(198, 18, 0, 2);
-    let private = Rc::new(Site::with_snapshot(None, addr, quiet()).unwrap());
+    let private = Rc::new(Site::with_snapshot(None, std::net::IpAddr::V4(addr), quiet()).unwrap());
     let text = one(&private, &get("/stats")).await.text();
     let json = one(&private, &get("/stats.json")).await.text();
     for page in [&text, &json] {
@@ -450,7 +466,7 @@ async fn stats_name_no_peer_unless_public_and_stay_bounded() {
     assert!(rows.iter().all(|r| r.get("remote").is_none()), "{json}");
 
     let public = Rc::new(
-        Site::with_snapshot(None, addr, quiet())
+        Site::with_snapshot(None, std::net::IpAddr::V4(addr), quiet())
             .unwrap()
             .public_stats(true),
     );
@@ -473,7 +489,12 @@ fn counting_site() -> (Rc<Site>, Rc<std::cell::Cell<u64>>) {
         t.set(t.get() + 1);
         crowded(100)
     });
-    let s = Site::with_snapshot(None, Ipv4Addr::new(198, 18, 0, 2), take).unwrap();
+    let s = Site::with_snapshot(
+        None,
+        std::net::IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2)),
+        take,
+    )
+    .unwrap();
     (Rc::new(s), taken)
 }
 

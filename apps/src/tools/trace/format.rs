@@ -5,7 +5,7 @@
 
 use crate::daemon::proto::TraceEvent;
 use std::fmt::Write as _;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 /// Which look.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,7 +24,7 @@ pub struct Formatter {
     style: Style,
     numeric: bool,
     /// The address last shown on the current traceroute line.
-    last_from: Option<Ipv4Addr>,
+    last_from: Option<IpAddr>,
     /// tracepath: an answer with a marker (`!H`) ended the trace, not the hop limit.
     ended_by_marker: bool,
 }
@@ -50,7 +50,7 @@ impl Formatter {
         }
     }
 
-    fn name(&self, a: Ipv4Addr) -> String {
+    fn name(&self, a: IpAddr) -> String {
         if self.numeric {
             a.to_string()
         } else {
@@ -115,7 +115,7 @@ fn tracepath_ms(ms: f64) -> String {
 }
 
 /// The start of a tracepath answer line: hop, address padded to the host column, RTT.
-fn tracepath_host(ttl: u8, from: Ipv4Addr, rtt_ms: Option<f64>) -> String {
+fn tracepath_host(ttl: u8, from: IpAddr, rtt_ms: Option<f64>) -> String {
     let host = from.to_string();
     let pad = HOST_COLUMN.saturating_sub(host.len()).max(1);
     let rtt = rtt_ms.map(tracepath_ms).unwrap_or_default();
@@ -190,6 +190,7 @@ impl Formatter {
 mod tests {
     use super::*;
     use crate::daemon::proto::TraceMethod;
+    use std::net::Ipv4Addr;
 
     const DST: Ipv4Addr = Ipv4Addr::new(198, 19, 3, 2);
     const R1: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
@@ -206,7 +207,7 @@ mod tests {
         TraceEvent::Probe {
             ttl,
             probe,
-            from: o.map(|r| r.0),
+            from: o.map(|r| r.0.into()),
             rtt_ms: o.map(|r| r.1 as f64 / 1000.0),
             marker: o.and_then(|r| r.2).map(str::to_string),
             reached: o.is_some_and(|r| r.3),
@@ -231,7 +232,7 @@ mod tests {
 
     fn start(packet_len: usize, pmtu: Option<u16>) -> TraceEvent {
         TraceEvent::Start {
-            dst: DST,
+            dst: std::net::IpAddr::V4(DST),
             max_hops: 30,
             packet_len,
             method: TraceMethod::Udp,
@@ -294,7 +295,7 @@ mod tests {
             start(1500, Some(1500)),
             TraceEvent::Pmtu {
                 ttl: 2,
-                from: R2,
+                from: std::net::IpAddr::V4(R2),
                 mtu: 1400,
                 rtt_ms: Some(0.019),
             },

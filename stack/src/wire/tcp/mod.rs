@@ -7,7 +7,7 @@
 pub use super::seq::{SeqNumber, TsVal};
 use super::{checksum, proto};
 use crate::stats::DropReason;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 mod options;
 pub use options::{options, parse_options, Options, TcpOption, TcpOptions};
@@ -142,7 +142,11 @@ impl<'a> TcpSegment<'a> {
     ///
     /// Errors: fewer than 20 bytes → [`DropReason::TcpTooShort`]; data offset < 5 or beyond the
     /// segment → [`DropReason::TcpBadHeaderLength`]; checksum → [`DropReason::TcpBadChecksum`].
-    pub fn parse(src: Ipv4Addr, dst: Ipv4Addr, bytes: &'a [u8]) -> Result<Self, DropReason> {
+    pub fn parse(
+        src: impl Into<IpAddr>,
+        dst: impl Into<IpAddr>,
+        bytes: &'a [u8],
+    ) -> Result<Self, DropReason> {
         if bytes.len() < HEADER_LEN {
             return Err(DropReason::TcpTooShort);
         }
@@ -153,7 +157,7 @@ impl<'a> TcpSegment<'a> {
         }
         // RFC 9293 §3.1: the checksum covers pseudo-header, header and data and is mandatory
         // (unlike UDP, a zero field is not special). RFC 9293 §3.10.7: a bad checksum is dropped.
-        if checksum::pseudo(src, dst, proto::TCP, bytes) != 0 {
+        if checksum::transport(src.into(), dst.into(), proto::TCP, bytes) != 0 {
             return Err(DropReason::TcpBadChecksum);
         }
         // RFC 9293 §3.1: the reserved bits (low nibble of byte 12) are ignored on receipt.
@@ -240,7 +244,13 @@ impl TcpRepr {
     ///
     /// # Panics
     /// If `buf` is shorter than `header_len() + payload_len`.
-    pub fn emit(&self, buf: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr, payload_len: usize) -> usize {
+    pub fn emit(
+        &self,
+        buf: &mut [u8],
+        src: impl Into<IpAddr>,
+        dst: impl Into<IpAddr>,
+        payload_len: usize,
+    ) -> usize {
         let header_len = self.header_len();
         let len = header_len + payload_len;
         let d = &mut buf[..len];
@@ -255,7 +265,7 @@ impl TcpRepr {
         d[16..18].copy_from_slice(&[0, 0]);
         d[18..20].copy_from_slice(&[0, 0]);
         self.options.emit(&mut d[HEADER_LEN..header_len]);
-        let c = checksum::pseudo(src, dst, proto::TCP, d);
+        let c = checksum::transport(src.into(), dst.into(), proto::TCP, d);
         d[16..18].copy_from_slice(&c.to_be_bytes());
         len
     }
@@ -264,6 +274,7 @@ impl TcpRepr {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     const A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
     const B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
