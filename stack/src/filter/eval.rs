@@ -1,8 +1,10 @@
-//! Evaluation of a filter over one raw IPv4 packet, with the semantics of libpcap's optimised
-//! BPF.
+//! Evaluation of a filter over one raw IPv4 or IPv6 packet, with the semantics of libpcap's
+//! optimised BPF.
 //!
 //! The AST is compiled once ([`Program::compile`]) into the shape BPF has: a DAG of primitives
-//! (`tcp`, `port 80`, `tcp[13] & 2 != 0`, ...), each with a successor for true and one for false;
+//! (`tcp`, `port 80`, `tcp[13] & 2 != 0`, ...), each with a successor for true and one for false
+//! (a dual-stack primitive such as `tcp` or `port 80` becomes two, one per IP version, as
+//! libpcap generates it);
 //! `and`, `or` and `not` are only edges. A packet walks it from the entry, each primitive at
 //! most once: O(AST), no allocation.
 //!
@@ -12,8 +14,9 @@
 //! path (version, protocol, fragment offset) decide the primitives in between (jump threading):
 //! `port 80 and tcp or udp` never reads the ports of a UDP packet, so a truncated UDP packet still
 //! matches. So when a primitive aborts, both successors are followed through the primitives those
-//! header facts decide; if they meet, the walk goes on from there, otherwise the packet is
-//! rejected.
+//! header facts decide (and, a bounded number of levels deep, through undecided ones whose own
+//! two successors meet: `port 53 and tcp or ip6` is `ip6` over IPv6); if they meet, the walk goes
+//! on from there, otherwise the packet is rejected.
 
 use super::ast::{
     prefix_mask6, Arith, BinOp, Dir, Family, Layer, Layers, Node, Protos, RelOp, ALL_LAYERS,
