@@ -148,6 +148,14 @@ fn ipv6_errors_name_the_column() {
         (10, "'ip6' modifier applied to ip host".into())
     );
     assert_eq!(
+        err("tcp host ::1"),
+        (10, "'tcp' modifier applied to ip6 host".into())
+    );
+    assert_eq!(
+        err("udp net 10.0.0.0/8"),
+        (9, "'udp' modifier applied to net".into())
+    );
+    assert_eq!(
         err("ip6 port 80"),
         (10, "illegal qualifier of 'port'".into())
     );

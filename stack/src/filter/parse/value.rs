@@ -55,14 +55,17 @@ impl Parser<'_> {
         match q.proto {
             None => Ok(()),
             Some(pq) if pq == ok => Ok(()),
-            Some(pq @ (ProtoQual::Ip | ProtoQual::Ip6)) => {
-                let family = if v6 { "ip6" } else { "ip" };
+            Some(pq) => {
+                let family = match (v6, pq) {
+                    (true, _) => "ip6 ",
+                    (false, ProtoQual::Ip6) => "ip ",
+                    (false, _) => "",
+                };
                 Err(self.error(format!(
-                    "'{}' modifier applied to {family} {what}",
+                    "'{}' modifier applied to {family}{what}",
                     pq.name()
                 )))
             }
-            Some(pq) => Err(self.error(format!("'{}' modifier applied to {what}", pq.name()))),
         }
     }
 
