@@ -88,6 +88,13 @@ def filter_seed(expr, sel=0, body=b""):
     return expr.encode() + b"\0" + bytes([sel]) + bytes(13) + body
 
 
+def filter_seed6(expr, sel=0, body=b"", ext=3):
+    """filter_parse input building an IPv6 datagram (byte 5 bit 3): byte 0 the upper protocol
+    (0 TCP, 2 UDP, 4 ICMPv6), byte 2 an extension header (0 hop-by-hop, 1 destination options,
+    2 Fragment, else none)."""
+    return expr.encode() + b"\0" + bytes([sel, 0, ext, 0, 0, 8]) + bytes(8) + body
+
+
 TCP_SYN_80 = tcp(40000, 80, 0x02)
 UDP_53 = udp(5353, 53, b"query")
 ECHO = icmp_echo(1, 1, b"abcdefgh")
@@ -120,6 +127,11 @@ filters = {
     # verdict on an empty packet even though the port read is out of bounds.
     "constant_after_port": b"udp dst port 5 or 6>=6",
     "unicode": filter_seed("host \u00e9t\u00e9 or port 80", 0, b""),
+    # IPv6 (byte 5 bit 3): the packet material's byte 5 is 8.
+    "ip6_icmp6": filter_seed6("icmp6 and icmp6[icmp6type] = icmp6-echo or ip6 multicast", 4, ECHO),
+    "ip6_host_net": filter_seed6("src host 2001:2::1 and dst net 2001:2::/64 or ::1", 0, TCP_SYN_80),
+    "ip6_proto_frag": filter_seed6("ip6 proto 17 and udp port 53 or ip6 proto \\ipv6-frag", 2, UDP_53, ext=2),
+    "ip6_bad_addr": filter_seed6("host 2001:2::1::2 or net 2001:2::/129", 0, b""),
 }
 
 # Control protocol lines (docs/CONTROL.md), several to an input as a client would send them.

@@ -81,7 +81,8 @@ pub struct CaptureArgs {
     /// Packets the daemon queues for this capture before it counts them as dropped.
     #[arg(long, default_value_t = crate::daemon::capture::hub::DEFAULT_QUEUE, value_name = "N")]
     pub buffer: usize,
-    /// The filter, in tcpdump's syntax (e.g. `icmp or tcp port 80`); several words are joined.
+    /// The filter, in tcpdump's syntax (e.g. `icmp or tcp port 80`, `icmp6 or host 2001:2::1`,
+    /// over IPv4 and IPv6); several words are joined.
     #[arg(
         value_name = "EXPR",
         trailing_var_arg = true,

@@ -11,8 +11,9 @@
 //! - an accepted expression has balanced parentheses nested at most `MAX_DEPTH` deep, keeps
 //!   its text, and parses again to the same AST (no hidden state);
 //! - the filter is run over the packet bytes as they are, behind a valid IPv4 header (protocol,
-//!   addresses, flags/fragment offset and IHL chosen by the packet bytes), and over every
-//!   truncation of that datagram up to 80 bytes: `matches` never panics, and agrees with
+//!   addresses, flags/fragment offset and IHL chosen by the packet bytes) or, when the packet
+//!   bytes say so, a valid IPv6 header (next header, an extension or Fragment header, addresses
+//!   chosen likewise), and over every truncation of that datagram up to 80 bytes: `matches` never panics, and agrees with
 //!   `matches_in_bounds` whenever every read was in bounds; the empty expression matches all;
 //! - the AST, written back as an expression by this harness (fully qualified primitives,
 //!   explicit parentheses), parses again (unless that text is over the length or depth limits)
@@ -23,7 +24,7 @@
 use libfuzzer_sys::fuzz_target;
 use std::borrow::Cow;
 use std::fmt::Write as _;
-use ustack::filter::ast::{Arith, BinOp, Dir, Layer, Node, Protos, RelOp};
+use ustack::filter::ast::{Arith, BinOp, Dir, Family, Layer, Node, Protos, RelOp};
 use ustack::filter::{Filter, MAX_DEPTH, MAX_EXPR_LEN};
 
 fn dir_word(d: Dir) -> &'static str {
@@ -41,6 +42,8 @@ fn layer_word(l: Layer) -> &'static str {
         Layer::Tcp => "tcp",
         Layer::Udp => "udp",
         Layer::Icmp => "icmp",
+        Layer::Ip6 => "ip6",
+        Layer::Icmp6 => "icmp6",
     }
 }
 
@@ -141,7 +144,19 @@ fn node(n: &Node, out: &mut String) {
             out.push(')');
         }
         Node::Ip => out.push_str("ip"),
-        Node::Proto(p) => write!(out, "ip proto {p}").unwrap(),
+        Node::Ip6 => out.push_str("ip6"),
+        Node::Proto { family, proto } => {
+            let q = match family {
+                Family::V4 => "ip ",
+                Family::V6 => "ip6 ",
+                Family::Any => "",
+            };
+            write!(out, "{q}proto {proto}").unwrap()
+        }
+        Node::Host6 { dir, addr, len } => {
+            let a = std::net::Ipv6Addr::from(*addr);
+            write!(out, "{}net {a}/{len}", dir_word(*dir)).unwrap()
+        }
         Node::Host { dir, addr, mask } => {
             if *mask == u32::MAX {
                 write!(out, "{}host {}", dir_word(*dir), dotted(*addr)).unwrap();
@@ -175,7 +190,8 @@ fn node(n: &Node, out: &mut String) {
                 write!(out, "{proto}{}portrange {lo}-{hi}", dir_word(*dir)).unwrap();
             }
         }
-        Node::Multicast => out.push_str("ip multicast"),
+        Node::Multicast(Family::V6) => out.push_str("ip6 multicast"),
+        Node::Multicast(_) => out.push_str("ip multicast"),
         Node::Rel { op, lhs, rhs, .. } => {
             // A number after `and`/`or` is tried as a relation first (`port 80 or 1 = len`),
             // so no disguise is needed; `len - len + 1` would change the verdicts on short
@@ -203,10 +219,58 @@ fn paren_depth(s: &str) -> Option<usize> {
     (d == 0).then_some(max)
 }
 
+/// An IPv6 datagram around the packet bytes: a fixed header whose Next Header (and an
+/// optional hop-by-hop, destination options or Fragment header) the bytes choose.
+fn ipv6_packet(raw: &[u8]) -> Vec<u8> {
+    let b = |i: usize| raw.get(i).copied().unwrap_or(0);
+    let upper = match b(0) % 8 {
+        0 | 1 => 6,
+        2 | 3 => 17,
+        4 => 58,
+        5 => 132,
+        _ => b(1),
+    };
+    let (next, ext): (u8, Vec<u8>) = match b(2) % 6 {
+        0 => (0, vec![upper, 0, 1, 4, 0, 0, 0, 0]),
+        1 => (60, vec![upper, 0, 1, 4, 0, 0, 0, 0]),
+        2 => (44, vec![upper, 0, b(3), b(4), 0, 0, 0, 1]),
+        _ => (upper, vec![]),
+    };
+    let mut p = vec![0x60 | (b(5) >> 4), b(5) << 4, 0, 0, 0, 0, next, 64];
+    let mut src = [0u8; 16];
+    let mut dst = [0u8; 16];
+    src[..4].copy_from_slice(&[0x20, 0x01, 0, 2]);
+    dst[..4].copy_from_slice(&[0x20, 0x01, 0, 2]);
+    src[15] = 1;
+    dst[15] = 2;
+    if b(6) & 1 != 0 {
+        dst = [0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    }
+    if b(6) & 2 != 0 {
+        src[15] = b(7);
+    }
+    p.extend_from_slice(&src);
+    p.extend_from_slice(&dst);
+    p.extend_from_slice(&ext);
+    let body = raw.get(14..).unwrap_or(&[]);
+    p.extend_from_slice(body);
+    let payload = (p.len() - 40).min(usize::from(u16::MAX)) as u16;
+    p[4..6].copy_from_slice(&payload.to_be_bytes());
+    p
+}
+
 /// The datagrams the filter is run on.
 fn packets(raw: &[u8]) -> Vec<Vec<u8>> {
     let mut out = vec![raw.to_vec()];
     let b = |i: usize| raw.get(i).copied().unwrap_or(0);
+    if b(5) & 8 != 0 {
+        let p = ipv6_packet(raw);
+        for n in 0..p.len().min(80) {
+            out.push(p[..n].to_vec());
+        }
+        out.push(p);
+        return out;
+    }
     let proto = match b(0) % 8 {
         0 | 1 => 6,
         2 | 3 => 17,

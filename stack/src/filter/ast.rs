@@ -13,8 +13,18 @@ pub enum Node {
     Not(Box<Node>),
     /// `ip`: an IPv4 packet (version nibble 4).
     Ip,
-    /// `ip proto N`, `tcp`, `udp`, `icmp`, `sctp`: IPv4 with this protocol number.
-    Proto(u8),
+    /// `ip6`: an IPv6 packet (version nibble 6).
+    Ip6,
+    /// `[ip|ip6] proto N`, `tcp`, `udp`, `sctp` (both families), `icmp` (IPv4), `icmp6`
+    /// (IPv6). Over IPv6, libpcap's test: the fixed header's Next Header is `proto`, or it is
+    /// a Fragment header (44) whose Next Header is `proto` — no other extension header is
+    /// walked.
+    Proto {
+        /// Which IP versions.
+        family: Family,
+        /// The protocol (IPv4 Protocol, IPv6 Next Header).
+        proto: u8,
+    },
     /// `[src|dst] host|net`: IPv4 with the source and/or destination in `addr/mask`.
     Host {
         /// Which addresses are compared.
@@ -24,8 +34,19 @@ pub enum Node {
         /// The mask (all ones for a host).
         mask: u32,
     },
-    /// `[tcp|udp|sctp] [src|dst] port|portrange`: IPv4 with one of `protos`, the first
-    /// fragment, and the port(s) in `lo..=hi`.
+    /// `[ip6] [src|dst] host|net` with an IPv6 address: IPv6 with the source and/or
+    /// destination in `addr/len`.
+    Host6 {
+        /// Which addresses are compared.
+        dir: Dir,
+        /// The network (host bits zero).
+        addr: u128,
+        /// The prefix length (128 for a host).
+        len: u8,
+    },
+    /// `[tcp|udp|sctp] [src|dst] port|portrange`, over both families: IPv6 whose fixed
+    /// header's Next Header is one of `protos` (the ports right after it, at 40), or IPv4 with
+    /// one of `protos`, the first fragment; and the port(s) in `lo..=hi`.
     Port {
         /// Which protocols (bits of [`Protos`]).
         protos: Protos,
@@ -36,8 +57,9 @@ pub enum Node {
         /// Highest port.
         hi: u16,
     },
-    /// `ip multicast`: IPv4 with a destination in 224.0.0.0/3 (libpcap: `dst >= 224.0.0.0`).
-    Multicast,
+    /// `ip multicast`: IPv4 with a destination in 224.0.0.0/3 (libpcap: `dst >= 224.0.0.0`);
+    /// `ip6 multicast` ([`Family::V6`]): IPv6 with a destination in ff00::/8.
+    Multicast(Family),
     /// `arith relop arith`, with the implicit checks of the layers it reads.
     Rel {
         /// The comparison.
@@ -46,9 +68,21 @@ pub enum Node {
         lhs: Arith,
         /// Right side.
         rhs: Arith,
-        /// Layers read by either side: each adds its check (IPv4; protocol; first fragment).
+        /// Layers read by either side: each adds its check (IPv4; protocol; first fragment;
+        /// IPv6; ICMPv6).
         layers: Layers,
     },
+}
+
+/// The IP versions a primitive applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// IPv4 only (`ip proto`, `icmp`).
+    V4,
+    /// IPv6 only (`ip6 proto`, `icmp6`).
+    V6,
+    /// Either (`proto`, `tcp`, `udp`, `sctp`).
+    Any,
 }
 
 /// The address or port a primitive looks at.
@@ -118,16 +152,29 @@ pub enum Layer {
     Udp,
     /// `icmp[..]`: from the ICMP header.
     Icmp,
+    /// `ip6[..]`: from the IPv6 header.
+    Ip6,
+    /// `icmp6[..]`: from right after the fixed IPv6 header (40), whose Next Header must be 58.
+    Icmp6,
 }
 
 impl Layer {
     /// The IP protocol number of a transport layer.
     pub fn protocol(self) -> Option<u8> {
         match self {
-            Layer::Ip => None,
+            Layer::Ip | Layer::Ip6 => None,
             Layer::Tcp => Some(6),
             Layer::Udp => Some(17),
             Layer::Icmp => Some(1),
+            Layer::Icmp6 => Some(58),
+        }
+    }
+
+    /// The IP version this layer implies.
+    pub fn version(self) -> u8 {
+        match self {
+            Layer::Ip6 | Layer::Icmp6 => 6,
+            _ => 4,
         }
     }
 
@@ -137,6 +184,8 @@ impl Layer {
             Layer::Tcp => 2,
             Layer::Udp => 4,
             Layer::Icmp => 8,
+            Layer::Ip6 => 16,
+            Layer::Icmp6 => 32,
         }
     }
 }
@@ -154,7 +203,21 @@ impl Layers {
     pub fn has(self, l: Layer) -> bool {
         self.0 & l.bit() != 0
     }
+    /// Whether a layer of IP version `v` is read.
+    pub fn has_version(self, v: u8) -> bool {
+        ALL_LAYERS.iter().any(|&l| l.version() == v && self.has(l))
+    }
 }
+
+/// Every layer, in the order their checks are made.
+pub const ALL_LAYERS: [Layer; 6] = [
+    Layer::Ip,
+    Layer::Tcp,
+    Layer::Udp,
+    Layer::Icmp,
+    Layer::Ip6,
+    Layer::Icmp6,
+];
 
 /// An unsigned 32-bit arithmetic expression (BPF's accumulator).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -201,4 +264,11 @@ pub enum BinOp {
     Shl,
     /// `>>` (likewise)
     Shr,
+}
+
+/// The mask of an IPv6 prefix of `len` bits (all ones for 128 or more).
+pub fn prefix_mask6(len: u8) -> u128 {
+    u128::MAX
+        .checked_shl(128 - u32::from(len.min(128)))
+        .unwrap_or(0)
 }

@@ -1,8 +1,10 @@
-//! Evaluation of a filter over one raw IPv4 packet, with the semantics of libpcap's optimised
-//! BPF.
+//! Evaluation of a filter over one raw IPv4 or IPv6 packet, with the semantics of libpcap's
+//! optimised BPF.
 //!
 //! The AST is compiled once ([`Program::compile`]) into the shape BPF has: a DAG of primitives
-//! (`tcp`, `port 80`, `tcp[13] & 2 != 0`, ...), each with a successor for true and one for false;
+//! (`tcp`, `port 80`, `tcp[13] & 2 != 0`, ...), each with a successor for true and one for false
+//! (a dual-stack primitive such as `tcp` or `port 80` becomes two, one per IP version, as
+//! libpcap generates it);
 //! `and`, `or` and `not` are only edges. A packet walks it from the entry, each primitive at
 //! most once: O(AST), no allocation.
 //!
@@ -12,10 +14,13 @@
 //! path (version, protocol, fragment offset) decide the primitives in between (jump threading):
 //! `port 80 and tcp or udp` never reads the ports of a UDP packet, so a truncated UDP packet still
 //! matches. So when a primitive aborts, both successors are followed through the primitives those
-//! header facts decide; if they meet, the walk goes on from there, otherwise the packet is
-//! rejected.
+//! header facts decide (and, a bounded number of levels deep, through undecided ones whose own
+//! two successors meet: `port 53 and tcp or ip6` is `ip6` over IPv6); if they meet, the walk goes
+//! on from there, otherwise the packet is rejected.
 
-use super::ast::{Arith, BinOp, Dir, Layer, Layers, Node, RelOp};
+use super::ast::{
+    prefix_mask6, Arith, BinOp, Dir, Family, Layer, Layers, Node, Protos, RelOp, ALL_LAYERS,
+};
 use std::cell::Cell;
 
 /// The packet is rejected whatever the rest of the expression says.
@@ -27,11 +32,21 @@ type R<T> = Result<T, Abort>;
 const SEEN_VERSION: u8 = 1;
 const SEEN_PROTO: u8 = 2;
 const SEEN_FRAG: u8 = 4;
+/// The IPv6 fixed header's Next Header (byte 6).
+const SEEN_NH6: u8 = 8;
+/// A Fragment header's Next Header right after the fixed header (byte 40).
+const SEEN_FRAG_NH6: u8 = 16;
+
+/// IPv6 Next Header value of a Fragment header (RFC 8200 §4.5).
+const FRAGMENT: u8 = 44;
 
 #[derive(Clone, Copy)]
 struct Pkt<'a> {
     bytes: &'a [u8],
     seen: &'a Cell<u8>,
+    /// Make every read libpcap's unoptimised program makes, even those whose value cannot
+    /// matter (an IPv6 address word outside the prefix), for [`Program::in_bounds`].
+    strict: bool,
 }
 
 impl Pkt<'_> {
@@ -47,11 +62,19 @@ impl Pkt<'_> {
         self.seen.set(self.seen.get() | bit);
     }
 
-    /// Version nibble 4 (libpcap's link-type check for DLT_RAW).
-    fn ipv4(self) -> R<bool> {
-        let v = self.load(0, 1)?;
+    /// The version nibble is `v` (libpcap's link-type check for DLT_RAW).
+    fn version_is(self, v: u8) -> R<bool> {
+        let b = self.load(0, 1)?;
         self.saw(SEEN_VERSION);
-        Ok(v & 0xf0 == 0x40)
+        Ok(b >> 4 == u32::from(v))
+    }
+
+    fn ipv4(self) -> R<bool> {
+        self.version_is(4)
+    }
+
+    fn ipv6(self) -> R<bool> {
+        self.version_is(6)
     }
 
     fn protocol(self) -> R<u8> {
@@ -75,6 +98,106 @@ impl Pkt<'_> {
     fn transport(self) -> R<u32> {
         Ok(4 * (self.load(0, 1)? & 0x0f))
     }
+
+    /// The IPv6 fixed header's Next Header (RFC 8200 §3).
+    fn next_header(self) -> R<u8> {
+        let n = self.load(6, 1)?;
+        self.saw(SEEN_NH6);
+        Ok(n as u8)
+    }
+
+    /// libpcap's `ip6 proto P`: the Next Header is P, or a Fragment header's is.
+    fn next_header_is(self, p: u8) -> R<bool> {
+        if !self.ipv6()? {
+            return Ok(false);
+        }
+        let nh = self.next_header()?;
+        if nh == p {
+            return Ok(true);
+        }
+        if nh != FRAGMENT {
+            return Ok(false);
+        }
+        let inner = self.load(40, 1)?;
+        self.saw(SEEN_FRAG_NH6);
+        Ok(inner == u32::from(p))
+    }
+}
+
+/// How many undecided primitives deep [`Program::thread`] looks for successors that meet:
+/// the cost of a failed read stays a constant factor (2^depth) of one pass.
+const MERGE_DEPTH: u8 = 2;
+
+/// A primitive of one IP version, as BPF tests it: the AST's dual-stack primitives are laid
+/// out as two of these, as libpcap generates them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Prim {
+    /// The version nibble (`ip`, `ip6`, a zero-length network).
+    Version(u8),
+    /// IPv4 protocol.
+    Proto4(u8),
+    /// IPv6 Next Header, or the Fragment header's.
+    Proto6(u8),
+    Host4 {
+        dir: Dir,
+        addr: u32,
+        mask: u32,
+    },
+    /// Address and mask as four 32-bit words (BPF's loads).
+    Host6 {
+        dir: Dir,
+        addr: [u32; 4],
+        mask: [u32; 4],
+    },
+    Port4 {
+        protos: Protos,
+        dir: Dir,
+        lo: u16,
+        hi: u16,
+    },
+    Port6 {
+        protos: Protos,
+        dir: Dir,
+        lo: u16,
+        hi: u16,
+    },
+    Multicast4,
+    Multicast6,
+    Rel {
+        op: RelOp,
+        lhs: Arith,
+        rhs: Arith,
+        layers: Layers,
+    },
+}
+
+impl Prim {
+    /// The IP versions this primitive can be true for: (IPv4, IPv6); both for a relation
+    /// that reads no header.
+    fn versions(&self) -> (bool, bool) {
+        match self {
+            Prim::Version(4) | Prim::Proto4(_) | Prim::Host4 { .. } => (true, false),
+            Prim::Port4 { .. } | Prim::Multicast4 => (true, false),
+            Prim::Version(6) | Prim::Proto6(_) | Prim::Host6 { .. } => (false, true),
+            Prim::Port6 { .. } | Prim::Multicast6 => (false, true),
+            Prim::Version(_) => (false, false),
+            Prim::Rel { layers, .. } if layers.0 == 0 => (true, true),
+            Prim::Rel { layers, .. } => {
+                let (v4, v6) = (layers.has_version(4), layers.has_version(6));
+                // A relation reading both families' headers can match neither.
+                (v4 && !v6, v6 && !v4)
+            }
+        }
+    }
+}
+
+fn words(v: u128) -> [u32; 4] {
+    [
+        (v >> 96) as u32,
+        (v >> 64) as u32,
+        (v >> 32) as u32,
+        v as u32,
+    ]
 }
 
 /// Where a primitive leads.
@@ -87,7 +210,7 @@ enum Target {
 
 #[derive(Clone, Debug)]
 struct Step {
-    prim: Node,
+    prim: Prim,
     on_true: Target,
     on_false: Target,
 }
@@ -125,6 +248,7 @@ impl Program {
         let p = Pkt {
             bytes: packet,
             seen: &seen,
+            strict: !as_optimised,
         };
         let mut at = self.entry;
         loop {
@@ -138,8 +262,9 @@ impl Program {
                 Ok(false) => step.on_false,
                 Err(Abort) if !as_optimised => return None,
                 Err(Abort) => {
-                    let t = self.thread(step.on_true, p, (&step.prim, true));
-                    if t != self.thread(step.on_false, p, (&step.prim, false)) {
+                    let t = self.thread(step.on_true, p, (&step.prim, true), MERGE_DEPTH);
+                    let f = self.thread(step.on_false, p, (&step.prim, false), MERGE_DEPTH);
+                    if t != f {
                         return Some(false);
                     }
                     t
@@ -149,8 +274,10 @@ impl Program {
     }
 
     /// Follows `at` through the primitives that the header fields read so far decide, or that
-    /// repeat the one whose outcome `assumed` gives.
-    fn thread(&self, mut at: Target, p: Pkt<'_>, assumed: (&Node, bool)) -> Target {
+    /// repeat the one whose outcome `assumed` gives, or (up to `depth` levels) whose two
+    /// successors lead to the same place (a test the optimiser removes with its loads:
+    /// `port 53 and tcp or ip6` is just `ip6` over IPv6).
+    fn thread(&self, mut at: Target, p: Pkt<'_>, assumed: (&Prim, bool), depth: u8) -> Target {
         while let Target::Step(i) = at {
             let step = &self.steps[i];
             let known = if step.prim == *assumed.0 {
@@ -161,7 +288,14 @@ impl Program {
             at = match known {
                 Some(true) => step.on_true,
                 Some(false) => step.on_false,
-                None => break,
+                None if depth == 0 => break,
+                None => {
+                    let t = self.thread(step.on_true, p, assumed, depth - 1);
+                    if t != self.thread(step.on_false, p, assumed, depth - 1) {
+                        break;
+                    }
+                    return t;
+                }
             };
         }
         at
@@ -182,15 +316,84 @@ fn lay_out(node: &Node, t: Target, f: Target, steps: &mut Vec<Step>) -> Target {
         }
         Node::Not(a) => lay_out(a, f, t, steps),
         Node::True => t,
-        prim => {
-            steps.push(Step {
-                prim: prim.clone(),
-                on_true: t,
-                on_false: f,
-            });
-            Target::Step(steps.len() - 1)
+        Node::Ip => push(Prim::Version(4), t, f, steps),
+        Node::Ip6 => push(Prim::Version(6), t, f, steps),
+        Node::Proto { family, proto } => {
+            let p = *proto;
+            match family {
+                Family::V4 => push(Prim::Proto4(p), t, f, steps),
+                Family::V6 => push(Prim::Proto6(p), t, f, steps),
+                // libpcap: `ip proto P or ip6 proto P`.
+                Family::Any => {
+                    let v6 = push(Prim::Proto6(p), t, f, steps);
+                    push(Prim::Proto4(p), t, v6, steps)
+                }
+            }
+        }
+        // A zero mask compares nothing (libpcap's optimiser drops the load).
+        Node::Host { mask: 0, .. } => push(Prim::Version(4), t, f, steps),
+        &Node::Host { dir, addr, mask } => push(Prim::Host4 { dir, addr, mask }, t, f, steps),
+        Node::Host6 { len: 0, .. } => push(Prim::Version(6), t, f, steps),
+        &Node::Host6 { dir, addr, len } => {
+            let (addr, mask) = (words(addr), words(prefix_mask6(len)));
+            push(Prim::Host6 { dir, addr, mask }, t, f, steps)
+        }
+        // libpcap: the IPv6 test first, then the IPv4 one.
+        &Node::Port {
+            protos,
+            dir,
+            lo,
+            hi,
+        } => {
+            let v4 = push(
+                Prim::Port4 {
+                    protos,
+                    dir,
+                    lo,
+                    hi,
+                },
+                t,
+                f,
+                steps,
+            );
+            push(
+                Prim::Port6 {
+                    protos,
+                    dir,
+                    lo,
+                    hi,
+                },
+                t,
+                v4,
+                steps,
+            )
+        }
+        Node::Multicast(Family::V6) => push(Prim::Multicast6, t, f, steps),
+        Node::Multicast(_) => push(Prim::Multicast4, t, f, steps),
+        Node::Rel {
+            op,
+            lhs,
+            rhs,
+            layers,
+        } => {
+            let rel = Prim::Rel {
+                op: *op,
+                lhs: lhs.clone(),
+                rhs: rhs.clone(),
+                layers: *layers,
+            };
+            push(rel, t, f, steps)
         }
     }
+}
+
+fn push(prim: Prim, on_true: Target, on_false: Target, steps: &mut Vec<Step>) -> Target {
+    steps.push(Step {
+        prim,
+        on_true,
+        on_false,
+    });
+    Target::Step(steps.len() - 1)
 }
 
 fn either(dir: Dir, mut at: impl FnMut(u32) -> R<bool>, src: u32, dst: u32) -> R<bool> {
@@ -202,60 +405,92 @@ fn either(dir: Dir, mut at: impl FnMut(u32) -> R<bool>, src: u32, dst: u32) -> R
     })
 }
 
-/// A primitive (not `and`/`or`/`not`), with its loads.
-fn primitive(node: &Node, p: Pkt<'_>) -> R<bool> {
-    Ok(match node {
-        // Laid out as edges, never reached here.
-        Node::True | Node::And(..) | Node::Or(..) | Node::Not(..) => true,
-        Node::Ip => p.ipv4()?,
-        Node::Proto(n) => p.protocol_is(*n)?,
-        // A zero mask compares nothing (libpcap's optimiser drops the load).
-        Node::Host { mask: 0, .. } => p.ipv4()?,
-        Node::Host { dir, addr, mask } => {
-            p.ipv4()? && either(*dir, |off| Ok(p.load(off, 4)? & mask == *addr), 12, 16)?
+/// The port(s) at `th` (source) and `th + 2` (destination) in `lo..=hi`.
+fn ports(p: Pkt<'_>, th: u32, dir: Dir, lo: u16, hi: u16) -> R<bool> {
+    let in_range = |off: u32| {
+        let v = p.load(th.wrapping_add(off), 2)?;
+        Ok(u32::from(lo) <= v && v <= u32::from(hi))
+    };
+    either(dir, in_range, 0, 2)
+}
+
+/// A primitive, with its loads.
+fn primitive(prim: &Prim, p: Pkt<'_>) -> R<bool> {
+    Ok(match *prim {
+        Prim::Version(v) => p.version_is(v)?,
+        Prim::Proto4(n) => p.protocol_is(n)?,
+        Prim::Proto6(n) => p.next_header_is(n)?,
+        Prim::Host4 { dir, addr, mask } => {
+            p.ipv4()? && either(dir, |off| Ok(p.load(off, 4)? & mask == addr), 12, 16)?
         }
-        Node::Port {
+        Prim::Host6 { dir, addr, mask } => {
+            // Word by word, skipping words the prefix does not cover (libpcap's gen_hostop6).
+            let at = |base: u32| {
+                for (off, (&m, &a)) in (base..).step_by(4).zip(mask.iter().zip(&addr)) {
+                    if (m != 0 || p.strict) && p.load(off, 4)? & m != a {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            };
+            p.ipv6()? && either(dir, at, 8, 24)?
+        }
+        Prim::Port4 {
             protos,
             dir,
             lo,
             hi,
         } => {
             // libpcap's gen_port: ip proto P, not a later fragment, then the port field(s).
-            p.ipv4()? && protos.has(p.protocol()?) && p.first_fragment()? && {
-                let th = p.transport()?;
-                let in_range = |off: u32| {
-                    let v = p.load(th.wrapping_add(off), 2)?;
-                    Ok(u32::from(*lo) <= v && v <= u32::from(*hi))
-                };
-                either(*dir, in_range, 0, 2)?
-            }
+            p.ipv4()?
+                && protos.has(p.protocol()?)
+                && p.first_fragment()?
+                && ports(p, p.transport()?, dir, lo, hi)?
+        }
+        Prim::Port6 {
+            protos,
+            dir,
+            lo,
+            hi,
+        } => {
+            // libpcap's gen_port6: the fixed header's Next Header only, the ports at 40.
+            p.ipv6()? && protos.has(p.next_header()?) && ports(p, 40, dir, lo, hi)?
         }
         // libpcap compares the destination's first byte only.
-        Node::Multicast => p.ipv4()? && p.load(16, 1)? >= 224,
-        Node::Rel {
+        Prim::Multicast4 => p.ipv4()? && p.load(16, 1)? >= 224,
+        Prim::Multicast6 => p.ipv6()? && p.load(24, 1)? == 0xff,
+        Prim::Rel {
             op,
-            lhs,
-            rhs,
+            ref lhs,
+            ref rhs,
             layers,
-        } => guards(*layers, p)? && compare(*op, arith(lhs, p)?, arith(rhs, p)?),
+        } => guards(layers, p)? && compare(op, arith(lhs, p)?, arith(rhs, p)?),
     })
 }
 
-/// The checks a byte access implies: IPv4, and for a transport layer its protocol and the
-/// first fragment (libpcap's gen_load).
+/// The checks a byte access implies: the IP version, and for a transport layer its protocol
+/// and, over IPv4, the first fragment (libpcap's gen_load; `icmp6[..]` checks the fixed
+/// header's Next Header only).
 fn guards(layers: Layers, p: Pkt<'_>) -> R<bool> {
     if layers.0 == 0 {
         return Ok(true);
     }
-    if !p.ipv4()? {
-        return Ok(false);
+    for v in [4, 6] {
+        if layers.has_version(v) && !p.version_is(v)? {
+            return Ok(false);
+        }
     }
-    for l in [Layer::Tcp, Layer::Udp, Layer::Icmp] {
-        if layers.has(l) {
-            let proto = l.protocol().unwrap_or(0);
-            if !(p.protocol_is(proto)? && p.first_fragment()?) {
-                return Ok(false);
-            }
+    for l in ALL_LAYERS {
+        let Some(proto) = l.protocol().filter(|_| layers.has(l)) else {
+            continue;
+        };
+        let ok = if l.version() == 6 {
+            p.next_header()? == proto
+        } else {
+            p.protocol_is(proto)? && p.first_fragment()?
+        };
+        if !ok {
+            return Ok(false);
         }
     }
     Ok(true)
@@ -278,8 +513,9 @@ fn arith(a: &Arith, p: Pkt<'_>) -> R<u32> {
         Arith::Len => u32::try_from(p.bytes.len()).unwrap_or(u32::MAX),
         Arith::Load { layer, off, size } => {
             let base = match layer {
-                Layer::Ip => 0,
-                _ => p.transport()?,
+                Layer::Ip | Layer::Ip6 => 0,
+                Layer::Icmp6 => 40,
+                Layer::Tcp | Layer::Udp | Layer::Icmp => p.transport()?,
             };
             p.load(base.wrapping_add(arith(off, p)?), *size)?
         }
@@ -304,31 +540,67 @@ pub(super) fn binop(op: BinOp, a: u32, b: u32) -> Option<u32> {
     })
 }
 
-/// What the header fields read so far on this path say about `node`, if they decide it (what
-/// libpcap's optimiser knows there).
-fn decided_by_facts(node: &Node, p: Pkt<'_>) -> Option<bool> {
-    let seen = p.seen.get();
-    let b = p.bytes;
-    let version4 = (seen & SEEN_VERSION != 0).then(|| b[0] & 0xf0 == 0x40);
-    let proto = (seen & SEEN_PROTO != 0).then(|| b[9]);
-    let first = (seen & SEEN_FRAG != 0).then(|| u16::from_be_bytes([b[6], b[7]]) & 0x1fff == 0);
-    if version4 == Some(false) {
-        return match node {
-            Node::True => Some(true),
-            Node::Rel { layers, .. } if layers.0 == 0 => None,
+/// The header fields read so far on this path.
+struct Facts {
+    version: Option<u8>,
+    proto: Option<u8>,
+    first: Option<bool>,
+    next_header: Option<u8>,
+    frag_next_header: Option<u8>,
+}
+
+impl Facts {
+    fn of(p: Pkt<'_>) -> Facts {
+        let seen = p.seen.get();
+        let b = p.bytes;
+        let at = |bit: u8, i: usize| (seen & bit != 0).then(|| b[i]);
+        Facts {
+            version: at(SEEN_VERSION, 0).map(|v| v >> 4),
+            proto: at(SEEN_PROTO, 9),
+            first: (seen & SEEN_FRAG != 0).then(|| u16::from_be_bytes([b[6], b[7]]) & 0x1fff == 0),
+            next_header: at(SEEN_NH6, 6),
+            frag_next_header: at(SEEN_FRAG_NH6, 40),
+        }
+    }
+
+    /// `ip6 proto n`, if known.
+    fn proto6(&self, n: u8) -> Option<bool> {
+        match self.next_header? {
+            nh if nh == n => Some(true),
+            FRAGMENT => self.frag_next_header.map(|x| x == n),
             _ => Some(false),
+        }
+    }
+}
+
+/// What the header fields read so far on this path say about `prim`, if they decide it (what
+/// libpcap's optimiser knows there).
+fn decided_by_facts(prim: &Prim, p: Pkt<'_>) -> Option<bool> {
+    let f = Facts::of(p);
+    if let Some(v) = f.version {
+        let (v4, v6) = prim.versions();
+        let possible = match v {
+            4 => v4,
+            6 => v6,
+            _ => false,
         };
+        if !possible {
+            return Some(false);
+        }
     }
     let unknown_or_false = |ok: bool| if ok { None } else { Some(false) };
-    match node {
-        Node::True => Some(true),
-        Node::Ip | Node::Host { mask: 0, .. } => version4,
-        Node::Proto(n) => proto.map(|p| p == *n),
-        Node::Host { .. } | Node::Multicast => None,
-        Node::Port { protos, .. } => {
-            unknown_or_false(proto.is_none_or(|p| protos.has(p)) && first != Some(false))
+    match prim {
+        Prim::Version(v) => f.version.map(|x| x == *v),
+        Prim::Proto4(n) => f.proto.map(|p| p == *n),
+        Prim::Proto6(n) => f.proto6(*n),
+        Prim::Host4 { .. } | Prim::Host6 { .. } | Prim::Multicast4 | Prim::Multicast6 => None,
+        Prim::Port4 { protos, .. } => {
+            unknown_or_false(f.proto.is_none_or(|p| protos.has(p)) && f.first != Some(false))
         }
-        Node::Rel {
+        Prim::Port6 { protos, .. } => {
+            unknown_or_false(f.next_header.is_none_or(|nh| protos.has(nh)))
+        }
+        Prim::Rel {
             op,
             lhs,
             rhs,
@@ -340,14 +612,18 @@ fn decided_by_facts(node: &Node, p: Pkt<'_>) -> Option<bool> {
                 return Some(compare(*op, c(lhs)?, c(rhs)?));
             }
             let mut ok = true;
-            for l in [Layer::Tcp, Layer::Udp, Layer::Icmp] {
-                if layers.has(l) {
-                    ok &= proto.is_none_or(|p| Some(p) == l.protocol()) && first != Some(false);
-                }
+            for l in ALL_LAYERS {
+                let Some(proto) = l.protocol().filter(|_| layers.has(l)) else {
+                    continue;
+                };
+                ok &= if l.version() == 6 {
+                    f.next_header.is_none_or(|nh| nh == proto)
+                } else {
+                    f.proto.is_none_or(|p| p == proto) && f.first != Some(false)
+                };
             }
             unknown_or_false(ok)
         }
-        Node::And(..) | Node::Or(..) | Node::Not(..) => None,
     }
 }
 

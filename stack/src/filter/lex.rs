@@ -3,7 +3,10 @@
 //! Words follow libpcap's scanner: a word starts with a letter or digit and may contain `-`, `_`
 //! and `.` inside (so `tcp-syn`, `1-1023` and `10.0.0.1` are single words); the longest match
 //! wins, and a word that is a number or a dotted address is classified as such. `\word` is a
-//! word that is never a keyword (`proto \tcp`).
+//! word that is never a keyword (`proto \tcp`). An IPv6 address (RFC 4291 §2.2 text, `::`
+//! and a trailing dotted quad included) is one token: a run of hex digits, `:` and `.` with a
+//! `::` or two `:` in it is read as one, and refused whole if it is not a valid address (so
+//! `tcp[0:2]` stays a byte access).
 
 use super::FilterError;
 
@@ -21,6 +24,8 @@ pub(super) enum Tok {
     Num(u32),
     /// A dotted IPv4 address with 2 to 4 parts (`10.1`, `10.0.0.1`): value and bits given.
     Addr(u32, u8),
+    /// An IPv6 address, with its text as written.
+    Addr6 { addr: u128, text: String },
     /// Any other word (keywords are recognised by the parser). `escaped` for `\word`.
     Word { text: String, escaped: bool },
     /// Punctuation and operators, as written (`(`, `&&`, `<<`, `!=`, ...).
@@ -73,6 +78,14 @@ pub(super) fn tokenize(src: &str) -> Result<Vec<Token>, FilterError> {
             });
             continue;
         }
+        if let Some(end) = ipv6_end(b, i) {
+            out.push(Token {
+                kind: ipv6(&src[i..end], i)?,
+                at: i,
+            });
+            i = end;
+            continue;
+        }
         if is_word_start(c) {
             let start = i;
             while i < b.len() && is_word_inner(b[i]) {
@@ -108,6 +121,41 @@ pub(super) fn tokenize(src: &str) -> Result<Vec<Token>, FilterError> {
         at: src.len(),
     });
     Ok(out)
+}
+
+/// Where an IPv6 address starting at `i` ends, if the text there is meant as one: a run of hex
+/// digits, `:` and `.` (from a hex digit, or from `::`) holding `::` or at least two `:`,
+/// extended over any word characters glued to it (so `2001:db8::1g` is refused whole).
+fn ipv6_end(b: &[u8], i: usize) -> Option<usize> {
+    let starts = b[i].is_ascii_hexdigit() || b[i..].starts_with(b"::");
+    if !starts {
+        return None;
+    }
+    let run = b[i..]
+        .iter()
+        .take_while(|c| c.is_ascii_hexdigit() || matches!(c, b':' | b'.'))
+        .count();
+    let text = &b[i..i + run];
+    let colons = text.iter().filter(|&&c| c == b':').count();
+    if colons < 2 && !text.windows(2).any(|w| w == b"::") {
+        return None;
+    }
+    let glued = b[i + run..]
+        .iter()
+        .take_while(|&&c| is_word_inner(c) || c == b':')
+        .count();
+    Some(i + run + glued)
+}
+
+/// An IPv6 address token, or why `text` is not one.
+fn ipv6(text: &str, at: usize) -> Result<Tok, FilterError> {
+    let addr: std::net::Ipv6Addr = text
+        .parse()
+        .map_err(|_| FilterError::new(at, format!("invalid IPv6 address '{text}'")))?;
+    Ok(Tok::Addr6 {
+        addr: u128::from(addr),
+        text: text.to_string(),
+    })
 }
 
 /// A number in libpcap's notation (`0x1f`, `017`, `42`), if `s` is one.
@@ -191,6 +239,35 @@ mod tests {
         assert_eq!(kinds("1-1023")[0], word("1-1023"));
         assert_eq!(kinds("a- b")[..3], [word("a"), Tok::Op("-"), word("b")]);
         assert_eq!(kinds("1.2.3.4.5")[0], word("1.2.3.4.5"));
+        let v6 = |text: &str, addr: u128| Tok::Addr6 {
+            addr,
+            text: text.into(),
+        };
+        assert_eq!(
+            kinds("net 2001:2::/64")[1..4],
+            [
+                v6("2001:2::", 0x2001_0002 << 96),
+                Tok::Op("/"),
+                Tok::Num(64)
+            ]
+        );
+        assert_eq!(kinds("::1)")[..2], [v6("::1", 1), Tok::Op(")")]);
+        assert_eq!(kinds("FE80::a")[0], v6("FE80::a", 0xfe80 << 112 | 0xa));
+        assert_eq!(
+            kinds("::ffff:1.2.3.4")[0],
+            v6("::ffff:1.2.3.4", 0xffff_0102_0304)
+        );
+        // One colon is a byte access's size, not an address.
+        assert_eq!(
+            kinds("ip6[0:2]")[..5],
+            [
+                word("ip6"),
+                Tok::Op("["),
+                Tok::Num(0),
+                Tok::Op(":"),
+                Tok::Num(2)
+            ]
+        );
         assert_eq!(
             kinds("\\tcp)")[..2],
             [
@@ -211,6 +288,17 @@ mod tests {
             (6, "invalid IPv4 address '10.0.0.256'")
         );
         assert_eq!(tokenize("tcp $").unwrap_err().column(), 5);
+        for bad in [
+            "2001:db8::1g",
+            "1::2:3:4:5:6:7:8",
+            "2001:2:3",
+            "::ffff:1.2.3",
+            "12345::1",
+        ] {
+            let e = tokenize(&format!("host {bad} or tcp")).unwrap_err();
+            let want = format!("invalid IPv6 address '{bad}'");
+            assert_eq!((e.column(), e.message()), (6, want.as_str()));
+        }
         assert_eq!(tokenize("len = 99999999999").unwrap_err().column(), 7);
     }
 }

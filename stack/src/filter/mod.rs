@@ -1,5 +1,6 @@
-//! The capture filter language: tcpdump's expression syntax (pcap-filter(7)) over raw IPv4
-//! packets (LINKTYPE_RAW: no link header), parsed and evaluated by ustack itself.
+//! The capture filter language: tcpdump's expression syntax (pcap-filter(7)) over raw IPv4 and
+//! IPv6 packets (LINKTYPE_RAW: no link header, the version nibble tells them apart), parsed and
+//! evaluated by ustack itself.
 //!
 //! [`Filter::parse`] tokenizes ([`lex`]), parses with error positions ([`parse`]) into an AST
 //! ([`ast`]), and [`Filter::matches`] walks the AST once per packet ([`eval`]): cost O(AST),
@@ -9,6 +10,9 @@
 //! - a bare value after `and`/`or` repeats the previous qualifiers (`host a or b`);
 //! - port checks (and `tcp[..]`, `udp[..]`, `icmp[..]`) only match the first fragment (fragment
 //!   offset 0), as libpcap's do;
+//! - over IPv6, `tcp`, `udp`, `icmp6`, `ip6 proto N` look at the fixed header's Next Header, or
+//!   a Fragment header's right after it, and nothing further; ports and `icmp6[..]` at the
+//!   fixed header's Next Header only, with the transport header at 40 (libpcap's rules);
 //! - a byte access beyond the end of the packet rejects the packet outright, whatever the rest
 //!   of the expression says (a BPF load out of bounds returns 0), as do a division or modulus by
 //!   zero at run time.
@@ -71,7 +75,7 @@ impl Filter {
         }
     }
 
-    /// Whether the raw IPv4 packet `packet` (captured whole) matches.
+    /// Whether the raw IPv4 or IPv6 packet `packet` (captured whole) matches.
     pub fn matches(&self, packet: &[u8]) -> bool {
         self.program.matches(packet)
     }

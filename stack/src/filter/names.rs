@@ -4,8 +4,9 @@
 
 use super::ast::Protos;
 
-/// libpcap's named constants, usable in arithmetic (`tcp[tcpflags] & tcp-syn != 0`).
-const CONSTANTS: [(&str, u32); 28] = [
+/// libpcap's named constants, usable in arithmetic (`tcp[tcpflags] & tcp-syn != 0`,
+/// `icmp6[icmp6type] = icmp6-echo`).
+const CONSTANTS: [(&str, u32); 57] = [
     ("icmptype", 0),
     ("icmpcode", 1),
     ("icmp-echoreply", 0),
@@ -34,6 +35,35 @@ const CONSTANTS: [(&str, u32); 28] = [
     ("tcp-cwr", 0x80),
     ("icmp6type", 0),
     ("icmp6code", 1),
+    ("icmp6-destinationunreach", 1),
+    ("icmp6-packettoobig", 2),
+    ("icmp6-timeexceeded", 3),
+    ("icmp6-parameterproblem", 4),
+    ("icmp6-echo", 128),
+    ("icmp6-echoreply", 129),
+    ("icmp6-multicastlistenerquery", 130),
+    ("icmp6-multicastlistenerreportv1", 131),
+    ("icmp6-multicastlistenerdone", 132),
+    ("icmp6-routersolicit", 133),
+    ("icmp6-routeradvert", 134),
+    ("icmp6-neighborsolicit", 135),
+    ("icmp6-neighboradvert", 136),
+    ("icmp6-redirect", 137),
+    ("icmp6-routerrenum", 138),
+    ("icmp6-nodeinformationquery", 139),
+    ("icmp6-nodeinformationresponse", 140),
+    ("icmp6-ineighbordiscoverysolicit", 141),
+    ("icmp6-ineighbordiscoveryadvert", 142),
+    ("icmp6-multicastlistenerreportv2", 143),
+    ("icmp6-homeagentdiscoveryrequest", 144),
+    ("icmp6-homeagentdiscoveryreply", 145),
+    ("icmp6-mobileprefixsolicit", 146),
+    ("icmp6-mobileprefixadvert", 147),
+    ("icmp6-certpathsolicit", 148),
+    ("icmp6-certpathadvert", 149),
+    ("icmp6-multicastrouteradvert", 151),
+    ("icmp6-multicastroutersolicit", 152),
+    ("icmp6-multicastrouterterm", 153),
 ];
 
 /// The value of a named constant.
@@ -44,14 +74,20 @@ pub(super) fn constant(name: &str) -> Option<u32> {
 /// IP protocol names (IANA, as /etc/protocols).
 pub(super) fn protocol(name: &str) -> Option<u8> {
     Some(match name {
-        "ip" => 0,
+        "ip" | "hopopt" => 0,
         "icmp" => 1,
         "igmp" => 2,
         "tcp" => 6,
         "udp" => 17,
+        "ipv6" => 41,
+        "ipv6-route" => 43,
+        "ipv6-frag" => 44,
         "gre" => 47,
         "esp" => 50,
         "ah" => 51,
+        "ipv6-icmp" => 58,
+        "ipv6-nonxt" => 59,
+        "ipv6-opts" => 60,
         "sctp" => 132,
         _ => return None,
     })

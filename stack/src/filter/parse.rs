@@ -6,7 +6,7 @@
 //! (`host a or b`, `tcp port 80 or 443`). Parentheses restore the qualifiers in force before
 //! them once closed, as libpcap's do. Values are read in [`value`]; arithmetic in [`arith`].
 
-use super::ast::{Dir, Layers, Node, Protos};
+use super::ast::{Dir, Family, Layers, Node, Protos};
 use super::lex::{Tok, Token};
 use super::{FilterError, MAX_DEPTH};
 
@@ -17,9 +17,11 @@ mod value;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum ProtoQual {
     Ip,
+    Ip6,
     Tcp,
     Udp,
     Icmp,
+    Icmp6,
     Sctp,
 }
 
@@ -27,9 +29,11 @@ impl ProtoQual {
     fn from_word(w: &str) -> Option<ProtoQual> {
         Some(match w {
             "ip" => ProtoQual::Ip,
+            "ip6" => ProtoQual::Ip6,
             "tcp" => ProtoQual::Tcp,
             "udp" => ProtoQual::Udp,
             "icmp" => ProtoQual::Icmp,
+            "icmp6" => ProtoQual::Icmp6,
             "sctp" => ProtoQual::Sctp,
             _ => return None,
         })
@@ -38,20 +42,27 @@ impl ProtoQual {
     fn name(self) -> &'static str {
         match self {
             ProtoQual::Ip => "ip",
+            ProtoQual::Ip6 => "ip6",
             ProtoQual::Tcp => "tcp",
             ProtoQual::Udp => "udp",
             ProtoQual::Icmp => "icmp",
+            ProtoQual::Icmp6 => "icmp6",
             ProtoQual::Sctp => "sctp",
         }
     }
 
-    fn number(self) -> u8 {
+    /// The protocol on its own (`tcp`, `ip6`): libpcap's `tcp`, `udp` and `sctp` cover both
+    /// families, `icmp` IPv4 only, `icmp6` IPv6 only.
+    fn alone(self) -> Node {
+        let proto = |family, proto| Node::Proto { family, proto };
         match self {
-            ProtoQual::Ip => 4,
-            ProtoQual::Tcp => 6,
-            ProtoQual::Udp => 17,
-            ProtoQual::Icmp => 1,
-            ProtoQual::Sctp => 132,
+            ProtoQual::Ip => Node::Ip,
+            ProtoQual::Ip6 => Node::Ip6,
+            ProtoQual::Tcp => proto(Family::Any, 6),
+            ProtoQual::Udp => proto(Family::Any, 17),
+            ProtoQual::Sctp => proto(Family::Any, 132),
+            ProtoQual::Icmp => proto(Family::V4, 1),
+            ProtoQual::Icmp6 => proto(Family::V6, 58),
         }
     }
 
@@ -61,7 +72,7 @@ impl ProtoQual {
             ProtoQual::Tcp => Some(Protos::TCP),
             ProtoQual::Udp => Some(Protos::UDP),
             ProtoQual::Sctp => Some(Protos::SCTP),
-            ProtoQual::Ip | ProtoQual::Icmp => None,
+            ProtoQual::Ip | ProtoQual::Ip6 | ProtoQual::Icmp | ProtoQual::Icmp6 => None,
         }
     }
 }
@@ -160,6 +171,7 @@ impl<'t> Parser<'t> {
                 let shown: Vec<String> = bytes[4 - parts..].iter().map(|b| b.to_string()).collect();
                 shown.join(".")
             }
+            Tok::Addr6 { text, .. } => text.clone(),
             Tok::Num(n) => n.to_string(),
             Tok::Op(op) => (*op).to_string(),
             Tok::End => String::new(),
@@ -252,7 +264,7 @@ impl<'t> Parser<'t> {
                 Err(self.error(format!("expected an expression, found {}", self.describe())))
             }
             Tok::Num(_) => self.number_or_value(),
-            Tok::Addr(..) => self.bare_value(),
+            Tok::Addr(..) | Tok::Addr6 { .. } => self.bare_value(),
             Tok::Word { text, escaped } => {
                 if *escaped {
                     return self.bare_value();
@@ -283,7 +295,7 @@ impl<'t> Parser<'t> {
                 self.qual = None;
                 Ok(value::length_at_least(greater, n))
             }
-            "multicast" => Err(self.error("only 'ip multicast' is supported")),
+            "multicast" => Err(self.error("only 'ip multicast' and 'ip6 multicast' are supported")),
             "and" | "or" | "not" => {
                 Err(self.error(format!("expected an expression before '{text}'")))
             }
@@ -358,7 +370,7 @@ impl<'t> Parser<'t> {
     }
 
     /// `[proto] [dir] [type] value`, or a protocol on its own (`tcp`), or `ip proto N`,
-    /// `ip multicast`.
+    /// `ip multicast`, `ip6 multicast`.
     fn head(&mut self, proto: Option<ProtoQual>) -> PResult<Node> {
         if proto.is_some() {
             self.advance();
@@ -379,16 +391,17 @@ impl<'t> Parser<'t> {
             let Some(pq) = proto else {
                 return Err(self.error("expected a qualifier"));
             };
-            if pq == ProtoQual::Ip && self.eat_keyword("multicast") {
-                self.qual = None;
-                return Ok(Node::Multicast);
-            }
-            // A protocol on its own: `tcp`, `ip`.
             self.qual = None;
-            return Ok(match pq {
-                ProtoQual::Ip => Node::Ip,
-                _ => Node::Proto(pq.number()),
-            });
+            let family = match pq {
+                ProtoQual::Ip => Some(Family::V4),
+                ProtoQual::Ip6 => Some(Family::V6),
+                _ => None,
+            };
+            if let Some(family) = family.filter(|_| self.eat_keyword("multicast")) {
+                return Ok(Node::Multicast(family));
+            }
+            // A protocol on its own: `tcp`, `ip`, `icmp6`.
+            return Ok(pq.alone());
         }
         let q = Qual { proto, dir, kind };
         self.qual = Some(q);

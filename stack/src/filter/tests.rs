@@ -120,3 +120,83 @@ fn later_fragments_have_no_ports() {
     assert!(!f.matches(&p));
     assert!(Filter::parse("udp").unwrap().matches(&p));
 }
+
+#[test]
+fn ipv6_errors_name_the_column() {
+    assert_eq!(
+        err("host 2001:2::zz"),
+        (6, "invalid IPv6 address '2001:2::zz'".into())
+    );
+    assert_eq!(
+        err("net 2001:2::/129"),
+        (14, "mask length must be <= 128".into())
+    );
+    assert_eq!(
+        err("tcp or net 2001:2::1/64"),
+        (12, "non-network bits set in \"2001:2::1/64\"".into())
+    );
+    assert_eq!(
+        err("ip6 proto 300"),
+        (11, "protocol number 300 > 255".into())
+    );
+    assert_eq!(
+        err("ip host ::1"),
+        (9, "'ip' modifier applied to ip6 host".into())
+    );
+    assert_eq!(
+        err("ip6 host 10.0.0.1"),
+        (10, "'ip6' modifier applied to ip host".into())
+    );
+    assert_eq!(
+        err("tcp host ::1"),
+        (10, "'tcp' modifier applied to ip6 host".into())
+    );
+    assert_eq!(
+        err("udp net 10.0.0.0/8"),
+        (9, "'udp' modifier applied to net".into())
+    );
+    assert_eq!(
+        err("ip6 port 80"),
+        (10, "illegal qualifier of 'port'".into())
+    );
+    assert_eq!(
+        err("host 2001:2::/64"),
+        (6, "mask syntax for networks only (use 'net')".into())
+    );
+}
+
+/// An IPv6 packet: `next` in the fixed header, then `rest`.
+fn ipv6(next: u8, rest: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x60, 0, 0, 0, 0, rest.len() as u8, next, 64];
+    p.extend_from_slice(&[0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    p.extend_from_slice(&[0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+    p.extend_from_slice(rest);
+    p
+}
+
+#[test]
+fn ipv6_follows_libpcaps_rules() {
+    let udp53 = [0, 53, 0, 53, 0, 8, 0, 0];
+    let plain = ipv6(17, &udp53);
+    let mut behind_options = vec![17, 0, 1, 4, 0, 0, 0, 0];
+    behind_options.extend_from_slice(&udp53);
+    let hbh = ipv6(0, &behind_options);
+    let mut first_fragment = vec![17, 0, 0, 1, 0, 0, 0, 7];
+    first_fragment.extend_from_slice(&udp53);
+    let frag = ipv6(44, &first_fragment);
+    let check = |expr: &str, want: [bool; 3]| {
+        let f = Filter::parse(expr).unwrap();
+        let got = [f.matches(&plain), f.matches(&hbh), f.matches(&frag)];
+        assert_eq!(got, want, "{expr}");
+    };
+    check("ip6", [true; 3]);
+    check("ip", [false; 3]);
+    // Only the fixed header's Next Header, or a Fragment header's, is looked at.
+    check("udp", [true, false, true]);
+    check("ip6 proto 0", [false, true, false]);
+    // Ports: the fixed header's Next Header only, at 40.
+    check("udp port 53", [true, false, false]);
+    check("host 2001:2::2 and net 2001:2::/64", [true; 3]);
+    check("src host 2001:2::2", [false; 3]);
+    check("ip6[6] = 17 and not icmp6", [true, false, false]);
+}

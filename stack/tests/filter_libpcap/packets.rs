@@ -1,7 +1,12 @@
 //! The packet corpus of the differential test: a few hundred raw IPv4 packets covering TCP with
 //! every flag combination, UDP, ICMP types, SCTP, other protocols, IP and TCP options, first and
-//! later fragments, odd versions and header lengths, and truncations at every header boundary.
+//! later fragments, odd versions and header lengths, and truncations at every header boundary;
+//! and IPv6 packets (`v6.rs`): TCP, UDP, ICMPv6, SCTP and other next headers, behind hop-by-hop
+//! and destination options headers, first, later and atomic fragments, and truncations.
 //! Checksums are not set: filters do not look at them.
+
+#[path = "v6.rs"]
+mod v6;
 
 /// A small deterministic generator (xorshift64*), so the corpus is the same every run.
 pub struct Rng(u64);
@@ -171,6 +176,7 @@ pub fn corpus() -> Vec<Vec<u8>> {
     }
     fragments(&mut rng, &mut out);
     oddities(&mut out);
+    v6::corpus(&mut rng, &mut out);
     out
 }
 

@@ -128,6 +128,8 @@ impl Parser<'_> {
                     "tcp" => Layer::Tcp,
                     "udp" => Layer::Udp,
                     "icmp" => Layer::Icmp,
+                    "ip6" => Layer::Ip6,
+                    "icmp6" => Layer::Icmp6,
                     w => {
                         let v = names::constant(w).ok_or_else(|| {
                             self.error(format!("expected a number, 'len' or a byte access like tcp[13], found {found}"))

@@ -1,9 +1,10 @@
-//! The value of a qualified primitive: an address or network, a port or port range, an IP
-//! protocol — and libpcap's rules for each (short addresses promoted, non-network bits
-//! refused, port names looked up with their protocols).
+//! The value of a qualified primitive: an address or network (IPv4 or IPv6), a port or port
+//! range, an IP protocol — and libpcap's rules for each (short addresses promoted, non-network
+//! bits refused, a v6 address under `ip6` or no protocol only, port names looked up with their
+//! protocols).
 
 use super::{Kind, PResult, Parser, ProtoQual, Qual};
-use crate::filter::ast::{Arith, Dir, Layers, Node, Protos, RelOp};
+use crate::filter::ast::{prefix_mask6, Arith, Dir, Family, Layers, Node, Protos, RelOp};
 use crate::filter::lex::Tok;
 use crate::filter::names;
 
@@ -47,16 +48,75 @@ impl Parser<'_> {
         }
     }
 
-    fn check_ip_only(&self, q: Qual, what: &str) -> PResult<()> {
+    /// An IPv4 address may follow `ip` or no protocol; an IPv6 one `ip6` or none (libpcap's
+    /// messages).
+    fn check_family(&self, q: Qual, what: &str, v6: bool) -> PResult<()> {
+        let ok = if v6 { ProtoQual::Ip6 } else { ProtoQual::Ip };
         match q.proto {
-            None | Some(ProtoQual::Ip) => Ok(()),
-            Some(pq) => Err(self.error(format!("'{}' modifier applied to {what}", pq.name()))),
+            None => Ok(()),
+            Some(pq) if pq == ok => Ok(()),
+            Some(pq) => {
+                let family = match (v6, pq) {
+                    (true, _) => "ip6 ",
+                    (false, ProtoQual::Ip6) => "ip ",
+                    (false, _) => "",
+                };
+                Err(self.error(format!(
+                    "'{}' modifier applied to {family}{what}",
+                    pq.name()
+                )))
+            }
         }
+    }
+
+    fn check_ip_only(&self, q: Qual, what: &str) -> PResult<()> {
+        self.check_family(q, what, false)
+    }
+
+    /// An IPv6 host (`len` None) or network `addr[/len]`, the address token current.
+    fn addr6(&mut self, q: Qual, addr: u128, text: &str, net: bool) -> PResult<Node> {
+        let at = self.offset();
+        self.check_family(q, if net { "net" } else { "host" }, true)?;
+        self.advance();
+        let len = if self.eat_op("/") {
+            let Tok::Num(len) = *self.peek() else {
+                return Err(self.error("expected a prefix length after '/'"));
+            };
+            if len > 128 {
+                return Err(self.error("mask length must be <= 128"));
+            }
+            self.advance();
+            len as u8
+        } else {
+            if self.is_keyword("mask") {
+                return Err(self.error("an IPv6 network is written with '/LEN', not 'mask'"));
+            }
+            128
+        };
+        let mask = prefix_mask6(len);
+        if addr & !mask != 0 {
+            return Err(crate::filter::FilterError::new(
+                at,
+                format!("non-network bits set in \"{text}/{len}\""),
+            ));
+        }
+        if !net && len != 128 {
+            return Err(crate::filter::FilterError::new(
+                at,
+                "mask syntax for networks only (use 'net')",
+            ));
+        }
+        Ok(Node::Host6 {
+            dir: q.dir.unwrap_or(Dir::Either),
+            addr,
+            len,
+        })
     }
 
     fn host(&mut self, q: Qual) -> PResult<Node> {
         let dir = q.dir.unwrap_or(Dir::Either);
         let (addr, mask) = match *self.peek() {
+            Tok::Addr6 { addr, ref text } => return self.addr6(q, addr, text, false),
             Tok::Addr(v, bits) => promote(v, bits),
             Tok::Num(n) => (n, u32::MAX),
             Tok::Word { ref text, .. } => {
@@ -84,6 +144,7 @@ impl Parser<'_> {
         let at = self.offset();
         let text = self.word_text();
         let (addr, mask) = match *self.peek() {
+            Tok::Addr6 { addr, ref text } => return self.addr6(q, addr, text, true),
             Tok::Num(n) => {
                 // A short network number is promoted a byte at a time (`net 10` is 10/8).
                 let (mut v, mut m) = (n, u32::MAX);
@@ -216,20 +277,25 @@ impl Parser<'_> {
         })
     }
 
-    /// `ip proto N`, `proto \tcp`.
+    /// `ip proto N` (IPv4), `ip6 proto N` (IPv6), `proto \tcp` (both).
     fn protocol(&mut self, q: Qual) -> PResult<Node> {
-        if q.proto.is_some_and(|p| p != ProtoQual::Ip) {
-            return Err(self.error("'proto' qualifies 'ip' only here"));
-        }
+        let family = match q.proto {
+            None => Family::Any,
+            Some(ProtoQual::Ip) => Family::V4,
+            Some(ProtoQual::Ip6) => Family::V6,
+            Some(_) => return Err(self.error("'proto' qualifies 'ip' or 'ip6' only here")),
+        };
         let n = match self.peek() {
             Tok::Num(n) => {
                 u8::try_from(*n).map_err(|_| self.error(format!("protocol number {n} > 255")))?
             }
             Tok::Word { text, escaped } => {
                 if !escaped && ProtoQual::from_word(text).is_some() {
-                    return Err(self.error(format!(
-                        "'{text}' is a keyword here: write '\\{text}' for the protocol"
-                    )));
+                    let hint = match names::protocol(text) {
+                        Some(_) => format!(": write '\\{text}' for the protocol"),
+                        None => String::new(),
+                    };
+                    return Err(self.error(format!("'{text}' is a keyword here{hint}")));
                 }
                 names::protocol(text)
                     .ok_or_else(|| self.error(format!("unknown ip proto '{text}'")))?
@@ -237,6 +303,6 @@ impl Parser<'_> {
             _ => return Err(self.error("expected a protocol number or name")),
         };
         self.advance();
-        Ok(Node::Proto(n))
+        Ok(Node::Proto { family, proto: n })
     }
 }
