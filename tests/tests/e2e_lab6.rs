@@ -37,28 +37,19 @@ fn rows(stdout: &str) -> Vec<(u8, String, String)> {
     rows
 }
 
-#[test]
-fn the_stack_answers_ping6_through_the_routers_and_tracepath6_sees_every_hop() {
-    if !tun_available() {
-        return;
-    }
-    let lab = Lab::start_with("1500,1400,1300", &["--up", "--no-server"]);
-    let map = lab.printed();
-    let (r1, r2) = (lab.ns("r1"), lab.ns("r2"));
-    for want in [
-        "stack 198.18.0.2 2001:2::2 ⇄ TUN".to_string(),
-        format!("link 2: {r1} 198.19.2.1 2001:2:0:2::1 ⇄ 198.19.2.2 2001:2:0:2::2 {r2}, mtu 1400"),
-        "2001:2:0:fb::1: ICMPv6 no route to destination, code 0 (!N)".into(),
-    ] {
-        assert!(map.contains(&want), "{want:?} in:\n{map}");
-    }
-    // Every link end: its address without DAD (usable at once), IPv6 on, forwarding, the
-    // link's MTU for IPv6 too.
-    let roles = ["host", "r1", "r2", "far"];
-    for (i, mtu) in [(1, 1500), (2, 1400), (3, 1300)] {
-        for (role, dev, end) in [(roles[i - 1], "fwd", 1), (roles[i], "back", 2)] {
+/// Every link end of a lab of `mtus.len()` links: its IPv6 address without DAD (usable at
+/// once, not tentative), IPv6 on, forwarding, and the link's MTU for IPv6 too.
+fn assert_link_ends(lab: &Lab, mtus: &[u32]) {
+    let l = mtus.len();
+    let role = |i: usize| match i {
+        0 => "host".to_string(),
+        i if i == l => "far".to_string(),
+        i => format!("r{i}"),
+    };
+    for (i, mtu) in (1..).zip(mtus) {
+        for (role, dev, end) in [(role(i - 1), "fwd", 1), (role(i), "back", 2)] {
             let out = lab.at(
-                role,
+                &role,
                 &format!(
                     "ip -6 -o addr show dev {dev} scope global; \
                      sysctl -n net.ipv6.conf.{dev}.mtu net.ipv6.conf.{dev}.forwarding \
@@ -75,6 +66,24 @@ fn the_stack_answers_ping6_through_the_routers_and_tracepath6_sees_every_hop() {
             assert_eq!(lines[1..], [mtu.to_string().as_str(), "1", "0"], "{t}");
         }
     }
+}
+
+#[test]
+fn the_stack_answers_ping6_through_the_routers_and_tracepath6_sees_every_hop() {
+    if !tun_available() {
+        return;
+    }
+    let lab = Lab::start_with("1500,1400,1300", &["--up", "--no-server"]);
+    let map = lab.printed();
+    let (r1, r2) = (lab.ns("r1"), lab.ns("r2"));
+    for want in [
+        "stack 198.18.0.2 2001:2::2 ⇄ TUN".to_string(),
+        format!("link 2: {r1} 198.19.2.1 2001:2:0:2::1 ⇄ 198.19.2.2 2001:2:0:2::2 {r2}, mtu 1400"),
+        "2001:2:0:fb::1: ICMPv6 no route to destination, code 0 (!N)".into(),
+    ] {
+        assert!(map.contains(&want), "{want:?} in:\n{map}");
+    }
+    assert_link_ends(&lab, &[1500, 1400, 1300]);
     // iputils ping -6 from far: the stack answers through r2, r1 and the host (hop limit
     // 64 − 3); the host's kernel, one hop nearer, with 64 − 2.
     let ping = lab.at_far(&format!("ping -6 -n -c 3 -i 0.2 -W 2 {STACK6}"));

@@ -31,7 +31,7 @@ use ustack::wire::ipv6::MIN_MTU as IPV6_MIN_MTU;
 
 /// The IPv4 plan's first octets: link i is `198.19.i.0/24`.
 const NET: [u8; 2] = [198, 19];
-/// The IPv6 plan's first 48 bits, 2001:2::/48 (RFC 5180 §8): link i is `2001:2:0:i::/64`.
+/// The IPv6 plan's first 48 bits, 2001:2::/48 (RFC 5180): link i is `2001:2:0:i::/64`.
 const NET6: [u16; 3] = [0x2001, 2, 0];
 
 /// The stack's IPv4 address and the kernel side's (`ustack up`'s defaults).
@@ -99,7 +99,7 @@ impl Family {
     /// `198.19.n.host`, `2001:2:0:n::host`; host 0 is the prefix itself.
     fn addr(self, n: u8, host: u8) -> IpAddr {
         match self {
-            Family::V4 => Ipv4Addr::new(NET[0], NET[1], n, host).into(),
+            Family::V4 => v4(n, host).into(),
             Family::V6 => {
                 let [a, b, c] = NET6;
                 Ipv6Addr::new(a, b, c, n.into(), 0, 0, 0, host.into()).into()
@@ -127,6 +127,11 @@ impl Family {
         };
         Prefix { addr, len: 0 }
     }
+}
+
+/// Host `host` of the plan's IPv4 prefix `n`: `198.19.n.host`.
+fn v4(n: u8, host: u8) -> Ipv4Addr {
+    Ipv4Addr::new(NET[0], NET[1], n, host)
 }
 
 /// A destination prefix; length 0 is shown as `default`, as `ip route` takes it.
@@ -188,12 +193,12 @@ impl Link {
 
     /// The host-side end's IPv4 address.
     pub fn near(&self) -> Ipv4Addr {
-        Ipv4Addr::new(NET[0], NET[1], self.n(), 1)
+        v4(self.n(), 1)
     }
 
     /// The far-side end's IPv4 address.
     pub fn far(&self) -> Ipv4Addr {
-        Ipv4Addr::new(NET[0], NET[1], self.n(), 2)
+        v4(self.n(), 2)
     }
 }
 
