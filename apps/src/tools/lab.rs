@@ -1,8 +1,8 @@
 //! `ustack lab up|down|list`: a small multi-hop network to study, built from namespaces chained
 //! by veth pairs with the kernel forwarding between them, IPv4 and IPv6 on every link unless
-//! `--no-ipv6` (see [`plan`] for the address plan): per-link MTUs, optional netem delay/loss where the kernel has it, and a far-end server.
-//! `ustack trace` through it shows real hops, `--pmtu` sees real fragmentation-needed errors,
-//! and ICMP errors come from real routers. `lab up` stays in the foreground and removes
+//! `--no-ipv6` (see [`plan`] for the address plan): per-link MTUs, optional netem delay/loss
+//! where the kernel has it, and a far-end server. `ustack trace` through it shows real hops,
+//! `--pmtu` sees real fragmentation-needed errors, and ICMP errors come from real routers. `lab up` stays in the foreground and removes
 //! everything when it ends (Ctrl-C, SIGTERM); `lab down` removes leftovers.
 
 mod note;

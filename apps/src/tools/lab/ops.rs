@@ -212,8 +212,9 @@ impl Lab {
     }
 
     /// Starts `ustack up --tun TUN` (with `--ipv6` in a dual-stack lab) in the host namespace
-    /// and waits until its TUN has the kernel side's addresses; its output goes to a log file (returned) in the lab's private
-    /// directory, created new (never through a symlink, never a file that was there).
+    /// and waits until its TUN has the kernel side's addresses; its output goes to a log file
+    /// (returned) in the lab's private directory, created new (never through a symlink, never a
+    /// file that was there).
     pub fn start_stack(&mut self, tun: &str) -> Result<PathBuf, String> {
         let exe = std::env::current_exe().map_err(|e| format!("finding this program: {e}"))?;
         let log = note::log_path(&note::dir()?, &self.plan.name);
