@@ -7,5 +7,6 @@ pub mod control;
 pub mod e2e;
 pub mod integrity;
 pub mod kclient;
+pub mod lab;
 pub mod netns;
 pub mod sim;

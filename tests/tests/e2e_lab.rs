@@ -8,156 +8,16 @@
 //! Needs root and /dev/net/tun; with `USTACK_REQUIRE_TUN=1` (CI) a missing capability fails.
 
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use ustack_tests::control::RawControl;
-use ustack_tests::e2e::{run_limited, ustack_bin, Up};
+use ustack_tests::e2e::{ustack_bin, Up};
 use ustack_tests::kclient::signal;
-use ustack_tests::netns::{tun_available, ChildGuard, NetNs};
+use ustack_tests::lab::{lab_down, lab_down_ok, lab_name, lab_namespaces, path_lines, resume, Lab};
+use ustack_tests::netns::{tun_available, NetNs};
 
 /// The hops from the stack to far in a three-link lab, in order.
 const HOPS: [&str; 4] = ["198.18.0.1", "198.19.1.2", "198.19.2.2", "198.19.3.2"];
 const FAR: &str = "198.19.3.2";
-/// Longest a trace in these tests may take: each waits at most 2 s per hop, a handful of hops.
-const TRACE_LIMIT: Duration = Duration::from_secs(40);
-
-static LABS: AtomicU64 = AtomicU64::new(0);
-
-/// A unique lab name (it prefixes the lab's namespaces).
-fn lab_name() -> String {
-    format!(
-        "ustk{}l{}",
-        std::process::id(),
-        LABS.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// The namespaces of lab `name` that exist now.
-fn lab_namespaces(name: &str) -> Vec<String> {
-    let out = Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .expect("ip netns list");
-    let prefix = format!("{name}-");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|ns| ns.starts_with(&prefix))
-        .map(str::to_string)
-        .collect()
-}
-
-/// A running `ustack lab up`; dropping it stops the lab and removes leftovers.
-struct Lab {
-    name: String,
-    child: Option<ChildGuard>,
-}
-
-impl Lab {
-    fn start(mtu_path: &str) -> Lab {
-        Lab::start_with(mtu_path, &[])
-    }
-
-    fn start_with(mtu_path: &str, extra: &[&str]) -> Lab {
-        let name = lab_name();
-        let mut cmd = Command::new(ustack_bin());
-        cmd.args(["lab", "up", "--name", &name, "--mtu-path", mtu_path])
-            .args(extra);
-        let mut child = ChildGuard::spawn(cmd, "ustack-lab");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !child.stdout().contains(&format!("lab {name} ready")) {
-            if let Some(status) = child.try_wait() {
-                panic!(
-                    "ustack lab up exited early with {status}:\n{}\n{}",
-                    child.stdout(),
-                    child.stderr()
-                );
-            }
-            assert!(Instant::now() < deadline, "lab {name} not ready in 20 s");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Lab {
-            name,
-            child: Some(child),
-        }
-    }
-
-    fn host(&self) -> String {
-        format!("{}-host", self.name)
-    }
-
-    /// `ustack trace ARGS` from the stack inside the lab's host namespace.
-    fn trace(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.host()])
-            .arg(ustack_bin())
-            .arg("trace")
-            .args(args);
-        run_limited(cmd, "ustack-trace", TRACE_LIMIT)
-    }
-
-    /// `sh -c SCRIPT` inside the lab's host namespace (its kernel, one hop before the stack).
-    fn at_host(&self, script: &str) -> Output {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.host(), "sh", "-c", script]);
-        run_limited(cmd, "at-host", TRACE_LIMIT)
-    }
-
-    /// `sh -c SCRIPT` inside the lab's far namespace.
-    fn at_far(&self, script: &str) -> Output {
-        let mut cmd = Command::new("ip");
-        cmd.args([
-            "netns",
-            "exec",
-            &format!("{}-far", self.name),
-            "sh",
-            "-c",
-            script,
-        ]);
-        run_limited(cmd, "at-far", TRACE_LIMIT)
-    }
-
-    /// Stops `lab up` with SIGTERM; it must exit cleanly having removed its namespaces.
-    /// Returns what it printed.
-    fn stop(mut self) -> String {
-        let mut child = self.child.take().expect("running");
-        let status = child.terminate(Duration::from_secs(10));
-        assert!(
-            status.is_some_and(|s| s.success()),
-            "lab up did not exit cleanly ({status:?}):\n{}\n{}",
-            child.stdout(),
-            child.stderr()
-        );
-        assert_eq!(lab_namespaces(&self.name), Vec::<String>::new());
-        child.stdout()
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        drop(self.child.take());
-        // Whatever happened, leave nothing behind.
-        let _ = lab_down(&self.name);
-    }
-}
-
-/// `ustack lab down --name NAME`.
-fn lab_down(name: &str) -> Output {
-    Command::new(ustack_bin())
-        .args(["lab", "down", "--name", name])
-        .output()
-        .expect("lab down")
-}
-
-/// `lab down`, which must succeed.
-fn lab_down_ok(name: &str) {
-    let down = lab_down(name);
-    assert!(
-        down.status.success(),
-        "{}",
-        String::from_utf8_lossy(&down.stderr)
-    );
-}
 
 fn text(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -248,50 +108,6 @@ fn trace_lists_every_hop_with_udp_icmp_and_tcp_probes() {
     );
     assert_eq!(done["hops"], 4);
     lab.stop();
-}
-
-/// One answer or `pmtu` line of tracepath's layout: hop, address, the column where the RTT
-/// ends (`ms`), and what follows it (`pmtu 1400`, `reached`, `!H`, or nothing).
-#[derive(Debug, Clone, PartialEq)]
-struct PathLine {
-    ttl: u8,
-    host: String,
-    ms_col: usize,
-    tail: String,
-}
-
-fn path_lines(stdout: &str) -> Vec<PathLine> {
-    stdout
-        .lines()
-        .filter_map(|l| {
-            let (ttl, rest) = l.trim_start().split_once(":  ")?;
-            let (host, after) = rest.split_once(' ')?;
-            let ms_col = l
-                .find("ms ")
-                .or_else(|| l.strip_suffix("ms").map(str::len))?;
-            Some(PathLine {
-                ttl: ttl.parse().ok()?,
-                host: host.to_string(),
-                ms_col,
-                tail: after
-                    .trim_start()
-                    .split_once("ms")
-                    .map_or("", |t| t.1)
-                    .trim()
-                    .into(),
-            })
-        })
-        .collect()
-}
-
-/// `Resume: pmtu N [hops N back N]` as its numbers, and the raw line.
-fn resume(stdout: &str) -> (Vec<u32>, String) {
-    let line = stdout.lines().last().unwrap_or_default().to_string();
-    let nums = line
-        .split_whitespace()
-        .filter_map(|w| w.parse().ok())
-        .collect();
-    (nums, line)
 }
 
 /// `ustack trace --pmtu` against `tracepath -n` (iputils) from the kernel of the lab's host

@@ -1,17 +1,18 @@
 //! `ustack lab up|down|list`: a small multi-hop network to study, built from namespaces chained
-//! by veth pairs with the kernel forwarding between them (see [`plan`] for the address plan):
-//! per-link MTUs, optional netem delay/loss where the kernel has it, and a far-end server.
-//! `ustack trace` through it shows real hops, `--pmtu` sees real fragmentation-needed errors,
-//! and ICMP errors come from real routers. `lab up` stays in the foreground and removes
+//! by veth pairs with the kernel forwarding between them, IPv4 and IPv6 on every link unless
+//! `--no-ipv6` (see [`plan`] for the address plan): per-link MTUs, optional netem delay/loss
+//! where the kernel has it, and a far-end server. `ustack trace` through it shows real hops,
+//! `--pmtu` sees real fragmentation-needed errors, and ICMP errors come from real routers. `lab up` stays in the foreground and removes
 //! everything when it ends (Ctrl-C, SIGTERM); `lab down` removes leftovers.
 
 mod note;
 mod ops;
 pub mod plan;
 mod server;
+mod stack;
 
 use clap::{Args, Subcommand};
-use plan::{Plan, STUDY};
+use plan::{Family, Plan, STACK, STACK6, STUDY, TUN_HOST, TUN_HOST6};
 use std::io::{self, Write};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,7 +50,8 @@ struct NameArg {
 struct UpArgs {
     #[command(flatten)]
     name: NameArg,
-    /// MTU of each link, host side first; the number of links follows the list.
+    /// MTU of each link, host side first; the number of links follows the list (576..=9000;
+    /// 1280 or more unless --no-ipv6: IPv6's minimum link MTU).
     #[arg(long, value_name = "MTU,MTU,...", conflicts_with = "hops")]
     mtu_path: Option<String>,
     /// Number of links (all 1500) when --mtu-path is not given.
@@ -61,10 +63,15 @@ struct UpArgs {
     /// Loss per link in percent (needs netem in the kernel).
     #[arg(long, value_name = "PCT")]
     loss: Option<f64>,
+    /// An IPv4-only lab: no IPv6 addresses, routes or forwarding on its links (which may
+    /// then be narrower than 1280), and `--up` starts the stack without `--ipv6`.
+    #[arg(long)]
+    no_ipv6: bool,
     /// Do not start the far-end server.
     #[arg(long)]
     no_server: bool,
-    /// Also run `ustack up --tun TUN` in the host namespace (stopped with the lab).
+    /// Also run `ustack up --tun TUN` (with `--ipv6` unless --no-ipv6) in the host namespace
+    /// (stopped with the lab).
     #[arg(long)]
     up: bool,
     /// The TUN of the stack in the host namespace.
@@ -76,7 +83,14 @@ struct UpArgs {
 /// [`plan`]).
 pub fn run(args: LabArgs) -> io::Result<ExitCode> {
     let r = match args.command {
-        LabCommand::Up(a) => up(a),
+        LabCommand::Up(a) => match checked(&a) {
+            Ok(plan) => up(a, plan),
+            Err(e) => {
+                // Bad input: refused before anything is made.
+                eprintln!("ustack lab: {e}");
+                return Ok(ExitCode::from(2));
+            }
+        },
         LabCommand::Down(a) => ops::down(&a.name).map(|removed| {
             if removed.is_empty() {
                 println!("lab {}: nothing to remove", a.name);
@@ -96,7 +110,8 @@ pub fn run(args: LabArgs) -> io::Result<ExitCode> {
     }
 }
 
-fn up(a: UpArgs) -> Result<(), String> {
+/// The plan `lab up`'s options ask for, or why they cannot work.
+fn checked(a: &UpArgs) -> Result<Plan, String> {
     let mtus = match &a.mtu_path {
         Some(s) => plan::parse_mtus(s)?,
         None => vec![1500; a.hops],
@@ -104,7 +119,13 @@ fn up(a: UpArgs) -> Result<(), String> {
     if a.loss.is_some_and(|l| !(0.0..=100.0).contains(&l)) {
         return Err("--loss must be a percentage in 0..=100".into());
     }
-    let plan = Plan::new(&a.name.name, &mtus)?;
+    Plan::new(&a.name.name, &mtus, !a.no_ipv6)
+}
+
+fn up(a: UpArgs, plan: Plan) -> Result<(), String> {
+    if plan.ipv6 && !std::path::Path::new("/proc/sys/net/ipv6").exists() {
+        return Err("this kernel has no IPv6 (no /proc/sys/net/ipv6): use --no-ipv6".into());
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)).map_err(|e| e.to_string())?;
@@ -130,69 +151,99 @@ fn up(a: UpArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// `A` or `A B`: an address in each family the lab carries.
+fn both(v4: impl std::fmt::Display, v6: impl std::fmt::Display, ipv6: bool) -> String {
+    if ipv6 {
+        format!("{v4} {v6}")
+    } else {
+        v4.to_string()
+    }
+}
+
 /// Prints the lab's map and how to use it; the last line is `lab NAME ready`.
 fn describe(lab: &ops::Lab, tun: &str, stack_log: Option<&std::path::Path>) {
     let p = &lab.plan;
+    let six = p.ipv6;
     let mut out = io::stdout().lock();
     let _ = writeln!(out, "lab {}:", p.name);
     let _ = writeln!(
         out,
-        "  stack 198.18.0.2 ⇄ TUN ⇄ {} (198.18.0.1, forwards)",
-        p.host_ns()
+        "  stack {} ⇄ TUN ⇄ {} ({}, forwards)",
+        both(STACK, STACK6, six),
+        p.host_ns(),
+        both(TUN_HOST, TUN_HOST6, six)
     );
     for l in &p.links {
         let near = &p.nodes[l.index - 1].ns;
         let far = &p.nodes[l.index].ns;
+        let (n6, f6) = (l.near_in(Family::V6), l.far_in(Family::V6));
         let _ = writeln!(
             out,
             "  link {}: {near} {} ⇄ {} {far}, mtu {}",
             l.index,
-            l.near(),
-            l.far(),
+            both(l.near(), n6, six),
+            both(l.far(), f6, six),
             l.mtu
         );
     }
+    let far: Vec<String> = p.far_addrs().iter().map(|a| a.to_string()).collect();
     let _ = writeln!(
         out,
         "  far end {} in {}: TCP/UDP echo on {}, HTTP on {}",
-        p.far_addr(),
+        far.join(" "),
         p.far_ns(),
         server::ECHO_PORT,
         server::HTTP_PORT
     );
-    for (octet, _, what) in STUDY {
-        let _ = writeln!(out, "  {}: {what}", Plan::study_addr(octet));
+    for s in STUDY {
+        let v4 = Plan::study_addr(s.id, Family::V4);
+        let _ = writeln!(out, "  {v4}: {}", s.v4);
+        if six {
+            let _ = writeln!(out, "  {}: {}", Plan::study_addr(s.id, Family::V6), s.v6);
+        }
+    }
+    if !six {
+        let _ = writeln!(out, "  IPv4 only (--no-ipv6)");
     }
     if let Some(note) = &lab.shaping_note {
         let _ = writeln!(out, "  note: {note}");
     }
+    let host = p.host_ns();
     match stack_log {
         Some(log) => {
             let _ = writeln!(
                 out,
-                "  ustack up runs in {} on {tun} (output in {})",
-                p.host_ns(),
+                "  ustack up runs in {host} on {tun} (output in {})",
                 log.display()
             );
         }
-        None => {
+        None if six => {
             let _ = writeln!(
                 out,
-                "  run the stack: ip netns exec {} ustack up",
-                p.host_ns()
+                "  run the stack: ip netns exec {host} ustack up --ipv6   (without --ipv6 the \
+                 stack has no IPv6: the links carry it, {host} does not route {STACK6})"
             );
+        }
+        None => {
+            let _ = writeln!(out, "  run the stack: ip netns exec {host} ustack up");
         }
     }
     let _ = writeln!(out, "try:");
     let _ = writeln!(
         out,
-        "  ip netns exec {} curl http://198.18.0.2/     (the far end reaching the stack)",
+        "  ip netns exec {} curl http://{STACK}/     (the far end reaching the stack)",
         p.far_ns()
     );
+    if six {
+        let _ = writeln!(
+            out,
+            "  ip netns exec {} ping -6 {STACK6}          (the stack answers IPv6 echo)",
+            p.far_ns()
+        );
+    }
     let _ = writeln!(
         out,
-        "  ip netns exec {} ustack trace {}      (or with --pmtu, -I, -T -p 80)",
-        p.host_ns(),
+        "  ip netns exec {host} ustack trace {}      (or with --pmtu, -I, -T -p 80)",
         p.far_addr()
     );
     let _ = writeln!(out, "lab {} ready (Ctrl-C removes it)", p.name);
@@ -210,6 +261,18 @@ fn list() -> Result<(), String> {
             .map(|s| s.lines().collect::<Vec<_>>().join(", "))
             .unwrap_or_else(|| "no state file (left over? `ustack lab down`)".into());
         println!("{}: {} [{info}]", l.name, l.namespaces.join(" "));
+        let host = format!("{}-host", l.name);
+        if l.namespaces.contains(&host) {
+            match stack::tuns(&host) {
+                Ok(tuns) if tuns.is_empty() => println!("  stack: none running in {host}"),
+                Ok(tuns) => {
+                    for t in tuns {
+                        println!("  stack: {}", t.describe());
+                    }
+                }
+                Err(e) => println!("  stack: {e}"),
+            }
+        }
     }
     Ok(())
 }

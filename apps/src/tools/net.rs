@@ -10,6 +10,12 @@ use std::path::PathBuf;
 use tun_bridge::{Bridge, BridgeConfig, LogTap, Tap};
 use ustack::tcp::State;
 
+/// The stack's IPv6 address under `--ipv6` (a /64 of the benchmarking prefix 2001:2::/48,
+/// RFC 5180).
+pub const DEFAULT_ADDR6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 2);
+/// The kernel side's IPv6 address under `--ipv6`.
+pub const DEFAULT_HOST_ADDR6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 1);
+
 /// Where and how the stack's interface is set up.
 #[derive(Debug, Args, Clone)]
 pub struct NetArgs {
@@ -174,12 +180,8 @@ impl NetArgs {
         if !self.ipv6 && self.addr6.is_none() && self.host_addr6.is_none() {
             return Ok(None);
         }
-        let stack = self
-            .addr6
-            .unwrap_or(Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 2));
-        let host = self
-            .host_addr6
-            .unwrap_or(Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 1));
+        let stack = self.addr6.unwrap_or(DEFAULT_ADDR6);
+        let host = self.host_addr6.unwrap_or(DEFAULT_HOST_ADDR6);
         let refuse = |m: String| Err(io::Error::new(io::ErrorKind::InvalidInput, m));
         for a in [stack, host] {
             if a.is_multicast() || a.is_unspecified() || a.is_loopback() {

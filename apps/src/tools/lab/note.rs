@@ -2,8 +2,9 @@
 //! [`private_dir`]: a real directory, not a symlink, owned by the caller, mode 0700):
 //!
 //! - `NAME`: the lab's note, written by `lab up` before it makes anything: the namespaces it
-//!   is about to make (`ns …`), its far address and MTUs, and its pid. `lab down` removes only
-//!   the namespaces a note lists — a namespace that merely looks like a lab's is left alone.
+//!   is about to make (`ns …`), far's addresses (IPv4, then IPv6 unless `--no-ipv6`), the
+//!   MTUs, and its pid. `lab down` removes only the namespaces a note lists — a namespace that
+//!   merely looks like a lab's is left alone.
 //! - `NAME.up.log`: the output of `ustack up` under `lab up --up`.
 //!
 //! Both are created with `O_CREAT|O_EXCL|O_NOFOLLOW` (mode 0600): never a file someone else put

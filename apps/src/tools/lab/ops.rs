@@ -3,7 +3,7 @@
 //! fails names its command and the command's stderr; a half-built lab is removed.
 
 use super::note;
-use super::plan::Plan;
+use super::plan::{Family, Plan};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -31,6 +31,11 @@ pub fn run(program: &str, args: &[&str]) -> Result<String, String> {
 
 fn ip(args: &[&str]) -> Result<(), String> {
     run("ip", args).map(drop)
+}
+
+/// `sysctl -w SETTING` inside namespace `ns`.
+fn sysctl(ns: &str, setting: &str) -> Result<(), String> {
+    run("ip", &["netns", "exec", ns, "sysctl", "-q", "-w", setting]).map(drop)
 }
 
 /// Every network namespace (names only).
@@ -91,7 +96,7 @@ impl Lab {
         // The note first: `lab down` (and dropping `lab`) removes only what a note lists.
         let dir = note::dir()?;
         let nss: Vec<&str> = plan.nodes.iter().map(|n| n.ns.as_str()).collect();
-        note::write(&dir, &plan.name, &nss, &state_text(&plan))?;
+        note::write(&dir, &plan.name, &nss, &plan.note_text(std::process::id()))?;
         // From the first namespace on, a failure (the `?`s below) drops `lab`: all removed.
         let mut lab = Lab {
             plan,
@@ -116,12 +121,8 @@ impl Lab {
             let ns = node.ns.as_str();
             ip(&["netns", "add", ns])?;
             ip(&["-n", ns, "link", "set", "dev", "lo", "up"])?;
-            // Routers must answer every probe: Linux rate-limits ICMP errors per destination
-            // (icmp_ratelimit, 1 s by default), which would eat traceroute's probes. Far
-            // forwards too: it routes the study prefixes (an `unreachable` route answers only
-            // on a forwarding host; without forwarding the probe is dropped silently).
-            for s in ["net.ipv4.icmp_ratelimit=0", "net.ipv4.ip_forward=1"] {
-                run("ip", &["netns", "exec", ns, "sysctl", "-q", "-w", s])?;
+            for s in self.plan.sysctls() {
+                sysctl(ns, s)?;
             }
         }
         Ok(())
@@ -137,9 +138,24 @@ impl Lab {
                 far,
             ])?;
             let mtu = link.mtu.to_string();
-            for (ns, dev, addr) in [(near, "fwd", link.near()), (far, "back", link.far())] {
+            for (ns, dev, far_side) in [(near, "fwd", false), (far, "back", true)] {
+                // The device's MTU is IPv6's too (the kernel copies it to conf.DEV.mtu).
                 ip(&["-n", ns, "link", "set", "dev", dev, "mtu", &mtu])?;
-                ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", dev])?;
+                for &fam in self.plan.families() {
+                    let addr = if far_side {
+                        link.far_in(fam)
+                    } else {
+                        link.near_in(fam)
+                    };
+                    let cidr = format!("{addr}/{}", link.subnet_in(fam).len);
+                    if fam == Family::V6 {
+                        sysctl(ns, &format!("net.ipv6.conf.{dev}.disable_ipv6=0"))?;
+                        // No Duplicate Address Detection: the address is usable at once.
+                        ip(&["-n", ns, "-6", "addr", "add", &cidr, "dev", dev, "nodad"])?;
+                    } else {
+                        ip(&["-n", ns, "addr", "add", &cidr, "dev", dev])?;
+                    }
+                }
                 ip(&["-n", ns, "link", "set", "dev", dev, "up"])?;
             }
         }
@@ -150,7 +166,7 @@ impl Lab {
         for (i, node) in self.plan.nodes.iter().enumerate() {
             for r in self.plan.routes(i) {
                 let args = r.args();
-                let mut cmd = vec!["-n", node.ns.as_str(), "route", "add"];
+                let mut cmd = vec!["-n", node.ns.as_str()];
                 cmd.extend(args.iter().map(String::as_str));
                 ip(&cmd)?;
             }
@@ -195,9 +211,10 @@ impl Lab {
             .map_err(|e| format!("starting the far-end server: {e}"))
     }
 
-    /// Starts `ustack up --tun TUN` in the host namespace and waits until its TUN has the
-    /// kernel-side address; its output goes to a log file (returned) in the lab's private
-    /// directory, created new (never through a symlink, never a file that was there).
+    /// Starts `ustack up --tun TUN` (with `--ipv6` in a dual-stack lab) in the host namespace
+    /// and waits until its TUN has the kernel side's addresses; its output goes to a log file
+    /// (returned) in the lab's private directory, created new (never through a symlink, never a
+    /// file that was there).
     pub fn start_stack(&mut self, tun: &str) -> Result<PathBuf, String> {
         let exe = std::env::current_exe().map_err(|e| format!("finding this program: {e}"))?;
         let log = note::log_path(&note::dir()?, &self.plan.name);
@@ -208,6 +225,7 @@ impl Lab {
             .args(["netns", "exec", &host])
             .arg(exe)
             .args(["up", "--tun", tun])
+            .args(self.plan.ipv6.then_some("--ipv6"))
             .stdin(Stdio::null())
             .stdout(file)
             .stderr(err)
@@ -215,10 +233,8 @@ impl Lab {
             .map_err(|e| format!("starting ustack up: {e}"))?;
         self.stack = Some((child, log.clone()));
         let deadline = Instant::now() + Duration::from_secs(10);
-        let wanted = "inet 198.18.0.1/";
         loop {
-            let shown = run("ip", &["-n", &host, "-4", "addr", "show", "dev", tun]);
-            if shown.is_ok_and(|s| s.contains(wanted)) {
+            if super::stack::is_up(&host, tun, self.plan.ipv6) {
                 return Ok(log);
             }
             let exited = self
@@ -232,16 +248,6 @@ impl Lab {
             thread::sleep(Duration::from_millis(50));
         }
     }
-}
-
-/// The note's lines after `ns …`: far address, MTUs, the pid of `lab up`.
-fn state_text(plan: &Plan) -> String {
-    let mut text = format!("far {}\nmtu", plan.far_addr());
-    for l in &plan.links {
-        text.push_str(&format!(" {}", l.mtu));
-    }
-    text.push_str(&format!("\npid {}\n", std::process::id()));
-    text
 }
 
 impl Drop for Lab {
