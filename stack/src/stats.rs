@@ -31,8 +31,9 @@ macro_rules! drop_reasons {
 drop_reasons! {
     /// Fewer than 20 bytes: no room for an IPv4 header.
     Ipv4TooShort => "IPv4: shorter than a header",
-    /// The version nibble is not 4.
-    Ipv4BadVersion => "IPv4: version is not 4",
+    /// The version nibble is neither 4 nor 6 (the receive path hands 6 to IPv6; a TUN without
+    /// packet information says nothing else about what a packet is).
+    Ipv4BadVersion => "IP: version is neither 4 nor 6",
     /// IHL below 5, or a header longer than the packet.
     Ipv4BadHeaderLength => "IPv4: bad header length (IHL)",
     /// Total length smaller than the header.

@@ -182,9 +182,7 @@ impl Stack {
         if p.src().is_unspecified() || p.src().is_multicast() {
             return;
         }
-        if p.next_header() == ipv6::next::ICMPV6
-            && p.payload().first().is_some_and(|&t| icmpv6::is_error(t))
-        {
+        if ipv6::is_icmpv6_error(p) {
             return;
         }
         self.emit_icmp6_error(me, p.src(), kind, p.bytes());
@@ -473,6 +471,18 @@ mod tests {
         mld.extend_from_slice(&[58, 0, 0x9e, 2, 0, 0, 1, 0, 143, 0, 0, 0, 0, 0, 0, 0]);
         s.receive(Instant::ZERO, &mld);
         assert_eq!(s.stats().drops(DropReason::Ipv6UnknownOption), 1);
+        assert!(s.poll_transmit(Instant::ZERO, &mut out).is_none());
+        // An ICMPv6 error behind an option of action 11: refused, and never the subject of a
+        // Parameter Problem (RFC 4443 §2.4 (e.1)).
+        let mut error = echo_request(ME, b"x");
+        let icmp = error.split_off(HEADER_LEN);
+        error[6] = 60;
+        error.extend_from_slice(&[58, 0, 0xde, 2, 0, 0, 1, 0, 4, 0, 0, 0, 0, 0, 0, 6]);
+        error.extend_from_slice(&icmp);
+        let plen = (error.len() - HEADER_LEN) as u16;
+        error[4..6].copy_from_slice(&plen.to_be_bytes());
+        s.receive(Instant::ZERO, &error);
+        assert_eq!(s.stats().drops(DropReason::Ipv6UnknownOption), 2);
         assert!(s.poll_transmit(Instant::ZERO, &mut out).is_none());
         assert_eq!(s.stats().icmp_errors_sent, 0);
     }

@@ -382,6 +382,29 @@ pub fn walk(p: &Ipv6Packet<'_>) -> Result<Walk, Refusal> {
     Err(Refusal::drop(DropReason::Ipv6ExtChainTooLong))
 }
 
+/// Whether `p` is an ICMPv6 error message (RFC 4443 §2.4 (e.1): never the subject of another),
+/// also behind extension headers and also when [`walk`] refused the chain: the headers are
+/// followed by their lengths alone (at most [`MAX_EXT_HEADERS`], a first fragment's only), as
+/// Linux's `icmpv6_send` skips them before it looks at the type.
+pub fn is_icmpv6_error(p: &Ipv6Packet<'_>) -> bool {
+    let b = p.bytes();
+    let (mut nh, mut at) = (p.next_header(), HEADER_LEN);
+    for _ in 0..=MAX_EXT_HEADERS {
+        let len = match nh {
+            next::HOP_BY_HOP | next::DEST_OPTS | next::ROUTING => ext_len(b, at),
+            next::FRAGMENT => b
+                .get(at + 2..at + 4)
+                .filter(|w| u16::from_be_bytes([w[0], w[1]]) & 0xfff8 == 0)
+                .map(|_| 8),
+            next::ICMPV6 => return b.get(at).is_some_and(|&t| crate::wire::icmpv6::is_error(t)),
+            _ => return false,
+        };
+        let Some(len) = len else { return false };
+        (nh, at) = (b[at], at + len);
+    }
+    false
+}
+
 /// How many bytes of the upper-layer header of `protocol` at `at` a first fragment must hold
 /// (RFC 7112 §5): TCP's whole header, options included (its Data Offset, at least 20 bytes),
 /// UDP's 8, ICMPv6's 8 (type, code, checksum and the first word, which names an echo or
@@ -765,6 +788,29 @@ mod tests {
     }
 
     #[test]
+    fn icmpv6_errors_are_recognized_behind_extension_headers() {
+        let error = [4u8, 0, 0, 0, 0, 0, 0, 6];
+        assert!(is_icmpv6_error(
+            &Ipv6Packet::parse(&packet(58, &error)).unwrap()
+        ));
+        // Behind a Destination Options header with an option of action 11, which `walk` refuses.
+        let mut chain = vec![58, 0, 0xde, 2, 0, 0, 1, 0];
+        chain.extend_from_slice(&error);
+        let b = packet(next::DEST_OPTS, &chain);
+        let p = Ipv6Packet::parse(&b).unwrap();
+        assert!(walk(&p).is_err() && is_icmpv6_error(&p));
+        // An echo request is no error; neither is a later fragment's data.
+        chain[8] = 128;
+        assert!(!is_icmpv6_error(
+            &Ipv6Packet::parse(&packet(next::DEST_OPTS, &chain)).unwrap()
+        ));
+        let later = [58, 0, 0, 8, 0, 0, 0, 1, 4, 0, 0, 0, 0, 0, 0, 0];
+        assert!(!is_icmpv6_error(
+            &Ipv6Packet::parse(&packet(next::FRAGMENT, &later)).unwrap()
+        ));
+    }
+
+    #[test]
     fn any_bytes_walk_without_panicking() {
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
         for _ in 0..20_000 {
@@ -782,6 +828,7 @@ mod tests {
                 if let Ok(Walk::Upper { at, .. } | Walk::LaterFragment { at, .. }) = walk(&p) {
                     assert!(at <= b.len());
                 }
+                let _ = is_icmpv6_error(&p);
             }
         }
     }
