@@ -32,8 +32,11 @@ enum Answer {
 }
 use Answer::{Echo, Problem};
 
-/// Every case the script sends, by its name: the answers, and the drops by reason.
-fn expected() -> Vec<(&'static str, Vec<Answer>, Vec<(&'static str, u64)>)> {
+/// A case by its name: the answers, and the drops by reason.
+type Case = (&'static str, Vec<Answer>, Vec<(&'static str, u64)>);
+
+/// Every case the script sends, in order.
+fn expected() -> Vec<Case> {
     let mut t = vec![
         ("sanity: an echo request is answered", vec![Echo], vec![]),
         // RFC 8200 §4.3: Hop-by-Hop only first; elsewhere code 1 at the Next Header naming it.
