@@ -94,12 +94,14 @@ impl Stack {
             }),
             // The header kept is the fixed header and the Fragment header (48 bytes); the
             // payload may reach 65535 bytes (RFC 8200 §4.5, no jumbograms).
+            // RFC 5722 §4: a datagram dropped for an overlap stays dropped.
             reassembly6: Reassembler::new(ReassemblyLimits {
                 max_datagram_size: 48 + MAX_DATAGRAM,
                 max_bytes: config.reassembly_max_bytes,
                 max_datagrams: config.reassembly_max_datagrams,
                 timeout: config.reassembly_timeout,
-            }),
+            })
+            .remembering_overlaps(),
             icmp_errors: TokenBucket::new(config.icmp_error_rate, config.icmp_error_burst, now),
             sockets: SocketSet::new(
                 config.max_sockets,
@@ -557,5 +559,6 @@ pub(crate) fn frag_drop_reason(reason: FragDrop) -> DropReason {
         FragDrop::TooBig => DropReason::FragTooBig,
         FragDrop::BadLength => DropReason::FragBadLength,
         FragDrop::NoMemory => DropReason::FragNoMemory,
+        FragDrop::AfterOverlap => DropReason::FragAfterOverlap,
     }
 }

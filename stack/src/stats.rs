@@ -31,8 +31,9 @@ macro_rules! drop_reasons {
 drop_reasons! {
     /// Fewer than 20 bytes: no room for an IPv4 header.
     Ipv4TooShort => "IPv4: shorter than a header",
-    /// The version nibble is not 4.
-    Ipv4BadVersion => "IPv4: version is not 4",
+    /// The version nibble is neither 4 nor 6 (the receive path hands 6 to IPv6; a TUN without
+    /// packet information says nothing else about what a packet is).
+    Ipv4BadVersion => "IP: version is neither 4 nor 6",
     /// IHL below 5, or a header longer than the packet.
     Ipv4BadHeaderLength => "IPv4: bad header length (IHL)",
     /// Total length smaller than the header.
@@ -58,8 +59,16 @@ drop_reasons! {
     Ipv6Jumbogram => "IPv6: jumbogram (RFC 2675) not supported",
     /// Multicast source (RFC 4291 §2.7).
     Ipv6MulticastSource => "IPv6: multicast source address",
-    /// Source that cannot send: ::1, the unspecified address outside DAD, IPv4-mapped.
+    /// Source that cannot send: ::1 (RFC 4291 §2.5.3) or an IPv4-mapped address (§2.5.5.2).
     Ipv6MartianSource => "IPv6: martian source address",
+    /// The unspecified source `::` on anything but Duplicate Address Detection's neighbor
+    /// solicitations (RFC 4862 §5.4.2) and the MLD reports sent alongside (RFC 3590 §4).
+    Ipv6UnspecifiedSource => "IPv6: unspecified source (::) outside DAD",
+    /// Our own address as the source of a packet that arrived: spoofed or looped back.
+    Ipv6OwnSource => "IPv6: our own address as source",
+    /// Hop limit 0: no router forwards such a packet (RFC 8200 §3), so it was crafted; refused
+    /// as bad input (issue 17), though RFC 8200 does not require a destination to.
+    Ipv6HopLimitZero => "IPv6: hop limit 0",
     /// An extension header runs past the packet.
     Ipv6ExtTruncated => "IPv6: extension header past the end of the packet",
     /// More extension headers than the walk accepts.
@@ -74,6 +83,9 @@ drop_reasons! {
     Ipv6RoutingHeader => "IPv6: routing header with segments left",
     /// A fragment with more to come whose length is not a multiple of 8 (RFC 8200 §4.5).
     Ipv6FragmentLength => "IPv6: fragment length not a multiple of 8",
+    /// A second Fragment header in one packet's chain (RFC 8200 §4.1: each extension header at
+    /// most once, save Destination Options).
+    Ipv6FragmentTwice => "IPv6: a second Fragment header in one packet",
     /// A first fragment without the whole header chain (RFC 7112 §5).
     Ipv6IncompleteChain => "IPv6: first fragment with an incomplete header chain",
     /// An ICMPv6 message shorter than its 8-byte header.
@@ -98,6 +110,9 @@ drop_reasons! {
     FragBadLength => "fragment: bad length or offset",
     /// Overlapped bytes already held: the whole datagram was dropped.
     FragOverlap => "fragment: overlap, datagram dropped",
+    /// A fragment of an IPv6 datagram already dropped for an overlap: RFC 5722 §4 discards the
+    /// whole datagram, its fragments not yet received included (until the reassembly timeout).
+    FragAfterOverlap => "fragment: of a datagram dropped for an overlap",
     /// An exact duplicate of a fragment already held.
     FragDuplicate => "fragment: exact duplicate ignored",
     /// Reassembled size would exceed 65535 bytes: the whole datagram was dropped.

@@ -112,6 +112,25 @@ impl Up {
     }
 }
 
+/// Waits up to 10 s until the kernel side of `ustack up --ipv6` has its IPv6 address
+/// (configured right after the IPv4 one that [`Up::start`] waits for); panics otherwise.
+pub fn wait_host_addr6(ns: &NetNs) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = run_in(
+            ns,
+            "ip",
+            &["-6", "-o", "addr", "show", "dev", "ustack0"],
+            Duration::from_secs(5),
+        );
+        if String::from_utf8_lossy(&out.stdout).contains("2001:2::1/64") {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no 2001:2::1 on ustack0");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The value of counter `name` in the table `ustack up` prints when it stops (0 if absent).
 pub fn counter(output: &str, name: &str) -> u64 {
     output

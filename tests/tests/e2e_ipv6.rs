@@ -8,30 +8,14 @@
 //! Needs root and /dev/net/tun; skipped otherwise unless `USTACK_REQUIRE_TUN=1`.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use ustack_apps::daemon::pcap::read_packets;
-use ustack_tests::e2e::{counter, kernel_tcpdump, run_in, ustack_bin, wait_stderr, Scratch, Up};
+use ustack_tests::e2e::{
+    counter, kernel_tcpdump, run_in, ustack_bin, wait_host_addr6, wait_stderr, Scratch, Up,
+};
 use ustack_tests::netns::{tun_available, ChildGuard, NetNs};
 
 const STACK6: &str = "2001:2::2";
-
-/// Waits until the kernel side has its IPv6 address (configured right after the IPv4 one).
-fn wait_v6(ns: &NetNs) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let out = run_in(
-            ns,
-            "ip",
-            &["-6", "-o", "addr", "show", "dev", "ustack0"],
-            Duration::from_secs(5),
-        );
-        if String::from_utf8_lossy(&out.stdout).contains("2001:2::1/64") {
-            return;
-        }
-        assert!(Instant::now() < deadline, "no 2001:2::1 on ustack0");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 #[test]
 fn ping6_is_answered_and_captured_as_tcpdump_sees_it() {
@@ -41,7 +25,7 @@ fn ping6_is_answered_and_captured_as_tcpdump_sees_it() {
     let scratch = Scratch::new("ipv6", "ping");
     let ns = NetNs::new("ipv6-ping");
     let up = Up::start(&ns, &["--ipv6"]);
-    wait_v6(&ns);
+    wait_host_addr6(&ns);
     let (kernel_file, ours_file) = (scratch.path("k.pcap"), scratch.path("u.pcap"));
     let mut dump = kernel_tcpdump(&ns, "ustack0", &kernel_file, &["icmp6"]);
     let mut cmd = ns.command(ustack_bin());

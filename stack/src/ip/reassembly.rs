@@ -141,6 +141,9 @@ pub enum FragDrop {
     BadLength,
     /// Could not be held within max_bytes even after evicting every other datagram.
     NoMemory,
+    /// Belongs to a datagram dropped for an overlap less than a timeout ago (only with
+    /// [`Reassembler::remembering_overlaps`], RFC 5722 §4).
+    AfterOverlap,
 }
 
 /// A reassembled datagram.
@@ -181,6 +184,8 @@ pub struct ReassemblyStats {
     pub bad_length: u64,
     /// Fragments refused with [`FragDrop::NoMemory`].
     pub no_memory: u64,
+    /// Fragments refused with [`FragDrop::AfterOverlap`].
+    pub after_overlap: u64,
 }
 
 /// Payload bytes quoted after the header in [`Expired::quote`]: RFC 792 asks for 64 bits; we quote
@@ -322,6 +327,9 @@ pub struct Reassembler<K: Key = FragmentKey> {
     next_generation: u64,
     bytes: usize,
     stats: ReassemblyStats,
+    /// With [`Reassembler::remembering_overlaps`]: datagrams dropped for an overlap, each until
+    /// a timeout after the drop; at most `max_datagrams` of them.
+    abandoned: Option<HashMap<K, Instant>>,
 }
 
 impl<K: Key> Reassembler<K> {
@@ -334,6 +342,30 @@ impl<K: Key> Reassembler<K> {
             next_generation: 0,
             bytes: 0,
             stats: ReassemblyStats::default(),
+            abandoned: None,
+        }
+    }
+
+    /// Remembers each datagram dropped for an overlap for a timeout, and refuses its later
+    /// fragments ([`FragDrop::AfterOverlap`]): RFC 5722 §4 discards the whole datagram, "including
+    /// those [fragments] not yet received". For IPv6, whose 32-bit identifications a source does
+    /// not reuse within a timeout (RFC 7739); IPv4's 16-bit ones may legitimately come back.
+    pub fn remembering_overlaps(mut self) -> Self {
+        self.abandoned = Some(HashMap::new());
+        self
+    }
+
+    /// Notes `key` as dropped for an overlap (if remembering), within the count limit: expired
+    /// entries are forgotten first, and when every slot is still live the new one is not kept.
+    fn abandon(&mut self, now: Instant, key: K) {
+        let (Some(map), max) = (self.abandoned.as_mut(), self.limits.max_datagrams) else {
+            return;
+        };
+        if map.len() >= max {
+            map.retain(|_, until| *until > now);
+        }
+        if map.len() < max {
+            map.insert(key, now + self.limits.timeout);
         }
     }
 
@@ -349,6 +381,18 @@ impl<K: Key> Reassembler<K> {
     pub fn insert(&mut self, now: Instant, frag: Fragment<'_, K>) -> Outcome {
         let key = frag.key;
         let len = frag.payload.len();
+
+        if let Some(map) = self.abandoned.as_mut() {
+            match map.get(&key) {
+                Some(&until) if until > now => {
+                    return self.refuse(key, FragDrop::AfterOverlap, false);
+                }
+                Some(_) => {
+                    map.remove(&key);
+                }
+                None => {}
+            }
+        }
 
         // RFC 791 §3.2: fragment offsets count 8-octet blocks, so every fragment but the last
         // carries a non-zero multiple of 8 octets of data.
@@ -403,7 +447,10 @@ impl<K: Key> Reassembler<K> {
         }
 
         match dgram.place(frag.offset, end, frag.payload) {
-            Placement::Overlap => self.refuse(key, FragDrop::Overlap, true),
+            Placement::Overlap => {
+                self.abandon(now, key);
+                self.refuse(key, FragDrop::Overlap, true)
+            }
             Placement::Duplicate | Placement::Empty
                 if frag.more_fragments || dgram.total.is_some() =>
             {
@@ -554,6 +601,7 @@ impl<K: Key> Reassembler<K> {
             FragDrop::TooBig => self.stats.too_big += 1,
             FragDrop::BadLength => self.stats.bad_length += 1,
             FragDrop::NoMemory => self.stats.no_memory += 1,
+            FragDrop::AfterOverlap => self.stats.after_overlap += 1,
         }
         let dropped_datagram = whole && self.remove(key).is_some();
         log::debug!(

@@ -29,6 +29,9 @@ impl Stack {
             Ok(p) => p,
             Err(reason) => return self.drop_packet(reason),
         };
+        if let Some(reason) = p.refused_on_arrival(self.config.addr6) {
+            return self.drop_packet(reason);
+        }
         let walked = match ipv6::walk(&p) {
             Ok(w) => w,
             Err(refusal) => {
@@ -240,8 +243,9 @@ impl Stack {
     /// Sends the ICMPv6 error `(type, code, param)` about packet `p` to its source, unless RFC
     /// 4443 §2.4 forbids it: the stack has no IPv6 address; `p` was for another unicast address;
     /// it was for a multicast address and the error is not one of those allowed then (e.3:
-    /// `even_multicast`, the option action `10`); `p` is itself an ICMPv6 error (e.1); or the
-    /// error rate limit (f) has no token (counted, as for IPv4).
+    /// `even_multicast`, the option action `10`); `p` is itself an ICMPv6 error (e.1); its
+    /// source names no single node (e.6: `::`, multicast); or the error rate limit (f) has no
+    /// token (counted, as for IPv4).
     fn send_icmp6_error(&mut self, p: &Ipv6Packet<'_>, kind: (u8, u8, u32), even_multicast: bool) {
         let Some(me) = self.config.addr6 else {
             return;
@@ -250,9 +254,10 @@ impl Stack {
         if (dst.is_multicast() && !even_multicast) || (!dst.is_multicast() && dst != me) {
             return;
         }
-        if p.next_header() == ipv6::next::ICMPV6
-            && p.payload().first().is_some_and(|&t| icmpv6::is_error(t))
-        {
+        if p.src().is_unspecified() || p.src().is_multicast() {
+            return;
+        }
+        if ipv6::is_icmpv6_error(p) {
             return;
         }
         self.emit_icmp6_error(me, p.src(), kind, p.bytes());
@@ -504,6 +509,64 @@ mod tests {
         overlap[42..44].copy_from_slice(&(8u16 | 1).to_be_bytes());
         s.receive(later, &overlap);
         assert_eq!(s.stats().drops(DropReason::FragOverlap), 1);
+        // RFC 5722 §4: the rest of that datagram is discarded too, nothing held for it.
+        for f in &bad[2..] {
+            s.receive(later, f);
+        }
+        assert_eq!(
+            s.stats().drops(DropReason::FragAfterOverlap),
+            bad.len() as u64 - 2
+        );
+        assert_eq!((s.reassembly_in_progress(), s.reassembly_bytes()), (0, 0));
+        assert!(s.poll_transmit(later, &mut out).is_none());
+    }
+
+    #[test]
+    fn crafted_sources_and_hop_limit_0_are_dropped_silently() {
+        let mut s = stack(Some(ME), 1500);
+        let mut out = vec![0u8; 1500];
+        let mut zero = echo_request(ME, b"x");
+        zero[7] = 0;
+        s.receive(Instant::ZERO, &zero);
+        assert_eq!(s.stats().drops(DropReason::Ipv6HopLimitZero), 1);
+        let mut own = echo_request(ME, b"x");
+        own[8..24].copy_from_slice(&ME.octets());
+        s.receive(Instant::ZERO, &own);
+        assert_eq!(s.stats().drops(DropReason::Ipv6OwnSource), 1);
+        let mut unspecified = echo_request(ME, b"x");
+        unspecified[8..24].fill(0);
+        s.receive(Instant::ZERO, &unspecified);
+        assert_eq!(s.stats().drops(DropReason::Ipv6UnspecifiedSource), 1);
+        // An MLD report from :: (RFC 3590 §4) whose Hop-by-Hop header carries an unknown option
+        // of action 10: refused, but no Parameter Problem to `::` (RFC 4443 §2.4 (e.6)).
+        let mut mld = vec![0u8; HEADER_LEN];
+        Ipv6Repr {
+            src: Ipv6Addr::UNSPECIFIED,
+            dst: Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x16),
+            next_header: 0,
+            hop_limit: 1,
+            traffic_class: 0,
+            flow_label: 0,
+            payload_len: 16,
+        }
+        .emit(&mut mld);
+        mld.extend_from_slice(&[58, 0, 0x9e, 2, 0, 0, 1, 0, 143, 0, 0, 0, 0, 0, 0, 0]);
+        s.receive(Instant::ZERO, &mld);
+        assert_eq!(s.stats().drops(DropReason::Ipv6UnknownOption), 1);
+        assert!(s.poll_transmit(Instant::ZERO, &mut out).is_none());
+        // An ICMPv6 error behind an option of action 11: refused, and never the subject of a
+        // Parameter Problem (RFC 4443 §2.4 (e.1)).
+        let mut error = echo_request(ME, b"x");
+        let icmp = error.split_off(HEADER_LEN);
+        error[6] = 60;
+        error.extend_from_slice(&[58, 0, 0xde, 2, 0, 0, 1, 0, 4, 0, 0, 0, 0, 0, 0, 6]);
+        error.extend_from_slice(&icmp);
+        let plen = (error.len() - HEADER_LEN) as u16;
+        error[4..6].copy_from_slice(&plen.to_be_bytes());
+        s.receive(Instant::ZERO, &error);
+        assert_eq!(s.stats().drops(DropReason::Ipv6UnknownOption), 2);
+        assert!(s.poll_transmit(Instant::ZERO, &mut out).is_none());
+        assert_eq!(s.stats().icmp_errors_sent, 0);
     }
 
     #[test]

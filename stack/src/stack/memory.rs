@@ -15,7 +15,7 @@ pub struct MemoryUsage {
     pub pool_buffers: usize,
     /// Capacity of those buffers, bytes (≤ 256 × 16 KiB).
     pub pool_bytes: usize,
-    /// Bytes held by IP reassembly (≤ `Config::reassembly_max_bytes`).
+    /// Bytes held by IP reassembly, IPv4 and IPv6 (each ≤ `Config::reassembly_max_bytes`).
     pub reassembly_bytes: usize,
     /// Datagrams being reassembled (bounded like `reassembly_bytes`).
     pub reassembly_datagrams: usize,
@@ -54,8 +54,9 @@ impl Stack {
             tx_queue_bytes: self.tx.bytes(),
             pool_buffers,
             pool_bytes,
-            reassembly_bytes: self.reassembly.bytes_held(),
-            reassembly_datagrams: self.reassembly.in_progress(),
+            // IPv4's and IPv6's reassembly alike.
+            reassembly_bytes: self.reassembly_bytes(),
+            reassembly_datagrams: self.reassembly_in_progress(),
             sockets: self.sockets.len(),
             socket_events: self.sockets.pending_events(),
             tcp_connections: tcp.connections,

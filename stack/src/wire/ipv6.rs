@@ -91,10 +91,41 @@ impl<'a> Ipv6Packet<'a> {
         if src.is_multicast() {
             return Err(DropReason::Ipv6MulticastSource);
         }
-        if src.is_loopback() || src.is_unspecified() || src.to_ipv4_mapped().is_some() {
+        if src.is_unspecified() && !p.may_come_from_unspecified() {
+            return Err(DropReason::Ipv6UnspecifiedSource);
+        }
+        if src.is_loopback() || src.to_ipv4_mapped().is_some() {
             return Err(DropReason::Ipv6MartianSource);
         }
         Ok(p)
+    }
+
+    /// What the stack refuses of a packet that [`Ipv6Packet::parse`] let through, given its own
+    /// address `me`: hop limit 0 (no router forwards one, RFC 8200 §3: it was crafted — bad
+    /// input by issue 17's rule, though RFC 8200 leaves a destination free to take it) and our
+    /// own address as the source (spoofed, or our own packet looped back).
+    pub fn refused_on_arrival(&self, me: Option<Ipv6Addr>) -> Option<DropReason> {
+        if self.hop_limit() == 0 {
+            return Some(DropReason::Ipv6HopLimitZero);
+        }
+        (me == Some(self.src())).then_some(DropReason::Ipv6OwnSource)
+    }
+
+    /// Whether this packet may have the unspecified source: a neighbor solicitation of
+    /// Duplicate Address Detection (RFC 4862 §5.4.2) or an MLD report (RFC 3590 §4), behind at
+    /// most a Hop-by-Hop header (MLD's Router Alert). Anything else from `::` is refused.
+    fn may_come_from_unspecified(&self) -> bool {
+        let b = self.bytes;
+        let icmp_at = match b[6] {
+            next::ICMPV6 => HEADER_LEN,
+            next::HOP_BY_HOP => match ext_len(b, HEADER_LEN) {
+                Some(len) if b[HEADER_LEN] == next::ICMPV6 => HEADER_LEN + len,
+                _ => return false,
+            },
+            _ => return false,
+        };
+        // 135: neighbor solicitation; 131 and 143: MLDv1 and MLDv2 reports.
+        b.get(icmp_at).is_some_and(|t| matches!(t, 135 | 131 | 143))
     }
 
     /// Reads `bytes` as one IPv6 packet — version 6, whole, padding trimmed — whatever its
@@ -308,6 +339,11 @@ pub fn walk(p: &Ipv6Packet<'_>) -> Result<Walk, Refusal> {
                     ident: u32::from_be_bytes([h[4], h[5], h[6], h[7]]),
                     header_at: at,
                 };
+                // RFC 8200 §4.1: one Fragment header per packet (a fragment of a fragment is
+                // nothing a source makes: it fragments only the unfragmented original).
+                if fragment.is_some() {
+                    return Err(Refusal::drop(DropReason::Ipv6FragmentTwice));
+                }
                 // RFC 8200 §4.5: a fragment with M set carries a multiple of 8 bytes.
                 if f.more && !(b.len() - (at + 8)).is_multiple_of(8) {
                     return Err(Refusal::problem(
@@ -322,24 +358,66 @@ pub fn walk(p: &Ipv6Packet<'_>) -> Result<Walk, Refusal> {
                         at: at + 8,
                     });
                 }
-                if fragment.is_some() {
-                    return Err(Refusal::drop(DropReason::Ipv6ExtChainTooLong));
-                }
                 fragment = Some(f);
                 (nh, named_at, at) = (h[0], at, at + 8);
             }
             next::NONE => return Ok(Walk::Nothing),
             protocol => {
+                // RFC 7112 §5 / RFC 8200 §4.5: a first fragment holds the whole chain, the
+                // upper-layer header included — not only the byte that names it.
+                if fragment.is_some_and(|f| f.more)
+                    && at + upper_header_len(b, protocol, at) > b.len()
+                {
+                    return Err(incomplete());
+                }
                 return Ok(Walk::Upper {
                     protocol,
                     at,
                     named_at,
                     fragment,
-                })
+                });
             }
         }
     }
     Err(Refusal::drop(DropReason::Ipv6ExtChainTooLong))
+}
+
+/// Whether `p` is an ICMPv6 error message (RFC 4443 §2.4 (e.1): never the subject of another),
+/// also behind extension headers and also when [`walk`] refused the chain: the headers are
+/// followed by their lengths alone (at most [`MAX_EXT_HEADERS`], a first fragment's only), as
+/// Linux's `icmpv6_send` skips them before it looks at the type.
+pub fn is_icmpv6_error(p: &Ipv6Packet<'_>) -> bool {
+    let b = p.bytes();
+    let (mut nh, mut at) = (p.next_header(), HEADER_LEN);
+    for _ in 0..=MAX_EXT_HEADERS {
+        let len = match nh {
+            next::HOP_BY_HOP | next::DEST_OPTS | next::ROUTING => ext_len(b, at),
+            next::FRAGMENT => b
+                .get(at + 2..at + 4)
+                .filter(|w| u16::from_be_bytes([w[0], w[1]]) & 0xfff8 == 0)
+                .map(|_| 8),
+            next::ICMPV6 => return b.get(at).is_some_and(|&t| crate::wire::icmpv6::is_error(t)),
+            _ => return false,
+        };
+        let Some(len) = len else { return false };
+        (nh, at) = (b[at], at + len);
+    }
+    false
+}
+
+/// How many bytes of the upper-layer header of `protocol` at `at` a first fragment must hold
+/// (RFC 7112 §5): TCP's whole header, options included (its Data Offset, at least 20 bytes),
+/// UDP's 8, ICMPv6's 8 (type, code, checksum and the first word, which names an echo or
+/// quotes an MTU); nothing of a protocol whose header the stack does not know (as Linux).
+fn upper_header_len(b: &[u8], protocol: u8, at: usize) -> usize {
+    match protocol {
+        crate::wire::proto::TCP => b
+            .get(at + 12)
+            .map_or(20, |o| usize::from(o >> 4) * 4)
+            .max(20),
+        crate::wire::proto::UDP | next::ICMPV6 => 8,
+        _ => 0,
+    }
 }
 
 /// The length in bytes of the Hop-by-Hop, Destination Options or Routing header at `at`
@@ -468,7 +546,7 @@ mod tests {
         for (src, why) in [
             ("ff02::1", DropReason::Ipv6MulticastSource),
             ("::1", DropReason::Ipv6MartianSource),
-            ("::", DropReason::Ipv6MartianSource),
+            ("::", DropReason::Ipv6UnspecifiedSource),
             ("::ffff:198.18.0.1", DropReason::Ipv6MartianSource),
         ] {
             let mut b = good.clone();
@@ -481,6 +559,49 @@ mod tests {
         assert_eq!(
             Ipv6Packet::parse(&j).unwrap_err(),
             DropReason::Ipv6Jumbogram
+        );
+    }
+
+    #[test]
+    fn the_unspecified_source_only_for_dad_and_mld_and_arrival_refusals() {
+        let from_unspecified = |next_header: u8, chain: &[u8]| {
+            let mut b = packet(next_header, chain);
+            b[8..24].fill(0);
+            Ipv6Packet::parse(&b).map(|_| ())
+        };
+        // A neighbor solicitation (DAD, RFC 4862 §5.4.2), MLDv2 and MLDv1 reports behind a
+        // Router Alert (RFC 3590 §4): let through.
+        assert_eq!(from_unspecified(next::ICMPV6, &[135, 0, 0, 0]), Ok(()));
+        for mld in [143, 131] {
+            let chain = [58, 0, 5, 2, 0, 0, 1, 0, mld, 0, 0, 0];
+            assert_eq!(from_unspecified(next::HOP_BY_HOP, &chain), Ok(()));
+        }
+        // An echo request, a router solicitation, UDP: refused.
+        for (nh, chain) in [
+            (next::ICMPV6, &[128u8, 0, 0, 0][..]),
+            (next::ICMPV6, &[133, 0, 0, 0]),
+            (17, &[0; 8]),
+            (next::HOP_BY_HOP, &[58, 0, 5, 2, 0, 0, 1, 0, 128, 0, 0, 0]),
+        ] {
+            assert_eq!(
+                from_unspecified(nh, chain),
+                Err(DropReason::Ipv6UnspecifiedSource)
+            );
+        }
+        // Hop limit 0 and our own address as source: refused on arrival, by name.
+        let mut b = packet(next::NONE, &[]);
+        assert_eq!(
+            Ipv6Packet::parse(&b).unwrap().refused_on_arrival(Some(B)),
+            None
+        );
+        assert_eq!(
+            Ipv6Packet::parse(&b).unwrap().refused_on_arrival(Some(A)),
+            Some(DropReason::Ipv6OwnSource)
+        );
+        b[7] = 0;
+        assert_eq!(
+            Ipv6Packet::parse(&b).unwrap().refused_on_arrival(None),
+            Some(DropReason::Ipv6HopLimitZero)
         );
     }
 
@@ -627,6 +748,35 @@ mod tests {
             (r.reason, r.problem),
             (DropReason::Ipv6FragmentLength, Some((0, 4)))
         );
+        // A second Fragment header, even a non-first one's.
+        let mut twice = frag(0, false, 44);
+        twice.extend_from_slice(&frag(8, false, 17));
+        twice.extend_from_slice(&[0; 8]);
+        assert_eq!(
+            walked(next::FRAGMENT, &twice).unwrap_err(),
+            Refusal::drop(DropReason::Ipv6FragmentTwice)
+        );
+        // A first fragment cut before or inside its upper-layer header (RFC 7112 §5): none of
+        // UDP's 8 bytes; TCP's 24 bytes of a 32-byte header (Data Offset 8). The same bytes in
+        // an atomic fragment, a whole packet, are the upper layer's business.
+        let mut tcp = [0u8; 24];
+        tcp[12] = 8 << 4;
+        for (proto, upper) in [(17, &[][..]), (6, &tcp[..])] {
+            for more in [true, false] {
+                let mut f = frag(0, more, proto);
+                f.extend_from_slice(upper);
+                let got = walked(next::FRAGMENT, &f);
+                if more {
+                    assert_eq!(
+                        got.unwrap_err().problem,
+                        Some((problem::INCOMPLETE_CHAIN, 0)),
+                        "{proto}"
+                    );
+                } else {
+                    assert!(matches!(got, Ok(Walk::Upper { .. })), "{proto}");
+                }
+            }
+        }
         // A first fragment whose Destination Options header goes past it (RFC 7112).
         let mut cut = frag(0, true, 60);
         cut.extend_from_slice(&[17, 2, 0, 0, 0, 0, 0, 0]);
@@ -635,6 +785,29 @@ mod tests {
             (r.reason, r.problem),
             (DropReason::Ipv6IncompleteChain, Some((3, 0)))
         );
+    }
+
+    #[test]
+    fn icmpv6_errors_are_recognized_behind_extension_headers() {
+        let error = [4u8, 0, 0, 0, 0, 0, 0, 6];
+        assert!(is_icmpv6_error(
+            &Ipv6Packet::parse(&packet(58, &error)).unwrap()
+        ));
+        // Behind a Destination Options header with an option of action 11, which `walk` refuses.
+        let mut chain = vec![58, 0, 0xde, 2, 0, 0, 1, 0];
+        chain.extend_from_slice(&error);
+        let b = packet(next::DEST_OPTS, &chain);
+        let p = Ipv6Packet::parse(&b).unwrap();
+        assert!(walk(&p).is_err() && is_icmpv6_error(&p));
+        // An echo request is no error; neither is a later fragment's data.
+        chain[8] = 128;
+        assert!(!is_icmpv6_error(
+            &Ipv6Packet::parse(&packet(next::DEST_OPTS, &chain)).unwrap()
+        ));
+        let later = [58, 0, 0, 8, 0, 0, 0, 1, 4, 0, 0, 0, 0, 0, 0, 0];
+        assert!(!is_icmpv6_error(
+            &Ipv6Packet::parse(&packet(next::FRAGMENT, &later)).unwrap()
+        ));
     }
 
     #[test]
@@ -655,6 +828,7 @@ mod tests {
                 if let Ok(Walk::Upper { at, .. } | Walk::LaterFragment { at, .. }) = walk(&p) {
                     assert!(at <= b.len());
                 }
+                let _ = is_icmpv6_error(&p);
             }
         }
     }

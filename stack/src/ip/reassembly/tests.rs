@@ -183,6 +183,57 @@ fn overlaps_drop_whole_datagram() {
 }
 
 #[test]
+fn remembering_overlaps_refuses_the_rest_of_the_datagram_until_the_timeout() {
+    let p = data(64);
+    let limits = ReassemblyLimits {
+        max_datagrams: 2,
+        ..ReassemblyLimits::DEFAULT
+    };
+    let mut r = Reassembler::new(limits).remembering_overlaps();
+    assert_eq!(
+        r.insert(t(0), frag(1, 0, true, &p[..32])),
+        Outcome::Incomplete
+    );
+    assert_eq!(
+        r.insert(t(0), frag(1, 8, true, &p[8..16])),
+        dropped(FragDrop::Overlap, true)
+    );
+    // RFC 5722 §4: its fragments not yet received are discarded too, nothing is held.
+    assert_eq!(
+        r.insert(t(1), frag(1, 32, false, &p[32..])),
+        dropped(FragDrop::AfterOverlap, false)
+    );
+    assert_eq!(
+        r.insert(t(2), frag(1, 0, true, &p[..32])),
+        dropped(FragDrop::AfterOverlap, false)
+    );
+    assert_eq!((r.bytes_held(), r.in_progress(), r.poll_at()), (0, 0, None));
+    assert_eq!((r.stats().overlaps, r.stats().after_overlap), (1, 2));
+    // Another datagram is untouched; after the timeout the identification is free again.
+    assert_eq!(
+        r.insert(t(3), frag(2, 32, false, &p[32..])),
+        Outcome::Incomplete
+    );
+    let later = t(0) + limits.timeout;
+    assert_eq!(
+        r.insert(later, frag(1, 32, false, &p[32..])),
+        Outcome::Incomplete
+    );
+    // At most `max_datagrams` remembered: a third overlap while two are live is not kept.
+    for ident in [3, 4, 5] {
+        assert_eq!(
+            r.insert(t(5), frag(ident, 0, true, &p[..32])),
+            Outcome::Incomplete
+        );
+        let _ = r.insert(t(5), frag(ident, 8, true, &p[8..16]));
+    }
+    let after = |r: &mut Reassembler, ident| r.insert(t(6), frag(ident, 40, false, &p[40..]));
+    assert_eq!(after(&mut r, 3), dropped(FragDrop::AfterOverlap, false));
+    assert_eq!(after(&mut r, 4), dropped(FragDrop::AfterOverlap, false));
+    assert_ne!(after(&mut r, 5), dropped(FragDrop::AfterOverlap, false));
+}
+
+#[test]
 fn too_big_drops() {
     let mut r = Reassembler::new(ReassemblyLimits::DEFAULT);
     // 20 + 65512 + 8 = 65540 > 65535.
