@@ -63,13 +63,23 @@ impl ConnectArgs {
         let t = self.target.as_str();
         let form = || {
             invalid(format!(
-                "'{t}': expected HOST PORT or HOST:PORT with an IPv4 address (listening: PORT)"
+                "'{t}': expected HOST PORT, HOST:PORT or [HOST]:PORT with an IPv4 or IPv6 \
+                 address (listening: PORT)"
             ))
         };
-        let (host, spec) = match (t.rsplit_once(':'), self.port.as_deref()) {
-            (Some((h, p)), None) => (h.parse().map_err(|_| form())?, p),
-            (None, Some(p)) => (t.parse().map_err(|_| form())?, p),
-            (None, None) if self.listen => (IpAddr::from([0, 0, 0, 0]), t),
+        // A bare IPv6 address holds colons of its own: it takes its port as a separate word,
+        // or in brackets ([2001:2::1]:80), as nc and curl write it.
+        let bare6 = t.parse::<std::net::Ipv6Addr>().is_ok();
+        let bracketed = t.strip_prefix('[').and_then(|r| r.split_once("]:"));
+        let (host, spec) = match (bracketed, t.rsplit_once(':'), self.port.as_deref()) {
+            (Some((h, p)), _, None) => (
+                h.parse::<std::net::Ipv6Addr>().map_err(|_| form())?.into(),
+                p,
+            ),
+            (None, _, Some(p)) if bare6 => (t.parse().map_err(|_| form())?, p),
+            (None, Some((h, p)), None) if !bare6 => (h.parse().map_err(|_| form())?, p),
+            (None, None, Some(p)) => (t.parse().map_err(|_| form())?, p),
+            (None, None, None) if self.listen => (IpAddr::from([0, 0, 0, 0]), t),
             _ => return Err(form()),
         };
         let ports = parse_ports(spec).map_err(invalid)?;
@@ -472,6 +482,16 @@ mod tests {
             addr(&["-z", "198.18.0.1", "20-23"]).unwrap(),
             "198.18.0.1:20".parse().unwrap()
         );
+        // IPv6: a bare address with its port apart, or in brackets.
+        let want6: std::net::SocketAddr = "[2001:2::1]:8080".parse().unwrap();
+        assert_eq!(addr(&["2001:2::1", "8080"]).unwrap(), want6);
+        assert_eq!(addr(&["[2001:2::1]:8080"]).unwrap(), want6);
+        assert!(addr(&["2001:2::1"]).is_err());
+        assert!(
+            addr(&["2001:2::1:8080"]).is_err(),
+            "ambiguous without brackets"
+        );
+        assert!(addr(&["[2001:2::zz]:80"]).is_err());
     }
 
     #[test]

@@ -10,10 +10,10 @@ use std::path::PathBuf;
 use tun_bridge::{Bridge, BridgeConfig, LogTap, Tap};
 use ustack::tcp::State;
 
-/// The stack's IPv6 address under `--ipv6` (a /64 of the benchmarking prefix 2001:2::/48,
+/// The stack's IPv6 address by default (a /64 of the benchmarking prefix 2001:2::/48,
 /// RFC 5180).
 pub const DEFAULT_ADDR6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 2);
-/// The kernel side's IPv6 address under `--ipv6`.
+/// The kernel side's IPv6 address by default.
 pub const DEFAULT_HOST_ADDR6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 1);
 
 /// Where and how the stack's interface is set up.
@@ -28,11 +28,15 @@ pub struct NetArgs {
     /// Address of the stack itself.
     #[arg(long, default_value = "198.18.0.2")]
     pub addr: Ipv4Addr,
-    /// Give the stack and the kernel side IPv6 addresses too (2001:2::2 and 2001:2::1, a /64
-    /// of the benchmarking prefix 2001:2::/48, RFC 5180): the stack answers ping -6 (the rest
-    /// of IPv6 is on its way, docs/IPV6.md).
-    #[arg(long)]
+    /// Insist on IPv6 (the default): the stack and the kernel side get IPv6 addresses too
+    /// (2001:2::2 and 2001:2::1, a /64 of the benchmarking prefix 2001:2::/48, RFC 5180), and
+    /// a setup that cannot carry it (an MTU below 1280, no IPv6 in the kernel) is refused
+    /// instead of falling back to IPv4 only.
+    #[arg(long, conflicts_with = "no_ipv6")]
     pub ipv6: bool,
+    /// IPv4 only: no IPv6 address on the stack or the kernel side.
+    #[arg(long, conflicts_with_all = ["addr6", "host_addr6"])]
+    pub no_ipv6: bool,
     /// The stack's IPv6 address (implies --ipv6).
     #[arg(long, value_name = "ADDR")]
     pub addr6: Option<Ipv6Addr>,
@@ -174,11 +178,44 @@ impl NetArgs {
         })
     }
 
-    /// The stack's and the kernel side's IPv6 addresses, if IPv6 is asked for; refused when
+    /// Whether IPv6 was asked for explicitly (`--ipv6`, `--addr6`, `--host-addr6`): then a
+    /// setup that cannot carry it is refused rather than run IPv4-only.
+    fn ipv6_insisted(&self) -> bool {
+        self.ipv6 || self.addr6.is_some() || self.host_addr6.is_some()
+    }
+
+    /// Why IPv6 is off although not refused by `--no-ipv6`, if it is: a link below 1280
+    /// (RFC 8200 §5; Linux turns IPv6 off on such a device) or a kernel without IPv6. With
+    /// IPv6 insisted on, these are errors instead (`ipv6_addrs`).
+    pub fn ipv6_off_because(&self) -> Option<String> {
+        if self.no_ipv6 {
+            return None;
+        }
+        if self.mtu < 1280 {
+            return Some(format!("MTU {} is below IPv6's minimum of 1280", self.mtu));
+        }
+        if !std::path::Path::new("/proc/sys/net/ipv6").exists() {
+            return Some("the kernel has no IPv6 (no /proc/sys/net/ipv6)".into());
+        }
+        None
+    }
+
+    /// The stack's and the kernel side's IPv6 addresses — IPv6 is on unless `--no-ipv6`, or
+    /// the link cannot carry it and it was not insisted on (`ipv6_off_because`); refused when
     /// they are not two different unicast addresses of one /64.
     pub fn ipv6_addrs(&self) -> io::Result<Option<(Ipv6Addr, Ipv6Addr)>> {
-        if !self.ipv6 && self.addr6.is_none() && self.host_addr6.is_none() {
+        if self.no_ipv6 {
             return Ok(None);
+        }
+        if let Some(why) = self.ipv6_off_because() {
+            if !self.ipv6_insisted() {
+                return Ok(None);
+            }
+            let hint = "or drop --ipv6/--addr6/--host-addr6";
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{why}: IPv6 cannot run here ({hint})"),
+            ));
         }
         let stack = self.addr6.unwrap_or(DEFAULT_ADDR6);
         let host = self.host_addr6.unwrap_or(DEFAULT_HOST_ADDR6);
@@ -190,13 +227,6 @@ impl NetArgs {
         }
         if stack == host {
             return refuse("--addr6 and --host-addr6 must differ".into());
-        }
-        // RFC 8200 §5: below 1280 the kernel turns IPv6 off on the device.
-        if self.mtu < 1280 {
-            return refuse(format!(
-                "MTU {} is below IPv6's minimum of 1280: use --mtu 1280 or more, or no --ipv6",
-                self.mtu
-            ));
         }
         if stack.segments()[..4] != host.segments()[..4] {
             return refuse(format!(

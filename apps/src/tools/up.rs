@@ -227,8 +227,12 @@ fn print_banner(
     println!("  stack        {}", n.addr);
     // (Already checked by `start`.)
     let v6 = n.ipv6_addrs().ok().flatten();
-    if let Some((stack6, host6)) = v6 {
-        println!("  IPv6         kernel side {host6}/64, stack {stack6} (echo only so far)");
+    match (v6, n.ipv6_off_because()) {
+        (Some((stack6, host6)), _) => {
+            println!("  IPv6         kernel side {host6}/64, stack {stack6}");
+        }
+        (None, Some(why)) => println!("  IPv6         off: {why}"),
+        (None, None) => println!("  IPv6         off (--no-ipv6)"),
     }
     let list: Vec<String> = plan
         .iter()
@@ -269,6 +273,19 @@ fn print_banner(
                 piped(format!("nc -N {a} {p} < /etc/services"))
             ),
             Service::Chargen => println!("  {x}nc {a} {p} | head -5               # chargen"),
+        }
+    }
+    if let Some((stack6, _)) = v6 {
+        // Every service listens on both families: one IPv6 line of each kind is enough.
+        for &(s, p) in plan {
+            match s {
+                Service::Http => println!("  {x}curl -6 'http://[{stack6}]:{p}/'"),
+                Service::Echo => println!(
+                    "  {}          # TCP echo over IPv6",
+                    piped(format!("echo hello | nc -6 -N {stack6} {p}"))
+                ),
+                _ => {}
+            }
         }
     }
     if netns.is_some() {
