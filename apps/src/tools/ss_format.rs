@@ -275,7 +275,8 @@ pub fn tcp_counts(r: &SocketsReply) -> serde_json::Value {
 ///   `alloc − (inuse − tw)` as ss computes it, so TIME-WAIT counts there too (every stack
 ///   socket is hashed); `orphaned`: connections their app closed, still in the table.
 /// - The Transport table: RAW 0 (raw sockets are not listed), UDP and TCP (without
-///   TIME-WAIT) in the IP column, IPv6 0; FRAG: datagrams being reassembled.
+///   TIME-WAIT) in the IP or IPv6 column by the connection's family (listeners and UDP
+///   sockets, which take both families, in IP's); FRAG: datagrams being reassembled.
 pub fn summary_text(r: &SocketsReply, stats: &StatsReply) -> String {
     let count = |f: &dyn Fn(&str) -> bool| r.tcp.iter().filter(|t| f(&t.state)).count();
     let tw = count(&|s| s == "time-wait");
@@ -297,14 +298,21 @@ pub fn summary_text(r: &SocketsReply, stats: &StatsReply) -> String {
     );
     o.push('\n');
     o.push_str("Transport Total     IP        IPv6\n");
-    let row = |o: &mut String, name: &str, n: usize| {
-        let _ = writeln!(o, "{name}\t  {n:<9} {n:<9} {:<9}", 0);
+    let row = |o: &mut String, name: &str, (v4, v6): (usize, usize)| {
+        let _ = writeln!(o, "{name}\t  {:<9} {v4:<9} {v6:<9}", v4 + v6);
     };
-    row(&mut o, "RAW", 0);
-    row(&mut o, "UDP", udp);
-    row(&mut o, "TCP", hashed);
-    row(&mut o, "INET", udp + hashed);
-    row(&mut o, "FRAG", frag);
+    // Connections count in their family's column; listeners and UDP sockets (one per port,
+    // for both families, listed with the IPv4 address) in IP's.
+    let tcp6 = r
+        .tcp
+        .iter()
+        .filter(|t| t.state != "time-wait" && t.local.is_ipv6())
+        .count();
+    row(&mut o, "RAW", (0, 0));
+    row(&mut o, "UDP", (udp, 0));
+    row(&mut o, "TCP", (hashed - tcp6, tcp6));
+    row(&mut o, "INET", (udp + hashed - tcp6, tcp6));
+    row(&mut o, "FRAG", (frag, 0));
     o.push('\n');
     o
 }

@@ -238,4 +238,18 @@ mod tests {
         }
         assert_eq!(accepted, 0);
     }
+
+    #[test]
+    fn ipv6_tuples_make_their_own_cookies() {
+        let l6: SocketAddr = "[2001:2::2]:80".parse().unwrap();
+        let r6: SocketAddr = "[2001:2::1]:51000".parse().unwrap();
+        let (now, peer) = (secs(500), SeqNumber(7));
+        let c = encode(&KEY, now, l6, r6, peer, 1440);
+        assert_eq!(decode(&KEY, now, l6, r6, peer.add(1), c.add(1)), Some(1440));
+        // Another IPv6 peer, or the IPv4-mapped form of the same one, cannot use it.
+        let other: SocketAddr = "[2001:2::3]:51000".parse().unwrap();
+        assert_eq!(decode(&KEY, now, l6, other, peer.add(1), c.add(1)), None);
+        let mapped: SocketAddr = "[::ffff:198.18.0.2]:51000".parse().unwrap();
+        assert_eq!(decode(&KEY, now, l6, mapped, peer.add(1), c.add(1)), None);
+    }
 }
