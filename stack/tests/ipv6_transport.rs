@@ -164,7 +164,7 @@ fn through_a_narrow_link(mtu: usize, report: u32) -> (usize, usize, Stack) {
         if got == data.len() {
             break;
         }
-        now = now + Duration::from_millis(1);
+        now += Duration::from_millis(1);
         a.handle_timeout(now);
         b.handle_timeout(now);
     }
