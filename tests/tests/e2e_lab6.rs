@@ -221,7 +221,7 @@ fn the_ipv6_study_prefixes_answer_as_linux_route_types_do() {
     lab.stop();
 }
 
-/// `ustack up` started by hand without `--ipv6`: the lab's IPv6 still runs between its
+/// `ustack up --no-ipv6` started by hand: the lab's IPv6 still runs between its
 /// namespaces, `lab list` says the stack has none, and the host answers IPv6 toward the stack
 /// with "no route" (it holds no 2001:2::/64 to route into the TUN) while IPv4 reaches it.
 #[test]
@@ -238,7 +238,7 @@ fn a_stack_without_ipv6_is_said_to_have_none_and_the_host_has_no_route_to_it() {
     let mut cmd = Command::new("ip");
     cmd.args(["netns", "exec", &lab.host()])
         .arg(ustack_bin())
-        .arg("up");
+        .args(["up", "--no-ipv6"]);
     let mut up = ChildGuard::spawn(cmd, "ustack-up");
     let deadline = Instant::now() + Duration::from_secs(10);
     while !text(&lab.at_host("ip -4 -o addr show dev ustack0")).contains("198.18.0.1/") {
@@ -247,7 +247,7 @@ fn a_stack_without_ipv6_is_said_to_have_none_and_the_host_has_no_route_to_it() {
     }
     let listed = text(&lab_cmd(&["list"]));
     assert!(
-        listed.contains("stack: ustack0 198.18.0.1/24, no IPv6 (ustack up ran without --ipv6)"),
+        listed.contains("stack: ustack0 198.18.0.1/24, no IPv6 (ustack up ran with --no-ipv6)"),
         "{listed}"
     );
     let v4 = lab.at_far("ping -n -c 1 -W 2 198.18.0.2");

@@ -64,13 +64,13 @@ struct UpArgs {
     #[arg(long, value_name = "PCT")]
     loss: Option<f64>,
     /// An IPv4-only lab: no IPv6 addresses, routes or forwarding on its links (which may
-    /// then be narrower than 1280), and `--up` starts the stack without `--ipv6`.
+    /// then be narrower than 1280), and `--up` starts the stack with `--no-ipv6`.
     #[arg(long)]
     no_ipv6: bool,
     /// Do not start the far-end server.
     #[arg(long)]
     no_server: bool,
-    /// Also run `ustack up --tun TUN` (with `--ipv6` unless --no-ipv6) in the host namespace
+    /// Also run `ustack up --tun TUN` (`--ipv6`, or `--no-ipv6` with --no-ipv6) in the host namespace
     /// (stopped with the lab).
     #[arg(long)]
     up: bool,
@@ -220,12 +220,15 @@ fn describe(lab: &ops::Lab, tun: &str, stack_log: Option<&std::path::Path>) {
         None if six => {
             let _ = writeln!(
                 out,
-                "  run the stack: ip netns exec {host} ustack up --ipv6   (without --ipv6 the \
+                "  run the stack: ip netns exec {host} ustack up --ipv6   (with --no-ipv6 the \
                  stack has no IPv6: the links carry it, {host} does not route {STACK6})"
             );
         }
         None => {
-            let _ = writeln!(out, "  run the stack: ip netns exec {host} ustack up");
+            let _ = writeln!(
+                out,
+                "  run the stack: ip netns exec {host} ustack up --no-ipv6"
+            );
         }
     }
     let _ = writeln!(out, "try:");

@@ -67,12 +67,16 @@ impl Stack {
         else {
             return self.drop_packet(DropReason::Ipv6NoNextHeader);
         };
+        let upper = &p.bytes()[at..];
+        if protocol == proto::ICMPV6 {
+            // (ND and MLD to their multicast groups are counted as such, not as not ours.)
+            return self.icmpv6_input(&p, upper, for_us);
+        }
         if !for_us {
             return self.drop_packet(DropReason::Ipv6NotForUs);
         }
-        let (src, dst, upper) = (IpAddr::V6(p.src()), IpAddr::V6(p.dst()), &p.bytes()[at..]);
+        let (src, dst) = (IpAddr::V6(p.src()), IpAddr::V6(p.dst()));
         match protocol {
-            proto::ICMPV6 => self.icmpv6_input(&p, upper),
             // RFC 9293 §3.9.2.3 / RFC 1122 §4.2.3.10: TCP is unicast only.
             proto::TCP if p.dst() != me => self.drop_packet(DropReason::TcpNotUnicast),
             proto::TCP => self.tcp_deliver(src, dst, upper),
@@ -96,7 +100,7 @@ impl Stack {
 
     /// An ICMPv6 message for us (RFC 4443): echo requests answered, echo replies and errors
     /// handed to the socket or connection whose packet they are about, ND/MLD ignored.
-    fn icmpv6_input(&mut self, p: &Ipv6Packet<'_>, upper: &[u8]) {
+    fn icmpv6_input(&mut self, p: &Ipv6Packet<'_>, upper: &[u8], for_us: bool) {
         let msg = match Icmpv6Message::parse(p.src(), p.dst(), upper) {
             Ok(m) => m,
             Err(reason) => return self.drop_packet(reason),
@@ -106,6 +110,7 @@ impl Stack {
         };
         match msg {
             Icmpv6Message::LinkLocal { .. } => self.drop_packet(DropReason::Icmpv6LinkLocalIgnored),
+            _ if !for_us => self.drop_packet(DropReason::Ipv6NotForUs),
             Icmpv6Message::EchoRequest { ident, seq, data } => {
                 // RFC 4443 §4.2: the reply carries the request's identifier, sequence number
                 // and data, from the unicast address the request was sent to (a request to a

@@ -225,7 +225,11 @@ impl Lab {
             .args(["netns", "exec", &host])
             .arg(exe)
             .args(["up", "--tun", tun])
-            .args(self.plan.ipv6.then_some("--ipv6"))
+            .arg(if self.plan.ipv6 {
+                "--ipv6"
+            } else {
+                "--no-ipv6"
+            })
             .stdin(Stdio::null())
             .stdout(file)
             .stderr(err)

@@ -34,7 +34,7 @@ impl StackTun {
         let addrs: Vec<String> = self.addrs.iter().map(|(a, l)| format!("{a}/{l}")).collect();
         let mut s = format!("{} {}", self.name, addrs.join(" "));
         if !self.has_ipv6() {
-            s.push_str(", no IPv6 (ustack up ran without --ipv6)");
+            s.push_str(", no IPv6 (ustack up ran with --no-ipv6)");
         } else if self.has(TUN_HOST6.into()) {
             s.push_str(&format!(", stack {STACK6} routed to it"));
         }
@@ -120,7 +120,7 @@ mod tests {
         assert!(!t[0].has_ipv6());
         assert_eq!(
             t[0].describe(),
-            "ustack0 198.18.0.1/24, no IPv6 (ustack up ran without --ipv6)"
+            "ustack0 198.18.0.1/24, no IPv6 (ustack up ran with --no-ipv6)"
         );
         assert!(parse_tuns(&LINKS.replace("tun type tun", "veth"), addrs).is_empty());
     }
