@@ -24,7 +24,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-use ustack_tests::e2e::{counter, pseudo_random, run_limited, ustack_bin, Scratch};
+use ustack_tests::e2e::{counter, pseudo_random, ustack_bin, Scratch};
 use ustack_tests::integrity::sha256_hex;
 use ustack_tests::lab::Lab;
 use ustack_tests::netns::{tun_available, ChildGuard};
