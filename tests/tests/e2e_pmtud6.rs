@@ -132,17 +132,24 @@ fn assert_routers_reported(reports: &[(String, u32)], lines: &str) {
     );
 }
 
-/// Polls `probe` (run in the host namespace) every 100 ms while `running` has not exited, until
-/// a line contains `want`; returns that line, or None.
-fn sample(lab: &Lab, probe: &str, want: &str, running: &mut ChildGuard) -> Option<String> {
+/// Runs `probe` (in the host namespace) every 50 ms while `running` has not exited; returns the
+/// last line seen that contains `want` (the latest state of the transfer), and the last output
+/// (for messages).
+fn sample(
+    lab: &Lab,
+    probe: &str,
+    want: &str,
+    running: &mut ChildGuard,
+) -> (Option<String>, String) {
+    let (mut seen, mut last) = (None, String::new());
     while running.try_wait().is_none() {
-        let out = text(&lab.at_host(probe));
-        if let Some(l) = out.lines().find(|l| l.contains(want)) {
-            return Some(l.to_string());
+        last = text(&lab.at_host(probe));
+        if let Some(l) = last.lines().find(|l| l.contains(want)) {
+            seen = Some(l.to_string());
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(50));
     }
-    None
+    (seen, last)
 }
 
 /// `KEY:N` in an `ss -ti` line.
@@ -204,15 +211,15 @@ fn a_download_from_the_stack_finds_the_path_mtu_as_the_kernel_does() {
     let got = scratch.path("from-stack.bin");
     let mut curl = far_curl(&lab, &format!("http://[{STACK6}]/big.bin"), &got);
     let bin = ustack_bin();
-    let ours = sample(
+    let (ours, last) = sample(
         &lab,
         &format!("{} ss -tin", bin.display()),
-        "mss:1208",
+        "mss:",
         &mut curl,
     );
     curl_done(curl);
     assert_eq!(sha256_hex(&std::fs::read(&got).unwrap()), sha256_hex(&body));
-    let ours = ours.expect("ustack ss -ti never showed mss:1208 during the download");
+    let ours = ours.unwrap_or_else(|| panic!("ustack ss -ti never showed the download:\n{last}"));
 
     // The kernel serving the same file from the host namespace to the same client.
     let mut cmd = Command::new("ip");
@@ -232,17 +239,18 @@ fn a_download_from_the_stack_finds_the_path_mtu_as_the_kernel_does() {
     }
     let got = scratch.path("from-kernel.bin");
     let mut curl = far_curl(&lab, "http://[2001:2:0:1::1]:8000/big.bin", &got);
-    let kernel = sample(&lab, "ss -tin '( sport = :8000 )'", "pmtu:", &mut curl);
+    let (kernel, last) = sample(&lab, "ss -tin '( sport = :8000 )'", "pmtu:", &mut curl);
     curl_done(curl);
     drop(server);
     assert_eq!(sha256_hex(&std::fs::read(&got).unwrap()), sha256_hex(&body));
-    let kernel = kernel.expect("the kernel's ss -ti never showed its connection");
+    let kernel = kernel.unwrap_or_else(|| panic!("the kernel's ss -ti never showed it:\n{last}"));
     let route = text(&lab.at_host(&format!("ip -6 route get {FAR6}")));
     let lines = dump_lines(dump);
     let counters = stop_stack(up);
 
-    // The kernel's TCP: pmtu 1280 after the same reports, and the MSS ours has.
+    // The kernel's TCP: pmtu 1280 after the same reports, and the MSS ours has (1208).
     assert_eq!(field(&kernel, "pmtu:"), Some(1280), "{kernel}");
+    assert_eq!(field(&ours, "mss:"), Some(1208), "{ours}");
     assert_eq!(
         field(&kernel, "mss:"),
         field(&ours, "mss:"),
