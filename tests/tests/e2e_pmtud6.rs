@@ -182,6 +182,33 @@ fn curl_done(mut curl: ChildGuard) {
     assert!(status.success(), "curl: {status}\n{}", curl.stderr());
 }
 
+/// python3's http.server (the kernel's TCP) in the lab's host namespace serving `www` to curl
+/// -6 in far, which must get `body` into `got`; returns the last line of the kernel's `ss -ti`
+/// seen during the transfer.
+fn kernel_serves(lab: &Lab, www: &Path, got: &Path, body: &[u8]) -> String {
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &lab.host(), "python3", "-m", "http.server"])
+        .args(["--bind", "::", "--directory"])
+        .arg(www)
+        .arg("8000");
+    let server = ChildGuard::spawn(cmd, "http.server");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !text(&lab.at_host("ss -tln")).contains(":8000 ") {
+        assert!(
+            Instant::now() < deadline,
+            "http.server: {}",
+            server.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut curl = far_curl(lab, "http://[2001:2:0:1::1]:8000/big.bin", got);
+    let (kernel, last) = sample(lab, "ss -tin '( sport = :8000 )'", "pmtu:", &mut curl);
+    curl_done(curl);
+    drop(server);
+    assert_eq!(sha256_hex(&std::fs::read(got).unwrap()), sha256_hex(body));
+    kernel.unwrap_or_else(|| panic!("the kernel's ss -ti never showed it:\n{last}"))
+}
+
 #[test]
 fn a_download_from_the_stack_finds_the_path_mtu_as_the_kernel_does() {
     if !tun_available() {
@@ -222,28 +249,7 @@ fn a_download_from_the_stack_finds_the_path_mtu_as_the_kernel_does() {
     let ours = ours.unwrap_or_else(|| panic!("ustack ss -ti never showed the download:\n{last}"));
 
     // The kernel serving the same file from the host namespace to the same client.
-    let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", &lab.host(), "python3", "-m", "http.server"])
-        .args(["--bind", "::", "--directory"])
-        .arg(&www)
-        .arg("8000");
-    let server = ChildGuard::spawn(cmd, "http.server");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !text(&lab.at_host("ss -tln")).contains(":8000 ") {
-        assert!(
-            Instant::now() < deadline,
-            "http.server: {}",
-            server.stderr()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let got = scratch.path("from-kernel.bin");
-    let mut curl = far_curl(&lab, "http://[2001:2:0:1::1]:8000/big.bin", &got);
-    let (kernel, last) = sample(&lab, "ss -tin '( sport = :8000 )'", "pmtu:", &mut curl);
-    curl_done(curl);
-    drop(server);
-    assert_eq!(sha256_hex(&std::fs::read(&got).unwrap()), sha256_hex(&body));
-    let kernel = kernel.unwrap_or_else(|| panic!("the kernel's ss -ti never showed it:\n{last}"));
+    let kernel = kernel_serves(&lab, &www, &scratch.path("from-kernel.bin"), &body);
     let route = text(&lab.at_host(&format!("ip -6 route get {FAR6}")));
     let lines = dump_lines(dump);
     let counters = stop_stack(up);
