@@ -8,18 +8,29 @@ use crate::daemon::proto::{
 use crate::tools::net::NetArgs;
 use clap::Args;
 use std::io::{self, Write};
+use std::net::IpAddr;
 use std::process::ExitCode;
 
 /// Options of `ustack ping` (iputils' letters).
 #[derive(Debug, Args)]
 pub struct PingArgs {
-    /// Address to ping (normally the kernel side, 198.18.0.1).
-    destination: std::net::IpAddr,
+    /// Address to ping: the kernel side (198.18.0.1, or 2001:2::1 over IPv6) or a host behind
+    /// it. An IPv6 address pings over ICMPv6, as `ping -6` does; ustack has no resolver, so a
+    /// name is refused.
+    #[arg(value_name = "DESTINATION")]
+    destination: String,
+    /// IPv4 only: an IPv6 destination is refused, as iputils' `-4` refuses it.
+    #[arg(short = '4', id = "only_v4", conflicts_with = "only_v6")]
+    only4: bool,
+    /// IPv6 only (ICMPv6 echo, iputils' `-6`): an IPv4 destination is refused. An IPv6
+    /// address implies it.
+    #[arg(short = '6', id = "only_v6")]
+    only6: bool,
     /// Stop after sending this many requests (with -w: after this many replies).
     #[arg(short = 'c', value_parser = clap::value_parser!(u32).range(1..))]
     count: Option<u32>,
-    /// Data bytes per request (ICMP payload), 0..=65507.
-    #[arg(short = 's', default_value_t = 56, value_parser = clap::value_parser!(u32).range(0..=65507))]
+    /// Data bytes per request (ICMP payload), 0..=65507 (IPv6: 0..=65527).
+    #[arg(short = 's', default_value_t = 56, value_parser = clap::value_parser!(u32).range(0..=65527))]
     size: u32,
     /// Seconds between requests (default 1; with -f, 0: as fast as replies come).
     #[arg(short = 'i')]
@@ -30,7 +41,7 @@ pub struct PingArgs {
     /// Stop after this many seconds, however many requests were sent or answered.
     #[arg(short = 'w')]
     deadline: Option<f64>,
-    /// TTL of the requests.
+    /// TTL of the requests (over IPv6, their hop limit).
     #[arg(short = 't', id = "request_ttl", value_name = "TTL", value_parser = clap::value_parser!(u8).range(1..))]
     ttl: Option<u8>,
     /// Flood: a dot per request, a backspace per reply; the next request as soon as the reply
@@ -47,11 +58,13 @@ pub struct PingArgs {
     pattern: Option<String>,
     /// Path MTU discovery: `do` sets DF (a request above the link MTU fails with "message too
     /// long, mtu=N", a router's "Frag needed and DF set" is reported), `dont` never sets it,
-    /// `want` sets it where the request fits the link MTU.
+    /// `want` sets it where the request fits the link MTU. Over IPv6 (where routers never
+    /// fragment) `do` means no fragmenting at the source either (Linux's IPV6_DONTFRAG): a
+    /// request above the link MTU fails with "message too long, mtu: N".
     #[arg(short = 'M', value_name = "PMTUDISC", value_enum)]
     pmtudisc: Option<PmtuDisc>,
-    /// Source address (or the stack's TUN name): ustack has one address, so anything else is
-    /// refused, as iputils refuses an address the host does not have.
+    /// Source address (or the stack's TUN name): ustack has one address per family, so anything
+    /// else is refused, as iputils refuses an address the host does not have.
     #[arg(short = 'I', value_name = "ADDR")]
     source: Option<String>,
     /// Quiet: only the first line and the summary.
@@ -94,7 +107,7 @@ impl PingArgs {
             None => 1000,
         };
         Ok(PingRequest {
-            dst: self.destination,
+            dst: self.destination()?,
             count: self.count,
             size: self.size as usize,
             interval_ms,
@@ -112,8 +125,25 @@ impl PingArgs {
         })
     }
 
+    /// The destination: an address of the family `-4`/`-6` ask for (iputils' words when it is
+    /// not); a name is refused, for the stack has no resolver.
+    fn destination(&self) -> io::Result<IpAddr> {
+        let bad = |m: String| Err(io::Error::new(io::ErrorKind::InvalidInput, m));
+        let Ok(dst) = self.destination.parse::<IpAddr>() else {
+            return bad(format!(
+                "{}: not an address, and ustack resolves no names: give an IPv4 or IPv6 \
+                 address (e.g. 198.18.0.1 or 2001:2::1)",
+                self.destination
+            ));
+        };
+        if (self.only4 && dst.is_ipv6()) || (self.only6 && dst.is_ipv4()) {
+            return bad(format!("{dst}: Address family for hostname not supported"));
+        }
+        Ok(dst)
+    }
+
     /// `-I`: an address (the daemon checks it is the stack's) or the stack's interface name.
-    fn source(&self) -> io::Result<Option<std::net::IpAddr>> {
+    fn source(&self) -> io::Result<Option<IpAddr>> {
         let Some(s) = &self.source else {
             return Ok(None);
         };
@@ -138,17 +168,23 @@ impl PingArgs {
 pub fn run(args: PingArgs) -> io::Result<ExitCode> {
     let req = args.request()?;
     // iputils binds to the -I address before sending anything; a stack of our own would have
-    // --addr, so another address is refused before it starts (an attached daemon checks its own).
-    let mut session = args.net.attach_or_start_checked(|| match req.source {
-        Some(src) if src != args.net.addr => Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "bind: Cannot assign requested address: {src} is not the stack's \
-                 address ({}), the only one it sends from",
-                args.net.addr
-            ),
-        )),
-        _ => Ok(()),
+    // --addr (--addr6 over IPv6), so another address is refused before it starts (an attached
+    // daemon checks its own).
+    let mut session = args.net.attach_or_start_checked(|| {
+        let own = match req.dst {
+            IpAddr::V4(_) => Some(IpAddr::V4(args.net.addr)),
+            IpAddr::V6(_) => args.net.ipv6_addrs()?.map(|(a, _)| IpAddr::V6(a)),
+        };
+        match (req.source, own) {
+            (Some(src), Some(own)) if src != own => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "bind: Cannot assign requested address: {src} is not the stack's \
+                     address ({own}), the only one it sends from"
+                ),
+            )),
+            _ => Ok(()),
+        }
     })?;
     // Ctrl-C half-closes the control connection: the job stops and still sends its summary.
     let closer = session.client.closer()?;
@@ -159,6 +195,13 @@ pub fn run(args: PingArgs) -> io::Result<ExitCode> {
     let id = session.client.send(&Request::Ping(req))?;
     let mut out = Printer {
         pattern: args.pattern.clone(),
+        bound: args.source.as_ref().map(|s| {
+            if s.parse::<IpAddr>().is_ok() {
+                String::new()
+            } else {
+                s.clone()
+            }
+        }),
         quiet: args.quiet,
         flood: args.flood,
         timestamps: args.print_time,
@@ -200,6 +243,8 @@ pub fn run(args: PingArgs) -> io::Result<ExitCode> {
 struct Printer {
     /// `-p`, normalized hex: printed before the header unless quiet.
     pattern: Option<String>,
+    /// `-I`: the interface named (empty for an address), shown in the header as iputils does.
+    bound: Option<String>,
     quiet: bool,
     flood: bool,
     timestamps: bool,
@@ -222,11 +267,11 @@ impl Printer {
             return Ok(());
         }
         match ev {
-            PingEvent::Start { dst, size } => {
+            PingEvent::Start { dst, size, from } => {
                 if let Some(p) = self.pattern.as_ref().filter(|_| !self.quiet) {
                     writeln!(o, "PATTERN: 0x{p}")?;
                 }
-                writeln!(o, "PING {dst} ({dst}) {size}({}) bytes of data.", size + 28)?
+                writeln!(o, "{}", header(dst, size, from, self.bound.as_deref()))?
             }
             PingEvent::Sent { .. } if self.flood && !self.quiet => write!(o, ".")?,
             PingEvent::Reply { .. } | PingEvent::Error { .. } if self.flood && !self.quiet => {
@@ -295,6 +340,23 @@ impl Printer {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
         format!("[{}.{:06}] ", now.as_secs(), now.subsec_micros())
+    }
+}
+
+/// iputils' first line: ping's `PING 198.18.0.1 (198.18.0.1) 56(84) bytes of data.`, ping
+/// -6's `PING 2001:2::1(2001:2::1) 56 data bytes` (no space, no total: ping6_common.c); with
+/// `-I`, `from SRC IFACE: ` before the sizes (`bound`: the interface, empty for an address).
+fn header(dst: IpAddr, size: usize, from: Option<IpAddr>, bound: Option<&str>) -> String {
+    let from = match (bound, from) {
+        (Some(iface), Some(src)) => format!("from {src} {iface}: "),
+        _ => String::new(),
+    };
+    match dst {
+        IpAddr::V4(_) => format!(
+            "PING {dst} ({dst}) {from}{size}({}) bytes of data.",
+            size + 28
+        ),
+        IpAddr::V6(_) => format!("PING {dst}({dst}) {from}{size} data bytes"),
     }
 }
 
@@ -417,6 +479,60 @@ mod tests {
         let mut out = Vec::new();
         summary(&mut out, &lost).unwrap();
         assert!(String::from_utf8(out).unwrap().ends_with("time 3004ms\n\n"));
+    }
+
+    #[test]
+    fn headers_as_ping_and_ping6_print_them() {
+        let v4: IpAddr = "198.18.0.1".parse().unwrap();
+        let v6: IpAddr = "2001:2::1".parse().unwrap();
+        let (s4, s6) = ("198.18.0.2".parse().ok(), "2001:2::2".parse().ok());
+        assert_eq!(
+            header(v4, 56, s4, None),
+            "PING 198.18.0.1 (198.18.0.1) 56(84) bytes of data."
+        );
+        assert_eq!(
+            header(v4, 56, s4, Some("")),
+            "PING 198.18.0.1 (198.18.0.1) from 198.18.0.2 : 56(84) bytes of data."
+        );
+        assert_eq!(
+            header(v6, 56, s6, None),
+            "PING 2001:2::1(2001:2::1) 56 data bytes"
+        );
+        assert_eq!(
+            header(v6, 1452, s6, Some("ustack0")),
+            "PING 2001:2::1(2001:2::1) from 2001:2::2 ustack0: 1452 data bytes"
+        );
+    }
+
+    fn parsed(args: &[&str]) -> Result<PingArgs, clap::Error> {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            ping: PingArgs,
+        }
+        Cli::try_parse_from(std::iter::once("ping").chain(args.iter().copied())).map(|c| c.ping)
+    }
+
+    #[test]
+    fn the_family_follows_the_address_and_names_are_refused() {
+        let dst = |args: &[&str]| parsed(args).unwrap().destination();
+        assert_eq!(
+            dst(&["2001:2::1"]).unwrap(),
+            "2001:2::1".parse::<IpAddr>().unwrap()
+        );
+        assert!(dst(&["-6", "2001:2::1"]).is_ok());
+        assert!(dst(&["-4", "198.18.0.1"]).is_ok());
+        let e = dst(&["-4", "2001:2::1"]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "2001:2::1: Address family for hostname not supported"
+        );
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert!(dst(&["-6", "198.18.0.1"]).is_err());
+        let e = dst(&["-6", "far.example"]).unwrap_err().to_string();
+        assert!(e.contains("resolves no names"), "{e}");
+        assert!(parsed(&["-4", "-6", "2001:2::1"]).is_err());
     }
 
     #[test]
