@@ -30,14 +30,6 @@ pub const MAX_PRELOAD: u32 = 65535;
 /// 10 ms ("as fast as they come back or one hundred times per second, whichever is more").
 const FLOOD_FLOOR: Duration = Duration::from_millis(10);
 
-/// The IP and ICMP echo headers around the payload: 20 + 8 (IPv4), 40 + 8 (IPv6).
-fn headers(dst: IpAddr) -> usize {
-    match dst {
-        IpAddr::V4(_) => 28,
-        IpAddr::V6(_) => 48,
-    }
-}
-
 /// Why a request cannot run (iputils' wording where it has one).
 pub fn check(req: &PingRequest) -> Result<(), String> {
     if req.count == Some(0) {
@@ -459,7 +451,8 @@ async fn send_one(
     t.summary.transmitted += 1;
     t.last_send = Some(now);
     t.last_activity = Some(now);
-    let fits = req.size + headers(req.dst) <= usize::from(mtu);
+    // The IP and ICMP echo headers around the payload: 20 + 8, or 40 + 8 over IPv6.
+    let fits = req.size + crate::daemon::jobs::trace::min_packet(req.dst) <= usize::from(mtu);
     let df = match req.pmtudisc {
         Some(PmtuDisc::Do) => true,
         // Linux's IP_PMTUDISC_WANT: DF where the datagram fits, fragments otherwise.
