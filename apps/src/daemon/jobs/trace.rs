@@ -510,7 +510,7 @@ pub(crate) fn is_broadcast(ip: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::{Ipv4Addr, SocketAddrV4};
+    use std::net::Ipv4Addr;
 
     #[test]
     fn plateaus_for_silent_routers() {
