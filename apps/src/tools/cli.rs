@@ -34,7 +34,8 @@ enum Command {
     /// Create the TUN interface and run the stack: answers ping, UDP echo on port 7, TCP echo
     /// (7), discard (9), chargen (19) and HTTP (80); serves the control socket.
     Up(up::UpArgs),
-    /// Ping an address from inside the stack (iputils-like output).
+    /// Ping an IPv4 or IPv6 address from inside the stack (iputils-like output, ping -6's over
+    /// IPv6).
     Ping(ping::PingArgs),
     /// Netcat from inside the stack: connect (or listen with -l) over TCP or UDP (-u).
     Connect(connect::ConnectArgs),
@@ -44,8 +45,9 @@ enum Command {
     Events(events::EventsArgs),
     /// Sniff the running stack (or read a pcap file), tcpdump-style, with a tcpdump filter.
     Capture(capture::CaptureArgs),
-    /// Traceroute from inside the stack: UDP (default), ICMP echo (-I) or TCP SYN (-T) probes
-    /// with increasing TTL; --pmtu finds the path MTU like tracepath.
+    /// Traceroute from inside the stack, over IPv4 or IPv6: UDP (default), ICMP echo (-I) or TCP
+    /// SYN (-T) probes with increasing TTL (hop limit); --pmtu finds the path MTU like
+    /// tracepath.
     Trace(trace::TraceArgs),
     /// A multi-hop network of namespaces to study (routers, per-link MTU, a far-end server).
     Lab(lab::LabArgs),

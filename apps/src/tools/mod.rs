@@ -9,6 +9,7 @@ pub mod cli;
 pub mod connect;
 pub mod docs;
 pub mod events;
+pub mod family;
 pub mod lab;
 pub mod net;
 pub mod ping;

@@ -5,21 +5,29 @@
 use crate::daemon::proto::{
     parse_pattern, Body, PingEvent, PingRequest, PingSummary, PmtuDisc, Request,
 };
+use crate::tools::family::Family;
 use crate::tools::net::NetArgs;
 use clap::Args;
 use std::io::{self, Write};
+use std::net::IpAddr;
 use std::process::ExitCode;
 
 /// Options of `ustack ping` (iputils' letters).
 #[derive(Debug, Args)]
 pub struct PingArgs {
-    /// Address to ping (normally the kernel side, 198.18.0.1).
-    destination: std::net::IpAddr,
+    /// Address to ping: the kernel side (198.18.0.1, or 2001:2::1 over IPv6) or a host behind
+    /// it. An IPv6 address pings over ICMPv6, as `ping -6` does; ustack has no resolver, so a
+    /// name is refused.
+    #[arg(value_name = "DESTINATION")]
+    destination: String,
+    /// `-4`, `-6`.
+    #[command(flatten)]
+    family: Family,
     /// Stop after sending this many requests (with -w: after this many replies).
     #[arg(short = 'c', value_parser = clap::value_parser!(u32).range(1..))]
     count: Option<u32>,
-    /// Data bytes per request (ICMP payload), 0..=65507.
-    #[arg(short = 's', default_value_t = 56, value_parser = clap::value_parser!(u32).range(0..=65507))]
+    /// Data bytes per request (ICMP payload), 0..=65507 (IPv6: 0..=65527).
+    #[arg(short = 's', default_value_t = 56, value_parser = clap::value_parser!(u32).range(0..=65527))]
     size: u32,
     /// Seconds between requests (default 1; with -f, 0: as fast as replies come).
     #[arg(short = 'i')]
@@ -30,7 +38,7 @@ pub struct PingArgs {
     /// Stop after this many seconds, however many requests were sent or answered.
     #[arg(short = 'w')]
     deadline: Option<f64>,
-    /// TTL of the requests.
+    /// TTL of the requests (over IPv6, their hop limit).
     #[arg(short = 't', id = "request_ttl", value_name = "TTL", value_parser = clap::value_parser!(u8).range(1..))]
     ttl: Option<u8>,
     /// Flood: a dot per request, a backspace per reply; the next request as soon as the reply
@@ -47,11 +55,13 @@ pub struct PingArgs {
     pattern: Option<String>,
     /// Path MTU discovery: `do` sets DF (a request above the link MTU fails with "message too
     /// long, mtu=N", a router's "Frag needed and DF set" is reported), `dont` never sets it,
-    /// `want` sets it where the request fits the link MTU.
+    /// `want` sets it where the request fits the link MTU. Over IPv6 (where routers never
+    /// fragment) `do` means no fragmenting at the source either (Linux's IPV6_DONTFRAG): a
+    /// request above the link MTU fails with "message too long, mtu: N".
     #[arg(short = 'M', value_name = "PMTUDISC", value_enum)]
     pmtudisc: Option<PmtuDisc>,
-    /// Source address (or the stack's TUN name): ustack has one address, so anything else is
-    /// refused, as iputils refuses an address the host does not have.
+    /// Source address (or the stack's TUN name): ustack has one address per family, so anything
+    /// else is refused, as iputils refuses an address the host does not have.
     #[arg(short = 'I', value_name = "ADDR")]
     source: Option<String>,
     /// Quiet: only the first line and the summary.
@@ -94,7 +104,7 @@ impl PingArgs {
             None => 1000,
         };
         Ok(PingRequest {
-            dst: self.destination,
+            dst: self.family.destination(&self.destination)?,
             count: self.count,
             size: self.size as usize,
             interval_ms,
@@ -113,7 +123,7 @@ impl PingArgs {
     }
 
     /// `-I`: an address (the daemon checks it is the stack's) or the stack's interface name.
-    fn source(&self) -> io::Result<Option<std::net::IpAddr>> {
+    fn source(&self) -> io::Result<Option<IpAddr>> {
         let Some(s) = &self.source else {
             return Ok(None);
         };
@@ -138,17 +148,23 @@ impl PingArgs {
 pub fn run(args: PingArgs) -> io::Result<ExitCode> {
     let req = args.request()?;
     // iputils binds to the -I address before sending anything; a stack of our own would have
-    // --addr, so another address is refused before it starts (an attached daemon checks its own).
-    let mut session = args.net.attach_or_start_checked(|| match req.source {
-        Some(src) if src != args.net.addr => Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "bind: Cannot assign requested address: {src} is not the stack's \
-                 address ({}), the only one it sends from",
-                args.net.addr
-            ),
-        )),
-        _ => Ok(()),
+    // --addr (--addr6 over IPv6), so another address is refused before it starts (an attached
+    // daemon checks its own).
+    let mut session = args.net.attach_or_start_checked(|| {
+        let own = match req.dst {
+            IpAddr::V4(_) => Some(IpAddr::V4(args.net.addr)),
+            IpAddr::V6(_) => args.net.ipv6_addrs()?.map(|(a, _)| IpAddr::V6(a)),
+        };
+        match (req.source, own) {
+            (Some(src), Some(own)) if src != own => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "bind: Cannot assign requested address: {src} is not the stack's \
+                     address ({own}), the only one it sends from"
+                ),
+            )),
+            _ => Ok(()),
+        }
     })?;
     // Ctrl-C half-closes the control connection: the job stops and still sends its summary.
     let closer = session.client.closer()?;
@@ -159,6 +175,13 @@ pub fn run(args: PingArgs) -> io::Result<ExitCode> {
     let id = session.client.send(&Request::Ping(req))?;
     let mut out = Printer {
         pattern: args.pattern.clone(),
+        bound: args.source.as_ref().map(|s| {
+            if s.parse::<IpAddr>().is_ok() {
+                String::new()
+            } else {
+                s.clone()
+            }
+        }),
         quiet: args.quiet,
         flood: args.flood,
         timestamps: args.print_time,
@@ -200,6 +223,8 @@ pub fn run(args: PingArgs) -> io::Result<ExitCode> {
 struct Printer {
     /// `-p`, normalized hex: printed before the header unless quiet.
     pattern: Option<String>,
+    /// `-I`: the interface named (empty for an address), shown in the header as iputils does.
+    bound: Option<String>,
     quiet: bool,
     flood: bool,
     timestamps: bool,
@@ -222,11 +247,11 @@ impl Printer {
             return Ok(());
         }
         match ev {
-            PingEvent::Start { dst, size } => {
+            PingEvent::Start { dst, size, from } => {
                 if let Some(p) = self.pattern.as_ref().filter(|_| !self.quiet) {
                     writeln!(o, "PATTERN: 0x{p}")?;
                 }
-                writeln!(o, "PING {dst} ({dst}) {size}({}) bytes of data.", size + 28)?
+                writeln!(o, "{}", header(dst, size, from, self.bound.as_deref()))?
             }
             PingEvent::Sent { .. } if self.flood && !self.quiet => write!(o, ".")?,
             PingEvent::Reply { .. } | PingEvent::Error { .. } if self.flood && !self.quiet => {
@@ -295,6 +320,23 @@ impl Printer {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
         format!("[{}.{:06}] ", now.as_secs(), now.subsec_micros())
+    }
+}
+
+/// iputils' first line: ping's `PING 198.18.0.1 (198.18.0.1) 56(84) bytes of data.`, ping
+/// -6's `PING 2001:2::1(2001:2::1) 56 data bytes` (no space, no total: ping6_common.c); with
+/// `-I`, `from SRC IFACE: ` before the sizes (`bound`: the interface, empty for an address).
+fn header(dst: IpAddr, size: usize, from: Option<IpAddr>, bound: Option<&str>) -> String {
+    let from = match (bound, from) {
+        (Some(iface), Some(src)) => format!("from {src} {iface}: "),
+        _ => String::new(),
+    };
+    match dst {
+        IpAddr::V4(_) => format!(
+            "PING {dst} ({dst}) {from}{size}({}) bytes of data.",
+            size + 28
+        ),
+        IpAddr::V6(_) => format!("PING {dst}({dst}) {from}{size} data bytes"),
     }
 }
 
@@ -417,6 +459,50 @@ mod tests {
         let mut out = Vec::new();
         summary(&mut out, &lost).unwrap();
         assert!(String::from_utf8(out).unwrap().ends_with("time 3004ms\n\n"));
+    }
+
+    #[test]
+    fn headers_as_ping_and_ping6_print_them() {
+        let v4: IpAddr = "198.18.0.1".parse().unwrap();
+        let v6: IpAddr = "2001:2::1".parse().unwrap();
+        let (s4, s6) = ("198.18.0.2".parse().ok(), "2001:2::2".parse().ok());
+        assert_eq!(
+            header(v4, 56, s4, None),
+            "PING 198.18.0.1 (198.18.0.1) 56(84) bytes of data."
+        );
+        assert_eq!(
+            header(v4, 56, s4, Some("")),
+            "PING 198.18.0.1 (198.18.0.1) from 198.18.0.2 : 56(84) bytes of data."
+        );
+        assert_eq!(
+            header(v6, 56, s6, None),
+            "PING 2001:2::1(2001:2::1) 56 data bytes"
+        );
+        assert_eq!(
+            header(v6, 1452, s6, Some("ustack0")),
+            "PING 2001:2::1(2001:2::1) from 2001:2::2 ustack0: 1452 data bytes"
+        );
+    }
+
+    fn parsed(args: &[&str]) -> Result<PingArgs, clap::Error> {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            ping: PingArgs,
+        }
+        Cli::try_parse_from(std::iter::once("ping").chain(args.iter().copied())).map(|c| c.ping)
+    }
+
+    #[test]
+    fn dash_4_and_dash_6_exclude_each_other() {
+        let dst = |args: &[&str]| {
+            let a = parsed(args).unwrap();
+            a.family.destination(&a.destination)
+        };
+        assert!(dst(&["-6", "2001:2::1"]).is_ok());
+        assert!(dst(&["-4", "2001:2::1"]).is_err());
+        assert!(parsed(&["-4", "-6", "2001:2::1"]).is_err());
     }
 
     #[test]

@@ -8,20 +8,26 @@
 mod format;
 
 use crate::daemon::proto::{Body, Request, TraceMethod, TraceRequest};
+use crate::tools::family::Family;
 use crate::tools::net::NetArgs;
 use clap::Args;
 use format::{Formatter, Style};
 use std::io::{self, Write};
-use std::net::IpAddr;
 use std::process::ExitCode;
 
 /// Options of `ustack trace`.
 #[derive(Debug, Args)]
 pub struct TraceArgs {
-    /// Address to trace the path to.
-    destination: IpAddr,
-    /// Bytes of each probe, IP header included (traceroute's packetlen; default 60).
+    /// Address to trace the path to: IPv4 or IPv6 (an IPv6 address traces over IPv6, as
+    /// `traceroute -6`); ustack has no resolver, so a name is refused.
+    #[arg(value_name = "DESTINATION")]
+    destination: String,
+    /// Bytes of each probe, IP header included (traceroute's packetlen; default 60, over
+    /// IPv6 80, as traceroute's).
     packet_len: Option<usize>,
+    /// `-4`, `-6`.
+    #[command(flatten)]
+    family: Family,
     /// Probe with ICMP echo requests.
     #[arg(short = 'I', long = "icmp")]
     icmp: bool,
@@ -31,10 +37,10 @@ pub struct TraceArgs {
     /// UDP: the first destination port (+1 per probe, default 33434); TCP: the port (80).
     #[arg(short = 'p', long = "port")]
     port: Option<u16>,
-    /// Largest TTL to probe.
+    /// Largest TTL to probe (over IPv6, hop limit).
     #[arg(short = 'm', long = "max-hops", default_value_t = 30)]
     max_hops: u8,
-    /// TTL to start from.
+    /// TTL (over IPv6, hop limit) to start from.
     #[arg(short = 'f', long = "first", default_value_t = 1)]
     first: u8,
     /// Probes per hop.
@@ -78,15 +84,18 @@ impl TraceArgs {
         } else {
             TraceMethod::Udp
         };
+        let dst = self.family.destination(&self.destination)?;
         Ok(TraceRequest {
-            dst: self.destination,
+            dst,
             method,
             first_ttl: self.first,
             max_hops: self.max_hops,
             queries: self.queries,
             wait_ms: (wait * 1000.0).round() as u64,
             port: self.port,
-            packet_len: self.packet_len.unwrap_or(60),
+            packet_len: self
+                .packet_len
+                .unwrap_or(if dst.is_ipv6() { 80 } else { 60 }),
             pmtu: self.pmtu,
         })
     }

@@ -11,9 +11,13 @@
 //! reply (ICMP) or SYN-ACK / RST (TCP). `pmtu` mode sends UDP probes as large as the path MTU
 //! with DF set and lowers it on each "fragmentation needed" (RFC 1191 §4), like `tracepath`.
 
+mod marker;
 mod tracepath;
 
+pub use marker::Marker;
+
 use crate::daemon::proto::{TraceEvent, TraceMethod as Method, TraceRequest as TraceOptions};
+use marker::classify;
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -22,48 +26,7 @@ use std::time::Duration;
 use tokio::time::{timeout_at, Instant};
 use tun_bridge::aio::{PingSocket, TcpStream, UdpSocket};
 use tun_bridge::{icmp_error_of, Net};
-use ustack::wire::icmp::{types, unreach};
 use ustack::{EchoEvent, IcmpError};
-
-/// Why a probe's answer ends the trace without reaching the destination (traceroute's `!`
-/// annotations, from ICMP destination unreachable codes, RFC 792 / RFC 1812 §5.2.7.1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Marker {
-    /// `!N`: network unreachable (codes 0, 6, 11).
-    Net,
-    /// `!H`: host unreachable (codes 1, 7, 8, 12).
-    Host,
-    /// `!P`: protocol unreachable (2).
-    Protocol,
-    /// `!F-<mtu>`: fragmentation needed and DF set (4), outside `pmtu` mode.
-    Frag(u16),
-    /// `!S`: source route failed (5).
-    SourceRoute,
-    /// `!X`: communication administratively prohibited (9, 10, 13).
-    Prohibited,
-    /// `!V`: host precedence violation (14).
-    Precedence,
-    /// `!C`: precedence cutoff (15).
-    Cutoff,
-    /// `!<code>`: any other code.
-    Other(u8),
-}
-
-impl std::fmt::Display for Marker {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Marker::Net => f.write_str("!N"),
-            Marker::Host => f.write_str("!H"),
-            Marker::Protocol => f.write_str("!P"),
-            Marker::Frag(m) => write!(f, "!F-{m}"),
-            Marker::SourceRoute => f.write_str("!S"),
-            Marker::Prohibited => f.write_str("!X"),
-            Marker::Precedence => f.write_str("!V"),
-            Marker::Cutoff => f.write_str("!C"),
-            Marker::Other(c) => write!(f, "!{c}"),
-        }
-    }
-}
 
 /// What became of one probe.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -83,8 +46,14 @@ enum Outcome {
     Timeout,
 }
 
-/// Smallest probe: IPv4 + UDP headers.
-const MIN_PACKET: usize = 28;
+/// The smallest probe to `dst`: the IP header and the 8-byte UDP or ICMP header — 28 bytes
+/// over IPv4, 48 over IPv6 (RFC 8200 §3's fixed header). Also ping's headers around its data.
+pub(crate) fn min_packet(dst: IpAddr) -> usize {
+    match dst {
+        IpAddr::V4(_) => 28,
+        IpAddr::V6(_) => 48,
+    }
+}
 
 /// Most probes one hop resends after "fragmentation needed" (each lowers the size or repeats
 /// it): a path cannot keep a hop going forever.
@@ -98,32 +67,6 @@ fn plateau_below(len: usize) -> u16 {
         .into_iter()
         .find(|&p| usize::from(p) < len)
         .unwrap_or(68)
-}
-
-/// How an ICMP error about probe answers: a hop, the destination, or a refusal.
-fn classify(e: &IcmpError, dst: IpAddr) -> (Option<Marker>, bool) {
-    if e.icmp_type == types::TIME_EXCEEDED {
-        return (None, false);
-    }
-    if e.icmp_type != types::DEST_UNREACHABLE {
-        return (Some(Marker::Other(e.icmp_type)), false);
-    }
-    let marker = match e.code {
-        // Port unreachable ends a UDP trace: the datagram reached a host that has no such port.
-        unreach::PORT => return (None, true),
-        // Protocol unreachable from the destination itself also means it was reached.
-        unreach::PROTOCOL if e.from == dst => return (None, true),
-        unreach::NET | 6 | 11 => Marker::Net,
-        unreach::HOST | 7 | 8 | 12 => Marker::Host,
-        unreach::PROTOCOL => Marker::Protocol,
-        unreach::FRAG_NEEDED => Marker::Frag(e.next_hop_mtu),
-        5 => Marker::SourceRoute,
-        9 | 10 | 13 => Marker::Prohibited,
-        14 => Marker::Precedence,
-        15 => Marker::Cutoff,
-        c => Marker::Other(c),
-    };
-    (Some(marker), false)
 }
 
 /// tracepath's guess of the hops an answer came back over: its TTL subtracted from the
@@ -162,8 +105,9 @@ pub fn validate(o: &TraceOptions) -> io::Result<()> {
     if o.dst.is_unspecified() || is_broadcast(o.dst) || o.dst.is_multicast() {
         return bad("the destination must be a unicast address");
     }
-    if o.packet_len < MIN_PACKET || o.packet_len > 65535 {
-        return bad("packet length must be 28..=65535");
+    let min = min_packet(o.dst);
+    if o.packet_len < min || o.packet_len > 65535 {
+        return bad(&format!("packet length must be {min}..=65535"));
     }
     Ok(())
 }
@@ -177,7 +121,23 @@ pub async fn trace(
     validate(&o)?;
     // Its probes' sockets are the trace's in `ustack ss -p`.
     let net = &net.owned_by("trace");
-    let (mtu, us) = net.with_stack(|s| (s.config().mtu, s.config().addr));
+    let (mtu, us) = net.with_stack(|s| {
+        let c = s.config();
+        let us = match o.dst {
+            IpAddr::V4(_) => Some(IpAddr::V4(c.addr)),
+            IpAddr::V6(_) => c.addr6.map(IpAddr::V6),
+        };
+        (c.mtu, us)
+    });
+    let Some(us) = us else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{} is IPv6 and the stack has no IPv6 address (ustack up without --no-ipv6)",
+                o.dst
+            ),
+        ));
+    };
     if o.dst == us {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -187,14 +147,19 @@ pub async fn trace(
     if o.pmtu {
         o.packet_len = usize::from(mtu);
     }
+    let mut prober = Prober::open(net, &o)?;
+    let local_rtt_ms = match &mut prober {
+        Prober::Datagram(d) if o.pmtu && o.dst.is_ipv6() => d.local_refusal(&o).await,
+        _ => None,
+    };
     emit(TraceEvent::Start {
         dst: o.dst,
         max_hops: o.max_hops,
         packet_len: o.packet_len,
         method: o.method,
         pmtu: o.pmtu.then_some(mtu),
+        local_rtt_ms,
     });
-    let mut prober = Prober::open(net, &o)?;
     let mut reached = false;
     let mut last = o.first_ttl;
     for ttl in o.first_ttl..=o.max_hops {
@@ -224,8 +189,9 @@ pub async fn trace(
     Ok(())
 }
 
-/// The wire form of probe `probe`'s outcome.
-fn probe_event(ttl: u8, probe: usize, outcome: Outcome) -> TraceEvent {
+/// The wire form of probe `probe`'s outcome; `tracepath6`: its marker as `tracepath -6`
+/// prints it ([`Marker::tracepath6`]), else as traceroute does.
+fn probe_event(ttl: u8, probe: usize, outcome: Outcome, tracepath6: bool) -> TraceEvent {
     match outcome {
         Outcome::Timeout => TraceEvent::Probe {
             ttl,
@@ -247,7 +213,13 @@ fn probe_event(ttl: u8, probe: usize, outcome: Outcome) -> TraceEvent {
             probe,
             from: Some(from),
             rtt_ms: Some(rtt_ms(rtt)),
-            marker: marker.map(|m| m.to_string()),
+            marker: marker.map(|m| {
+                if tracepath6 {
+                    m.tracepath6()
+                } else {
+                    m.to_string()
+                }
+            }),
             reached,
             back,
         },
@@ -277,7 +249,7 @@ fn emit_ready(
                 *end = Some(end.unwrap_or(false) || reached);
             }
         }
-        emit(probe_event(ttl, next, *outcome));
+        emit(probe_event(ttl, next, *outcome, false));
         next += 1;
     }
     next
@@ -365,7 +337,7 @@ impl DatagramProber {
     async fn send(&mut self, o: &TraceOptions, len: usize) -> io::Result<u16> {
         let key = self.seq;
         self.seq = self.seq.wrapping_add(1);
-        let data = vec![0x40u8; len.saturating_sub(MIN_PACKET)];
+        let data = vec![0x40u8; len.saturating_sub(min_packet(o.dst))];
         match &self.sock {
             DatagramSocket::Udp(u) => {
                 let port = o.port().wrapping_add(key);
@@ -538,61 +510,7 @@ pub(crate) fn is_broadcast(ip: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::{Ipv4Addr, SocketAddrV4};
-
-    fn err(icmp_type: u8, code: u8, from: Ipv4Addr) -> IcmpError {
-        IcmpError {
-            from: std::net::IpAddr::V4(from),
-            ttl: 64,
-            icmp_type,
-            code,
-            original_dst: std::net::SocketAddr::V4(SocketAddrV4::new(
-                Ipv4Addr::new(198, 19, 3, 2),
-                33434,
-            )),
-            next_hop_mtu: if code == 4 { 1280 } else { 0 },
-        }
-    }
-
-    #[test]
-    fn answers_classify_like_traceroute() {
-        let dst = Ipv4Addr::new(198, 19, 3, 2);
-        let r = Ipv4Addr::new(198, 19, 1, 2);
-        assert_eq!(
-            classify(&err(11, 0, r), std::net::IpAddr::V4(dst)),
-            (None, false)
-        );
-        assert_eq!(
-            classify(&err(3, 3, dst), std::net::IpAddr::V4(dst)),
-            (None, true)
-        );
-        assert_eq!(
-            classify(&err(3, 0, r), std::net::IpAddr::V4(dst)),
-            (Some(Marker::Net), false)
-        );
-        assert_eq!(
-            classify(&err(3, 1, r), std::net::IpAddr::V4(dst)),
-            (Some(Marker::Host), false)
-        );
-        assert_eq!(
-            classify(&err(3, 2, r), std::net::IpAddr::V4(dst)),
-            (Some(Marker::Protocol), false)
-        );
-        assert_eq!(
-            classify(&err(3, 2, dst), std::net::IpAddr::V4(dst)),
-            (None, true)
-        );
-        assert_eq!(
-            classify(&err(3, 13, r), std::net::IpAddr::V4(dst)),
-            (Some(Marker::Prohibited), false)
-        );
-        assert_eq!(
-            classify(&err(3, 4, r), std::net::IpAddr::V4(dst)),
-            (Some(Marker::Frag(1280)), false)
-        );
-        assert_eq!(Marker::Frag(1280).to_string(), "!F-1280");
-        assert_eq!(Marker::Other(3).to_string(), "!3");
-    }
+    use std::net::Ipv4Addr;
 
     #[test]
     fn plateaus_for_silent_routers() {

@@ -107,6 +107,9 @@ pub enum PingEvent {
         dst: IpAddr,
         /// Payload bytes.
         size: usize,
+        /// The address the requests go from (the stack's, of the destination's family).
+        #[serde(default)]
+        from: Option<IpAddr>,
     },
     /// A reply.
     Reply {

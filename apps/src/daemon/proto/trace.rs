@@ -25,7 +25,7 @@ pub struct TraceRequest {
     /// Probe kind.
     #[serde(default)]
     pub method: TraceMethod,
-    /// TTL to start from (`-f`).
+    /// TTL (IPv6: hop limit) to start from (`-f`).
     #[serde(default = "default_first_ttl")]
     pub first_ttl: u8,
     /// Largest TTL (`-m`).
@@ -40,7 +40,8 @@ pub struct TraceRequest {
     /// UDP: the first port (+1 per probe, default 33434); TCP: the port (default 80).
     #[serde(default)]
     pub port: Option<u16>,
-    /// Bytes of each probe, IP header included (traceroute's packetlen), 28..=65535.
+    /// Bytes of each probe, IP header included (traceroute's packetlen), 28..=65535 (IPv6:
+    /// 48..=65535).
     #[serde(default = "default_packet_len")]
     pub packet_len: usize,
     /// Discover the path MTU like tracepath (UDP or ICMP probes with DF).
@@ -106,10 +107,14 @@ pub enum TraceEvent {
         method: TraceMethod,
         /// `pmtu` mode: the MTU the trace starts from (the stack's link).
         pmtu: Option<u16>,
+        /// `pmtu` mode over IPv6: how long a probe larger than the link took to be refused at
+        /// the source, ms (tracepath -6 shows it on its `[LOCALHOST]` line).
+        #[serde(default)]
+        local_rtt_ms: Option<f64>,
     },
     /// Probe `probe` (0-based within its hop) at `ttl`; reported in probe order.
     Probe {
-        /// Its TTL.
+        /// Its TTL (over IPv6, its hop limit).
         ttl: u8,
         /// Its number within the hop.
         probe: usize,

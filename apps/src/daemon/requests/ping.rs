@@ -19,15 +19,16 @@ use ustack::EchoEvent;
 /// Largest ICMP payload (65535 − 20 − 8).
 pub const MAX_SIZE: usize = 65507;
 
+/// Largest ICMPv6 echo payload: the IPv6 payload length (65535, RFC 8200 §3; no jumbograms)
+/// less the 8-byte ICMPv6 header.
+pub const MAX_SIZE6: usize = 65527;
+
 /// Most requests `-l` may send ahead (sequence numbers wrap at 65536).
 pub const MAX_PRELOAD: u32 = 65535;
 
 /// iputils' shortest wait for a reply when flooding: without one, the next request goes after
 /// 10 ms ("as fast as they come back or one hundred times per second, whichever is more").
 const FLOOD_FLOOR: Duration = Duration::from_millis(10);
-
-/// IPv4 + ICMP echo headers around the payload.
-const HEADERS: usize = 28;
 
 /// Why a request cannot run (iputils' wording where it has one).
 pub fn check(req: &PingRequest) -> Result<(), String> {
@@ -36,9 +37,14 @@ pub fn check(req: &PingRequest) -> Result<(), String> {
             "bad number of packets to transmit: 0 (use no -c to ping until stopped)".into(),
         );
     }
-    if req.size > MAX_SIZE {
+    let max = if req.dst.is_ipv6() {
+        MAX_SIZE6
+    } else {
+        MAX_SIZE
+    };
+    if req.size > max {
         return Err(format!(
-            "packet size {} is too large (at most {MAX_SIZE})",
+            "packet size {} is too large (at most {max})",
             req.size
         ));
     }
@@ -49,7 +55,12 @@ pub fn check(req: &PingRequest) -> Result<(), String> {
         return Err("a reply timeout of 0 would count every reply lost".into());
     }
     if req.ttl == Some(0) {
-        return Err("ttl 0 cannot leave the host".into());
+        let what = if req.dst.is_ipv6() {
+            "hop limit"
+        } else {
+            "ttl"
+        };
+        return Err(format!("{what} 0 cannot leave the host"));
     }
     if req.dst.is_unspecified() || crate::daemon::jobs::trace::is_broadcast(req.dst) {
         return Err(format!("{}: not a destination", req.dst));
@@ -123,7 +134,7 @@ pub(crate) async fn run(ctx: &Rc<Ctx>, conn: Conn, id: u64, req: PingRequest) ->
             return Flow::Close;
         }
     };
-    let (summary, reason) = job(&sock, &req, mtu, lines.until_eof(), &out, id).await;
+    let (summary, reason) = job(&sock, &req, (ours, mtu), lines.until_eof(), &out, id).await;
     out.last(id, Body::Ping(PingEvent::Summary(summary))).await;
     let lost = out.lost_total();
     let end = End {
@@ -287,7 +298,10 @@ impl Tally {
                 self.summary.errors += 1;
                 self.last_activity = Some(now);
                 let mut message = error.description().to_string();
-                if error.is_frag_needed() {
+                if error.is_frag_needed() && error.is_v6() {
+                    // iputils' ping -6: "Packet too big: mtu=1400" (RFC 4443 §3.2).
+                    message += &format!(": mtu={}", error.next_hop_mtu);
+                } else if error.is_frag_needed() {
                     // iputils: "Frag needed and DF set (mtu = 1400)" (RFC 1191 §4).
                     message += &format!(" (mtu = {})", error.next_hop_mtu);
                 }
@@ -342,12 +356,12 @@ impl Pacer {
 const EVENTS_PER_REQUEST: usize = 3;
 
 /// Runs the pings until done, the deadline, or `stop`, reporting to `out` as request `id`;
-/// returns the summary and why it ended. `mtu`: the stack's link MTU, for `-M want` and the
-/// local "message too long" error.
+/// returns the summary and why it ended. `ours`: the address the requests go from; `mtu`: the
+/// stack's link MTU, for `-M want` and the local "message too long" error.
 pub(crate) async fn job(
     sock: &PingSocket,
     req: &PingRequest,
-    mtu: u16,
+    (ours, mtu): (IpAddr, u16),
     stop: impl Future<Output = ()>,
     out: &Outbox,
     id: u64,
@@ -374,6 +388,7 @@ pub(crate) async fn job(
     emit(PingEvent::Start {
         dst: req.dst,
         size: req.size,
+        from: Some(ours),
     });
     let mut buf = vec![0u8; 65536];
     tokio::pin!(stop);
@@ -436,7 +451,8 @@ async fn send_one(
     t.summary.transmitted += 1;
     t.last_send = Some(now);
     t.last_activity = Some(now);
-    let fits = req.size + HEADERS <= usize::from(mtu);
+    // The IP and ICMP echo headers around the payload: 20 + 8, or 40 + 8 over IPv6.
+    let fits = req.size + crate::daemon::jobs::trace::min_packet(req.dst) <= usize::from(mtu);
     let df = match req.pmtudisc {
         Some(PmtuDisc::Do) => true,
         // Linux's IP_PMTUDISC_WANT: DF where the datagram fits, fragments otherwise.
@@ -460,12 +476,17 @@ async fn send_one(
         Ok(()) if req.flood => Some(PingEvent::Sent { seq }),
         Ok(()) => None,
         // iputils with `-M do`: EMSGSIZE from the socket, reported as a local error and
-        // counted in `+N errors` (RFC 1191 §3: DF never fragments, not even at the source).
+        // counted in `+N errors` (RFC 1191 §3: DF never fragments, not even at the source;
+        // over IPv6, RFC 3542 §11.2's IPV6_DONTFRAG). ping -6 words it "mtu: N".
         Err(_) if errored => {
             t.summary.errors += 1;
+            let message = match req.dst {
+                IpAddr::V4(_) => format!("message too long, mtu={mtu}"),
+                IpAddr::V6(_) => format!("message too long, mtu: {mtu}"),
+            };
             Some(PingEvent::SendFailed {
                 seq,
-                message: format!("message too long, mtu={mtu}"),
+                message,
                 local_error: true,
             })
         }
@@ -606,6 +627,50 @@ mod tests {
     }
 
     #[test]
+    fn icmpv6_errors_in_ping6_words() {
+        let mut t = tally();
+        t.sent.insert(
+            1,
+            Sent {
+                at: Instant::now(),
+                answered: false,
+                errored: false,
+            },
+        );
+        t.sent.insert(2, t.sent[&1]);
+        let error = |icmp_type, code, next_hop_mtu| ustack::IcmpError {
+            from: "2001:2:0:1::2".parse().unwrap(),
+            ttl: 63,
+            icmp_type,
+            code,
+            original_dst: "[2001:2:0:3::2]:0".parse().unwrap(),
+            next_hop_mtu,
+        };
+        let none = |_| Vec::new();
+        let message = |ev| match ev {
+            Some(PingEvent::Error { message, .. }) => message,
+            e => panic!("{e:?}"),
+        };
+        let ptb = EchoEvent::Error {
+            error: error(2, 0, 1400),
+            seq: 1,
+        };
+        assert_eq!(
+            message(t.on_echo(ptb, &[], &none)),
+            "Packet too big: mtu=1400"
+        );
+        let hop = EchoEvent::Error {
+            error: error(3, 0, 0),
+            seq: 2,
+        };
+        assert_eq!(
+            message(t.on_echo(hop, &[], &none)),
+            "Time exceeded: Hop limit"
+        );
+        assert_eq!(t.summary.errors, 2);
+    }
+
+    #[test]
     fn refusals() {
         let ok = ok();
         assert!(check(&ok).is_ok());
@@ -621,6 +686,15 @@ mod tests {
         assert!(bad(&|r| r.dst = "0.0.0.0".parse().unwrap()));
         assert!(bad(&|r| r.preload = Some(0)));
         assert!(bad(&|r| r.pattern = Some("xyz".into())));
+        // ICMPv6 echo carries 20 bytes more: the IPv6 payload length less its 8-byte header.
+        let v6 = |size| {
+            let mut r = ok.clone();
+            r.dst = "2001:2::1".parse().unwrap();
+            r.size = size;
+            check(&r)
+        };
+        assert!(v6(MAX_SIZE6).is_ok());
+        assert!(v6(MAX_SIZE6 + 1).is_err());
         let ours = "198.18.0.2".parse().unwrap();
         let mut r = ok.clone();
         r.source = Some(ours);

@@ -128,8 +128,15 @@ impl Formatter {
     /// the probe went, and `Resume: pmtu N hops N back N`. Trailing spaces as tracepath's.
     fn tracepath(&mut self, e: &TraceEvent) -> String {
         match *e {
-            TraceEvent::Start { pmtu, .. } => match pmtu {
-                Some(m) => format!(" 1?: [LOCALHOST]{:22}pmtu {m}\n", ""),
+            // tracepath -6 shows the time its first probe took to fail locally; over IPv4
+            // it shows none.
+            TraceEvent::Start {
+                pmtu, local_rtt_ms, ..
+            } => match pmtu {
+                Some(m) => {
+                    let rtt = local_rtt_ms.map(tracepath_ms).unwrap_or_default();
+                    format!(" 1?: [LOCALHOST]{:22}{rtt}pmtu {m}\n", "")
+                }
                 None => String::new(),
             },
             TraceEvent::Probe {
@@ -237,6 +244,7 @@ mod tests {
             packet_len,
             method: TraceMethod::Udp,
             pmtu,
+            local_rtt_ms: None,
         }
     }
 
@@ -334,6 +342,64 @@ mod tests {
         );
         assert_eq!(lines[6], "     Resume: pmtu 1280 hops 4 back 4 ");
         assert_eq!(lines.len(), 7);
+    }
+
+    #[test]
+    fn tracepath6_lines() {
+        let far: std::net::IpAddr = "2001:2:0:3::2".parse().unwrap();
+        let r1: std::net::IpAddr = "2001:2:0:1::2".parse().unwrap();
+        let ev = vec![
+            TraceEvent::Start {
+                dst: far,
+                max_hops: 30,
+                packet_len: 1500,
+                method: TraceMethod::Udp,
+                pmtu: Some(1500),
+                local_rtt_ms: Some(0.021),
+            },
+            TraceEvent::Pmtu {
+                ttl: 3,
+                from: r1,
+                mtu: 1400,
+                rtt_ms: Some(0.02),
+            },
+            TraceEvent::Probe {
+                ttl: 5,
+                probe: 0,
+                from: Some(far),
+                rtt_ms: Some(0.024),
+                marker: Some("!A".into()),
+                reached: false,
+                back: Some(5),
+            },
+            TraceEvent::Done {
+                reached: false,
+                hops: 5,
+                pmtu: Some(1400),
+                back: None,
+            },
+        ];
+        let text = run(Style::Tracepath, true, &ev);
+        let lines: Vec<&str> = text.lines().collect();
+        // As tracepath -6 -n prints them (iputils 20221126), trailing spaces too.
+        let pad = |host: &str| " ".repeat(52 - host.len());
+        assert_eq!(
+            lines,
+            [
+                " 1?: [LOCALHOST]                        0.021ms pmtu 1500".to_string(),
+                format!(
+                    " 3:  2001:2:0:1::2{}  0.020ms pmtu 1400",
+                    pad("2001:2:0:1::2")
+                ),
+                format!(" 5:  2001:2:0:3::2{}  0.024ms !A", pad("2001:2:0:3::2")),
+                "     Resume: pmtu 1400 ".to_string(),
+            ]
+        );
+        let route = run(Style::Traceroute, true, &ev[..1]);
+        assert_eq!(
+            route,
+            "traceroute to 2001:2:0:3::2 (2001:2:0:3::2), 30 hops max, 1500 byte packets\n"
+        );
     }
 
     #[test]

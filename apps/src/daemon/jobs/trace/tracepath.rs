@@ -5,25 +5,39 @@
 //! tracepath's `asymm N` and `back N`.
 
 use super::{
-    classify, plateau_below, rtt_ms, wait_of, DatagramProber, Marker, Outcome, TraceEvent,
-    TraceOptions, MAX_RESENDS, MIN_PACKET,
+    classify, min_packet, plateau_below, rtt_ms, wait_of, DatagramProber, Marker, Outcome,
+    TraceEvent, TraceOptions, MAX_RESENDS,
 };
 use std::io;
 use tokio::time::Instant;
 
-/// The MTU to probe with after "fragmentation needed" saying `reported` (0: a router older
-/// than RFC 1191), when probes are `len` bytes; none if it does not lower the size (a report
-/// about a larger probe sent before the last change).
-fn lowered(reported: u16, len: usize) -> Option<u16> {
-    // RFC 1191 §7: without a next-hop MTU, the plateau below the size that did not fit.
+/// The MTU to probe with after "fragmentation needed" (or ICMPv6 "packet too big", `v6`)
+/// saying `reported` (0: a router older than RFC 1191), when probes are `len` bytes; none if
+/// it does not lower the size (a report about a larger probe sent before the last change).
+fn lowered(reported: u16, len: usize, v6: bool) -> Option<u16> {
     let mtu = match reported {
+        // RFC 8201 §4: a Packet Too Big below IPv6's minimum link MTU means 1280.
+        m if v6 => m.max(IPV6_MIN_MTU),
+        // RFC 1191 §7: without a next-hop MTU, the plateau below the size that did not fit.
         0 => plateau_below(len),
         m => m,
     };
     (usize::from(mtu) < len).then_some(mtu)
 }
 
+/// IPv6's minimum link MTU (RFC 8200 §5).
+const IPV6_MIN_MTU: u16 = 1280;
+
 impl DatagramProber {
+    /// `tracepath -6` starts with a probe larger than any link (65535 bytes), which fails at
+    /// the source ("message too long", DF being set), and shows the time that took on its
+    /// `[LOCALHOST]` line: the same refusal, timed. None if the probe was not refused.
+    pub(super) async fn local_refusal(&mut self, o: &TraceOptions) -> Option<f64> {
+        let sent = Instant::now();
+        let refused = self.send(o, usize::from(u16::MAX)).await.is_err();
+        refused.then(|| rtt_ms(sent.elapsed()))
+    }
+
     /// Probes hop `ttl` as tracepath does; `Some(reached)` if the trace ends here.
     pub(super) async fn hop_tracepath(
         &mut self,
@@ -61,8 +75,8 @@ impl DatagramProber {
             if let Some(Marker::Frag(m)) = marker {
                 if resends < MAX_RESENDS {
                     resends += 1;
-                    if let Some(mtu) = lowered(m, o.packet_len) {
-                        o.packet_len = usize::from(mtu).max(MIN_PACKET);
+                    if let Some(mtu) = lowered(m, o.packet_len, o.dst.is_ipv6()) {
+                        o.packet_len = usize::from(mtu).max(min_packet(o.dst));
                         let rtt_ms = Some(rtt_ms(rtt));
                         emit(TraceEvent::Pmtu {
                             ttl,
@@ -86,10 +100,10 @@ impl DatagramProber {
                 reached,
                 back,
             };
-            emit(super::probe_event(ttl, 0, outcome));
+            emit(super::probe_event(ttl, 0, outcome, o.dst.is_ipv6()));
             return Ok((reached || marker.is_some()).then_some(reached));
         }
-        emit(super::probe_event(ttl, 0, Outcome::Timeout));
+        emit(super::probe_event(ttl, 0, Outcome::Timeout, false));
         Ok(None)
     }
 }
@@ -100,10 +114,21 @@ mod tests {
 
     #[test]
     fn only_a_smaller_mtu_lowers_the_probes() {
-        assert_eq!(lowered(1400, 1500), Some(1400));
-        assert_eq!(lowered(1500, 1400), None, "about a probe sent before");
-        assert_eq!(lowered(1400, 1400), None);
-        assert_eq!(lowered(0, 1500), Some(1492), "RFC 1191 §7 plateau");
+        assert_eq!(lowered(1400, 1500, false), Some(1400));
+        assert_eq!(
+            lowered(1500, 1400, false),
+            None,
+            "about a probe sent before"
+        );
+        assert_eq!(lowered(1400, 1400, false), None);
+        assert_eq!(lowered(0, 1500, false), Some(1492), "RFC 1191 §7 plateau");
+        assert_eq!(lowered(1400, 1500, true), Some(1400));
+        assert_eq!(
+            lowered(576, 1500, true),
+            Some(1280),
+            "RFC 8201 §4: at least 1280"
+        );
+        assert_eq!(lowered(0, 1280, true), None);
     }
 
     #[test]
