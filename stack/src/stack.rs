@@ -51,6 +51,8 @@ pub struct Stack {
     reassembly: Reassembler,
     /// IPv6 reassembly, with the same limits as IPv4's (its own budget of them).
     reassembly6: Reassembler<FragmentKey6>,
+    /// IPv6 path MTUs lowered by Packet Too Big, for echo and UDP (RFC 8201 §4).
+    pmtu6: crate::ip::pmtu::PathMtus,
     icmp_errors: TokenBucket,
     pub(crate) sockets: SocketSet,
     tx: TxQueue,
@@ -102,6 +104,7 @@ impl Stack {
                 timeout: config.reassembly_timeout,
             })
             .remembering_overlaps(),
+            pmtu6: crate::ip::pmtu::PathMtus::default(),
             icmp_errors: TokenBucket::new(config.icmp_error_rate, config.icmp_error_burst, now),
             sockets: SocketSet::new(
                 config.max_sockets,
@@ -518,12 +521,12 @@ impl Stack {
     /// Whether the transmit queue takes a datagram of `len` payload bytes to `dst` now.
     pub(crate) fn check_queue(&self, dst: IpAddr, len: usize, df: bool) -> Result<(), SendError> {
         self.tx
-            .check(len, df, self.config.mtu, dst.is_ipv6())
+            .check(len, df, self.path_mtu(dst), dst.is_ipv6())
             .map_err(|e| match e {
                 QueueError::Full => SendError::QueueFull,
                 QueueError::TooBig => SendError::MessageTooLong,
                 QueueError::NeedsFragmentation => SendError::NeedsFragmentation {
-                    mtu: self.config.mtu,
+                    mtu: self.path_mtu(dst),
                 },
             })
     }

@@ -212,3 +212,40 @@ fn errors_quoting_what_we_did_not_send_are_refused() {
     assert_eq!(s.stats().drops(DropReason::IcmpNoSocket), 1);
     assert!(drain(&mut s, Instant::ZERO).is_empty());
 }
+
+#[test]
+fn packet_too_big_about_echo_or_udp_shrinks_what_goes_to_that_destination() {
+    // RFC 8201 §4: the source MUST send smaller packets on the path (routers never fragment).
+    let mut s = stack(A6, 6);
+    let h = s.echo_open(None).unwrap();
+    let far = Ipv6Addr::new(0x2001, 2, 0, 3, 0, 0, 0, 2);
+    s.echo_send(h, far, 1, &[0u8; 1452]).unwrap();
+    let first = drain(&mut s, Instant::ZERO);
+    assert_eq!(first.iter().map(Vec::len).collect::<Vec<_>>(), vec![1500]);
+    s.receive(Instant::ZERO, &too_big(&first[0], 1400));
+    s.echo_send(h, far, 2, &[0u8; 1452]).unwrap();
+    let second = drain(&mut s, Instant::ZERO);
+    assert!(
+        second.len() == 2 && second.iter().all(|p| p.len() <= 1400),
+        "{second:?}"
+    );
+    // Below 1280 is 1280; another destination keeps the link's MTU.
+    s.receive(Instant::ZERO, &too_big(&second[0], 600));
+    s.echo_send(h, far, 3, &[0u8; 1452]).unwrap();
+    let third = drain(&mut s, Instant::ZERO);
+    assert_eq!(third.iter().map(Vec::len).max(), Some(1280));
+    s.echo_send(h, B6, 4, &[0u8; 1452]).unwrap();
+    assert_eq!(drain(&mut s, Instant::ZERO)[0].len(), 1500);
+    // A socket that must not fragment is told the path's MTU (iputils' -M do).
+    let u = s.udp_bind(0).unwrap();
+    s.set_dont_fragment(u, true).unwrap();
+    assert_eq!(
+        s.udp_send_to(u, &[0u8; 1300], SocketAddr::from((far, 9))),
+        Err(ustack::SendError::NeedsFragmentation { mtu: 1280 })
+    );
+    // The path MTU is forgotten after ten minutes (RFC 8201 §4).
+    let later = Instant::ZERO + Duration::from_secs(601);
+    s.handle_timeout(later);
+    s.echo_send(h, far, 5, &[0u8; 1452]).unwrap();
+    assert_eq!(drain(&mut s, later)[0].len(), 1500);
+}

@@ -125,6 +125,9 @@ pub(crate) struct OutHeader6 {
     pub(crate) flow_label: u32,
     /// The Fragment header's identification, used if the datagram must be cut.
     pub(crate) ident: u32,
+    /// The path MTU towards `dst` (RFC 8201): the datagram is cut to it if the link's is
+    /// larger.
+    pub(crate) path_mtu: u16,
 }
 
 /// Bytes of an IPv6 Fragment header.
@@ -273,8 +276,12 @@ impl TxQueue {
         buf: &mut [u8],
         pool: &mut BufferPool,
     ) -> Option<Emitted> {
-        let limit = usize::from(mtu).min(buf.len());
         let d = self.queue.front_mut()?;
+        let mtu = match &d.header {
+            Header::V4(_) => mtu,
+            Header::V6(h) => mtu.min(h.path_mtu),
+        };
+        let limit = usize::from(mtu).min(buf.len());
         let remaining = d.data.len() - d.sent;
         let (hlen, frag_len) = match d.header {
             Header::V4(_) => (HEADER_LEN, 0),
@@ -346,6 +353,7 @@ mod tests {
             hop_limit: 64,
             flow_label: 0x5_4321,
             ident: 0xfeed_f00d,
+            path_mtu: 1500,
         };
         let mut q = TxQueue::new(10, 1 << 20);
         let mut pool = BufferPool::default();

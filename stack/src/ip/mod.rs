@@ -6,4 +6,5 @@ pub(crate) mod egress;
 pub(crate) mod fragment;
 pub(crate) mod ident;
 pub(crate) mod ingress;
+pub(crate) mod pmtu;
 pub mod reassembly;

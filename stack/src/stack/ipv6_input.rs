@@ -167,6 +167,9 @@ impl Stack {
             next_hop_mtu: 0,
         };
         let too_big = icmp_type == icmpv6::types::PACKET_TOO_BIG;
+        if too_big {
+            self.note_path_mtu(&quoted, param);
+        }
         let quoted_len = quote
             .get(4..6)
             .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]))
@@ -183,10 +186,35 @@ impl Stack {
         self.deliver_icmp_error(error, quoted, path);
     }
 
+    /// A Packet Too Big about an echo request or UDP datagram of ours lowers the path MTU to
+    /// its destination (RFC 8201 §4: the source MUST send smaller packets; `ip::pmtu`). TCP
+    /// keeps its own per connection.
+    fn note_path_mtu(&mut self, quoted: &policy::Quoted, mtu: u32) {
+        let dst = match *quoted {
+            policy::Quoted::Udp { dst, .. } | policy::Quoted::Echo { dst, .. } => dst,
+            policy::Quoted::Tcp { .. } | policy::Quoted::Other { .. } => return,
+        };
+        if let IpAddr::V6(dst) = dst {
+            let lowered = self.pmtu6.lower(dst, mtu, self.config.mtu, self.now);
+            if let Some(pmtu) = lowered {
+                log::debug!("path MTU to {dst}: {pmtu}");
+            }
+        }
+    }
+
+    /// The MTU towards `dst`: the link's, or lower if a Packet Too Big said so (IPv6).
+    pub(crate) fn path_mtu(&self, dst: IpAddr) -> u16 {
+        match dst {
+            IpAddr::V6(d) => self.pmtu6.get(d, self.now).unwrap_or(self.config.mtu),
+            IpAddr::V4(_) => self.config.mtu,
+        }
+        .min(self.config.mtu)
+    }
+
     /// A fragment (RFC 8200 §4.5) for us: held until its datagram is whole, which then goes
     /// through the input again as one packet (its fixed header with the Fragment header's Next
-    /// Header and the whole payload length). Fragments behind other extension headers are not
-    /// reassembled yet (counted as not handled); fragments for others are not held at all.
+    /// Header and the whole payload length) — also one behind other extension headers; fragments
+    /// for others are not held at all.
     fn reassemble6(&mut self, p: &Ipv6Packet<'_>, f: ipv6::Fragment, for_us: bool) {
         self.stats.ip_rx_fragments += 1;
         if !for_us {
@@ -314,6 +342,7 @@ impl Stack {
             flow_label: self.egress.flow_label(src, dst, next_header, flow.1),
             // RFC 7739 §5: unpredictable identifications.
             ident: self.rng.next_u64() as u32,
+            path_mtu: self.path_mtu(IpAddr::V6(dst)),
         };
         match self.tx.push6(h, data) {
             Ok(()) => Ok(()),
