@@ -87,6 +87,8 @@ pub struct Fd {
     pub error_reported: bool,
     /// Whether a non-blocking connect is in progress (for EALREADY / EISCONN).
     pub connecting: bool,
+    /// `AF_INET` or `AF_INET6`: which addresses the socket takes and reports.
+    pub family: i32,
 }
 
 /// The shim's whole state.
@@ -274,6 +276,7 @@ impl Shim {
                 options: Options::default(),
                 error_reported: false,
                 connecting: false,
+                family: libc::AF_INET,
             },
         );
         n

@@ -139,7 +139,8 @@ fn run_variant(
         .collect();
     flags.extend(prepared.flags.iter().cloned());
     flags.push(format!("statefile={}", state.display()));
-    let outcome = exec::run(ns, tools, &file, &flags.join(","))?;
+    let local_ip = script::IpVersion::of(text).local_ip();
+    let outcome = exec::run(ns, tools, &file, &flags.join(","), &local_ip)?;
     Ok((outcome, prepared))
 }
 

@@ -41,8 +41,6 @@ pub const FEATURES: &[(&str, &str)] = &[
     ("TCP_CORK", "TCP_CORK / MSG_MORE"),
     ("MSG_MORE", "TCP_CORK / MSG_MORE"),
     ("SOCK_DGRAM", "UDP sockets in the shim"),
-    ("ipv6", "IPv6"),
-    ("AF_INET6", "IPv6"),
     ("[ect0]", "ECN (RFC 3168)"),
     ("[ce]", "ECN (RFC 3168)"),
     ("IP_TOS", "IP_TOS"),
@@ -52,6 +50,51 @@ pub const FEATURES: &[(&str, &str)] = &[
     ("%{", PYTHON),
     ("tcpi_", PYTHON),
 ];
+
+/// The IP version a script runs with: its `--ip_version=` option line (packetdrill's own
+/// default, the primary address's family, is IPv4 in the runner's namespace, which has only
+/// `lo`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IpVersion {
+    /// `ipv4`: IPv4 packets, `AF_INET` sockets.
+    V4,
+    /// `ipv4-mapped-ipv6`: IPv4 packets, `AF_INET6` sockets with IPv4-mapped addresses.
+    V4MappedV6,
+    /// `ipv6`: IPv6 packets and sockets.
+    V6,
+}
+
+impl IpVersion {
+    /// The version `text` asks for (its last `--ip_version=` line wins, as in packetdrill).
+    pub fn of(text: &str) -> IpVersion {
+        text.lines()
+            .filter_map(|l| l.trim().strip_prefix("--ip_version="))
+            .last()
+            .map_or(IpVersion::V4, |v| match v.trim() {
+                "ipv6" => IpVersion::V6,
+                "ipv4-mapped-ipv6" => IpVersion::V4MappedV6,
+                _ => IpVersion::V4,
+            })
+    }
+
+    /// packetdrill's `--local_ip` for it: the shim's stack address of that family (an
+    /// IPv4-mapped run names the IPv4 address; packetdrill maps it).
+    pub fn local_ip(self) -> String {
+        match self {
+            IpVersion::V6 => crate::flags::DEFAULT_ADDR6.to_string(),
+            _ => crate::flags::DEFAULT_ADDR.to_string(),
+        }
+    }
+
+    /// The MSS of the default 1500-byte MTU: 1500 − 40 over IPv4, 1500 − 60 over IPv6
+    /// (RFC 9293 §3.7.1, RFC 8200 §8.3).
+    pub fn mss(self) -> usize {
+        match self {
+            IpVersion::V6 => 1440,
+            _ => 1460,
+        }
+    }
+}
 
 /// The named features `text` needs (deduplicated, in table order).
 pub fn features(text: &str) -> Vec<&'static str> {
@@ -70,7 +113,7 @@ pub fn features(text: &str) -> Vec<&'static str> {
 }
 
 /// What one backtick command (possibly several lines, `;`-separated) becomes.
-fn shell_command(cmd: &str, state_file: &str, p: &mut Prepared) -> String {
+fn shell_command(cmd: &str, state_file: &str, mss: usize, p: &mut Prepared) -> String {
     let parts: Vec<&str> = cmd
         .split(['\n', ';'])
         .map(str::trim)
@@ -78,7 +121,7 @@ fn shell_command(cmd: &str, state_file: &str, p: &mut Prepared) -> String {
         .collect();
     let mut checks = Vec::new();
     for part in parts {
-        match classify(part, state_file) {
+        match classify(part, state_file, mss) {
             Shell::Flags(f) => p.flags.extend(f),
             Shell::Check(c) => {
                 p.checks += 1;
@@ -102,7 +145,7 @@ fn shell_command(cmd: &str, state_file: &str, p: &mut Prepared) -> String {
 
 /// Rewrites every backtick command of `lines` (commands may span lines); `//` comment lines
 /// are left alone.
-fn shell_lines(lines: &[String], state_file: &str, p: &mut Prepared) -> Vec<String> {
+fn shell_lines(lines: &[String], state_file: &str, mss: usize, p: &mut Prepared) -> Vec<String> {
     let mut out = String::new();
     let mut open: Option<String> = None;
     for line in lines {
@@ -119,7 +162,7 @@ fn shell_lines(lines: &[String], state_file: &str, p: &mut Prepared) -> Vec<Stri
                         cmd.push_str(&rest[..i]);
                         let c = std::mem::take(cmd);
                         open = None;
-                        out.push_str(&shell_command(&c, state_file, p));
+                        out.push_str(&shell_command(&c, state_file, mss, p));
                         out.push('`');
                         rest = &rest[i + 1..];
                     }
@@ -195,7 +238,8 @@ pub fn prepare(text: &str, profile: Option<&str>, state_file: &str) -> Prepared 
             );
         }
     }
-    let mut lines = shell_lines(&preprocess(text), state_file, &mut p);
+    let mss = IpVersion::of(text).mss();
+    let mut lines = shell_lines(&preprocess(text), state_file, mss, &mut p);
     // Later settings win, as they would on the machine.
     let rcvbuf = p
         .flags
