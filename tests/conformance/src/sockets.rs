@@ -316,3 +316,23 @@ impl Shim {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_mapped_addresses_mean_ipv4_on_an_inet6_socket() {
+        let mapped: SocketAddr = "[::ffff:192.0.2.1]:80".parse().unwrap();
+        let v4: SocketAddr = "192.0.2.1:80".parse().unwrap();
+        let v6: SocketAddr = "[2001:db8::1]:80".parse().unwrap();
+        assert_eq!(to_stack(libc::AF_INET6, mapped), Ok(v4));
+        assert_eq!(to_stack(libc::AF_INET6, v6), Ok(v6));
+        assert_eq!(to_stack(libc::AF_INET, v4), Ok(v4));
+        assert_eq!(to_stack(libc::AF_INET, v6), Err(libc::EAFNOSUPPORT));
+        assert_eq!(to_stack(libc::AF_INET6, v4), Err(libc::EAFNOSUPPORT));
+        assert_eq!(from_stack(libc::AF_INET6, v4), mapped);
+        assert_eq!(from_stack(libc::AF_INET, v4), v4);
+        assert_eq!(from_stack(libc::AF_INET6, v6), v6);
+    }
+}

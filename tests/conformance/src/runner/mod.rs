@@ -67,6 +67,52 @@ fn auto_profile(name: &str) -> Option<&'static str> {
     }
 }
 
+/// The FreeBSD suite whose scripts are all IPv4 with no `-ipv6` twin (unlike
+/// `state-event-engine`'s): the runner derives each twin ([`script::ipv6_twin`]).
+const DERIVED_TWINS: &str = "freebsd/rcv-data-segments/";
+
+/// One script to run: a file, or the IPv6 twin the runner derives from it.
+#[derive(Clone, Debug)]
+pub struct Job {
+    /// The script file.
+    pub path: PathBuf,
+    /// Run its derived IPv6 twin instead of the file as written.
+    pub twin: bool,
+}
+
+/// The name of `name`'s IPv6 twin: `x-ipv4.pkt` or `x.pkt` → `x-ipv6.pkt`.
+pub fn twin_name(name: &str) -> String {
+    let stem = name.strip_suffix(".pkt").unwrap_or(name);
+    format!("{}-ipv6.pkt", stem.strip_suffix("-ipv4").unwrap_or(stem))
+}
+
+/// The scripts of `targets`, each followed by its derived IPv6 twin where it gets one:
+/// the scripts of [`DERIVED_TWINS`] that [`script::ipv6_twin`] can rewrite and whose twin is
+/// not a file of the suite already.
+fn jobs(targets: &[PathBuf], repo: &Path, suites: Option<&Path>) -> Vec<Job> {
+    let mut out = Vec::new();
+    for path in targets.iter().flat_map(|t| collect(t)) {
+        let name = display_name(&path, repo, suites);
+        let twin = name.starts_with(DERIVED_TWINS)
+            && !path.with_file_name(twin_name(&file_name(&path))).exists()
+            && std::fs::read_to_string(&path).is_ok_and(|t| script::ipv6_twin(&t).is_some());
+        out.push(Job {
+            path: path.clone(),
+            twin: false,
+        });
+        if twin {
+            out.push(Job { path, twin: true });
+        }
+    }
+    out
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 /// Every `.pkt` under `target` (or `target` itself), sorted.
 pub fn collect(target: &Path) -> Vec<PathBuf> {
     if target.is_file() {
@@ -144,16 +190,30 @@ fn run_variant(
     Ok((outcome, prepared))
 }
 
+/// The name a job's result carries.
+fn job_name(job: &Job, opts: &Options) -> String {
+    let name = display_name(&job.path, &opts.repo, opts.suites.as_deref());
+    if job.twin {
+        twin_name(&name)
+    } else {
+        name
+    }
+}
+
 /// Runs one script (as written, and under its profile when one applies).
 fn run_script(
     opts: &Options,
     ns: &NetNs,
     tools: &Tools,
     work: &Path,
-    path: &Path,
+    job: &Job,
 ) -> Result<ScriptResult, String> {
-    let name = display_name(path, &opts.repo, opts.suites.as_deref());
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{name}: {e}"))?;
+    let name = job_name(job, opts);
+    let text = std::fs::read_to_string(&job.path).map_err(|e| format!("{name}: {e}"))?;
+    let text = match job.twin {
+        true => script::ipv6_twin(&text).ok_or(format!("{name}: no IPv6 twin"))?,
+        false => text,
+    };
     let profile = match opts.profile.as_str() {
         "auto" => auto_profile(&name),
         "none" => None,
@@ -196,7 +256,7 @@ pub fn main(opts: Options) -> Result<i32, String> {
         shim: opts.shim.clone(),
         timeout: opts.timeout,
     };
-    let scripts: Vec<PathBuf> = opts.targets.iter().flat_map(|t| collect(t)).collect();
+    let scripts = jobs(&opts.targets, &opts.repo, opts.suites.as_deref());
     if scripts.is_empty() {
         return Err("no .pkt scripts found".into());
     }
@@ -204,9 +264,9 @@ pub fn main(opts: Options) -> Result<i32, String> {
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
     let ns = NetNs::create(&opts.netns)?;
     let mut results = Vec::new();
-    for path in &scripts {
-        let r = run_script(&opts, &ns, &tools, &work, path).unwrap_or_else(|e| ScriptResult {
-            name: display_name(path, &opts.repo, opts.suites.as_deref()),
+    for job in &scripts {
+        let r = run_script(&opts, &ns, &tools, &work, job).unwrap_or_else(|e| ScriptResult {
+            name: job_name(job, &opts),
             verdict: Verdict::Fail(format!("runner: {e}")),
             as_written: false,
             profile: None,
@@ -241,8 +301,40 @@ pub fn main(opts: Options) -> Result<i32, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::display_name;
+    use super::{display_name, jobs, twin_name};
     use std::path::Path;
+
+    #[test]
+    fn rcv_data_segments_scripts_get_a_derived_ipv6_twin() {
+        assert_eq!(twin_name("a/x-ipv4.pkt"), "a/x-ipv6.pkt");
+        assert_eq!(twin_name("a/y.pkt"), "a/y-ipv6.pkt");
+        let dir = std::env::temp_dir().join(format!("conf-twins-{}", std::process::id()));
+        let rds = dir.join("freebsd/rcv-data-segments");
+        let see = dir.join("freebsd/state-event-engine");
+        std::fs::create_dir_all(&rds).unwrap();
+        std::fs::create_dir_all(&see).unwrap();
+        let v4 = "--ip_version=ipv4\n+0 < S 0:0(0) win 65535 <mss 1460>\n";
+        std::fs::write(rds.join("a.pkt"), v4).unwrap();
+        std::fs::write(rds.join("b.pkt"), "0 socket(...)\n").unwrap();
+        std::fs::write(see.join("c-ipv4.pkt"), v4).unwrap();
+        let found = jobs(&[dir.join("freebsd")], Path::new("/r"), Some(&dir));
+        let _ = std::fs::remove_dir_all(&dir);
+        let got: Vec<(String, bool)> = found
+            .iter()
+            .map(|j| (j.path.file_name().unwrap().to_string_lossy().into(), j.twin))
+            .collect();
+        let want = [
+            ("a.pkt", false),
+            ("a.pkt", true),
+            ("b.pkt", false),
+            ("c-ipv4.pkt", false),
+        ];
+        let want: Vec<(String, bool)> = want.iter().map(|(n, t)| (n.to_string(), *t)).collect();
+        assert_eq!(
+            got, want,
+            "a twin for a's IPv4 script only, none for state-event-engine's"
+        );
+    }
 
     #[test]
     fn scripts_are_named_from_the_suites_folder() {

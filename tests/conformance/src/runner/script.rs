@@ -96,6 +96,39 @@ impl IpVersion {
     }
 }
 
+/// The IPv6 twin of a FreeBSD IPv4 script, written the way the FreeBSD suite writes its
+/// `-ipv6` scripts from their `-ipv4` twins: `--ip_version=ipv6`, the MSS options of the
+/// default MTU over IPv6 (`mss 1460` → `mss 1440`, RFC 8200 §8.3: 20 more bytes of IP header)
+/// and `sockstat -6` for `sockstat -4`. `None` for a script that is not `--ip_version=ipv4`
+/// or whose figures follow the MSS beyond that — the receive buffer (`SO_RCVBUF`, rounded to
+/// the MSS) or a segment larger than an IPv6 MSS — since those the suite rewrites by hand.
+pub fn ipv6_twin(text: &str) -> Option<String> {
+    if IpVersion::of(text) != IpVersion::V4 || !text.contains("--ip_version=ipv4") {
+        return None;
+    }
+    let code = || text.lines().filter(|l| !l.trim_start().starts_with("//"));
+    if code().any(|l| l.contains("SO_RCVBUF") || l.contains("recvspace=") && !l.contains("65536"))
+        || code()
+            .flat_map(segment_lengths)
+            .any(|n| n > IpVersion::V6.mss())
+    {
+        return None;
+    }
+    Some(
+        text.replace("--ip_version=ipv4", "--ip_version=ipv6")
+            .replace("mss 1460", "mss 1440")
+            .replace("sockstat -4", "sockstat -6"),
+    )
+}
+
+/// The payload lengths of a packet line's `start:end(len)` fields.
+fn segment_lengths(line: &str) -> Vec<usize> {
+    line.split_whitespace()
+        .filter_map(|w| w.split_once(':')?.1.split_once('(')?.1.strip_suffix(')'))
+        .filter_map(|n| n.parse().ok())
+        .collect()
+}
+
 /// The named features `text` needs (deduplicated, in table order).
 pub fn features(text: &str) -> Vec<&'static str> {
     let mut out: Vec<&'static str> = Vec::new();
@@ -272,7 +305,8 @@ mod tests {
         assert_eq!((p.checks, p.neutralised), (1, 1));
         assert!(p.text.contains("``AS IS''"));
         assert!(p.text.contains(" 0.00 `true`"));
-        assert!(p.text.contains("`grep -c '^TIME_WAIT ' /st | grep -x 1`"));
+        let check = "`grep -E ' tcp(4|46)$' /st | grep -c '^TIME_WAIT ' | grep -x 1`";
+        assert!(p.text.contains(check));
         assert!(!p.text.contains("tcpdrop"));
     }
 
@@ -304,6 +338,51 @@ mod tests {
             preprocess(t),
             vec!["a", "", "b", "", "", "", "", "d", "", "e"]
         );
+    }
+
+    #[test]
+    fn ip_version_comes_from_the_option_line() {
+        assert_eq!(
+            IpVersion::of("--ip_version=ipv6\n0 socket(...)\n"),
+            IpVersion::V6
+        );
+        let mapped = IpVersion::of("--ip_version=ipv4-mapped-ipv6\n");
+        assert_eq!(mapped, IpVersion::V4MappedV6);
+        assert_eq!(mapped.local_ip(), "192.168.0.2");
+        assert_eq!(IpVersion::of("0 socket(...)\n"), IpVersion::V4);
+        assert_eq!(IpVersion::V6.local_ip(), "fd3d:fa7b:d17d::2");
+        // The -ipv6 twins' recvspace rounds to 1440 (their comment: 66240).
+        let p = prepare(
+            "--ip_version=ipv6\n0 `sysctl -w net.inet.tcp.recvspace=65536`\n",
+            None,
+            "/st",
+        );
+        assert_eq!(p.flags, vec!["rcvbuf=66240".to_string()]);
+    }
+
+    #[test]
+    fn ipv6_twins_are_written_as_the_suite_writes_them() {
+        // As rcv-ack-syn-sent/rcv-ack-with-data-syn-sent-ack-left-edge-ipv{4,6}.pkt differ.
+        let v4 = "--ip_version=ipv4\n// mss 1460 in a comment too\n\
+                  +0.00 > S 0:0(0) win 65535 <mss 1460,nop,wscale 6,sackOK,TS val 100 ecr 0>\n\
+                  +0.10 < . 1:1001(1000) ack 1 win 65535\n\
+                  +0.10 `sockstat -4 -P tcp -s | grep -c TIME_WAIT | grep 1`\n";
+        let v6 = "--ip_version=ipv6\n// mss 1440 in a comment too\n\
+                  +0.00 > S 0:0(0) win 65535 <mss 1440,nop,wscale 6,sackOK,TS val 100 ecr 0>\n\
+                  +0.10 < . 1:1001(1000) ack 1 win 65535\n\
+                  +0.10 `sockstat -6 -P tcp -s | grep -c TIME_WAIT | grep 1`\n";
+        assert_eq!(ipv6_twin(v4).as_deref(), Some(v6));
+        assert_eq!(ipv6_twin(v6), None, "already IPv6");
+        assert_eq!(
+            ipv6_twin("0 socket(...)\n"),
+            None,
+            "no --ip_version=ipv4 line"
+        );
+        let rcvbuf =
+            "--ip_version=ipv4\n+0 getsockopt(3, SOL_SOCKET, SO_RCVBUF, [65700], [4]) = 0\n";
+        assert_eq!(ipv6_twin(rcvbuf), None, "the buffer follows the MSS");
+        let big = "--ip_version=ipv4\n+0 < . 1:1461(1460) ack 1 win 65535\n";
+        assert_eq!(ipv6_twin(big), None, "more than an IPv6 MSS");
     }
 
     #[test]
