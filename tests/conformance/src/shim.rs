@@ -126,7 +126,7 @@ impl Shim {
     /// The connection table as `sockstat` would show it: `STATE LOCALPORT REMOTEPORT FAMILY`
     /// lines, FAMILY as FreeBSD's `sockstat` names it: `tcp4` or `tcp6` for a connection (by
     /// its peer's address), `tcp4` or `tcp46` for a listener (an `AF_INET6` socket takes
-    /// both families).
+    /// both families). Informational: the runner's checks count states (runner/shell.rs).
     pub fn table(&self) -> String {
         let mut lines: Vec<String> = self
             .stack
