@@ -219,6 +219,18 @@ pub fn expectations(results: &[ScriptResult]) -> String {
     s
 }
 
+/// Scripts `expected` lists that did not run now (not among the given suites: a partial run,
+/// or a suites folder without the FreeBSD suite's `-ipv6` half).
+pub fn not_run(expected: &str, results: &[ScriptResult]) -> Vec<String> {
+    expected
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter(|l| !results.iter().any(|r| r.name == *l))
+        .map(str::to_string)
+        .collect()
+}
+
 /// Scripts `expected` lists as passing that ran now and did not pass.
 pub fn regressions(expected: &str, results: &[ScriptResult]) -> Vec<String> {
     let now: BTreeMap<&str, &Result> = results
@@ -273,6 +285,7 @@ mod tests {
         assert_eq!(expectations(&rs).lines().last(), Some("a.pkt"));
         let want = "# comment\na.pkt\nb.pkt\nnot-run.pkt\n";
         assert_eq!(regressions(want, &rs), vec!["b.pkt".to_string()]);
+        assert_eq!(not_run(want, &rs), vec!["not-run.pkt".to_string()]);
     }
 
     #[test]
