@@ -69,7 +69,7 @@ impl IpVersion {
     pub fn of(text: &str) -> IpVersion {
         text.lines()
             .filter_map(|l| l.trim().strip_prefix("--ip_version="))
-            .last()
+            .next_back()
             .map_or(IpVersion::V4, |v| match v.trim() {
                 "ipv6" => IpVersion::V6,
                 _ => IpVersion::V4,
