@@ -16,7 +16,8 @@
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
-ns="ustack-conf-$$"
+# USTACK_NETNS_PREFIX (as for the e2e tests) names the namespace when set.
+ns="${USTACK_NETNS_PREFIX:-ustack-}conf-$$"
 # The runner deletes its namespace itself; this catches an interrupted run.
 trap 'ip netns del "$ns" 2>/dev/null || true' EXIT
 cargo build --quiet -p ustack-conformance

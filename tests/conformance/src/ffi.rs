@@ -8,7 +8,7 @@
 
 use crate::shim::{Errno, Shim};
 use libc::{c_int, c_long, c_void, size_t, socklen_t, ssize_t};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration as RealDuration;
@@ -206,23 +206,41 @@ fn len_to_isize(n: usize) -> isize {
     isize::try_from(n).unwrap_or(isize::MAX)
 }
 
-/// Reads a `sockaddr_in` (AF_INET only).
+/// Reads a `sockaddr_in` or `sockaddr_in6` (by its family; the socket's own family is
+/// checked by the call, as Linux's `inet_bind` / `inet6_bind` do).
 ///
 /// # Safety
 /// `addr` must be null or point to `len` readable bytes.
-unsafe fn read_addr(addr: *const libc::sockaddr, len: socklen_t) -> Result<SocketAddrV4, Errno> {
-    if addr.is_null() || (len as usize) < std::mem::size_of::<libc::sockaddr_in>() {
+unsafe fn read_addr(addr: *const libc::sockaddr, len: socklen_t) -> Result<SocketAddr, Errno> {
+    let len = len as usize;
+    if addr.is_null() || len < std::mem::size_of::<libc::sa_family_t>() {
         return Err(libc::EINVAL);
     }
-    // SAFETY: checked non-null and long enough; read_unaligned tolerates any alignment.
-    let sin = unsafe { std::ptr::read_unaligned(addr as *const libc::sockaddr_in) };
-    if i32::from(sin.sin_family) != libc::AF_INET {
-        return Err(libc::EAFNOSUPPORT);
+    // SAFETY: non-null with at least the family's bytes; read_unaligned tolerates any
+    // alignment.
+    let family = unsafe { std::ptr::read_unaligned(addr as *const libc::sa_family_t) };
+    match i32::from(family) {
+        libc::AF_INET if len >= std::mem::size_of::<libc::sockaddr_in>() => {
+            // SAFETY: long enough for a sockaddr_in.
+            let sin = unsafe { std::ptr::read_unaligned(addr as *const libc::sockaddr_in) };
+            Ok(SocketAddr::V4(SocketAddrV4::new(
+                Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)),
+                u16::from_be(sin.sin_port),
+            )))
+        }
+        libc::AF_INET6 if len >= std::mem::size_of::<libc::sockaddr_in6>() => {
+            // SAFETY: long enough for a sockaddr_in6.
+            let sin6 = unsafe { std::ptr::read_unaligned(addr as *const libc::sockaddr_in6) };
+            Ok(SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(sin6.sin6_addr.s6_addr),
+                u16::from_be(sin6.sin6_port),
+                u32::from_be(sin6.sin6_flowinfo),
+                sin6.sin6_scope_id,
+            )))
+        }
+        libc::AF_INET | libc::AF_INET6 => Err(libc::EINVAL),
+        _ => Err(libc::EAFNOSUPPORT),
     }
-    Ok(SocketAddrV4::new(
-        Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)),
-        u16::from_be(sin.sin_port),
-    ))
 }
 
 /// Writes `value` into a caller's `(buf, *len)` pair, truncating like the kernel does.
@@ -244,25 +262,40 @@ unsafe fn write_out(buf: *mut c_void, len: *mut socklen_t, value: &[u8]) {
     unsafe { *len = n as socklen_t };
 }
 
-/// Writes a `sockaddr_in` for `a`.
+/// The bytes of a plain C struct.
+fn bytes_of<T: Copy>(v: &T) -> &[u8] {
+    // SAFETY: `T` is a fully initialised plain-data C struct (sockaddr_in, sockaddr_in6) of
+    // `size_of::<T>()` bytes, borrowed for the slice's life.
+    unsafe { std::slice::from_raw_parts(v as *const T as *const u8, std::mem::size_of::<T>()) }
+}
+
+/// Writes a `sockaddr_in` (for a V4 address) or a `sockaddr_in6` (for a V6 one).
 ///
 /// # Safety
 /// As for [`write_out`].
-unsafe fn write_addr(addr: *mut libc::sockaddr, len: *mut socklen_t, a: SocketAddrV4) {
-    // SAFETY: sockaddr_in is plain old data; all-zero is a valid value.
-    let mut sin: libc::sockaddr_in = unsafe { std::mem::zeroed() };
-    sin.sin_family = libc::AF_INET as libc::sa_family_t;
-    sin.sin_port = a.port().to_be();
-    sin.sin_addr.s_addr = u32::from(*a.ip()).to_be();
-    // SAFETY: sin is fully initialised plain data of its size.
-    let bytes = unsafe {
-        std::slice::from_raw_parts(
-            &sin as *const _ as *const u8,
-            std::mem::size_of::<libc::sockaddr_in>(),
-        )
-    };
-    // SAFETY: forwarded contract.
-    unsafe { write_out(addr as *mut c_void, len, bytes) };
+unsafe fn write_addr(addr: *mut libc::sockaddr, len: *mut socklen_t, a: SocketAddr) {
+    match a {
+        SocketAddr::V4(a) => {
+            // SAFETY: sockaddr_in is plain old data; all-zero is a valid value.
+            let mut sin: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = a.port().to_be();
+            sin.sin_addr.s_addr = u32::from(*a.ip()).to_be();
+            // SAFETY: forwarded contract.
+            unsafe { write_out(addr as *mut c_void, len, bytes_of(&sin)) };
+        }
+        SocketAddr::V6(a) => {
+            // SAFETY: sockaddr_in6 is plain old data; all-zero is a valid value.
+            let mut sin6: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = a.port().to_be();
+            sin6.sin6_flowinfo = a.flowinfo().to_be();
+            sin6.sin6_addr.s6_addr = a.ip().octets();
+            sin6.sin6_scope_id = a.scope_id();
+            // SAFETY: forwarded contract.
+            unsafe { write_out(addr as *mut c_void, len, bytes_of(&sin6)) };
+        }
+    }
 }
 
 /// The iovec array as (pointer, length) pairs.
@@ -310,11 +343,41 @@ mod tests {
         let r: c_int = entry(ud, |i| {
             i.lock().socket(libc::AF_INET6, libc::SOCK_STREAM, 0)
         });
+        assert_eq!(r, 4);
+        let r: c_int = entry(ud, |i| i.lock().socket(libc::AF_UNIX, libc::SOCK_STREAM, 0));
         assert_eq!((r, errno()), (-1, libc::EAFNOSUPPORT));
         // SAFETY: `ud` came from Box::into_raw above and is freed once.
         drop(unsafe { Box::from_raw(ud as *mut Instance) });
         let r: c_int = entry(std::ptr::null_mut(), |_| Ok(0));
         assert_eq!((r, errno()), (-1, libc::EINVAL));
+    }
+
+    #[test]
+    fn socket_addresses_of_both_families_read_back_as_written() {
+        for a in [
+            SocketAddr::from(([192, 168, 0, 2], 8080)),
+            SocketAddr::V6(SocketAddrV6::new(crate::flags::DEFAULT_ADDR6, 80, 7, 0)),
+        ] {
+            let mut buf = [0u8; 64];
+            let mut len = buf.len() as socklen_t;
+            // SAFETY: a 64-byte buffer and its length.
+            unsafe { write_addr(buf.as_mut_ptr() as *mut libc::sockaddr, &mut len, a) };
+            let want = if a.is_ipv4() { 16 } else { 28 };
+            assert_eq!(len, want);
+            // SAFETY: `len` bytes of `buf` were written.
+            let back = unsafe { read_addr(buf.as_ptr() as *const libc::sockaddr, len) };
+            assert_eq!(back, Ok(a));
+            // One byte short of the family's struct is EINVAL, as Linux's bind says.
+            // SAFETY: as above, fewer bytes.
+            let short = unsafe { read_addr(buf.as_ptr() as *const libc::sockaddr, len - 1) };
+            assert_eq!(short, Err(libc::EINVAL));
+        }
+        let unix = (libc::AF_UNIX as libc::sa_family_t).to_ne_bytes();
+        let mut buf = [0u8; 28];
+        buf[..2].copy_from_slice(&unix);
+        // SAFETY: a 28-byte buffer.
+        let r = unsafe { read_addr(buf.as_ptr() as *const libc::sockaddr, 28) };
+        assert_eq!(r, Err(libc::EAFNOSUPPORT));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! [`ustack::Config`] so a suite runs against ustack configured like the system it was written
 //! for (for instance `mss=1460,wscale=7,rcvbuf=65536,ts=0`).
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use ustack::tcp::congestion::Algorithm;
 use ustack::{Config, Duration};
 
@@ -10,10 +10,23 @@ use ustack::{Config, Duration};
 /// `--local_ip` (packetdrill otherwise picks a random 192.168/16 address).
 pub const DEFAULT_ADDR: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 2);
 
+/// The stack's IPv6 address, passed to packetdrill as `--local_ip` for `--ip_version=ipv6`
+/// scripts: inside packetdrill's default local prefix `fd3d:fa7b:d17d::/48` (config.c
+/// `DEFAULT_V6_LIVE_LOCAL_IP_STRING`, RFC 4193), fixed where packetdrill would pick a random
+/// host part. Its default remote address, 2001:db8::1 (RFC 3849), needs no setting.
+pub const DEFAULT_ADDR6: Ipv6Addr = Ipv6Addr::new(0xfd3d, 0xfa7b, 0xd17d, 0, 0, 0, 0, 2);
+
 /// Every key `--so_flags` understands, with what it sets (printed by the runner's `--help`).
 pub const KEYS: &[(&str, &str)] = &[
     ("addr", "the stack's IPv4 address (default 192.168.0.2)"),
-    ("mss", "MSS advertised and used: sets the MTU to mss+40"),
+    (
+        "addr6",
+        "the stack's IPv6 address (default fd3d:fa7b:d17d::2); `none` for an IPv4-only stack",
+    ),
+    (
+        "mss",
+        "IPv4 MSS advertised and used: sets the MTU to mss+40 (IPv6's MSS is then mss-20)",
+    ),
     ("mtu", "link MTU"),
     (
         "wscale",
@@ -51,10 +64,13 @@ pub struct Settings {
     pub state_file: Option<String>,
 }
 
-/// Builds the settings for `flags` (empty: ustack's defaults at [`DEFAULT_ADDR`]).
+/// Builds the settings for `flags` (empty: ustack's defaults at [`DEFAULT_ADDR`] and
+/// [`DEFAULT_ADDR6`]: the stack is dual-stack, as the family of a script's sockets is only
+/// known once it runs).
 pub fn parse(flags: &str) -> Result<Settings, String> {
     let mut c = Config {
         addr: DEFAULT_ADDR,
+        addr6: Some(DEFAULT_ADDR6),
         ..Config::default()
     };
     let mut state_file = None;
@@ -99,6 +115,14 @@ fn apply(c: &mut Config, key: &str, value: &str) -> Result<(), String> {
             c.addr = value
                 .parse()
                 .map_err(|_| format!("so_flags: bad address `{value}`"))?
+        }
+        "addr6" if value == "none" => c.addr6 = None,
+        "addr6" => {
+            c.addr6 = Some(
+                value
+                    .parse()
+                    .map_err(|_| format!("so_flags: bad IPv6 address `{value}`"))?,
+            )
         }
         "mss" => {
             let mss: u16 = num(key, value)?;
@@ -151,6 +175,10 @@ mod tests {
         assert_eq!(c.tcp_congestion, Algorithm::Cubic);
         assert_eq!(c.tcp_delayed_ack, Duration::from_millis(100));
         assert_eq!(c.addr, DEFAULT_ADDR);
+        assert_eq!(c.addr6, Some(DEFAULT_ADDR6));
+        let v6 = parse("addr6=2001:db8::5").unwrap().config.addr6;
+        assert_eq!(v6, Some("2001:db8::5".parse().unwrap()));
+        assert_eq!(parse("addr6=none").unwrap().config.addr6, None);
     }
 
     #[test]
@@ -158,6 +186,11 @@ mod tests {
         assert!(parse("mss").is_err());
         assert!(parse("bogus=1").is_err());
         assert!(parse("ts=maybe").is_err());
+        assert!(parse("addr6=10.0.0.1").is_err());
+        assert!(
+            parse("addr6=ff02::1").is_err(),
+            "a multicast address: validate() refuses"
+        );
         assert!(parse("rcvbuf=0").is_err(), "validate() must run");
         assert!(parse("").is_ok());
     }

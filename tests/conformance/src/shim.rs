@@ -87,6 +87,8 @@ pub struct Fd {
     pub error_reported: bool,
     /// Whether a non-blocking connect is in progress (for EALREADY / EISCONN).
     pub connecting: bool,
+    /// `AF_INET` or `AF_INET6`: which addresses the socket takes and reports.
+    pub family: i32,
 }
 
 /// The shim's whole state.
@@ -121,14 +123,18 @@ impl Shim {
         Ok(shim)
     }
 
-    /// The connection table as `sockstat` would show it: `STATE LOCALPORT REMOTEPORT` lines.
+    /// The connection table as `sockstat` would show it: `STATE LOCALPORT REMOTEPORT FAMILY`
+    /// lines, FAMILY as FreeBSD's `sockstat` names it: `tcp4` or `tcp6` for a connection (by
+    /// its peer's address), `tcp4` or `tcp46` for a listener (an `AF_INET6` socket takes
+    /// both families). Informational: the runner's checks count states (runner/shell.rs).
     pub fn table(&self) -> String {
         let mut lines: Vec<String> = self
             .stack
             .tcp_connections()
             .map(|i| {
+                let family = if i.remote.is_ipv4() { "tcp4" } else { "tcp6" };
                 format!(
-                    "{} {} {}",
+                    "{} {} {} {family}",
                     freebsd_state(i.state),
                     i.local.port(),
                     i.remote.port()
@@ -137,7 +143,12 @@ impl Shim {
             .collect();
         for f in self.fds.values() {
             if let Endpoint::Listener { port, .. } = f.endpoint {
-                lines.push(format!("LISTEN {port} 0"));
+                let family = if f.family == libc::AF_INET6 {
+                    "tcp46"
+                } else {
+                    "tcp4"
+                };
+                lines.push(format!("LISTEN {port} 0 {family}"));
             }
         }
         lines.sort();
@@ -274,6 +285,7 @@ impl Shim {
                 options: Options::default(),
                 error_reported: false,
                 connecting: false,
+                family: libc::AF_INET,
             },
         );
         n
@@ -298,6 +310,24 @@ impl Shim {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_state_table_names_each_listener_s_family() {
+        let mut s = Shim::new(crate::flags::parse("").unwrap()).unwrap();
+        let v4 = s.socket(libc::AF_INET, libc::SOCK_STREAM, 0).unwrap();
+        let v6 = s.socket(libc::AF_INET6, libc::SOCK_STREAM, 0).unwrap();
+        s.bind(v4, "0.0.0.0:8080".parse().unwrap()).unwrap();
+        s.bind(v6, "[::]:8081".parse().unwrap()).unwrap();
+        // Another family's address on a socket is refused, as Linux's inet_bind does.
+        let other = s.socket(libc::AF_INET, libc::SOCK_STREAM, 0).unwrap();
+        assert_eq!(
+            s.bind(other, "[::]:1".parse().unwrap()),
+            Err(libc::EAFNOSUPPORT)
+        );
+        s.listen(v4, 1).unwrap();
+        s.listen(v6, 1).unwrap();
+        assert_eq!(s.table(), "LISTEN 8080 0 tcp4\nLISTEN 8081 0 tcp46\n");
+    }
 
     #[test]
     fn idle_receive_moves_the_clock_and_returns_nothing() {

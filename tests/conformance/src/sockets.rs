@@ -4,7 +4,7 @@
 
 use crate::shim::{Endpoint, Errno, Shim};
 use libc::{EAGAIN, EBADF, EINVAL, ENOTCONN, EOPNOTSUPP};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr, SocketAddrV6};
 use ustack::tcp::{State, TcpError};
 
 /// Linux's errno for a TCP error.
@@ -37,10 +37,38 @@ pub struct Ready {
     pub hangup: bool,
 }
 
+/// A socket address as the stack takes it, from one given to a socket of `family`: an
+/// `AF_INET6` socket takes IPv6 addresses, an IPv4-mapped one (`::ffff:a.b.c.d`, RFC 4291
+/// §2.5.5.2) meaning the IPv4 address, as on Linux without `IPV6_V6ONLY`; an `AF_INET` socket
+/// takes IPv4 addresses. The other family is `EAFNOSUPPORT` (Linux's `inet_bind`,
+/// `inet6_bind`).
+pub fn to_stack(family: i32, a: SocketAddr) -> Result<SocketAddr, Errno> {
+    match (family, a) {
+        (libc::AF_INET, SocketAddr::V4(_)) => Ok(a),
+        (libc::AF_INET6, SocketAddr::V6(v6)) => Ok(match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(IpAddr::V4(v4), v6.port()),
+            None => a,
+        }),
+        _ => Err(libc::EAFNOSUPPORT),
+    }
+}
+
+/// A stack address as a socket of `family` reports it: an IPv4 peer of an `AF_INET6` socket
+/// as its IPv4-mapped address.
+pub fn from_stack(family: i32, a: SocketAddr) -> SocketAddr {
+    match (family, a) {
+        (libc::AF_INET6, SocketAddr::V4(v4)) => {
+            SocketAddr::V6(SocketAddrV6::new(v4.ip().to_ipv6_mapped(), v4.port(), 0, 0))
+        }
+        _ => a,
+    }
+}
+
 impl Shim {
-    /// `socket(AF_INET, SOCK_STREAM, 0 | IPPROTO_TCP)`; other kinds are not supported.
+    /// `socket(AF_INET or AF_INET6, SOCK_STREAM, 0 | IPPROTO_TCP)`; other kinds are not
+    /// supported.
     pub fn socket(&mut self, domain: i32, ty: i32, protocol: i32) -> Result<i32, Errno> {
-        if domain != libc::AF_INET {
+        if domain != libc::AF_INET && domain != libc::AF_INET6 {
             return Err(libc::EAFNOSUPPORT);
         }
         let base = ty & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
@@ -48,14 +76,22 @@ impl Shim {
             return Err(libc::EPROTONOSUPPORT);
         }
         let fd = self.alloc_fd(Endpoint::Fresh { port: None });
-        self.fd_mut(fd)?.nonblock = ty & libc::SOCK_NONBLOCK != 0;
+        let f = self.fd_mut(fd)?;
+        f.nonblock = ty & libc::SOCK_NONBLOCK != 0;
+        f.family = domain;
         Ok(fd)
     }
 
-    /// `bind`: only the stack's own address or INADDR_ANY.
-    pub fn bind(&mut self, fd: i32, addr: SocketAddrV4) -> Result<(), Errno> {
-        let own = self.stack.config().addr;
-        if !addr.ip().is_unspecified() && *addr.ip() != own {
+    /// `bind`: only one of the stack's own addresses or the unspecified address (of either
+    /// family on an `AF_INET6` socket, which then accepts both, as Linux's dual-stack
+    /// sockets do).
+    pub fn bind(&mut self, fd: i32, addr: SocketAddr) -> Result<(), Errno> {
+        let addr = to_stack(self.fd(fd)?.family, addr)?;
+        let own = match addr.ip() {
+            IpAddr::V4(a) => a == self.stack.config().addr,
+            IpAddr::V6(a) => Some(a) == self.stack.config().addr6,
+        };
+        if !addr.ip().is_unspecified() && !own {
             return Err(libc::EADDRNOTAVAIL);
         }
         let f = self.fd_mut(fd)?;
@@ -83,32 +119,32 @@ impl Shim {
         Ok(())
     }
 
-    /// `accept`: a new descriptor and the peer's address.
-    pub fn accept(&mut self, fd: i32) -> Result<(i32, SocketAddrV4), Errno> {
+    /// `accept`: a new descriptor and the peer's address, in the listener's family.
+    pub fn accept(&mut self, fd: i32) -> Result<(i32, SocketAddr), Errno> {
         let Endpoint::Listener { handle, .. } = self.fd(fd)?.endpoint else {
             return Err(EINVAL);
         };
         let conn = self.stack.tcp_accept(handle).map_err(errno_of)?;
+        let family = self.fd(fd)?.family;
         let remote = self
             .stack
             .tcp_info(conn)
-            .and_then(|i| match i.remote {
-                std::net::SocketAddr::V4(a) => Some(a),
-                // The shim opens AF_INET sockets only (for now).
-                std::net::SocketAddr::V6(_) => None,
-            })
-            .unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
-        // Linux: an accepted socket inherits the listener's options.
+            .map_or(SocketAddr::from(([0u8; 4], 0)), |i| i.remote);
+        let remote = from_stack(family, remote);
+        // Linux: an accepted socket inherits the listener's options (and family).
         let options = self.fd(fd)?.options.clone();
         let new = self.alloc_fd(Endpoint::Conn(conn));
-        self.fd_mut(new)?.options = options;
+        let f = self.fd_mut(new)?;
+        f.options = options;
+        f.family = family;
         self.apply_conn_options(new)?;
         Ok((new, remote))
     }
 
     /// `connect`: starts the handshake; EINPROGRESS (the FFI layer waits when blocking),
     /// EALREADY while it runs, 0 / EISCONN once established, the error if it failed.
-    pub fn connect(&mut self, fd: i32, remote: SocketAddrV4) -> Result<(), Errno> {
+    pub fn connect(&mut self, fd: i32, remote: SocketAddr) -> Result<(), Errno> {
+        let remote = to_stack(self.fd(fd)?.family, remote)?;
         match self.fd(fd)?.endpoint {
             Endpoint::Fresh { .. } => {
                 let conn = self.stack.tcp_connect(remote).map_err(errno_of)?;
@@ -278,5 +314,25 @@ impl Shim {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_mapped_addresses_mean_ipv4_on_an_inet6_socket() {
+        let mapped: SocketAddr = "[::ffff:192.0.2.1]:80".parse().unwrap();
+        let v4: SocketAddr = "192.0.2.1:80".parse().unwrap();
+        let v6: SocketAddr = "[2001:db8::1]:80".parse().unwrap();
+        assert_eq!(to_stack(libc::AF_INET6, mapped), Ok(v4));
+        assert_eq!(to_stack(libc::AF_INET6, v6), Ok(v6));
+        assert_eq!(to_stack(libc::AF_INET, v4), Ok(v4));
+        assert_eq!(to_stack(libc::AF_INET, v6), Err(libc::EAFNOSUPPORT));
+        assert_eq!(to_stack(libc::AF_INET6, v4), Err(libc::EAFNOSUPPORT));
+        assert_eq!(from_stack(libc::AF_INET6, v4), mapped);
+        assert_eq!(from_stack(libc::AF_INET, v4), v4);
+        assert_eq!(from_stack(libc::AF_INET6, v6), v6);
     }
 }

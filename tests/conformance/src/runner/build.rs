@@ -62,10 +62,15 @@ pub fn packetdrill(repo: &Path, src: Option<&Path>) -> Result<PathBuf, String> {
         }
         None => return Err(format!("packetdrill source not given; {HOW_TO_GET}")),
     };
+    // A symbolic link left by an older runner is removed, not followed.
+    let _ = std::fs::remove_file(&dir);
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.parent().unwrap_or(repo)).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    // The source's contents into a directory of our own: `src/.` goes through a source that
+    // is a symbolic link (a suites folder that links to a shared, read-only copy), where
+    // `cp -r src dir` would copy the link and the build below would write into the source.
     run(
-        Command::new("cp").arg("-r").arg(src).arg(&dir),
+        Command::new("cp").arg("-r").arg(src.join(".")).arg(&dir),
         "copying packetdrill",
     )?;
     // The copy keeps the read-only modes of the source; make it writable.

@@ -13,10 +13,16 @@ pub struct NetNs {
 }
 
 impl NetNs {
-    /// Creates namespace `name` (which must start with `ustack-conf-`) with `lo` up.
+    /// Creates namespace `name` (which must start with `ustack-conf-`, or with
+    /// `$USTACK_NETNS_PREFIX` and `conf-` when that is set, as the test helpers name theirs)
+    /// with `lo` up.
     pub fn create(name: &str) -> Result<NetNs, String> {
-        if !name.starts_with("ustack-conf-") {
-            return Err(format!("namespace {name}: must start with ustack-conf-"));
+        let prefix = std::env::var("USTACK_NETNS_PREFIX").ok();
+        let own = prefix.is_some_and(|p| !p.is_empty() && name.starts_with(&format!("{p}conf-")));
+        if !name.starts_with("ustack-conf-") && !own {
+            return Err(format!(
+                "namespace {name}: must start with ustack-conf- (or $USTACK_NETNS_PREFIX + conf-)"
+            ));
         }
         ip(&["netns", "add", name])?;
         let ns = NetNs {
@@ -80,8 +86,15 @@ pub struct Tools {
     pub timeout: Duration,
 }
 
-/// Runs `script` with `so_flags` in `ns`.
-pub fn run(ns: &NetNs, tools: &Tools, script: &Path, so_flags: &str) -> Result<Outcome, String> {
+/// Runs `script` with `so_flags` in `ns`; `local_ip` is packetdrill's `--local_ip`, the
+/// shim's stack address of the script's IP version.
+pub fn run(
+    ns: &NetNs,
+    tools: &Tools,
+    script: &Path,
+    so_flags: &str,
+    local_ip: &str,
+) -> Result<Outcome, String> {
     let out_path = script.with_extension("out");
     let out = std::fs::File::create(&out_path).map_err(|e| e.to_string())?;
     let err = out.try_clone().map_err(|e| e.to_string())?;
@@ -90,7 +103,7 @@ pub fn run(ns: &NetNs, tools: &Tools, script: &Path, so_flags: &str) -> Result<O
         .arg(&tools.packetdrill)
         .arg(format!("--so_filename={}", tools.shim.display()))
         .arg(format!("--so_flags={so_flags}"))
-        .arg(format!("--local_ip={}", crate::flags::DEFAULT_ADDR))
+        .arg(format!("--local_ip={local_ip}"))
         .arg(script)
         .stdin(Stdio::null())
         .stdout(out)

@@ -165,7 +165,13 @@ impl Summary {
 
 /// The suite a script belongs to: its first two path components.
 fn suite(name: &str) -> String {
-    name.split('/').take(2).collect::<Vec<_>>().join("/")
+    let dir = name.split('/').take(2).collect::<Vec<_>>().join("/");
+    // The FreeBSD suites' IPv6 half on a row of its own, next to its IPv4 twin.
+    if name.starts_with("freebsd/") && name.ends_with("-ipv6.pkt") {
+        format!("{dir} (IPv6)")
+    } else {
+        dir
+    }
 }
 
 /// The markdown results: per-suite totals, then one row per script.
@@ -213,6 +219,18 @@ pub fn expectations(results: &[ScriptResult]) -> String {
     s
 }
 
+/// Scripts `expected` lists that did not run now (not among the given suites: a partial run,
+/// or a suites folder without the FreeBSD suite's `-ipv6` half).
+pub fn not_run(expected: &str, results: &[ScriptResult]) -> Vec<String> {
+    expected
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter(|l| !results.iter().any(|r| r.name == *l))
+        .map(str::to_string)
+        .collect()
+}
+
 /// Scripts `expected` lists as passing that ran now and did not pass.
 pub fn regressions(expected: &str, results: &[ScriptResult]) -> Vec<String> {
     let now: BTreeMap<&str, &Result> = results
@@ -231,6 +249,17 @@ pub fn regressions(expected: &str, results: &[ScriptResult]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_freebsd_ipv6_half_has_its_own_row() {
+        assert_eq!(
+            suite("freebsd/rcv-data-segments/a.pkt"),
+            "freebsd/rcv-data-segments"
+        );
+        let v6 = "freebsd/state-event-engine/rcv-x/y-ipv6.pkt";
+        assert_eq!(suite(v6), "freebsd/state-event-engine (IPv6)");
+        assert_eq!(suite("linux/mtu_probe/basic-ipv6.pkt"), "linux/mtu_probe");
+    }
 
     fn res(name: &str, verdict: Result) -> ScriptResult {
         ScriptResult {
@@ -256,6 +285,7 @@ mod tests {
         assert_eq!(expectations(&rs).lines().last(), Some("a.pkt"));
         let want = "# comment\na.pkt\nb.pkt\nnot-run.pkt\n";
         assert_eq!(regressions(want, &rs), vec!["b.pkt".to_string()]);
+        assert_eq!(not_run(want, &rs), vec!["not-run.pkt".to_string()]);
     }
 
     #[test]

@@ -41,8 +41,6 @@ pub const FEATURES: &[(&str, &str)] = &[
     ("TCP_CORK", "TCP_CORK / MSG_MORE"),
     ("MSG_MORE", "TCP_CORK / MSG_MORE"),
     ("SOCK_DGRAM", "UDP sockets in the shim"),
-    ("ipv6", "IPv6"),
-    ("AF_INET6", "IPv6"),
     ("[ect0]", "ECN (RFC 3168)"),
     ("[ce]", "ECN (RFC 3168)"),
     ("IP_TOS", "IP_TOS"),
@@ -52,6 +50,71 @@ pub const FEATURES: &[(&str, &str)] = &[
     ("%{", PYTHON),
     ("tcpi_", PYTHON),
 ];
+
+/// The IP version a script runs with: its `--ip_version=` option line (packetdrill's own
+/// default, the primary address's family, is IPv4 in the runner's namespace, which has only
+/// `lo`). packetdrill's `ipv4-mapped-ipv6` (IPv4 packets, `AF_INET6` sockets) cannot be
+/// written in a script — its option lexer stops at the `-` — and the runner does not ask for
+/// it; the shim supports it (IPv4-mapped addresses on `AF_INET6` sockets).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IpVersion {
+    /// `ipv4`: IPv4 packets, `AF_INET` sockets.
+    V4,
+    /// `ipv6`: IPv6 packets and sockets.
+    V6,
+}
+
+impl IpVersion {
+    /// The version `text` asks for (its last `--ip_version=` line wins, as in packetdrill).
+    pub fn of(text: &str) -> IpVersion {
+        text.lines()
+            .filter_map(|l| l.trim().strip_prefix("--ip_version="))
+            .next_back()
+            .map_or(IpVersion::V4, |v| match v.trim() {
+                "ipv6" => IpVersion::V6,
+                _ => IpVersion::V4,
+            })
+    }
+
+    /// packetdrill's `--local_ip` for it: the shim's stack address of that family.
+    pub fn local_ip(self) -> String {
+        match self {
+            IpVersion::V6 => crate::flags::DEFAULT_ADDR6.to_string(),
+            IpVersion::V4 => crate::flags::DEFAULT_ADDR.to_string(),
+        }
+    }
+
+    /// The MSS of the default 1500-byte MTU: 1500 − 40 over IPv4, 1500 − 60 over IPv6
+    /// (RFC 9293 §3.7.1, RFC 8200 §8.3).
+    pub fn mss(self) -> usize {
+        match self {
+            IpVersion::V6 => 1440,
+            IpVersion::V4 => 1460,
+        }
+    }
+}
+
+/// The IPv6 twin of a FreeBSD IPv4 script, written the way the FreeBSD suite writes its
+/// `-ipv6` scripts from their `-ipv4` twins: `--ip_version=ipv6`, the MSS options of the
+/// default MTU over IPv6 (`mss 1460` → `mss 1440`, RFC 8200 §8.3: 20 more bytes of IP header)
+/// and `sockstat -6` for `sockstat -4`. `None` for a script that is not `--ip_version=ipv4`
+/// or reads its receive buffer back (`SO_RCVBUF`: FreeBSD rounds it to the MSS, and the
+/// suite rewrites those figures, and the window edges that follow them, by hand). The
+/// runner derives twins only for `rcv-data-segments`, whose scripts have no such figures.
+pub fn ipv6_twin(text: &str) -> Option<String> {
+    if IpVersion::of(text) != IpVersion::V4 || !text.contains("--ip_version=ipv4") {
+        return None;
+    }
+    let code = || text.lines().filter(|l| !l.trim_start().starts_with("//"));
+    if code().any(|l| l.contains("SO_RCVBUF")) {
+        return None;
+    }
+    Some(
+        text.replace("--ip_version=ipv4", "--ip_version=ipv6")
+            .replace("mss 1460", "mss 1440")
+            .replace("sockstat -4", "sockstat -6"),
+    )
+}
 
 /// The named features `text` needs (deduplicated, in table order).
 pub fn features(text: &str) -> Vec<&'static str> {
@@ -70,7 +133,7 @@ pub fn features(text: &str) -> Vec<&'static str> {
 }
 
 /// What one backtick command (possibly several lines, `;`-separated) becomes.
-fn shell_command(cmd: &str, state_file: &str, p: &mut Prepared) -> String {
+fn shell_command(cmd: &str, state_file: &str, mss: usize, p: &mut Prepared) -> String {
     let parts: Vec<&str> = cmd
         .split(['\n', ';'])
         .map(str::trim)
@@ -78,7 +141,7 @@ fn shell_command(cmd: &str, state_file: &str, p: &mut Prepared) -> String {
         .collect();
     let mut checks = Vec::new();
     for part in parts {
-        match classify(part, state_file) {
+        match classify(part, state_file, mss) {
             Shell::Flags(f) => p.flags.extend(f),
             Shell::Check(c) => {
                 p.checks += 1;
@@ -102,7 +165,7 @@ fn shell_command(cmd: &str, state_file: &str, p: &mut Prepared) -> String {
 
 /// Rewrites every backtick command of `lines` (commands may span lines); `//` comment lines
 /// are left alone.
-fn shell_lines(lines: &[String], state_file: &str, p: &mut Prepared) -> Vec<String> {
+fn shell_lines(lines: &[String], state_file: &str, mss: usize, p: &mut Prepared) -> Vec<String> {
     let mut out = String::new();
     let mut open: Option<String> = None;
     for line in lines {
@@ -119,7 +182,7 @@ fn shell_lines(lines: &[String], state_file: &str, p: &mut Prepared) -> Vec<Stri
                         cmd.push_str(&rest[..i]);
                         let c = std::mem::take(cmd);
                         open = None;
-                        out.push_str(&shell_command(&c, state_file, p));
+                        out.push_str(&shell_command(&c, state_file, mss, p));
                         out.push('`');
                         rest = &rest[i + 1..];
                     }
@@ -195,7 +258,8 @@ pub fn prepare(text: &str, profile: Option<&str>, state_file: &str) -> Prepared 
             );
         }
     }
-    let mut lines = shell_lines(&preprocess(text), state_file, &mut p);
+    let mss = IpVersion::of(text).mss();
+    let mut lines = shell_lines(&preprocess(text), state_file, mss, &mut p);
     // Later settings win, as they would on the machine.
     let rcvbuf = p
         .flags
@@ -260,6 +324,50 @@ mod tests {
             preprocess(t),
             vec!["a", "", "b", "", "", "", "", "d", "", "e"]
         );
+    }
+
+    #[test]
+    fn ip_version_comes_from_the_option_line() {
+        assert_eq!(
+            IpVersion::of("--ip_version=ipv6\n0 socket(...)\n"),
+            IpVersion::V6
+        );
+        assert_eq!(
+            IpVersion::of("--ip_version=ipv4\n").local_ip(),
+            "192.168.0.2"
+        );
+        assert_eq!(IpVersion::of("0 socket(...)\n"), IpVersion::V4);
+        assert_eq!(IpVersion::V6.local_ip(), "fd3d:fa7b:d17d::2");
+        // The -ipv6 twins' recvspace rounds to 1440 (their comment: 66240).
+        let p = prepare(
+            "--ip_version=ipv6\n0 `sysctl -w net.inet.tcp.recvspace=65536`\n",
+            None,
+            "/st",
+        );
+        assert_eq!(p.flags, vec!["rcvbuf=66240".to_string()]);
+    }
+
+    #[test]
+    fn ipv6_twins_are_written_as_the_suite_writes_them() {
+        // As rcv-ack-syn-sent/rcv-ack-with-data-syn-sent-ack-left-edge-ipv{4,6}.pkt differ.
+        let v4 = "--ip_version=ipv4\n// mss 1460 in a comment too\n\
+                  +0.00 > S 0:0(0) win 65535 <mss 1460,nop,wscale 6,sackOK,TS val 100 ecr 0>\n\
+                  +0.10 < . 1:1001(1000) ack 1 win 65535\n\
+                  +0.10 `sockstat -4 -P tcp -s | grep -c TIME_WAIT | grep 1`\n";
+        let v6 = "--ip_version=ipv6\n// mss 1440 in a comment too\n\
+                  +0.00 > S 0:0(0) win 65535 <mss 1440,nop,wscale 6,sackOK,TS val 100 ecr 0>\n\
+                  +0.10 < . 1:1001(1000) ack 1 win 65535\n\
+                  +0.10 `sockstat -6 -P tcp -s | grep -c TIME_WAIT | grep 1`\n";
+        assert_eq!(ipv6_twin(v4).as_deref(), Some(v6));
+        assert_eq!(ipv6_twin(v6), None, "already IPv6");
+        assert_eq!(
+            ipv6_twin("0 socket(...)\n"),
+            None,
+            "no --ip_version=ipv4 line"
+        );
+        let rcvbuf =
+            "--ip_version=ipv4\n+0 getsockopt(3, SOL_SOCKET, SO_RCVBUF, [65700], [4]) = 0\n";
+        assert_eq!(ipv6_twin(rcvbuf), None, "the buffer follows the MSS");
     }
 
     #[test]

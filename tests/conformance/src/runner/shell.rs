@@ -19,15 +19,17 @@ pub enum Shell {
     Neutral,
 }
 
-/// FreeBSD / Linux sysctls that map onto ustack's Config.
-fn sysctl(name: &str, value: &str) -> Shell {
+/// FreeBSD / Linux sysctls that map onto ustack's Config; `mss` is the script's MSS (its IP
+/// version's, for the default MTU).
+fn sysctl(name: &str, value: &str, mss: usize) -> Shell {
     let flags = |f: &[String]| Shell::Flags(f.to_vec());
     match name {
         "net.inet.tcp.sack.enable" | "net.ipv4.tcp_sack" => flags(&[format!("sack={value}")]),
         // FreeBSD rounds the receive buffer up to a multiple of the MSS when the connection is
-        // established (65536 → 65700 with MSS 1460); its windows and edges follow that figure.
+        // established (65536 → 65700 with IPv4's MSS 1460, 66240 with IPv6's 1440); its
+        // windows and edges follow that figure.
         "net.inet.tcp.recvspace" => match value.parse::<usize>() {
-            Ok(v) => flags(&[format!("rcvbuf={}", v.div_ceil(1460) * 1460)]),
+            Ok(v) => flags(&[format!("rcvbuf={}", v.div_ceil(mss) * mss)]),
             Err(_) => Shell::Neutral,
         },
         "net.inet.tcp.sendspace" => flags(&[format!("sndbuf={value}")]),
@@ -51,13 +53,13 @@ fn sysctl(name: &str, value: &str) -> Shell {
 }
 
 /// Classifies `cmd` (the text between the backticks); `state_file` is where the shim writes
-/// its connection table.
-pub fn classify(cmd: &str, state_file: &str) -> Shell {
+/// its connection table, `mss` the script's MSS.
+pub fn classify(cmd: &str, state_file: &str, mss: usize) -> Shell {
     let words: Vec<&str> = cmd.split_whitespace().collect();
     if let ["sysctl", rest @ ..] = words.as_slice() {
         // `sysctl -w a=b` or `sysctl -q a=b`.
         if let Some((n, v)) = rest.iter().find_map(|w| w.split_once('=')) {
-            return sysctl(n, v);
+            return sysctl(n, v, mss);
         }
         return Shell::Neutral;
     }
@@ -69,7 +71,7 @@ pub fn classify(cmd: &str, state_file: &str) -> Shell {
                 continue;
             };
             let name = path.trim_start_matches("/proc/sys/").replace('/', ".");
-            match sysctl(&name, v) {
+            match sysctl(&name, v, mss) {
                 Shell::Flags(f) => flags.extend(f),
                 other => return other,
             }
@@ -86,8 +88,12 @@ pub fn classify(cmd: &str, state_file: &str) -> Shell {
     Shell::Neutral
 }
 
-/// `sockstat -4 -P tcp [-p PORT] -s | [grep packetdril |] grep -c STATE | grep N` → the same
-/// count over the shim's state file (one `STATE LOCALPORT REMOTEPORT` line per connection).
+/// `sockstat -4|-6 -P tcp [-p PORT] -s | [grep packetdril |] grep -c STATE | grep N` → the
+/// same count over the shim's state file (one `STATE LOCALPORT REMOTEPORT FAMILY` line per
+/// connection or listener). The count takes both families, whatever `-4`/`-6` says: a script
+/// runs in one, and five of the suite's `-ipv6` scripts check with `sockstat -4` after their
+/// RST (`rcv-rst{,-ack}-syn-rcvd-via-listen-right-edge-*-insecure-ipv6`) — on FreeBSD a count
+/// that is 0 whatever the stack did; counted over both it still tests ustack.
 fn sockstat(cmd: &str, state_file: &str) -> Option<Shell> {
     let stages: Vec<&str> = cmd.split('|').map(str::trim).collect();
     let head: Vec<&str> = stages.first()?.split_whitespace().collect();
@@ -126,26 +132,35 @@ mod tests {
     #[test]
     fn sysctls_map_to_flags_or_are_noted() {
         assert_eq!(
-            classify("sysctl -w net.inet.tcp.recvspace=65536", "f"),
+            classify("sysctl -w net.inet.tcp.recvspace=65536", "f", 1460),
             Shell::Flags(vec!["rcvbuf=65700".into()])
         );
+        // The -ipv6 twins' comment: "Now the recv buffer is 66240" (46 × 1440).
         assert_eq!(
-            classify("sysctl -w net.inet.tcp.insecure_rst=1", "f"),
+            classify("sysctl -w net.inet.tcp.recvspace=65536", "f", 1440),
+            Shell::Flags(vec!["rcvbuf=66240".into()])
+        );
+        assert_eq!(
+            classify("sysctl -w net.inet.tcp.insecure_rst=1", "f", 1460),
             Shell::Missing("net.inet.tcp.insecure_rst=1".into())
         );
         assert_eq!(
-            classify("sysctl -w net.inet.tcp.insecure_rst=0", "f"),
+            classify("sysctl -w net.inet.tcp.insecure_rst=0", "f", 1460),
             Shell::Neutral
         );
-        assert_eq!(classify("tc qdisc add dev tun0 root", "f"), Shell::Neutral);
         assert_eq!(
-            classify("sysctl -q net.ipv4.tcp_congestion_control=cubic", "f"),
+            classify("tc qdisc add dev tun0 root", "f", 1460),
+            Shell::Neutral
+        );
+        assert_eq!(
+            classify("sysctl -q net.ipv4.tcp_congestion_control=cubic", "f", 1460),
             Shell::Flags(vec!["cc=cubic".into()])
         );
         assert_eq!(
             classify(
                 "../common/set_sysctls.py /proc/sys/net/ipv4/tcp_timestamps=0",
-                "f"
+                "f",
+                1460
             ),
             Shell::Flags(vec!["ts=0".into()])
         );
@@ -156,14 +171,24 @@ mod tests {
         assert_eq!(
             classify(
                 "sockstat -4 -P tcp -s | grep packetdril | grep -c TIME_WAIT | grep 1",
-                "/s"
+                "/s",
+                1460
+            ),
+            Shell::Check("grep -c '^TIME_WAIT ' /s | grep -x 1".into())
+        );
+        assert_eq!(
+            classify(
+                "sockstat -6 -P tcp -s | grep packetdril | grep -c TIME_WAIT | grep 1",
+                "/s",
+                1440
             ),
             Shell::Check("grep -c '^TIME_WAIT ' /s | grep -x 1".into())
         );
         assert_eq!(
             classify(
                 "sockstat -4 -P tcp -p 8080 -s | grep -c SYN_RCVD | grep 0",
-                "/s"
+                "/s",
+                1460
             ),
             Shell::Check("grep -E ' 8080( |$)' /s | grep -c '^SYN_RCVD ' | grep -x 0".into())
         );
