@@ -455,55 +455,71 @@ fn ping_and_udp_echo_v6() {
         Family::V6,
         &[
             (Profile::clean(), 56),
-            (Profile::clean(), 1452),   // the largest UDP payload in one packet (1500 − 48)
-            (Profile::clean(), 3000),   // fragmented both ways
+            (Profile::clean(), 1452), // the largest UDP payload in one packet (1500 − 48)
+            (Profile::clean(), 3000), // fragmented both ways
             (Profile::mtu(1280), 8000), // 7 fragments each way, at IPv6's minimum MTU
             (Profile::duplication(5.0), 1000),
         ],
     );
 }
 
-// IPv6 (issue 17): the same bulk transfers over 2001:2::/64 — MSS = MTU − 60 — with
-// `V6_SEEDS` seeds each (fewer than IPv4's 8: the code paths are the same, the headers not).
-
-/// Seeds per IPv6 profile: 2, or what `USTACK_SIM_SEEDS`/`USTACK_SIM_SEED` ask for.
-fn v6_seeds() -> Vec<u64> {
-    let mut s = seeds();
-    if std::env::var("USTACK_SIM_SEEDS").is_err() {
-        s.truncate(2);
-    }
-    s
-}
+// IPv6 (issue 17): the same bulk transfers over 2001:2::/64 — MSS = MTU − 60 — with the same
+// seeds.
 
 #[test]
 fn tcp_v6_clean() {
-    let l = suite_in(Profile::clean(), Family::V6, &v6_seeds());
+    let l = suite_in(Profile::clean(), Family::V6, &seeds());
     assert_eq!(l.delivered, l.offered);
 }
 
 #[test]
 fn tcp_v6_loss_5pct() {
-    let l = suite_in(Profile::loss(5.0).named("loss 5%"), Family::V6, &v6_seeds());
+    let l = suite_in(Profile::loss(5.0).named("loss 5%"), Family::V6, &seeds());
     assert!(l.dropped_loss > 0);
 }
 
 #[test]
+fn tcp_v6_bursty() {
+    let l = suite_in(Profile::bursty(), Family::V6, &seeds());
+    assert!(l.dropped_loss > 0);
+}
+
+#[test]
+fn tcp_v6_duplication_and_corruption_1pct() {
+    let l = suite_in(
+        Profile::duplication(1.0).named("duplication 1%"),
+        Family::V6,
+        &seeds(),
+    );
+    assert!(l.duplicated > 0);
+    let l = suite_in(
+        Profile::corruption(1.0).named("corruption 1%"),
+        Family::V6,
+        &seeds(),
+    );
+    assert!(l.corrupted > 0);
+}
+
+#[test]
 fn tcp_v6_reordering() {
-    let l = suite_in(Profile::reordering(), Family::V6, &v6_seeds());
+    let l = suite_in(Profile::reordering(), Family::V6, &seeds());
     assert!(l.reordered > 0);
 }
 
 #[test]
 fn tcp_v6_combined() {
-    let l = suite_in(Profile::combined(), Family::V6, &v6_seeds());
+    let l = suite_in(Profile::combined(), Family::V6, &seeds());
     assert!(l.dropped_loss > 0 && l.duplicated > 0 && l.reordered > 0 && l.corrupted > 0);
 }
 
 #[test]
 fn tcp_v6_mtu_1280_and_9000() {
-    for mtu in [1280, 9000] {
-        let l = suite_in(Profile::mtu(mtu).named("mtu"), Family::V6, &v6_seeds());
-        assert_eq!(l.dropped_mtu, 0, "the stacks must fit the MTU {mtu}");
+    for profile in [
+        Profile::mtu(1280).named("mtu 1280"),
+        Profile::mtu(9000).named("mtu 9000"),
+    ] {
+        let l = suite_in(profile, Family::V6, &seeds());
+        assert_eq!(l.dropped_mtu, 0, "the stacks must fit the MTU");
     }
 }
 

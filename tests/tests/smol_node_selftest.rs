@@ -58,7 +58,15 @@ fn run(a: &mut SmolNode, b: &mut SmolNode, limit: Duration) -> Instant {
 /// A smoltcp node at the `family`'s client (`a`) or server address.
 fn node(family: Family, a: bool, name: &str, mtu: usize, role: Role, seed: u64) -> SmolNode {
     let addr = if a { family.client() } else { family.server() };
-    SmolNode::new(name, addr, family.prefix_len(), mtu, role, Instant::ZERO, seed)
+    SmolNode::new(
+        name,
+        addr,
+        family.prefix_len(),
+        mtu,
+        role,
+        Instant::ZERO,
+        seed,
+    )
 }
 
 fn expected_sha(seed: u64, len: u64) -> String {

@@ -13,8 +13,8 @@ pub mod tail;
 pub mod ustack_node;
 pub mod world;
 
-pub use ustack::{Duration, Instant};
 use std::net::IpAddr;
+pub use ustack::{Duration, Instant};
 
 /// An endpoint on the simulated network: a whole stack plus the app that drives it.
 pub trait Node {
@@ -138,7 +138,14 @@ pub fn transport(packet: &[u8]) -> Option<(IpAddr, IpAddr, u8, &[u8])> {
         4 => {
             let ip = Ipv4Packet::parse(packet).ok()?;
             let whole = !ip.is_fragment();
-            whole.then(|| (ip.src().into(), ip.dst().into(), ip.protocol(), ip.payload()))
+            whole.then(|| {
+                (
+                    ip.src().into(),
+                    ip.dst().into(),
+                    ip.protocol(),
+                    ip.payload(),
+                )
+            })
         }
         6 => {
             let ip = ipv6::Ipv6Packet::parse(packet).ok()?;
@@ -150,7 +157,12 @@ pub fn transport(packet: &[u8]) -> Option<(IpAddr, IpAddr, u8, &[u8])> {
                     ..
                 } if fragment.is_none_or(|f| f.is_atomic()) => {
                     let end = ipv6::HEADER_LEN + ip.payload().len();
-                    Some((ip.src().into(), ip.dst().into(), protocol, packet.get(at..end)?))
+                    Some((
+                        ip.src().into(),
+                        ip.dst().into(),
+                        protocol,
+                        packet.get(at..end)?,
+                    ))
                 }
                 _ => None,
             }

@@ -88,7 +88,8 @@ struct QueueDevice {
 impl QueueDevice {
     fn push_tx(&mut self, packet: Vec<u8>) {
         // IPv4 flags byte: MF is 0x20 of byte 6 (smoltcp does not fragment IPv6 on Medium::Ip).
-        self.more_frags_pending = packet.len() >= 20 && packet[0] >> 4 == 4 && packet[6] & 0x20 != 0;
+        self.more_frags_pending =
+            packet.len() >= 20 && packet[0] >> 4 == 4 && packet[6] & 0x20 != 0;
         self.tx.push(packet);
     }
 }
@@ -500,7 +501,11 @@ fn add_default_route(iface: &mut Interface, addr: IpAddr, prefix_len: u8) {
                 .checked_shl(32 - u32::from(prefix_len))
                 .unwrap_or(0);
             let net = u32::from(a) & mask;
-            let gw = if net | 1 == u32::from(a) { net | 2 } else { net | 1 };
+            let gw = if net | 1 == u32::from(a) {
+                net | 2
+            } else {
+                net | 1
+            };
             let _ = iface
                 .routes_mut()
                 .add_default_ipv4_route(Ipv4Address::from(gw));
@@ -510,7 +515,11 @@ fn add_default_route(iface: &mut Interface, addr: IpAddr, prefix_len: u8) {
                 .checked_shl(128 - u32::from(prefix_len))
                 .unwrap_or(0);
             let net = u128::from(a) & mask;
-            let gw = if net | 1 == u128::from(a) { net | 2 } else { net | 1 };
+            let gw = if net | 1 == u128::from(a) {
+                net | 2
+            } else {
+                net | 1
+            };
             let _ = iface
                 .routes_mut()
                 .add_default_ipv6_route(Ipv6Address::from(Ipv6Addr::from(gw)));

@@ -4,8 +4,8 @@
 
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire as sw;
-use ustack::wire::icmp::IcmpMessage;
 use std::net::IpAddr;
+use ustack::wire::icmp::IcmpMessage;
 use ustack::wire::icmpv6::Icmpv6Message;
 use ustack::wire::ipv4::Ipv4Packet;
 use ustack::wire::ipv6::Ipv6Packet;
@@ -123,8 +123,8 @@ fn check_transport(src: IpAddr, dst: IpAddr, protocol: u8, payload: &[u8]) -> Re
     };
     match protocol {
         6 => {
-            let t = TcpSegment::parse(ssrc, sdst, payload)
-                .map_err(|r| format!("ustack tcp: {r:?}"))?;
+            let t =
+                TcpSegment::parse(ssrc, sdst, payload).map_err(|r| format!("ustack tcp: {r:?}"))?;
             let p = sw::TcpPacket::new_checked(payload)
                 .map_err(|e| format!("smoltcp tcp new_checked: {e}"))?;
             if !p.verify_checksum(src, dst) {
@@ -191,8 +191,8 @@ fn check_transport(src: IpAddr, dst: IpAddr, protocol: u8, payload: &[u8]) -> Re
             agree!("tcp checksum (etherparse)", eh.checksum(), want);
         }
         17 => {
-            let u = UdpPacket::parse(ssrc, sdst, payload)
-                .map_err(|r| format!("ustack udp: {r:?}"))?;
+            let u =
+                UdpPacket::parse(ssrc, sdst, payload).map_err(|r| format!("ustack udp: {r:?}"))?;
             let p = sw::UdpPacket::new_checked(payload)
                 .map_err(|e| format!("smoltcp udp new_checked: {e}"))?;
             if !p.verify_checksum(src, dst) {
@@ -210,11 +210,7 @@ fn check_transport(src: IpAddr, dst: IpAddr, protocol: u8, payload: &[u8]) -> Re
                 (sw::IpAddress::Ipv4(s), sw::IpAddress::Ipv4(d)) => {
                     eh.calc_checksum_ipv4_raw(s.octets(), d.octets(), u.payload)
                 }
-                _ => eh.calc_checksum_ipv6_raw(
-                    octets(ssrc.into()),
-                    octets(sdst.into()),
-                    u.payload,
-                ),
+                _ => eh.calc_checksum_ipv6_raw(octets(ssrc.into()), octets(sdst.into()), u.payload),
             }
             .map_err(|e| format!("etherparse udp checksum: {e}"))?;
             agree!("udp checksum (etherparse)", eh.checksum, want);

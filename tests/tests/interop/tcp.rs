@@ -306,22 +306,30 @@ fn matrix(
 
 /// A misbehaving profile: every size and mode with 2 seeds (CI), 8 with `USTACK_INTEROP_FULL`.
 fn lossy_suite(profile: Profile) -> Tally {
-    lossy_suite_in(profile, Family::V4, if full() { 8 } else { 2 })
+    lossy_suite_in(profile, Family::V4)
 }
 
-/// A misbehaving profile over `family` with `n` seeds.
-fn lossy_suite_in(profile: Profile, family: Family, n: u64) -> Tally {
-    matrix(&profile, family, &seeds(n), &sizes(&profile, family), &ALL_MODES)
+/// [`lossy_suite`] over `family`.
+fn lossy_suite_in(profile: Profile, family: Family) -> Tally {
+    let n = if full() { 8 } else { 2 };
+    matrix(
+        &profile,
+        family,
+        &seeds(n),
+        &sizes(&profile, family),
+        &ALL_MODES,
+    )
 }
 
 /// A clean profile (any MTU): every size and mode, one seed (CI) or 4 (full); `salt` picks
 /// different seeds for profiles that would otherwise repeat another suite's runs.
 fn clean_suite(profile: Profile, salt: u64) -> Tally {
-    clean_suite_in(profile, Family::V4, salt, if full() { 4 } else { 1 })
+    clean_suite_in(profile, Family::V4, salt)
 }
 
-/// A clean profile over `family` with `n` seeds (see [`clean_suite`]).
-fn clean_suite_in(profile: Profile, family: Family, salt: u64, n: u64) -> Tally {
+/// [`clean_suite`] over `family`.
+fn clean_suite_in(profile: Profile, family: Family, salt: u64) -> Tally {
+    let n = if full() { 4 } else { 1 };
     // A seed given to reproduce a run is used as it is (reports name the seed actually used).
     let salt = if std::env::var("USTACK_SIM_SEED").is_ok() {
         0
@@ -329,7 +337,13 @@ fn clean_suite_in(profile: Profile, family: Family, salt: u64, n: u64) -> Tally 
         salt
     };
     let seeds: Vec<u64> = seeds(n).into_iter().map(|s| s ^ salt).collect();
-    let t = matrix(&profile, family, &seeds, &sizes(&profile, family), &ALL_MODES);
+    let t = matrix(
+        &profile,
+        family,
+        &seeds,
+        &sizes(&profile, family),
+        &ALL_MODES,
+    );
     assert_eq!(
         t.links.delivered, t.links.offered,
         "a clean link loses nothing"
@@ -458,40 +472,44 @@ fn tcp_loss_20pct_seed_0x1a7e0007_fin_after_time_wait() {
 }
 
 // IPv6 (issue 17): the same matrix over 2001:2::/64, both directions (smoltcp with
-// `proto-ipv6`), MSS = MTU − 60. One seed per profile (4 with `USTACK_INTEROP_FULL`); clean
-// links at 1500, 1280 (IPv6's minimum) and 9000.
-
-/// Seeds per IPv6 profile.
-fn v6_seed_count() -> u64 {
-    if full() {
-        4
-    } else {
-        1
-    }
-}
+// `proto-ipv6`), MSS = MTU − 60, with as many seeds as IPv4's; clean links at 1500, 1280
+// (IPv6's minimum) and 9000.
 
 #[test]
 fn tcp_bulk_v6_clean_and_mtu() {
-    clean_suite_in(Profile::clean(), Family::V6, 0x0006, v6_seed_count());
-    clean_suite_in(Profile::mtu(1280).named("mtu 1280"), Family::V6, 0, v6_seed_count());
-    clean_suite_in(Profile::mtu(9000).named("mtu 9000"), Family::V6, 0, v6_seed_count());
+    clean_suite_in(Profile::clean(), Family::V6, 0x0006);
+    clean_suite_in(Profile::mtu(1280).named("mtu 1280"), Family::V6, 0);
+    clean_suite_in(Profile::mtu(9000).named("mtu 9000"), Family::V6, 0);
 }
 
 #[test]
 fn tcp_bulk_v6_loss_5pct() {
-    let t = lossy_suite_in(Profile::loss(5.0).named("loss 5%"), Family::V6, v6_seed_count());
+    let t = lossy_suite_in(Profile::loss(5.0).named("loss 5%"), Family::V6);
     assert!(t.links.dropped_loss > 0);
 }
 
 #[test]
+fn tcp_bulk_v6_bursty_duplication_corruption() {
+    let t = lossy_suite_in(Profile::bursty(), Family::V6);
+    assert!(t.links.dropped_loss > 0);
+    let t = lossy_suite_in(
+        Profile::duplication(1.0).named("duplication 1%"),
+        Family::V6,
+    );
+    assert!(t.links.duplicated > 0);
+    let t = lossy_suite_in(Profile::corruption(1.0).named("corruption 1%"), Family::V6);
+    assert!(t.links.corrupted > 0);
+}
+
+#[test]
 fn tcp_bulk_v6_reordering() {
-    let t = lossy_suite_in(Profile::reordering(), Family::V6, v6_seed_count());
+    let t = lossy_suite_in(Profile::reordering(), Family::V6);
     assert!(t.links.reordered > 0);
 }
 
 #[test]
 fn tcp_bulk_v6_combined() {
-    let t = lossy_suite_in(Profile::combined(), Family::V6, v6_seed_count());
+    let t = lossy_suite_in(Profile::combined(), Family::V6);
     assert!(t.links.dropped_loss > 0 && t.links.duplicated > 0);
     assert!(t.links.reordered > 0 && t.links.corrupted > 0);
 }
@@ -518,7 +536,12 @@ fn tcp_v6_mss_both_ways() {
                 })
                 .expect("a SYN");
             let longest = sent.iter().map(|c| c.packet.len()).max();
-            assert_eq!((syn, longest), (Some(1440), Some(1500)), "{} {side:?}", at.label());
+            assert_eq!(
+                (syn, longest),
+                (Some(1440), Some(1500)),
+                "{} {side:?}",
+                at.label()
+            );
         }
     }
 }

@@ -192,7 +192,12 @@ impl ProbeApp {
 /// Queues an echo request of `PING_IDENT` to `remote`: ICMPv4, or ICMPv6 (whose checksum the
 /// socket computes on dispatch, once it has chosen the source address). False if the buffer
 /// is full.
-fn send_echo_request(socket: &mut icmp::Socket<'static>, remote: IpAddr, seq_no: u16, data: &[u8]) -> bool {
+fn send_echo_request(
+    socket: &mut icmp::Socket<'static>,
+    remote: IpAddr,
+    seq_no: u16,
+    data: &[u8],
+) -> bool {
     let caps = ChecksumCapabilities::default();
     match remote {
         IpAddr::V4(_) => {
@@ -216,7 +221,12 @@ fn send_echo_request(socket: &mut icmp::Socket<'static>, remote: IpAddr, seq_no:
                 return false;
             };
             let unspecified = Ipv6Addr::UNSPECIFIED;
-            repr.emit(&unspecified, &dst, &mut Icmpv6Packet::new_unchecked(buf), &caps);
+            repr.emit(
+                &unspecified,
+                &dst,
+                &mut Icmpv6Packet::new_unchecked(buf),
+                &caps,
+            );
         }
     }
     true
