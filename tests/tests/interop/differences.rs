@@ -1,6 +1,7 @@
 //! Crafted input fed to a lone node of each stack: where the two legitimately differ (docs/INTEROP.md).
 
 use super::*;
+use ustack_tests::sim::Family;
 
 /// A lone node: packets in at given instants, everything it sends (with when) out.
 struct Lone<N: Node> {
@@ -579,4 +580,72 @@ fn closed_connection_answers_rst() {
         ours.advance(ours.now + Duration::from_millis(100));
         tcp_segments(&ours.take())
     });
+}
+
+/// IPv6 fragments: ustack fragments a 3000-byte UDP datagram at the source and reassembles one
+/// (RFC 8200 §4.5; §5: a node must accept a reassembled packet of up to 1500 bytes, and IPv6
+/// has no other way to carry a larger datagram over a 1500-byte link); smoltcp 0.14 on
+/// `Medium::Ip` does neither (its `proto-ipv6-fragmentation` serves 6LoWPAN only). smoltcp
+/// answers every fragment with a Parameter Problem, code 1 (unrecognized Next Header, RFC 4443
+/// §3.4), which ustack hands to the UDP socket as an error; as a sender smoltcp drops the
+/// datagram silently. ustack ↔ ustack, the same datagrams are echoed (`sim_ours`).
+#[test]
+fn ipv6_fragments_not_reassembled_by_smoltcp() {
+    let role = |count| Role::UdpClient {
+        remote: Family::V6.server(),
+        port: ECHO_PORT,
+        count,
+        size: 3000,
+        interval: Duration::from_millis(20),
+    };
+    let echo = Role::Echo {
+        udp_port: ECHO_PORT,
+    };
+    let setup = |dir| Setup {
+        dir,
+        family: Family::V6,
+    };
+    // ustack → smoltcp: three fragments, three Parameter Problems, an error on the socket.
+    let mut w = world(
+        setup(Dir::OursToSmol),
+        &Profile::clean(),
+        0xf6,
+        role(1),
+        echo.clone(),
+        "frag6",
+    );
+    w.run(Duration::from_secs(30));
+    let frags = w
+        .sent_by_a()
+        .filter(|c| c.packet[6] == 44 && ustack_tests::sim::transport(&c.packet).is_none())
+        .count();
+    let problems: Vec<(u8, u8)> = w
+        .sent_by_b()
+        .filter_map(|c| {
+            let (_, _, protocol, m) = ustack_tests::sim::transport(&c.packet)?;
+            (protocol == 58).then(|| (m[0], m[1]))
+        })
+        .collect();
+    assert_eq!((frags, problems), (3, vec![(4, 1); 3]), "{}", w.dump_pcap());
+    let (pa, pb) = w.progress();
+    assert_eq!(
+        pb.datagrams, 0,
+        "smoltcp echoed a fragmented datagram: {pb:?}"
+    );
+    let err = pa.error.unwrap_or_default();
+    assert!(err.contains("icmp_type: 4, code: 1"), "{err}");
+
+    // smoltcp → ustack: nothing leaves smoltcp at all.
+    let mut w = world(
+        setup(Dir::SmolToOurs),
+        &Profile::clean(),
+        0xf6,
+        role(5),
+        echo,
+        "frag6",
+    );
+    w.run_checked(Duration::from_secs(30));
+    let (pa, pb) = w.progress();
+    assert_eq!((pa.sent, pa.datagrams, pb.datagrams), (15_000, 0, 0));
+    assert_eq!(w.ab.stats().offered, 0, "{:?}", w.link_stats());
 }
