@@ -18,6 +18,12 @@
 //! | 8  | socket churn: toggle DF, or close and reopen one of the sockets |
 //! | 9  | jump the clock to `poll_at()` exactly and `handle_timeout` |
 //!
+//! With `(op / 10)` odd (ops 11, 12, 13, 15, 16, ...) records 1, 2, 3, 5 and 6 speak IPv6
+//! instead (the stack has `Config::addr6`; `stack_receive/v6.rs`): a packet wrapped in an IPv6
+//! header (2 and 3 also fix the upper-layer checksum under the IPv6 pseudo-header; 3 cuts it
+//! behind Fragment headers), UDP and echo sent to IPv6 destinations. The TCP listener takes
+//! both families.
+//!
 //! After every record `poll_transmit` is drained into a 1500-byte buffer and the invariants in
 //! [`Checker`] are asserted.
 
@@ -33,6 +39,9 @@ use ustack::wire::udp::UdpPacket;
 use ustack::tcp::{ConnHandle, ListenHandle};
 use ustack::{Config, Duration, EchoEvent, Instant, RecvError, SocketHandle, Stack};
 
+#[path = "stack_receive/v6.rs"]
+mod v6;
+
 const PEER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 const US: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 const UDP_PORT: u16 = 7;
@@ -47,6 +56,7 @@ fn config() -> Config {
         reassembly_max_datagrams: 64,
         socket_rx_queue_datagrams: 8,
         socket_rx_queue_bytes: 64 * 1024,
+        addr6: Some(v6::US6),
         ..Config::default()
     }
 }
@@ -207,6 +217,9 @@ impl Checker {
     fn packet(&mut self, pkt: &[u8]) {
         let cfg = &self.cfg;
         assert!(pkt.len() <= usize::from(cfg.mtu) && pkt.len() <= BUF, "packet over MTU");
+        if pkt.first().is_some_and(|b| b >> 4 == 6) {
+            return v6::check_packet6(pkt, cfg.mtu, cfg.addr6.expect("addr6 set"));
+        }
         let ip = match Ipv4Packet::parse(pkt) {
             Ok(ip) => ip,
             Err(e) => panic!("emitted packet does not parse: {e:?}: {pkt:02x?}"),
@@ -417,6 +430,11 @@ impl Harness {
     fn step(&mut self, op: u8, b: &[u8]) {
         // Set when the step is one well-formed echo request to us: exactly its reply must leave.
         let mut expect_reply: Option<(u16, u16, Vec<u8>)> = None;
+        if (op / 10) % 2 == 1 && matches!(op % 10, 1 | 2 | 3 | 5 | 6) {
+            self.step6(op % 10, b);
+            self.drain_and_check();
+            return;
+        }
         match op % 10 {
             0 => self.receive(b),
             1 | 2 => {
@@ -519,7 +537,7 @@ impl Harness {
                     match self.stack.udp_recv_from(self.udp, &mut rb) {
                         Ok((len, from)) => {
                             assert!(len <= Stack::MAX_UDP_PAYLOAD);
-                            assert_ne!(*from.ip(), US);
+                            assert!(from.ip() != US && from.ip() != v6::US6);
                         }
                         Err(RecvError::WouldBlock | RecvError::InvalidHandle) => break,
                         Err(_) => {}
@@ -597,6 +615,61 @@ impl Harness {
             let r = &replies[0].payload;
             assert_eq!((be16(r, 4), be16(r, 6)), (ident, seq), "reply ident/seq differ");
             assert!(r[8..] == data[..], "reply data differs from request");
+        }
+    }
+}
+
+impl Harness {
+    /// The IPv6 records (see the module docs).
+    fn step6(&mut self, op: u8, b: &[u8]) {
+        // [protocol: 1][src sel: 1][dst sel: 1][hop limit: 1][ident: 4] for 1, 2, 3
+        let (protocol, src, dst) = (v6::protocol6(byte(b, 0)), v6::src6(byte(b, 1)), v6::dst6(byte(b, 2)));
+        let hop_limit = byte(b, 3);
+        match op {
+            1 | 2 => {
+                let mut payload = b.get(8..).unwrap_or(&[]).to_vec();
+                if op == 2 {
+                    v6::fix_transport6(src, dst, protocol, &mut payload);
+                }
+                self.receive(&v6::packet6(src, dst, protocol, hop_limit, &payload));
+            }
+            3 => {
+                // [spec: 8][unit: 1][mode: 1][repeat: 1][payload...]
+                let ident = u32::from_be_bytes([byte(b, 4), byte(b, 5), byte(b, 6), byte(b, 7)]);
+                let unit = (usize::from(byte(b, 8) % 64) + 1) * 8;
+                let mode = byte(b, 9);
+                let mut payload = repeated(b.get(11..).unwrap_or(&[]), byte(b, 10), 65535 - 8);
+                v6::fix_transport6(src, dst, protocol, &mut payload);
+                let mut frags = v6::fragments6(src, dst, protocol, ident, unit, &payload);
+                if mode & 1 != 0 {
+                    frags.reverse();
+                }
+                if mode & 2 != 0 {
+                    let first = frags[0].clone();
+                    frags.push(first);
+                }
+                if mode & 4 != 0 && frags.len() > 1 {
+                    frags.remove(frags.len() / 2);
+                }
+                for f in &frags {
+                    self.receive(f);
+                }
+            }
+            5 => {
+                // [port: 2][dst sel: 1][repeat: 1][payload...]
+                let port = be16(b, 0);
+                let dst = std::net::SocketAddr::new(v6::send_dst6(byte(b, 2)).into(), port);
+                let payload = repeated(b.get(4..).unwrap_or(&[]), byte(b, 3), 70_000);
+                if self.stack.udp_send_to(self.udp, &payload, dst).is_ok() {
+                    assert!(port != 0 && payload.len() <= Stack::MAX_UDP_PAYLOAD);
+                }
+            }
+            _ => {
+                // [seq: 2][dst sel: 1][repeat: 1][data...]
+                let data = repeated(b.get(4..).unwrap_or(&[]), byte(b, 3), 70_000);
+                let dst = v6::send_dst6(byte(b, 2));
+                let _ = self.stack.echo_send(self.echo, dst, be16(b, 0), &data);
+            }
         }
     }
 }
