@@ -31,12 +31,12 @@
 
 use libfuzzer_sys::fuzz_target;
 use std::net::{Ipv4Addr, SocketAddrV4};
+use ustack::tcp::{ConnHandle, ListenHandle};
 use ustack::wire::checksum;
 use ustack::wire::icmp::{self, IcmpMessage};
 use ustack::wire::ipv4::Ipv4Packet;
 use ustack::wire::tcp::TcpSegment;
 use ustack::wire::udp::UdpPacket;
-use ustack::tcp::{ConnHandle, ListenHandle};
 use ustack::{Config, Duration, EchoEvent, Instant, RecvError, SocketHandle, Stack};
 
 #[path = "stack_receive/v6.rs"]
@@ -216,7 +216,10 @@ struct Checker {
 impl Checker {
     fn packet(&mut self, pkt: &[u8]) {
         let cfg = &self.cfg;
-        assert!(pkt.len() <= usize::from(cfg.mtu) && pkt.len() <= BUF, "packet over MTU");
+        assert!(
+            pkt.len() <= usize::from(cfg.mtu) && pkt.len() <= BUF,
+            "packet over MTU"
+        );
         if pkt.first().is_some_and(|b| b >> 4 == 6) {
             return v6::check_packet6(pkt, cfg.mtu, cfg.addr6.expect("addr6 set"));
         }
@@ -248,7 +251,10 @@ impl Checker {
         let off = ip.frag_offset();
         let mf = ip.more_fragments();
         if off == 0 && !mf {
-            assert!(self.partial.is_none(), "whole datagram inside another's fragments");
+            assert!(
+                self.partial.is_none(),
+                "whole datagram inside another's fragments"
+            );
             self.done.push(Datagram {
                 src: ip.src(),
                 dst,
@@ -259,11 +265,18 @@ impl Checker {
         }
         assert!(!ip.dont_fragment(), "fragment with DF set");
         if mf {
-            assert_eq!(ip.payload().len() % 8, 0, "non-final fragment not a multiple of 8");
+            assert_eq!(
+                ip.payload().len() % 8,
+                0,
+                "non-final fragment not a multiple of 8"
+            );
             assert!(!ip.payload().is_empty(), "empty non-final fragment");
         }
         if off == 0 {
-            assert!(self.partial.is_none(), "new datagram before previous finished");
+            assert!(
+                self.partial.is_none(),
+                "new datagram before previous finished"
+            );
             self.partial = Some((
                 ip.ident(),
                 ip.protocol(),
@@ -300,7 +313,10 @@ impl Checker {
                     assert_eq!(q_off, 0, "ICMP error about a non-initial fragment");
                     let q_src = Ipv4Addr::new(quote[12], quote[13], quote[14], quote[15]);
                     let q_dst = Ipv4Addr::new(quote[16], quote[17], quote[18], quote[19]);
-                    assert_eq!(q_dst, self.cfg.addr, "ICMP error about a datagram not for us");
+                    assert_eq!(
+                        q_dst, self.cfg.addr,
+                        "ICMP error about a datagram not for us"
+                    );
                     assert_eq!(q_src, d.dst, "ICMP error not sent to the quoted source");
                     if quote[9] == 1 {
                         if let Some(&t) = quote.get(qih) {
@@ -384,7 +400,10 @@ impl Harness {
             assert!(n_packets <= 1_000_000, "poll_transmit never returns None");
             self.checker.packet(&self.buf[..n]);
         }
-        assert!(!self.stack.has_transmit(), "has_transmit after poll_transmit returned None");
+        assert!(
+            !self.stack.has_transmit(),
+            "has_transmit after poll_transmit returned None"
+        );
         assert!(self.checker.partial.is_none(), "datagram left half emitted");
         let done = std::mem::take(&mut self.checker.done);
         for d in &done {
@@ -403,15 +422,22 @@ impl Harness {
         assert!(self.stack.reassembly_in_progress() <= cfg.reassembly_max_datagrams);
         assert!(self.stack.socket_count() <= cfg.max_sockets);
         if self.stack.reassembly_in_progress() == 0 {
-            assert_eq!(self.stack.reassembly_bytes(), 0, "bytes held with nothing in reassembly");
+            assert_eq!(
+                self.stack.reassembly_bytes(),
+                0,
+                "bytes held with nothing in reassembly"
+            );
         } else {
-            assert!(self.stack.poll_at().is_some(), "reassembly in progress with no timer");
+            assert!(
+                self.stack.poll_at().is_some(),
+                "reassembly in progress with no timer"
+            );
         }
         // ICMP error rate: burst + rate × elapsed, since the bucket starts full at `start`.
         let elapsed = self.now().saturating_since(self.start).total_micros();
         let sent = self.stack.stats().icmp_errors_sent;
-        let allowed_micro = u64::from(cfg.icmp_error_burst) * 1_000_000
-            + u64::from(cfg.icmp_error_rate) * elapsed;
+        let allowed_micro =
+            u64::from(cfg.icmp_error_burst) * 1_000_000 + u64::from(cfg.icmp_error_rate) * elapsed;
         assert!(
             sent.saturating_mul(1_000_000) <= allowed_micro,
             "{sent} ICMP errors sent in {elapsed} µs exceeds the rate limit"
@@ -471,7 +497,11 @@ impl Harness {
                     let end = (off + unit).min(payload.len());
                     let mf = end < payload.len();
                     // Keep the input's DF/reserved bits only when mode asks for it.
-                    let extra = if mode & 0x10 != 0 { w.flags_frag & 0xc000 } else { 0 };
+                    let extra = if mode & 0x10 != 0 {
+                        w.flags_frag & 0xc000
+                    } else {
+                        0
+                    };
                     let ff = extra | if mf { 0x2000 } else { 0 } | (off / 8) as u16;
                     frags.push(ipv4_packet(&w, ff, &payload[off..end]));
                     off = end;
@@ -526,7 +556,9 @@ impl Harness {
                 // [seq: 2][dst sel: 1][repeat: 1][data...]
                 let seq = be16(b, 0);
                 let data = repeated(b.get(4..).unwrap_or(&[]), byte(b, 3), 70_000);
-                let r = self.stack.echo_send(self.echo, send_dst(byte(b, 2)), seq, &data);
+                let r = self
+                    .stack
+                    .echo_send(self.echo, send_dst(byte(b, 2)), seq, &data);
                 if r.is_ok() {
                     assert!(20 + 8 + data.len() <= 65535);
                 }
@@ -611,9 +643,18 @@ impl Harness {
                 .iter()
                 .filter(|d| d.protocol == 1 && d.payload.first() == Some(&0))
                 .collect();
-            assert_eq!(replies.len(), 1, "echo request got {} replies", replies.len());
+            assert_eq!(
+                replies.len(),
+                1,
+                "echo request got {} replies",
+                replies.len()
+            );
             let r = &replies[0].payload;
-            assert_eq!((be16(r, 4), be16(r, 6)), (ident, seq), "reply ident/seq differ");
+            assert_eq!(
+                (be16(r, 4), be16(r, 6)),
+                (ident, seq),
+                "reply ident/seq differ"
+            );
             assert!(r[8..] == data[..], "reply data differs from request");
         }
     }
@@ -623,7 +664,11 @@ impl Harness {
     /// The IPv6 records (see the module docs).
     fn step6(&mut self, op: u8, b: &[u8]) {
         // [protocol: 1][src sel: 1][dst sel: 1][hop limit: 1][ident: 4] for 1, 2, 3
-        let (protocol, src, dst) = (v6::protocol6(byte(b, 0)), v6::src6(byte(b, 1)), v6::dst6(byte(b, 2)));
+        let (protocol, src, dst) = (
+            v6::protocol6(byte(b, 0)),
+            v6::src6(byte(b, 1)),
+            v6::dst6(byte(b, 2)),
+        );
         let hop_limit = byte(b, 3);
         match op {
             1 | 2 => {

@@ -187,10 +187,20 @@ fn ip_packet(src: IpAddr, dst: IpAddr, tcp: &[u8]) -> Vec<u8> {
 fn ip_parts(pkt: &[u8]) -> (IpAddr, IpAddr, u8, &[u8]) {
     if pkt[0] >> 4 == 6 {
         let ip = Ipv6Packet::parse(pkt).expect("valid IPv6");
-        (ip.src().into(), ip.dst().into(), ip.next_header(), ip.payload())
+        (
+            ip.src().into(),
+            ip.dst().into(),
+            ip.next_header(),
+            ip.payload(),
+        )
     } else {
         let ip = Ipv4Packet::parse(pkt).expect("valid IPv4");
-        (ip.src().into(), ip.dst().into(), ip.protocol(), ip.payload())
+        (
+            ip.src().into(),
+            ip.dst().into(),
+            ip.protocol(),
+            ip.payload(),
+        )
     }
 }
 

@@ -54,7 +54,13 @@ pub fn protocol6(p: u8) -> u8 {
 }
 
 /// An IPv6 packet from `src` to `dst` with `next_header` and `payload` (cut to fit).
-pub fn packet6(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, hop_limit: u8, payload: &[u8]) -> Vec<u8> {
+pub fn packet6(
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    next_header: u8,
+    hop_limit: u8,
+    payload: &[u8],
+) -> Vec<u8> {
     let payload = &payload[..payload.len().min(65535)];
     let mut p = vec![0u8; ipv6::HEADER_LEN];
     Ipv6Repr {
@@ -122,8 +128,13 @@ pub fn fragments6(
 /// §8.1) or ICMPv6 parses, and an ICMPv6 error fits the minimum MTU (RFC 4443 §2.4 (c)).
 pub fn check_packet6(pkt: &[u8], mtu: u16, us: Ipv6Addr) {
     assert!(pkt.len() <= usize::from(mtu), "IPv6 packet over MTU");
-    let ip = Ipv6Packet::parse(pkt).unwrap_or_else(|e| panic!("emitted IPv6 does not parse: {e:?}"));
-    assert_eq!(ipv6::HEADER_LEN + ip.payload().len(), pkt.len(), "payload length != bytes written");
+    let ip =
+        Ipv6Packet::parse(pkt).unwrap_or_else(|e| panic!("emitted IPv6 does not parse: {e:?}"));
+    assert_eq!(
+        ipv6::HEADER_LEN + ip.payload().len(),
+        pkt.len(),
+        "payload length != bytes written"
+    );
     assert_eq!(ip.src(), us, "source is not our IPv6 address");
     let dst = ip.dst();
     assert!(
@@ -140,7 +151,11 @@ pub fn check_packet6(pkt: &[u8], mtu: u16, us: Ipv6Addr) {
         } => (protocol, at, fragment),
         Walk::LaterFragment { fragment, at } => {
             if fragment.more {
-                assert_eq!((pkt.len() - at) % 8, 0, "non-final fragment not a multiple of 8");
+                assert_eq!(
+                    (pkt.len() - at) % 8,
+                    0,
+                    "non-final fragment not a multiple of 8"
+                );
             }
             return;
         }
@@ -158,7 +173,10 @@ pub fn check_packet6(pkt: &[u8], mtu: u16, us: Ipv6Addr) {
             Err(e) => panic!("emitted ICMPv6 does not parse: {e:?}"),
         },
         17 => {
-            assert!(body.len() >= 8 && body[6..8] != [0, 0], "UDP over IPv6 without checksum");
+            assert!(
+                body.len() >= 8 && body[6..8] != [0, 0],
+                "UDP over IPv6 without checksum"
+            );
             if let Err(e) = UdpPacket::parse(src, dst, body) {
                 panic!("emitted UDP does not parse: {e:?}");
             }
