@@ -32,7 +32,7 @@ use smoltcp::socket::tcp::{self, CongestionControl, State};
 use smoltcp::socket::{icmp, udp};
 use smoltcp::wire::{
     HardwareAddress, Icmpv4Packet, Icmpv4Repr, Icmpv6Packet, Icmpv6Repr, IpAddress, IpCidr,
-    Ipv4Address, Ipv6Address,
+    Ipv4Address,
 };
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -522,7 +522,7 @@ fn add_default_route(iface: &mut Interface, addr: IpAddr, prefix_len: u8) {
             };
             let _ = iface
                 .routes_mut()
-                .add_default_ipv6_route(Ipv6Address::from(Ipv6Addr::from(gw)));
+                .add_default_ipv6_route(Ipv6Addr::from(gw));
         }
     }
 }
