@@ -495,36 +495,21 @@ impl SmolNode {
 /// Medium::Ip has no neighbours; a default route only lets off-subnet peers be reached. The
 /// gateway is host 2 of the subnet, or host 1 for host 2 itself.
 fn add_default_route(iface: &mut Interface, addr: IpAddr, prefix_len: u8) {
-    match addr {
-        IpAddr::V4(a) => {
-            let mask = u32::MAX
-                .checked_shl(32 - u32::from(prefix_len))
-                .unwrap_or(0);
-            let net = u32::from(a) & mask;
-            let gw = if net | 1 == u32::from(a) {
-                net | 2
-            } else {
-                net | 1
-            };
-            let _ = iface
-                .routes_mut()
-                .add_default_ipv4_route(Ipv4Address::from(gw));
-        }
-        IpAddr::V6(a) => {
-            let mask = u128::MAX
-                .checked_shl(128 - u32::from(prefix_len))
-                .unwrap_or(0);
-            let net = u128::from(a) & mask;
-            let gw = if net | 1 == u128::from(a) {
-                net | 2
-            } else {
-                net | 1
-            };
-            let _ = iface
-                .routes_mut()
-                .add_default_ipv6_route(Ipv6Addr::from(gw));
-        }
-    }
+    let (bits, host) = match addr {
+        IpAddr::V4(a) => (32, u128::from(u32::from(a))),
+        IpAddr::V6(a) => (128, u128::from(a)),
+    };
+    let host_bits = bits - u32::from(prefix_len);
+    let net = host & !1u128.checked_shl(host_bits).map_or(u128::MAX, |b| b - 1);
+    let gw = if net | 1 == host { net | 2 } else { net | 1 };
+    let _ = match addr {
+        IpAddr::V4(_) => iface
+            .routes_mut()
+            .add_default_ipv4_route(Ipv4Address::from(gw as u32)),
+        IpAddr::V6(_) => iface
+            .routes_mut()
+            .add_default_ipv6_route(Ipv6Addr::from(gw)),
+    };
 }
 
 fn tcp_socket() -> tcp::Socket<'static> {
