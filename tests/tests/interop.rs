@@ -22,6 +22,11 @@
 //!   fed the same crafted packets: ustack's answer is asserted exactly, smoltcp's within the
 //!   allowed set, and the difference is written down in `docs/INTEROP.md`.
 //!
+//! - IPv6 (issue 17; smoltcp's `proto-ipv6`): the TCP matrix over clean (MTU 1500/1280/9000),
+//!   5% loss, bursty, reordering, duplication, corruption and combined links in both directions,
+//!   MSS = MTU − 60 on both sides, ICMPv6 and UDP echo up to 1452 bytes, and where the stacks
+//!   differ over IPv6 (smoltcp reassembles no IPv6 fragments; its Parameter Problem pointer).
+//!
 //! By default a CI subset runs: every size and mode with one seed on the clean links (MTU
 //! 576/1500/9000), with 2 seeds on every misbehaving profile, and 16 MiB both ways on a clean
 //! link (~840 transfers, ~10 s with a debug build on 2 cores). The full matrix (4 seeds on
