@@ -2,8 +2,8 @@
 //!
 //! Two [`Node`]s (a ustack [`Stack`](ustack::Stack) or, in the interop suites, a smoltcp
 //! `Interface` — `tests/tests/common/smol_node.rs`, smoltcp being a dev-dependency — each with the
-//! app that drives it) exchange raw IP packets (IPv4, or IPv6 — [`Family`]) over two one-way [`link::Link`]s, each seeded with
-//! its own misbehaviour ([`link::Profile`]: loss, bursty loss, duplication, reordering,
+//! app that drives it) exchange raw IP packets (IPv4, or IPv6 — [`Family`]) over two one-way
+//! [`link::Link`]s, each seeded with its own misbehaviour ([`link::Profile`]: loss, bursty loss, duplication, reordering,
 //! corruption, delay and jitter, rate limit with a bounded queue, MTU). [`world::World`] jumps
 //! the virtual clock to the next wakeup of any node or link, so a 16 MiB transfer over a lossy
 //! link takes virtual seconds and real milliseconds, and a seed reproduces a run exactly.

@@ -3,8 +3,8 @@
 //!
 //! How it is configured (see `tests/Cargo.toml` for the smoltcp features):
 //! - one address, IPv4 or IPv6 (`proto-ipv6`; on `Medium::Ip` smoltcp 0.14 neither fragments
-//!   nor reassembles IPv6 — `proto-ipv6-fragmentation` serves 6LoWPAN only), IP MTU as given (the device's `max_transmission_unit`), checksums
-//!   computed on send and verified on receive (smoltcp's default capabilities);
+//!   nor reassembles IPv6 — `proto-ipv6-fragmentation` serves 6LoWPAN only), IP MTU as given
+//!   (the device's `max_transmission_unit`), checksums computed on send and verified on receive (smoltcp's default capabilities);
 //! - IPv4 fragmentation both ways: 64 KiB fragmentation buffer, 16 reassembly slots (each a
 //!   growable buffer, since `std` implies `alloc`), 32 contiguous ranges per assembler;
 //! - TCP: 256 KiB receive and send buffers (as ustack's defaults), Reno congestion control

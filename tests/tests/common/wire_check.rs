@@ -1,6 +1,6 @@
-//! The differential wire check: a packet ustack emitted must parse, checksums verified, with
-//! IPv4 or IPv6, smoltcp's `wire` module (checked constructors, then `Repr::parse`) and with etherparse, and
-//! all three parsers must agree on every field.
+//! The differential wire check: a packet ustack emitted (IPv4 or IPv6) must parse, checksums
+//! verified, with smoltcp's `wire` module (checked constructors, then `Repr::parse`) and with
+//! etherparse, and all three parsers must agree on every field.
 
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire as sw;
