@@ -585,7 +585,8 @@ impl Node for UstackNode {
 /// A ustack config for the simulator: `addr`/24, `mtu`, the stack's RNG seed and ISN secret
 /// both derived from `seed` (so two stacks built with different seeds differ). An IPv6 `addr`
 /// (2001:2::N) makes a dual-stack node: `Config::addr6` is it, and the IPv4 address 198.18.0.N
-/// (from which the seed and secret are derived, as for an IPv4 node).
+/// (from which the seed and secret are derived, as for an IPv4 node); the IPv6 suites keep
+/// `mtu` at 1280 or more (RFC 8200 §5).
 pub fn sim_config(addr: impl Into<IpAddr>, mtu: u16, seed: u64) -> Config {
     let (addr, addr6) = match addr.into() {
         IpAddr::V4(a) => (a, None),
