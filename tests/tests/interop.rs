@@ -53,7 +53,7 @@ use ustack_tests::sim::link::{LinkStats, Profile};
 use ustack_tests::sim::ustack_node::{sim_config, UstackNode};
 use ustack_tests::sim::world::{Outcome, Side, World};
 use ustack_tests::sim::{
-    Duration, Family, Instant, Node, Progress, Role, CLIENT_ADDR, PREFIX_LEN, SERVER_ADDR,
+    Duration, Family, Instant, Node, Progress, Role, CLIENT_ADDR, SERVER_ADDR,
 };
 
 const PORT: u16 = 5001;
