@@ -43,6 +43,16 @@ def ip_header(src, dst, proto, total):
     return bytes(h)
 
 
+def spec6(proto_sel, src_sel=0, dst_sel=0, hop_limit=64, ident=0x12345678):
+    """The 8 bytes of an IPv6 record (ops 11, 12, 13): proto selector (0 ICMPv6, 1 UDP, 2 TCP),
+    source (0 the peer 2001:2::1), destination (0 us 2001:2::2, 1 ff02::1), hop limit, ident."""
+    return bytes([proto_sel, src_sel, dst_sel, hop_limit]) + struct.pack(">I", ident)
+
+
+def icmp6_echo(ident, seq, data):
+    return bytes([128, 0, 0, 0]) + struct.pack(">HH", ident, seq) + data
+
+
 US, PEER = [198, 18, 0, 2], [198, 18, 0, 1]
 
 stack = {
@@ -71,6 +81,17 @@ stack = {
     + rec(7, b"\x08"),
     "churn": rec(8, b"\x02\x00") + rec(8, b"\x03\x00") + rec(8, b"\x00") + rec(2, wrap(1) + udp(1, 7, b"a")),
     "time": rec(4, b"\xff\xff\x01\x07"),
+    # IPv6 (op // 10 odd): the same traffic to 2001:2::2.
+    "ping6": rec(12, spec6(0) + icmp6_echo(0x4242, 1, b"hello ustack")),
+    "ping6_all_nodes": rec(12, spec6(0, dst_sel=1) + icmp6_echo(1, 1, b"x")),
+    "udp6_to_7": rec(12, spec6(1) + udp(5000, 7, b"datagram")) + rec(7, b"\x10"),
+    "udp6_closed_port": rec(12, spec6(1) + udp(5000, 9, b"nobody home")),
+    "tcp6_syn_80_then_accept": rec(12, spec6(2) + tcp(5000, 80, 0x02)) + rec(7, b"\x10\x00"),
+    "tcp6_rst_closed_port": rec(12, spec6(2) + tcp(5000, 81, 0x02)),
+    "frag6_udp": rec(13, spec6(1) + bytes([2, 0, 3]) + udp(1, 7, b"f" * 300)) + rec(7, b"\x10"),
+    "frag6_ping_reversed_dup": rec(13, spec6(0) + bytes([0, 3, 1]) + icmp6_echo(7, 8, b"abcdefgh" * 20)),
+    "udp6_send_fragmented": rec(15, struct.pack(">H", 9) + bytes([0, 20]) + bytes(range(200))),
+    "echo6_send": rec(16, struct.pack(">H", 5) + bytes([0, 1]) + b"ping!"),
 }
 
 wire = {

@@ -22,7 +22,7 @@ use ustack_tests::sim::{Duration, Instant, Node, Role, CLIENT_ADDR, PREFIX_LEN, 
 fn roles(size: u64) -> (Role, Role) {
     (
         Role::TcpClient {
-            remote: SERVER_ADDR,
+            remote: SERVER_ADDR.into(),
             port: 5001,
             send_len: size,
             send_seed: 7,

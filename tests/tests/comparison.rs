@@ -98,7 +98,7 @@ fn variants() -> Vec<Variant> {
 
 fn roles(seed: u64) -> (Role, Role) {
     let client = Role::TcpClient {
-        remote: SERVER_ADDR,
+        remote: SERVER_ADDR.into(),
         port: PORT,
         send_len: SIZE,
         send_seed: seed,

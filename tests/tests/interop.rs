@@ -22,6 +22,11 @@
 //!   fed the same crafted packets: ustack's answer is asserted exactly, smoltcp's within the
 //!   allowed set, and the difference is written down in `docs/INTEROP.md`.
 //!
+//! - IPv6 (issue 17; smoltcp's `proto-ipv6`): the TCP matrix over clean (MTU 1500/1280/9000),
+//!   5% loss, bursty, reordering, duplication, corruption and combined links in both directions,
+//!   MSS = MTU − 60 on both sides, ICMPv6 and UDP echo up to 1452 bytes, and where the stacks
+//!   differ over IPv6 (smoltcp reassembles no IPv6 fragments; its Parameter Problem pointer).
+//!
 //! By default a CI subset runs: every size and mode with one seed on the clean links (MTU
 //! 576/1500/9000), with 2 seeds on every misbehaving profile, and 16 MiB both ways on a clean
 //! link (~840 transfers, ~10 s with a debug build on 2 cores). The full matrix (4 seeds on
@@ -40,7 +45,7 @@ mod common;
 
 use common::smol_node::SmolNode;
 use common::wire_check::check_packet;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use ustack::stats::DropReason;
 use ustack::wire::ipv4::Ipv4Repr;
 use ustack::wire::PacketSummary;
@@ -48,7 +53,7 @@ use ustack_tests::sim::link::{LinkStats, Profile};
 use ustack_tests::sim::ustack_node::{sim_config, UstackNode};
 use ustack_tests::sim::world::{Outcome, Side, World};
 use ustack_tests::sim::{
-    Duration, Instant, Node, Progress, Role, CLIENT_ADDR, PREFIX_LEN, SERVER_ADDR,
+    Duration, Family, Instant, Node, Progress, Role, CLIENT_ADDR, SERVER_ADDR,
 };
 
 const PORT: u16 = 5001;
@@ -137,8 +142,8 @@ impl Dir {
     }
 }
 
-/// A node of the stack `ours` selects, at `addr`, playing `role`.
-fn peer(ours: bool, name: &str, addr: Ipv4Addr, mtu: usize, role: Role, seed: u64) -> Peer {
+/// A node of the stack `ours` selects, at `addr` (IPv4 or IPv6), playing `role`.
+fn peer(ours: bool, name: &str, addr: IpAddr, mtu: usize, role: Role, seed: u64) -> Peer {
     let node = if ours {
         Either::Ours(Box::new(UstackNode::new(
             &format!("ustack-{name}"),
@@ -150,7 +155,7 @@ fn peer(ours: bool, name: &str, addr: Ipv4Addr, mtu: usize, role: Role, seed: u6
         Either::Smol(Box::new(SmolNode::new(
             &format!("smoltcp-{name}"),
             addr,
-            PREFIX_LEN,
+            Family::of(addr).prefix_len(),
             mtu,
             role,
             Instant::ZERO,
@@ -164,22 +169,33 @@ fn peer(ours: bool, name: &str, addr: Ipv4Addr, mtu: usize, role: Role, seed: u6
     }
 }
 
-/// A world of `client` (a) and `server` (b) over `profile` both ways, capturing every packet.
-fn world(dir: Dir, profile: &Profile, seed: u64, client: Role, server: Role, label: &str) -> Pair {
-    let ours_client = dir == Dir::OursToSmol;
+/// Where a run happens: who is the client, and over which IP version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Setup {
+    dir: Dir,
+    family: Family,
+}
+
+impl Setup {
+    fn label(self) -> String {
+        match self.family {
+            Family::V4 => self.dir.label().to_string(),
+            Family::V6 => format!("{}-v6", self.dir.label()),
+        }
+    }
+}
+
+/// A world of `client` (a) and `server` (b) over `profile` both ways, capturing every packet;
+/// the nodes have their `family`'s addresses (the client's role must name the server's).
+fn world(at: Setup, profile: &Profile, seed: u64, client: Role, server: Role, label: &str) -> Pair {
+    let ours_client = at.dir == Dir::OursToSmol;
     let mtu = profile.mtu;
-    let a = peer(ours_client, "client", CLIENT_ADDR, mtu, client, seed);
-    let b = peer(
-        !ours_client,
-        "server",
-        SERVER_ADDR,
-        mtu,
-        server,
-        seed ^ 0x5e,
-    );
+    let (ca, sa) = (at.family.client(), at.family.server());
+    let a = peer(ours_client, "client", ca, mtu, client, seed);
+    let b = peer(!ours_client, "server", sa, mtu, server, seed ^ 0x5e);
     let mut w = World::new(a, b, profile.clone(), profile.clone(), seed);
     w.enable_capture();
-    w.set_label(&format!("interop-{}-{label}", dir.label()));
+    w.set_label(&format!("interop-{}-{label}", at.label()));
     w
 }
 
@@ -219,13 +235,10 @@ fn wire_check(w: &Pair) -> Result<u64, String> {
     }
 }
 
-/// Whether `packet` is a TCP segment with RST set.
+/// Whether `packet` (IPv4 or IPv6) is a TCP segment with RST set.
 fn is_rst(p: &[u8]) -> bool {
-    let Ok(ip) = ustack::wire::ipv4::Ipv4Packet::parse(p) else {
-        return false;
-    };
-    let t = ip.payload();
-    ip.protocol() == 6 && !ip.is_fragment() && t.len() >= 20 && t[13] & 0x04 != 0
+    ustack_tests::sim::transport(p)
+        .is_some_and(|(_, _, protocol, t)| protocol == 6 && t.len() >= 20 && t[13] & 0x04 != 0)
 }
 
 /// RSTs on the wire: (unexpected ones, expected ones), each as "sender at time: summary".

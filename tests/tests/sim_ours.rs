@@ -9,7 +9,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use ustack_tests::sim::link::{LinkStats, Profile};
 use ustack_tests::sim::ustack_node::{sim_config, UstackNode};
 use ustack_tests::sim::world::{Outcome, World};
-use ustack_tests::sim::{Duration, Instant, Node, Role, CLIENT_ADDR, SERVER_ADDR};
+use ustack_tests::sim::{Duration, Family, Instant, Node, Role};
 
 const PORT: u16 = 5001;
 /// Virtual time allowed for one transfer (generous for 1 MiB both ways at 5% loss).
@@ -25,15 +25,16 @@ fn stream_seeds(seed: u64) -> (u64, u64) {
     )
 }
 
-/// A client (a, 198.18.0.1) and a server (b, 198.18.0.2) that each send `len` bytes at once.
-fn tcp_pair(profile: &Profile, seed: u64, up: u64, down: u64) -> Pair {
+/// A client (a, 198.18.0.1 or 2001:2::1) and a server (b, 198.18.0.2 or 2001:2::2) that each
+/// send `len` bytes at once over `family`.
+fn tcp_pair(profile: &Profile, family: Family, seed: u64, up: u64, down: u64) -> Pair {
     let (cs, ss) = stream_seeds(seed);
     let mtu = profile.mtu as u16;
     let client = UstackNode::new(
         "ustack-client",
-        sim_config(CLIENT_ADDR, mtu, seed),
+        sim_config(family.client(), mtu, seed),
         Role::TcpClient {
-            remote: SERVER_ADDR,
+            remote: family.server(),
             port: PORT,
             send_len: up,
             send_seed: cs,
@@ -44,7 +45,7 @@ fn tcp_pair(profile: &Profile, seed: u64, up: u64, down: u64) -> Pair {
     );
     let server = UstackNode::new(
         "ustack-server",
-        sim_config(SERVER_ADDR, mtu, seed.wrapping_add(1)),
+        sim_config(family.server(), mtu, seed.wrapping_add(1)),
         Role::TcpServer {
             port: PORT,
             send_len: down,
@@ -55,17 +56,22 @@ fn tcp_pair(profile: &Profile, seed: u64, up: u64, down: u64) -> Pair {
         Instant::ZERO,
     );
     let mut w = World::new(client, server, profile.clone(), profile.clone(), seed);
-    w.set_label(&format!("{}-{up}-{down}", profile.name));
+    w.set_label(&format!("{}-{}-{up}-{down}", profile.name, family.label()));
     w
 }
 
 /// Runs one transfer of `up` bytes client→server and `down` bytes server→client and checks
 /// both ends; returns the finished world, or a report with the seed (and a pcap on disk).
-fn try_transfer(profile: &Profile, seed: u64, up: u64, down: u64) -> Result<Pair, String> {
-    let mut w = tcp_pair(profile, seed, up, down);
-    let at = w
-        .run_report(DEADLINE)
-        .map_err(|e| format!("{} ({up} up, {down} down): {e}", profile.name))?;
+fn try_transfer(
+    profile: &Profile,
+    family: Family,
+    seed: u64,
+    up: u64,
+    down: u64,
+) -> Result<Pair, String> {
+    let mut w = tcp_pair(profile, family, seed, up, down);
+    let what = format!("{} {} ({up} up, {down} down)", profile.name, family.label());
+    let at = w.run_report(DEADLINE).map_err(|e| format!("{what}: {e}"))?;
     let (cs, ss) = stream_seeds(seed);
     let (pa, pb) = w.progress();
     let problems: Vec<String> = [
@@ -83,8 +89,7 @@ fn try_transfer(profile: &Profile, seed: u64, up: u64, down: u64) -> Result<Pair
         Ok(w)
     } else {
         Err(format!(
-            "{} ({up} up, {down} down) done at {at} but: {}\n{}\n{}",
-            profile.name,
+            "{what} done at {at} but: {}\n{}\n{}",
             problems.join("; "),
             w.describe(),
             w.dump_pcap()
@@ -93,26 +98,31 @@ fn try_transfer(profile: &Profile, seed: u64, up: u64, down: u64) -> Result<Pair
 }
 
 fn transfer(profile: &Profile, seed: u64, up: u64, down: u64) -> Pair {
-    try_transfer(profile, seed, up, down).unwrap_or_else(|e| panic!("{e}"))
+    try_transfer(profile, Family::V4, seed, up, down).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The sizes around the MSS and the 64 KiB boundary, then 1 MiB.
-fn sizes(profile: &Profile) -> Vec<u64> {
-    ustack_tests::sim::transfer_sizes(profile.mtu)
+fn sizes(profile: &Profile, family: Family) -> Vec<u64> {
+    ustack_tests::sim::transfer_sizes(profile.mtu, family)
 }
 
-/// Every size both ways at once, for each seed; reports every failing run, not just the first.
-/// Returns the link counters summed over all runs and both directions (so a test can check the
-/// profile really misbehaved).
+/// [`suite_in`] over IPv4.
 fn suite(profile: Profile, seeds: &[u64]) -> LinkStats {
+    suite_in(profile, Family::V4, seeds)
+}
+
+/// Every size both ways at once over `family`, for each seed; reports every failing run, not
+/// just the first. Returns the link counters summed over all runs and both directions (so a
+/// test can check the profile really misbehaved).
+fn suite_in(profile: Profile, family: Family, seeds: &[u64]) -> LinkStats {
     let mut links = LinkStats::default();
     let started = std::time::Instant::now();
     let mut retransmits = 0;
     let mut virtual_time = Duration::ZERO;
     let mut failures = Vec::new();
     for &seed in seeds {
-        for len in sizes(&profile) {
-            match try_transfer(&profile, seed, len, len) {
+        for len in sizes(&profile, family) {
+            match try_transfer(&profile, family, seed, len, len) {
                 Ok(w) => {
                     let (pa, pb) = w.progress();
                     retransmits += pa.retransmits + pb.retransmits;
@@ -132,18 +142,21 @@ fn suite(profile: Profile, seeds: &[u64]) -> LinkStats {
             }
         }
     }
-    let runs = seeds.len() * sizes(&profile).len();
+    let runs = seeds.len() * sizes(&profile, family).len();
     eprintln!(
-        "{}: {runs} runs, {} failed, {virtual_time} virtual, {retransmits} retransmits, {:?} real",
+        "{} {}: {runs} runs, {} failed, {virtual_time} virtual, {retransmits} retransmits, \
+         {:?} real",
         profile.name,
+        family.label(),
         failures.len(),
         started.elapsed()
     );
     assert!(
         failures.is_empty(),
-        "{} of {runs} runs over {} failed:\n\n{}",
+        "{} of {runs} runs over {} ({}) failed:\n\n{}",
         failures.len(),
         profile.name,
+        family.label(),
         failures.join("\n\n")
     );
     eprintln!("{}: {links:?}", profile.name);
@@ -269,7 +282,7 @@ fn tcp_asymmetric_loss() {
             (lossy.clone(), Profile::clean()),
             (Profile::clean(), lossy.clone()),
         ] {
-            let mut w = tcp_pair(&ab, seed, 300_000, 200_000);
+            let mut w = tcp_pair(&ab, Family::V4, seed, 300_000, 200_000);
             w.ba = ustack_tests::sim::link::Link::new(ba, seed ^ 0xba);
             w.run_checked(DEADLINE);
             let (cs, ss) = stream_seeds(seed);
@@ -307,7 +320,7 @@ fn same_seed_same_run() {
 #[test]
 fn failing_run_reports_seed_and_pcap() {
     let seed = 0xbad_5eed;
-    let mut w = tcp_pair(&Profile::blackhole(), seed, 1000, 1000);
+    let mut w = tcp_pair(&Profile::blackhole(), Family::V4, seed, 1000, 1000);
     let outcome = w.run(Duration::from_secs(30));
     assert!(
         matches!(
@@ -320,7 +333,7 @@ fn failing_run_reports_seed_and_pcap() {
     assert_eq!(w.ab.stats().delivered, 0);
     assert!(w.ab.stats().offered >= 4, "{:?}", w.ab.stats());
 
-    let mut w = tcp_pair(&Profile::blackhole(), seed, 1000, 1000);
+    let mut w = tcp_pair(&Profile::blackhole(), Family::V4, seed, 1000, 1000);
     let err = catch_unwind(AssertUnwindSafe(|| w.run_checked(Duration::from_secs(30))))
         .expect_err("a blackholed run must fail");
     let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
@@ -333,82 +346,78 @@ fn failing_run_reports_seed_and_pcap() {
     std::fs::remove_file(&path).unwrap();
 }
 
-fn echo_pair(profile: &Profile, seed: u64, client_role: Role) -> World<UstackNode, UstackNode> {
+fn echo_pair(
+    profile: &Profile,
+    family: Family,
+    seed: u64,
+    client_role: Role,
+) -> World<UstackNode, UstackNode> {
     let mtu = profile.mtu as u16;
     let client = UstackNode::new(
         "ustack-client",
-        sim_config(CLIENT_ADDR, mtu, seed),
+        sim_config(family.client(), mtu, seed),
         client_role,
         Instant::ZERO,
     );
     let server = UstackNode::new(
         "ustack-echo",
-        sim_config(SERVER_ADDR, mtu, seed.wrapping_add(1)),
+        sim_config(family.server(), mtu, seed.wrapping_add(1)),
         Role::Echo { udp_port: 7 },
         Instant::ZERO,
     );
     World::new(client, server, profile.clone(), profile.clone(), seed)
 }
 
-#[test]
-fn ping_and_udp_echo() {
-    for (profile, size) in [
-        (Profile::clean(), 56),
-        (Profile::clean(), 3000),  // fragmented both ways
-        (Profile::mtu(576), 8000), // 15 fragments each way
-        (Profile::duplication(5.0), 1000),
-    ] {
-        let count = 20;
-        let mut w = echo_pair(
-            &profile,
-            7,
-            Role::Ping {
-                remote: SERVER_ADDR,
-                count,
-                size,
-                interval: Duration::from_millis(100),
-            },
-        );
+/// Pings and UDP echoes of each size over each profile (every one answered, intact), then 100
+/// UDP echoes at 20% loss each way (the client gives up 5 s after its last request).
+fn echo_suite(family: Family, cases: &[(Profile, usize)]) {
+    let server = family.server();
+    for (profile, size) in cases {
+        let (count, size) = (20, *size);
+        let what = |kind: &str| format!("{kind} {size} over {} ({})", profile.name, family.label());
+        let ping = Role::Ping {
+            remote: server,
+            count,
+            size,
+            interval: Duration::from_millis(100),
+        };
+        let mut w = echo_pair(profile, family, 7, ping);
         w.run_checked(Duration::from_secs(30));
         let p = w.a.progress();
+        let all = u64::from(count);
         assert_eq!(
             (p.datagrams, p.received, p.sent),
-            (
-                u64::from(count),
-                u64::from(count) * size as u64,
-                u64::from(count) * size as u64
-            ),
-            "ping {size} over {}: {}",
-            profile.name,
+            (all, all * size as u64, all * size as u64),
+            "{}: {}",
+            what("ping"),
             w.describe()
         );
-        let mut w = echo_pair(
-            &profile,
-            8,
-            Role::UdpClient {
-                remote: SERVER_ADDR,
-                port: 7,
-                count,
-                size,
-                interval: Duration::from_millis(10),
-            },
-        );
+        let udp = Role::UdpClient {
+            remote: server,
+            port: 7,
+            count,
+            size,
+            interval: Duration::from_millis(10),
+        };
+        let mut w = echo_pair(profile, family, 8, udp);
         w.run_checked(Duration::from_secs(30));
         let p = w.a.progress();
         assert_eq!(
             (p.datagrams, p.received),
-            (u64::from(count), u64::from(count) * size as u64),
-            "udp {size} over {}: {}",
-            profile.name,
+            (all, all * size as u64),
+            "{}: {}",
+            what("udp"),
             w.describe()
         );
+        assert_eq!((w.ab.stats().dropped_mtu, w.ba.stats().dropped_mtu), (0, 0));
     }
     // Loss: replies go missing, the client gives up 5 s after its last request and is done.
     let mut w = echo_pair(
         &Profile::loss(20.0),
+        family,
         9,
         Role::UdpClient {
-            remote: SERVER_ADDR,
+            remote: server,
             port: 7,
             count: 100,
             size: 100,
@@ -424,4 +433,110 @@ fn ping_and_udp_echo() {
         p.datagrams
     );
     assert!(at >= Instant::from_millis(990 + 5000), "gave up at {at}");
+}
+
+#[test]
+fn ping_and_udp_echo() {
+    echo_suite(
+        Family::V4,
+        &[
+            (Profile::clean(), 56),
+            (Profile::clean(), 3000),  // fragmented both ways
+            (Profile::mtu(576), 8000), // 15 fragments each way
+            (Profile::duplication(5.0), 1000),
+        ],
+    );
+}
+
+/// The same over IPv6: fragmented by the source behind a Fragment header (RFC 8200 §4.5).
+#[test]
+fn ping_and_udp_echo_v6() {
+    echo_suite(
+        Family::V6,
+        &[
+            (Profile::clean(), 56),
+            (Profile::clean(), 1452), // the largest UDP payload in one packet (1500 − 48)
+            (Profile::clean(), 3000), // fragmented both ways
+            (Profile::mtu(1280), 8000), // 7 fragments each way, at IPv6's minimum MTU
+            (Profile::duplication(5.0), 1000),
+        ],
+    );
+}
+
+// IPv6 (issue 17): the same bulk transfers over 2001:2::/64 — MSS = MTU − 60 — with the same
+// seeds.
+
+#[test]
+fn tcp_v6_clean() {
+    let l = suite_in(Profile::clean(), Family::V6, &seeds());
+    assert_eq!(l.delivered, l.offered);
+}
+
+#[test]
+fn tcp_v6_loss_5pct() {
+    let l = suite_in(Profile::loss(5.0).named("loss 5%"), Family::V6, &seeds());
+    assert!(l.dropped_loss > 0);
+}
+
+#[test]
+fn tcp_v6_bursty() {
+    let l = suite_in(Profile::bursty(), Family::V6, &seeds());
+    assert!(l.dropped_loss > 0);
+}
+
+#[test]
+fn tcp_v6_duplication_and_corruption_1pct() {
+    let l = suite_in(
+        Profile::duplication(1.0).named("duplication 1%"),
+        Family::V6,
+        &seeds(),
+    );
+    assert!(l.duplicated > 0);
+    let l = suite_in(
+        Profile::corruption(1.0).named("corruption 1%"),
+        Family::V6,
+        &seeds(),
+    );
+    assert!(l.corrupted > 0);
+}
+
+#[test]
+fn tcp_v6_reordering() {
+    let l = suite_in(Profile::reordering(), Family::V6, &seeds());
+    assert!(l.reordered > 0);
+}
+
+#[test]
+fn tcp_v6_combined() {
+    let l = suite_in(Profile::combined(), Family::V6, &seeds());
+    assert!(l.dropped_loss > 0 && l.duplicated > 0 && l.reordered > 0 && l.corrupted > 0);
+}
+
+#[test]
+fn tcp_v6_mtu_1280_and_9000() {
+    for profile in [
+        Profile::mtu(1280).named("mtu 1280"),
+        Profile::mtu(9000).named("mtu 9000"),
+    ] {
+        let l = suite_in(profile, Family::V6, &seeds());
+        assert_eq!(l.dropped_mtu, 0, "the stacks must fit the MTU");
+    }
+}
+
+/// Over IPv6 the segments carry MSS = MTU − 60 (RFC 8200 §8.3) and the connection's addresses
+/// are the IPv6 ones; a full-sized segment fills the MTU exactly.
+#[test]
+fn tcp_v6_mss_and_addresses() {
+    let w = try_transfer(&Profile::clean(), Family::V6, 0x5eed_0606, 100_000, 100_000)
+        .unwrap_or_else(|e| panic!("{e}"));
+    for node in [&w.a, &w.b] {
+        let h = node.connection().expect("a connection");
+        let info = node.stack().tcp_info(h).expect("its info");
+        assert_eq!((info.smss, info.snd_mss), (1440, 1428), "{info:?}");
+        assert!(info.remote.is_ipv6(), "{info:?}");
+    }
+    assert!(w.capture_complete());
+    let longest = w.captured().map(|c| c.packet.len()).max();
+    assert_eq!(longest, Some(1500), "full-sized segments fill the MTU");
+    assert!(w.captured().all(|c| c.packet[0] >> 4 == 6), "IPv6 only");
 }

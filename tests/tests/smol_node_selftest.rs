@@ -4,12 +4,9 @@
 mod common;
 
 use common::smol_node::SmolNode;
-use std::net::Ipv4Addr;
 use ustack_tests::integrity::sha256_hex;
-use ustack_tests::sim::{fill_stream, Duration, Instant, Node, Progress, Role};
+use ustack_tests::sim::{fill_stream, Duration, Family, Instant, Node, Progress, Role};
 
-const A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
-const B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 const DELAY: Duration = Duration::from_millis(1);
 
 /// Runs `a` and `b` until both are done (or virtual `limit` passes); returns the virtual end time.
@@ -58,6 +55,20 @@ fn run(a: &mut SmolNode, b: &mut SmolNode, limit: Duration) -> Instant {
     panic!("too many steps");
 }
 
+/// A smoltcp node at the `family`'s client (`a`) or server address.
+fn node(family: Family, a: bool, name: &str, mtu: usize, role: Role, seed: u64) -> SmolNode {
+    let addr = if a { family.client() } else { family.server() };
+    SmolNode::new(
+        name,
+        addr,
+        family.prefix_len(),
+        mtu,
+        role,
+        Instant::ZERO,
+        seed,
+    )
+}
+
 fn expected_sha(seed: u64, len: u64) -> String {
     let mut buf = vec![0u8; len as usize];
     fill_stream(seed, 0, &mut buf);
@@ -71,14 +82,14 @@ fn check_tcp(p: &Progress, len: u64, seed: u64) {
     assert_eq!(p.received_sha256, expected_sha(seed, len));
 }
 
-#[test]
-fn tcp_one_mib_each_way() {
+/// 1 MiB each way at once over `family`, at each MTU.
+fn tcp_one_mib_each_way_in(family: Family, mtus: &[usize]) {
     const LEN: u64 = 1 << 20;
-    for mtu in [1500, 576, 9000] {
-        let mut server = SmolNode::new(
+    for &mtu in mtus {
+        let mut server = node(
+            family,
+            false,
             "smoltcp-server",
-            B,
-            24,
             mtu,
             Role::TcpServer {
                 port: 5001,
@@ -87,56 +98,54 @@ fn tcp_one_mib_each_way() {
                 expect_len: LEN,
                 expect_seed: 1,
             },
-            Instant::ZERO,
             2,
         );
-        let mut client = SmolNode::new(
+        let mut client = node(
+            family,
+            true,
             "smoltcp-client",
-            A,
-            24,
             mtu,
             Role::TcpClient {
-                remote: B,
+                remote: family.server(),
                 port: 5001,
                 send_len: LEN,
                 send_seed: 1,
                 expect_len: LEN,
                 expect_seed: 2,
             },
-            Instant::ZERO,
             1,
         );
         let end = run(&mut client, &mut server, Duration::from_secs(120));
         check_tcp(&client.progress(), LEN, 2);
         check_tcp(&server.progress(), LEN, 1);
-        eprintln!("mtu {mtu}: 1 MiB each way done at virtual {end}");
+        eprintln!("{family:?} mtu {mtu}: 1 MiB each way done at virtual {end}");
     }
 }
 
+#[test]
+fn tcp_one_mib_each_way() {
+    tcp_one_mib_each_way_in(Family::V4, &[1500, 576, 9000]);
+}
+
+#[test]
+fn tcp_one_mib_each_way_v6() {
+    tcp_one_mib_each_way_in(Family::V6, &[1500, 1280, 9000]);
+}
+
 fn ping(size: usize, count: u32, interval: Duration, mtu: usize) {
-    let mut pinger = SmolNode::new(
-        "smoltcp-ping",
-        A,
-        24,
-        mtu,
-        Role::Ping {
-            remote: B,
-            count,
-            size,
-            interval,
-        },
-        Instant::ZERO,
-        3,
-    );
-    let mut echo = SmolNode::new(
-        "smoltcp-echo",
-        B,
-        24,
-        mtu,
-        Role::Echo { udp_port: 7 },
-        Instant::ZERO,
-        4,
-    );
+    ping_in(Family::V4, size, count, interval, mtu);
+}
+
+fn ping_in(family: Family, size: usize, count: u32, interval: Duration, mtu: usize) {
+    let role = Role::Ping {
+        remote: family.server(),
+        count,
+        size,
+        interval,
+    };
+    let mut pinger = node(family, true, "smoltcp-ping", mtu, role, 3);
+    let echo_role = Role::Echo { udp_port: 7 };
+    let mut echo = node(family, false, "smoltcp-echo", mtu, echo_role, 4);
     run(&mut pinger, &mut echo, Duration::from_secs(60));
     let p = pinger.progress();
     assert!(p.received_ok && p.done, "{p:?}");
@@ -156,30 +165,20 @@ fn ping_small_and_fragmented() {
 }
 
 fn udp_echo(size: usize, count: u32, interval: Duration, mtu: usize) {
-    let mut client = SmolNode::new(
-        "smoltcp-udp",
-        A,
-        24,
-        mtu,
-        Role::UdpClient {
-            remote: B,
-            port: 7,
-            count,
-            size,
-            interval,
-        },
-        Instant::ZERO,
-        5,
-    );
-    let mut echo = SmolNode::new(
-        "smoltcp-echo",
-        B,
-        24,
-        mtu,
-        Role::Echo { udp_port: 7 },
-        Instant::ZERO,
-        6,
-    );
+    udp_echo_in(Family::V4, size, count, interval, mtu);
+}
+
+fn udp_echo_in(family: Family, size: usize, count: u32, interval: Duration, mtu: usize) {
+    let role = Role::UdpClient {
+        remote: family.server(),
+        port: 7,
+        count,
+        size,
+        interval,
+    };
+    let mut client = node(family, true, "smoltcp-udp", mtu, role, 5);
+    let echo_role = Role::Echo { udp_port: 7 };
+    let mut echo = node(family, false, "smoltcp-echo", mtu, echo_role, 6);
     run(&mut client, &mut echo, Duration::from_secs(60));
     let p = client.progress();
     assert!(p.received_ok && p.done, "{p:?}");
@@ -195,4 +194,15 @@ fn udp_echo_small_and_fragmented() {
     udp_echo(3000, 5, Duration::from_millis(100), 1500);
     udp_echo(3000, 5, Duration::from_millis(100), 576);
     udp_echo(3000, 20, Duration::ZERO, 1500);
+}
+
+/// smoltcp 0.14 over IPv6 on `Medium::Ip`: echo and UDP up to what one packet holds (it has no
+/// IPv6 fragmentation there; docs/INTEROP.md).
+#[test]
+fn ping_and_udp_echo_v6() {
+    ping_in(Family::V6, 56, 4, Duration::from_millis(100), 1500);
+    ping_in(Family::V6, 1452, 4, Duration::from_millis(100), 1500);
+    ping_in(Family::V6, 1232, 10, Duration::ZERO, 1280);
+    udp_echo_in(Family::V6, 1000, 5, Duration::from_millis(100), 1500);
+    udp_echo_in(Family::V6, 1452, 20, Duration::ZERO, 1500);
 }

@@ -18,6 +18,12 @@
 //! | 8  | socket churn: toggle DF, or close and reopen one of the sockets |
 //! | 9  | jump the clock to `poll_at()` exactly and `handle_timeout` |
 //!
+//! With `(op / 10)` odd (ops 11, 12, 13, 15, 16, ...) records 1, 2, 3, 5 and 6 speak IPv6
+//! instead (the stack has `Config::addr6`; `stack_receive/v6.rs`): a packet wrapped in an IPv6
+//! header (2 and 3 also fix the upper-layer checksum under the IPv6 pseudo-header; 3 cuts it
+//! behind Fragment headers), UDP and echo sent to IPv6 destinations. The TCP listener takes
+//! both families.
+//!
 //! After every record `poll_transmit` is drained into a 1500-byte buffer and the invariants in
 //! [`Checker`] are asserted.
 
@@ -25,13 +31,16 @@
 
 use libfuzzer_sys::fuzz_target;
 use std::net::{Ipv4Addr, SocketAddrV4};
+use ustack::tcp::{ConnHandle, ListenHandle};
 use ustack::wire::checksum;
 use ustack::wire::icmp::{self, IcmpMessage};
 use ustack::wire::ipv4::Ipv4Packet;
 use ustack::wire::tcp::TcpSegment;
 use ustack::wire::udp::UdpPacket;
-use ustack::tcp::{ConnHandle, ListenHandle};
 use ustack::{Config, Duration, EchoEvent, Instant, RecvError, SocketHandle, Stack};
+
+#[path = "stack_receive/v6.rs"]
+mod v6;
 
 const PEER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 const US: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
@@ -47,6 +56,7 @@ fn config() -> Config {
         reassembly_max_datagrams: 64,
         socket_rx_queue_datagrams: 8,
         socket_rx_queue_bytes: 64 * 1024,
+        addr6: Some(v6::US6),
         ..Config::default()
     }
 }
@@ -206,7 +216,13 @@ struct Checker {
 impl Checker {
     fn packet(&mut self, pkt: &[u8]) {
         let cfg = &self.cfg;
-        assert!(pkt.len() <= usize::from(cfg.mtu) && pkt.len() <= BUF, "packet over MTU");
+        assert!(
+            pkt.len() <= usize::from(cfg.mtu) && pkt.len() <= BUF,
+            "packet over MTU"
+        );
+        if pkt.first().is_some_and(|b| b >> 4 == 6) {
+            return v6::check_packet6(pkt, cfg.mtu, cfg.addr6.expect("addr6 set"));
+        }
         let ip = match Ipv4Packet::parse(pkt) {
             Ok(ip) => ip,
             Err(e) => panic!("emitted packet does not parse: {e:?}: {pkt:02x?}"),
@@ -235,7 +251,10 @@ impl Checker {
         let off = ip.frag_offset();
         let mf = ip.more_fragments();
         if off == 0 && !mf {
-            assert!(self.partial.is_none(), "whole datagram inside another's fragments");
+            assert!(
+                self.partial.is_none(),
+                "whole datagram inside another's fragments"
+            );
             self.done.push(Datagram {
                 src: ip.src(),
                 dst,
@@ -246,11 +265,18 @@ impl Checker {
         }
         assert!(!ip.dont_fragment(), "fragment with DF set");
         if mf {
-            assert_eq!(ip.payload().len() % 8, 0, "non-final fragment not a multiple of 8");
+            assert_eq!(
+                ip.payload().len() % 8,
+                0,
+                "non-final fragment not a multiple of 8"
+            );
             assert!(!ip.payload().is_empty(), "empty non-final fragment");
         }
         if off == 0 {
-            assert!(self.partial.is_none(), "new datagram before previous finished");
+            assert!(
+                self.partial.is_none(),
+                "new datagram before previous finished"
+            );
             self.partial = Some((
                 ip.ident(),
                 ip.protocol(),
@@ -287,7 +313,10 @@ impl Checker {
                     assert_eq!(q_off, 0, "ICMP error about a non-initial fragment");
                     let q_src = Ipv4Addr::new(quote[12], quote[13], quote[14], quote[15]);
                     let q_dst = Ipv4Addr::new(quote[16], quote[17], quote[18], quote[19]);
-                    assert_eq!(q_dst, self.cfg.addr, "ICMP error about a datagram not for us");
+                    assert_eq!(
+                        q_dst, self.cfg.addr,
+                        "ICMP error about a datagram not for us"
+                    );
                     assert_eq!(q_src, d.dst, "ICMP error not sent to the quoted source");
                     if quote[9] == 1 {
                         if let Some(&t) = quote.get(qih) {
@@ -371,7 +400,10 @@ impl Harness {
             assert!(n_packets <= 1_000_000, "poll_transmit never returns None");
             self.checker.packet(&self.buf[..n]);
         }
-        assert!(!self.stack.has_transmit(), "has_transmit after poll_transmit returned None");
+        assert!(
+            !self.stack.has_transmit(),
+            "has_transmit after poll_transmit returned None"
+        );
         assert!(self.checker.partial.is_none(), "datagram left half emitted");
         let done = std::mem::take(&mut self.checker.done);
         for d in &done {
@@ -390,15 +422,22 @@ impl Harness {
         assert!(self.stack.reassembly_in_progress() <= cfg.reassembly_max_datagrams);
         assert!(self.stack.socket_count() <= cfg.max_sockets);
         if self.stack.reassembly_in_progress() == 0 {
-            assert_eq!(self.stack.reassembly_bytes(), 0, "bytes held with nothing in reassembly");
+            assert_eq!(
+                self.stack.reassembly_bytes(),
+                0,
+                "bytes held with nothing in reassembly"
+            );
         } else {
-            assert!(self.stack.poll_at().is_some(), "reassembly in progress with no timer");
+            assert!(
+                self.stack.poll_at().is_some(),
+                "reassembly in progress with no timer"
+            );
         }
         // ICMP error rate: burst + rate × elapsed, since the bucket starts full at `start`.
         let elapsed = self.now().saturating_since(self.start).total_micros();
         let sent = self.stack.stats().icmp_errors_sent;
-        let allowed_micro = u64::from(cfg.icmp_error_burst) * 1_000_000
-            + u64::from(cfg.icmp_error_rate) * elapsed;
+        let allowed_micro =
+            u64::from(cfg.icmp_error_burst) * 1_000_000 + u64::from(cfg.icmp_error_rate) * elapsed;
         assert!(
             sent.saturating_mul(1_000_000) <= allowed_micro,
             "{sent} ICMP errors sent in {elapsed} µs exceeds the rate limit"
@@ -417,6 +456,11 @@ impl Harness {
     fn step(&mut self, op: u8, b: &[u8]) {
         // Set when the step is one well-formed echo request to us: exactly its reply must leave.
         let mut expect_reply: Option<(u16, u16, Vec<u8>)> = None;
+        if (op / 10) % 2 == 1 && matches!(op % 10, 1 | 2 | 3 | 5 | 6) {
+            self.step6(op % 10, b);
+            self.drain_and_check();
+            return;
+        }
         match op % 10 {
             0 => self.receive(b),
             1 | 2 => {
@@ -453,7 +497,11 @@ impl Harness {
                     let end = (off + unit).min(payload.len());
                     let mf = end < payload.len();
                     // Keep the input's DF/reserved bits only when mode asks for it.
-                    let extra = if mode & 0x10 != 0 { w.flags_frag & 0xc000 } else { 0 };
+                    let extra = if mode & 0x10 != 0 {
+                        w.flags_frag & 0xc000
+                    } else {
+                        0
+                    };
                     let ff = extra | if mf { 0x2000 } else { 0 } | (off / 8) as u16;
                     frags.push(ipv4_packet(&w, ff, &payload[off..end]));
                     off = end;
@@ -508,7 +556,9 @@ impl Harness {
                 // [seq: 2][dst sel: 1][repeat: 1][data...]
                 let seq = be16(b, 0);
                 let data = repeated(b.get(4..).unwrap_or(&[]), byte(b, 3), 70_000);
-                let r = self.stack.echo_send(self.echo, send_dst(byte(b, 2)), seq, &data);
+                let r = self
+                    .stack
+                    .echo_send(self.echo, send_dst(byte(b, 2)), seq, &data);
                 if r.is_ok() {
                     assert!(20 + 8 + data.len() <= 65535);
                 }
@@ -519,7 +569,7 @@ impl Harness {
                     match self.stack.udp_recv_from(self.udp, &mut rb) {
                         Ok((len, from)) => {
                             assert!(len <= Stack::MAX_UDP_PAYLOAD);
-                            assert_ne!(*from.ip(), US);
+                            assert!(from.ip() != US && from.ip() != v6::US6);
                         }
                         Err(RecvError::WouldBlock | RecvError::InvalidHandle) => break,
                         Err(_) => {}
@@ -593,10 +643,78 @@ impl Harness {
                 .iter()
                 .filter(|d| d.protocol == 1 && d.payload.first() == Some(&0))
                 .collect();
-            assert_eq!(replies.len(), 1, "echo request got {} replies", replies.len());
+            assert_eq!(
+                replies.len(),
+                1,
+                "echo request got {} replies",
+                replies.len()
+            );
             let r = &replies[0].payload;
-            assert_eq!((be16(r, 4), be16(r, 6)), (ident, seq), "reply ident/seq differ");
+            assert_eq!(
+                (be16(r, 4), be16(r, 6)),
+                (ident, seq),
+                "reply ident/seq differ"
+            );
             assert!(r[8..] == data[..], "reply data differs from request");
+        }
+    }
+}
+
+impl Harness {
+    /// The IPv6 records (see the module docs).
+    fn step6(&mut self, op: u8, b: &[u8]) {
+        // [protocol: 1][src sel: 1][dst sel: 1][hop limit: 1][ident: 4] for 1, 2, 3
+        let (protocol, src, dst) = (
+            v6::protocol6(byte(b, 0)),
+            v6::src6(byte(b, 1)),
+            v6::dst6(byte(b, 2)),
+        );
+        let hop_limit = byte(b, 3);
+        match op {
+            1 | 2 => {
+                let mut payload = b.get(8..).unwrap_or(&[]).to_vec();
+                if op == 2 {
+                    v6::fix_transport6(src, dst, protocol, &mut payload);
+                }
+                self.receive(&v6::packet6(src, dst, protocol, hop_limit, &payload));
+            }
+            3 => {
+                // [spec: 8][unit: 1][mode: 1][repeat: 1][payload...]
+                let ident = u32::from_be_bytes([byte(b, 4), byte(b, 5), byte(b, 6), byte(b, 7)]);
+                let unit = (usize::from(byte(b, 8) % 64) + 1) * 8;
+                let mode = byte(b, 9);
+                let mut payload = repeated(b.get(11..).unwrap_or(&[]), byte(b, 10), 65535 - 8);
+                v6::fix_transport6(src, dst, protocol, &mut payload);
+                let mut frags = v6::fragments6(src, dst, protocol, ident, unit, &payload);
+                if mode & 1 != 0 {
+                    frags.reverse();
+                }
+                if mode & 2 != 0 {
+                    let first = frags[0].clone();
+                    frags.push(first);
+                }
+                if mode & 4 != 0 && frags.len() > 1 {
+                    frags.remove(frags.len() / 2);
+                }
+                for f in &frags {
+                    self.receive(f);
+                }
+            }
+            5 => {
+                // [port: 2][dst sel: 1][repeat: 1][payload...]
+                let port = be16(b, 0);
+                let dst = std::net::SocketAddr::new(v6::send_dst6(byte(b, 2)).into(), port);
+                let payload = repeated(b.get(4..).unwrap_or(&[]), byte(b, 3), 70_000);
+                if self.stack.udp_send_to(self.udp, &payload, dst).is_ok() {
+                    assert!(port != 0 && payload.len() <= Stack::MAX_UDP_PAYLOAD);
+                }
+            }
+            _ => {
+                // [seq: 2][dst sel: 1][repeat: 1][data...]
+                let data = repeated(b.get(4..).unwrap_or(&[]), byte(b, 3), 70_000);
+                let dst = v6::send_dst6(byte(b, 2));
+                let _ = self.stack.echo_send(self.echo, dst, be16(b, 0), &data);
+            }
         }
     }
 }

@@ -2,7 +2,8 @@
 //! sequence, ACK, window, timestamps and SACK blocks near the interesting edges), app calls and
 //! time jumps, and checks invariants after every step.
 //!
-//! Setup: a `Stack` with small limits listens on port 80; the peer 198.18.0.1:40000 opens a
+//! Setup: a `Stack` with small limits (and an IPv6 address) listens on port 80; the peer
+//! 198.18.0.1:40000 — or [2001:2::1]:40000 when bit 3 of the first input byte is set — opens a
 //! connection with the options the first input byte selects (timestamps, SACK, window scale)
 //! and the app accepts it. Then the input is a sequence of 12-byte records (`op` first):
 //!
@@ -27,15 +28,18 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ustack::tcp::{ConnHandle, State};
 use ustack::wire::checksum;
 use ustack::wire::ipv4::{Ipv4Packet, Ipv4Repr};
+use ustack::wire::ipv6::{self, Ipv6Packet, Ipv6Repr};
 use ustack::wire::tcp::{flags, SeqNumber, TcpOptions, TcpSegment};
 use ustack::{Config, Duration, Instant, Stack};
 
 const PEER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 const US: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+const PEER6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 1);
+const US6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 2);
 const PORT: u16 = 80;
 const PEER_PORT: u16 = 40_000;
 const PEER_ISN: u32 = 0xfffe_0000; // wraps soon: sequence arithmetic is exercised
@@ -52,6 +56,7 @@ fn config() -> Config {
         tcp_max_time_wait: 4,
         tcp_msl: Duration::from_secs(2),
         tcp_user_timeout: Duration::from_secs(30),
+        addr6: Some(US6),
         ..Config::default()
     }
 }
@@ -138,8 +143,72 @@ fn legal(from: State, to: State) -> bool {
     reach.contains(&to)
 }
 
+/// `tcp` (checksum done) from `src` to `dst` behind an IPv4 or IPv6 header.
+fn ip_packet(src: IpAddr, dst: IpAddr, tcp: &[u8]) -> Vec<u8> {
+    match (src, dst) {
+        (IpAddr::V4(src), IpAddr::V4(dst)) => {
+            let mut pkt = vec![0u8; 20 + tcp.len()];
+            Ipv4Repr {
+                src,
+                dst,
+                protocol: 6,
+                ttl: 64,
+                ident: 1,
+                dont_fragment: true,
+                more_fragments: false,
+                frag_offset: 0,
+                payload_len: tcp.len(),
+            }
+            .emit(&mut pkt);
+            pkt[20..].copy_from_slice(tcp);
+            pkt
+        }
+        (IpAddr::V6(src), IpAddr::V6(dst)) => {
+            let mut pkt = vec![0u8; ipv6::HEADER_LEN + tcp.len()];
+            Ipv6Repr {
+                src,
+                dst,
+                next_header: 6,
+                hop_limit: 64,
+                traffic_class: 0,
+                flow_label: 0,
+                payload_len: tcp.len(),
+            }
+            .emit(&mut pkt);
+            pkt[ipv6::HEADER_LEN..].copy_from_slice(tcp);
+            pkt
+        }
+        _ => unreachable!("one family per run"),
+    }
+}
+
+/// (source, destination, protocol, payload) of a packet the stack emitted: valid IPv4 or IPv6
+/// with no extension headers (the stack sends TCP right behind the fixed header).
+fn ip_parts(pkt: &[u8]) -> (IpAddr, IpAddr, u8, &[u8]) {
+    if pkt[0] >> 4 == 6 {
+        let ip = Ipv6Packet::parse(pkt).expect("valid IPv6");
+        (
+            ip.src().into(),
+            ip.dst().into(),
+            ip.next_header(),
+            ip.payload(),
+        )
+    } else {
+        let ip = Ipv4Packet::parse(pkt).expect("valid IPv4");
+        (
+            ip.src().into(),
+            ip.dst().into(),
+            ip.protocol(),
+            ip.payload(),
+        )
+    }
+}
+
 struct Harness {
     stack: Stack,
+    /// The peer's address and ours: IPv4 or IPv6.
+    peer: IpAddr,
+    us: IpAddr,
     now: Instant,
     /// The connection (set once accepted).
     conn: Option<ConnHandle>,
@@ -171,8 +240,15 @@ impl Harness {
             timestamps: ts.then_some((1_000, 0)),
             sack_blocks: [None; 4],
         };
+        let (peer, us): (IpAddr, IpAddr) = if setup & 8 != 0 {
+            (PEER6.into(), US6.into())
+        } else {
+            (PEER.into(), US.into())
+        };
         let mut hs = Harness {
             stack,
+            peer,
+            us,
             now: Instant::from_millis(1_000),
             conn: None,
             peer_nxt: PEER_ISN,
@@ -221,22 +297,9 @@ impl Harness {
         tcp[14..16].copy_from_slice(&win.to_be_bytes());
         tcp[20..hlen].copy_from_slice(&opts);
         tcp[hlen..].copy_from_slice(data);
-        let c = checksum::pseudo(PEER, US, 6, &tcp);
+        let c = checksum::transport(self.peer, self.us, 6, &tcp);
         tcp[16..18].copy_from_slice(&c.to_be_bytes());
-        let mut pkt = vec![0u8; 20 + tcp.len()];
-        Ipv4Repr {
-            src: PEER,
-            dst: US,
-            protocol: 6,
-            ttl: 64,
-            ident: 1,
-            dont_fragment: true,
-            more_fragments: false,
-            frag_offset: 0,
-            payload_len: tcp.len(),
-        }
-        .emit(&mut pkt);
-        pkt[20..].copy_from_slice(&tcp);
+        let pkt = ip_packet(self.peer, self.us, &tcp);
         self.stack.receive(self.now, &pkt);
     }
 
@@ -248,9 +311,9 @@ impl Harness {
                 return out;
             };
             assert!(n <= 1500);
-            let ip = Ipv4Packet::parse(&self.buf[..n]).expect("valid IPv4");
-            assert_eq!((ip.src(), ip.dst(), ip.protocol()), (US, PEER, 6));
-            let seg = TcpSegment::parse(US, PEER, ip.payload()).expect("valid TCP");
+            let (src, dst, protocol, payload) = ip_parts(&self.buf[..n]);
+            assert_eq!((src, dst, protocol), (self.us, self.peer, 6));
+            let seg = TcpSegment::parse(src, dst, payload).expect("valid TCP");
             assert_eq!(seg.src_port, PORT);
             if seg.dst_port != PEER_PORT {
                 continue;

@@ -2,8 +2,8 @@
 //!
 //! Two [`Node`]s (a ustack [`Stack`](ustack::Stack) or, in the interop suites, a smoltcp
 //! `Interface` — `tests/tests/common/smol_node.rs`, smoltcp being a dev-dependency — each with the
-//! app that drives it) exchange raw IPv4 packets over two one-way [`link::Link`]s, each seeded with
-//! its own misbehaviour ([`link::Profile`]: loss, bursty loss, duplication, reordering,
+//! app that drives it) exchange raw IP packets (IPv4, or IPv6 — [`Family`]) over two one-way
+//! [`link::Link`]s, each seeded with its own misbehaviour ([`link::Profile`]: loss, bursty loss, duplication, reordering,
 //! corruption, delay and jitter, rate limit with a bounded queue, MTU). [`world::World`] jumps
 //! the virtual clock to the next wakeup of any node or link, so a 16 MiB transfer over a lossy
 //! link takes virtual seconds and real milliseconds, and a seed reproduces a run exactly.
@@ -13,6 +13,7 @@ pub mod tail;
 pub mod ustack_node;
 pub mod world;
 
+use std::net::IpAddr;
 pub use ustack::{Duration, Instant};
 
 /// An endpoint on the simulated network: a whole stack plus the app that drives it.
@@ -58,6 +59,117 @@ pub const CLIENT_ADDR: std::net::Ipv4Addr = std::net::Ipv4Addr::new(198, 18, 0, 
 pub const SERVER_ADDR: std::net::Ipv4Addr = std::net::Ipv4Addr::new(198, 18, 0, 2);
 /// Prefix length of the simulated subnet.
 pub const PREFIX_LEN: u8 = 24;
+/// The client's IPv6 address (a /64 of the IPv6 benchmarking prefix 2001:2::/48, RFC 5180).
+pub const CLIENT_ADDR6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 1);
+/// The server's IPv6 address.
+pub const SERVER_ADDR6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 2);
+/// Prefix length of the simulated IPv6 subnet.
+pub const PREFIX_LEN6: u8 = 64;
+
+/// The IP version a simulated run speaks: the suites run their scenarios once per family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// IPv4, 198.18.0.0/24.
+    V4,
+    /// IPv6, 2001:2::/64 (ustack nodes keep their IPv4 address too).
+    V6,
+}
+
+impl Family {
+    /// Both families, IPv4 first.
+    pub const ALL: [Family; 2] = [Family::V4, Family::V6];
+
+    /// The client's address in this family.
+    pub fn client(self) -> IpAddr {
+        match self {
+            Family::V4 => CLIENT_ADDR.into(),
+            Family::V6 => CLIENT_ADDR6.into(),
+        }
+    }
+
+    /// The server's address in this family.
+    pub fn server(self) -> IpAddr {
+        match self {
+            Family::V4 => SERVER_ADDR.into(),
+            Family::V6 => SERVER_ADDR6.into(),
+        }
+    }
+
+    /// Prefix length of the simulated subnet in this family.
+    pub fn prefix_len(self) -> u8 {
+        match self {
+            Family::V4 => PREFIX_LEN,
+            Family::V6 => PREFIX_LEN6,
+        }
+    }
+
+    /// The family of `addr`.
+    pub fn of(addr: IpAddr) -> Family {
+        match addr {
+            IpAddr::V4(_) => Family::V4,
+            IpAddr::V6(_) => Family::V6,
+        }
+    }
+
+    /// Bytes of IP and TCP header in a full-sized segment without options: MSS = MTU − this
+    /// (RFC 9293 §3.7.1; RFC 8200 §8.3 for IPv6's 40-byte header).
+    pub fn tcp_overhead(self) -> usize {
+        match self {
+            Family::V4 => 40,
+            Family::V6 => 60,
+        }
+    }
+
+    /// "v4" or "v6", for labels.
+    pub fn label(self) -> &'static str {
+        match self {
+            Family::V4 => "v4",
+            Family::V6 => "v6",
+        }
+    }
+}
+
+/// A whole IP datagram's (source, destination, protocol, transport bytes), IPv4 or IPv6
+/// (behind any extension headers; an atomic fragment counts as whole); None for a fragment, or
+/// what does not parse.
+pub fn transport(packet: &[u8]) -> Option<(IpAddr, IpAddr, u8, &[u8])> {
+    use ustack::wire::{ipv4::Ipv4Packet, ipv6};
+    match packet.first()? >> 4 {
+        4 => {
+            let ip = Ipv4Packet::parse(packet).ok()?;
+            let whole = !ip.is_fragment();
+            whole.then(|| {
+                (
+                    ip.src().into(),
+                    ip.dst().into(),
+                    ip.protocol(),
+                    ip.payload(),
+                )
+            })
+        }
+        6 => {
+            let ip = ipv6::Ipv6Packet::parse(packet).ok()?;
+            match ipv6::walk(&ip).ok()? {
+                ipv6::Walk::Upper {
+                    protocol,
+                    at,
+                    fragment,
+                    ..
+                } if fragment.is_none_or(|f| f.is_atomic()) => {
+                    let end = ipv6::HEADER_LEN + ip.payload().len();
+                    Some((
+                        ip.src().into(),
+                        ip.dst().into(),
+                        protocol,
+                        packet.get(at..end)?,
+                    ))
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
 
 /// SHA-256 (lowercase hex, as in [`Progress::received_sha256`]) of the first `len` bytes of
 /// stream `seed`.
@@ -135,10 +247,10 @@ pub fn stream_byte(seed: u64, pos: u64) -> u8 {
     (z ^ (z >> 31)) as u8
 }
 
-/// Transfer sizes that exercise segmentation for a link of `mtu` bytes: nothing, one byte, both
-/// sides of the MSS (MTU − 40), both sides of 64 KiB, and 1 MiB.
-pub fn transfer_sizes(mtu: usize) -> Vec<u64> {
-    let mss = mtu as u64 - 40;
+/// Transfer sizes that exercise segmentation for a link of `mtu` bytes in `family`: nothing, one
+/// byte, both sides of the MSS (MTU − 40, or − 60 over IPv6), both sides of 64 KiB, and 1 MiB.
+pub fn transfer_sizes(mtu: usize, family: Family) -> Vec<u64> {
+    let mss = (mtu - family.tcp_overhead()) as u64;
     vec![
         0,
         1,
@@ -178,7 +290,7 @@ pub enum Role {
     /// Connect to `remote:port`, then the same as the server.
     TcpClient {
         /// The server's address.
-        remote: std::net::Ipv4Addr,
+        remote: IpAddr,
         /// The server's port.
         port: u16,
         /// Bytes to send.
@@ -198,7 +310,7 @@ pub enum Role {
     /// Send `count` echo requests of `size` data bytes to `remote`, one every `interval`.
     Ping {
         /// Target.
-        remote: std::net::Ipv4Addr,
+        remote: IpAddr,
         /// Requests to send.
         count: u32,
         /// Data bytes per request.
@@ -210,7 +322,7 @@ pub enum Role {
     /// `remote:port`, one every `interval`, and count intact echoes.
     UdpClient {
         /// Target.
-        remote: std::net::Ipv4Addr,
+        remote: IpAddr,
         /// Target port.
         port: u16,
         /// Datagrams to send.

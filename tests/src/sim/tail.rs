@@ -12,7 +12,6 @@
 
 use super::{Duration, Instant};
 use std::collections::{HashSet, VecDeque};
-use ustack::wire::ipv4::Ipv4Packet;
 use ustack::wire::tcp::TcpSegment;
 
 /// How a link drops burst tails.
@@ -41,11 +40,11 @@ pub struct TailDropper {
 
 /// The TCP identity of a data packet: ports and sequence number.
 fn tcp_key(packet: &[u8]) -> Option<(u16, u16, u32)> {
-    let ip = Ipv4Packet::parse(packet).ok()?;
-    if ip.protocol() != 6 || ip.is_fragment() {
+    let (src, dst, protocol, bytes) = super::transport(packet)?;
+    if protocol != 6 {
         return None;
     }
-    let seg = TcpSegment::parse(ip.src(), ip.dst(), ip.payload()).ok()?;
+    let seg = TcpSegment::parse(src, dst, bytes).ok()?;
     (!seg.payload.is_empty()).then_some((seg.src_port, seg.dst_port, seg.seq.0))
 }
 

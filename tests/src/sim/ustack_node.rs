@@ -12,7 +12,7 @@
 
 use super::{fill_stream, stream_byte, Duration, Instant, Node, Progress, Role};
 use sha2::{Digest, Sha256};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use ustack::tcp::{ConnHandle, ListenHandle, State, TcpError};
 use ustack::{Config, EchoEvent, RecvError, SendError, SocketHandle, Stack};
 
@@ -79,7 +79,7 @@ struct Pump {
 /// Paced request/reply bookkeeping for Ping and UdpClient.
 #[derive(Debug)]
 struct Datagrams {
-    remote: Ipv4Addr,
+    remote: IpAddr,
     port: u16,
     count: u32,
     size: usize,
@@ -94,7 +94,7 @@ struct Datagrams {
 
 impl Datagrams {
     fn new(
-        remote: Ipv4Addr,
+        remote: IpAddr,
         port: u16,
         count: u32,
         size: usize,
@@ -172,7 +172,7 @@ impl UstackNode {
                 send_seed,
                 expect_len,
                 expect_seed,
-            } => match stack.tcp_connect(SocketAddrV4::new(remote, port)) {
+            } => match stack.tcp_connect(SocketAddr::new(remote, port)) {
                 Ok(conn) => App::TcpClient {
                     conn,
                     pump: pump(send_len, send_seed, expect_len, expect_seed),
@@ -484,7 +484,7 @@ impl UstackNode {
     }
 
     fn udp_client(&mut self, now: Instant, sock: SocketHandle, d: &mut Datagrams) {
-        let dst = SocketAddrV4::new(d.remote, d.port);
+        let dst = SocketAddr::new(d.remote, d.port);
         while d.next < d.count && d.next_at <= now {
             fill_stream(u64::from(d.next), 0, &mut d.payload);
             match self.stack.udp_send_to(sock, &d.payload, dst) {
@@ -500,7 +500,7 @@ impl UstackNode {
         loop {
             match self.stack.udp_recv_from(sock, &mut self.rx) {
                 Ok((len, from)) => {
-                    if from != std::net::SocketAddr::V4(dst) {
+                    if from != dst {
                         return self.fail(format!("datagram from {from}, expected {dst}"));
                     }
                     let data = &self.rx[..len.min(self.rx.len())];
@@ -583,13 +583,24 @@ impl Node for UstackNode {
 }
 
 /// A ustack config for the simulator: `addr`/24, `mtu`, the stack's RNG seed and ISN secret
-/// both derived from `seed` (so two stacks built with different seeds differ).
-pub fn sim_config(addr: Ipv4Addr, mtu: u16, seed: u64) -> Config {
+/// both derived from `seed` (so two stacks built with different seeds differ). An IPv6 `addr`
+/// (2001:2::N) makes a dual-stack node: `Config::addr6` is it, and the IPv4 address 198.18.0.N
+/// (from which the seed and secret are derived, as for an IPv4 node); the IPv6 suites keep
+/// `mtu` at 1280 or more (RFC 8200 §5).
+pub fn sim_config(addr: impl Into<IpAddr>, mtu: u16, seed: u64) -> Config {
+    let (addr, addr6) = match addr.into() {
+        IpAddr::V4(a) => (a, None),
+        IpAddr::V6(a) => {
+            let [.., n] = a.octets();
+            (Ipv4Addr::new(198, 18, 0, n), Some(a))
+        }
+    };
     let mut secret = [0u8; 16];
     secret[..8].copy_from_slice(&seed.to_le_bytes());
     secret[8..].copy_from_slice(&u32::from(addr).to_le_bytes().repeat(2));
     Config {
         addr,
+        addr6,
         prefix_len: super::PREFIX_LEN,
         mtu,
         seed: seed ^ u64::from(u32::from(addr)).rotate_left(32),

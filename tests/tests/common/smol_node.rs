@@ -2,8 +2,9 @@
 //! in-memory device, with the app for every [`Role`], implementing [`Node`].
 //!
 //! How it is configured (see `tests/Cargo.toml` for the smoltcp features):
-//! - one IPv4 address, IP MTU as given (the device's `max_transmission_unit`), checksums
-//!   computed on send and verified on receive (smoltcp's default capabilities);
+//! - one address, IPv4 or IPv6 (`proto-ipv6`; on `Medium::Ip` smoltcp 0.14 neither fragments
+//!   nor reassembles IPv6 — `proto-ipv6-fragmentation` serves 6LoWPAN only), IP MTU as given
+//!   (the device's `max_transmission_unit`), checksums computed on send and verified on receive (smoltcp's default capabilities);
 //! - IPv4 fragmentation both ways: 64 KiB fragmentation buffer, 16 reassembly slots (each a
 //!   growable buffer, since `std` implies `alloc`), 32 contiguous ranges per assembler;
 //! - TCP: 256 KiB receive and send buffers (as ustack's defaults), Reno congestion control
@@ -29,11 +30,14 @@ use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::{self, ChecksumCapabilities, Device, DeviceCapabilities, Medium};
 use smoltcp::socket::tcp::{self, CongestionControl, State};
 use smoltcp::socket::{icmp, udp};
-use smoltcp::wire::{HardwareAddress, Icmpv4Packet, Icmpv4Repr, IpAddress, IpCidr, Ipv4Address};
+use smoltcp::wire::{
+    HardwareAddress, Icmpv4Packet, Icmpv4Repr, Icmpv6Packet, Icmpv6Repr, IpAddress, IpCidr,
+    Ipv4Address,
+};
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv6Addr};
 use ustack_tests::sim::{fill_stream, stream_byte, Duration, Instant, Node, Progress, Role};
 
 /// Socket buffer sizes (bytes) for TCP each way, and the payload space of UDP/ICMP buffers.
@@ -83,8 +87,9 @@ struct QueueDevice {
 
 impl QueueDevice {
     fn push_tx(&mut self, packet: Vec<u8>) {
-        // IPv4 flags byte: MF is 0x20 of byte 6.
-        self.more_frags_pending = packet.len() >= 20 && packet[6] & 0x20 != 0;
+        // IPv4 flags byte: MF is 0x20 of byte 6 (smoltcp does not fragment IPv6 on Medium::Ip).
+        self.more_frags_pending =
+            packet.len() >= 20 && packet[0] >> 4 == 4 && packet[6] & 0x20 != 0;
         self.tx.push(packet);
     }
 }
@@ -190,7 +195,7 @@ struct TcpApp {
 struct ProbeApp {
     handle: SocketHandle,
     udp: bool,
-    remote: Ipv4Addr,
+    remote: IpAddr,
     port: u16,
     count: u32,
     size: usize,
@@ -258,18 +263,19 @@ fn udp_socket() -> udp::Socket<'static> {
 }
 
 impl SmolNode {
-    /// A node with address `addr/prefix_len`, IP MTU `mtu`, doing `role`, created at `now`.
-    /// `seed` feeds smoltcp's `Config::random_seed` (ISNs, IP ids) and picks the ephemeral
-    /// port of client roles.
+    /// A node with address `addr/prefix_len` (IPv4 or IPv6), IP MTU `mtu`, doing `role`,
+    /// created at `now`. `seed` feeds smoltcp's `Config::random_seed` (ISNs, IP ids) and picks
+    /// the ephemeral port of client roles.
     pub fn new(
         name: &str,
-        addr: Ipv4Addr,
+        addr: impl Into<IpAddr>,
         prefix_len: u8,
         mtu: usize,
         role: Role,
         now: Instant,
         seed: u64,
     ) -> SmolNode {
+        let addr = addr.into();
         let mut device = QueueDevice {
             rx: VecDeque::new(),
             tx: Vec::new(),
@@ -285,22 +291,10 @@ impl SmolNode {
         let mut iface = Interface::new(config, &mut device, smol_time(now));
         iface.update_ip_addrs(|addrs| {
             addrs
-                .push(IpCidr::new(IpAddress::Ipv4(addr), prefix_len))
+                .push(IpCidr::new(IpAddress::from(addr), prefix_len))
                 .expect("one address fits");
         });
-        // Medium::Ip has no neighbours; a default route only lets off-subnet peers be reached.
-        let mask = u32::MAX
-            .checked_shl(32 - u32::from(prefix_len))
-            .unwrap_or(0);
-        let net = u32::from(addr) & mask;
-        let gw = if net | 1 == u32::from(addr) {
-            net | 2
-        } else {
-            net | 1
-        };
-        let _ = iface
-            .routes_mut()
-            .add_default_ipv4_route(Ipv4Address::from(gw));
+        add_default_route(&mut iface, addr, prefix_len);
 
         let mut sockets = SocketSet::new(Vec::new());
         let ephemeral: u16 = rng.random_range(49152..=65535);
@@ -332,7 +326,7 @@ impl SmolNode {
             } => {
                 let mut socket = tcp_socket();
                 socket
-                    .connect(iface.context(), (IpAddress::Ipv4(remote), port), ephemeral)
+                    .connect(iface.context(), (IpAddress::from(remote), port), ephemeral)
                     .expect("connect on a fresh socket");
                 App::Tcp(TcpApp::new(
                     sockets.add(socket),
@@ -496,6 +490,26 @@ impl SmolNode {
             _ => None,
         }
     }
+}
+
+/// Medium::Ip has no neighbours; a default route only lets off-subnet peers be reached. The
+/// gateway is host 2 of the subnet, or host 1 for host 2 itself.
+fn add_default_route(iface: &mut Interface, addr: IpAddr, prefix_len: u8) {
+    let (bits, host) = match addr {
+        IpAddr::V4(a) => (32, u128::from(u32::from(a))),
+        IpAddr::V6(a) => (128, u128::from(a)),
+    };
+    let host_bits = bits - u32::from(prefix_len);
+    let net = host & !1u128.checked_shl(host_bits).map_or(u128::MAX, |b| b - 1);
+    let gw = if net | 1 == host { net | 2 } else { net | 1 };
+    let _ = match addr {
+        IpAddr::V4(_) => iface
+            .routes_mut()
+            .add_default_ipv4_route(Ipv4Address::from(gw as u32)),
+        IpAddr::V6(_) => iface
+            .routes_mut()
+            .add_default_ipv6_route(Ipv6Addr::from(gw)),
+    };
 }
 
 fn tcp_socket() -> tcp::Socket<'static> {

@@ -1,6 +1,7 @@
 //! Crafted input fed to a lone node of each stack: where the two legitimately differ (docs/INTEROP.md).
 
 use super::*;
+use ustack_tests::sim::{Family, CLIENT_ADDR6, SERVER_ADDR6};
 
 /// A lone node: packets in at given instants, everything it sends (with when) out.
 struct Lone<N: Node> {
@@ -54,19 +55,29 @@ impl<N: Node> Lone<N> {
 }
 
 fn lone_ours(role: Role) -> Lone<UstackNode> {
+    lone_ours_at(SERVER_ADDR.into(), role)
+}
+
+/// A lone ustack node at `addr` (IPv4, or IPv6 with its IPv4 address too).
+fn lone_ours_at(addr: IpAddr, role: Role) -> Lone<UstackNode> {
     Lone::new(UstackNode::new(
         "ustack-lone",
-        sim_config(SERVER_ADDR, 1500, 0x10e),
+        sim_config(addr, 1500, 0x10e),
         role,
         Instant::ZERO,
     ))
 }
 
 fn lone_smol(role: Role) -> Lone<SmolNode> {
+    lone_smol_at(SERVER_ADDR.into(), role)
+}
+
+/// A lone smoltcp node at `addr`.
+fn lone_smol_at(addr: IpAddr, role: Role) -> Lone<SmolNode> {
     Lone::new(SmolNode::new(
         "smoltcp-lone",
-        SERVER_ADDR,
-        PREFIX_LEN,
+        addr,
+        Family::of(addr).prefix_len(),
         1500,
         role,
         Instant::ZERO,
@@ -579,4 +590,113 @@ fn closed_connection_answers_rst() {
         ours.advance(ours.now + Duration::from_millis(100));
         tcp_segments(&ours.take())
     });
+}
+
+/// IPv6 fragments: ustack fragments a 3000-byte UDP datagram at the source and reassembles one
+/// (RFC 8200 §4.5; §5: a node must accept a reassembled packet of up to 1500 bytes, and IPv6
+/// has no other way to carry a larger datagram over a 1500-byte link); smoltcp 0.14 on
+/// `Medium::Ip` does neither (its `proto-ipv6-fragmentation` serves 6LoWPAN only). smoltcp
+/// answers every fragment with a Parameter Problem, code 1 (unrecognized Next Header, RFC 4443
+/// §3.4), which ustack hands to the UDP socket as an error; as a sender smoltcp drops the
+/// datagram silently. ustack ↔ ustack, the same datagrams are echoed (`sim_ours`).
+#[test]
+fn ipv6_fragments_not_reassembled_by_smoltcp() {
+    let role = |count| Role::UdpClient {
+        remote: Family::V6.server(),
+        port: ECHO_PORT,
+        count,
+        size: 3000,
+        interval: Duration::from_millis(20),
+    };
+    let echo = Role::Echo {
+        udp_port: ECHO_PORT,
+    };
+    let setup = |dir| Setup {
+        dir,
+        family: Family::V6,
+    };
+    // ustack → smoltcp: three fragments, three Parameter Problems, an error on the socket.
+    let mut w = world(
+        setup(Dir::OursToSmol),
+        &Profile::clean(),
+        0xf6,
+        role(1),
+        echo.clone(),
+        "frag6",
+    );
+    w.run(Duration::from_secs(30));
+    let frags = w
+        .sent_by_a()
+        .filter(|c| c.packet[6] == 44 && ustack_tests::sim::transport(&c.packet).is_none())
+        .count();
+    let problems: Vec<(u8, u8)> = w
+        .sent_by_b()
+        .filter_map(|c| {
+            let (_, _, protocol, m) = ustack_tests::sim::transport(&c.packet)?;
+            (protocol == 58).then(|| (m[0], m[1]))
+        })
+        .collect();
+    assert_eq!((frags, problems), (3, vec![(4, 1); 3]), "{}", w.dump_pcap());
+    let (pa, pb) = w.progress();
+    assert_eq!(
+        pb.datagrams, 0,
+        "smoltcp echoed a fragmented datagram: {pb:?}"
+    );
+    let err = pa.error.unwrap_or_default();
+    assert!(err.contains("icmp_type: 4, code: 1"), "{err}");
+
+    // smoltcp → ustack: nothing leaves smoltcp at all.
+    let mut w = world(
+        setup(Dir::SmolToOurs),
+        &Profile::clean(),
+        0xf6,
+        role(5),
+        echo,
+        "frag6",
+    );
+    w.run_checked(Duration::from_secs(30));
+    let (pa, pb) = w.progress();
+    assert_eq!((pa.sent, pa.datagrams, pb.datagrams), (15_000, 0, 0));
+    assert_eq!(w.ab.stats().offered, 0, "{:?}", w.link_stats());
+}
+
+/// An IPv6 packet with an upper-layer header neither stack knows (Next Header 253, RFC 3692's
+/// experimental value): both answer a Parameter Problem, code 1 (RFC 8200 §4, RFC 4443 §3.4),
+/// whose pointer must be "the offset of the unrecognized value within the original packet" —
+/// the Next Header field naming it, octet 6 of the fixed header (Linux points there too).
+/// ustack does; smoltcp 0.14 points at octet 40, where the unknown header would begin.
+#[test]
+fn unknown_next_header_pointer_differs() {
+    let mut p = vec![0u8; 40];
+    ustack::wire::ipv6::Ipv6Repr {
+        src: CLIENT_ADDR6,
+        dst: SERVER_ADDR6,
+        next_header: 253,
+        hop_limit: 64,
+        traffic_class: 0,
+        flow_label: 0,
+        payload_len: 8,
+    }
+    .emit(&mut p);
+    p.extend_from_slice(&[0u8; 8]);
+    let echo = Role::Echo {
+        udp_port: ECHO_PORT,
+    };
+    let answer = |sent: Vec<(Instant, Vec<u8>)>| -> Vec<(u8, u8, u32)> {
+        sent.iter()
+            .filter_map(|(_, p)| {
+                let (_, _, protocol, m) = ustack_tests::sim::transport(p)?;
+                (protocol == 58 && m.len() >= 8)
+                    .then(|| (m[0], m[1], u32::from_be_bytes([m[4], m[5], m[6], m[7]])))
+            })
+            .collect()
+    };
+    let mut ours = lone_ours_at(SERVER_ADDR6.into(), echo.clone());
+    ours.take();
+    ours.feed(&p);
+    assert_eq!(answer(ours.take()), vec![(4, 1, 6)], "ustack");
+    let mut smol = lone_smol_at(SERVER_ADDR6.into(), echo);
+    smol.take();
+    smol.feed(&p);
+    assert_eq!(answer(smol.take()), vec![(4, 1, 40)], "smoltcp");
 }

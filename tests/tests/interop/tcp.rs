@@ -121,7 +121,7 @@ fn user_timeout_abort(w: &Pair, profile: &Profile, outcome: &Outcome) -> bool {
 /// the absence of RSTs, and the wire check. Returns the finished world, the packets checked and
 /// how it finished.
 fn try_transfer(
-    dir: Dir,
+    at: Setup,
     profile: &Profile,
     seed: u64,
     up: u64,
@@ -129,7 +129,7 @@ fn try_transfer(
 ) -> Result<(Pair, u64, Finish), String> {
     let (cs, ss) = stream_seeds(seed);
     let client = Role::TcpClient {
-        remote: SERVER_ADDR,
+        remote: at.family.server(),
         port: PORT,
         send_len: up,
         send_seed: cs,
@@ -143,9 +143,9 @@ fn try_transfer(
         expect_len: up,
         expect_seed: cs,
     };
-    let what = format!("{} {} ({up} up, {down} down)", dir.label(), profile.name);
+    let what = format!("{} {} ({up} up, {down} down)", at.label(), profile.name);
     let mut w = world(
-        dir,
+        at,
         profile,
         seed,
         client,
@@ -199,9 +199,10 @@ fn try_transfer(
     }
 }
 
-/// The sizes of the issue for an MTU (MSS = MTU − 40), up to 1 MiB; 16 MiB has its own tests.
-fn sizes(profile: &Profile) -> Vec<u64> {
-    ustack_tests::sim::transfer_sizes(profile.mtu)
+/// The sizes of the issue for an MTU (MSS = MTU − 40, − 60 over IPv6), up to 1 MiB; 16 MiB
+/// has its own tests.
+fn sizes(profile: &Profile, family: Family) -> Vec<u64> {
+    ustack_tests::sim::transfer_sizes(profile.mtu, family)
 }
 
 /// Whether the full matrix was asked for.
@@ -232,9 +233,15 @@ fn seeds(n: u64) -> Vec<u64> {
     (1..=n).map(|i| 0x1a7e_0000 + i).collect()
 }
 
-/// Runs every (direction, seed, size, mode) cell; reports every failing cell, not just the
-/// first. Returns the tally (link counters summed over all runs).
-fn matrix(profile: &Profile, seeds: &[u64], sizes: &[u64], modes: &[Mode]) -> Tally {
+/// Runs every (direction, seed, size, mode) cell over `family`; reports every failing cell, not
+/// just the first. Returns the tally (link counters summed over all runs).
+fn matrix(
+    profile: &Profile,
+    family: Family,
+    seeds: &[u64],
+    sizes: &[u64],
+    modes: &[Mode],
+) -> Tally {
     let started = std::time::Instant::now();
     let mut tally = Tally::default();
     let mut failures = Vec::new();
@@ -248,7 +255,8 @@ fn matrix(profile: &Profile, seeds: &[u64], sizes: &[u64], modes: &[Mode]) -> Ta
                     }
                     cells += 1;
                     let (up, down) = mode.lens(len);
-                    match try_transfer(dir, profile, seed, up, down) {
+                    let at = Setup { dir, family };
+                    match try_transfer(at, profile, seed, up, down) {
                         Ok((w, checked, finish)) => {
                             tally.add(&w, checked);
                             match finish {
@@ -257,7 +265,7 @@ fn matrix(profile: &Profile, seeds: &[u64], sizes: &[u64], modes: &[Mode]) -> Ta
                                     eprintln!(
                                         "{} {} {up}/{down} seed {seed:#x}: ustack's user \
                                          timeout ended the run at {} (allowed at this loss)",
-                                        dir.label(),
+                                        at.label(),
                                         profile.name,
                                         w.now
                                     );
@@ -272,9 +280,10 @@ fn matrix(profile: &Profile, seeds: &[u64], sizes: &[u64], modes: &[Mode]) -> Ta
         }
     }
     eprintln!(
-        "{}: {cells} runs, {} failed, {:.1} s virtual (longest {:.1} s), {} ustack packets \
+        "{} {}: {cells} runs, {} failed, {:.1} s virtual (longest {:.1} s), {} ustack packets \
          wire-checked, {} RSTs after close, {} user timeouts, {:?} real\n  {:?}",
         profile.name,
+        family.label(),
         failures.len(),
         tally.virtual_us as f64 / 1e6,
         tally.max_virtual_us as f64 / 1e6,
@@ -286,9 +295,10 @@ fn matrix(profile: &Profile, seeds: &[u64], sizes: &[u64], modes: &[Mode]) -> Ta
     );
     assert!(
         failures.is_empty(),
-        "{} of {cells} runs over {} failed:\n\n{}",
+        "{} of {cells} runs over {} ({}) failed:\n\n{}",
         failures.len(),
         profile.name,
+        family.label(),
         failures.join("\n\n")
     );
     tally
@@ -296,13 +306,29 @@ fn matrix(profile: &Profile, seeds: &[u64], sizes: &[u64], modes: &[Mode]) -> Ta
 
 /// A misbehaving profile: every size and mode with 2 seeds (CI), 8 with `USTACK_INTEROP_FULL`.
 fn lossy_suite(profile: Profile) -> Tally {
+    lossy_suite_in(profile, Family::V4)
+}
+
+/// [`lossy_suite`] over `family`.
+fn lossy_suite_in(profile: Profile, family: Family) -> Tally {
     let n = if full() { 8 } else { 2 };
-    matrix(&profile, &seeds(n), &sizes(&profile), &ALL_MODES)
+    matrix(
+        &profile,
+        family,
+        &seeds(n),
+        &sizes(&profile, family),
+        &ALL_MODES,
+    )
 }
 
 /// A clean profile (any MTU): every size and mode, one seed (CI) or 4 (full); `salt` picks
 /// different seeds for profiles that would otherwise repeat another suite's runs.
 fn clean_suite(profile: Profile, salt: u64) -> Tally {
+    clean_suite_in(profile, Family::V4, salt)
+}
+
+/// [`clean_suite`] over `family`.
+fn clean_suite_in(profile: Profile, family: Family, salt: u64) -> Tally {
     let n = if full() { 4 } else { 1 };
     // A seed given to reproduce a run is used as it is (reports name the seed actually used).
     let salt = if std::env::var("USTACK_SIM_SEED").is_ok() {
@@ -311,7 +337,13 @@ fn clean_suite(profile: Profile, salt: u64) -> Tally {
         salt
     };
     let seeds: Vec<u64> = seeds(n).into_iter().map(|s| s ^ salt).collect();
-    let t = matrix(&profile, &seeds, &sizes(&profile), &ALL_MODES);
+    let t = matrix(
+        &profile,
+        family,
+        &seeds,
+        &sizes(&profile, family),
+        &ALL_MODES,
+    );
     assert_eq!(
         t.links.delivered, t.links.offered,
         "a clean link loses nothing"
@@ -403,7 +435,7 @@ fn tcp_bulk_16mib() {
     const LEN: u64 = 16 << 20;
     let clean = Profile::clean();
     if full() {
-        matrix(&clean, &seeds(1)[..1], &[LEN], &ALL_MODES);
+        matrix(&clean, Family::V4, &seeds(1)[..1], &[LEN], &ALL_MODES);
         for p in [
             Profile::mtu(576).named("mtu 576"),
             Profile::mtu(9000).named("mtu 9000"),
@@ -417,10 +449,10 @@ fn tcp_bulk_16mib() {
             Profile::corruption(1.0).named("corruption 1%"),
             Profile::combined(),
         ] {
-            matrix(&p, &seeds(1)[..1], &[LEN], &[Mode::Both]);
+            matrix(&p, Family::V4, &seeds(1)[..1], &[LEN], &[Mode::Both]);
         }
     } else {
-        matrix(&clean, &seeds(1)[..1], &[LEN], &[Mode::Both]);
+        matrix(&clean, Family::V4, &seeds(1)[..1], &[LEN], &[Mode::Both]);
     }
 }
 
@@ -430,7 +462,86 @@ fn tcp_bulk_16mib() {
 #[test]
 fn tcp_loss_20pct_seed_0x1a7e0007_fin_after_time_wait() {
     let profile = Profile::loss(20.0).named("loss 20%");
-    if let Err(e) = try_transfer(Dir::SmolToOurs, &profile, 0x1a7e_0007, 1 << 20, 0) {
+    let at = Setup {
+        dir: Dir::SmolToOurs,
+        family: Family::V4,
+    };
+    if let Err(e) = try_transfer(at, &profile, 0x1a7e_0007, 1 << 20, 0) {
         panic!("{e}");
+    }
+}
+
+// IPv6 (issue 17): the same matrix over 2001:2::/64, both directions (smoltcp with
+// `proto-ipv6`), MSS = MTU − 60, with as many seeds as IPv4's; clean links at 1500, 1280
+// (IPv6's minimum) and 9000.
+
+#[test]
+fn tcp_bulk_v6_clean_and_mtu() {
+    clean_suite_in(Profile::clean(), Family::V6, 0x0006);
+    clean_suite_in(Profile::mtu(1280).named("mtu 1280"), Family::V6, 0);
+    clean_suite_in(Profile::mtu(9000).named("mtu 9000"), Family::V6, 0);
+}
+
+#[test]
+fn tcp_bulk_v6_loss_5pct() {
+    let t = lossy_suite_in(Profile::loss(5.0).named("loss 5%"), Family::V6);
+    assert!(t.links.dropped_loss > 0);
+}
+
+#[test]
+fn tcp_bulk_v6_bursty_duplication_corruption() {
+    let t = lossy_suite_in(Profile::bursty(), Family::V6);
+    assert!(t.links.dropped_loss > 0);
+    let t = lossy_suite_in(
+        Profile::duplication(1.0).named("duplication 1%"),
+        Family::V6,
+    );
+    assert!(t.links.duplicated > 0);
+    let t = lossy_suite_in(Profile::corruption(1.0).named("corruption 1%"), Family::V6);
+    assert!(t.links.corrupted > 0);
+}
+
+#[test]
+fn tcp_bulk_v6_reordering() {
+    let t = lossy_suite_in(Profile::reordering(), Family::V6);
+    assert!(t.links.reordered > 0);
+}
+
+#[test]
+fn tcp_bulk_v6_combined() {
+    let t = lossy_suite_in(Profile::combined(), Family::V6);
+    assert!(t.links.dropped_loss > 0 && t.links.duplicated > 0);
+    assert!(t.links.reordered > 0 && t.links.corrupted > 0);
+}
+
+/// Both stacks announce MSS = MTU − 60 over IPv6 (RFC 8200 §8.3, RFC 9293 §3.7.1) and the full
+/// segments each way fill the 1500-byte MTU exactly.
+#[test]
+fn tcp_v6_mss_both_ways() {
+    for dir in DIRS {
+        let at = Setup {
+            dir,
+            family: Family::V6,
+        };
+        let (w, _, _) = try_transfer(at, &Profile::clean(), 0x0606, 200_000, 200_000)
+            .unwrap_or_else(|e| panic!("{e}"));
+        for side in [Side::A, Side::B] {
+            let sent: Vec<_> = w.captured().filter(|c| c.from == side).collect();
+            let syn = sent
+                .iter()
+                .find_map(|c| {
+                    let (s, d, _, t) = ustack_tests::sim::transport(&c.packet)?;
+                    let seg = ustack::wire::tcp::TcpSegment::parse(s, d, t).ok()?;
+                    seg.flags.syn().then_some(seg.options.mss)
+                })
+                .expect("a SYN");
+            let longest = sent.iter().map(|c| c.packet.len()).max();
+            assert_eq!(
+                (syn, longest),
+                (Some(1440), Some(1500)),
+                "{} {side:?}",
+                at.label()
+            );
+        }
     }
 }

@@ -7,7 +7,7 @@ impl ProbeApp {
     pub(super) fn new(
         handle: SocketHandle,
         udp: bool,
-        remote: Ipv4Addr,
+        remote: IpAddr,
         port: u16,
         count: u32,
         size: usize,
@@ -88,7 +88,7 @@ impl ProbeApp {
             let size = self.size;
             let sent = if self.udp {
                 let socket = sockets.get_mut::<udp::Socket>(self.handle);
-                match socket.send(size, (IpAddress::Ipv4(self.remote), self.port)) {
+                match socket.send(size, (IpAddress::from(self.remote), self.port)) {
                     Ok(buf) => {
                         fill_stream(seq as u64, 0, buf);
                         true
@@ -96,22 +96,10 @@ impl ProbeApp {
                     Err(_) => false,
                 }
             } else {
-                let socket = sockets.get_mut::<icmp::Socket>(self.handle);
                 let mut data = vec![0u8; size];
                 fill_stream(seq as u64, 0, &mut data);
-                let repr = Icmpv4Repr::EchoRequest {
-                    ident: PING_IDENT,
-                    seq_no: seq as u16,
-                    data: &data,
-                };
-                match socket.send(repr.buffer_len(), IpAddress::Ipv4(self.remote)) {
-                    Ok(buf) => {
-                        let mut packet = Icmpv4Packet::new_unchecked(buf);
-                        repr.emit(&mut packet, &ChecksumCapabilities::default());
-                        true
-                    }
-                    Err(_) => false,
-                }
+                let socket = sockets.get_mut::<icmp::Socket>(self.handle);
+                send_echo_request(socket, self.remote, seq as u16, &data)
             };
             if !sent {
                 break; // buffer full: retried once the interface has drained it
@@ -128,7 +116,7 @@ impl ProbeApp {
                 let socket = sockets.get_mut::<udp::Socket>(self.handle);
                 match socket.recv_slice(scratch) {
                     Ok((n, meta))
-                        if meta.endpoint == (IpAddress::Ipv4(self.remote), self.port).into() =>
+                        if meta.endpoint == (IpAddress::from(self.remote), self.port).into() =>
                     {
                         Reply::Data(n, None)
                     }
@@ -141,25 +129,16 @@ impl ProbeApp {
             } else {
                 let socket = sockets.get_mut::<icmp::Socket>(self.handle);
                 match socket.recv() {
-                    Ok((payload, _)) => {
-                        let caps = ChecksumCapabilities::default();
-                        match Icmpv4Packet::new_checked(payload)
-                            .and_then(|p| Icmpv4Repr::parse(&p, &caps))
-                        {
-                            Ok(Icmpv4Repr::EchoReply {
-                                ident: PING_IDENT,
-                                seq_no,
-                                data,
-                            }) => {
-                                let n = data.len().min(scratch.len());
-                                scratch[..n].copy_from_slice(&data[..n]);
-                                Reply::Data(n, Some(u32::from(seq_no)))
-                            }
-                            // An ident socket sees only echo messages with its ident (smoltcp
-                            // does not deliver ICMP errors to it); requests are not replies.
-                            _ => Reply::Ignore,
+                    Ok((payload, _)) => match echo_reply(payload, self.remote) {
+                        Some((seq_no, data)) => {
+                            let n = data.len().min(scratch.len());
+                            scratch[..n].copy_from_slice(&data[..n]);
+                            Reply::Data(n, Some(u32::from(seq_no)))
                         }
-                    }
+                        // An ident socket sees only echo messages with its ident (smoltcp does
+                        // not deliver ICMP errors to it); requests are not replies.
+                        None => Reply::Ignore,
+                    },
                     Err(_) => break,
                 }
             };
@@ -207,5 +186,81 @@ impl ProbeApp {
                         .enumerate()
                         .all(|(p, &b)| b == stream_byte(i as u64, p as u64))
             })
+    }
+}
+
+/// Queues an echo request of `PING_IDENT` to `remote`: ICMPv4, or ICMPv6 (whose checksum the
+/// socket computes on dispatch, once it has chosen the source address). False if the buffer
+/// is full.
+fn send_echo_request(
+    socket: &mut icmp::Socket<'static>,
+    remote: IpAddr,
+    seq_no: u16,
+    data: &[u8],
+) -> bool {
+    let caps = ChecksumCapabilities::default();
+    match remote {
+        IpAddr::V4(_) => {
+            let repr = Icmpv4Repr::EchoRequest {
+                ident: PING_IDENT,
+                seq_no,
+                data,
+            };
+            let Ok(buf) = socket.send(repr.buffer_len(), IpAddress::from(remote)) else {
+                return false;
+            };
+            repr.emit(&mut Icmpv4Packet::new_unchecked(buf), &caps);
+        }
+        IpAddr::V6(dst) => {
+            let repr = Icmpv6Repr::EchoRequest {
+                ident: PING_IDENT,
+                seq_no,
+                data,
+            };
+            let Ok(buf) = socket.send(repr.buffer_len(), IpAddress::from(remote)) else {
+                return false;
+            };
+            let unspecified = Ipv6Addr::UNSPECIFIED;
+            repr.emit(
+                &unspecified,
+                &dst,
+                &mut Icmpv6Packet::new_unchecked(buf),
+                &caps,
+            );
+        }
+    }
+    true
+}
+
+/// The sequence number and data of an echo reply with `PING_IDENT` in `payload` (an ICMPv4 or
+/// ICMPv6 message, as the socket delivers it: its checksum was verified on the way in).
+fn echo_reply(payload: &[u8], remote: IpAddr) -> Option<(u16, &[u8])> {
+    let caps = ChecksumCapabilities::ignored();
+    match remote {
+        IpAddr::V4(_) => match Icmpv4Packet::new_checked(payload)
+            .and_then(|p| Icmpv4Repr::parse(&p, &caps))
+            .ok()?
+        {
+            Icmpv4Repr::EchoReply {
+                ident: PING_IDENT,
+                seq_no,
+                data,
+            } => Some((seq_no, data)),
+            _ => None,
+        },
+        IpAddr::V6(src) => {
+            let unspecified = Ipv6Addr::UNSPECIFIED;
+            match Icmpv6Packet::new_checked(payload)
+                .and_then(|p| Icmpv6Repr::parse(&src, &unspecified, &p, &caps))
+                .ok()?
+            {
+                Icmpv6Repr::EchoReply {
+                    ident: PING_IDENT,
+                    seq_no,
+                    data,
+                } => Some((seq_no, data)),
+                _ => None,
+            }
+        }
     }
 }
