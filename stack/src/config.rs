@@ -400,6 +400,15 @@ impl Config {
             if a6.is_multicast() || odd {
                 return Err(ConfigError::BadAddress6(a6));
             }
+            // RFC 8200 §5: a link that carries IPv6 has an MTU of 1280 or more.
+            if self.mtu < 1280 {
+                return Err(ConfigError::OutOfRange {
+                    field: "mtu (with addr6: RFC 8200 §5)",
+                    value: self.mtu.into(),
+                    min: 1280,
+                    max: u16::MAX.into(),
+                });
+            }
         }
         // RFC 1122 §3.2.1.3 (b), (c): a host number of all zeros or all ones names the network
         // or its broadcast, not a host (except on /31 and /32, RFC 3021).
@@ -670,5 +679,25 @@ mod tests {
             ..Config::default()
         };
         assert_eq!(c.directed_broadcast(), None);
+    }
+
+    #[test]
+    fn ipv6_needs_a_link_of_1280() {
+        let v6 = Config {
+            addr6: Some("2001:2::2".parse().unwrap()),
+            mtu: 1279,
+            ..Config::default()
+        };
+        assert!(matches!(
+            v6.validate(),
+            Err(ConfigError::OutOfRange { min: 1280, .. })
+        ));
+        assert!(Config {
+            mtu: 1280,
+            ..v6.clone()
+        }
+        .validate()
+        .is_ok());
+        assert!(Config { addr6: None, ..v6 }.validate().is_ok());
     }
 }
