@@ -188,7 +188,9 @@ fn curl_done(mut curl: ChildGuard) {
 fn kernel_serves(lab: &Lab, www: &Path, got: &Path, body: &[u8]) -> String {
     let mut cmd = Command::new("ip");
     cmd.args(["netns", "exec", &lab.host(), "python3", "-m", "http.server"])
-        .args(["--bind", "::", "--directory"])
+        // HTTP/1.1 keeps the server's socket open (not an orphan whose FIN-WAIT-2 has no
+        // TCP info) until curl closes it, so ss -ti sees the connection however fast it went.
+        .args(["--protocol", "HTTP/1.1", "--bind", "::", "--directory"])
         .arg(www)
         .arg("8000");
     let server = ChildGuard::spawn(cmd, "http.server");
