@@ -110,7 +110,20 @@ fn ss_shows_a_curl_download_with_its_state_and_counters() {
         later["bytes_acked"].as_u64() > first["bytes_acked"].as_u64(),
         "{first}\n{later}"
     );
-    assert!(later["delivery_rate_bps"].as_u64().unwrap() > 0, "{later}");
+    // The delivery rate is bytes acknowledged since the daemon's previous look; curl's
+    // --limit-rate reads in bursts and the window may be closed over one interval (a rate of 0
+    // then, truthfully): some look within a few seconds sees it move.
+    let deadline = Instant::now() + Duration::from_secs(6);
+    let mut rate_seen = later["delivery_rate_bps"].as_u64().unwrap_or(0);
+    while rate_seen == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(300));
+        let v = ss_json(&ns, &["-tni", "state", "established"]);
+        rate_seen = conns_on(&v, 80)
+            .first()
+            .and_then(|c| c["delivery_rate_bps"].as_u64())
+            .unwrap_or(0);
+    }
+    assert!(rate_seen > 0, "no delivery rate in 6 s: {later}");
     // The text form, as ss -ti prints it.
     let text = ss(&ns, &["-tni"]);
     let row = text
