@@ -117,7 +117,7 @@ fn the_stack_connects_out_over_ipv6_and_ss_mirrors_the_kernel() {
     let mut listener = ChildGuard::spawn(listen, "nc-listen");
     std::thread::sleep(Duration::from_millis(300));
     let send = format!(
-        "{} connect {HOST6} 5556 < {}",
+        "{} connect -6 {HOST6} 5556 < {}",
         ustack_bin().display(),
         src.display()
     );

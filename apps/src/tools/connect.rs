@@ -40,6 +40,12 @@ pub struct ConnectArgs {
     /// Seconds to wait for the handshake (listening: for the peer; default: forever).
     #[arg(short = 'w', long = "timeout")]
     timeout: Option<f64>,
+    /// IPv4 only (netcat's -4): the host must be an IPv4 address.
+    #[arg(short = '4', conflicts_with = "v6")]
+    v4: bool,
+    /// IPv6 only (netcat's -6): the host must be an IPv6 address.
+    #[arg(short = '6')]
+    v6: bool,
     /// Report the connection and its end on stderr.
     #[arg(short = 'v', long)]
     verbose: bool,
@@ -82,6 +88,16 @@ impl ConnectArgs {
             (None, None, None) if self.listen => (IpAddr::from([0, 0, 0, 0]), t),
             _ => return Err(form()),
         };
+        // netcat's -4/-6: an address of the other family is refused (ustack resolves no names,
+        // so there is nothing to choose between). A listener takes both families either way.
+        if !(self.listen && host.is_unspecified()) {
+            if self.v4 && host.is_ipv6() {
+                return Err(invalid(format!("'{t}': not an IPv4 address (-4)")));
+            }
+            if self.v6 && host.is_ipv4() {
+                return Err(invalid(format!("'{t}': not an IPv6 address (-6)")));
+            }
+        }
         let ports = parse_ports(spec).map_err(invalid)?;
         if ports.len() > 1 && !self.probe {
             return Err(invalid(format!(
@@ -492,6 +508,12 @@ mod tests {
             "ambiguous without brackets"
         );
         assert!(addr(&["[2001:2::zz]:80"]).is_err());
+        // netcat's -4 / -6.
+        assert_eq!(addr(&["-6", "2001:2::1", "8080"]).unwrap(), want6);
+        assert!(addr(&["-6", "198.18.0.1", "8080"]).is_err());
+        assert!(addr(&["-4", "[2001:2::1]:8080"]).is_err());
+        assert!(addr(&["-4", "198.18.0.1", "8080"]).is_ok());
+        assert!(addr(&["-6", "-l", "9000"]).is_ok(), "a listener takes both");
     }
 
     #[test]
