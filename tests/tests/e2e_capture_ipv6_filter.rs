@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 use ustack_apps::daemon::pcap::read_packets;
 use ustack_tests::capture::{start, summary, tcpdump_r};
-use ustack_tests::e2e::{kernel_tcpdump, run_in, Scratch, Up, STACK_ADDR};
+use ustack_tests::e2e::{kernel_tcpdump, run_in, wait_host_addr6, Scratch, Up, STACK_ADDR};
 use ustack_tests::netns::{tun_available, NetNs};
 
 const STACK6: &str = "2001:2::2";
@@ -25,24 +25,6 @@ const FILTERS: [&[&str]; 3] = [
     &["ip6", "and", "not", "icmp6"],
     &["udp", "port", "9999"],
 ];
-
-/// Waits until the kernel side has its IPv6 address (configured right after the IPv4 one).
-fn wait_v6(ns: &NetNs) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let out = run_in(
-            ns,
-            "ip",
-            &["-6", "-o", "addr", "show", "dev", "ustack0"],
-            Duration::from_secs(5),
-        );
-        if String::from_utf8_lossy(&out.stdout).contains("2001:2::1/64") {
-            return;
-        }
-        assert!(Instant::now() < deadline, "no 2001:2::1 on ustack0");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 fn records(file: &Path) -> Vec<Vec<u8>> {
     read_packets(file)
@@ -104,7 +86,7 @@ fn ipv6_filters_select_what_tcpdump_selects_on_the_tun() {
     );
     assert!(rs.status.success(), "{rs:?}");
     let up = Up::start(&ns, &["--ipv6"]);
-    wait_v6(&ns);
+    wait_host_addr6(&ns);
     std::thread::sleep(Duration::from_millis(2500));
     let kernel_file = |i: usize| scratch.path(&format!("k{i}.pcap"));
     let ours_file = |i: usize| scratch.path(&format!("u{i}.pcap"));
