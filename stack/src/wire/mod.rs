@@ -4,6 +4,7 @@
 //! malformed input maps to one [`crate::DropReason`]. Emitting writes fixed headers into caller
 //! buffers. [`PacketSummary`] prints any IPv4 packet the way tcpdump would.
 
+pub mod build;
 pub mod checksum;
 pub mod icmp;
 pub mod icmpv6;
