@@ -230,9 +230,8 @@ impl Routing {
     pub(super) fn emit(&self, ctx: &Ctx, upper: Vec<u8>) -> Result<Vec<u8>, BuildError> {
         let left = match self.segments_left {
             Some(v) => v,
-            None => u8::try_from(self.addresses.len()).map_err(|_| {
-                BuildError::new("routing.segments_left", "more than 255 addresses")
-            })?,
+            None => u8::try_from(self.addresses.len())
+                .map_err(|_| BuildError::new("routing.segments_left", "more than 255 addresses"))?,
         };
         let mut head = vec![0, 0, self.routing_type, left];
         match &self.data {

@@ -341,10 +341,7 @@ impl Ipv6 {
         Ipv6Repr {
             src: self.source(),
             dst: self.dst,
-            next_header: self
-                .next_header
-                .or(ctx.next)
-                .unwrap_or(ipv6::next::NONE),
+            next_header: self.next_header.or(ctx.next).unwrap_or(ipv6::next::NONE),
             hop_limit: self.hop_limit,
             traffic_class: self.traffic_class,
             flow_label: self.flow_label,

@@ -377,7 +377,7 @@ impl Div<Packet> for Packet {
     type Output = Packet;
     fn div(mut self, rhs: Packet) -> Packet {
         self.layers.extend(rhs.layers);
-        self.force_family |= rhs.force_family;
+        self.force_family = self.force_family || rhs.force_family;
         self
     }
 }

@@ -2,8 +2,8 @@
 
 use super::ip::{nibble, setter};
 use super::{BuildError, Ctx};
-use crate::wire::tcp::{flags, TcpOptions, HEADER_LEN};
 use crate::wire::proto;
+use crate::wire::tcp::{flags, TcpOptions, HEADER_LEN};
 
 /// Largest options area: the data offset counts 15 words, 5 of them the fixed header.
 const MAX_OPTIONS: usize = 40;
@@ -312,4 +312,3 @@ impl Tcp {
         Ok(out)
     }
 }
-
