@@ -96,7 +96,8 @@ impl Ipv4 {
         protocol: u8 => protocol = Some;
         /// The total length field instead of the emitted length.
         total_len: u16 => total_len = Some;
-        /// The IHL nibble instead of the emitted header's length in words (above 15 refused).
+        /// The IHL nibble instead of the emitted header's length in words (above 15 refused);
+        /// a computed checksum then covers the words IHL names, as a receiver sums them.
         ihl: u8 => ihl = Some;
         /// The header checksum instead of the computed one.
         checksum: u16 => checksum = Some;

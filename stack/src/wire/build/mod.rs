@@ -34,6 +34,31 @@
 //! | `fragment(p, fragsize=8)` | `fragment_v4(&p.build()?, 8)?` |
 //! | `p.summary()` / `p.show()` | `p.to_string()` (tcpdump's line) |
 //!
+//! The rows as code:
+//!
+//! ```
+//! use ustack::wire::build::*;
+//! # fn main() -> Result<(), BuildError> {
+//! let rows: Vec<Packet> = vec![
+//!     Ipv4::new().dst([10, 0, 0, 2]) / Tcp::new().dport(80).syn(),
+//!     Ipv4::new().ttl(1) / Udp::new().dport(33434) / "x",
+//!     Ipv4::new() / Icmp::echo_request(7, 1) / Raw(b"ab".to_vec()),
+//!     Ipv6::new() / HopByHop::new() / Icmpv6::new(),
+//!     Ipv6::new() / Fragment::new().ident(5).more(true) / Udp::new(),
+//!     Ipv4::new() / Tcp::new().options([TcpOpt::Mss(1460), TcpOpt::SackPermitted]),
+//!     Packet::from(Tcp::new().checksum(0xdead)),
+//!     Packet::from(Ipv4::new().total_len(9).ihl(4)),
+//!     Packet::from(Ipv4::new().mf(true).frag_offset(24)),
+//! ];
+//! for p in &rows {
+//!     p.build()?;
+//! }
+//! let p = Ipv4::new().dst([10, 0, 0, 2]) / Udp::new() / vec![0u8; 100];
+//! assert_eq!(fragment_v4(&p.build()?, 8)?.len(), 14); // 108 bytes of UDP, 8 at a time
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Defaults are scapy's: TTL and hop limit 64, IPv4 ident 1, TCP from port 20 to port 80 with
 //! SYN and window 8192, UDP 53 to 53, ICMP and ICMPv6 echo requests with id and seq 0. Under a
 //! layer that names nothing above it (raw bytes, or nothing), IPv4's protocol is 0 and IPv6's
@@ -432,6 +457,12 @@ impl From<&[u8]> for Layer {
 impl<const N: usize> From<&[u8; N]> for Layer {
     fn from(b: &[u8; N]) -> Layer {
         Layer::Raw(Raw(b.to_vec()))
+    }
+}
+
+impl From<String> for Layer {
+    fn from(s: String) -> Layer {
+        Layer::Raw(Raw(s.into_bytes()))
     }
 }
 

@@ -82,6 +82,16 @@ fn udp_and_icmp_defaults_parse() {
 }
 
 #[test]
+fn a_computed_udp_checksum_of_zero_is_sent_as_all_ones() {
+    // RFC 768: the payload word that cancels the sum makes the computed checksum 0.
+    let first = built(ip() / Udp::new() / vec![0, 0]);
+    let cancel = first[26..28].to_vec();
+    let b = built(ip() / Udp::new() / cancel);
+    assert_eq!(&b[26..28], &[0xff, 0xff]);
+    assert!(UdpPacket::parse(A, B, &b[20..]).is_ok());
+}
+
+#[test]
 fn nothing_or_raw_above_names_no_protocol() {
     let b = built(Packet::from(ip()));
     assert_eq!(
