@@ -62,8 +62,9 @@
 //! Defaults are scapy's: TTL and hop limit 64, IPv4 ident 1, TCP from port 20 to port 80 with
 //! SYN and window 8192, UDP 53 to 53, ICMP and ICMPv6 echo requests with id and seq 0. Under a
 //! layer that names nothing above it (raw bytes, or nothing), IPv4's protocol is 0 and IPv6's
-//! Next Header is 59 (No Next Header). Sources are unspecified (`0.0.0.0`, `::`) until set:
-//! the stack that sends a packet fills them with [`Packet::with_source_if_unset`].
+//! Next Header is 59 (No Next Header). Unlike scapy's loopback, destinations are unspecified
+//! (`0.0.0.0`, `::`) until set, and so are sources: the stack that sends a packet fills them
+//! with [`Packet::with_source_if_unset`].
 //!
 //! Offsets are in bytes everywhere (IPv4's fragment offset and the Fragment header's): a value
 //! that is not a multiple of 8 cannot be put on the wire and is refused.
