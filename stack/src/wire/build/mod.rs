@@ -113,7 +113,8 @@ pub struct BuildError {
 }
 
 impl BuildError {
-    pub(crate) fn new(field: &'static str, reason: impl Into<String>) -> BuildError {
+    /// An error about `field`.
+    pub fn new(field: &'static str, reason: impl Into<String>) -> BuildError {
         BuildError {
             field,
             reason: reason.into(),

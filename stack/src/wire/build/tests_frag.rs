@@ -253,3 +253,31 @@ fn overlapping_ipv6_fragments() {
     cut[41] = 255;
     assert_eq!(fragment_v6(&cut, 48, 1).unwrap_err().field, "packet");
 }
+
+mod random {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_cut_reassembles(len in 0usize..3000, size in 8usize..1500, ident: u32) {
+            let whole = udp4(len);
+            let frags = fragment_v4(&whole, size).unwrap();
+            prop_assert!(frags.iter().all(|f| f.len() <= 20 + size));
+            match reassemble4(&frags) {
+                Outcome::Complete(r) => prop_assert_eq!(&r.payload[..], &whole[20..]),
+                other => prop_assert!(false, "{:?}", other),
+            }
+            let whole6 = (Ipv6::new().src(A6).dst(B6) / Udp::new() / data(len)).build().unwrap();
+            let frags = fragment_v6(&whole6, size, ident).unwrap();
+            let mut rebuilt = Vec::new();
+            for f in &frags {
+                let off = usize::from(u16::from_be_bytes([f[42], f[43]]) & 0xfff8);
+                prop_assert_eq!(off, rebuilt.len());
+                prop_assert_eq!(&f[44..48], &ident.to_be_bytes()[..]);
+                rebuilt.extend_from_slice(&f[48..]);
+            }
+            prop_assert_eq!(&rebuilt[..], &whole6[40..]);
+        }
+    }
+}
