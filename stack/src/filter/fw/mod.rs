@@ -16,6 +16,7 @@
 //! The language is in [`parse`]; docs/FIREWALL.md has the grammar and the differences from nft.
 
 pub mod conntrack;
+mod names;
 mod parse;
 pub mod rule;
 pub mod sets;
