@@ -1,6 +1,6 @@
 //! The `ustack` command line: one subcommand per tool, dispatched to its module.
 
-use super::{capture, connect, docs, events, lab, net, ping, ss, trace, up};
+use super::{capture, connect, docs, events, filter, lab, net, ping, ss, trace, up};
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -49,6 +49,9 @@ enum Command {
     /// SYN (-T) probes with increasing TTL (hop limit); --pmtu finds the path MTU like
     /// tracepath.
     Trace(trace::TraceArgs),
+    /// The running stack's firewall: list with counters, add, insert, delete, flush, replace
+    /// a rule set atomically, check a file (docs/FIREWALL.md).
+    Filter(filter::FilterArgs),
     /// A multi-hop network of namespaces to study (routers, per-link MTU, a far-end server).
     Lab(lab::LabArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -113,6 +116,7 @@ pub fn main() -> ExitCode {
         Command::Capture(args) => capture::run(args),
         Command::Trace(args) => trace::run(args),
         Command::Lab(args) => lab::run(args),
+        Command::Filter(args) => filter::run(args),
         Command::Completions(args) => docs::completions(args),
         Command::Man(args) => docs::man(args),
     };

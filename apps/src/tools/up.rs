@@ -19,6 +19,7 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 use tun_bridge::aio::{TcpListener, UdpSocket};
 use tun_bridge::Net;
+use ustack::filter::fw::{Firewall, DEFAULT_CONNTRACK_MAX};
 
 /// A service `ustack up` can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
@@ -124,6 +125,11 @@ pub struct UpArgs {
     /// `ip netns exec NAME …`. Needs root.
     #[arg(long, value_name = "NAME")]
     pub netns: Option<String>,
+    /// Load this firewall rule set (docs/FIREWALL.md) before the services start; one that does
+    /// not parse stops `up` with its line and column (exit 2). Change it live with
+    /// `ustack filter`.
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<PathBuf>,
     /// Where the stack's interface is and how it is set up.
     #[command(flatten)]
     pub net: NetArgs,
@@ -298,6 +304,20 @@ fn print_banner(
 /// banner, and runs until Ctrl-C / SIGTERM; then prints the counters.
 pub fn run(args: UpArgs) -> io::Result<ExitCode> {
     let plan = plan(&args)?;
+    let firewall = match &args.rules {
+        Some(file) => {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", file.display())))?;
+            match Firewall::parse(&text, DEFAULT_CONNTRACK_MAX) {
+                Ok(fw) => Some(fw),
+                Err(e) => {
+                    eprintln!("ustack up: {}: {e}", file.display());
+                    return Ok(ExitCode::from(2));
+                }
+            }
+        }
+        None => None,
+    };
     // First of all, before any thread starts: every thread made later is born inside. Dropped
     // last (declared first), after the stack is gone.
     let netns = args.netns.as_deref().map(UpNetns::enter).transpose()?;
@@ -308,6 +328,9 @@ pub fn run(args: UpArgs) -> io::Result<ExitCode> {
     .map_err(io::Error::other)?;
     control::refuse_if_served(&args.net.tun)?;
     let (bridge, capture) = args.net.start()?;
+    if firewall.is_some() {
+        bridge.with_stack(move |s| s.set_firewall(firewall))?;
+    }
     let bridge = Arc::new(bridge);
     let echo_counters = Arc::new(EchoCounters::default());
     let classic = Classic {

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 mod capture;
 mod connect;
 mod events;
+mod filter;
 mod hello;
 mod ping;
 mod raw;
@@ -24,6 +25,7 @@ pub use connect::{
     ICMP_ERROR_MARK,
 };
 pub use events::{Event, EventsRequest};
+pub use filter::{FilterReply, FilterRequest, FilterRule};
 pub use hello::Hello;
 pub use ping::{parse_pattern, PingEvent, PingRequest, PingSummary, PmtuDisc, MAX_PATTERN};
 pub use raw::{from_hex, to_hex, RawClaim, RawDone, RawOpen, RawRequest};
@@ -62,12 +64,15 @@ pub enum Request {
     Trace(TraceRequest),
     /// A raw socket: `raw_open`, then a `packet` reply per copy received, `raw_done`, `end`.
     Raw(RawRequest),
+    /// The firewall: list, counters, add, insert, delete, flush, replace, check (`filter`).
+    Filter(FilterRequest),
 }
 
 impl Request {
     /// Every request name, for `hello` and error messages.
     pub const NAMES: &'static [&'static str] = &[
         "hello", "stats", "sockets", "events", "ping", "connect", "capture", "trace", "raw",
+        "filter",
     ];
 
     /// Whether the request streams (holds the connection until it ends) rather than getting
@@ -125,6 +130,8 @@ pub enum Body {
     Packet(Packet),
     /// `capture`: the counts, just before `end`.
     Captured(Captured),
+    /// Answer to `filter`: the rule set with its counters.
+    Filter(FilterReply),
     /// `raw`: the socket is open and its packets sent.
     RawOpen(RawOpen),
     /// `raw`: its counters, before `end`.

@@ -123,7 +123,8 @@ impl Conntrack {
                 }
                 let id = packet.get(v.l4_at + 4..v.l4_at + 6)?;
                 let id = u16::from_be_bytes([id[0], id[1]]);
-                Some((v.proto, v.src, id, v.dst, 0))
+                // The identifier on both sides: a reply reverses to the request's key.
+                Some((v.proto, v.src, id, v.dst, id))
             }
             _ => None,
         }
@@ -180,6 +181,15 @@ impl Conntrack {
         }
         // RFC 9293 §3.10.7: only a SYN (without ACK) opens a TCP flow.
         if v.proto == proto::TCP && tcp & (flags::SYN | flags::ACK | flags::RST) != flags::SYN {
+            return CtState::Invalid;
+        }
+        // Only an echo request opens an ICMP flow; a reply to nothing is invalid.
+        let reply = matches!(
+            (v.proto, v.icmp),
+            (proto::ICMP, Some((icmp::types::ECHO_REPLY, _)))
+                | (proto::ICMPV6, Some((icmpv6::types::ECHO_REPLY, _)))
+        );
+        if reply {
             return CtState::Invalid;
         }
         self.insert(now, key, timeout(v, false));

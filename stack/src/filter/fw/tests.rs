@@ -323,3 +323,20 @@ fn the_text_form_reads_back_to_the_same_rules() {
     }
     assert!(text.contains("set web { 80, 443, 8000-8080 }"), "{text}");
 }
+
+#[test]
+fn an_echo_reply_answers_our_request_by_its_identifier() {
+    let mut fw = Firewall::new(10);
+    let out = (Ipv4::new().src(US).dst(HOST) / Icmp::echo_request(77, 1))
+        .build()
+        .unwrap();
+    assert_eq!(fw.check(T, Hook::Output, &out).ct, CtState::New);
+    let back = (Ipv4::new().src(HOST).dst(US) / Icmp::echo_reply(77, 1))
+        .build()
+        .unwrap();
+    assert_eq!(fw.check(T, Hook::Input, &back).ct, CtState::Established);
+    let other = (Ipv4::new().src(HOST).dst(US) / Icmp::echo_reply(78, 1))
+        .build()
+        .unwrap();
+    assert_eq!(fw.check(T, Hook::Input, &other).ct, CtState::Invalid);
+}
