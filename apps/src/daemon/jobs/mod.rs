@@ -2,4 +2,5 @@
 //! control request) or on the stack a tool brought up itself: the traceroute job ([`trace`]).
 //! The ping and connect jobs are small enough to live in their request modules.
 
+pub mod scan;
 pub mod trace;

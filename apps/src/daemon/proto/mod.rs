@@ -13,6 +13,7 @@ mod connect;
 mod events;
 mod hello;
 mod ping;
+mod scan;
 mod sockets;
 mod stats;
 mod trace;
@@ -25,6 +26,9 @@ pub use connect::{
 pub use events::{Event, EventsRequest};
 pub use hello::Hello;
 pub use ping::{parse_pattern, PingEvent, PingRequest, PingSummary, PmtuDisc, MAX_PATTERN};
+pub use scan::{
+    ExtraPorts, PortResult, PortState, Proto, Reason, ScanEvent, ScanRequest, ScanType, TimingLevel,
+};
 pub use sockets::{ListenSocket, SocketsReply, TcpSocket, UdpSocket};
 pub use stats::{ControlStats, DropCount, StatsReply};
 pub use trace::{TraceEvent, TraceMethod, TraceRequest};
