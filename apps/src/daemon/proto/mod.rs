@@ -66,12 +66,15 @@ pub enum Request {
     Trace(TraceRequest),
     /// A raw socket: `raw_open`, then a `packet` reply per copy received, `raw_done`, `end`.
     Raw(RawRequest),
+    /// A port scan (or host discovery) from inside the stack, nmap's scan types: `scan`
+    /// replies (start, one per host, done), then `end`.
+    Scan(ScanRequest),
 }
 
 impl Request {
     /// Every request name, for `hello` and error messages.
     pub const NAMES: &'static [&'static str] = &[
-        "hello", "stats", "sockets", "events", "ping", "connect", "capture", "trace", "raw",
+        "hello", "stats", "sockets", "events", "ping", "connect", "capture", "trace", "raw", "scan",
     ];
 
     /// Whether the request streams (holds the connection until it ends) rather than getting
@@ -85,6 +88,7 @@ impl Request {
                 | Request::Capture(_)
                 | Request::Trace(_)
                 | Request::Raw(_)
+                | Request::Scan(_)
         )
     }
 }
@@ -133,6 +137,8 @@ pub enum Body {
     RawOpen(RawOpen),
     /// `raw`: its counters, before `end`.
     RawDone(RawDone),
+    /// One event of a `scan` job.
+    Scan(ScanEvent),
     /// A stream lost this many messages because the client read too slowly.
     Lost(Lost),
     /// A stream ended; nothing more for this id.

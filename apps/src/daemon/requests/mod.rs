@@ -12,6 +12,7 @@ pub(crate) mod events;
 pub(crate) mod hello;
 pub(crate) mod ping;
 pub(crate) mod raw;
+pub(crate) mod scan;
 pub(crate) mod sockets;
 pub(crate) mod stats;
 pub(crate) mod trace;
@@ -41,6 +42,7 @@ pub(crate) async fn dispatch(ctx: &Rc<Ctx>, conn: Conn, id: u64, req: Request) -
         Request::Capture(r) => capture::run(ctx, conn, id, r).await,
         Request::Trace(r) => trace::run(ctx, conn, id, r).await,
         Request::Raw(r) => raw::run(ctx, conn, id, r).await,
+        Request::Scan(r) => scan::run(ctx, conn, id, r).await,
     }
 }
 

@@ -46,13 +46,20 @@ pub enum ProbeKind {
     Connect,
     /// ICMP (v6) echo request (host discovery): ident = `sport`, sequence = `seq`'s low 16 bits.
     Echo,
+    /// TCP RST (sequence number `seq`) closing the half-open connection a SYN-ACK answered.
+    Rst,
 }
 
 impl ProbeKind {
     fn is_tcp(self) -> bool {
         matches!(
             self,
-            ProbeKind::Syn | ProbeKind::Fin | ProbeKind::Null | ProbeKind::Xmas | ProbeKind::Ack
+            ProbeKind::Syn
+                | ProbeKind::Fin
+                | ProbeKind::Null
+                | ProbeKind::Xmas
+                | ProbeKind::Ack
+                | ProbeKind::Rst
         )
     }
 
@@ -182,6 +189,8 @@ pub struct Engine {
     /// The highest try that ever got an answer (nmap's `max_successful_tryno`).
     best_try: u8,
     probes_sent: u64,
+    /// RSTs owed to SYN-ACKs (the half-open scan's second packet), bounded by the window.
+    resets: VecDeque<Probe>,
 }
 
 impl Engine {
@@ -251,6 +260,7 @@ impl Engine {
             last_send: None,
             best_try: 0,
             probes_sent: 0,
+            resets: VecDeque::new(),
             cfg,
         })
     }
@@ -341,6 +351,13 @@ impl Engine {
             self.retry.pop_front();
             self.slots[slot as usize].queued = false;
         }
+    }
+
+    /// The next RST to send: every exact SYN-ACK — a retransmitted one too — gets one, so the
+    /// target drops its half-open connection at once (nmap leaves this to its kernel; here
+    /// the scan's claimed port has no connection to answer for it). Not paced: it answers.
+    pub fn poll_reset(&mut self) -> Option<Probe> {
+        self.resets.pop_front()
     }
 
     /// Retries first, then fresh work in the scan's spread order.
@@ -460,6 +477,20 @@ impl Engine {
         let Some((slot, try_no, answer)) = self.match_packet(&pkt) else {
             return false;
         };
+        if let (Answer::SynAck, What::Tcp { sport, ack, .. }) = (answer, pkt.what) {
+            if self.resets.len() < MAX_WINDOW {
+                // RFC 9293 §3.10.7.4: a RST is acceptable at exactly RCV.NXT = our ISS + 1.
+                self.resets.push_back(Probe {
+                    dst: pkt.src,
+                    dport: sport,
+                    sport: self.cfg.sport,
+                    kind: ProbeKind::Rst,
+                    seq: ack.unwrap_or_default(),
+                    ack: 0,
+                    try_no: 0,
+                });
+            }
+        }
         self.answer(now, slot, try_no, answer, pkt.ttl);
         self.prune_retry();
         true
@@ -535,7 +566,8 @@ impl Engine {
                     if kind != ProbeKind::Syn {
                         return None;
                     }
-                    let t = self.try_with(slot, ack?, |t| self.seq_of(slot, t).wrapping_add(1))?;
+                    let ack = ack?;
+                    let t = self.try_with(slot, ack, |t| self.seq_of(slot, t).wrapping_add(1))?;
                     (t, Answer::SynAck)
                 } else if rst && !syn {
                     let t = if kind == ProbeKind::Ack {

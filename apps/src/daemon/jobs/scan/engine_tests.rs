@@ -244,6 +244,12 @@ fn syn_scan_states() {
     assert!(e.host_latency(0).is_some());
     let d = e.host_ports(0).find(|(p, _)| *p == 22).unwrap().1.unwrap();
     assert_eq!(d.ttl, Some(61));
+    // The SYN-ACK is owed a RST at exactly the sequence number it acknowledged.
+    let r = e.poll_reset().expect("a RST for the open port");
+    let syn = sent.iter().find(|p| p.dport == 22).unwrap();
+    assert_eq!((r.kind, r.dport, r.sport), (ProbeKind::Rst, 22, SPORT));
+    assert_eq!(r.seq, syn.seq.wrapping_add(1));
+    assert!(e.poll_reset().is_none());
 }
 
 #[test]

@@ -8,15 +8,20 @@
 //! - [`probe`]: the bytes of a probe (the one place they are built).
 //! - [`ports`]: `-p` lists, `--top-ports`, service names.
 //! - [`report`]: per-host reports (nmap's "Not shown" grouping) from a finished engine.
+//! - [`targets`]: addresses and prefixes to scan.
+//! - [`run`]: the engine on the stack's loop — a raw socket with a claimed port, or connects.
 
 pub mod engine;
 pub mod incoming;
 pub mod ports;
 pub mod probe;
 pub mod report;
+pub mod run;
 pub mod state;
+pub mod targets;
 pub mod timing;
 
 pub use engine::{ConnectOutcome, Engine, Probe, ProbeKind, ScanConfig};
 pub use probe::probe_packet;
+pub use run::{scan, validate};
 pub use timing::Timing;

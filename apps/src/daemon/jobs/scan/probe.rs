@@ -49,6 +49,10 @@ fn transport(p: &Probe, src: IpAddr) -> Option<(u8, Vec<u8>)> {
             let r = tcp(Control::None, None, false, TcpOptions::default());
             (proto::TCP, r.emit(&mut buf, src, p.dst, 0))
         }
+        ProbeKind::Rst => {
+            let r = tcp(Control::Rst, None, false, TcpOptions::default());
+            (proto::TCP, r.emit(&mut buf, src, p.dst, 0))
+        }
         ProbeKind::Ack => {
             let r = tcp(Control::None, Some(p.ack), false, TcpOptions::default());
             (proto::TCP, r.emit(&mut buf, src, p.dst, 0))
@@ -174,6 +178,7 @@ mod tests {
         assert_eq!(tcp_flags(ProbeKind::Null), 0x00);
         assert_eq!(tcp_flags(ProbeKind::Xmas), 0x29);
         assert_eq!(tcp_flags(ProbeKind::Ack), 0x10);
+        assert_eq!(tcp_flags(ProbeKind::Rst), 0x04);
     }
 
     #[test]
