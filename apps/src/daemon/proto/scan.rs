@@ -258,6 +258,8 @@ pub struct PortResult {
 /// Ports left out of a host's list: all in one state (nmap's "Not shown" / `extraports`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ExtraPorts {
+    /// Their transport.
+    pub proto: Proto,
     /// Their state.
     pub state: PortState,
     /// How many.

@@ -3,7 +3,7 @@
 //! ports (reset)"; nmap's `PortList::isIgnoredState`).
 
 use super::engine::Engine;
-use crate::daemon::proto::{ExtraPorts, PortResult, PortState, Reason, ScanEvent, ScanType};
+use crate::daemon::proto::{ExtraPorts, PortResult, PortState, Proto, Reason, ScanEvent, ScanType};
 use std::collections::BTreeMap;
 
 /// More ports than this in one state (other than open) are not listed one by one.
@@ -56,6 +56,7 @@ pub fn host_report(e: &Engine, i: usize) -> Option<ScanEvent> {
 
 /// Splits ports into those listed (by port number) and the states summed up.
 pub fn group(mut all: Vec<PortResult>) -> (Vec<PortResult>, Vec<ExtraPorts>) {
+    let proto = all.first().map_or(Proto::Tcp, |p| p.proto);
     let mut counts: BTreeMap<PortState, BTreeMap<Reason, usize>> = BTreeMap::new();
     for p in &all {
         *counts
@@ -76,6 +77,7 @@ pub fn group(mut all: Vec<PortResult>) -> (Vec<PortResult>, Vec<ExtraPorts>) {
                 counts[s].iter().map(|(r, n)| (*r, *n)).collect();
             reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
             ExtraPorts {
+                proto,
                 state: *s,
                 count: reasons.iter().map(|r| r.1).sum(),
                 reasons,
@@ -91,7 +93,6 @@ pub fn group(mut all: Vec<PortResult>) -> (Vec<PortResult>, Vec<ExtraPorts>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::daemon::proto::Proto;
 
     fn port(port: u16, state: PortState, reason: Reason) -> PortResult {
         PortResult {
