@@ -67,15 +67,20 @@ pub fn timing_of(req: &ScanRequest) -> io::Result<Timing> {
 /// Checks the request against the stack's configuration: targets (the target rule of
 /// [`guard`]), ports, timing. Returns the engine's configuration (its port still 0).
 pub fn validate(req: &ScanRequest, config: &ustack::Config) -> io::Result<ScanConfig> {
-    let hosts = targets::expand(&req.targets).map_err(bad)?;
+    let mut hosts = targets::expand(&req.targets).map_err(bad)?;
+    // The stack's own addresses, inside a prefix, are left out (there is nothing to probe
+    // through the TUN); named alone, refused.
+    let own =
+        |h: &IpAddr| *h == IpAddr::V4(config.addr) || Some(*h) == config.addr6.map(IpAddr::V6);
+    if hosts.iter().all(own) {
+        return Err(bad(format!("{} is the stack itself", hosts[0])));
+    }
+    hosts.retain(|h| !own(h));
     for &h in &hosts {
         guard::check_target(h, config, req.i_own_the_network).map_err(|e| bad(e.to_string()))?;
         if h.is_multicast() || h.is_unspecified() || matches!(h, IpAddr::V4(a) if a.is_broadcast())
         {
             return Err(bad(format!("{h}: not a unicast address")));
-        }
-        if h == IpAddr::V4(config.addr) || Some(h) == config.addr6.map(IpAddr::V6) {
-            return Err(bad(format!("{h} is the stack itself")));
         }
     }
     let ports = match req.scan {
