@@ -10,9 +10,10 @@
 
 use std::collections::BTreeMap;
 use std::process::{Command, Output};
-use ustack_tests::e2e::{run_limited, ustack_bin};
+use ustack_tests::control::RawControl;
+use ustack_tests::e2e::{run_in, run_limited, ustack_bin, Up};
 use ustack_tests::lab::{Lab, LIMIT};
-use ustack_tests::netns::tun_available;
+use ustack_tests::netns::{tun_available, NetNs};
 
 const FAR4: &str = "198.19.2.2";
 const FAR6: &str = "2001:2:0:2::2";
@@ -241,4 +242,116 @@ fn scan_reports_what_nmap_reports_port_by_port() {
         }
     }
     lab.stop();
+}
+
+/// The `scan` request on the wire (docs/CONTROL.md, "scan"): its events in order against the
+/// kernel side of one TUN, host discovery over a prefix, and the refusals — a target outside
+/// the allowed ranges, a name, bad ports — as errors, with `ustack scan` exiting 2.
+#[test]
+fn the_scan_request_on_the_wire_and_its_refusals() {
+    if !tun_available() {
+        return;
+    }
+    let ns = NetNs::new("scan-wire");
+    let up = Up::start(&ns, &[]);
+    let mut c = RawControl::connect(&ns);
+    c.send(r#"{"v":1,"id":9,"req":"scan","targets":["198.18.0.1"],"ports":"1-3,7","timing":4}"#);
+    let start = c.reply();
+    assert_eq!(
+        (&start["id"], &start["reply"], &start["event"]),
+        (&9.into(), &"scan".into(), &"start".into()),
+        "{start}"
+    );
+    assert_eq!(
+        (&start["scan"], &start["ports"]),
+        (&"syn".into(), &4.into())
+    );
+    let host = c.reply();
+    assert_eq!(host["event"], "host", "{host}");
+    assert_eq!(
+        (&host["addr"], &host["up"]),
+        (&"198.18.0.1".into(), &true.into())
+    );
+    let ports = host["ports"].as_array().expect("ports");
+    let got: Vec<(u64, &str, &str)> = ports
+        .iter()
+        .map(|p| {
+            (
+                p["port"].as_u64().unwrap(),
+                p["state"].as_str().unwrap(),
+                p["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    // Nothing listens on the kernel side: every port resets.
+    assert_eq!(got, [1, 2, 3, 7].map(|p| (p, "closed", "reset")), "{host}");
+    assert_eq!(ports[0]["reason_ttl"], 64, "{host}");
+    let done = c.reply();
+    assert_eq!(
+        (&done["event"], &done["up"]),
+        (&"done".into(), &1.into()),
+        "{done}"
+    );
+    let end = c.reply();
+    assert_eq!(
+        (&end["reply"], &end["reason"]),
+        (&"end".into(), &"done".into())
+    );
+
+    // Host discovery over the TUN's /29: the kernel side answers; the stack itself is left out.
+    let mut c = RawControl::connect(&ns);
+    c.send(r#"{"v":1,"id":3,"req":"scan","targets":["198.18.0.0/29"],"scan":"ping","timing":5}"#);
+    assert_eq!(c.reply()["hosts"], 7);
+    let host = c.reply();
+    assert_eq!(
+        (&host["addr"], &host["reason"]),
+        (&"198.18.0.1".into(), &"echo-reply".into())
+    );
+    let done = c.reply();
+    assert_eq!(
+        (&done["hosts"], &done["up"]),
+        (&7.into(), &1.into()),
+        "{done}"
+    );
+
+    for (req, says) in [
+        (
+            r#"{"v":1,"id":4,"req":"scan","targets":["8.8.8.8"]}"#,
+            "--i-own-the-network",
+        ),
+        (
+            r#"{"v":1,"id":4,"req":"scan","targets":["example.com"]}"#,
+            "resolves no names",
+        ),
+        (
+            r#"{"v":1,"id":4,"req":"scan","targets":["198.18.0.1"],"ports":"9-1"}"#,
+            "backwards",
+        ),
+        (
+            r#"{"v":1,"id":4,"req":"scan","targets":["198.18.0.2"]}"#,
+            "the stack itself",
+        ),
+        (
+            r#"{"v":1,"id":4,"req":"scan","targets":["198.18.0.0/8"]}"#,
+            "bad prefix",
+        ),
+    ] {
+        let mut c = RawControl::connect(&ns);
+        let r = c.call(req);
+        assert_eq!(
+            (&r["reply"], &r["code"]),
+            (&"error".into(), &"bad_request".into()),
+            "{r}"
+        );
+        assert!(r["message"].as_str().unwrap().contains(says), "{req}: {r}");
+    }
+    let out = run_in(
+        &ns,
+        ustack_bin().to_str().unwrap(),
+        &["scan", "8.8.8.8"],
+        LIMIT,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--i-own-the-network"), "{}", text(&out));
+    up.stop();
 }

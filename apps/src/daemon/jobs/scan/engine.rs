@@ -16,6 +16,7 @@
 //! at most `1 + max_retries` comparisons, whatever the target sends.
 
 use super::incoming::{self, Incoming, Quote, What};
+use super::probe::{Probe, ProbeKind};
 use super::state::{self, Answer};
 use super::timing::{next_send, Rtt, Timing, Window, MAX_WINDOW};
 use crate::daemon::proto::{PortState, Reason, ScanType};
@@ -26,71 +27,6 @@ use ustack::wire::proto;
 
 /// Most (address, port) pairs one scan takes: the slots are allocated up front.
 pub const MAX_WORK: usize = 1 << 20;
-
-/// What a probe is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ProbeKind {
-    /// TCP SYN (`-sS`, and host discovery's SYN to 443).
-    Syn,
-    /// TCP FIN.
-    Fin,
-    /// TCP with no flags.
-    Null,
-    /// TCP FIN, PSH, URG.
-    Xmas,
-    /// TCP ACK (`-sA`, and host discovery's ACK to 80).
-    Ack,
-    /// An empty UDP datagram.
-    Udp,
-    /// A connect through the stack's TCP (`-sT`): not a packet of ours.
-    Connect,
-    /// ICMP (v6) echo request (host discovery): ident = `sport`, sequence = `seq`'s low 16 bits.
-    Echo,
-    /// TCP RST (sequence number `seq`) closing the half-open connection a SYN-ACK answered.
-    Rst,
-}
-
-impl ProbeKind {
-    fn is_tcp(self) -> bool {
-        matches!(
-            self,
-            ProbeKind::Syn
-                | ProbeKind::Fin
-                | ProbeKind::Null
-                | ProbeKind::Xmas
-                | ProbeKind::Ack
-                | ProbeKind::Rst
-        )
-    }
-
-    /// How far a RST's acknowledgment lies past the probe's sequence number: SEG.LEN
-    /// (RFC 9293 §3.10.7.1: `<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>`).
-    fn seg_len(self) -> u32 {
-        match self {
-            ProbeKind::Syn | ProbeKind::Fin | ProbeKind::Xmas => 1,
-            _ => 0,
-        }
-    }
-}
-
-/// One probe to send.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Probe {
-    /// The target.
-    pub dst: IpAddr,
-    /// Its port (0 for echo).
-    pub dport: u16,
-    /// Our port (the echo identifier for echo).
-    pub sport: u16,
-    /// What to send.
-    pub kind: ProbeKind,
-    /// TCP: the sequence number; echo: the sequence number in the low 16 bits.
-    pub seq: u32,
-    /// TCP ACK probes: the acknowledgment number.
-    pub ack: u32,
-    /// 0 for the first try.
-    pub try_no: u8,
-}
 
 /// What a `-sT` connect came to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

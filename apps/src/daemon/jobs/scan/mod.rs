@@ -5,7 +5,7 @@
 //! - [`state`]: nmap's response tables per scan type.
 //! - [`timing`]: the `-T0` … `-T5` templates, the RTT estimator, the window.
 //! - [`incoming`]: received packets read with ustack's checked parsers.
-//! - [`probe`]: the bytes of a probe (the one place they are built).
+//! - [`probe`]: what a probe is, and its bytes (the one place they are built).
 //! - [`ports`]: `-p` lists, `--top-ports`, service names.
 //! - [`report`]: per-host reports (nmap's "Not shown" grouping) from a finished engine.
 //! - [`targets`]: addresses and prefixes to scan.
@@ -21,7 +21,7 @@ pub mod state;
 pub mod targets;
 pub mod timing;
 
-pub use engine::{ConnectOutcome, Engine, Probe, ProbeKind, ScanConfig};
-pub use probe::probe_packet;
+pub use engine::{ConnectOutcome, Engine, ScanConfig};
+pub use probe::{probe_packet, Probe, ProbeKind};
 pub use run::{scan, validate};
 pub use timing::Timing;

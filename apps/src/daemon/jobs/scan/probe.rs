@@ -2,7 +2,6 @@
 //! a raw socket sends it. The one place probes are built (written with the wire emitters; the
 //! packet-builder API can replace its body alone).
 
-use super::engine::{Probe, ProbeKind};
 use std::net::IpAddr;
 use ustack::wire::ipv4::Ipv4Repr;
 use ustack::wire::ipv6::Ipv6Repr;
@@ -16,6 +15,71 @@ pub const PROBE_TTL: u8 = 64;
 const WINDOW: u16 = 1024;
 /// TCP's URG flag (RFC 9293 §3.1), which only Xmas probes carry.
 const URG: u8 = 0x20;
+
+/// What a probe is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ProbeKind {
+    /// TCP SYN (`-sS`, and host discovery's SYN to 443).
+    Syn,
+    /// TCP FIN.
+    Fin,
+    /// TCP with no flags.
+    Null,
+    /// TCP FIN, PSH, URG.
+    Xmas,
+    /// TCP ACK (`-sA`, and host discovery's ACK to 80).
+    Ack,
+    /// An empty UDP datagram.
+    Udp,
+    /// A connect through the stack's TCP (`-sT`): not a packet of ours.
+    Connect,
+    /// ICMP (v6) echo request (host discovery): ident = `sport`, sequence = `seq`'s low 16 bits.
+    Echo,
+    /// TCP RST (sequence number `seq`) closing the half-open connection a SYN-ACK answered.
+    Rst,
+}
+
+impl ProbeKind {
+    pub(crate) fn is_tcp(self) -> bool {
+        matches!(
+            self,
+            ProbeKind::Syn
+                | ProbeKind::Fin
+                | ProbeKind::Null
+                | ProbeKind::Xmas
+                | ProbeKind::Ack
+                | ProbeKind::Rst
+        )
+    }
+
+    /// How far a RST's acknowledgment lies past the probe's sequence number: SEG.LEN
+    /// (RFC 9293 §3.10.7.1: `<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>`).
+    pub(crate) fn seg_len(self) -> u32 {
+        match self {
+            ProbeKind::Syn | ProbeKind::Fin | ProbeKind::Xmas => 1,
+            _ => 0,
+        }
+    }
+}
+
+/// One probe to send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Probe {
+    /// The target.
+    pub dst: IpAddr,
+    /// Its port (0 for echo).
+    pub dport: u16,
+    /// Our port (the echo identifier for echo).
+    pub sport: u16,
+    /// What to send.
+    pub kind: ProbeKind,
+    /// TCP: the sequence number; echo: the sequence number in the low 16 bits.
+    pub seq: u32,
+    /// TCP ACK probes: the acknowledgment number.
+    pub ack: u32,
+    /// 0 for the first try.
+    pub try_no: u8,
+}
 
 /// The transport part of `p` from `src`; None for a connect probe (the stack sends those).
 fn transport(p: &Probe, src: IpAddr) -> Option<(u8, Vec<u8>)> {

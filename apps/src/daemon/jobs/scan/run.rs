@@ -3,9 +3,10 @@
 //! port unreachable of its own), or for `-sT` by ordinary connects. Reports [`ScanEvent`]s;
 //! nothing here prints.
 
-use super::engine::{ConnectOutcome, Engine, Probe, ProbeKind, ScanConfig};
+use super::engine::{ConnectOutcome, Engine, ScanConfig};
 use super::ports::{parse_ports, top_ports};
-use super::probe::probe_packet;
+use super::probe::{probe_packet, Probe, ProbeKind};
+
 use super::report::host_report;
 use super::state::{unreach4, unreach6};
 use super::targets;
