@@ -2,8 +2,9 @@
 //! far, real kernel routers) with the stack in the host namespace; far runs kernel listeners
 //! and an nftables table that drops some ports and rejects others (ICMP administratively
 //! prohibited, TCP reset). nmap from the host namespace's kernel and `ustack scan` from the
-//! stack scan far with `-sS`, `-sU`, `-sF` and `-sA`, over IPv4 and IPv6, and must report the
-//! same state for every port — each also checked against what the rules make it.
+//! stack scan far with `-sS`, `-sU`, `-sF`, `-sX`, `-sA` and `-sT`, over IPv4 and IPv6, and
+//! must report the same state for every port — each also checked against what the rules make
+//! it.
 //!
 //! Needs root, /dev/net/tun, nmap and nft; with `USTACK_REQUIRE_TUN=1` (CI) a missing one
 //! fails.
@@ -65,7 +66,7 @@ threading.Event().wait()
 /// What the rules make each port, per scan type.
 fn expected(scan: &str) -> BTreeMap<u16, &'static str> {
     let list: &[(u16, &str)] = match scan {
-        "-sS" => &[
+        "-sS" | "-sT" => &[
             (2222, "open"),
             (3333, "filtered"),
             (4444, "filtered"),
@@ -73,7 +74,7 @@ fn expected(scan: &str) -> BTreeMap<u16, &'static str> {
             (6666, "closed"),
             (7070, "closed"),
         ],
-        "-sF" => &[
+        "-sF" | "-sX" => &[
             (2222, "open|filtered"),
             (3333, "open|filtered"),
             (4444, "filtered"),
@@ -192,7 +193,9 @@ fn scan_reports_what_nmap_reports_port_by_port() {
             ("-sS", TCP_PORTS),
             ("-sU", UDP_PORTS),
             ("-sF", TCP_PORTS),
+            ("-sX", TCP_PORTS),
             ("-sA", TCP_PORTS),
+            ("-sT", TCP_PORTS),
         ] {
             // nmap from the host namespace's kernel and ustack from the stack, side by side.
             let (nmap, ours) = std::thread::scope(|s| {
