@@ -306,10 +306,11 @@ fn the_scan_request_on_the_wire_and_its_refusals() {
     c.send(r#"{"v":1,"id":3,"req":"scan","targets":["198.18.0.0/29"],"scan":"ping","timing":5}"#);
     assert_eq!(c.reply()["hosts"], 7);
     let host = c.reply();
-    assert_eq!(
-        (&host["addr"], &host["reason"]),
-        (&"198.18.0.1".into(), &"echo-reply".into())
-    );
+    assert_eq!(host["addr"], "198.18.0.1", "{host}");
+    // Whichever answer came first: the echo reply, or the RST to the ACK to port 80 (the SYN
+    // to 443 gets one too).
+    let why = host["reason"].as_str().unwrap_or_default();
+    assert!(["echo-reply", "reset"].contains(&why), "{host}");
     let done = c.reply();
     assert_eq!(
         (&done["hosts"], &done["up"]),

@@ -127,6 +127,8 @@ pub struct Engine {
     probes_sent: u64,
     /// RSTs owed to SYN-ACKs (the half-open scan's second packet), bounded by the window.
     resets: VecDeque<Probe>,
+    /// The scan delay drops have pushed up to (nmap's `boostScanDelay`).
+    boosted: Duration,
 }
 
 impl Engine {
@@ -197,6 +199,7 @@ impl Engine {
             best_try: 0,
             probes_sent: 0,
             resets: VecDeque::new(),
+            boosted: Duration::ZERO,
             cfg,
         })
     }
@@ -255,7 +258,7 @@ impl Engine {
         if self.pending.len() >= self.window.allowed().min(MAX_WINDOW) {
             return None;
         }
-        if next_send(self.last_send, self.cfg.timing.interval()).is_some_and(|t| t > now) {
+        if next_send(self.last_send, self.interval()).is_some_and(|t| t > now) {
             return None;
         }
         let slot = self.next_slot()?;
@@ -287,6 +290,31 @@ impl Engine {
             self.retry.pop_front();
             self.slots[slot as usize].queued = false;
         }
+    }
+
+    /// The least time between two probes: the template's delay or `--max-rate`, or the
+    /// delay drops pushed up to.
+    fn interval(&self) -> Duration {
+        self.cfg.timing.interval().max(self.boosted)
+    }
+
+    /// A probe was dropped (a retransmission was answered): halve the window and, as nmap
+    /// does, double the scan delay (from 5 ms) up to the template's maximum for the scan's
+    /// transport — a target that rate-limits its answers (Linux: ICMP errors at one per
+    /// second per peer after a burst of six) is then probed as slowly as it answers.
+    fn on_drop(&mut self, try_no: u8) {
+        self.best_try = self.best_try.max(try_no);
+        self.window.on_drop(self.pending.len());
+        self.boost();
+    }
+
+    fn boost(&mut self) {
+        let t = &self.cfg.timing;
+        let max = match self.cfg.scan {
+            ScanType::Udp => t.max_udp_scan_delay,
+            _ => t.max_tcp_scan_delay,
+        };
+        self.boosted = (self.boosted * 2).max(Duration::from_millis(5)).min(max);
     }
 
     /// The next RST to send: every exact SYN-ACK — a retransmitted one too — gets one, so the
@@ -347,7 +375,17 @@ impl Engine {
             if self.pending.remove(&slot).is_none() || !self.needs_probe(slot) {
                 continue;
             }
-            let allowed = self.allowed_tries_for(slot);
+            // UDP: silence from a host that answers other ports is more likely its ICMP rate
+            // limit than an open port. Such a port gets every retry the template allows, and
+            // the scan slows down (as nmap's UDP scans do) until the errors come through.
+            let (host, _) = self.split(slot);
+            let limited = self.cfg.scan == ScanType::Udp && self.hosts[host].up.is_some();
+            let allowed = if limited {
+                self.boost();
+                self.cfg.timing.max_retries.saturating_add(1)
+            } else {
+                self.allowed_tries_for(slot)
+            };
             let s = &mut self.slots[slot as usize];
             if s.tries < allowed {
                 if !s.queued {
@@ -376,7 +414,7 @@ impl Engine {
         let room = self.pending.len() < self.window.allowed().min(MAX_WINDOW);
         // With nothing to wait for, the last send (in the past) says "now".
         let send = (has_work && room)
-            .then(|| next_send(self.last_send, self.cfg.timing.interval()).or(self.last_send))
+            .then(|| next_send(self.last_send, self.interval()).or(self.last_send))
             .flatten();
         match (timer, send) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -598,14 +636,12 @@ impl Engine {
                 });
             }
         }
-        if let Some(t) = try_no {
-            if t > 0 {
-                // The retransmission was answered: the first try was lost somewhere.
-                if t > self.best_try {
-                    self.best_try = t;
-                }
-                self.window.on_drop(self.pending.len());
-            }
+        // A retransmission was answered: an earlier try was lost somewhere. A datagram names
+        // no try; one answering a port probed more than once is taken as the later try's.
+        let tries = self.slots[slot as usize].tries;
+        let answered = try_no.unwrap_or(tries.saturating_sub(1));
+        if answered > 0 {
+            self.on_drop(answered);
         }
         self.window.on_answer();
         if self.cfg.scan == ScanType::Ping {

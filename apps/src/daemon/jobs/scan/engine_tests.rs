@@ -162,6 +162,15 @@ fn run_with(
     rtt: Duration,
     mut target: impl FnMut(&Probe) -> Vec<Vec<u8>>,
 ) -> Vec<Probe> {
+    run_timed(e, rtt, |_, p| target(p))
+}
+
+/// As [`run_with`], the target told the time each probe arrives.
+fn run_timed(
+    e: &mut Engine,
+    rtt: Duration,
+    mut target: impl FnMut(Instant, &Probe) -> Vec<Vec<u8>>,
+) -> Vec<Probe> {
     let t0 = Instant::now();
     let mut now = t0;
     let mut sent = Vec::new();
@@ -169,7 +178,7 @@ fn run_with(
     for _ in 0..1_000_000 {
         while let Some(p) = e.poll_probe(now) {
             assert!(e.in_flight() <= MAX_WINDOW);
-            for r in target(&p) {
+            for r in target(now, &p) {
                 inbox.push((now + rtt, r));
             }
             sent.push(p);
@@ -583,4 +592,29 @@ fn every_slot_is_visited_once_in_spread_order() {
             seen[j] = true;
         }
     }
+}
+
+#[test]
+fn a_rate_limited_target_slows_the_scan_down_until_every_port_is_heard() {
+    // Linux's ICMP rate limit: a burst of six port unreachables, then one per second.
+    let ports: Vec<u16> = (1000..1030).collect();
+    let mut e = Engine::new(config(ScanType::Udp, &["198.18.0.1"], &ports)).unwrap();
+    let mut tokens = 6.0f64;
+    let mut last: Option<Instant> = None;
+    let sent = run_timed(&mut e, Duration::from_millis(2), |now, p| {
+        let elapsed = last.map_or(0.0, |l| (now - l).as_secs_f64());
+        tokens = (tokens + elapsed).min(6.0);
+        last = Some(now);
+        if tokens >= 1.0 {
+            tokens -= 1.0;
+            vec![unreach(p, p.dst, 3)]
+        } else {
+            vec![]
+        }
+    });
+    let closed = states(&e, 0)
+        .iter()
+        .filter(|s| s.1 == PortState::Closed)
+        .count();
+    assert_eq!(closed, 30, "every closed port heard, {} probes", sent.len());
 }

@@ -22,6 +22,10 @@ pub struct Timing {
     pub max_retries: u8,
     /// `--scan-delay`: least time between two probes.
     pub scan_delay: Duration,
+    /// `--max-scan-delay` for TCP scans: how far the delay may grow when probes are dropped.
+    pub max_tcp_scan_delay: Duration,
+    /// The same for UDP scans (rate-limited ICMP errors are what it is for).
+    pub max_udp_scan_delay: Duration,
     /// `--max-parallelism`: most probes outstanding (None: the window decides).
     pub max_parallelism: Option<usize>,
     /// `--max-rate`, probes per second (None: no cap).
@@ -38,6 +42,8 @@ impl Timing {
     /// | max RTT timeout | 5 min | 15 s | 10 s | 10 s | 1250 ms | 300 ms |
     /// | max retries | 10 | 10 | 10 | 10 | 6 | 2 |
     /// | scan delay | 5 min | 15 s | 400 ms | 0 | 0 | 0 |
+    /// | max TCP scan delay | 5 min | 15 s | 1 s | 1 s | 10 ms | 5 ms |
+    /// | max UDP scan delay | 5 min | 15 s | 1 s | 1 s | 1 s | 1 s |
     /// | max parallelism | 1 | 1 | dynamic | dynamic | dynamic | dynamic |
     pub fn template(level: u8) -> Timing {
         let ms = Duration::from_millis;
@@ -50,6 +56,13 @@ impl Timing {
             4 => (ms(500), ms(100), ms(1250), 6, ms(0), None),
             _ => (ms(250), ms(50), ms(300), 2, ms(0), None),
         };
+        let (max_tcp, max_udp) = match level {
+            0 => (s(300), s(300)),
+            1 => (s(15), s(15)),
+            2 | 3 => (s(1), s(1)),
+            4 => (ms(10), s(1)),
+            _ => (ms(5), s(1)),
+        };
         Timing {
             level: level.min(5),
             initial_rtt_timeout: init,
@@ -57,6 +70,8 @@ impl Timing {
             max_rtt_timeout: max,
             max_retries: retries,
             scan_delay: delay,
+            max_tcp_scan_delay: max_tcp,
+            max_udp_scan_delay: max_udp,
             max_parallelism: par,
             max_rate: None,
         }
@@ -198,6 +213,8 @@ mod tests {
         assert_eq!(t0.scan_delay, Duration::from_secs(300));
         assert_eq!(t0.max_parallelism, Some(1));
         assert_eq!(Timing::template(2).scan_delay, Duration::from_millis(400));
+        assert_eq!(t4.max_tcp_scan_delay, Duration::from_millis(10));
+        assert_eq!(t4.max_udp_scan_delay, Duration::from_secs(1));
         assert_eq!(
             Timing::template(3).initial_rtt_timeout,
             Duration::from_secs(1)
