@@ -267,3 +267,91 @@ fn spawn_connect(
         let _ = tx.send((p, outcome));
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stack() -> ustack::Config {
+        ustack::Config {
+            addr: std::net::Ipv4Addr::new(198, 18, 0, 2),
+            prefix_len: 24,
+            addr6: Some("2001:2::2".parse().unwrap()),
+            ..ustack::Config::default()
+        }
+    }
+
+    fn req(targets: &[&str]) -> ScanRequest {
+        ScanRequest::new(
+            targets.iter().map(|t| t.to_string()).collect(),
+            ScanType::Syn,
+        )
+    }
+
+    #[test]
+    fn requests_are_checked_before_anything_is_sent() {
+        let c = stack();
+        let ok = validate(&req(&["198.18.0.1", "2001:2::1"]), &c).unwrap();
+        assert_eq!(ok.ports.len(), DEFAULT_TOP_PORTS);
+        assert_eq!(ok.timing, Timing::template(3));
+        // The stack's own address is left out of a prefix, refused alone.
+        let p = validate(&req(&["198.18.0.0/30"]), &c).unwrap();
+        assert_eq!(p.hosts.len(), 3);
+        assert!(validate(&req(&["198.18.0.2"]), &c).is_err());
+        // The target rule, and --i-own-the-network.
+        let far = req(&["192.0.2.1"]);
+        let e = validate(&far, &c).unwrap_err().to_string();
+        assert!(e.contains(guard::OWN_FLAG), "{e}");
+        let owned = ScanRequest {
+            i_own_the_network: true,
+            ..far
+        };
+        assert!(validate(&owned, &c).is_ok());
+        for bad in [
+            ScanRequest {
+                ports: Some("80".into()),
+                top_ports: Some(10),
+                ..req(&["198.18.0.1"])
+            },
+            ScanRequest {
+                top_ports: Some(0),
+                ..req(&["198.18.0.1"])
+            },
+            ScanRequest {
+                timing: 6,
+                ..req(&["198.18.0.1"])
+            },
+            ScanRequest {
+                max_retries: Some(51),
+                ..req(&["198.18.0.1"])
+            },
+            ScanRequest {
+                max_rate: Some(-1.0),
+                ..req(&["198.18.0.1"])
+            },
+            req(&["224.0.0.1"]),
+            req(&["198.18.0.0/8"]),
+        ] {
+            assert!(validate(&bad, &c).is_err(), "{bad:?}");
+        }
+        // No IPv6 on the stack: an IPv6 target is refused.
+        let v4only = ustack::Config {
+            addr6: None,
+            ..stack()
+        };
+        assert!(validate(&req(&["2001:2::1"]), &v4only).is_err());
+    }
+
+    #[test]
+    fn options_reach_the_timing() {
+        let r = ScanRequest {
+            timing: 4,
+            max_retries: Some(1),
+            max_rate: Some(50.0),
+            ..req(&["198.18.0.1"])
+        };
+        let t = timing_of(&r).unwrap();
+        assert_eq!((t.level, t.max_retries, t.max_rate), (4, 1, Some(50.0)));
+        assert_eq!(t.interval(), Duration::from_millis(20));
+    }
+}
