@@ -157,3 +157,45 @@ fn destinations_outside_the_prefix_and_the_lab_ranges_are_refused() {
     let out = up.stop();
     assert_eq!(counter(&out, "raw_tx_packets"), 0, "{out}");
 }
+
+#[test]
+fn over_ipv6_a_built_syn_gets_the_kernels_syn_ack() {
+    use std::net::Ipv6Addr;
+    use ustack::wire::build::{Ipv6, Tcp};
+    use ustack::wire::ipv6::Ipv6Packet;
+    if !tun_available() {
+        return;
+    }
+    let ns = NetNs::new("raw6");
+    let up = Up::start(&ns, &[]);
+    ustack_tests::e2e::wait_host_addr6(&ns);
+    let (me, host): (Ipv6Addr, Ipv6Addr) =
+        ("2001:2::2".parse().unwrap(), "2001:2::1".parse().unwrap());
+    let listener = ns.run(move || TcpListener::bind((host, 0)).unwrap());
+    let open = listener.local_addr().unwrap().port();
+    let syn = Ipv6::new().src(me).dst(host) / Tcp::new().sport(45_000).dport(open).seq(77).syn();
+    let replies = raw_request(
+        &ns,
+        serde_json::json!({"v":1,"id":1,"req":"raw","protocol":6,
+            "filter": format!("ip6 and tcp and src port {open}"),
+            "claim":[{"protocol":6,"port":45_000}], "send":[hex(&syn.build().unwrap())],
+            "count":1, "timeout_ms":5000}),
+    );
+    let copy = replies
+        .iter()
+        .find(|r| r["reply"] == "packet")
+        .unwrap_or_else(|| panic!("{replies:?}"));
+    let bytes = unhex(copy["hex"].as_str().unwrap());
+    let ip = Ipv6Packet::parse(&bytes).unwrap();
+    let seg = TcpSegment::parse(ip.src(), ip.dst(), ip.payload()).unwrap();
+    assert_eq!(
+        (seg.src_port, seg.dst_port, ip.payload()[13]),
+        (open, 45_000, 0x12)
+    );
+    assert_eq!(
+        u32::from_be_bytes(ip.payload()[8..12].try_into().unwrap()),
+        78
+    );
+    drop(listener);
+    up.stop();
+}

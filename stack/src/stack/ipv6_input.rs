@@ -7,8 +7,10 @@
 //! that RFC 8200 answers with a Parameter Problem gets one (an upper-layer protocol the stack
 //! will never speak too: code 1), under RFC 4443 §2.4's rules and the ICMP error rate limit.
 
+use super::firewall_api::Answer;
 use super::icmp_input::PathReport;
 use super::{frag_drop_reason, Stack};
+use crate::filter::fw::Hook;
 use crate::icmp as policy;
 use crate::ip::fragment::OutHeader6;
 use crate::ip::reassembly::{Fragment, FragmentKey6, Outcome};
@@ -23,8 +25,9 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
 
 impl Stack {
-    /// Handles one IPv6 packet as read from the device.
-    pub(super) fn receive_v6(&mut self, bytes: &[u8]) {
+    /// Handles one IPv6 packet as read from the device (`reassembled`: a datagram reassembly
+    /// just completed, whose fragments raw sockets already had copies of).
+    pub(super) fn receive_v6(&mut self, bytes: &[u8], reassembled: bool) {
         let p = match Ipv6Packet::parse(bytes) {
             Ok(p) => p,
             Err(reason) => return self.drop_packet(reason),
@@ -43,13 +46,19 @@ impl Stack {
                 return;
             }
         };
-        // Raw sockets get a copy of every validated packet, before reassembly (socket::raw).
+        // The firewall's fragments chain sees every packet, then raw sockets get a copy, before
+        // reassembly (filter::fw, socket::raw).
+        if !reassembled && self.firewall_stops(Hook::Fragments, bytes, Answer::V6(&p)) {
+            return;
+        }
         let upper = match walked {
             Walk::Upper { protocol, .. } => Some(protocol),
             Walk::LaterFragment { fragment, .. } => p.bytes().get(fragment.header_at).copied(),
             Walk::Nothing => Some(ipv6::next::NONE),
         };
-        self.raw_copy(upper, p.bytes());
+        if !reassembled {
+            self.raw_copy(upper, p.bytes());
+        }
         let Some(me) = self.config.addr6 else {
             return self.drop_packet(DropReason::Ipv6Disabled);
         };
@@ -65,6 +74,9 @@ impl Stack {
             return self.reassemble6(&p, f, for_us);
         }
         // (An atomic fragment is left here: a whole packet, RFC 8021 / RFC 6946 §4.)
+        if self.firewall_stops(Hook::Input, bytes, Answer::V6(&p)) {
+            return;
+        }
         let Walk::Upper {
             protocol,
             at,
@@ -261,7 +273,7 @@ impl Stack {
                 let len = (whole.len() - ipv6::HEADER_LEN + d.payload.len()).min(0xffff);
                 whole[4..6].copy_from_slice(&(len as u16).to_be_bytes());
                 whole.extend_from_slice(&d.payload);
-                self.receive_v6(&whole);
+                self.receive_v6(&whole, true);
             }
         }
     }
@@ -286,7 +298,12 @@ impl Stack {
     /// `even_multicast`, the option action `10`); `p` is itself an ICMPv6 error (e.1); its
     /// source names no single node (e.6: `::`, multicast); or the error rate limit (f) has no
     /// token (counted, as for IPv4).
-    fn send_icmp6_error(&mut self, p: &Ipv6Packet<'_>, kind: (u8, u8, u32), even_multicast: bool) {
+    pub(super) fn send_icmp6_error(
+        &mut self,
+        p: &Ipv6Packet<'_>,
+        kind: (u8, u8, u32),
+        even_multicast: bool,
+    ) {
         let Some(me) = self.config.addr6 else {
             return;
         };
