@@ -1,6 +1,6 @@
 //! The `ustack` command line: one subcommand per tool, dispatched to its module.
 
-use super::{capture, connect, docs, events, filter, lab, net, ping, ss, trace, up};
+use super::{capture, connect, docs, events, filter, lab, net, ping, scan, ss, trace, up};
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -52,6 +52,9 @@ enum Command {
     /// The running stack's firewall: list with counters, add, insert, delete, flush, replace
     /// a rule set atomically, check a file (docs/FIREWALL.md).
     Filter(filter::FilterArgs),
+    /// Port scan from inside the stack, nmap-like: -sS (default), -sT, -sU, -sF, -sN, -sX, -sA,
+    /// and host discovery -sn over a prefix; -p, --top-ports, -T0..-T5, --reason, --json.
+    Scan(scan::ScanArgs),
     /// A multi-hop network of namespaces to study (routers, per-link MTU, a far-end server).
     Lab(lab::LabArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -68,6 +71,7 @@ impl Command {
             Command::Ping(a) => Some(&a.net),
             Command::Connect(a) => Some(&a.net),
             Command::Trace(a) => Some(&a.net),
+            Command::Scan(a) => Some(&a.net),
             _ => None,
         }
     }
@@ -115,6 +119,7 @@ pub fn main() -> ExitCode {
         Command::Events(args) => events::run(args),
         Command::Capture(args) => capture::run(args),
         Command::Trace(args) => trace::run(args),
+        Command::Scan(args) => scan::run(args),
         Command::Lab(args) => lab::run(args),
         Command::Filter(args) => filter::run(args),
         Command::Completions(args) => docs::completions(args),

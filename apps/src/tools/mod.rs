@@ -14,6 +14,7 @@ pub mod filter;
 pub mod lab;
 pub mod net;
 pub mod ping;
+pub mod scan;
 pub mod ss;
 pub mod ss_filter;
 pub mod ss_format;

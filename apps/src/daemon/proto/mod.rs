@@ -15,6 +15,7 @@ mod filter;
 mod hello;
 mod ping;
 mod raw;
+mod scan;
 mod sockets;
 mod stats;
 mod trace;
@@ -29,6 +30,9 @@ pub use filter::{FilterReply, FilterRequest, FilterRule};
 pub use hello::Hello;
 pub use ping::{parse_pattern, PingEvent, PingRequest, PingSummary, PmtuDisc, MAX_PATTERN};
 pub use raw::{from_hex, to_hex, RawClaim, RawDone, RawOpen, RawRequest};
+pub use scan::{
+    ExtraPorts, PortResult, PortState, Proto, Reason, ScanEvent, ScanRequest, ScanType, TimingLevel,
+};
 pub use sockets::{ListenSocket, SocketsReply, TcpSocket, UdpSocket};
 pub use stats::{ControlStats, DropCount, StatsReply};
 pub use trace::{TraceEvent, TraceMethod, TraceRequest};
@@ -66,13 +70,16 @@ pub enum Request {
     Raw(RawRequest),
     /// The firewall: list, counters, add, insert, delete, flush, replace, check (`filter`).
     Filter(FilterRequest),
+    /// A port scan (or host discovery) from inside the stack, nmap's scan types: `scan`
+    /// replies (start, one per host, done), then `end`.
+    Scan(ScanRequest),
 }
 
 impl Request {
     /// Every request name, for `hello` and error messages.
     pub const NAMES: &'static [&'static str] = &[
         "hello", "stats", "sockets", "events", "ping", "connect", "capture", "trace", "raw",
-        "filter",
+        "filter", "scan",
     ];
 
     /// Whether the request streams (holds the connection until it ends) rather than getting
@@ -86,6 +93,7 @@ impl Request {
                 | Request::Capture(_)
                 | Request::Trace(_)
                 | Request::Raw(_)
+                | Request::Scan(_)
         )
     }
 }
@@ -136,6 +144,8 @@ pub enum Body {
     RawOpen(RawOpen),
     /// `raw`: its counters, before `end`.
     RawDone(RawDone),
+    /// One event of a `scan` job.
+    Scan(ScanEvent),
     /// A stream lost this many messages because the client read too slowly.
     Lost(Lost),
     /// A stream ended; nothing more for this id.

@@ -13,6 +13,7 @@ pub(crate) mod filter;
 pub(crate) mod hello;
 pub(crate) mod ping;
 pub(crate) mod raw;
+pub(crate) mod scan;
 pub(crate) mod sockets;
 pub(crate) mod stats;
 pub(crate) mod trace;
@@ -43,6 +44,7 @@ pub(crate) async fn dispatch(ctx: &Rc<Ctx>, conn: Conn, id: u64, req: Request) -
         Request::Trace(r) => trace::run(ctx, conn, id, r).await,
         Request::Raw(r) => raw::run(ctx, conn, id, r).await,
         Request::Filter(r) => answer(conn, id, filter::handle(ctx, r)).await,
+        Request::Scan(r) => scan::run(ctx, conn, id, r).await,
     }
 }
 
