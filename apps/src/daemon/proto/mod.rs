@@ -13,6 +13,7 @@ mod connect;
 mod events;
 mod hello;
 mod ping;
+mod send;
 mod sockets;
 mod stats;
 mod trace;
@@ -25,6 +26,10 @@ pub use connect::{
 pub use events::{Event, EventsRequest};
 pub use hello::Hello;
 pub use ping::{parse_pattern, PingEvent, PingRequest, PingSummary, PmtuDisc, MAX_PATTERN};
+pub use send::{
+    Fragmenting, PortStep, ReplyKind, SendEvent, SendIcmpError, SendMode, SendReply, SendRequest,
+    SendStart, SendSummary,
+};
 pub use sockets::{ListenSocket, SocketsReply, TcpSocket, UdpSocket};
 pub use stats::{ControlStats, DropCount, StatsReply};
 pub use trace::{TraceEvent, TraceMethod, TraceRequest};
@@ -58,12 +63,14 @@ pub enum Request {
     Capture(CaptureRequest),
     /// A traceroute from inside the stack, one `trace` reply per event, then `end`.
     Trace(TraceRequest),
+    /// hping3's crafted probes from inside the stack, one `send` reply per event, then `end`.
+    Send(SendRequest),
 }
 
 impl Request {
     /// Every request name, for `hello` and error messages.
     pub const NAMES: &'static [&'static str] = &[
-        "hello", "stats", "sockets", "events", "ping", "connect", "capture", "trace",
+        "hello", "stats", "sockets", "events", "ping", "connect", "capture", "trace", "send",
     ];
 
     /// Whether the request streams (holds the connection until it ends) rather than getting
@@ -76,6 +83,7 @@ impl Request {
                 | Request::Connect(_)
                 | Request::Capture(_)
                 | Request::Trace(_)
+                | Request::Send(_)
         )
     }
 }
@@ -110,6 +118,8 @@ pub enum Body {
     Ping(PingEvent),
     /// One event of a `trace` job.
     Trace(TraceEvent),
+    /// One event of a `send` job.
+    Send(SendEvent),
     /// `connect -l`: listening; a `connected` follows when a peer comes.
     Listening(Listening),
     /// `connect`: the socket is connected; raw bytes (or framed datagrams) follow.
