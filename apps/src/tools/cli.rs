@@ -1,6 +1,6 @@
 //! The `ustack` command line: one subcommand per tool, dispatched to its module.
 
-use super::{capture, connect, docs, events, lab, net, ping, ss, trace, up};
+use super::{capture, connect, docs, events, lab, net, ping, send, ss, trace, up};
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -49,6 +49,9 @@ enum Command {
     /// SYN (-T) probes with increasing TTL (hop limit); --pmtu finds the path MTU like
     /// tracepath.
     Trace(trace::TraceArgs),
+    /// hping3 from inside the stack: crafted TCP (any flags), UDP, ICMP or raw IP probes, over
+    /// IPv4 or IPv6, replies printed in hping3's lines.
+    Send(send::SendArgs),
     /// A multi-hop network of namespaces to study (routers, per-link MTU, a far-end server).
     Lab(lab::LabArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -65,6 +68,7 @@ impl Command {
             Command::Ping(a) => Some(&a.net),
             Command::Connect(a) => Some(&a.net),
             Command::Trace(a) => Some(&a.net),
+            Command::Send(a) => Some(&a.net),
             _ => None,
         }
     }
@@ -112,6 +116,7 @@ pub fn main() -> ExitCode {
         Command::Events(args) => events::run(args),
         Command::Capture(args) => capture::run(args),
         Command::Trace(args) => trace::run(args),
+        Command::Send(args) => send::run(args),
         Command::Lab(args) => lab::run(args),
         Command::Completions(args) => docs::completions(args),
         Command::Man(args) => docs::man(args),

@@ -13,6 +13,7 @@ pub mod family;
 pub mod lab;
 pub mod net;
 pub mod ping;
+pub mod send;
 pub mod ss;
 pub mod ss_filter;
 pub mod ss_format;
