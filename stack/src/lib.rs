@@ -60,8 +60,8 @@ pub mod wire;
 
 pub use config::{Config, ConfigError};
 pub use socket::{
-    BindError, EchoEvent, IcmpError, Readiness, RecvError, SendError, SocketEvent, SocketHandle,
-    UdpSocketInfo,
+    BindError, EchoEvent, IcmpError, RawInfo, RawIpv4, RawOptions, Readiness, RecvError, SendError,
+    SocketEvent, SocketHandle, UdpSocketInfo,
 };
 pub use stack::{MemoryUsage, Stack};
 pub use stats::{DropReason, Stats};

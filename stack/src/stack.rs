@@ -68,6 +68,7 @@ mod echo_api;
 mod icmp_input;
 mod ipv6_input;
 mod memory;
+mod raw_api;
 mod table_api;
 mod tcp_api;
 
@@ -224,6 +225,9 @@ impl Stack {
             Ok(k) => k,
             Err(reason) => return self.drop_packet(reason),
         };
+        // Raw sockets get a copy of every validated packet, before reassembly (socket::raw).
+        let whole = ip.header_bytes().len() + ip.payload().len();
+        self.raw_copy(Some(ip.protocol()), &bytes[..whole]);
         // RFC 1122 §3.2.1.7: a host accepts any TTL, including 0 and 1; TTL matters only to routers.
         let arrival = Arrival {
             src,
@@ -318,6 +322,10 @@ impl Stack {
             Ok(s) => s,
             Err(r) => return self.drop_packet(r),
         };
+        // A port a raw socket claimed: its packets are the socket's alone (socket::raw).
+        if self.raw_claims(proto::TCP, seg.dst_port) {
+            return;
+        }
         let r = self.tcp.input(&self.config, self.now, src, &seg);
         self.sync_tcp_counters();
         if let Err(r) = r {

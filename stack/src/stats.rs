@@ -253,6 +253,14 @@ pub struct Stats {
     pub udp_rx_datagrams: u64,
     /// UDP datagrams sent.
     pub udp_tx_datagrams: u64,
+    /// Packets raw sockets sent (as given, or with a header the stack wrote).
+    pub raw_tx_packets: u64,
+    /// Packet copies queued on raw sockets.
+    pub raw_copies: u64,
+    /// Packet copies a raw socket's full queue could not take.
+    pub raw_copies_dropped: u64,
+    /// Packets to a port a raw socket claimed: handed to it alone, not processed further.
+    pub raw_claimed: u64,
     /// TCP connections opened by `tcp_connect`.
     pub tcp_active_opens: u64,
     /// TCP connections created by a SYN to a listener (cookie completions included).
@@ -315,7 +323,7 @@ impl Stats {
 impl Stats {
     /// Every counter but the drops, by name, in a fixed order (the counters table and the
     /// control protocol's `stats` reply both list these).
-    pub fn counters(&self) -> [(&'static str, u64); 40] {
+    pub fn counters(&self) -> [(&'static str, u64); 44] {
         let l = &self.tcp_loss;
         let r = &l.recovery;
         [
@@ -340,6 +348,10 @@ impl Stats {
             ("icmp_errors_delivered", self.icmp_errors_delivered),
             ("udp_rx_datagrams", self.udp_rx_datagrams),
             ("udp_tx_datagrams", self.udp_tx_datagrams),
+            ("raw_tx_packets", self.raw_tx_packets),
+            ("raw_copies", self.raw_copies),
+            ("raw_copies_dropped", self.raw_copies_dropped),
+            ("raw_claimed", self.raw_claimed),
             ("tcp_active_opens", self.tcp_active_opens),
             ("tcp_passive_opens", self.tcp_passive_opens),
             ("tcp_resets_sent", self.tcp_resets_sent),

@@ -40,6 +40,10 @@ impl Stack {
                 return Some(r);
             }
         };
+        // A port a raw socket claimed: no delivery, no port unreachable (socket::raw).
+        if self.raw_claims(proto::UDP, d.dst_port) {
+            return None;
+        }
         let mut data = self.pool.take(d.payload.len());
         data.extend_from_slice(d.payload);
         let item = Queued::Udp {
@@ -73,7 +77,7 @@ impl Stack {
     pub fn udp_local_port(&self, h: SocketHandle) -> Option<u16> {
         match self.sockets.get(h)?.kind {
             Kind::Udp { port } => Some(port),
-            Kind::Echo { .. } => None,
+            Kind::Echo { .. } | Kind::Raw => None,
         }
     }
 

@@ -1,6 +1,6 @@
 //! Async sockets for tasks on the loop thread (tokio-compatible): [`TcpListener`],
 //! [`TcpStream`] (`AsyncRead + AsyncWrite`, so `tokio::io::copy`, `tokio_util::codec` and hyper
-//! run on it unchanged), [`UdpSocket`] and [`PingSocket`]. Each call borrows the stack on the
+//! run on it unchanged), [`UdpSocket`], [`PingSocket`] and [`RawSocket`]. Each call borrows the stack on the
 //! loop thread — no lock — and waits on that socket's own wakeup when it would block.
 //!
 //! They are `!Send`: create them from a [`Net`] inside a task on the loop (see
@@ -18,7 +18,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use ustack::tcp::{ConnHandle, ListenHandle, TcpError, TcpInfo};
-use ustack::{EchoEvent, SocketHandle};
+use ustack::{EchoEvent, RawInfo, RawIpv4, RawOptions, SocketHandle};
 
 /// A listening TCP socket; one listener accepts any number of connections.
 #[derive(Debug)]
@@ -377,6 +377,76 @@ impl PingSocket {
 }
 
 impl Drop for PingSocket {
+    fn drop(&mut self) {
+        self.net.core.forget(Key::Datagram(self.handle));
+        self.net.core.with(|s| s.close(self.handle));
+    }
+}
+
+/// A raw socket: sends whole IPv4/IPv6 packets as given (header included — any field, wrong
+/// ones too) and receives copies of the arriving packets its [`RawOptions`] select; it can
+/// claim local TCP/UDP ports so that their packets reach it alone and the stack answers them
+/// with no RST or port unreachable of its own (the rules: `ustack::socket::raw`).
+#[derive(Debug)]
+pub struct RawSocket {
+    net: Net,
+    handle: SocketHandle,
+}
+
+impl RawSocket {
+    /// Opens a raw socket receiving what `options` selects.
+    pub fn open(net: &Net, options: RawOptions) -> io::Result<RawSocket> {
+        let handle = net.core.with(|s| s.raw_open(options)).map_err(bind_error)?;
+        Ok(RawSocket {
+            net: net.clone(),
+            handle,
+        })
+    }
+
+    /// Claims local `port` of `protocol` (6 TCP or 17 UDP; 0 picks a free ephemeral port);
+    /// returns the port.
+    pub fn claim(&self, protocol: u8, port: u16) -> io::Result<u16> {
+        self.net
+            .core
+            .with(|s| s.raw_claim(self.handle, protocol, port))
+            .map_err(bind_error)
+    }
+
+    /// Sends one whole packet as given, waiting while the transmit queue is full.
+    pub async fn send(&self, packet: &[u8]) -> io::Result<()> {
+        poll_fn(|cx| ops::raw_send(&self.net.core, self.handle, cx, packet)).await
+    }
+
+    /// Sends `payload` behind an IPv4 header the stack writes from `fields` (filling what is
+    /// left `None`), waiting while the transmit queue is full.
+    pub async fn send_ipv4(&self, fields: RawIpv4, payload: &[u8]) -> io::Result<()> {
+        poll_fn(|cx| ops::raw_send_ipv4(&self.net.core, self.handle, cx, fields, payload)).await
+    }
+
+    /// Waits for the next packet copy (truncated to `buf`); returns the packet's length.
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        poll_fn(|cx| ops::raw_recv(&self.net.core, self.handle, cx, buf)).await
+    }
+
+    /// The next packet copy if one is queued, without waiting.
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        match self.net.core.with(|s| s.raw_recv(self.handle, buf)) {
+            Ok(n) => Ok(Some(n)),
+            Err(ustack::RecvError::WouldBlock) => Ok(None),
+            Err(e) => Err(crate::errors::recv_error(e)),
+        }
+    }
+
+    /// Counters (received, dropped for a full queue, sent) and claims.
+    pub fn info(&self) -> io::Result<RawInfo> {
+        self.net
+            .core
+            .with(|s| s.raw_info(self.handle))
+            .ok_or_else(|| send_error(ustack::SendError::InvalidHandle))
+    }
+}
+
+impl Drop for RawSocket {
     fn drop(&mut self) {
         self.net.core.forget(Key::Datagram(self.handle));
         self.net.core.with(|s| s.close(self.handle));

@@ -1,6 +1,6 @@
 //! Blocking socket handles for threads other than the loop's, shaped like `std::net`:
 //! [`TcpListener`], [`TcpStream`] (`Read`/`Write`, read/write timeouts, `shutdown`,
-//! `peer_addr`), [`UdpSocket`] and [`PingSocket`].
+//! `peer_addr`), [`UdpSocket`], [`PingSocket`] and [`RawSocket`].
 //!
 //! Each call is one message to the loop thread, which runs the operation as a task on the same
 //! per-socket wakeups as the async sockets and sends the result back; the calling thread sleeps
@@ -463,6 +463,82 @@ impl PingSocket {
 }
 
 impl Drop for PingSocket {
+    fn drop(&mut self) {
+        let h = self.socket;
+        let _ = self.handle.run(move |net| {
+            net.core.forget(Key::Datagram(h));
+            net.core.with(|s| s.close(h));
+        });
+    }
+}
+
+/// A raw socket for other threads (see [`crate::aio::RawSocket`]): whole packets out as given,
+/// copies of arriving packets in, claimed ports.
+#[derive(Debug)]
+pub struct RawSocket {
+    handle: Handle,
+    socket: SocketHandle,
+}
+
+impl RawSocket {
+    /// Opens a raw socket receiving what `options` selects.
+    pub fn open(l: &impl Loop, options: ustack::RawOptions) -> io::Result<RawSocket> {
+        let handle = l.loop_handle();
+        let socket = handle
+            .with_stack(move |s| s.raw_open(options))?
+            .map_err(bind_error)?;
+        Ok(RawSocket { handle, socket })
+    }
+
+    /// Claims local `port` of `protocol` (TCP or UDP; 0 picks one); returns the port.
+    pub fn claim(&self, protocol: u8, port: u16) -> io::Result<u16> {
+        let h = self.socket;
+        self.handle
+            .with_stack(move |s| s.raw_claim(h, protocol, port))?
+            .map_err(bind_error)
+    }
+
+    /// Sends one whole packet as given (waiting up to 5 s while the transmit queue is full).
+    pub fn send(&self, packet: &[u8]) -> io::Result<()> {
+        let h = self.socket;
+        let packet = packet.to_vec();
+        self.handle.block_on(move |net| async move {
+            bounded(
+                Some(Duration::from_secs(5)),
+                ErrorKind::TimedOut,
+                poll_fn(|cx| ops::raw_send(&net.core, h, cx, &packet)),
+            )
+            .await
+        })?
+    }
+
+    /// Waits up to `timeout` for the next packet copy (truncated to `buf`); its length, or
+    /// `Ok(None)` on timeout.
+    pub fn recv(&self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>> {
+        let (h, len) = (self.socket, buf.len());
+        let r = self.handle.block_on(move |net| async move {
+            let mut v = vec![0u8; len];
+            let n = bounded(
+                Some(timeout),
+                ErrorKind::TimedOut,
+                poll_fn(|cx| ops::raw_recv(&net.core, h, cx, &mut v)),
+            )
+            .await?;
+            Ok::<_, io::Error>((n, v))
+        })?;
+        match r {
+            Ok((n, v)) => {
+                let k = n.min(buf.len());
+                buf[..k].copy_from_slice(&v[..k]);
+                Ok(Some(n))
+            }
+            Err(e) if e.kind() == ErrorKind::TimedOut => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Drop for RawSocket {
     fn drop(&mut self) {
         let h = self.socket;
         let _ = self.handle.run(move |net| {

@@ -50,6 +50,9 @@ pub(crate) fn bind_error(e: BindError) -> io::Error {
         BindError::AddrInUse => io::Error::new(ErrorKind::AddrInUse, "address in use"),
         BindError::TooManySockets => io::Error::other("too many sockets open in the stack"),
         BindError::NoFreePort => io::Error::new(ErrorKind::AddrNotAvailable, "no free port"),
+        BindError::Invalid => {
+            io::Error::new(ErrorKind::InvalidInput, "not possible on this socket")
+        }
     }
 }
 

@@ -134,3 +134,37 @@ pub(crate) fn echo_send(
         s.echo_send(h, dst, seq, data).map_err(send_error)
     })
 }
+
+pub(crate) fn raw_recv(
+    core: &Core,
+    h: SocketHandle,
+    cx: &mut Context<'_>,
+    buf: &mut [u8],
+) -> Poll<io::Result<usize>> {
+    poll_op(core, Key::Datagram(h), Dir::Read, cx, |s| {
+        s.raw_recv(h, buf).map_err(recv_error)
+    })
+}
+
+pub(crate) fn raw_send(
+    core: &Core,
+    h: SocketHandle,
+    cx: &mut Context<'_>,
+    packet: &[u8],
+) -> Poll<io::Result<()>> {
+    poll_op(core, Key::Datagram(h), Dir::Write, cx, |s| {
+        s.raw_send(h, packet).map_err(send_error)
+    })
+}
+
+pub(crate) fn raw_send_ipv4(
+    core: &Core,
+    h: SocketHandle,
+    cx: &mut Context<'_>,
+    fields: ustack::RawIpv4,
+    payload: &[u8],
+) -> Poll<io::Result<()>> {
+    poll_op(core, Key::Datagram(h), Dir::Write, cx, |s| {
+        s.raw_send_ipv4(h, fields, payload).map_err(send_error)
+    })
+}

@@ -61,6 +61,16 @@ impl Egress {
         h.max(1)
     }
 
+    /// The next identification for a datagram from `src` to `dst` (RFC 7739 §5.3).
+    pub(crate) fn ident(&mut self, src: Ipv4Addr, dst: Ipv4Addr, protocol: u8) -> u16 {
+        self.idents.next(src, dst, protocol)
+    }
+
+    /// The stack's TTL (`Config::ttl`).
+    pub(crate) fn default_ttl(&self) -> u8 {
+        self.ttl
+    }
+
     /// The hop limit of a datagram: the sender's own (`IPV6_UNICAST_HOPS`) or ours.
     pub(crate) fn hop_limit(&self, own: Option<u8>) -> u8 {
         own.unwrap_or(self.ttl)
@@ -108,6 +118,39 @@ pub(crate) fn write_header(
         payload_len,
     }
     .emit(buf);
+}
+
+/// Writes a raw socket's IPv4 header (`crate::Stack::raw_send_ipv4`) into `buf[..20]` for a
+/// payload of `payload_len` bytes: the fields as given, each computed one (`ident`, `ttl`,
+/// `src` already resolved by the caller) filled, and the total length and checksum computed
+/// unless given — a wrong one is written as given, after the checksum is computed.
+pub(crate) fn write_raw_header(
+    buf: &mut [u8],
+    f: &crate::socket::RawIpv4,
+    (src, ident, ttl): (Ipv4Addr, u16, u8),
+    payload_len: usize,
+) {
+    Ipv4Repr {
+        src,
+        dst: f.dst,
+        protocol: f.protocol,
+        ttl,
+        ident,
+        dont_fragment: f.dont_fragment,
+        more_fragments: f.more_fragments,
+        frag_offset: usize::from(f.frag_offset & 0x1fff) * 8,
+        payload_len,
+    }
+    .emit(buf);
+    buf[1] = f.tos;
+    if let Some(total) = f.total_len {
+        buf[2..4].copy_from_slice(&total.to_be_bytes());
+    }
+    buf[10..12].copy_from_slice(&[0, 0]);
+    let c = f
+        .checksum
+        .unwrap_or_else(|| crate::wire::checksum::internet(&buf[..HEADER_LEN]));
+    buf[10..12].copy_from_slice(&c.to_be_bytes());
 }
 
 /// The IP fields of one TCP segment that its sender chooses: the addresses (both IPv4 or

@@ -59,6 +59,8 @@ impl BufferPool {
 enum Header {
     V4(OutHeader),
     V6(OutHeader6),
+    /// A whole packet from a raw socket, header included, sent as given.
+    Raw,
 }
 
 /// One datagram waiting to leave.
@@ -254,6 +256,28 @@ impl TxQueue {
         Ok(())
     }
 
+    /// Queues a whole packet as given (a raw socket's): never fragmented, so it must fit the
+    /// MTU. On error the buffer is handed back.
+    pub(crate) fn push_raw(
+        &mut self,
+        packet: Vec<u8>,
+        mtu: u16,
+    ) -> Result<(), (QueueError, Vec<u8>)> {
+        if packet.len() > usize::from(mtu) {
+            return Err((QueueError::NeedsFragmentation, packet));
+        }
+        if let Err(e) = self.room(packet.len()) {
+            return Err((e, packet));
+        }
+        self.bytes += packet.len();
+        self.queue.push_back(OutDatagram {
+            header: Header::Raw,
+            data: packet,
+            sent: 0,
+        });
+        Ok(())
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.queue.is_empty()
     }
@@ -280,12 +304,13 @@ impl TxQueue {
         let mtu = match &d.header {
             Header::V4(_) => mtu,
             Header::V6(h) => mtu.min(h.path_mtu),
+            Header::Raw => return self.emit_raw(buf, pool),
         };
         let limit = usize::from(mtu).min(buf.len());
         let remaining = d.data.len() - d.sent;
         let (hlen, frag_len) = match d.header {
-            Header::V4(_) => (HEADER_LEN, 0),
             Header::V6(_) => (ipv6::HEADER_LEN, FRAG6_LEN),
+            Header::V4(_) | Header::Raw => (HEADER_LEN, 0),
         };
         let (chunk, fragment, more) = if d.sent == 0 && hlen + remaining <= limit {
             (remaining, false, false)
@@ -308,6 +333,7 @@ impl TxQueue {
                 HEADER_LEN
             }
             Header::V6(h) => write_header6(buf, h, d.sent, more, chunk, fragment),
+            Header::Raw => return None,
         };
         buf[at..at + chunk].copy_from_slice(&d.data[d.sent..d.sent + chunk]);
         d.sent += chunk;
@@ -322,6 +348,26 @@ impl TxQueue {
             len: at + chunk,
             fragment,
             last,
+        })
+    }
+}
+
+impl TxQueue {
+    /// Emits the raw packet at the head whole (it was checked against the MTU when queued);
+    /// one that does not fit the caller's `buf` stays queued (the caller's bug).
+    fn emit_raw(&mut self, buf: &mut [u8], pool: &mut BufferPool) -> Option<Emitted> {
+        let len = self.queue.front()?.data.len();
+        if len > buf.len() {
+            return None;
+        }
+        let d = self.queue.pop_front()?;
+        buf[..len].copy_from_slice(&d.data);
+        self.bytes -= len;
+        pool.give(d.data);
+        Some(Emitted {
+            len,
+            fragment: false,
+            last: true,
         })
     }
 }

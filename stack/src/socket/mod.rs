@@ -18,7 +18,9 @@ pub struct SocketHandle {
 }
 
 mod event;
+pub(crate) mod raw;
 pub use event::{Readiness, SocketEvent};
+pub use raw::{RawInfo, RawIpv4, RawOptions};
 
 /// Why a bind or open failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,6 +31,9 @@ pub enum BindError {
     TooManySockets,
     /// Every ephemeral port is taken.
     NoFreePort,
+    /// Not possible for this socket: a raw claim of a protocol other than TCP or UDP, or a
+    /// handle that is not a raw socket.
+    Invalid,
 }
 
 /// Why a send failed.
@@ -265,21 +270,43 @@ pub(crate) enum Queued {
     UdpError {
         error: IcmpError,
     },
+    /// A copy of an arriving packet, for a raw socket.
+    Raw {
+        data: Vec<u8>,
+    },
 }
 
 impl Queued {
     fn bytes(&self) -> usize {
         match self {
-            Queued::Udp { data, .. } | Queued::Echo { data, .. } => data.len(),
+            Queued::Udp { data, .. } | Queued::Echo { data, .. } | Queued::Raw { data } => {
+                data.len()
+            }
             Queued::EchoError { .. } | Queued::UdpError { .. } => 0,
+        }
+    }
+
+    /// The buffer this item holds, for recycling.
+    pub(crate) fn into_buffer(self) -> Option<Vec<u8>> {
+        match self {
+            Queued::Udp { data, .. } | Queued::Echo { data, .. } | Queued::Raw { data } => {
+                Some(data)
+            }
+            Queued::EchoError { .. } | Queued::UdpError { .. } => None,
         }
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
-    Udp { port: u16 },
-    Echo { ident: u16 },
+    Udp {
+        port: u16,
+    },
+    Echo {
+        ident: u16,
+    },
+    /// A raw socket ([`raw`]): no port; its options and claims are in `Socket::raw`.
+    Raw,
 }
 
 #[derive(Debug)]
@@ -298,6 +325,8 @@ pub(crate) struct Socket {
     pending: Readiness,
     /// A send was refused with `QueueFull`: report `WRITABLE` when the queue drains.
     send_blocked: bool,
+    /// A raw socket's options, claims and counters.
+    pub(crate) raw: Option<Box<raw::RawState>>,
 }
 
 /// A socket-table slot (its generation is the slab's).
@@ -312,6 +341,9 @@ pub(crate) struct SocketSet {
     slots: GenSlab<Slot>,
     udp_ports: HashMap<u16, u32>,
     echo_idents: HashMap<u16, u32>,
+    /// Raw sockets (each receives a copy of every arriving packet it matches) and the ports
+    /// they claimed.
+    pub(crate) raw: raw::RawTable,
     /// Sockets with an event queued (each at most once: `Socket::pending` is non-empty).
     events: VecDeque<SocketHandle>,
     /// Sockets whose send was refused because the transmit queue was full (each at most once).
@@ -338,6 +370,7 @@ impl SocketSet {
             slots: GenSlab::default(),
             udp_ports: HashMap::new(),
             echo_idents: HashMap::new(),
+            raw: raw::RawTable::default(),
             events: VecDeque::new(),
             blocked: Vec::new(),
             open: 0,
@@ -347,17 +380,24 @@ impl SocketSet {
         }
     }
 
-    fn map(&mut self, kind: Kind) -> (&mut HashMap<u16, u32>, u16) {
+    fn map(&mut self, kind: Kind) -> Option<(&mut HashMap<u16, u32>, u16)> {
         match kind {
-            Kind::Udp { port } => (&mut self.udp_ports, port),
-            Kind::Echo { ident } => (&mut self.echo_idents, ident),
+            Kind::Udp { port } => Some((&mut self.udp_ports, port)),
+            Kind::Echo { ident } => Some((&mut self.echo_idents, ident)),
+            Kind::Raw => None,
         }
     }
 
+    /// Whether `kind`'s port or identifier is in use — by a UDP socket, an echo socket, or (for
+    /// a UDP port) a raw socket's claim.
     pub(crate) fn is_taken(&self, kind: Kind) -> bool {
         match kind {
-            Kind::Udp { port } => self.udp_ports.contains_key(&port),
+            Kind::Udp { port } => {
+                self.udp_ports.contains_key(&port)
+                    || self.raw.claimed(crate::wire::proto::UDP, port).is_some()
+            }
             Kind::Echo { ident } => self.echo_idents.contains_key(&ident),
+            Kind::Raw => false,
         }
     }
 
@@ -378,12 +418,17 @@ impl SocketSet {
             error: None,
             pending: Readiness::EMPTY,
             send_blocked: false,
+            raw: None,
         };
         let index = self.slots.alloc(|| Slot { socket: None });
         self.slots[index as usize].socket = Some(socket);
         let handle = self.handle_of(index);
-        let (map, key) = self.map(kind);
-        map.insert(key, index);
+        match self.map(kind) {
+            Some((map, key)) => {
+                map.insert(key, index);
+            }
+            None => self.raw.add(handle),
+        }
         self.open += 1;
         Ok(handle)
     }
@@ -393,8 +438,12 @@ impl SocketSet {
         let slot = self.slots.get_mut(h.index, h.generation)?;
         let socket = slot.socket.take()?;
         self.slots.release(h.index);
-        let (map, key) = self.map(socket.kind);
-        map.remove(&key);
+        match self.map(socket.kind) {
+            Some((map, key)) => {
+                map.remove(&key);
+            }
+            None => self.raw.remove(h),
+        }
         self.open -= 1;
         if !socket.pending.is_empty() {
             self.events.retain(|e| *e != h);
@@ -402,10 +451,7 @@ impl SocketSet {
         if socket.send_blocked {
             self.blocked.retain(|e| *e != h);
         }
-        Some(socket.rx.into_iter().filter_map(|q| match q {
-            Queued::Udp { data, .. } | Queued::Echo { data, .. } => Some(data),
-            Queued::EchoError { .. } | Queued::UdpError { .. } => None,
-        }))
+        Some(socket.rx.into_iter().filter_map(Queued::into_buffer))
     }
 
     /// Every UDP socket (O(sockets), for a socket table).
@@ -439,7 +485,30 @@ impl SocketSet {
         match kind {
             Kind::Udp { port } => self.udp_ports.get(&port).copied(),
             Kind::Echo { ident } => self.echo_idents.get(&ident).copied(),
+            Kind::Raw => None,
         }
+    }
+
+    /// Queues a packet copy on raw socket `h` (bounded like every receive queue).
+    pub(crate) fn deliver_raw(&mut self, h: SocketHandle, item: Queued) -> Delivery {
+        let (max_d, max_b) = (self.rx_max_datagrams, self.rx_max_bytes);
+        let slot = self.slots.get_mut(h.index, h.generation);
+        let Some(s) = slot.and_then(|slot| slot.socket.as_mut()) else {
+            return Delivery::NoSocket(item);
+        };
+        if s.rx.len() >= max_d || s.rx_bytes + item.bytes() > max_b {
+            if let Some(r) = s.raw.as_mut() {
+                r.dropped += 1;
+            }
+            return Delivery::Full(item);
+        }
+        if let Some(r) = s.raw.as_mut() {
+            r.received += 1;
+        }
+        s.rx_bytes += item.bytes();
+        s.rx.push_back(item);
+        Self::notify(&mut self.events, s, h, Readiness::READABLE);
+        Delivery::Queued
     }
 
     /// Queues `item` on the socket bound to `kind`.

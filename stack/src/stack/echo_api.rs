@@ -22,7 +22,7 @@ impl Stack {
     pub fn echo_ident(&self, h: SocketHandle) -> Option<u16> {
         match self.sockets.get(h)?.kind {
             Kind::Echo { ident } => Some(ident),
-            Kind::Udp { .. } => None,
+            Kind::Udp { .. } | Kind::Raw => None,
         }
     }
 
@@ -94,7 +94,9 @@ impl Stack {
                 })
             }
             Some(Queued::EchoError { error, seq }) => Ok(EchoEvent::Error { error, seq }),
-            Some(Queued::Udp { .. } | Queued::UdpError { .. }) | None => Err(RecvError::WouldBlock),
+            Some(Queued::Udp { .. } | Queued::UdpError { .. } | Queued::Raw { .. }) | None => {
+                Err(RecvError::WouldBlock)
+            }
         }
     }
 }

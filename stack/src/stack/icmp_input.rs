@@ -153,6 +153,16 @@ impl Stack {
         if error.is_frag_needed() {
             error.next_hop_mtu = path.next_mtu;
         }
+        // An error about what a raw socket sent from a port it claimed is its own (it got a
+        // copy): nothing for the stack's sockets (socket::raw).
+        let claimed = match quoted {
+            Quoted::Udp { src_port, .. } => self.raw_claims(proto::UDP, src_port),
+            Quoted::Tcp { src_port, .. } => self.raw_claims(proto::TCP, src_port),
+            _ => false,
+        };
+        if claimed {
+            return;
+        }
         let delivered = match quoted {
             Quoted::Udp {
                 src_port,

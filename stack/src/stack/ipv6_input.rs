@@ -43,6 +43,13 @@ impl Stack {
                 return;
             }
         };
+        // Raw sockets get a copy of every validated packet, before reassembly (socket::raw).
+        let upper = match walked {
+            Walk::Upper { protocol, .. } => Some(protocol),
+            Walk::LaterFragment { fragment, .. } => p.bytes().get(fragment.header_at).copied(),
+            Walk::Nothing => Some(ipv6::next::NONE),
+        };
+        self.raw_copy(upper, p.bytes());
         let Some(me) = self.config.addr6 else {
             return self.drop_packet(DropReason::Ipv6Disabled);
         };

@@ -5,6 +5,7 @@
 use super::Stack;
 use crate::tcp::{ConnHandle, ListenHandle, State, TcpError, TcpInfo};
 use crate::time::Duration;
+use crate::wire::proto;
 use std::net::SocketAddr;
 use std::num::NonZeroU8;
 
@@ -12,6 +13,9 @@ impl Stack {
     /// Listens on `port`, keeping up to `backlog` established connections for `tcp_accept`.
     /// One listener serves any number of connections.
     pub fn tcp_listen(&mut self, port: u16, backlog: usize) -> Result<ListenHandle, TcpError> {
+        if self.sockets.raw.claimed(proto::TCP, port).is_some() {
+            return Err(TcpError::AddrInUse);
+        }
         self.tcp.listen(port, backlog)
     }
 
@@ -37,7 +41,9 @@ impl Stack {
             return Err(TcpError::AddrNotAvailable);
         }
         let port = self
-            .ephemeral_port(|s, p| s.tcp.tuple_free(p, remote))
+            .ephemeral_port(|s, p| {
+                s.tcp.tuple_free(p, remote) && s.sockets.raw.claimed(proto::TCP, p).is_none()
+            })
             .ok_or(TcpError::NoResources)?;
         let r = self.tcp.connect(&self.config, self.now, remote, port);
         self.sync_tcp_counters();

@@ -656,6 +656,12 @@ impl TcpLayer {
     }
 
     /// Whether the 4-tuple is free (for ephemeral port selection).
+    /// Whether a listener or any connection uses local `port` (O(connections): for a raw
+    /// socket's claim, never on the packet path).
+    pub(crate) fn port_in_use(&self, port: u16) -> bool {
+        self.listeners.contains_key(&port) || self.by_tuple.keys().any(|(p, _)| *p == port)
+    }
+
     pub(crate) fn tuple_free(&self, local_port: u16, remote: SocketAddr) -> bool {
         !self.tuple_in_use(local_port, remote) && !self.listeners.contains_key(&local_port)
     }
