@@ -291,8 +291,8 @@ pub struct SendReply {
     pub ttl: u8,
     /// hping3's `DF`: any fragment flag or offset set (IPv4).
     pub df: bool,
-    /// IPv4 identification; none over IPv6.
-    pub id: Option<u16>,
+    /// IPv4 identification; none over IPv6 (`ip_id`: the envelope has `id`).
+    pub ip_id: Option<u16>,
     /// A second reply to the same probe (`DUP!`).
     pub dup: bool,
     /// The probe's number (hping3's `seq=` / `icmp_seq=`).

@@ -54,7 +54,7 @@ fn ip_part(r: &SendReply) -> String {
     if r.df {
         s += "DF ";
     }
-    if let Some(id) = r.id {
+    if let Some(id) = r.ip_id {
         s += &format!("id={id} ");
     }
     s
@@ -182,7 +182,7 @@ mod tests {
             from: v4("127.0.0.1"),
             ttl: 64,
             df: true,
-            id: Some(0),
+            ip_id: Some(0),
             dup: false,
             seq,
             rtt_ms,
@@ -256,7 +256,7 @@ mod tests {
             from: v4("127.0.0.1"),
             ttl: 64,
             df: false,
-            id: Some(36199),
+            ip_id: Some(36199),
             dup: false,
             seq: 0,
             rtt_ms: 3.9,

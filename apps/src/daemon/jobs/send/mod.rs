@@ -338,7 +338,7 @@ impl Engine {
             from: ip.src,
             ttl: ip.ttl,
             df: ip.df,
-            id: ip.id,
+            ip_id: ip.id,
             dup,
             seq: no,
             rtt_ms: rtt,

@@ -424,7 +424,7 @@ fn echo_replies_match_identifier_and_sequence() {
     let Some(SendEvent::Reply(rep)) = e.on_packet(ms(1001), &reply(p1.icmp_id, 1)) else {
         panic!()
     };
-    assert_eq!((rep.seq, rep.len, rep.id), (1, 28, Some(1)));
+    assert_eq!((rep.seq, rep.len, rep.ip_id), (1, 28, Some(1)));
     assert!(e
         .on_packet(ms(1001), &reply(p1.icmp_id.wrapping_add(1), 0))
         .is_none());
@@ -475,7 +475,7 @@ fn ipv6_probes_and_echo() {
         panic!()
     };
     assert_eq!(
-        (rep.seq, rep.id, rep.df),
+        (rep.seq, rep.ip_id, rep.df),
         (u32::from(p.icmp_seq), None, false)
     );
     assert!(matches!(rep.kind, ReplyKind::Icmp { icmp_type: 129, .. }));
