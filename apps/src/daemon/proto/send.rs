@@ -341,3 +341,59 @@ pub struct SendSummary {
     /// RTT min/avg/max, ms, of the timed answers.
     pub rtt: Option<[f64; 3]>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::proto::{parse_request, reply_line, request_line, Body, Reply, Request};
+
+    #[test]
+    fn requests_and_events_round_trip_through_the_envelope() {
+        let mut r = SendRequest::new("198.18.0.1".parse().unwrap());
+        r.tcp_flags = 0x12;
+        r.fragment = Some(Fragmenting {
+            size: 24,
+            overlap: true,
+        });
+        r.data_hex = Some("abcd".into());
+        let req = Request::Send(r);
+        let line = request_line(5, &req);
+        assert_eq!(parse_request(&line[..line.len() - 1]).unwrap(), (5, req));
+        // Defaults fill what a client leaves out.
+        let (_, r) = parse_request(br#"{"v":1,"req":"send","dst":"198.18.0.1"}"#).unwrap();
+        assert_eq!(
+            r,
+            Request::Send(SendRequest::new("198.18.0.1".parse().unwrap()))
+        );
+        // Event fields must not collide with the envelope's (`v`, `id`, `reply`).
+        for ev in [
+            SendEvent::Reply(SendReply {
+                len: 44,
+                from: "198.18.0.1".parse().unwrap(),
+                ttl: 64,
+                df: true,
+                ip_id: Some(0),
+                dup: false,
+                seq: 3,
+                rtt_ms: 0.3,
+                kind: ReplyKind::Tcp {
+                    sport: 80,
+                    flags: 0x12,
+                    win: 64240,
+                    tcp_seq: 1,
+                    tcp_ack: 2,
+                },
+            }),
+            SendEvent::SendFailed {
+                seq: 1,
+                message: "x".into(),
+            },
+            SendEvent::Summary(SendSummary::default()),
+        ] {
+            let body = Body::Send(ev);
+            let line = reply_line(9, body.clone());
+            let back: Reply = serde_json::from_slice(&line).unwrap();
+            assert_eq!((back.id, back.body), (9, body));
+        }
+    }
+}

@@ -379,6 +379,9 @@ impl Engine {
             return None;
         }
         let key = match self.spec.req.mode {
+            // RFC 792 quotes 8 bytes past the header: the ports, or the echo id and sequence.
+            SendMode::Tcp | SendMode::Udp if q.transport_len < 4 => return None,
+            SendMode::Icmp if q.transport_len < 8 => return None,
             SendMode::Tcp | SendMode::Udp => u32::from(q.first[0]) << 16 | u32::from(q.first[1]),
             SendMode::Icmp if q.first[0] == self.icmp_id => u32::from(q.first[1]),
             SendMode::Icmp => return None,

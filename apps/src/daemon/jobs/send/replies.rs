@@ -90,6 +90,8 @@ pub struct Quote {
     pub first: [u16; 2],
     /// The ICMP type of a quoted ICMP message.
     pub icmp_type: u8,
+    /// Bytes of the quoted transport header present.
+    pub transport_len: usize,
 }
 
 /// Parses `bytes` as one IP packet and its transport; None for what no probe could provoke or
@@ -199,29 +201,31 @@ fn icmp4(payload: &[u8]) -> Option<Incoming> {
     }
 }
 
-/// RFC 792: an error quotes the internet header and 64 bits of the datagram's data.
+/// RFC 792: an error quotes the internet header and 64 bits of the datagram's data (a probe
+/// with no data — raw IP — is quoted by its header alone).
 fn quote4(q: &[u8]) -> Option<Quote> {
     let ihl = usize::from(q.first()? & 0x0f) * 4;
-    if q.first()? >> 4 != 4 || ihl < 20 || q.len() < ihl + 4 {
+    if q.first()? >> 4 != 4 || ihl < 20 || q.len() < ihl {
         return None;
     }
     let t = &q[ihl..];
     let src: [u8; 4] = q[12..16].try_into().ok()?;
     let dst: [u8; 4] = q[16..20].try_into().ok()?;
-    Some(Quote {
+    let mut quote = Quote {
         src: IpAddr::from(src),
         dst: IpAddr::from(dst),
         protocol: q[9],
         ip_id: be16(q, 4),
-        first: [be16(t, 0), be16(t, 2)],
-        icmp_type: t[0],
-    })
-    .map(|mut quote| {
-        if t.len() >= 8 && quote.protocol == proto::ICMP {
-            quote.first = [be16(t, 4), be16(t, 6)];
-        }
-        quote
-    })
+        first: [0, 0],
+        icmp_type: t.first().copied().unwrap_or(0),
+        transport_len: t.len(),
+    };
+    if quote.protocol == proto::ICMP && t.len() >= 8 {
+        quote.first = [be16(t, 4), be16(t, 6)];
+    } else if t.len() >= 4 {
+        quote.first = [be16(t, 0), be16(t, 2)];
+    }
+    Some(quote)
 }
 
 fn icmp6(payload: &[u8]) -> Option<Incoming> {
@@ -269,6 +273,7 @@ fn quote6(q: &[u8]) -> Option<Quote> {
         ip_id: 0,
         first: [be16(t, 0), be16(t, 2)],
         icmp_type: t[0],
+        transport_len: q.len() - at,
     };
     if next == proto::ICMPV6 {
         let t = q.get(at..at + 8)?;

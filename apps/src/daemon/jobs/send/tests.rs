@@ -2,7 +2,7 @@
 //! their checksums verify), replies and ICMP errors match the probes hping3 would match.
 
 use super::*;
-use crate::daemon::proto::{Fragmenting, SendRequest};
+use crate::daemon::proto::{Fragmenting, SendIcmpError, SendRequest};
 use ustack::wire::icmp::IcmpMessage;
 use ustack::wire::ipv4::{Ipv4Packet, Ipv4Repr};
 use ustack::wire::tcp::TcpSegment;
@@ -494,4 +494,29 @@ fn floods_are_bounded() {
     );
     r.rate = Some(spec::MAX_RATE);
     assert_eq!(Spec::new(&r).unwrap().interval_us, 10);
+}
+
+#[test]
+fn raw_ip_probes_match_protocol_unreachable_by_identification() {
+    let mut r = req(SendMode::RawIp);
+    r.ip_proto = 99;
+    let mut e = engine(&r);
+    let (_, pkts) = e.next_probe(ms(0)).unwrap();
+    assert_eq!(pkts[0].len(), 20, "no data: the header alone");
+    assert_eq!(pkts[0][9], 99);
+    // Linux quotes the header alone (there is nothing after it).
+    let Some(SendEvent::IcmpError(x)) = e.on_packet(ms(1), &icmp_error(TARGET, 3, 2, &pkts[0]))
+    else {
+        panic!()
+    };
+    assert_eq!((x.icmp_code, x.seq, x.port), (2, Some(0), None));
+    // The same quote with another identification: the probe is not known, nothing counted.
+    let mut other = pkts[0].clone();
+    other[4] ^= 0xff;
+    let ev = e.on_packet(ms(1), &icmp_error(TARGET, 3, 2, &other));
+    assert!(matches!(
+        ev,
+        Some(SendEvent::IcmpError(SendIcmpError { seq: None, .. }))
+    ));
+    assert_eq!(e.summary().received, 1);
 }
