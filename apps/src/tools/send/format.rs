@@ -131,6 +131,13 @@ fn error_line(e: &SendIcmpError) -> String {
         ),
         (true, 3) if c == 1 => format!("Hop limit 0 during reassembly from ip={from}"),
         (true, 3) => format!("Hop limit 0 during transit from ip={from}"),
+        // RFC 4443 §3.4: IPv6's protocol unreachable is a parameter problem, code 1.
+        (true, 4) => match c {
+            0 => format!("ICMPv6 Parameter Problem (erroneous header field) from ip={from}"),
+            1 => format!("ICMPv6 Parameter Problem (unrecognized Next Header) from ip={from}"),
+            2 => format!("ICMPv6 Parameter Problem (unrecognized IPv6 option) from ip={from}"),
+            _ => format!("ICMPv6 Parameter Problem code={c} from ip={from}"),
+        },
         (true, _) => format!("ICMPv6 type={t} code={c} from ip={from}"),
         (false, _) => format!("ICMP type={t} code={c} from ip={from}"),
     }
@@ -304,6 +311,24 @@ mod tests {
         assert_eq!(
             icmp_error(&err(3, 2, false)),
             "ICMP Protocol Unreachable from ip=10.77.1.2\n"
+        );
+        let v6 = |t, c| SendIcmpError {
+            from: "2001:2::1".parse().unwrap(),
+            v6: true,
+            port: None,
+            ..err(t, c, false)
+        };
+        assert_eq!(
+            icmp_error(&v6(1, 4)),
+            "ICMPv6 Port Unreachable from ip=2001:2::1\n"
+        );
+        assert_eq!(
+            icmp_error(&v6(4, 1)),
+            "ICMPv6 Parameter Problem (unrecognized Next Header) from ip=2001:2::1\n"
+        );
+        assert_eq!(
+            icmp_error(&v6(3, 0)),
+            "Hop limit 0 during transit from ip=2001:2::1\n"
         );
     }
 

@@ -1,0 +1,185 @@
+//! End to end against real hping3 (issue 18, part 3): the same probes sent by hping3 from the
+//! kernel side and by `ustack send` from the stack, at the same target — the kernel's own
+//! address 198.18.0.1, with a listener on one port — get the same kinds of reply: the same TCP
+//! flags, the same ICMP errors, echo replies. hping3 reaches it over loopback, `ustack send`
+//! through the TUN; the kernel answers both. The lines are read by one parser, so `ustack
+//! send`'s lines must be hping3's. Over IPv6 (which hping3 lacks) `ustack send -6` must get the
+//! same kinds from 2001:2::1. Refusals (a target outside the allowed prefixes, a probe longer
+//! than 65535 bytes) are checked too. Needs root, /dev/net/tun and hping3 (`.ci/run` installs
+//! it); with `USTACK_REQUIRE_TUN=1` (CI) a missing capability fails.
+
+use std::time::{Duration, Instant};
+use ustack_tests::e2e::{run_in, ustack_bin, wait_host_addr6, Up};
+use ustack_tests::netns::{tun_available, ChildGuard, NetNs};
+
+/// The listener's port on the kernel side, and one nothing listens on.
+const OPEN: &str = "8080";
+const CLOSED: &str = "81";
+
+/// What hping3 (and so `ustack send`) prints for one answer, reduced to its kind: the TCP flags
+/// (`tcp SA`), an echo reply (`echo`), an ICMP error's words (`ICMP Port Unreachable`).
+fn kinds(out: &str) -> Vec<String> {
+    let mut k: Vec<String> = out
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim_start_matches("DUP! ");
+            if let Some(f) = l.split_whitespace().find_map(|w| w.strip_prefix("flags=")) {
+                return Some(format!("tcp {f}"));
+            }
+            if l.starts_with("len=") && l.contains("icmp_seq=") {
+                return Some("echo".into());
+            }
+            if l.starts_with("len=") && l.contains(" seq=") {
+                return Some("udp".into());
+            }
+            let (words, _) = l.split_once(" from ip=")?;
+            // ICMPv6 errors say "ICMPv6 …": compared as the ICMP kind.
+            Some(words.replacen("ICMPv6 ", "ICMP ", 1))
+        })
+        .collect();
+    k.sort();
+    k.dedup();
+    k
+}
+
+fn text(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
+}
+
+fn hping3(ns: &NetNs, probe: &[&str], dst: &str) -> String {
+    // -I lo: the kernel answers its own address over loopback, where hping3 must listen.
+    let mut args = vec!["-n", "-I", "lo", "-c", "2", "-i", "u100000"];
+    args.extend_from_slice(probe);
+    args.push(dst);
+    text(&run_in(ns, "hping3", &args, Duration::from_secs(10)))
+}
+
+fn ustack_send(ns: &NetNs, probe: &[&str], dst: &str) -> std::process::Output {
+    let bin = ustack_bin();
+    let mut args = vec!["send", "-n", "-c", "2", "-i", "u100000"];
+    args.extend_from_slice(probe);
+    args.push(dst);
+    run_in(
+        ns,
+        bin.to_str().unwrap_or("ustack"),
+        &args,
+        Duration::from_secs(10),
+    )
+}
+
+/// The probes compared, and the kind each must get (from hping3 and from us alike); over IPv6
+/// the same but where IPv6 says it otherwise (RFC 4443 §3.4: an unknown Next Header is a
+/// parameter problem, not an unreachable protocol).
+const PROBES: &[(&[&str], &str, Option<&str>)] = &[
+    (&["-S", "-p", OPEN], "tcp SA", None),
+    (&["-S", "-p", CLOSED], "tcp RA", None),
+    (&["-F", "-P", "-U", "-p", CLOSED], "tcp RA", None),
+    (&["-A", "-p", OPEN], "tcp R", None),
+    (&["-2", "-p", CLOSED], "ICMP Port Unreachable", None),
+    (&["-1"], "echo", None),
+    (
+        &["-0", "-H", "99", "-d", "8"],
+        "ICMP Protocol Unreachable",
+        Some("ICMP Parameter Problem (unrecognized Next Header)"),
+    ),
+];
+
+#[test]
+fn ustack_send_gets_the_replies_hping3_gets() {
+    if !tun_available() {
+        return;
+    }
+    let ns = NetNs::new("send");
+    let up = Up::start(&ns, &[]);
+    wait_host_addr6(&ns);
+    // The kernel side's listener, on both families (dual-stack).
+    let listener = ns.run(|| {
+        let l = std::net::TcpListener::bind(format!("[::]:{OPEN}")).expect("bind the listener");
+        l.set_nonblocking(true).expect("nonblocking");
+        l
+    });
+    let mut report = String::new();
+    for (probe, want, want6) in PROBES {
+        let theirs = hping3(&ns, probe, "198.18.0.1");
+        let ours = ustack_send(&ns, probe, "198.18.0.1");
+        let ours_text = text(&ours);
+        let ours6 = text(&ustack_send(&ns, probe, "2001:2::1"));
+        report += &format!("== {probe:?}\n{theirs}\n{ours_text}\n{ours6}\n");
+        assert_eq!(kinds(&theirs), [*want], "hping3 {probe:?}:\n{theirs}");
+        assert_eq!(kinds(&ours_text), kinds(&theirs), "{probe:?}:\n{report}");
+        let theirs6 = want6.map_or_else(|| kinds(&theirs), |k| vec![k.to_string()]);
+        assert_eq!(kinds(&ours6), theirs6, "-6 {probe:?}:\n{report}");
+        assert!(ours.status.success(), "{probe:?}:\n{ours_text}");
+        // hping3's statistics, the same way.
+        assert!(
+            ours_text.contains("2 packets transmitted, 2 packets received, 0% packet loss"),
+            "{ours_text}"
+        );
+        assert!(
+            ours_text.contains("round-trip min/avg/max = "),
+            "{ours_text}"
+        );
+    }
+    println!("{report}");
+    drop(listener);
+    refusals(&ns);
+    ctrl_c_stops_at_once(&ns);
+    up.stop();
+}
+
+/// A target outside the stack's prefix and the lab ranges, and a probe too long to build, are
+/// refused with the reason named (exit code 2), before anything is sent.
+fn refusals(ns: &NetNs) {
+    let far = ustack_send(ns, &["-S", "-p", "80"], "192.0.2.1");
+    assert_eq!(far.status.code(), Some(2), "{}", text(&far));
+    assert!(text(&far).contains("--i-own-the-network"), "{}", text(&far));
+    let long = ustack_send(ns, &["-2", "-d", "65508"], "198.18.0.1");
+    assert_eq!(long.status.code(), Some(2), "{}", text(&long));
+    assert!(text(&long).contains("-d: "), "{}", text(&long));
+    let opts = ustack_send(ns, &["--tcp-options", &"01".repeat(41)], "198.18.0.1");
+    assert!(
+        text(&opts).contains("--tcp-options: 44 bytes"),
+        "{}",
+        text(&opts)
+    );
+}
+
+/// A flood without -c (bounded at 100000 probes, 1000 a second) stops at Ctrl-C at once and
+/// still prints the statistics.
+fn ctrl_c_stops_at_once(ns: &NetNs) {
+    let mut cmd = ns.command(ustack_bin());
+    cmd.args(["send", "-S", "-p", CLOSED, "--flood", "198.18.0.1"]);
+    let mut child = ChildGuard::spawn(cmd, "ustack-send-flood");
+    std::thread::sleep(Duration::from_millis(700));
+    // SAFETY: kill(2) on our own child's pid; no memory is touched.
+    let rc = unsafe { libc::kill(child.pid() as i32, libc::SIGINT) };
+    assert_eq!(rc, 0);
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(3),
+            "still flooding after Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let out = child.stdout() + &child.stderr();
+    assert!(status.success(), "{status:?}\n{out}");
+    assert!(
+        out.contains("hping in flood mode, no replies will be shown"),
+        "{out}"
+    );
+    let counts: Vec<u64> = out
+        .lines()
+        .find(|l| l.contains(" packets transmitted, "))
+        .map(|l| l.split(' ').filter_map(|w| w.parse().ok()).collect())
+        .unwrap_or_default();
+    let (sent, answered) = (
+        counts.first().copied().unwrap_or(0),
+        counts.get(1).copied().unwrap_or(0),
+    );
+    assert!(answered * 10 >= sent * 9, "the RSTs are counted: {out}");
+    assert!((100..5000).contains(&sent), "{out}");
+}
