@@ -10,6 +10,7 @@
 
 use std::time::{Duration, Instant};
 use ustack_tests::e2e::{run_in, ustack_bin, wait_host_addr6, Up};
+use ustack_tests::lab::Lab;
 use ustack_tests::netns::{tun_available, ChildGuard, NetNs};
 
 /// The listener's port on the kernel side, and one nothing listens on.
@@ -121,10 +122,34 @@ fn ustack_send_gets_the_replies_hping3_gets() {
         );
     }
     println!("{report}");
+    no_rst_leaves_the_handshakes_half_open(&ns);
     drop(listener);
     refusals(&ns);
     ctrl_c_stops_at_once(&ns);
     up.stop();
+}
+
+/// The kernel's half-open connections to the listener (SYN-RECV).
+fn syn_recv(ns: &NetNs) -> usize {
+    let filter = format!("( sport = :{OPEN} )");
+    let out = run_in(
+        ns,
+        "ss",
+        &["-Htn", "state", "syn-recv", &filter],
+        Duration::from_secs(5),
+    );
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+/// By default the stack RSTs the SYN-ACKs the probes provoke, as the kernel does for hping3: no
+/// handshake stays half open. With `--no-rst` the job claims its source ports: the stack stays
+/// silent and the kernel keeps both handshakes in SYN-RECV.
+fn no_rst_leaves_the_handshakes_half_open(ns: &NetNs) {
+    assert_eq!(syn_recv(ns), 0, "the stack RSTs by default");
+    let out = ustack_send(ns, &["-S", "-p", OPEN, "--no-rst"], "198.18.0.1");
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(kinds(&text(&out)), ["tcp SA"], "{}", text(&out));
+    assert_eq!(syn_recv(ns), 2, "{}", text(&out));
 }
 
 /// A target outside the stack's prefix and the lab ranges, and a probe too long to build, are
@@ -182,4 +207,58 @@ fn ctrl_c_stops_at_once(ns: &NetNs) {
     );
     assert!(answered * 10 >= sent * 9, "the RSTs are counted: {out}");
     assert!((100..5000).contains(&sent), "{out}");
+}
+
+/// Through the lab's kernel routers (host ⇄ r1 ⇄ r2 ⇄ far): a TTL-limited probe gets "TTL 0
+/// during transit" from the router where its TTL ran out (r2), and a probe to far's closed port
+/// its RST — from hping3 in the host namespace and from `ustack send` on a stack of its own
+/// behind the host's TUN alike. The stack is one hop further than the host's kernel (which
+/// forwards, and so decrements), so its probes carry one more TTL.
+#[test]
+fn ttl_limited_probes_die_at_the_same_lab_router() {
+    if !tun_available() {
+        return;
+    }
+    let lab = Lab::start("1500,1500,1500");
+    const FAR: &str = "198.19.3.2";
+    // r2, on the link from r1.
+    const R2: &str = "198.19.2.2";
+    let hping = |ttl: &str, probe: &str| {
+        let script = format!("hping3 -n -c 2 -i u100000 --ttl {ttl} {probe} {FAR} 2>&1");
+        text(&lab.at_host(&script))
+    };
+    let send = |ttl: &str, probe: &str| {
+        let bin = ustack_bin();
+        let script = format!(
+            "{} send -n -c 2 -i u100000 --ttl {ttl} {probe} {FAR} 2>&1",
+            bin.display()
+        );
+        text(&lab.at_host(&script))
+    };
+    let mut report = String::new();
+    for probe in ["-S -p 80", "-2 -p 33434", "-1"] {
+        let theirs = hping("2", probe);
+        let ours = send("3", probe);
+        report += &format!("== {probe}\n{theirs}\n{ours}\n");
+        assert_eq!(kinds(&theirs), ["TTL 0 during transit"], "{report}");
+        assert_eq!(kinds(&ours), kinds(&theirs), "{report}");
+        for out in [&theirs, &ours] {
+            assert!(
+                out.contains(&format!("TTL 0 during transit from ip={R2}")),
+                "{report}"
+            );
+        }
+    }
+    // Far itself: its kernel RSTs a SYN to a closed port, whoever sends it.
+    let theirs = hping("64", "-S -p 81");
+    let ours = send("64", "-S -p 81");
+    report += &format!("== far\n{theirs}\n{ours}\n");
+    assert_eq!(kinds(&theirs), ["tcp RA"], "{report}");
+    assert_eq!(kinds(&ours), kinds(&theirs), "{report}");
+    assert!(
+        ours.contains(&format!("ip={FAR} ttl=61 DF id=0 sport=81 flags=RA")),
+        "{report}"
+    );
+    println!("{report}");
+    lab.stop();
 }
