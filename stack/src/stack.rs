@@ -214,7 +214,7 @@ impl Stack {
         self.stats.ip_rx_bytes += bytes.len() as u64;
         trace!("in  {}", PacketSummary(bytes));
         if bytes.first().is_some_and(|b| b >> 4 == 6) {
-            return self.receive_v6(bytes);
+            return self.receive_v6(bytes, false);
         }
         let ip = match Ipv4Packet::parse(bytes) {
             Ok(ip) => ip,

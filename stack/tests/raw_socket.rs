@@ -277,3 +277,34 @@ fn ipv6_packets_are_copied_by_their_upper_layer_protocol() {
     assert!(recv_all(&mut s, tcp).is_empty());
     assert_eq!(s.stats().icmpv6_echo_replied, 1, "the stack still answered");
 }
+
+#[test]
+fn fragments_are_copied_as_fragments_and_the_whole_datagram_is_not_copied_again() {
+    use std::net::Ipv6Addr;
+    use ustack::wire::build::{fragment_v4, fragment_v6, Ipv4, Ipv6, Udp};
+    let me6 = Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 2);
+    let peer6 = Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 1);
+    let mut s = stack_with(Config {
+        addr6: Some(me6),
+        ..Config::default()
+    });
+    let h = raw(&mut s, None, "");
+    let udp = s.udp_bind(9).unwrap();
+    let v4 = (Ipv4::new().src(PEER).dst(US).ident(9) / Udp::new().dport(9) / vec![7u8; 3000])
+        .build()
+        .unwrap();
+    let v6 = (Ipv6::new().src(peer6).dst(me6) / Udp::new().dport(9) / vec![8u8; 3000])
+        .build()
+        .unwrap();
+    let frags4 = fragment_v4(&v4, 1000).unwrap();
+    let frags6 = fragment_v6(&v6, 1000, 5).unwrap();
+    for f in frags4.iter().chain(&frags6) {
+        s.receive(T0, f);
+    }
+    let copies = recv_all(&mut s, h);
+    let expected: Vec<Vec<u8>> = frags4.into_iter().chain(frags6).collect();
+    assert_eq!(copies, expected);
+    let mut buf = [0u8; 4000];
+    assert_eq!(s.udp_recv_from(udp, &mut buf).unwrap().0, 3000);
+    assert_eq!(s.udp_recv_from(udp, &mut buf).unwrap().0, 3000);
+}

@@ -235,3 +235,29 @@ fn with_control_is_seen_by_ustack_ss_and_ustack_capture() {
     // The control socket went with it.
     assert!(!socket.exists(), "{} is still there", socket.display());
 }
+
+#[test]
+fn raw_syn_reads_the_kernels_syn_ack_from_an_open_port_and_rst_from_a_closed_one() {
+    if !tun_available() {
+        return;
+    }
+    let ns = NetNs::new("ex-raw");
+    // On every address, so it listens before the TUN exists.
+    let listener = ns.run(|| std::net::TcpListener::bind(("0.0.0.0", 0)).unwrap());
+    let open = listener.local_addr().unwrap().port();
+    for (port, flags) in [(open, "Flags [S.]"), (open + 1, "Flags [R.]")] {
+        let mut cmd = ns.command(example_bin("raw_syn"));
+        cmd.args(["--port", &port.to_string()]);
+        let out = ustack_tests::e2e::run_limited(cmd, "raw_syn", LIMIT);
+        let text = output_text(&out);
+        assert!(out.status.success(), "raw_syn: {text}");
+        let sent = format!("sent IP {STACK_ADDR}.");
+        let got = format!("got  IP {HOST_ADDR}.{port} > {STACK_ADDR}.");
+        assert!(
+            text.contains(&sent) && text.contains("Flags [S], seq 1000"),
+            "{text}"
+        );
+        assert!(text.contains(&got) && text.contains(flags), "{text}");
+        assert!(text.contains("ack 1001"), "{text}");
+    }
+}

@@ -19,16 +19,6 @@ use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 use tun_bridge::Direction;
 
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
 /// Attaches to the stack on `args.tun` and takes what `filter` matches.
 pub fn run(args: &CaptureArgs, filter: String) -> io::Result<ExitCode> {
     let Some(mut client) = client::attach(&args.tun)? else {
@@ -78,7 +68,7 @@ pub fn run(args: &CaptureArgs, filter: String) -> io::Result<ExitCode> {
                 }
             }
             Body::Packet(p) => {
-                let Some(data) = unhex(&p.hex) else {
+                let Some(data) = crate::daemon::proto::from_hex(&p.hex) else {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
                         "the daemon sent a packet that is not hex",

@@ -23,8 +23,9 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
 
 impl Stack {
-    /// Handles one IPv6 packet as read from the device.
-    pub(super) fn receive_v6(&mut self, bytes: &[u8]) {
+    /// Handles one IPv6 packet as read from the device (`reassembled`: a datagram reassembly
+    /// just completed, whose fragments raw sockets already had copies of).
+    pub(super) fn receive_v6(&mut self, bytes: &[u8], reassembled: bool) {
         let p = match Ipv6Packet::parse(bytes) {
             Ok(p) => p,
             Err(reason) => return self.drop_packet(reason),
@@ -49,7 +50,9 @@ impl Stack {
             Walk::LaterFragment { fragment, .. } => p.bytes().get(fragment.header_at).copied(),
             Walk::Nothing => Some(ipv6::next::NONE),
         };
-        self.raw_copy(upper, p.bytes());
+        if !reassembled {
+            self.raw_copy(upper, p.bytes());
+        }
         let Some(me) = self.config.addr6 else {
             return self.drop_packet(DropReason::Ipv6Disabled);
         };
@@ -261,7 +264,7 @@ impl Stack {
                 let len = (whole.len() - ipv6::HEADER_LEN + d.payload.len()).min(0xffff);
                 whole[4..6].copy_from_slice(&(len as u16).to_be_bytes());
                 whole.extend_from_slice(&d.payload);
-                self.receive_v6(&whole);
+                self.receive_v6(&whole, true);
             }
         }
     }

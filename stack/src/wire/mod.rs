@@ -2,8 +2,10 @@
 //!
 //! Parsing is done over etherparse's zero-copy slices after ustack's own checks, so that every
 //! malformed input maps to one [`crate::DropReason`]. Emitting writes fixed headers into caller
-//! buffers. [`PacketSummary`] prints any IPv4 packet the way tcpdump would.
+//! buffers. [`PacketSummary`] prints any IPv4 packet the way tcpdump would. [`build`] crafts
+//! whole packets layer by layer, scapy's `IP()/TCP()` way, for the tools that send them.
 
+pub mod build;
 pub mod checksum;
 pub mod icmp;
 pub mod icmpv6;

@@ -62,7 +62,7 @@ mod tests {
                     time_us: 1_764_634_393_693_388,
                     dir: name.into(),
                     len: data.len(),
-                    hex: data.iter().map(|b| format!("{b:02x}")).collect(),
+                    hex: crate::daemon::proto::to_hex(&data),
                 }),
             );
             let mut got = format!("{{\"v\":{},\"id\":4,", proto::VERSION).into_bytes();

@@ -13,6 +13,7 @@ mod connect;
 mod events;
 mod hello;
 mod ping;
+mod raw;
 mod send;
 mod sockets;
 mod stats;
@@ -26,6 +27,7 @@ pub use connect::{
 pub use events::{Event, EventsRequest};
 pub use hello::Hello;
 pub use ping::{parse_pattern, PingEvent, PingRequest, PingSummary, PmtuDisc, MAX_PATTERN};
+pub use raw::{from_hex, to_hex, RawClaim, RawDone, RawOpen, RawRequest};
 pub use send::{
     Fragmenting, PortStep, ReplyKind, SendEvent, SendIcmpError, SendMode, SendReply, SendRequest,
     SendStart, SendSummary,
@@ -63,6 +65,8 @@ pub enum Request {
     Capture(CaptureRequest),
     /// A traceroute from inside the stack, one `trace` reply per event, then `end`.
     Trace(TraceRequest),
+    /// A raw socket: `raw_open`, then a `packet` reply per copy received, `raw_done`, `end`.
+    Raw(RawRequest),
     /// hping3's crafted probes from inside the stack, one `send` reply per event, then `end`.
     Send(SendRequest),
 }
@@ -70,7 +74,7 @@ pub enum Request {
 impl Request {
     /// Every request name, for `hello` and error messages.
     pub const NAMES: &'static [&'static str] = &[
-        "hello", "stats", "sockets", "events", "ping", "connect", "capture", "trace", "send",
+        "hello", "stats", "sockets", "events", "ping", "connect", "capture", "trace", "raw", "send",
     ];
 
     /// Whether the request streams (holds the connection until it ends) rather than getting
@@ -83,6 +87,7 @@ impl Request {
                 | Request::Connect(_)
                 | Request::Capture(_)
                 | Request::Trace(_)
+                | Request::Raw(_)
                 | Request::Send(_)
         )
     }
@@ -130,6 +135,10 @@ pub enum Body {
     Packet(Packet),
     /// `capture`: the counts, just before `end`.
     Captured(Captured),
+    /// `raw`: the socket is open and its packets sent.
+    RawOpen(RawOpen),
+    /// `raw`: its counters, before `end`.
+    RawDone(RawDone),
     /// A stream lost this many messages because the client read too slowly.
     Lost(Lost),
     /// A stream ended; nothing more for this id.

@@ -11,6 +11,7 @@ pub(crate) mod connect;
 pub(crate) mod events;
 pub(crate) mod hello;
 pub(crate) mod ping;
+pub(crate) mod raw;
 pub(crate) mod send;
 pub(crate) mod sockets;
 pub(crate) mod stats;
@@ -40,6 +41,7 @@ pub(crate) async fn dispatch(ctx: &Rc<Ctx>, conn: Conn, id: u64, req: Request) -
         Request::Connect(r) => connect::run(ctx, conn, id, r).await,
         Request::Capture(r) => capture::run(ctx, conn, id, r).await,
         Request::Trace(r) => trace::run(ctx, conn, id, r).await,
+        Request::Raw(r) => raw::run(ctx, conn, id, r).await,
         Request::Send(r) => send::run(ctx, conn, id, r).await,
     }
 }

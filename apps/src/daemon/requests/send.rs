@@ -11,6 +11,7 @@
 
 use super::Flow;
 use crate::daemon::conn::Outbox;
+use crate::daemon::jobs::guard;
 use crate::daemon::jobs::send::{Engine, Rng, Spec};
 use crate::daemon::proto::{Body, End, ErrorCode, SendEvent, SendMode, SendRequest};
 use crate::daemon::server::{Conn, Ctx};
@@ -28,44 +29,6 @@ const BATCH: u32 = 64;
 /// Events a probe may cause (its reply or error, a failure).
 const EVENTS_PER_PROBE: usize = 2;
 
-/// Where the job may send (stand-in with the same rule and signature as the lead's
-/// `crate::daemon::jobs::guard::check_target`: the stack's own prefixes, 198.18.0.0/15,
-/// 2001:2::/48, or `--i-own-the-network`).
-// TODO(guard): replace with `crate::daemon::jobs::guard::check_target(target, config, owned)`
-// once it lands on main.
-fn check_target(target: IpAddr, config: &ustack::Config, owned: bool) -> Result<(), String> {
-    let in4 = |a: std::net::Ipv4Addr, net: std::net::Ipv4Addr, len: u8| {
-        let mask = u32::MAX
-            .checked_shl(32 - u32::from(len.min(32)))
-            .unwrap_or(0);
-        u32::from(a) & mask == u32::from(net) & mask
-    };
-    let in6 = |a: std::net::Ipv6Addr, net: std::net::Ipv6Addr, len: u8| {
-        let mask = u128::MAX
-            .checked_shl(128 - u32::from(len.min(128)))
-            .unwrap_or(0);
-        u128::from(a) & mask == u128::from(net) & mask
-    };
-    let ok = owned
-        || match target {
-            IpAddr::V4(a) => {
-                in4(a, [198, 18, 0, 0].into(), 15) || in4(a, config.addr, config.prefix_len)
-            }
-            IpAddr::V6(a) => {
-                in6(a, "2001:2::".parse().unwrap_or(a), 48)
-                    || config.addr6.is_some_and(|me| in6(a, me, 64))
-            }
-        };
-    if ok {
-        return Ok(());
-    }
-    Err(format!(
-        "{target} is outside the stack's prefix ({}/{}) and the lab ranges (198.18.0.0/15, \
-         2001:2::/48); pass --i-own-the-network only if you own that network",
-        config.addr, config.prefix_len
-    ))
-}
-
 /// The stack's address and prefix length for `dst`'s family, or why it cannot send there.
 fn source(config: &ustack::Config, req: &SendRequest) -> Result<(IpAddr, u8), String> {
     let (ours, len) = match req.dst {
@@ -80,7 +43,7 @@ fn source(config: &ustack::Config, req: &SendRequest) -> Result<(IpAddr, u8), St
             }
         },
     };
-    check_target(req.dst, config, req.i_own_the_network)?;
+    guard::check_target(req.dst, config, req.i_own_the_network).map_err(|e| e.to_string())?;
     if req.dst == ours {
         return Err(format!(
             "{ours} is the stack's own address, and ustack has no loopback: probe another host \
