@@ -78,6 +78,12 @@ const PROBES: &[(&[&str], &str, Option<&str>)] = &[
     (&["-A", "-p", OPEN], "tcp R", None),
     (&["-2", "-p", CLOSED], "ICMP Port Unreachable", None),
     (&["-1"], "echo", None),
+    (&["-1", "-d", "100", "-f"], "echo", None),
+    (
+        &["-2", "-p", CLOSED, "-d", "40", "-f"],
+        "ICMP Port Unreachable",
+        None,
+    ),
     (
         &["-0", "-H", "99", "-d", "8"],
         "ICMP Protocol Unreachable",
@@ -123,6 +129,7 @@ fn ustack_send_gets_the_replies_hping3_gets() {
     }
     println!("{report}");
     no_rst_leaves_the_handshakes_half_open(&ns);
+    overlapping_fragments_are_dropped(&ns);
     drop(listener);
     refusals(&ns);
     ctrl_c_stops_at_once(&ns);
@@ -150,6 +157,21 @@ fn no_rst_leaves_the_handshakes_half_open(ns: &NetNs) {
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(kinds(&text(&out)), ["tcp SA"], "{}", text(&out));
     assert_eq!(syn_recv(ns), 2, "{}", text(&out));
+}
+
+/// The same echo request cut into overlapping fragments gets no reply from the kernel, over
+/// IPv4 (Linux drops a datagram with overlapping fragments, as ustack does) and IPv6 (RFC 5722),
+/// where the non-overlapping cut got its reply (PROBES above).
+fn overlapping_fragments_are_dropped(ns: &NetNs) {
+    for dst in ["198.18.0.1", "2001:2::1"] {
+        let out = ustack_send(ns, &["-1", "-d", "100", "--frag-overlap"], dst);
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{t}");
+        assert!(
+            t.contains("2 packets transmitted, 0 packets received, 100% packet loss"),
+            "{t}"
+        );
+    }
 }
 
 /// A target outside the stack's prefix and the lab ranges, and a probe too long to build, are

@@ -196,7 +196,7 @@ impl Engine {
         };
         let packet = probe_packet(&self.spec, &probe, src)?;
         let packets = match req.fragment {
-            Some(f) => fragments(&packet, usize::from(f.size), f.overlap, probe.ip_id),
+            Some(f) => fragments(&packet, usize::from(f.size), f.overlap, probe.ip_id)?,
             None => vec![packet],
         };
         self.next_no += 1;

@@ -2,7 +2,6 @@
 //! flood's bounds. Every refusal names the field (the option) at fault.
 
 use crate::daemon::proto::{Fragmenting, PortStep, SendMode, SendRequest};
-use std::fmt;
 use std::net::IpAddr;
 
 /// Largest IPv4 datagram and IPv6 payload (RFC 791 §3.1 total length; RFC 8200 §3 payload
@@ -25,31 +24,9 @@ pub const MAX_COUNT: u32 = 10_000_000;
 /// Longest wait after the last probe, ms.
 pub const MAX_WAIT_MS: u64 = 60_000;
 
-/// Why a request cannot be built: the field (option) named.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BuildError {
-    /// The option at fault, as the command line spells it (`-d`, `--tcp-options` …).
-    pub field: &'static str,
-    /// What is wrong with it.
-    pub message: String,
-}
-
-impl BuildError {
-    pub(crate) fn new(field: &'static str, message: impl Into<String>) -> BuildError {
-        BuildError {
-            field,
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for BuildError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.field, self.message)
-    }
-}
-
-impl std::error::Error for BuildError {}
+/// Why a request cannot be built: the field (the option, as the command line spells it: `-d`,
+/// `--tcp-options` …; or the packet builder's `layer.field`) and what is wrong with it.
+pub use ustack::wire::build::BuildError;
 
 /// A checked request: what the builder and the engine read.
 #[derive(Clone, Debug)]
