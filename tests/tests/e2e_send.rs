@@ -9,6 +9,7 @@
 //! it); with `USTACK_REQUIRE_TUN=1` (CI) a missing capability fails.
 
 use std::time::{Duration, Instant};
+use ustack_tests::control::RawControl;
 use ustack_tests::e2e::{run_in, ustack_bin, wait_host_addr6, Up};
 use ustack_tests::lab::Lab;
 use ustack_tests::netns::{tun_available, ChildGuard, NetNs};
@@ -71,22 +72,24 @@ fn ustack_send(ns: &NetNs, probe: &[&str], dst: &str) -> std::process::Output {
 /// The probes compared, and the kind each must get (from hping3 and from us alike); over IPv6
 /// the same but where IPv6 says it otherwise (RFC 4443 §3.4: an unknown Next Header is a
 /// parameter problem, not an unreachable protocol).
-const PROBES: &[(&[&str], &str, Option<&str>)] = &[
-    (&["-S", "-p", OPEN], "tcp SA", None),
-    (&["-S", "-p", CLOSED], "tcp RA", None),
-    (&["-F", "-P", "-U", "-p", CLOSED], "tcp RA", None),
-    (&["-A", "-p", OPEN], "tcp R", None),
-    (&["-2", "-p", CLOSED], "ICMP Port Unreachable", None),
-    (&["-1"], "echo", None),
-    (&["-1", "-d", "100", "-f"], "echo", None),
+const PROBES: &[(&[&str], &[&str], Option<&str>)] = &[
+    (&["-S", "-p", OPEN], &["tcp SA"], None),
+    (&["-S", "-p", CLOSED], &["tcp RA"], None),
+    (&["-F", "-P", "-U", "-p", CLOSED], &["tcp RA"], None),
+    // RFC 9293 §3.10.7.2: LISTEN drops a segment with neither SYN, ACK nor RST.
+    (&["-F", "-P", "-U", "-p", OPEN], &[], None),
+    (&["-A", "-p", OPEN], &["tcp R"], None),
+    (&["-2", "-p", CLOSED], &["ICMP Port Unreachable"], None),
+    (&["-1"], &["echo"], None),
+    (&["-1", "-d", "100", "-f"], &["echo"], None),
     (
         &["-2", "-p", CLOSED, "-d", "40", "-f"],
-        "ICMP Port Unreachable",
+        &["ICMP Port Unreachable"],
         None,
     ),
     (
         &["-0", "-H", "99", "-d", "8"],
-        "ICMP Protocol Unreachable",
+        &["ICMP Protocol Unreachable"],
         Some("ICMP Parameter Problem (unrecognized Next Header)"),
     ),
 ];
@@ -112,28 +115,82 @@ fn ustack_send_gets_the_replies_hping3_gets() {
         let ours_text = text(&ours);
         let ours6 = text(&ustack_send(&ns, probe, "2001:2::1"));
         report += &format!("== {probe:?}\n{theirs}\n{ours_text}\n{ours6}\n");
-        assert_eq!(kinds(&theirs), [*want], "hping3 {probe:?}:\n{theirs}");
+        assert_eq!(kinds(&theirs), *want, "hping3 {probe:?}:\n{theirs}");
         assert_eq!(kinds(&ours_text), kinds(&theirs), "{probe:?}:\n{report}");
         let theirs6 = want6.map_or_else(|| kinds(&theirs), |k| vec![k.to_string()]);
         assert_eq!(kinds(&ours6), theirs6, "-6 {probe:?}:\n{report}");
-        assert!(ours.status.success(), "{probe:?}:\n{ours_text}");
-        // hping3's statistics, the same way.
-        assert!(
-            ours_text.contains("2 packets transmitted, 2 packets received, 0% packet loss"),
-            "{ours_text}"
-        );
+        // hping3's statistics and exit code, the same way.
+        let stats = if want.is_empty() {
+            "2 packets transmitted, 0 packets received, 100% packet loss"
+        } else {
+            "2 packets transmitted, 2 packets received, 0% packet loss"
+        };
+        assert!(ours_text.contains(stats), "{ours_text}");
+        assert_eq!(ours.status.success(), !want.is_empty(), "{ours_text}");
         assert!(
             ours_text.contains("round-trip min/avg/max = "),
             "{ours_text}"
         );
     }
     println!("{report}");
+    the_wire_format(&ns);
     no_rst_leaves_the_handshakes_half_open(&ns);
     overlapping_fragments_are_dropped(&ns);
     drop(listener);
     refusals(&ns);
     ctrl_c_stops_at_once(&ns);
     up.stop();
+}
+
+/// The `send` request as raw JSON lines (docs/CONTROL.md, "send"): `start`, a `reply` with
+/// the SYN-ACK's fields, the `summary`, `end`; a probe that cannot be built is a `bad_request`
+/// naming the field.
+fn the_wire_format(ns: &NetNs) {
+    let mut c = RawControl::connect(ns);
+    let req = format!(
+        r#"{{"v":1,"id":4,"req":"send","dst":"198.18.0.1","tcp_flags":2,"dst_port":{OPEN},"count":1}}"#
+    );
+    c.send(&req);
+    let mut replies = Vec::new();
+    while let Some(line) = c.line() {
+        let v: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+        let last = v["reply"] == "end" || v["reply"] == "error";
+        replies.push(v);
+        if last {
+            break;
+        }
+    }
+    let events: Vec<&str> = replies
+        .iter()
+        .map(|r| {
+            r["event"]
+                .as_str()
+                .unwrap_or(r["reply"].as_str().unwrap_or("?"))
+        })
+        .collect();
+    assert_eq!(events, ["start", "reply", "summary", "end"], "{replies:?}");
+    assert!(
+        replies.iter().all(|r| r["id"] == 4 && r["v"] == 1),
+        "{replies:?}"
+    );
+    let r = &replies[1];
+    assert_eq!(r["reply"], "send");
+    assert_eq!(
+        (r["proto"].as_str(), r["flags"].as_u64()),
+        (Some("tcp"), Some(0x12))
+    );
+    assert_eq!(r["sport"].as_u64(), OPEN.parse().ok());
+    assert_eq!(replies[2]["received"], 1);
+    let mut c = RawControl::connect(ns);
+    let e = c.call(r#"{"v":1,"id":5,"req":"send","dst":"198.18.0.1","data_size":70000}"#);
+    assert_eq!(
+        (e["reply"].as_str(), e["code"].as_str()),
+        (Some("error"), Some("bad_request"))
+    );
+    assert!(
+        e["message"].as_str().unwrap_or("").starts_with("-d: "),
+        "{e}"
+    );
 }
 
 /// The kernel's half-open connections to the listener (SYN-RECV).
