@@ -341,3 +341,37 @@ fn ttl_limited_probes_die_at_the_same_lab_router() {
     println!("{report}");
     lab.stop();
 }
+
+/// A stack that receives every packet twice (`--fault-in-duplicate 100`) sees every answer
+/// twice: the second is printed with hping3's `DUP!` and counted, as hping3 counts it, and the
+/// job still sends every probe (a duplicate answers no other probe; hping3, counting answers,
+/// would stop after the first probe's two).
+#[test]
+fn duplicates_are_marked_dup() {
+    if !tun_available() {
+        return;
+    }
+    let ns = NetNs::new("senddup");
+    let up = Up::start(&ns, &["--fault-in-duplicate", "100"]);
+    let out = ustack_send(&ns, &["-S", "-p", CLOSED, "--wait", "0.3"], "198.18.0.1");
+    let t = text(&out);
+    up.stop();
+    let lines: Vec<&str> = t.lines().filter(|l| l.contains("flags=RA")).collect();
+    let of = |seq: u32, dup: bool| {
+        lines
+            .iter()
+            .filter(|l| l.contains(&format!(" seq={seq} ")) && l.starts_with("DUP! ") == dup)
+            .count()
+    };
+    assert_eq!((of(0, false), of(0, true)), (1, 1), "{t}");
+    // The job ends once every probe is answered: the last duplicate may come too late.
+    assert_eq!(of(1, false), 1, "{t}");
+    let received = 2 + of(1, true);
+    assert!(
+        t.contains(&format!(
+            "2 packets transmitted, {} packets received",
+            received + 1
+        )),
+        "{t}"
+    );
+}

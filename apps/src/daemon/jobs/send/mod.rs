@@ -80,6 +80,7 @@ pub struct Engine {
     summary: SendSummary,
     rtt_sum: f64,
     rtt_n: u32,
+    answered: u32,
 }
 
 impl Engine {
@@ -109,6 +110,7 @@ impl Engine {
             sources: Vec::new(),
             rtt_sum: 0.0,
             rtt_n: 0,
+            answered: 0,
         }
     }
 
@@ -136,9 +138,11 @@ impl Engine {
         self.spec.count.is_some_and(|c| self.next_no >= c)
     }
 
-    /// Whether as many answers came as probes were asked for (hping3 stops there).
+    /// Whether every probe of `-c` has been answered (hping3 stops when as many answers came
+    /// as probes were asked for, duplicates included — before the last probes went, with
+    /// duplicates; here only distinct probes count).
     pub fn all_answered(&self) -> bool {
-        self.spec.count.is_some_and(|c| self.summary.received >= c)
+        self.spec.count.is_some_and(|c| self.answered >= c)
     }
 
     /// When probe `no` is due, from the job's start.
@@ -351,6 +355,9 @@ impl Engine {
         let s = self.table.get_mut(&key)?;
         let dup = s.answered;
         s.answered = true;
+        if !dup {
+            self.answered += 1;
+        }
         let rtt = now.saturating_sub(s.at).as_secs_f64() * 1000.0;
         let no = s.no;
         self.summary.received += 1;

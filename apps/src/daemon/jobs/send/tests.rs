@@ -294,6 +294,7 @@ fn tcp_replies_match_by_port_with_rtt_and_dup() {
     r.tcp_flags = 0x02;
     r.dst_port = 80;
     r.src_port = Some(3000);
+    r.count = Some(2);
     let mut e = engine(&r);
     e.next_probe(ms(0)).unwrap();
     e.next_probe(ms(1000)).unwrap();
@@ -313,10 +314,12 @@ fn tcp_replies_match_by_port_with_rtt_and_dup() {
             ..
         }
     ));
+    assert!(!e.all_answered(), "probe 0 is not answered yet");
     let Some(SendEvent::Reply(again)) = e.on_packet(ms(1003), &sa) else {
         panic!()
     };
     assert!(again.dup);
+    assert!(!e.all_answered(), "a duplicate answers no other probe");
     // Another port, another source, or a port no probe used: nothing.
     assert!(e
         .on_packet(ms(1004), &tcp_reply(TARGET, US, 81, 3001, 0x14))
