@@ -7,6 +7,7 @@
 //! `echo_send`, ...) may come at any time; drain `poll_transmit` after them too.
 
 use crate::config::{Config, ConfigError};
+use crate::filter::fw::Hook;
 use crate::icmp as policy;
 use crate::ip::egress::Egress;
 use crate::ip::fragment::{BufferPool, QueueError, TxQueue};
@@ -25,6 +26,7 @@ use crate::wire::icmp;
 use crate::wire::ipv4::{Ipv4Packet, MAX_DATAGRAM};
 use crate::wire::tcp::TcpSegment;
 use crate::wire::{proto, PacketSummary};
+use firewall_api::Answer;
 use log::{debug, trace};
 use std::net::{IpAddr, Ipv4Addr};
 use std::num::NonZeroU8;
@@ -59,12 +61,15 @@ pub struct Stack {
     pub(crate) pool: BufferPool,
     pub(crate) tcp: TcpLayer,
     now: Instant,
+    /// The rule set in force (`set_firewall`); none: every packet passes at no cost.
+    firewall: Option<Box<crate::filter::fw::Firewall>>,
     /// Milliseconds since the Unix epoch at `Instant::ZERO`, if the runtime said
     /// (`set_wall_clock`): for ICMP timestamps.
     wall_ms_at_zero: Option<u64>,
 }
 
 mod echo_api;
+mod firewall_api;
 mod icmp_input;
 mod ipv6_input;
 mod memory;
@@ -117,6 +122,7 @@ impl Stack {
             tcp: TcpLayer::new(&config, now),
             now,
             wall_ms_at_zero: None,
+            firewall: None,
             config,
         })
     }
@@ -225,9 +231,7 @@ impl Stack {
             Ok(k) => k,
             Err(reason) => return self.drop_packet(reason),
         };
-        // Raw sockets get a copy of every validated packet, before reassembly (socket::raw).
-        let whole = ip.header_bytes().len() + ip.payload().len();
-        self.raw_copy(Some(ip.protocol()), &bytes[..whole]);
+        let whole = &bytes[..ip.header_bytes().len() + ip.payload().len()];
         // RFC 1122 §3.2.1.7: a host accepts any TTL, including 0 and 1; TTL matters only to routers.
         let arrival = Arrival {
             src,
@@ -237,7 +241,17 @@ impl Stack {
             ttl: ip.ttl(),
             header: ip.header_bytes(),
         };
+        // The firewall's fragments chain sees every packet, then raw sockets get a copy, before
+        // reassembly (filter::fw, socket::raw).
+        let answer = || Answer::V4(arrival, ip.payload());
+        if self.firewall_stops(Hook::Fragments, whole, answer()) {
+            return;
+        }
+        self.raw_copy(Some(ip.protocol()), whole);
         if !ip.is_fragment() {
+            if self.firewall_stops(Hook::Input, whole, answer()) {
+                return;
+            }
             return self.deliver(arrival, ip.payload());
         }
         self.stats.ip_rx_fragments += 1;
@@ -270,6 +284,17 @@ impl Stack {
                     header: &datagram.header,
                     ..arrival
                 };
+                // The input chain sees the whole datagram: its header and the start of its
+                // payload are all a rule reads.
+                if self.firewall.is_some() {
+                    let mut head = datagram.header.clone();
+                    let n = datagram.payload.len().min(128);
+                    head.extend_from_slice(&datagram.payload[..n]);
+                    let answer = Answer::V4(arrival, &datagram.payload);
+                    if self.firewall_stops(Hook::Input, &head, answer) {
+                        return;
+                    }
+                }
                 self.deliver(arrival, &datagram.payload);
             }
         }
@@ -378,6 +403,18 @@ impl Stack {
     /// nothing to send. `buf` should hold at least `Config::mtu` bytes; a smaller buffer gets
     /// smaller fragments.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        loop {
+            let n = self.poll_transmit_one(now, buf)?;
+            // The firewall's output chain (filter::fw): a packet it stops was built, not sent.
+            if !self.firewall_blocks_output(&buf[..n]) {
+                return Some(n);
+            }
+            self.stats.ip_tx_packets -= 1;
+            self.stats.ip_tx_bytes -= n as u64;
+        }
+    }
+
+    fn poll_transmit_one(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         self.advance(now);
         let Some(e) = self.tx.emit(self.config.mtu, buf, &mut self.pool) else {
             self.sockets.tx_drained();

@@ -156,6 +156,12 @@ drop_reasons! {
     /// A UDP datagram over IPv6 without a checksum (a zero field): RFC 8200 §8.1 makes the
     /// checksum mandatory over IPv6 and says such a datagram is discarded.
     UdpNoChecksum6 => "UDP: no checksum over IPv6 (RFC 8200 §8.1)",
+    /// A firewall rule or chain policy dropped it (`ustack filter counters` names the rule).
+    FirewallDrop => "firewall: dropped by a rule or a chain's policy",
+    /// A firewall rule rejected it (an RST or ICMP unreachable was sent, rate-limited).
+    FirewallReject => "firewall: rejected by a rule",
+    /// The output chain dropped or rejected a packet the stack was sending.
+    FirewallOutput => "firewall: outgoing packet dropped by the output chain",
     /// No socket bound to the destination port (ICMP port unreachable sent unless forbidden or
     /// rate-limited).
     UdpNoSocket => "UDP: no socket on port",

@@ -21,6 +21,7 @@
 
 pub mod ast;
 mod eval;
+pub mod fw;
 mod lex;
 mod names;
 mod parse;

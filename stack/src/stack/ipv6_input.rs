@@ -7,8 +7,10 @@
 //! that RFC 8200 answers with a Parameter Problem gets one (an upper-layer protocol the stack
 //! will never speak too: code 1), under RFC 4443 §2.4's rules and the ICMP error rate limit.
 
+use super::firewall_api::Answer;
 use super::icmp_input::PathReport;
 use super::{frag_drop_reason, Stack};
+use crate::filter::fw::Hook;
 use crate::icmp as policy;
 use crate::ip::fragment::OutHeader6;
 use crate::ip::reassembly::{Fragment, FragmentKey6, Outcome};
@@ -44,7 +46,11 @@ impl Stack {
                 return;
             }
         };
-        // Raw sockets get a copy of every validated packet, before reassembly (socket::raw).
+        // The firewall's fragments chain sees every packet, then raw sockets get a copy, before
+        // reassembly (filter::fw, socket::raw).
+        if !reassembled && self.firewall_stops(Hook::Fragments, bytes, Answer::V6(&p)) {
+            return;
+        }
         let upper = match walked {
             Walk::Upper { protocol, .. } => Some(protocol),
             Walk::LaterFragment { fragment, .. } => p.bytes().get(fragment.header_at).copied(),
@@ -68,6 +74,9 @@ impl Stack {
             return self.reassemble6(&p, f, for_us);
         }
         // (An atomic fragment is left here: a whole packet, RFC 8021 / RFC 6946 §4.)
+        if self.firewall_stops(Hook::Input, bytes, Answer::V6(&p)) {
+            return;
+        }
         let Walk::Upper {
             protocol,
             at,
@@ -289,7 +298,12 @@ impl Stack {
     /// `even_multicast`, the option action `10`); `p` is itself an ICMPv6 error (e.1); its
     /// source names no single node (e.6: `::`, multicast); or the error rate limit (f) has no
     /// token (counted, as for IPv4).
-    fn send_icmp6_error(&mut self, p: &Ipv6Packet<'_>, kind: (u8, u8, u32), even_multicast: bool) {
+    pub(super) fn send_icmp6_error(
+        &mut self,
+        p: &Ipv6Packet<'_>,
+        kind: (u8, u8, u32),
+        even_multicast: bool,
+    ) {
         let Some(me) = self.config.addr6 else {
             return;
         };
