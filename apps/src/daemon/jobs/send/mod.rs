@@ -20,7 +20,7 @@ use crate::daemon::proto::{
     PortStep, ReplyKind, SendEvent, SendIcmpError, SendMode, SendReply, SendStart, SendSummary,
 };
 use replies::{Incoming, IpFacts, Quote};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
@@ -76,7 +76,8 @@ pub struct Engine {
     icmp_id: u16,
     table: HashMap<u32, Sent>,
     order: VecDeque<(u32, u32)>,
-    sources: Vec<IpAddr>,
+    /// `--rand-source`'s addresses so far (at most [`TABLE`]): answers to them are ours.
+    sources: HashSet<IpAddr>,
     summary: SendSummary,
     rtt_sum: f64,
     rtt_n: u32,
@@ -107,7 +108,7 @@ impl Engine {
             icmp_id,
             table: HashMap::new(),
             order: VecDeque::new(),
-            sources: Vec::new(),
+            sources: HashSet::new(),
             rtt_sum: 0.0,
             rtt_n: 0,
             answered: 0,
@@ -208,8 +209,8 @@ impl Engine {
         if self.spec.port_step() == PortStep::PerProbe {
             self.dst_port = self.dst_port.wrapping_add(1);
         }
-        if src != self.src && !self.sources.contains(&src) && self.sources.len() < 1024 {
-            self.sources.push(src);
+        if src != self.src && self.sources.len() < TABLE {
+            self.sources.insert(src);
         }
         self.remember(self.key_of_probe(&probe), no, now);
         Ok((probe, packets))
