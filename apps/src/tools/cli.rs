@@ -1,6 +1,6 @@
 //! The `ustack` command line: one subcommand per tool, dispatched to its module.
 
-use super::{capture, connect, docs, events, filter, lab, net, ping, scan, ss, trace, up};
+use super::{capture, connect, docs, events, filter, lab, net, ping, scan, send, ss, trace, up};
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -55,6 +55,9 @@ enum Command {
     /// Port scan from inside the stack, nmap-like: -sS (default), -sT, -sU, -sF, -sN, -sX, -sA,
     /// and host discovery -sn over a prefix; -p, --top-ports, -T0..-T5, --reason, --json.
     Scan(scan::ScanArgs),
+    /// hping3 from inside the stack: crafted TCP (any flags), UDP, ICMP or raw IP probes, over
+    /// IPv4 or IPv6, replies printed in hping3's lines.
+    Send(send::SendArgs),
     /// A multi-hop network of namespaces to study (routers, per-link MTU, a far-end server).
     Lab(lab::LabArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -72,6 +75,7 @@ impl Command {
             Command::Connect(a) => Some(&a.net),
             Command::Trace(a) => Some(&a.net),
             Command::Scan(a) => Some(&a.net),
+            Command::Send(a) => Some(&a.net),
             _ => None,
         }
     }
@@ -120,6 +124,7 @@ pub fn main() -> ExitCode {
         Command::Capture(args) => capture::run(args),
         Command::Trace(args) => trace::run(args),
         Command::Scan(args) => scan::run(args),
+        Command::Send(args) => send::run(args),
         Command::Lab(args) => lab::run(args),
         Command::Filter(args) => filter::run(args),
         Command::Completions(args) => docs::completions(args),

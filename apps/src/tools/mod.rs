@@ -15,6 +15,7 @@ pub mod lab;
 pub mod net;
 pub mod ping;
 pub mod scan;
+pub mod send;
 pub mod ss;
 pub mod ss_filter;
 pub mod ss_format;

@@ -16,6 +16,7 @@ mod hello;
 mod ping;
 mod raw;
 mod scan;
+mod send;
 mod sockets;
 mod stats;
 mod trace;
@@ -32,6 +33,10 @@ pub use ping::{parse_pattern, PingEvent, PingRequest, PingSummary, PmtuDisc, MAX
 pub use raw::{from_hex, to_hex, RawClaim, RawDone, RawOpen, RawRequest};
 pub use scan::{
     ExtraPorts, PortResult, PortState, Proto, Reason, ScanEvent, ScanRequest, ScanType, TimingLevel,
+};
+pub use send::{
+    Fragmenting, PortStep, ReplyKind, SendEvent, SendIcmpError, SendMode, SendReply, SendRequest,
+    SendStart, SendSummary,
 };
 pub use sockets::{ListenSocket, SocketsReply, TcpSocket, UdpSocket};
 pub use stats::{ControlStats, DropCount, StatsReply};
@@ -73,13 +78,15 @@ pub enum Request {
     /// A port scan (or host discovery) from inside the stack, nmap's scan types: `scan`
     /// replies (start, one per host, done), then `end`.
     Scan(ScanRequest),
+    /// hping3's crafted probes from inside the stack, one `send` reply per event, then `end`.
+    Send(SendRequest),
 }
 
 impl Request {
     /// Every request name, for `hello` and error messages.
     pub const NAMES: &'static [&'static str] = &[
         "hello", "stats", "sockets", "events", "ping", "connect", "capture", "trace", "raw",
-        "filter", "scan",
+        "filter", "scan", "send",
     ];
 
     /// Whether the request streams (holds the connection until it ends) rather than getting
@@ -94,6 +101,7 @@ impl Request {
                 | Request::Trace(_)
                 | Request::Raw(_)
                 | Request::Scan(_)
+                | Request::Send(_)
         )
     }
 }
@@ -128,6 +136,8 @@ pub enum Body {
     Ping(PingEvent),
     /// One event of a `trace` job.
     Trace(TraceEvent),
+    /// One event of a `send` job.
+    Send(SendEvent),
     /// `connect -l`: listening; a `connected` follows when a peer comes.
     Listening(Listening),
     /// `connect`: the socket is connected; raw bytes (or framed datagrams) follow.

@@ -14,6 +14,7 @@ pub(crate) mod hello;
 pub(crate) mod ping;
 pub(crate) mod raw;
 pub(crate) mod scan;
+pub(crate) mod send;
 pub(crate) mod sockets;
 pub(crate) mod stats;
 pub(crate) mod trace;
@@ -45,6 +46,7 @@ pub(crate) async fn dispatch(ctx: &Rc<Ctx>, conn: Conn, id: u64, req: Request) -
         Request::Raw(r) => raw::run(ctx, conn, id, r).await,
         Request::Filter(r) => answer(conn, id, filter::handle(ctx, r)).await,
         Request::Scan(r) => scan::run(ctx, conn, id, r).await,
+        Request::Send(r) => send::run(ctx, conn, id, r).await,
     }
 }
 
