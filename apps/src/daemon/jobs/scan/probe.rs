@@ -1,20 +1,14 @@
 //! The bytes of a probe: one whole IPv4 or IPv6 packet, header included, checksums right, as
-//! a raw socket sends it. The one place probes are built (written with the wire emitters; the
-//! packet-builder API can replace its body alone).
+//! a raw socket sends it. The one place probes are built, with the packet builder
+//! (`ustack::wire::build`).
 
 use std::net::IpAddr;
-use ustack::wire::ipv4::Ipv4Repr;
-use ustack::wire::ipv6::Ipv6Repr;
-use ustack::wire::seq::SeqNumber;
-use ustack::wire::tcp::{Control, TcpOptions, TcpRepr};
-use ustack::wire::{checksum, icmp, icmpv6, proto, udp};
+use ustack::wire::build::{Icmp, Icmpv6, Ipv4, Ipv6, Layer, Tcp, TcpOpt, Udp};
 
 /// TTL (hop limit) of the probes.
 pub const PROBE_TTL: u8 = 64;
 /// The window nmap's raw probes advertise.
 const WINDOW: u16 = 1024;
-/// TCP's URG flag (RFC 9293 §3.1), which only Xmas probes carry.
-const URG: u8 = 0x20;
 
 /// What a probe is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -81,120 +75,47 @@ pub struct Probe {
     pub try_no: u8,
 }
 
-/// The transport part of `p` from `src`; None for a connect probe (the stack sends those).
-fn transport(p: &Probe, src: IpAddr) -> Option<(u8, Vec<u8>)> {
-    let mut buf = vec![0u8; 64];
-    let tcp = |control, ack: Option<u32>, psh, options| TcpRepr {
-        src_port: p.sport,
-        dst_port: p.dport,
-        seq: SeqNumber(p.seq),
-        ack: ack.map(SeqNumber),
-        control,
-        psh,
-        window: WINDOW,
-        options,
+/// The transport layer of `p` (over `v6` or not); None for a connect probe (the stack sends
+/// those).
+fn transport(p: &Probe, v6: bool) -> Option<Layer> {
+    use ustack::wire::tcp::flags::{ACK, FIN, PSH, RST, SYN, URG};
+    let tcp = |flags: u8| {
+        Tcp::new()
+            .sport(p.sport)
+            .dport(p.dport)
+            .seq(p.seq)
+            .window(WINDOW)
+            .flags(flags)
     };
-    let (protocol, len) = match p.kind {
+    Some(match p.kind {
         ProbeKind::Connect => return None,
-        ProbeKind::Syn => {
-            // nmap's SYN carries MSS 1460 and nothing else.
-            let opts = TcpOptions {
-                mss: Some(1460),
-                ..TcpOptions::default()
-            };
-            let r = tcp(Control::Syn, None, false, opts);
-            (proto::TCP, r.emit(&mut buf, src, p.dst, 0))
-        }
-        ProbeKind::Fin => {
-            let r = tcp(Control::Fin, None, false, TcpOptions::default());
-            (proto::TCP, r.emit(&mut buf, src, p.dst, 0))
-        }
-        ProbeKind::Null => {
-            let r = tcp(Control::None, None, false, TcpOptions::default());
-            (proto::TCP, r.emit(&mut buf, src, p.dst, 0))
-        }
-        ProbeKind::Rst => {
-            let r = tcp(Control::Rst, None, false, TcpOptions::default());
-            (proto::TCP, r.emit(&mut buf, src, p.dst, 0))
-        }
-        ProbeKind::Ack => {
-            let r = tcp(Control::None, Some(p.ack), false, TcpOptions::default());
-            (proto::TCP, r.emit(&mut buf, src, p.dst, 0))
-        }
-        ProbeKind::Xmas => {
-            // FIN, PSH and URG: TcpRepr cannot say URG (ustack never sends urgent data), so
-            // the flag is added and the checksum computed again.
-            let r = tcp(Control::Fin, None, true, TcpOptions::default());
-            let n = r.emit(&mut buf, src, p.dst, 0);
-            buf[13] |= URG;
-            buf[16..18].copy_from_slice(&[0, 0]);
-            let c = checksum::transport(src, p.dst, proto::TCP, &buf[..n]);
-            buf[16..18].copy_from_slice(&c.to_be_bytes());
-            (proto::TCP, n)
-        }
-        ProbeKind::Udp => (
-            proto::UDP,
-            udp::emit(&mut buf, src, p.dst, p.sport, p.dport, &[]),
-        ),
-        ProbeKind::Echo => {
-            let seq = p.seq as u16;
-            match (src, p.dst) {
-                (IpAddr::V6(s), IpAddr::V6(d)) => {
-                    let t = icmpv6::types::ECHO_REQUEST;
-                    let n = icmpv6::emit_echo(&mut buf, (s, d), t, (p.sport, seq), &[]);
-                    (proto::ICMPV6, n)
-                }
-                _ => (
-                    proto::ICMP,
-                    icmp::emit_echo(&mut buf, false, p.sport, seq, &[]),
-                ),
-            }
-        }
-    };
-    buf.truncate(len);
-    Some((protocol, buf))
+        // nmap's SYN carries MSS 1460 and nothing else.
+        ProbeKind::Syn => tcp(SYN).option(TcpOpt::Mss(1460)).into(),
+        ProbeKind::Fin => tcp(FIN).into(),
+        ProbeKind::Null => tcp(0).into(),
+        ProbeKind::Rst => tcp(RST).into(),
+        ProbeKind::Ack => tcp(ACK).ack(p.ack).into(),
+        ProbeKind::Xmas => tcp(FIN | PSH | URG).into(),
+        ProbeKind::Udp => Udp::new().sport(p.sport).dport(p.dport).into(),
+        ProbeKind::Echo if v6 => Icmpv6::echo_request(p.sport, p.seq as u16).into(),
+        ProbeKind::Echo => Icmp::echo_request(p.sport, p.seq as u16).into(),
+    })
 }
 
 /// The whole packet of probe `p` from `src` (of the target's family); None for a connect
 /// probe, or when `src` is of the other family.
 pub fn probe_packet(p: &Probe, src: IpAddr) -> Option<Vec<u8>> {
-    let (protocol, t) = transport(p, src)?;
-    match (src, p.dst) {
+    let t = transport(p, src.is_ipv6())?;
+    let packet = match (src, p.dst) {
+        // Any identification will do for an unfragmented datagram (RFC 6864 §4.1).
         (IpAddr::V4(s), IpAddr::V4(d)) => {
-            let mut out = vec![0u8; 20 + t.len()];
-            Ipv4Repr {
-                src: s,
-                dst: d,
-                protocol,
-                ttl: PROBE_TTL,
-                // Any identification will do for an unfragmented datagram (RFC 6864 §4.1).
-                ident: (p.seq ^ (p.seq >> 16)) as u16,
-                dont_fragment: false,
-                more_fragments: false,
-                frag_offset: 0,
-                payload_len: t.len(),
-            }
-            .emit(&mut out);
-            out[20..].copy_from_slice(&t);
-            Some(out)
+            let ident = (p.seq ^ (p.seq >> 16)) as u16;
+            Ipv4::new().src(s).dst(d).ttl(PROBE_TTL).ident(ident) / t
         }
-        (IpAddr::V6(s), IpAddr::V6(d)) => {
-            let mut out = vec![0u8; 40 + t.len()];
-            Ipv6Repr {
-                src: s,
-                dst: d,
-                next_header: protocol,
-                hop_limit: PROBE_TTL,
-                traffic_class: 0,
-                flow_label: 0,
-                payload_len: t.len(),
-            }
-            .emit(&mut out);
-            out[40..].copy_from_slice(&t);
-            Some(out)
-        }
-        _ => None,
-    }
+        (IpAddr::V6(s), IpAddr::V6(d)) => Ipv6::new().src(s).dst(d).hop_limit(PROBE_TTL) / t,
+        _ => return None,
+    };
+    packet.build().ok()
 }
 
 #[cfg(test)]
@@ -204,6 +125,7 @@ mod tests {
     use ustack::wire::ipv6::Ipv6Packet;
     use ustack::wire::tcp::TcpSegment;
     use ustack::wire::udp::UdpPacket;
+    use ustack::wire::{icmp, icmpv6, proto};
 
     fn probe(kind: ProbeKind, dst: &str) -> Probe {
         Probe {
