@@ -3,5 +3,6 @@
 //! and the rule every attack tool checks before it sends ([`guard`]).
 //! The ping and connect jobs are small enough to live in their request modules.
 
+pub mod fuzz;
 pub mod guard;
 pub mod trace;
