@@ -1,6 +1,6 @@
 //! The `ustack` command line: one subcommand per tool, dispatched to its module.
 
-use super::{capture, connect, docs, events, lab, net, ping, ss, trace, up};
+use super::{capture, connect, docs, events, fuzz, lab, net, ping, ss, trace, up};
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -49,6 +49,10 @@ enum Command {
     /// SYN (-T) probes with increasing TTL (hop limit); --pmtu finds the path MTU like
     /// tracepath.
     Trace(trace::TraceArgs),
+    /// scapy's fuzz(): packets from a template with random fields, sent at a target in the
+    /// lab (or fed into the stack itself, --inject) at a bounded rate, checking between rounds
+    /// that the target still answers; a hang is reported with the seed that replays it.
+    Fuzz(fuzz::FuzzArgs),
     /// A multi-hop network of namespaces to study (routers, per-link MTU, a far-end server).
     Lab(lab::LabArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -65,6 +69,7 @@ impl Command {
             Command::Ping(a) => Some(&a.net),
             Command::Connect(a) => Some(&a.net),
             Command::Trace(a) => Some(&a.net),
+            Command::Fuzz(a) => Some(&a.net),
             _ => None,
         }
     }
@@ -112,6 +117,7 @@ pub fn main() -> ExitCode {
         Command::Events(args) => events::run(args),
         Command::Capture(args) => capture::run(args),
         Command::Trace(args) => trace::run(args),
+        Command::Fuzz(args) => fuzz::run(args),
         Command::Lab(args) => lab::run(args),
         Command::Completions(args) => docs::completions(args),
         Command::Man(args) => docs::man(args),

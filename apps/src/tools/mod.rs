@@ -10,6 +10,7 @@ pub mod connect;
 pub mod docs;
 pub mod events;
 pub mod family;
+pub mod fuzz;
 pub mod lab;
 pub mod net;
 pub mod ping;

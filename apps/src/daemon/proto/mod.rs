@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 mod capture;
 mod connect;
 mod events;
+mod fuzz;
 mod hello;
 mod ping;
 mod raw;
@@ -24,6 +25,9 @@ pub use connect::{
     ICMP_ERROR_MARK,
 };
 pub use events::{Event, EventsRequest};
+pub use fuzz::{
+    FuzzEvent, FuzzMemory, FuzzRequest, MAX_CHECK_TIMEOUT_MS, MAX_COUNT, MAX_RATE, MAX_ROUND,
+};
 pub use hello::Hello;
 pub use ping::{parse_pattern, PingEvent, PingRequest, PingSummary, PmtuDisc, MAX_PATTERN};
 pub use raw::{from_hex, to_hex, RawClaim, RawDone, RawOpen, RawRequest};
@@ -62,12 +66,15 @@ pub enum Request {
     Trace(TraceRequest),
     /// A raw socket: `raw_open`, then a `packet` reply per copy received, `raw_done`, `end`.
     Raw(RawRequest),
+    /// Fuzzed packets from a template: `fuzz` events (start, a round each, hang, summary),
+    /// then `end`.
+    Fuzz(FuzzRequest),
 }
 
 impl Request {
     /// Every request name, for `hello` and error messages.
     pub const NAMES: &'static [&'static str] = &[
-        "hello", "stats", "sockets", "events", "ping", "connect", "capture", "trace", "raw",
+        "hello", "stats", "sockets", "events", "ping", "connect", "capture", "trace", "raw", "fuzz",
     ];
 
     /// Whether the request streams (holds the connection until it ends) rather than getting
@@ -81,6 +88,7 @@ impl Request {
                 | Request::Capture(_)
                 | Request::Trace(_)
                 | Request::Raw(_)
+                | Request::Fuzz(_)
         )
     }
 }
@@ -129,6 +137,8 @@ pub enum Body {
     RawOpen(RawOpen),
     /// `raw`: its counters, before `end`.
     RawDone(RawDone),
+    /// One event of a `fuzz` job.
+    Fuzz(FuzzEvent),
     /// A stream lost this many messages because the client read too slowly.
     Lost(Lost),
     /// A stream ended; nothing more for this id.

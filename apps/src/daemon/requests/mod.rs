@@ -9,6 +9,7 @@
 pub(crate) mod capture;
 pub(crate) mod connect;
 pub(crate) mod events;
+pub(crate) mod fuzz;
 pub(crate) mod hello;
 pub(crate) mod ping;
 pub(crate) mod raw;
@@ -41,6 +42,7 @@ pub(crate) async fn dispatch(ctx: &Rc<Ctx>, conn: Conn, id: u64, req: Request) -
         Request::Capture(r) => capture::run(ctx, conn, id, r).await,
         Request::Trace(r) => trace::run(ctx, conn, id, r).await,
         Request::Raw(r) => raw::run(ctx, conn, id, r).await,
+        Request::Fuzz(r) => fuzz::run(ctx, conn, id, r).await,
     }
 }
 

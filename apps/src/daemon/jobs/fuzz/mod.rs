@@ -5,6 +5,7 @@
 //! [`mutate`] is the seeded, sans-IO engine: packet `n` of seed `s` is always the same packet.
 
 pub mod fields;
+pub mod job;
 pub mod mutate;
 pub mod template;
 

@@ -175,7 +175,7 @@ fn arg(c: &mut Cursor<'_>, kind: Kind, layer: &mut Layer) -> Result<(), Template
         })?
     };
     let v = if field.name == "frag_offset" {
-        if v % 8 != 0 {
+        if !v.is_multiple_of(8) {
             return err(col, format!("frag_offset {v} is not a multiple of 8 bytes"));
         }
         v / 8
