@@ -51,7 +51,8 @@ pub struct FuzzArgs {
     /// Index of the first packet (with --seed, replays part of a run).
     #[arg(long, default_value_t = 0)]
     from: u64,
-    /// Fuzz only these fields (`ip.ttl,tcp.flags`); default: every field not computed.
+    /// Fuzz only these fields (`ip.ttl,tcp.flags`; `tcp.*`: all of a layer's); default: every
+    /// field not computed.
     #[arg(long, value_delimiter = ',', value_name = "LAYER.FIELD,...")]
     fields: Vec<String>,
     /// Fuzz the computed fields (lengths, checksums, the protocol) too.

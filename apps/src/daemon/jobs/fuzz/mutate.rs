@@ -38,9 +38,9 @@ pub struct Fuzzer {
 }
 
 impl Fuzzer {
-    /// The fuzzer of `template` with `seed`. `names` (`tcp.flags`, `ip.ttl` …) restricts the
-    /// fields to those (each must name a field of a layer the template has: the first layer of
-    /// that kind); empty: every non-computed field of every layer, and the computed ones too
+    /// The fuzzer of `template` with `seed`. `names` (`tcp.flags`, `ip.ttl` …, or `tcp.*` for
+    /// every non-computed field of a layer) restricts the fields to those (each must name a
+    /// field of a layer the template has: the first layer of that kind); empty: every non-computed field of every layer, and the computed ones too
     /// with `fuzz_computed`.
     pub fn new(
         template: Packet,
@@ -69,6 +69,16 @@ impl Fuzzer {
             let i = kinds.iter().position(|k| *k == Some(kind)).ok_or_else(|| {
                 format!("field `{name}`: the template has no {} layer", kind.name())
             })?;
+            if field == "*" {
+                // `tcp.*`: every field of the layer the builder does not compute.
+                for field in fields::of_kind(kind).filter(|f| !f.computed || fuzz_computed) {
+                    let t = Target { layer: i, field };
+                    if !targets.contains(&t) {
+                        targets.push(t);
+                    }
+                }
+                continue;
+            }
             let field = fields::find(kind, field).ok_or_else(|| {
                 format!(
                     "field `{name}`: {} has no fuzzable field `{field}` (fields: {})",
@@ -244,5 +254,10 @@ mod tests {
         assert!(e("tcp.nope").contains("no fuzzable field"));
         assert!(e("ttl").contains("LAYER.FIELD"));
         assert!(e("ip.dst").contains("no fuzzable field"));
+        let all = Fuzzer::new(p.clone(), &["tcp.*".into(), "ip.ttl".into()], false, 0).unwrap();
+        let names: Vec<String> = all.targets().iter().map(|t| t.to_string()).collect();
+        assert_eq!(names.len(), 9, "{names:?}");
+        assert!(names.iter().all(|n| n.starts_with("tcp.") || n == "ip.ttl"));
+        assert!(!names.contains(&"tcp.checksum".to_string()));
     }
 }
