@@ -203,3 +203,30 @@ pub enum FuzzEvent {
         reason: String,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::proto::{parse_request, request_line, Request};
+
+    #[test]
+    fn defaults_fill_a_minimal_request_and_requests_round_trip() {
+        let line = br#"{"v":1,"id":3,"req":"fuzz","template":"ip/udp"}"#;
+        let (_, r) = parse_request(line).unwrap();
+        let Request::Fuzz(f) = r else { panic!("{r:?}") };
+        assert_eq!(
+            (f.count, f.rate, f.round, f.check_ping, f.check_timeout_ms),
+            (1000, 10_000, 1000, true, 1000)
+        );
+        assert_eq!(f.template.as_deref(), Some("ip/udp"));
+        let req = Request::Fuzz(FuzzRequest {
+            fields: vec!["tcp.*".into()],
+            check_tcp: Some(7),
+            inject: true,
+            seed: u64::MAX,
+            ..FuzzRequest::default()
+        });
+        let line = request_line(9, &req);
+        assert_eq!(parse_request(&line[..line.len() - 1]).unwrap(), (9, req));
+    }
+}

@@ -196,12 +196,13 @@ fn plan(ctx: &Rc<Ctx>, req: &FuzzRequest) -> Result<Plan, String> {
         IpAddr::V4(_) => Some(config.addr.into()),
         IpAddr::V6(_) => config.addr6.map(IpAddr::from),
     };
+    // The kernel side: its address (IPv6: the /64's ::1, where ustack up puts it).
+    let host = match target {
+        IpAddr::V4(_) => IpAddr::V4(ctx.info.host_addr),
+        IpAddr::V6(a) => IpAddr::V6(Ipv6Addr::from(u128::from(a) & !0xffff_ffff_ffff_ffff | 1)),
+    };
     let template = if req.inject {
-        // As if from the kernel side: its address (IPv6: the /64's ::1, where ustack up puts it).
-        let host = match target {
-            IpAddr::V4(_) => IpAddr::V4(ctx.info.host_addr),
-            IpAddr::V6(a) => IpAddr::V6(Ipv6Addr::from(u128::from(a) & !0xffff_ffff_ffff_ffff | 1)),
-        };
+        // As if from the kernel side.
         template.with_source_if_unset(host)
     } else {
         guard::check_target(target, &config, req.i_own_the_network).map_err(|e| e.to_string())?;
@@ -212,14 +213,7 @@ fn plan(ctx: &Rc<Ctx>, req: &FuzzRequest) -> Result<Plan, String> {
     };
     let fuzzer = Fuzzer::new(template, &req.fields, req.fuzz_computed, req.seed)?;
     // An injected packet's checks go to the kernel side, through the stack.
-    let check_target = if req.inject {
-        match target {
-            IpAddr::V4(_) => IpAddr::V4(ctx.info.host_addr),
-            v6 => v6,
-        }
-    } else {
-        target
-    };
+    let check_target = if req.inject { host } else { target };
     Ok(Plan {
         fuzzer,
         target,

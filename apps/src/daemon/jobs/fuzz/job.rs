@@ -16,6 +16,9 @@ use ustack::EchoEvent;
 /// Most packets of a round kept for the hang report (and the pcap that reproduces it).
 pub const KEEP: usize = 1000;
 
+/// The timer's resolution: pacing sleeps only when this far ahead.
+const TICK: Duration = Duration::from_millis(1);
+
 /// Where the packets go.
 #[derive(Debug)]
 pub enum Sink {
@@ -103,10 +106,12 @@ pub async fn run(
         let mut recent = VecDeque::with_capacity(KEEP.min(round as usize));
         for n in first..stop {
             // Pacing: packet k of the run is due at start + k / rate (checked every 64, so a
-            // clock read is not a per-packet cost).
+            // clock read is not a per-packet cost). Sleep only when more than a timer tick
+            // ahead: a sleep overshoots to the next millisecond, and the packets after it
+            // catch up unpaced, so the average is the rate and a burst at most ~2 ms of it.
             if done.is_multiple_of(64) {
                 let due = start + Duration::from_secs_f64(done as f64 * per_packet);
-                if due > Instant::now() {
+                if due > Instant::now() + TICK {
                     sleep_until(due).await;
                 } else if matches!(sink, Sink::Inject) {
                     // Let the loop turn: transmit what the injected packets queued.
