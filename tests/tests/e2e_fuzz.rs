@@ -358,5 +358,128 @@ fn the_kernel_survives_a_short_run_and_other_networks_are_refused() {
         "{}",
         output_text(&out)
     );
+    // A hang: a lab address nobody answers. The round's packets are written as pcap, the
+    // last of them is packet `last` of the seed (a run reproduces), and a pcap packet serves
+    // as a template in turn.
+    let dir = std::env::temp_dir().join(format!("hf-fuzz-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pcap = dir.join("hang.pcap");
+    let (events, code) = fuzz(
+        &ns,
+        &[
+            "ip(dst=198.18.9.9)/udp(dport=9)/raw(len=4)",
+            "-c",
+            "300",
+            "--round",
+            "100",
+            "--seed",
+            "12",
+            "--check-timeout",
+            "0.2",
+            "-w",
+            pcap.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 1, "{events:?}");
+    let hang = events
+        .iter()
+        .find(|e| e["event"] == "hang")
+        .expect("a hang event");
+    assert_eq!(
+        (
+            hang["round"].as_u64(),
+            hang["first"].as_u64(),
+            hang["last"].as_u64()
+        ),
+        (Some(1), Some(0), Some(99))
+    );
+    assert!(hang["check"]
+        .as_str()
+        .unwrap()
+        .contains("no echo reply from 198.18.9.9"));
+    let s = summary(&events);
+    assert_eq!(
+        (s["reason"].as_str(), s["sent"].as_u64(), s["next"].as_u64()),
+        (Some("hang"), Some(100), Some(100))
+    );
+    let records = ustack_apps::daemon::pcap::read_packets(&pcap).unwrap();
+    assert_eq!(records.len(), 100);
+    let last = hang["packets"][99][1].as_str().unwrap();
+    let hex: String = records[99]
+        .data
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(hex, last);
+    let (replay, _) = fuzz(
+        &ns,
+        &[
+            "ip(dst=198.18.9.9)/udp(dport=9)/raw(len=4)",
+            "-c",
+            "1",
+            "--from",
+            "99",
+            "--seed",
+            "12",
+            "--check",
+            "none",
+        ],
+    );
+    assert_eq!(summary(&replay)["sent"], 1);
+    let (from_pcap, code) = fuzz(
+        &ns,
+        &[
+            "-r",
+            pcap.to_str().unwrap(),
+            "--index",
+            "99",
+            "--fields",
+            "ip.ttl",
+            "-c",
+            "10",
+            "--check",
+            "none",
+        ],
+    );
+    assert_eq!(code, 0, "{from_pcap:?}");
+    let start = from_pcap.iter().find(|e| e["event"] == "start").unwrap();
+    assert_eq!(start["target"], "198.18.9.9");
+    assert_eq!(start["fields"], serde_json::json!(["ip.ttl"]));
+    // Ctrl-C (SIGTERM is handled alike) stops a long run at once, with its summary.
+    let mut cmd = ns.command(ustack_bin());
+    cmd.args([
+        "fuzz",
+        "--json",
+        "ip(dst=198.18.0.1)/udp(dport=9)",
+        "-c",
+        "10000000",
+    ]);
+    cmd.args(["--rate", "1000", "--round", "100", "--check", "none"]);
+    let mut child = ChildGuard::spawn(cmd, "fuzz-stop");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !child.stdout().contains("\"round\"") {
+        assert!(
+            Instant::now() < deadline,
+            "no round in 10 s: {}",
+            child.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let t0 = Instant::now();
+    let status = child.terminate(Duration::from_secs(5));
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?} {}",
+        child.stderr()
+    );
+    let out = child.stdout();
+    let last: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (last["event"].as_str(), last["reason"].as_str()),
+        (Some("summary"), Some("stopped")),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
     a.stop();
 }

@@ -186,7 +186,7 @@ fn plan(ctx: &Rc<Ctx>, req: &FuzzRequest) -> Result<Plan, String> {
         (Some(t), None) => parse(t).map_err(|e| format!("template: {e}"))?,
         (None, Some(hex)) => {
             let bytes = from_hex(hex).ok_or("packet: not hex")?;
-            from_bytes(&bytes).ok_or("packet: not an IPv4 or IPv6 packet")?
+            from_bytes(&bytes).ok_or("packet: shorter than an IP header")?
         }
         _ => return Err("give one of template (an expression) and packet (hex)".into()),
     };

@@ -241,19 +241,20 @@ fn number(s: &str) -> Option<u64> {
 /// A packet's bytes as layers: the IPv4 or IPv6 header with every field as captured except
 /// the computed ones (lengths, checksums, the protocol), which the builder recomputes; then
 /// TCP, UDP, ICMP or ICMPv6 (an unfragmented first fragment only) the same way; what is left,
-/// IPv4 options, TCP options and anything not parsed are carried as bytes. `None` for what is
-/// not an IPv4 or IPv6 packet.
+/// IPv4 options, TCP options and anything not parsed are carried as bytes. A first nibble other
+/// than 6 is read as IPv4 with that version (a fuzzed packet's); `None` for fewer bytes than
+/// the fixed header.
 pub fn from_bytes(p: &[u8]) -> Option<Packet> {
     let (ip, proto, rest) = match p.first()? >> 4 {
-        4 => {
-            let (ip, proto, rest) = ipv4(p)?;
-            (Layer::Ipv4(ip), proto, rest)
-        }
         6 => {
             let (ip, proto, rest) = ipv6(p)?;
             (Layer::Ipv6(ip), proto, rest)
         }
-        _ => return None,
+        // Another version (a fuzzed packet's): read as IPv4, its version kept.
+        _ => {
+            let (ip, proto, rest) = ipv4(p)?;
+            (Layer::Ipv4(ip), proto, rest)
+        }
     };
     let mut packet = Packet::from(ip);
     let rest = match (proto, rest.len()) {
@@ -459,7 +460,12 @@ mod tests {
             let back = from_bytes(&bytes).unwrap();
             assert_eq!(back.build().unwrap(), bytes, "{p}");
         }
-        assert!(from_bytes(&[0x55; 40]).is_none());
+        // A fuzzed version is kept: the packet comes back byte for byte.
+        let odd = (Ipv4::new().version(5).src([1, 2, 3, 4]) / Udp::new())
+            .build()
+            .unwrap();
+        assert_eq!(from_bytes(&odd).unwrap().build().unwrap(), odd);
         assert!(from_bytes(&[0x45; 10]).is_none());
+        assert!(from_bytes(&[0x65; 30]).is_none());
     }
 }
