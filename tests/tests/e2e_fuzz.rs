@@ -321,11 +321,25 @@ fn the_kernel_survives_a_short_run_and_other_networks_are_refused() {
     );
     let s = summary(&events);
     assert_eq!(code, 0, "{events:?}");
+    // Every field is fuzzed, the version too: the ~1/16 with version 6 would go to an IPv6
+    // destination read from the TCP header, outside the rule, and are skipped.
+    let skipped: u64 = s["skipped"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter_map(Value::as_u64)
+        .sum();
     assert_eq!(
-        (s["sent"].as_u64(), s["rounds"].as_u64()),
-        (Some(5000), Some(5)),
+        s["skipped"].as_object().unwrap().len(),
+        usize::from(skipped > 0),
         "{s}"
     );
+    assert_eq!(
+        (s["sent"].as_u64().unwrap() + skipped, s["rounds"].as_u64()),
+        (5000, Some(5)),
+        "{s}"
+    );
+    assert!(skipped < 600, "{s}");
     assert_eq!(s["hangs"], 0);
     // The same seed and indices give the same packets: a run reproduces.
     let again = fuzz(
@@ -358,6 +372,33 @@ fn the_kernel_survives_a_short_run_and_other_networks_are_refused() {
         "{}",
         output_text(&out)
     );
+    // A fuzzed version 6 makes the kernel read an IPv6 destination out of the UDP header and
+    // payload (here 14:…, outside every allowed range): such packets are skipped, counted.
+    let (events, code) = fuzz(
+        &ns,
+        &[
+            "ip(dst=198.18.0.1)/udp(dport=9)/raw(len=12)",
+            "--fields",
+            "ip.version",
+            "-c",
+            "1600",
+            "--rate",
+            "100000",
+            "--round",
+            "1600",
+            "--check",
+            "none",
+            "--seed",
+            "3",
+        ],
+    );
+    assert_eq!(code, 0, "{events:?}");
+    let s = summary(&events);
+    let refused = s["skipped"]["target rule (fuzzed version: another destination)"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!((50..=160).contains(&refused), "{s}");
+    assert_eq!(s["sent"].as_u64().unwrap() + refused, 1600, "{s}");
     // A hang: a lab address nobody answers. The round's packets are written as pcap, the
     // last of them is packet `last` of the seed (a run reproduces), and a pcap packet serves
     // as a template in turn.

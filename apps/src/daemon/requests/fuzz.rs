@@ -46,8 +46,9 @@ pub(crate) async fn run(ctx: &Rc<Ctx>, conn: Conn, id: u64, req: FuzzRequest) ->
             send_only: true,
             ..RawOptions::default()
         };
+        let config = ctx.net.with_stack(|s| s.config().clone());
         match RawSocket::open(&ctx.net, options) {
-            Ok(s) => Sink::Send(s),
+            Ok(s) => Sink::Send(s, Box::new(config), req.i_own_the_network),
             Err(e) => {
                 out.error(id, ErrorCode::Failed, format!("raw socket: {e}"))
                     .await;

@@ -4,7 +4,9 @@
 //! (`requests::fuzz`) checks the request and streams what this reports.
 
 use super::Fuzzer;
+use crate::daemon::jobs::guard;
 use crate::daemon::proto::{to_hex, FuzzMemory};
+use crate::daemon::requests::raw::destination;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -19,11 +21,16 @@ pub const KEEP: usize = 1000;
 /// The timer's resolution: pacing sleeps only when this far ahead.
 const TICK: Duration = Duration::from_millis(1);
 
+/// Most bytes of a round kept for the hang report (at least the last packet is kept).
+pub const KEEP_BYTES: usize = 1 << 20;
+
 /// Where the packets go.
 #[derive(Debug)]
 pub enum Sink {
-    /// Out through a raw socket, as built.
-    Send(RawSocket),
+    /// Out through a raw socket, as built; each packet's destination as the kernel will read
+    /// it is checked against the target rule with the stack's config and the user's
+    /// `--i-own-the-network`.
+    Send(RawSocket, Box<ustack::Config>, bool),
     /// Into `Stack::receive`, as if read from the TUN.
     Inject,
 }
@@ -71,7 +78,8 @@ pub enum Report {
         skipped: u64,
         /// The check's result: the RTT, or why it failed.
         check: Result<Option<f64>, String>,
-        /// The last packets sent in it (at most [`KEEP`]), oldest first, with their indices.
+        /// The last packets sent in it (at most [`KEEP`] and [`KEEP_BYTES`]), oldest first,
+        /// with their indices.
         recent: VecDeque<(u64, Vec<u8>)>,
     },
 }
@@ -104,6 +112,7 @@ pub async fn run(
         let stop = first.saturating_add(round).min(end);
         let (mut sent, mut skipped) = (0, 0);
         let mut recent = VecDeque::with_capacity(KEEP.min(round as usize));
+        let mut kept = 0usize;
         for n in first..stop {
             // Pacing: packet k of the run is due at start + k / rate (checked every 64, so a
             // clock read is not a per-packet cost). Sleep only when more than a timer tick
@@ -133,7 +142,19 @@ pub async fn run(
                 }
             };
             match sink {
-                Sink::Send(raw) => {
+                Sink::Send(raw, config, owned) => {
+                    // A fuzzed version nibble makes the kernel read another header: an IPv4
+                    // packet with version 6 has an IPv6 destination made of its payload. Every
+                    // packet's destination, as the kernel will read it, passes the rule.
+                    let refused = destination(&bytes)
+                        .is_some_and(|d| guard::check_target(d, config, *owned).is_err());
+                    if refused {
+                        skipped += 1;
+                        let why = "target rule (fuzzed version: another destination)".to_string();
+                        *progress.borrow_mut().skipped.entry(why).or_default() += 1;
+                        progress.borrow_mut().next = n + 1;
+                        continue;
+                    }
                     if let Err(e) = raw.send(&bytes).await {
                         // Refused by the stack (longer than the MTU …): counted as a skip.
                         skipped += 1;
@@ -154,10 +175,13 @@ pub async fn run(
                 p.sent += 1;
                 p.next = n + 1;
             }
-            if recent.len() == KEEP {
-                recent.pop_front();
-            }
+            kept += bytes.len();
             recent.push_back((n, bytes));
+            while recent.len() > KEEP || (kept > KEEP_BYTES && recent.len() > 1) {
+                if let Some((_, b)) = recent.pop_front() {
+                    kept -= b.len();
+                }
+            }
         }
         let check = check(net, ping.as_ref(), checks, number).await;
         let failed = check.is_err();
