@@ -15,7 +15,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 use ustack_tests::control::control_path;
-use ustack_tests::e2e::{curl, output_text, rss_anon_kib, run_in, ustack_bin, Up};
+use ustack_tests::e2e::{curl, output_text, rss_anon_kib, run_in, ustack_bin, Scratch, Up};
 use ustack_tests::netns::{tun_available, ChildGuard, NetNs};
 
 /// Starts B: `ustack up --tun ustack1 --addr 198.18.1.2 --host-addr 198.18.1.1` in `ns`,
@@ -402,9 +402,8 @@ fn the_kernel_survives_a_short_run_and_other_networks_are_refused() {
     // A hang: a lab address nobody answers. The round's packets are written as pcap, the
     // last of them is packet `last` of the seed (a run reproduces), and a pcap packet serves
     // as a template in turn.
-    let dir = std::env::temp_dir().join(format!("hf-fuzz-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let pcap = dir.join("hang.pcap");
+    let dir = Scratch::new("fuzz", "hang");
+    let pcap = dir.path("hang.pcap");
     let (events, code) = fuzz(
         &ns,
         &[
@@ -521,6 +520,5 @@ fn the_kernel_survives_a_short_run_and_other_networks_are_refused() {
         (Some("summary"), Some("stopped")),
         "{out}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
     a.stop();
 }
