@@ -6,7 +6,10 @@
 //! panic). (b) Inject mode: 100,000 packets with fuzzed IPv4 header fields fed into A's own
 //! receive path (garbage the kernel would never forward), and fragment fields on their own:
 //! A survives, memory back to baseline and reassembly within its bounds. (c) The Linux kernel
-//! (198.18.0.1) as the target, a short run checked by ping; and the target rule's refusal.
+//! (198.18.0.1) as the target, a short run checked by ping; and the target rule's refusal, for
+//! the template and for a packet whose fuzzed version makes it IPv6. (d) A hang: reported with
+//! the round's packets (pcap, equal to the seed's), replayed by `--from`, a pcap packet as the
+//! next template. (e) SIGTERM / Ctrl-C stops a long run at once, with its summary.
 //!
 //! Needs root and /dev/net/tun; with `USTACK_REQUIRE_TUN=1` (CI) a missing capability fails.
 
@@ -399,6 +402,16 @@ fn the_kernel_survives_a_short_run_and_other_networks_are_refused() {
         .unwrap_or(0);
     assert!((50..=160).contains(&refused), "{s}");
     assert_eq!(s["sent"].as_u64().unwrap() + refused, 1600, "{s}");
+    a.stop();
+}
+
+#[test]
+fn a_hang_is_reported_with_the_packets_that_replay_it() {
+    if !tun_available() {
+        return;
+    }
+    let ns = NetNs::new("fzh");
+    let a = Up::start(&ns, &[]);
     // A hang: a lab address nobody answers. The round's packets are written as pcap, the
     // last of them is packet `last` of the seed (a run reproduces), and a pcap packet serves
     // as a template in turn.
@@ -485,6 +498,16 @@ fn the_kernel_survives_a_short_run_and_other_networks_are_refused() {
     let start = from_pcap.iter().find(|e| e["event"] == "start").unwrap();
     assert_eq!(start["target"], "198.18.9.9");
     assert_eq!(start["fields"], serde_json::json!(["ip.ttl"]));
+    a.stop();
+}
+
+#[test]
+fn ctrl_c_stops_a_long_run_at_once_with_its_summary() {
+    if !tun_available() {
+        return;
+    }
+    let ns = NetNs::new("fzc");
+    let a = Up::start(&ns, &[]);
     // Ctrl-C (SIGTERM is handled alike) stops a long run at once, with its summary.
     let mut cmd = ns.command(ustack_bin());
     cmd.args([

@@ -10,8 +10,8 @@ use crate::daemon::jobs::fuzz::job::{self, Checks, Progress, Report, Sink};
 use crate::daemon::jobs::fuzz::{from_bytes, parse, Fuzzer};
 use crate::daemon::jobs::guard;
 use crate::daemon::proto::{
-    from_hex, Body, End, ErrorCode, FuzzEvent, FuzzRequest, MAX_CHECK_TIMEOUT_MS, MAX_COUNT,
-    MAX_RATE, MAX_ROUND,
+    from_hex, Body, End, ErrorCode, FuzzEvent, FuzzMemory, FuzzRequest, MAX_CHECK_TIMEOUT_MS,
+    MAX_COUNT, MAX_RATE, MAX_ROUND,
 };
 use crate::daemon::server::{Conn, Ctx};
 use std::cell::RefCell;
@@ -39,48 +39,15 @@ pub(crate) async fn run(ctx: &Rc<Ctx>, conn: Conn, id: u64, req: FuzzRequest) ->
             return Flow::Close;
         }
     };
-    let sink = if req.inject {
-        Sink::Inject
-    } else {
-        let options = RawOptions {
-            send_only: true,
-            ..RawOptions::default()
-        };
-        let config = ctx.net.with_stack(|s| s.config().clone());
-        match RawSocket::open(&ctx.net, options) {
-            Ok(s) => Sink::Send(s, Box::new(config), req.i_own_the_network),
-            Err(e) => {
-                out.error(id, ErrorCode::Failed, format!("raw socket: {e}"))
-                    .await;
-                return Flow::Close;
-            }
+    let sink = match sink(ctx, &req) {
+        Ok(s) => s,
+        Err(msg) => {
+            out.error(id, ErrorCode::Failed, msg).await;
+            return Flow::Close;
         }
     };
     let before = job::memory(&ctx.net);
-    let check = match (plan.checks.ping, plan.checks.tcp) {
-        (true, Some(p)) => format!("ping,tcp:{p}"),
-        (true, None) => "ping".into(),
-        (false, Some(p)) => format!("tcp:{p}"),
-        (false, None) => "none".into(),
-    };
-    let start = FuzzEvent::Start {
-        mode: if req.inject { "inject" } else { "send" }.into(),
-        target: plan.target,
-        template: plan.fuzzer.template().to_string(),
-        fields: plan
-            .fuzzer
-            .targets()
-            .iter()
-            .map(|t| t.to_string())
-            .collect(),
-        seed: req.seed,
-        from: req.from,
-        count: req.count,
-        rate: req.rate,
-        round: req.round,
-        check,
-        memory: before,
-    };
+    let start = start_event(&plan, &req, before);
     out.last(id, Body::Fuzz(start)).await;
     let progress = RefCell::new(Progress {
         next: req.from,
@@ -146,19 +113,8 @@ pub(crate) async fn run(ctx: &Rc<Ctx>, conn: Conn, id: u64, req: FuzzRequest) ->
         (false, 0) => "done",
         (false, _) => "hang",
     };
-    let summary = FuzzEvent::Summary {
-        sent: p.sent,
-        skipped: p.skipped,
-        rounds: p.rounds,
-        hangs: p.hangs,
-        seed,
-        from: req.from,
-        next: p.next,
-        elapsed_ms: t0.elapsed().as_millis() as u64,
-        memory_before: before,
-        memory_after: job::memory(&ctx.net),
-        reason: reason.into(),
-    };
+    let memory = (before, job::memory(&ctx.net));
+    let summary = summary_event(p, &req, memory, t0.elapsed(), reason);
     out.last(id, Body::Fuzz(summary)).await;
     let end = End {
         reason: reason.into(),
@@ -166,6 +122,71 @@ pub(crate) async fn run(ctx: &Rc<Ctx>, conn: Conn, id: u64, req: FuzzRequest) ->
     };
     out.last(id, Body::End(end)).await;
     Flow::Close
+}
+
+/// The `summary` event.
+fn summary_event(
+    p: Progress,
+    req: &FuzzRequest,
+    (before, after): (FuzzMemory, FuzzMemory),
+    elapsed: std::time::Duration,
+    reason: &str,
+) -> FuzzEvent {
+    FuzzEvent::Summary {
+        sent: p.sent,
+        skipped: p.skipped,
+        rounds: p.rounds,
+        hangs: p.hangs,
+        seed: req.seed,
+        from: req.from,
+        next: p.next,
+        elapsed_ms: elapsed.as_millis() as u64,
+        memory_before: before,
+        memory_after: after,
+        reason: reason.into(),
+    }
+}
+
+/// Where the packets go: this stack's receive path, or a send-only raw socket.
+fn sink(ctx: &Rc<Ctx>, req: &FuzzRequest) -> Result<Sink, String> {
+    if req.inject {
+        return Ok(Sink::Inject);
+    }
+    let options = RawOptions {
+        send_only: true,
+        ..RawOptions::default()
+    };
+    let config = ctx.net.with_stack(|s| s.config().clone());
+    let raw = RawSocket::open(&ctx.net, options).map_err(|e| format!("raw socket: {e}"))?;
+    Ok(Sink::Send(raw, Box::new(config), req.i_own_the_network))
+}
+
+/// The `start` event: what runs, and the memory before.
+fn start_event(plan: &Plan, req: &FuzzRequest, memory: FuzzMemory) -> FuzzEvent {
+    let check = match (plan.checks.ping, plan.checks.tcp) {
+        (true, Some(p)) => format!("ping,tcp:{p}"),
+        (true, None) => "ping".into(),
+        (false, Some(p)) => format!("tcp:{p}"),
+        (false, None) => "none".into(),
+    };
+    FuzzEvent::Start {
+        mode: if req.inject { "inject" } else { "send" }.into(),
+        target: plan.target,
+        template: plan.fuzzer.template().to_string(),
+        fields: plan
+            .fuzzer
+            .targets()
+            .iter()
+            .map(|t| t.to_string())
+            .collect(),
+        seed: req.seed,
+        from: req.from,
+        count: req.count,
+        rate: req.rate,
+        round: req.round,
+        check,
+        memory,
+    }
 }
 
 /// Checks the request's bounds, parses the template, settles the destination and the source,

@@ -128,47 +128,16 @@ pub async fn run(
                 }
             }
             done += 1;
-            let bytes = match fuzzer.bytes(n) {
+            let bytes = match emit(net, fuzzer, sink, n).await {
                 Ok(b) => b,
-                Err(e) => {
+                Err(why) => {
                     skipped += 1;
-                    *progress
-                        .borrow_mut()
-                        .skipped
-                        .entry(e.field.to_string())
-                        .or_default() += 1;
-                    progress.borrow_mut().next = n + 1;
+                    let mut p = progress.borrow_mut();
+                    *p.skipped.entry(why).or_default() += 1;
+                    p.next = n + 1;
                     continue;
                 }
             };
-            match sink {
-                Sink::Send(raw, config, owned) => {
-                    // A fuzzed version nibble makes the kernel read another header: an IPv4
-                    // packet with version 6 has an IPv6 destination made of its payload. Every
-                    // packet's destination, as the kernel will read it, passes the rule.
-                    let refused = destination(&bytes)
-                        .is_some_and(|d| guard::check_target(d, config, *owned).is_err());
-                    if refused {
-                        skipped += 1;
-                        let why = "target rule (fuzzed version: another destination)".to_string();
-                        *progress.borrow_mut().skipped.entry(why).or_default() += 1;
-                        progress.borrow_mut().next = n + 1;
-                        continue;
-                    }
-                    if let Err(e) = raw.send(&bytes).await {
-                        // Refused by the stack (longer than the MTU …): counted as a skip.
-                        skipped += 1;
-                        let why = format!("send: {}", e.kind());
-                        *progress.borrow_mut().skipped.entry(why).or_default() += 1;
-                        progress.borrow_mut().next = n + 1;
-                        continue;
-                    }
-                }
-                Sink::Inject => {
-                    let now = net.now();
-                    net.with_stack(|s| s.receive(now, &bytes));
-                }
-            }
             sent += 1;
             {
                 let mut p = progress.borrow_mut();
@@ -203,6 +172,31 @@ pub async fn run(
         }
         first = stop;
     }
+}
+
+/// Builds packet `n` and sends (or injects) it; the packet, or why it was skipped.
+async fn emit(net: &Net, fuzzer: &Fuzzer, sink: &Sink, n: u64) -> Result<Vec<u8>, String> {
+    let bytes = fuzzer.bytes(n).map_err(|e| e.field.to_string())?;
+    match sink {
+        Sink::Send(raw, config, owned) => {
+            // A fuzzed version nibble makes the kernel read another header: an IPv4 packet
+            // with version 6 has an IPv6 destination made of its payload. Every packet's
+            // destination, as the kernel will read it, passes the rule.
+            if destination(&bytes).is_some_and(|d| guard::check_target(d, config, *owned).is_err())
+            {
+                return Err("target rule (fuzzed version: another destination)".into());
+            }
+            // Refused by the stack (longer than the MTU …): counted as a skip.
+            raw.send(&bytes)
+                .await
+                .map_err(|e| format!("send: {}", e.kind()))?;
+        }
+        Sink::Inject => {
+            let now = net.now();
+            net.with_stack(|s| s.receive(now, &bytes));
+        }
+    }
+    Ok(bytes)
 }
 
 /// The checks after round `number`: each gets three tries; the RTT of the first that passes.
