@@ -1,6 +1,8 @@
 //! The `ustack` command line: one subcommand per tool, dispatched to its module.
 
-use super::{capture, connect, docs, events, filter, lab, net, ping, scan, send, ss, trace, up};
+use super::{
+    capture, connect, docs, events, filter, fuzz, lab, net, ping, scan, send, ss, trace, up,
+};
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -58,6 +60,10 @@ enum Command {
     /// hping3 from inside the stack: crafted TCP (any flags), UDP, ICMP or raw IP probes, over
     /// IPv4 or IPv6, replies printed in hping3's lines.
     Send(send::SendArgs),
+    /// scapy's fuzz(): packets from a template with random fields, sent at a target in the
+    /// lab (or fed into the stack itself, --inject) at a bounded rate, checking between rounds
+    /// that the target still answers; a hang is reported with the seed that replays it.
+    Fuzz(fuzz::FuzzArgs),
     /// A multi-hop network of namespaces to study (routers, per-link MTU, a far-end server).
     Lab(lab::LabArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -76,6 +82,7 @@ impl Command {
             Command::Trace(a) => Some(&a.net),
             Command::Scan(a) => Some(&a.net),
             Command::Send(a) => Some(&a.net),
+            Command::Fuzz(a) => Some(&a.net),
             _ => None,
         }
     }
@@ -125,6 +132,7 @@ pub fn main() -> ExitCode {
         Command::Trace(args) => trace::run(args),
         Command::Scan(args) => scan::run(args),
         Command::Send(args) => send::run(args),
+        Command::Fuzz(args) => fuzz::run(args),
         Command::Lab(args) => lab::run(args),
         Command::Filter(args) => filter::run(args),
         Command::Completions(args) => docs::completions(args),

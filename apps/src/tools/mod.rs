@@ -11,6 +11,7 @@ pub mod docs;
 pub mod events;
 pub mod family;
 pub mod filter;
+pub mod fuzz;
 pub mod lab;
 pub mod net;
 pub mod ping;

@@ -4,6 +4,7 @@
 //! tool checks before it sends ([`guard`]).
 //! The ping and connect jobs are small enough to live in their request modules.
 
+pub mod fuzz;
 pub mod guard;
 pub mod scan;
 pub mod send;

@@ -12,6 +12,7 @@ mod capture;
 mod connect;
 mod events;
 mod filter;
+mod fuzz;
 mod hello;
 mod ping;
 mod raw;
@@ -28,6 +29,9 @@ pub use connect::{
 };
 pub use events::{Event, EventsRequest};
 pub use filter::{FilterReply, FilterRequest, FilterRule};
+pub use fuzz::{
+    FuzzEvent, FuzzMemory, FuzzRequest, MAX_CHECK_TIMEOUT_MS, MAX_COUNT, MAX_RATE, MAX_ROUND,
+};
 pub use hello::Hello;
 pub use ping::{parse_pattern, PingEvent, PingRequest, PingSummary, PmtuDisc, MAX_PATTERN};
 pub use raw::{from_hex, to_hex, RawClaim, RawDone, RawOpen, RawRequest};
@@ -80,13 +84,16 @@ pub enum Request {
     Scan(ScanRequest),
     /// hping3's crafted probes from inside the stack, one `send` reply per event, then `end`.
     Send(SendRequest),
+    /// Fuzzed packets from a template: `fuzz` events (start, a round each, hang, summary),
+    /// then `end`.
+    Fuzz(FuzzRequest),
 }
 
 impl Request {
     /// Every request name, for `hello` and error messages.
     pub const NAMES: &'static [&'static str] = &[
         "hello", "stats", "sockets", "events", "ping", "connect", "capture", "trace", "raw",
-        "filter", "scan", "send",
+        "filter", "scan", "send", "fuzz",
     ];
 
     /// Whether the request streams (holds the connection until it ends) rather than getting
@@ -102,6 +109,7 @@ impl Request {
                 | Request::Raw(_)
                 | Request::Scan(_)
                 | Request::Send(_)
+                | Request::Fuzz(_)
         )
     }
 }
@@ -156,6 +164,8 @@ pub enum Body {
     RawDone(RawDone),
     /// One event of a `scan` job.
     Scan(ScanEvent),
+    /// One event of a `fuzz` job.
+    Fuzz(FuzzEvent),
     /// A stream lost this many messages because the client read too slowly.
     Lost(Lost),
     /// A stream ended; nothing more for this id.

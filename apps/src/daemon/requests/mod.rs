@@ -10,6 +10,7 @@ pub(crate) mod capture;
 pub(crate) mod connect;
 pub(crate) mod events;
 pub(crate) mod filter;
+pub(crate) mod fuzz;
 pub(crate) mod hello;
 pub(crate) mod ping;
 pub(crate) mod raw;
@@ -47,6 +48,7 @@ pub(crate) async fn dispatch(ctx: &Rc<Ctx>, conn: Conn, id: u64, req: Request) -
         Request::Filter(r) => answer(conn, id, filter::handle(ctx, r)).await,
         Request::Scan(r) => scan::run(ctx, conn, id, r).await,
         Request::Send(r) => send::run(ctx, conn, id, r).await,
+        Request::Fuzz(r) => fuzz::run(ctx, conn, id, r).await,
     }
 }
 
