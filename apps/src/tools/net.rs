@@ -2,6 +2,7 @@
 
 use crate::daemon::capture::CaptureHub;
 use crate::daemon::pcap::PcapTap;
+use crate::daemon::proto::{Body, Request};
 use crate::daemon::{self as control, client::Client};
 use clap::Args;
 use std::io;
@@ -106,6 +107,46 @@ impl Session {
     pub fn close(self) -> io::Result<()> {
         drop(self.client);
         OwnStack(self.own).close()
+    }
+
+    /// Runs streaming request `req` to its end: Ctrl-C half-closes the connection (the job
+    /// stops where it is and sends `end`), each event's body goes to `each`, an error or lost
+    /// events are told on stderr as `ustack TOOL: …`; then the session closes. Exit code 0
+    /// once `end` came, 2 otherwise.
+    pub fn follow(
+        mut self,
+        tool: &str,
+        req: &Request,
+        mut each: impl FnMut(Body) -> io::Result<()>,
+    ) -> io::Result<std::process::ExitCode> {
+        let closer = self.client.closer()?;
+        ctrlc::set_handler(move || {
+            let _ = closer.shutdown(std::net::Shutdown::Write);
+        })
+        .map_err(io::Error::other)?;
+        let id = self.client.send(req)?;
+        let mut code = std::process::ExitCode::from(2);
+        while let Some(reply) = self.client.next_reply()? {
+            if reply.id != id && reply.id != 0 {
+                continue;
+            }
+            match reply.body {
+                Body::Error(e) => {
+                    eprintln!("ustack {tool}: {}", e.message);
+                    break;
+                }
+                Body::Lost(l) => {
+                    eprintln!("ustack {tool}: {} events lost (output too slow)", l.count)
+                }
+                Body::End(_) => {
+                    code = std::process::ExitCode::SUCCESS;
+                    break;
+                }
+                body => each(body)?,
+            }
+        }
+        self.close()?;
+        Ok(code)
     }
 
     /// After `connected`: the raw relay stream and the bytes already read past the reply.

@@ -124,37 +124,13 @@ impl ScanArgs {
 pub fn run(args: ScanArgs) -> io::Result<ExitCode> {
     let req = args.request()?;
     let out = Formatter::new(args.style());
-    let mut session = args.net.attach_or_start()?;
-    // Ctrl-C half-closes the control connection: the job stops where it is and sends `end`.
-    let closer = session.client.closer()?;
-    ctrlc::set_handler(move || {
-        let _ = closer.shutdown(std::net::Shutdown::Write);
+    let session = args.net.attach_or_start()?;
+    session.follow("scan", &Request::Scan(req), |body| {
+        if let Body::Scan(ev) = body {
+            let mut o = io::stdout().lock();
+            o.write_all(out.event(&ev).as_bytes())?;
+            o.flush()?;
+        }
+        Ok(())
     })
-    .map_err(io::Error::other)?;
-    let id = session.client.send(&Request::Scan(req))?;
-    let mut code = ExitCode::from(2);
-    while let Some(reply) = session.client.next_reply()? {
-        if reply.id != id && reply.id != 0 {
-            continue;
-        }
-        match reply.body {
-            Body::Scan(ev) => {
-                let mut o = io::stdout().lock();
-                o.write_all(out.event(&ev).as_bytes())?;
-                o.flush()?;
-            }
-            Body::Error(e) => {
-                eprintln!("ustack scan: {}", e.message);
-                break;
-            }
-            Body::Lost(l) => eprintln!("ustack scan: {} events lost (output too slow)", l.count),
-            Body::End(_) => {
-                code = ExitCode::SUCCESS;
-                break;
-            }
-            _ => {}
-        }
-    }
-    session.close()?;
-    Ok(code)
 }

@@ -176,8 +176,9 @@ impl Stack {
         if self.sockets.raw.is_empty() {
             return;
         }
-        let members = self.sockets.raw.members().to_vec();
-        for h in members {
+        // By index: delivering never opens or closes a socket, and no list is copied per packet.
+        for i in 0..self.sockets.raw.members().len() {
+            let h = self.sockets.raw.members()[i];
             let wants = self
                 .raw_state(h)
                 .is_some_and(|r| r.options.wants(protocol, packet));

@@ -52,6 +52,40 @@ pub(crate) async fn dispatch(ctx: &Rc<Ctx>, conn: Conn, id: u64, req: Request) -
     }
 }
 
+/// Runs a streaming job until it ends (`end` with "done") or the client half-closes (`end`
+/// with "client finished"; the job is dropped where it is); a job's error is the request's
+/// error — `bad_request` for `InvalidInput`, else `failed`. Then the connection closes.
+async fn stream_job(
+    out: &crate::daemon::conn::Outbox,
+    lines: &mut crate::daemon::conn::LineReader,
+    id: u64,
+    job: impl std::future::Future<Output = std::io::Result<()>>,
+) -> Flow {
+    use crate::daemon::proto::{Body, End, ErrorCode};
+    let result = tokio::select! {
+        r = job => r.map(|()| "done"),
+        () = lines.until_eof() => Ok("client finished"),
+    };
+    match result {
+        Ok(reason) => {
+            let end = End {
+                reason: reason.into(),
+                lost: out.lost_total(),
+            };
+            out.last(id, Body::End(end)).await;
+        }
+        Err(e) => {
+            let code = if e.kind() == std::io::ErrorKind::InvalidInput {
+                ErrorCode::BadRequest
+            } else {
+                ErrorCode::Failed
+            };
+            out.error(id, code, e.to_string()).await;
+        }
+    }
+    Flow::Close
+}
+
 /// Queues a one-shot reply, waiting while the client's queue is full (its next request is not
 /// read meanwhile: back-pressure on a pipelining client, never a drop). Only a client its
 /// writer dropped (closed, or not reading) ends here.

@@ -8,7 +8,7 @@
 
 use super::Flow;
 use crate::daemon::jobs::scan as scan_job;
-use crate::daemon::proto::{Body, End, ErrorCode, ScanRequest};
+use crate::daemon::proto::{Body, ErrorCode, ScanRequest};
 use crate::daemon::server::{Conn, Ctx};
 use std::rc::Rc;
 
@@ -19,31 +19,8 @@ pub(crate) async fn run(ctx: &Rc<Ctx>, conn: Conn, id: u64, req: ScanRequest) ->
         out.error(id, ErrorCode::BadRequest, e.to_string()).await;
         return Flow::Close;
     }
-    let result = {
-        let job = scan_job::scan(&ctx.net, req, |ev| {
-            out.event(id, Body::Scan(ev));
-        });
-        tokio::select! {
-            r = job => r.map(|()| "done"),
-            () = lines.until_eof() => Ok("client finished"),
-        }
-    };
-    match result {
-        Ok(reason) => {
-            let end = End {
-                reason: reason.into(),
-                lost: out.lost_total(),
-            };
-            out.last(id, Body::End(end)).await;
-        }
-        Err(e) => {
-            let code = if e.kind() == std::io::ErrorKind::InvalidInput {
-                ErrorCode::BadRequest
-            } else {
-                ErrorCode::Failed
-            };
-            out.error(id, code, e.to_string()).await;
-        }
-    }
-    Flow::Close
+    let job = scan_job::scan(&ctx.net, req, |ev| {
+        out.event(id, Body::Scan(ev));
+    });
+    super::stream_job(&out, &mut lines, id, job).await
 }

@@ -6,7 +6,7 @@
 
 use super::Flow;
 use crate::daemon::jobs::trace as trace_job;
-use crate::daemon::proto::{Body, End, ErrorCode, TraceRequest};
+use crate::daemon::proto::{Body, ErrorCode, TraceRequest};
 use crate::daemon::server::{Conn, Ctx};
 use std::rc::Rc;
 
@@ -16,31 +16,8 @@ pub(crate) async fn run(ctx: &Rc<Ctx>, conn: Conn, id: u64, req: TraceRequest) -
         out.error(id, ErrorCode::BadRequest, e.to_string()).await;
         return Flow::Close;
     }
-    let result = {
-        let job = trace_job::trace(&ctx.net, req, |ev| {
-            out.event(id, Body::Trace(ev));
-        });
-        tokio::select! {
-            r = job => r.map(|()| "done"),
-            () = lines.until_eof() => Ok("client finished"),
-        }
-    };
-    match result {
-        Ok(reason) => {
-            let end = End {
-                reason: reason.into(),
-                lost: out.lost_total(),
-            };
-            out.last(id, Body::End(end)).await;
-        }
-        Err(e) => {
-            let code = if e.kind() == std::io::ErrorKind::InvalidInput {
-                ErrorCode::BadRequest
-            } else {
-                ErrorCode::Failed
-            };
-            out.error(id, code, e.to_string()).await;
-        }
-    }
-    Flow::Close
+    let job = trace_job::trace(&ctx.net, req, |ev| {
+        out.event(id, Body::Trace(ev));
+    });
+    super::stream_job(&out, &mut lines, id, job).await
 }
